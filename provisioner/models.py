@@ -1,0 +1,197 @@
+"""
+Frozen domain values shared by every stage of a run.
+
+The flow is manifest → rows → plan → engine → outcomes → report; these are the values
+that travel along it. Nothing here does I/O, and nothing here knows the wire format:
+camelCase exists only in ``client.py`` (and in the report's column names).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = [
+    "ActivationCode",
+    "Device",
+    "Manifest",
+    "Outcome",
+    "OwnerKind",
+    "Problem",
+    "Row",
+    "Status",
+    "TagMode",
+]
+
+
+class Status(enum.StrEnum):
+    """
+    What became of a manifest row; the values are the report's ``status`` column.
+    """
+
+    CREATED = "created"
+    ADOPTED = "adopted"
+    CODE_ISSUED = "code_issued"
+    FAILED = "failed"
+    INVALID = "invalid"
+    PLANNED = "planned"
+
+    @property
+    def is_ok(self) -> bool:
+        """
+        True when the row ended well (it does not make the exit code 1).
+        """
+        return self not in (Status.FAILED, Status.INVALID)
+
+
+class OwnerKind(enum.StrEnum):
+    """
+    Who a device belongs to: a workspace (a place) or a person.
+    """
+
+    WORKSPACE = "workspace"
+    PERSON = "person"
+
+
+class TagMode(enum.StrEnum):
+    """
+    How a row's tags are applied to its device (``--tag-mode``).
+    """
+
+    ADD = "add"
+    REPLACE = "replace"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """
+    One thing wrong with one cell of a manifest row.
+
+    ``value`` is what the cell held, already masked where the column is secret, so a
+    Problem can always be printed as it is.
+    """
+
+    column: str
+    value: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Row:
+    """
+    One manifest row, normalised.
+
+    ``number`` is the row number a spreadsheet shows (the header is row 1). ``cells`` are
+    the row's original cell texts, in the order of ``Manifest.columns``; the report
+    writes them back untouched (passwords masked). A row with ``problems`` is invalid
+    and is never sent to the API.
+    """
+
+    number: int
+    cells: tuple[str, ...]
+    mac: str | None = None
+    model: str | None = None
+    workspace_id: str | None = None
+    person_id: str | None = None
+    tags: tuple[str, ...] = ()
+    org_id: str | None = None
+    password: str | None = field(default=None, repr=False)
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def is_valid(self) -> bool:
+        return not self.problems
+
+    @property
+    def is_activation_code_row(self) -> bool:
+        """
+        A row without a MAC is onboarded with an activation code.
+        """
+        return self.mac is None
+
+    @property
+    def owner_id(self) -> str | None:
+        return self.workspace_id or self.person_id
+
+    @property
+    def owner_kind(self) -> OwnerKind | None:
+        if self.workspace_id:
+            return OwnerKind.WORKSPACE
+        if self.person_id:
+            return OwnerKind.PERSON
+        return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Manifest:
+    """
+    A whole manifest: its columns as the file spelled them, and its rows in order.
+
+    ``field_columns`` maps a canonical field name (``mac``, ``model``, ``workspaceId``,
+    ``personId``, ``tags``, ``orgId``, ``password``) to the header that supplied it.
+    """
+
+    path: Path
+    sheet: str | None
+    columns: tuple[str, ...]
+    field_columns: Mapping[str, str]
+    rows: tuple[Row, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Device:
+    """
+    A device as the API describes it, in snake_case; MACs are 12 upper-case hex digits.
+    """
+
+    id: str
+    mac: str | None = None
+    product: str | None = None
+    type: str | None = None
+    display_name: str | None = None
+    workspace_id: str | None = None
+    person_id: str | None = None
+    org_id: str | None = None
+    tags: tuple[str, ...] = ()
+    connection_status: str | None = None
+    created: str | None = None
+
+    @property
+    def owner_id(self) -> str | None:
+        return self.workspace_id or self.person_id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActivationCode:
+    """
+    A freshly issued activation code; ``code`` is a secret and stays out of ``repr``.
+    """
+
+    code: str = field(repr=False)
+    expiry_time: str
+    device_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """
+    The result of one row: the report's result columns, as values.
+
+    A failed row is an Outcome too: ``error`` names the step and the reason in words a
+    person can act on, with the HTTP status and tracking id of the failing call.
+    ``tags_deferred`` marks an activation-code row whose tags wait for the device to
+    activate (a later ``rerun`` applies them).
+    """
+
+    row: int
+    status: Status
+    device_id: str | None = None
+    activation_code: str | None = field(default=None, repr=False)
+    activation_expiry: str | None = None
+    error: str | None = None
+    http_status: int | None = None
+    tracking_id: str | None = None
+    attempts: int = 0
+    tags_deferred: bool = False
