@@ -1,0 +1,266 @@
+"""
+Logging set-up for the command line: the only place that calls ``structlog.configure()``.
+
+Library modules only call ``structlog.get_logger()`` and log facts with key-value
+fields. The CLI calls ``configure_logging`` once per command; events then go to two
+sinks from one processor chain:
+
+- every event, as one JSON object per line, to ``--log-file`` (when given);
+- events at the console level and above (WARNING by default, INFO with ``-v``),
+  rendered for people, to standard error.
+
+Secrets are removed before either sink sees an event: values under secret-looking keys
+are masked, and any registered secret (the access token, the manifest's device
+passwords) is cut out of every string wherever it appears. That is a last line of
+defence; code should never log them in the first place.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+from collections.abc import Iterable, MutableMapping
+from pathlib import Path
+from typing import Any, TextIO
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+__all__ = [
+    "REDACTED",
+    "SecretRedactor",
+    "add_secrets",
+    "configure_logging",
+    "redact",
+    "reset_logging",
+]
+
+REDACTED = "[redacted]"
+
+# Keys whose values are secret whatever they hold. Matched after lower-casing and
+# dropping "_" and "-", so ``accessToken``, ``access_token`` and ``Access-Token`` agree.
+_SECRET_KEYS = frozenset(
+    {
+        "token",
+        "accesstoken",
+        "authorization",
+        "password",
+        "activationcode",
+        "secret",
+    }
+)
+
+# Secrets shorter than this are not cut out of free text: a one- or two-character
+# "password" would mangle every message while protecting nothing.
+_MIN_SECRET_LENGTH = 4
+
+
+def _normalise_key(key: str) -> str:
+    return key.lower().replace("_", "").replace("-", "")
+
+
+class SecretRedactor:
+    """
+    A processor that masks secret keys and cuts known secret values out of events.
+
+    The set of secrets grows during a command (the token first, then the passwords of
+    the manifest once it is read); ``add`` is thread-safe so that rich's refresh thread
+    or a worker thread logging at the same moment sees a consistent set.
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._lock = threading.Lock()
+        self._secrets: tuple[str, ...] = ()
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str | None]) -> None:
+        """
+        Register more values that must never appear in a log line.
+        """
+        fresh = {s for s in secrets if s and len(s) >= _MIN_SECRET_LENGTH}
+        with self._lock:
+            # Longest first, so a secret that contains another is cut whole.
+            merged = set(self._secrets) | fresh
+            self._secrets = tuple(sorted(merged, key=len, reverse=True))
+
+    def scrub(self, value: object) -> object:
+        """
+        Return ``value`` with every registered secret replaced, recursing into containers.
+        """
+        if isinstance(value, str):
+            for secret in self._secrets:
+                if secret in value:
+                    value = value.replace(secret, REDACTED)
+            return value
+        if isinstance(value, MutableMapping | dict):
+            return {k: self._scrub_item(str(k), v) for k, v in value.items()}
+        if isinstance(value, list | tuple | set | frozenset):
+            return [self.scrub(v) for v in value]
+        if isinstance(value, int | float | bool) or value is None:
+            return value
+        # Anything else (an exception, a Path, a dataclass) is rendered to text here, so
+        # a secret hiding in its str() or repr() is caught too.
+        return self.scrub(str(value))
+
+    def _scrub_item(self, key: str, value: object) -> object:
+        if _normalise_key(key) in _SECRET_KEYS and value not in (None, ""):
+            return REDACTED
+        return self.scrub(value)
+
+    def __call__(
+        self, logger: WrappedLogger, method_name: str, event_dict: EventDict
+    ) -> EventDict:
+        return {k: self._scrub_item(k, v) for k, v in event_dict.items()}
+
+
+class _JsonFileSink:
+    """
+    Write every event as one JSON line to a file, then pass the event on.
+
+    Each line is flushed as it is written, so a run killed with SIGKILL keeps its log
+    up to the last event.
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # 0600: the log holds ids and tracking ids of an org, not for other users.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._file: TextIO = os.fdopen(fd, "a", encoding="utf-8", buffering=1)
+        self._lock = threading.Lock()
+
+    def __call__(
+        self, logger: WrappedLogger, method_name: str, event_dict: EventDict
+    ) -> EventDict:
+        line = json.dumps(event_dict, default=str, ensure_ascii=False)
+        with self._lock:
+            if not self._file.closed:
+                self._file.write(line + "\n")
+        return event_dict
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+
+class _ConsoleLevelFilter:
+    """
+    Drop events below the console level (after the file sink has kept them).
+    """
+
+    def __init__(self, level: int) -> None:
+        self._level = level
+
+    def __call__(
+        self, logger: WrappedLogger, method_name: str, event_dict: EventDict
+    ) -> EventDict:
+        name = str(event_dict.get("level", method_name)).upper()
+        if logging.getLevelNamesMapping().get(name, logging.INFO) < self._level:
+            raise structlog.DropEvent
+        return event_dict
+
+
+class _StderrLogger:
+    """
+    Print rendered lines to whatever ``sys.stderr`` is at the moment of the call.
+
+    Looking ``sys.stderr`` up late lets rich's live progress display (which redirects
+    it) print log lines above the bar instead of through it, and lets click's test
+    runner capture them.
+    """
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)  # noqa: T201 - this is the sink
+
+    log = debug = info = warn = warning = error = critical = exception = msg
+
+
+def _stderr_logger_factory(*args: Any) -> _StderrLogger:
+    return _StderrLogger()
+
+
+# The one home of this module's global state: the redactor (so secrets can be added
+# after configuration) and the open log file (so it can be closed).
+_redactor = SecretRedactor()
+_file_sink: _JsonFileSink | None = None
+
+
+def add_secrets(*secrets: str | None) -> None:
+    """
+    Register values (the token, device passwords) that must never appear in a log.
+    """
+    _redactor.add(secrets)
+
+
+def redact(text: str) -> str:
+    """
+    Return ``text`` with every registered secret cut out (for messages printed directly).
+    """
+    return str(_redactor.scrub(text))
+
+
+def configure_logging(
+    *,
+    verbosity: int = 0,
+    log_file: Path | None = None,
+    secrets: Iterable[str | None] = (),
+    colors: bool | None = None,
+) -> None:
+    """
+    Configure structlog for one command.
+
+    Args:
+        verbosity: 0 shows warnings and errors on stderr, 1 adds info, 2 adds debug.
+        log_file: where every event goes as JSON lines (appended; created 0600).
+        secrets: values cut out of every event (more can be added with ``add_secrets``).
+        colors: force colours on or off on the console; None decides by the terminal.
+    """
+    global _redactor, _file_sink
+    reset_logging()
+    _redactor = SecretRedactor(s for s in secrets if s)
+    console_level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    if colors is None:
+        colors = sys.stderr.isatty() and "NO_COLOR" not in os.environ
+
+    processors: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        _redactor,
+    ]
+    if log_file is not None:
+        _file_sink = _JsonFileSink(log_file)
+        processors.append(_file_sink)
+    processors += [
+        _ConsoleLevelFilter(console_level),
+        structlog.dev.ConsoleRenderer(colors=colors, exception_formatter=_plain_exc),
+    ]
+    # The bound logger keeps debug events only when something will read them: the
+    # file takes everything, the console only from its own level.
+    min_level = logging.DEBUG if log_file is not None else console_level
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(min_level),
+        logger_factory=_stderr_logger_factory,
+        cache_logger_on_first_use=False,
+    )
+
+
+def _plain_exc(sio: TextIO, exc_info: Any) -> None:
+    # ``format_exc_info`` already turned tracebacks into the redacted "exception" key;
+    # nothing is left for the renderer to format.
+    return None
+
+
+def reset_logging() -> None:
+    """
+    Close the log file and restore structlog's defaults (for tests and re-configuration).
+    """
+    global _file_sink
+    if _file_sink is not None:
+        _file_sink.close()
+        _file_sink = None
+    structlog.reset_defaults()

@@ -1,0 +1,165 @@
+"""
+Logging: JSON lines to the log file, a level-filtered console, secrets never written.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+
+from provisioner.logs import (
+    REDACTED,
+    SecretRedactor,
+    add_secrets,
+    configure_logging,
+    redact,
+    reset_logging,
+)
+
+TOKEN = "tok-RECOGNISABLE-0123456789"
+
+
+@pytest.fixture(name="clean_logging", autouse=True)
+def _clean_logging() -> Iterator[None]:
+    yield
+    reset_logging()
+
+
+def _read_events(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+class TestSecretRedactor:
+    def test_cuts_a_registered_secret_out_of_any_string(self) -> None:
+        """A registered secret inside a longer string is replaced, the rest kept."""
+        redactor = SecretRedactor([TOKEN])
+
+        scrubbed = redactor.scrub(f"Authorization: Bearer {TOKEN}")
+
+        assert f"Authorization: Bearer {REDACTED}" == scrubbed
+
+    def test_masks_secret_keys_whatever_their_value(self) -> None:
+        """Values under token/password/activation-code keys are masked in any case."""
+        redactor = SecretRedactor()
+
+        event = redactor(
+            None, "info", {"event": "x", "password": "p", "activationCode": "123"}
+        )
+
+        assert {"event": "x", "password": REDACTED, "activationCode": REDACTED} == event
+
+    def test_recurses_into_containers_and_objects(self) -> None:
+        """Secrets nested in lists, dicts and exception objects are cut out too."""
+        redactor = SecretRedactor(["hunter22"])
+
+        event = redactor(
+            None,
+            "info",
+            {
+                "event": "x",
+                "items": ["a", {"note": "pw hunter22"}],
+                "error": ValueError("bad hunter22"),
+            },
+        )
+
+        assert ["a", {"note": f"pw {REDACTED}"}] == event["items"]
+        assert f"bad {REDACTED}" == event["error"]
+
+    def test_ignores_too_short_secrets(self) -> None:
+        """A one-character 'secret' would mangle every message, so it is not cut."""
+        redactor = SecretRedactor(["a"])
+
+        assert "a cat" == redactor.scrub("a cat")
+
+
+class TestConfigureLogging:
+    def test_log_file_gets_every_event_as_json(self, tmp_path: Path) -> None:
+        """Debug and info events go to the file as JSON objects with level and time."""
+        log_file = tmp_path / "logs" / "run.jsonl"
+        configure_logging(log_file=log_file)
+
+        structlog.get_logger().debug("call_made", method="GET", status=200)
+        structlog.get_logger().info("row_provisioned", row=2)
+        reset_logging()
+
+        events = _read_events(log_file)
+        assert ["call_made", "row_provisioned"] == [e["event"] for e in events]
+        assert "debug" == events[0]["level"]
+        assert 200 == events[0]["status"]
+        assert "timestamp" in events[1]
+
+    def test_log_file_is_private(self, tmp_path: Path) -> None:
+        """The log file is created readable by its owner only."""
+        log_file = tmp_path / "run.jsonl"
+        configure_logging(log_file=log_file)
+
+        mode = stat.S_IMODE(log_file.stat().st_mode)
+
+        assert 0o600 == mode
+
+    def test_console_shows_warnings_only_by_default(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Without -v the console shows warnings, not info events."""
+        configure_logging(colors=False)
+
+        structlog.get_logger().info("row_provisioned", row=2)
+        structlog.get_logger().warning("rate_limited", retry_after=3)
+
+        err = capsys.readouterr().err
+        assert "rate_limited" in err
+        assert "row_provisioned" not in err
+
+    def test_verbose_console_shows_info(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """With -v the console shows info events too."""
+        configure_logging(verbosity=1, colors=False)
+
+        structlog.get_logger().info("row_provisioned", row=2)
+
+        assert "row_provisioned" in capsys.readouterr().err
+
+    def test_secrets_never_reach_either_sink(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The token and a password added later appear in neither file nor console."""
+        log_file = tmp_path / "run.jsonl"
+        configure_logging(log_file=log_file, secrets=[TOKEN], colors=False)
+        add_secrets("Dev1cePassw0rd")
+
+        log = structlog.get_logger()
+        log.warning("header_seen", value=f"Bearer {TOKEN}")
+        log.warning("row_failed", detail="rejected password Dev1cePassw0rd")
+        try:
+            raise RuntimeError(f"boom {TOKEN}")
+        except RuntimeError:
+            log.exception("bug_hit")
+        reset_logging()
+
+        written = log_file.read_text() + capsys.readouterr().err
+        assert TOKEN not in written
+        assert "Dev1cePassw0rd" not in written
+        assert written.count(REDACTED) >= 3
+
+    def test_redact_cleans_printed_messages(self) -> None:
+        """Messages printed by the CLI go through the same redactor."""
+        configure_logging(secrets=[TOKEN])
+
+        assert f"token {REDACTED} refused" == redact(f"token {TOKEN} refused")
+
+    def test_bound_context_is_merged(self, tmp_path: Path) -> None:
+        """Context bound with contextvars (the engine's row) is in every event."""
+        log_file = tmp_path / "run.jsonl"
+        configure_logging(log_file=log_file)
+
+        with structlog.contextvars.bound_contextvars(row=7):
+            structlog.get_logger().info("row_provisioned")
+        reset_logging()
+
+        assert 7 == _read_events(log_file)[0]["row"]
