@@ -51,7 +51,7 @@ class TestSecretRedactor:
             None, "info", {"event": "x", "password": "p", "activationCode": "123"}
         )
 
-        assert {"event": "x", "password": REDACTED, "activationCode": REDACTED} == event
+        assert event == {"event": "x", "password": REDACTED, "activationCode": REDACTED}
 
     def test_recurses_into_containers_and_objects(self) -> None:
         """Secrets nested in lists, dicts and exception objects are cut out too."""
@@ -74,7 +74,7 @@ class TestSecretRedactor:
         """A one-character 'secret' would mangle every message, so it is not cut."""
         redactor = SecretRedactor(["a"])
 
-        assert "a cat" == redactor.scrub("a cat")
+        assert redactor.scrub("a cat") == "a cat"
 
 
 class TestConfigureLogging:
@@ -88,9 +88,9 @@ class TestConfigureLogging:
         reset_logging()
 
         events = _read_events(log_file)
-        assert ["call_made", "row_provisioned"] == [e["event"] for e in events]
-        assert "debug" == events[0]["level"]
-        assert 200 == events[0]["status"]
+        assert [e["event"] for e in events] == ["call_made", "row_provisioned"]
+        assert events[0]["level"] == "debug"
+        assert events[0]["status"] == 200
         assert "timestamp" in events[1]
 
     def test_log_file_is_private(self, tmp_path: Path) -> None:
@@ -100,7 +100,7 @@ class TestConfigureLogging:
 
         mode = stat.S_IMODE(log_file.stat().st_mode)
 
-        assert 0o600 == mode
+        assert mode == 0o600
 
     def test_console_shows_warnings_only_by_default(
         self, capsys: pytest.CaptureFixture[str]
@@ -162,4 +162,4 @@ class TestConfigureLogging:
             structlog.get_logger().info("row_provisioned")
         reset_logging()
 
-        assert 7 == _read_events(log_file)[0]["row"]
+        assert _read_events(log_file)[0]["row"] == 7

@@ -46,18 +46,18 @@ class TtyStringIO(io.StringIO):
 def test_rows_per_second_needs_rows_and_time() -> None:
     """Rows/s is None until a row is done and time has passed."""
 
-    assert (None, None, 2.5) == (
+    assert (
         rows_per_second(0, 3.0),
         rows_per_second(3, 0.0),
         rows_per_second(5, 2.0),
-    )
+    ) == (None, None, 2.5)
 
 
 def test_counts_are_ordered_and_skip_zeros() -> None:
     """Counts show non-zero statuses in a fixed order, whatever the mapping order."""
     counts = {Status.FAILED: 1, Status.ADOPTED: 0, Status.CREATED: 3}
 
-    assert "created 3 · failed 1" == format_counts(counts)
+    assert format_counts(counts) == "created 3 · failed 1"
 
 
 def test_plain_line_has_rows_speed_eta_counts_and_rate() -> None:
@@ -74,10 +74,10 @@ def test_plain_line_has_rows_speed_eta_counts_and_rate() -> None:
 
     line = format_plain_line(snapshot)
 
-    assert (
+    assert line == (
         "progress: 25/100 rows (25%) · 5.0/s rows · eta 15s · created 24 · failed 1"
         " · api calls 60 · 429s 2 · request rate 12.5/s"
-    ) == line
+    )
 
 
 def test_plain_mode_prints_every_interval() -> None:
@@ -91,8 +91,8 @@ def test_plain_mode_prints_every_interval() -> None:
             display(Snapshot(done=second, elapsed=float(second)))
 
     lines = stream.getvalue().splitlines()
-    assert "plain" == display.mode
-    assert ["5/10", "10/10", "11/10"] == [line.split()[1] for line in lines]
+    assert display.mode == "plain"
+    assert [line.split()[1] for line in lines] == ["5/10", "10/10", "11/10"]
 
 
 def test_plain_mode_stays_silent_on_short_runs() -> None:
@@ -103,7 +103,7 @@ def test_plain_mode_stays_silent_on_short_runs() -> None:
         display(Snapshot(done=10, total=10, elapsed=1.0))
         clock.now = 1.0
 
-    assert "" == stream.getvalue()
+    assert stream.getvalue() == ""
 
 
 def test_quiet_mode_prints_nothing() -> None:
@@ -115,7 +115,7 @@ def test_quiet_mode_prints_nothing() -> None:
             clock.now = float(second)
             display(Snapshot(done=second % 10, elapsed=float(second)))
 
-    assert "" == stream.getvalue()
+    assert stream.getvalue() == ""
 
 
 def test_terminal_gets_a_bar_with_counts(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -135,7 +135,7 @@ def test_terminal_gets_a_bar_with_counts(monkeypatch: pytest.MonkeyPatch) -> Non
         )
 
     output = stream.getvalue()
-    assert "bar" == display.mode
+    assert display.mode == "bar"
     assert "3/4" in output
     assert "created 2 · adopted 1" in output
     assert "8.0/s" in output
