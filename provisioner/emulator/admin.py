@@ -1,0 +1,138 @@
+"""
+Serve the admin view under ``/_emulator/``: no auth, no faults, not counted.
+
+It lets tests and benchmarks look inside (devices, stats), reset, change fault knobs
+at run time, activate pending devices, and move the clock.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from provisioner.emulator.state import STATE_KEY
+from provisioner.emulator.store import Problem, iso
+from provisioner.emulator.wire import json_response
+
+__all__ = ["ADMIN_PREFIX", "admin_routes"]
+
+ADMIN_PREFIX = "/_emulator"
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    try:
+        body = json.loads(raw) if raw else {}
+    except ValueError:
+        raise Problem(400, "The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise Problem(400, "The request body must be a JSON object.")
+    return body
+
+
+async def list_all_devices(request: web.Request) -> web.Response:
+    """
+    GET /_emulator/devices: every device, raw wire JSON, in creation order.
+    """
+    store = request.app[STATE_KEY].store
+    return json_response({"items": [r.wire for r in store.devices.values()]})
+
+
+async def get_stats(request: web.Request) -> web.Response:
+    """
+    GET /_emulator/stats: counts by route template and status, 429s, totals.
+    """
+    return json_response(request.app[STATE_KEY].stats.snapshot())
+
+
+async def reset(request: web.Request) -> web.Response:
+    """
+    POST /_emulator/reset: clear devices and stats; restart the seeded sequences.
+    """
+    request.app[STATE_KEY].reset()
+    return web.Response(status=204)
+
+
+async def get_faults(request: web.Request) -> web.Response:
+    """
+    GET /_emulator/faults: the current fault knobs.
+    """
+    return json_response(request.app[STATE_KEY].faults_snapshot())
+
+
+async def set_faults(request: web.Request) -> web.Response:
+    """
+    POST or PATCH /_emulator/faults: change the given knobs, keep the others.
+    """
+    state = request.app[STATE_KEY]
+    try:
+        state.set_faults(**await _body(request))
+    except (TypeError, ValueError) as exc:
+        raise Problem(400, f"Invalid fault settings: {exc}") from None
+    return json_response(state.faults_snapshot())
+
+
+async def activate(request: web.Request) -> web.Response:
+    """
+    POST /_emulator/devices/{deviceId}/activate: the device enters its code.
+
+    Body (optional): ``{"mac": "..."}``; without it a free MAC is generated.
+    """
+    state = request.app[STATE_KEY]
+    body = await _body(request)
+    record = state.store.activate(
+        request.match_info["deviceId"], body.get("mac"), state.clock.now()
+    )
+    return json_response(record.wire)
+
+
+async def get_clock(request: web.Request) -> web.Response:
+    """
+    GET /_emulator/clock: the emulated "now".
+    """
+    clock = request.app[STATE_KEY].clock
+    return json_response(
+        {"now": iso(clock.now()), "offset_s": clock.offset.total_seconds()}
+    )
+
+
+async def move_clock(request: web.Request) -> web.Response:
+    """
+    POST /_emulator/clock: ``{"advance_seconds": n}`` or ``{"now": ISO-8601}``.
+
+    Activation codes whose expiry has passed turn their device ``offline_expired``.
+    """
+    state = request.app[STATE_KEY]
+    body = await _body(request)
+    if "now" in body:
+        try:
+            state.clock.set(datetime.fromisoformat(str(body["now"])))
+        except ValueError:
+            raise Problem(400, "now must be an ISO 8601 date and time.") from None
+    elif isinstance(body.get("advance_seconds"), int | float):
+        state.clock.advance(float(body["advance_seconds"]))
+    else:
+        raise Problem(400, "Give advance_seconds (a number) or now (ISO 8601).")
+    state.store.expire_due(state.clock.now())
+    return await get_clock(request)
+
+
+def admin_routes() -> list[web.RouteDef]:
+    """
+    Return the admin route table, all under ``/_emulator``.
+    """
+    p = ADMIN_PREFIX
+    return [
+        web.get(f"{p}/devices", list_all_devices, allow_head=False),
+        web.post(f"{p}/devices/{{deviceId}}/activate", activate),
+        web.get(f"{p}/stats", get_stats, allow_head=False),
+        web.post(f"{p}/reset", reset),
+        web.get(f"{p}/faults", get_faults, allow_head=False),
+        web.post(f"{p}/faults", set_faults),
+        web.patch(f"{p}/faults", set_faults),
+        web.get(f"{p}/clock", get_clock, allow_head=False),
+        web.post(f"{p}/clock", move_clock),
+    ]
