@@ -1,0 +1,421 @@
+"""
+The run's report: every manifest row exactly once, in manifest order, with its outcome.
+
+A report is the manifest with the result columns appended on the right, so ``rerun``
+reads it back as a manifest (a person may fix a value in it first) plus the previous
+outcomes. Deciding what goes in each cell is pure (``report_records``, ``error_cell``,
+``error_kind``, ``summarise``); writing is one atomic replace per file, created with mode
+0600 whenever the report holds activation codes.
+
+The CSV is plain UTF-8 without a BOM, ``\\n`` line ends: it is the file for scripts,
+and the XLSX written beside it by default is the file for people. Excel users who edit
+the CSV and save it as "CSV UTF-8" get a BOM back, which ``load_report`` accepts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import os
+import secrets
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
+
+import structlog
+
+from provisioner.errors import ConfigError
+from provisioner.models import Manifest, Outcome, Status
+from provisioner.report_xlsx import Cell, write_xlsx
+
+__all__ = [
+    "NOT_STARTED_ERROR",
+    "PASSWORD_MASK",
+    "RESULT_COLUMNS",
+    "TAGS_DEFERRED_PREFIX",
+    "ReportSummary",
+    "RunStats",
+    "complete_outcomes",
+    "decode_error_cell",
+    "error_cell",
+    "error_kind",
+    "load_report",
+    "report_paths",
+    "report_records",
+    "rows_to_rerun",
+    "summarise",
+    "summary_items",
+    "write_report",
+]
+
+log = structlog.get_logger()
+
+RESULT_COLUMNS = (
+    "row",
+    "status",
+    "deviceId",
+    "activationCode",
+    "activationExpiry",
+    "error",
+    "httpStatus",
+    "trackingId",
+    "attempts",
+)
+PASSWORD_MASK = "••••"
+TAGS_DEFERRED_PREFIX = "tags deferred:"
+TAGS_DEFERRED_REASON = (
+    "the device has not activated yet; after it activates, run `provisioner rerun` "
+    "on this report to apply the tags"
+)
+NOT_STARTED_ERROR = (
+    "not started: the run was interrupted; run the same command again to continue"
+)
+SUFFIXES = (".xlsx", ".csv")
+
+# Modes for os.open: a report with activation codes is a secret from its first byte;
+# any other report gets the usual mode the umask allows.
+SECRET_MODE = 0o600
+DEFAULT_MODE = 0o666
+
+# An error kind longer than this is free text, not a step name; it is cut so the
+# Summary's "by error" list stays a short list of kinds.
+MAX_KIND_LENGTH = 60
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunStats:
+    """
+    What a run measured, besides the outcomes themselves.
+
+    Counts by status and by error are derived from the outcomes, never stored here.
+    """
+
+    started_at: datetime
+    finished_at: datetime
+    api_calls: int
+    rate_limited: int
+    retries: int
+    dry_run: bool = False
+    interrupted: bool = False
+    final_rate: float | None = None
+
+    @property
+    def duration(self) -> float:
+        """
+        Seconds from start to finish (never negative).
+        """
+        return max(0.0, (self.finished_at - self.started_at).total_seconds())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportSummary:
+    """
+    The counts a report's Summary sheet (and the CLI's summary) shows.
+    """
+
+    rows: int
+    by_status: Mapping[Status, int]
+    by_error: Mapping[str, int]
+    not_started: int
+    stats: RunStats
+
+    @property
+    def throughput(self) -> float | None:
+        """
+        Rows finished per second, or None when the run took no measurable time.
+        """
+        duration = self.stats.duration
+        if duration <= 0:
+            return None
+        return (self.rows - self.not_started) / duration
+
+
+def report_paths(
+    manifest_path: Path, report: Path | None, *, reports_dir: Path = Path("reports")
+) -> tuple[Path, ...]:
+    """
+    Decide which report files a run writes.
+
+    ``--report x.xlsx`` or ``x.csv`` writes that one file; a path without an extension
+    writes both ``x.xlsx`` and ``x.csv``; an existing folder, or no ``--report``, writes
+    both as ``<manifest stem>-report.*`` in it (by default under ``reports/``).
+
+    Raises:
+        ConfigError: the extension is neither ``.xlsx`` nor ``.csv``.
+    """
+    if report is None or report.is_dir():
+        folder = reports_dir if report is None else report
+        report = folder / f"{manifest_path.stem}-report"
+        return tuple(Path(f"{report}{suffix}") for suffix in SUFFIXES)
+    suffix = report.suffix.lower()
+    if suffix in SUFFIXES:
+        return (report,)
+    if suffix:
+        raise ConfigError(
+            f'--report "{report}": a report is .xlsx or .csv, not "{report.suffix}"; '
+            "give one of those extensions, or none to write both"
+        )
+    return tuple(Path(f"{report}{suffix}") for suffix in SUFFIXES)
+
+
+def error_cell(outcome: Outcome) -> str:
+    """
+    Return the ``error`` cell text of an outcome; deferred tags are encoded here.
+
+    A row whose tags wait for its device to activate stays ``code_issued`` and its
+    error text starts with ``tags deferred:``; ``decode_error_cell`` reads it back.
+    """
+    if not outcome.tags_deferred:
+        return outcome.error or ""
+    if outcome.error and outcome.error.startswith(TAGS_DEFERRED_PREFIX):
+        return outcome.error
+    return f"{TAGS_DEFERRED_PREFIX} {outcome.error or TAGS_DEFERRED_REASON}"
+
+
+def decode_error_cell(status: Status, text: str) -> tuple[str | None, bool]:
+    """
+    Read an ``error`` cell back into ``(error, tags_deferred)``; inverse of error_cell.
+    """
+    if status is Status.CODE_ISSUED and text.startswith(TAGS_DEFERRED_PREFIX):
+        reason = text.removeprefix(TAGS_DEFERRED_PREFIX).strip()
+        return (None if reason in ("", TAGS_DEFERRED_REASON) else reason), True
+    return (text or None), False
+
+
+def error_kind(outcome: Outcome) -> str | None:
+    """
+    Name the kind of problem a row had, for the Summary's "by error" counts.
+
+    The kind is the step before the first colon of the error text (``create device``,
+    ``apply tags``, ``not started``) with the HTTP status when there was one; rows that
+    ended well have none, except deferred tags.
+    """
+    if outcome.tags_deferred:
+        return "tags deferred"
+    if outcome.status.is_ok:
+        return None
+    head = (outcome.error or "").partition(":")[0].strip()
+    if not head:
+        head = "no reason given"
+    elif len(head) > MAX_KIND_LENGTH:
+        head = head[: MAX_KIND_LENGTH - 1].rstrip() + "…"
+    if outcome.status is Status.INVALID:
+        head = f"invalid row: {head}"
+    if outcome.http_status is not None:
+        return f"{head} (HTTP {outcome.http_status})"
+    return head
+
+
+def complete_outcomes(
+    manifest: Manifest, outcomes: Mapping[int, Outcome]
+) -> dict[int, Outcome]:
+    """
+    Give every manifest row an outcome, in manifest order.
+
+    A row the run never reached (it was interrupted first) is ``failed`` with
+    ``NOT_STARTED_ERROR``, so the report is complete and ``rerun`` takes it.
+    """
+    return {
+        row.number: outcomes.get(row.number)
+        or Outcome(row=row.number, status=Status.FAILED, error=NOT_STARTED_ERROR)
+        for row in manifest.rows
+    }
+
+
+def report_records(
+    manifest: Manifest, outcomes: Mapping[int, Outcome]
+) -> Iterator[list[Cell]]:
+    """
+    Yield one report record per manifest row: input cells, then the result cells.
+
+    Input cells are as the manifest held them, except a non-empty password, which is
+    masked. ``row``, ``httpStatus`` and ``attempts`` are numbers; an empty result cell
+    is None.
+    """
+    width = len(manifest.columns)
+    secret = _password_index(manifest)
+    complete = complete_outcomes(manifest, outcomes)
+    for row in manifest.rows:
+        cells: list[Cell] = list(row.cells[:width])
+        cells.extend([""] * (width - len(cells)))
+        if secret is not None and cells[secret]:
+            cells[secret] = PASSWORD_MASK
+        cells.extend(_result_cells(complete[row.number]))
+        yield cells
+
+
+def summarise(
+    manifest: Manifest, outcomes: Mapping[int, Outcome], stats: RunStats
+) -> ReportSummary:
+    """
+    Count the rows by status and by error kind.
+    """
+    complete = complete_outcomes(manifest, outcomes)
+    by_status = Counter(outcome.status for outcome in complete.values())
+    kinds = (error_kind(outcome) for outcome in complete.values())
+    by_error = Counter(kind for kind in kinds if kind is not None)
+    return ReportSummary(
+        rows=len(complete),
+        by_status={status: by_status[status] for status in Status},
+        by_error=dict(sorted(by_error.items(), key=lambda item: (-item[1], item[0]))),
+        not_started=sum(1 for number in complete if number not in outcomes),
+        stats=stats,
+    )
+
+
+def summary_items(summary: ReportSummary, manifest: Manifest) -> list[tuple[str, Cell]]:
+    """
+    Lay a summary out as label/value pairs; a pair with value None is a heading.
+    """
+    stats = summary.stats
+    throughput = summary.throughput
+    items: list[tuple[str, Cell]] = [
+        ("Run", None),
+        ("manifest", str(manifest.path)),
+        ("sheet", manifest.sheet or ""),
+        ("dry run", "yes" if stats.dry_run else "no"),
+        ("interrupted", "yes" if stats.interrupted else "no"),
+        ("started", stats.started_at.isoformat(timespec="seconds")),
+        ("finished", stats.finished_at.isoformat(timespec="seconds")),
+        ("duration (s)", f"{stats.duration:.1f}"),
+        ("throughput (rows/s)", "" if throughput is None else f"{throughput:.1f}"),
+        ("API calls", stats.api_calls),
+        ("retries", stats.retries),
+        ("rate limited (429)", stats.rate_limited),
+        ("final rate (req/s)", _format_rate(stats.final_rate)),
+        ("Rows by status", None),
+        ("rows", summary.rows),
+    ]
+    items.extend((status.value, count) for status, count in summary.by_status.items())
+    items.append(("Rows by error", None))
+    items.extend(summary.by_error.items())
+    if not summary.by_error:
+        items.append(("none", 0))
+    return items
+
+
+def write_report(
+    manifest: Manifest,
+    outcomes: Mapping[int, Outcome],
+    paths: Sequence[Path],
+    stats: RunStats,
+) -> None:
+    """
+    Write the report to each path (by extension: ``.xlsx`` or ``.csv``), atomically.
+
+    Each file is written to a temporary file beside it and renamed over the target, so
+    a reader never sees half a report. It is created with mode 0600 when any row holds
+    an activation code.
+
+    Raises:
+        ConfigError: a path has another extension, or the file cannot be written.
+    """
+    records = list(report_records(manifest, outcomes))
+    header = (*manifest.columns, *RESULT_COLUMNS)
+    has_codes = any(outcome.activation_code for outcome in outcomes.values())
+    mode = SECRET_MODE if has_codes else DEFAULT_MODE
+    for path in paths:
+        suffix = path.suffix.lower()
+        if suffix not in SUFFIXES:
+            raise ConfigError(f'cannot write the report "{path}": use .xlsx or .csv')
+        try:
+            with _atomic_file(path, mode) as file:
+                if suffix == ".csv":
+                    _write_csv(file, header, records)
+                else:
+                    items = summary_items(
+                        summarise(manifest, outcomes, stats), manifest
+                    )
+                    status_column = len(manifest.columns) + RESULT_COLUMNS.index(
+                        "status"
+                    )
+                    write_xlsx(file, header, records, status_column, items)
+        except OSError as error:
+            raise ConfigError(
+                f'cannot write the report "{path}": {error.strerror or error}; '
+                "check that the folder is writable, or choose another path with --report"
+            ) from error
+        log.info("report_written", path=str(path), rows=len(records), secret=has_codes)
+
+
+def rows_to_rerun(outcomes: Mapping[int, Outcome]) -> frozenset[int]:
+    """
+    Pick the rows ``rerun`` takes: failed or invalid ones, and deferred tags.
+    """
+    return frozenset(
+        number
+        for number, outcome in outcomes.items()
+        if outcome.status in (Status.FAILED, Status.INVALID)
+        or (outcome.status is Status.CODE_ISSUED and outcome.tags_deferred)
+    )
+
+
+def _result_cells(outcome: Outcome) -> list[Cell]:
+    return [
+        outcome.row,
+        outcome.status.value,
+        outcome.device_id,
+        outcome.activation_code,
+        outcome.activation_expiry,
+        error_cell(outcome) or None,
+        outcome.http_status,
+        outcome.tracking_id,
+        outcome.attempts,
+    ]
+
+
+def _password_index(manifest: Manifest) -> int | None:
+    header = manifest.field_columns.get("password")
+    if header is None or header not in manifest.columns:
+        return None
+    return manifest.columns.index(header)
+
+
+def _format_rate(rate: float | None) -> str:
+    return "" if rate is None else f"{rate:.1f}"
+
+
+def _write_csv(
+    file: BinaryIO, header: Sequence[str], records: list[list[Cell]]
+) -> None:
+    text = io.TextIOWrapper(file, encoding="utf-8", newline="")
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(
+        ["" if cell is None else cell for cell in record] for record in records
+    )
+    # Detach so closing the wrapper does not close the file the caller still syncs.
+    text.flush()
+    text.detach()
+
+
+@contextlib.contextmanager
+def _atomic_file(path: Path, mode: int) -> Iterator[BinaryIO]:
+    """
+    Open a temporary file beside ``path`` with ``mode``; rename it over ``path`` on
+    success, remove it on failure.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    # O_EXCL: never reuse a file someone else created, whatever its mode.
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            yield file
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def load_report(path: Path) -> tuple[Manifest, dict[int, Outcome]]:
+    """
+    Read a report back: its input columns as a manifest, and its outcomes.
+    """
+    raise NotImplementedError  # lands with provisioner.manifest
