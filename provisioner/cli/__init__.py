@@ -37,3 +37,6 @@ def main() -> None:
 
 
 # Commands register themselves here, one module each.
+from provisioner.cli.emulator import emulator
+
+main.add_command(emulator)

@@ -1,0 +1,55 @@
+"""
+Shared fixtures: the emulator in the test's own loop, and clean global state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from typing import Any
+
+import pytest
+import structlog
+
+from provisioner.emulator import EmulatorConfig, RunningEmulator, serve_in_process
+
+StartEmulator = Callable[..., AbstractAsyncContextManager[RunningEmulator]]
+
+
+@pytest.fixture(autouse=True)
+def _clean_globals(monkeypatch: pytest.MonkeyPatch) -> None:
+    """
+    Reset structlog and drop the Webex environment variables for every test.
+    """
+    structlog.reset_defaults()
+    monkeypatch.delenv("WEBEX_ACCESS_TOKEN", raising=False)
+    monkeypatch.delenv("WEBEX_BASE_URL", raising=False)
+
+
+@pytest.fixture(name="start_emulator")
+async def _start_emulator() -> AsyncIterator[Callable[..., Any]]:
+    """
+    Start emulators with custom configs; all stop when the test ends.
+
+    Call it with an ``EmulatorConfig`` or with its keyword arguments:
+    ``server = await start_emulator(rate_limit=5, burst=1)``.
+    """
+    async with AsyncExitStack() as stack:
+
+        async def start(
+            config: EmulatorConfig | None = None, **options: Any
+        ) -> RunningEmulator:
+            if config is None:
+                config = EmulatorConfig(**options)
+            return await stack.enter_async_context(serve_in_process(config))
+
+        yield start
+
+
+@pytest.fixture(name="emulator")
+async def _emulator() -> AsyncIterator[RunningEmulator]:
+    """
+    A default emulator (no faults, default token) on 127.0.0.1.
+    """
+    async with serve_in_process() as server:
+        yield server
