@@ -1,0 +1,340 @@
+"""
+Run a manifest against the API: a pool of workers, fed by the plan, under one task group.
+
+``provision`` is the library's entry point. It makes one cheap authenticated read first
+(supportedDevices, which the dry run's model check uses too), so a refused token raises
+``AuthError``/``ForbiddenError`` before any row. Then ``Settings.concurrency`` workers
+read rows from a memory object stream in the plan's order (round-robin across owners).
+Each row runs under its owner's ``anyio.Lock`` for the create or activation-code call
+only, so one owner's writes are never concurrent while owners run in parallel. The
+client applies the rate controller on every request start; the worker count caps rows
+in flight.
+
+Every row's progress goes to the journal as it happens; rows the journal (or, for a
+rerun, ``previous``) already finished are not redone. Setting ``stop`` stops starting
+rows, lets rows in flight finish, and returns with ``interrupted=True``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+import anyio
+import structlog
+from anyio.abc import ObjectReceiveStream
+
+from provisioner import plan, steps
+from provisioner.api import CallTally, DevicesApi, SupportedModel
+from provisioner.errors import ApiError, AuthError, ForbiddenError
+from provisioner.journal import Journal, JournalEntry, Phase, manifest_fingerprint
+from provisioner.models import Manifest, Outcome, Row, Status
+from provisioner.report import RunStats
+from provisioner.settings import Settings
+
+__all__ = ["Progress", "RunResult", "provision"]
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Progress:
+    """
+    A snapshot of a run, handed to ``on_progress`` as rows finish.
+    """
+
+    total: int
+    done: int
+    counts: Mapping[Status, int]
+    api_calls: int
+    rate_limited: int
+    current_rate: float | None
+    elapsed: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunResult:
+    """
+    What a run ended with: every row's outcome so far, the run's figures, and whether
+    it was stopped before every row was started.
+    """
+
+    outcomes: dict[int, Outcome]
+    stats: RunStats
+    interrupted: bool
+
+
+async def provision(
+    manifest: Manifest,
+    settings: Settings,
+    *,
+    api: DevicesApi | None = None,
+    journal_path: Path | None = None,
+    previous: Mapping[int, Outcome] | None = None,
+    only_rows: frozenset[int] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    stop: anyio.Event | None = None,
+) -> RunResult:
+    """
+    Provision every valid row of ``manifest`` and return each row's outcome.
+
+    Args:
+        api: the Devices API; None opens an ``ApiClient(settings)`` for the run.
+        journal_path: the journal file; None keeps the journal in memory (no resume).
+            Ignored on a dry run, which writes nothing anywhere.
+        previous: a rerun's earlier outcomes; rows outside ``only_rows`` keep them,
+            and rows inside keep an activation code that still stands.
+        only_rows: the rows to work on (a rerun); None for all.
+        on_progress: called with a ``Progress`` snapshot whenever a row finishes.
+        stop: when set, no new row starts; rows in flight finish.
+
+    Raises:
+        AuthError: the token was refused (401) on the first call.
+        ForbiddenError: the token lacks a needed scope (403) on the first call.
+        ConfigError: the journal belongs to another manifest.
+    """
+    if api is None:
+        from provisioner.client import ApiClient
+
+        async with ApiClient(settings) as client:
+            return await provision(
+                manifest,
+                settings,
+                api=client,
+                journal_path=journal_path,
+                previous=previous,
+                only_rows=only_rows,
+                on_progress=on_progress,
+                stop=stop,
+            )
+    run = _Run(
+        manifest=manifest,
+        settings=settings,
+        api=api,
+        previous=dict(previous or {}),
+        on_progress=on_progress,
+        stop=stop or anyio.Event(),
+    )
+    path = None if settings.dry_run else journal_path
+    fingerprint = manifest_fingerprint(manifest)
+    with Journal.open(path, fingerprint) as journal:
+        return await run.execute(journal, only_rows)
+
+
+@dataclass(kw_only=True)
+class _Run:
+    """
+    The state of one run: outcomes so far, owner locks, figures for progress and stats.
+    """
+
+    manifest: Manifest
+    settings: Settings
+    api: DevicesApi
+    previous: dict[int, Outcome]
+    on_progress: Callable[[Progress], None] | None
+    stop: anyio.Event
+    outcomes: dict[int, Outcome] = field(default_factory=dict)
+    api_calls: int = 0
+    rate_limited: int = 0
+    locks: dict[str, anyio.Lock] = field(default_factory=dict)
+    owners: steps.OwnerCache = field(default_factory=dict)
+    clock_start: float = field(default_factory=time.monotonic)
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    async def execute(
+        self, journal: Journal, only_rows: frozenset[int] | None
+    ) -> RunResult:
+        supported = await self._check_access()
+        entries = journal.entries()
+        todo = self._settle_known_rows(entries, only_rows)
+        log.info(
+            "run_started",
+            rows=len(self.manifest.rows),
+            to_do=len(todo),
+            dry_run=self.settings.dry_run,
+            concurrency=self.settings.concurrency,
+        )
+        self._report_progress()
+        send, receive = anyio.create_memory_object_stream[Row](0)
+        async with anyio.create_task_group() as group:
+            for _ in range(max(1, min(self.settings.concurrency, len(todo)))):
+                group.start_soon(
+                    self._worker, receive.clone(), journal, entries, supported
+                )
+            receive.close()
+            async with send:
+                for row in plan.order_rows(todo):
+                    if self.stop.is_set():
+                        break
+                    await send.send(row)
+        interrupted = (
+            len(self.outcomes) < len(self.manifest.rows) and self.stop.is_set()
+        )
+        log.info("run_finished", rows_done=len(self.outcomes), interrupted=interrupted)
+        return RunResult(
+            outcomes=dict(self.outcomes),
+            stats=self._stats(interrupted),
+            interrupted=interrupted,
+        )
+
+    async def _check_access(self) -> tuple[SupportedModel, ...]:
+        """
+        Make the one authenticated read that fails fast on a refused token.
+        """
+        with self._tally():
+            try:
+                models = await self.api.supported_devices(org_id=self.settings.org_id)
+            except (AuthError, ForbiddenError):
+                raise
+            except ApiError as error:
+                # The catalogue is only needed by the dry run's model check; a run can
+                # go on without it (the create answers for an unsupported model).
+                log.warning("supported_devices_unavailable", status=error.status)
+                return ()
+        return tuple(models)
+
+    def _settle_known_rows(
+        self, entries: Mapping[int, JournalEntry], only_rows: frozenset[int] | None
+    ) -> list[Row]:
+        """
+        Fill in the outcomes known without a call; return the rows left to work on.
+        """
+        todo: list[Row] = []
+        for row in self.manifest.rows:
+            entry = entries.get(row.number)
+            if only_rows is not None and row.number not in only_rows:
+                if row.number in self.previous:
+                    self.outcomes[row.number] = self.previous[row.number]
+            elif not row.is_valid:
+                self.outcomes[row.number] = plan.invalid_outcome(row)
+            elif entry is not None and entry.phase is Phase.DONE and entry.outcome:
+                self.outcomes[row.number] = entry.outcome
+            else:
+                todo.append(row)
+        return todo
+
+    async def _worker(
+        self,
+        rows: ObjectReceiveStream[Row],
+        journal: Journal,
+        entries: Mapping[int, JournalEntry],
+        supported: Sequence[SupportedModel],
+    ) -> None:
+        async with rows:
+            async for row in rows:
+                if self.stop.is_set():
+                    continue
+                ctx = steps.RowContext(
+                    api=self.api,
+                    settings=self.settings,
+                    journal=journal,
+                    owner_lock=self._lock_for(row),
+                    supported=tuple(supported),
+                )
+                outcome = await self._run_row(ctx, row, entries.get(row.number))
+                if not self.settings.dry_run:
+                    journal.mark_done(outcome)
+                self.outcomes[row.number] = outcome
+                self._report_progress()
+
+    async def _run_row(
+        self, ctx: steps.RowContext, row: Row, entry: JournalEntry | None
+    ) -> Outcome:
+        with (
+            structlog.contextvars.bound_contextvars(row=row.number, mac=row.mac),
+            self._tally() as tally,
+        ):
+            log.info("row_started", owner=row.owner_id, resumed=entry is not None)
+            if self.settings.dry_run:
+                outcome = await steps.dry_run_row(ctx, row, self.owners)
+            elif row.is_activation_code_row:
+                previous = self.previous.get(row.number)
+                outcome = await steps.provision_code_row(ctx, row, entry, previous)
+            else:
+                outcome = await steps.provision_mac_row(ctx, row, entry)
+            earlier = entry.outcome.attempts if entry and entry.outcome else 0
+            outcome = _with_attempts(outcome, earlier + tally.calls)
+            log.info(
+                "row_finished",
+                status=outcome.status.value,
+                attempts=outcome.attempts,
+                tags_deferred=outcome.tags_deferred,
+                http_status=outcome.http_status,
+                tracking_id=outcome.tracking_id,
+            )
+        return outcome
+
+    def _lock_for(self, row: Row) -> anyio.Lock:
+        key = f"{row.owner_kind}:{row.owner_id}"
+        if key not in self.locks:
+            self.locks[key] = anyio.Lock()
+        return self.locks[key]
+
+    @contextlib.contextmanager
+    def _tally(self) -> Iterator[CallTally]:
+        """
+        Count this task's calls in the client's tally, and add them to the run's figures.
+        """
+        factory = getattr(self.api, "tally", None)
+        manager = (
+            factory() if factory is not None else contextlib.nullcontext(CallTally())
+        )
+        with manager as tally:
+            try:
+                yield cast(CallTally, tally)
+            finally:
+                self.api_calls += tally.calls
+                self.rate_limited += tally.rate_limited
+
+    def _client_figures(self) -> dict[str, Any]:
+        """
+        The client's own run figures (retries, current rate), when it keeps them.
+        """
+        statistics = getattr(self.api, "statistics", None)
+        if statistics is None:
+            return {}
+        snapshot = statistics()
+        return {
+            name: getattr(snapshot, name)
+            for name in ("retries", "current_rate", "api_calls", "rate_limited")
+            if hasattr(snapshot, name)
+        }
+
+    def _report_progress(self) -> None:
+        if self.on_progress is None:
+            return
+        figures = self._client_figures()
+        self.on_progress(
+            Progress(
+                total=len(self.manifest.rows),
+                done=len(self.outcomes),
+                counts=Counter(o.status for o in self.outcomes.values()),
+                api_calls=self.api_calls,
+                rate_limited=self.rate_limited,
+                current_rate=figures.get("current_rate"),
+                elapsed=time.monotonic() - self.clock_start,
+            )
+        )
+
+    def _stats(self, interrupted: bool) -> RunStats:
+        figures = self._client_figures()
+        return RunStats(
+            started_at=self.started_at,
+            finished_at=datetime.now(UTC),
+            api_calls=self.api_calls,
+            rate_limited=self.rate_limited,
+            retries=int(figures.get("retries", 0)),
+            dry_run=self.settings.dry_run,
+            interrupted=interrupted,
+            final_rate=figures.get("current_rate"),
+        )
+
+
+def _with_attempts(outcome: Outcome, attempts: int) -> Outcome:
+    return replace(outcome, attempts=attempts)

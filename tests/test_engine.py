@@ -1,0 +1,493 @@
+"""
+The engine against the dict-backed fake: outcomes, faults, locks, resume, dry run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import anyio
+import pytest
+import structlog
+from fakes import FakeDevicesApi, unknown_outcome
+
+from provisioner.engine import Progress, RunResult, provision
+from provisioner.errors import (
+    AuthError,
+    ConfigError,
+    MacInUseError,
+    ServerError,
+)
+from provisioner.journal import Journal, Phase, manifest_fingerprint
+from provisioner.models import Manifest, Outcome, Problem, Row, Status, TagMode
+from provisioner.settings import Settings
+
+WORKSPACES = [f"ws-{n}" for n in range(1, 9)]
+PEOPLE = ["person-1", "person-2"]
+
+
+def mac_of(n: int) -> str:
+    return f"00AABB{n:06X}"
+
+
+def mac_row(number: int, owner: str, tags: tuple[str, ...] = ("lobby",)) -> Row:
+    return Row(
+        number=number,
+        cells=(mac_of(number), "DMS Cisco 8851", owner),
+        mac=mac_of(number),
+        model="DMS Cisco 8851",
+        workspace_id=owner if owner.startswith("ws-") else None,
+        person_id=owner if owner.startswith("person-") else None,
+        tags=tags,
+    )
+
+
+def code_row(number: int, owner: str, tags: tuple[str, ...] = ()) -> Row:
+    return Row(
+        number=number,
+        cells=("", "DMS Cisco 8851", owner),
+        model="DMS Cisco 8851",
+        workspace_id=owner if owner.startswith("ws-") else None,
+        person_id=owner if owner.startswith("person-") else None,
+        tags=tags,
+    )
+
+
+def manifest_of(rows: list[Row], path: Path = Path("manifest.csv")) -> Manifest:
+    return Manifest(
+        path=path,
+        sheet=None,
+        columns=("mac", "model", "owner"),
+        field_columns={"mac": "mac", "model": "model", "workspaceId": "owner"},
+        rows=tuple(rows),
+    )
+
+
+def many_rows(count: int, owners: list[str] = WORKSPACES) -> list[Row]:
+    return [mac_row(n, owners[n % len(owners)]) for n in range(2, count + 2)]
+
+
+def settings(**changes: object) -> Settings:
+    return replace(
+        Settings(token="secret-token", base_url="http://127.0.0.1:1/v1"), **changes
+    )  # type: ignore[arg-type]
+
+
+def fake() -> FakeDevicesApi:
+    return FakeDevicesApi(workspaces=set(WORKSPACES), people=set(PEOPLE))
+
+
+class TestCleanRun:
+    async def test_every_row_gets_its_outcome(self) -> None:
+        """MAC rows are created and tagged, code rows get codes, invalid rows make no call."""
+        api = fake()
+        invalid = Row(
+            number=5,
+            cells=("zz", "", ""),
+            problems=(Problem("mac", "zz", "not a MAC address"),),
+        )
+        rows = [
+            mac_row(2, "ws-1"),
+            mac_row(3, "person-1", ()),
+            code_row(4, "ws-2"),
+            invalid,
+        ]
+
+        result = await provision(manifest_of(rows), settings(), api=api)
+
+        statuses = {n: o.status for n, o in result.outcomes.items()}
+        assert statuses == {
+            2: Status.CREATED,
+            3: Status.CREATED,
+            4: Status.CODE_ISSUED,
+            5: Status.INVALID,
+        }
+        assert api.devices[result.outcomes[2].device_id or ""].tags == ("lobby",)
+        assert result.outcomes[5].error == "mac: not a MAC address"
+        assert result.outcomes[5].attempts == 0
+        assert result.outcomes[4].activation_code
+        assert result.interrupted is False
+
+    async def test_attempts_count_the_calls_of_each_row(self) -> None:
+        """A tagged MAC row costs a create and a PATCH; an untagged one only the create."""
+        api = fake()
+
+        result = await provision(
+            manifest_of([mac_row(2, "ws-1"), mac_row(3, "ws-2", ())]),
+            settings(),
+            api=api,
+        )
+
+        assert result.outcomes[2].attempts == 2
+        assert result.outcomes[3].attempts == 1
+        assert api.count("modify_tags") == 1
+        assert result.stats.api_calls == 1 + 3  # the access check, then the rows
+
+    async def test_progress_is_reported_as_rows_finish(self) -> None:
+        """on_progress sees every row finish and ends with all rows done."""
+        api = fake()
+        seen: list[Progress] = []
+
+        await provision(
+            manifest_of(many_rows(5)), settings(), api=api, on_progress=seen.append
+        )
+
+        assert 5 == seen[-1].done == seen[-1].total
+        assert dict(seen[-1].counts) == {Status.CREATED: 5}
+        assert [p.done for p in seen] == sorted(p.done for p in seen)
+
+    async def test_refused_token_raises_before_any_row(self) -> None:
+        """A 401 on the first read raises AuthError and no row call is made."""
+        api = fake()
+        api.fail_before("supported_devices", AuthError("token refused", status=401))
+
+        with pytest.raises(AuthError):
+            await provision(manifest_of(many_rows(3)), settings(), api=api)
+
+        assert [op for _, op in api.calls] == ["supported_devices"]
+
+    async def test_logs_name_rows_but_never_codes(self) -> None:
+        """row_started/row_finished carry the row and status; no activation code is logged."""
+        api = fake()
+        with structlog.testing.capture_logs(
+            processors=[structlog.contextvars.merge_contextvars]
+        ) as logs:
+            result = await provision(
+                manifest_of([code_row(2, "ws-1")]), settings(), api=api
+            )
+
+        finished = [e for e in logs if e["event"] == "row_finished"]
+        assert [(e["row"], e["status"]) for e in finished] == [(2, "code_issued")]
+        code = result.outcomes[2].activation_code or "?"
+        assert all(code not in repr(e) for e in logs)
+
+
+class TestConcurrency:
+    async def test_one_create_per_owner_at_a_time(self) -> None:
+        """Creates and codes for one owner never overlap, while owners run in parallel."""
+        api = fake()
+        api.yields = 3
+        rows = many_rows(40, WORKSPACES[:3]) + [
+            code_row(n, "ws-1") for n in range(50, 56)
+        ]
+
+        result = await provision(manifest_of(rows), settings(concurrency=8), api=api)
+
+        assert all(o.status.is_ok for o in result.outcomes.values())
+        assert api.max_owner_writes == 1
+        assert api.max_in_flight > 1
+
+    async def test_concurrency_cap_is_honoured(self) -> None:
+        """No more rows are in flight than Settings.concurrency."""
+        api = fake()
+        api.yields = 3
+
+        await provision(manifest_of(many_rows(40)), settings(concurrency=3), api=api)
+
+        assert api.max_in_flight == 3
+
+
+class TestUnknownOutcomes:
+    async def test_create_that_happened_is_not_repeated(self) -> None:
+        """A create whose answer was lost is found by MAC and reported created, once."""
+        api = fake()
+        api.fail_after("create_device", unknown_outcome(), when=mac_of(2))
+
+        result = await provision(manifest_of([mac_row(2, "ws-1")]), settings(), api=api)
+
+        assert result.outcomes[2].status == Status.CREATED
+        assert api.count("create_device") == 1
+        assert len(api.devices) == 1
+        assert next(iter(api.devices.values())).tags == ("lobby",)
+
+    async def test_create_that_did_not_happen_is_sent_again(self) -> None:
+        """A create that failed before taking effect is looked up, then sent again."""
+        api = fake()
+        api.fail_before("create_device", unknown_outcome(), when=mac_of(2))
+
+        result = await provision(manifest_of([mac_row(2, "ws-1")]), settings(), api=api)
+
+        assert result.outcomes[2].status == Status.CREATED
+        assert api.count("create_device") == 2
+        assert api.count("find_device_by_mac") == 1
+        assert len(api.devices) == 1
+
+    async def test_creates_are_bounded(self) -> None:
+        """A create that never gets an answer fails the row after MAX_CREATES tries."""
+        api = fake()
+        for _ in range(5):
+            api.fail_before("create_device", unknown_outcome("gateway timeout"))
+
+        result = await provision(manifest_of([mac_row(2, "ws-1")]), settings(), api=api)
+
+        outcome = result.outcomes[2]
+        assert outcome.status == Status.FAILED
+        assert api.count("create_device") == 3
+        assert (outcome.error or "").startswith("create device: gateway timeout")
+        assert (outcome.http_status, outcome.tracking_id) == (502, "FAKE_502")
+
+
+class TestMacInUse:
+    async def test_same_owner_is_adopted(self) -> None:
+        """A MAC already registered to the row's owner is adopted and tagged (add = union)."""
+        api = fake()
+        existing = api.add_device(mac=mac_of(2), workspace_id="ws-1", tags=("old",))
+
+        result = await provision(manifest_of([mac_row(2, "ws-1")]), settings(), api=api)
+
+        assert result.outcomes[2].status == Status.ADOPTED
+        assert existing.id == result.outcomes[2].device_id
+        assert api.devices[existing.id].tags == ("old", "lobby")
+
+    async def test_replace_mode_sets_exactly_the_rows_tags(self) -> None:
+        """With tag_mode replace, an adopted device ends with exactly the row's tags."""
+        api = fake()
+        existing = api.add_device(mac=mac_of(2), workspace_id="ws-1", tags=("old",))
+
+        await provision(
+            manifest_of([mac_row(2, "ws-1")]),
+            settings(tag_mode=TagMode.REPLACE),
+            api=api,
+        )
+
+        assert api.devices[existing.id].tags == ("lobby",)
+
+    async def test_other_owner_fails_naming_the_owner(self) -> None:
+        """A MAC registered to another workspace fails the row and says whose it is."""
+        api = fake()
+        api.add_device(mac=mac_of(2), workspace_id="ws-7")
+
+        result = await provision(manifest_of([mac_row(2, "ws-1")]), settings(), api=api)
+
+        outcome = result.outcomes[2]
+        assert outcome.status == Status.FAILED
+        assert "workspace ws-7" in (outcome.error or "")
+        assert api.count("modify_tags") == 0
+
+    async def test_mac_in_use_elsewhere_fails_with_a_hint(self) -> None:
+        """A MAC in use but invisible (another org) fails with the API's status."""
+        api = fake()
+        api.fail_before(
+            "create_device", MacInUseError("MAC in use", status=400, tracking_id="T1")
+        )
+
+        result = await provision(manifest_of([mac_row(2, "ws-1")]), settings(), api=api)
+
+        outcome = result.outcomes[2]
+        assert (
+            outcome.status,
+            outcome.http_status,
+            outcome.tracking_id,
+        ) == (Status.FAILED, 400, "T1")
+        assert "another organisation" in (outcome.error or "")
+
+
+class TestFailures:
+    async def test_failed_tags_keep_the_device(self) -> None:
+        """A row failing at tags is failed, names the step, and keeps its device id."""
+        api = fake()
+        api.fail_before(
+            "modify_tags", ServerError("bad gateway", status=502, tracking_id="T9")
+        )
+
+        result = await provision(manifest_of([mac_row(2, "ws-1")]), settings(), api=api)
+
+        outcome = result.outcomes[2]
+        assert outcome.status == Status.FAILED
+        assert (outcome.error or "").startswith("apply tags: bad gateway")
+        assert (outcome.http_status, outcome.tracking_id) == (502, "T9")
+        assert outcome.device_id in api.devices
+
+    async def test_unknown_owner_fails_the_create(self) -> None:
+        """A 404 on create is a failed row with a hint to check the owner column."""
+        api = fake()
+
+        result = await provision(
+            manifest_of([mac_row(2, "ws-99")]), settings(), api=api
+        )
+
+        assert "check the row's workspaceId or personId" in (
+            result.outcomes[2].error or ""
+        )
+
+
+class TestActivationCodes:
+    async def test_tags_go_on_the_pending_device(self) -> None:
+        """A code row's tags are applied to the pending device the code made."""
+        api = fake()
+
+        result = await provision(
+            manifest_of([code_row(2, "ws-1", ("desk",))]), settings(), api=api
+        )
+
+        outcome = result.outcomes[2]
+        assert (outcome.status, outcome.tags_deferred) == (Status.CODE_ISSUED, False)
+        assert api.devices[outcome.device_id or ""].tags == ("desk",)
+
+    async def test_unfindable_device_defers_tags_until_a_rerun(self) -> None:
+        """Without a device id and with two pending devices the tags wait; a rerun after
+        activation applies them without issuing another code."""
+        api = fake()
+        api.code_has_device_id = False
+        other = api.add_device(workspace_id="ws-1", connection_status="activating")
+        manifest = manifest_of([code_row(2, "ws-1", ("desk",))])
+
+        first = await provision(manifest, settings(), api=api)
+
+        outcome = first.outcomes[2]
+        assert (outcome.status, outcome.tags_deferred) == (Status.CODE_ISSUED, True)
+        pending = [d for d in api.devices.values() if d.id != other.id]
+        activated = api.activate(pending[0].id, "00AABBCCDDEE")
+        previous = {2: replace(outcome, device_id=activated.id)}
+
+        second = await provision(
+            manifest, settings(), api=api, previous=previous, only_rows=frozenset({2})
+        )
+
+        again = second.outcomes[2]
+        assert api.count("create_activation_code") == 1
+        assert (again.status, again.tags_deferred) == (Status.CODE_ISSUED, False)
+        assert outcome.activation_code == again.activation_code
+        assert api.devices[activated.id].tags == ("desk",)
+
+
+class TestDryRun:
+    async def test_dry_run_makes_no_write_call(self) -> None:
+        """A dry run reads only, plans every row, and flags the rows that would fail."""
+        api = fake()
+        api.add_device(mac=mac_of(3), workspace_id="ws-7")
+        api.add_device(mac=mac_of(4), workspace_id="ws-1")
+        rows = [
+            mac_row(2, "ws-1"),
+            mac_row(3, "ws-1"),
+            mac_row(4, "ws-1"),
+            code_row(5, "ws-1"),
+            mac_row(6, "ws-99"),
+        ]
+
+        result = await provision(manifest_of(rows), settings(dry_run=True), api=api)
+
+        statuses = [result.outcomes[n].status for n in range(2, 7)]
+        assert api.writes == []
+        assert statuses == [
+            Status.PLANNED,
+            Status.FAILED,
+            Status.PLANNED,
+            Status.PLANNED,
+            Status.FAILED,
+        ]
+        assert "would create" in (result.outcomes[2].error or "")
+        assert "would adopt" in (result.outcomes[4].error or "")
+        assert api.count("get_workspace") - 1 == 1  # ws-1 once, ws-99 once
+        assert result.stats.dry_run is True
+
+
+class TestResume:
+    async def test_stop_then_run_again_finishes_once(self, tmp_path: Path) -> None:
+        """Stopping mid-run returns interrupted; the same command again finishes the rest."""
+        api = fake()
+        manifest = manifest_of(many_rows(30))
+        journal = tmp_path / "r.journal.sqlite"
+        stop = anyio.Event()
+
+        def stop_after_ten(progress: Progress) -> None:
+            if progress.done >= 10:
+                stop.set()
+
+        first = await provision(
+            manifest,
+            settings(concurrency=4),
+            api=api,
+            journal_path=journal,
+            on_progress=stop_after_ten,
+            stop=stop,
+        )
+        second = await provision(manifest, settings(), api=api, journal_path=journal)
+
+        assert first.interrupted is True
+        assert 10 <= len(first.outcomes) < 30
+        assert second.interrupted is False
+        assert {Status.CREATED} == {o.status for o in second.outcomes.values()}
+        assert (
+            30 == len(second.outcomes) == len(api.devices) == api.count("create_device")
+        )
+
+    async def test_crash_mid_flight_is_reconciled(self, tmp_path: Path) -> None:
+        """A run cancelled right after a create took effect continues without a duplicate."""
+        api = fake()
+        manifest = manifest_of(many_rows(30))
+        journal_path = tmp_path / "r.journal.sqlite"
+        result: RunResult | None = None
+        crashed: list[str] = []
+
+        def crash_after_twelfth_create(op: str, mac: str | None) -> None:
+            if op == "create_device" and api.count(op) == 12 and mac is not None:
+                crashed.append(mac)
+                scope.cancel()
+
+        api.on_effect = crash_after_twelfth_create
+        with anyio.CancelScope() as scope:
+            result = await provision(
+                manifest, settings(concurrency=4), api=api, journal_path=journal_path
+            )
+        api.on_effect = None
+        with Journal.open(journal_path, manifest_fingerprint(manifest)) as journal:
+            caught = {n: e.phase for n, e in journal.entries().items()}
+        row_caught = int(crashed[0], 16) - 0x00AABB000000
+        second = await provision(
+            manifest, settings(), api=api, journal_path=journal_path
+        )
+
+        assert result is None
+        assert caught[row_caught] == Phase.STARTED
+        assert second.outcomes[row_caught].status == Status.CREATED
+        assert 30 == len(second.outcomes) == len(api.devices)
+        assert all(o.status is Status.CREATED for o in second.outcomes.values())
+        macs = [d.mac for d in api.devices.values()]
+        assert len(macs) == len(set(macs))
+        assert all(d.tags == ("lobby",) for d in api.devices.values())
+
+    async def test_finished_rows_are_not_redone(self, tmp_path: Path) -> None:
+        """A second run over a finished journal makes no row call at all."""
+        api = fake()
+        manifest = manifest_of(many_rows(5))
+        journal = tmp_path / "r.journal.sqlite"
+        first = await provision(manifest, settings(), api=api, journal_path=journal)
+        calls = len(api.calls)
+
+        second = await provision(manifest, settings(), api=api, journal_path=journal)
+
+        assert first.outcomes == second.outcomes
+        assert calls + 1 == len(api.calls)  # only the access check
+
+    async def test_journal_of_another_manifest_is_refused(self, tmp_path: Path) -> None:
+        """A journal written for other rows raises ConfigError suggesting --fresh."""
+        api = fake()
+        journal = tmp_path / "r.journal.sqlite"
+        await provision(
+            manifest_of(many_rows(2)), settings(), api=api, journal_path=journal
+        )
+
+        with pytest.raises(ConfigError, match="--fresh"):
+            await provision(
+                manifest_of(many_rows(3)), settings(), api=api, journal_path=journal
+            )
+
+    async def test_rerun_keeps_rows_outside_only_rows(self) -> None:
+        """Rows not selected for a rerun keep their previous outcome and make no call."""
+        api = fake()
+        kept = Outcome(row=2, status=Status.CREATED, device_id="dev-old", attempts=1)
+        previous = {2: kept, 3: Outcome(row=3, status=Status.FAILED, error="x")}
+
+        result = await provision(
+            manifest_of(many_rows(2)),
+            settings(),
+            api=api,
+            previous=previous,
+            only_rows=frozenset({3}),
+        )
+
+        assert kept == result.outcomes[2]
+        assert result.outcomes[3].status == Status.CREATED
+        assert api.count("create_device") == 1
