@@ -31,8 +31,7 @@ UNKNOWN_ROUTE = "<unmatched>"
 
 
 def _check_auth(state: EmulatorState, route: str, header: str) -> frozenset[str]:
-    scheme, _, token = header.partition(" ")
-    scopes = state.tokens.get(token) if scheme.lower() == "bearer" else None
+    scopes = state.token_scopes(header)
     if scopes is None:
         raise Problem(
             401,
@@ -93,9 +92,7 @@ async def _answer_api(
                 decision.server_error, tracking_id, plain_text=decision.plain_text_error
             )
     try:
-        request["scopes"] = _check_auth(
-            state, route, request.headers.get("Authorization", "")
-        )
+        _check_auth(state, route, request.headers.get("Authorization", ""))
         if state.store.pending:
             state.store.expire_due(state.clock.now())
         answer = await handler(request)

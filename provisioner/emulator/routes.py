@@ -137,7 +137,8 @@ async def create_activation_code(request: web.Request) -> web.Response:
     body = await _read_json(request)
     if isinstance(body, dict):
         needed = PERSON_OTP if body.get("personId") else WORKSPACE_OTP
-        if not needed & request["scopes"]:
+        scopes = state.token_scopes(request.headers.get("Authorization", ""))
+        if not needed & (scopes or frozenset()):
             raise Problem(403, "The token lacks the one-time-password scope needed.")
     record = state.store.create_activation_code(
         body, state.clock.now(), state.config.activation_code_days

@@ -105,6 +105,13 @@ class EmulatorState:
         self.knobs = config.knobs()
         self.bucket = self._new_bucket(self.knobs)
 
+    def token_scopes(self, authorization: str) -> frozenset[str] | None:
+        """
+        Return the scopes of the bearer token in this header, or None if unknown.
+        """
+        scheme, _, token = authorization.partition(" ")
+        return self.tokens.get(token) if scheme.lower() == "bearer" else None
+
     @staticmethod
     def _new_bucket(knobs: FaultKnobs) -> TokenBucket | None:
         if knobs.rate_limit is None:
