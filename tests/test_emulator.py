@@ -8,8 +8,8 @@ import ast
 import json
 import re
 import sys
-from datetime import datetime, timedelta
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
