@@ -1,0 +1,137 @@
+"""
+``provisioner validate``: check a manifest offline and say what to fix, row by row.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import click
+
+from provisioner.catalogue import load_catalogue
+from provisioner.errors import ManifestError
+from provisioner.manifest import load_manifest
+from provisioner.models import Manifest, Problem
+
+__all__ = ["format_problem", "render_validation", "row_problems", "validate"]
+
+_MAX_VALUE = 60
+
+
+@click.command()
+@click.argument("manifest", type=click.Path(path_type=Path, dir_okay=True))
+@click.option(
+    "--sheet", metavar="NAME", help="The XLSX sheet to read (default: the first)."
+)
+def validate(manifest: Path, sheet: str | None) -> None:
+    """
+    Check MANIFEST (CSV, TSV or XLSX) without calling the API.
+
+    Prints every problem with its row, column and value and what to do, then a
+    summary. Exit status: 0 every row is valid, 1 some rows are invalid, 2 the file
+    itself cannot be used.
+    """
+    # Imported here, not at the top: the group imports this module, and a cycle at
+    # import time leaves mypy unable to type the command it registers.
+    from provisioner.cli import EXIT_FAILED_ROWS, EXIT_OK, EXIT_UNUSABLE
+
+    try:
+        loaded = load_manifest(manifest, sheet=sheet)
+    except ManifestError as error:
+        click.echo(f"error: {error}", err=True)
+        raise SystemExit(EXIT_UNUSABLE) from None
+    if not loaded.rows:
+        click.echo(
+            f"error: {manifest}: the header is there but no device rows are below "
+            "it; add one row per device",
+            err=True,
+        )
+        raise SystemExit(EXIT_UNUSABLE)
+    problems = row_problems(loaded)
+    for line in render_validation(loaded, problems):
+        click.echo(line)
+    raise SystemExit(EXIT_FAILED_ROWS if problems else EXIT_OK)
+
+
+def row_problems(manifest: Manifest) -> dict[int, tuple[Problem, ...]]:
+    """
+    Return the offline problems of each invalid row, by row number.
+    """
+    return {row.number: row.problems for row in manifest.rows if row.problems}
+
+
+def render_validation(
+    manifest: Manifest, problems: Mapping[int, Sequence[Problem]]
+) -> list[str]:
+    """
+    Return the lines ``validate`` prints: one per problem, then the summary.
+
+    ``problems`` decides which rows count as invalid, so checks made elsewhere (the
+    live ones) can be merged in before printing.
+    """
+    lines = [
+        format_problem(number, problem)
+        for number in sorted(problems)
+        for problem in problems[number]
+    ]
+    if lines:
+        lines.append("")
+    lines.extend(_summary(manifest, problems))
+    return lines
+
+
+def format_problem(number: int, problem: Problem) -> str:
+    """
+    Render one problem as ``row N, column "C", value "V": what to do``.
+    """
+    value = problem.value
+    if len(value) > _MAX_VALUE:
+        value = value[: _MAX_VALUE - 1] + "…"
+    shown = f'value "{value}"' if value else "empty"
+    return f'row {number}, column "{problem.column}", {shown}: {problem.message}'
+
+
+def _summary(
+    manifest: Manifest, problems: Mapping[int, Sequence[Problem]]
+) -> list[str]:
+    rows = manifest.rows
+    invalid = sum(1 for row in rows if problems.get(row.number))
+    where = f"{manifest.path}" + (
+        f' (sheet "{manifest.sheet}")' if manifest.sheet else ""
+    )
+    lines = [
+        f"{where}: {len(rows)} rows, {len(rows) - invalid} valid, {invalid} invalid"
+    ]
+    if "mac" in manifest.field_columns:
+        index = manifest.columns.index(manifest.field_columns["mac"])
+        by_mac = sum(1 for row in rows if row.cells[index])
+        lines.append(
+            f"  onboarding: {by_mac} by MAC, {len(rows) - by_mac} by activation code"
+        )
+    else:
+        lines.append(
+            "  onboarding: no MAC column, so every row gets an activation code"
+        )
+    workspaces = {row.workspace_id for row in rows if row.workspace_id}
+    people = {row.person_id for row in rows if row.person_id}
+    on_workspaces = sum(1 for row in rows if row.workspace_id)
+    on_people = sum(1 for row in rows if row.person_id)
+    lines.append(
+        f"  owners: {on_workspaces} rows for {len(workspaces)} workspaces, "
+        f"{on_people} rows for {len(people)} people"
+    )
+    models = Counter(row.model for row in rows if row.model)
+    if models:
+        catalogue = load_catalogue()
+        names = []
+        for model, count in models.most_common():
+            entry = catalogue.resolve(model)
+            names.append(f"{entry.display_name if entry else model} ×{count}")
+        lines.append("  models: " + ", ".join(names))
+    if invalid:
+        lines.append(
+            f"{invalid} rows need fixing; a run skips them and reports them as invalid"
+        )
+    return lines

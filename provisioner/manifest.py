@@ -1,0 +1,821 @@
+"""
+Manifest intake: a CSV, TSV or XLSX file → a validated, normalised ``Manifest``.
+
+Two steps, so the report module can reuse the first to read reports back:
+
+``read_table``
+    the file → a ``RawTable`` of trimmed cell texts, with the row numbers a
+    spreadsheet shows (header = row 1). Nothing is ever read as a number or a date.
+    This is the only place that touches openpyxl for input.
+``build_manifest``
+    header matching, normalisation and validation → ``Manifest``. A bad row becomes a
+    ``Row`` with ``problems``; only a file that cannot be used at all raises.
+
+No API call happens here: the model checks use the offline catalogue.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import datetime as dt
+import io
+import re
+import warnings
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from provisioner.catalogue import Catalogue, CatalogueModel, load_catalogue
+from provisioner.errors import ManifestError, ManifestReadError, MissingColumnError
+from provisioner.mac import normalise_mac
+from provisioner.models import Manifest, Problem, Row
+
+__all__ = [
+    "FIELD_ALIASES",
+    "PASSWORD_MASK",
+    "RawTable",
+    "build_manifest",
+    "header_key",
+    "load_manifest",
+    "match_headers",
+    "read_table",
+]
+
+PASSWORD_MASK = "••••"
+"""What a password cell shows in problems and reports; read back, it means "unknown"."""
+
+DELIMITED_SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
+XLSX_SUFFIXES = (".xlsx", ".xlsm")
+
+FIELD_ALIASES: dict[str, tuple[str, ...]] = {
+    "mac": ("mac", "macaddress", "macaddr", "devicemac", "devicemacaddress"),
+    "model": ("model", "devicemodel", "modelname", "product", "phonemodel"),
+    "workspaceId": ("workspaceid", "placeid"),
+    "personId": ("personid", "peopleid"),
+    "tags": ("tags", "tag", "devicetags", "labels"),
+    "orgId": ("orgid", "organizationid", "organisationid", "customerorgid"),
+    "password": ("password", "devicepassword", "sippassword"),
+}
+"""Canonical field → the header keys (see ``header_key``) that supply it."""
+
+_FIELD_BY_KEY = {key: name for name, keys in FIELD_ALIASES.items() for key in keys}
+_HEADER_NOISE = re.compile(r"[\s_\-]+")
+_HEADER_NOTE = re.compile(
+    r"\s*(\((required|optional|mandatory)\)|\*)\s*$", re.IGNORECASE
+)
+_TAG_SPLIT = re.compile(r"[;,|]")
+_ID_KINDS = {"workspaceId": "PLACE", "personId": "PEOPLE", "orgId": "ORGANIZATION"}
+_ID_FIELD_BY_KIND = {kind: name for name, kind in _ID_KINDS.items()}
+_TEXT_FIX = 'in Excel use Save As → "CSV UTF-8 (Comma delimited) (*.csv)"'
+
+
+@dataclass(frozen=True, slots=True)
+class RawTable:
+    """
+    A sheet as text: the header row and the non-blank rows below it.
+
+    ``columns`` are the header texts as written (trimmed); each record is the row
+    number a spreadsheet shows and its cell texts, aligned with ``columns``. The
+    records stay out of ``repr``: they may hold passwords.
+    """
+
+    path: Path
+    sheet: str | None
+    columns: tuple[str, ...]
+    records: list[tuple[int, tuple[str, ...]]] = field(repr=False)
+
+
+def load_manifest(
+    path: Path, *, sheet: str | None = None, catalogue: Catalogue | None = None
+) -> Manifest:
+    """
+    Read and validate a manifest file.
+
+    Raises:
+        ManifestReadError: the file cannot be read.
+        ManifestError: the header row is unusable (``MissingColumnError`` when a
+            required column is absent).
+    """
+    return build_manifest(read_table(Path(path), sheet=sheet), catalogue=catalogue)
+
+
+# --- reading -------------------------------------------------------------------------
+
+
+def read_table(path: Path, *, sheet: str | None = None) -> RawTable:
+    """
+    Read a CSV/TSV (UTF-8, with or without BOM) or XLSX file as text.
+
+    Args:
+        sheet: the XLSX sheet to read; the first sheet when None. Ignored for CSV.
+
+    Raises:
+        ManifestReadError: missing file, wrong encoding, not a spreadsheet, missing
+            sheet, or nothing in it; the message says how to fix it.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in XLSX_SUFFIXES:
+        return _read_xlsx(path, sheet)
+    if suffix in DELIMITED_SUFFIXES:
+        return _read_delimited(path, DELIMITED_SUFFIXES[suffix])
+    if suffix in (".xls", ".ods", ".numbers"):
+        raise ManifestReadError(
+            f"{path}: {suffix} files are not supported; save the sheet as .xlsx "
+            "(Excel Workbook) or as CSV UTF-8 and try again"
+        )
+    raise ManifestReadError(
+        f"{path}: not a manifest file type ({suffix or 'no extension'}); use a .csv, "
+        ".tsv or .xlsx file"
+    )
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ManifestReadError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ManifestReadError(f"{path}: is a folder, not a manifest file") from None
+    except OSError as error:
+        raise ManifestReadError(f"{path}: cannot be read ({error.strerror})") from None
+
+
+def _decode(path: Path, data: bytes) -> str:
+    """
+    Decode UTF-8 (a BOM is dropped); refuse anything else with the way to fix it.
+    """
+    if data.startswith(b"PK\x03\x04"):
+        raise ManifestReadError(
+            f"{path}: this is an Excel workbook (XLSX) with a {path.suffix} name; "
+            "rename it to .xlsx, or save it from Excel as CSV UTF-8"
+        )
+    if data.startswith(b"\xd0\xcf\x11\xe0"):
+        raise ManifestReadError(
+            f"{path}: this is an old Excel .xls workbook, not CSV text; open it in "
+            "Excel and save it as .xlsx or as CSV UTF-8"
+        )
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data[:4096]:
+        raise ManifestReadError(
+            f'{path}: the file is UTF-16 text (Excel\'s "Unicode Text"), not UTF-8; '
+            f"{_TEXT_FIX}, or in a text editor save it with the encoding UTF-8"
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        byte = data[error.start]
+        raise ManifestReadError(
+            f"{path}: line {line} is not UTF-8 text (byte 0x{byte:02X}); the file was "
+            "probably saved in a legacy encoding such as Latin-1 or Windows-1252. "
+            f"Save it as UTF-8: {_TEXT_FIX}; in LibreOffice choose the character "
+            'set "Unicode (UTF-8)"'
+        ) from None
+
+
+def _read_delimited(path: Path, delimiter: str) -> RawTable:
+    text = _decode(path, _read_bytes(path))
+    first_line = text.lstrip("\r\n").split("\n", 1)[0]
+    if delimiter == "," and "," not in first_line:
+        # Excel in many European locales writes ";" as the CSV separator.
+        if ";" in first_line:
+            delimiter = ";"
+        elif "\t" in first_line:
+            delimiter = "\t"
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        return _table_from_rows(path, None, enumerate(reader, start=1))
+    except csv.Error as error:
+        raise ManifestReadError(
+            f"{path}: line {reader.line_num} cannot be read as CSV ({error}); check "
+            "that its quotes are balanced"
+        ) from None
+
+
+def _table_from_rows(
+    path: Path,
+    sheet: str | None,
+    rows: Iterable[tuple[int, Sequence[str]]],
+) -> RawTable:
+    """
+    Find the header (the first non-blank row) and collect the non-blank rows below.
+    """
+    iterator = iter(rows)
+    header: tuple[str, ...] | None = None
+    for _, cells in iterator:
+        names = [cell.strip() for cell in cells]
+        if any(names):
+            while not names[-1]:
+                names.pop()
+            header = tuple(names)
+            break
+    where = f"{path}" + (f", sheet {sheet!r}" if sheet else "")
+    if header is None:
+        raise ManifestReadError(
+            f"{where}: the file is empty; the first row must be the header "
+            "(mac, model, workspaceId or personId, tags)"
+        )
+    width = len(header)
+    records: list[tuple[int, tuple[str, ...]]] = []
+    overflow = width
+    for number, cells in iterator:
+        stripped = tuple([cell.strip() for cell in cells])
+        if not any(stripped):
+            continue
+        if len(stripped) > width:
+            tail = stripped[width:]
+            if any(tail):
+                overflow = max(overflow, width + _last_filled(tail) + 1)
+            else:
+                stripped = stripped[:width]
+        elif len(stripped) < width:
+            stripped += ("",) * (width - len(stripped))
+        records.append((number, stripped))
+    if overflow > width:
+        header += ("",) * (overflow - width)
+        records = [
+            (number, (cells + ("",) * overflow)[:overflow]) for number, cells in records
+        ]
+    return RawTable(path=path, sheet=sheet, columns=header, records=records)
+
+
+def _last_filled(cells: Sequence[str]) -> int:
+    return max(index for index, cell in enumerate(cells) if cell)
+
+
+def _read_xlsx(path: Path, sheet: str | None) -> RawTable:
+    data_head = _read_bytes(path)[:8]
+    if not data_head.startswith(b"PK\x03\x04"):
+        if data_head.startswith(b"\xd0\xcf\x11\xe0"):
+            raise ManifestReadError(
+                f"{path}: this is an old Excel .xls workbook (or an encrypted one) "
+                "named .xlsx; open it in Excel and save it as an Excel Workbook "
+                "(.xlsx) without a password"
+            )
+        raise ManifestReadError(
+            f"{path}: not an Excel workbook (the file is not XLSX data); save the "
+            "sheet as .xlsx or as CSV UTF-8"
+        )
+    workbook = _open_workbook(path, data_only=False)
+    try:
+        worksheet = _pick_sheet(path, workbook, sheet)
+        name = worksheet.title
+        rows = [
+            (number, tuple(values))
+            for number, values in enumerate(worksheet.iter_rows(values_only=True), 1)
+        ]
+    finally:
+        workbook.close()
+    formulas = {
+        (number, index)
+        for number, values in rows
+        for index, value in enumerate(values)
+        if isinstance(value, str) and value.startswith("=")
+    }
+    cached = _cached_values(path, name, formulas) if formulas else {}
+    texts = (
+        (
+            number,
+            [
+                _cell_text(cached.get((number, index), value))
+                for index, value in enumerate(values)
+            ],
+        )
+        for number, values in rows
+    )
+    table = _table_from_rows(path, name, texts)
+    if sheet is None and not table.records:
+        _refuse_empty_first_sheet(path, name)
+    return table
+
+
+def _open_workbook(path: Path, *, data_only: bool) -> Any:
+    # Imported here: a CSV run never pays for openpyxl.
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        with warnings.catch_warnings():
+            # openpyxl warns about features it drops (extensions, styles); the
+            # cell values are all this reads.
+            warnings.simplefilter("ignore")
+            workbook = openpyxl.load_workbook(path, read_only=True, data_only=data_only)
+    # A broken workbook surfaces as any of these, from zipfile, the XML parser or
+    # openpyxl itself.
+    except (
+        InvalidFileException,
+        OSError,
+        KeyError,
+        ValueError,
+        TypeError,
+        SyntaxError,
+        zipfile.BadZipFile,
+    ) as error:
+        raise ManifestReadError(
+            f"{path}: cannot be opened as an Excel workbook ({type(error).__name__}); "
+            "open it in Excel and save it again as .xlsx, or save it as CSV UTF-8"
+        ) from None
+    return workbook
+
+
+def _pick_sheet(path: Path, workbook: Any, sheet: str | None) -> Any:
+    names: list[str] = list(workbook.sheetnames)
+    listed = ", ".join(f'"{name}"' for name in names)
+    if sheet is None:
+        chosen = names[0]
+    else:
+        matches = [name for name in names if name == sheet] or [
+            name for name in names if name.casefold() == sheet.strip().casefold()
+        ]
+        if not matches:
+            raise ManifestReadError(
+                f'{path}: there is no sheet "{sheet}"; the sheets are {listed}. '
+                "Pass one of them with --sheet"
+            )
+        chosen = matches[0]
+    worksheet = workbook[chosen]
+    if not hasattr(worksheet, "iter_rows"):
+        raise ManifestReadError(
+            f'{path}: sheet "{chosen}" is a chart, not a table; the sheets are '
+            f"{listed}. Pass the one with the devices with --sheet"
+        )
+    # Read-only mode trusts the file's recorded size, which some writers get
+    # wrong; recomputing it means no row is cut off.
+    worksheet.reset_dimensions()
+    return worksheet
+
+
+def _cached_values(
+    path: Path, sheet: str, positions: set[tuple[int, int]]
+) -> dict[tuple[int, int], object]:
+    """
+    Return the values a spreadsheet last computed for these formula cells.
+
+    A formula nobody calculated (a file written by a script) has no cached value;
+    its formula text is kept, and ``build_manifest`` names it.
+    """
+    workbook = _open_workbook(path, data_only=True)
+    found: dict[tuple[int, int], object] = {}
+    try:
+        worksheet = _pick_sheet(path, workbook, sheet)
+        for number, values in enumerate(worksheet.iter_rows(values_only=True), 1):
+            for index, value in enumerate(values):
+                if (number, index) in positions and value is not None:
+                    found[(number, index)] = value
+    finally:
+        workbook.close()
+    return found
+
+
+def _refuse_empty_first_sheet(path: Path, name: str) -> None:
+    workbook = _open_workbook(path, data_only=True)
+    try:
+        others = [
+            other
+            for other in workbook.sheetnames
+            if other != name
+            and any(
+                any(value is not None for value in values)
+                for values in workbook[other].iter_rows(max_row=2, values_only=True)
+            )
+        ]
+    finally:
+        workbook.close()
+    if others:
+        raise ManifestReadError(
+            f'{path}: the first sheet "{name}" has no rows below its header; the '
+            f'data seems to be on sheet "{others[0]}": pass --sheet "{others[0]}"'
+        )
+
+
+def _cell_text(value: object) -> str:
+    """
+    Render a cell as the text it shows, never as a re-interpreted number or date.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time():
+            return value.date().isoformat()
+        return value.isoformat()
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+# --- headers -------------------------------------------------------------------------
+
+
+def header_key(text: str) -> str:
+    """
+    Return the comparison key of a header: lower case, without spaces, underscores,
+    hyphens or a trailing "(required)" / "*" mark.
+    """
+    return _HEADER_NOISE.sub("", _HEADER_NOTE.sub("", text).casefold())
+
+
+def match_headers(path: Path, columns: Sequence[str]) -> dict[str, int]:
+    """
+    Map each canonical field to the index of the column that supplies it.
+
+    Raises:
+        ManifestError: two columns supply the same field.
+        MissingColumnError: no model column, or neither owner column.
+    """
+    found: dict[str, int] = {}
+    for index, column in enumerate(columns):
+        name = _FIELD_BY_KEY.get(header_key(column))
+        if name is None:
+            continue
+        if name in found:
+            first = columns[found[name]]
+            raise ManifestError(
+                f'{path}: columns "{first}" and "{column}" both give the {name}; '
+                "keep one of them (rename or delete the other) and run again"
+            )
+        found[name] = index
+    missing = []
+    if "model" not in found:
+        missing.append("model")
+    if "workspaceId" not in found and "personId" not in found:
+        missing.append("workspaceId or personId")
+    if missing:
+        raise MissingColumnError(_missing_message(path, columns, missing))
+    return found
+
+
+def _missing_message(path: Path, columns: Sequence[str], missing: list[str]) -> str:
+    shown = ", ".join(f'"{column}"' for column in columns if column) or "none"
+    return (
+        f"{path}: no {' and no '.join(missing)} column in the header row. Columns "
+        f'found: {shown}. Expected: model (or "Device Model"), workspaceId (or '
+        '"Workspace ID") and/or personId (or "Person ID"); optional: mac (or "MAC '
+        'Address"), tags, orgId, password. Fix the header row and run again'
+    )
+
+
+def _find_late_header(table: RawTable) -> int | None:
+    """
+    Return the number of a row below the header that looks like the real header.
+    """
+    for number, cells in table.records[:10]:
+        names = {_FIELD_BY_KEY.get(header_key(cell)) for cell in cells}
+        if "model" in names and names & {"workspaceId", "personId"}:
+            return number
+    return None
+
+
+# --- rows ----------------------------------------------------------------------------
+
+
+def build_manifest(table: RawTable, *, catalogue: Catalogue | None = None) -> Manifest:
+    """
+    Match the headers, then normalise and validate every row.
+
+    Args:
+        catalogue: the models to check against; the packaged one when None.
+
+    Raises:
+        MissingColumnError: a required column is absent.
+        ManifestError: the header row is otherwise unusable.
+    """
+    try:
+        fields = match_headers(table.path, table.columns)
+    except MissingColumnError as error:
+        late = _find_late_header(table)
+        if late is None:
+            raise
+        raise MissingColumnError(
+            f"{error} (row {late} looks like the header: delete the rows above it)"
+        ) from None
+    checker = _RowChecker(table, fields, catalogue or load_catalogue())
+    rows = [checker.check(number, cells) for number, cells in table.records]
+    if "mac" in fields:
+        _flag_duplicate_macs(rows, table.columns, fields["mac"])
+    return Manifest(
+        path=table.path,
+        sheet=table.sheet,
+        columns=table.columns,
+        field_columns={name: table.columns[index] for name, index in fields.items()},
+        rows=tuple(rows),
+    )
+
+
+def split_tags(text: str) -> tuple[str, ...]:
+    """
+    Split a tags cell on ``;``, ``,`` or ``|``; trim, drop empties, keep first order.
+    """
+    if not text:
+        return ()
+    return tuple(
+        dict.fromkeys(tag for tag in map(str.strip, _TAG_SPLIT.split(text)) if tag)
+    )
+
+
+class _RowChecker:
+    """
+    Validates rows of one table; caches per distinct value, since a 100,000-row sheet
+    holds a few dozen models and owners.
+    """
+
+    def __init__(
+        self, table: RawTable, fields: dict[str, int], catalogue: Catalogue
+    ) -> None:
+        self.columns = table.columns
+        self.fields = fields
+        self.catalogue = catalogue
+        self.is_text_file = table.path.suffix.lower() in DELIMITED_SUFFIXES
+        self.unnamed = [index for index, name in enumerate(table.columns) if not name]
+        self.models: dict[str, CatalogueModel | str] = {}
+        self.ids: dict[tuple[str, str], str | None] = {}
+
+    def check(self, number: int, cells: tuple[str, ...]) -> Row:
+        fields = self.fields
+        problems: list[Problem] = []
+        values = {name: cells[index] for name, index in fields.items()}
+        for name, value in values.items():
+            if value.startswith("=") and name != "password":
+                problems.append(self._problem(name, value, _FORMULA))
+                values[name] = ""
+        mac = self._mac(values.get("mac", ""), problems)
+        model = self._model(values.get("model", ""), problems)
+        workspace_id = self._owner_id("workspaceId", values, problems)
+        person_id = self._owner_id("personId", values, problems)
+        org_id = self._owner_id("orgId", values, problems)
+        self._check_owner(values, problems)
+        password = values.get("password") or None
+        if password == PASSWORD_MASK:
+            password = None
+        if isinstance(model, CatalogueModel):
+            password = self._check_fit(model, values, mac, password, problems)
+        if self.is_text_file and self.unnamed:
+            self._check_unnamed(cells, problems)
+        if "password" in fields and cells[fields["password"]]:
+            cells = _masked(cells, fields["password"])
+        return Row(
+            number=number,
+            cells=cells,
+            mac=mac,
+            model=model.model if isinstance(model, CatalogueModel) else None,
+            workspace_id=workspace_id,
+            person_id=person_id,
+            tags=split_tags(values.get("tags", "")),
+            org_id=org_id,
+            password=password,
+            problems=tuple(problems),
+        )
+
+    def _problem(self, name: str, value: str, message: str) -> Problem:
+        shown = PASSWORD_MASK if name == "password" and value else value
+        return Problem(
+            column=self.columns[self.fields[name]], value=shown, message=message
+        )
+
+    def _mac(self, text: str, problems: list[Problem]) -> str | None:
+        if not text:
+            return None
+        try:
+            return normalise_mac(text)
+        except ValueError as error:
+            problems.append(self._problem("mac", text, str(error)))
+            return None
+
+    def _model(self, text: str, problems: list[Problem]) -> CatalogueModel | str | None:
+        if not text:
+            return None
+        found = self.models.get(text)
+        if found is None:
+            found = self.catalogue.resolve(text) or _unknown_model(self.catalogue, text)
+            self.models[text] = found
+        if isinstance(found, str):
+            problems.append(self._problem("model", text, found))
+        return found
+
+    def _owner_id(
+        self, name: str, values: dict[str, str], problems: list[Problem]
+    ) -> str | None:
+        text = values.get(name, "")
+        if not text:
+            return None
+        key = (name, text)
+        if key not in self.ids:
+            self.ids[key] = _id_problem(name, text)
+        message = self.ids[key]
+        if message is not None:
+            problems.append(self._problem(name, text, message))
+            return None
+        return text
+
+    def _check_owner(self, values: dict[str, str], problems: list[Problem]) -> None:
+        workspace, person = values.get("workspaceId", ""), values.get("personId", "")
+        if workspace and person:
+            problems.append(
+                self._problem(
+                    "personId",
+                    person,
+                    "the row has both a workspaceId and a personId; a device belongs "
+                    "to one owner: clear one of them",
+                )
+            )
+        elif not workspace and not person:
+            name = "workspaceId" if "workspaceId" in self.fields else "personId"
+            problems.append(
+                self._problem(
+                    name,
+                    "",
+                    "no owner: fill in the workspaceId of the workspace or the "
+                    "personId of the person the device belongs to",
+                )
+            )
+
+    def _check_fit(
+        self,
+        model: CatalogueModel,
+        values: dict[str, str],
+        mac: str | None,
+        password: str | None,
+        problems: list[Problem],
+    ) -> str | None:
+        """
+        Check the row against what the model supports; return the password to use.
+        """
+        shown = values.get("model", "")
+        if mac is not None and not model.supports_mac:
+            problems.append(
+                self._problem(
+                    "mac",
+                    values["mac"],
+                    f"the {model.display_name} cannot be added by MAC address; clear "
+                    "the MAC to get an activation code for it instead",
+                )
+            )
+        elif not values.get("mac") and not model.supports_activation_code:
+            column = "mac" if "mac" in self.fields else "model"
+            problems.append(
+                self._problem(
+                    column,
+                    values.get(column, ""),
+                    f"the {model.display_name} can only be added by MAC address "
+                    "(it takes no activation code); fill in its MAC",
+                )
+            )
+        if values.get("workspaceId") and not model.supports_places:
+            problems.append(
+                self._problem(
+                    "model",
+                    shown,
+                    f"the {model.display_name} can only belong to a person, not to a "
+                    "workspace; give a personId instead, or pick another model",
+                )
+            )
+        if values.get("personId") and not model.supports_people:
+            problems.append(
+                self._problem(
+                    "model",
+                    shown,
+                    f"the {model.display_name} can only belong to a workspace, not "
+                    "to a person; give a workspaceId instead, or pick another model",
+                )
+            )
+        if not model.needs_password:
+            return None
+        if password is None and mac is not None:
+            column = "password" if "password" in self.fields else "model"
+            masked = values.get("password") == PASSWORD_MASK
+            problems.append(
+                self._problem(
+                    column,
+                    values.get(column, ""),
+                    (
+                        "the password was masked in the report; type it again"
+                        if masked
+                        else f"the {model.display_name} is a third-party device and "
+                        "needs a password (its SIP password, at least 8 characters): "
+                        "add a password column and fill it in"
+                    ),
+                )
+            )
+        return password
+
+    def _check_unnamed(self, cells: tuple[str, ...], problems: list[Problem]) -> None:
+        for index in self.unnamed:
+            if cells[index]:
+                problems.append(
+                    Problem(
+                        column=f"column {_column_letter(index)} (no header)",
+                        value=cells[index],
+                        message=(
+                            "this row has more cells than the header has columns; a "
+                            "value probably contains an unquoted comma: put double "
+                            "quotes around it"
+                        ),
+                    )
+                )
+                return
+
+
+_FORMULA = (
+    "this cell holds a formula that was never calculated, not a value; replace it "
+    "with its value (copy the column, then Paste Special → Values)"
+)
+
+
+def _unknown_model(catalogue: Catalogue, text: str) -> str:
+    suggestions = catalogue.suggest(text)
+    if suggestions:
+        quoted = [f'"{name}"' for name in suggestions]
+        options = " or ".join(
+            [", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 1 else quoted
+        )
+        return f"not a supported model; did you mean {options}?"
+    return (
+        "not a supported model; use a model name from the Models list of "
+        'manifests/template.xlsx (for example "Cisco 8851")'
+    )
+
+
+def _id_problem(name: str, text: str) -> str | None:
+    """
+    Return what is wrong with a Webex id, or None when it looks usable.
+
+    Webex ids are base64 of ``ciscospark://<region>/<KIND>/<uuid>``; an id of the
+    wrong kind (a person's id in the workspace column) is caught here, offline. Ids
+    that do not decode are left to the API, which knows every form.
+    """
+    if any(ch.isspace() for ch in text):
+        return "an id has no spaces; copy it again from Control Hub or the API"
+    if "@" in text:
+        return (
+            f"this is an email address, not a {name}; look up the person's id "
+            "(Control Hub or GET /people?email=…) and use that"
+        )
+    kind = _id_kind(text)
+    expected = _ID_KINDS[name]
+    if kind is None or kind == expected:
+        return None
+    other = _ID_FIELD_BY_KIND.get(kind)
+    where = f"; move it to the {other} column" if other else ""
+    return f"this is the id of a {kind.lower()}, not a {name}{where}"
+
+
+def _id_kind(text: str) -> str | None:
+    try:
+        decoded = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    parts = decoded.decode("ascii", "replace").split("/")
+    if len(parts) >= 5 and parts[0] == "ciscospark:":
+        return parts[3]
+    return None
+
+
+def _masked(cells: tuple[str, ...], index: int) -> tuple[str, ...]:
+    return (*cells[:index], PASSWORD_MASK, *cells[index + 1 :])
+
+
+def _column_letter(index: int) -> str:
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
+
+
+def _flag_duplicate_macs(rows: list[Row], columns: tuple[str, ...], index: int) -> None:
+    """
+    Flag every row whose MAC appears on another row too, naming the other rows.
+    """
+    by_mac: dict[str, list[int]] = {}
+    for position, row in enumerate(rows):
+        if row.mac is not None:
+            by_mac.setdefault(row.mac, []).append(position)
+    for mac, positions in by_mac.items():
+        if len(positions) < 2:
+            continue
+        for position in positions:
+            row = rows[position]
+            others = ", ".join(
+                str(rows[other].number) for other in positions if other != position
+            )
+            problem = Problem(
+                column=columns[index],
+                value=row.cells[index],
+                message=(
+                    f"MAC {mac} is also on row {others}; a device can be listed "
+                    "once: delete the extra rows or correct the MAC"
+                ),
+            )
+            rows[position] = replace(row, problems=(*row.problems, problem))
