@@ -40,3 +40,11 @@ def main() -> None:
 from provisioner.cli.emulator import emulator
 
 main.add_command(emulator)
+
+from provisioner.cli.template import template
+
+main.add_command(template)
+
+from provisioner.cli.validate import validate
+
+main.add_command(validate)
