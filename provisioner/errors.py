@@ -14,6 +14,7 @@ Every error the package raises, in one tree.
         │   ├── ServerError       5xx
         │   ├── ApiTimeoutError   no answer in time
         │   └── NetworkError      connection refused, reset or dropped
+        │       └── ConnectError  the connection was never opened: the request was not sent
         ├── OutcomeUnknownError   a non-idempotent call (create) may or may not have happened;
         │                         look the device up before trying again
         └── PermanentError        retrying the same request cannot help
@@ -34,6 +35,7 @@ __all__ = [
     "ApiTimeoutError",
     "AuthError",
     "ConfigError",
+    "ConnectError",
     "ForbiddenError",
     "InvalidRequestError",
     "MacInUseError",
@@ -150,6 +152,14 @@ class ApiTimeoutError(TransientError):
 class NetworkError(TransientError):
     """
     The connection failed or dropped before an answer arrived.
+    """
+
+
+class ConnectError(NetworkError):
+    """
+    The connection could not be opened, so the request was never sent.
+
+    Unlike other network errors this one is safe to replay even for a create.
     """
 
 
