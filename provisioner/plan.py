@@ -81,12 +81,8 @@ def order_rows(rows: Iterable[Row]) -> tuple[Row, ...]:
     queues: dict[str, list[Row]] = {}
     for row in rows:
         queues.setdefault(row.owner_id or f"row:{row.number}", []).append(row)
-    ordered: list[Row] = []
-    depth = 0
-    while len(ordered) < sum(len(q) for q in queues.values()):
-        ordered.extend(q[depth] for q in queues.values() if depth < len(q))
-        depth += 1
-    return tuple(ordered)
+    depth = max((len(q) for q in queues.values()), default=0)
+    return tuple(q[i] for i in range(depth) for q in queues.values() if i < len(q))
 
 
 def invalid_outcome(row: Row) -> Outcome:
