@@ -34,7 +34,7 @@ emulator: $(STAMP)
 	$(BIN)/python -m provisioner.emulator
 
 demo: $(STAMP)
-	$(BIN)/python benchmarks/demo.py
+	$(BIN)/python scripts/demo.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -1,0 +1,403 @@
+"""
+What the commands that talk to the API share: options, token, base URL, Settings, errors.
+
+The rules here are the user-facing contract of ``shared/design.md``:
+
+- the token comes from ``WEBEX_ACCESS_TOKEN`` or ``--token-file``, never a flag value;
+- the base URL comes from ``--base-url``, ``--cloud`` or ``WEBEX_BASE_URL``, FedRAMP by
+  default, and plain ``http://`` is refused unless the host is loopback;
+- an error that stops a command before any row ran becomes one sentence on stderr
+  saying what to do, and exit code 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import stat
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+from urllib.parse import urlsplit
+
+import click
+import structlog
+
+from provisioner.cli import EXIT_FAILED_ROWS, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNUSABLE
+from provisioner.errors import (
+    ApiError,
+    AuthError,
+    ConfigError,
+    ForbiddenError,
+    NetworkError,
+    ProvisionerError,
+)
+from provisioner.logs import redact
+from provisioner.models import Manifest, Outcome, TagMode
+from provisioner.report import RunStats, summarise
+from provisioner.settings import (
+    CLOUD_BASE_URLS,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_RATE,
+    FEDRAMP_BASE_URL,
+    RateControl,
+    Settings,
+)
+
+__all__ = [
+    "BASE_URL_ENV",
+    "TOKEN_ENV",
+    "ConnectionOptions",
+    "build_settings",
+    "check_base_url",
+    "connection_options",
+    "describe_error",
+    "exit_code_for",
+    "fail",
+    "format_summary",
+    "read_token",
+    "resolve_base_url",
+]
+
+TOKEN_ENV = "WEBEX_ACCESS_TOKEN"
+BASE_URL_ENV = "WEBEX_BASE_URL"
+
+_HOW_TO_GIVE_TOKEN = (
+    f"set {TOKEN_ENV} in the environment, or pass --token-file PATH naming a file "
+    "that holds only the token (never put the token itself on the command line)"
+)
+
+# How many kinds of error the summary lists (the report's Summary sheet has them all).
+_ERROR_KINDS_SHOWN = 5
+
+log = structlog.get_logger()
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionOptions:
+    """
+    The connection, rate and output flags shared by ``run`` and ``rerun``, as given.
+    """
+
+    token_file: Path | None = None
+    base_url: str | None = None
+    cloud: str | None = None
+    org_id: str | None = None
+    concurrency: int = DEFAULT_CONCURRENCY
+    max_rate: float | None = None
+    tag_mode: str = TagMode.ADD.value
+    log_file: Path | None = None
+    quiet: bool = False
+    verbose: int = 0
+
+
+_OPTION_NAMES = (
+    "token_file",
+    "base_url",
+    "cloud",
+    "org_id",
+    "concurrency",
+    "max_rate",
+    "tag_mode",
+    "log_file",
+    "quiet",
+    "verbose",
+)
+
+
+def connection_options(func: F) -> F:
+    """
+    Add the shared flags to a command and hand them over as one ``connection`` argument.
+    """
+    options = [
+        click.option(
+            "--token-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help=f"A file holding the access token (default: ${TOKEN_ENV}).",
+        ),
+        click.option(
+            "--base-url",
+            metavar="URL",
+            help=(
+                f"The API base URL (default: ${BASE_URL_ENV}, else FedRAMP "
+                f"{FEDRAMP_BASE_URL}). http:// only for a loopback host."
+            ),
+        ),
+        click.option(
+            "--cloud",
+            type=click.Choice(sorted(CLOUD_BASE_URLS)),
+            help="Pick the base URL by name instead of --base-url.",
+        ),
+        click.option(
+            "--org-id",
+            metavar="ID",
+            help="Act on this org (partner admins); a row's own orgId wins.",
+        ),
+        click.option(
+            "--concurrency",
+            type=click.IntRange(1, 256),
+            default=DEFAULT_CONCURRENCY,
+            show_default=True,
+            help="Requests in flight at most.",
+        ),
+        click.option(
+            "--max-rate",
+            type=click.FloatRange(0, min_open=True),
+            metavar="R",
+            help="Never start more than R requests per second (default: adaptive).",
+        ),
+        click.option(
+            "--tag-mode",
+            type=click.Choice([m.value for m in TagMode]),
+            default=TagMode.ADD.value,
+            show_default=True,
+            help="Add the row's tags to the device's, or replace them.",
+        ),
+        click.option(
+            "--log-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Append every event (one per API call) as JSON lines to this file.",
+        ),
+        click.option(
+            "--quiet",
+            "-q",
+            is_flag=True,
+            help="No progress display (the summary still prints).",
+        ),
+        click.option(
+            "--verbose",
+            "-v",
+            count=True,
+            help="Show info events on stderr (-vv: debug).",
+        ),
+    ]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        given = {name: kwargs.pop(name) for name in _OPTION_NAMES}
+        return func(*args, connection=ConnectionOptions(**given), **kwargs)
+
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper  # type: ignore[return-value]
+
+
+def read_token(token_file: Path | None, environ: Mapping[str, str]) -> str:
+    """
+    Return the access token from ``--token-file`` or ``WEBEX_ACCESS_TOKEN``.
+
+    Raises:
+        ConfigError: there is no token, or the file cannot be read or is empty.
+    """
+    if token_file is not None:
+        try:
+            text = token_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise ConfigError(
+                f"Cannot read the token file {token_file}: {reason}. Point "
+                "--token-file at a text file that holds only the access token."
+            ) from None
+        token = text.strip()
+        if not token:
+            raise ConfigError(
+                f"The token file {token_file} is empty. Put the access token in it, "
+                f"or {_HOW_TO_GIVE_TOKEN}."
+            )
+        _warn_if_shared(token_file)
+    else:
+        token = environ.get(TOKEN_ENV, "").strip()
+        if not token:
+            raise ConfigError(f"No access token: {_HOW_TO_GIVE_TOKEN}.")
+    if any(ch.isspace() for ch in token):
+        raise ConfigError(
+            "The access token contains spaces or line breaks. Give the token alone "
+            "(without 'Bearer ' and on one line)."
+        )
+    return token
+
+
+def _warn_if_shared(token_file: Path) -> None:
+    try:
+        mode = token_file.stat().st_mode
+    except OSError:
+        return
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
+        log.warning(
+            "token_file_readable_by_others",
+            path=str(token_file),
+            hint="chmod 600 the file",
+        )
+
+
+def check_base_url(url: str) -> str:
+    """
+    Return ``url`` without a trailing slash if it is an allowed API base URL.
+
+    ``https://`` is allowed anywhere; ``http://`` only for a loopback host (127.0.0.0/8,
+    ::1, localhost), which is where the emulator runs.
+
+    Raises:
+        ConfigError: any other scheme, no host, or ``http://`` to a non-loopback host.
+    """
+    parts = urlsplit(url.strip())
+    host = parts.hostname
+    if parts.scheme not in ("http", "https") or not host:
+        raise ConfigError(
+            f"The base URL {url!r} is not an http(s) URL. Use e.g. {FEDRAMP_BASE_URL}."
+        )
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise ConfigError(
+            f"Refusing plain http:// to {host}: the token would cross the network "
+            "unencrypted. Use https://, or http:// only for a loopback address "
+            "(127.0.0.1, ::1, localhost) such as the bundled emulator."
+        )
+    return url.strip().rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def resolve_base_url(
+    base_url: str | None, cloud: str | None, environ: Mapping[str, str]
+) -> str:
+    """
+    Pick the base URL: ``--base-url``, else ``--cloud``, else ``WEBEX_BASE_URL``, else
+    FedRAMP; then check it with ``check_base_url``.
+    """
+    if base_url and cloud:
+        raise ConfigError("Give either --base-url or --cloud, not both.")
+    if base_url:
+        return check_base_url(base_url)
+    if cloud:
+        return CLOUD_BASE_URLS[cloud]
+    from_env = environ.get(BASE_URL_ENV, "").strip()
+    if from_env:
+        return check_base_url(from_env)
+    return FEDRAMP_BASE_URL
+
+
+def build_settings(
+    connection: ConnectionOptions,
+    environ: Mapping[str, str],
+    *,
+    dry_run: bool = False,
+    fresh: bool = False,
+    report_path: Path | None = None,
+) -> Settings:
+    """
+    Build the run's Settings from the flags, then the environment, then the defaults.
+    """
+    base_url = resolve_base_url(connection.base_url, connection.cloud, environ)
+    token = read_token(connection.token_file, environ)
+    rate = DEFAULT_RATE
+    if connection.max_rate is not None:
+        ceiling = connection.max_rate
+        rate = RateControl(
+            initial_rate=min(DEFAULT_RATE.initial_rate, ceiling),
+            max_rate=ceiling,
+            min_rate=min(DEFAULT_RATE.min_rate, ceiling),
+        )
+    return Settings(
+        token=token,
+        base_url=base_url,
+        org_id=connection.org_id or None,
+        concurrency=connection.concurrency,
+        rate=rate,
+        tag_mode=TagMode(connection.tag_mode),
+        dry_run=dry_run,
+        fresh=fresh,
+        report_path=report_path,
+    )
+
+
+def describe_error(exc: ProvisionerError) -> tuple[str, int]:
+    """
+    Turn an error that stopped a command into a message for people and an exit code.
+    """
+    if isinstance(exc, AuthError):
+        message = (
+            "The API refused the access token (401 Unauthorized): check the token "
+            f"(${TOKEN_ENV} or --token-file); it may be expired, mistyped or for "
+            "another Webex environment (FedRAMP vs commercial: --cloud)."
+        )
+    elif isinstance(exc, ForbiddenError):
+        message = (
+            "The API refused the request (403 Forbidden): check the token; it needs a "
+            "full admin with the spark-admin:devices_write and "
+            "spark-admin:telephony_config_read scopes."
+        )
+    elif isinstance(exc, NetworkError):
+        message = f"Cannot reach the API: {exc.message}. Check --base-url and network."
+    elif isinstance(exc, ApiError):
+        message = f"The API call that checks the connection failed: {exc.message}."
+    else:
+        message = str(exc)
+    if isinstance(exc, ApiError) and exc.tracking_id:
+        message += f" (tracking id {exc.tracking_id})"
+    # Every error that reaches the command (rather than becoming a row's outcome)
+    # means nothing could start.
+    return message, EXIT_UNUSABLE
+
+
+def fail(message: str, code: int = EXIT_UNUSABLE) -> NoReturn:
+    """
+    Print ``Error: message`` on stderr (secrets cut out) and exit with ``code``.
+    """
+    click.echo(f"Error: {redact(message)}", err=True)
+    raise SystemExit(code)
+
+
+def exit_code_for(outcomes: Iterable[Outcome], *, interrupted: bool) -> int:
+    """
+    0 when every row ended well, 1 when one failed or was invalid, 130 if interrupted.
+    """
+    if interrupted:
+        return EXIT_INTERRUPTED
+    if any(not o.status.is_ok for o in outcomes):
+        return EXIT_FAILED_ROWS
+    return EXIT_OK
+
+
+def format_summary(
+    manifest: Manifest,
+    outcomes: Mapping[int, Outcome],
+    stats: RunStats,
+    paths: Iterable[Path],
+) -> str:
+    """
+    The end-of-run summary: counts by status, duration, rows/s, calls, 429s, reports.
+    """
+    summary = summarise(manifest, outcomes, stats)
+    shown = [f"{status.value} {n}" for status, n in summary.by_status.items() if n]
+    heading = "Dry run" if stats.dry_run else "Run"
+    if stats.interrupted:
+        heading += " interrupted"
+    first = f"{heading}: {summary.rows} rows · " + (" · ".join(shown) or "no rows")
+    if summary.not_started:
+        first += f" (of which {summary.not_started} not started)"
+    throughput = summary.throughput
+    speed = "-" if throughput is None else f"{throughput:.1f} rows/s"
+    second = (
+        f"  took {stats.duration:.1f}s · {speed} · {stats.api_calls} API calls"
+        f" · {stats.rate_limited} rate-limited (429) · {stats.retries} retries"
+    )
+    if stats.final_rate is not None:
+        second += f" · ended at {stats.final_rate:.1f} requests/s"
+    lines = [first, second]
+    errors = list(summary.by_error.items())
+    for kind, count in errors[:_ERROR_KINDS_SHOWN]:
+        lines.append(f"  {count} × {kind}")
+    if len(errors) > _ERROR_KINDS_SHOWN:
+        lines.append(f"  … and {len(errors) - _ERROR_KINDS_SHOWN} more kinds of error")
+    lines += [f"  report: {path}" for path in paths]
+    return "\n".join(lines)

@@ -1,0 +1,356 @@
+"""
+The ``run`` and ``rerun`` commands: a manifest (or a report) in, a complete report out.
+
+Both are translators: flags → Settings → ``provision()`` under a signal watcher →
+``write_report`` → summary → exit code. Every decision about rows lives in the library.
+
+Ctrl-C (SIGINT) or SIGTERM asks the engine to stop starting rows; rows in flight finish,
+the journal keeps them, the report is written and the command exits 130. Running the
+same command again continues from the journal. A second Ctrl-C abandons the rows in
+flight at once (the journal still keeps every finished row).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+import click
+import structlog
+from anyio.abc import TaskStatus
+
+from provisioner.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_UNUSABLE
+from provisioner.cli.common import (
+    ConnectionOptions,
+    build_settings,
+    connection_options,
+    describe_error,
+    exit_code_for,
+    fail,
+    format_summary,
+)
+from provisioner.engine import RunResult, provision
+from provisioner.errors import ProvisionerError
+from provisioner.journal import journal_path_for
+from provisioner.logs import add_secrets, configure_logging
+from provisioner.manifest import load_manifest
+from provisioner.models import Manifest, Outcome
+from provisioner.progress import ProgressDisplay
+from provisioner.report import load_report, report_paths, rows_to_rerun, write_report
+from provisioner.settings import Settings
+
+__all__ = ["rerun", "rerun_report_path", "run"]
+
+log = structlog.get_logger()
+
+# SQLite's companions of a database in WAL mode; --fresh removes them with it.
+_JOURNAL_COMPANIONS = ("", "-wal", "-shm", "-journal")
+
+_RERUN_STEM = re.compile(r"^(?P<base>.*)-rerun(?:-(?P<n>\d+))?$")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Job:
+    """
+    One call of ``provision`` and the report it ends in, decided before anything runs.
+    """
+
+    manifest: Manifest
+    settings: Settings
+    paths: tuple[Path, ...]
+    journal_path: Path | None
+    previous: Mapping[int, Outcome] | None = None
+    only_rows: frozenset[int] | None = None
+    quiet: bool = False
+
+
+def rerun_report_path(report: Path) -> Path:
+    """
+    The default output of ``rerun REPORT``: next to it, named ``-rerun`` (then
+    ``-rerun-2``, ``-rerun-3``, … for a rerun of a rerun), so the input stays as it was.
+    """
+    match = _RERUN_STEM.match(report.stem)
+    if match is None:
+        stem = f"{report.stem}-rerun"
+    else:
+        stem = f"{match['base']}-rerun-{int(match['n'] or 1) + 1}"
+    return report.with_name(stem + report.suffix)
+
+
+def _dry_run_paths(paths: tuple[Path, ...]) -> tuple[Path, ...]:
+    # A rehearsal must not replace the report of a real run.
+    return tuple(p.with_name(f"{p.stem}-dry-run{p.suffix}") for p in paths)
+
+
+@click.command()
+@click.argument("manifest_path", metavar="MANIFEST", type=click.Path(path_type=Path))
+@click.option(
+    "--report",
+    type=click.Path(path_type=Path),
+    help=(
+        "Write the report here: .xlsx or .csv for one file, no extension for both "
+        "(default: both, as reports/<manifest name>-report.*)."
+    ),
+)
+@click.option(
+    "--sheet", metavar="NAME", help="The XLSX sheet to read (default: first)."
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Check every row against the API without changing anything (reads only).",
+)
+@click.option(
+    "--fresh",
+    is_flag=True,
+    help="Forget an earlier interrupted run of this manifest and start over.",
+)
+@connection_options
+def run(
+    manifest_path: Path,
+    report: Path | None,
+    sheet: str | None,
+    dry_run: bool,
+    fresh: bool,
+    connection: ConnectionOptions,
+) -> None:
+    """
+    Provision every row of MANIFEST (CSV or XLSX) and write the report.
+
+    Running the same command again after a crash or Ctrl-C continues where it
+    stopped; rows already done are never redone. Exit codes: 0 every row ended well,
+    1 some row failed or was invalid, 2 nothing could start, 130 interrupted.
+    """
+    with _command_errors():
+        _start_logging(connection)
+        settings = build_settings(connection, os.environ, dry_run=dry_run, fresh=fresh)
+        add_secrets(settings.token)
+        manifest = load_manifest(manifest_path, sheet=sheet)
+        add_secrets(*(row.password for row in manifest.rows))
+        paths = report_paths(manifest_path, report)
+        if dry_run and report is None:
+            paths = _dry_run_paths(paths)
+        # A dry run writes nothing to the API, so it has nothing to journal (and
+        # must not make a later real run believe its rows were done).
+        journal = None if dry_run else journal_path_for(paths[0])
+        job = _Job(
+            manifest=manifest,
+            settings=settings,
+            paths=paths,
+            journal_path=journal,
+            quiet=connection.quiet,
+        )
+        _execute(job, fresh=fresh)
+
+
+@click.command()
+@click.argument("report_path", metavar="REPORT", type=click.Path(path_type=Path))
+@click.option(
+    "--report",
+    "output",
+    type=click.Path(path_type=Path),
+    help=(
+        "Write the new report here: .xlsx or .csv for one file, no extension for "
+        "both (default: next to REPORT, named <REPORT>-rerun, same format)."
+    ),
+)
+@click.option(
+    "--fresh",
+    is_flag=True,
+    help="Forget an earlier interrupted rerun into the same report and start over.",
+)
+@connection_options
+def rerun(
+    report_path: Path,
+    output: Path | None,
+    fresh: bool,
+    connection: ConnectionOptions,
+) -> None:
+    """
+    Run again the rows of REPORT that failed or were invalid, and write a new report.
+
+    The input columns are read back from REPORT, so a value fixed in the report (a
+    workspace id, a MAC) is what the rerun uses. Rows that ended well keep their
+    outcome. The new report is complete: every row, once, in order.
+    """
+    with _command_errors():
+        _start_logging(connection)
+        settings = build_settings(connection, os.environ, fresh=fresh)
+        add_secrets(settings.token)
+        manifest, previous = load_report(report_path)
+        add_secrets(*(row.password for row in manifest.rows))
+        only_rows = rows_to_rerun(previous)
+        if not only_rows:
+            click.echo(f"Nothing to re-run: every row of {report_path} ended well.")
+            raise SystemExit(EXIT_OK)
+        if output is None:
+            paths: tuple[Path, ...] = (rerun_report_path(report_path),)
+        else:
+            paths = report_paths(report_path, output)
+        if any(_same_file(p, report_path) for p in paths) and output is None:
+            fail(f"Refusing to overwrite {report_path}; name the output with --report.")
+        job = _Job(
+            manifest=manifest,
+            settings=settings,
+            paths=paths,
+            journal_path=journal_path_for(paths[0]),
+            previous=previous,
+            only_rows=only_rows,
+            quiet=connection.quiet,
+        )
+        click.echo(
+            f"Re-running {len(only_rows)} of {len(manifest.rows)} rows "
+            f"from {report_path}.",
+            err=True,
+        )
+        _execute(job, fresh=fresh)
+
+
+@contextlib.contextmanager
+def _command_errors() -> Iterator[None]:
+    """
+    Turn the errors that stop a command before rows run into a message and exit 2.
+    """
+    try:
+        yield
+    except ProvisionerError as exc:
+        message, code = describe_error(exc)
+        log.info("command_stopped", error_type=type(exc).__name__)
+        fail(message, code)
+    except KeyboardInterrupt:
+        # Ctrl-C before the run's own signal watcher was installed.
+        click.echo("Interrupted before any row was sent.", err=True)
+        raise SystemExit(EXIT_INTERRUPTED) from None
+
+
+def _start_logging(connection: ConnectionOptions) -> None:
+    try:
+        configure_logging(verbosity=connection.verbose, log_file=connection.log_file)
+    except OSError as exc:
+        fail(
+            f"Cannot open the log file {connection.log_file}: {exc.strerror}. "
+            "Choose another --log-file path."
+        )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return a.resolve() == b.resolve()
+
+
+def _prepare_outputs(job: _Job, *, fresh: bool) -> None:
+    """
+    Make sure the report folder exists and, with --fresh, remove the old journal.
+    """
+    for path in job.paths:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            fail(
+                f"Cannot create the report folder {path.parent}: {exc.strerror}. "
+                "Choose another --report path."
+            )
+    if fresh and job.journal_path is not None:
+        for companion in _JOURNAL_COMPANIONS:
+            Path(f"{job.journal_path}{companion}").unlink(missing_ok=True)
+        log.info("journal_removed", path=str(job.journal_path))
+
+
+def _execute(job: _Job, *, fresh: bool) -> None:
+    """
+    Run the job to its report and exit with the run's exit code.
+    """
+    _prepare_outputs(job, fresh=fresh)
+    display = ProgressDisplay(mode="quiet" if job.quiet else None)
+    with display:
+        result = anyio.run(_provision_until_signalled, job, display, backend="asyncio")
+    if result is None:
+        click.echo(
+            "Aborted: rows in flight were abandoned and no report was written. "
+            "Every finished row is in the journal; run the same command again to "
+            "continue.",
+            err=True,
+        )
+        raise SystemExit(EXIT_INTERRUPTED)
+    try:
+        write_report(job.manifest, result.outcomes, job.paths, result.stats)
+    except OSError as exc:
+        fail(
+            f"The run finished but the report could not be written: {exc}. Every "
+            "row is in the journal; run the same command again with another "
+            "--report path to write it.",
+            EXIT_UNUSABLE,
+        )
+    click.echo(format_summary(job.manifest, result.outcomes, result.stats, job.paths))
+    code = exit_code_for(result.outcomes.values(), interrupted=result.interrupted)
+    if result.interrupted:
+        click.echo(
+            "Interrupted: the report shows the rows not started; run the same "
+            "command again to continue.",
+            err=True,
+        )
+    raise SystemExit(code)
+
+
+async def _provision_until_signalled(
+    job: _Job, display: ProgressDisplay
+) -> RunResult | None:
+    """
+    Call ``provision`` while a watcher turns SIGINT/SIGTERM into its ``stop`` event.
+
+    Returns None when a second signal abandoned the run.
+    """
+    stop = anyio.Event()
+    result: RunResult | None = None
+    error: ProvisionerError | None = None
+    async with anyio.create_task_group() as group:
+        if threading.current_thread() is threading.main_thread():
+            await group.start(_watch_signals, stop, group.cancel_scope)
+        try:
+            result = await provision(
+                job.manifest,
+                job.settings,
+                journal_path=job.journal_path,
+                previous=job.previous,
+                only_rows=job.only_rows,
+                on_progress=display,
+                stop=stop,
+            )
+        except ProvisionerError as exc:
+            # Raised outside the group, so the caller sees the error itself rather
+            # than an ExceptionGroup around it.
+            error = exc
+        finally:
+            group.cancel_scope.cancel()
+    if error is not None:
+        raise error
+    return result
+
+
+async def _watch_signals(
+    stop: anyio.Event,
+    scope: anyio.CancelScope,
+    *,
+    task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        task_status.started()
+        async for signum in signals:
+            if not stop.is_set():
+                log.warning("stop_requested", signal=signal.Signals(signum).name)
+                click.echo(
+                    "\nStopping: no new rows start; rows in flight finish and the "
+                    "report is written. Press Ctrl-C again to abandon them.",
+                    err=True,
+                )
+                stop.set()
+            else:
+                log.warning("run_abandoned", signal=signal.Signals(signum).name)
+                scope.cancel()
+                return

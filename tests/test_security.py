@@ -1,0 +1,199 @@
+"""
+Secrets stay secret: the token and device passwords never reach a log, a report, the
+journal or the terminal; reports with activation codes are private; the token never
+crosses the network unencrypted; a refused token stops the run without being shown.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import stat
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from provisioner.cli import main
+from provisioner.emulator.harness import run_in_subprocess
+from provisioner.logs import reset_logging
+
+TOKEN = "SECRET-TOKEN-7f3a9c1e5b2d4f60"
+PASSWORDS = ("Pa55-Polycom-Alpha", "Pa55-Yealink-Bravo")
+ORG = json.loads(
+    (
+        Path(__file__).parents[1] / "provisioner" / "emulator" / "data" / "org.json"
+    ).read_text()
+)
+WORKSPACES = [w["id"] for w in ORG["workspaces"]]
+
+
+@pytest.fixture(name="base_url", scope="module")
+def _base_url() -> Iterator[str]:
+    # An emulator that accepts only the recognisable token of this module.
+    with run_in_subprocess(["--token", TOKEN]) as (_process, base_url):
+        yield base_url
+
+
+@pytest.fixture(name="clean_env", autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.delenv("WEBEX_ACCESS_TOKEN", raising=False)
+    monkeypatch.delenv("WEBEX_BASE_URL", raising=False)
+    yield
+    reset_logging()
+
+
+def write_manifest(path: Path) -> Path:
+    """
+    Two third-party phones with passwords, a Cisco phone, and two activation-code rows.
+    """
+    rows = [
+        ["AA:00:00:00:01:01", "Polycom VVX 411", WORKSPACES[0], "", PASSWORDS[0]],
+        ["AA:00:00:00:01:02", "Yealink T54W", WORKSPACES[1], "vip", PASSWORDS[1]],
+        ["AA:00:00:00:01:03", "Cisco 8851", WORKSPACES[2], "", ""],
+        ["", "Cisco 8851", WORKSPACES[3], "", ""],
+        ["", "Cisco 9861", WORKSPACES[4], "", ""],
+    ]
+    with path.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["MAC Address", "Model", "Workspace ID", "Tags", "Password"])
+        writer.writerows(rows)
+    return path
+
+
+def invoke(args: list[str], token: str) -> Result:
+    return CliRunner().invoke(
+        main, args, env={"WEBEX_ACCESS_TOKEN": token}, catch_exceptions=False
+    )
+
+
+def everything_written(folder: Path) -> str:
+    """
+    Every byte the run left in ``folder``: text files, XLSX parts, SQLite pages.
+    """
+    chunks = []
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file():
+            continue
+        if path.suffix == ".xlsx":
+            with zipfile.ZipFile(path) as archive:
+                chunks += [archive.read(name) for name in archive.namelist()]
+        else:
+            chunks.append(path.read_bytes())
+    return b"\n".join(chunks).decode("utf-8", errors="replace")
+
+
+@pytest.fixture(name="finished_run")
+def _finished_run(base_url: str, tmp_path: Path) -> tuple[Result, Path]:
+    manifest = write_manifest(tmp_path / "input" / "secret.csv")
+    out = tmp_path / "out"
+    result = invoke(
+        [
+            "run",
+            str(manifest),
+            "--report",
+            str(out / "secret-report"),
+            "--base-url",
+            base_url,
+            "--log-file",
+            str(out / "run.jsonl"),
+            "-vv",
+        ],
+        token=TOKEN,
+    )
+    return result, out
+
+
+def test_run_with_secrets_succeeds(finished_run: tuple[Result, Path]) -> None:
+    """The secret-laden manifest runs through (so the checks below see real output)."""
+    result, out = finished_run
+
+    statuses = [r["status"] for r in csv.DictReader((out / "secret-report.csv").open())]
+    assert result.exit_code == 0, result.output
+    assert statuses == ["created", "created", "created", "code_issued", "code_issued"]
+    assert (out / "run.jsonl").stat().st_size > 0
+
+
+def test_token_and_passwords_are_never_written(
+    finished_run: tuple[Result, Path],
+) -> None:
+    """Neither the token nor a password is in the log, reports, journal or output."""
+    result, out = finished_run
+
+    written = everything_written(out) + result.stdout + result.stderr
+    assert len(written) > 1000
+    assert TOKEN not in written
+    assert [p for p in PASSWORDS if p in written] == []
+
+
+def test_reports_with_activation_codes_are_private(
+    finished_run: tuple[Result, Path],
+) -> None:
+    """Reports holding activation codes, the journal and the log are mode 0600."""
+    _result, out = finished_run
+    files = [
+        "secret-report.csv",
+        "secret-report.xlsx",
+        "secret-report.journal.sqlite",
+        "run.jsonl",
+    ]
+
+    modes = {name: stat.S_IMODE((out / name).stat().st_mode) for name in files}
+
+    assert modes == dict.fromkeys(files, 0o600)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://10.1.2.3/v1", "http://api-usgov.webex.com/v1", "http://[fe80::1]/v1"],
+)
+def test_non_loopback_http_is_refused(tmp_path: Path, url: str) -> None:
+    """The token is never sent over plain http:// to a non-loopback host: exit 2."""
+    manifest = write_manifest(tmp_path / "m.csv")
+
+    result = invoke(["run", str(manifest), "--base-url", url], token=TOKEN)
+
+    assert result.exit_code == 2
+    assert "Refusing plain http://" in result.stderr
+    assert TOKEN not in result.output
+
+
+def test_refused_token_stops_the_run_without_showing_it(
+    base_url: str, tmp_path: Path
+) -> None:
+    """A 401 at the start: exit 2, a 'check the token' message, the token not shown."""
+    manifest = write_manifest(tmp_path / "m.csv")
+    wrong = "WRONG-TOKEN-0d1e2a3d4b5e6e7f"
+    log_file = tmp_path / "run.jsonl"
+
+    result = invoke(
+        [
+            "run",
+            str(manifest),
+            "--report",
+            str(tmp_path / "r.csv"),
+            "--base-url",
+            base_url,
+            "--log-file",
+            str(log_file),
+        ],
+        token=wrong,
+    )
+
+    assert result.exit_code == 2
+    assert "check the token" in result.stderr
+    assert wrong not in result.output
+    assert wrong not in log_file.read_text()
+    assert not (tmp_path / "r.csv").exists()
+
+
+def test_token_is_not_accepted_as_a_flag(tmp_path: Path) -> None:
+    """There is no flag that takes the token itself (it would show in ps)."""
+    manifest = write_manifest(tmp_path / "m.csv")
+
+    result = invoke(["run", str(manifest), "--token", TOKEN], token=TOKEN)
+
+    assert result.exit_code == 2
+    assert "No such option" in result.output
