@@ -115,7 +115,9 @@ async def gateway(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             return await handler(request)
         except Problem as problem:
-            return error_response(problem.status, problem.message, "EMULATOR_ADMIN")
+            return error_response(
+                problem.status, problem.message, "EMULATOR_ADMIN", problem.error_code
+            )
     tracking_id = request.headers.get("TrackingID") or f"ROUTER_{uuid.uuid4()}"
     if request.match_info.http_exception is not None:
         response: web.StreamResponse | None
