@@ -21,16 +21,28 @@ import os
 import secrets
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
 import structlog
 
-from provisioner.errors import ConfigError
+from provisioner.errors import ConfigError, ManifestReadError, MissingColumnError
+from provisioner.manifest import PASSWORD_MASK, RawTable, build_manifest, read_table
 from provisioner.models import Manifest, Outcome, Status
-from provisioner.report_xlsx import Cell, write_xlsx
+from provisioner.report_cells import (
+    NOT_STARTED_ERROR,
+    RESULT_COLUMNS,
+    TAGS_DEFERRED_PREFIX,
+    Cell,
+    decode_error_cell,
+    error_cell,
+    error_kind,
+    outcome_cells,
+    parse_outcome,
+)
+from provisioner.report_xlsx import write_xlsx
 
 __all__ = [
     "NOT_STARTED_ERROR",
@@ -54,36 +66,11 @@ __all__ = [
 
 log = structlog.get_logger()
 
-RESULT_COLUMNS = (
-    "row",
-    "status",
-    "deviceId",
-    "activationCode",
-    "activationExpiry",
-    "error",
-    "httpStatus",
-    "trackingId",
-    "attempts",
-)
-PASSWORD_MASK = "••••"
-TAGS_DEFERRED_PREFIX = "tags deferred:"
-TAGS_DEFERRED_REASON = (
-    "the device has not activated yet; after it activates, run `provisioner rerun` "
-    "on this report to apply the tags"
-)
-NOT_STARTED_ERROR = (
-    "not started: the run was interrupted; run the same command again to continue"
-)
 SUFFIXES = (".xlsx", ".csv")
-
 # Modes for os.open: a report with activation codes is a secret from its first byte;
 # any other report gets the usual mode the umask allows.
 SECRET_MODE = 0o600
 DEFAULT_MODE = 0o666
-
-# An error kind longer than this is free text, not a step name; it is cut so the
-# Summary's "by error" list stays a short list of kinds.
-MAX_KIND_LENGTH = 60
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -162,54 +149,6 @@ def report_paths(
     return tuple(Path(f"{report}{suffix}") for suffix in SUFFIXES)
 
 
-def error_cell(outcome: Outcome) -> str:
-    """
-    Return the ``error`` cell text of an outcome; deferred tags are encoded here.
-
-    A row whose tags wait for its device to activate stays ``code_issued`` and its
-    error text starts with ``tags deferred:``; ``decode_error_cell`` reads it back.
-    """
-    if not outcome.tags_deferred:
-        return outcome.error or ""
-    if outcome.error and outcome.error.startswith(TAGS_DEFERRED_PREFIX):
-        return outcome.error
-    return f"{TAGS_DEFERRED_PREFIX} {outcome.error or TAGS_DEFERRED_REASON}"
-
-
-def decode_error_cell(status: Status, text: str) -> tuple[str | None, bool]:
-    """
-    Read an ``error`` cell back into ``(error, tags_deferred)``; inverse of error_cell.
-    """
-    if status is Status.CODE_ISSUED and text.startswith(TAGS_DEFERRED_PREFIX):
-        reason = text.removeprefix(TAGS_DEFERRED_PREFIX).strip()
-        return (None if reason in ("", TAGS_DEFERRED_REASON) else reason), True
-    return (text or None), False
-
-
-def error_kind(outcome: Outcome) -> str | None:
-    """
-    Name the kind of problem a row had, for the Summary's "by error" counts.
-
-    The kind is the step before the first colon of the error text (``create device``,
-    ``apply tags``, ``not started``) with the HTTP status when there was one; rows that
-    ended well have none, except deferred tags.
-    """
-    if outcome.tags_deferred:
-        return "tags deferred"
-    if outcome.status.is_ok:
-        return None
-    head = (outcome.error or "").partition(":")[0].strip()
-    if not head:
-        head = "no reason given"
-    elif len(head) > MAX_KIND_LENGTH:
-        head = head[: MAX_KIND_LENGTH - 1].rstrip() + "…"
-    if outcome.status is Status.INVALID:
-        head = f"invalid row: {head}"
-    if outcome.http_status is not None:
-        return f"{head} (HTTP {outcome.http_status})"
-    return head
-
-
 def complete_outcomes(
     manifest: Manifest, outcomes: Mapping[int, Outcome]
 ) -> dict[int, Outcome]:
@@ -219,11 +158,19 @@ def complete_outcomes(
     A row the run never reached (it was interrupted first) is ``failed`` with
     ``NOT_STARTED_ERROR``, so the report is complete and ``rerun`` takes it.
     """
-    return {
-        row.number: outcomes.get(row.number)
-        or Outcome(row=row.number, status=Status.FAILED, error=NOT_STARTED_ERROR)
-        for row in manifest.rows
-    }
+    complete = {}
+    for row in manifest.rows:
+        outcome = outcomes.get(row.number)
+        if outcome is None:
+            outcome = Outcome(
+                row=row.number, status=Status.FAILED, error=NOT_STARTED_ERROR
+            )
+        elif outcome.row != row.number:
+            # The row column must name the manifest row the line is for, whatever
+            # number the outcome carried.
+            outcome = replace(outcome, row=row.number)
+        complete[row.number] = outcome
+    return complete
 
 
 def report_records(
@@ -244,7 +191,7 @@ def report_records(
         cells.extend([""] * (width - len(cells)))
         if secret is not None and cells[secret]:
             cells[secret] = PASSWORD_MASK
-        cells.extend(_result_cells(complete[row.number]))
+        cells.extend(outcome_cells(complete[row.number]))
         yield cells
 
 
@@ -316,7 +263,8 @@ def write_report(
     """
     records = list(report_records(manifest, outcomes))
     header = (*manifest.columns, *RESULT_COLUMNS)
-    has_codes = any(outcome.activation_code for outcome in outcomes.values())
+    complete = complete_outcomes(manifest, outcomes).values()
+    has_codes = any(outcome.activation_code for outcome in complete)
     mode = SECRET_MODE if has_codes else DEFAULT_MODE
     for path in paths:
         suffix = path.suffix.lower()
@@ -352,20 +300,6 @@ def rows_to_rerun(outcomes: Mapping[int, Outcome]) -> frozenset[int]:
         if outcome.status in (Status.FAILED, Status.INVALID)
         or (outcome.status is Status.CODE_ISSUED and outcome.tags_deferred)
     )
-
-
-def _result_cells(outcome: Outcome) -> list[Cell]:
-    return [
-        outcome.row,
-        outcome.status.value,
-        outcome.device_id,
-        outcome.activation_code,
-        outcome.activation_expiry,
-        error_cell(outcome) or None,
-        outcome.http_status,
-        outcome.tracking_id,
-        outcome.attempts,
-    ]
 
 
 def _password_index(manifest: Manifest) -> int | None:
@@ -416,6 +350,63 @@ def _atomic_file(path: Path, mode: int) -> Iterator[BinaryIO]:
 
 def load_report(path: Path) -> tuple[Manifest, dict[int, Outcome]]:
     """
-    Read a report back: its input columns as a manifest, and its outcomes.
+    Read a report back (CSV or XLSX): its input columns as a manifest, and its outcomes.
+
+    The manifest's rows keep their original row numbers (the ``row`` column) and are
+    validated again like any manifest, so a value a person fixed in the report is the
+    value a rerun uses. A masked password reads back as no password.
+
+    Raises:
+        ManifestReadError: the file cannot be read, or a result cell is unusable.
+        MissingColumnError: the file is not a provisioner report.
     """
-    raise NotImplementedError  # lands with provisioner.manifest
+    table = read_table(Path(path))
+    positions = _result_positions(table)
+    width = positions["row"]
+    outcomes: dict[int, Outcome] = {}
+    lines: dict[int, int] = {}
+    records: list[tuple[int, tuple[str, ...]]] = []
+    for line, cells in table.records:
+        values = {name: cells[index] for name, index in positions.items()}
+        outcome = parse_outcome(table.path, line, values)
+        if outcome.row in outcomes:
+            raise ManifestReadError(
+                f'{table.path}, row {line}, column "row": row {outcome.row} is also on '
+                f"row {lines[outcome.row]}; each manifest row is in a report once: "
+                "delete the copy, or use the report as the run wrote it"
+            )
+        outcomes[outcome.row] = outcome
+        lines[outcome.row] = line
+        records.append((outcome.row, cells[:width]))
+    manifest = build_manifest(
+        replace(table, columns=table.columns[:width], records=records)
+    )
+    return manifest, outcomes
+
+
+def _result_positions(table: RawTable) -> dict[str, int]:
+    """
+    Find the result columns: the last ``row`` column, and each result column after it.
+
+    Taking the last ``row`` keeps a manifest's own "row" or "status" column an input
+    column; columns a person added after the result columns are ignored.
+    """
+    columns = table.columns
+    last = {name: index for index, name in enumerate(columns)}
+    if "status" not in last or "row" not in last:
+        absent = "status" if "status" not in last else "row"
+        raise MissingColumnError(
+            f'{table.path}: this is not a provisioner report: no "{absent}" column; '
+            "rerun takes a report written by `provisioner run` (its columns end with "
+            f"{', '.join(RESULT_COLUMNS)})"
+        )
+    start = last["row"]
+    positions = {name: last.get(name, -1) for name in RESULT_COLUMNS}
+    missing = [name for name, index in positions.items() if index < start]
+    if missing:
+        raise MissingColumnError(
+            f"{table.path}: the report has lost its result column(s) "
+            f"{', '.join(missing)}; rerun needs every column a run writes "
+            f"({', '.join(RESULT_COLUMNS)}): use the report as the run wrote it"
+        )
+    return positions

@@ -22,11 +22,9 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
-__all__ = ["STATUS_FILLS", "Cell", "write_xlsx"]
+from provisioner.report_cells import Cell
 
-# One cell value of a report record: text, a number (row, httpStatus, attempts), or
-# empty.
-Cell = str | int | None
+__all__ = ["STATUS_FILLS", "write_xlsx"]
 
 # Excel's own "good / neutral / bad" palette, so the colours read as they do in any
 # other workbook: green ended well, blue waits for the device, red and amber need a

@@ -16,8 +16,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provisioner import report
-from provisioner.errors import ConfigError
+from provisioner import report, report_cells
+from provisioner.errors import ConfigError, ManifestReadError, MissingColumnError
+from provisioner.manifest import load_manifest
 from provisioner.models import Manifest, Outcome, Row, Status
 from provisioner.report import (
     NOT_STARTED_ERROR,
@@ -28,6 +29,7 @@ from provisioner.report import (
     decode_error_cell,
     error_cell,
     error_kind,
+    load_report,
     report_paths,
     rows_to_rerun,
     summarise,
@@ -177,14 +179,14 @@ class TestReportPaths:
             Path("reports/site.v2-report.csv"),
         )
 
-        assert expected == report_paths(Path("in/site.v2.csv"), None)
+        assert report_paths(Path("in/site.v2.csv"), None) == expected
 
     def test_reports_dir_is_configurable(self, tmp_path: Path) -> None:
         """The default folder can be moved."""
 
         expected = (tmp_path / "m-report.xlsx", tmp_path / "m-report.csv")
 
-        assert expected == report_paths(Path("m.xlsx"), None, reports_dir=tmp_path)
+        assert report_paths(Path("m.xlsx"), None, reports_dir=tmp_path) == expected
 
     @pytest.mark.parametrize("name", ["out.xlsx", "out.csv", "OUT.XLSX", "a/b.Csv"])
     def test_known_extension_is_one_file(self, name: str) -> None:
@@ -197,14 +199,14 @@ class TestReportPaths:
 
         expected = (Path("out/run1.xlsx"), Path("out/run1.csv"))
 
-        assert expected == report_paths(Path("m.csv"), Path("out/run1"))
+        assert report_paths(Path("m.csv"), Path("out/run1")) == expected
 
     def test_existing_folder_is_both_inside(self, tmp_path: Path) -> None:
         """--report naming a folder writes both formats inside it."""
 
         expected = (tmp_path / "m-report.xlsx", tmp_path / "m-report.csv")
 
-        assert expected == report_paths(Path("x/m.csv"), tmp_path)
+        assert report_paths(Path("x/m.csv"), tmp_path) == expected
 
     @pytest.mark.parametrize("name", ["out.xls", "out.tsv", "out.json"])
     def test_unknown_extension_is_refused(self, name: str) -> None:
@@ -321,7 +323,7 @@ class TestErrorKind:
 
         outcome = Outcome(row=2, status=Status.FAILED, error="x" * 500)
 
-        assert len(error_kind(outcome) or "") <= report.MAX_KIND_LENGTH
+        assert len(error_kind(outcome) or "") <= report_cells.MAX_KIND_LENGTH
 
     def test_no_text(self) -> None:
         """A failed row without any text still has a kind."""
@@ -667,3 +669,269 @@ class TestXlsxCells:
             openpyxl.load_workbook(path)["Report"].cell(2, 1).value
             == "bell\N{REPLACEMENT CHARACTER}"
         )
+
+
+MANIFEST_CSV = """\
+MAC Address,Model,Workspace ID,Tags,Notes
+00:1B:D4:00:00:01,Cisco 8851,ws-1,lobby;floor 2,Büro 3
+00:1B:D4:00:00:02,Cisco 9861,ws-2,,
+,Cisco 8875,ws-3,boardroom,activation code
+
+00:1B:D4:00:00:04,Cisco 9999,ws-4,,unknown model
+00:1B:D4:00:00:05,Cisco 8851,ws-missing,,"quoted, with comma"
+00:1B:D4:00:00:06,Cisco 8851,ws-6,a|b,
+"""
+
+
+COLUMNS_OF_EXAMPLE = ("MAC Address", "Model", "Workspace ID", "Tags", "Notes")
+
+
+def load_example(tmp_path: Path, text: str = MANIFEST_CSV) -> Manifest:
+    source = tmp_path / "site.csv"
+    source.write_text(text, encoding="utf-8")
+    return load_manifest(source)
+
+
+def example_outcomes() -> dict[int, Outcome]:
+    """
+    Outcomes for MANIFEST_CSV: created, adopted, a code, invalid, failed, not started.
+    """
+    return {
+        2: Outcome(row=2, status=Status.CREATED, device_id="Y2lzY29-dev-2", attempts=2),
+        3: Outcome(row=3, status=Status.ADOPTED, device_id="Y2lzY29-dev-3", attempts=3),
+        4: Outcome(
+            row=4,
+            status=Status.CODE_ISSUED,
+            device_id="Y2lzY29-dev-4",
+            activation_code=CODE,
+            activation_expiry="2026-11-29T01:00:00.000Z",
+            attempts=2,
+            tags_deferred=True,
+        ),
+        6: Outcome(row=6, status=Status.INVALID, error='column "Model": not a model'),
+        7: Outcome(
+            row=7,
+            status=Status.FAILED,
+            error="create device: the workspace ws-missing does not exist",
+            http_status=404,
+            tracking_id="ROUTER_6540",
+            attempts=1,
+        ),
+    }
+
+
+def write_both(tmp_path: Path, manifest: Manifest) -> tuple[Path, Path]:
+    xlsx, csv_path = report_paths(manifest.path, None, reports_dir=tmp_path / "out")
+    write_report(manifest, example_outcomes(), [xlsx, csv_path], STATS)
+    return xlsx, csv_path
+
+
+class TestLoadReport:
+    @pytest.mark.parametrize("kind", ["xlsx", "csv"])
+    def test_round_trip(self, tmp_path: Path, kind: str) -> None:
+        """A report reads back as the same rows and the same outcomes."""
+
+        manifest = load_example(tmp_path)
+        paths = dict(zip(["xlsx", "csv"], write_both(tmp_path, manifest), strict=True))
+        expected = complete_outcomes(manifest, example_outcomes())
+
+        loaded, outcomes = load_report(paths[kind])
+
+        assert outcomes == expected
+        assert loaded.rows == manifest.rows
+        assert loaded.columns == manifest.columns
+        assert loaded.field_columns == manifest.field_columns
+
+    def test_xlsx_sheet_is_report(self, tmp_path: Path) -> None:
+        """A workbook report is read from its "Report" sheet."""
+
+        manifest = load_example(tmp_path)
+        xlsx, _ = write_both(tmp_path, manifest)
+
+        assert load_report(xlsx)[0].sheet == "Report"
+
+    def test_rerun_rows_from_a_loaded_report(self, tmp_path: Path) -> None:
+        """Deferred, invalid, failed and not-started rows come back for rerun."""
+
+        manifest = load_example(tmp_path)
+        _, csv_path = write_both(tmp_path, manifest)
+
+        assert rows_to_rerun(load_report(csv_path)[1]) == frozenset({4, 6, 7, 8})
+
+    def test_fixed_value_is_used(self, tmp_path: Path) -> None:
+        """A value a person corrects in the report CSV is the value read back."""
+
+        manifest = load_example(tmp_path)
+        _, csv_path = write_both(tmp_path, manifest)
+        text = csv_path.read_text(encoding="utf-8")
+        csv_path.write_text(text.replace(",ws-missing,", ",ws-5,"), encoding="utf-8")
+
+        loaded, outcomes = load_report(csv_path)
+        row = next(row for row in loaded.rows if row.number == 7)
+
+        assert row.workspace_id == "ws-5"
+        assert outcomes[7].status is Status.FAILED
+
+    def test_fixed_model_becomes_valid(self, tmp_path: Path) -> None:
+        """An invalid row fixed in the report validates cleanly when read back."""
+
+        manifest = load_example(tmp_path)
+        _, csv_path = write_both(tmp_path, manifest)
+        text = csv_path.read_text(encoding="utf-8")
+        csv_path.write_text(text.replace("Cisco 9999", "Cisco 8851"), encoding="utf-8")
+
+        row = next(row for row in load_report(csv_path)[0].rows if row.number == 6)
+
+        assert (row.problems, row.model) == ((), "DMS Cisco 8851")
+
+    def test_excel_saved_csv_with_bom(self, tmp_path: Path) -> None:
+        """A report CSV saved back by Excel (BOM, CRLF) reads the same."""
+
+        manifest = load_example(tmp_path)
+        _, csv_path = write_both(tmp_path, manifest)
+        text = csv_path.read_text(encoding="utf-8")
+        csv_path.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+
+        assert load_report(csv_path)[1] == complete_outcomes(
+            manifest, example_outcomes()
+        )
+
+    def test_spreadsheet_numbers_are_whole_numbers(self, tmp_path: Path) -> None:
+        """Counts a spreadsheet turned into 404.0 still read as whole numbers."""
+
+        manifest = load_example(tmp_path)
+        _, csv_path = write_both(tmp_path, manifest)
+        text = csv_path.read_text(encoding="utf-8")
+        csv_path.write_text(text.replace(",404,", ",404.0,"), encoding="utf-8")
+
+        assert load_report(csv_path)[1][7].http_status == 404
+
+    def test_own_status_column_stays_input(self, tmp_path: Path) -> None:
+        """A manifest's own "status" or "row" column is an input column, not a result."""
+
+        manifest = load_example(
+            tmp_path,
+            "row,status,MAC Address,Model,Workspace ID\n"
+            "A1,in stock,00:1B:D4:00:00:01,Cisco 8851,ws-1\n",
+        )
+        path = tmp_path / "r.csv"
+        write_report(
+            manifest, {2: Outcome(row=2, status=Status.CREATED)}, [path], STATS
+        )
+
+        loaded, outcomes = load_report(path)
+
+        assert loaded.rows[0].cells[:2] == ("A1", "in stock")
+        assert outcomes[2].status is Status.CREATED
+
+    def test_columns_added_after_results_are_ignored(self, tmp_path: Path) -> None:
+        """A column a person adds right of the result columns does not break reading."""
+
+        manifest = load_example(tmp_path)
+        _, csv_path = write_both(tmp_path, manifest)
+        lines = csv_path.read_text(encoding="utf-8").splitlines()
+        lines = [lines[0] + ",my notes"] + [line + ",checked" for line in lines[1:]]
+        csv_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+        loaded, _ = load_report(csv_path)
+
+        assert loaded.columns == manifest.columns
+
+
+THIRD_PARTY_CSV = """\
+MAC,Model,Workspace ID,Password
+00:1B:D4:00:00:01,Yealink T54W,ws-1,Sup3r-secret-pw
+00:1B:D4:00:00:02,Yealink T54W,ws-2,Sup3r-secret-pw
+"""
+
+
+class TestPasswordsReadBack:
+    def test_masked_password_is_not_a_password(self, tmp_path: Path) -> None:
+        """A masked password reads back as none, and a row to redo asks for it."""
+
+        manifest = load_example(tmp_path, THIRD_PARTY_CSV)
+        path = tmp_path / "r.csv"
+        write_report(manifest, {2: Outcome(row=2, status=Status.FAILED)}, [path], STATS)
+
+        loaded, _ = load_report(path)
+
+        assert "Sup3r-secret-pw" not in path.read_text(encoding="utf-8")
+        assert [row.password for row in loaded.rows] == [None, None]
+        assert "masked" in loaded.rows[0].problems[0].message
+
+    def test_retyped_password_is_used(self, tmp_path: Path) -> None:
+        """A password typed back into the report is read and masked again after."""
+
+        manifest = load_example(tmp_path, THIRD_PARTY_CSV)
+        path = tmp_path / "r.csv"
+        write_report(manifest, {2: Outcome(row=2, status=Status.FAILED)}, [path], STATS)
+        lines = path.read_text(encoding="utf-8").splitlines()
+        lines[1] = lines[1].replace(PASSWORD_MASK, "N3w-secret-pw", 1)
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+        loaded, _ = load_report(path)
+        write_report(loaded, {}, [path], STATS)
+
+        assert (loaded.rows[0].password, loaded.rows[0].problems) == (
+            "N3w-secret-pw",
+            (),
+        )
+        assert "N3w-secret-pw" not in path.read_text(encoding="utf-8")
+
+
+class TestLoadReportErrors:
+    def test_plain_manifest(self, tmp_path: Path) -> None:
+        """A manifest given as a report says it is not one."""
+
+        source = tmp_path / "site.csv"
+        source.write_text(MANIFEST_CSV, encoding="utf-8")
+
+        with pytest.raises(
+            MissingColumnError, match=r'not a provisioner report: no "status"'
+        ):
+            load_report(source)
+
+    def test_lost_result_column(self, tmp_path: Path) -> None:
+        """A report missing a result column names the column and the file."""
+
+        manifest = load_example(tmp_path)
+        _, csv_path = write_both(tmp_path, manifest)
+        with csv_path.open(encoding="utf-8", newline="") as file:
+            lines = list(csv.reader(file))
+        with csv_path.open("w", encoding="utf-8", newline="") as file:
+            csv.writer(file).writerows(line[:-1] for line in lines)
+
+        with pytest.raises(MissingColumnError, match=r"site-report\.csv.*attempts"):
+            load_report(csv_path)
+
+    @pytest.mark.parametrize(
+        ("column", "line", "value", "message"),
+        [
+            ("status", 1, "done", r'row 2, column "status": "done" is not a status'),
+            ("row", 1, "abc", r'row 2, column "row": "abc" is not a whole number'),
+            ("row", 2, "2", r'row 3, column "row": row 2 is also on row 2'),
+            ("httpStatus", 5, "four", r'row 6, column "httpStatus": "four"'),
+            ("attempts", 1, "-1", r'row 2, column "attempts": "-1"'),
+        ],
+    )
+    def test_unusable_cells(
+        self, tmp_path: Path, column: str, line: int, value: str, message: str
+    ) -> None:
+        """An unusable result cell is an error naming the file, row and column."""
+
+        manifest = load_example(tmp_path)
+        _, csv_path = write_both(tmp_path, manifest)
+        with csv_path.open(encoding="utf-8", newline="") as file:
+            lines = list(csv.reader(file))
+        lines[line][len(COLUMNS_OF_EXAMPLE) + RESULT_COLUMNS.index(column)] = value
+        with csv_path.open("w", encoding="utf-8", newline="") as file:
+            csv.writer(file).writerows(lines)
+
+        with pytest.raises(ManifestReadError, match=rf"site-report\.csv, {message}"):
+            load_report(csv_path)
+
+    def test_missing_file(self, tmp_path: Path) -> None:
+        """A report that does not exist is a ManifestReadError naming it."""
+
+        with pytest.raises(ManifestReadError, match="nope.csv: no such file"):
+            load_report(tmp_path / "nope.csv")
