@@ -48,3 +48,8 @@ main.add_command(template)
 from provisioner.cli.validate import validate
 
 main.add_command(validate)
+
+from provisioner.cli.run import rerun, run
+
+main.add_command(run)
+main.add_command(rerun)
