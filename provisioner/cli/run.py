@@ -225,8 +225,13 @@ def _command_errors() -> Iterator[None]:
         log.info("command_stopped", error_type=type(exc).__name__)
         fail(message, code)
     except KeyboardInterrupt:
-        # Ctrl-C before the run's own signal watcher was installed.
-        click.echo("Interrupted before any row was sent.", err=True)
+        # Ctrl-C outside the run's own signal watcher (before it, or while the
+        # report is written): the journal holds every finished row.
+        click.echo(
+            "Interrupted. Every finished row is in the journal; run the same "
+            "command again to continue.",
+            err=True,
+        )
         raise SystemExit(EXIT_INTERRUPTED) from None
 
 
