@@ -372,24 +372,35 @@ def _cached_values(
 
 
 def _refuse_empty_first_sheet(path: Path, name: str) -> None:
+    """
+    Point at another sheet when the first one is empty but another holds a manifest.
+    """
     workbook = _open_workbook(path, data_only=True)
     try:
         others = [
             other
             for other in workbook.sheetnames
             if other != name
-            and any(
-                any(value is not None for value in values)
-                for values in workbook[other].iter_rows(max_row=2, values_only=True)
-            )
+            and workbook[other].sheet_state == "visible"
+            and _looks_like_manifest(workbook[other])
         ]
     finally:
         workbook.close()
     if others:
         raise ManifestReadError(
             f'{path}: the first sheet "{name}" has no rows below its header; the '
-            f'data seems to be on sheet "{others[0]}": pass --sheet "{others[0]}"'
+            f'devices seem to be on sheet "{others[0]}": pass --sheet "{others[0]}"'
         )
+
+
+def _looks_like_manifest(worksheet: Any) -> bool:
+    if not hasattr(worksheet, "iter_rows"):
+        return False
+    for values in worksheet.iter_rows(max_row=5, values_only=True):
+        names = {_FIELD_BY_KEY.get(header_key(_cell_text(value))) for value in values}
+        if "model" in names and names & {"workspaceId", "personId"}:
+            return True
+    return False
 
 
 def _cell_text(value: object) -> str:

@@ -53,7 +53,7 @@ DATA_SHEET = "Devices"
 LIST_SHEET = "Models"
 NOTES_SHEET = "Notes"
 TEMPLATE_ROWS = 5000
-"""How many rows get the Text format and the model drop-down."""
+"""How many rows get the model drop-down."""
 
 _WIDTHS = {"mac": 20, "model": 26, "workspaceId": 44, "personId": 44, "tags": 24}
 
@@ -76,11 +76,27 @@ def write_template(path: Path, *, catalogue: Catalogue | None = None) -> Path:
         cell = sheet.cell(row=1, column=index, value=name)
         cell.font = bold
         letter = cell.column_letter
-        sheet.column_dimensions[letter].width = _WIDTHS.get(name, 18)
-        # Text format on every data cell: Excel then keeps 001122334455 as typed.
-        for row in range(2, TEMPLATE_ROWS + 2):
-            sheet.cell(row=row, column=index).number_format = "@"
+        dimension = sheet.column_dimensions[letter]
+        dimension.width = _WIDTHS.get(name, 18)
+        # The Text format on the whole column: Excel then keeps a typed
+        # 001122334455 as it is instead of turning it into a number.
+        dimension.number_format = "@"
     sheet.freeze_panes = "A2"
+
+    notes = workbook.create_sheet(NOTES_SHEET)
+    notes.append(["column", "what to put in it"])
+    for cell in notes[1]:
+        cell.font = bold
+    for name, note in TEMPLATE_COLUMNS:
+        notes.append([name, note])
+    notes.append([])
+    for line in _GENERAL_NOTES:
+        notes.append([line])
+    notes.column_dimensions["A"].width = 16
+    notes.column_dimensions["B"].width = 100
+    for row in notes.iter_rows(min_row=2, max_col=2):
+        for cell in row:
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
 
     models = workbook.create_sheet(LIST_SHEET)
     models.append(["model", "API model string", "onboarding", "owners", "password"])
@@ -111,21 +127,6 @@ def write_template(path: Path, *, catalogue: Catalogue | None = None) -> Path:
     )
     validation.add(f"{letter}2:{letter}{TEMPLATE_ROWS + 1}")
     sheet.add_data_validation(validation)
-
-    notes = workbook.create_sheet(NOTES_SHEET)
-    notes.append(["column", "what to put in it"])
-    for cell in notes[1]:
-        cell.font = bold
-    for name, note in TEMPLATE_COLUMNS:
-        notes.append([name, note])
-    notes.append([])
-    for line in _GENERAL_NOTES:
-        notes.append([line])
-    notes.column_dimensions["A"].width = 16
-    notes.column_dimensions["B"].width = 100
-    for row in notes.iter_rows(min_row=2, max_col=2):
-        for cell in row:
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
 
     workbook.save(path)
     return path
