@@ -53,3 +53,7 @@ from provisioner.cli.run import rerun, run
 
 main.add_command(run)
 main.add_command(rerun)
+
+from provisioner.cli.codes import codes
+
+main.add_command(codes)

@@ -1,0 +1,146 @@
+"""
+What ``validate --live`` adds to the offline checks: connection flags and the live run.
+
+The checks themselves live in ``provisioner.preflight``; this module only builds the
+Settings, opens the client, runs them and says what was checked.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import click
+
+from provisioner.cli.common import (
+    BASE_URL_ENV,
+    TOKEN_ENV,
+    ConnectionOptions,
+    build_settings,
+    describe_error,
+    fail,
+)
+from provisioner.errors import ProvisionerError
+from provisioner.logs import configure_logging
+from provisioner.models import Manifest
+from provisioner.preflight import Preflight, preflight
+from provisioner.settings import CLOUD_BASE_URLS, FEDRAMP_BASE_URL, Settings
+
+__all__ = ["describe_preflight", "live_options", "run_live_checks"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_OPTION_NAMES = ("token_file", "base_url", "cloud", "org_id", "log_file", "verbose")
+
+
+def live_options(func: F) -> F:
+    """
+    Add the connection flags ``--live`` needs; hand them over as ``connection``.
+    """
+    options = [
+        click.option(
+            "--token-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help=f"With --live: a file holding the access token (default: ${TOKEN_ENV}).",
+        ),
+        click.option(
+            "--base-url",
+            metavar="URL",
+            help=(
+                f"With --live: the API base URL (default: ${BASE_URL_ENV}, else "
+                f"FedRAMP {FEDRAMP_BASE_URL})."
+            ),
+        ),
+        click.option(
+            "--cloud",
+            type=click.Choice(sorted(CLOUD_BASE_URLS)),
+            help="With --live: pick the base URL by name instead of --base-url.",
+        ),
+        click.option(
+            "--org-id",
+            metavar="ID",
+            help="With --live: check against this org (partner admins).",
+        ),
+        click.option(
+            "--log-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="With --live: append every event as JSON lines to this file.",
+        ),
+        click.option(
+            "--verbose",
+            "-v",
+            count=True,
+            help="With --live: show info events on stderr (-vv: debug).",
+        ),
+    ]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        given = {name: kwargs.pop(name) for name in _OPTION_NAMES}
+        return func(*args, connection=ConnectionOptions(**given), **kwargs)
+
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper  # type: ignore[return-value]
+
+
+def run_live_checks(manifest: Manifest, connection: ConnectionOptions) -> Preflight:
+    """
+    Run the live checks on a validated manifest; exit 2 when they cannot run.
+
+    A missing token, a refused token (401/403 on the first call) or an unreachable
+    API stops the command with one sentence saying what to do, never the token.
+    """
+    try:
+        settings = build_settings(connection, os.environ)
+    except ProvisionerError as error:
+        fail(*describe_error(error))
+    passwords = [row.password for row in manifest.rows if row.password]
+    configure_logging(
+        verbosity=connection.verbose,
+        log_file=connection.log_file,
+        secrets=[settings.token, *passwords],
+    )
+    try:
+        return anyio.run(_check, manifest, settings, backend="asyncio")
+    except ProvisionerError as error:
+        fail(*describe_error(error))
+
+
+async def _check(manifest: Manifest, settings: Settings) -> Preflight:
+    from provisioner.client import ApiClient
+
+    async with ApiClient(settings) as api:
+        return await preflight(
+            manifest, api, org_id=settings.org_id, concurrency=settings.concurrency
+        )
+
+
+def describe_preflight(checked: Preflight, base_url: str | None = None) -> list[str]:
+    """
+    Return the lines that say what the live checks covered, and what they could not.
+    """
+    rows = checked.manifest.rows
+    macs = sum(1 for row in rows if row.mac)
+    missing = sum(1 for lookup in checked.owners.values() if lookup.missing)
+    where = f" at {base_url}" if base_url else ""
+    lines = [f"live checks{where}:"]
+    if checked.supported:
+        lines.append(
+            f"  models: checked against the org's {len(checked.supported)} "
+            "supported devices"
+        )
+    lines.append(f"  MACs: {macs} checked, {len(checked.in_use)} registered elsewhere")
+    if checked.adoptable:
+        shown = ", ".join(str(n) for n in sorted(checked.adoptable))
+        lines.append(
+            f"  rows {shown}: the MAC is already registered to the row's own owner; "
+            "a run adopts that device"
+        )
+    lines.append(f"  owners: {len(checked.owners)} looked up, {missing} not found")
+    lines.extend(f"  warning: {warning}" for warning in checked.warnings)
+    return lines
