@@ -251,13 +251,13 @@ class _Run:
             self._tally() as tally,
         ):
             log.info("row_started", owner=row.owner_id, resumed=entry is not None)
+            previous = self.previous.get(row.number)
             if self.settings.dry_run:
                 outcome = await steps.dry_run_row(ctx, row, self.owners)
             elif row.is_activation_code_row:
-                previous = self.previous.get(row.number)
                 outcome = await steps.provision_code_row(ctx, row, entry, previous)
             else:
-                outcome = await steps.provision_mac_row(ctx, row, entry)
+                outcome = await steps.provision_mac_row(ctx, row, entry, previous)
             earlier = entry.outcome.attempts if entry and entry.outcome else 0
             outcome = _with_attempts(outcome, earlier + tally.calls)
             log.info(

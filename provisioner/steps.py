@@ -84,10 +84,16 @@ class RowContext:
 
 
 async def provision_mac_row(
-    ctx: RowContext, row: Row, entry: JournalEntry | None
+    ctx: RowContext,
+    row: Row,
+    entry: JournalEntry | None,
+    previous: Outcome | None = None,
 ) -> Outcome:
     """
     Create (or find) the row's device by MAC, then apply its tags.
+
+    A rerun of a row that already has a device (it failed at tags) looks the MAC up
+    first instead of sending a create that would only answer "MAC in use".
     """
     base = Outcome(row=row.number, status=Status.CREATED)
     device: Device | None = None
@@ -98,8 +104,11 @@ async def provision_mac_row(
             # A row journalled as started was caught mid-flight: its create may have
             # happened, so it is reconciled like an unknown outcome.
             resumed = entry is not None and entry.phase is Phase.STARTED
+            had_device = previous is not None and previous.device_id is not None
             ctx.journal.mark_started(row.number)
-            device, status = await _obtain_device(ctx, row, unknown=resumed)
+            device, status = await _obtain_device(
+                ctx, row, unknown=resumed, look_first=resumed or had_device
+            )
             base = replace(base, status=status, device_id=device.id)
             ctx.journal.mark_created(base)
         await _apply_tags(ctx, row, base, device)
@@ -109,20 +118,26 @@ async def provision_mac_row(
 
 
 async def _obtain_device(
-    ctx: RowContext, row: Row, *, unknown: bool
+    ctx: RowContext, row: Row, *, unknown: bool, look_first: bool
 ) -> tuple[Device, Status]:
     """
     Create the device, or find it when its create may already have happened.
+
+    ``unknown``: a create of ours may have taken effect, so a device found with the
+    row's owner is reported ``created``. ``look_first``: look the MAC up before the
+    first create.
     """
     assert row.mac is not None
     assert row.model is not None
     base = Outcome(row=row.number, status=Status.FAILED)
     last: ApiError | None = None
     for _ in range(plan.MAX_CREATES):
-        if unknown:
+        if unknown or look_first:
             found = await _look_up(ctx, row, base)
             if found is not None:
-                return _claim(row, found, base, Status.CREATED)
+                status = Status.CREATED if unknown else Status.ADOPTED
+                return _claim(row, found, base, status)
+            look_first = False
         try:
             async with ctx.owner_lock:
                 device = await ctx.api.create_device(

@@ -299,6 +299,26 @@ class TestFailures:
         assert (outcome.http_status, outcome.tracking_id) == (502, "T9")
         assert outcome.device_id in api.devices
 
+    async def test_rerun_of_failed_tags_sends_no_create(self) -> None:
+        """Rerunning a row that failed at tags finds its device and only tags it."""
+        api = fake()
+        api.fail_before("modify_tags", ServerError("bad gateway", status=502))
+        manifest = manifest_of([mac_row(2, "ws-1")])
+        first = await provision(manifest, settings(), api=api)
+
+        second = await provision(
+            manifest,
+            settings(),
+            api=api,
+            previous=first.outcomes,
+            only_rows=frozenset({2}),
+        )
+
+        assert second.outcomes[2].status == Status.ADOPTED
+        assert first.outcomes[2].device_id == second.outcomes[2].device_id
+        assert api.count("create_device") == 1
+        assert api.devices[second.outcomes[2].device_id or ""].tags == ("lobby",)
+
     async def test_unknown_owner_fails_the_create(self) -> None:
         """A 404 on create is a failed row with a hint to check the owner column."""
         api = fake()
