@@ -1,0 +1,271 @@
+"""
+Live pre-flight: pure decisions on the API's answers, and the checks against the emulator.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from provisioner.api import MacState, SupportedModel
+from provisioner.manifest import RawTable, build_manifest
+from provisioner.models import Manifest, OwnerKind, Problem
+from provisioner.preflight import (
+    MacHolder,
+    OwnerKey,
+    OwnerLookup,
+    distinct_owners,
+    mac_batches,
+    mac_problems,
+    merge_problems,
+    owner_problems,
+    with_catalogue,
+)
+
+ORG = json.loads(
+    resources.files("provisioner.emulator")
+    .joinpath("data", "org.json")
+    .read_text(encoding="utf-8")
+)
+WS = [w["id"] for w in ORG["workspaces"]]
+PEOPLE = [p["id"] for p in ORG["people"]]
+MISSING_WS = (
+    "Y2lzY29zcGFyazovL3VzL1BMQUNFLzAwMDAwMDAwLTAwMDAtNDAwMC04MDAwLTAwMDAwMDAwMDAwMA"
+)
+HEADER = ("MAC Address", "Model", "Workspace ID", "Person ID", "Tags", "Password")
+
+
+def manifest_of(*rows: tuple[str, ...], path: Path = Path("m.csv")) -> Manifest:
+    """Build a manifest from cell rows as a file would give them (header = row 1)."""
+    records = [(n, cells) for n, cells in enumerate(rows, start=2)]
+    return build_manifest(
+        RawTable(path=path, sheet=None, columns=HEADER, records=records)
+    )
+
+
+def supported(**changes: Any) -> SupportedModel:
+    fields: dict[str, Any] = {
+        "model": "DMS Cisco 8851",
+        "display_name": "Cisco 8851",
+        "managed_by": "CISCO",
+        "supported_for": ("PEOPLE", "PLACE"),
+        "onboarding_methods": ("MAC_ADDRESS", "ACTIVATION_CODE"),
+    }
+    fields.update(changes)
+    return SupportedModel(**fields)
+
+
+class TestGrouping:
+    """Batches of MACs and the distinct owners to look up."""
+
+    def test_mac_batches_are_distinct_and_bounded(self) -> None:
+        """Each MAC goes once, in manifest order, at most `size` per call."""
+        macs = [f"0011223344{n:02X}" for n in range(5)]
+        manifest = manifest_of(
+            *[(mac, "Cisco 8851", WS[0], "", "", "") for mac in macs],
+        )
+
+        batches = mac_batches(manifest.rows, None, size=2)
+
+        assert batches == [
+            (None, (macs[0], macs[1])),
+            (None, (macs[2], macs[3])),
+            (None, (macs[4],)),
+        ]
+
+    def test_mac_batches_group_by_org(self) -> None:
+        """Rows of another org are validated in that org."""
+        manifest = manifest_of(("001122334455", "Cisco 8851", WS[0], "", "", ""))
+        row = manifest.rows[0]
+        other = type(row)(number=3, cells=row.cells, mac="AABBCCDDEEFF", org_id="ORG-B")
+
+        batches = mac_batches([row, other], "ORG-A")
+
+        assert batches == [("ORG-A", ("001122334455",)), ("ORG-B", ("AABBCCDDEEFF",))]
+
+    def test_each_owner_once(self) -> None:
+        """Ten rows on two owners make two lookups, in order of first appearance."""
+        rows = [("", "Cisco 8851", WS[n % 2], "", "", "") for n in range(10)]
+        rows.append(("", "Cisco 8851", "", PEOPLE[0], "", ""))
+        manifest = manifest_of(*rows)
+
+        owners = distinct_owners(manifest.rows, None)
+
+        assert owners == [
+            OwnerKey(OwnerKind.WORKSPACE, WS[0]),
+            OwnerKey(OwnerKind.WORKSPACE, WS[1]),
+            OwnerKey(OwnerKind.PERSON, PEOPLE[0]),
+        ]
+
+
+class TestMacProblems:
+    """validateMacs answers become problems on the MAC column."""
+
+    def row(self) -> tuple[Manifest, Any]:
+        manifest = manifest_of(("00:11:22:33:44:55", "Cisco 8851", WS[0], "", "", ""))
+        return manifest, manifest.rows[0]
+
+    def test_available_is_fine(self) -> None:
+        """An AVAILABLE MAC makes no problem."""
+        manifest, row = self.row()
+
+        found = mac_problems(
+            manifest, row, MacState(mac="001122334455", state="AVAILABLE"), None
+        )
+
+        assert found == ()
+
+    def test_in_use_names_the_holder(self) -> None:
+        """A MAC registered to another owner names that owner and says what to do."""
+        manifest, row = self.row()
+        holder = MacHolder(
+            device_id="DEV-9",
+            owner_kind=OwnerKind.WORKSPACE,
+            owner_id=WS[5],
+            owner_name="Denver Lobby 2",
+        )
+        state = MacState(mac="001122334455", state="UNAVAILABLE", error_code=5675)
+
+        (problem,) = mac_problems(manifest, row, state, holder)
+
+        assert problem.column == "MAC Address"
+        assert problem.value == "00:11:22:33:44:55"
+        assert 'workspace "Denver Lobby 2"' in problem.message
+        assert "DEV-9" in problem.message
+        assert "correct the MAC" in problem.message
+
+    def test_in_use_by_own_owner_is_adoptable(self) -> None:
+        """A MAC already registered to the row's own owner is no problem."""
+        manifest, row = self.row()
+        holder = MacHolder(
+            device_id="DEV-1", owner_kind=OwnerKind.WORKSPACE, owner_id=WS[0]
+        )
+        state = MacState(mac="001122334455", state="UNAVAILABLE")
+
+        assert mac_problems(manifest, row, state, holder) == ()
+
+    def test_in_use_invisible_holder(self) -> None:
+        """A MAC in use by a device the token cannot see says so."""
+        manifest, row = self.row()
+        state = MacState(mac="001122334455", state="UNAVAILABLE")
+
+        (problem,) = mac_problems(manifest, row, state, None)
+
+        assert "cannot see" in problem.message
+
+    @pytest.mark.parametrize(
+        ("state", "words"),
+        [("INVALID", "refuses this MAC as invalid"), ("DUPLICATE_IN_LIST", "own row")],
+    )
+    def test_invalid_and_duplicate(self, state: str, words: str) -> None:
+        """INVALID and DUPLICATE_IN_LIST each get a message that says what to do."""
+        manifest, row = self.row()
+
+        (problem,) = mac_problems(
+            manifest, row, MacState(mac="001122334455", state=state), None
+        )
+
+        assert words in problem.message
+
+
+class TestOwnerProblems:
+    """Owner lookups become problems on the owner's column."""
+
+    def test_missing_workspace(self) -> None:
+        """A 404 names the workspace column and says to check the id."""
+        manifest = manifest_of(("", "Cisco 8851", MISSING_WS, "", "", ""))
+
+        (problem,) = owner_problems(
+            manifest, manifest.rows[0], OwnerLookup(missing=True)
+        )
+
+        assert problem == Problem(
+            "Workspace ID",
+            MISSING_WS,
+            "no workspace with this id exists in the org; check the id (copy it "
+            "from Control Hub or the API), and that it is in the right column",
+        )
+
+    def test_refused_person_id(self) -> None:
+        """A 400 on a person id passes the API's words on, on the person column."""
+        manifest = manifest_of(("", "Cisco 8851", "", PEOPLE[0], "", ""))
+
+        (problem,) = owner_problems(
+            manifest, manifest.rows[0], OwnerLookup(refused="Invalid id")
+        )
+
+        assert problem.column == "Person ID"
+        assert "Invalid id" in problem.message
+
+    def test_found_owner_is_fine(self) -> None:
+        """An owner that was found makes no problem."""
+        manifest = manifest_of(("", "Cisco 8851", WS[0], "", "", ""))
+        from provisioner.api import Owner
+
+        found = owner_problems(
+            manifest, manifest.rows[0], OwnerLookup(owner=Owner(id=WS[0]))
+        )
+
+        assert found == ()
+
+
+class TestCatalogueRefresh:
+    """The offline model checks run again against the org's own list."""
+
+    def test_model_the_org_lacks_is_flagged(self) -> None:
+        """A model the bundled catalogue knows but the org does not is invalid live."""
+        manifest = manifest_of(("", "Cisco 8851", WS[0], "", "", ""))
+        assert manifest.rows[0].is_valid
+
+        refreshed = with_catalogue(
+            manifest, [supported(model="DMS Cisco 8865", display_name="Cisco 8865")]
+        )
+
+        (problem,) = refreshed.rows[0].problems
+        assert problem.column == "Model"
+        assert "not a supported model" in problem.message
+
+    def test_org_rules_replace_bundled_rules(self) -> None:
+        """When the org says a model is activation-code only, a MAC row is flagged."""
+        manifest = manifest_of(("001122334455", "Cisco 8851", WS[0], "", "", ""))
+
+        refreshed = with_catalogue(
+            manifest, [supported(onboarding_methods=("ACTIVATION_CODE",))]
+        )
+
+        (problem,) = refreshed.rows[0].problems
+        assert problem.column == "MAC Address"
+        assert "cannot be added by MAC address" in problem.message
+
+    def test_passwords_survive_the_rebuild(self) -> None:
+        """A third-party row with its password stays valid after the refresh."""
+        third_party = supported(
+            model="DMS Polycom VVX 411",
+            display_name="Polycom VVX 411",
+            managed_by="CUSTOMER",
+            onboarding_methods=("MAC_ADDRESS",),
+        )
+        manifest = manifest_of(
+            ("001122334455", "DMS Polycom VVX 411", WS[0], "", "", "s3cret-Pass")
+        )
+
+        refreshed = with_catalogue(manifest, [third_party])
+
+        assert refreshed.rows[0].problems == ()
+        assert refreshed.rows[0].password == "s3cret-Pass"
+        assert "s3cret-Pass" not in refreshed.rows[0].cells
+
+
+def test_merge_keeps_offline_problems_and_adds_live_ones() -> None:
+    """Live problems are appended to a row's own; an identical one is not repeated."""
+    manifest = manifest_of(("", "Cisco 88", WS[0], "", "", ""))
+    offline = manifest.rows[0].problems[0]
+    live = Problem("Workspace ID", WS[0], "no workspace")
+
+    merged = merge_problems(manifest, {2: (offline, live)})
+
+    assert merged.rows[0].problems == (offline, live)
