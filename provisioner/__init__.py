@@ -6,6 +6,7 @@ The documented library API is what ``__all__`` lists; the CLI is a thin layer ov
 
 from __future__ import annotations
 
+from provisioner.engine import provision
 from provisioner.errors import (
     ApiError,
     AuthError,
@@ -36,4 +37,5 @@ __all__ = [
     "Status",
     "TagMode",
     "TransientError",
+    "provision",
 ]
