@@ -378,6 +378,10 @@ def load_report(path: Path) -> tuple[Manifest, dict[int, Outcome]]:
         outcomes[outcome.row] = outcome
         lines[outcome.row] = line
         records.append((outcome.row, cells[:width]))
+    # A person may have sorted the report (say, by status) before saving it; the
+    # manifest order is the row numbers' order.
+    records.sort(key=lambda record: record[0])
+    outcomes = dict(sorted(outcomes.items()))
     manifest = build_manifest(
         replace(table, columns=table.columns[:width], records=records)
     )

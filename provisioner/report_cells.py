@@ -7,6 +7,7 @@ Encoding and decoding live side by side so they cannot drift apart: whatever
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -47,6 +48,8 @@ NOT_STARTED_ERROR = (
 # An error kind longer than this is free text, not a step name; it is cut so the
 # Summary's "by error" list stays a short list of kinds.
 MAX_KIND_LENGTH = 60
+
+_MANGLED_NUMBER = re.compile(r"^\d+(\.\d+)?[eE]\+?\d+$")
 
 # One cell value of a report record: text, a number (row, httpStatus, attempts), or
 # empty.
@@ -141,7 +144,7 @@ def parse_outcome(path: Path, line: int, values: Mapping[str, str]) -> Outcome:
         row=number,
         status=status,
         device_id=values["deviceId"] or None,
-        activation_code=values["activationCode"] or None,
+        activation_code=_parse_code(path, line, values["activationCode"]),
         activation_expiry=values["activationExpiry"] or None,
         error=error,
         http_status=(
@@ -153,6 +156,19 @@ def parse_outcome(path: Path, line: int, values: Mapping[str, str]) -> Outcome:
         attempts=_parse_count(path, line, "attempts", values["attempts"] or "0"),
         tags_deferred=tags_deferred,
     )
+
+
+def _parse_code(path: Path, line: int, text: str) -> str | None:
+    if _MANGLED_NUMBER.match(text):
+        # Excel shows a 16-digit code as 4.41733E+15 and saves it so: the digits are
+        # gone. The value stays out of the message: it is what is left of a secret.
+        raise ManifestReadError(
+            f'{path}, row {line}, column "activationCode": a spreadsheet turned this '
+            "activation code into a number in scientific notation, so the code is "
+            "lost in this file; edit the .xlsx report instead (its cells are text), "
+            "or copy the code back from the report the run wrote"
+        )
+    return text or None
 
 
 def _parse_count(

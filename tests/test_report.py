@@ -824,6 +824,21 @@ class TestLoadReport:
         assert loaded.rows[0].cells[:2] == ("A1", "in stock")
         assert outcomes[2].status is Status.CREATED
 
+    def test_sorted_report_is_put_back_in_order(self, tmp_path: Path) -> None:
+        """A report a person sorted (by status, say) reads back in manifest order."""
+
+        manifest = load_example(tmp_path)
+        _, csv_path = write_both(tmp_path, manifest)
+        header, *lines = csv_path.read_text(encoding="utf-8").splitlines()
+        csv_path.write_text(
+            "\n".join([header, *reversed(lines)]) + "\n", encoding="utf-8"
+        )
+
+        loaded, outcomes = load_report(csv_path)
+
+        assert [row.number for row in loaded.rows] == [2, 3, 4, 6, 7, 8]
+        assert list(outcomes) == [2, 3, 4, 6, 7, 8]
+
     def test_columns_added_after_results_are_ignored(self, tmp_path: Path) -> None:
         """A column a person adds right of the result columns does not break reading."""
 
@@ -929,6 +944,19 @@ class TestLoadReportErrors:
 
         with pytest.raises(ManifestReadError, match=rf"site-report\.csv, {message}"):
             load_report(csv_path)
+
+    def test_code_mangled_by_a_spreadsheet(self, tmp_path: Path) -> None:
+        """A code Excel turned into 4.41733E+15 is refused, without echoing it."""
+
+        manifest = load_example(tmp_path)
+        _, csv_path = write_both(tmp_path, manifest)
+        text = csv_path.read_text(encoding="utf-8")
+        csv_path.write_text(text.replace(CODE, "4.41733E+15"), encoding="utf-8")
+
+        with pytest.raises(ManifestReadError, match="scientific notation") as caught:
+            load_report(csv_path)
+        assert "4.41733" not in str(caught.value)
+        assert 'row 4, column "activationCode"' in str(caught.value)
 
     def test_missing_file(self, tmp_path: Path) -> None:
         """A report that does not exist is a ManifestReadError naming it."""
