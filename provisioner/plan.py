@@ -43,8 +43,10 @@ __all__ = [
     "tags_to_send",
 ]
 
-#: Creates sent for one row at most, when each one's outcome stays unknown.
-MAX_CREATES = 3
+#: Creates (or activation codes) sent for one row at most, while each one's outcome
+#: stays unknown. A lookup follows each, so a create that happened is never repeated;
+#: six keeps a row failing only when ~15% of creates are lost six times running.
+MAX_CREATES = 6
 #: Lookups by MAC for one row at most, when each one fails transiently.
 MAX_LOOKUPS = 3
 

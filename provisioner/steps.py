@@ -273,17 +273,32 @@ async def provision_code_row(
 
 
 async def _issue_code(ctx: RowContext, row: Row) -> Outcome:
+    """
+    Issue an activation code; when its answer is lost, issue another (bounded).
+
+    A lost code cannot be read back, so the only way to hand the row a code is a new
+    one; the lost one's pending device expires unused.
+    """
     base = Outcome(row=row.number, status=Status.FAILED)
-    try:
-        async with ctx.owner_lock:
-            code = await ctx.api.create_activation_code(
-                model=row.model,
-                workspace_id=row.workspace_id,
-                person_id=row.person_id,
-                org_id=ctx.org(row),
-            )
-    except ApiError as error:
-        raise RowFailedError(plan.failed_outcome(base, Step.CODE, error)) from error
+    for attempt in range(1, plan.MAX_CREATES + 1):
+        try:
+            async with ctx.owner_lock:
+                code = await ctx.api.create_activation_code(
+                    model=row.model,
+                    workspace_id=row.workspace_id,
+                    person_id=row.person_id,
+                    org_id=ctx.org(row),
+                )
+        except OutcomeUnknownError as error:
+            log.info("code_outcome_unknown", status=error.status, attempt=attempt)
+            if attempt == plan.MAX_CREATES:
+                raise RowFailedError(
+                    plan.failed_outcome(base, Step.CODE, error)
+                ) from error
+            continue
+        except ApiError as error:
+            raise RowFailedError(plan.failed_outcome(base, Step.CODE, error)) from error
+        break
     return Outcome(
         row=row.number,
         status=Status.CODE_ISSUED,

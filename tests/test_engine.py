@@ -21,6 +21,7 @@ from provisioner.errors import (
 )
 from provisioner.journal import Journal, Phase, manifest_fingerprint
 from provisioner.models import Manifest, Outcome, Problem, Row, Status, TagMode
+from provisioner.plan import MAX_CREATES
 from provisioner.settings import Settings
 
 WORKSPACES = [f"ws-{n}" for n in range(1, 9)]
@@ -216,14 +217,14 @@ class TestUnknownOutcomes:
     async def test_creates_are_bounded(self) -> None:
         """A create that never gets an answer fails the row after MAX_CREATES tries."""
         api = fake()
-        for _ in range(5):
+        for _ in range(MAX_CREATES + 2):
             api.fail_before("create_device", unknown_outcome("gateway timeout"))
 
         result = await provision(manifest_of([mac_row(2, "ws-1")]), settings(), api=api)
 
         outcome = result.outcomes[2]
         assert outcome.status == Status.FAILED
-        assert api.count("create_device") == 3
+        assert api.count("create_device") == MAX_CREATES
         assert (outcome.error or "").startswith("create device: gateway timeout")
         assert (outcome.http_status, outcome.tracking_id) == (502, "FAKE_502")
 
@@ -370,6 +371,20 @@ class TestActivationCodes:
         assert (again.status, again.tags_deferred) == (Status.CODE_ISSUED, False)
         assert outcome.activation_code == again.activation_code
         assert api.devices[activated.id].tags == ("desk",)
+
+    async def test_lost_code_is_issued_again(self) -> None:
+        """A code whose answer was lost is issued again; the row gets the new one."""
+        api = fake()
+        api.fail_after("create_activation_code", unknown_outcome())
+
+        result = await provision(
+            manifest_of([code_row(2, "ws-1")]), settings(), api=api
+        )
+
+        outcome = result.outcomes[2]
+        assert outcome.status == Status.CODE_ISSUED
+        assert api.count("create_activation_code") == 2
+        assert outcome.device_id == "dev-2"
 
 
 class TestDryRun:
