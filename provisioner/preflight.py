@@ -383,6 +383,7 @@ async def preflight(
     org_id: str | None = None,
     batch_size: int = MAC_BATCH_SIZE,
     concurrency: int = DEFAULT_LOOKUP_CONCURRENCY,
+    supported: Sequence[SupportedModel] | None = None,
 ) -> Preflight:
     """
     Run the live checks for every row of a manifest; make no write call.
@@ -394,14 +395,19 @@ async def preflight(
             supportedDevices answer is used for every row.
         batch_size: MACs per validateMacs call.
         concurrency: owner and MAC-holder lookups in flight at once.
+        supported: the org's supportedDevices answer when the caller already has it
+            (the engine reads it first); None reads it here, as the first call.
 
     Raises:
         AuthError: the token was refused (401) on the first call; nothing else ran.
         ApiError: a call failed for good after the client's retries.
     """
     gathered = _Gathered()
-    # The first call doubles as the authentication check: a 401 ends here.
-    gathered.supported = await _supported(api, org_id, gathered.warnings)
+    if supported is None:
+        # The first call doubles as the authentication check: a 401 ends here.
+        gathered.supported = await _supported(api, org_id, gathered.warnings)
+    else:
+        gathered.supported = tuple(supported)
     if gathered.supported:
         manifest = with_catalogue(manifest, gathered.supported)
     for org, batch in mac_batches(manifest.rows, org_id, batch_size):

@@ -269,3 +269,184 @@ def test_merge_keeps_offline_problems_and_adds_live_ones() -> None:
     merged = merge_problems(manifest, {2: (offline, live)})
 
     assert merged.rows[0].problems == (offline, live)
+
+
+# ---------------------------------------------------------------------------
+# Against the emulator: every check with its row, and no write call made
+
+READ_ONLY_ROUTES = {
+    "POST /v1/telephony/config/devices/actions/validateMacs/invoke",
+}
+WORKSPACE_ROUTE = "GET /v1/workspaces/{workspaceId}"
+PERSON_ROUTE = "GET /v1/people/{personId}"
+
+IN_USE_ELSEWHERE = "0A0B0C0D0E01"
+IN_USE_OWN = "0A0B0C0D0E02"
+
+
+def seed_devices(server: Any) -> None:
+    """Register two MACs straight in the emulator's store (no API call counted)."""
+    store, now = server.state.store, server.state.clock.now()
+    store.create_by_mac(
+        {"mac": IN_USE_ELSEWHERE, "model": "DMS Cisco 8851", "workspaceId": WS[1]},
+        now,
+        400,
+    )
+    store.create_by_mac(
+        {"mac": IN_USE_OWN, "model": "DMS Cisco 8851", "workspaceId": WS[0]}, now, 400
+    )
+
+
+def write_live_manifest(folder: Path) -> Path:
+    """A manifest with one row per live problem, plus valid rows sharing owners."""
+    rows = [
+        ",".join(HEADER),
+        f"{IN_USE_ELSEWHERE},Cisco 8851,{WS[0]},,,",  # 2: MAC held by WS[1]
+        f"{IN_USE_OWN},Cisco 8851,{WS[0]},,,",  # 3: held by its own owner
+        f"0A0B0C0D0E03,DMS Cisco 8875,{WS[2]},,,",  # 4: activation-code-only model
+        f"0A0B0C0D0E04,DMS Cisco 840,{WS[2]},,,",  # 5: people-only on a workspace
+        f"0A0B0C0D0E05,Cisco 8851,{MISSING_WS},,,",  # 6: owner does not exist
+        f"0A0B0C0D0E06,DMS Polycom VVX 411,{WS[3]},,,",  # 7: third party, no password
+        f"0A0B0C0D0E07,Cisco 8851,{WS[0]},,lobby,",  # 8: valid
+        f"0A0B0C0D0E08,Cisco 8851,,{PEOPLE[0]},,",  # 9: valid
+        f",Cisco 8865,,{PEOPLE[0]},,",  # 10: valid activation-code row
+        f",Cisco 8865,{WS[2]},,,",  # 11: valid activation-code row
+    ]
+    path = folder / "live.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def writes_in(stats: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """The routes of every write call in the emulator's stats."""
+    return {
+        route: counts
+        for route, counts in stats["by_route"].items()
+        if not route.startswith("GET ") and route not in READ_ONLY_ROUTES
+    }
+
+
+def problems_by_row(manifest: Manifest) -> dict[int, list[Problem]]:
+    return {row.number: list(row.problems) for row in manifest.rows if row.problems}
+
+
+async def test_live_checks_against_the_emulator(emulator: Any, tmp_path: Path) -> None:
+    """Each live problem lands on its row with what to do; no write call is made."""
+    from provisioner.client import ApiClient
+    from provisioner.manifest import load_manifest
+    from provisioner.preflight import preflight
+    from provisioner.settings import Settings
+
+    seed_devices(emulator)
+    manifest = load_manifest(write_live_manifest(tmp_path))
+    settings = Settings(token=emulator.token, base_url=emulator.base_url)
+
+    async with ApiClient(settings) as api:
+        checked = await preflight(manifest, api)
+
+    found = problems_by_row(checked.manifest)
+    assert sorted(found) == [2, 4, 5, 6, 7]
+    (held,) = found[2]
+    assert held.column == "MAC Address"
+    assert 'workspace "Denver Reception 1"' in held.message
+    assert "correct the MAC" in held.message
+    assert "cannot be added by MAC address" in found[4][0].message
+    assert "only belong to a person" in found[5][0].message
+    (missing,) = found[6]
+    assert (missing.column, missing.value) == ("Workspace ID", MISSING_WS)
+    assert "check the id" in missing.message
+    assert "needs a password" in found[7][0].message
+    assert checked.adoptable == frozenset({3})
+    assert checked.in_use == frozenset({2})
+    assert writes_in(emulator.stats()) == {}
+
+
+async def test_each_owner_is_looked_up_once(emulator: Any, tmp_path: Path) -> None:
+    """Distinct owners are read once each, however many rows name them."""
+    from provisioner.client import ApiClient
+    from provisioner.manifest import load_manifest
+    from provisioner.preflight import preflight
+    from provisioner.settings import Settings
+
+    seed_devices(emulator)
+    manifest = load_manifest(write_live_manifest(tmp_path))
+    settings = Settings(token=emulator.token, base_url=emulator.base_url)
+
+    async with ApiClient(settings) as api:
+        await preflight(manifest, api)
+
+    routes = emulator.stats()["by_route"]
+    # WS[0], WS[1] (who holds row 2's MAC), WS[2], WS[3] and the missing one.
+    assert sum(routes[WORKSPACE_ROUTE].values()) == 5
+    assert sum(routes[PERSON_ROUTE].values()) == 1
+    assert routes["GET /v1/telephony/config/supportedDevices"] == {"200": 1}
+    assert routes[next(iter(READ_ONLY_ROUTES))] == {"200": 1}
+
+
+async def test_catalogue_is_refreshed_from_the_org(
+    emulator: Any, tmp_path: Path
+) -> None:
+    """A model the bundled catalogue knows but the org does not list is flagged."""
+    import dataclasses
+
+    from provisioner.client import ApiClient
+    from provisioner.manifest import load_manifest
+    from provisioner.preflight import preflight
+    from provisioner.settings import Settings
+
+    catalog = emulator.state.catalog
+    listed = dict(catalog.supported_devices)
+    listed["devices"] = [d for d in listed["devices"] if d["model"] != "DMS Cisco 8865"]
+    emulator.state.catalog = dataclasses.replace(catalog, supported_devices=listed)
+    manifest = load_manifest(write_live_manifest(tmp_path))
+    assert manifest.rows[8].is_valid  # row 10: Cisco 8865, fine offline
+
+    settings = Settings(token=emulator.token, base_url=emulator.base_url)
+    async with ApiClient(settings) as api:
+        checked = await preflight(manifest, api)
+
+    found = problems_by_row(checked.manifest)
+    assert [p.column for p in found[10]] == ["Model"]
+    assert "not a supported model" in found[10][0].message
+
+
+async def test_refused_token_stops_before_anything_else(
+    emulator: Any, tmp_path: Path
+) -> None:
+    """A 401 on the first call raises AuthError, and nothing else is called."""
+    from provisioner.client import ApiClient
+    from provisioner.errors import AuthError
+    from provisioner.manifest import load_manifest
+    from provisioner.preflight import preflight
+    from provisioner.settings import Settings
+
+    manifest = load_manifest(write_live_manifest(tmp_path))
+    settings = Settings(token="not-the-token", base_url=emulator.base_url)
+
+    async with ApiClient(settings) as api:
+        with pytest.raises(AuthError):
+            await preflight(manifest, api)
+
+    assert emulator.stats()["requests_total"] == 1
+
+
+async def test_token_without_telephony_write_scope_warns(
+    start_emulator: Any, tmp_path: Path
+) -> None:
+    """Without the validateMacs scope the MAC check is skipped with a warning."""
+    from provisioner.client import ApiClient
+    from provisioner.emulator import ALL_SCOPES
+    from provisioner.manifest import load_manifest
+    from provisioner.preflight import preflight
+    from provisioner.settings import Settings
+
+    scopes = ALL_SCOPES - {"spark-admin:telephony_config_write"}
+    server = await start_emulator(tokens={"read-only": scopes})
+    manifest = load_manifest(write_live_manifest(tmp_path))
+    settings = Settings(token="read-only", base_url=server.base_url)
+
+    async with ApiClient(settings) as api:
+        checked = await preflight(manifest, api)
+
+    assert any("validateMacs" in w for w in checked.warnings)
+    assert 6 in problems_by_row(checked.manifest)
