@@ -159,7 +159,17 @@ def _decode(path: Path, data: bytes) -> str:
             f"{path}: this is an old Excel .xls workbook, not CSV text; open it in "
             "Excel and save it as .xlsx or as CSV UTF-8"
         )
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data[:4096]:
+    sample = data[:4096]
+    is_utf16 = data.startswith((b"\xff\xfe", b"\xfe\xff")) or (
+        # UTF-16 text without a BOM has a NUL in every other byte of ASCII text.
+        max(sample[0::2].count(0), sample[1::2].count(0)) >= len(sample) // 4 > 0
+    )
+    if b"\x00" in sample and not is_utf16:
+        raise ManifestReadError(
+            f"{path}: this is not a text file (it holds binary data); save the "
+            "sheet as CSV UTF-8 or as .xlsx"
+        )
+    if is_utf16:
         raise ManifestReadError(
             f'{path}: the file is UTF-16 text (Excel\'s "Unicode Text"), not UTF-8; '
             f"{_TEXT_FIX}, or in a text editor save it with the encoding UTF-8"
@@ -504,12 +514,15 @@ def build_manifest(table: RawTable, *, catalogue: Catalogue | None = None) -> Ma
     """
     try:
         fields = match_headers(table.path, table.columns)
-    except MissingColumnError as error:
+    except MissingColumnError:
         late = _find_late_header(table)
         if late is None:
             raise
+        shown = ", ".join(f'"{column}"' for column in table.columns if column)
         raise MissingColumnError(
-            f"{error} (row {late} looks like the header: delete the rows above it)"
+            f"{table.path}: the header must be the first row, but it seems to be row "
+            f"{late}; the row above it holds {shown} (a title?). Delete the rows above "
+            "the header and run again"
         ) from None
     checker = _RowChecker(table, fields, catalogue or load_catalogue())
     rows = [checker.check(number, cells) for number, cells in table.records]

@@ -102,7 +102,10 @@ def _summary(
         f' (sheet "{manifest.sheet}")' if manifest.sheet else ""
     )
     lines = [
-        f"{where}: {len(rows)} rows, {len(rows) - invalid} valid, {invalid} invalid"
+        (
+            f"{where}: {_count(len(rows), 'row')}, {len(rows) - invalid} valid, "
+            f"{invalid} invalid"
+        )
     ]
     if "mac" in manifest.field_columns:
         index = manifest.columns.index(manifest.field_columns["mac"])
@@ -119,8 +122,9 @@ def _summary(
     on_workspaces = sum(1 for row in rows if row.workspace_id)
     on_people = sum(1 for row in rows if row.person_id)
     lines.append(
-        f"  owners: {on_workspaces} rows for {len(workspaces)} workspaces, "
-        f"{on_people} rows for {len(people)} people"
+        f"  owners: {_count(on_workspaces, 'row')} for "
+        f"{_count(len(workspaces), 'workspace')}, {_count(on_people, 'row')} for "
+        f"{_count(len(people), 'person', 'people')}"
     )
     models = Counter(row.model for row in rows if row.model)
     if models:
@@ -132,6 +136,11 @@ def _summary(
         lines.append("  models: " + ", ".join(names))
     if invalid:
         lines.append(
-            f"{invalid} rows need fixing; a run skips them and reports them as invalid"
+            f"{_count(invalid, 'row')} to fix; a run skips invalid rows and reports "
+            "them as invalid"
         )
     return lines
+
+
+def _count(number: int, singular: str, plural: str | None = None) -> str:
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"
