@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import anyio
 import structlog
@@ -292,47 +292,51 @@ class _Run:
                 self.api_calls += tally.calls
                 self.rate_limited += tally.rate_limited
 
-    def _client_figures(self) -> dict[str, Any]:
+    def _figures(self) -> tuple[int, int, int, float | None]:
         """
-        The client's own run figures (retries, current rate), when it keeps them.
+        Calls, 429s, retries and the current request rate, for progress and stats.
+
+        ``ApiClient.statistics()`` counts every attempt, retries included; an API
+        without it (a test fake) is counted through the per-row tallies.
         """
         statistics = getattr(self.api, "statistics", None)
         if statistics is None:
-            return {}
+            return self.api_calls, self.rate_limited, 0, None
         snapshot = statistics()
-        return {
-            name: getattr(snapshot, name)
-            for name in ("retries", "current_rate", "api_calls", "rate_limited")
-            if hasattr(snapshot, name)
-        }
+        return (
+            int(snapshot.calls),
+            int(snapshot.rate_limited),
+            int(snapshot.retries),
+            float(snapshot.rate),
+        )
 
     def _report_progress(self) -> None:
         if self.on_progress is None:
             return
-        figures = self._client_figures()
+        calls, rate_limited, _, rate = self._figures()
         self.on_progress(
             Progress(
                 total=len(self.manifest.rows),
                 done=len(self.outcomes),
                 counts=Counter(o.status for o in self.outcomes.values()),
-                api_calls=self.api_calls,
-                rate_limited=self.rate_limited,
-                current_rate=figures.get("current_rate"),
+                api_calls=calls,
+                rate_limited=rate_limited,
+                current_rate=rate,
                 elapsed=time.monotonic() - self.clock_start,
             )
         )
 
     def _stats(self, interrupted: bool) -> RunStats:
-        figures = self._client_figures()
+        calls, rate_limited, retries, rate = self._figures()
         return RunStats(
             started_at=self.started_at,
             finished_at=datetime.now(UTC),
-            api_calls=self.api_calls,
-            rate_limited=self.rate_limited,
-            retries=int(figures.get("retries", 0)),
+            api_calls=calls,
+            rate_limited=rate_limited,
+            retries=retries,
             dry_run=self.settings.dry_run,
             interrupted=interrupted,
-            final_rate=figures.get("current_rate"),
+            final_rate=rate,
         )
 
 

@@ -4,14 +4,18 @@ The engine against the dict-backed fake: outcomes, faults, locks, resume, dry ru
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 import structlog
 from fakes import FakeDevicesApi, unknown_outcome
 
+import provisioner
+from provisioner.emulator import RunningEmulator
 from provisioner.engine import Progress, RunResult, provision
 from provisioner.errors import (
     AuthError,
@@ -22,7 +26,7 @@ from provisioner.errors import (
 from provisioner.journal import Journal, Phase, manifest_fingerprint
 from provisioner.models import Manifest, Outcome, Problem, Row, Status, TagMode
 from provisioner.plan import MAX_CREATES
-from provisioner.settings import Settings
+from provisioner.settings import RateControl, RetryPolicy, Settings
 
 WORKSPACES = [f"ws-{n}" for n in range(1, 9)]
 PEOPLE = ["person-1", "person-2"]
@@ -38,7 +42,7 @@ def mac_row(number: int, owner: str, tags: tuple[str, ...] = ("lobby",)) -> Row:
         cells=(mac_of(number), "DMS Cisco 8851", owner),
         mac=mac_of(number),
         model="DMS Cisco 8851",
-        workspace_id=owner if owner.startswith("ws-") else None,
+        workspace_id=None if owner.startswith("person-") else owner,
         person_id=owner if owner.startswith("person-") else None,
         tags=tags,
     )
@@ -49,7 +53,7 @@ def code_row(number: int, owner: str, tags: tuple[str, ...] = ()) -> Row:
         number=number,
         cells=("", "DMS Cisco 8851", owner),
         model="DMS Cisco 8851",
-        workspace_id=owner if owner.startswith("ws-") else None,
+        workspace_id=None if owner.startswith("person-") else owner,
         person_id=owner if owner.startswith("person-") else None,
         tags=tags,
     )
@@ -526,3 +530,234 @@ class TestResume:
         assert kept == result.outcomes[2]
         assert result.outcomes[3].status == Status.CREATED
         assert api.count("create_device") == 1
+
+
+# -- against the emulator ------------------------------------------------------------
+
+ORG = json.loads(
+    (Path(provisioner.__file__).parent / "emulator" / "data" / "org.json").read_text()
+)
+ORG_WORKSPACES = [w["id"] for w in ORG["workspaces"]]
+ORG_PEOPLE = [p["id"] for p in ORG["people"]]
+FAST_RETRY = RetryPolicy(
+    max_attempts=12,
+    base_delay=0.005,
+    max_delay=0.05,
+    max_total=60.0,
+    retry_after_cap=0.05,
+    retry_after_default=0.05,
+)
+
+
+def org_rows(count: int, *, tags_of: int = 3, start: int = 2) -> list[Row]:
+    """
+    MAC rows over the seeded org's workspaces and people, each with its own tags.
+    """
+    rows = []
+    owners = ORG_WORKSPACES + ORG_PEOPLE
+    for number in range(start, start + count):
+        owner = owners[number % len(owners)]
+        is_workspace = owner in ORG_WORKSPACES
+        rows.append(
+            Row(
+                number=number,
+                cells=(mac_of(number), "DMS Cisco 8851", owner),
+                mac=mac_of(number),
+                model="DMS Cisco 8851",
+                workspace_id=owner if is_workspace else None,
+                person_id=None if is_workspace else owner,
+                tags=tuple(f"t{number}-{k}" for k in range(number % tags_of)),
+            )
+        )
+    return rows
+
+
+def emulator_settings(server: RunningEmulator, **changes: object) -> Settings:
+    return replace(
+        Settings(
+            token=server.token,
+            base_url=server.base_url,
+            concurrency=8,
+            request_timeout=5.0,
+            retry=FAST_RETRY,
+            rate=RateControl(initial_rate=200.0),
+        ),
+        **changes,  # type: ignore[arg-type]
+    )
+
+
+def assert_emulator_holds_exactly(server: RunningEmulator, rows: list[Row]) -> None:
+    """
+    The admin view: one device per MAC row, with its owner and exactly its tags.
+    """
+    devices = [r for r in server.state.store.devices.values() if r.mac]
+    by_mac = {r.mac: r for r in devices}
+    assert len(by_mac) == len(devices)  # no MAC twice
+    assert set(by_mac) == {row.mac for row in rows}
+    for row in rows:
+        record = by_mac[row.mac]
+        assert record.owner_id == row.owner_id
+        assert tuple(record.wire.get("tags", [])) == row.tags
+
+
+class TestAgainstEmulator:
+    async def test_clean_run(self, emulator: RunningEmulator) -> None:
+        """Every MAC row is created with its tags; code rows get codes and tags."""
+        rows = org_rows(30)
+        codes = [code_row(n, ORG_WORKSPACES[n], ("desk",)) for n in range(40, 43)]
+
+        result = await provision(manifest_of(rows + codes), emulator_settings(emulator))
+
+        statuses = {o.status for n, o in result.outcomes.items() if n < 40}
+        assert statuses == {Status.CREATED}
+        for n in range(40, 43):
+            outcome = result.outcomes[n]
+            assert (outcome.status, outcome.tags_deferred) == (
+                Status.CODE_ISSUED,
+                False,
+            )
+            record = emulator.state.store.devices[outcome.device_id or ""]
+            assert record.wire["tags"] == ["desk"]
+        assert_emulator_holds_exactly(emulator, rows)
+        assert result.stats.api_calls >= len(rows)
+
+    async def test_faults_end_in_exactly_one_device_per_row(
+        self, start_emulator: Any
+    ) -> None:
+        """Under 429s, 5xx, drops and ambiguous creates every row ends once, tagged."""
+        server = await start_emulator(
+            seed=11,
+            rate_limit=300.0,
+            burst=20,
+            fault_rate=0.10,
+            drop_rate=0.05,
+            ambiguous_rate=0.03,
+        )
+        rows = org_rows(150)
+
+        result = await provision(manifest_of(rows), emulator_settings(server))
+
+        failed = {n: o.error for n, o in result.outcomes.items() if not o.status.is_ok}
+        assert failed == {}
+        assert {o.status for o in result.outcomes.values()} <= {
+            Status.CREATED,
+            Status.ADOPTED,
+        }
+        assert_emulator_holds_exactly(server, rows)
+        stats = server.stats()
+        assert stats["dropped_total"] + stats["server_errors_injected"] > 0
+
+    async def test_stop_and_run_again(
+        self, emulator: RunningEmulator, tmp_path: Path
+    ) -> None:
+        """A run stopped mid-way and run again ends as one clean run would."""
+        rows = org_rows(40)
+        manifest = manifest_of(rows)
+        journal = tmp_path / "x.journal.sqlite"
+        stop = anyio.Event()
+
+        def stop_at_fifteen(progress: Progress) -> None:
+            if progress.done >= 15:
+                stop.set()
+
+        first = await provision(
+            manifest,
+            emulator_settings(emulator),
+            journal_path=journal,
+            on_progress=stop_at_fifteen,
+            stop=stop,
+        )
+        second = await provision(
+            manifest, emulator_settings(emulator), journal_path=journal
+        )
+
+        assert first.interrupted
+        assert len(first.outcomes) < len(rows)
+        assert {o.status for o in second.outcomes.values()} == {Status.CREATED}
+        assert_emulator_holds_exactly(emulator, rows)
+
+    async def test_crash_and_run_again(
+        self, start_emulator: Any, tmp_path: Path
+    ) -> None:
+        """A run cancelled mid-flight (a crash) and run again leaves no duplicate."""
+        server = await start_emulator(latency_ms=5.0, ambiguous_rate=0.05, seed=3)
+        rows = org_rows(40)
+        manifest = manifest_of(rows)
+        journal = tmp_path / "x.journal.sqlite"
+
+        with anyio.CancelScope() as scope:
+
+            def crash_at_twelve(progress: Progress) -> None:
+                if progress.done >= 12:
+                    scope.cancel()
+
+            await provision(
+                manifest,
+                emulator_settings(server),
+                journal_path=journal,
+                on_progress=crash_at_twelve,
+            )
+        second = await provision(
+            manifest, emulator_settings(server), journal_path=journal
+        )
+
+        assert {o.status for o in second.outcomes.values()} <= {
+            Status.CREATED,
+            Status.ADOPTED,
+        }
+        assert_emulator_holds_exactly(server, rows)
+
+    async def test_deferred_tags_applied_by_rerun_after_activation(
+        self, emulator: RunningEmulator
+    ) -> None:
+        """A rerun of a deferred row, after the device activated, tags it with no new code."""
+        manifest = manifest_of([code_row(2, ORG_WORKSPACES[0], ("desk", "pilot"))])
+        plain = manifest_of([code_row(2, ORG_WORKSPACES[0])])
+        first = await provision(plain, emulator_settings(emulator))
+        issued = first.outcomes[2]
+        deferred = replace(issued, tags_deferred=True)
+        emulator.state.store.activate(
+            issued.device_id or "", None, emulator.state.clock.now()
+        )
+
+        second = await provision(
+            manifest,
+            emulator_settings(emulator),
+            previous={2: deferred},
+            only_rows=frozenset({2}),
+        )
+
+        again = second.outcomes[2]
+        assert (again.status, again.tags_deferred) == (Status.CODE_ISSUED, False)
+        assert again.activation_code == issued.activation_code
+        record = emulator.state.store.devices[issued.device_id or ""]
+        assert record.wire["tags"] == ["desk", "pilot"]
+        assert record.wire["connectionStatus"] == "connected"
+        posts = emulator.stats()["by_route"].get("POST /v1/devices/activationCode", {})
+        assert sum(posts.values()) == 1
+
+    async def test_dry_run_writes_nothing(self, emulator: RunningEmulator) -> None:
+        """A dry run against the emulator makes no POST, PATCH or DELETE."""
+        rows = org_rows(10)
+
+        result = await provision(
+            manifest_of(rows), emulator_settings(emulator, dry_run=True)
+        )
+
+        writes = [
+            route
+            for route in emulator.stats()["by_route"]
+            if route.split()[0] in ("POST", "PATCH", "DELETE")
+        ]
+        assert writes == []
+        assert {o.status for o in result.outcomes.values()} == {Status.PLANNED}
+        assert emulator.state.store.devices == {}
+
+    async def test_unknown_token_stops_the_run(self, emulator: RunningEmulator) -> None:
+        """A token the API refuses raises AuthError before any row is sent."""
+        settings_ = emulator_settings(emulator, token="not-a-real-token")
+
+        with pytest.raises(AuthError):
+            await provision(manifest_of(org_rows(3)), settings_)
+
+        assert emulator.state.store.devices == {}
