@@ -46,6 +46,7 @@ __all__ = [
     "cell_text",
     "distinct_owners",
     "mac_batches",
+    "mac_message",
     "mac_problems",
     "merge_problems",
     "owner_problems",
@@ -245,57 +246,44 @@ def mac_problems(
     """
     if state is None or row.mac is None or state.state == "AVAILABLE":
         return ()
-    column = header(manifest, "mac")
+    if (
+        state.state == "UNAVAILABLE"
+        and holder is not None
+        and is_own_device(row, holder, default_org)
+    ):
+        return ()
     value = cell_text(manifest, row, "mac") or row.mac
-    api_words = f" ({state.message})" if state.message else ""
-    if state.state == "UNAVAILABLE":
-        if holder is None:
-            return (
-                Problem(
-                    column,
-                    value,
-                    "this MAC is already registered, to a device this token cannot "
-                    "see (another org, perhaps); release it there first, or correct "
-                    "the MAC",
-                ),
-            )
-        if is_own_device(row, holder, default_org):
-            return ()
+    return (Problem(header(manifest, "mac"), value, mac_message(state, holder)),)
+
+
+def mac_message(state: MacState, holder: MacHolder | None) -> str:
+    """
+    Say what a validateMacs state means for the row, and what to do about it.
+    """
+    if state.state == "UNAVAILABLE" and holder is None:
+        return (
+            "this MAC is already registered, to a device this token cannot see "
+            "(another org, perhaps); release it there first, or correct the MAC"
+        )
+    if state.state == "UNAVAILABLE" and holder is not None:
         owner = describe_owner(holder.owner_kind, holder.owner_id, holder.owner_name)
         return (
-            Problem(
-                column,
-                value,
-                f"this MAC is already registered to {owner} as device "
-                f"{holder.device_id}; delete that device first (Control Hub, "
-                "Devices) if it is to move, or correct the MAC",
-            ),
+            f"this MAC is already registered to {owner} as device "
+            f"{holder.device_id}; delete that device first (Control Hub, Devices) "
+            "if it is to move, or correct the MAC"
         )
+    api_words = f" ({state.message})" if state.message else ""
     if state.state == "INVALID":
         return (
-            Problem(
-                column,
-                value,
-                f"the API refuses this MAC as invalid{api_words}; check it against "
-                "the label on the device",
-            ),
+            f"the API refuses this MAC as invalid{api_words}; check it against the "
+            "label on the device"
         )
     if state.state == "DUPLICATE_IN_LIST":
         return (
-            Problem(
-                column,
-                value,
-                "this MAC is listed more than once; each device needs its own row "
-                "with its own MAC",
-            ),
+            "this MAC is listed more than once; each device needs its own row with "
+            "its own MAC"
         )
-    return (
-        Problem(
-            column,
-            value,
-            f"the API answered {state.state} for this MAC{api_words}; check the MAC",
-        ),
-    )
+    return f"the API answered {state.state} for this MAC{api_words}; check the MAC"
 
 
 def is_own_device(row: Row, holder: MacHolder, default_org: str | None) -> bool:
@@ -316,29 +304,21 @@ def owner_problems(
     """
     if lookup is None or not (lookup.missing or lookup.refused is not None):
         return ()
-    kind = row.owner_kind
-    field = "personId" if kind is OwnerKind.PERSON else "workspaceId"
-    noun = "person" if kind is OwnerKind.PERSON else "workspace"
-    column = header(manifest, field)
-    value = row.owner_id or ""
+    is_person = row.owner_kind is OwnerKind.PERSON
+    noun = "person" if is_person else "workspace"
+    column = header(manifest, "personId" if is_person else "workspaceId")
     if lookup.refused is not None:
-        return (
-            Problem(
-                column,
-                value,
-                f"the API refuses this {noun} id ({lookup.refused}); check the id "
-                "(copy it from Control Hub or the API)",
-            ),
+        message = (
+            f"the API refuses this {noun} id ({lookup.refused}); check the id (copy "
+            "it from Control Hub or the API)"
         )
-    org = f" in org {row.org_id}" if row.org_id else " in the org"
-    return (
-        Problem(
-            column,
-            value,
+    else:
+        org = f" in org {row.org_id}" if row.org_id else " in the org"
+        message = (
             f"no {noun} with this id exists{org}; check the id (copy it from "
-            "Control Hub or the API), and that it is in the right column",
-        ),
-    )
+            "Control Hub or the API), and that it is in the right column"
+        )
+    return (Problem(column, row.owner_id or "", message),)
 
 
 def merge_problems(
@@ -550,8 +530,14 @@ async def _find_holder(
     async with limiter:
         try:
             device = await api.find_device_by_mac(mac, org_id=org)
-        except (AuthError, ForbiddenError):
+        except AuthError:
             raise
+        except ForbiddenError:
+            gathered.warnings.append(
+                "who holds an in-use MAC was not looked up: the token may not list "
+                "devices (it needs spark-admin:devices_read)"
+            )
+            device = None
         except ApiError as error:
             log.info("mac_holder_unknown", mac=mac, reason=type(error).__name__)
             device = None

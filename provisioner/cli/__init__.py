@@ -54,6 +54,6 @@ from provisioner.cli.run import rerun, run
 main.add_command(run)
 main.add_command(rerun)
 
-from provisioner.cli.codes import codes
+from provisioner.cli.codes import codes_command
 
-main.add_command(codes)
+main.add_command(codes_command)

@@ -36,7 +36,7 @@ from provisioner.models import Manifest, Outcome, Status
 from provisioner.report import RunStats, load_report, report_paths, write_report
 from provisioner.settings import Settings
 
-__all__ = ["codes", "renewed_report_path"]
+__all__ = ["codes_command", "renewed_report_path"]
 
 _RENEWED_STEM = re.compile(r"^(?P<base>.*)-renewed(?:-(?P<n>\d+))?$")
 _ID_TAIL = 6
@@ -49,7 +49,7 @@ def _within(_ctx: click.Context, _param: click.Parameter, value: str) -> timedel
         raise click.BadParameter(str(error)) from None
 
 
-@click.command()
+@click.command(name="codes")
 @click.argument("report", type=click.Path(path_type=Path, dir_okay=False))
 @click.option(
     "--within",
@@ -79,7 +79,7 @@ def _within(_ctx: click.Context, _param: click.Parameter, value: str) -> timedel
     help="Print codes in full (they are secrets: by default only the last 4 digits).",
 )
 @connection_options
-def codes(
+def codes_command(
     report: Path,
     within: timedelta,
     renew: bool,
@@ -119,7 +119,10 @@ def codes(
         )
     except ProvisionerError as error:
         fail(*describe_error(error))
-    for line in render_listing(report, entries, now, within, show_codes=show_codes):
+    listing = render_listing(
+        report, entries, now, within, show_codes=show_codes, renewing=renew
+    )
+    for line in listing:
         click.echo(line)
     if not renew:
         raise SystemExit(EXIT_OK)
@@ -206,6 +209,7 @@ def render_listing(
     within: timedelta,
     *,
     show_codes: bool = False,
+    renewing: bool = False,
 ) -> list[str]:
     """
     Return the listing's lines: counts, then the rows of each state.
@@ -227,7 +231,7 @@ def render_listing(
             )
     deferred = [e for e in entries if e.outcome.tags_deferred]
     due = [e for e in deferred if e.needs_tags]
-    renewable = [e for e in entries if lifecycle.wants_renewal(e)]
+    renewable = [] if renewing else [e for e in entries if lifecycle.wants_renewal(e)]
     if deferred or renewable:
         lines.append("")
     if deferred:
@@ -236,9 +240,12 @@ def render_listing(
             "have activated (--renew applies their tags)"
         )
     if renewable:
+        window = (
+            "" if within == lifecycle.DEFAULT_WITHIN else f" --within {_flag(within)}"
+        )
         lines.append(
-            f"{len(renewable)} codes are expired or expiring: "
-            f"provisioner codes {report} --renew"
+            f"{len(renewable)} codes are expired or expiring; renew them with: "
+            f"provisioner codes {report}{window} --renew"
         )
     return lines
 
@@ -250,9 +257,9 @@ def _entry_line(entry: CodeEntry, now: datetime, *, show_codes: bool) -> str:
     owner = "person" if row.person_id else "workspace"
     owner_id = row.owner_id or ""
     parts = [
-        f"  row {row.number}",
-        row.model or "?",
-        f"{owner} …{owner_id[-_ID_TAIL:]}",
+        f"  row {row.number:<4}",
+        f"{row.model or '?':<20}",
+        f"{owner} …{owner_id[-_ID_TAIL:]:<{_ID_TAIL}}".ljust(len("workspace …") + 6),
         f"code {shown}",
     ]
     if entry.state is CodeState.ACTIVATED and entry.device is not None:
@@ -311,6 +318,11 @@ def _rows(numbers: Sequence[int]) -> str:
 
 def _when(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _flag(delta: timedelta) -> str:
+    hours = int(delta.total_seconds() // 3600)
+    return f"{hours // 24}d" if hours % 24 == 0 else f"{hours}h"
 
 
 def _span(delta: timedelta) -> str:
