@@ -564,6 +564,7 @@ class _RowChecker:
         self.unnamed = [index for index, name in enumerate(table.columns) if not name]
         self.models: dict[str, CatalogueModel | str] = {}
         self.ids: dict[tuple[str, str], str | None] = {}
+        self.tags: dict[str, tuple[str, ...]] = {}
 
     def check(self, number: int, cells: tuple[str, ...]) -> Row:
         fields = self.fields
@@ -595,11 +596,17 @@ class _RowChecker:
             model=model.model if isinstance(model, CatalogueModel) else None,
             workspace_id=workspace_id,
             person_id=person_id,
-            tags=split_tags(values.get("tags", "")),
+            tags=self._tags(values.get("tags", "")),
             org_id=org_id,
             password=password,
             problems=tuple(problems),
         )
+
+    def _tags(self, text: str) -> tuple[str, ...]:
+        found = self.tags.get(text)
+        if found is None:
+            found = self.tags[text] = split_tags(text)
+        return found
 
     def _problem(self, name: str, value: str, message: str) -> Problem:
         shown = PASSWORD_MASK if name == "password" and value else value
