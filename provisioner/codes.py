@@ -32,8 +32,10 @@ __all__ = [
     "code_state",
     "inspect_codes",
     "is_activated",
+    "issued_rows",
     "mask_code",
     "match_devices",
+    "now_utc",
     "parse_expiry",
     "parse_within",
     "renew_codes",
@@ -312,10 +314,15 @@ async def renew_codes(
     """
     updated: dict[int, Outcome] = {}
     limiter = anyio.CapacityLimiter(LOOKUP_CONCURRENCY)
+    # Webex asks that codes for one person or workspace are not issued concurrently.
+    locks = {_owner(entry.row): anyio.Lock() for entry in entries}
     async with anyio.create_task_group() as group:
         for entry in entries:
             if wants_renewal(entry):
-                group.start_soon(_renew_one, api, entry, tag_mode, updated, limiter)
+                lock = locks[_owner(entry.row)]
+                group.start_soon(
+                    _renew_one, api, entry, tag_mode, updated, limiter, lock
+                )
             elif entry.needs_tags and entry.device is not None:
                 group.start_soon(_tag_one, api, entry, tag_mode, updated, limiter)
             elif entry.device is not None and not entry.outcome.device_id:
@@ -332,17 +339,19 @@ async def _renew_one(
     tag_mode: TagMode,
     updated: dict[int, Outcome],
     limiter: anyio.CapacityLimiter,
+    owner_lock: anyio.Lock,
 ) -> None:
     row, old = entry.row, entry.outcome
     async with limiter:
         with _tally(api) as tally:
             try:
-                code = await api.create_activation_code(
-                    model=row.model,
-                    workspace_id=row.workspace_id,
-                    person_id=row.person_id,
-                    org_id=row.org_id,
-                )
+                async with owner_lock:
+                    code = await api.create_activation_code(
+                        model=row.model,
+                        workspace_id=row.workspace_id,
+                        person_id=row.person_id,
+                        org_id=row.org_id,
+                    )
             except ApiError as error:
                 updated[row.number] = _failed(
                     old, "renew activation code", error, tally
@@ -438,6 +447,10 @@ async def _apply_tags(
         return dataclasses.replace(outcome, tags_deferred=True)
     log.info("deferred_tags_applied", row=row.number, tags=len(tags))
     return dataclasses.replace(outcome, tags_deferred=False, error=None)
+
+
+def _owner(row: Row) -> tuple[str | None, str]:
+    return row.org_id, row.owner_id or f"row {row.number}"
 
 
 def _failed(old: Outcome, step: str, error: ApiError, tally: CallTally) -> Outcome:

@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import anyio
+import anyio.lowlevel
 import pytest
 
 from provisioner.api import MacState, Owner, SupportedModel
@@ -209,6 +211,8 @@ class FakeApi:
         self.calls: list[str] = []
         self.issued = 0
         self.fail_codes = False
+        self.in_flight: dict[str, int] = {}
+        self.max_in_flight: dict[str, int] = {}
 
     async def get_device(self, device_id: str, *, org_id: str | None = None) -> Device:
         self.calls.append(f"GET {device_id}")
@@ -236,6 +240,13 @@ class FakeApi:
         org_id: str | None = None,
     ) -> ActivationCode:
         self.calls.append("CODE")
+        owner = workspace_id or person_id or ""
+        self.in_flight[owner] = self.in_flight.get(owner, 0) + 1
+        self.max_in_flight[owner] = max(
+            self.max_in_flight.get(owner, 0), self.in_flight[owner]
+        )
+        await anyio.lowlevel.checkpoint()
+        self.in_flight[owner] -= 1
         if self.fail_codes:
             raise ServerError("try later", status=503, tracking_id="T-503")
         self.issued += 1
@@ -445,3 +456,20 @@ def test_entry_needs_tags_only_when_activated() -> None:
     ]
 
     assert due == [True, False, False, False]
+
+
+async def test_codes_for_one_owner_are_never_issued_at_once() -> None:
+    """Renewals for the same owner run one after another, as Webex asks."""
+    manifest = code_rows(4)
+    outcomes = {
+        n: code_outcome(n, expires_in=-timedelta(days=1), device_id=f"OLD-{n}")
+        for n in range(2, 6)
+    }
+    api = FakeApi([pending_device(f"OLD-{n}") for n in range(2, 6)])
+    entries = await inspect_codes(manifest, outcomes, api, now=NOW)
+
+    updated = await renew_codes(entries, api)
+
+    assert len(updated) == 4
+    assert api.issued == 4
+    assert api.max_in_flight == {WS: 1}
