@@ -17,6 +17,7 @@ from provisioner.errors import (
     ProvisionerError,
     TransientError,
 )
+from provisioner.manifest import load_manifest
 from provisioner.models import Manifest, Outcome, Row, Status, TagMode
 from provisioner.settings import RateControl, RetryPolicy, Settings
 
@@ -37,5 +38,6 @@ __all__ = [
     "Status",
     "TagMode",
     "TransientError",
+    "load_manifest",
     "provision",
 ]
