@@ -388,7 +388,7 @@ class TestAdminView:
     async def test_clock_can_be_set(
         self, http: aiohttp.ClientSession, emulator: RunningEmulator
     ) -> None:
-        """POST /_emulator/clock with now sets the emulated time used for created."""
+        """POST /_emulator/clock with now sets the time used for created; reset undoes it."""
         await self.admin(
             http, emulator, "POST", "/clock", {"now": "2030-01-02T03:04:05+00:00"}
         )
@@ -403,8 +403,12 @@ class TestAdminView:
             created = (await r.json())["created"]
         bad, _ = await self.admin(http, emulator, "POST", "/clock", {"now": "soon"})
 
+        await self.admin(http, emulator, "POST", "/reset")
+        _, clock = await self.admin(http, emulator, "GET", "/clock")
+
         assert created.startswith("2030-01-02T03:04:0")
         assert bad == 400
+        assert clock["offset_s"] == 0
 
 
 class TestProcess:

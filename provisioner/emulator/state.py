@@ -141,9 +141,11 @@ class EmulatorState:
 
     def reset(self) -> None:
         """
-        Clear devices and stats, refill the bucket and restart the seeded sequences.
+        Clear devices and stats, put the clock back to real time, refill the bucket
+        and restart the seeded sequences. Fault knobs stay as they are.
         """
         self.store.clear()
+        self.clock = Clock()
         self.stats = Stats()
         self.dice.reseed(self.config.seed)
         self.bucket = self._new_bucket(self.knobs)
