@@ -34,6 +34,7 @@ How the controller behaves:
 from __future__ import annotations
 
 import enum
+import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -117,7 +118,9 @@ class Episode:
         Return the burst a token bucket at ``limit`` would need to accept all starts.
         """
         count = len(self.starts)
-        worst = 0.0
+        # No floor at zero: past the true rate the curve keeps its slope, which keeps
+        # the crossing of two curves well defined near the top of the search range.
+        worst = -math.inf
         for index, start in enumerate(self.starts):
             worst = max(worst, (count - index) - limit * (self.end - start))
         return worst
@@ -205,7 +208,7 @@ class RateController:
         self._paused_until = now
         self._episode_start = now
         self._starts: deque[float] = deque(maxlen=tuning.history)
-        self._episodes: deque[Episode] = deque(maxlen=2)
+        self._episodes: deque[Episode] = deque(maxlen=4)
         self._starts_total = 0
         self._events = 0
         #: Bumped whenever waiting callers must re-reserve (rate jump or pause).
@@ -241,11 +244,12 @@ class RateController:
         they extend the pause to their own ``Retry-After`` but teach nothing new.
         """
         now = self._clock()
-        self._forget_future(now)
         pause_end = now + max(0.0, retry_after)
         if started_at < self._episode_start:
             self._paused_until = max(self._paused_until, pause_end)
             return
+        # Slots handed out for later are void: the epoch bump below re-reserves them.
+        self._forget_future(now)
         self._events += 1
         rate_then = self._rate_at(started_at)
         episode = Episode(
@@ -254,13 +258,17 @@ class RateController:
         measured = self._measured_rate(episode)
         self._episodes.append(episode)
         limit = None
-        if len(self._episodes) == 2:
+        # Pair the new episode with the latest earlier one that differs in shape
+        # (identical shapes cannot tell rate from burst).
+        for earlier in reversed(list(self._episodes)[:-1]):
             limit = learn_limit(
-                self._episodes[0],
+                earlier,
                 episode,
                 low=self._control.min_rate,
                 high=max(rate_then, measured) * 1.05,
             )
+            if limit is not None:
+                break
         self._paused_until = max(self._paused_until, pause_end)
         if limit is not None:
             self._settle(min(limit, max(rate_then, measured)))
@@ -313,9 +321,12 @@ class RateController:
             doubled = self._clamp(self._base_rate * 2)
             if doubled != self._base_rate:
                 self._base_rate = doubled
-                # Slots reserved at the old pace are too far out: re-reserve them.
-                self._next = min(self._next, max(now, self._paused_until))
+                # Slots reserved at the old pace are too far out: void them (the
+                # epoch bump makes their holders re-reserve) and pace on from the
+                # last start that really happened.
                 self._forget_future(now)
+                last = self._starts[-1] if self._starts else -math.inf
+                self._next = max(now, self._paused_until, last + 1.0 / doubled)
                 self.epoch += 1
 
     def _measured_rate(self, episode: Episode) -> float:
