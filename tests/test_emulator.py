@@ -26,6 +26,7 @@ from provisioner.emulator import (
     create_app,
     parse_token,
 )
+from provisioner.emulator.main import build_parser, config_from_args
 
 EMULATOR_DIR = Path(provisioner.emulator.__file__).parent
 ORG = json.loads((EMULATOR_DIR / "data" / "org.json").read_text())
@@ -114,6 +115,37 @@ class TestConfig:
         """A fault share outside [0, 1] is a configuration error."""
         with pytest.raises(ValueError, match="drop_rate"):
             EmulatorConfig(drop_rate=1.5)
+
+    def test_flags_build_the_config(self) -> None:
+        """Command-line flags map onto EmulatorConfig, tokens with their scopes."""
+        args = build_parser().parse_args(
+            [
+                "--rate-limit",
+                "5",
+                "--burst",
+                "2",
+                "--drop-rate",
+                "0.1",
+                "--token",
+                "ro:spark-admin:devices_read",
+                "--token",
+                "all",
+            ]
+        )
+
+        config = config_from_args(args)
+
+        assert (config.rate_limit, config.burst, config.drop_rate) == (5.0, 2, 0.1)
+        assert config.tokens == {
+            "ro": frozenset({"spark-admin:devices_read"}),
+            "all": ALL_SCOPES,
+        }
+
+    def test_default_token_has_every_scope(self) -> None:
+        """Without --token the emulator accepts DEFAULT_TOKEN with all scopes."""
+        config = config_from_args(build_parser().parse_args([]))
+
+        assert config.tokens == {DEFAULT_TOKEN: ALL_SCOPES}
 
     def test_state_is_reachable_from_the_app(self) -> None:
         """Tests can reach the state object with app[STATE_KEY]."""

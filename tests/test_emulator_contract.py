@@ -42,7 +42,7 @@ SPEC_DEFECTS = {
     },
 }
 EXTRA_ENUM = {"DeviceConnectionStatus": {"pending"}}
-TYPES = {
+TYPES: dict[str, type | tuple[type, ...]] = {
     "string": str,
     "number": (int, float),
     "integer": int,
@@ -63,7 +63,8 @@ def find_spec() -> Path:
 
 @pytest.fixture(scope="module", name="spec")
 def _spec() -> dict[str, Any]:
-    return json.loads(find_spec().read_text())
+    spec: dict[str, Any] = json.loads(find_spec().read_text())
+    return spec
 
 
 def validate(
@@ -133,8 +134,8 @@ def template_of(spec: dict[str, Any], path: str) -> str:
         return bare
     for template in spec["paths"]:
         pattern = re.sub(r"\{[^}]+\}", "[^/]+", template)
-        if re.fullmatch(pattern, path.split("?")[0]):
-            return template
+        if re.fullmatch(pattern, bare):
+            return str(template)
     raise AssertionError(f"{path} is not in the spec")
 
 
