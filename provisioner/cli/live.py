@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,7 +31,7 @@ from provisioner.models import Manifest
 from provisioner.preflight import Preflight, preflight
 from provisioner.settings import CLOUD_BASE_URLS, FEDRAMP_BASE_URL, Settings
 
-__all__ = ["describe_preflight", "live_options", "run_live_checks"]
+__all__ = ["LiveCheck", "describe_preflight", "live_options", "run_live_checks"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -88,7 +89,23 @@ def live_options(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def run_live_checks(manifest: Manifest, connection: ConnectionOptions) -> Preflight:
+@dataclass(frozen=True, slots=True)
+class LiveCheck:
+    """
+    The live checks' answer and where they were made.
+    """
+
+    preflight: Preflight
+    base_url: str
+
+    def lines(self) -> list[str]:
+        """
+        Return the lines that say what the live checks covered.
+        """
+        return describe_preflight(self.preflight, self.base_url)
+
+
+def run_live_checks(manifest: Manifest, connection: ConnectionOptions) -> LiveCheck:
     """
     Run the live checks on a validated manifest; exit 2 when they cannot run.
 
@@ -106,9 +123,10 @@ def run_live_checks(manifest: Manifest, connection: ConnectionOptions) -> Prefli
         secrets=[settings.token, *passwords],
     )
     try:
-        return anyio.run(_check, manifest, settings, backend="asyncio")
+        checked = anyio.run(_check, manifest, settings, backend="asyncio")
     except ProvisionerError as error:
         fail(*describe_error(error))
+    return LiveCheck(checked, settings.base_url)
 
 
 async def _check(manifest: Manifest, settings: Settings) -> Preflight:
@@ -136,10 +154,11 @@ def describe_preflight(checked: Preflight, base_url: str | None = None) -> list[
         )
     lines.append(f"  MACs: {macs} checked, {len(checked.in_use)} registered elsewhere")
     if checked.adoptable:
-        shown = ", ".join(str(n) for n in sorted(checked.adoptable))
+        numbers = sorted(checked.adoptable)
+        noun = "row" if len(numbers) == 1 else "rows"
         lines.append(
-            f"  rows {shown}: the MAC is already registered to the row's own owner; "
-            "a run adopts that device"
+            f"  {noun} {', '.join(map(str, numbers))}: the MAC is already registered "
+            "to the row's own owner; a run adopts that device"
         )
     lines.append(f"  owners: {len(checked.owners)} looked up, {missing} not found")
     lines.extend(f"  warning: {warning}" for warning in checked.warnings)
