@@ -450,3 +450,24 @@ async def test_token_without_telephony_write_scope_warns(
 
     assert any("validateMacs" in w for w in checked.warnings)
     assert 6 in problems_by_row(checked.manifest)
+
+
+async def test_supported_answer_can_be_handed_in(emulator: Any, tmp_path: Path) -> None:
+    """A caller that already read supportedDevices (the dry run) saves that call."""
+    from provisioner.client import ApiClient
+    from provisioner.manifest import load_manifest
+    from provisioner.preflight import preflight
+    from provisioner.settings import Settings
+
+    manifest = load_manifest(write_live_manifest(tmp_path))
+    settings = Settings(token=emulator.token, base_url=emulator.base_url)
+
+    async with ApiClient(settings) as api:
+        models = await api.supported_devices()
+        before = emulator.stats()["by_route"]
+        checked = await preflight(manifest, api, supported=models)
+
+    after = emulator.stats()["by_route"]
+    route = "GET /v1/telephony/config/supportedDevices"
+    assert after[route] == before[route]
+    assert sorted(problems_by_row(checked.manifest)) == [4, 5, 6, 7]
