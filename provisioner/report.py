@@ -266,6 +266,7 @@ def write_report(
     complete = complete_outcomes(manifest, outcomes).values()
     has_codes = any(outcome.activation_code for outcome in complete)
     mode = SECRET_MODE if has_codes else DEFAULT_MODE
+    status_column = len(manifest.columns) + RESULT_COLUMNS.index("status")
     for path in paths:
         suffix = path.suffix.lower()
         if suffix not in SUFFIXES:
@@ -275,12 +276,8 @@ def write_report(
                 if suffix == ".csv":
                     _write_csv(file, header, records)
                 else:
-                    items = summary_items(
-                        summarise(manifest, outcomes, stats), manifest
-                    )
-                    status_column = len(manifest.columns) + RESULT_COLUMNS.index(
-                        "status"
-                    )
+                    summary = summarise(manifest, outcomes, stats)
+                    items = summary_items(summary, manifest)
                     write_xlsx(file, header, records, status_column, items)
         except OSError as error:
             raise ConfigError(
@@ -346,6 +343,18 @@ def _atomic_file(path: Path, mode: int) -> Iterator[BinaryIO]:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+    _sync_folder(path.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    # The rename survives a power cut only once the folder's entry is on disk too;
+    # where folders cannot be opened or synced, the rename alone has to do.
+    with contextlib.suppress(OSError):
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
 
 def load_report(path: Path) -> tuple[Manifest, dict[int, Outcome]]:

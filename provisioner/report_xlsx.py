@@ -3,7 +3,7 @@ Write a report workbook: sheet "Report" (frozen header, filters, status colours)
 "Summary".
 
 openpyxl's write-only mode streams rows to the file instead of building every cell in
-memory, which keeps a 10,000-row report well under a second. Every text cell is
+memory: a 10,000-row report takes about a second and little memory. Every text cell is
 written as text: a manifest cell that starts with ``=`` stays the text it was, never a
 formula.
 """

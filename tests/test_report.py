@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import os
 import stat
+import tempfile
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -963,3 +964,37 @@ class TestLoadReportErrors:
 
         with pytest.raises(ManifestReadError, match="nope.csv: no such file"):
             load_report(tmp_path / "nope.csv")
+
+
+NOTE_TEXT = st.text(
+    alphabet=st.characters(
+        exclude_categories=("Cc", "Cs", "Zl", "Zp"), include_characters="\n"
+    ),
+    max_size=40,
+).map(str.strip)
+
+
+class TestCarriedColumns:
+    @given(notes=st.lists(NOTE_TEXT, min_size=1, max_size=4))
+    @pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+    def test_any_text_round_trips(self, suffix: str, notes: list[str]) -> None:
+        """Any text in a carried-through column reads back exactly as written."""
+
+        rows = tuple(
+            Row(number=index + 2, cells=("Cisco 8851", "ws-1", note))
+            for index, note in enumerate(notes)
+        )
+        manifest = Manifest(
+            path=Path("m.csv"),
+            sheet=None,
+            columns=("Model", "Workspace ID", "Notes"),
+            field_columns={"model": "Model", "workspaceId": "Workspace ID"},
+            rows=rows,
+        )
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / f"r{suffix}"
+            write_report(manifest, {}, [path], STATS)
+
+            loaded, _ = load_report(path)
+
+        assert [row.cells[2] for row in loaded.rows] == notes
