@@ -32,7 +32,7 @@ from anyio.abc import ObjectReceiveStream
 
 from provisioner import plan, steps
 from provisioner.api import CallTally, DevicesApi, SupportedModel
-from provisioner.errors import ApiError, AuthError, ForbiddenError
+from provisioner.errors import ApiError, AuthError, ForbiddenError, TransientError
 from provisioner.journal import Journal, JournalEntry, Phase, manifest_fingerprint
 from provisioner.models import Manifest, Outcome, Row, Status
 from provisioner.report import RunStats
@@ -97,6 +97,8 @@ async def provision(
     Raises:
         AuthError: the token was refused (401) on the first call.
         ForbiddenError: the token lacks a needed scope (403) on the first call.
+        TransientError: the API could not be reached (or kept failing) on the first
+            call, after the client's retries.
         ConfigError: the journal belongs to another manifest.
     """
     if api is None:
@@ -190,11 +192,13 @@ class _Run:
         with self._tally():
             try:
                 models = await self.api.supported_devices(org_id=self.settings.org_id)
-            except (AuthError, ForbiddenError):
+            except (AuthError, ForbiddenError, TransientError):
+                # Refused, or unreachable even after retries: no row could succeed,
+                # so the run does not start (the CLI exits 2).
                 raise
             except ApiError as error:
-                # The catalogue is only needed by the dry run's model check; a run can
-                # go on without it (the create answers for an unsupported model).
+                # Any other refusal concerns the catalogue alone, which only the dry
+                # run's model check needs; a run goes on without it.
                 log.warning("supported_devices_unavailable", status=error.status)
                 return ()
         return tuple(models)

@@ -21,6 +21,8 @@ from provisioner.errors import (
     AuthError,
     ConfigError,
     MacInUseError,
+    NetworkError,
+    NotFoundError,
     ServerError,
 )
 from provisioner.journal import Journal, Phase, manifest_fingerprint
@@ -151,6 +153,25 @@ class TestCleanRun:
             await provision(manifest_of(many_rows(3)), settings(), api=api)
 
         assert [op for _, op in api.calls] == ["supported_devices"]
+
+    async def test_unreachable_api_raises_before_any_row(self) -> None:
+        """A network failure on the first read (after retries) stops the run."""
+        api = fake()
+        api.fail_before("supported_devices", NetworkError("connection refused"))
+
+        with pytest.raises(NetworkError):
+            await provision(manifest_of(many_rows(3)), settings(), api=api)
+
+        assert api.count("create_device") == 0
+
+    async def test_missing_catalogue_does_not_stop_a_run(self) -> None:
+        """A 404 on supportedDevices only skips the model check; rows still run."""
+        api = fake()
+        api.fail_before("supported_devices", NotFoundError("no such path", status=404))
+
+        result = await provision(manifest_of(many_rows(3)), settings(), api=api)
+
+        assert {o.status for o in result.outcomes.values()} == {Status.CREATED}
 
     async def test_logs_name_rows_but_never_codes(self) -> None:
         """row_started/row_finished carry the row and status; no activation code is logged."""
