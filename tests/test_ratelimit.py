@@ -85,8 +85,9 @@ def simulate(
     controller = RateController(control or RateControl(), clock=clock)
     bucket = Bucket(limit, burst) if limit is not None else None
     events: list[tuple[float, int, str, int, float]] = []
-    waiting: dict[int, tuple[int, float, int]] = {}
-    counter = {"seq": 0, "left": calls, "done": 0, "rejected": 0, "end": 0.0}
+    waiting: dict[int, tuple[int, float, float]] = {}
+    counter = {"seq": 0, "left": calls, "done": 0, "rejected": 0}
+    end = 0.0
     seen_epoch = [controller.epoch]
 
     def push(at: float, kind: str, worker: int, value: float = 0.0) -> None:
@@ -117,7 +118,7 @@ def simulate(
         clock.now, _, kind, worker, value = heapq.heappop(events)
         if kind == "acquire":
             acquire(worker)
-        elif kind == "wake" and waiting.get(worker, (0, 0.0, -1))[2] == value:
+        elif kind == "wake" and waiting.get(worker, (0, 0.0, -1.0))[2] == value:
             epoch, slot, _ = waiting.pop(worker)
             if controller.epoch == epoch:
                 push(slot + latency / 2, "arrive", worker, slot)
@@ -128,7 +129,7 @@ def simulate(
             push(value + latency, "accepted" if accepted else "rejected", worker, value)
         elif kind == "accepted":
             counter["done"] += 1
-            counter["end"] = clock.now
+            end = clock.now
             if counter["left"] > 0:
                 counter["left"] -= 1
                 acquire(worker)
@@ -137,7 +138,7 @@ def simulate(
             controller.record_rejected_nowait(value, retry_after)
             notify()
             push(clock.now + retry_after, "acquire", worker)
-    return Run(counter["end"], counter["done"], counter["rejected"], controller)
+    return Run(end, counter["done"], counter["rejected"], controller)
 
 
 class TestPacing:
@@ -245,7 +246,8 @@ class TestLearning:
         limit, burst = 50.0, 10.0
 
         def episode(rates: list[tuple[float, float]]) -> Episode:
-            bucket, starts, now = Bucket(limit, burst), [], 0.0
+            bucket, now = Bucket(limit, burst), 0.0
+            starts: list[float] = []
             for rate, duration in rates:
                 end = now + duration
                 while now < end:
