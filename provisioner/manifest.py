@@ -58,7 +58,7 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "personId": ("personid", "peopleid"),
     "tags": ("tags", "tag", "devicetags", "labels"),
     "orgId": ("orgid", "organizationid", "organisationid", "customerorgid"),
-    "password": ("password", "devicepassword", "sippassword"),
+    "password": ("password", "devicepassword", "sippassword", "passwd", "pwd"),
 }
 """Canonical field → the header keys (see ``header_key``) that supply it."""
 
@@ -743,10 +743,12 @@ class _RowChecker:
     def _check_unnamed(self, cells: tuple[str, ...], problems: list[Problem]) -> None:
         for index in self.unnamed:
             if cells[index]:
+                # A shifted row may have pushed part of a password here.
+                secret = "password" in self.fields
                 problems.append(
                     Problem(
                         column=f"column {_column_letter(index)} (no header)",
-                        value=cells[index],
+                        value=PASSWORD_MASK if secret else cells[index],
                         message=(
                             "this row has more cells than the header has columns; a "
                             "value probably contains an unquoted comma: put double "

@@ -415,3 +415,13 @@ def test_unreadable_path_is_a_read_error(tmp_path: Path) -> None:
     """A missing file raises ManifestReadError, not OSError."""
     with pytest.raises(ManifestReadError, match="no such file"):
         read_table(tmp_path / "nope.csv")
+
+
+def test_shifted_cells_never_show_a_password(tmp_path: Path) -> None:
+    """A value pushed past the header is masked when the sheet has a password column."""
+    manifest = manifest_of(tmp_path, f"AABBCCDDEE01,Yealink T54W,{WS},,,pass,word")
+
+    row = only_row(manifest)
+
+    assert row.problems[0].column == "column G (no header)"
+    assert row.problems[0].value == PASSWORD_MASK
