@@ -79,6 +79,8 @@ class RunStats:
     What a run measured, besides the outcomes themselves.
 
     Counts by status and by error are derived from the outcomes, never stored here.
+    ``rows_worked`` is how many rows this run itself finished (a rerun carries the
+    others over); None means every row with an outcome, which is right for ``run``.
     """
 
     started_at: datetime
@@ -89,6 +91,7 @@ class RunStats:
     dry_run: bool = False
     interrupted: bool = False
     final_rate: float | None = None
+    rows_worked: int | None = None
 
     @property
     def duration(self) -> float:
@@ -113,12 +116,15 @@ class ReportSummary:
     @property
     def throughput(self) -> float | None:
         """
-        Rows finished per second, or None when the run took no measurable time.
+        Rows this run finished per second; None when it took no measurable time.
         """
         duration = self.stats.duration
         if duration <= 0:
             return None
-        return (self.rows - self.not_started) / duration
+        worked = self.stats.rows_worked
+        if worked is None:
+            worked = self.rows - self.not_started
+        return worked / duration
 
 
 def report_paths(
@@ -237,6 +243,8 @@ def summary_items(summary: ReportSummary, manifest: Manifest) -> list[tuple[str,
         ("Rows by status", None),
         ("rows", summary.rows),
     ]
+    if stats.rows_worked is not None:
+        items.append(("worked on in this run", stats.rows_worked))
     items.extend((status.value, count) for status, count in summary.by_status.items())
     items.append(("Rows by error", None))
     items.extend(summary.by_error.items())

@@ -363,6 +363,23 @@ class TestCompleteness:
         assert summary.by_error["not started"] == 1
         assert pytest.approx(11 / 20) == summary.throughput
 
+    def test_rerun_throughput_counts_rows_worked(self) -> None:
+        """A rerun's rows/s counts the rows it worked on, not the rows carried over."""
+
+        manifest = make_manifest(12)
+        stats = RunStats(
+            started_at=STATS.started_at,
+            finished_at=STATS.finished_at,
+            api_calls=3,
+            rate_limited=0,
+            retries=0,
+            rows_worked=2,
+        )
+
+        summary = summarise(manifest, mixed_outcomes(manifest), stats)
+
+        assert summary.throughput == pytest.approx(2 / 20)
+
 
 class TestRowsToRerun:
     def test_failed_invalid_and_deferred(self) -> None:
