@@ -5,6 +5,8 @@ The engine against the dict-backed fake: outcomes, faults, locks, resume, dry ru
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -621,6 +623,36 @@ def assert_emulator_holds_exactly(server: RunningEmulator, rows: list[Row]) -> N
         assert tuple(record.wire.get("tags", [])) == row.tags
 
 
+KILLED_CHILD = """
+import sys
+from pathlib import Path
+
+import anyio
+import structlog
+
+structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(50))
+sys.path.insert(0, sys.argv[1])
+from test_engine import RateControl, Settings, FAST_RETRY, manifest_of, org_rows
+from provisioner.engine import provision
+
+
+def show(progress):
+    print(f"done={progress.done}", flush=True)
+
+
+settings = Settings(
+    token=sys.argv[3], base_url=sys.argv[2], concurrency=4, retry=FAST_RETRY,
+    rate=RateControl(initial_rate=200.0),
+)
+anyio.run(
+    lambda: provision(
+        manifest_of(org_rows(40)), settings, journal_path=Path(sys.argv[4]),
+        on_progress=show,
+    )
+)
+"""
+
+
 class TestAgainstEmulator:
     async def test_clean_run(self, emulator: RunningEmulator) -> None:
         """Every MAC row is created with its tags; code rows get codes and tags."""
@@ -722,6 +754,41 @@ class TestAgainstEmulator:
             manifest, emulator_settings(server), journal_path=journal
         )
 
+        assert {o.status for o in second.outcomes.values()} <= {
+            Status.CREATED,
+            Status.ADOPTED,
+        }
+        assert_emulator_holds_exactly(server, rows)
+
+    async def test_killed_process_and_run_again(
+        self, start_emulator: Any, tmp_path: Path
+    ) -> None:
+        """A run whose process is SIGKILLed mid-way continues from its journal, once."""
+        server = await start_emulator(latency_ms=10.0)
+        journal = tmp_path / "x.journal.sqlite"
+        script = tmp_path / "child.py"
+        script.write_text(KILLED_CHILD)
+        tests_dir = str(Path(__file__).parent)
+        args = [sys.executable, str(script), tests_dir, server.base_url, server.token]
+        args.append(str(journal))
+        done = 0
+        async with await anyio.open_process(args, stderr=subprocess.DEVNULL) as child:
+            assert child.stdout is not None
+            async for chunk in child.stdout:
+                done = max(
+                    [done, *(int(w[5:]) for w in chunk.split() if w[:5] == b"done=")]
+                )
+                if done >= 10:
+                    child.kill()
+                    break
+            await child.wait()
+        rows = org_rows(40)
+
+        second = await provision(
+            manifest_of(rows), emulator_settings(server), journal_path=journal
+        )
+
+        assert 10 <= done < 40
         assert {o.status for o in second.outcomes.values()} <= {
             Status.CREATED,
             Status.ADOPTED,
