@@ -24,7 +24,7 @@ import io
 import re
 import warnings
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,7 @@ _HEADER_NOTE = re.compile(
     r"\s*(\((required|optional|mandatory)\)|\*)\s*$", re.IGNORECASE
 )
 _TAG_SPLIT = re.compile(r"[;,|]")
+_SEP_HINT = re.compile(r"sep=(.)\r?\n")
 _ID_KINDS = {"workspaceId": "PLACE", "personId": "PEOPLE", "orgId": "ORGANIZATION"}
 _ID_FIELD_BY_KIND = {kind: name for name, kind in _ID_KINDS.items()}
 _TEXT_FIX = 'in Excel use Save As → "CSV UTF-8 (Comma delimited) (*.csv)"'
@@ -189,20 +190,35 @@ def _decode(path: Path, data: bytes) -> str:
 
 def _read_delimited(path: Path, delimiter: str) -> RawTable:
     text = _decode(path, _read_bytes(path))
+    hint = _SEP_HINT.match(text)
+    if hint:
+        # Excel's "sep=;" first line names the separator and is not shown as a row.
+        delimiter, text = hint.group(1), text[hint.end() :]
     first_line = text.lstrip("\r\n").split("\n", 1)[0]
-    if delimiter == "," and "," not in first_line:
+    if not hint and delimiter == "," and "," not in first_line:
         # Excel in many European locales writes ";" as the CSV separator.
         if ";" in first_line:
             delimiter = ";"
         elif "\t" in first_line:
             delimiter = "\t"
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    # strict: an unclosed quote is an error, not a value swallowing the rest of the
+    # file.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    last = 0
+
+    def numbered() -> Iterator[tuple[int, list[str]]]:
+        nonlocal last
+        for cells in reader:
+            last += 1
+            yield last, cells
+
     try:
-        return _table_from_rows(path, None, enumerate(reader, start=1))
+        return _table_from_rows(path, None, numbered())
     except csv.Error as error:
         raise ManifestReadError(
-            f"{path}: line {reader.line_num} cannot be read as CSV ({error}); check "
-            "that its quotes are balanced"
+            f"{path}: row {last + 1} cannot be read as CSV ({error}); check its "
+            'double quotes: a quoted value must end with a " followed by the '
+            'separator, and a quote inside a value is written twice ("")'
         ) from None
 
 

@@ -103,6 +103,17 @@ class TestReadTable:
 
         assert table.records == [(2, ("AA", "Cisco 8851"))]
 
+    def test_excel_separator_hint(self, tmp_path: Path) -> None:
+        """A ``sep=;`` first line sets the separator and is not counted as a row."""
+        path = write(tmp_path / "m.csv", "sep=;\nmac;model\nAA;Cisco 8851\n")
+
+        table = read_table(path)
+
+        assert (table.columns, table.records) == (
+            ("mac", "model"),
+            [(2, ("AA", "Cisco 8851"))],
+        )
+
     def test_short_rows_are_padded(self, tmp_path: Path) -> None:
         """A row with fewer cells than the header is padded with empty cells."""
         path = write(tmp_path / "m.csv", "a,b,c\n1\n")

@@ -281,6 +281,18 @@ CORPUS: dict[str, Case] = {
         1,
         ("the Cisco 8875 cannot be added by MAC address",),
     ),
+    "unclosed quote": Case(
+        csv_file(rows(GOOD, f'AABBCCDDEE02,"Cisco 8851,{WS},,', GOOD)),
+        2,
+        (
+            "row 3 cannot be read as CSV (unexpected end of data); check its double quotes",
+        ),
+    ),
+    "text after a closing quote": Case(
+        csv_file(rows(GOOD, f'AABBCCDDEE02,"Cisco" 8851,{WS},,')),
+        2,
+        ("row 3 cannot be read as CSV", 'a quoted value must end with a "'),
+    ),
     "semicolon csv": Case(
         csv_file(rows(GOOD.replace(",", ";"), header=HEADER.replace(",", ";"))),
         0,
