@@ -199,7 +199,7 @@ class _Run:
             except ApiError as error:
                 # Any other refusal concerns the catalogue alone, which only the dry
                 # run's model check needs; a run goes on without it.
-                log.warning("supported_devices_unavailable", status=error.status)
+                log.warning("supported_devices_refused", status=error.status)
                 return ()
         return tuple(models)
 

@@ -161,7 +161,7 @@ async def _obtain_device(
             status = Status.CREATED if unknown else Status.ADOPTED
             return _claim(row, found, base, status)
         except OutcomeUnknownError as error:
-            log.info("create_outcome_unknown", status=error.status)
+            log.info("create_answer_lost", status=error.status)
             unknown, last = True, error
             continue
         except ApiError as error:
@@ -290,7 +290,7 @@ async def _issue_code(ctx: RowContext, row: Row) -> Outcome:
                     org_id=ctx.org(row),
                 )
         except OutcomeUnknownError as error:
-            log.info("code_outcome_unknown", status=error.status, attempt=attempt)
+            log.info("code_answer_lost", status=error.status, attempt=attempt)
             if attempt == plan.MAX_CREATES:
                 raise RowFailedError(
                     plan.failed_outcome(base, Step.CODE, error)
