@@ -592,6 +592,8 @@ class _RowChecker:
                 values[name] = ""
         mac = self._mac(values.get("mac", ""), problems)
         model = self._model(values.get("model", ""), problems)
+        if values.get("mac") and not cells[fields["model"]]:
+            problems.append(self._problem("model", "", _NO_MODEL))
         workspace_id = self._owner_id("workspaceId", values, problems)
         person_id = self._owner_id("personId", values, problems)
         org_id = self._owner_id("orgId", values, problems)
@@ -775,6 +777,10 @@ class _RowChecker:
                 return
 
 
+_NO_MODEL = (
+    "a device added by MAC needs its model: fill it in (e.g. Cisco 8851), or clear "
+    "the MAC to get an activation code"
+)
 _FORMULA = (
     "this cell holds a formula that was never calculated, not a value; replace it "
     "with its value (copy the column, then Paste Special → Values)"

@@ -369,6 +369,13 @@ class TestRows:
 
         assert (row.problems, row.model, row.is_activation_code_row) == ((), None, True)
 
+    def test_mac_row_needs_a_model(self, tmp_path: Path) -> None:
+        """A row with a MAC but no model is invalid: create by MAC needs the model."""
+        row = only_row(manifest_of(tmp_path, f"AABBCCDDEE01,,{WS},,,"))
+
+        assert row.problems[0].column == "model"
+        assert messages(row)[0].startswith("a device added by MAC needs its model")
+
     def test_no_mac_column_means_activation_codes(self, tmp_path: Path) -> None:
         """Without a mac column every row is an activation-code row."""
         manifest = manifest_of(tmp_path, f"Cisco 8851,{WS}", header="model,workspaceId")
