@@ -77,6 +77,10 @@ def many_rows(count: int, owners: list[str] = WORKSPACES) -> list[Row]:
     return [mac_row(n, owners[n % len(owners)]) for n in range(2, count + 2)]
 
 
+def read_folder(folder: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in folder.iterdir())
+
+
 def settings(**changes: object) -> Settings:
     return replace(
         Settings(token="secret-token", base_url="http://127.0.0.1:1/v1"), **changes
@@ -522,6 +526,18 @@ class TestResume:
 
         assert first.outcomes == second.outcomes
         assert calls + 1 == len(api.calls)  # only the access check
+
+    async def test_journal_holds_no_password(self, tmp_path: Path) -> None:
+        """A row's device password never reaches the journal file."""
+        api = fake()
+        row = replace(mac_row(2, "ws-1"), password="Sup3rSecret!")
+        journal = tmp_path / "r.journal.sqlite"
+
+        await provision(manifest_of([row]), settings(), api=api, journal_path=journal)
+
+        files = read_folder(tmp_path)
+        assert b"Sup3rSecret!" not in files
+        assert b"secret-token" not in files
 
     async def test_journal_of_another_manifest_is_refused(self, tmp_path: Path) -> None:
         """A journal written for other rows raises ConfigError suggesting --fresh."""
