@@ -93,6 +93,10 @@ def _format_rate(rate: float | None) -> str:
     return "-" if rate is None else f"{rate:.1f}/s"
 
 
+def _format_rows_rate(rate: float | None) -> str:
+    return "- rows/s" if rate is None else f"{rate:.1f} rows/s"
+
+
 def format_plain_line(snapshot: ProgressSnapshot) -> str:
     """
     One plain progress line: rows, percentage, rows/s, ETA, counts, calls, 429s, rate.
@@ -106,7 +110,7 @@ def format_plain_line(snapshot: ProgressSnapshot) -> str:
     counts = format_counts(snapshot.counts) or "none finished yet"
     return (
         f"progress: {snapshot.done}/{snapshot.total} rows ({percent:.0f}%)"
-        f" · {_format_rate(speed)} rows · eta {eta} · {counts}"
+        f" · {_format_rows_rate(speed)} · eta {eta} · {counts}"
         f" · api calls {snapshot.api_calls} · 429s {snapshot.rate_limited}"
         f" · request rate {_format_rate(snapshot.current_rate)}"
     )
@@ -150,9 +154,9 @@ class ProgressDisplay:
             self._progress = Progress(
                 BarColumn(bar_width=24),
                 MofNCompleteColumn(),
-                TextColumn("rows · {task.fields[speed]} · eta"),
+                TextColumn("· {task.fields[speed]} · eta"),
                 TimeRemainingColumn(),
-                TextColumn("· {task.fields[counts]} · {task.fields[rate]} requests"),
+                TextColumn("· {task.fields[counts]} · requests {task.fields[rate]}"),
                 console=console,
                 transient=False,
             )
@@ -216,7 +220,7 @@ class ProgressDisplay:
             self._task,
             total=snapshot.total,
             completed=snapshot.done,
-            speed=_format_rate(speed),
+            speed=_format_rows_rate(speed),
             counts=format_counts(snapshot.counts) or "-",
             rate=_format_rate(snapshot.current_rate),
         )

@@ -75,7 +75,7 @@ def test_plain_line_has_rows_speed_eta_counts_and_rate() -> None:
     line = format_plain_line(snapshot)
 
     assert line == (
-        "progress: 25/100 rows (25%) · 5.0/s rows · eta 15s · created 24 · failed 1"
+        "progress: 25/100 rows (25%) · 5.0 rows/s · eta 15s · created 24 · failed 1"
         " · api calls 60 · 429s 2 · request rate 12.5/s"
     )
 

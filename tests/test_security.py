@@ -56,6 +56,7 @@ def write_manifest(path: Path) -> Path:
         ["", "Cisco 8851", WORKSPACES[3], "", ""],
         ["", "Cisco 9861", WORKSPACES[4], "", ""],
     ]
+    path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
         writer.writerow(["MAC Address", "Model", "Workspace ID", "Tags", "Password"])
@@ -110,7 +111,8 @@ def test_run_with_secrets_succeeds(finished_run: tuple[Result, Path]) -> None:
     """The secret-laden manifest runs through (so the checks below see real output)."""
     result, out = finished_run
 
-    statuses = [r["status"] for r in csv.DictReader((out / "secret-report.csv").open())]
+    report = (out / "secret-report.csv").read_text(encoding="utf-8").splitlines()
+    statuses = [r["status"] for r in csv.DictReader(report)]
     assert result.exit_code == 0, result.output
     assert statuses == ["created", "created", "created", "code_issued", "code_issued"]
     assert (out / "run.jsonl").stat().st_size > 0

@@ -27,6 +27,7 @@ import structlog
 from provisioner.cli import EXIT_FAILED_ROWS, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNUSABLE
 from provisioner.errors import (
     ApiError,
+    ApiTimeoutError,
     AuthError,
     ConfigError,
     ForbiddenError,
@@ -336,13 +337,17 @@ def describe_error(exc: ProvisionerError) -> tuple[str, int]:
             "full admin with the spark-admin:devices_write and "
             "spark-admin:telephony_config_read scopes."
         )
-    elif isinstance(exc, NetworkError):
-        message = f"Cannot reach the API: {exc.message}. Check --base-url and network."
+    elif isinstance(exc, NetworkError | ApiTimeoutError):
+        message = (
+            f"Cannot reach the API ({exc.message}). Check --base-url (or "
+            f"${BASE_URL_ENV}) and the network."
+        )
     elif isinstance(exc, ApiError):
         message = f"The API call that checks the connection failed: {exc.message}."
     else:
         message = str(exc)
-    if isinstance(exc, ApiError) and exc.tracking_id:
+    # A tracking id helps Cisco support only when the API answered.
+    if isinstance(exc, ApiError) and exc.status is not None and exc.tracking_id:
         message += f" (tracking id {exc.tracking_id})"
     # Every error that reaches the command (rather than becoming a row's outcome)
     # means nothing could start.
