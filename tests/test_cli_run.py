@@ -675,6 +675,31 @@ class TestInterruptedRuns:
         assert again.returncode == 0, out2 + err2
         self._assert_complete(emulator, report)
 
+    def test_second_sigint_abandons_rows_in_flight(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """A second Ctrl-C stops at once (exit 130); the same command then finishes."""
+        args, report = self._start(emulator, tmp_path)
+        emulator.admin("POST", "/faults", {"latency_ms": 1000})
+        process = _cli_subprocess(args)
+        _wait_until(lambda: len(emulator.devices()) >= 2)
+
+        process.send_signal(signal.SIGINT)
+        assert process.stderr is not None
+        while "Stopping" not in process.stderr.readline():
+            pass
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+        emulator.admin("POST", "/faults", {"latency_ms": 0})
+        again = _cli_subprocess(args)
+        out2, err2 = again.communicate(timeout=60)
+
+        assert process.returncode == 130, out + err
+        assert "Aborted" in err
+        assert "Traceback" not in err
+        assert again.returncode == 0, out2 + err2
+        self._assert_complete(emulator, report)
+
 
 class TestOptions:
     @pytest.mark.parametrize(
