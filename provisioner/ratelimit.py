@@ -94,7 +94,7 @@ class ControllerTuning:
     ramp_demand: float = 0.75
     backoff: float = 0.85
     search_slope: float = 0.05
-    margin: float = 0.015
+    margin: float = 0.01
     settle_hold: float = 45.0
     settle_slope: float = 0.001
     window: float = 1.0
@@ -226,15 +226,21 @@ class RateController:
         """
         Reserve the next start slot and return its time on the controller's clock.
 
-        A reservation made before ``epoch`` changes is void: re-reserve.
+        A reservation made before ``epoch`` changes is void: re-reserve. Call
+        ``record_start_nowait`` when the request really starts.
         """
         now = self._clock()
         self._ramp(now)
         slot = max(now, self._next, self._paused_until)
         self._next = slot + 1.0 / self._rate_at(slot)
+        return slot
+
+    def record_start_nowait(self, slot: float) -> None:
+        """
+        Note that the request holding ``slot`` started; only real starts teach.
+        """
         self._starts.append(slot)
         self._starts_total += 1
-        return slot
 
     def record_rejected_nowait(self, started_at: float, retry_after: float) -> None:
         """
@@ -248,12 +254,11 @@ class RateController:
         if started_at < self._episode_start:
             self._paused_until = max(self._paused_until, pause_end)
             return
-        # Slots handed out for later are void: the epoch bump below re-reserves them.
-        self._forget_future(now)
         self._events += 1
         rate_then = self._rate_at(started_at)
         episode = Episode(
-            starts=tuple(s for s in self._starts if s < started_at), end=started_at
+            starts=tuple(sorted(s for s in self._starts if s < started_at)),
+            end=started_at,
         )
         measured = self._measured_rate(episode)
         self._episodes.append(episode)
@@ -314,7 +319,11 @@ class RateController:
         interval = self._tuning.ramp_interval
         if now - self._base_since < interval:
             return
-        recent = sum(1 for s in reversed(self._starts) if s >= now - interval)
+        recent = 0
+        for start in reversed(self._starts):
+            if start < now - interval:
+                break
+            recent += 1
         demand = recent / interval
         self._base_since = now
         if demand >= self._tuning.ramp_demand * self._base_rate:
@@ -324,7 +333,6 @@ class RateController:
                 # Slots reserved at the old pace are too far out: void them (the
                 # epoch bump makes their holders re-reserve) and pace on from the
                 # last start that really happened.
-                self._forget_future(now)
                 last = self._starts[-1] if self._starts else -math.inf
                 self._next = max(now, self._paused_until, last + 1.0 / doubled)
                 self.epoch += 1
@@ -350,11 +358,6 @@ class RateController:
         self._base_rate = self._clamp(limit * (1 - self._tuning.margin))
         self._base_since = self._paused_until + self._tuning.settle_hold
         self._slope = self._tuning.settle_slope * self._base_rate
-
-    def _forget_future(self, now: float) -> None:
-        while self._starts and self._starts[-1] > now:
-            self._starts.pop()
-            self._starts_total -= 1
 
 
 class RateLimiter:
@@ -398,13 +401,14 @@ class RateLimiter:
             start = controller.reserve_nowait()
             self._notify_if_changed()
             delay = start - self._clock()
-            if delay <= 0:
-                return start
-            changed = self._changed
-            with anyio.move_on_after(delay):
-                await changed.wait()
-            if controller.epoch == epoch:
-                return start
+            if delay > 0:
+                changed = self._changed
+                with anyio.move_on_after(delay):
+                    await changed.wait()
+                if controller.epoch != epoch:
+                    continue
+            controller.record_start_nowait(start)
+            return start
 
     def rejected(self, started_at: float, retry_after: float) -> None:
         """

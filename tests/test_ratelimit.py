@@ -105,6 +105,7 @@ def simulate(
         epoch, slot = controller.epoch, controller.reserve_nowait()
         notify()
         if slot <= clock.now:
+            controller.record_start_nowait(slot)
             push(slot + latency / 2, "arrive", worker, slot)
         else:
             counter["seq"] += 1
@@ -121,6 +122,7 @@ def simulate(
         elif kind == "wake" and waiting.get(worker, (0, 0.0, -1.0))[2] == value:
             epoch, slot, _ = waiting.pop(worker)
             if controller.epoch == epoch:
+                controller.record_start_nowait(slot)
                 push(slot + latency / 2, "arrive", worker, slot)
             else:
                 acquire(worker)
@@ -141,13 +143,20 @@ def simulate(
     return Run(end, counter["done"], counter["rejected"], controller)
 
 
+def take(controller: RateController) -> float:
+    """Reserve a start slot and start in it, as RateLimiter.acquire does."""
+    slot = controller.reserve_nowait()
+    controller.record_start_nowait(slot)
+    return slot
+
+
 class TestPacing:
     def test_starts_at_initial_rate(self) -> None:
         """The first starts are spaced one initial-rate interval apart."""
         clock = FakeClock()
         controller = RateController(RateControl(initial_rate=20.0), clock=clock)
 
-        slots = [controller.reserve_nowait() for _ in range(3)]
+        slots = [take(controller) for _ in range(3)]
 
         assert slots == pytest.approx([0.0, 0.05, 0.10])
 
@@ -158,7 +167,7 @@ class TestPacing:
         controller = RateController(RateControl(initial_rate=20.0), clock=clock)
         reached = None
         while clock.now < 2.0 and reached is None:
-            controller.reserve_nowait()
+            take(controller)
             clock.now += 0.001
             if controller.rate_nowait() >= 320:
                 reached = clock.now
@@ -174,7 +183,7 @@ class TestPacing:
         clock = FakeClock()
         controller = RateController(RateControl(initial_rate=20.0), clock=clock)
         for _ in range(100):
-            controller.reserve_nowait()
+            take(controller)
             clock.now += 0.5  # two starts a second against a 20/s allowance
 
         assert controller.rate_nowait() == 20.0
@@ -187,7 +196,7 @@ class TestPacing:
         controller = RateController(control, clock=clock)
         slots = []
         for _ in range(400):
-            slots.append(controller.reserve_nowait())
+            slots.append(take(controller))
             clock.now = slots[-1]
 
         gaps = [b - a for a, b in itertools.pairwise(slots)]
@@ -201,7 +210,7 @@ class TestBackOff:
         """After a 429, no start is handed out before Retry-After and the rate drops."""
         clock = FakeClock()
         controller = RateController(RateControl(initial_rate=100.0), clock=clock)
-        slots = [controller.reserve_nowait() for _ in range(50)]
+        slots = [take(controller) for _ in range(50)]
         clock.now = slots[-1]
 
         controller.record_rejected_nowait(slots[-1], retry_after=2.0)
@@ -216,7 +225,7 @@ class TestBackOff:
         """429s on calls that started before the pause do not lower the rate again."""
         clock = FakeClock()
         controller = RateController(RateControl(initial_rate=100.0), clock=clock)
-        slots = [controller.reserve_nowait() for _ in range(50)]
+        slots = [take(controller) for _ in range(50)]
         clock.now = slots[-1]
         controller.record_rejected_nowait(slots[-3], retry_after=1.0)
         rate = controller.statistics().rate
@@ -233,7 +242,7 @@ class TestBackOff:
         control = RateControl(initial_rate=5.0, min_rate=2.0)
         controller = RateController(control, clock=clock)
         for _ in range(20):
-            slot = controller.reserve_nowait()
+            slot = take(controller)
             clock.now = slot
             controller.record_rejected_nowait(slot, retry_after=0.1)
 
