@@ -234,6 +234,7 @@ class TestRun:
         assert statuses == ["created", "failed", "created"]
         assert read_report(report)[1]["error"]
         assert "failed 1" in result.stdout
+        assert f"provisioner rerun {report}" in result.stderr
 
     def test_invalid_rows_are_reported_without_calls(
         self, emulator: Emulator, tmp_path: Path

@@ -26,7 +26,7 @@ import click
 import structlog
 from anyio.abc import TaskStatus
 
-from provisioner.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_UNUSABLE
+from provisioner.cli import EXIT_FAILED_ROWS, EXIT_INTERRUPTED, EXIT_OK
 from provisioner.cli.common import (
     ConnectionOptions,
     build_settings,
@@ -194,8 +194,6 @@ def rerun(
             paths: tuple[Path, ...] = (rerun_report_path(report_path),)
         else:
             paths = report_paths(report_path, output)
-        if any(_same_file(p, report_path) for p in paths) and output is None:
-            fail(f"Refusing to overwrite {report_path}; name the output with --report.")
         job = _Job(
             manifest=manifest,
             settings=settings,
@@ -245,10 +243,6 @@ def _start_logging(connection: ConnectionOptions) -> None:
         )
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    return a.resolve() == b.resolve()
-
-
 def _prepare_outputs(job: _Job, *, fresh: bool) -> None:
     """
     Make sure the report folder exists and, with --fresh, remove the old journal.
@@ -286,14 +280,21 @@ def _execute(job: _Job, *, fresh: bool) -> None:
     try:
         write_report(job.manifest, result.outcomes, job.paths, result.stats)
     except OSError as exc:
+        # Exit 1, not 2: rows did run, so "nothing could start" would mislead.
         fail(
             f"The run finished but the report could not be written: {exc}. Every "
-            "row is in the journal; run the same command again with another "
-            "--report path to write it.",
-            EXIT_UNUSABLE,
+            "row is in the journal: fix the cause (space, permissions) and run the "
+            "same command again; it redoes nothing and writes the report.",
+            EXIT_FAILED_ROWS,
         )
     click.echo(format_summary(job.manifest, result.outcomes, result.stats, job.paths))
     code = exit_code_for(result.outcomes.values(), interrupted=result.interrupted)
+    if code == EXIT_FAILED_ROWS:
+        click.echo(
+            "Some rows failed or were invalid: fix their values in the report if "
+            f"needed, then run: provisioner rerun {job.paths[0]}",
+            err=True,
+        )
     if result.interrupted:
         click.echo(
             "Interrupted: the report shows the rows not started; run the same "
