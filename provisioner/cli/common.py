@@ -16,7 +16,7 @@ import functools
 import ipaddress
 import stat
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
@@ -95,18 +95,8 @@ class ConnectionOptions:
     verbose: int = 0
 
 
-_OPTION_NAMES = (
-    "token_file",
-    "base_url",
-    "cloud",
-    "org_id",
-    "concurrency",
-    "max_rate",
-    "tag_mode",
-    "log_file",
-    "quiet",
-    "verbose",
-)
+# The flags connection_options adds: one per ConnectionOptions field.
+_OPTION_NAMES = tuple(f.name for f in fields(ConnectionOptions))
 
 
 def connection_options(func: F) -> F:
