@@ -90,7 +90,7 @@ class ControllerTuning:
         history: starts remembered per episode (bounds memory and learning time).
     """
 
-    ramp_interval: float = 0.12
+    ramp_interval: float = 0.1
     ramp_demand: float = 0.75
     backoff: float = 0.85
     search_slope: float = 0.05
