@@ -11,6 +11,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
+import anyio
+import anyio.lowlevel
 import pytest
 from aioresponses import aioresponses
 from structlog.testing import capture_logs
@@ -328,6 +330,26 @@ class TestTrackingAndTally:
         await api.get_device("DEV1")
 
         assert tally.calls == 1
+
+    async def test_tallies_of_concurrent_tasks_stay_apart(
+        self, api: ApiClient, mock: Any
+    ) -> None:
+        """Two tasks running at once each count only their own calls."""
+        mock.get(f"{BASE}/devices/DEV1", payload=DEVICE, repeat=True)
+        counts: dict[int, int] = {}
+
+        async def row(number: int, calls: int) -> None:
+            with api.tally() as tally:
+                for _ in range(calls):
+                    await api.get_device("DEV1")
+                    await anyio.lowlevel.checkpoint()
+            counts[number] = tally.calls
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(row, 1, 3)
+            group.start_soon(row, 2, 5)
+
+        assert counts == {1: 3, 2: 5}
 
     async def test_body_tracking_id_on_errors(self, api: ApiClient, mock: Any) -> None:
         """Without a trackingid header, the error carries the body's trackingId."""
