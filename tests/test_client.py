@@ -508,20 +508,25 @@ class TestErrorMapping:
 
 
 class TestRetries:
-    async def test_429_waits_then_succeeds(self, api: ApiClient, mock: Any) -> None:
-        """A 429 is retried after Retry-After and the call then succeeds."""
+    async def test_429_waits_then_succeeds(self, mock: Any) -> None:
+        """A 429 is retried after its Retry-After (capped) and the call then succeeds."""
         url = f"{BASE}/devices/DEV1"
         mock.get(url, status=429, headers={"Retry-After": "1"}, repeat=2)
         mock.get(url, payload=DEVICE)
+        policy = RetryPolicy(base_delay=0.0, retry_after_cap=0.02)
 
-        with capture_logs() as logs:
-            device = await api.get_device("DEV1")
+        async with ApiClient(make_settings(retry=policy)) as api:
+            with capture_logs() as logs:
+                device = await api.get_device("DEV1")
 
         assert device.id == "DEV1"
         events = [entry["event"] for entry in logs]
         assert events.count("rate_limited") == 2
-        assert events.count("retry_scheduled") == 2
         assert events.count("api_call_finished") == 3
+        delays = [e["delay_s"] for e in logs if e["event"] == "retry_scheduled"]
+        assert delays == [0.02, 0.02]
+        paused = [e["retry_after_s"] for e in logs if e["event"] == "rate_limited"]
+        assert paused == [0.02, 0.02]
 
     async def test_transient_get_gives_up_after_max_attempts(
         self, api: ApiClient, mock: Any
