@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import csv
 import datetime as dt
 import io
 import re
 import warnings
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -121,7 +123,8 @@ def read_table(path: Path, *, sheet: str | None = None) -> RawTable:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in XLSX_SUFFIXES:
-        return _read_xlsx(path, sheet)
+        with _broken_workbook(path):
+            return _read_xlsx(path, sheet)
     if suffix in DELIMITED_SUFFIXES:
         return _read_delimited(path, DELIMITED_SUFFIXES[suffix])
     if suffix in (".xls", ".ods", ".numbers"):
@@ -324,32 +327,56 @@ def _open_workbook(path: Path, *, data_only: bool) -> Any:
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
 
+    with _broken_workbook(path, InvalidFileException), warnings.catch_warnings():
+        # openpyxl warns about features it drops (extensions, styles); the
+        # cell values are all this reads.
+        warnings.simplefilter("ignore")
+        # From memory, not the path: openpyxl leaves the file open when a damaged
+        # workbook fails half-way through loading.
+        data = io.BytesIO(_read_bytes(path))
+        return openpyxl.load_workbook(data, read_only=True, data_only=data_only)
+
+
+# A broken workbook surfaces as any of these, from zipfile (a bad CRC, a truncated or
+# encrypted member, an unknown compression), zlib, the XML parser or openpyxl itself;
+# read-only mode parses a sheet only while its rows are iterated, so they come from
+# there too. Found by tests/test_fuzz_manifest.py.
+_BROKEN_WORKBOOK_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    KeyError,
+    IndexError,
+    ValueError,
+    TypeError,
+    SyntaxError,
+    EOFError,
+    NotImplementedError,
+    RuntimeError,
+    zipfile.BadZipFile,
+    zlib.error,
+)
+
+
+@contextlib.contextmanager
+def _broken_workbook(path: Path, *also: type[BaseException]) -> Iterator[None]:
+    """
+    Turn the errors a damaged workbook raises into one ``ManifestReadError``.
+    """
     try:
-        with warnings.catch_warnings():
-            # openpyxl warns about features it drops (extensions, styles); the
-            # cell values are all this reads.
-            warnings.simplefilter("ignore")
-            workbook = openpyxl.load_workbook(path, read_only=True, data_only=data_only)
-    # A broken workbook surfaces as any of these, from zipfile, the XML parser or
-    # openpyxl itself.
-    except (
-        InvalidFileException,
-        OSError,
-        KeyError,
-        ValueError,
-        TypeError,
-        SyntaxError,
-        zipfile.BadZipFile,
-    ) as error:
+        yield
+    except (*_BROKEN_WORKBOOK_ERRORS, *also) as error:
         raise ManifestReadError(
             f"{path}: cannot be opened as an Excel workbook ({type(error).__name__}); "
             "open it in Excel and save it again as .xlsx, or save it as CSV UTF-8"
         ) from None
-    return workbook
 
 
 def _pick_sheet(path: Path, workbook: Any, sheet: str | None) -> Any:
     names: list[str] = list(workbook.sheetnames)
+    if not names:
+        raise ManifestReadError(
+            f"{path}: the workbook has no sheets; open it in Excel and save it "
+            "again as .xlsx, or save it as CSV UTF-8"
+        )
     listed = ", ".join(f'"{name}"' for name in names)
     if sheet is None:
         chosen = names[0]
