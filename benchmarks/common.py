@@ -78,9 +78,9 @@ class Spread:
         Format as ``median (min–max)``; one run shows just the value.
         """
         mid = fmt.format(self.median * scale)
-        if self.low == self.high:
-            return mid
         low, high = fmt.format(self.low * scale), fmt.format(self.high * scale)
+        if low == high:
+            return mid
         return f"{mid} ({low}–{high})"
 
 
@@ -199,12 +199,38 @@ class Emulator:
 
 
 @contextlib.contextmanager
-def start_emulator(args: Sequence[str] = ()) -> Iterator[Emulator]:
+def start_emulator(
+    args: Sequence[str] = (), *, log: Path | None = None
+) -> Iterator[Emulator]:
     """
     Run ``python -m provisioner.emulator --port 0 ARGS`` until the block ends.
+
+    With ``log``, the emulator's stderr goes to that file: aiohttp prints a traceback
+    there for every request a SIGKILLed client abandoned, which is expected noise.
     """
-    with run_in_subprocess(args) as (process, base_url):
+    with contextlib.ExitStack() as stack:
+        with _stderr_to(log):
+            process, base_url = stack.enter_context(run_in_subprocess(args))
         yield Emulator(process, base_url)
+
+
+@contextlib.contextmanager
+def _stderr_to(path: Path | None) -> Iterator[None]:
+    """
+    Point file descriptor 2 at ``path`` while a child is started (it inherits it).
+    """
+    if path is None:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with path.open("ab") as log:
+            os.dup2(log.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 # -- provisioner runs ---------------------------------------------------------------

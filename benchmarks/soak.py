@@ -1,0 +1,360 @@
+"""
+Soak ``provisioner run`` under faults and kills, then check the emulator's state.
+
+The emulator (its own process) limits requests to 200/s (burst 20), answers 10% of
+requests 502/503/504, drops 5% of connections before any state change, and makes 3% of
+creates ambiguous (the device is created, then the connection drops). The manifest has
+5,000 rows: MAC rows and every tenth an activation-code row, all with tags.
+
+The same ``provisioner run`` command is started, SIGKILLed at a seeded random moment,
+and started again, five times; the sixth run is left to finish. Then the check, which
+reads the emulator's devices and the report independently of the tool's own code:
+
+- every manifest row appears exactly once in the report, and ended well;
+- every MAC is registered exactly once, to the row's owner, with exactly its tags, and
+  the report names that device;
+- every activation-code row's device exists for its owner with exactly its tags;
+- no other device exists (no duplicate, no orphaned pending device).
+
+It prints the counts and exits 1 on any violation.
+
+    .venv/bin/python benchmarks/soak.py [--rows 5000] [--kills 5] [--seed 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from common import (
+    OUT,
+    ROOT,
+    Emulator,
+    manifest_rows,
+    provisioner_command,
+    start_emulator,
+    wait_child,
+    write_manifest,
+)
+
+from provisioner.emulator import DEFAULT_TOKEN
+from provisioner.journal import journal_path_for
+
+OK_STATUSES = {"created", "adopted", "code_issued"}
+
+
+@dataclass
+class Check:
+    """
+    The violations found, by kind, with a few examples each.
+    """
+
+    counts: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    def fail(self, kind: str, example: str) -> None:
+        """
+        Record one violation of ``kind``.
+        """
+        self.counts[kind] += 1
+        shown = self.examples.setdefault(kind, [])
+        if len(shown) < 3:
+            shown.append(example)
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """
+    One start of the command: when it was killed (None: ran to the end), its exit code.
+    """
+
+    killed_after: float | None
+    code: int
+    wall: float
+    rows_done: int
+
+
+def emulator_args(seed: int, latency_ms: float) -> list[str]:
+    """
+    The soak's fault plan as emulator flags.
+    """
+    return [
+        "--seed",
+        str(seed),
+        "--rate-limit",
+        "200",
+        "--burst",
+        "20",
+        "--latency-ms",
+        str(latency_ms),
+        "--jitter-ms",
+        str(latency_ms / 2),
+        "--fault-rate",
+        "0.10",
+        "--drop-rate",
+        "0.05",
+        "--ambiguous-rate",
+        "0.03",
+    ]
+
+
+def run_once(
+    command: Sequence[str],
+    emulator: Emulator,
+    kill_after: float | None,
+    journal: Path,
+) -> Attempt:
+    """
+    Start the command; SIGKILL it after ``kill_after`` seconds unless it ended first.
+    """
+    env = {
+        **os.environ,
+        "WEBEX_ACCESS_TOKEN": DEFAULT_TOKEN,
+        "WEBEX_BASE_URL": emulator.base_url,
+    }
+    started = time.monotonic()
+    with (OUT / "soak" / "runs.log").open("a", encoding="utf-8") as log:
+        log.write(f"--- start (kill after {kill_after} s)\n")
+        log.flush()
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT
+        )
+        # wait_child sends SIGKILL when the timeout passes first.
+        code, _ = wait_child(process, timeout=kill_after)
+    wall = time.monotonic() - started
+    killed = code == -signal.SIGKILL
+    return Attempt(
+        killed_after=kill_after if killed else None,
+        code=code,
+        wall=wall,
+        rows_done=rows_done(journal),
+    )
+
+
+def rows_done(journal: Path) -> int:
+    """
+    How many rows the journal holds as done (0 before it exists).
+    """
+    if not journal.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(journal)) as db:
+        (count,) = db.execute(
+            "SELECT count(*) FROM rows WHERE phase = 'done'"
+        ).fetchone()
+    return int(count)
+
+
+def check_report(path: Path, rows: int, check: Check) -> dict[int, dict[str, str]]:
+    """
+    Every row once, in order, ended well; return the report rows by row number.
+    """
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        records = list(csv.DictReader(handle))
+    numbers = Counter(int(record["row"]) for record in records)
+    expected = set(range(2, rows + 2))  # header is row 1
+    for number in expected - numbers.keys():
+        check.fail("row missing from the report", f"row {number}")
+    for number, seen in numbers.items():
+        if seen > 1:
+            check.fail("row in the report more than once", f"row {number} × {seen}")
+        if number not in expected:
+            check.fail("row in the report not in the manifest", f"row {number}")
+    by_row = {int(record["row"]): record for record in records}
+    for number, record in by_row.items():
+        if record["status"] not in OK_STATUSES:
+            check.fail(
+                f"row ended {record['status']}",
+                f"row {number}: {record['error']}",
+            )
+        elif record["error"]:
+            check.fail(
+                "row ended with an error text", f"row {number}: {record['error']}"
+            )
+    return by_row
+
+
+def _owner(item: dict[str, Any]) -> str:
+    return str(item.get("workspaceId") or item.get("personId") or "")
+
+
+def _tags(text: str) -> list[str]:
+    return [tag for tag in text.split(";") if tag]
+
+
+def check_devices(
+    manifest: Iterable[dict[str, str]],
+    report: dict[int, dict[str, str]],
+    devices: list[dict[str, Any]],
+    check: Check,
+) -> None:
+    """
+    Compare the emulator's devices with the manifest and the report, row by row.
+    """
+    by_mac: dict[str, list[dict[str, Any]]] = {}
+    by_id = {str(device["id"]): device for device in devices}
+    for device in devices:
+        if device.get("mac"):
+            by_mac.setdefault(str(device["mac"]).replace(":", "").upper(), []).append(
+                device
+            )
+    claimed: set[str] = set()
+    for index, row in enumerate(manifest):
+        number = index + 2
+        reported = report.get(number, {})
+        if row["mac"]:
+            found = by_mac.get(row["mac"], [])
+            if not found:
+                check.fail("MAC row without a device (lost row)", f"row {number}")
+                continue
+            if len(found) > 1:
+                check.fail("MAC registered more than once", f"row {number}")
+            device = found[0]
+        else:
+            device = by_id.get(reported.get("deviceId", ""), {})
+            if not device:
+                check.fail("code row without its device (lost row)", f"row {number}")
+                continue
+        claimed.add(str(device["id"]))
+        if _owner(device) != (row["workspaceId"] or row["personId"]):
+            check.fail("device with the wrong owner", f"row {number}")
+        if sorted(device.get("tags", [])) != sorted(_tags(row["tags"])):
+            check.fail(
+                "device tags differ from the row's",
+                f"row {number}: {device.get('tags')} vs {_tags(row['tags'])}",
+            )
+        if reported and reported.get("deviceId") != device["id"]:
+            check.fail("report names another device", f"row {number}")
+    for device_id, device in by_id.items():
+        if device_id not in claimed:
+            kind = device.get("connectionStatus", "")
+            check.fail(
+                "device no row accounts for (duplicate)",
+                f"{kind} device of {_owner(device)[-12:]}",
+            )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--rows", type=int, default=5000)
+    parser.add_argument("--kills", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=6, help="seeds kills and faults")
+    parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument(
+        "--kill-window",
+        type=float,
+        nargs=2,
+        default=(1.0, 12.0),
+        metavar=("MIN", "MAX"),
+        help="each kill comes this many seconds after its run started",
+    )
+    options = parser.parse_args(argv)
+    folder = OUT / "soak"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    manifest_path = write_manifest(folder / "soak.csv", options.rows, code_every=10)
+    manifest = list(manifest_rows(options.rows, code_every=10))
+    report_path = folder / "soak-report.csv"
+    journal = journal_path_for(report_path)
+    # The same command every time: no --fresh, so each start continues the journal.
+    command = provisioner_command(
+        "run", str(manifest_path), "--report", str(report_path), "--quiet"
+    )
+    dice = random.Random(options.seed)
+    low, high = options.kill_window
+    started = time.monotonic()
+    attempts: list[Attempt] = []
+    with start_emulator(
+        emulator_args(options.seed, options.latency_ms), log=folder / "emulator.log"
+    ) as emulator:
+        for _ in range(options.kills):
+            kill_after = round(dice.uniform(low, high), 2)
+            attempt = run_once(command, emulator, kill_after, journal)
+            attempts.append(attempt)
+            print(
+                f"start {len(attempts)}: "
+                + (
+                    f"SIGKILLed after {attempt.killed_after:.2f} s"
+                    if attempt.killed_after is not None
+                    else f"ended by itself (exit {attempt.code}) before its kill"
+                )
+                + f"; {attempt.rows_done} rows done in the journal",
+                flush=True,
+            )
+        final = run_once(command, emulator, None, journal)
+        attempts.append(final)
+        print(
+            f"start {len(attempts)}: ran to the end in {final.wall:.1f} s, "
+            f"exit {final.code}; {final.rows_done} rows done in the journal",
+            flush=True,
+        )
+        stats = emulator.stats()
+        devices = emulator.devices()
+    elapsed = time.monotonic() - started
+
+    check = Check()
+    report = (
+        check_report(report_path, options.rows, check) if report_path.exists() else {}
+    )
+    if not report_path.exists():
+        check.fail("no report written", str(report_path))
+    if final.code != 0:
+        check.fail("the last run did not exit 0", f"exit {final.code}")
+    check_devices(manifest, report, devices, check)
+
+    kills = sum(1 for a in attempts if a.killed_after is not None)
+    statuses = Counter(record["status"] for record in report.values())
+    code_rows = sum(1 for row in manifest if not row["mac"])
+    print()
+    print(
+        f"soak: {options.rows} rows ({options.rows - code_rows} by MAC, {code_rows} "
+        f"by activation code), {kills} SIGKILLs, {len(attempts)} starts, "
+        f"{elapsed:.0f} s in all"
+    )
+    print(
+        "emulator: "
+        f"{stats['requests_total']} requests, {stats['rate_limited_total']} answered "
+        f"429, {stats['server_errors_injected']} answered 5xx, "
+        f"{stats['dropped_total']} dropped (ambiguous creates included); "
+        f"{len(devices)} devices"
+    )
+    print(
+        "report: "
+        + ", ".join(f"{status} {n}" for status, n in sorted(statuses.items()))
+        + f"; {len(report)} rows"
+    )
+    lost = sum(n for kind, n in check.counts.items() if "lost" in kind)
+    duplicates = sum(
+        n
+        for kind, n in check.counts.items()
+        if "duplicate" in kind or "more than" in kind
+    )
+    print(f"lost rows: {lost}; duplicate devices: {duplicates}")
+    if not check.counts:
+        print("violations: none")
+        return 0
+    print(f"violations: {sum(check.counts.values())}")
+    for kind, count in check.counts.most_common():
+        print(f"  {count} × {kind}: " + "; ".join(check.examples[kind]))
+    print(
+        f"(the runs' output is in {(folder / 'runs.log').relative_to(ROOT)}, the "
+        f"emulator's in {(folder / 'emulator.log').relative_to(ROOT)})"
+    )
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
