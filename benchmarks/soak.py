@@ -86,6 +86,7 @@ class Attempt:
     code: int
     wall: float
     rows_done: int
+    rows_in_flight: int
 
 
 def emulator_args(seed: int, latency_ms: float) -> list[str]:
@@ -137,25 +138,26 @@ def run_once(
         code, _ = wait_child(process, timeout=kill_after)
     wall = time.monotonic() - started
     killed = code == -signal.SIGKILL
+    done, in_flight = journal_counts(journal)
     return Attempt(
         killed_after=kill_after if killed else None,
         code=code,
         wall=wall,
-        rows_done=rows_done(journal),
+        rows_done=done,
+        rows_in_flight=in_flight,
     )
 
 
-def rows_done(journal: Path) -> int:
+def journal_counts(journal: Path) -> tuple[int, int]:
     """
-    How many rows the journal holds as done (0 before it exists).
+    Rows the journal holds as done, and as caught mid-flight (started or created).
     """
     if not journal.exists():
-        return 0
+        return 0, 0
     with contextlib.closing(sqlite3.connect(journal)) as db:
-        (count,) = db.execute(
-            "SELECT count(*) FROM rows WHERE phase = 'done'"
-        ).fetchone()
-    return int(count)
+        phases = dict(db.execute("SELECT phase, count(*) FROM rows GROUP BY phase"))
+    done = int(phases.pop("done", 0))
+    return done, sum(int(n) for n in phases.values())
 
 
 def check_report(path: Path, rows: int, check: Check) -> dict[int, dict[str, str]]:
@@ -291,7 +293,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     if attempt.killed_after is not None
                     else f"ended by itself (exit {attempt.code}) before its kill"
                 )
-                + f"; {attempt.rows_done} rows done in the journal",
+                + f"; journal: {attempt.rows_done} rows done, "
+                f"{attempt.rows_in_flight} caught mid-flight",
                 flush=True,
             )
         final = run_once(command, emulator, None, journal)
