@@ -142,6 +142,9 @@ class _Run:
     on_progress: Callable[[Progress], None] | None
     stop: anyio.Event
     outcomes: dict[int, Outcome] = field(default_factory=dict)
+    # Kept alongside ``outcomes`` so a progress snapshot costs O(statuses), not
+    # O(rows): counting the outcomes on every finished row made a run quadratic.
+    counts: Counter[Status] = field(default_factory=Counter)
     api_calls: int = 0
     rate_limited: int = 0
     locks: dict[str, anyio.Lock] = field(default_factory=dict)
@@ -214,11 +217,11 @@ class _Run:
             entry = entries.get(row.number)
             if only_rows is not None and row.number not in only_rows:
                 if row.number in self.previous:
-                    self.outcomes[row.number] = self.previous[row.number]
+                    self._record(row.number, self.previous[row.number])
             elif not row.is_valid:
-                self.outcomes[row.number] = plan.invalid_outcome(row)
+                self._record(row.number, plan.invalid_outcome(row))
             elif entry is not None and entry.phase is Phase.DONE and entry.outcome:
-                self.outcomes[row.number] = entry.outcome
+                self._record(row.number, entry.outcome)
             else:
                 todo.append(row)
         return todo
@@ -244,7 +247,7 @@ class _Run:
                 outcome = await self._run_row(ctx, row, entries.get(row.number))
                 if not self.settings.dry_run:
                     journal.mark_done(outcome)
-                self.outcomes[row.number] = outcome
+                self._record(row.number, outcome)
                 self._report_progress()
 
     async def _run_row(
@@ -273,6 +276,16 @@ class _Run:
                 tracking_id=outcome.tracking_id,
             )
         return outcome
+
+    def _record(self, number: int, outcome: Outcome) -> None:
+        """
+        Keep a row's outcome and the counts by status in step.
+        """
+        earlier = self.outcomes.get(number)
+        if earlier is not None:
+            self.counts[earlier.status] -= 1
+        self.outcomes[number] = outcome
+        self.counts[outcome.status] += 1
 
     def _lock_for(self, row: Row) -> anyio.Lock:
         key = f"{row.owner_kind}:{row.owner_id}"
@@ -322,7 +335,7 @@ class _Run:
             Progress(
                 total=len(self.manifest.rows),
                 done=len(self.outcomes),
-                counts=Counter(o.status for o in self.outcomes.values()),
+                counts=+self.counts,
                 api_calls=calls,
                 rate_limited=rate_limited,
                 current_rate=rate,
