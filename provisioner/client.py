@@ -1,12 +1,13 @@
 """
-The Webex Devices API over aiohttp: the one module that speaks the wire format.
+The Webex Devices API over aiohttp: the one module that sends requests.
 
 ``ApiClient`` owns one ``aiohttp.ClientSession`` per run (``async with
 ApiClient(settings) as api:``) and implements ``provisioner.api.DevicesApi``. Every
 attempt goes through the rate limiter, carries a fresh ``TrackingID``, is counted in
 the calling task's ``CallTally`` and logged as one ``api_call_finished`` event.
 aiohttp exceptions and HTTP statuses become ``provisioner.errors`` in exactly one
-place: ``map_errors`` below.
+place: ``map_errors`` and ``error_for_answer`` below. The camelCase wire format
+(bodies, queries, answers into dataclasses) is ``wire.py``'s job.
 
 Retries (see ``retry.py``) and what is replayed:
 
@@ -30,7 +31,6 @@ import contextlib
 import ipaddress
 import json
 import random
-import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -65,6 +65,25 @@ from provisioner.models import ActivationCode, Device, TagMode
 from provisioner.ratelimit import RateLimiter
 from provisioner.retry import is_replay_safe, next_delay, retry_after_delay
 from provisioner.settings import Settings
+from provisioner.wire import (
+    Answer,
+    activation_code_from,
+    api_message,
+    device_from,
+    expect_object,
+    is_mac_in_use,
+    list_query,
+    mac_state_from,
+    next_link,
+    owner_body,
+    owner_from,
+    page_items,
+    parse_json,
+    retry_after_seconds,
+    supported_model_from,
+    tracking_id_of,
+    wire_mac,
+)
 
 __all__ = ["TRACKING_PREFIX", "ApiClient", "ClientStatistics", "map_errors"]
 
@@ -72,11 +91,6 @@ log = structlog.get_logger()
 
 TRACKING_PREFIX = "PROVISIONER_"
 PATCH_CONTENT_TYPE = "application/json-patch+json"
-MAC_IN_USE_CODE = 5675
-_MAC_IN_USE_TEXT = re.compile(r"mac address is (already )?in use", re.IGNORECASE)
-_LINK = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]*)*)")
-_MAC_SEPARATORS = re.compile(r"[\s:\-.]")
-_HEX12 = re.compile(r"[0-9A-F]{12}")
 
 _current_tally: ContextVar[CallTally | None] = ContextVar(
     "provisioner_call_tally", default=None
@@ -105,20 +119,6 @@ class ClientStatistics:
     rate: float
     ceiling: float | None
     phase: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    """
-    One HTTP answer, read and parsed: what the error mapping and the calls need.
-    """
-
-    status: int
-    body: Any
-    tracking_id: str
-    reason: str = ""
-    retry_after: str | None = None
-    links: tuple[str, ...] = ()
 
 
 @contextlib.contextmanager
@@ -156,7 +156,7 @@ def map_errors(
 
 
 def error_for_answer(
-    answer: _Answer, *, method: str, path: str, redact: Callable[[str], str]
+    answer: Answer, *, method: str, path: str, redact: Callable[[str], str]
 ) -> ApiError | None:
     """
     Return the error an HTTP answer means, or None for a success.
@@ -164,7 +164,7 @@ def error_for_answer(
     status = answer.status
     if status < 400:
         return None
-    message = redact(_api_message(answer.body) or f"{status} {answer.reason}".strip())
+    message = redact(api_message(answer.body) or f"{status} {answer.reason}".strip())
     where: dict[str, Any] = {
         "status": status,
         "tracking_id": answer.tracking_id,
@@ -173,7 +173,7 @@ def error_for_answer(
     }
     if status in (423, 429):
         return RateLimitedError(
-            message, retry_after=_seconds(answer.retry_after), **where
+            message, retry_after=retry_after_seconds(answer.retry_after), **where
         )
     if status >= 500:
         return ServerError(message, **where)
@@ -183,7 +183,7 @@ def error_for_answer(
         return ForbiddenError(message, **where)
     if status == 404:
         return NotFoundError(message, **where)
-    if _is_mac_in_use(answer.body, message):
+    if is_mac_in_use(answer.body, message):
         return MacInUseError(message, **where)
     return InvalidRequestError(message, **where)
 
@@ -279,9 +279,9 @@ class ApiClient:
         """
         Create a device by MAC; an empty 2xx body is resolved by a lookup by MAC.
         """
-        wire_mac = _wire_mac(mac)
-        body: dict[str, Any] = {"mac": wire_mac, "model": model}
-        body.update(_owner(workspace_id, person_id))
+        api_mac = wire_mac(mac)
+        body: dict[str, Any] = {"mac": api_mac, "model": model}
+        body.update(owner_body(workspace_id, person_id))
         if password is not None:
             body["password"] = password
         url = self._base / "devices"
@@ -289,9 +289,9 @@ class ApiClient:
             "POST", url, org_id=org_id, json_body=body, idempotent=False
         )
         if isinstance(answer.body, dict) and answer.body.get("id"):
-            return _device(answer.body)
+            return device_from(answer.body)
         # 98xx desk phones: 2xx without a body. The device exists; find it.
-        found = await self.find_device_by_mac(wire_mac, org_id=org_id)
+        found = await self.find_device_by_mac(api_mac, org_id=org_id)
         if found is None:
             cause = NotFoundError(
                 "the create answered without a device and none was found by MAC",
@@ -311,9 +311,9 @@ class ApiClient:
         """
         Return the device registered with this MAC, or None.
         """
-        wire_mac = _wire_mac(mac)
-        async for device in self.list_devices(org_id=org_id, mac=wire_mac):
-            if device.mac in (None, wire_mac):
+        api_mac = wire_mac(mac)
+        async for device in self.list_devices(org_id=org_id, mac=api_mac):
+            if device.mac in (None, api_mac):
                 return device
         return None
 
@@ -327,21 +327,15 @@ class ApiClient:
         """
         Yield every device matching the filters, following ``Link rel="next"``.
         """
-        params = {_camel(name): value for name, value in filters.items()}
-        if "mac" in params:
-            params["mac"] = _wire_mac(params["mac"])
-        if page_size is not None:
-            params["max"] = str(page_size)
+        params = list_query(filters, page_size)
         url: URL | None = self._base / "devices"
         while url is not None:
             # A next URL carries its own query: it is followed verbatim, nothing added.
             answer = await self._call("GET", url, org_id=org_id, params=params)
             params = {}
-            items = (
-                answer.body.get("items", []) if isinstance(answer.body, dict) else []
-            )
+            items = page_items(answer.body)
             for item in items:
-                yield _device(item)
+                yield device_from(item)
             url = self._next_url(answer) if items else None
 
     async def get_device(self, device_id: str, *, org_id: str | None = None) -> Device:
@@ -351,7 +345,7 @@ class ApiClient:
         answer = await self._call(
             "GET", self._base / "devices" / device_id, org_id=org_id
         )
-        return _device(_object(answer))
+        return device_from(expect_object(answer))
 
     async def create_activation_code(
         self,
@@ -364,16 +358,14 @@ class ApiClient:
         """
         Issue an activation code for a workspace or a person.
         """
-        body: dict[str, Any] = _owner(workspace_id, person_id)
+        body: dict[str, Any] = owner_body(workspace_id, person_id)
         if model:
             body["model"] = model
         url = self._base / "devices" / "activationCode"
-        data = _object(await self._call("POST", url, org_id=org_id, json_body=body))
-        return ActivationCode(
-            code=str(data.get("code") or ""),
-            expiry_time=str(data.get("expiryTime") or ""),
-            device_id=data.get("id"),
+        data = expect_object(
+            await self._call("POST", url, org_id=org_id, json_body=body)
         )
+        return activation_code_from(data)
 
     async def modify_tags(
         self,
@@ -414,8 +406,8 @@ class ApiClient:
         Return the models the org can provision.
         """
         url = self._base / "telephony" / "config" / "supportedDevices"
-        data = _object(await self._call("GET", url, org_id=org_id))
-        return [_supported_model(item) for item in data.get("devices") or []]
+        data = expect_object(await self._call("GET", url, org_id=org_id))
+        return [supported_model_from(item) for item in data.get("devices") or []]
 
     async def validate_macs(
         self, macs: Sequence[str], *, org_id: str | None = None
@@ -426,17 +418,11 @@ class ApiClient:
         url = self._base.joinpath(
             "telephony", "config", "devices", "actions", "validateMacs", "invoke"
         )
-        body = {"macs": [_wire_mac(mac) for mac in macs]}
-        data = _object(await self._call("POST", url, org_id=org_id, json_body=body))
-        return [
-            MacState(
-                mac=_read_mac(item.get("mac")) or "",
-                state=str(item.get("state") or ""),
-                error_code=item.get("errorCode"),
-                message=item.get("message"),
-            )
-            for item in data.get("macStatus") or []
-        ]
+        body = {"macs": [wire_mac(mac) for mac in macs]}
+        data = expect_object(
+            await self._call("POST", url, org_id=org_id, json_body=body)
+        )
+        return [mac_state_from(item) for item in data.get("macStatus") or []]
 
     async def get_workspace(
         self, workspace_id: str, *, org_id: str | None = None
@@ -447,7 +433,7 @@ class ApiClient:
         answer = await self._call(
             "GET", self._base / "workspaces" / workspace_id, org_id=org_id
         )
-        return _owner_from(_object(answer))
+        return owner_from(expect_object(answer))
 
     async def get_person(self, person_id: str, *, org_id: str | None = None) -> Owner:
         """
@@ -456,7 +442,7 @@ class ApiClient:
         answer = await self._call(
             "GET", self._base / "people" / person_id, org_id=org_id
         )
-        return _owner_from(_object(answer))
+        return owner_from(expect_object(answer))
 
     # -- one request, with retries ------------------------------------------------------
 
@@ -479,7 +465,7 @@ class ApiClient:
             content_type=PATCH_CONTENT_TYPE,
             idempotent=idempotent,
         )
-        return _device(_object(answer))
+        return device_from(expect_object(answer))
 
     async def _call(
         self,
@@ -492,7 +478,7 @@ class ApiClient:
         content_type: str = "application/json",
         idempotent: bool = True,
         gone_ok: bool = False,
-    ) -> _Answer:
+    ) -> Answer:
         query = dict(params or {})
         if (org := org_id or self._settings.org_id) and not url.query_string:
             query["orgId"] = org
@@ -508,7 +494,7 @@ class ApiClient:
                 )
             except NotFoundError:
                 if gone_ok and attempt > 1:
-                    return _Answer(status=404, body=None, tracking_id="")
+                    return Answer(status=404, body=None, tracking_id="")
                 raise
             except TransientError as error:
                 if not is_replay_safe(error, idempotent=idempotent):
@@ -550,7 +536,7 @@ class ApiClient:
         data: bytes | None,
         content_type: str,
         attempt: int,
-    ) -> _Answer:
+    ) -> Answer:
         session = self._session
         if session is None:
             raise RuntimeError("use 'async with ApiClient(settings) as api:'")
@@ -565,7 +551,7 @@ class ApiClient:
                 tally.calls += 1
                 tally.last_tracking_id = tracking_id
             clock = time.perf_counter()
-            answer: _Answer | None = None
+            answer: Answer | None = None
             try:
                 with map_errors(method, url.path, tracking_id, self._redact):
                     async with session.request(
@@ -611,193 +597,32 @@ class ApiClient:
             tracking_id=error.tracking_id,
         )
 
-    def _next_url(self, answer: _Answer) -> URL | None:
-        for header in answer.links:
-            for target, params in _LINK.findall(header):
-                if re.search(r'rel\s*=\s*"?next"?', params):
-                    # Verbatim: the API's own encoding, no re-sent parameters.
-                    url = URL(target, encoded=True)
-                    if url.origin() != self._base.origin():
-                        raise InvalidRequestError(
-                            "the API's next-page link points to another host; "
-                            "refusing to send the token there"
-                        )
-                    return url
-        return None
+    def _next_url(self, answer: Answer) -> URL | None:
+        url = next_link(answer.links)
+        if url is not None and url.origin() != self._base.origin():
+            raise InvalidRequestError(
+                "the API's next-page link points to another host; "
+                "refusing to send the token there"
+            )
+        return url
 
     def _redact(self, text: str) -> str:
         return text.replace(self._token, "[token]") if self._token else text
 
 
-# -- the wire format: camelCase in, snake_case dataclasses out ------------------------
+# -- reading an answer off the connection -------------------------------------------
 
 
-async def _read_answer(response: aiohttp.ClientResponse, ours: str) -> _Answer:
+async def _read_answer(response: aiohttp.ClientResponse, ours: str) -> Answer:
     raw = await response.read()
-    body = _parse_json(raw)
-    return _Answer(
+    body = parse_json(raw)
+    return Answer(
         status=response.status,
         body=body,
-        tracking_id=_tracking_id(response.headers.get("trackingid"), body, ours),
+        tracking_id=tracking_id_of(response.headers.get("trackingid"), body, ours),
         reason=response.reason or "",
         retry_after=response.headers.get("Retry-After"),
         links=tuple(response.headers.getall("Link", ())),
-    )
-
-
-def _parse_json(raw: bytes) -> Any:
-    if not raw.strip():
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None  # gateway HTML or plain text: the status and reason say enough
-
-
-def _tracking_id(header: str | None, body: Any, ours: str) -> str:
-    if header:
-        # Seen in the wild echoed twice, comma-joined: "X, X".
-        return header.split(",")[0].strip()
-    if isinstance(body, dict) and isinstance(body.get("trackingId"), str):
-        return str(body["trackingId"])
-    return ours
-
-
-def _api_message(body: Any) -> str | None:
-    if not isinstance(body, dict):
-        return None
-    message = body.get("message")
-    if isinstance(message, str) and message:
-        return message
-    errors = body.get("errors")
-    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-        description = errors[0].get("description")
-        if isinstance(description, str) and description:
-            return description
-    return None
-
-
-def _is_mac_in_use(body: Any, message: str) -> bool:
-    codes: list[Any] = []
-    if isinstance(body, dict):
-        codes.append(body.get("errorCode"))
-        for item in body.get("errors") or []:
-            if isinstance(item, dict):
-                codes.append(item.get("errorCode"))
-                if _MAC_IN_USE_TEXT.search(str(item.get("description") or "")):
-                    return True
-    return (
-        MAC_IN_USE_CODE in codes
-        or "5675" in codes
-        or bool(_MAC_IN_USE_TEXT.search(message))
-    )
-
-
-def _seconds(text: str | None) -> float | None:
-    """
-    Read an integer-seconds ``Retry-After``; None when absent or unreadable.
-    """
-    if text is None:
-        return None
-    try:
-        value = float(text.strip())
-    except ValueError:
-        return None  # an HTTP-date: no Webex SDK has seen one; use the default
-    return value if value >= 0 else None
-
-
-def _wire_mac(text: str) -> str:
-    mac = _MAC_SEPARATORS.sub("", text).upper()
-    if not _HEX12.fullmatch(mac):
-        raise InvalidRequestError(
-            f"not a MAC address: {text!r}; a MAC is 12 hex digits, e.g. 00AABB112233"
-        )
-    return mac
-
-
-def _read_mac(value: Any) -> str | None:
-    if not isinstance(value, str) or not value:
-        return None
-    # roomdesk devices answer "11:22:33:44:AA:FF"; phones "D82E3EEF4E5C".
-    return _MAC_SEPARATORS.sub("", value).upper()
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
-
-
-def _owner(workspace_id: str | None, person_id: str | None) -> dict[str, str]:
-    if bool(workspace_id) == bool(person_id):
-        raise InvalidRequestError("give exactly one of workspace_id and person_id")
-    return (
-        {"workspaceId": workspace_id} if workspace_id else {"personId": str(person_id)}
-    )
-
-
-def _object(answer: _Answer) -> dict[str, Any]:
-    if isinstance(answer.body, dict):
-        return answer.body
-    raise ServerError(
-        f"the API answered {answer.status} without the expected JSON object",
-        status=answer.status,
-        tracking_id=answer.tracking_id,
-    )
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _device(data: Mapping[str, Any]) -> Device:
-    tags = data.get("tags")
-    return Device(
-        id=str(data.get("id") or ""),
-        mac=_read_mac(data.get("mac")),
-        product=_text(data.get("product")),
-        type=_text(data.get("type")),
-        display_name=_text(data.get("displayName")),
-        workspace_id=_text(data.get("workspaceId")) or _text(data.get("placeId")),
-        person_id=_text(data.get("personId")),
-        org_id=_text(data.get("orgId")),
-        tags=tuple(str(tag) for tag in tags) if isinstance(tags, list) else (),
-        connection_status=_text(data.get("connectionStatus")),
-        created=_text(data.get("created")),
-    )
-
-
-def _strings(value: Any) -> tuple[str, ...]:
-    if isinstance(value, list):
-        return tuple(str(item) for item in value)
-    return (str(value),) if isinstance(value, str) and value else ()
-
-
-def _supported_model(data: Mapping[str, Any]) -> SupportedModel:
-    return SupportedModel(
-        model=str(data.get("model") or ""),
-        display_name=str(data.get("displayName") or data.get("model") or ""),
-        type=_text(data.get("type")),
-        manufacturer=_text(data.get("manufacturer")),
-        managed_by=_text(data.get("managedBy")),
-        supported_for=_strings(data.get("supportedFor")),
-        onboarding_methods=_strings(data.get("onboardingMethod")),
-    )
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
-
-
-def _owner_from(data: Mapping[str, Any]) -> Owner:
-    extra = {
-        _snake(key): value
-        for key, value in data.items()
-        if isinstance(value, str) and key not in ("id", "displayName")
-    }
-    return Owner(
-        id=str(data.get("id") or ""),
-        display_name=_text(data.get("displayName")),
-        extra=extra,
     )
 
 
