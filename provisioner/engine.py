@@ -3,7 +3,9 @@ Run a manifest against the API: a pool of workers, fed by the plan, under one ta
 
 ``provision`` is the library's entry point. It makes one cheap authenticated read first
 (supportedDevices, which the dry run's model check uses too), so a refused token raises
-``AuthError``/``ForbiddenError`` before any row. Then ``Settings.concurrency`` workers
+``AuthError``/``ForbiddenError`` before any row. A refused connection on that read is
+tried only a few times (``first_call_policy``): at the very start it means a wrong URL
+or an API that is not running, and the command should say so in seconds. Then ``Settings.concurrency`` workers
 read rows from a memory object stream in the plan's order (round-robin across owners).
 Each row runs under its owner's ``anyio.Lock`` for the create or activation-code call
 only, so one owner's writes are never concurrent while owners run in parallel. The
@@ -32,15 +34,27 @@ from anyio.abc import ObjectReceiveStream
 
 from provisioner import plan, steps
 from provisioner.api import CallTally, DevicesApi, SupportedModel
-from provisioner.errors import ApiError, AuthError, ForbiddenError, TransientError
+from provisioner.errors import (
+    ApiError,
+    AuthError,
+    ConnectError,
+    ForbiddenError,
+    TransientError,
+)
 from provisioner.journal import Journal, JournalEntry, Phase, manifest_fingerprint
 from provisioner.models import Manifest, Outcome, Row, Status
 from provisioner.report import RunStats
-from provisioner.settings import Settings
+from provisioner.settings import RetryPolicy, Settings
 
-__all__ = ["Progress", "RunResult", "provision"]
+__all__ = ["Progress", "RunResult", "first_call_policy", "provision"]
 
 log = structlog.get_logger()
+
+#: Attempts, longest backoff and seconds in all for the first call's refused
+#: connections (see ``first_call_policy``); 5xx and 429 then get the run's retries.
+FIRST_CALL_ATTEMPTS = 3
+FIRST_CALL_MAX_DELAY = 1.0
+FIRST_CALL_MAX_TOTAL = 5.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,36 +111,47 @@ async def provision(
     Raises:
         AuthError: the token was refused (401) on the first call.
         ForbiddenError: the token lacks a needed scope (403) on the first call.
-        TransientError: the API could not be reached (or kept failing) on the first
-            call, after the client's retries.
+        ConnectError: nothing accepted the connection on the first call, after a few
+            quick attempts (when ``api`` is None).
+        TransientError: the API kept failing on the first call, after the client's
+            retries.
         ConfigError: the journal belongs to another manifest.
     """
-    if api is None:
-        from provisioner.client import ApiClient
+    probe: DevicesApi | None = None
+    async with contextlib.AsyncExitStack() as stack:
+        if api is None:
+            from provisioner.client import ApiClient
 
-        async with ApiClient(settings) as client:
-            return await provision(
-                manifest,
-                settings,
-                api=client,
-                journal_path=journal_path,
-                previous=previous,
-                only_rows=only_rows,
-                on_progress=on_progress,
-                stop=stop,
-            )
-    run = _Run(
-        manifest=manifest,
-        settings=settings,
-        api=api,
-        previous=dict(previous or {}),
-        on_progress=on_progress,
-        stop=stop or anyio.Event(),
+            api = await stack.enter_async_context(ApiClient(settings))
+            quick = replace(settings, retry=first_call_policy(settings.retry))
+            probe = await stack.enter_async_context(ApiClient(quick))
+        run = _Run(
+            manifest=manifest,
+            settings=settings,
+            api=api,
+            probe=probe,
+            previous=dict(previous or {}),
+            on_progress=on_progress,
+            stop=stop or anyio.Event(),
+        )
+        path = None if settings.dry_run else journal_path
+        with Journal.open(path, manifest_fingerprint(manifest)) as journal:
+            return await run.execute(journal, only_rows)
+
+
+def first_call_policy(policy: RetryPolicy) -> RetryPolicy:
+    """
+    The retries of a run's first call when nothing has answered yet: a few, quickly.
+
+    A refused connection then means a wrong URL or an API that is not running, which
+    waiting does not mend. No bound is looser than ``policy``'s own.
+    """
+    return replace(
+        policy,
+        max_attempts=min(policy.max_attempts, FIRST_CALL_ATTEMPTS),
+        max_delay=min(policy.max_delay, FIRST_CALL_MAX_DELAY),
+        max_total=min(policy.max_total, FIRST_CALL_MAX_TOTAL),
     )
-    path = None if settings.dry_run else journal_path
-    fingerprint = manifest_fingerprint(manifest)
-    with Journal.open(path, fingerprint) as journal:
-        return await run.execute(journal, only_rows)
 
 
 @dataclass(kw_only=True)
@@ -138,6 +163,9 @@ class _Run:
     manifest: Manifest
     settings: Settings
     api: DevicesApi
+    #: The same API with ``first_call_policy`` retries, for the first call; None
+    #: when the caller handed in the API (a test fake, or its own client).
+    probe: DevicesApi | None
     previous: dict[int, Outcome]
     on_progress: Callable[[Progress], None] | None
     stop: anyio.Event
@@ -147,7 +175,12 @@ class _Run:
     counts: Counter[Status] = field(default_factory=Counter)
     api_calls: int = 0
     rate_limited: int = 0
+    #: The probe's (calls, 429s, retries): its client keeps figures of its own.
+    probe_figures: tuple[int, int, int] = (0, 0, 0)
     locks: dict[str, anyio.Lock] = field(default_factory=dict)
+    #: Owner key → that owner's activation-code rows, for telling a lost code's
+    #: device from the devices of the owner's other code rows.
+    code_rows: dict[str, tuple[int, ...]] = field(default_factory=dict)
     owners: steps.OwnerCache = field(default_factory=dict)
     clock_start: float = field(default_factory=time.monotonic)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -157,6 +190,7 @@ class _Run:
     ) -> RunResult:
         supported = await self._check_access()
         entries = journal.entries()
+        self.code_rows = _code_rows_by_owner(self.manifest.rows)
         todo = self._settle_known_rows(entries, only_rows)
         log.info(
             "run_started",
@@ -194,7 +228,7 @@ class _Run:
         """
         with self._tally():
             try:
-                models = await self.api.supported_devices(org_id=self.settings.org_id)
+                models = await self._first_call()
             except (AuthError, ForbiddenError, TransientError):
                 # Refused, or unreachable even after retries: no row could succeed,
                 # so the run does not start (the CLI exits 2).
@@ -205,6 +239,28 @@ class _Run:
                 log.warning("supported_devices_refused", status=error.status)
                 return ()
         return tuple(models)
+
+    async def _first_call(self) -> list[SupportedModel]:
+        """
+        Read supportedDevices, giving up soon on a refused connection.
+
+        The probe tries a few times; a refused connection there ends the run. Any
+        other transient failure (a 5xx, a 429, a timeout) is retried as every call
+        is, by the run's own client.
+        """
+        org = self.settings.org_id
+        if self.probe is not None:
+            try:
+                return await self.probe.supported_devices(org_id=org)
+            except ConnectError:
+                raise
+            except TransientError as error:
+                log.info("first_call_retried", error=type(error).__name__)
+            finally:
+                figures = _client_figures(self.probe)
+                if figures is not None:
+                    self.probe_figures = figures[:3]
+        return await self.api.supported_devices(org_id=org)
 
     def _settle_known_rows(
         self, entries: Mapping[int, JournalEntry], only_rows: frozenset[int] | None
@@ -243,6 +299,7 @@ class _Run:
                     journal=journal,
                     owner_lock=self._lock_for(row),
                     supported=tuple(supported),
+                    owner_code_rows=self.code_rows.get(_owner_key(row), ()),
                 )
                 outcome = await self._run_row(ctx, row, entries.get(row.number))
                 if not self.settings.dry_run:
@@ -288,7 +345,7 @@ class _Run:
         self.counts[outcome.status] += 1
 
     def _lock_for(self, row: Row) -> anyio.Lock:
-        key = f"{row.owner_kind}:{row.owner_id}"
+        key = _owner_key(row)
         if key not in self.locks:
             self.locks[key] = anyio.Lock()
         return self.locks[key]
@@ -316,15 +373,16 @@ class _Run:
         ``ApiClient.statistics()`` counts every attempt, retries included; an API
         without it (a test fake) is counted through the per-row tallies.
         """
-        statistics = getattr(self.api, "statistics", None)
-        if statistics is None:
+        figures = _client_figures(self.api)
+        if figures is None:
             return self.api_calls, self.rate_limited, 0, None
-        snapshot = statistics()
+        calls, rate_limited, retries, rate = figures
+        more_calls, more_limited, more_retries = self.probe_figures
         return (
-            int(snapshot.calls),
-            int(snapshot.rate_limited),
-            int(snapshot.retries),
-            float(snapshot.rate),
+            calls + more_calls,
+            rate_limited + more_limited,
+            retries + more_retries,
+            rate,
         )
 
     def _report_progress(self) -> None:
@@ -355,6 +413,34 @@ class _Run:
             interrupted=interrupted,
             final_rate=rate,
         )
+
+
+def _client_figures(api: DevicesApi) -> tuple[int, int, int, float] | None:
+    """
+    Calls, 429s, retries and rate from ``ApiClient.statistics()``; None without it.
+    """
+    statistics = getattr(api, "statistics", None)
+    if statistics is None:
+        return None
+    snapshot = statistics()
+    return (
+        int(snapshot.calls),
+        int(snapshot.rate_limited),
+        int(snapshot.retries),
+        float(snapshot.rate),
+    )
+
+
+def _owner_key(row: Row) -> str:
+    return f"{row.owner_kind}:{row.owner_id}"
+
+
+def _code_rows_by_owner(rows: Sequence[Row]) -> dict[str, tuple[int, ...]]:
+    found: dict[str, list[int]] = {}
+    for row in rows:
+        if row.is_valid and row.is_activation_code_row:
+            found.setdefault(_owner_key(row), []).append(row.number)
+    return {key: tuple(numbers) for key, numbers in found.items()}
 
 
 def _with_attempts(outcome: Outcome, attempts: int) -> Outcome:

@@ -3,8 +3,8 @@ Decide, without I/O, what the engine does with each row and how a result reads.
 
 Everything the engine decides lives here as plain functions: the order rows are
 started in, whether a device found by MAC is ours, which tags to send, which pending
-device an activation code made, whether a previous code can be kept, and the words of
-every failure and dry-run line. ``steps.py`` awaits the calls; this module only thinks.
+device an activation code made, which pending devices a lost code left behind,
+whether a previous code can be kept, and the words of every failure and dry-run line. ``steps.py`` awaits the calls; this module only thinks.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from provisioner.api import SupportedModel
 from provisioner.errors import (
@@ -24,8 +24,10 @@ from provisioner.errors import (
     TransientError,
 )
 from provisioner.models import Device, Outcome, Row, Status, TagMode
+from provisioner.retry import is_replay_safe
 
 __all__ = [
+    "CLOCK_TOLERANCE",
     "MAX_CREATES",
     "MAX_LOOKUPS",
     "Step",
@@ -37,6 +39,8 @@ __all__ = [
     "invalid_outcome",
     "is_model_supported",
     "judge_found_device",
+    "lost_code_devices",
+    "may_have_taken_effect",
     "order_rows",
     "other_owner_text",
     "pick_code_device",
@@ -49,6 +53,11 @@ __all__ = [
 MAX_CREATES = 6
 #: Lookups by MAC for one row at most, when each one fails transiently.
 MAX_LOOKUPS = 3
+#: How much earlier than a row's start the API's ``created`` stamp of a device the row
+#: made may read: the stamp is cut to milliseconds, and the two clocks differ a little.
+CLOCK_TOLERANCE = timedelta(seconds=2)
+#: The connection statuses of a device still waiting for its activation code.
+PENDING_STATUSES = frozenset({"activating", "pending"})
 
 
 class Step(enum.StrEnum):
@@ -60,6 +69,7 @@ class Step(enum.StrEnum):
     LOOKUP = "look up MAC"
     TAGS = "apply tags"
     CODE = "issue activation code"
+    LOST_CODE = "remove a lost code's device"
     OWNER = "look up owner"
 
 
@@ -159,6 +169,58 @@ def pick_code_device(devices: Iterable[Device], device_id: str | None) -> Device
         if not d.mac and (d.connection_status or "activating") == "activating"
     ]
     return pending[0] if len(pending) == 1 else None
+
+
+def lost_code_devices(
+    devices: Iterable[Device], since: datetime, claimed: Iterable[str]
+) -> tuple[Device, ...]:
+    """
+    Pick the pending devices that lost activation codes left among an owner's devices.
+
+    A device qualifies when it waits for activation (no MAC, status activating or
+    pending), was created at or after ``since`` (the row's first start, less
+    ``CLOCK_TOLERANCE``), and no journalled row claims it. A device without a
+    readable ``created`` stamp never qualifies: nothing shows it is this run's.
+    """
+    taken = set(claimed)
+    earliest = since - CLOCK_TOLERANCE
+    lost = []
+    for device in devices:
+        if device.mac or device.id in taken:
+            continue
+        if device.connection_status not in PENDING_STATUSES:
+            continue
+        created = _moment(device.created)
+        if created is not None and created >= earliest:
+            lost.append(device)
+    return tuple(lost)
+
+
+def may_have_taken_effect(error: ApiError) -> bool:
+    """
+    Decide whether a write call that failed with ``error`` may still have taken effect.
+
+    An unknown outcome may have; so may a timeout, a dropped connection or a 5xx. A
+    429/423 or a refused connection means the API never processed the call.
+    """
+    if isinstance(error, OutcomeUnknownError):
+        return True
+    return isinstance(error, TransientError) and not is_replay_safe(
+        error, idempotent=False
+    )
+
+
+def _moment(text: str | None) -> datetime | None:
+    """
+    Read an ISO 8601 UTC stamp (``2026-05-10T09:15:02.417Z``); None if unreadable.
+    """
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def can_reuse_code(previous: Outcome | None, now: datetime) -> bool:

@@ -12,10 +12,19 @@ up by MAC before anything else. Found with the row's owner: the create was ours,
 the row reports ``created`` (not ``adopted``: this run, or the journalled one, sent
 that create). Found with another owner: failed, naming the owner. Not found: the
 create did not happen, so it is sent again, at most ``plan.MAX_CREATES`` times in all.
+
+Activation codes cannot be read back, so a code whose answer was lost (a lost answer
+in this run, or a resumed row journalled as ``started``) is replaced, never recovered:
+under the owner's lock, the owner's pending devices made since the row first started
+that no journalled row claims are the lost codes' devices; they are deleted, then a
+fresh code is issued and journalled (with its device id) before the lock is released.
+So a row leaves one pending device, never two, and each code row of an owner claims
+its own device.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -72,6 +81,9 @@ class RowContext:
     journal: Journal
     owner_lock: anyio.Lock
     supported: tuple[SupportedModel, ...] = ()
+    #: Every activation-code row of this row's owner (this one included): the rows
+    #: whose journalled device ids a lost code's device is told apart from.
+    owner_code_rows: tuple[int, ...] = ()
 
     def org(self, row: Row) -> str | None:
         """
@@ -255,11 +267,10 @@ async def provision_code_row(
                 activation_expiry=previous.activation_expiry,
             )
         else:
-            # A row caught mid-flight here cannot be reconciled: a code cannot be read
-            # back, so a new one is issued (the journal makes this window tiny).
-            ctx.journal.mark_started(row.number)
-            base = await _issue_code(ctx, row)
-            ctx.journal.mark_created(base)
+            # A row journalled as started was caught mid-flight: its code may have
+            # been issued, leaving a pending device whose code nobody holds.
+            resumed = entry is not None and entry.phase is Phase.STARTED
+            base = await _issue_code(ctx, row, suspect=resumed)
         if not row.tags:
             return base
         device = await _find_code_device(ctx, row, base)
@@ -272,40 +283,123 @@ async def provision_code_row(
     return base
 
 
-async def _issue_code(ctx: RowContext, row: Row) -> Outcome:
+async def _issue_code(ctx: RowContext, row: Row, *, suspect: bool) -> Outcome:
     """
-    Issue an activation code; when its answer is lost, issue another (bounded).
+    Issue and journal an activation code, first removing the device of a lost one.
 
-    A lost code cannot be read back, so the only way to hand the row a code is a new
-    one; the lost one's pending device expires unused.
+    ``suspect``: an earlier code for this row may have been issued unseen. The owner's
+    lock is held from the search for its device to the journalling of the new code, so
+    no other row of the owner issues a code (or claims a device) in between. A lost
+    answer within the run makes the next attempt suspect too (bounded).
     """
     base = Outcome(row=row.number, status=Status.FAILED)
-    for attempt in range(1, plan.MAX_CREATES + 1):
-        try:
-            async with ctx.owner_lock:
+    last: ApiError | None = None
+    async with ctx.owner_lock:
+        ctx.journal.mark_started(row.number)
+        for attempt in range(1, plan.MAX_CREATES + 1):
+            if suspect:
+                await _remove_lost_code_devices(ctx, row, base)
+            try:
                 code = await ctx.api.create_activation_code(
                     model=row.model,
                     workspace_id=row.workspace_id,
                     person_id=row.person_id,
                     org_id=ctx.org(row),
                 )
-        except OutcomeUnknownError as error:
-            log.info("code_answer_lost", status=error.status, attempt=attempt)
-            if attempt == plan.MAX_CREATES:
-                raise RowFailedError(
-                    plan.failed_outcome(base, Step.CODE, error)
-                ) from error
-            continue
+            except OutcomeUnknownError as error:
+                log.info("code_answer_lost", status=error.status, attempt=attempt)
+                suspect, last = True, error
+                continue
+            except ApiError as error:
+                failed = plan.failed_outcome(base, Step.CODE, error)
+                if plan.may_have_taken_effect(error):
+                    await _remove_lost_code_devices_quietly(ctx, row, base)
+                raise RowFailedError(failed) from error
+            outcome = Outcome(
+                row=row.number,
+                status=Status.CODE_ISSUED,
+                device_id=code.device_id,
+                activation_code=code.code,
+                activation_expiry=code.expiry_time,
+            )
+            # Journalled before the lock is released: the owner's next row must see
+            # this device as claimed.
+            ctx.journal.mark_created(outcome)
+            return outcome
+        assert last is not None
+        await _remove_lost_code_devices_quietly(ctx, row, base)
+    raise RowFailedError(plan.failed_outcome(base, Step.CODE, last))
+
+
+async def _remove_lost_code_devices(ctx: RowContext, row: Row, base: Outcome) -> None:
+    """
+    Delete the pending devices that lost activation codes of this row left behind.
+
+    Called with the owner's lock held. When some code row of the owner holds a code
+    but no device id (an API that does not answer one), a lost code's device cannot be
+    told from that row's, so nothing is deleted.
+    """
+    since = ctx.journal.started_at(row.number)
+    if since is None:
+        return
+    entries = ctx.journal.entries_for(ctx.owner_code_rows)
+    claimed = {e.device_id for e in entries.values() if e.device_id}
+    unclaimed = [
+        number
+        for number, e in entries.items()
+        if number != row.number
+        and e.outcome is not None
+        and e.outcome.activation_code
+        and not e.device_id
+    ]
+    try:
+        devices = [d async for d in _owner_devices(ctx, row)]
+    except ApiError as error:
+        raise RowFailedError(
+            plan.failed_outcome(base, Step.LOST_CODE, error)
+        ) from error
+    lost = plan.lost_code_devices(devices, since, claimed)
+    if not lost:
+        return
+    if unclaimed:
+        log.warning(
+            "lost_code_device_kept",
+            devices=len(lost),
+            rows_without_device_id=len(unclaimed),
+        )
+        return
+    for device in lost:
+        try:
+            await ctx.api.delete_device(device.id, org_id=ctx.org(row))
+        except NotFoundError:
+            pass  # already gone: what the delete was for
         except ApiError as error:
-            raise RowFailedError(plan.failed_outcome(base, Step.CODE, error)) from error
-        break
-    return Outcome(
-        row=row.number,
-        status=Status.CODE_ISSUED,
-        device_id=code.device_id,
-        activation_code=code.code,
-        activation_expiry=code.expiry_time,
-    )
+            raise RowFailedError(
+                plan.failed_outcome(base, Step.LOST_CODE, error)
+            ) from error
+        log.info("lost_code_device_deleted", device_id=device.id)
+
+
+async def _remove_lost_code_devices_quietly(
+    ctx: RowContext, row: Row, base: Outcome
+) -> None:
+    """
+    Remove a lost code's device before the row fails; the code's failure is the news.
+    """
+    try:
+        await _remove_lost_code_devices(ctx, row, base)
+    except RowFailedError as failed:
+        log.warning("lost_code_device_not_removed", error=failed.outcome.error)
+
+
+def _owner_devices(ctx: RowContext, row: Row) -> AsyncIterator[Device]:
+    """
+    List the devices of the row's owner.
+    """
+    org = ctx.org(row)
+    if row.workspace_id:
+        return ctx.api.list_devices(org_id=org, workspace_id=row.workspace_id)
+    return ctx.api.list_devices(org_id=org, person_id=row.person_id or "")
 
 
 async def _find_code_device(ctx: RowContext, row: Row, base: Outcome) -> Device | None:
@@ -319,11 +413,7 @@ async def _find_code_device(ctx: RowContext, row: Row, base: Outcome) -> Device 
                 return await ctx.api.get_device(base.device_id, org_id=org)
             except NotFoundError:
                 return None
-        if row.workspace_id:
-            listing = ctx.api.list_devices(org_id=org, workspace_id=row.workspace_id)
-        else:
-            listing = ctx.api.list_devices(org_id=org, person_id=row.person_id or "")
-        devices = [d async for d in listing]
+        devices = [d async for d in _owner_devices(ctx, row)]
     except ApiError as error:
         raise RowFailedError(plan.failed_outcome(base, Step.TAGS, error)) from error
     return plan.pick_code_device(devices, None)

@@ -16,6 +16,7 @@ import itertools
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
 import anyio
 import anyio.lowlevel
@@ -56,6 +57,13 @@ class Fault:
     op: str
     error: BaseException
     when: str | None = None
+
+
+def _now() -> str:
+    """
+    Stamp a device's ``created`` the way Webex does: UTC, milliseconds, ``Z``.
+    """
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def unknown_outcome(message: str = "connection dropped") -> OutcomeUnknownError:
@@ -115,6 +123,7 @@ class FakeDevicesApi:
         """
         Register a device directly, as if someone else had made it.
         """
+        fields.setdefault("created", _now())
         device = Device(id=f"dev-{next(self._ids)}", **fields)  # type: ignore[arg-type]
         self.devices[device.id] = device
         return device

@@ -416,6 +416,161 @@ class TestActivationCodes:
         assert outcome.status == Status.CODE_ISSUED
         assert api.count("create_activation_code") == 2
         assert outcome.device_id == "dev-2"
+        assert list(api.devices) == ["dev-2"]  # the lost code's device is gone
+
+
+def pending_ids(api: FakeDevicesApi, owner: str) -> set[str]:
+    return {
+        d.id
+        for d in api.devices.values()
+        if d.owner_id == owner and not d.mac and d.connection_status == "activating"
+    }
+
+
+async def crash_at_code(
+    api: FakeDevicesApi, manifest: Manifest, journal_path: Path, nth: int
+) -> None:
+    """
+    Run until the ``nth`` activation code took effect, then stop dead (as a SIGKILL
+    would, before the journal records the code).
+    """
+
+    def crash(op: str, key: str | None) -> None:
+        if op == "create_activation_code" and api.count(op) == nth:
+            scope.cancel()
+
+    api.on_effect = crash
+    with anyio.CancelScope() as scope:
+        await provision(
+            manifest, settings(concurrency=1), api=api, journal_path=journal_path
+        )
+    api.on_effect = None
+
+
+class TestLostCodes:
+    async def test_resumed_code_row_replaces_its_lost_device(
+        self, tmp_path: Path
+    ) -> None:
+        """A code row caught mid-flight gets a fresh code on resume, and the device of the
+        code nobody saw is deleted; its owner's other code rows keep theirs."""
+        api = fake()
+        rows = [code_row(n, "ws-1") for n in (2, 3, 4)] + [code_row(5, "ws-2")]
+        manifest = manifest_of(rows)
+        journal_path = tmp_path / "r.journal.sqlite"
+        # Round-robin order is rows 2, 5, 3, 4: the third code is row 3's.
+        await crash_at_code(api, manifest, journal_path, nth=3)
+        lost = "dev-3"
+        with Journal.open(journal_path, manifest_fingerprint(manifest)) as journal:
+            caught = journal.entries()[3].phase
+
+        result = await provision(
+            manifest, settings(), api=api, journal_path=journal_path
+        )
+
+        outcomes = result.outcomes
+        assert caught == Phase.STARTED
+        assert {o.status for o in outcomes.values()} == {Status.CODE_ISSUED}
+        assert lost not in api.devices
+        assert outcomes[2].device_id == "dev-1"
+        assert pending_ids(api, "ws-1") == {outcomes[n].device_id for n in (2, 3, 4)}
+        assert len(api.devices) == 4
+        assert api.count("delete_device") == 1
+
+    async def test_resume_without_device_ids_still_removes_the_lost_device(
+        self, tmp_path: Path
+    ) -> None:
+        """An API that answers a code without its device id: the lost device goes too."""
+        api = fake()
+        api.code_has_device_id = False
+        manifest = manifest_of([code_row(2, "ws-1")])
+        journal_path = tmp_path / "r.journal.sqlite"
+        await crash_at_code(api, manifest, journal_path, nth=1)
+
+        result = await provision(
+            manifest, settings(), api=api, journal_path=journal_path
+        )
+
+        assert result.outcomes[2].status == Status.CODE_ISSUED
+        assert "dev-1" not in api.devices
+        assert len(pending_ids(api, "ws-1")) == 1
+
+    async def test_a_sibling_without_device_id_is_never_deleted(
+        self, tmp_path: Path
+    ) -> None:
+        """When the owner's other code row holds a code but no device id, nothing is
+        deleted: its device cannot be told from the lost one."""
+        api = fake()
+        api.code_has_device_id = False
+        manifest = manifest_of([code_row(2, "ws-1"), code_row(3, "ws-1")])
+        journal_path = tmp_path / "r.journal.sqlite"
+        await crash_at_code(api, manifest, journal_path, nth=2)
+
+        result = await provision(
+            manifest, settings(), api=api, journal_path=journal_path
+        )
+
+        assert {o.status for o in result.outcomes.values()} == {Status.CODE_ISSUED}
+        assert api.count("delete_device") == 0
+        assert "dev-1" in api.devices
+
+    async def test_lost_answers_for_one_owner_leave_one_device_per_row(self) -> None:
+        """Two code rows of one owner in parallel, one answer lost: each row claims its
+        own device and only the lost one is deleted."""
+        api = fake()
+        api.fail_after("create_activation_code", unknown_outcome(), when="ws-1")
+        rows = [code_row(2, "ws-1"), code_row(3, "ws-1"), code_row(4, "ws-2")]
+
+        result = await provision(manifest_of(rows), settings(concurrency=3), api=api)
+
+        ids = {n: o.device_id for n, o in result.outcomes.items()}
+        assert pending_ids(api, "ws-1") == {ids[2], ids[3]}
+        assert len({ids[2], ids[3]}) == 2
+        assert api.count("delete_device") == 1
+        assert api.max_owner_writes == 1
+
+    async def test_devices_older_than_the_row_are_kept(self) -> None:
+        """A pending device made before the row started is someone else's: kept."""
+        api = fake()
+        older = api.add_device(
+            workspace_id="ws-1",
+            connection_status="activating",
+            created="2020-01-01T00:00:00.000Z",
+        )
+        api.fail_after("create_activation_code", unknown_outcome())
+
+        result = await provision(
+            manifest_of([code_row(2, "ws-1")]), settings(), api=api
+        )
+
+        assert result.outcomes[2].status == Status.CODE_ISSUED
+        assert pending_ids(api, "ws-1") == {older.id, result.outcomes[2].device_id}
+
+    async def test_failure_that_may_have_issued_a_code_leaves_no_device(self) -> None:
+        """A code call that failed after taking effect fails the row and leaves nothing."""
+        api = fake()
+        api.fail_after("create_activation_code", ServerError("bad gateway", status=502))
+
+        result = await provision(
+            manifest_of([code_row(2, "ws-1")]), settings(), api=api
+        )
+
+        outcome = result.outcomes[2]
+        assert outcome.status == Status.FAILED
+        assert (outcome.error or "").startswith("issue activation code:")
+        assert api.devices == {}
+
+    async def test_dry_run_deletes_nothing(self) -> None:
+        """A dry run of a code row never looks for lost devices, let alone deletes one."""
+        api = fake()
+        api.add_device(workspace_id="ws-1", connection_status="activating")
+
+        result = await provision(
+            manifest_of([code_row(2, "ws-1")]), settings(dry_run=True), api=api
+        )
+
+        assert result.outcomes[2].status == Status.PLANNED
+        assert api.writes == []
+        assert len(api.devices) == 1
 
 
 class TestDryRun:

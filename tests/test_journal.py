@@ -4,13 +4,24 @@ The journal: durable per-row phases, a manifest fingerprint, a private file.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import sqlite3
 import stat
+from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from provisioner.errors import ConfigError
-from provisioner.journal import Journal, Phase, journal_path_for, manifest_fingerprint
+from provisioner.journal import (
+    Journal,
+    Phase,
+    _outcome_to_json,
+    journal_path_for,
+    manifest_fingerprint,
+)
 from provisioner.models import Manifest, Outcome, Row, Status
 
 
@@ -130,3 +141,75 @@ class TestJournal:
         assert Path("reports/x-report.journal.sqlite") == journal_path_for(
             Path("reports/x-report.xlsx")
         )
+
+
+class TestStartedAt:
+    def test_first_start_is_kept_across_resumes(self, tmp_path: Path) -> None:
+        """A second start, a create or a done never move a row's first start time."""
+        path = tmp_path / "r.journal.sqlite"
+        with Journal.open(path, "fp") as journal:
+            journal.mark_started(2)
+            first = journal.started_at(2)
+            journal.mark_created(Outcome(row=2, status=Status.CODE_ISSUED))
+        with Journal.open(path, "fp") as journal:
+            journal.mark_started(2)
+            journal.mark_done(Outcome(row=2, status=Status.CODE_ISSUED))
+
+            assert first is not None
+            assert journal.started_at(2) == first
+            assert journal.started_at(3) is None
+
+    def test_older_journal_gains_the_column(self, tmp_path: Path) -> None:
+        """A journal without started_at is upgraded; a started row's updated_at is its start."""
+        path = tmp_path / "r.journal.sqlite"
+        Journal.open(path, "fp").close()
+        with contextlib.closing(sqlite3.connect(path)) as db, db:
+            db.execute("DROP TABLE rows")
+            db.execute(
+                "CREATE TABLE rows (row INTEGER PRIMARY KEY, phase TEXT NOT NULL, "
+                "device_id TEXT, outcome TEXT, updated_at TEXT NOT NULL)"
+            )
+            db.execute(
+                "INSERT INTO rows VALUES (2, 'started', NULL, NULL, "
+                "'2026-11-26T01:00:00+00:00')"
+            )
+
+        with Journal.open(path, "fp") as journal:
+            started = journal.started_at(2)
+
+        assert started == datetime(2026, 11, 26, 1, tzinfo=UTC)
+
+    def test_entries_for_reads_only_the_rows_asked(self, tmp_path: Path) -> None:
+        """entries_for returns the named rows that the journal holds, nothing else."""
+        with Journal.open(None, "fp") as journal:
+            for number in (2, 3, 4):
+                journal.mark_created(
+                    Outcome(
+                        row=number, status=Status.CODE_ISSUED, device_id=f"d{number}"
+                    )
+                )
+
+            found = journal.entries_for([2, 4, 9])
+            nothing = journal.entries_for([])
+
+        assert {n: e.device_id for n, e in found.items()} == {2: "d2", 4: "d4"}
+        assert nothing == {}
+
+
+class TestOutcomeJson:
+    def test_same_text_as_a_deep_copy(self) -> None:
+        """The shallow dict writes exactly what dataclasses.asdict wrote before."""
+        outcome = Outcome(
+            row=7,
+            status=Status.FAILED,
+            device_id="d7",
+            activation_code="1234123412341234",
+            activation_expiry="2099-01-01T00:00:00Z",
+            error="apply tags: boom",
+            http_status=502,
+            tracking_id="T",
+            attempts=3,
+            tags_deferred=True,
+        )
+
+        assert _outcome_to_json(outcome) == json.dumps(asdict(outcome))

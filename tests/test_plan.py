@@ -4,16 +4,19 @@ The engine's pure decisions: order, ownership, tags, code reuse, wording.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from provisioner import plan
 from provisioner.api import SupportedModel
 from provisioner.errors import (
+    ApiTimeoutError,
     AuthError,
+    ConnectError,
     InvalidRequestError,
     NotFoundError,
+    RateLimitedError,
     ServerError,
 )
 from provisioner.models import Device, Outcome, Problem, Row, Status, TagMode
@@ -120,6 +123,70 @@ class TestPickCodeDevice:
         devices = [Device(id=i, connection_status="activating") for i in "pq"]
 
         assert plan.pick_code_device(devices, None) is None
+
+
+def pending(device_id: str, created: str | None, **fields: object) -> Device:
+    fields.setdefault("connection_status", "activating")
+    return Device(id=device_id, created=created, **fields)  # type: ignore[arg-type]
+
+
+class TestLostCodeDevices:
+    def test_only_unclaimed_pending_devices_made_since_the_start(self) -> None:
+        """A device with a MAC, another status, an older stamp or a claim is not lost."""
+        start = datetime(2026, 11, 26, 1, 0, 0, tzinfo=UTC)
+        lost = pending("lost", "2026-11-26T01:00:05.000Z")
+        devices = [
+            lost,
+            pending(
+                "pending-status",
+                "2026-11-26T01:00:06.000Z",
+                connection_status="pending",
+            ),
+            pending("claimed", "2026-11-26T01:00:07.000Z"),
+            pending("older", "2026-11-26T00:59:00.000Z"),
+            pending("no-stamp", None),
+            pending("bad-stamp", "yesterday"),
+            pending("activated", "2026-11-26T01:00:08.000Z", mac="00AABB000001"),
+            pending(
+                "expired",
+                "2026-11-26T01:00:09.000Z",
+                connection_status="offline_expired",
+            ),
+        ]
+
+        found = plan.lost_code_devices(devices, start, {"claimed"})
+
+        assert [d.id for d in found] == ["lost", "pending-status"]
+
+    def test_millisecond_stamps_within_the_tolerance_count(self) -> None:
+        """A stamp cut to milliseconds just before the start still counts as since it."""
+        start = datetime(2026, 11, 26, 1, 0, 0, 999_999, tzinfo=UTC)
+        just_before = pending("cut", "2026-11-26T01:00:00.999Z")
+        too_early = start - plan.CLOCK_TOLERANCE - timedelta(milliseconds=1)
+        stamp = too_early.isoformat(timespec="milliseconds")
+
+        found = plan.lost_code_devices(
+            [just_before, pending("early", stamp)], start, ()
+        )
+
+        assert [d.id for d in found] == ["cut"]
+
+
+class TestMayHaveTakenEffect:
+    @pytest.mark.parametrize(
+        ("error", "expected"),
+        [
+            (ServerError("bad gateway", status=502), True),
+            (ApiTimeoutError("no answer"), True),
+            (RateLimitedError("slow down", status=429), False),
+            (ConnectError("refused"), False),
+            (NotFoundError("no such workspace", status=404), False),
+        ],
+    )
+    def test_ambiguous_failures(self, error: Exception, expected: bool) -> None:
+        """Timeouts and 5xx may have taken effect; 429, refused and 4xx did not."""
+
+        assert plan.may_have_taken_effect(error) is expected  # type: ignore[arg-type]
 
 
 class TestCanReuseCode:
