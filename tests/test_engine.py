@@ -4,7 +4,9 @@ The engine against the dict-backed fake: outcomes, faults, locks, resume, dry ru
 
 from __future__ import annotations
 
+import itertools
 import json
+import socket
 import subprocess
 import sys
 from dataclasses import replace
@@ -18,10 +20,18 @@ from fakes import FakeDevicesApi, unknown_outcome
 
 import provisioner
 from provisioner.emulator import RunningEmulator
-from provisioner.engine import Progress, RunResult, provision
+from provisioner.emulator.faults import FaultDecision
+from provisioner.engine import (
+    FIRST_CALL_ATTEMPTS,
+    Progress,
+    RunResult,
+    first_call_policy,
+    provision,
+)
 from provisioner.errors import (
     AuthError,
     ConfigError,
+    ConnectError,
     MacInUseError,
     NetworkError,
     NotFoundError,
@@ -169,6 +179,30 @@ class TestCleanRun:
             await provision(manifest_of(many_rows(3)), settings(), api=api)
 
         assert api.count("create_device") == 0
+
+    async def test_refused_connection_gives_up_after_a_few_attempts(self) -> None:
+        """Nothing listening at the base URL: the first call stops after a few attempts,
+        not the run's usual eight."""
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        quick = RetryPolicy(base_delay=0.01, max_delay=0.01)
+        closed = settings(base_url=f"http://127.0.0.1:{port}/v1", retry=quick)
+
+        with structlog.testing.capture_logs() as logs, pytest.raises(ConnectError):
+            await provision(manifest_of(many_rows(3)), closed)
+
+        attempts = [e for e in logs if e["event"] == "api_call_finished"]
+        assert len(attempts) == FIRST_CALL_ATTEMPTS < quick.max_attempts
+
+    def test_first_call_policy_is_never_looser(self) -> None:
+        """The first call's policy caps the run's policy and keeps tighter bounds."""
+        default = first_call_policy(RetryPolicy())
+        tight = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.02)
+
+        assert default.max_attempts == FIRST_CALL_ATTEMPTS
+        assert default.max_total <= 5.0
+        assert first_call_policy(tight) == replace(tight, max_total=default.max_total)
 
     async def test_missing_catalogue_does_not_stop_a_run(self) -> None:
         """A 404 on supportedDevices only skips the model check; rows still run."""
@@ -1011,6 +1045,78 @@ class TestAgainstEmulator:
         assert writes == []
         assert {o.status for o in result.outcomes.values()} == {Status.PLANNED}
         assert emulator.state.store.devices == {}
+
+    async def test_resumed_code_row_leaves_one_device_per_row(
+        self, emulator: RunningEmulator, tmp_path: Path
+    ) -> None:
+        """A code row killed after the API issued its code ends, on resume, with one
+        pending device per code row: the lost code's device is deleted."""
+        owner = ORG_WORKSPACES[0]
+        rows = [code_row(n, owner) for n in (2, 3, 4)] + [
+            code_row(5, ORG_WORKSPACES[1])
+        ]
+        manifest = manifest_of(rows)
+        journal = tmp_path / "x.journal.sqlite"
+        stop = anyio.Event()
+
+        def stop_after_two(progress: Progress) -> None:
+            if progress.done >= 2:
+                stop.set()
+
+        await provision(
+            manifest,
+            emulator_settings(emulator, concurrency=1),
+            journal_path=journal,
+            on_progress=stop_after_two,
+            stop=stop,
+        )
+        # The kill: row 3 journalled as started, its code issued, the answer lost.
+        with Journal.open(journal, manifest_fingerprint(manifest)) as opened:
+            opened.mark_started(3)
+        store = emulator.state.store
+        lost = store.create_activation_code(
+            {"workspaceId": owner, "model": "DMS Cisco 8851"},
+            emulator.state.clock.now(),
+            30,
+        )
+
+        result = await provision(
+            manifest, emulator_settings(emulator), journal_path=journal
+        )
+
+        ids = {n: o.device_id for n, o in result.outcomes.items()}
+        assert {o.status for o in result.outcomes.values()} == {Status.CODE_ISSUED}
+        assert lost.id not in store.devices
+        assert set(store.devices) == set(ids.values())
+        assert len(set(ids.values())) == 4
+        assert all(
+            store.devices[i or ""].wire["connectionStatus"] == "activating"
+            for i in ids.values()
+        )
+
+    async def test_server_errors_on_the_first_call_get_the_usual_retries(
+        self, emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """5xx answers to the first call outlast the quick attempts and the run goes on."""
+        failing = FIRST_CALL_ATTEMPTS + 2
+        rolls = itertools.count()
+        roll = emulator.state.dice.roll
+
+        def gateway_errors_first(knobs: Any) -> FaultDecision:
+            return (
+                FaultDecision(server_error=503)
+                if next(rolls) < failing
+                else roll(knobs)
+            )
+
+        monkeypatch.setattr(emulator.state.dice, "roll", gateway_errors_first)
+
+        result = await provision(manifest_of(org_rows(2)), emulator_settings(emulator))
+
+        stats = emulator.stats()
+        assert {o.status for o in result.outcomes.values()} == {Status.CREATED}
+        assert stats["server_errors_injected"] == failing
+        assert result.stats.api_calls == stats["requests_total"]
 
     async def test_unknown_token_stops_the_run(self, emulator: RunningEmulator) -> None:
         """A token the API refuses raises AuthError before any row is sent."""
