@@ -24,9 +24,20 @@ How the controller behaves:
     A 429 in a server-side token bucket (rate ``L``, burst ``B``) happens when the
     starts since the bucket was last full exceeded ``B + L * t`` over some interval
     ``t``. Two 429 episodes with differently shaped start histories give two such
-    curves ``B(L)``; where they cross is the limit. The controller then runs
+    curves ``B(L)``; where they cross is the limit (when the two drains differ
+    enough in length to place the crossing at all). The controller then runs
     ``margin`` under it, holds for ``settle_hold`` seconds and probes up very slowly,
     so a raised limit is found again without oscillating across it.
+
+Why not settle from the first 429 alone: one episode gives one curve, and a curve
+cannot tell rate from burst. Against the ramp above, buckets of 45/s with burst
+11, 50/s with burst 10 and 60/s with burst 8 accept and reject exactly the same
+starts (``tests/test_ratelimit.py`` shows it), so no rule can settle within a few
+percent under all three after one 429. Even a known burst pins the rate only to
+one call over the drain before the 429 (about 0.2 s after a doubling ramp: about
+5/s either way at 50/s). Assuming a burst of 0.2 s and settling at once measured
+worse on the emulator's 50/s, burst 10 (median 94.9% of the limit over three runs,
+against 96.4% when the second, informative 429 is paid).
 
 ``RateControl.max_rate`` is a hard ceiling in every phase; ``min_rate`` a floor.
 """
@@ -83,6 +94,8 @@ class ControllerTuning:
         search_slope: while searching, the rate grows linearly by this share of the
             rate the 429 came at, per second: fast enough to climb back from a low
             restart, slow enough that the next 429 episode is long and informative.
+        resolution: refuse a learned limit whose uncertainty (one call over the
+            difference of the two drains) is more than this share of it.
         margin: how far under a learned limit to settle.
         settle_hold: seconds to stay settled before probing above the learned limit.
         settle_slope: share of the rate added per second while probing when settled.
@@ -94,6 +107,7 @@ class ControllerTuning:
     ramp_demand: float = 0.75
     backoff: float = 0.85
     search_slope: float = 0.05
+    resolution: float = 0.5
     margin: float = 0.01
     settle_hold: float = 45.0
     settle_slope: float = 0.001
@@ -117,13 +131,26 @@ class Episode:
         """
         Return the burst a token bucket at ``limit`` would need to accept all starts.
         """
+        return self._peak(limit)[0]
+
+    def drain(self, limit: float) -> float:
+        """
+        Return how long a token bucket at ``limit`` had been draining at the end.
+
+        The drain starts where ``excess`` peaks: the bucket was last full there.
+        """
+        return self.end - self._peak(limit)[1]
+
+    def _peak(self, limit: float) -> tuple[float, float]:
         count = len(self.starts)
         # No floor at zero: past the true rate the curve keeps its slope, which keeps
         # the crossing of two curves well defined near the top of the search range.
-        worst = -math.inf
+        worst, since = -math.inf, self.end
         for index, start in enumerate(self.starts):
-            worst = max(worst, (count - index) - limit * (self.end - start))
-        return worst
+            excess = (count - index) - limit * (self.end - start)
+            if excess > worst:
+                worst, since = excess, start
+        return worst, since
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +176,12 @@ class RateStatistics:
 
 
 def learn_limit(
-    first: Episode, second: Episode, *, low: float, high: float
+    first: Episode,
+    second: Episode,
+    *,
+    low: float,
+    high: float,
+    resolution: float = 0.5,
 ) -> float | None:
     """
     Return the token-bucket rate both episodes agree on, or None when they do not.
@@ -157,6 +189,12 @@ def learn_limit(
     Each episode says "the bucket ran dry at its end": ``excess(L) == B`` for the same
     unknown burst ``B``. The difference of the two curves changes sign at most once
     between ``low`` and ``high`` for differently shaped episodes; bisect for it.
+
+    An episode pins its burst only to within one call (the bucket ran dry somewhere
+    between two starts), so the crossing is good to about one call over the
+    difference of the two drains. When that is worse than ``resolution`` of the
+    crossing itself (short episodes of nearly the same length), return None rather
+    than settle on a guess: a 5/s bucket with burst 5 otherwise "learns" 13/s.
     """
     if not first.starts or not second.starts or not 0 < low < high:
         return None
@@ -178,7 +216,12 @@ def learn_limit(
             break
     limit = (low + high) / 2
     # A burst below one call means the episodes disagree with any token bucket.
-    return limit if first.excess(limit) >= 1.0 else None
+    if first.excess(limit) < 1.0:
+        return None
+    apart = abs(first.drain(limit) - second.drain(limit))
+    if apart <= 0 or 1.0 / apart > resolution * limit:
+        return None
+    return limit
 
 
 class RateController:
@@ -271,6 +314,7 @@ class RateController:
                 episode,
                 low=self._control.min_rate,
                 high=max(rate_then, measured) * 1.05,
+                resolution=self._tuning.resolution,
             )
             if limit is not None:
                 break

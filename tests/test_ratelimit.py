@@ -39,6 +39,7 @@ class Bucket:
 
     rate: float
     burst: float
+    rise: tuple[float, float] | None = None  # (at, new rate): the limit changes
     tokens: float = field(init=False)
     last: float = 0.0
 
@@ -46,6 +47,9 @@ class Bucket:
         self.tokens = self.burst
 
     def take(self, now: float) -> bool:
+        if self.rise is not None and now >= self.rise[0]:
+            self.tokens += (self.rise[0] - self.last) * self.rate
+            self.last, self.rate, self.rise = self.rise[0], self.rise[1], None
         self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
         self.last = now
         if self.tokens >= 1:
@@ -73,17 +77,21 @@ def simulate(
     workers: int = 16,
     retry_after: float = 1.0,
     control: RateControl | None = None,
+    rise: tuple[float, float] | None = None,
+    until_events: int | None = None,
 ) -> Run:
     """
     Drive a RateController with a pool of workers against a token bucket.
 
     Workers reserve a slot, wait for it (re-reserving when the epoch changes, as
     RateLimiter does), arrive at the server half a latency later and learn the answer
-    a full latency after starting; a 429 pauses them for Retry-After.
+    a full latency after starting; a 429 pauses them for Retry-After. ``rise``
+    changes the bucket's rate mid-run; ``until_events`` stops right after that many
+    429 episodes.
     """
     clock = FakeClock()
     controller = RateController(control or RateControl(), clock=clock)
-    bucket = Bucket(limit, burst) if limit is not None else None
+    bucket = Bucket(limit, burst, rise) if limit is not None else None
     events: list[tuple[float, int, str, int, float]] = []
     waiting: dict[int, tuple[int, float, float]] = {}
     counter = {"seq": 0, "left": calls, "done": 0, "rejected": 0}
@@ -139,6 +147,8 @@ def simulate(
             counter["rejected"] += 1
             controller.record_rejected_nowait(value, retry_after)
             notify()
+            if controller.statistics().rate_limited_events == until_events:
+                break
             push(clock.now + retry_after, "acquire", worker)
     return Run(end, counter["done"], counter["rejected"], controller)
 
@@ -273,6 +283,35 @@ class TestLearning:
 
         assert learned == pytest.approx(limit, rel=0.03)
 
+    def test_short_episodes_of_nearly_one_length_teach_nothing(self) -> None:
+        """Two drains too close in length to place a crossing give no limit."""
+        # 5 starts in 0.19 s, then 6 in 0.27 s: each pins its burst to within one
+        # call, which moves the crossing by more than half of itself.
+        ramp = Episode((0.0, 0.05, 0.1, 0.125, 0.15), 0.19)
+        search = Episode(tuple(1.23 + i / 22.4 for i in range(6)), 1.496)
+
+        assert learn_limit(ramp, search, low=0.5, high=50.0) is None
+        assert learn_limit(ramp, search, low=0.5, high=50.0, resolution=10) is not None
+
+    def test_one_episode_cannot_tell_rate_from_burst(self) -> None:
+        """Buckets of 45/s, 50/s and 60/s leave the controller in one state at the first 429."""
+
+        def after_first_429(limit: float, burst: float) -> tuple[object, ...]:
+            controller = simulate(100, limit=limit, burst=burst, until_events=1)
+            stats = controller.controller.statistics()
+            return (stats.rate, stats.ceiling, stats.phase, stats.starts)
+
+        states = {
+            after_first_429(45, 11),
+            after_first_429(50, 10),
+            after_first_429(60, 8),
+        }
+
+        # One state for limits 20% apart: whatever it settles at after one 429 is
+        # more than 3% off for at least two of them; a second episode is needed.
+        assert len(states) == 1
+        assert next(iter(states))[2] is Phase.SEARCHING
+
     def test_identical_episodes_teach_nothing(self) -> None:
         """Episodes of the same shape cannot separate rate from burst: no answer."""
         same = Episode(tuple(i / 60 for i in range(30)), 0.5)
@@ -281,7 +320,13 @@ class TestLearning:
 
     @pytest.mark.parametrize(
         ("limit", "burst", "workers"),
-        [(50.0, 10, 16), (40.0, 5, 16), (100.0, 20, 16), (200.0, 50, 32)],
+        [
+            (50.0, 10, 16),
+            (40.0, 5, 16),
+            (100.0, 20, 16),
+            (200.0, 20, 16),
+            (200.0, 50, 32),
+        ],
     )
     def test_settles_just_under_an_unknown_limit(
         self, limit: float, burst: int, workers: int
@@ -293,12 +338,40 @@ class TestLearning:
 
         stats = run.controller.statistics()
         assert stats.phase is Phase.SETTLED
-        assert stats.ceiling == pytest.approx(limit, rel=0.06)
-        assert stats.rate <= limit
-        assert stats.rate_limited_events <= 3
+        assert limit * 0.97 <= stats.rate <= limit
         assert run.rejected / calls < 0.02
         ideal = (calls - burst) / limit
         assert ideal / run.wall > 0.88
+        assert stats.rate_limited_events <= 2
+
+    def test_settles_under_a_slow_bucket_with_a_second_of_burst(self) -> None:
+        """A 5/s bucket with burst 5, under the initial rate, ends within 3% under it."""
+        run = simulate(300, limit=5.0, burst=5)
+
+        stats = run.controller.statistics()
+        assert stats.phase is Phase.SETTLED
+        assert 5.0 * 0.97 <= stats.rate <= 5.0
+        assert run.rejected / 300 < 0.03
+        # Its pauses cost little: the bucket refills in the 1 s Retry-After.
+        assert (300 - 5) / 5.0 / run.wall > 0.95
+
+    def test_settles_under_a_bucket_of_one(self) -> None:
+        """A 10/s bucket with burst 1, below the initial rate, is found and kept under."""
+        run = simulate(600, limit=10.0, burst=1)
+
+        stats = run.controller.statistics()
+        assert stats.phase is Phase.SETTLED
+        assert 10.0 * 0.8 <= stats.rate <= 10.0
+        assert run.rejected / 600 < 0.02
+
+    def test_finds_a_limit_raised_later(self) -> None:
+        """When the limit rises from 50/s to 60/s mid-run, probing climbs past 55/s."""
+        run = simulate(24_000, limit=50.0, burst=10, rise=(30.0, 60.0))
+
+        stats = run.controller.statistics()
+        assert stats.rate > 55.0
+        assert stats.rate <= 60.0
+        assert stats.rate_limited_events <= 4
 
     def test_oscillation_is_bounded_after_settling(self) -> None:
         """A long run at a fixed limit adds at most a probe or two after settling."""
