@@ -297,8 +297,8 @@ class TestLearning:
         """Buckets of 45/s, 50/s and 60/s leave the controller in one state at the first 429."""
 
         def after_first_429(limit: float, burst: float) -> tuple[object, ...]:
-            controller = simulate(100, limit=limit, burst=burst, until_events=1)
-            stats = controller.controller.statistics()
+            run = simulate(100, limit=limit, burst=burst, until_events=1)
+            stats = run.controller.statistics()
             return (stats.rate, stats.ceiling, stats.phase, stats.starts)
 
         states = {
