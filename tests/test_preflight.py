@@ -471,3 +471,130 @@ async def test_supported_answer_can_be_handed_in(emulator: Any, tmp_path: Path) 
     route = "GET /v1/telephony/config/supportedDevices"
     assert after[route] == before[route]
     assert sorted(problems_by_row(checked.manifest)) == [4, 5, 6, 7]
+
+
+# ---------------------------------------------------------------------------
+# Through the CLI: provisioner validate MANIFEST --live
+
+
+def _http(method: str, url: str, body: object | None = None, token: str = "") -> Any:
+    import urllib.request
+
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        raw = response.read()
+    return json.loads(raw) if raw else None
+
+
+@pytest.fixture(name="process_emulator", scope="module")
+def _process_emulator() -> Any:
+    """An emulator in its own process (the CLI runs its own event loop)."""
+    from provisioner.emulator import run_in_subprocess
+
+    with run_in_subprocess() as (_process, base_url):
+        yield base_url
+
+
+def _write_count(admin: str) -> int:
+    routes = _http("GET", f"{admin}/stats")["by_route"]
+    return sum(
+        sum(counts.values())
+        for route, counts in routes.items()
+        if not route.startswith("GET ") and route not in READ_ONLY_ROUTES
+    )
+
+
+def test_validate_live_cli(process_emulator: str, tmp_path: Path) -> None:
+    """validate --live prints each live problem with row and column, exits 1, writes nothing."""
+    from click.testing import CliRunner
+
+    from provisioner.cli import main
+    from provisioner.emulator import DEFAULT_TOKEN
+
+    admin = process_emulator.removesuffix("/v1") + "/_emulator"
+    _http("POST", f"{admin}/reset")
+    for mac, owner in ((IN_USE_ELSEWHERE, WS[1]), (IN_USE_OWN, WS[0])):
+        body = {"mac": mac, "model": "DMS Cisco 8851", "workspaceId": owner}
+        _http("POST", f"{process_emulator}/devices", body, DEFAULT_TOKEN)
+    writes = _write_count(admin)
+    path = write_live_manifest(tmp_path)
+
+    result = CliRunner().invoke(
+        main,
+        ["validate", str(path), "--live", "--base-url", process_emulator],
+        env={"WEBEX_ACCESS_TOKEN": DEFAULT_TOKEN},
+    )
+
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    assert any(
+        line.startswith(f'row 2, column "MAC Address", value "{IN_USE_ELSEWHERE}"')
+        and "Denver Reception 1" in line
+        for line in lines
+    )
+    assert any(line.startswith('row 4, column "MAC Address"') for line in lines)
+    assert any(line.startswith('row 5, column "Model"') for line in lines)
+    assert any(
+        line.startswith(f'row 6, column "Workspace ID", value "{MISSING_WS[:20]}')
+        and "check the id" in line
+        for line in lines
+    )
+    assert any(line.startswith('row 7, column "Password"') for line in lines)
+    assert "10 rows, 5 valid, 5 invalid" in result.output
+    assert f"live checks at {process_emulator}:" in result.output
+    assert "a run adopts that device" in result.output
+    assert _write_count(admin) == writes
+
+
+def test_validate_live_refused_token(process_emulator: str, tmp_path: Path) -> None:
+    """A refused token ends validate --live with exit 2, saying to check the token."""
+    from click.testing import CliRunner
+
+    from provisioner.cli import main
+
+    token = "wrong-token-4f1d2c"
+    result = CliRunner().invoke(
+        main,
+        [
+            "validate",
+            str(write_live_manifest(tmp_path)),
+            "--live",
+            "--base-url",
+            process_emulator,
+        ],
+        env={"WEBEX_ACCESS_TOKEN": token},
+    )
+
+    assert result.exit_code == 2
+    assert "check the token" in result.output
+    assert token not in result.output
+
+
+def test_validate_live_clean_manifest(process_emulator: str, tmp_path: Path) -> None:
+    """A manifest the org accepts passes --live with exit 0."""
+    from click.testing import CliRunner
+
+    from provisioner.cli import main
+    from provisioner.emulator import DEFAULT_TOKEN
+
+    path = tmp_path / "ok.csv"
+    path.write_text(
+        "mac,model,workspaceId,personId\n"
+        f"0C0C0C0C0C01,Cisco 8851,{WS[20]},\n"
+        f",Cisco 8865,,{PEOPLE[20]}\n",
+        encoding="utf-8",
+    )
+
+    result = CliRunner().invoke(
+        main,
+        ["validate", str(path), "--live", "--base-url", process_emulator],
+        env={"WEBEX_ACCESS_TOKEN": DEFAULT_TOKEN},
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "2 rows, 2 valid, 0 invalid" in result.output
+    assert "owners: 2 looked up, 0 not found" in result.output

@@ -11,6 +11,8 @@ from pathlib import Path
 import click
 
 from provisioner.catalogue import load_catalogue
+from provisioner.cli.common import ConnectionOptions
+from provisioner.cli.live import live_options, run_live_checks
 from provisioner.errors import ManifestError
 from provisioner.manifest import load_manifest
 from provisioner.models import Manifest, Problem
@@ -25,13 +27,29 @@ _MAX_VALUE = 60
 @click.option(
     "--sheet", metavar="NAME", help="The XLSX sheet to read (default: the first)."
 )
-def validate(manifest: Path, sheet: str | None) -> None:
+@click.option(
+    "--live",
+    is_flag=True,
+    help=(
+        "Then check against the org with read-only calls: MACs in use, models the "
+        "org supports, owners that exist (needs a token)."
+    ),
+)
+@live_options
+def validate(
+    manifest: Path, sheet: str | None, live: bool, connection: ConnectionOptions
+) -> None:
     """
-    Check MANIFEST (CSV, TSV or XLSX) without calling the API.
+    Check MANIFEST (CSV, TSV or XLSX) without calling the API (unless --live).
 
     Prints every problem with its row, column and value and what to do, then a
     summary. Exit status: 0 every row is valid, 1 some rows are invalid, 2 the file
     itself cannot be used.
+
+    With --live, the rows are then checked against the org (WEBEX_ACCESS_TOKEN or
+    --token-file; --base-url or --cloud): MACs through validateMacs (in use, and by
+    whom), models against the org's supportedDevices, each owner looked up once. No
+    write call is made. Exit 2 also when the token is refused.
     """
     # Imported here, not at the top: the group imports this module, and a cycle at
     # import time leaves mypy unable to type the command it registers.
@@ -49,9 +67,15 @@ def validate(manifest: Path, sheet: str | None) -> None:
             err=True,
         )
         raise SystemExit(EXIT_UNUSABLE)
+    checked = run_live_checks(loaded, connection) if live else None
+    if checked is not None:
+        loaded = checked.preflight.manifest
     problems = row_problems(loaded)
     for line in render_validation(loaded, problems):
         click.echo(line)
+    if checked is not None:
+        for line in checked.lines():
+            click.echo(line)
     raise SystemExit(EXIT_FAILED_ROWS if problems else EXIT_OK)
 
 
