@@ -43,6 +43,7 @@ from provisioner.errors import (
 )
 from provisioner.journal import Journal, JournalEntry, Phase, manifest_fingerprint
 from provisioner.models import Manifest, Outcome, Row, Status
+from provisioner.preflight import preflight
 from provisioner.report import RunStats
 from provisioner.settings import RetryPolicy, Settings
 
@@ -189,6 +190,8 @@ class _Run:
         self, journal: Journal, only_rows: frozenset[int] | None
     ) -> RunResult:
         supported = await self._check_access()
+        if self.settings.dry_run:
+            await self._check_live(supported)
         entries = journal.entries()
         self.code_rows = _code_rows_by_owner(self.manifest.rows)
         todo = self._settle_known_rows(entries, only_rows)
@@ -239,6 +242,28 @@ class _Run:
                 log.warning("supported_devices_refused", status=error.status)
                 return ()
         return tuple(models)
+
+    async def _check_live(self, supported: Sequence[SupportedModel]) -> None:
+        """
+        Run ``validate --live``'s read-only checks, so a dry run flags what they flag.
+
+        Rows with live problems become ``invalid`` like rows with offline ones; the
+        owners found are remembered so the per-row checks do not look them up again.
+        """
+        with self._tally():
+            checked = await preflight(
+                self.manifest,
+                self.api,
+                org_id=self.settings.org_id,
+                concurrency=self.settings.concurrency,
+                supported=supported,
+            )
+        self.manifest = checked.manifest
+        for key, lookup in checked.owners.items():
+            if lookup.owner is not None:
+                self.owners[key.id] = None
+        for warning in checked.warnings:
+            log.warning("live_check_skipped", reason=warning)
 
     async def _first_call(self) -> list[SupportedModel]:
         """

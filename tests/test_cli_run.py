@@ -57,6 +57,8 @@ WORKSPACES = [w["id"] for w in ORG["workspaces"]]
 PEOPLE = [p["id"] for p in ORG["people"]]
 MISSING_WORKSPACE = "Y2lzY29zcGFyazovL3VzL1BMQUNFL25vLXN1Y2gtd29ya3NwYWNl"
 WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
+# A POST that only reads: the dry run's pre-flight check of MACs.
+VALIDATE_MACS_ROUTE = "POST /v1/telephony/config/devices/actions/validateMacs/invoke"
 # The module, not the command of the same name that provisioner.cli exports.
 run_module = importlib.import_module("provisioner.cli.run")
 
@@ -93,7 +95,7 @@ class Emulator:
         return sum(
             sum(counts.values())
             for route, counts in by_route.items()
-            if route.split()[0] in WRITE_METHODS
+            if route.split()[0] in WRITE_METHODS and route != VALIDATE_MACS_ROUTE
         )
 
 

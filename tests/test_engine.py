@@ -73,13 +73,31 @@ def code_row(number: int, owner: str, tags: tuple[str, ...] = ()) -> Row:
     )
 
 
+MANIFEST_COLUMNS = ("mac", "model", "workspaceId", "personId", "tags")
+
+
 def manifest_of(rows: list[Row], path: Path = Path("manifest.csv")) -> Manifest:
+    # Cells as a real file would hold them: a dry run's live check rebuilds rows
+    # from their cells against the org's catalogue.
+    faithful = [
+        replace(
+            row,
+            cells=(
+                row.mac or "",
+                row.model or "",
+                row.workspace_id or "",
+                row.person_id or "",
+                ";".join(row.tags),
+            ),
+        )
+        for row in rows
+    ]
     return Manifest(
         path=path,
         sheet=None,
-        columns=("mac", "model", "owner"),
-        field_columns={"mac": "mac", "model": "model", "workspaceId": "owner"},
-        rows=tuple(rows),
+        columns=MANIFEST_COLUMNS,
+        field_columns={column: column for column in MANIFEST_COLUMNS},
+        rows=tuple(faithful),
     )
 
 
@@ -609,7 +627,8 @@ class TestLostCodes:
 
 class TestDryRun:
     async def test_dry_run_makes_no_write_call(self) -> None:
-        """A dry run reads only, plans every row, and flags the rows that would fail."""
+        """A dry run reads only, plans every row, and marks the rows the live checks
+        flag (a MAC held by another owner, a missing owner) invalid."""
         api = fake()
         api.add_device(mac=mac_of(3), workspace_id="ws-7")
         api.add_device(mac=mac_of(4), workspace_id="ws-1")
@@ -627,14 +646,16 @@ class TestDryRun:
         assert api.writes == []
         assert statuses == [
             Status.PLANNED,
-            Status.FAILED,
+            Status.INVALID,
             Status.PLANNED,
             Status.PLANNED,
-            Status.FAILED,
+            Status.INVALID,
         ]
         assert "would create" in (result.outcomes[2].error or "")
         assert "would adopt" in (result.outcomes[4].error or "")
-        assert api.count("get_workspace") - 1 == 1  # ws-1 once, ws-99 once
+        assert "ws-7" in (result.outcomes[3].error or "")
+        # Each distinct owner once: ws-1 and ws-99 of the rows, ws-7 holding row 3's MAC.
+        assert api.count("get_workspace") == 3
         assert result.stats.dry_run is True
 
 
@@ -1030,7 +1051,7 @@ class TestAgainstEmulator:
         assert sum(posts.values()) == 1
 
     async def test_dry_run_writes_nothing(self, emulator: RunningEmulator) -> None:
-        """A dry run against the emulator makes no POST, PATCH or DELETE."""
+        """A dry run against the emulator makes no write call (validateMacs only reads)."""
         rows = org_rows(10)
 
         result = await provision(
@@ -1041,6 +1062,7 @@ class TestAgainstEmulator:
             route
             for route in emulator.stats()["by_route"]
             if route.split()[0] in ("POST", "PATCH", "DELETE")
+            and not route.endswith("/validateMacs/invoke")
         ]
         assert writes == []
         assert {o.status for o in result.outcomes.values()} == {Status.PLANNED}
