@@ -20,9 +20,10 @@ Retries (see ``retry.py``) and what is replayed:
 - Tag ``add``: the API appends, so a blind replay could duplicate tags. After an
   ambiguous failure the client reads the device and, unless the add already landed,
   sends ``replace`` with the union (an idempotent request).
-- Activation codes: retried on transient failures. A duplicate code for the same
-  owner is harmless (nobody ever saw the first one, and it expires unused), whereas
-  giving up would fail a row that a retry can finish.
+- Activation codes: like a create. Each code makes a pending device, so a blind
+  replay after an ambiguous failure could leave a second one behind; the client
+  raises ``OutcomeUnknownError`` and the engine removes the lost code's device
+  before it asks for a fresh code.
 """
 
 from __future__ import annotations
@@ -363,7 +364,9 @@ class ApiClient:
             body["model"] = model
         url = self._base / "devices" / "activationCode"
         data = expect_object(
-            await self._call("POST", url, org_id=org_id, json_body=body)
+            await self._call(
+                "POST", url, org_id=org_id, json_body=body, idempotent=False
+            )
         )
         return activation_code_from(data)
 

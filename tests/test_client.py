@@ -575,6 +575,31 @@ class TestRetries:
             caught.value.cause, ServerError | NetworkError | ApiTimeoutError
         )
 
+    async def test_ambiguous_activation_code_is_never_replayed(
+        self, api: ApiClient, mock: Any
+    ) -> None:
+        """A code request that fails ambiguously is not sent again: each code makes a
+        pending device, so a replay could leave a second one behind."""
+        mock.post(f"{BASE}/devices/activationCode", repeat=True, status=503)
+
+        with api.tally() as tally, pytest.raises(OutcomeUnknownError):
+            await api.create_activation_code(model="m", workspace_id="WS1")
+
+        assert tally.calls == 1
+
+    async def test_activation_code_retried_after_429(
+        self, api: ApiClient, mock: Any
+    ) -> None:
+        """A code request answered 429 was not processed, so it is sent again."""
+        url = f"{BASE}/devices/activationCode"
+        mock.post(url, status=429, headers={"Retry-After": "0"})
+        mock.post(url, payload={"code": "1234567890123456", "expiryTime": "2026-12-26"})
+
+        with api.tally() as tally:
+            code = await api.create_activation_code(model="m", workspace_id="WS1")
+
+        assert (code.code, tally.calls) == ("1234567890123456", 2)
+
     async def test_create_retried_after_429(self, api: ApiClient, mock: Any) -> None:
         """A create answered 429 was not processed, so it is sent again."""
         mock.post(f"{BASE}/devices", status=429, headers={"Retry-After": "0"})
