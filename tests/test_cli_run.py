@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ from provisioner.emulator.config import DEFAULT_TOKEN
 from provisioner.emulator.harness import run_in_subprocess
 from provisioner.errors import ConfigError
 from provisioner.logs import reset_logging
+from provisioner.mac import normalise_mac as normalise
 from provisioner.models import Outcome, Status
 from provisioner.settings import (
     COMMERCIAL_BASE_URL,
@@ -112,7 +114,13 @@ def _emulator(emulator_process: str) -> Emulator:
     emulator.admin(
         "POST",
         "/faults",
-        {"latency_ms": 0, "rate_limit": None, "fault_rate": 0, "drop_rate": 0},
+        {
+            "latency_ms": 0,
+            "rate_limit": None,
+            "fault_rate": 0,
+            "drop_rate": 0,
+            "ambiguous_rate": 0,
+        },
     )
     return emulator
 
@@ -194,6 +202,54 @@ class TestRun:
         assert len(emulator.devices()) == 6
         assert "created 6" in result.stdout
         assert str(report.with_suffix(".csv")) in result.stdout
+
+    def test_faults_end_with_one_device_per_row_and_exact_tags(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """Under a rate limit, 10% 5xx, 5% dropped connections and 3% ambiguous creates,
+        every row ends created or adopted once, with one device per MAC and its tags."""
+        rows = phone_rows(40)
+        for i, row in enumerate(rows):
+            row["tags"] = f"wave-1;desk-{i}"
+        manifest = write_manifest(tmp_path / "phones.csv", rows)
+        emulator.admin(
+            "POST",
+            "/faults",
+            {
+                "rate_limit": 60,
+                "burst": 10,
+                "fault_rate": 0.10,
+                "drop_rate": 0.05,
+                "ambiguous_rate": 0.03,
+                "seed": 7,
+            },
+        )
+
+        result = invoke(
+            ["run", str(manifest), "--report", str(tmp_path / "r.csv")]
+            + ["--base-url", emulator.base_url, "--quiet"]
+        )
+
+        report = read_report(tmp_path / "r.csv")
+        devices = emulator.devices()
+        by_mac = {d["mac"]: d for d in devices}
+        expected_tags = {
+            normalise(r["mac"]): sorted(r["tags"].split(";")) for r in rows
+        }
+        assert result.exit_code == 0, result.output
+        assert [r["row"] for r in report] == [str(n) for n in range(2, 42)]
+        assert {r["status"] for r in report} <= {"created", "adopted"}
+        assert len(devices) == len(by_mac) == 40
+        assert {m: sorted(d["tags"]) for m, d in by_mac.items()} == expected_tags
+        assert {r["deviceId"] for r in report} == {d["id"] for d in devices}
+        answered = Counter(
+            status
+            for counts in emulator.admin("GET", "/stats")["by_route"].values()
+            for status, n in counts.items()
+            for _ in range(n)
+        )
+        assert answered["dropped"] > 0  # the faults did happen
+        assert sum(n for status, n in answered.items() if status.startswith("5")) > 0
 
     def test_default_report_paths_are_under_reports(
         self, emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
