@@ -185,6 +185,9 @@ class _Run:
     owners: steps.OwnerCache = field(default_factory=dict)
     clock_start: float = field(default_factory=time.monotonic)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: Outcomes known before any row was worked on (invalid rows, rows the journal
+    #: or a rerun's previous report finished): not this run's throughput.
+    settled: int = 0
 
     async def execute(
         self, journal: Journal, only_rows: frozenset[int] | None
@@ -195,6 +198,7 @@ class _Run:
         entries = journal.entries()
         self.code_rows = _code_rows_by_owner(self.manifest.rows)
         todo = self._settle_known_rows(entries, only_rows)
+        self.settled = len(self.outcomes)
         log.info(
             "run_started",
             rows=len(self.manifest.rows),
@@ -437,6 +441,7 @@ class _Run:
             dry_run=self.settings.dry_run,
             interrupted=interrupted,
             final_rate=rate,
+            rows_worked=len(self.outcomes) - self.settled,
         )
 
 

@@ -165,6 +165,21 @@ class TestCleanRun:
         assert api.count("modify_tags") == 1
         assert result.stats.api_calls == 1 + 3  # the access check, then the rows
 
+    async def test_rows_worked_leave_out_carried_outcomes(self) -> None:
+        """A rerun's figures count only the rows it worked on, not those it carried."""
+        rows = [mac_row(2, "ws-1"), mac_row(3, "ws-2"), mac_row(4, "ws-3")]
+        first = await provision(manifest_of(rows), settings(), api=fake())
+
+        again = await provision(
+            manifest_of(rows),
+            settings(),
+            api=fake(),
+            previous=first.outcomes,
+            only_rows=frozenset({3}),
+        )
+
+        assert (first.stats.rows_worked, again.stats.rows_worked) == (3, 1)
+
     async def test_progress_is_reported_as_rows_finish(self) -> None:
         """on_progress sees every row finish and ends with all rows done."""
         api = fake()
