@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import stat
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -50,15 +50,22 @@ __all__ = [
     "BASE_URL_ENV",
     "TOKEN_ENV",
     "ConnectionOptions",
+    "base_url_option",
     "build_settings",
+    "bundle_options",
     "check_base_url",
+    "cloud_option",
     "connection_options",
     "describe_error",
     "exit_code_for",
     "fail",
     "format_summary",
+    "log_file_option",
+    "org_id_option",
     "read_token",
     "resolve_base_url",
+    "token_file_option",
+    "verbose_option",
 ]
 
 TOKEN_ENV = "WEBEX_ACCESS_TOKEN"
@@ -75,6 +82,9 @@ _ERROR_KINDS_SHOWN = 5
 log = structlog.get_logger()
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# What click.option returns: it adds one flag to a command.
+_OptionDecorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,29 +114,10 @@ def connection_options(func: F) -> F:
     Add the shared flags to a command and hand them over as one ``connection`` argument.
     """
     options = [
-        click.option(
-            "--token-file",
-            type=click.Path(dir_okay=False, path_type=Path),
-            help=f"A file holding the access token (default: ${TOKEN_ENV}).",
-        ),
-        click.option(
-            "--base-url",
-            metavar="URL",
-            help=(
-                f"The API base URL (default: ${BASE_URL_ENV}, else FedRAMP "
-                f"{FEDRAMP_BASE_URL}). http:// only for a loopback host."
-            ),
-        ),
-        click.option(
-            "--cloud",
-            type=click.Choice(sorted(CLOUD_BASE_URLS)),
-            help="Pick the base URL by name instead of --base-url.",
-        ),
-        click.option(
-            "--org-id",
-            metavar="ID",
-            help="Act on this org (partner admins); a row's own orgId wins.",
-        ),
+        token_file_option(),
+        base_url_option(),
+        cloud_option(),
+        org_id_option(),
         click.option(
             "--concurrency",
             type=click.IntRange(1, 256),
@@ -147,33 +138,122 @@ def connection_options(func: F) -> F:
             show_default=True,
             help="Add the row's tags to the device's, or replace them.",
         ),
-        click.option(
-            "--log-file",
-            type=click.Path(dir_okay=False, path_type=Path),
-            help="Append every event (one per API call) as JSON lines to this file.",
-        ),
+        log_file_option(),
         click.option(
             "--quiet",
             "-q",
             is_flag=True,
             help="No progress display (the summary still prints).",
         ),
-        click.option(
-            "--verbose",
-            "-v",
-            count=True,
-            help="Show info events on stderr (-vv: debug).",
-        ),
+        verbose_option(),
     ]
+    return bundle_options(func, options, _OPTION_NAMES)
+
+
+def bundle_options(
+    func: F, options: Sequence[_OptionDecorator], names: Iterable[str]
+) -> F:
+    """
+    Add flags to a command and hand the values of ``names`` over as ``connection``.
+
+    The ``ConnectionOptions`` fields not in ``names`` keep their defaults, so a
+    command may take only some of the shared flags.
+    """
+    names = tuple(names)
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        given = {name: kwargs.pop(name) for name in _OPTION_NAMES}
+        given = {name: kwargs.pop(name) for name in names}
         return func(*args, connection=ConnectionOptions(**given), **kwargs)
 
+    command: Callable[..., Any] = wrapper
     for option in reversed(options):
-        wrapper = option(wrapper)
-    return wrapper  # type: ignore[return-value]
+        command = option(command)
+    return command  # type: ignore[return-value]
+
+
+# One declaration per flag that more than one command takes. ``help_prefix`` says
+# when the flag applies (``"With --live: "``); without one the help is capitalised.
+
+
+def token_file_option(help_prefix: str = "") -> _OptionDecorator:
+    """
+    Declare ``--token-file``: the file that holds the access token.
+    """
+    return click.option(
+        "--token-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=_help(
+            help_prefix, f"a file holding the access token (default: ${TOKEN_ENV})."
+        ),
+    )
+
+
+def base_url_option(
+    help_prefix: str = "", *, loopback_note: bool = True
+) -> _OptionDecorator:
+    """
+    Declare ``--base-url``; ``loopback_note`` adds that http:// is for loopback only.
+    """
+    text = (
+        f"the API base URL (default: ${BASE_URL_ENV}, else FedRAMP {FEDRAMP_BASE_URL})."
+    )
+    if loopback_note:
+        text += " http:// only for a loopback host."
+    return click.option("--base-url", metavar="URL", help=_help(help_prefix, text))
+
+
+def cloud_option(help_prefix: str = "") -> _OptionDecorator:
+    """
+    Declare ``--cloud``: the base URL picked by the cloud's name.
+    """
+    return click.option(
+        "--cloud",
+        type=click.Choice(sorted(CLOUD_BASE_URLS)),
+        help=_help(help_prefix, "pick the base URL by name instead of --base-url."),
+    )
+
+
+def org_id_option(
+    help_prefix: str = "",
+    *,
+    purpose: str = "act on this org (partner admins); a row's own orgId wins",
+) -> _OptionDecorator:
+    """
+    Declare ``--org-id``; ``purpose`` says what the command does with the org.
+    """
+    return click.option(
+        "--org-id", metavar="ID", help=_help(help_prefix, f"{purpose}.")
+    )
+
+
+def log_file_option(
+    help_prefix: str = "", *, events: str = "every event (one per API call)"
+) -> _OptionDecorator:
+    """
+    Declare ``--log-file``; ``events`` says which events the file gets.
+    """
+    return click.option(
+        "--log-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=_help(help_prefix, f"append {events} as JSON lines to this file."),
+    )
+
+
+def verbose_option(help_prefix: str = "") -> _OptionDecorator:
+    """
+    Declare ``--verbose``/``-v``, counted: info events on stderr, twice for debug.
+    """
+    return click.option(
+        "--verbose",
+        "-v",
+        count=True,
+        help=_help(help_prefix, "show info events on stderr (-vv: debug)."),
+    )
+
+
+def _help(prefix: str, text: str) -> str:
+    return prefix + text if prefix else text[:1].upper() + text[1:]
 
 
 def read_token(token_file: Path | None, environ: Mapping[str, str]) -> str:

@@ -7,29 +7,31 @@ Settings, opens the client, runs them and says what was checked.
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
-import click
 
 from provisioner.cli.common import (
-    BASE_URL_ENV,
-    TOKEN_ENV,
     ConnectionOptions,
+    base_url_option,
     build_settings,
+    bundle_options,
+    cloud_option,
     describe_error,
     fail,
+    log_file_option,
+    org_id_option,
+    token_file_option,
+    verbose_option,
 )
 from provisioner.errors import ProvisionerError
 from provisioner.logs import configure_logging
 from provisioner.models import Manifest
 from provisioner.preflight import Preflight, preflight
-from provisioner.settings import CLOUD_BASE_URLS, FEDRAMP_BASE_URL, Settings
+from provisioner.settings import Settings
 
 __all__ = ["LiveCheck", "describe_preflight", "live_options", "run_live_checks"]
 
@@ -37,56 +39,23 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _OPTION_NAMES = ("token_file", "base_url", "cloud", "org_id", "log_file", "verbose")
 
+# The flags only matter with --live, and their help says so.
+_LIVE = "With --live: "
+
 
 def live_options(func: F) -> F:
     """
     Add the connection flags ``--live`` needs; hand them over as ``connection``.
     """
     options = [
-        click.option(
-            "--token-file",
-            type=click.Path(dir_okay=False, path_type=Path),
-            help=f"With --live: a file holding the access token (default: ${TOKEN_ENV}).",
-        ),
-        click.option(
-            "--base-url",
-            metavar="URL",
-            help=(
-                f"With --live: the API base URL (default: ${BASE_URL_ENV}, else "
-                f"FedRAMP {FEDRAMP_BASE_URL})."
-            ),
-        ),
-        click.option(
-            "--cloud",
-            type=click.Choice(sorted(CLOUD_BASE_URLS)),
-            help="With --live: pick the base URL by name instead of --base-url.",
-        ),
-        click.option(
-            "--org-id",
-            metavar="ID",
-            help="With --live: check against this org (partner admins).",
-        ),
-        click.option(
-            "--log-file",
-            type=click.Path(dir_okay=False, path_type=Path),
-            help="With --live: append every event as JSON lines to this file.",
-        ),
-        click.option(
-            "--verbose",
-            "-v",
-            count=True,
-            help="With --live: show info events on stderr (-vv: debug).",
-        ),
+        token_file_option(_LIVE),
+        base_url_option(_LIVE, loopback_note=False),
+        cloud_option(_LIVE),
+        org_id_option(_LIVE, purpose="check against this org (partner admins)"),
+        log_file_option(_LIVE, events="every event"),
+        verbose_option(_LIVE),
     ]
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        given = {name: kwargs.pop(name) for name in _OPTION_NAMES}
-        return func(*args, connection=ConnectionOptions(**given), **kwargs)
-
-    for option in reversed(options):
-        wrapper = option(wrapper)
-    return wrapper  # type: ignore[return-value]
+    return bundle_options(func, options, _OPTION_NAMES)
 
 
 @dataclass(frozen=True, slots=True)
