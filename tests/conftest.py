@@ -4,7 +4,7 @@ Shared fixtures: the emulator in the test's own loop, and clean global state.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import Any
 
@@ -12,18 +12,24 @@ import pytest
 import structlog
 
 from provisioner.emulator import EmulatorConfig, RunningEmulator, serve_in_process
+from provisioner.logs import reset_logging
 
 StartEmulator = Callable[..., AbstractAsyncContextManager[RunningEmulator]]
 
 
 @pytest.fixture(autouse=True)
-def _clean_globals(monkeypatch: pytest.MonkeyPatch) -> None:
+def _clean_globals(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """
-    Reset structlog and drop the Webex environment variables for every test.
+    Reset logging and drop the Webex environment variables around every test.
+
+    A CLI test that configured logging (a ``--log-file`` among them) leaves the file
+    closed and structlog at its defaults for the next test.
     """
     structlog.reset_defaults()
     monkeypatch.delenv("WEBEX_ACCESS_TOKEN", raising=False)
     monkeypatch.delenv("WEBEX_BASE_URL", raising=False)
+    yield
+    reset_logging()
 
 
 @pytest.fixture(name="start_emulator")

@@ -40,7 +40,6 @@ from provisioner.cli.run import rerun_report_path
 from provisioner.emulator.config import DEFAULT_TOKEN
 from provisioner.emulator.harness import run_in_subprocess
 from provisioner.errors import ConfigError
-from provisioner.logs import reset_logging
 from provisioner.mac import normalise_mac as normalise
 from provisioner.models import Outcome, Status
 from provisioner.settings import (
@@ -123,14 +122,6 @@ def _emulator(emulator_process: str) -> Emulator:
         },
     )
     return emulator
-
-
-@pytest.fixture(name="clean_env", autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv("WEBEX_ACCESS_TOKEN", raising=False)
-    monkeypatch.delenv("WEBEX_BASE_URL", raising=False)
-    yield
-    reset_logging()
 
 
 def mac(n: int) -> str:

@@ -18,7 +18,6 @@ from click.testing import CliRunner, Result
 
 from provisioner.cli import main
 from provisioner.emulator.harness import run_in_subprocess
-from provisioner.logs import reset_logging
 
 TOKEN = "SECRET-TOKEN-7f3a9c1e5b2d4f60"
 PASSWORDS = ("Pa55-Polycom-Alpha", "Pa55-Yealink-Bravo")
@@ -35,14 +34,6 @@ def _base_url() -> Iterator[str]:
     # An emulator that accepts only the recognisable token of this module.
     with run_in_subprocess(["--token", TOKEN]) as (_process, base_url):
         yield base_url
-
-
-@pytest.fixture(name="clean_env", autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv("WEBEX_ACCESS_TOKEN", raising=False)
-    monkeypatch.delenv("WEBEX_BASE_URL", raising=False)
-    yield
-    reset_logging()
 
 
 def write_manifest(path: Path) -> Path:
