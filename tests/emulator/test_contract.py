@@ -16,10 +16,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from paths import REPO
 
 from provisioner.emulator import DEFAULT_TOKEN, RunningEmulator
 
-REPO = Path(__file__).resolve().parents[1]
 SPEC_NAME = "webex-devices-subset.openapi.json"
 ORG = json.loads((REPO / "provisioner" / "emulator" / "data" / "org.json").read_text())
 WORKSPACE = ORG["workspaces"][0]["id"]
