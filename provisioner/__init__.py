@@ -6,7 +6,6 @@ The documented library API is what ``__all__`` lists; the CLI is a thin layer ov
 
 from __future__ import annotations
 
-from provisioner.engine import provision
 from provisioner.errors import (
     ApiError,
     AuthError,
@@ -17,8 +16,9 @@ from provisioner.errors import (
     ProvisionerError,
     TransientError,
 )
-from provisioner.manifest import load_manifest
+from provisioner.intake.manifest import load_manifest
 from provisioner.models import Manifest, Outcome, Row, Status, TagMode
+from provisioner.run.engine import provision
 from provisioner.settings import RateControl, RetryPolicy, Settings
 
 __all__ = [

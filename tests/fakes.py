@@ -1,5 +1,5 @@
 """
-A dict-backed fake of ``provisioner.api.DevicesApi`` with fault hooks.
+A dict-backed fake of ``provisioner.webex.protocol.DevicesApi`` with fault hooks.
 
 It keeps devices in a dict, counts every call the way ``ApiClient`` does (one
 ``CallTally`` per ``tally()`` block, current in the calling task), records the largest
@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 import anyio
 import anyio.lowlevel
 
-from provisioner.api import CallTally, MacState, Owner, SupportedModel
 from provisioner.errors import (
     MacInUseError,
     NotFoundError,
@@ -29,6 +28,7 @@ from provisioner.errors import (
     ServerError,
 )
 from provisioner.models import ActivationCode, Device, TagMode
+from provisioner.webex.protocol import CallTally, MacState, Owner, SupportedModel
 
 __all__ = ["FakeDevicesApi", "Fault", "unknown_outcome"]
 

@@ -20,7 +20,6 @@ from pathlib import Path
 import anyio
 import click
 
-from provisioner import codes as lifecycle
 from provisioner.cli import EXIT_FAILED_ROWS, EXIT_OK
 from provisioner.cli.common import (
     ConnectionOptions,
@@ -29,11 +28,12 @@ from provisioner.cli.common import (
     describe_error,
     fail,
 )
-from provisioner.codes import CodeEntry, CodeState
 from provisioner.errors import ProvisionerError
+from provisioner.live import codes as lifecycle
+from provisioner.live.codes import CodeEntry, CodeState
 from provisioner.logs import configure_logging
 from provisioner.models import Manifest, Outcome, Status
-from provisioner.report import RunStats, load_report, report_paths, write_report
+from provisioner.report.files import RunStats, load_report, report_paths, write_report
 from provisioner.settings import Settings
 
 __all__ = ["codes_command", "renewed_report_path"]
@@ -145,7 +145,7 @@ async def _work(
     within: timedelta,
     renew: bool,
 ) -> tuple[list[CodeEntry], dict[int, Outcome], RunStats]:
-    from provisioner.client import ApiClient
+    from provisioner.webex.client import ApiClient
 
     started = lifecycle.now_utc()
     async with ApiClient(settings) as api:

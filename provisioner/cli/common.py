@@ -36,7 +36,7 @@ from provisioner.errors import (
 )
 from provisioner.logs import redact
 from provisioner.models import Manifest, Outcome, TagMode
-from provisioner.report import RunStats, summarise
+from provisioner.report.files import RunStats, summarise
 from provisioner.settings import (
     CLOUD_BASE_URLS,
     DEFAULT_CONCURRENCY,

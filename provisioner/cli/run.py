@@ -36,14 +36,19 @@ from provisioner.cli.common import (
     fail,
     format_summary,
 )
-from provisioner.engine import RunResult, provision
+from provisioner.cli.progress import ProgressDisplay
 from provisioner.errors import ProvisionerError
-from provisioner.journal import journal_path_for
+from provisioner.intake.manifest import load_manifest
 from provisioner.logs import add_secrets, configure_logging
-from provisioner.manifest import load_manifest
 from provisioner.models import Manifest, Outcome
-from provisioner.progress import ProgressDisplay
-from provisioner.report import load_report, report_paths, rows_to_rerun, write_report
+from provisioner.report.files import (
+    load_report,
+    report_paths,
+    rows_to_rerun,
+    write_report,
+)
+from provisioner.run.engine import RunResult, provision
+from provisioner.run.journal import journal_path_for
 from provisioner.settings import Settings
 
 __all__ = ["rerun", "rerun_report_path", "run"]

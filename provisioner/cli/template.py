@@ -9,7 +9,7 @@ from typing import NoReturn
 
 import click
 
-from provisioner.template import write_template
+from provisioner.intake.template import write_template
 
 __all__ = ["template"]
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import click
 
-from provisioner.catalogue import load_catalogue
 from provisioner.cli.common import ConnectionOptions
-from provisioner.cli.live import live_options, run_live_checks
+from provisioner.cli.live_checks import live_options, run_live_checks
 from provisioner.errors import ManifestError
-from provisioner.manifest import load_manifest
+from provisioner.intake.catalogue import load_catalogue
+from provisioner.intake.manifest import load_manifest
 from provisioner.models import Manifest, Problem
 
 __all__ = ["format_problem", "render_validation", "row_problems", "validate"]
