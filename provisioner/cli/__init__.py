@@ -1,21 +1,21 @@
 """
 The ``provisioner`` command: one click group, one module per command.
 
-Each command module is a translator: flags → library call → summary → exit code. Exit
-codes are the contract of ``shared/design.md``: 0 every row ended well, 1 at least one
-row failed or was invalid, 2 nothing could start, 130 interrupted after saving state.
+Each command module is a translator: flags → library call → summary → exit code (see
+``exit_codes``).
 """
 
 from __future__ import annotations
 
 import click
 
-__all__ = ["EXIT_FAILED_ROWS", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_UNUSABLE", "main"]
+from provisioner.cli.codes import codes_command
+from provisioner.cli.emulator import emulator
+from provisioner.cli.run import rerun, run
+from provisioner.cli.template import template
+from provisioner.cli.validate import validate
 
-EXIT_OK = 0
-EXIT_FAILED_ROWS = 1
-EXIT_UNUSABLE = 2
-EXIT_INTERRUPTED = 130
+__all__ = ["main"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,24 +36,5 @@ def main() -> None:
     """
 
 
-# Commands register themselves here, one module each.
-from provisioner.cli.emulator import emulator
-
-main.add_command(emulator)
-
-from provisioner.cli.template import template
-
-main.add_command(template)
-
-from provisioner.cli.validate import validate
-
-main.add_command(validate)
-
-from provisioner.cli.run import rerun, run
-
-main.add_command(run)
-main.add_command(rerun)
-
-from provisioner.cli.codes import codes_command
-
-main.add_command(codes_command)
+for command in (emulator, template, validate, run, rerun, codes_command):
+    main.add_command(command)

@@ -24,7 +24,12 @@ from urllib.parse import urlsplit
 import click
 import structlog
 
-from provisioner.cli import EXIT_FAILED_ROWS, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNUSABLE
+from provisioner.cli.exit_codes import (
+    EXIT_FAILED_ROWS,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNUSABLE,
+)
 from provisioner.errors import (
     ApiError,
     ApiTimeoutError,
@@ -35,8 +40,8 @@ from provisioner.errors import (
     ProvisionerError,
 )
 from provisioner.logs import redact
-from provisioner.models import Manifest, Outcome, TagMode
-from provisioner.report.files import RunStats, summarise
+from provisioner.models import Manifest, Outcome, RunStats, TagMode
+from provisioner.report.files import summarise
 from provisioner.settings import (
     CLOUD_BASE_URLS,
     DEFAULT_CONCURRENCY,

@@ -26,7 +26,6 @@ import click
 import structlog
 from anyio.abc import TaskStatus
 
-from provisioner.cli import EXIT_FAILED_ROWS, EXIT_INTERRUPTED, EXIT_OK
 from provisioner.cli.common import (
     ConnectionOptions,
     build_settings,
@@ -36,6 +35,7 @@ from provisioner.cli.common import (
     fail,
     format_summary,
 )
+from provisioner.cli.exit_codes import EXIT_FAILED_ROWS, EXIT_INTERRUPTED, EXIT_OK
 from provisioner.cli.progress import ProgressDisplay
 from provisioner.errors import ProvisionerError
 from provisioner.intake.manifest import load_manifest

@@ -36,7 +36,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
@@ -63,7 +62,13 @@ from provisioner.errors import (
 )
 from provisioner.models import ActivationCode, Device, TagMode
 from provisioner.settings import Settings
-from provisioner.webex.protocol import CallTally, MacState, Owner, SupportedModel
+from provisioner.webex.protocol import (
+    CallTally,
+    ClientStatistics,
+    MacState,
+    Owner,
+    SupportedModel,
+)
 from provisioner.webex.ratelimit import RateLimiter
 from provisioner.webex.retry import is_replay_safe, next_delay, retry_after_delay
 from provisioner.webex.wire import (
@@ -96,30 +101,6 @@ PATCH_CONTENT_TYPE = "application/json-patch+json"
 _current_tally: ContextVar[CallTally | None] = ContextVar(
     "provisioner_call_tally", default=None
 )
-
-
-@dataclass(frozen=True, slots=True)
-class ClientStatistics:
-    """
-    Run-wide figures for the progress bar and the report summary.
-
-    Attributes:
-        calls: HTTP attempts made (retries included).
-        rate_limited: attempts answered 429 or 423.
-        retries: attempts that were retries of an earlier one.
-        in_flight: attempts holding an in-flight place now.
-        rate: the rate controller's current start rate (per second).
-        ceiling: the API limit the controller learned, or None.
-        phase: the controller's phase (ramping, searching, settled).
-    """
-
-    calls: int
-    rate_limited: int
-    retries: int
-    in_flight: int
-    rate: float
-    ceiling: float | None
-    phase: str
 
 
 @contextlib.contextmanager
