@@ -135,7 +135,7 @@ def run(
     """
     with _command_errors():
         _start_logging(connection)
-        settings = build_settings(connection, os.environ, dry_run=dry_run, fresh=fresh)
+        settings = build_settings(connection, os.environ, dry_run=dry_run)
         add_secrets(settings.token)
         manifest = load_manifest(manifest_path, sheet=sheet)
         add_secrets(*(row.password for row in manifest.rows))
@@ -187,7 +187,7 @@ def rerun(
     """
     with _command_errors():
         _start_logging(connection)
-        settings = build_settings(connection, os.environ, fresh=fresh)
+        settings = build_settings(connection, os.environ)
         add_secrets(settings.token)
         manifest, previous = load_report(report_path)
         add_secrets(*(row.password for row in manifest.rows))

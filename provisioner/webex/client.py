@@ -29,7 +29,6 @@ Retries (see ``retry.py``) and what is replayed:
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import random
 import time
@@ -48,7 +47,6 @@ from provisioner.errors import (
     ApiError,
     ApiTimeoutError,
     AuthError,
-    ConfigError,
     ConnectError,
     ForbiddenError,
     InvalidRequestError,
@@ -62,6 +60,7 @@ from provisioner.errors import (
 )
 from provisioner.models import ActivationCode, Device, TagMode
 from provisioner.settings import Settings
+from provisioner.webex.endpoint import check_base_url, check_token
 from provisioner.webex.protocol import (
     CallTally,
     ClientStatistics,
@@ -187,8 +186,8 @@ class ApiClient:
         clock: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
     ) -> None:
-        _check_token(settings.token)
-        self._base = _check_base_url(settings.base_url)
+        check_token(settings.token)
+        self._base = URL(check_base_url(settings.base_url))
         self._settings = settings
         self._token = settings.token
         self._rand = rand
@@ -608,33 +607,3 @@ async def _read_answer(response: aiohttp.ClientResponse, ours: str) -> Answer:
         retry_after=response.headers.get("Retry-After"),
         links=tuple(response.headers.getall("Link", ())),
     )
-
-
-def _check_token(token: str) -> None:
-    # aiohttp would reject a header with a control character, quoting the header
-    # value (the token) in its message: refuse it first, without echoing it.
-    if not token or any(ch in token for ch in "\r\n\0") or token != token.strip():
-        raise ConfigError(
-            "the access token is empty or contains whitespace or control characters; "
-            "check WEBEX_ACCESS_TOKEN or the token file"
-        )
-
-
-def _check_base_url(text: str) -> URL:
-    url = URL(text.rstrip("/"))
-    if url.scheme not in ("http", "https") or not url.host:
-        raise ConfigError(f"the base URL {text!r} is not an http(s) URL")
-    if url.scheme == "http" and not _is_loopback(url.host):
-        raise ConfigError(
-            f"the base URL {text!r} is plain http to a non-loopback host; use https"
-        )
-    return url
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
