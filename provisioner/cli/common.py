@@ -37,8 +37,8 @@ from provisioner.errors import (
     NetworkError,
     ProvisionerError,
 )
-from provisioner.logs import redact
 from provisioner.models import Manifest, Outcome, RunStats, TagMode
+from provisioner.redaction import redact
 from provisioner.report.files import summarise
 from provisioner.settings import (
     CLOUD_BASE_URLS,

@@ -6,7 +6,9 @@ ApiClient(settings) as api:``) and implements ``provisioner.webex.protocol.Devic
 attempt goes through the rate limiter, carries a fresh ``TrackingID``, is counted in
 the calling task's ``CallTally`` and logged as one ``api_call_finished`` event.
 aiohttp exceptions and HTTP statuses become ``provisioner.errors`` in exactly one
-place: ``map_errors`` and ``error_for_answer`` below. The camelCase wire format
+place: ``map_errors`` and ``error_for_answer`` below, and every such error cuts the
+token and the passwords the client has sent out of its message (an answer may quote
+the request it refused). The camelCase wire format
 (bodies, queries, answers into dataclasses) is ``wire.py``'s job.
 
 Retries (see ``retry.py``) and what is replayed:
@@ -59,6 +61,7 @@ from provisioner.errors import (
     TransientError,
 )
 from provisioner.models import ActivationCode, Device, TagMode
+from provisioner.redaction import add_secrets
 from provisioner.settings import Settings
 from provisioner.webex.endpoint import check_base_url, check_token
 from provisioner.webex.protocol import (
@@ -103,9 +106,7 @@ _current_tally: ContextVar[CallTally | None] = ContextVar(
 
 
 @contextlib.contextmanager
-def map_errors(
-    method: str, path: str, tracking_id: str, redact: Callable[[str], str]
-) -> Iterator[None]:
+def map_errors(method: str, path: str, tracking_id: str) -> Iterator[None]:
     """
     Turn aiohttp exceptions raised inside the block into ``ApiError`` subclasses.
 
@@ -118,34 +119,33 @@ def map_errors(
     except ApiError:
         raise
     except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError) as exc:
-        raise ConnectError(
-            redact(f"could not connect to the API: {exc}"), **where
-        ) from exc
+        raise ConnectError(f"could not connect to the API: {exc}", **where) from exc
     except TimeoutError as exc:
         raise ApiTimeoutError(
             "no answer from the API within the timeout", **where
         ) from exc
     except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
         raise NetworkError(
-            redact(f"the connection dropped before the answer: {type(exc).__name__}"),
+            f"the connection dropped before the answer: {type(exc).__name__}",
             **where,
         ) from exc
     except aiohttp.InvalidURL as exc:
-        raise InvalidRequestError(redact(f"invalid URL: {exc}"), **where) from exc
+        raise InvalidRequestError(f"invalid URL: {exc}", **where) from exc
     except aiohttp.ClientError as exc:
-        raise NetworkError(redact(f"HTTP error: {exc}"), **where) from exc
+        raise NetworkError(f"HTTP error: {exc}", **where) from exc
 
 
-def error_for_answer(
-    answer: Answer, *, method: str, path: str, redact: Callable[[str], str]
-) -> ApiError | None:
+def error_for_answer(answer: Answer, *, method: str, path: str) -> ApiError | None:
     """
     Return the error an HTTP answer means, or None for a success.
+
+    The message is the answer's own; the error cuts registered secrets out of it (an
+    answer may quote the request body it refused, a device password among it).
     """
     status = answer.status
     if status < 400:
         return None
-    message = redact(api_message(answer.body) or f"{status} {answer.reason}".strip())
+    message = api_message(answer.body) or f"{status} {answer.reason}".strip()
     where: dict[str, Any] = {
         "status": status,
         "tracking_id": answer.tracking_id,
@@ -190,6 +190,9 @@ class ApiClient:
         self._base = URL(check_base_url(settings.base_url))
         self._settings = settings
         self._token = settings.token
+        # Registered for the redaction every error message passes through: an
+        # answer (or an aiohttp message) that quotes the token is written clean.
+        add_secrets(settings.token)
         self._rand = rand
         self._limiter = RateLimiter(settings.concurrency, settings.rate, clock=clock)
         self._session: aiohttp.ClientSession | None = None
@@ -264,6 +267,9 @@ class ApiClient:
         body: dict[str, Any] = {"mac": api_mac, "model": model}
         body.update(owner_body(workspace_id, person_id))
         if password is not None:
+            # The answer to this request may quote its body: the error made from it
+            # must not carry the password (see provisioner.redaction).
+            add_secrets(password)
             body["password"] = password
         url = self._base / "devices"
         answer = await self._call(
@@ -536,7 +542,7 @@ class ApiClient:
             clock = time.perf_counter()
             answer: Answer | None = None
             try:
-                with map_errors(method, url.path, tracking_id, self._redact):
+                with map_errors(method, url.path, tracking_id):
                     async with session.request(
                         method, url, params=query or None, data=data, headers=headers
                     ) as response:
@@ -553,9 +559,7 @@ class ApiClient:
                 )
         if tally is not None:
             tally.last_tracking_id = answer.tracking_id
-        error = error_for_answer(
-            answer, method=method, path=url.path, redact=self._redact
-        )
+        error = error_for_answer(answer, method=method, path=url.path)
         if isinstance(error, RateLimitedError):
             self._note_rate_limited(error, started_at, tally)
         if error is not None:
@@ -588,9 +592,6 @@ class ApiClient:
                 "refusing to send the token there"
             )
         return url
-
-    def _redact(self, text: str) -> str:
-        return text.replace(self._token, "[token]") if self._token else text
 
 
 # -- reading an answer off the connection -------------------------------------------
