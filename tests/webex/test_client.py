@@ -35,7 +35,8 @@ from provisioner.errors import (
 )
 from provisioner.models import TagMode
 from provisioner.settings import RateControl, RetryPolicy, Settings
-from provisioner.webex.client import ApiClient, ClientStatistics, map_errors
+from provisioner.webex.answers import map_errors
+from provisioner.webex.client import ApiClient, ClientStatistics
 
 BASE = "https://api.example.test/v1"
 TOKEN = "secret-token-abc123"
