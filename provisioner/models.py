@@ -3,7 +3,7 @@ Frozen domain values shared by every stage of a run.
 
 The flow is manifest → rows → plan → engine → outcomes → report; these are the values
 that travel along it. Nothing here does I/O, and nothing here knows the wire format:
-camelCase exists only in ``client.py`` (and in the report's column names).
+camelCase exists only in ``webex/`` (``wire.py``) (and in the report's column names).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 __all__ = [
@@ -21,7 +22,9 @@ __all__ = [
     "OwnerKind",
     "Problem",
     "Row",
+    "RunStats",
     "Status",
+    "SupportedModel",
     "TagMode",
 ]
 
@@ -195,3 +198,46 @@ class Outcome:
     tracking_id: str | None = None
     attempts: int = 0
     tags_deferred: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SupportedModel:
+    """
+    One entry of ``GET /telephony/config/supportedDevices``, in snake_case.
+    """
+
+    model: str
+    display_name: str
+    type: str | None = None
+    manufacturer: str | None = None
+    managed_by: str | None = None
+    supported_for: tuple[str, ...] = ()
+    onboarding_methods: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunStats:
+    """
+    What a run measured, besides the outcomes themselves.
+
+    Counts by status and by error are derived from the outcomes, never stored here.
+    ``rows_worked`` is how many rows this run itself finished (a rerun carries the
+    others over); None means every row with an outcome, which is right for ``run``.
+    """
+
+    started_at: datetime
+    finished_at: datetime
+    api_calls: int
+    rate_limited: int
+    retries: int
+    dry_run: bool = False
+    interrupted: bool = False
+    final_rate: float | None = None
+    rows_worked: int | None = None
+
+    @property
+    def duration(self) -> float:
+        """
+        Seconds from start to finish (never negative).
+        """
+        return max(0.0, (self.finished_at - self.started_at).total_seconds())

@@ -28,7 +28,13 @@ from provisioner.errors import (
     ServerError,
 )
 from provisioner.models import ActivationCode, Device, TagMode
-from provisioner.webex.protocol import CallTally, MacState, Owner, SupportedModel
+from provisioner.webex.protocol import (
+    CallTally,
+    ClientStatistics,
+    MacState,
+    Owner,
+    SupportedModel,
+)
 
 __all__ = ["FakeDevicesApi", "Fault", "unknown_outcome"]
 
@@ -164,6 +170,20 @@ class FakeDevicesApi:
             yield tally
         finally:
             _current_tally.reset(token)
+
+    def statistics(self) -> ClientStatistics:
+        """
+        Every call counts as one attempt; the fake neither retries nor rate-limits.
+        """
+        return ClientStatistics(
+            calls=len(self.calls),
+            rate_limited=0,
+            retries=0,
+            in_flight=self._in_flight,
+            rate=None,
+            ceiling=None,
+            phase="none",
+        )
 
     # -- internals -----------------------------------------------------------------
 

@@ -1,9 +1,8 @@
 """
 The ``provisioner`` command: one click group, one module per command.
 
-Each command module is a translator: flags → library call → summary → exit code. Exit
-codes are the contract of ``shared/design.md``: 0 every row ended well, 1 at least one
-row failed or was invalid, 2 nothing could start, 130 interrupted after saving state.
+Each command module is a translator: flags → library call → summary → exit code (see
+``exit_codes``).
 """
 
 from __future__ import annotations
@@ -14,12 +13,7 @@ from typing import Any
 
 import click
 
-__all__ = ["EXIT_FAILED_ROWS", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_UNUSABLE", "main"]
-
-EXIT_OK = 0
-EXIT_FAILED_ROWS = 1
-EXIT_UNUSABLE = 2
-EXIT_INTERRUPTED = 130
+__all__ = ["main"]
 
 
 class _LazyGroup(click.Group):

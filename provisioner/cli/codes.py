@@ -10,7 +10,6 @@ new complete report (mode 0600: it holds codes). The decisions live in
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -20,7 +19,6 @@ from pathlib import Path
 import anyio
 import click
 
-from provisioner.cli import EXIT_FAILED_ROWS, EXIT_OK
 from provisioner.cli.common import (
     ConnectionOptions,
     build_settings,
@@ -28,13 +26,15 @@ from provisioner.cli.common import (
     describe_error,
     fail,
 )
+from provisioner.cli.exit_codes import EXIT_FAILED_ROWS, EXIT_OK
 from provisioner.errors import ProvisionerError
 from provisioner.live import codes as lifecycle
 from provisioner.live.codes import CodeEntry, CodeState
 from provisioner.logs import configure_logging
-from provisioner.models import Manifest, Outcome, Status
-from provisioner.report.files import RunStats, load_report, report_paths, write_report
+from provisioner.models import Manifest, Outcome, RunStats, Status
+from provisioner.report.files import load_report, report_paths, write_report
 from provisioner.settings import Settings
+from provisioner.webex.client import ApiClient
 
 __all__ = ["codes_command", "renewed_report_path"]
 
@@ -145,8 +145,6 @@ async def _work(
     within: timedelta,
     renew: bool,
 ) -> tuple[list[CodeEntry], dict[int, Outcome], RunStats]:
-    from provisioner.webex.client import ApiClient
-
     started = lifecycle.now_utc()
     async with ApiClient(settings) as api:
         entries = await lifecycle.inspect_codes(
@@ -157,30 +155,15 @@ async def _work(
             if renew
             else {}
         )
-        figures = _figures(api)
+        figures = api.statistics()
     stats = RunStats(
         started_at=started,
         finished_at=lifecycle.now_utc(),
-        api_calls=figures.get("calls", 0),
-        rate_limited=figures.get("rate_limited", 0),
-        retries=figures.get("retries", 0),
+        api_calls=figures.calls,
+        rate_limited=figures.rate_limited,
+        retries=figures.retries,
     )
     return entries, updated, stats
-
-
-def _figures(api: object) -> dict[str, int]:
-    """
-    Read the client's run-wide counters, whatever shape its snapshot has.
-    """
-    statistics = getattr(api, "statistics", None)
-    snapshot = statistics() if callable(statistics) else statistics
-    if snapshot is None:
-        return {}
-    if dataclasses.is_dataclass(snapshot) and not isinstance(snapshot, type):
-        values = dataclasses.asdict(snapshot)
-    else:
-        values = dict(getattr(snapshot, "__dict__", {}))
-    return {k: int(v) for k, v in values.items() if isinstance(v, int | float)}
 
 
 def renewed_report_path(report: Path) -> Path:

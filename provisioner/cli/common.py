@@ -13,18 +13,21 @@ The rules here are the user-facing contract of ``shared/design.md``:
 from __future__ import annotations
 
 import functools
-import ipaddress
 import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
-from urllib.parse import urlsplit
 
 import click
 import structlog
 
-from provisioner.cli import EXIT_FAILED_ROWS, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNUSABLE
+from provisioner.cli.exit_codes import (
+    EXIT_FAILED_ROWS,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNUSABLE,
+)
 from provisioner.errors import (
     ApiError,
     ApiTimeoutError,
@@ -34,9 +37,9 @@ from provisioner.errors import (
     NetworkError,
     ProvisionerError,
 )
-from provisioner.logs import redact
-from provisioner.models import Manifest, Outcome, TagMode
-from provisioner.report.files import RunStats, summarise
+from provisioner.models import Manifest, Outcome, RunStats, TagMode
+from provisioner.redaction import redact
+from provisioner.report.files import summarise
 from provisioner.settings import (
     CLOUD_BASE_URLS,
     DEFAULT_CONCURRENCY,
@@ -45,6 +48,7 @@ from provisioner.settings import (
     RateControl,
     Settings,
 )
+from provisioner.webex.endpoint import check_base_url
 
 __all__ = [
     "BASE_URL_ENV",
@@ -53,7 +57,6 @@ __all__ = [
     "base_url_option",
     "build_settings",
     "bundle_options",
-    "check_base_url",
     "cloud_option",
     "connection_options",
     "describe_error",
@@ -304,40 +307,6 @@ def _warn_if_shared(token_file: Path) -> None:
         )
 
 
-def check_base_url(url: str) -> str:
-    """
-    Return ``url`` without a trailing slash if it is an allowed API base URL.
-
-    ``https://`` is allowed anywhere; ``http://`` only for a loopback host (127.0.0.0/8,
-    ::1, localhost), which is where the emulator runs.
-
-    Raises:
-        ConfigError: any other scheme, no host, or ``http://`` to a non-loopback host.
-    """
-    parts = urlsplit(url.strip())
-    host = parts.hostname
-    if parts.scheme not in ("http", "https") or not host:
-        raise ConfigError(
-            f"The base URL {url!r} is not an http(s) URL. Use e.g. {FEDRAMP_BASE_URL}."
-        )
-    if parts.scheme == "http" and not _is_loopback(host):
-        raise ConfigError(
-            f"Refusing plain http:// to {host}: the token would cross the network "
-            "unencrypted. Use https://, or http:// only for a loopback address "
-            "(127.0.0.1, ::1, localhost) such as the bundled emulator."
-        )
-    return url.strip().rstrip("/")
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def resolve_base_url(
     base_url: str | None, cloud: str | None, environ: Mapping[str, str]
 ) -> str:
@@ -362,8 +331,6 @@ def build_settings(
     environ: Mapping[str, str],
     *,
     dry_run: bool = False,
-    fresh: bool = False,
-    report_path: Path | None = None,
 ) -> Settings:
     """
     Build the run's Settings from the flags, then the environment, then the defaults.
@@ -386,8 +353,6 @@ def build_settings(
         rate=rate,
         tag_mode=TagMode(connection.tag_mode),
         dry_run=dry_run,
-        fresh=fresh,
-        report_path=report_path,
     )
 
 

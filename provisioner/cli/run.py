@@ -26,7 +26,6 @@ import click
 import structlog
 from anyio.abc import TaskStatus
 
-from provisioner.cli import EXIT_FAILED_ROWS, EXIT_INTERRUPTED, EXIT_OK
 from provisioner.cli.common import (
     ConnectionOptions,
     build_settings,
@@ -36,11 +35,13 @@ from provisioner.cli.common import (
     fail,
     format_summary,
 )
+from provisioner.cli.exit_codes import EXIT_FAILED_ROWS, EXIT_INTERRUPTED, EXIT_OK
 from provisioner.cli.progress import ProgressDisplay
 from provisioner.errors import ProvisionerError
 from provisioner.intake.manifest import load_manifest
-from provisioner.logs import add_secrets, configure_logging
+from provisioner.logs import configure_logging
 from provisioner.models import Manifest, Outcome
+from provisioner.redaction import add_secrets
 from provisioner.report.files import (
     load_report,
     report_paths,
@@ -135,7 +136,7 @@ def run(
     """
     with _command_errors():
         _start_logging(connection)
-        settings = build_settings(connection, os.environ, dry_run=dry_run, fresh=fresh)
+        settings = build_settings(connection, os.environ, dry_run=dry_run)
         add_secrets(settings.token)
         manifest = load_manifest(manifest_path, sheet=sheet)
         add_secrets(*(row.password for row in manifest.rows))
@@ -187,7 +188,7 @@ def rerun(
     """
     with _command_errors():
         _start_logging(connection)
-        settings = build_settings(connection, os.environ, fresh=fresh)
+        settings = build_settings(connection, os.environ)
         add_secrets(settings.token)
         manifest, previous = load_report(report_path)
         add_secrets(*(row.password for row in manifest.rows))

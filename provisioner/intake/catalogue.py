@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 
-from provisioner.webex.protocol import SupportedModel
+from provisioner.models import SupportedModel
 
 __all__ = ["Catalogue", "CatalogueModel", "load_catalogue", "model_key"]
 

@@ -10,11 +10,10 @@ whose devices never activated, and applies tags that were deferred until activat
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import enum
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -343,7 +342,7 @@ async def _renew_one(
 ) -> None:
     row, old = entry.row, entry.outcome
     async with limiter:
-        with _tally(api) as tally:
+        with api.tally() as tally:
             try:
                 async with owner_lock:
                     code = await api.create_activation_code(
@@ -410,7 +409,7 @@ async def _tag_one(
 ) -> None:
     assert entry.device is not None  # renew_codes checked it
     async with limiter:
-        with _tally(api) as tally:
+        with api.tally() as tally:
             outcome = dataclasses.replace(entry.outcome, device_id=entry.device.id)
             outcome = await _apply_tags(api, entry.row, outcome, entry.device, tag_mode)
             updated[entry.row.number] = dataclasses.replace(
@@ -462,19 +461,6 @@ def _failed(old: Outcome, step: str, error: ApiError, tally: CallTally) -> Outco
         tracking_id=error.tracking_id or tally.last_tracking_id,
         attempts=old.attempts + tally.calls,
     )
-
-
-@contextlib.contextmanager
-def _tally(api: DevicesApi) -> Iterator[CallTally]:
-    """
-    Count this task's calls with the client's tally when it has one.
-    """
-    tally_of = getattr(api, "tally", None)
-    if tally_of is None:
-        yield CallTally()
-        return
-    with tally_of() as tally:
-        yield tally
 
 
 def now_utc() -> datetime:

@@ -21,6 +21,8 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from provisioner.intake.catalogue import Catalogue
+from provisioner.intake.manifest import RawTable, build_manifest
 from provisioner.models import Device, Manifest, OwnerKind, Problem, Row
 from provisioner.webex.protocol import MacState, Owner, SupportedModel
 
@@ -360,9 +362,6 @@ def with_catalogue(manifest: Manifest, models: Sequence[SupportedModel]) -> Mani
     (masked) cell, so the result is what ``build_manifest`` would have made from the
     file had it known the org's list.
     """
-    from provisioner.intake.catalogue import Catalogue
-    from provisioner.intake.manifest import RawTable, build_manifest
-
     password_column = manifest.field_columns.get("password")
     index = (
         manifest.columns.index(password_column)

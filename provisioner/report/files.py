@@ -22,7 +22,6 @@ import secrets
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -35,7 +34,7 @@ from provisioner.intake.manifest import (
     build_manifest,
     read_table,
 )
-from provisioner.models import Manifest, Outcome, Status
+from provisioner.models import Manifest, Outcome, RunStats, Status
 from provisioner.report.cells import (
     NOT_STARTED_ERROR,
     RESULT_COLUMNS,
@@ -75,34 +74,6 @@ SUFFIXES = (".xlsx", ".csv")
 # any other report gets the usual mode the umask allows.
 SECRET_MODE = 0o600
 DEFAULT_MODE = 0o666
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunStats:
-    """
-    What a run measured, besides the outcomes themselves.
-
-    Counts by status and by error are derived from the outcomes, never stored here.
-    ``rows_worked`` is how many rows this run itself finished (a rerun carries the
-    others over); None means every row with an outcome, which is right for ``run``.
-    """
-
-    started_at: datetime
-    finished_at: datetime
-    api_calls: int
-    rate_limited: int
-    retries: int
-    dry_run: bool = False
-    interrupted: bool = False
-    final_rate: float | None = None
-    rows_worked: int | None = None
-
-    @property
-    def duration(self) -> float:
-        """
-        Seconds from start to finish (never negative).
-        """
-        return max(0.0, (self.finished_at - self.started_at).total_seconds())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

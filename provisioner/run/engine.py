@@ -22,11 +22,10 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
 
 import anyio
 import structlog
@@ -40,12 +39,11 @@ from provisioner.errors import (
     TransientError,
 )
 from provisioner.live.preflight import preflight
-from provisioner.models import Manifest, Outcome, Row, Status
-from provisioner.report.files import RunStats
+from provisioner.models import Manifest, Outcome, Row, RunStats, Status
 from provisioner.run import plan, steps
 from provisioner.run.journal import Journal, JournalEntry, Phase, manifest_fingerprint
 from provisioner.settings import RetryPolicy, Settings
-from provisioner.webex.protocol import CallTally, DevicesApi, SupportedModel
+from provisioner.webex.protocol import DevicesApi, SupportedModel
 
 __all__ = ["Progress", "RunResult", "first_call_policy", "provision"]
 
@@ -174,8 +172,6 @@ class _Run:
     # Kept alongside ``outcomes`` so a progress snapshot costs O(statuses), not
     # O(rows): counting the outcomes on every finished row made a run quadratic.
     counts: Counter[Status] = field(default_factory=Counter)
-    api_calls: int = 0
-    rate_limited: int = 0
     #: The probe's (calls, 429s, retries): its client keeps figures of its own.
     probe_figures: tuple[int, int, int] = (0, 0, 0)
     locks: dict[str, anyio.Lock] = field(default_factory=dict)
@@ -233,7 +229,7 @@ class _Run:
         """
         Make the one authenticated read that fails fast on a refused token.
         """
-        with self._tally():
+        with self.api.tally():
             try:
                 models = await self._first_call()
             except (AuthError, ForbiddenError, TransientError):
@@ -254,7 +250,7 @@ class _Run:
         Rows with live problems become ``invalid`` like rows with offline ones; the
         owners found are remembered so the per-row checks do not look them up again.
         """
-        with self._tally():
+        with self.api.tally():
             checked = await preflight(
                 self.manifest,
                 self.api,
@@ -286,9 +282,12 @@ class _Run:
             except TransientError as error:
                 log.info("first_call_retried", error=type(error).__name__)
             finally:
-                figures = _client_figures(self.probe)
-                if figures is not None:
-                    self.probe_figures = figures[:3]
+                probed = self.probe.statistics()
+                self.probe_figures = (
+                    probed.calls,
+                    probed.rate_limited,
+                    probed.retries,
+                )
         return await self.api.supported_devices(org_id=org)
 
     def _settle_known_rows(
@@ -341,7 +340,7 @@ class _Run:
     ) -> Outcome:
         with (
             structlog.contextvars.bound_contextvars(row=row.number, mac=row.mac),
-            self._tally() as tally,
+            self.api.tally() as tally,
         ):
             log.info("row_started", owner=row.owner_id, resumed=entry is not None)
             previous = self.previous.get(row.number)
@@ -379,39 +378,20 @@ class _Run:
             self.locks[key] = anyio.Lock()
         return self.locks[key]
 
-    @contextlib.contextmanager
-    def _tally(self) -> Iterator[CallTally]:
-        """
-        Count this task's calls in the client's tally, and add them to the run's figures.
-        """
-        factory = getattr(self.api, "tally", None)
-        manager = (
-            factory() if factory is not None else contextlib.nullcontext(CallTally())
-        )
-        with manager as tally:
-            try:
-                yield cast(CallTally, tally)
-            finally:
-                self.api_calls += tally.calls
-                self.rate_limited += tally.rate_limited
-
     def _figures(self) -> tuple[int, int, int, float | None]:
         """
         Calls, 429s, retries and the current request rate, for progress and stats.
 
-        ``ApiClient.statistics()`` counts every attempt, retries included; an API
-        without it (a test fake) is counted through the per-row tallies.
+        ``statistics()`` counts every attempt, retries included; the probe's own
+        client (the quick first call) is added to it.
         """
-        figures = _client_figures(self.api)
-        if figures is None:
-            return self.api_calls, self.rate_limited, 0, None
-        calls, rate_limited, retries, rate = figures
+        figures = self.api.statistics()
         more_calls, more_limited, more_retries = self.probe_figures
         return (
-            calls + more_calls,
-            rate_limited + more_limited,
-            retries + more_retries,
-            rate,
+            figures.calls + more_calls,
+            figures.rate_limited + more_limited,
+            figures.retries + more_retries,
+            figures.rate,
         )
 
     def _report_progress(self) -> None:
@@ -443,22 +423,6 @@ class _Run:
             final_rate=rate,
             rows_worked=len(self.outcomes) - self.settled,
         )
-
-
-def _client_figures(api: DevicesApi) -> tuple[int, int, int, float] | None:
-    """
-    Calls, 429s, retries and rate from ``ApiClient.statistics()``; None without it.
-    """
-    statistics = getattr(api, "statistics", None)
-    if statistics is None:
-        return None
-    snapshot = statistics()
-    return (
-        int(snapshot.calls),
-        int(snapshot.rate_limited),
-        int(snapshot.retries),
-        float(snapshot.rate),
-    )
 
 
 def _owner_key(row: Row) -> str:

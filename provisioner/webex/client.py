@@ -6,8 +6,14 @@ ApiClient(settings) as api:``) and implements ``provisioner.webex.protocol.Devic
 attempt goes through the rate limiter, carries a fresh ``TrackingID``, is counted in
 the calling task's ``CallTally`` and logged as one ``api_call_finished`` event.
 aiohttp exceptions and HTTP statuses become ``provisioner.errors`` in exactly one
-place: ``map_errors`` and ``error_for_answer`` below. The camelCase wire format
-(bodies, queries, answers into dataclasses) is ``wire.py``'s job.
+place: ``map_errors`` and ``error_for_answer`` in ``answers.py``; every such error
+cuts the token and the passwords the client has sent out of its message (an answer
+may quote the request it refused). The camelCase wire
+format (bodies, queries, answers into dataclasses) is ``wire.py``'s job.
+
+The module is past 450 lines on purpose: one short method per endpoint sits beside
+the one request loop they all share (``_call``/``_attempt``), so each endpoint's
+retry rule can be read next to the loop that applies it.
 
 Retries (see ``retry.py``) and what is replayed:
 
@@ -29,14 +35,12 @@ Retries (see ``retry.py``) and what is replayed:
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
@@ -46,47 +50,42 @@ import structlog
 from yarl import URL
 
 from provisioner.errors import (
-    ApiError,
-    ApiTimeoutError,
-    AuthError,
-    ConfigError,
-    ConnectError,
-    ForbiddenError,
     InvalidRequestError,
-    MacInUseError,
-    NetworkError,
     NotFoundError,
     OutcomeUnknownError,
     RateLimitedError,
-    ServerError,
     TransientError,
 )
 from provisioner.models import ActivationCode, Device, TagMode
+from provisioner.redaction import add_secrets
 from provisioner.settings import Settings
-from provisioner.webex.protocol import CallTally, MacState, Owner, SupportedModel
+from provisioner.webex.answers import error_for_answer, map_errors, read_answer
+from provisioner.webex.endpoint import check_base_url, check_token
+from provisioner.webex.protocol import (
+    CallTally,
+    ClientStatistics,
+    MacState,
+    Owner,
+    SupportedModel,
+)
 from provisioner.webex.ratelimit import RateLimiter
 from provisioner.webex.retry import is_replay_safe, next_delay, retry_after_delay
 from provisioner.webex.wire import (
     Answer,
     activation_code_from,
-    api_message,
     device_from,
     expect_object,
-    is_mac_in_use,
     list_query,
     mac_state_from,
     next_link,
     owner_body,
     owner_from,
     page_items,
-    parse_json,
-    retry_after_seconds,
     supported_model_from,
-    tracking_id_of,
     wire_mac,
 )
 
-__all__ = ["TRACKING_PREFIX", "ApiClient", "ClientStatistics", "map_errors"]
+__all__ = ["TRACKING_PREFIX", "ApiClient", "ClientStatistics"]
 
 log = structlog.get_logger()
 
@@ -96,97 +95,6 @@ PATCH_CONTENT_TYPE = "application/json-patch+json"
 _current_tally: ContextVar[CallTally | None] = ContextVar(
     "provisioner_call_tally", default=None
 )
-
-
-@dataclass(frozen=True, slots=True)
-class ClientStatistics:
-    """
-    Run-wide figures for the progress bar and the report summary.
-
-    Attributes:
-        calls: HTTP attempts made (retries included).
-        rate_limited: attempts answered 429 or 423.
-        retries: attempts that were retries of an earlier one.
-        in_flight: attempts holding an in-flight place now.
-        rate: the rate controller's current start rate (per second).
-        ceiling: the API limit the controller learned, or None.
-        phase: the controller's phase (ramping, searching, settled).
-    """
-
-    calls: int
-    rate_limited: int
-    retries: int
-    in_flight: int
-    rate: float
-    ceiling: float | None
-    phase: str
-
-
-@contextlib.contextmanager
-def map_errors(
-    method: str, path: str, tracking_id: str, redact: Callable[[str], str]
-) -> Iterator[None]:
-    """
-    Turn aiohttp exceptions raised inside the block into ``ApiError`` subclasses.
-
-    The most specific class wins (a connect timeout is a ``ConnectError``: the request
-    was never sent), and the original is chained with ``from``.
-    """
-    where: dict[str, Any] = {"method": method, "path": path, "tracking_id": tracking_id}
-    try:
-        yield
-    except ApiError:
-        raise
-    except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError) as exc:
-        raise ConnectError(
-            redact(f"could not connect to the API: {exc}"), **where
-        ) from exc
-    except TimeoutError as exc:
-        raise ApiTimeoutError(
-            "no answer from the API within the timeout", **where
-        ) from exc
-    except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
-        raise NetworkError(
-            redact(f"the connection dropped before the answer: {type(exc).__name__}"),
-            **where,
-        ) from exc
-    except aiohttp.InvalidURL as exc:
-        raise InvalidRequestError(redact(f"invalid URL: {exc}"), **where) from exc
-    except aiohttp.ClientError as exc:
-        raise NetworkError(redact(f"HTTP error: {exc}"), **where) from exc
-
-
-def error_for_answer(
-    answer: Answer, *, method: str, path: str, redact: Callable[[str], str]
-) -> ApiError | None:
-    """
-    Return the error an HTTP answer means, or None for a success.
-    """
-    status = answer.status
-    if status < 400:
-        return None
-    message = redact(api_message(answer.body) or f"{status} {answer.reason}".strip())
-    where: dict[str, Any] = {
-        "status": status,
-        "tracking_id": answer.tracking_id,
-        "method": method,
-        "path": path,
-    }
-    if status in (423, 429):
-        return RateLimitedError(
-            message, retry_after=retry_after_seconds(answer.retry_after), **where
-        )
-    if status >= 500:
-        return ServerError(message, **where)
-    if status == 401:
-        return AuthError(message, **where)
-    if status == 403:
-        return ForbiddenError(message, **where)
-    if status == 404:
-        return NotFoundError(message, **where)
-    if is_mac_in_use(answer.body, message):
-        return MacInUseError(message, **where)
-    return InvalidRequestError(message, **where)
 
 
 class ApiClient:
@@ -206,10 +114,13 @@ class ApiClient:
         clock: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
     ) -> None:
-        _check_token(settings.token)
-        self._base = _check_base_url(settings.base_url)
+        check_token(settings.token)
+        self._base = URL(check_base_url(settings.base_url))
         self._settings = settings
         self._token = settings.token
+        # Registered for the redaction every error message passes through: an
+        # answer (or an aiohttp message) that quotes the token is written clean.
+        add_secrets(settings.token)
         self._rand = rand
         self._limiter = RateLimiter(settings.concurrency, settings.rate, clock=clock)
         self._session: aiohttp.ClientSession | None = None
@@ -284,6 +195,9 @@ class ApiClient:
         body: dict[str, Any] = {"mac": api_mac, "model": model}
         body.update(owner_body(workspace_id, person_id))
         if password is not None:
+            # The answer to this request may quote its body: the error made from it
+            # must not carry the password (see provisioner.redaction).
+            add_secrets(password)
             body["password"] = password
         url = self._base / "devices"
         answer = await self._call(
@@ -556,11 +470,11 @@ class ApiClient:
             clock = time.perf_counter()
             answer: Answer | None = None
             try:
-                with map_errors(method, url.path, tracking_id, self._redact):
+                with map_errors(method, url.path, tracking_id):
                     async with session.request(
                         method, url, params=query or None, data=data, headers=headers
                     ) as response:
-                        answer = await _read_answer(response, tracking_id)
+                        answer = await read_answer(response, tracking_id)
             finally:
                 log.info(
                     "api_call_finished",
@@ -573,9 +487,7 @@ class ApiClient:
                 )
         if tally is not None:
             tally.last_tracking_id = answer.tracking_id
-        error = error_for_answer(
-            answer, method=method, path=url.path, redact=self._redact
-        )
+        error = error_for_answer(answer, method=method, path=url.path)
         if isinstance(error, RateLimitedError):
             self._note_rate_limited(error, started_at, tally)
         if error is not None:
@@ -608,52 +520,3 @@ class ApiClient:
                 "refusing to send the token there"
             )
         return url
-
-    def _redact(self, text: str) -> str:
-        return text.replace(self._token, "[token]") if self._token else text
-
-
-# -- reading an answer off the connection -------------------------------------------
-
-
-async def _read_answer(response: aiohttp.ClientResponse, ours: str) -> Answer:
-    raw = await response.read()
-    body = parse_json(raw)
-    return Answer(
-        status=response.status,
-        body=body,
-        tracking_id=tracking_id_of(response.headers.get("trackingid"), body, ours),
-        reason=response.reason or "",
-        retry_after=response.headers.get("Retry-After"),
-        links=tuple(response.headers.getall("Link", ())),
-    )
-
-
-def _check_token(token: str) -> None:
-    # aiohttp would reject a header with a control character, quoting the header
-    # value (the token) in its message: refuse it first, without echoing it.
-    if not token or any(ch in token for ch in "\r\n\0") or token != token.strip():
-        raise ConfigError(
-            "the access token is empty or contains whitespace or control characters; "
-            "check WEBEX_ACCESS_TOKEN or the token file"
-        )
-
-
-def _check_base_url(text: str) -> URL:
-    url = URL(text.rstrip("/"))
-    if url.scheme not in ("http", "https") or not url.host:
-        raise ConfigError(f"the base URL {text!r} is not an http(s) URL")
-    if url.scheme == "http" and not _is_loopback(url.host):
-        raise ConfigError(
-            f"the base URL {text!r} is plain http to a non-loopback host; use https"
-        )
-    return url
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

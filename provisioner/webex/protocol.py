@@ -8,12 +8,20 @@ tests can hand it a dict-backed fake. ``ApiClient`` in ``client.py`` is the real
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from provisioner.models import ActivationCode, Device, TagMode
+from provisioner.models import ActivationCode, Device, SupportedModel, TagMode
 
-__all__ = ["CallTally", "DevicesApi", "MacState", "Owner", "SupportedModel"]
+__all__ = [
+    "CallTally",
+    "ClientStatistics",
+    "DevicesApi",
+    "MacState",
+    "Owner",
+    "SupportedModel",
+]
 
 
 @dataclass(slots=True)
@@ -31,19 +39,31 @@ class CallTally:
     rate_limited: int = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SupportedModel:
+@dataclass(frozen=True, slots=True)
+class ClientStatistics:
     """
-    One entry of ``GET /telephony/config/supportedDevices``, in snake_case.
+    Run-wide figures for the progress bar and the report summary.
+
+    ``ApiClient.statistics()`` counts every attempt, retries included; a test fake
+    counts its calls.
+
+    Attributes:
+        calls: HTTP attempts made (retries included).
+        rate_limited: attempts answered 429 or 423.
+        retries: attempts that were retries of an earlier one.
+        in_flight: attempts holding an in-flight place now.
+        rate: the rate controller's current start rate (per second); None without one.
+        ceiling: the API limit the controller learned, or None.
+        phase: the controller's phase (ramping, searching, settled).
     """
 
-    model: str
-    display_name: str
-    type: str | None = None
-    manufacturer: str | None = None
-    managed_by: str | None = None
-    supported_for: tuple[str, ...] = ()
-    onboarding_methods: tuple[str, ...] = ()
+    calls: int
+    rate_limited: int
+    retries: int
+    in_flight: int
+    rate: float | None
+    ceiling: float | None
+    phase: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,6 +94,18 @@ class DevicesApi(Protocol):
     """
     What the engine needs from the Webex API. Every call raises ``ApiError`` subclasses.
     """
+
+    def tally(self) -> AbstractContextManager[CallTally]:
+        """
+        Count the calls the calling task makes inside the block in a fresh tally.
+        """
+        ...
+
+    def statistics(self) -> ClientStatistics:
+        """
+        A snapshot of the run-wide figures (calls, 429s, retries, rate).
+        """
+        ...
 
     async def create_device(
         self,

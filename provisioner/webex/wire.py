@@ -5,7 +5,7 @@ Pure functions over what ``client.py`` sends and reads back: request bodies and
 queries, MACs in the API's notation, answers turned into ``Device``,
 ``ActivationCode``, ``SupportedModel``, ``MacState`` and ``Owner``, and the parts of
 an error body the error mapping needs. No session, no I/O: ``ApiClient`` does the
-sending, and the mapping of HTTP statuses to errors stays in ``client.py``.
+sending, and the mapping of HTTP statuses to errors is ``answers.py``'s.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from yarl import URL
 
 from provisioner.errors import InvalidRequestError, ServerError
 from provisioner.models import ActivationCode, Device
+from provisioner.redaction import redact
 from provisioner.webex.protocol import MacState, Owner, SupportedModel
 
 __all__ = [
@@ -301,11 +302,13 @@ def mac_state_from(item: Mapping[str, Any]) -> MacState:
     """
     Return one ``macStatus`` entry of the validateMacs answer as a ``MacState``.
     """
+    message = item.get("message")
     return MacState(
         mac=read_mac(item.get("mac")) or "",
         state=str(item.get("state") or ""),
         error_code=item.get("errorCode"),
-        message=item.get("message"),
+        # The API's words reach the report: the same redaction as an error message.
+        message=redact(message) if isinstance(message, str) else None,
     )
 
 

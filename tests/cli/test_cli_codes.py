@@ -20,8 +20,8 @@ from provisioner.cli import main
 from provisioner.cli.codes import renewed_report_path
 from provisioner.emulator import DEFAULT_TOKEN, run_in_subprocess
 from provisioner.intake.manifest import RawTable, build_manifest
-from provisioner.models import Manifest, Outcome, Status
-from provisioner.report.files import RunStats, load_report, write_report
+from provisioner.models import Manifest, Outcome, RunStats, Status
+from provisioner.report.files import load_report, write_report
 
 ORG = json.loads(
     resources.files("provisioner.emulator")

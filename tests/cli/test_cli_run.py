@@ -32,7 +32,6 @@ from provisioner.cli import main
 from provisioner.cli.common import (
     ConnectionOptions,
     build_settings,
-    check_base_url,
     exit_code_for,
     read_token,
     resolve_base_url,
@@ -749,37 +748,6 @@ class TestInterruptedRuns:
 
 
 class TestOptions:
-    @pytest.mark.parametrize(
-        "url",
-        [
-            "http://127.0.0.1:8080/v1",
-            "http://127.10.0.3/v1",
-            "http://[::1]:8080/v1",
-            "http://localhost:1/v1",
-            "https://api-usgov.webex.com/v1/",
-        ],
-    )
-    def test_allowed_base_urls(self, url: str) -> None:
-        """https anywhere and http to loopback are allowed (trailing slash dropped)."""
-
-        assert check_base_url(url) == url.rstrip("/")
-
-    @pytest.mark.parametrize(
-        "url",
-        [
-            "http://10.0.0.1/v1",
-            "http://api-usgov.webex.com/v1",
-            "http://127.0.0.1.example.com/v1",
-            "ftp://127.0.0.1/v1",
-            "api-usgov.webex.com/v1",
-        ],
-    )
-    def test_refused_base_urls(self, url: str) -> None:
-        """Non-loopback http, other schemes and scheme-less URLs are refused."""
-
-        with pytest.raises(ConfigError):
-            check_base_url(url)
-
     def test_base_url_precedence(self) -> None:
         """--base-url beats --cloud's absence and WEBEX_BASE_URL; FedRAMP is default."""
         env = {"WEBEX_BASE_URL": "http://127.0.0.1:1/v1"}

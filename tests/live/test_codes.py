@@ -4,7 +4,8 @@ Activation-code lifecycle: states with a moved clock, renewal and deferred tags.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from provisioner.models import (
     Status,
     TagMode,
 )
-from provisioner.webex.protocol import MacState, Owner, SupportedModel
+from provisioner.webex.protocol import CallTally, MacState, Owner, SupportedModel
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 WS = "WS-1"
@@ -213,6 +214,11 @@ class FakeApi:
         self.fail_codes = False
         self.in_flight: dict[str, int] = {}
         self.max_in_flight: dict[str, int] = {}
+
+    @contextlib.contextmanager
+    def tally(self) -> Iterator[CallTally]:
+        """This fake counts calls in ``calls``, not per task."""
+        yield CallTally()
 
     async def get_device(self, device_id: str, *, org_id: str | None = None) -> Device:
         self.calls.append(f"GET {device_id}")
