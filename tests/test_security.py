@@ -74,10 +74,15 @@ def everything_written(folder: Path) -> str:
     return b"\n".join(chunks).decode("utf-8", errors="replace")
 
 
-@pytest.fixture(name="finished_run")
-def _finished_run(base_url: str, tmp_path: Path) -> tuple[Result, Path]:
-    manifest = write_manifest(tmp_path / "input" / "secret.csv")
-    out = tmp_path / "out"
+@pytest.fixture(name="finished_run", scope="module")
+def _finished_run(
+    base_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Result, Path]:
+    # One run for the module, as the emulator is: a second run of the same rows
+    # would adopt the devices the first made, whichever test ran first.
+    folder = tmp_path_factory.mktemp("secret-run")
+    manifest = write_manifest(folder / "input" / "secret.csv")
+    out = folder / "out"
     result = invoke(
         [
             "run",

@@ -90,6 +90,7 @@ class TestTagsToSend:
             (("x",), ("a",), TagMode.REPLACE, ("a",)),
             (("a",), ("a",), TagMode.REPLACE, None),
             ((), ("a", "a"), TagMode.REPLACE, ("a",)),
+            (("x",), (), TagMode.REPLACE, None),  # an empty cell is not "no tags"
         ],
     )
     def test_union_or_replacement(

@@ -123,8 +123,14 @@ class TestContract:
                 )
             found = await api.find_device_by_mac("00AABBCCDD01")
 
+        (made,) = server.state.store.devices.values()
         assert tally.calls == 1
         assert found is not None
+        assert (found.id, found.mac, found.workspace_id) == (
+            made.wire["id"],
+            "00AABBCCDD01",
+            WORKSPACE,
+        )
 
     async def test_server_errors_retried_then_raised(self, start_emulator: Any) -> None:
         """A GET answered 5xx every time is tried max_attempts times, then raised."""
