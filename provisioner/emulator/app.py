@@ -1,10 +1,11 @@
 """
 Assemble the emulator: routes plus the middleware that plays the API gateway.
 
-For every ``/v1`` request the middleware, in order: takes a tracking id, applies the
-global rate limit (a 429 never changes state), rolls the seeded faults (latency, a
-dropped connection, a 5xx), checks the bearer token and its scopes, runs the
-handler, and, for an ambiguous create, drops the connection after the device exists.
+For every ``/v1`` request the middleware, in order: takes a tracking id, picks the
+org it is charged to, applies that org's rate limit (a 429 never changes state),
+rolls the seeded faults (latency, a dropped connection, a 5xx), checks the bearer
+token, its scopes and the org it acts for, runs the handler, and, for an ambiguous
+create, drops the connection after the device exists.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from aiohttp import web
 
 from provisioner.emulator.admin import ADMIN_PREFIX, admin_routes
 from provisioner.emulator.config import EmulatorConfig
+from provisioner.emulator.directory_routes import ORG_FREE_ROUTES
 from provisioner.emulator.faults import NO_FAULT
+from provisioner.emulator.orgs import Org
 from provisioner.emulator.routes import REQUIRED_SCOPES, api_routes
 from provisioner.emulator.state import STATE_KEY, EmulatorState
 from provisioner.emulator.store import Problem
@@ -30,21 +33,16 @@ AMBIGUOUS_ROUTE = "POST /v1/devices"
 UNKNOWN_ROUTE = "<unmatched>"
 
 
-def _check_auth(state: EmulatorState, route: str, header: str) -> frozenset[str]:
-    scopes = state.token_scopes(header)
-    if scopes is None:
-        raise Problem(
-            401,
-            "The request requires a valid access token set in the Authorization "
-            "request header.",
-        )
+def _check_auth(state: EmulatorState, route: str, request: web.Request) -> None:
+    identity = state.identity(request)
     for group in REQUIRED_SCOPES.get(route, ()):
-        if not group & scopes:
+        if not group & identity.scopes:
             needed = " or ".join(sorted(group))
             raise Problem(
                 403, f"The token lacks the scope this operation needs: {needed}."
             )
-    return scopes
+    if route not in ORG_FREE_ROUTES:
+        state.tenancy.target(identity, request.query.get("orgId"))
 
 
 def _unmatched(request: web.Request, tracking_id: str) -> web.Response:
@@ -68,12 +66,13 @@ async def _answer_api(
     handler: Handler,
     state: EmulatorState,
     route: str,
+    org: Org,
     tracking_id: str,
 ) -> web.StreamResponse | None:
     """
     Run one matched API request through the gateway; None means "dropped".
     """
-    bucket = state.bucket
+    bucket = org.bucket
     if bucket is not None and (wait := bucket.take_nowait()):
         response = error_response(
             429, "Too many requests: retry after the Retry-After seconds.", tracking_id
@@ -81,9 +80,10 @@ async def _answer_api(
         response.headers["Retry-After"] = str(wait)
         return response
     decision = state.dice.roll(state.knobs)
+    delay_s = decision.delay_s + org.limits.latency_ms / 1000.0
+    if delay_s:
+        await asyncio.sleep(delay_s)
     if decision is not NO_FAULT:
-        if decision.delay_s:
-            await asyncio.sleep(decision.delay_s)
         if decision.drop:
             return None
         if decision.server_error is not None:
@@ -92,9 +92,10 @@ async def _answer_api(
                 decision.server_error, tracking_id, plain_text=decision.plain_text_error
             )
     try:
-        _check_auth(state, route, request.headers.get("Authorization", ""))
-        if state.store.pending:
-            state.store.expire_due(state.clock.now())
+        _check_auth(state, route, request)
+        for each in state.tenancy:
+            if each.store.pending:
+                each.store.expire_due(state.clock.now())
         answer = await handler(request)
     except Problem as problem:
         return error_response(
@@ -103,6 +104,16 @@ async def _answer_api(
     if decision.ambiguous and route == AMBIGUOUS_ROUTE and answer.status < 300:
         return None
     return answer
+
+
+def _route(request: web.Request) -> str:
+    """
+    The route template a request matched (``GET /v1/devices/{deviceId}``).
+    """
+    if request.match_info.http_exception is not None:
+        return UNKNOWN_ROUTE
+    resource = request.match_info.route.resource
+    return f"{request.method} {resource.canonical if resource else request.path}"
 
 
 @web.middleware
@@ -119,18 +130,20 @@ async def gateway(request: web.Request, handler: Handler) -> web.StreamResponse:
                 problem.status, problem.message, "EMULATOR_ADMIN", problem.error_code
             )
     tracking_id = request.headers.get("TrackingID") or f"ROUTER_{uuid.uuid4()}"
-    if request.match_info.http_exception is not None:
-        response: web.StreamResponse | None
+    route = _route(request)
+    org = state.tenancy.charged(
+        request.headers.get("Authorization", ""), request.query.get("orgId")
+    )
+    response: web.StreamResponse | None
+    if route == UNKNOWN_ROUTE:
         response = _unmatched(request, tracking_id)
-        route = UNKNOWN_ROUTE
     else:
-        resource = request.match_info.route.resource
-        route = f"{request.method} {resource.canonical if resource else request.path}"
-        response = await _answer_api(request, handler, state, route, tracking_id)
+        response = await _answer_api(request, handler, state, route, org, tracking_id)
+    status: int | str = "dropped" if response is None else response.status
+    state.stats.record(route, status)
+    org.count(status)
     if response is None:
-        state.stats.record(route, "dropped")
         return drop_connection(request)
-    state.stats.record(route, response.status)
     response.headers["trackingid"] = tracking_id
     return response
 
