@@ -1,9 +1,9 @@
 """
 Serve the admin view under ``/_emulator/``: no auth, no faults, not counted.
 
-It lets tests and benchmarks look inside (devices, stats per route and per org),
-reset, change fault knobs and org limits at run time, activate pending devices,
-and move the clock.
+It lets tests and benchmarks look inside (devices, stats per route and per org, the
+request log), reset, change fault knobs and org limits at run time, activate
+pending devices, and move the clock.
 """
 
 from __future__ import annotations
@@ -91,6 +91,23 @@ async def patch_org(request: web.Request) -> web.Response:
     except (TypeError, ValueError) as exc:
         raise Problem(400, f"Invalid org limits: {exc}") from None
     return json_response(state.tenancy.orgs[org_id].snapshot())
+
+
+async def list_requests(request: web.Request) -> web.Response:
+    """
+    GET /_emulator/requests[?mac=&since=&orgId=]: the request log, oldest first.
+
+    ``mac`` keeps the requests about that MAC (any notation), ``since`` those after
+    that sequence number, ``orgId`` those charged to that org.
+    """
+    log = request.app[STATE_KEY].requests
+    query = request.query
+    try:
+        since = int(query.get("since", "0"))
+    except ValueError:
+        raise Problem(400, "since must be a sequence number.") from None
+    entries = log.select(mac=query.get("mac"), since=since, org=query.get("orgId"))
+    return json_response(log.snapshot(entries))
 
 
 async def reset(request: web.Request) -> web.Response:
@@ -183,4 +200,5 @@ def admin_routes() -> list[web.RouteDef]:
         web.post(f"{p}/clock", move_clock),
         web.get(f"{p}/orgs", list_orgs, allow_head=False),
         web.patch(f"{p}/orgs/{{orgId}}", patch_org),
+        web.get(f"{p}/requests", list_requests, allow_head=False),
     ]

@@ -1,16 +1,18 @@
 """
 Assemble the emulator: routes plus the middleware that plays the API gateway.
 
-For every ``/v1`` request the middleware, in order: takes a tracking id, picks the
-org it is charged to, applies that org's rate limit (a 429 never changes state),
-rolls the seeded faults (latency, a dropped connection, a 5xx), checks the bearer
-token, its scopes and the org it acts for, runs the handler, and, for an ambiguous
-create, drops the connection after the device exists.
+For every ``/v1`` request the middleware, in order: takes a tracking id, logs the
+request, picks the org it is charged to, applies that org's rate limit (a 429 never
+changes state), rolls the seeded faults (latency, a dropped connection, a 5xx),
+checks the bearer token, its scopes and the org it acts for, runs the handler, and,
+for an ambiguous create, drops the connection after the device exists.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -21,6 +23,7 @@ from provisioner.emulator.config import EmulatorConfig
 from provisioner.emulator.directory_routes import ORG_FREE_ROUTES
 from provisioner.emulator.faults import NO_FAULT
 from provisioner.emulator.orgs import Org
+from provisioner.emulator.requestlog import LoggedRequest, flat_query, macs_in
 from provisioner.emulator.routes import REQUIRED_SCOPES, api_routes
 from provisioner.emulator.state import STATE_KEY, EmulatorState
 from provisioner.emulator.store import Problem
@@ -31,6 +34,10 @@ __all__ = ["create_app"]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 AMBIGUOUS_ROUTE = "POST /v1/devices"
 UNKNOWN_ROUTE = "<unmatched>"
+#: List routes whose 200 answer's item count goes into the request log.
+LIST_ROUTES = frozenset(
+    {"GET /v1/devices", "GET /v1/workspaces", "GET /v1/people", "GET /v1/locations"}
+)
 
 
 def _check_auth(state: EmulatorState, route: str, request: web.Request) -> None:
@@ -106,6 +113,32 @@ async def _answer_api(
     return answer
 
 
+def _items(route: str, response: web.StreamResponse) -> int | None:
+    if route not in LIST_ROUTES or response.status != 200:
+        return None
+    if not isinstance(response, web.Response) or not isinstance(response.body, bytes):
+        return None
+    items = json.loads(response.body).get("items")
+    return len(items) if isinstance(items, list) else None
+
+
+def _finish(
+    state: EmulatorState,
+    org: Org,
+    entry: LoggedRequest,
+    route: str,
+    response: web.StreamResponse | None,
+) -> None:
+    status: int | str = "dropped" if response is None else response.status
+    state.stats.record(route, status)
+    org.count(status)
+    retry_after = None
+    if response is not None and status == 429:
+        retry_after = int(response.headers.get("Retry-After", "0"))
+    items = None if response is None else _items(route, response)
+    state.requests.finish(entry, status, retry_after=retry_after, items=items)
+
+
 def _route(request: web.Request) -> str:
     """
     The route template a request matched (``GET /v1/devices/{deviceId}``).
@@ -129,19 +162,30 @@ async def gateway(request: web.Request, handler: Handler) -> web.StreamResponse:
             return error_response(
                 problem.status, problem.message, "EMULATOR_ADMIN", problem.error_code
             )
+    started = time.monotonic()
     tracking_id = request.headers.get("TrackingID") or f"ROUTER_{uuid.uuid4()}"
     route = _route(request)
     org = state.tenancy.charged(
         request.headers.get("Authorization", ""), request.query.get("orgId")
     )
+    query = flat_query(request.query)
+    entry = state.requests.start(
+        method=request.method,
+        path=request.path,
+        route=route,
+        query=query,
+        org=org.id,
+        tracking_id=tracking_id,
+        started=started,
+    )
+    raw = await request.read() if request.body_exists else b""
+    entry.mac, entry.macs = macs_in(route, query, raw)
     response: web.StreamResponse | None
     if route == UNKNOWN_ROUTE:
         response = _unmatched(request, tracking_id)
     else:
         response = await _answer_api(request, handler, state, route, org, tracking_id)
-    status: int | str = "dropped" if response is None else response.status
-    state.stats.record(route, status)
-    org.count(status)
+    _finish(state, org, entry, route, response)
     if response is None:
         return drop_connection(request)
     response.headers["trackingid"] = tracking_id

@@ -140,6 +140,7 @@ class EmulatorConfig:
     ``orgs`` adds orgs beside the seeded one; ``partners`` maps a token to the keys
     of the orgs it may act for with ``orgId`` (partner admins), its home being the
     seeded org; its scopes are those ``tokens`` gives it, else every scope.
+    ``request_log_size`` bounds the admin view's request log.
     """
 
     seed: int = 0
@@ -159,6 +160,7 @@ class EmulatorConfig:
     activation_code_days: int = 30
     orgs: tuple[OrgSpec, ...] = ()
     partners: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    request_log_size: int = 10_000
 
     def __post_init__(self) -> None:
         self.knobs()  # validates the fault settings
@@ -166,6 +168,8 @@ class EmulatorConfig:
             raise ValueError(f"page_size must be at least 1, got {self.page_size}")
         if not self.tokens:
             raise ValueError("at least one token is needed")
+        if self.request_log_size < 1:
+            raise ValueError("request_log_size must be at least 1")
         keys = [spec.key for spec in self.orgs]
         if len(set(keys)) != len(keys):
             raise ValueError("org keys must be unique")

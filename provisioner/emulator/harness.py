@@ -54,9 +54,18 @@ class RunningEmulator:
         """
         return self.state.stats_snapshot()
 
+    def requests(
+        self, *, mac: str | None = None, since: int = 0, org: str | None = None
+    ) -> list[dict[str, Any]]:
+        """
+        Return the request log's entries (as ``GET /_emulator/requests`` does).
+        """
+        entries = self.state.requests.select(mac=mac, since=since, org=org)
+        return [entry.wire() for entry in entries]
+
     def reset(self) -> None:
         """
-        Clear devices and stats (as ``POST /_emulator/reset`` does).
+        Clear devices, stats and the request log (as ``POST /_emulator/reset``).
         """
         self.state.reset()
 

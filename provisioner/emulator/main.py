@@ -121,6 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=(400, 404),
         help="status of a create for a missing workspace/person (default 404)",
     )
+    add(
+        "--request-log-size",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="requests kept by GET /_emulator/requests (default 10000)",
+    )
     _add_org_flags(parser)
     add("--access-log", action="store_true", help="log every request (slower)")
     return parser
@@ -218,6 +225,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         tokens=tokens,
         orgs=_org_specs(args),
         partners=partners,
+        request_log_size=args.request_log_size,
     )
 
 

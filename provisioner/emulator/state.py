@@ -1,6 +1,6 @@
 """
 Hold everything one emulator instance remembers: orgs and their devices, faults,
-clock and stats.
+clock, stats and the request log.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from provisioner.emulator.catalog import Catalog, load_catalog
 from provisioner.emulator.config import EmulatorConfig, FaultKnobs
 from provisioner.emulator.faults import FaultDice, TokenBucket
 from provisioner.emulator.orgs import Identity, Org, OrgLimits, Tenancy
+from provisioner.emulator.requestlog import RequestLog
 from provisioner.emulator.store import DeviceStore, Problem
 
 __all__ = ["STATE_KEY", "Clock", "EmulatorState", "Stats"]
@@ -108,6 +109,7 @@ class EmulatorState:
         self.stats = Stats()
         self.dice = FaultDice(config.seed)
         self.knobs = config.knobs()
+        self.requests = RequestLog(config.request_log_size)
 
     @property
     def store(self) -> DeviceStore:
@@ -195,14 +197,15 @@ class EmulatorState:
 
     def reset(self) -> None:
         """
-        Clear devices and stats, put the clock back to real time, refill the
-        buckets and restart the seeded sequences. Fault knobs and org limits stay
-        as they are.
+        Clear devices, stats and the request log, put the clock back to real time,
+        refill the buckets and restart the seeded sequences. Fault knobs and org
+        limits stay as they are.
         """
         self.tenancy.reset()
         self.clock = Clock()
         self.stats = Stats()
         self.dice.reseed(self.config.seed)
+        self.requests.clear()
 
 
 #: Where ``create_app`` keeps the ``EmulatorState``: ``app[STATE_KEY]``.
