@@ -5,7 +5,8 @@ For every ``/v1`` request the middleware, in order: takes a tracking id, logs th
 request, picks the org it is charged to, applies that org's rate limit (a 429 never
 changes state), rolls the seeded faults (latency, a dropped connection, a 5xx),
 checks the bearer token, its scopes and the org it acts for, runs the handler, and,
-for an ambiguous create, drops the connection after the device exists.
+for an ambiguous create, drops the connection after the device exists. With the
+echo knob on, a 4xx answer quotes the request body, as some gateways do.
 """
 
 from __future__ import annotations
@@ -27,7 +28,12 @@ from provisioner.emulator.requestlog import LoggedRequest, flat_query, macs_in
 from provisioner.emulator.routes import REQUIRED_SCOPES, api_routes
 from provisioner.emulator.state import STATE_KEY, EmulatorState
 from provisioner.emulator.store import Problem
-from provisioner.emulator.wire import drop_connection, error_response, gateway_error
+from provisioner.emulator.wire import (
+    drop_connection,
+    error_response,
+    gateway_error,
+    json_response,
+)
 
 __all__ = ["create_app"]
 
@@ -113,6 +119,27 @@ async def _answer_api(
     return answer
 
 
+def _echo(response: web.Response, raw: bytes) -> web.Response:
+    """
+    Quote the request body in a JSON error answer's message and descriptions.
+    """
+    try:
+        body = json.loads(response.body) if isinstance(response.body, bytes) else None
+    except ValueError:
+        return response
+    if not isinstance(body, dict) or not isinstance(body.get("message"), str):
+        return response
+    quote = f" Request body: {raw.decode('utf-8', 'replace')}"
+    body["message"] += quote
+    for detail in body.get("errors", []):
+        detail["description"] = str(detail.get("description", "")) + quote
+    echoed = json_response(body, response.status)
+    for name in ("Retry-After", "Allow"):
+        if name in response.headers:
+            echoed.headers[name] = response.headers[name]
+    return echoed
+
+
 def _items(route: str, response: web.StreamResponse) -> int | None:
     if route not in LIST_ROUTES or response.status != 200:
         return None
@@ -188,6 +215,13 @@ async def gateway(request: web.Request, handler: Handler) -> web.StreamResponse:
     _finish(state, org, entry, route, response)
     if response is None:
         return drop_connection(request)
+    if (
+        state.knobs.echo_request_body
+        and 400 <= response.status < 500
+        and isinstance(response, web.Response)
+        and raw
+    ):
+        response = _echo(response, raw)
     response.headers["trackingid"] = tracking_id
     return response
 

@@ -79,6 +79,7 @@ class FaultKnobs:
     fault_rate: float = 0.0
     drop_rate: float = 0.0
     ambiguous_rate: float = 0.0
+    echo_request_body: bool = False
 
     def __post_init__(self) -> None:
         for name in ("fault_rate", "drop_rate", "ambiguous_rate"):
@@ -88,6 +89,8 @@ class FaultKnobs:
         check_limits(self.rate_limit, self.burst, self.latency_ms)
         if self.jitter_ms < 0:
             raise ValueError("latency_ms and jitter_ms must not be negative")
+        if not isinstance(self.echo_request_body, bool):
+            raise TypeError("echo_request_body must be true or false")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -140,7 +143,8 @@ class EmulatorConfig:
     ``orgs`` adds orgs beside the seeded one; ``partners`` maps a token to the keys
     of the orgs it may act for with ``orgId`` (partner admins), its home being the
     seeded org; its scopes are those ``tokens`` gives it, else every scope.
-    ``request_log_size`` bounds the admin view's request log.
+    ``echo_request_body`` makes 4xx answers quote the request body, as some
+    gateways do. ``request_log_size`` bounds the admin view's request log.
     """
 
     seed: int = 0
@@ -160,6 +164,7 @@ class EmulatorConfig:
     activation_code_days: int = 30
     orgs: tuple[OrgSpec, ...] = ()
     partners: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    echo_request_body: bool = False
     request_log_size: int = 10_000
 
     def __post_init__(self) -> None:
@@ -194,6 +199,7 @@ class EmulatorConfig:
             fault_rate=self.fault_rate,
             drop_rate=self.drop_rate,
             ambiguous_rate=self.ambiguous_rate,
+            echo_request_body=self.echo_request_body,
         )
 
 

@@ -122,6 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="status of a create for a missing workspace/person (default 404)",
     )
     add(
+        "--echo-request-body",
+        action="store_true",
+        help="4xx answers quote the request body in their message, as some "
+        "gateways do (to test a client's redaction)",
+    )
+    add(
         "--request-log-size",
         type=int,
         default=10_000,
@@ -225,6 +231,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         tokens=tokens,
         orgs=_org_specs(args),
         partners=partners,
+        echo_request_body=args.echo_request_body,
         request_log_size=args.request_log_size,
     )
 
