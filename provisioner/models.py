@@ -3,7 +3,7 @@ Frozen domain values shared by every stage of a run.
 
 The flow is manifest → rows → plan → engine → outcomes → report; these are the values
 that travel along it. Nothing here does I/O, and nothing here knows the wire format:
-camelCase exists only in ``client.py`` (and in the report's column names).
+camelCase exists only in ``webex/`` (``wire.py``) (and in the report's column names).
 """
 
 from __future__ import annotations

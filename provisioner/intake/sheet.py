@@ -283,7 +283,7 @@ def _open_workbook(path: Path, *, data_only: bool) -> Any:
 # A broken workbook surfaces as any of these, from zipfile (a bad CRC, a truncated or
 # encrypted member, an unknown compression), zlib, the XML parser or openpyxl itself;
 # read-only mode parses a sheet only while its rows are iterated, so they come from
-# there too. Found by tests/test_fuzz_manifest.py.
+# there too. Found by tests/intake/test_fuzz_manifest.py.
 _BROKEN_WORKBOOK_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     KeyError,

@@ -13,7 +13,7 @@ POST reads too: it changes nothing):
 - each distinct owner looked up once: a 404 names the column and says to check the id.
 
 The decisions are pure functions of what the calls answered, in
-``provisioner.live_rules`` (``mac_problems``, ``owner_problems``, ``with_catalogue``,
+``provisioner.live.rules`` (``mac_problems``, ``owner_problems``, ``with_catalogue``,
 ``decide``); ``preflight`` only gathers the answers and delegates. The result is the
 manifest with the live problems on its rows, so the offline printing, the exit codes
 and the engine's dry run treat both kinds alike. The pure names are re-exported here,

@@ -4,7 +4,8 @@ Decide, without I/O, what the engine does with each row and how a result reads.
 Everything the engine decides lives here as plain functions: the order rows are
 started in, whether a device found by MAC is ours, which tags to send, which pending
 device an activation code made, which pending devices a lost code left behind,
-whether a previous code can be kept, and the words of every failure and dry-run line. ``steps.py`` awaits the calls; this module only thinks.
+whether a previous code can be kept, and the words of every failure and dry-run
+line. ``steps.py`` awaits the calls; this module only thinks.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ How the controller behaves:
 Why not settle from the first 429 alone: one episode gives one curve, and a curve
 cannot tell rate from burst. Against the ramp above, buckets of 45/s with burst
 11, 50/s with burst 10 and 60/s with burst 8 accept and reject exactly the same
-starts (``tests/test_ratelimit.py`` shows it), so no rule can settle within a few
+starts (``tests/webex/test_ratelimit.py`` shows it), so no rule can settle within a few
 percent under all three after one 429. Even a known burst pins the rate only to
 one call over the drain before the 429 (about 0.2 s after a doubling ramp: about
 5/s either way at 50/s). Assuming a burst of 0.2 s and settling at once measured

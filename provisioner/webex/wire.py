@@ -5,7 +5,7 @@ Pure functions over what ``client.py`` sends and reads back: request bodies and
 queries, MACs in the API's notation, answers turned into ``Device``,
 ``ActivationCode``, ``SupportedModel``, ``MacState`` and ``Owner``, and the parts of
 an error body the error mapping needs. No session, no I/O: ``ApiClient`` does the
-sending, and the mapping of HTTP statuses to errors stays in ``client.py``.
+sending, and the mapping of HTTP statuses to errors is ``answers.py``'s.
 """
 
 from __future__ import annotations

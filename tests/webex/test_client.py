@@ -35,7 +35,8 @@ from provisioner.errors import (
 )
 from provisioner.models import TagMode
 from provisioner.settings import RateControl, RetryPolicy, Settings
-from provisioner.webex.client import ApiClient, ClientStatistics, map_errors
+from provisioner.webex.answers import map_errors
+from provisioner.webex.client import ApiClient, ClientStatistics
 from provisioner.webex.retry import FIRST_CALL_ATTEMPTS
 
 BASE = "https://api.example.test/v1"
