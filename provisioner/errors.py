@@ -27,10 +27,16 @@ Every error the package raises, in one tree.
             └── MacInUseError     the MAC is already registered ("MAC Address is in use")
 
 Retry decisions are made on these types, never on message text. Messages never contain
-the access token, a device password or an activation code.
+the access token, a device password or an activation code: an ``ApiError`` passes its
+message through ``provisioner.redaction.redact`` when it is made, because its text may
+come from the API's answer, and an answer may quote the request it refused (the
+password of a create among it). Every sink of that text (the journal, the report,
+the log, the terminal) then holds the clean message.
 """
 
 from __future__ import annotations
+
+from provisioner.redaction import redact
 
 __all__ = [
     "ApiError",
@@ -97,7 +103,8 @@ class ApiError(ProvisionerError):
     A Webex API call failed.
 
     Args:
-        message: what went wrong, in words a person can act on (never a secret).
+        message: what went wrong, in words a person can act on; registered secrets
+            are cut out of it here (it may quote an API answer).
         status: the HTTP status, or None when no response arrived.
         tracking_id: the response's tracking id (what Cisco support asks for), or ours
             when no response arrived.
@@ -114,6 +121,7 @@ class ApiError(ProvisionerError):
         method: str | None = None,
         path: str | None = None,
     ) -> None:
+        message = redact(message)
         super().__init__(message)
         self.message = message
         self.status = status

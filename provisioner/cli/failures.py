@@ -33,7 +33,7 @@ from provisioner.errors import (
     RateLimitedError,
     ServerError,
 )
-from provisioner.logs import redact
+from provisioner.redaction import redact
 
 __all__ = [
     "BASE_URL_ENV",

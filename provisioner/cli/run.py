@@ -39,8 +39,9 @@ from provisioner.cli.failures import command_errors
 from provisioner.cli.progress import ProgressDisplay
 from provisioner.errors import ProvisionerError
 from provisioner.intake.manifest import load_manifest
-from provisioner.logs import add_secrets, configure_logging
+from provisioner.logs import configure_logging
 from provisioner.models import Changes, Manifest, Outcome, Target
+from provisioner.redaction import add_secrets
 from provisioner.report.files import (
     load_report,
     report_paths,

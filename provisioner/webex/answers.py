@@ -9,7 +9,7 @@ are the only places that turn HTTP into ``ApiError``s.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -40,9 +40,7 @@ __all__ = ["error_for_answer", "map_errors", "read_answer"]
 
 
 @contextlib.contextmanager
-def map_errors(
-    method: str, path: str, tracking_id: str, redact: Callable[[str], str]
-) -> Iterator[None]:
+def map_errors(method: str, path: str, tracking_id: str) -> Iterator[None]:
     """
     Turn aiohttp exceptions raised inside the block into ``ApiError`` subclasses.
 
@@ -55,34 +53,33 @@ def map_errors(
     except ApiError:
         raise
     except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError) as exc:
-        raise ConnectError(
-            redact(f"could not connect to the API: {exc}"), **where
-        ) from exc
+        raise ConnectError(f"could not connect to the API: {exc}", **where) from exc
     except TimeoutError as exc:
         raise ApiTimeoutError(
             "no answer from the API within the timeout", **where
         ) from exc
     except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
         raise NetworkError(
-            redact(f"the connection dropped before the answer: {type(exc).__name__}"),
+            f"the connection dropped before the answer: {type(exc).__name__}",
             **where,
         ) from exc
     except aiohttp.InvalidURL as exc:
-        raise InvalidRequestError(redact(f"invalid URL: {exc}"), **where) from exc
+        raise InvalidRequestError(f"invalid URL: {exc}", **where) from exc
     except aiohttp.ClientError as exc:
-        raise NetworkError(redact(f"HTTP error: {exc}"), **where) from exc
+        raise NetworkError(f"HTTP error: {exc}", **where) from exc
 
 
-def error_for_answer(
-    answer: Answer, *, method: str, path: str, redact: Callable[[str], str]
-) -> ApiError | None:
+def error_for_answer(answer: Answer, *, method: str, path: str) -> ApiError | None:
     """
     Return the error an HTTP answer means, or None for a success.
+
+    The message is the answer's own; the error cuts registered secrets out of it (an
+    answer may quote the request body it refused, a device password among it).
     """
     status = answer.status
     if status < 400:
         return None
-    message = redact(api_message(answer.body) or f"{status} {answer.reason}".strip())
+    message = api_message(answer.body) or f"{status} {answer.reason}".strip()
     where: dict[str, Any] = {
         "status": status,
         "tracking_id": answer.tracking_id,

@@ -6,7 +6,9 @@ ApiClient(settings) as api:``) and implements ``provisioner.webex.protocol.Devic
 attempt goes through the rate limiter, carries a fresh ``TrackingID``, is counted in
 the calling task's ``CallTally`` and logged as one ``api_call_finished`` event.
 aiohttp exceptions and HTTP statuses become ``provisioner.errors`` in exactly one
-place: ``map_errors`` and ``error_for_answer`` in ``answers.py``. The camelCase wire
+place: ``map_errors`` and ``error_for_answer`` in ``answers.py``; every such error
+cuts the token and the passwords the client has sent out of its message (an answer
+may quote the request it refused). The camelCase wire
 format (bodies, queries, answers into dataclasses) is ``wire.py``'s job.
 
 The module is past 450 lines on purpose: one short method per endpoint sits beside
@@ -55,6 +57,7 @@ from provisioner.errors import (
     TransientError,
 )
 from provisioner.models import ActivationCode, Device, TagMode
+from provisioner.redaction import add_secrets
 from provisioner.settings import Settings
 from provisioner.webex.answers import error_for_answer, map_errors, read_answer
 from provisioner.webex.endpoint import check_base_url, check_token
@@ -120,6 +123,9 @@ class ApiClient:
         self._base = URL(check_base_url(settings.base_url))
         self._settings = settings
         self._token = settings.token
+        # Registered for the redaction every error message passes through: an
+        # answer (or an aiohttp message) that quotes the token is written clean.
+        add_secrets(settings.token)
         self._rand = rand
         self._limiter = RateLimiter(settings.concurrency, settings.rate, clock=clock)
         self._session: aiohttp.ClientSession | None = None
@@ -196,6 +202,9 @@ class ApiClient:
         body: dict[str, Any] = {"mac": api_mac, "model": model}
         body.update(owner_body(workspace_id, person_id))
         if password is not None:
+            # The answer to this request may quote its body: the error made from it
+            # must not carry the password (see provisioner.redaction).
+            add_secrets(password)
             body["password"] = password
         url = self._base / "devices"
         answer = await self._call(
@@ -474,7 +483,7 @@ class ApiClient:
             clock = time.perf_counter()
             answer: Answer | None = None
             try:
-                with map_errors(method, url.path, tracking_id, self._redact):
+                with map_errors(method, url.path, tracking_id):
                     async with session.request(
                         method, url, params=query or None, data=data, headers=headers
                     ) as response:
@@ -492,9 +501,7 @@ class ApiClient:
                 )
         if tally is not None:
             tally.last_tracking_id = answer.tracking_id
-        error = error_for_answer(
-            answer, method=method, path=url.path, redact=self._redact
-        )
+        error = error_for_answer(answer, method=method, path=url.path)
         if isinstance(error, RateLimitedError):
             self._note_rate_limited(error, started_at, tally)
         if error is not None:
@@ -527,6 +534,3 @@ class ApiClient:
                 "refusing to send the token there"
             )
         return url
-
-    def _redact(self, text: str) -> str:
-        return text.replace(self._token, "[token]") if self._token else text

@@ -20,6 +20,7 @@ from yarl import URL
 
 from provisioner.errors import InvalidRequestError, ServerError
 from provisioner.models import ActivationCode, Device
+from provisioner.redaction import redact
 from provisioner.webex.protocol import MacState, Owner, SupportedModel
 
 __all__ = [
@@ -301,11 +302,13 @@ def mac_state_from(item: Mapping[str, Any]) -> MacState:
     """
     Return one ``macStatus`` entry of the validateMacs answer as a ``MacState``.
     """
+    message = item.get("message")
     return MacState(
         mac=read_mac(item.get("mac")) or "",
         state=str(item.get("state") or ""),
         error_code=item.get("errorCode"),
-        message=item.get("message"),
+        # The API's words reach the report: the same redaction as an error message.
+        message=redact(message) if isinstance(message, str) else None,
     )
 
 

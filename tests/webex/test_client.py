@@ -496,7 +496,7 @@ class TestErrorMapping:
         """aiohttp exceptions map to the most specific ApiError, chained to the original."""
         with (
             pytest.raises(ApiError) as caught,
-            map_errors("GET", "/v1/devices", "T1", str),
+            map_errors("GET", "/v1/devices", "T1"),
         ):
             raise raised
 
@@ -778,6 +778,31 @@ class TestSecrets:
         assert TOKEN not in repr(make_settings())
         assert TOKEN not in str(caught.value) + repr(caught.value)
         assert TOKEN not in repr(logs)
+
+    async def test_password_echoed_by_a_refused_create_is_cut(
+        self, api: ApiClient, mock: Any
+    ) -> None:
+        """A 4xx quoting the create's body (password and all) makes a clean error."""
+        password = 'Sip"Pass-5f3a'  # a quote: JSON escapes it in the echo
+        echo = json.dumps({"mac": "00AABB112233", "password": password})
+        mock.post(
+            f"{BASE}/devices",
+            status=400,
+            payload=error_body(f"Invalid workspaceId in request {echo}"),
+        )
+
+        with pytest.raises(InvalidRequestError) as caught:
+            await api.create_device(
+                mac="00AABB112233",
+                model="Polycom VVX 411",
+                workspace_id="WS-GONE",
+                password=password,
+            )
+
+        shown = caught.value.message + str(caught.value) + repr(caught.value)
+        assert json.dumps(password)[1:-1] not in shown
+        assert "Sip" not in shown
+        assert "Invalid workspaceId in request" in shown
 
     @pytest.mark.parametrize("token", ["", "abc\ndef", " padded"])
     def test_unusable_token_is_refused_without_echo(self, token: str) -> None:
