@@ -2,10 +2,12 @@
 Reading a manifest file as text: CSV, TSV or XLSX → a ``RawTable``.
 
 Cells come back as the trimmed texts a spreadsheet shows, with the row numbers it
-shows (header = row 1); nothing is ever read as a number or a date. Wrong encodings,
-old or damaged workbooks, chart sheets and empty sheets are refused with a
-``ManifestReadError`` that says how to fix the file. This is the only module that
-touches openpyxl for input; what the columns mean is ``header.py``'s and
+shows (header = row 1); nothing is ever read as a number or a date. An XLSX cell
+stored as a number is rendered as its digits and also noted in ``RawTable.numbers``,
+since a MAC that went through a number may have lost digits. Wrong encodings, old or
+damaged workbooks, chart sheets and empty sheets are refused with a
+``ManifestReadError`` that says how to fix the file. XLSX cells are read by
+``workbook.py`` (python-calamine); what the columns mean is ``header.py``'s and
 ``validation.py``'s business.
 """
 
@@ -16,16 +18,18 @@ import csv
 import datetime as dt
 import io
 import re
-import warnings
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from provisioner.errors import ManifestReadError
 from provisioner.intake.header import looks_like_header
+
+if TYPE_CHECKING:
+    from provisioner.intake.workbook import SheetCells, Workbook
 
 __all__ = ["DELIMITED_SUFFIXES", "XLSX_SUFFIXES", "RawTable", "read_table"]
 
@@ -43,13 +47,15 @@ class RawTable:
 
     ``columns`` are the header texts as written (trimmed); each record is the row
     number a spreadsheet shows and its cell texts, aligned with ``columns``. The
-    records stay out of ``repr``: they may hold passwords.
+    records stay out of ``repr``: they may hold passwords. ``numbers`` holds the
+    value of each XLSX cell stored as a number, by (row number, column index).
     """
 
     path: Path
     sheet: str | None
     columns: tuple[str, ...]
     records: list[tuple[int, tuple[str, ...]]] = field(repr=False)
+    numbers: Mapping[tuple[int, int], float] = field(default_factory=dict, repr=False)
 
 
 def read_table(path: Path, *, sheet: str | None = None) -> RawTable:
@@ -66,8 +72,7 @@ def read_table(path: Path, *, sheet: str | None = None) -> RawTable:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in XLSX_SUFFIXES:
-        with _broken_workbook(path):
-            return _read_xlsx(path, sheet)
+        return _read_xlsx(path, sheet)
     if suffix in DELIMITED_SUFFIXES:
         return _read_delimited(path, DELIMITED_SUFFIXES[suffix])
     if suffix in (".xls", ".ods", ".numbers"):
@@ -220,9 +225,9 @@ def _last_filled(cells: Sequence[str]) -> int:
 
 
 def _read_xlsx(path: Path, sheet: str | None) -> RawTable:
-    data_head = _read_bytes(path)[:8]
-    if not data_head.startswith(b"PK\x03\x04"):
-        if data_head.startswith(b"\xd0\xcf\x11\xe0"):
+    data = _read_bytes(path)
+    if not data.startswith(b"PK\x03\x04"):
+        if data.startswith(b"\xd0\xcf\x11\xe0"):
             raise ManifestReadError(
                 f"{path}: this is an old Excel .xls workbook (or an encrypted one) "
                 "named .xlsx; open it in Excel and save it as an Excel Workbook "
@@ -232,58 +237,58 @@ def _read_xlsx(path: Path, sheet: str | None) -> RawTable:
             f"{path}: not an Excel workbook (the file is not XLSX data); save the "
             "sheet as .xlsx or as CSV UTF-8"
         )
-    workbook = _open_workbook(path, data_only=False)
-    try:
-        worksheet = _pick_sheet(path, workbook, sheet)
-        name = worksheet.title
-        rows = [
-            (number, tuple(values))
-            for number, values in enumerate(worksheet.iter_rows(values_only=True), 1)
-        ]
-    finally:
-        workbook.close()
-    formulas = {
-        (number, index)
-        for number, values in rows
-        for index, value in enumerate(values)
-        if isinstance(value, str) and value.startswith("=")
-    }
-    cached = _cached_values(path, name, formulas) if formulas else {}
-    texts = (
-        (
-            number,
-            [
-                _cell_text(cached.get((number, index), value))
-                for index, value in enumerate(values)
-            ],
-        )
-        for number, values in rows
+    # Imported here: a CSV never pays for the XLSX reader.
+    from provisioner.intake.workbook import Workbook
+
+    with _broken_workbook(path):
+        workbook = Workbook(path, data)
+        try:
+            name = _pick_sheet(path, workbook, sheet)
+            cells = workbook.cells(name)
+            numbers: dict[tuple[int, int], float] = {}
+            table = _table_from_rows(path, name, _texts(cells, numbers))
+            if sheet is None and not table.records:
+                _refuse_empty_first_sheet(path, workbook, name)
+        finally:
+            workbook.close()
+    return RawTable(
+        path=path,
+        sheet=name,
+        columns=table.columns,
+        records=table.records,
+        numbers=numbers,
     )
-    table = _table_from_rows(path, name, texts)
-    if sheet is None and not table.records:
-        _refuse_empty_first_sheet(path, name)
-    return table
 
 
-def _open_workbook(path: Path, *, data_only: bool) -> Any:
-    # Imported here: a CSV run never pays for openpyxl.
-    import openpyxl
-    from openpyxl.utils.exceptions import InvalidFileException
-
-    with _broken_workbook(path, InvalidFileException), warnings.catch_warnings():
-        # openpyxl warns about features it drops (extensions, styles); the
-        # cell values are all this reads.
-        warnings.simplefilter("ignore")
-        # From memory, not the path: openpyxl leaves the file open when a damaged
-        # workbook fails half-way through loading.
-        data = io.BytesIO(_read_bytes(path))
-        return openpyxl.load_workbook(data, read_only=True, data_only=data_only)
+def _texts(
+    cells: SheetCells, numbers: dict[tuple[int, int], float]
+) -> Iterator[tuple[int, list[str]]]:
+    """
+    Yield each row's cells as texts, noting in ``numbers`` the cells stored as numbers.
+    """
+    rows = cells.rows
+    for (number, column), text in cells.replaced.items():
+        # A formula nobody calculated may lie outside the area calamine saw.
+        while len(rows) < number:
+            rows.append([])
+        row = rows[number - 1]
+        row.extend([""] * (column + 1 - len(row)))
+        row[column] = text
+    for index, values in enumerate(rows):
+        number = index + 1
+        texts = [
+            value if value.__class__ is str else _cell_text(value) for value in values
+        ]
+        for column, value in enumerate(values):
+            if value.__class__ in (float, int):
+                numbers[(number, column)] = value
+        yield number, texts
 
 
 # A broken workbook surfaces as any of these, from zipfile (a bad CRC, a truncated or
-# encrypted member, an unknown compression), zlib, the XML parser or openpyxl itself;
-# read-only mode parses a sheet only while its rows are iterated, so they come from
-# there too. Found by tests/intake/test_fuzz_manifest.py.
+# encrypted member, an unknown compression), zlib, the XML parser, or calamine (its
+# errors derive from CalamineError; a Rust panic is a PanicException, which derives
+# from BaseException and is caught by name). Found by tests/intake/test_fuzz_manifest.py.
 _BROKEN_WORKBOOK_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     KeyError,
@@ -300,21 +305,31 @@ _BROKEN_WORKBOOK_ERRORS: tuple[type[BaseException], ...] = (
 
 
 @contextlib.contextmanager
-def _broken_workbook(path: Path, *also: type[BaseException]) -> Iterator[None]:
+def _broken_workbook(path: Path) -> Iterator[None]:
     """
     Turn the errors a damaged workbook raises into one ``ManifestReadError``.
     """
+    from python_calamine import CalamineError
+
+    message = (
+        f"{path}: cannot be opened as an Excel workbook ({{}}); open it in Excel and "
+        "save it again as .xlsx, or save it as CSV UTF-8"
+    )
+    broken: tuple[type[BaseException], ...] = (*_BROKEN_WORKBOOK_ERRORS, CalamineError)
     try:
         yield
-    except (*_BROKEN_WORKBOOK_ERRORS, *also) as error:
-        raise ManifestReadError(
-            f"{path}: cannot be opened as an Excel workbook ({type(error).__name__}); "
-            "open it in Excel and save it again as .xlsx, or save it as CSV UTF-8"
-        ) from None
+    except ManifestReadError:
+        raise
+    except broken as error:
+        raise ManifestReadError(message.format(type(error).__name__)) from None
+    except BaseException as error:
+        if type(error).__name__ != "PanicException":
+            raise
+        raise ManifestReadError(message.format("the reader gave up")) from None
 
 
-def _pick_sheet(path: Path, workbook: Any, sheet: str | None) -> Any:
-    names: list[str] = list(workbook.sheetnames)
+def _pick_sheet(path: Path, workbook: Workbook, sheet: str | None) -> str:
+    names = workbook.names
     if not names:
         raise ManifestReadError(
             f"{path}: the workbook has no sheets; open it in Excel and save it "
@@ -333,55 +348,26 @@ def _pick_sheet(path: Path, workbook: Any, sheet: str | None) -> Any:
                 "Pass one of them with --sheet"
             )
         chosen = matches[0]
-    worksheet = workbook[chosen]
-    if not hasattr(worksheet, "iter_rows"):
+    if not workbook.is_table(chosen):
         raise ManifestReadError(
             f'{path}: sheet "{chosen}" is a chart, not a table; the sheets are '
             f"{listed}. Pass the one with the devices with --sheet"
         )
-    # Read-only mode trusts the file's recorded size, which some writers get
-    # wrong; recomputing it means no row is cut off.
-    worksheet.reset_dimensions()
-    return worksheet
+    return chosen
 
 
-def _cached_values(
-    path: Path, sheet: str, positions: set[tuple[int, int]]
-) -> dict[tuple[int, int], object]:
-    """
-    Return the values a spreadsheet last computed for these formula cells.
-
-    A formula nobody calculated (a file written by a script) has no cached value;
-    its formula text is kept, and ``build_manifest`` names it.
-    """
-    workbook = _open_workbook(path, data_only=True)
-    found: dict[tuple[int, int], object] = {}
-    try:
-        worksheet = _pick_sheet(path, workbook, sheet)
-        for number, values in enumerate(worksheet.iter_rows(values_only=True), 1):
-            for index, value in enumerate(values):
-                if (number, index) in positions and value is not None:
-                    found[(number, index)] = value
-    finally:
-        workbook.close()
-    return found
-
-
-def _refuse_empty_first_sheet(path: Path, name: str) -> None:
+def _refuse_empty_first_sheet(path: Path, workbook: Workbook, name: str) -> None:
     """
     Point at another sheet when the first one is empty but another holds a manifest.
     """
-    workbook = _open_workbook(path, data_only=True)
-    try:
-        others = [
-            other
-            for other in workbook.sheetnames
-            if other != name
-            and workbook[other].sheet_state == "visible"
-            and _looks_like_manifest(workbook[other])
-        ]
-    finally:
-        workbook.close()
+    others = [
+        other
+        for other in workbook.names
+        if other != name
+        and workbook.is_table(other)
+        and workbook.is_visible(other)
+        and _looks_like_manifest(workbook, other)
+    ]
     if others:
         raise ManifestReadError(
             f'{path}: the first sheet "{name}" has no rows below its header; the '
@@ -389,12 +375,10 @@ def _refuse_empty_first_sheet(path: Path, name: str) -> None:
         )
 
 
-def _looks_like_manifest(worksheet: Any) -> bool:
-    if not hasattr(worksheet, "iter_rows"):
-        return False
+def _looks_like_manifest(workbook: Workbook, name: str) -> bool:
     return any(
-        looks_like_header(_cell_text(value) for value in values)
-        for values in worksheet.iter_rows(max_row=5, values_only=True)
+        looks_like_header(text.strip() for text in texts)
+        for _, texts in _texts(workbook.cells(name, max_rows=5), {})
     )
 
 

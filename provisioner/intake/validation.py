@@ -17,7 +17,7 @@ from dataclasses import replace
 from provisioner.errors import MissingColumnError
 from provisioner.intake.catalogue import Catalogue, CatalogueModel, load_catalogue
 from provisioner.intake.header import looks_like_header, match_headers
-from provisioner.intake.mac import normalise_mac
+from provisioner.intake.mac import normalise_mac, numeric_mac_problem
 from provisioner.intake.sheet import DELIMITED_SUFFIXES, RawTable
 from provisioner.models import Manifest, Problem, Row
 
@@ -105,6 +105,7 @@ class _RowChecker:
         self.models: dict[str, CatalogueModel | str] = {}
         self.ids: dict[tuple[str, str], str | None] = {}
         self.tags: dict[str, tuple[str, ...]] = {}
+        self.numbers = table.numbers
 
     def check(self, number: int, cells: tuple[str, ...]) -> Row:
         fields = self.fields
@@ -114,7 +115,7 @@ class _RowChecker:
             if value.startswith("=") and name != "password":
                 problems.append(self._problem(name, value, _FORMULA))
                 values[name] = ""
-        mac = self._mac(values.get("mac", ""), problems)
+        mac = self._mac(values.get("mac", ""), problems, number)
         model = self._model(values.get("model", ""), problems)
         if values.get("mac") and not cells[fields["model"]]:
             problems.append(self._problem("model", "", _NO_MODEL))
@@ -156,9 +157,18 @@ class _RowChecker:
             column=self.columns[self.fields[name]], value=shown, message=message
         )
 
-    def _mac(self, text: str, problems: list[Problem]) -> str | None:
+    def _mac(self, text: str, problems: list[Problem], number: int) -> str | None:
         if not text:
             return None
+        stored = (
+            self.numbers.get((number, self.fields["mac"])) if self.numbers else None
+        )
+        if stored is not None:
+            # An XLSX cell stored as a number: its text may be a rounded MAC.
+            message = numeric_mac_problem(stored)
+            if message is not None:
+                problems.append(self._problem("mac", text, message))
+                return None
         try:
             return normalise_mac(text)
         except ValueError as error:

@@ -46,7 +46,6 @@ from provisioner.report.cells import (
     outcome_cells,
     parse_outcome,
 )
-from provisioner.report.xlsx import write_xlsx
 
 __all__ = [
     "NOT_STARTED_ERROR",
@@ -265,6 +264,9 @@ def write_report(
                 else:
                     summary = summarise(manifest, outcomes, stats)
                     items = summary_items(summary, manifest)
+                    # Imported here: openpyxl is for writing, and validate never writes.
+                    from provisioner.report.xlsx import write_xlsx
+
                     write_xlsx(file, header, records, status_column, items)
         except OSError as error:
             raise ConfigError(

@@ -396,11 +396,6 @@ DAMAGED_WORKBOOKS: dict[str, Callable[[], bytes]] = {
     "unknown compression method": lambda: central_entries(good_workbook(), 10, 99),
     # ParseError (a SyntaxError) while the rows are iterated, after loading
     "sheet XML cut off": lambda: rezip(good_workbook(), cut_sheet),
-    # TypeError from openpyxl's deserialiser while the rows are iterated
-    "unknown sheet attribute": lambda: rezip(
-        good_workbook(),
-        replace_in("xl/worksheets/sheet1.xml", b"sqref=", b"sqcef="),
-    ),
     # ValueError: a cell reference that is not a coordinate
     "bad cell reference": lambda: rezip(
         good_workbook(), replace_in("xl/worksheets/sheet1.xml", b'r="A1"', b'r="A/"')
@@ -419,6 +414,25 @@ def test_damaged_workbook_is_refused_clearly(folder: Path, case: str) -> None:
     assert isinstance(refused, ManifestError)
     assert "cannot be opened as an Excel workbook" in str(refused)
     assert "save it again as .xlsx" in str(refused)
+
+
+def test_unknown_attribute_outside_the_cells_is_read(folder: Path) -> None:
+    """
+    A selection attribute nobody knows (once a TypeError in openpyxl) leaves every
+    cell intact: the workbook is read, rows and all.
+    """
+    path = folder / "odd-attribute.xlsx"
+    path.write_bytes(
+        rezip(
+            good_workbook(),
+            replace_in("xl/worksheets/sheet1.xml", b"sqref=", b"sqcef="),
+        )
+    )
+
+    read = read_or_refuse(path)
+
+    assert isinstance(read, Manifest)
+    assert [row.mac for row in read.rows] == ["AABBCCDDEE01", "AABBCCDDEE02", None]
 
 
 def test_workbook_without_sheets_is_refused_clearly(folder: Path) -> None:
