@@ -32,10 +32,10 @@ import aiohttp
 import anyio
 import structlog
 
-from provisioner.client import ApiClient
 from provisioner.emulator import DEFAULT_TOKEN, run_in_subprocess
 from provisioner.models import TagMode
 from provisioner.settings import Settings
+from provisioner.webex.client import ApiClient
 
 ORG = json.loads(
     (

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import structlog
 
-from provisioner.manifest import load_manifest
-from provisioner.models import Manifest, Outcome, Status
-from provisioner.report import RunStats, load_report, write_report
+from provisioner.intake.manifest import load_manifest
+from provisioner.models import Manifest, Outcome, RunStats, Status
+from provisioner.report.files import load_report, write_report
 
 HEADER = "MAC Address,Model,Workspace ID,Tags,Site,Notes\n"
 

@@ -372,7 +372,8 @@ def report_output(table: Table, rows: int, runs: int) -> None:
 
     from bench_report import make_manifest, make_outcomes
 
-    from provisioner.report import RunStats, write_report
+    from provisioner.models import RunStats
+    from provisioner.report.files import write_report
 
     structlog.configure(
         wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR)

@@ -52,7 +52,7 @@ from common import (
 )
 
 from provisioner.emulator import DEFAULT_TOKEN
-from provisioner.journal import journal_path_for
+from provisioner.run.journal import journal_path_for
 
 OK_STATUSES = {"created", "adopted", "code_issued"}
 

@@ -6,7 +6,9 @@ The documented library API is what ``__all__`` lists; the CLI is a thin layer ov
 
 from __future__ import annotations
 
-from provisioner.engine import provision
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from provisioner.errors import (
     ApiError,
     AuthError,
@@ -17,9 +19,12 @@ from provisioner.errors import (
     ProvisionerError,
     TransientError,
 )
-from provisioner.manifest import load_manifest
 from provisioner.models import Manifest, Outcome, Row, Status, TagMode
 from provisioner.settings import RateControl, RetryPolicy, Settings
+
+if TYPE_CHECKING:
+    from provisioner.intake.manifest import load_manifest
+    from provisioner.run.engine import provision
 
 __all__ = [
     "ApiError",
@@ -41,3 +46,16 @@ __all__ = [
     "load_manifest",
     "provision",
 ]
+
+# Imported on first use: ``provisioner validate`` needs neither the engine (aiohttp,
+# anyio) nor, until it reads a file, the intake modules.
+_LAZY = {
+    "load_manifest": "provisioner.intake.manifest",
+    "provision": "provisioner.run.engine",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'provisioner' has no attribute {name!r}")

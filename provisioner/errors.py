@@ -5,6 +5,8 @@ Every error the package raises, in one tree.
 
     ProvisionerError
     ├── ConfigError               bad flags or settings; the run cannot start
+    │   └── NotConfirmedError     the change to an org was declined, or nobody could be
+    │                             asked (off a terminal without --yes)
     ├── ManifestError             the manifest file itself is unusable (exit 2)
     │   ├── ManifestReadError     unreadable: missing file, wrong encoding, missing sheet
     │   └── MissingColumnError    a required column is absent
@@ -25,10 +27,16 @@ Every error the package raises, in one tree.
             └── MacInUseError     the MAC is already registered ("MAC Address is in use")
 
 Retry decisions are made on these types, never on message text. Messages never contain
-the access token, a device password or an activation code.
+the access token, a device password or an activation code: an ``ApiError`` passes its
+message through ``provisioner.redaction.redact`` when it is made, because its text may
+come from the API's answer, and an answer may quote the request it refused (the
+password of a create among it). Every sink of that text (the journal, the report,
+the log, the terminal) then holds the clean message.
 """
 
 from __future__ import annotations
+
+from provisioner.redaction import redact
 
 __all__ = [
     "ApiError",
@@ -43,6 +51,7 @@ __all__ = [
     "ManifestReadError",
     "MissingColumnError",
     "NetworkError",
+    "NotConfirmedError",
     "NotFoundError",
     "OutcomeUnknownError",
     "PermanentError",
@@ -62,6 +71,12 @@ class ProvisionerError(Exception):
 class ConfigError(ProvisionerError):
     """
     A flag, setting or environment value is unusable; the run cannot start.
+    """
+
+
+class NotConfirmedError(ConfigError):
+    """
+    A command that would change an org was not confirmed: nothing was written.
     """
 
 
@@ -88,7 +103,8 @@ class ApiError(ProvisionerError):
     A Webex API call failed.
 
     Args:
-        message: what went wrong, in words a person can act on (never a secret).
+        message: what went wrong, in words a person can act on; registered secrets
+            are cut out of it here (it may quote an API answer).
         status: the HTTP status, or None when no response arrived.
         tracking_id: the response's tracking id (what Cisco support asks for), or ours
             when no response arrived.
@@ -105,6 +121,7 @@ class ApiError(ProvisionerError):
         method: str | None = None,
         path: str | None = None,
     ) -> None:
+        message = redact(message)
         super().__init__(message)
         self.message = message
         self.status = status

@@ -9,10 +9,11 @@ sinks from one processor chain:
 - events at the console level and above (WARNING by default, INFO with ``-v``),
   rendered for people, to standard error.
 
-Secrets are removed before either sink sees an event: values under secret-looking keys
-are masked, and any registered secret (the access token, the manifest's device
-passwords) is cut out of every string wherever it appears. That is a last line of
-defence; code should never log them in the first place.
+Secrets are removed before either sink sees an event, by the one redaction every
+writer shares (``provisioner.redaction``): values under secret-looking keys are
+masked, and any registered secret (the access token, the manifest's device passwords)
+is cut out of every string wherever it appears. That is a last line of defence; code
+should never log them in the first place.
 """
 
 from __future__ import annotations
@@ -22,98 +23,16 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-__all__ = [
-    "REDACTED",
-    "SecretRedactor",
-    "add_secrets",
-    "configure_logging",
-    "redact",
-    "reset_logging",
-]
+from provisioner.redaction import add_secrets, registry
 
-REDACTED = "[redacted]"
-
-# Keys whose values are secret whatever they hold. Matched after lower-casing and
-# dropping "_" and "-", so ``accessToken``, ``access_token`` and ``Access-Token`` agree.
-_SECRET_KEYS = frozenset(
-    {
-        "token",
-        "accesstoken",
-        "authorization",
-        "password",
-        "activationcode",
-        "secret",
-    }
-)
-
-# Secrets shorter than this are not cut out of free text: a one- or two-character
-# "password" would mangle every message while protecting nothing.
-_MIN_SECRET_LENGTH = 4
-
-
-def _normalise_key(key: str) -> str:
-    return key.lower().replace("_", "").replace("-", "")
-
-
-class SecretRedactor:
-    """
-    A processor that masks secret keys and cuts known secret values out of events.
-
-    The set of secrets grows during a command (the token first, then the passwords of
-    the manifest once it is read); ``add`` is thread-safe so that rich's refresh thread
-    or a worker thread logging at the same moment sees a consistent set.
-    """
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._lock = threading.Lock()
-        self._secrets: tuple[str, ...] = ()
-        self.add(secrets)
-
-    def add(self, secrets: Iterable[str | None]) -> None:
-        """
-        Register more values that must never appear in a log line.
-        """
-        fresh = {s for s in secrets if s and len(s) >= _MIN_SECRET_LENGTH}
-        with self._lock:
-            # Longest first, so a secret that contains another is cut whole.
-            merged = set(self._secrets) | fresh
-            self._secrets = tuple(sorted(merged, key=len, reverse=True))
-
-    def scrub(self, value: object) -> object:
-        """
-        Return ``value`` with every registered secret replaced, recursing into containers.
-        """
-        if isinstance(value, str):
-            for secret in self._secrets:
-                if secret in value:
-                    value = value.replace(secret, REDACTED)
-            return value
-        if isinstance(value, MutableMapping | dict):
-            return {k: self._scrub_item(str(k), v) for k, v in value.items()}
-        if isinstance(value, list | tuple | set | frozenset):
-            return [self.scrub(v) for v in value]
-        if isinstance(value, int | float | bool) or value is None:
-            return value
-        # Anything else (an exception, a Path, a dataclass) is rendered to text here, so
-        # a secret hiding in its str() or repr() is caught too.
-        return self.scrub(str(value))
-
-    def _scrub_item(self, key: str, value: object) -> object:
-        if _normalise_key(key) in _SECRET_KEYS and value not in (None, ""):
-            return REDACTED
-        return self.scrub(value)
-
-    def __call__(
-        self, logger: WrappedLogger, method_name: str, event_dict: EventDict
-    ) -> EventDict:
-        return {k: self._scrub_item(k, v) for k, v in event_dict.items()}
+__all__ = ["configure_logging", "reset_logging"]
 
 
 class _JsonFileSink:
@@ -181,24 +100,9 @@ def _stderr_logger_factory(*args: Any) -> _StderrLogger:
     return _StderrLogger()
 
 
-# The one home of this module's global state: the redactor (so secrets can be added
-# after configuration) and the open log file (so it can be closed).
-_redactor = SecretRedactor()
+# The open log file (so it can be closed): this module's only global state. The
+# secrets live in ``provisioner.redaction``'s registry, shared with every writer.
 _file_sink: _JsonFileSink | None = None
-
-
-def add_secrets(*secrets: str | None) -> None:
-    """
-    Register values (the token, device passwords) that must never appear in a log.
-    """
-    _redactor.add(secrets)
-
-
-def redact(text: str) -> str:
-    """
-    Return ``text`` with every registered secret cut out (for messages printed directly).
-    """
-    return str(_redactor.scrub(text))
 
 
 def configure_logging(
@@ -214,12 +118,13 @@ def configure_logging(
     Args:
         verbosity: 0 shows warnings and errors on stderr, 1 adds info, 2 adds debug.
         log_file: where every event goes as JSON lines (appended; created 0600).
-        secrets: values cut out of every event (more can be added with ``add_secrets``).
+        secrets: values cut out of every event, registered with
+            ``provisioner.redaction.add_secrets`` (as more can be, later).
         colors: force colours on or off on the console; None decides by the terminal.
     """
-    global _redactor, _file_sink
+    global _file_sink
     reset_logging()
-    _redactor = SecretRedactor(s for s in secrets if s)
+    add_secrets(*secrets)
     console_level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
     if colors is None:
         colors = sys.stderr.isatty() and "NO_COLOR" not in os.environ
@@ -229,7 +134,7 @@ def configure_logging(
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
-        _redactor,
+        registry(),
     ]
     if log_file is not None:
         _file_sink = _JsonFileSink(log_file)

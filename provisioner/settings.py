@@ -8,7 +8,6 @@ defaults) and passed down explicitly; library code never reads ``os.environ``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from provisioner.models import TagMode
 
@@ -90,5 +89,3 @@ class Settings:
     rate: RateControl = DEFAULT_RATE
     tag_mode: TagMode = TagMode.ADD
     dry_run: bool = False
-    fresh: bool = False
-    report_path: Path | None = None

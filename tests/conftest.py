@@ -13,6 +13,7 @@ import structlog
 
 from provisioner.emulator import EmulatorConfig, RunningEmulator, serve_in_process
 from provisioner.logs import reset_logging
+from provisioner.redaction import forget_secrets
 
 StartEmulator = Callable[..., AbstractAsyncContextManager[RunningEmulator]]
 
@@ -20,16 +21,20 @@ StartEmulator = Callable[..., AbstractAsyncContextManager[RunningEmulator]]
 @pytest.fixture(autouse=True)
 def _clean_globals(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """
-    Reset logging and drop the Webex environment variables around every test.
+    Reset logging and secrets, and drop the Webex environment variables, around
+    every test.
 
     A CLI test that configured logging (a ``--log-file`` among them) leaves the file
-    closed and structlog at its defaults for the next test.
+    closed and structlog at its defaults for the next test; the secrets a test
+    registered (its token, its passwords) do not redact the next test's text.
     """
     structlog.reset_defaults()
+    forget_secrets()
     monkeypatch.delenv("WEBEX_ACCESS_TOKEN", raising=False)
     monkeypatch.delenv("WEBEX_BASE_URL", raising=False)
     yield
     reset_logging()
+    forget_secrets()
 
 
 @pytest.fixture(name="start_emulator")

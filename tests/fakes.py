@@ -1,5 +1,5 @@
 """
-A dict-backed fake of ``provisioner.api.DevicesApi`` with fault hooks.
+A dict-backed fake of ``provisioner.webex.protocol.DevicesApi`` with fault hooks.
 
 It keeps devices in a dict, counts every call the way ``ApiClient`` does (one
 ``CallTally`` per ``tally()`` block, current in the calling task), records the largest
@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 import anyio
 import anyio.lowlevel
 
-from provisioner.api import CallTally, MacState, Owner, SupportedModel
 from provisioner.errors import (
     MacInUseError,
     NotFoundError,
@@ -29,6 +28,13 @@ from provisioner.errors import (
     ServerError,
 )
 from provisioner.models import ActivationCode, Device, TagMode
+from provisioner.webex.protocol import (
+    CallTally,
+    ClientStatistics,
+    MacState,
+    Owner,
+    SupportedModel,
+)
 
 __all__ = ["FakeDevicesApi", "Fault", "unknown_outcome"]
 
@@ -164,6 +170,20 @@ class FakeDevicesApi:
             yield tally
         finally:
             _current_tally.reset(token)
+
+    def statistics(self) -> ClientStatistics:
+        """
+        Every call counts as one attempt; the fake neither retries nor rate-limits.
+        """
+        return ClientStatistics(
+            calls=len(self.calls),
+            rate_limited=0,
+            retries=0,
+            in_flight=self._in_flight,
+            rate=None,
+            ceiling=None,
+            phase="none",
+        )
 
     # -- internals -----------------------------------------------------------------
 

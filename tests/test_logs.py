@@ -12,14 +12,8 @@ from pathlib import Path
 import pytest
 import structlog
 
-from provisioner.logs import (
-    REDACTED,
-    SecretRedactor,
-    add_secrets,
-    configure_logging,
-    redact,
-    reset_logging,
-)
+from provisioner.logs import configure_logging, reset_logging
+from provisioner.redaction import REDACTED, add_secrets, redact
 
 TOKEN = "tok-RECOGNISABLE-0123456789"
 
@@ -32,49 +26,6 @@ def _clean_logging() -> Iterator[None]:
 
 def _read_events(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-class TestSecretRedactor:
-    def test_cuts_a_registered_secret_out_of_any_string(self) -> None:
-        """A registered secret inside a longer string is replaced, the rest kept."""
-        redactor = SecretRedactor([TOKEN])
-
-        scrubbed = redactor.scrub(f"Authorization: Bearer {TOKEN}")
-
-        assert f"Authorization: Bearer {REDACTED}" == scrubbed
-
-    def test_masks_secret_keys_whatever_their_value(self) -> None:
-        """Values under token/password/activation-code keys are masked in any case."""
-        redactor = SecretRedactor()
-
-        event = redactor(
-            None, "info", {"event": "x", "password": "p", "activationCode": "123"}
-        )
-
-        assert event == {"event": "x", "password": REDACTED, "activationCode": REDACTED}
-
-    def test_recurses_into_containers_and_objects(self) -> None:
-        """Secrets nested in lists, dicts and exception objects are cut out too."""
-        redactor = SecretRedactor(["hunter22"])
-
-        event = redactor(
-            None,
-            "info",
-            {
-                "event": "x",
-                "items": ["a", {"note": "pw hunter22"}],
-                "error": ValueError("bad hunter22"),
-            },
-        )
-
-        assert ["a", {"note": f"pw {REDACTED}"}] == event["items"]
-        assert f"bad {REDACTED}" == event["error"]
-
-    def test_ignores_too_short_secrets(self) -> None:
-        """A one-character 'secret' would mangle every message, so it is not cut."""
-        redactor = SecretRedactor(["a"])
-
-        assert redactor.scrub("a cat") == "a cat"
 
 
 class TestConfigureLogging:

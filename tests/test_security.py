@@ -15,17 +15,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from paths import EMULATOR_ORG
 
 from provisioner.cli import main
 from provisioner.emulator.harness import run_in_subprocess
 
 TOKEN = "SECRET-TOKEN-7f3a9c1e5b2d4f60"
 PASSWORDS = ("Pa55-Polycom-Alpha", "Pa55-Yealink-Bravo")
-ORG = json.loads(
-    (
-        Path(__file__).parents[1] / "provisioner" / "emulator" / "data" / "org.json"
-    ).read_text()
-)
+ORG = json.loads((EMULATOR_ORG).read_text())
 WORKSPACES = [w["id"] for w in ORG["workspaces"]]
 
 

@@ -9,7 +9,8 @@ from typing import NoReturn
 
 import click
 
-from provisioner.template import write_template
+from provisioner.cli.exit_codes import EXIT_UNUSABLE
+from provisioner.intake.template import write_template
 
 __all__ = ["template"]
 
@@ -42,7 +43,6 @@ def template(path: Path, force: bool) -> None:
 def _fail(message: str) -> NoReturn:
     # Imported here, not at the top: the group imports this module, and a cycle at
     # import time leaves mypy unable to type the command it registers.
-    from provisioner.cli import EXIT_UNUSABLE
 
     click.echo(f"error: {message}", err=True)
     raise SystemExit(EXIT_UNUSABLE)

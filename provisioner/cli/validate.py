@@ -10,11 +10,12 @@ from pathlib import Path
 
 import click
 
-from provisioner.catalogue import load_catalogue
 from provisioner.cli.common import ConnectionOptions
-from provisioner.cli.live import live_options, run_live_checks
+from provisioner.cli.exit_codes import EXIT_FAILED_ROWS, EXIT_OK, EXIT_UNUSABLE
+from provisioner.cli.live_checks import live_options, run_live_checks
 from provisioner.errors import ManifestError
-from provisioner.manifest import load_manifest
+from provisioner.intake.catalogue import load_catalogue
+from provisioner.intake.manifest import load_manifest
 from provisioner.models import Manifest, Problem
 
 __all__ = ["format_problem", "render_validation", "row_problems", "validate"]
@@ -53,7 +54,6 @@ def validate(
     """
     # Imported here, not at the top: the group imports this module, and a cycle at
     # import time leaves mypy unable to type the command it registers.
-    from provisioner.cli import EXIT_FAILED_ROWS, EXIT_OK, EXIT_UNUSABLE
 
     try:
         loaded = load_manifest(manifest, sheet=sheet)

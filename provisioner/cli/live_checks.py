@@ -1,0 +1,129 @@
+"""
+What ``validate --live`` adds to the offline checks: connection flags and the live run.
+
+The checks themselves live in ``provisioner.preflight``; this module only builds the
+Settings, opens the client, runs them and says what was checked.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import anyio
+
+from provisioner.cli.common import (
+    ConnectionOptions,
+    base_url_option,
+    build_settings,
+    bundle_options,
+    cloud_option,
+    log_file_option,
+    org_id_option,
+    token_file_option,
+    verbose_option,
+)
+from provisioner.cli.failures import command_errors
+from provisioner.live.preflight import Preflight, preflight
+from provisioner.logs import configure_logging
+from provisioner.models import Manifest
+from provisioner.settings import Settings
+
+__all__ = ["LiveCheck", "describe_preflight", "live_options", "run_live_checks"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_OPTION_NAMES = ("token_file", "base_url", "cloud", "org_id", "log_file", "verbose")
+
+# The flags only matter with --live, and their help says so.
+_LIVE = "With --live: "
+
+
+def live_options(func: F) -> F:
+    """
+    Add the connection flags ``--live`` needs; hand them over as ``connection``.
+    """
+    options = [
+        token_file_option(_LIVE),
+        base_url_option(_LIVE, loopback_note=False),
+        cloud_option(_LIVE),
+        org_id_option(_LIVE, purpose="check against this org (partner admins)"),
+        log_file_option(_LIVE, events="every event"),
+        verbose_option(_LIVE),
+    ]
+    return bundle_options(func, options, _OPTION_NAMES)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveCheck:
+    """
+    The live checks' answer and where they were made.
+    """
+
+    preflight: Preflight
+    base_url: str
+
+    def lines(self) -> list[str]:
+        """
+        Return the lines that say what the live checks covered.
+        """
+        return describe_preflight(self.preflight, self.base_url)
+
+
+def run_live_checks(manifest: Manifest, connection: ConnectionOptions) -> LiveCheck:
+    """
+    Run the live checks on a validated manifest; exit 2 when they cannot run.
+
+    A missing token, a refused token (401/403 on the first call) or an unreachable
+    API stops the command with one sentence saying what to do, never the token.
+    """
+    with command_errors() as where:
+        settings = build_settings(connection, os.environ)
+        where.base_url = settings.base_url
+        passwords = [row.password for row in manifest.rows if row.password]
+        configure_logging(
+            verbosity=connection.verbose,
+            log_file=connection.log_file,
+            secrets=[settings.token, *passwords],
+        )
+        checked = anyio.run(_check, manifest, settings, backend="asyncio")
+    return LiveCheck(checked, settings.base_url)
+
+
+async def _check(manifest: Manifest, settings: Settings) -> Preflight:
+    # Imported here: an offline validate never loads aiohttp (~0.2 s).
+    from provisioner.webex.client import ApiClient
+
+    async with ApiClient(settings) as api:
+        return await preflight(
+            manifest, api, org_id=settings.org_id, concurrency=settings.concurrency
+        )
+
+
+def describe_preflight(checked: Preflight, base_url: str | None = None) -> list[str]:
+    """
+    Return the lines that say what the live checks covered, and what they could not.
+    """
+    rows = checked.manifest.rows
+    macs = sum(1 for row in rows if row.mac)
+    missing = sum(1 for lookup in checked.owners.values() if lookup.missing)
+    where = f" at {base_url}" if base_url else ""
+    lines = [f"live checks{where}:"]
+    if checked.supported:
+        lines.append(
+            f"  models: checked against the org's {len(checked.supported)} "
+            "supported devices"
+        )
+    lines.append(f"  MACs: {macs} checked, {len(checked.in_use)} registered elsewhere")
+    if checked.adoptable:
+        numbers = sorted(checked.adoptable)
+        noun = "row" if len(numbers) == 1 else "rows"
+        lines.append(
+            f"  {noun} {', '.join(map(str, numbers))}: the MAC is already registered "
+            "to the row's own owner; a run adopts that device"
+        )
+    lines.append(f"  owners: {len(checked.owners)} looked up, {missing} not found")
+    lines.extend(f"  warning: {warning}" for warning in checked.warnings)
+    return lines

@@ -1,0 +1,220 @@
+"""
+Check a manifest against the live org before anything is written.
+
+Pre-flight follows the offline checks and makes read calls only (the validateMacs
+POST reads too: it changes nothing):
+
+- ``supportedDevices``: the offline model checks run again against the org's own
+  list (``Catalogue.from_supported``): the model is supported at all, allows the
+  row's onboarding method (MAC vs activation code), fits the owner kind (person vs
+  workspace), and a third-party (customer-managed) model has a password;
+- ``validateMacs`` in batches: a MAC in use (and, where a lookup can tell, by whom),
+  invalid, or listed twice;
+- each distinct owner looked up once: a 404 names the column and says to check the id.
+
+The decisions are pure functions of what the calls answered, in
+``provisioner.live.rules`` (``mac_problems``, ``owner_problems``, ``with_catalogue``,
+``decide``); ``preflight`` only gathers the answers and delegates. The result is the
+manifest with the live problems on its rows, so the offline printing, the exit codes
+and the engine's dry run treat both kinds alike. The pure names are re-exported here,
+so callers import the whole pre-flight from this one module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import anyio
+import structlog
+
+from provisioner.errors import (
+    ApiError,
+    AuthError,
+    ForbiddenError,
+    InvalidRequestError,
+    NotFoundError,
+)
+from provisioner.live.rules import (
+    MAC_BATCH_SIZE,
+    Answers,
+    MacHolder,
+    OwnerKey,
+    OwnerLookup,
+    Preflight,
+    cell_text,
+    decide,
+    distinct_owners,
+    holder_of,
+    mac_batches,
+    mac_message,
+    mac_problems,
+    merge_problems,
+    owner_problems,
+    with_catalogue,
+)
+from provisioner.models import Manifest, OwnerKind
+from provisioner.webex.protocol import DevicesApi, SupportedModel
+
+__all__ = [
+    "MAC_BATCH_SIZE",
+    "MacHolder",
+    "OwnerKey",
+    "OwnerLookup",
+    "Preflight",
+    "cell_text",
+    "distinct_owners",
+    "mac_batches",
+    "mac_message",
+    "mac_problems",
+    "merge_problems",
+    "owner_problems",
+    "preflight",
+    "with_catalogue",
+]
+
+log = structlog.get_logger()
+
+DEFAULT_LOOKUP_CONCURRENCY = 8
+
+
+async def preflight(
+    manifest: Manifest,
+    api: DevicesApi,
+    *,
+    org_id: str | None = None,
+    batch_size: int = MAC_BATCH_SIZE,
+    concurrency: int = DEFAULT_LOOKUP_CONCURRENCY,
+    supported: Sequence[SupportedModel] | None = None,
+) -> Preflight:
+    """
+    Run the live checks for every row of a manifest; make no write call.
+
+    Args:
+        manifest: the manifest after the offline checks.
+        api: an open client (``ApiClient``) or any ``DevicesApi``.
+        org_id: the org of rows without an ``orgId`` (None: the token's); its
+            supportedDevices answer is used for every row.
+        batch_size: MACs per validateMacs call.
+        concurrency: owner and MAC-holder lookups in flight at once.
+        supported: the org's supportedDevices answer when the caller already has it
+            (the engine reads it first); None reads it here, as the first call.
+
+    Raises:
+        AuthError: the token was refused (401) on the first call; nothing else ran.
+        ApiError: a call failed for good after the client's retries.
+    """
+    gathered = Answers()
+    if supported is None:
+        # The first call doubles as the authentication check: a 401 ends here.
+        gathered.supported = await _supported(api, org_id, gathered.warnings)
+    else:
+        gathered.supported = tuple(supported)
+    if gathered.supported:
+        manifest = with_catalogue(manifest, gathered.supported)
+    for org, batch in mac_batches(manifest.rows, org_id, batch_size):
+        if not await _validate_batch(api, org, batch, gathered):
+            break
+    limiter = anyio.CapacityLimiter(max(1, concurrency))
+    async with anyio.create_task_group() as group:
+        for key, state in gathered.states.items():
+            if state.state == "UNAVAILABLE":
+                group.start_soon(_find_holder, api, key, gathered, limiter)
+        for owner in distinct_owners(manifest.rows, org_id):
+            group.start_soon(_lookup_owner, api, owner, gathered, limiter)
+    # The holders' names come through the same cache: each owner is read once.
+    holder_owners = dict.fromkeys(
+        OwnerKey(h.owner_kind, h.owner_id, org)
+        for (org, _mac), h in gathered.holders.items()
+        if h is not None and h.owner_kind is not None and h.owner_id is not None
+    )
+    async with anyio.create_task_group() as group:
+        for owner in holder_owners:
+            group.start_soon(_lookup_owner, api, owner, gathered, limiter)
+    return decide(manifest, gathered, org_id)
+
+
+async def _supported(
+    api: DevicesApi, org: str | None, warnings: list[str]
+) -> tuple[SupportedModel, ...]:
+    try:
+        models = await api.supported_devices(org_id=org)
+    except ForbiddenError:
+        warnings.append(
+            "models were checked against the bundled catalogue only: the token may "
+            "not read supportedDevices (it needs spark-admin:telephony_config_read)"
+        )
+        return ()
+    log.info("supported_devices_read", org_id=org, models=len(models))
+    return tuple(models)
+
+
+async def _validate_batch(
+    api: DevicesApi, org: str | None, batch: Sequence[str], gathered: Answers
+) -> bool:
+    try:
+        states = await api.validate_macs(batch, org_id=org)
+    except ForbiddenError:
+        gathered.warnings.append(
+            "MACs were not checked against the org: the token may not call "
+            "validateMacs (it needs spark-admin:telephony_config_write)"
+        )
+        return False
+    for state in states:
+        gathered.states[(org, state.mac)] = state
+    log.info("macs_validated", org_id=org, macs=len(batch), answered=len(states))
+    return True
+
+
+async def _find_holder(
+    api: DevicesApi,
+    key: tuple[str | None, str],
+    gathered: Answers,
+    limiter: anyio.CapacityLimiter,
+) -> None:
+    org, mac = key
+    async with limiter:
+        try:
+            device = await api.find_device_by_mac(mac, org_id=org)
+        except AuthError:
+            raise
+        except ForbiddenError:
+            gathered.warnings.append(
+                "who holds an in-use MAC was not looked up: the token may not list "
+                "devices (it needs spark-admin:devices_read)"
+            )
+            device = None
+        except ApiError as error:
+            log.info("mac_holder_unknown", mac=mac, reason=type(error).__name__)
+            device = None
+    gathered.holders[key] = None if device is None else holder_of(device, org)
+
+
+async def _lookup_owner(
+    api: DevicesApi,
+    key: OwnerKey,
+    gathered: Answers,
+    limiter: anyio.CapacityLimiter,
+) -> None:
+    if key in gathered.owners:
+        return
+    # Claim the key before awaiting, so a concurrent task never looks it up twice.
+    gathered.owners[key] = OwnerLookup()
+    async with limiter:
+        try:
+            if key.kind is OwnerKind.PERSON:
+                owner = await api.get_person(key.id, org_id=key.org_id)
+            else:
+                owner = await api.get_workspace(key.id, org_id=key.org_id)
+        except NotFoundError:
+            gathered.owners[key] = OwnerLookup(missing=True)
+            return
+        except InvalidRequestError as error:
+            gathered.owners[key] = OwnerLookup(refused=error.message)
+            return
+        except ForbiddenError:
+            del gathered.owners[key]
+            gathered.warnings.append(
+                "owners were not checked: the token may not read workspaces or people"
+            )
+            return
+    gathered.owners[key] = OwnerLookup(owner=owner)

@@ -1,0 +1,466 @@
+"""
+Run a manifest against the API: a pool of workers, fed by the plan, under one task group.
+
+``provision`` is the library's entry point. It makes one cheap authenticated read first
+(supportedDevices, which the dry run's model check uses too), so a refused token raises
+``AuthError``/``ForbiddenError`` before any row. A refused connection on that read is
+tried only a few times (``first_call_policy``): at the very start it means a wrong URL
+or an API that is not running, and the command should say so in seconds. Then ``Settings.concurrency`` workers
+read rows from a memory object stream in the plan's order (round-robin across owners).
+Each row runs under its owner's ``anyio.Lock`` for the create or activation-code call
+only, so one owner's writes are never concurrent while owners run in parallel. The
+client applies the rate controller on every request start; the worker count caps rows
+in flight.
+
+Every row's progress goes to the journal as it happens; rows the journal (or, for a
+rerun, ``previous``) already finished are not redone. Setting ``stop`` stops starting
+rows, lets rows in flight finish, and returns with ``interrupted=True``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+import structlog
+from anyio.abc import ObjectReceiveStream
+
+from provisioner.errors import (
+    ApiError,
+    AuthError,
+    ConnectError,
+    ForbiddenError,
+    TransientError,
+)
+from provisioner.live.preflight import preflight
+from provisioner.models import (
+    Changes,
+    Manifest,
+    Outcome,
+    Row,
+    RunStats,
+    Status,
+    Target,
+)
+from provisioner.run import plan, steps
+from provisioner.run.journal import Journal, JournalEntry, Phase, manifest_fingerprint
+from provisioner.settings import Settings
+from provisioner.webex.protocol import DevicesApi, SupportedModel
+from provisioner.webex.retry import (
+    FIRST_CALL_ATTEMPTS,
+    FIRST_CALL_MAX_DELAY,
+    FIRST_CALL_MAX_TOTAL,
+    first_call_policy,
+)
+
+__all__ = [
+    "FIRST_CALL_ATTEMPTS",
+    "FIRST_CALL_MAX_DELAY",
+    "FIRST_CALL_MAX_TOTAL",
+    "Progress",
+    "RunResult",
+    "first_call_policy",
+    "provision",
+]
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Progress:
+    """
+    A snapshot of a run, handed to ``on_progress`` as rows finish.
+    """
+
+    total: int
+    done: int
+    counts: Mapping[Status, int]
+    api_calls: int
+    rate_limited: int
+    current_rate: float | None
+    elapsed: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunResult:
+    """
+    What a run ended with: every row's outcome so far, the run's figures, and whether
+    it was stopped before every row was started.
+    """
+
+    outcomes: dict[int, Outcome]
+    stats: RunStats
+    interrupted: bool
+
+
+async def provision(
+    manifest: Manifest,
+    settings: Settings,
+    *,
+    api: DevicesApi | None = None,
+    journal_path: Path | None = None,
+    previous: Mapping[int, Outcome] | None = None,
+    only_rows: frozenset[int] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    stop: anyio.Event | None = None,
+    before_rows: Callable[[Target, Changes], None] | None = None,
+) -> RunResult:
+    """
+    Provision every valid row of ``manifest`` and return each row's outcome.
+
+    Args:
+        api: the Devices API; None opens an ``ApiClient(settings)`` for the run.
+        journal_path: the journal file; None keeps the journal in memory (no resume).
+            Ignored on a dry run, which writes nothing anywhere.
+        previous: a rerun's earlier outcomes; rows outside ``only_rows`` keep them,
+            and rows inside keep an activation code that still stands.
+        only_rows: the rows to work on (a rerun); None for all.
+        on_progress: called with a ``Progress`` snapshot whenever a row finishes.
+        stop: when set, no new row starts; rows in flight finish.
+        before_rows: called once before the first row starts, after the target is
+            known and the rows left to do are counted, with what the run may change
+            (nothing, on a dry run). It may raise (``NotConfirmedError``) to stop the
+            run before any write: this is where the CLI asks for confirmation.
+
+    Raises:
+        AuthError: the token was refused (401) on the first call.
+        ForbiddenError: the token lacks a needed scope (403) on the first call.
+        ConnectError: nothing accepted the connection on the first call, after a few
+            quick attempts (when ``api`` is None).
+        TransientError: the API kept failing on the first call, after the client's
+            retries.
+        ConfigError: the journal belongs to another manifest.
+    """
+    probe: DevicesApi | None = None
+    async with contextlib.AsyncExitStack() as stack:
+        if api is None:
+            from provisioner.webex.client import ApiClient
+
+            api = await stack.enter_async_context(ApiClient(settings))
+            quick = replace(settings, retry=first_call_policy(settings.retry))
+            probe = await stack.enter_async_context(ApiClient(quick))
+        run = _Run(
+            manifest=manifest,
+            settings=settings,
+            api=api,
+            probe=probe,
+            previous=dict(previous or {}),
+            on_progress=on_progress,
+            stop=stop or anyio.Event(),
+            before_rows=before_rows,
+        )
+        path = None if settings.dry_run else journal_path
+        with Journal.open(path, manifest_fingerprint(manifest)) as journal:
+            return await run.execute(journal, only_rows)
+
+
+@dataclass(kw_only=True)
+class _Run:
+    """
+    The state of one run: outcomes so far, owner locks, figures for progress and stats.
+    """
+
+    manifest: Manifest
+    settings: Settings
+    api: DevicesApi
+    #: The same API with ``first_call_policy`` retries, for the first call; None
+    #: when the caller handed in the API (a test fake, or its own client).
+    probe: DevicesApi | None
+    previous: dict[int, Outcome]
+    on_progress: Callable[[Progress], None] | None
+    stop: anyio.Event
+    before_rows: Callable[[Target, Changes], None] | None = None
+    outcomes: dict[int, Outcome] = field(default_factory=dict)
+    # Kept alongside ``outcomes`` so a progress snapshot costs O(statuses), not
+    # O(rows): counting the outcomes on every finished row made a run quadratic.
+    counts: Counter[Status] = field(default_factory=Counter)
+    #: The probe's (calls, 429s, retries): its client keeps figures of its own.
+    probe_figures: tuple[int, int, int] = (0, 0, 0)
+    locks: dict[str, anyio.Lock] = field(default_factory=dict)
+    #: Owner key → that owner's activation-code rows, for telling a lost code's
+    #: device from the devices of the owner's other code rows.
+    code_rows: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    owners: steps.OwnerCache = field(default_factory=dict)
+    clock_start: float = field(default_factory=time.monotonic)
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: Where the run writes; the org is filled in once the API has said whose it is.
+    target: Target = field(init=False)
+    #: Outcomes known before any row was worked on (invalid rows, rows the journal
+    #: or a rerun's previous report finished): not this run's throughput.
+    settled: int = 0
+
+    def __post_init__(self) -> None:
+        self.target = Target(
+            base_url=self.settings.base_url,
+            org_id=self.settings.org_id,
+            tag_mode=self.settings.tag_mode,
+        )
+
+    async def execute(
+        self, journal: Journal, only_rows: frozenset[int] | None
+    ) -> RunResult:
+        supported = await self._check_access()
+        if self.settings.dry_run:
+            await self._check_live(supported)
+        entries = journal.entries()
+        self.code_rows = _code_rows_by_owner(self.manifest.rows)
+        todo = self._settle_known_rows(entries, only_rows)
+        self.settled = len(self.outcomes)
+        if self.before_rows is not None:
+            changes = (
+                Changes()
+                if self.settings.dry_run
+                else plan.planned_changes(todo, entries, self.previous)
+            )
+            self.before_rows(self.target, changes)
+        log.info(
+            "run_started",
+            rows=len(self.manifest.rows),
+            to_do=len(todo),
+            dry_run=self.settings.dry_run,
+            concurrency=self.settings.concurrency,
+        )
+        self._report_progress()
+        send, receive = anyio.create_memory_object_stream[Row](0)
+        async with anyio.create_task_group() as group:
+            for _ in range(max(1, min(self.settings.concurrency, len(todo)))):
+                group.start_soon(
+                    self._worker, receive.clone(), journal, entries, supported
+                )
+            receive.close()
+            async with send:
+                for row in plan.order_rows(todo):
+                    if self.stop.is_set():
+                        break
+                    await send.send(row)
+        interrupted = (
+            len(self.outcomes) < len(self.manifest.rows) and self.stop.is_set()
+        )
+        log.info("run_finished", rows_done=len(self.outcomes), interrupted=interrupted)
+        return RunResult(
+            outcomes=dict(self.outcomes),
+            stats=self._stats(interrupted),
+            interrupted=interrupted,
+        )
+
+    async def _check_access(self) -> tuple[SupportedModel, ...]:
+        """
+        Make the one authenticated read that fails fast on a refused token.
+        """
+        with self.api.tally():
+            try:
+                models = await self._first_call()
+            except (AuthError, ForbiddenError, TransientError):
+                # Refused, or unreachable even after retries: no row could succeed,
+                # so the run does not start (the CLI exits 2).
+                raise
+            except ApiError as error:
+                # Any other refusal concerns the catalogue alone, which only the dry
+                # run's model check needs; a run goes on without it.
+                log.warning("supported_devices_refused", status=error.status)
+                return ()
+        return tuple(models)
+
+    async def _check_live(self, supported: Sequence[SupportedModel]) -> None:
+        """
+        Run ``validate --live``'s read-only checks, so a dry run flags what they flag.
+
+        Rows with live problems become ``invalid`` like rows with offline ones; the
+        owners found are remembered so the per-row checks do not look them up again.
+        """
+        with self.api.tally():
+            checked = await preflight(
+                self.manifest,
+                self.api,
+                org_id=self.settings.org_id,
+                concurrency=self.settings.concurrency,
+                supported=supported,
+            )
+        self.manifest = checked.manifest
+        for key, lookup in checked.owners.items():
+            if lookup.owner is not None:
+                self.owners[key.id] = None
+        for warning in checked.warnings:
+            log.warning("live_check_skipped", reason=warning)
+
+    async def _first_call(self) -> list[SupportedModel]:
+        """
+        Read supportedDevices, giving up soon on a refused connection.
+
+        The probe tries a few times; a refused connection there ends the run. Any
+        other transient failure (a 5xx, a 429, a timeout) is retried as every call
+        is, by the run's own client.
+        """
+        org = self.settings.org_id
+        if self.probe is not None:
+            try:
+                return await self.probe.supported_devices(org_id=org)
+            except ConnectError:
+                raise
+            except TransientError as error:
+                log.info("first_call_retried", error=type(error).__name__)
+            finally:
+                probed = self.probe.statistics()
+                self.probe_figures = (
+                    probed.calls,
+                    probed.rate_limited,
+                    probed.retries,
+                )
+        return await self.api.supported_devices(org_id=org)
+
+    def _settle_known_rows(
+        self, entries: Mapping[int, JournalEntry], only_rows: frozenset[int] | None
+    ) -> list[Row]:
+        """
+        Fill in the outcomes known without a call; return the rows left to work on.
+        """
+        todo: list[Row] = []
+        for row in self.manifest.rows:
+            entry = entries.get(row.number)
+            if only_rows is not None and row.number not in only_rows:
+                if row.number in self.previous:
+                    self._record(row.number, self.previous[row.number])
+            elif not row.is_valid:
+                self._record(row.number, plan.invalid_outcome(row))
+            elif entry is not None and entry.phase is Phase.DONE and entry.outcome:
+                self._record(row.number, entry.outcome)
+            else:
+                todo.append(row)
+        return todo
+
+    async def _worker(
+        self,
+        rows: ObjectReceiveStream[Row],
+        journal: Journal,
+        entries: Mapping[int, JournalEntry],
+        supported: Sequence[SupportedModel],
+    ) -> None:
+        async with rows:
+            async for row in rows:
+                if self.stop.is_set():
+                    continue
+                ctx = steps.RowContext(
+                    api=self.api,
+                    settings=self.settings,
+                    journal=journal,
+                    owner_lock=self._lock_for(row),
+                    supported=tuple(supported),
+                    owner_code_rows=self.code_rows.get(_owner_key(row), ()),
+                )
+                outcome = await self._run_row(ctx, row, entries.get(row.number))
+                if not self.settings.dry_run:
+                    journal.mark_done(outcome)
+                self._record(row.number, outcome)
+                self._report_progress()
+
+    async def _run_row(
+        self, ctx: steps.RowContext, row: Row, entry: JournalEntry | None
+    ) -> Outcome:
+        with (
+            structlog.contextvars.bound_contextvars(row=row.number, mac=row.mac),
+            self.api.tally() as tally,
+        ):
+            log.info("row_started", owner=row.owner_id, resumed=entry is not None)
+            previous = self.previous.get(row.number)
+            if self.settings.dry_run:
+                outcome = await steps.dry_run_row(ctx, row, self.owners)
+            elif row.is_activation_code_row:
+                outcome = await steps.provision_code_row(ctx, row, entry, previous)
+            else:
+                outcome = await steps.provision_mac_row(ctx, row, entry, previous)
+            earlier = entry.outcome.attempts if entry and entry.outcome else 0
+            outcome = _with_attempts(outcome, earlier + tally.calls)
+            log.info(
+                "row_finished",
+                status=outcome.status.value,
+                attempts=outcome.attempts,
+                tags_deferred=outcome.tags_deferred,
+                http_status=outcome.http_status,
+                tracking_id=outcome.tracking_id,
+            )
+        return outcome
+
+    def _record(self, number: int, outcome: Outcome) -> None:
+        """
+        Keep a row's outcome and the counts by status in step.
+        """
+        earlier = self.outcomes.get(number)
+        if earlier is not None:
+            self.counts[earlier.status] -= 1
+        self.outcomes[number] = outcome
+        self.counts[outcome.status] += 1
+
+    def _lock_for(self, row: Row) -> anyio.Lock:
+        key = _owner_key(row)
+        if key not in self.locks:
+            self.locks[key] = anyio.Lock()
+        return self.locks[key]
+
+    def _figures(self) -> tuple[int, int, int, float | None]:
+        """
+        Calls, 429s, retries and the current request rate, for progress and stats.
+
+        ``statistics()`` counts every attempt, retries included; the probe's own
+        client (the quick first call) is added to it.
+        """
+        figures = self.api.statistics()
+        more_calls, more_limited, more_retries = self.probe_figures
+        return (
+            figures.calls + more_calls,
+            figures.rate_limited + more_limited,
+            figures.retries + more_retries,
+            figures.rate,
+        )
+
+    def _report_progress(self) -> None:
+        if self.on_progress is None:
+            return
+        calls, rate_limited, _, rate = self._figures()
+        self.on_progress(
+            Progress(
+                total=len(self.manifest.rows),
+                done=len(self.outcomes),
+                counts=+self.counts,
+                api_calls=calls,
+                rate_limited=rate_limited,
+                current_rate=rate,
+                elapsed=time.monotonic() - self.clock_start,
+            )
+        )
+
+    def _stats(self, interrupted: bool) -> RunStats:
+        calls, rate_limited, retries, rate = self._figures()
+        return RunStats(
+            started_at=self.started_at,
+            finished_at=datetime.now(UTC),
+            api_calls=calls,
+            rate_limited=rate_limited,
+            retries=retries,
+            dry_run=self.settings.dry_run,
+            interrupted=interrupted,
+            final_rate=rate,
+            rows_worked=len(self.outcomes) - self.settled,
+            target=self.target,
+        )
+
+
+def _owner_key(row: Row) -> str:
+    return f"{row.owner_kind}:{row.owner_id}"
+
+
+def _code_rows_by_owner(rows: Sequence[Row]) -> dict[str, tuple[int, ...]]:
+    found: dict[str, list[int]] = {}
+    for row in rows:
+        if row.is_valid and row.is_activation_code_row:
+            found.setdefault(_owner_key(row), []).append(row.number)
+    return {key: tuple(numbers) for key, numbers in found.items()}
+
+
+def _with_attempts(outcome: Outcome, attempts: int) -> Outcome:
+    return replace(outcome, attempts=attempts)

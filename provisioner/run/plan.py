@@ -1,0 +1,350 @@
+"""
+Decide, without I/O, what the engine does with each row and how a result reads.
+
+Everything the engine decides lives here as plain functions: the order rows are
+started in, whether a device found by MAC is ours, which tags to send, which pending
+device an activation code made, which pending devices a lost code left behind,
+whether a previous code can be kept, and the words of every failure and dry-run
+line. ``steps.py`` awaits the calls; this module only thinks.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from provisioner.errors import (
+    ApiError,
+    AuthError,
+    ForbiddenError,
+    NotFoundError,
+    OutcomeUnknownError,
+    TransientError,
+)
+from provisioner.models import Changes, Device, Outcome, Row, Status, TagMode
+from provisioner.run.journal import JournalEntry, Phase
+from provisioner.webex.protocol import SupportedModel
+from provisioner.webex.retry import is_replay_safe
+
+__all__ = [
+    "CLOCK_TOLERANCE",
+    "MAX_CREATES",
+    "MAX_LOOKUPS",
+    "Step",
+    "Verdict",
+    "can_reuse_code",
+    "describe_failure",
+    "dry_run_text",
+    "failed_outcome",
+    "invalid_outcome",
+    "is_model_supported",
+    "judge_found_device",
+    "lost_code_devices",
+    "may_have_taken_effect",
+    "order_rows",
+    "other_owner_text",
+    "pick_code_device",
+    "planned_changes",
+    "tags_to_send",
+]
+
+#: Creates (or activation codes) sent for one row at most, while each one's outcome
+#: stays unknown. A lookup follows each, so a create that happened is never repeated;
+#: six keeps a row failing only when ~15% of creates are lost six times running.
+MAX_CREATES = 6
+#: Lookups by MAC for one row at most, when each one fails transiently.
+MAX_LOOKUPS = 3
+#: How much earlier than a row's start the API's ``created`` stamp of a device the row
+#: made may read: the stamp is cut to milliseconds, and the two clocks differ a little.
+CLOCK_TOLERANCE = timedelta(seconds=2)
+#: The connection statuses of a device still waiting for its activation code.
+PENDING_STATUSES = frozenset({"activating", "pending"})
+
+
+class Step(enum.StrEnum):
+    """
+    The per-row steps, named as the report's ``error`` column names them.
+    """
+
+    CREATE = "create device"
+    LOOKUP = "look up MAC"
+    TAGS = "apply tags"
+    CODE = "issue activation code"
+    LOST_CODE = "remove a lost code's device"
+    OWNER = "look up owner"
+
+
+class Verdict(enum.Enum):
+    """
+    What a device found by MAC means for a row.
+    """
+
+    ABSENT = "absent"
+    OURS = "ours"
+    OTHER_OWNER = "other_owner"
+
+
+def order_rows(rows: Iterable[Row]) -> tuple[Row, ...]:
+    """
+    Order rows round-robin across owners, keeping each owner's rows in manifest order.
+
+    Creates for one owner are serialised, so a block of one owner's rows would hold
+    every worker on one lock; interleaving owners keeps all workers busy.
+    """
+    queues: dict[str, list[Row]] = {}
+    for row in rows:
+        queues.setdefault(row.owner_id or f"row:{row.number}", []).append(row)
+    depth = max((len(q) for q in queues.values()), default=0)
+    return tuple(q[i] for i in range(depth) for q in queues.values() if i < len(q))
+
+
+def planned_changes(
+    rows: Iterable[Row],
+    entries: Mapping[int, JournalEntry],
+    previous: Mapping[int, Outcome],
+) -> Changes:
+    """
+    Count what working ``rows`` may write, for the confirmation before the first write.
+
+    A row whose device or code already exists (journalled as created, or a rerun's
+    code that still stands) creates nothing; every row with tags may set them.
+    """
+    creates = codes = tags = 0
+    for row in rows:
+        entry = entries.get(row.number)
+        exists = entry is not None and entry.phase is Phase.CREATED
+        earlier = previous.get(row.number)
+        if row.is_activation_code_row:
+            exists = exists or (
+                earlier is not None and earlier.activation_code is not None
+            )
+            codes += not exists
+        else:
+            creates += not exists
+        tags += bool(row.tags)
+    return Changes(creates=creates, codes=codes, tag_updates=tags)
+
+
+def invalid_outcome(row: Row) -> Outcome:
+    """
+    The outcome of a row that failed validation: its problems, and no call made.
+    """
+    text = "; ".join(f"{p.column}: {p.message}" for p in row.problems)
+    return Outcome(row=row.number, status=Status.INVALID, error=text)
+
+
+def judge_found_device(found: Device | None, row: Row) -> Verdict:
+    """
+    Decide whether the device registered with the row's MAC belongs to the row's owner.
+    """
+    if found is None:
+        return Verdict.ABSENT
+    if row.workspace_id and found.workspace_id == row.workspace_id:
+        return Verdict.OURS
+    if row.person_id and found.person_id == row.person_id:
+        return Verdict.OURS
+    return Verdict.OTHER_OWNER
+
+
+def other_owner_text(found: Device) -> str:
+    """
+    Say who holds a MAC, and what to do about it.
+    """
+    if found.workspace_id:
+        owner = f"workspace {found.workspace_id}"
+    elif found.person_id:
+        owner = f"person {found.person_id}"
+    else:
+        owner = "no workspace or person"
+    return (
+        f"the MAC is already registered to {owner} (device {found.id}); delete that "
+        "device first, or correct the row's mac or owner"
+    )
+
+
+def tags_to_send(
+    current: Sequence[str], wanted: Sequence[str], mode: TagMode
+) -> tuple[str, ...] | None:
+    """
+    The full tag list to ``replace`` on the device, or None when no call is needed.
+
+    ``add`` is sent as a replace of the union with the device's current tags, so
+    sending it twice (a retry after a lost answer, a resumed run) adds nothing twice.
+    """
+    if not wanted:
+        return None
+    if mode is TagMode.REPLACE:
+        target = tuple(dict.fromkeys(wanted))
+    else:
+        target = tuple(dict.fromkeys((*current, *wanted)))
+    return None if target == tuple(current) else target
+
+
+def pick_code_device(devices: Iterable[Device], device_id: str | None) -> Device | None:
+    """
+    Pick the device an activation code made among an owner's devices, or None.
+
+    With the code's device id, that device. Without it, the one device still waiting
+    for activation (no MAC, status ``activating``); when several wait, none can be
+    told apart, so None (the tags stay deferred).
+    """
+    devices = list(devices)
+    if device_id is not None:
+        return next((d for d in devices if d.id == device_id), None)
+    pending = [
+        d
+        for d in devices
+        if not d.mac and (d.connection_status or "activating") == "activating"
+    ]
+    return pending[0] if len(pending) == 1 else None
+
+
+def lost_code_devices(
+    devices: Iterable[Device], since: datetime, claimed: Iterable[str]
+) -> tuple[Device, ...]:
+    """
+    Pick the pending devices that lost activation codes left among an owner's devices.
+
+    A device qualifies when it waits for activation (no MAC, status activating or
+    pending), was created at or after ``since`` (the row's first start, less
+    ``CLOCK_TOLERANCE``), and no journalled row claims it. A device without a
+    readable ``created`` stamp never qualifies: nothing shows it is this run's.
+    """
+    taken = set(claimed)
+    earliest = since - CLOCK_TOLERANCE
+    lost = []
+    for device in devices:
+        if device.mac or device.id in taken:
+            continue
+        if device.connection_status not in PENDING_STATUSES:
+            continue
+        created = _moment(device.created)
+        if created is not None and created >= earliest:
+            lost.append(device)
+    return tuple(lost)
+
+
+def may_have_taken_effect(error: ApiError) -> bool:
+    """
+    Decide whether a write call that failed with ``error`` may still have taken effect.
+
+    An unknown outcome may have; so may a timeout, a dropped connection or a 5xx. A
+    429/423 or a refused connection means the API never processed the call.
+    """
+    if isinstance(error, OutcomeUnknownError):
+        return True
+    return isinstance(error, TransientError) and not is_replay_safe(
+        error, idempotent=False
+    )
+
+
+def _moment(text: str | None) -> datetime | None:
+    """
+    Read an ISO 8601 UTC stamp (``2026-05-10T09:15:02.417Z``); None if unreadable.
+    """
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def can_reuse_code(previous: Outcome | None, now: datetime) -> bool:
+    """
+    Decide whether a previous outcome's activation code still stands (no new code).
+
+    A rerun of a row whose code was issued (tags deferred, or failed at tags) keeps
+    that code until it expires; issuing another would leave two pending devices.
+    """
+    if previous is None or previous.activation_code is None:
+        return False
+    if not previous.activation_expiry:
+        return True
+    try:
+        expiry = datetime.fromisoformat(previous.activation_expiry)
+    except ValueError:
+        return True
+    if expiry.tzinfo is None or now.tzinfo is None:
+        return expiry.replace(tzinfo=None) > now.replace(tzinfo=None)
+    return expiry > now
+
+
+def is_model_supported(model: str | None, supported: Sequence[SupportedModel]) -> bool:
+    """
+    Decide whether a model string names an entry of supportedDevices (or its name).
+
+    An empty catalogue means it could not be read: nothing is refused then.
+    """
+    if not supported or model is None:
+        return True
+    wanted = model.casefold()
+    return any(
+        wanted in (m.model.casefold(), m.display_name.casefold()) for m in supported
+    )
+
+
+def describe_failure(step: Step, error: ApiError) -> str:
+    """
+    Put a failed call into words a person can act on: the step, the reason, a hint.
+    """
+    reason = error.message.rstrip(".")
+    if isinstance(error, AuthError):
+        hint = "the access token was refused; check the token and run again"
+    elif isinstance(error, ForbiddenError):
+        hint = "the token lacks a needed scope or admin rights; use an admin token"
+    elif isinstance(error, NotFoundError) and step in (
+        Step.CREATE,
+        Step.CODE,
+        Step.OWNER,
+    ):
+        hint = "check the row's workspaceId or personId (and orgId)"
+    elif isinstance(error, OutcomeUnknownError):
+        hint = (
+            f"the API did not confirm it after {MAX_CREATES} tries; "
+            "run rerun to check and continue"
+        )
+    elif isinstance(error, TransientError):
+        hint = "the API kept failing after retries; run rerun later"
+    else:
+        hint = ""
+    return f"{step}: {reason}" + (f" ({hint})" if hint else "")
+
+
+def failed_outcome(
+    base: Outcome, step: Step, error: ApiError | None, text: str | None = None
+) -> Outcome:
+    """
+    Turn a row's partial outcome into a failed one, keeping what it already has.
+    """
+    if text is None:
+        assert error is not None
+        text = describe_failure(step, error)
+    else:
+        text = f"{step}: {text}"
+    return replace(
+        base,
+        status=Status.FAILED,
+        error=text,
+        http_status=error.status if error is not None else None,
+        tracking_id=error.tracking_id if error is not None else None,
+        tags_deferred=False,
+    )
+
+
+def dry_run_text(row: Row, found: Device | None) -> str:
+    """
+    Say what a real run would do with a row that passed the read-only checks.
+    """
+    if row.is_activation_code_row:
+        action = "would issue an activation code"
+    elif found is not None:
+        action = f"would adopt device {found.id} (already registered to this owner)"
+    else:
+        action = "would create the device by MAC"
+    if row.tags:
+        action += " and apply tags " + ";".join(row.tags)
+    return "dry run: " + action

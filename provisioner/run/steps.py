@@ -1,0 +1,469 @@
+"""
+Carry one row through its calls: create or adopt, issue a code, apply tags, dry-run.
+
+Each function takes a ``RowContext`` (the API, the settings, the journal and the row's
+owner lock) and returns the row's Outcome; an ``ApiError`` from any call becomes a
+failed Outcome naming the step, never an exception. The decisions are in ``plan.py``;
+these functions await calls, journal what happened, and delegate.
+
+Unknown outcomes: when a create may or may not have happened (``OutcomeUnknownError``),
+or a resumed row was caught mid-flight (journal phase ``started``), the device is looked
+up by MAC before anything else. Found with the row's owner: the create was ours, and
+the row reports ``created`` (not ``adopted``: this run, or the journalled one, sent
+that create). Found with another owner: failed, naming the owner. Not found: the
+create did not happen, so it is sent again, at most ``plan.MAX_CREATES`` times in all.
+
+Activation codes cannot be read back, so a code whose answer was lost (a lost answer
+in this run, or a resumed row journalled as ``started``) is replaced, never recovered:
+under the owner's lock, the owner's pending devices made since the row first started
+that no journalled row claims are the lost codes' devices; they are deleted, then a
+fresh code is issued and journalled (with its device id) before the lock is released.
+So a row leaves one pending device, never two, and each code row of an owner claims
+its own device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import anyio
+import structlog
+
+from provisioner.errors import (
+    ApiError,
+    MacInUseError,
+    NotFoundError,
+    OutcomeUnknownError,
+    TransientError,
+)
+from provisioner.models import Device, Outcome, Row, Status
+from provisioner.run import plan
+from provisioner.run.journal import Journal, JournalEntry, Phase
+from provisioner.run.plan import Step, Verdict
+from provisioner.settings import Settings
+from provisioner.webex.protocol import DevicesApi, SupportedModel
+
+__all__ = [
+    "OwnerCache",
+    "RowContext",
+    "RowFailedError",
+    "dry_run_row",
+    "provision_code_row",
+    "provision_mac_row",
+]
+
+log = structlog.get_logger()
+
+#: Owner id → the error its lookup raised, or None when it exists (the dry run's cache).
+OwnerCache = dict[str, ApiError | None]
+
+
+class RowFailedError(Exception):
+    """
+    A step failed; ``outcome`` is the row's failed Outcome (internal control flow).
+    """
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.error)
+        self.outcome = outcome
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RowContext:
+    """
+    What a row's steps need: the API, the settings, the journal and the owner's lock.
+    """
+
+    api: DevicesApi
+    settings: Settings
+    journal: Journal
+    owner_lock: anyio.Lock
+    supported: tuple[SupportedModel, ...] = ()
+    #: Every activation-code row of this row's owner (this one included): the rows
+    #: whose journalled device ids a lost code's device is told apart from.
+    owner_code_rows: tuple[int, ...] = ()
+
+    def org(self, row: Row) -> str | None:
+        """
+        The org a row's calls go to: its own orgId, else the run's.
+        """
+        return row.org_id or self.settings.org_id
+
+
+# -- MAC rows -----------------------------------------------------------------------
+
+
+async def provision_mac_row(
+    ctx: RowContext,
+    row: Row,
+    entry: JournalEntry | None,
+    previous: Outcome | None = None,
+) -> Outcome:
+    """
+    Create (or find) the row's device by MAC, then apply its tags.
+
+    A rerun of a row that already has a device (it failed at tags) looks the MAC up
+    first instead of sending a create that would only answer "MAC in use".
+    """
+    base = Outcome(row=row.number, status=Status.CREATED)
+    device: Device | None = None
+    try:
+        if entry is not None and entry.phase is Phase.CREATED and entry.outcome:
+            base = entry.outcome
+        else:
+            # A row journalled as started was caught mid-flight: its create may have
+            # happened, so it is reconciled like an unknown outcome.
+            resumed = entry is not None and entry.phase is Phase.STARTED
+            had_device = previous is not None and previous.device_id is not None
+            ctx.journal.mark_started(row.number)
+            device, status = await _obtain_device(
+                ctx, row, unknown=resumed, look_first=resumed or had_device
+            )
+            base = replace(base, status=status, device_id=device.id)
+            ctx.journal.mark_created(base)
+        await _apply_tags(ctx, row, base, device)
+    except RowFailedError as failed:
+        return failed.outcome
+    return base
+
+
+async def _obtain_device(
+    ctx: RowContext, row: Row, *, unknown: bool, look_first: bool
+) -> tuple[Device, Status]:
+    """
+    Create the device, or find it when its create may already have happened.
+
+    ``unknown``: a create of ours may have taken effect, so a device found with the
+    row's owner is reported ``created``. ``look_first``: look the MAC up before the
+    first create.
+    """
+    assert row.mac is not None
+    assert row.model is not None
+    base = Outcome(row=row.number, status=Status.FAILED)
+    last: ApiError | None = None
+    for _ in range(plan.MAX_CREATES):
+        if unknown or look_first:
+            found = await _look_up(ctx, row, base)
+            if found is not None:
+                status = Status.CREATED if unknown else Status.ADOPTED
+                return _claim(row, found, base, status)
+            look_first = False
+        try:
+            async with ctx.owner_lock:
+                device = await ctx.api.create_device(
+                    mac=row.mac,
+                    model=row.model,
+                    workspace_id=row.workspace_id,
+                    person_id=row.person_id,
+                    password=row.password,
+                    org_id=ctx.org(row),
+                )
+        except MacInUseError as error:
+            found = await _look_up(ctx, row, base)
+            if found is None:
+                text = (
+                    "the MAC is registered, but to no device this token can see "
+                    "(another organisation?); release it there or correct the row's mac"
+                )
+                raise RowFailedError(
+                    plan.failed_outcome(base, Step.CREATE, error, text)
+                ) from error
+            status = Status.CREATED if unknown else Status.ADOPTED
+            return _claim(row, found, base, status)
+        except OutcomeUnknownError as error:
+            log.info("create_answer_lost", status=error.status)
+            unknown, last = True, error
+            continue
+        except ApiError as error:
+            raise RowFailedError(
+                plan.failed_outcome(base, Step.CREATE, error)
+            ) from error
+        return device, Status.CREATED
+    assert last is not None
+    raise RowFailedError(plan.failed_outcome(base, Step.CREATE, last))
+
+
+def _claim(
+    row: Row, found: Device, base: Outcome, status: Status
+) -> tuple[Device, Status]:
+    """
+    Take a device found by MAC as the row's own, or fail the row naming its owner.
+    """
+    if plan.judge_found_device(found, row) is Verdict.OURS:
+        return found, status
+    raise RowFailedError(
+        plan.failed_outcome(base, Step.CREATE, None, plan.other_owner_text(found))
+    )
+
+
+async def _look_up(ctx: RowContext, row: Row, base: Outcome) -> Device | None:
+    """
+    Find the device with the row's MAC; a lookup is idempotent, so retry it a little.
+    """
+    assert row.mac is not None
+    for attempt in range(1, plan.MAX_LOOKUPS + 1):
+        try:
+            return await ctx.api.find_device_by_mac(row.mac, org_id=ctx.org(row))
+        except TransientError as error:
+            if attempt == plan.MAX_LOOKUPS:
+                raise RowFailedError(
+                    plan.failed_outcome(base, Step.LOOKUP, error)
+                ) from error
+        except ApiError as error:
+            raise RowFailedError(
+                plan.failed_outcome(base, Step.LOOKUP, error)
+            ) from error
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _apply_tags(
+    ctx: RowContext, row: Row, base: Outcome, device: Device | None
+) -> None:
+    """
+    Send the row's tags to its device (none: no call); a failure keeps the device id.
+    """
+    if not row.tags or base.device_id is None:
+        return
+    org = ctx.org(row)
+    try:
+        if device is None:
+            device = await ctx.api.get_device(base.device_id, org_id=org)
+        tags = plan.tags_to_send(device.tags, row.tags, ctx.settings.tag_mode)
+        if tags is not None:
+            await ctx.api.modify_tags(
+                base.device_id, mode="replace", tags=tags, org_id=org
+            )
+    except ApiError as error:
+        raise RowFailedError(plan.failed_outcome(base, Step.TAGS, error)) from error
+
+
+# -- activation-code rows -------------------------------------------------------------
+
+
+async def provision_code_row(
+    ctx: RowContext,
+    row: Row,
+    entry: JournalEntry | None,
+    previous: Outcome | None,
+) -> Outcome:
+    """
+    Issue the row's activation code (or keep the one it has), then tag its device.
+
+    The tags go on the pending device when it can be found for the owner; otherwise
+    the outcome says ``tags_deferred`` and a later rerun applies them, keeping the code.
+    """
+    try:
+        if entry is not None and entry.phase is Phase.CREATED and entry.outcome:
+            base = entry.outcome
+        elif plan.can_reuse_code(previous, datetime.now(UTC)):
+            assert previous is not None
+            base = Outcome(
+                row=row.number,
+                status=Status.CODE_ISSUED,
+                device_id=previous.device_id,
+                activation_code=previous.activation_code,
+                activation_expiry=previous.activation_expiry,
+            )
+        else:
+            # A row journalled as started was caught mid-flight: its code may have
+            # been issued, leaving a pending device whose code nobody holds.
+            resumed = entry is not None and entry.phase is Phase.STARTED
+            base = await _issue_code(ctx, row, suspect=resumed)
+        if not row.tags:
+            return base
+        device = await _find_code_device(ctx, row, base)
+        if device is None:
+            return replace(base, tags_deferred=True)
+        base = replace(base, device_id=device.id)
+        await _apply_tags(ctx, row, base, device)
+    except RowFailedError as failed:
+        return failed.outcome
+    return base
+
+
+async def _issue_code(ctx: RowContext, row: Row, *, suspect: bool) -> Outcome:
+    """
+    Issue and journal an activation code, first removing the device of a lost one.
+
+    ``suspect``: an earlier code for this row may have been issued unseen. The owner's
+    lock is held from the search for its device to the journalling of the new code, so
+    no other row of the owner issues a code (or claims a device) in between. A lost
+    answer within the run makes the next attempt suspect too (bounded).
+    """
+    base = Outcome(row=row.number, status=Status.FAILED)
+    last: ApiError | None = None
+    async with ctx.owner_lock:
+        ctx.journal.mark_started(row.number)
+        for attempt in range(1, plan.MAX_CREATES + 1):
+            if suspect:
+                await _remove_lost_code_devices(ctx, row, base)
+            try:
+                code = await ctx.api.create_activation_code(
+                    model=row.model,
+                    workspace_id=row.workspace_id,
+                    person_id=row.person_id,
+                    org_id=ctx.org(row),
+                )
+            except OutcomeUnknownError as error:
+                log.info("code_answer_lost", status=error.status, attempt=attempt)
+                suspect, last = True, error
+                continue
+            except ApiError as error:
+                failed = plan.failed_outcome(base, Step.CODE, error)
+                if plan.may_have_taken_effect(error):
+                    await _remove_lost_code_devices_quietly(ctx, row, base)
+                raise RowFailedError(failed) from error
+            outcome = Outcome(
+                row=row.number,
+                status=Status.CODE_ISSUED,
+                device_id=code.device_id,
+                activation_code=code.code,
+                activation_expiry=code.expiry_time,
+            )
+            # Journalled before the lock is released: the owner's next row must see
+            # this device as claimed.
+            ctx.journal.mark_created(outcome)
+            return outcome
+        assert last is not None
+        await _remove_lost_code_devices_quietly(ctx, row, base)
+    raise RowFailedError(plan.failed_outcome(base, Step.CODE, last))
+
+
+async def _remove_lost_code_devices(ctx: RowContext, row: Row, base: Outcome) -> None:
+    """
+    Delete the pending devices that lost activation codes of this row left behind.
+
+    Called with the owner's lock held. When some code row of the owner holds a code
+    but no device id (an API that does not answer one), a lost code's device cannot be
+    told from that row's, so nothing is deleted.
+    """
+    since = ctx.journal.started_at(row.number)
+    if since is None:
+        return
+    entries = ctx.journal.entries_for(ctx.owner_code_rows)
+    claimed = {e.device_id for e in entries.values() if e.device_id}
+    unclaimed = [
+        number
+        for number, e in entries.items()
+        if number != row.number
+        and e.outcome is not None
+        and e.outcome.activation_code
+        and not e.device_id
+    ]
+    try:
+        devices = [d async for d in _owner_devices(ctx, row)]
+    except ApiError as error:
+        raise RowFailedError(
+            plan.failed_outcome(base, Step.LOST_CODE, error)
+        ) from error
+    lost = plan.lost_code_devices(devices, since, claimed)
+    if not lost:
+        return
+    if unclaimed:
+        log.warning(
+            "lost_code_device_kept",
+            devices=len(lost),
+            rows_without_device_id=len(unclaimed),
+        )
+        return
+    for device in lost:
+        try:
+            await ctx.api.delete_device(device.id, org_id=ctx.org(row))
+        except NotFoundError:
+            pass  # already gone: what the delete was for
+        except ApiError as error:
+            raise RowFailedError(
+                plan.failed_outcome(base, Step.LOST_CODE, error)
+            ) from error
+        log.info("lost_code_device_deleted", device_id=device.id)
+
+
+async def _remove_lost_code_devices_quietly(
+    ctx: RowContext, row: Row, base: Outcome
+) -> None:
+    """
+    Remove a lost code's device before the row fails; the code's failure is the news.
+    """
+    try:
+        await _remove_lost_code_devices(ctx, row, base)
+    except RowFailedError as failed:
+        log.warning("lost_code_device_not_removed", error=failed.outcome.error)
+
+
+def _owner_devices(ctx: RowContext, row: Row) -> AsyncIterator[Device]:
+    """
+    List the devices of the row's owner.
+    """
+    org = ctx.org(row)
+    if row.workspace_id:
+        return ctx.api.list_devices(org_id=org, workspace_id=row.workspace_id)
+    return ctx.api.list_devices(org_id=org, person_id=row.person_id or "")
+
+
+async def _find_code_device(ctx: RowContext, row: Row, base: Outcome) -> Device | None:
+    """
+    Find the device an activation code made: by its id, or the owner's pending one.
+    """
+    org = ctx.org(row)
+    try:
+        if base.device_id is not None:
+            try:
+                return await ctx.api.get_device(base.device_id, org_id=org)
+            except NotFoundError:
+                return None
+        devices = [d async for d in _owner_devices(ctx, row)]
+    except ApiError as error:
+        raise RowFailedError(plan.failed_outcome(base, Step.TAGS, error)) from error
+    return plan.pick_code_device(devices, None)
+
+
+# -- dry run --------------------------------------------------------------------------
+
+
+async def dry_run_row(ctx: RowContext, row: Row, owners: OwnerCache) -> Outcome:
+    """
+    Check a row with read calls only and say what a real run would do with it.
+    """
+    base = Outcome(row=row.number, status=Status.PLANNED)
+    try:
+        await _check_owner(ctx, row, owners, base)
+        if not plan.is_model_supported(row.model, ctx.supported):
+            text = (
+                f"model {row.model!r} is not in this org's supported devices; "
+                "correct the row's model"
+            )
+            step = Step.CODE if row.is_activation_code_row else Step.CREATE
+            raise RowFailedError(plan.failed_outcome(base, step, None, text))
+        found: Device | None = None
+        if row.mac is not None:
+            found = await _look_up(ctx, row, base)
+            if found is not None:
+                _claim(row, found, base, Status.PLANNED)
+    except RowFailedError as failed:
+        return failed.outcome
+    return replace(base, error=plan.dry_run_text(row, found))
+
+
+async def _check_owner(
+    ctx: RowContext, row: Row, owners: OwnerCache, base: Outcome
+) -> None:
+    owner_id = row.owner_id
+    assert owner_id is not None
+    # The owner lock makes a second row of the same owner wait for the first lookup
+    # and read its answer: each distinct owner is looked up once.
+    async with ctx.owner_lock:
+        if owner_id not in owners:
+            try:
+                if row.workspace_id:
+                    await ctx.api.get_workspace(owner_id, org_id=ctx.org(row))
+                else:
+                    await ctx.api.get_person(owner_id, org_id=ctx.org(row))
+            except ApiError as error:
+                owners[owner_id] = error
+            else:
+                owners[owner_id] = None
+    refused = owners[owner_id]
+    if refused is not None:
+        raise RowFailedError(plan.failed_outcome(base, Step.OWNER, refused))

@@ -1,0 +1,536 @@
+"""
+The Webex Devices API over aiohttp: the one module that sends requests.
+
+``ApiClient`` owns one ``aiohttp.ClientSession`` per run (``async with
+ApiClient(settings) as api:``) and implements ``provisioner.webex.protocol.DevicesApi``. Every
+attempt goes through the rate limiter, carries a fresh ``TrackingID``, is counted in
+the calling task's ``CallTally`` and logged as one ``api_call_finished`` event.
+aiohttp exceptions and HTTP statuses become ``provisioner.errors`` in exactly one
+place: ``map_errors`` and ``error_for_answer`` in ``answers.py``; every such error
+cuts the token and the passwords the client has sent out of its message (an answer
+may quote the request it refused). The camelCase wire
+format (bodies, queries, answers into dataclasses) is ``wire.py``'s job.
+
+The module is past 450 lines on purpose: one short method per endpoint sits beside
+the one request loop they all share (``_call``/``_attempt``), so each endpoint's
+retry rule can be read next to the loop that applies it.
+
+Retries (see ``retry.py``) and what is replayed:
+
+- GET, DELETE, validateMacs, tag ``replace``/``remove``: idempotent, retried on
+  transient failures. A DELETE retried after an ambiguous failure that then finds the
+  device gone counts as done.
+- Create by MAC: replayed only after a 429/423 or a refused connection. After a
+  timeout, a dropped connection or a 5xx it raises ``OutcomeUnknownError``: the
+  caller looks the device up by MAC before trying again.
+- Tag ``add``: the API appends, so a blind replay could duplicate tags. After an
+  ambiguous failure the client reads the device and, unless the add already landed,
+  sends ``replace`` with the union (an idempotent request).
+- Activation codes: like a create. Each code makes a pending device, so a blind
+  replay after an ambiguous failure could leave a second one behind; the client
+  raises ``OutcomeUnknownError`` and the engine removes the lost code's device
+  before it asks for a fresh code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
+from types import TracebackType
+from typing import Any, Self
+
+import aiohttp
+import anyio
+import structlog
+from yarl import URL
+
+from provisioner.errors import (
+    InvalidRequestError,
+    NotFoundError,
+    OutcomeUnknownError,
+    RateLimitedError,
+    TransientError,
+)
+from provisioner.models import ActivationCode, Device, TagMode
+from provisioner.redaction import add_secrets
+from provisioner.settings import Settings
+from provisioner.webex.answers import error_for_answer, map_errors, read_answer
+from provisioner.webex.endpoint import check_base_url, check_token
+from provisioner.webex.protocol import (
+    CallTally,
+    ClientStatistics,
+    MacState,
+    Owner,
+    SupportedModel,
+)
+from provisioner.webex.ratelimit import RateLimiter
+from provisioner.webex.retry import (
+    first_call_policy,
+    is_replay_safe,
+    next_delay,
+    retry_after_delay,
+)
+from provisioner.webex.wire import (
+    Answer,
+    activation_code_from,
+    device_from,
+    expect_object,
+    list_query,
+    mac_state_from,
+    next_link,
+    owner_body,
+    owner_from,
+    page_items,
+    supported_model_from,
+    wire_mac,
+)
+
+__all__ = ["TRACKING_PREFIX", "ApiClient", "ClientStatistics"]
+
+log = structlog.get_logger()
+
+TRACKING_PREFIX = "PROVISIONER_"
+PATCH_CONTENT_TYPE = "application/json-patch+json"
+
+_current_tally: ContextVar[CallTally | None] = ContextVar(
+    "provisioner_call_tally", default=None
+)
+
+
+class ApiClient:
+    """
+    The real ``DevicesApi``: one session, a rate limiter and retries for a run.
+
+    Args:
+        settings: the run's settings (token, base URL, concurrency, retry, rate).
+        clock: the rate controller's clock (tests inject a fake one).
+        rand: the backoff's random source in ``[0, 1)``.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        check_token(settings.token)
+        self._base = URL(check_base_url(settings.base_url))
+        self._settings = settings
+        self._token = settings.token
+        # Registered for the redaction every error message passes through: an
+        # answer (or an aiohttp message) that quotes the token is written clean.
+        add_secrets(settings.token)
+        self._rand = rand
+        self._limiter = RateLimiter(settings.concurrency, settings.rate, clock=clock)
+        self._session: aiohttp.ClientSession | None = None
+        self._calls = 0
+        self._rate_limited = 0
+        self._retries = 0
+        #: Whether any answer has arrived (see ``first_call_policy``).
+        self._answered = False
+
+    def __repr__(self) -> str:
+        return f"ApiClient(base_url={str(self._base)!r})"
+
+    async def __aenter__(self) -> Self:
+        limit = max(1, self._settings.concurrency)
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=limit, limit_per_host=limit),
+            timeout=aiohttp.ClientTimeout(total=self._settings.request_timeout),
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @contextlib.contextmanager
+    def tally(self) -> Iterator[CallTally]:
+        """
+        Count the calls the calling task makes inside the block in a fresh tally.
+        """
+        fresh = CallTally()
+        token = _current_tally.set(fresh)
+        try:
+            yield fresh
+        finally:
+            _current_tally.reset(token)
+
+    def statistics(self) -> ClientStatistics:
+        """
+        Return a frozen snapshot of the run-wide figures.
+        """
+        rate = self._limiter.statistics()
+        return ClientStatistics(
+            calls=self._calls,
+            rate_limited=self._rate_limited,
+            retries=self._retries,
+            in_flight=self._limiter.in_flight,
+            rate=rate.rate,
+            ceiling=rate.ceiling,
+            phase=str(rate.phase),
+        )
+
+    # -- the DevicesApi calls ---------------------------------------------------------
+
+    async def create_device(
+        self,
+        *,
+        mac: str,
+        model: str,
+        workspace_id: str | None = None,
+        person_id: str | None = None,
+        password: str | None = None,
+        org_id: str | None = None,
+    ) -> Device:
+        """
+        Create a device by MAC; an empty 2xx body is resolved by a lookup by MAC.
+        """
+        api_mac = wire_mac(mac)
+        body: dict[str, Any] = {"mac": api_mac, "model": model}
+        body.update(owner_body(workspace_id, person_id))
+        if password is not None:
+            # The answer to this request may quote its body: the error made from it
+            # must not carry the password (see provisioner.redaction).
+            add_secrets(password)
+            body["password"] = password
+        url = self._base / "devices"
+        answer = await self._call(
+            "POST", url, org_id=org_id, json_body=body, idempotent=False
+        )
+        if isinstance(answer.body, dict) and answer.body.get("id"):
+            return device_from(answer.body)
+        # 98xx desk phones: 2xx without a body. The device exists; find it.
+        found = await self.find_device_by_mac(api_mac, org_id=org_id)
+        if found is None:
+            cause = NotFoundError(
+                "the create answered without a device and none was found by MAC",
+                status=answer.status,
+                tracking_id=answer.tracking_id,
+                method="GET",
+                path=(self._base / "devices").path,
+            )
+            raise OutcomeUnknownError(
+                cause.message, cause=cause, tracking_id=answer.tracking_id
+            )
+        return found
+
+    async def find_device_by_mac(
+        self, mac: str, *, org_id: str | None = None
+    ) -> Device | None:
+        """
+        Return the device registered with this MAC, or None.
+        """
+        api_mac = wire_mac(mac)
+        async for device in self.list_devices(org_id=org_id, mac=api_mac):
+            if device.mac in (None, api_mac):
+                return device
+        return None
+
+    async def list_devices(
+        self,
+        *,
+        org_id: str | None = None,
+        page_size: int | None = None,
+        **filters: str,
+    ) -> AsyncIterator[Device]:
+        """
+        Yield every device matching the filters, following ``Link rel="next"``.
+        """
+        params = list_query(filters, page_size)
+        url: URL | None = self._base / "devices"
+        while url is not None:
+            # A next URL carries its own query: it is followed verbatim, nothing added.
+            answer = await self._call("GET", url, org_id=org_id, params=params)
+            params = {}
+            items = page_items(answer.body)
+            for item in items:
+                yield device_from(item)
+            url = self._next_url(answer) if items else None
+
+    async def get_device(self, device_id: str, *, org_id: str | None = None) -> Device:
+        """
+        Return one device by id.
+        """
+        answer = await self._call(
+            "GET", self._base / "devices" / device_id, org_id=org_id
+        )
+        return device_from(expect_object(answer))
+
+    async def create_activation_code(
+        self,
+        *,
+        model: str | None,
+        workspace_id: str | None = None,
+        person_id: str | None = None,
+        org_id: str | None = None,
+    ) -> ActivationCode:
+        """
+        Issue an activation code for a workspace or a person.
+        """
+        body: dict[str, Any] = owner_body(workspace_id, person_id)
+        if model:
+            body["model"] = model
+        url = self._base / "devices" / "activationCode"
+        data = expect_object(
+            await self._call(
+                "POST", url, org_id=org_id, json_body=body, idempotent=False
+            )
+        )
+        return activation_code_from(data)
+
+    async def modify_tags(
+        self,
+        device_id: str,
+        *,
+        mode: TagMode | str,
+        tags: Sequence[str],
+        org_id: str | None = None,
+    ) -> Device:
+        """
+        Apply tags with a single-object JSON Patch (``add``, ``replace``, ``remove``).
+        """
+        op = str(mode)
+        if op not in ("add", "replace", "remove"):
+            raise InvalidRequestError(f"unknown tag mode {op!r}: use add or replace")
+        try:
+            return await self._patch_tags(
+                device_id, op, list(tags), org_id, op != "add"
+            )
+        except OutcomeUnknownError:
+            current = await self.get_device(device_id, org_id=org_id)
+            if all(tag in current.tags for tag in tags):
+                return current
+            union = list(dict.fromkeys([*current.tags, *tags]))
+            return await self._patch_tags(device_id, "replace", union, org_id, True)
+
+    async def delete_device(self, device_id: str, *, org_id: str | None = None) -> None:
+        """
+        Delete a device; a retry that finds it already gone counts as done.
+        """
+        url = self._base / "devices" / device_id
+        await self._call("DELETE", url, org_id=org_id, gone_ok=True)
+
+    async def supported_devices(
+        self, *, org_id: str | None = None
+    ) -> list[SupportedModel]:
+        """
+        Return the models the org can provision.
+        """
+        url = self._base / "telephony" / "config" / "supportedDevices"
+        data = expect_object(await self._call("GET", url, org_id=org_id))
+        return [supported_model_from(item) for item in data.get("devices") or []]
+
+    async def validate_macs(
+        self, macs: Sequence[str], *, org_id: str | None = None
+    ) -> list[MacState]:
+        """
+        Ask which MACs are available.
+        """
+        url = self._base.joinpath(
+            "telephony", "config", "devices", "actions", "validateMacs", "invoke"
+        )
+        body = {"macs": [wire_mac(mac) for mac in macs]}
+        data = expect_object(
+            await self._call("POST", url, org_id=org_id, json_body=body)
+        )
+        return [mac_state_from(item) for item in data.get("macStatus") or []]
+
+    async def get_workspace(
+        self, workspace_id: str, *, org_id: str | None = None
+    ) -> Owner:
+        """
+        Return a workspace by id.
+        """
+        answer = await self._call(
+            "GET", self._base / "workspaces" / workspace_id, org_id=org_id
+        )
+        return owner_from(expect_object(answer))
+
+    async def get_person(self, person_id: str, *, org_id: str | None = None) -> Owner:
+        """
+        Return a person by id.
+        """
+        answer = await self._call(
+            "GET", self._base / "people" / person_id, org_id=org_id
+        )
+        return owner_from(expect_object(answer))
+
+    # -- one request, with retries ------------------------------------------------------
+
+    async def _patch_tags(
+        self,
+        device_id: str,
+        op: str,
+        tags: list[str],
+        org_id: str | None,
+        idempotent: bool,
+    ) -> Device:
+        patch: dict[str, Any] = {"op": op, "path": "tags"}
+        if op != "remove":
+            patch["value"] = tags
+        answer = await self._call(
+            "PATCH",
+            self._base / "devices" / device_id,
+            org_id=org_id,
+            json_body=patch,
+            content_type=PATCH_CONTENT_TYPE,
+            idempotent=idempotent,
+        )
+        return device_from(expect_object(answer))
+
+    async def _call(
+        self,
+        method: str,
+        url: URL,
+        *,
+        org_id: str | None = None,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        content_type: str = "application/json",
+        idempotent: bool = True,
+        gone_ok: bool = False,
+    ) -> Answer:
+        query = dict(params or {})
+        if (org := org_id or self._settings.org_id) and not url.query_string:
+            query["orgId"] = org
+        data = None if json_body is None else json.dumps(json_body).encode()
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            # Until the API has answered once, silence or a refused connection means
+            # a wrong URL or no API running: a few quick tries, not minutes of them.
+            policy = (
+                self._settings.retry
+                if self._answered
+                else first_call_policy(self._settings.retry)
+            )
+            try:
+                return await self._attempt(
+                    method, url, query, data, content_type, attempt
+                )
+            except NotFoundError:
+                if gone_ok and attempt > 1:
+                    return Answer(status=404, body=None, tracking_id="")
+                raise
+            except TransientError as error:
+                if not is_replay_safe(error, idempotent=idempotent):
+                    raise OutcomeUnknownError(
+                        f"{error.message}; the request may have taken effect",
+                        cause=error,
+                        status=error.status,
+                        tracking_id=error.tracking_id,
+                        method=method,
+                        path=url.path,
+                    ) from error
+                delay = next_delay(
+                    policy,
+                    error,
+                    attempt=attempt,
+                    elapsed=time.monotonic() - started,
+                    rand=self._rand,
+                )
+                if delay is None:
+                    raise
+                self._retries += 1
+                log.info(
+                    "retry_scheduled",
+                    method=method,
+                    path=url.path,
+                    attempt=attempt,
+                    delay_s=round(delay, 3),
+                    error=type(error).__name__,
+                    status=error.status,
+                    tracking_id=error.tracking_id,
+                )
+                await anyio.sleep(delay)
+
+    async def _attempt(
+        self,
+        method: str,
+        url: URL,
+        query: Mapping[str, str],
+        data: bytes | None,
+        content_type: str,
+        attempt: int,
+    ) -> Answer:
+        session = self._session
+        if session is None:
+            raise RuntimeError("use 'async with ApiClient(settings) as api:'")
+        tracking_id = f"{TRACKING_PREFIX}{uuid.uuid4()}"
+        headers = {"Authorization": f"Bearer {self._token}", "TrackingID": tracking_id}
+        if data is not None:
+            headers["Content-Type"] = content_type
+        tally = _current_tally.get()
+        async with self._limiter.slot() as started_at:
+            self._calls += 1
+            if tally is not None:
+                tally.calls += 1
+                tally.last_tracking_id = tracking_id
+            clock = time.perf_counter()
+            answer: Answer | None = None
+            try:
+                with map_errors(method, url.path, tracking_id):
+                    async with session.request(
+                        method, url, params=query or None, data=data, headers=headers
+                    ) as response:
+                        answer = await read_answer(response, tracking_id)
+                        self._answered = True
+            finally:
+                log.info(
+                    "api_call_finished",
+                    method=method,
+                    path=url.path,
+                    status=None if answer is None else answer.status,
+                    attempt=attempt,
+                    elapsed_ms=round((time.perf_counter() - clock) * 1000, 1),
+                    tracking_id=tracking_id if answer is None else answer.tracking_id,
+                )
+        if tally is not None:
+            tally.last_tracking_id = answer.tracking_id
+        error = error_for_answer(answer, method=method, path=url.path)
+        if isinstance(error, RateLimitedError):
+            self._note_rate_limited(error, started_at, tally)
+        if error is not None:
+            raise error
+        return answer
+
+    def _note_rate_limited(
+        self, error: RateLimitedError, started_at: float, tally: CallTally | None
+    ) -> None:
+        self._rate_limited += 1
+        if tally is not None:
+            tally.rate_limited += 1
+        pause = retry_after_delay(self._settings.retry, error.retry_after)
+        # A 429 is about the whole app/org, not this request: pause every start.
+        self._limiter.rejected(started_at, pause)
+        log.info(
+            "rate_limited",
+            method=error.method,
+            path=error.path,
+            status=error.status,
+            retry_after_s=pause,
+            tracking_id=error.tracking_id,
+        )
+
+    def _next_url(self, answer: Answer) -> URL | None:
+        url = next_link(answer.links)
+        if url is not None and url.origin() != self._base.origin():
+            raise InvalidRequestError(
+                "the API's next-page link points to another host; "
+                "refusing to send the token there"
+            )
+        return url

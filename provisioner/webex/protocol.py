@@ -1,0 +1,195 @@
+"""
+The few API calls the engine makes, as a Protocol.
+
+The engine is typed against ``DevicesApi``, not against aiohttp or ``ApiClient``, so
+tests can hand it a dict-backed fake. ``ApiClient`` in ``client.py`` is the real one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from provisioner.models import ActivationCode, Device, SupportedModel, TagMode
+
+__all__ = [
+    "CallTally",
+    "ClientStatistics",
+    "DevicesApi",
+    "MacState",
+    "Owner",
+    "SupportedModel",
+]
+
+
+@dataclass(slots=True)
+class CallTally:
+    """
+    Counts the HTTP calls made on behalf of one row (retries included).
+
+    The client adds to the tally that is current in the calling task (see
+    ``ApiClient.tally``), so the engine can fill the report's ``attempts`` column and
+    the tracking id of the last call without threading it through every signature.
+    """
+
+    calls: int = 0
+    last_tracking_id: str | None = None
+    rate_limited: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ClientStatistics:
+    """
+    Run-wide figures for the progress bar and the report summary.
+
+    ``ApiClient.statistics()`` counts every attempt, retries included; a test fake
+    counts its calls.
+
+    Attributes:
+        calls: HTTP attempts made (retries included).
+        rate_limited: attempts answered 429 or 423.
+        retries: attempts that were retries of an earlier one.
+        in_flight: attempts holding an in-flight place now.
+        rate: the rate controller's current start rate (per second); None without one.
+        ceiling: the API limit the controller learned, or None.
+        phase: the controller's phase (ramping, searching, settled).
+    """
+
+    calls: int
+    rate_limited: int
+    retries: int
+    in_flight: int
+    rate: float | None
+    ceiling: float | None
+    phase: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MacState:
+    """
+    One entry of the validateMacs answer: ``state`` is AVAILABLE, UNAVAILABLE,
+    DUPLICATE_IN_LIST or INVALID.
+    """
+
+    mac: str
+    state: str
+    error_code: int | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Owner:
+    """
+    A workspace or person that can own devices.
+    """
+
+    id: str
+    display_name: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class DevicesApi(Protocol):
+    """
+    What the engine needs from the Webex API. Every call raises ``ApiError`` subclasses.
+    """
+
+    def tally(self) -> AbstractContextManager[CallTally]:
+        """
+        Count the calls the calling task makes inside the block in a fresh tally.
+        """
+        ...
+
+    def statistics(self) -> ClientStatistics:
+        """
+        A snapshot of the run-wide figures (calls, 429s, retries, rate).
+        """
+        ...
+
+    async def create_device(
+        self,
+        *,
+        mac: str,
+        model: str,
+        workspace_id: str | None = None,
+        person_id: str | None = None,
+        password: str | None = None,
+        org_id: str | None = None,
+    ) -> Device:
+        """
+        Create a device by MAC; an empty 2xx body is resolved by a lookup by MAC.
+
+        Raises ``OutcomeUnknownError`` when the create may have happened (timeout,
+        dropped connection, 5xx) and ``MacInUseError`` when the MAC is registered.
+        """
+        ...
+
+    async def find_device_by_mac(
+        self, mac: str, *, org_id: str | None = None
+    ) -> Device | None:
+        """
+        The device registered with this MAC, or None.
+        """
+        ...
+
+    def list_devices(
+        self,
+        *,
+        org_id: str | None = None,
+        page_size: int | None = None,
+        **filters: str,
+    ) -> AsyncIterator[Device]:
+        """
+        Every device matching the filters (camelCase filter names are not used here:
+        ``workspace_id``, ``person_id``, ``mac``, ``tag``, ``type``,
+        ``connection_status``, ``display_name``), following ``Link rel="next"``.
+        """
+        ...
+
+    async def get_device(
+        self, device_id: str, *, org_id: str | None = None
+    ) -> Device: ...
+
+    async def create_activation_code(
+        self,
+        *,
+        model: str | None,
+        workspace_id: str | None = None,
+        person_id: str | None = None,
+        org_id: str | None = None,
+    ) -> ActivationCode: ...
+
+    async def modify_tags(
+        self,
+        device_id: str,
+        *,
+        mode: TagMode | str,
+        tags: Sequence[str],
+        org_id: str | None = None,
+    ) -> Device:
+        """
+        Apply tags with a single-object JSON Patch: ``add`` appends, ``replace`` sets,
+        ``remove`` clears all tags.
+        """
+        ...
+
+    async def delete_device(
+        self, device_id: str, *, org_id: str | None = None
+    ) -> None: ...
+
+    async def supported_devices(
+        self, *, org_id: str | None = None
+    ) -> list[SupportedModel]: ...
+
+    async def validate_macs(
+        self, macs: Sequence[str], *, org_id: str | None = None
+    ) -> list[MacState]: ...
+
+    async def get_workspace(
+        self, workspace_id: str, *, org_id: str | None = None
+    ) -> Owner: ...
+
+    async def get_person(
+        self, person_id: str, *, org_id: str | None = None
+    ) -> Owner: ...

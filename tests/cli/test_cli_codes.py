@@ -1,0 +1,350 @@
+"""
+``provisioner codes`` end to end: an emulator in its own process, a report, a moved clock.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from provisioner.cli import confirm, main
+from provisioner.cli.codes import renewed_report_path
+from provisioner.emulator import DEFAULT_TOKEN, run_in_subprocess
+from provisioner.intake.manifest import RawTable, build_manifest
+from provisioner.models import Manifest, Outcome, RunStats, Status
+from provisioner.report.files import load_report, write_report
+
+ORG = json.loads(
+    resources.files("provisioner.emulator")
+    .joinpath("data", "org.json")
+    .read_text(encoding="utf-8")
+)
+WS = [w["id"] for w in ORG["workspaces"]]
+PEOPLE = [p["id"] for p in ORG["people"]]
+HEADER = ("mac", "model", "workspaceId", "personId", "tags")
+
+
+class Emulator:
+    """A subprocess emulator and a few plain HTTP calls to it (loopback only)."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.admin_url = base_url.removesuffix("/v1") + "/_emulator"
+
+    def call(self, method: str, url: str, body: object | None = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(url, data=data, method=method)
+        request.add_header("Authorization", f"Bearer {DEFAULT_TOKEN}")
+        request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            raw = response.read()
+        return json.loads(raw) if raw else None
+
+    def api(self, method: str, path: str, body: object | None = None) -> Any:
+        return self.call(method, self.base_url + path, body)
+
+    def admin(self, method: str, path: str, body: object | None = None) -> Any:
+        return self.call(method, self.admin_url + path, body)
+
+    def devices(self) -> dict[str, dict[str, Any]]:
+        return {d["id"]: d for d in self.admin("GET", "/devices")["items"]}
+
+    def writes(self) -> int:
+        routes = self.admin("GET", "/stats")["by_route"]
+        return sum(
+            sum(counts.values())
+            for route, counts in routes.items()
+            if not route.startswith("GET ") and "validateMacs" not in route
+        )
+
+    def advance(self, days: float) -> None:
+        self.admin("POST", "/clock", {"advance_seconds": days * 86400})
+
+
+@pytest.fixture(name="server", scope="module")
+def _server() -> Iterator[Emulator]:
+    """One emulator process for the module (each test issues its own codes)."""
+    with run_in_subprocess() as (_process, base_url):
+        yield Emulator(base_url)
+
+
+@pytest.fixture(name="env")
+def _env(server: Emulator) -> dict[str, str]:
+    return {"WEBEX_ACCESS_TOKEN": DEFAULT_TOKEN, "WEBEX_BASE_URL": server.base_url}
+
+
+def manifest_of(*rows: tuple[str, ...]) -> Manifest:
+    records = [(n, cells) for n, cells in enumerate(rows, start=2)]
+    return build_manifest(
+        RawTable(path=Path("codes.csv"), sheet=None, columns=HEADER, records=records)
+    )
+
+
+def make_report(server: Emulator, folder: Path) -> tuple[Path, dict[int, Outcome]]:
+    """
+    Issue codes for four rows and create one device by MAC, then write the report.
+
+    Row 3's outcome lacks a device id (found by owner instead); row 4's tags wait.
+    """
+    manifest = manifest_of(
+        ("", "Cisco 8865", WS[10], "", ""),
+        ("", "Cisco 8851", WS[11], "", ""),
+        ("", "Cisco 8865", "", PEOPLE[10], "floor-2;desk"),
+        ("", "Cisco 8845", WS[12], "", ""),
+        ("0A1B2C3D4E5F", "Cisco 8851", WS[13], "", ""),
+    )
+    outcomes: dict[int, Outcome] = {}
+    for row in manifest.rows:
+        if row.mac:
+            body = {"mac": row.mac, "model": row.model, "workspaceId": row.owner_id}
+            device = server.api("POST", "/devices", body)
+            outcomes[row.number] = Outcome(
+                row=row.number, status=Status.CREATED, device_id=device["id"]
+            )
+            continue
+        owner = (
+            {"workspaceId": row.workspace_id}
+            if row.workspace_id
+            else {"personId": row.person_id}
+        )
+        answer = server.api(
+            "POST", "/devices/activationCode", {"model": row.model, **owner}
+        )
+        outcomes[row.number] = Outcome(
+            row=row.number,
+            status=Status.CODE_ISSUED,
+            device_id=None if row.number == 3 else answer["id"],
+            activation_code=answer["code"],
+            activation_expiry=answer["expiryTime"],
+            attempts=1,
+            tags_deferred=bool(row.tags),
+        )
+    path = folder / "codes-report.csv"
+    now = datetime.now(UTC)
+    stats = RunStats(
+        started_at=now, finished_at=now, api_calls=6, rate_limited=0, retries=0
+    )
+    write_report(manifest, outcomes, [path], stats)
+    return path, outcomes
+
+
+def at(monkeypatch: pytest.MonkeyPatch, days: float) -> None:
+    """Move the command's clock: now plus ``days``."""
+    moment = datetime.now(UTC) + timedelta(days=days)
+    monkeypatch.setattr("provisioner.live.codes.now_utc", lambda: moment)
+
+
+def invoke(env: dict[str, str], *args: str) -> Result:
+    return CliRunner().invoke(main, ["codes", *args], env=env)
+
+
+@pytest.fixture(name="fresh")
+def _fresh(server: Emulator) -> None:
+    """A clean emulator (devices, stats, clock) for each test."""
+    server.admin("POST", "/reset")
+    server.admin("POST", "/clock", {"now": datetime.now(UTC).isoformat()})
+
+
+@pytest.mark.usefixtures("fresh")
+def test_listing_by_state_with_moved_clock(
+    server: Emulator,
+    env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """States follow the clock and activation; codes are masked; nothing is written."""
+    report, outcomes = make_report(server, tmp_path)
+    server.admin("POST", f"/devices/{outcomes[4].device_id}/activate", {})
+    before = server.writes()
+    server.advance(25)
+    at(monkeypatch, 25)
+
+    result = invoke(env, str(report))
+
+    assert result.exit_code == 0, result.output
+    assert "activated 1 · pending 0 · expiring 3 · expired 0" in result.output
+    assert "tags deferred on 1 rows; 1 of their devices have activated" in result.output
+    for outcome in outcomes.values():
+        if outcome.activation_code:
+            assert outcome.activation_code not in result.output
+            assert outcome.activation_code[-4:] in result.output
+    assert server.writes() == before
+
+
+@pytest.mark.usefixtures("fresh")
+def test_window_and_show_codes(
+    server: Emulator,
+    env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A short window keeps codes pending; --show-codes prints them in full."""
+    report, outcomes = make_report(server, tmp_path)
+    at(monkeypatch, 25)
+
+    result = invoke(env, str(report), "--within", "48h", "--show-codes")
+
+    assert result.exit_code == 0, result.output
+    assert "pending 4" in result.output
+    assert outcomes[2].activation_code in result.output
+
+
+@pytest.mark.usefixtures("fresh")
+def test_renew_replaces_expired_and_applies_deferred_tags(
+    server: Emulator,
+    env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--renew gives expired rows new codes, tags the activated device, writes 0600."""
+    report, outcomes = make_report(server, tmp_path)
+    activated = outcomes[4].device_id
+    server.admin("POST", f"/devices/{activated}/activate", {})
+    server.advance(31)
+    at(monkeypatch, 31)
+
+    result = invoke(env, str(report), "--renew")
+
+    assert result.exit_code == 0, result.output
+    renewed = tmp_path / "codes-report-renewed.csv"
+    assert f"new report: {renewed}" in result.output
+    assert stat.S_IMODE(renewed.stat().st_mode) == 0o600
+    _manifest, new = load_report(renewed)
+    assert sorted(new) == [2, 3, 4, 5, 6]
+    for number in (2, 3, 5):
+        assert new[number].status is Status.CODE_ISSUED
+        assert new[number].activation_code != outcomes[number].activation_code
+        assert new[number].device_id is not None
+    assert new[4].activation_code == outcomes[4].activation_code
+    assert not new[4].tags_deferred
+    assert new[6] == outcomes[6]
+    devices = server.devices()
+    assert devices[activated]["tags"] == ["floor-2", "desk"]
+    old_pending = {outcomes[n].device_id for n in (2, 5)}
+    assert old_pending.isdisjoint(devices)
+    again = invoke(env, str(renewed))
+    assert "activated 1 · pending 3 · expiring 0 · expired 0" in again.output
+
+
+@pytest.mark.usefixtures("fresh")
+def test_renew_of_a_remote_org_needs_yes_off_a_terminal(
+    server: Emulator,
+    env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Against an org that is not on this machine, --renew in a script changes
+    nothing without --yes; it names the renewals, and with --yes it renews."""
+    report, outcomes = make_report(server, tmp_path)
+    server.advance(31)
+    at(monkeypatch, 31)
+    monkeypatch.setattr(confirm, "is_loopback_target", lambda _target: False)
+    before = server.writes()
+
+    refused = invoke(env, str(report), "--renew")
+    writes_refused = server.writes() - before
+    renewed_after_refusal = (tmp_path / "codes-report-renewed.csv").exists()
+    accepted = invoke(env, str(report), "--renew", "--yes")
+
+    assert refused.exit_code == 2, refused.output
+    assert "issue 4 activation codes" in refused.stderr
+    assert "void 4 earlier activation codes" in refused.stderr
+    assert "--yes" in refused.stderr
+    assert writes_refused == 0
+    assert not renewed_after_refusal
+    assert accepted.exit_code == 0, accepted.output
+    _manifest, new = load_report(tmp_path / "codes-report-renewed.csv")
+    assert new[2].activation_code != outcomes[2].activation_code
+
+
+@pytest.mark.usefixtures("fresh")
+def test_renew_leaves_pending_codes_alone(
+    server: Emulator,
+    env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Codes far from expiry are not renewed, so no activation code call is made."""
+    report, outcomes = make_report(server, tmp_path)
+    at(monkeypatch, 1)
+    out = tmp_path / "out.csv"
+
+    result = invoke(env, str(report), "--renew", "--report", str(out))
+
+    assert result.exit_code == 0, result.output
+    assert "renewed 0 codes" in result.output
+    _manifest, new = load_report(out)
+    assert [new[n].activation_code for n in (2, 3, 4, 5)] == [
+        outcomes[n].activation_code for n in (2, 3, 4, 5)
+    ]
+
+
+def test_no_token_exits_2(tmp_path: Path) -> None:
+    """Without a token the command stops with exit 2 and says how to give one."""
+    path = tmp_path / "r.csv"
+    now = datetime.now(UTC)
+    manifest = manifest_of(("", "Cisco 8865", WS[0], "", ""))
+    outcome = Outcome(
+        row=2,
+        status=Status.CODE_ISSUED,
+        activation_code="1234123412341234",
+        activation_expiry="2030-01-01T00:00:00.000Z",
+    )
+    write_report(
+        manifest,
+        {2: outcome},
+        [path],
+        RunStats(
+            started_at=now, finished_at=now, api_calls=0, rate_limited=0, retries=0
+        ),
+    )
+
+    result = CliRunner().invoke(main, ["codes", str(path)], env={})
+
+    assert result.exit_code == 2
+    assert "WEBEX_ACCESS_TOKEN" in result.output
+
+
+def test_bad_window_exits_2(tmp_path: Path) -> None:
+    """An unreadable --within is a usage error that shows the accepted form."""
+    result = CliRunner().invoke(
+        main, ["codes", str(tmp_path / "r.csv"), "--within", "7w"]
+    )
+
+    assert result.exit_code == 2
+    assert "e.g. 7d or 12h" in result.output
+
+
+def test_not_a_report_exits_2(tmp_path: Path) -> None:
+    """A manifest given instead of a report is refused with exit 2."""
+    path = tmp_path / "m.csv"
+    path.write_text("mac,model,workspaceId\n,Cisco 8865,X\n", encoding="utf-8")
+
+    result = CliRunner().invoke(
+        main, ["codes", str(path)], env={"WEBEX_ACCESS_TOKEN": "t"}
+    )
+
+    assert result.exit_code == 2
+    assert "not a provisioner report" in result.output
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("r/x-report.csv", "r/x-report-renewed.csv"),
+        ("r/x-report-renewed.xlsx", "r/x-report-renewed-2.xlsx"),
+        ("r/x-report-renewed-2.csv", "r/x-report-renewed-3.csv"),
+    ],
+)
+def test_renewed_report_path(given: str, expected: str) -> None:
+    """The default output sits next to the input and never overwrites it."""
+    assert renewed_report_path(Path(given)) == Path(expected)

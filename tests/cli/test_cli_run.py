@@ -1,0 +1,867 @@
+"""
+The ``run`` and ``rerun`` commands end to end against the emulator in a subprocess.
+
+CliRunner drives the commands in this process (each command enters its own event loop,
+so the emulator runs in a separate process); the crash and Ctrl-C tests run the CLI
+as a subprocess too, so a real SIGKILL or SIGINT can hit it mid-run.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import importlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from paths import EMULATOR_ORG
+
+from provisioner.cli import confirm, main
+from provisioner.cli.common import (
+    ConnectionOptions,
+    build_settings,
+    exit_code_for,
+    read_token,
+    resolve_base_url,
+)
+from provisioner.cli.run import rerun_report_path
+from provisioner.emulator.config import DEFAULT_TOKEN
+from provisioner.emulator.harness import run_in_subprocess
+from provisioner.errors import ConfigError
+from provisioner.intake.mac import normalise_mac as normalise
+from provisioner.models import Outcome, Status
+from provisioner.settings import (
+    COMMERCIAL_BASE_URL,
+    FEDRAMP_BASE_URL,
+    RetryPolicy,
+    Settings,
+)
+
+ORG = json.loads((EMULATOR_ORG).read_text())
+WORKSPACES = [w["id"] for w in ORG["workspaces"]]
+PEOPLE = [p["id"] for p in ORG["people"]]
+MISSING_WORKSPACE = "Y2lzY29zcGFyazovL3VzL1BMQUNFL25vLXN1Y2gtd29ya3NwYWNl"
+WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
+# A POST that only reads: the dry run's pre-flight check of MACs.
+VALIDATE_MACS_ROUTE = "POST /v1/telephony/config/devices/actions/validateMacs/invoke"
+# The module, not the command of the same name that provisioner.cli exports.
+run_module = importlib.import_module("provisioner.cli.run")
+
+
+@dataclass
+class Emulator:
+    """
+    A handle on the emulator subprocess: its API URL and its admin view.
+    """
+
+    base_url: str
+
+    @property
+    def admin_url(self) -> str:
+        return self.base_url.removesuffix("/v1") + "/_emulator"
+
+    def admin(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.admin_url + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            raw = response.read()
+        return json.loads(raw) if raw else None
+
+    def devices(self) -> list[dict[str, Any]]:
+        return list(self.admin("GET", "/devices")["items"])
+
+    def write_calls(self) -> int:
+        by_route: dict[str, dict[str, int]] = self.admin("GET", "/stats")["by_route"]
+        return sum(
+            sum(counts.values())
+            for route, counts in by_route.items()
+            if route.split()[0] in WRITE_METHODS and route != VALIDATE_MACS_ROUTE
+        )
+
+
+@pytest.fixture(name="emulator_process", scope="module")
+def _emulator_process() -> Iterator[str]:
+    with run_in_subprocess() as (_process, base_url):
+        yield base_url
+
+
+@pytest.fixture(name="emulator")
+def _emulator(emulator_process: str) -> Emulator:
+    emulator = Emulator(emulator_process)
+    emulator.admin("POST", "/reset")
+    emulator.admin(
+        "POST",
+        "/faults",
+        {
+            "latency_ms": 0,
+            "rate_limit": None,
+            "fault_rate": 0,
+            "drop_rate": 0,
+            "ambiguous_rate": 0,
+        },
+    )
+    return emulator
+
+
+def mac(n: int) -> str:
+    return f"AA:BB:CC:{n >> 16 & 0xFF:02X}:{n >> 8 & 0xFF:02X}:{n & 0xFF:02X}"
+
+
+def write_manifest(path: Path, rows: Sequence[dict[str, str]]) -> Path:
+    columns = ["mac", "model", "workspaceId", "personId", "tags", "note"]
+    with path.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({c: row.get(c, "") for c in columns})
+    return path
+
+
+def phone_rows(count: int, start: int = 1) -> list[dict[str, str]]:
+    return [
+        {
+            "mac": mac(start + i),
+            "model": "Cisco 8851",
+            "workspaceId": WORKSPACES[i % len(WORKSPACES)],
+            "tags": "lobby;floor-1",
+            "note": f"desk {start + i}",
+        }
+        for i in range(count)
+    ]
+
+
+def read_report(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8-sig") as file:
+        return list(csv.DictReader(file))
+
+
+def invoke(
+    args: Sequence[str], *, token: str | None = DEFAULT_TOKEN, **env: str
+) -> Result:
+    environment = dict(env)
+    if token is not None:
+        environment["WEBEX_ACCESS_TOKEN"] = token
+    return CliRunner().invoke(main, list(args), env=environment, catch_exceptions=False)
+
+
+class TestRun:
+    def test_clean_run_creates_every_row_and_exits_0(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """A good manifest ends 0 with one report row per manifest row, all created."""
+        manifest = write_manifest(tmp_path / "phones.csv", phone_rows(6))
+        report = tmp_path / "out" / "phones"
+
+        result = invoke(
+            [
+                "run",
+                str(manifest),
+                "--report",
+                str(report),
+                "--base-url",
+                emulator.base_url,
+            ]
+        )
+
+        rows = read_report(report.with_suffix(".csv"))
+        assert result.exit_code == 0, result.output
+        assert report.with_suffix(".xlsx").exists()
+        assert [r["row"] for r in rows] == ["2", "3", "4", "5", "6", "7"]
+        assert {r["status"] for r in rows} == {"created"}
+        assert [r["note"] for r in rows] == [f"desk {n}" for n in range(1, 7)]
+        assert len(emulator.devices()) == 6
+        assert "created 6" in result.stdout
+        assert str(report.with_suffix(".csv")) in result.stdout
+
+    def test_faults_end_with_one_device_per_row_and_exact_tags(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """Under a rate limit, 10% 5xx, 5% dropped connections and 3% ambiguous creates,
+        every row ends created or adopted once, with one device per MAC and its tags."""
+        rows = phone_rows(40)
+        for i, row in enumerate(rows):
+            row["tags"] = f"wave-1;desk-{i}"
+        manifest = write_manifest(tmp_path / "phones.csv", rows)
+        emulator.admin(
+            "POST",
+            "/faults",
+            {
+                "rate_limit": 60,
+                "burst": 10,
+                "fault_rate": 0.10,
+                "drop_rate": 0.05,
+                "ambiguous_rate": 0.03,
+                "seed": 7,
+            },
+        )
+
+        result = invoke(
+            ["run", str(manifest), "--report", str(tmp_path / "r.csv")]
+            + ["--base-url", emulator.base_url, "--quiet"]
+        )
+
+        report = read_report(tmp_path / "r.csv")
+        devices = emulator.devices()
+        by_mac = {d["mac"]: d for d in devices}
+        expected_tags = {
+            normalise(r["mac"]): sorted(r["tags"].split(";")) for r in rows
+        }
+        assert result.exit_code == 0, result.output
+        assert [r["row"] for r in report] == [str(n) for n in range(2, 42)]
+        assert {r["status"] for r in report} <= {"created", "adopted"}
+        assert len(devices) == len(by_mac) == 40
+        assert {m: sorted(d["tags"]) for m, d in by_mac.items()} == expected_tags
+        assert {r["deviceId"] for r in report} == {d["id"] for d in devices}
+        answered = Counter(
+            status
+            for counts in emulator.admin("GET", "/stats")["by_route"].values()
+            for status, n in counts.items()
+            for _ in range(n)
+        )
+        assert answered["dropped"] > 0  # the faults did happen
+        assert sum(n for status, n in answered.items() if status.startswith("5")) > 0
+
+    def test_default_report_paths_are_under_reports(
+        self, emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Without --report, both reports/<stem>-report.xlsx and .csv are written."""
+        monkeypatch.chdir(tmp_path)
+        write_manifest(tmp_path / "site.csv", phone_rows(2))
+
+        result = invoke(["run", "site.csv", "--base-url", emulator.base_url])
+
+        assert result.exit_code == 0, result.output
+        assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == [
+            "site-report.csv",
+            "site-report.journal.sqlite",
+            "site-report.xlsx",
+        ]
+
+    def test_a_failed_row_makes_exit_1(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """A row whose workspace does not exist fails; the others are created; exit 1."""
+        rows = phone_rows(3)
+        rows[1]["workspaceId"] = MISSING_WORKSPACE
+        manifest = write_manifest(tmp_path / "phones.csv", rows)
+        report = tmp_path / "phones.csv-report.csv"
+
+        result = invoke(
+            [
+                "run",
+                str(manifest),
+                "--report",
+                str(report),
+                "--base-url",
+                emulator.base_url,
+            ]
+        )
+
+        statuses = [r["status"] for r in read_report(report)]
+        assert result.exit_code == 1, result.output
+        assert statuses == ["created", "failed", "created"]
+        assert read_report(report)[1]["error"]
+        assert "failed 1" in result.stdout
+        assert f"provisioner rerun {report}" in result.stderr
+
+    def test_invalid_rows_are_reported_without_calls(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """A row with a bad MAC is invalid in the report, never sent, and exit is 1."""
+        rows = phone_rows(2)
+        rows[0]["mac"] = "not-a-mac"
+        manifest = write_manifest(tmp_path / "phones.csv", rows)
+        report = tmp_path / "r.csv"
+
+        result = invoke(
+            [
+                "run",
+                str(manifest),
+                "--report",
+                str(report),
+                "--base-url",
+                emulator.base_url,
+            ]
+        )
+
+        assert result.exit_code == 1, result.output
+        assert [r["status"] for r in read_report(report)] == ["invalid", "created"]
+        assert len(emulator.devices()) == 1
+
+    def test_dry_run_writes_nothing_to_the_api(
+        self, emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """--dry-run makes no POST/PATCH/DELETE and writes a separate -dry-run report."""
+        monkeypatch.chdir(tmp_path)
+        write_manifest(tmp_path / "site.csv", phone_rows(4))
+
+        result = invoke(
+            ["run", "site.csv", "--dry-run", "--base-url", emulator.base_url]
+        )
+
+        rows = read_report(tmp_path / "reports" / "site-report-dry-run.csv")
+        assert result.exit_code == 0, result.output
+        assert emulator.write_calls() == 0
+        assert emulator.devices() == []
+        assert {r["status"] for r in rows} == {"planned"}
+        assert not (tmp_path / "reports" / "site-report.csv").exists()
+        assert "Dry run" in result.stdout
+
+    def test_the_same_command_again_redoes_nothing(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """A second identical run finds every row done in the journal and makes no write."""
+        manifest = write_manifest(tmp_path / "phones.csv", phone_rows(3))
+        args = [
+            "run",
+            str(manifest),
+            "--report",
+            str(tmp_path / "r.csv"),
+            "--base-url",
+            emulator.base_url,
+        ]
+        invoke(args)
+        writes_after_first = emulator.write_calls()
+
+        result = invoke(args)
+
+        assert result.exit_code == 0, result.output
+        assert emulator.write_calls() == writes_after_first
+        assert len(emulator.devices()) == 3
+        assert {r["status"] for r in read_report(tmp_path / "r.csv")} == {"created"}
+
+    def test_fresh_starts_over(self, emulator: Emulator, tmp_path: Path) -> None:
+        """--fresh forgets the journal: existing devices are found again and adopted."""
+        manifest = write_manifest(tmp_path / "phones.csv", phone_rows(2))
+        args = [
+            "run",
+            str(manifest),
+            "--report",
+            str(tmp_path / "r.csv"),
+            "--base-url",
+            emulator.base_url,
+        ]
+        invoke(args)
+
+        result = invoke([*args, "--fresh"])
+
+        assert result.exit_code == 0, result.output
+        assert len(emulator.devices()) == 2
+        assert {r["status"] for r in read_report(tmp_path / "r.csv")} == {"adopted"}
+
+    def test_a_remote_org_needs_yes_off_a_terminal(
+        self, emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Against an org not on this machine, a run in a script shows what it would
+        change, writes nothing and exits 2 without --yes; with --yes it runs."""
+        monkeypatch.setattr(confirm, "is_loopback_target", lambda _target: False)
+        rows = phone_rows(2)
+        rows.append({"model": "Cisco 8865", "workspaceId": WORKSPACES[3]})
+        manifest = write_manifest(tmp_path / "phones.csv", rows)
+        args = ["run", str(manifest), "--report", str(tmp_path / "r.csv")]
+        args += ["--base-url", emulator.base_url]
+
+        refused = invoke(args)
+        writes_refused = emulator.write_calls()
+        report_after_refusal = (tmp_path / "r.csv").exists()
+        accepted = invoke([*args, "--yes"])
+
+        assert refused.exit_code == 2, refused.output
+        assert "create up to 2 devices by MAC" in refused.stderr
+        assert "issue 1 activation code " in refused.stderr
+        assert "set tags on up to 2 devices (tag mode add)" in refused.stderr
+        assert "--yes" in refused.stderr
+        assert "Traceback" not in refused.output
+        assert writes_refused == 0
+        assert not report_after_refusal
+        assert accepted.exit_code == 0, accepted.output
+        assert len(emulator.devices()) == 3
+
+    def test_log_file_has_one_event_per_api_call(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """--log-file gets JSON lines, with API calls carrying method and status."""
+        manifest = write_manifest(tmp_path / "phones.csv", phone_rows(2))
+        log_file = tmp_path / "run.jsonl"
+
+        result = invoke(
+            [
+                "run",
+                str(manifest),
+                "--report",
+                str(tmp_path / "r.csv"),
+                "--base-url",
+                emulator.base_url,
+                "--log-file",
+                str(log_file),
+            ]
+        )
+
+        events = [json.loads(line) for line in log_file.read_text().splitlines()]
+        calls = [e for e in events if "method" in e and "status" in e]
+        assert result.exit_code == 0, result.output
+        assert calls
+        assert {"POST", "GET"} <= {e["method"] for e in calls}
+
+
+class TestRunRefusesToStart:
+    def test_missing_manifest_exits_2(self, tmp_path: Path) -> None:
+        """A manifest that does not exist is a clear error and exit 2, no traceback."""
+
+        result = invoke(
+            ["run", str(tmp_path / "nope.csv"), "--base-url", "http://127.0.0.1:9/v1"]
+        )
+
+        assert result.exit_code == 2
+        assert "nope.csv" in result.stderr
+        assert "Traceback" not in result.output
+
+    def test_manifest_without_required_columns_exits_2(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """A manifest with no model column cannot start: exit 2 naming the column."""
+        manifest = tmp_path / "bad.csv"
+        manifest.write_text("colour,size\nred,big\n")
+
+        result = invoke(["run", str(manifest), "--base-url", emulator.base_url])
+
+        assert result.exit_code == 2
+        assert "Error:" in result.stderr
+        assert emulator.write_calls() == 0
+
+    def test_missing_token_exits_2_and_says_how_to_give_one(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """Without a token the run stops with exit 2 naming the variable and the flag."""
+        manifest = write_manifest(tmp_path / "phones.csv", phone_rows(1))
+
+        result = invoke(
+            ["run", str(manifest), "--base-url", emulator.base_url], token=None
+        )
+
+        assert result.exit_code == 2
+        assert "WEBEX_ACCESS_TOKEN" in result.stderr
+        assert "--token-file" in result.stderr
+
+    def test_non_loopback_http_is_refused(self, tmp_path: Path) -> None:
+        """Plain http:// to a non-loopback host is refused with exit 2."""
+        manifest = write_manifest(tmp_path / "phones.csv", phone_rows(1))
+
+        result = invoke(
+            ["run", str(manifest), "--base-url", "http://api.example.com/v1"]
+        )
+
+        assert result.exit_code == 2
+        assert "Refusing plain http://" in result.stderr
+
+    def test_wrong_token_exits_2_without_printing_it(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """A 401 at the start stops the run: exit 2, 'check the token', never the token."""
+        manifest = write_manifest(tmp_path / "phones.csv", phone_rows(2))
+        wrong = "wrong-token-4242-abcdef"
+
+        result = invoke(
+            [
+                "run",
+                str(manifest),
+                "--report",
+                str(tmp_path / "r.csv"),
+                "--base-url",
+                emulator.base_url,
+            ],
+            token=wrong,
+        )
+
+        assert result.exit_code == 2
+        assert "check the token" in result.stderr
+        assert wrong not in result.output
+        assert emulator.write_calls() == 0
+        assert not (tmp_path / "r.csv").exists()
+
+    def test_base_url_and_cloud_together_exit_2(self, tmp_path: Path) -> None:
+        """--base-url and --cloud are two answers to one question: exit 2."""
+        manifest = write_manifest(tmp_path / "phones.csv", phone_rows(1))
+
+        result = invoke(
+            [
+                "run",
+                str(manifest),
+                "--cloud",
+                "commercial",
+                "--base-url",
+                "https://webexapis.com/v1",
+            ]
+        )
+
+        assert result.exit_code == 2
+        assert "either --base-url or --cloud" in result.stderr
+
+    def test_unknown_report_extension_exits_2(self, tmp_path: Path) -> None:
+        """--report with an extension other than .csv/.xlsx is refused with exit 2."""
+        manifest = write_manifest(tmp_path / "phones.csv", phone_rows(1))
+
+        result = invoke(
+            [
+                "run",
+                str(manifest),
+                "--report",
+                str(tmp_path / "r.json"),
+                "--base-url",
+                "http://127.0.0.1:9/v1",
+            ]
+        )
+
+        assert result.exit_code == 2
+        assert "r.json" in result.stderr
+
+    def test_unreachable_api_exits_2(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Nothing listening at the base URL: exit 2 with a message, no traceback."""
+        manifest = write_manifest(tmp_path / "phones.csv", phone_rows(1))
+        build = run_module.build_settings
+
+        def build_with_quick_retries(*args: Any, **kwargs: Any) -> Settings:
+            # The default policy retries a refused connection for half a minute.
+            quick = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.01)
+            return dataclasses.replace(build(*args, **kwargs), retry=quick)
+
+        monkeypatch.setattr(run_module, "build_settings", build_with_quick_retries)
+
+        result = invoke(
+            [
+                "run",
+                str(manifest),
+                "--report",
+                str(tmp_path / "r.csv"),
+                "--base-url",
+                "http://127.0.0.1:9/v1",
+            ]
+        )
+
+        assert result.exit_code == 2
+        assert "Cannot reach the API" in result.stderr
+        assert "Traceback" not in result.output
+
+
+class TestRerun:
+    def test_rerun_after_fixing_a_value_creates_the_row(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """Fixing a failed row's workspace id in the report and re-running creates it."""
+        rows = phone_rows(3)
+        rows[2]["workspaceId"] = MISSING_WORKSPACE
+        manifest = write_manifest(tmp_path / "phones.csv", rows)
+        report = tmp_path / "phones-report.csv"
+        first = invoke(
+            [
+                "run",
+                str(manifest),
+                "--report",
+                str(report),
+                "--base-url",
+                emulator.base_url,
+            ]
+        )
+        assert first.exit_code == 1, first.output
+        original = report.read_text(encoding="utf-8")
+        report.write_text(original.replace(MISSING_WORKSPACE, WORKSPACES[5]))
+        edited = report.read_text(encoding="utf-8")
+
+        result = invoke(["rerun", str(report), "--base-url", emulator.base_url])
+
+        rerun_rows = read_report(tmp_path / "phones-report-rerun.csv")
+        assert result.exit_code == 0, result.output
+        assert [r["status"] for r in rerun_rows] == ["created"] * 3
+        assert rerun_rows[2]["workspaceId"] == WORKSPACES[5]
+        assert rerun_rows[0]["deviceId"] == read_report(report)[0]["deviceId"]
+        assert report.read_text(encoding="utf-8") == edited
+        assert len(emulator.devices()) == 3
+
+    def test_rerun_with_nothing_to_do_exits_0(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """A report where every row ended well has nothing to re-run: exit 0."""
+        manifest = write_manifest(tmp_path / "phones.csv", phone_rows(2))
+        report = tmp_path / "r.csv"
+        invoke(
+            [
+                "run",
+                str(manifest),
+                "--report",
+                str(report),
+                "--base-url",
+                emulator.base_url,
+            ]
+        )
+        writes = emulator.write_calls()
+
+        result = invoke(["rerun", str(report), "--base-url", emulator.base_url])
+
+        assert result.exit_code == 0, result.output
+        assert "Nothing to re-run" in result.stdout
+        assert emulator.write_calls() == writes
+
+    def test_rerun_to_a_named_report(self, emulator: Emulator, tmp_path: Path) -> None:
+        """--report names the rerun's output; still failing rows make exit 1."""
+        rows = phone_rows(2)
+        rows[0]["workspaceId"] = MISSING_WORKSPACE
+        manifest = write_manifest(tmp_path / "phones.csv", rows)
+        report = tmp_path / "r.csv"
+        invoke(
+            [
+                "run",
+                str(manifest),
+                "--report",
+                str(report),
+                "--base-url",
+                emulator.base_url,
+            ]
+        )
+
+        result = invoke(
+            [
+                "rerun",
+                str(report),
+                "--report",
+                str(tmp_path / "again.csv"),
+                "--base-url",
+                emulator.base_url,
+            ]
+        )
+
+        assert result.exit_code == 1, result.output
+        assert [r["status"] for r in read_report(tmp_path / "again.csv")] == [
+            "failed",
+            "created",
+        ]
+
+
+def _cli_subprocess(args: Sequence[str], **popen: Any) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "WEBEX_ACCESS_TOKEN": DEFAULT_TOKEN,
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("WEBEX_BASE_URL", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "provisioner", *args],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **popen,
+    )
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("the condition did not come true in time")
+        time.sleep(0.05)
+
+
+class TestInterruptedRuns:
+    ROWS = 24
+
+    def _start(self, emulator: Emulator, tmp_path: Path) -> tuple[list[str], Path]:
+        emulator.admin("POST", "/faults", {"latency_ms": 150})
+        manifest = write_manifest(tmp_path / "phones.csv", phone_rows(self.ROWS))
+        report = tmp_path / "r.csv"
+        args = [
+            "run",
+            str(manifest),
+            "--report",
+            str(report),
+            "--concurrency",
+            "2",
+            "--base-url",
+            emulator.base_url,
+        ]
+        return args, report
+
+    def _assert_complete(self, emulator: Emulator, report: Path) -> None:
+        rows = read_report(report)
+        macs = [d["mac"] for d in emulator.devices()]
+        assert [r["row"] for r in rows] == [str(n) for n in range(2, self.ROWS + 2)]
+        assert {r["status"] for r in rows} <= {"created", "adopted"}
+        assert len(macs) == self.ROWS
+        assert len(set(macs)) == self.ROWS
+
+    def test_sigkill_then_same_command_ends_complete(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """A run killed with SIGKILL mid-way and run again ends with every row once."""
+        args, report = self._start(emulator, tmp_path)
+        process = _cli_subprocess(args)
+        _wait_until(lambda: len(emulator.devices()) >= 3)
+
+        process.kill()
+        process.communicate(timeout=10)
+        assert 0 < len(emulator.devices()) < self.ROWS
+        emulator.admin("POST", "/faults", {"latency_ms": 0})
+        again = _cli_subprocess(args)
+        out, err = again.communicate(timeout=60)
+
+        assert again.returncode == 0, out + err
+        self._assert_complete(emulator, report)
+
+    def test_sigint_exits_130_with_a_report_then_continues(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """Ctrl-C ends 130 with a full report; the same command then finishes the rest."""
+        args, report = self._start(emulator, tmp_path)
+        process = _cli_subprocess(args)
+        _wait_until(lambda: len(emulator.devices()) >= 3)
+
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+        first = read_report(report)
+        done_before = len(emulator.devices())
+        emulator.admin("POST", "/faults", {"latency_ms": 0})
+        again = _cli_subprocess(args)
+        out2, err2 = again.communicate(timeout=60)
+
+        assert process.returncode == 130, out + err
+        assert len(first) == self.ROWS
+        assert "not started" in " ".join(r["error"] for r in first)
+        assert 0 < done_before < self.ROWS
+        assert "run the same command again" in err
+        assert again.returncode == 0, out2 + err2
+        self._assert_complete(emulator, report)
+
+    def test_second_sigint_abandons_rows_in_flight(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """A second Ctrl-C stops at once (exit 130); the same command then finishes."""
+        args, report = self._start(emulator, tmp_path)
+        emulator.admin("POST", "/faults", {"latency_ms": 1000})
+        process = _cli_subprocess(args)
+        _wait_until(lambda: len(emulator.devices()) >= 2)
+
+        process.send_signal(signal.SIGINT)
+        assert process.stderr is not None
+        while "Stopping" not in process.stderr.readline():
+            pass
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+        emulator.admin("POST", "/faults", {"latency_ms": 0})
+        again = _cli_subprocess(args)
+        out2, err2 = again.communicate(timeout=60)
+
+        assert process.returncode == 130, out + err
+        assert "Aborted" in err
+        assert "Traceback" not in err
+        assert again.returncode == 0, out2 + err2
+        self._assert_complete(emulator, report)
+
+
+class TestOptions:
+    def test_base_url_precedence(self) -> None:
+        """--base-url beats --cloud's absence and WEBEX_BASE_URL; FedRAMP is default."""
+        env = {"WEBEX_BASE_URL": "http://127.0.0.1:1/v1"}
+
+        assert [
+            resolve_base_url("https://x.test/v1", None, env),
+            resolve_base_url(None, "commercial", env),
+            resolve_base_url(None, None, env),
+            resolve_base_url(None, None, {}),
+        ] == [
+            "https://x.test/v1",
+            COMMERCIAL_BASE_URL,
+            "http://127.0.0.1:1/v1",
+            FEDRAMP_BASE_URL,
+        ]
+
+    def test_token_file_beats_environment(self, tmp_path: Path) -> None:
+        """--token-file is read (stripped) in preference to WEBEX_ACCESS_TOKEN."""
+        token_file = tmp_path / "token"
+        token_file.write_text("from-file-token\n")
+
+        assert (
+            read_token(token_file, {"WEBEX_ACCESS_TOKEN": "env"}) == "from-file-token"
+        )
+
+    @pytest.mark.parametrize("content", ["", "   \n", "Bearer abc"])
+    def test_unusable_token_file_is_refused(self, tmp_path: Path, content: str) -> None:
+        """An empty token file or one with spaces in the token is a ConfigError."""
+        token_file = tmp_path / "token"
+        token_file.write_text(content)
+
+        with pytest.raises(ConfigError):
+            read_token(token_file, {})
+
+    def test_max_rate_caps_the_rate_controller(self) -> None:
+        """--max-rate sets the ceiling and keeps the start and floor at or below it."""
+        options = ConnectionOptions(max_rate=0.25)
+
+        settings = build_settings(options, {"WEBEX_ACCESS_TOKEN": "t0ken"})
+
+        assert (
+            settings.rate.max_rate,
+            settings.rate.initial_rate,
+            settings.rate.min_rate,
+        ) == (0.25, 0.25, 0.25)
+
+    def test_settings_keep_the_token_out_of_repr(self) -> None:
+        """The token read from the environment is in Settings but not in its repr."""
+
+        settings = build_settings(
+            ConnectionOptions(), {"WEBEX_ACCESS_TOKEN": "t0ken-x"}
+        )
+
+        assert settings.token == "t0ken-x"
+        assert "t0ken-x" not in repr(settings)
+
+    def test_exit_codes(self) -> None:
+        """0 all well, 1 with a failed or invalid row, 130 when interrupted."""
+        good = [Outcome(row=2, status=Status.CREATED)]
+        bad = [*good, Outcome(row=3, status=Status.INVALID)]
+
+        assert [
+            exit_code_for(good, interrupted=False),
+            exit_code_for(bad, interrupted=False),
+            exit_code_for(good, interrupted=True),
+        ] == [0, 1, 130]
+
+    @pytest.mark.parametrize(
+        ("given", "expected"),
+        [
+            ("reports/site-report.xlsx", "reports/site-report-rerun.xlsx"),
+            ("reports/site-report-rerun.csv", "reports/site-report-rerun-2.csv"),
+            ("site-report-rerun-2.csv", "site-report-rerun-3.csv"),
+        ],
+    )
+    def test_rerun_report_path(self, given: str, expected: str) -> None:
+        """A rerun's default output sits next to its input and never overwrites it."""
+
+        assert rerun_report_path(Path(given)) == Path(expected)
+
+    @pytest.mark.parametrize("command", ["run", "rerun"])
+    def test_commands_have_help(self, command: str) -> None:
+        """Every command documents itself and its connection options."""
+
+        result = CliRunner().invoke(main, [command, "--help"])
+
+        assert result.exit_code == 0
+        assert "--token-file" in result.output
+        assert "--max-rate" in result.output

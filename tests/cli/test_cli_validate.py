@@ -1,0 +1,118 @@
+"""
+``provisioner validate``: problems row by row, a summary, and the exit code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from paths import MANIFESTS
+
+from provisioner.cli import main
+from provisioner.cli.validate import format_problem, render_validation, row_problems
+from provisioner.intake.manifest import load_manifest
+from provisioner.models import Problem
+
+WS = "Y2lzY29zcGFyazovL3VzL1BMQUNFLzhmYmQyYjA4LWYwYmEtNWVjMi1iNDlhLWY1NjUwNThlZjZhNA"
+PERSON = (
+    "Y2lzY29zcGFyazovL3VzL1BFT1BMRS8wZDA2MTJjMy1jMzM0LTUyMzYtYjJlNi0zMTAzMGQ1MmJiODM"
+)
+
+
+def _write(path: Path, *lines: str) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("name", ["example.csv", "example.xlsx"])
+def test_examples_validate_cleanly(name: str) -> None:
+    """The shipped examples exit 0 with a summary of onboarding, owners and models."""
+    result = CliRunner().invoke(main, ["validate", str(MANIFESTS / name)])
+
+    assert result.exit_code == 0, result.output
+    assert "40 rows, 40 valid, 0 invalid" in result.output
+    assert "onboarding: 34 by MAC, 6 by activation code" in result.output
+    assert "owners: 20 rows for 20 workspaces, 20 rows for 19 people" in result.output
+    assert "models: Cisco 8851 ×3" in result.output
+
+
+def test_invalid_rows_exit_1_with_problems_before_summary(tmp_path: Path) -> None:
+    """Problems are printed one per line, in row order, before the summary; exit 1."""
+    path = _write(
+        tmp_path / "m.csv",
+        "MAC Address,Model,Workspace ID,Person ID",
+        f"AABBCCDDEE01,Cisco 8851,{WS},",
+        f"AABBCCDDEE02,Cisco 9999,{WS},",
+        f"1.23457E+11,Cisco 8851,{WS},",
+    )
+
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    lines = result.output.splitlines()
+
+    assert result.exit_code == 1
+    assert lines[0].startswith(
+        'row 3, column "Model", value "Cisco 9999": not a supported'
+    )
+    assert lines[1].startswith('row 4, column "MAC Address", value "1.23457E+11"')
+    assert f"{path}: 3 rows, 1 valid, 2 invalid" in lines
+    assert (
+        lines[-1]
+        == "2 rows to fix; a run skips invalid rows and reports them as invalid"
+    )
+
+
+def test_no_mac_column_is_said_in_the_summary(tmp_path: Path) -> None:
+    """A sheet without a mac column is summarised as all activation-code rows."""
+    path = _write(tmp_path / "m.csv", "model,personId", f"Cisco 8851,{PERSON}")
+
+    result = CliRunner().invoke(main, ["validate", str(path)])
+
+    assert result.exit_code == 0
+    assert "no MAC column, so every row gets an activation code" in result.output
+
+
+def test_format_problem() -> None:
+    """A problem renders as row, column, value and message; long values are cut."""
+    short = format_problem(
+        7, Problem(column="MAC Address", value="1.2E+11", message="fix it")
+    )
+    long = format_problem(2, Problem(column="c", value="x" * 100, message="m"))
+    empty = format_problem(
+        3, Problem(column="workspaceId", value="", message="no owner")
+    )
+
+    assert short == 'row 7, column "MAC Address", value "1.2E+11": fix it'
+    assert long == 'row 2, column "c", value "' + "x" * 59 + '…": m'
+    assert empty == 'row 3, column "workspaceId", empty: no owner'
+
+
+def test_render_takes_problems_from_elsewhere(tmp_path: Path) -> None:
+    """Problems merged in from another check count the row as invalid."""
+    manifest = load_manifest(
+        _write(tmp_path / "m.csv", "model,workspaceId", f"8851,{WS}")
+    )
+    problems = dict(row_problems(manifest))
+    problems[2] = (
+        Problem(column="workspaceId", value=WS, message="no such workspace"),
+    )
+
+    lines = render_validation(manifest, problems)
+
+    assert row_problems(manifest) == {}
+    assert (
+        lines[0]
+        == f'row 2, column "workspaceId", value "{WS[:59]}…": no such workspace'
+    )
+    assert f"{tmp_path / 'm.csv'}: 1 row, 0 valid, 1 invalid" in lines
+
+
+@pytest.mark.parametrize("command", ["validate", "template"])
+def test_every_command_has_help(command: str) -> None:
+    """``--help`` describes the command and exits 0."""
+    result = CliRunner().invoke(main, [command, "--help"])
+
+    assert result.exit_code == 0
+    assert "Usage:" in result.output
+    assert len(result.output.splitlines()) > 5

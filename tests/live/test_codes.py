@@ -1,0 +1,481 @@
+"""
+Activation-code lifecycle: states with a moved clock, renewal and deferred tags.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from provisioner.errors import NotFoundError, ServerError
+from provisioner.live.codes import (
+    CodeEntry,
+    CodeState,
+    code_state,
+    inspect_codes,
+    is_activated,
+    mask_code,
+    match_devices,
+    parse_expiry,
+    parse_within,
+    renew_codes,
+)
+from provisioner.models import (
+    ActivationCode,
+    Device,
+    Manifest,
+    Outcome,
+    Row,
+    Status,
+    TagMode,
+)
+from provisioner.webex.protocol import CallTally, MacState, Owner, SupportedModel
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+WS = "WS-1"
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def code_outcome(
+    number: int,
+    *,
+    expires_in: timedelta,
+    device_id: str | None = "DEV-1",
+    tags_deferred: bool = False,
+) -> Outcome:
+    return Outcome(
+        row=number,
+        status=Status.CODE_ISSUED,
+        device_id=device_id,
+        activation_code="1234567812345678",
+        activation_expiry=iso(NOW + expires_in),
+        attempts=1,
+        tags_deferred=tags_deferred,
+    )
+
+
+def pending_device(device_id: str = "DEV-1", **changes: object) -> Device:
+    fields: dict[str, object] = {
+        "id": device_id,
+        "workspace_id": WS,
+        "product": "Cisco 8875",
+        "connection_status": "activating",
+        "created": "2026-11-01T00:00:00.000Z",
+    }
+    fields.update(changes)
+    return Device(**fields)  # type: ignore[arg-type]
+
+
+class TestCodeState:
+    """The pure state function, judged with a moved clock."""
+
+    def test_pending_far_from_expiry(self) -> None:
+        """A code with 20 days left and an unused device is pending."""
+        outcome = code_outcome(2, expires_in=timedelta(days=20))
+
+        assert code_state(outcome, pending_device(), NOW) == CodeState.PENDING
+
+    def test_expiring_within_window(self) -> None:
+        """A code with 3 days left is expiring under the default 7-day window."""
+        outcome = code_outcome(2, expires_in=timedelta(days=3))
+
+        assert code_state(outcome, pending_device(), NOW) == CodeState.EXPIRING
+
+    def test_same_code_moves_with_the_clock(self) -> None:
+        """One outcome is pending, then expiring, then expired as the clock moves."""
+        outcome = code_outcome(2, expires_in=timedelta(days=20))
+        device = pending_device()
+
+        states = [
+            code_state(outcome, device, NOW + timedelta(days=days))
+            for days in (0, 14, 19, 20, 25)
+        ]
+
+        assert states == [
+            CodeState.PENDING,
+            CodeState.EXPIRING,
+            CodeState.EXPIRING,
+            CodeState.EXPIRED,
+            CodeState.EXPIRED,
+        ]
+
+    def test_window_is_configurable(self) -> None:
+        """With a 1-day window a code with 3 days left is still pending."""
+        outcome = code_outcome(2, expires_in=timedelta(days=3))
+
+        state = code_state(outcome, pending_device(), NOW, timedelta(days=1))
+
+        assert state == CodeState.PENDING
+
+    def test_activated_device_wins_over_expiry(self) -> None:
+        """A device that has a MAC is activated, even after the code's expiry."""
+        outcome = code_outcome(2, expires_in=-timedelta(days=5))
+        device = pending_device(mac="AABBCCDDEEFF", connection_status="connected")
+
+        assert code_state(outcome, device, NOW) == CodeState.ACTIVATED
+
+    def test_connected_without_mac_is_activated(self) -> None:
+        """A connected device counts as activated even when it reports no MAC."""
+        device = pending_device(connection_status="connected")
+
+        assert is_activated(device)
+
+    def test_server_says_expired(self) -> None:
+        """A device the server marks offline_expired is expired whatever our clock."""
+        outcome = code_outcome(2, expires_in=timedelta(days=20))
+        device = pending_device(connection_status="offline_expired")
+
+        assert code_state(outcome, device, NOW) == CodeState.EXPIRED
+
+    def test_missing_device_judged_by_expiry(self) -> None:
+        """With no device found, the expiry alone decides."""
+        outcome = code_outcome(2, expires_in=-timedelta(hours=1))
+
+        assert code_state(outcome, None, NOW) == CodeState.EXPIRED
+
+
+class TestParsing:
+    """Windows, expiries and masking."""
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("7d", timedelta(days=7)),
+            ("12h", timedelta(hours=12)),
+            ("3", timedelta(days=3)),
+            (" 2D ", timedelta(days=2)),
+        ],
+    )
+    def test_parse_within(self, text: str, expected: timedelta) -> None:
+        """Nd and Nh (and a bare number of days) are accepted."""
+        assert expected == parse_within(text)
+
+    @pytest.mark.parametrize("text", ["", "7w", "-1d", "soon"])
+    def test_parse_within_rejects(self, text: str) -> None:
+        """Anything else is refused with a message that shows the accepted form."""
+        with pytest.raises(ValueError, match="e.g. 7d or 12h"):
+            parse_within(text)
+
+    def test_parse_expiry(self) -> None:
+        """The API's ISO 8601 with milliseconds and Z reads as an aware time."""
+        assert datetime(2026, 12, 26, 10, tzinfo=UTC) == parse_expiry(
+            "2026-12-26T10:00:00.000Z"
+        )
+
+    def test_parse_expiry_odd(self) -> None:
+        """An unreadable expiry is None, not an exception."""
+        assert parse_expiry("next week") is None
+
+    def test_mask_code(self) -> None:
+        """Only the last four digits stay visible."""
+        masked = mask_code("1234567812345678")
+
+        assert masked == "••••••••••••5678"
+        assert "1234" not in masked
+
+
+class TestMatchDevices:
+    """Pairing code rows that carry no device id with the owner's devices."""
+
+    def test_pairs_by_model_oldest_first_skipping_claimed(self) -> None:
+        """Each row takes the oldest free device of its model; claimed ones are skipped."""
+        rows = [
+            Row(number=2, cells=(), model="DMS Cisco 8875", workspace_id=WS),
+            Row(number=3, cells=(), model="DMS Cisco 8851", workspace_id=WS),
+        ]
+        devices = [
+            pending_device("NEW-8875", created="2026-11-03T00:00:00.000Z"),
+            pending_device("OLD-8875", created="2026-11-01T00:00:00.000Z"),
+            pending_device("CLAIMED", created="2026-10-01T00:00:00.000Z"),
+            pending_device("A-8851", product="Cisco 8851"),
+        ]
+
+        paired = match_devices(rows, devices, frozenset({"CLAIMED"}))
+
+        assert {n: d.id for n, d in paired.items()} == {2: "OLD-8875", 3: "A-8851"}
+
+
+class FakeApi:
+    """A dict-backed stand-in for the few calls the codes lifecycle makes."""
+
+    def __init__(self, devices: Sequence[Device] = ()) -> None:
+        self.devices = {d.id: d for d in devices}
+        self.calls: list[str] = []
+        self.issued = 0
+        self.fail_codes = False
+        self.in_flight: dict[str, int] = {}
+        self.max_in_flight: dict[str, int] = {}
+
+    @contextlib.contextmanager
+    def tally(self) -> Iterator[CallTally]:
+        """This fake counts calls in ``calls``, not per task."""
+        yield CallTally()
+
+    async def get_device(self, device_id: str, *, org_id: str | None = None) -> Device:
+        self.calls.append(f"GET {device_id}")
+        if device_id not in self.devices:
+            raise NotFoundError("no such device", status=404)
+        return self.devices[device_id]
+
+    async def _listing(self, owner: str | None) -> AsyncIterator[Device]:
+        for device in list(self.devices.values()):
+            if owner in (device.workspace_id, device.person_id):
+                yield device
+
+    def list_devices(
+        self, *, org_id: str | None = None, page_size: int | None = None, **f: str
+    ) -> AsyncIterator[Device]:
+        self.calls.append("LIST")
+        return self._listing(f.get("workspace_id") or f.get("person_id"))
+
+    async def create_activation_code(
+        self,
+        *,
+        model: str | None,
+        workspace_id: str | None = None,
+        person_id: str | None = None,
+        org_id: str | None = None,
+    ) -> ActivationCode:
+        self.calls.append("CODE")
+        owner = workspace_id or person_id or ""
+        self.in_flight[owner] = self.in_flight.get(owner, 0) + 1
+        self.max_in_flight[owner] = max(
+            self.max_in_flight.get(owner, 0), self.in_flight[owner]
+        )
+        await anyio.lowlevel.checkpoint()
+        self.in_flight[owner] -= 1
+        if self.fail_codes:
+            raise ServerError("try later", status=503, tracking_id="T-503")
+        self.issued += 1
+        device_id = f"NEW-{self.issued}"
+        self.devices[device_id] = pending_device(device_id, workspace_id=workspace_id)
+        return ActivationCode(
+            code=f"99999999000000{self.issued:02d}",
+            expiry_time=iso(NOW + timedelta(days=30)),
+            device_id=device_id,
+        )
+
+    async def modify_tags(
+        self,
+        device_id: str,
+        *,
+        mode: TagMode | str,
+        tags: Sequence[str],
+        org_id: str | None = None,
+    ) -> Device:
+        self.calls.append(f"PATCH {device_id} {mode} {','.join(tags)}")
+        device = self.devices[device_id]
+        self.devices[device_id] = Device(
+            id=device.id,
+            mac=device.mac,
+            workspace_id=device.workspace_id,
+            connection_status=device.connection_status,
+            tags=tuple(tags),
+        )
+        return self.devices[device_id]
+
+    async def delete_device(self, device_id: str, *, org_id: str | None = None) -> None:
+        self.calls.append(f"DELETE {device_id}")
+        del self.devices[device_id]
+
+    async def create_device(self, **kwargs: object) -> Device:
+        raise AssertionError("codes never creates by MAC")
+
+    async def find_device_by_mac(
+        self, mac: str, *, org_id: str | None = None
+    ) -> Device | None:
+        raise AssertionError("not used")
+
+    async def supported_devices(
+        self, *, org_id: str | None = None
+    ) -> list[SupportedModel]:
+        raise AssertionError("not used")
+
+    async def validate_macs(
+        self, macs: Sequence[str], *, org_id: str | None = None
+    ) -> list[MacState]:
+        raise AssertionError("not used")
+
+    async def get_workspace(
+        self, workspace_id: str, *, org_id: str | None = None
+    ) -> Owner:
+        raise AssertionError("not used")
+
+    async def get_person(self, person_id: str, *, org_id: str | None = None) -> Owner:
+        raise AssertionError("not used")
+
+
+def code_rows(count: int, tags: tuple[str, ...] = ()) -> Manifest:
+    rows = tuple(
+        Row(
+            number=n,
+            cells=("", "DMS Cisco 8875", WS),
+            model="DMS Cisco 8875",
+            workspace_id=WS,
+            tags=tags,
+        )
+        for n in range(2, 2 + count)
+    )
+    return Manifest(
+        path=Path("m.csv"),
+        sheet=None,
+        columns=("mac", "model", "workspaceId"),
+        field_columns={"mac": "mac", "model": "model", "workspaceId": "workspaceId"},
+        rows=rows,
+    )
+
+
+async def test_inspect_finds_devices_by_id_and_by_owner() -> None:
+    """A code with a device id is looked up directly; one without is matched by owner."""
+    manifest = code_rows(3)
+    outcomes = {
+        2: code_outcome(2, expires_in=timedelta(days=20), device_id="D2"),
+        3: code_outcome(3, expires_in=timedelta(days=20), device_id=None),
+        4: Outcome(row=4, status=Status.FAILED, error="issue activation code: boom"),
+    }
+    api = FakeApi(
+        [
+            pending_device("D2", mac="AABBCCDDEEFF", connection_status="connected"),
+            pending_device("D3"),
+        ]
+    )
+
+    entries = await inspect_codes(manifest, outcomes, api, now=NOW)
+
+    assert [
+        (e.row.number, e.state, e.device.id if e.device else None) for e in entries
+    ] == [(2, CodeState.ACTIVATED, "D2"), (3, CodeState.PENDING, "D3")]
+
+
+async def test_renew_replaces_exactly_expired_and_expiring_pending_codes() -> None:
+    """Only expired/expiring codes of unused devices get new codes; old devices go."""
+    manifest = code_rows(4)
+    outcomes = {
+        2: code_outcome(2, expires_in=-timedelta(days=1), device_id="EXPIRED"),
+        3: code_outcome(3, expires_in=timedelta(days=2), device_id="EXPIRING"),
+        4: code_outcome(4, expires_in=timedelta(days=25), device_id="PENDING"),
+        5: code_outcome(5, expires_in=-timedelta(days=1), device_id="USED"),
+    }
+    api = FakeApi(
+        [
+            pending_device("EXPIRED"),
+            pending_device("EXPIRING"),
+            pending_device("PENDING"),
+            pending_device("USED", mac="001122334455", connection_status="connected"),
+        ]
+    )
+    entries = await inspect_codes(manifest, outcomes, api, now=NOW)
+
+    updated = await renew_codes(entries, api)
+
+    assert {2, 3} == set(updated)
+    assert {"EXPIRING", "EXPIRED"}.isdisjoint(api.devices)
+    assert {"PENDING", "USED"} <= set(api.devices)
+    for number in (2, 3):
+        new = updated[number]
+        assert new.status == Status.CODE_ISSUED
+        assert new.activation_code != outcomes[number].activation_code
+        assert iso(NOW + timedelta(days=30)) == new.activation_expiry
+        assert new.device_id is not None
+        assert new.device_id.startswith("NEW-")
+
+
+async def test_deferred_tags_applied_after_activation() -> None:
+    """A row whose tags waited gets them once its device has activated, no longer deferred."""
+    manifest = code_rows(2, tags=("floor-3", "lobby"))
+    outcomes = {
+        2: code_outcome(2, expires_in=timedelta(days=20), tags_deferred=True),
+        3: code_outcome(
+            3, expires_in=timedelta(days=20), device_id="D3", tags_deferred=True
+        ),
+    }
+    api = FakeApi(
+        [
+            pending_device(
+                "DEV-1",
+                mac="AABBCCDDEEFF",
+                connection_status="connected",
+                tags=("existing",),
+            ),
+            pending_device("D3"),
+        ]
+    )
+    entries = await inspect_codes(manifest, outcomes, api, now=NOW)
+
+    updated = await renew_codes(entries, api)
+
+    assert {2} == set(updated)
+    assert not updated[2].tags_deferred
+    assert api.devices["DEV-1"].tags == ("existing", "floor-3", "lobby")
+    assert outcomes[2].activation_code == updated[2].activation_code
+    assert api.devices["D3"].tags == ()
+
+
+async def test_failed_renewal_keeps_the_old_device_and_names_the_step() -> None:
+    """When the new code cannot be issued the row fails and the old device stays."""
+    manifest = code_rows(1)
+    outcomes = {2: code_outcome(2, expires_in=-timedelta(days=1), device_id="OLD")}
+    api = FakeApi([pending_device("OLD")])
+    api.fail_codes = True
+    entries = await inspect_codes(manifest, outcomes, api, now=NOW)
+
+    updated = await renew_codes(entries, api)
+
+    assert updated[2].status == Status.FAILED
+    assert updated[2].error == "renew activation code: try later"
+    assert updated[2].http_status == 503
+    assert "OLD" in api.devices
+
+
+async def test_renew_skips_device_that_activated_meanwhile() -> None:
+    """If the old device activates between the look and the renewal it is not deleted."""
+    manifest = code_rows(1)
+    outcomes = {2: code_outcome(2, expires_in=-timedelta(days=1), device_id="OLD")}
+    api = FakeApi([pending_device("OLD")])
+    entries = await inspect_codes(manifest, outcomes, api, now=NOW)
+    api.devices["OLD"] = pending_device("OLD", mac="AABBCCDDEEFF")
+
+    await renew_codes(entries, api)
+
+    assert "OLD" in api.devices
+
+
+def test_entry_needs_tags_only_when_activated() -> None:
+    """Deferred tags are due only for an activated device."""
+    row = Row(number=2, cells=(), tags=("a",))
+    outcome = code_outcome(2, expires_in=timedelta(days=9), tags_deferred=True)
+
+    due = [
+        CodeEntry(
+            row=row, outcome=outcome, device=None, state=s, expiry=None
+        ).needs_tags
+        for s in CodeState
+    ]
+
+    assert due == [True, False, False, False]
+
+
+async def test_codes_for_one_owner_are_never_issued_at_once() -> None:
+    """Renewals for the same owner run one after another, as Webex asks."""
+    manifest = code_rows(4)
+    outcomes = {
+        n: code_outcome(n, expires_in=-timedelta(days=1), device_id=f"OLD-{n}")
+        for n in range(2, 6)
+    }
+    api = FakeApi([pending_device(f"OLD-{n}") for n in range(2, 6)])
+    entries = await inspect_codes(manifest, outcomes, api, now=NOW)
+
+    updated = await renew_codes(entries, api)
+
+    assert len(updated) == 4
+    assert api.issued == 4
+    assert api.max_in_flight == {WS: 1}

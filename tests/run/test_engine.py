@@ -1,0 +1,1166 @@
+"""
+The engine against the dict-backed fake: outcomes, faults, locks, resume, dry run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import socket
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+import structlog
+from fakes import FakeDevicesApi, unknown_outcome
+
+import provisioner
+from provisioner.emulator import RunningEmulator
+from provisioner.emulator.faults import FaultDecision
+from provisioner.errors import (
+    AuthError,
+    ConfigError,
+    ConnectError,
+    MacInUseError,
+    NetworkError,
+    NotFoundError,
+    ServerError,
+)
+from provisioner.models import Manifest, Outcome, Problem, Row, Status, TagMode
+from provisioner.run.engine import (
+    FIRST_CALL_ATTEMPTS,
+    Progress,
+    RunResult,
+    first_call_policy,
+    provision,
+)
+from provisioner.run.journal import Journal, Phase, manifest_fingerprint
+from provisioner.run.plan import MAX_CREATES
+from provisioner.settings import RateControl, RetryPolicy, Settings
+
+WORKSPACES = [f"ws-{n}" for n in range(1, 9)]
+PEOPLE = ["person-1", "person-2"]
+
+
+def mac_of(n: int) -> str:
+    return f"00AABB{n:06X}"
+
+
+def mac_row(number: int, owner: str, tags: tuple[str, ...] = ("lobby",)) -> Row:
+    return Row(
+        number=number,
+        cells=(mac_of(number), "DMS Cisco 8851", owner),
+        mac=mac_of(number),
+        model="DMS Cisco 8851",
+        workspace_id=None if owner.startswith("person-") else owner,
+        person_id=owner if owner.startswith("person-") else None,
+        tags=tags,
+    )
+
+
+def code_row(number: int, owner: str, tags: tuple[str, ...] = ()) -> Row:
+    return Row(
+        number=number,
+        cells=("", "DMS Cisco 8851", owner),
+        model="DMS Cisco 8851",
+        workspace_id=None if owner.startswith("person-") else owner,
+        person_id=owner if owner.startswith("person-") else None,
+        tags=tags,
+    )
+
+
+MANIFEST_COLUMNS = ("mac", "model", "workspaceId", "personId", "tags")
+
+
+def manifest_of(rows: list[Row], path: Path = Path("manifest.csv")) -> Manifest:
+    # Cells as a real file would hold them: a dry run's live check rebuilds rows
+    # from their cells against the org's catalogue.
+    faithful = [
+        replace(
+            row,
+            cells=(
+                row.mac or "",
+                row.model or "",
+                row.workspace_id or "",
+                row.person_id or "",
+                ";".join(row.tags),
+            ),
+        )
+        for row in rows
+    ]
+    return Manifest(
+        path=path,
+        sheet=None,
+        columns=MANIFEST_COLUMNS,
+        field_columns={column: column for column in MANIFEST_COLUMNS},
+        rows=tuple(faithful),
+    )
+
+
+def many_rows(count: int, owners: list[str] = WORKSPACES) -> list[Row]:
+    return [mac_row(n, owners[n % len(owners)]) for n in range(2, count + 2)]
+
+
+def read_folder(folder: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in folder.iterdir())
+
+
+def settings(**changes: object) -> Settings:
+    return replace(
+        Settings(token="secret-token", base_url="http://127.0.0.1:1/v1"), **changes
+    )  # type: ignore[arg-type]
+
+
+def fake() -> FakeDevicesApi:
+    return FakeDevicesApi(workspaces=set(WORKSPACES), people=set(PEOPLE))
+
+
+class TestCleanRun:
+    async def test_every_row_gets_its_outcome(self) -> None:
+        """MAC rows are created and tagged, code rows get codes, invalid rows make no call."""
+        api = fake()
+        invalid = Row(
+            number=5,
+            cells=("zz", "", ""),
+            problems=(Problem("mac", "zz", "not a MAC address"),),
+        )
+        rows = [
+            mac_row(2, "ws-1"),
+            mac_row(3, "person-1", ()),
+            code_row(4, "ws-2"),
+            invalid,
+        ]
+
+        result = await provision(manifest_of(rows), settings(), api=api)
+
+        statuses = {n: o.status for n, o in result.outcomes.items()}
+        assert statuses == {
+            2: Status.CREATED,
+            3: Status.CREATED,
+            4: Status.CODE_ISSUED,
+            5: Status.INVALID,
+        }
+        assert api.devices[result.outcomes[2].device_id or ""].tags == ("lobby",)
+        assert result.outcomes[5].error == "mac: not a MAC address"
+        assert result.outcomes[5].attempts == 0
+        assert result.outcomes[4].activation_code
+        assert result.interrupted is False
+
+    async def test_attempts_count_the_calls_of_each_row(self) -> None:
+        """A tagged MAC row costs a create and a PATCH; an untagged one only the create."""
+        api = fake()
+
+        result = await provision(
+            manifest_of([mac_row(2, "ws-1"), mac_row(3, "ws-2", ())]),
+            settings(),
+            api=api,
+        )
+
+        assert result.outcomes[2].attempts == 2
+        assert result.outcomes[3].attempts == 1
+        assert api.count("modify_tags") == 1
+        assert result.stats.api_calls == 1 + 3  # the access check, then the rows
+
+    async def test_rows_worked_leave_out_carried_outcomes(self) -> None:
+        """A rerun's figures count only the rows it worked on, not those it carried."""
+        rows = [mac_row(2, "ws-1"), mac_row(3, "ws-2"), mac_row(4, "ws-3")]
+        first = await provision(manifest_of(rows), settings(), api=fake())
+
+        again = await provision(
+            manifest_of(rows),
+            settings(),
+            api=fake(),
+            previous=first.outcomes,
+            only_rows=frozenset({3}),
+        )
+
+        assert (first.stats.rows_worked, again.stats.rows_worked) == (3, 1)
+
+    async def test_progress_is_reported_as_rows_finish(self) -> None:
+        """on_progress sees every row finish and ends with all rows done."""
+        api = fake()
+        seen: list[Progress] = []
+
+        await provision(
+            manifest_of(many_rows(5)), settings(), api=api, on_progress=seen.append
+        )
+
+        assert 5 == seen[-1].done == seen[-1].total
+        assert dict(seen[-1].counts) == {Status.CREATED: 5}
+        assert [p.done for p in seen] == sorted(p.done for p in seen)
+
+    async def test_refused_token_raises_before_any_row(self) -> None:
+        """A 401 on the first read raises AuthError and no row call is made."""
+        api = fake()
+        api.fail_before("supported_devices", AuthError("token refused", status=401))
+
+        with pytest.raises(AuthError):
+            await provision(manifest_of(many_rows(3)), settings(), api=api)
+
+        assert [op for _, op in api.calls] == ["supported_devices"]
+
+    async def test_unreachable_api_raises_before_any_row(self) -> None:
+        """A network failure on the first read (after retries) stops the run."""
+        api = fake()
+        api.fail_before("supported_devices", NetworkError("connection refused"))
+
+        with pytest.raises(NetworkError):
+            await provision(manifest_of(many_rows(3)), settings(), api=api)
+
+        assert api.count("create_device") == 0
+
+    async def test_refused_connection_gives_up_after_a_few_attempts(self) -> None:
+        """Nothing listening at the base URL: the first call stops after a few attempts,
+        not the run's usual eight."""
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        quick = RetryPolicy(base_delay=0.01, max_delay=0.01)
+        closed = settings(base_url=f"http://127.0.0.1:{port}/v1", retry=quick)
+
+        with structlog.testing.capture_logs() as logs, pytest.raises(ConnectError):
+            await provision(manifest_of(many_rows(3)), closed)
+
+        attempts = [e for e in logs if e["event"] == "api_call_finished"]
+        assert len(attempts) == FIRST_CALL_ATTEMPTS < quick.max_attempts
+
+    def test_first_call_policy_is_never_looser(self) -> None:
+        """The first call's policy caps the run's policy and keeps tighter bounds."""
+        default = first_call_policy(RetryPolicy())
+        tight = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.02)
+
+        assert default.max_attempts == FIRST_CALL_ATTEMPTS
+        assert default.max_total <= 5.0
+        assert first_call_policy(tight) == replace(tight, max_total=default.max_total)
+
+    async def test_missing_catalogue_does_not_stop_a_run(self) -> None:
+        """A 404 on supportedDevices only skips the model check; rows still run."""
+        api = fake()
+        api.fail_before("supported_devices", NotFoundError("no such path", status=404))
+
+        result = await provision(manifest_of(many_rows(3)), settings(), api=api)
+
+        assert {o.status for o in result.outcomes.values()} == {Status.CREATED}
+
+    async def test_logs_name_rows_but_never_codes(self) -> None:
+        """row_started/row_finished carry the row and status; no activation code is logged."""
+        api = fake()
+        with structlog.testing.capture_logs(
+            processors=[structlog.contextvars.merge_contextvars]
+        ) as logs:
+            result = await provision(
+                manifest_of([code_row(2, "ws-1")]), settings(), api=api
+            )
+
+        finished = [e for e in logs if e["event"] == "row_finished"]
+        assert [(e["row"], e["status"]) for e in finished] == [(2, "code_issued")]
+        code = result.outcomes[2].activation_code or "?"
+        assert all(code not in repr(e) for e in logs)
+
+
+class TestConcurrency:
+    async def test_one_create_per_owner_at_a_time(self) -> None:
+        """Creates and codes for one owner never overlap, while owners run in parallel."""
+        api = fake()
+        api.yields = 3
+        rows = many_rows(40, WORKSPACES[:3]) + [
+            code_row(n, "ws-1") for n in range(50, 56)
+        ]
+
+        result = await provision(manifest_of(rows), settings(concurrency=8), api=api)
+
+        assert all(o.status.is_ok for o in result.outcomes.values())
+        assert api.max_owner_writes == 1
+        assert api.max_in_flight > 1
+
+    async def test_concurrency_cap_is_honoured(self) -> None:
+        """No more rows are in flight than Settings.concurrency."""
+        api = fake()
+        api.yields = 3
+
+        await provision(manifest_of(many_rows(40)), settings(concurrency=3), api=api)
+
+        assert api.max_in_flight == 3
+
+
+class TestUnknownOutcomes:
+    async def test_create_that_happened_is_not_repeated(self) -> None:
+        """A create whose answer was lost is found by MAC and reported created, once."""
+        api = fake()
+        api.fail_after("create_device", unknown_outcome(), when=mac_of(2))
+
+        result = await provision(manifest_of([mac_row(2, "ws-1")]), settings(), api=api)
+
+        assert result.outcomes[2].status == Status.CREATED
+        assert api.count("create_device") == 1
+        assert len(api.devices) == 1
+        assert next(iter(api.devices.values())).tags == ("lobby",)
+
+    async def test_create_that_did_not_happen_is_sent_again(self) -> None:
+        """A create that failed before taking effect is looked up, then sent again."""
+        api = fake()
+        api.fail_before("create_device", unknown_outcome(), when=mac_of(2))
+
+        result = await provision(manifest_of([mac_row(2, "ws-1")]), settings(), api=api)
+
+        assert result.outcomes[2].status == Status.CREATED
+        assert api.count("create_device") == 2
+        assert api.count("find_device_by_mac") == 1
+        assert len(api.devices) == 1
+
+    async def test_creates_are_bounded(self) -> None:
+        """A create that never gets an answer fails the row after MAX_CREATES tries."""
+        api = fake()
+        for _ in range(MAX_CREATES + 2):
+            api.fail_before("create_device", unknown_outcome("gateway timeout"))
+
+        result = await provision(manifest_of([mac_row(2, "ws-1")]), settings(), api=api)
+
+        outcome = result.outcomes[2]
+        assert outcome.status == Status.FAILED
+        assert api.count("create_device") == MAX_CREATES
+        assert (outcome.error or "").startswith("create device: gateway timeout")
+        assert (outcome.http_status, outcome.tracking_id) == (502, "FAKE_502")
+
+
+class TestMacInUse:
+    async def test_same_owner_is_adopted(self) -> None:
+        """A MAC already registered to the row's owner is adopted and tagged (add = union)."""
+        api = fake()
+        existing = api.add_device(mac=mac_of(2), workspace_id="ws-1", tags=("old",))
+
+        result = await provision(manifest_of([mac_row(2, "ws-1")]), settings(), api=api)
+
+        assert result.outcomes[2].status == Status.ADOPTED
+        assert existing.id == result.outcomes[2].device_id
+        assert api.devices[existing.id].tags == ("old", "lobby")
+
+    async def test_replace_mode_sets_exactly_the_rows_tags(self) -> None:
+        """With tag_mode replace, an adopted device ends with exactly the row's tags."""
+        api = fake()
+        existing = api.add_device(mac=mac_of(2), workspace_id="ws-1", tags=("old",))
+
+        await provision(
+            manifest_of([mac_row(2, "ws-1")]),
+            settings(tag_mode=TagMode.REPLACE),
+            api=api,
+        )
+
+        assert api.devices[existing.id].tags == ("lobby",)
+
+    async def test_other_owner_fails_naming_the_owner(self) -> None:
+        """A MAC registered to another workspace fails the row and says whose it is."""
+        api = fake()
+        api.add_device(mac=mac_of(2), workspace_id="ws-7")
+
+        result = await provision(manifest_of([mac_row(2, "ws-1")]), settings(), api=api)
+
+        outcome = result.outcomes[2]
+        assert outcome.status == Status.FAILED
+        assert "workspace ws-7" in (outcome.error or "")
+        assert api.count("modify_tags") == 0
+
+    async def test_mac_in_use_elsewhere_fails_with_a_hint(self) -> None:
+        """A MAC in use but invisible (another org) fails with the API's status."""
+        api = fake()
+        api.fail_before(
+            "create_device", MacInUseError("MAC in use", status=400, tracking_id="T1")
+        )
+
+        result = await provision(manifest_of([mac_row(2, "ws-1")]), settings(), api=api)
+
+        outcome = result.outcomes[2]
+        assert (
+            outcome.status,
+            outcome.http_status,
+            outcome.tracking_id,
+        ) == (Status.FAILED, 400, "T1")
+        assert "another organisation" in (outcome.error or "")
+
+
+class TestFailures:
+    async def test_failed_tags_keep_the_device(self) -> None:
+        """A row failing at tags is failed, names the step, and keeps its device id."""
+        api = fake()
+        api.fail_before(
+            "modify_tags", ServerError("bad gateway", status=502, tracking_id="T9")
+        )
+
+        result = await provision(manifest_of([mac_row(2, "ws-1")]), settings(), api=api)
+
+        outcome = result.outcomes[2]
+        assert outcome.status == Status.FAILED
+        assert (outcome.error or "").startswith("apply tags: bad gateway")
+        assert (outcome.http_status, outcome.tracking_id) == (502, "T9")
+        assert outcome.device_id in api.devices
+
+    async def test_rerun_of_failed_tags_sends_no_create(self) -> None:
+        """Rerunning a row that failed at tags finds its device and only tags it."""
+        api = fake()
+        api.fail_before("modify_tags", ServerError("bad gateway", status=502))
+        manifest = manifest_of([mac_row(2, "ws-1")])
+        first = await provision(manifest, settings(), api=api)
+
+        second = await provision(
+            manifest,
+            settings(),
+            api=api,
+            previous=first.outcomes,
+            only_rows=frozenset({2}),
+        )
+
+        assert second.outcomes[2].status == Status.ADOPTED
+        assert first.outcomes[2].device_id == second.outcomes[2].device_id
+        assert api.count("create_device") == 1
+        assert api.devices[second.outcomes[2].device_id or ""].tags == ("lobby",)
+
+    async def test_unknown_owner_fails_the_create(self) -> None:
+        """A 404 on create is a failed row with a hint to check the owner column."""
+        api = fake()
+
+        result = await provision(
+            manifest_of([mac_row(2, "ws-99")]), settings(), api=api
+        )
+
+        assert "check the row's workspaceId or personId" in (
+            result.outcomes[2].error or ""
+        )
+
+
+class TestActivationCodes:
+    async def test_tags_go_on_the_pending_device(self) -> None:
+        """A code row's tags are applied to the pending device the code made."""
+        api = fake()
+
+        result = await provision(
+            manifest_of([code_row(2, "ws-1", ("desk",))]), settings(), api=api
+        )
+
+        outcome = result.outcomes[2]
+        assert (outcome.status, outcome.tags_deferred) == (Status.CODE_ISSUED, False)
+        assert api.devices[outcome.device_id or ""].tags == ("desk",)
+
+    async def test_unfindable_device_defers_tags_until_a_rerun(self) -> None:
+        """Without a device id and with two pending devices the tags wait; a rerun after
+        activation applies them without issuing another code."""
+        api = fake()
+        api.code_has_device_id = False
+        other = api.add_device(workspace_id="ws-1", connection_status="activating")
+        manifest = manifest_of([code_row(2, "ws-1", ("desk",))])
+
+        first = await provision(manifest, settings(), api=api)
+
+        outcome = first.outcomes[2]
+        assert (outcome.status, outcome.tags_deferred) == (Status.CODE_ISSUED, True)
+        pending = [d for d in api.devices.values() if d.id != other.id]
+        activated = api.activate(pending[0].id, "00AABBCCDDEE")
+        previous = {2: replace(outcome, device_id=activated.id)}
+
+        second = await provision(
+            manifest, settings(), api=api, previous=previous, only_rows=frozenset({2})
+        )
+
+        again = second.outcomes[2]
+        assert api.count("create_activation_code") == 1
+        assert (again.status, again.tags_deferred) == (Status.CODE_ISSUED, False)
+        assert outcome.activation_code == again.activation_code
+        assert api.devices[activated.id].tags == ("desk",)
+
+    async def test_lost_code_is_issued_again(self) -> None:
+        """A code whose answer was lost is issued again; the row gets the new one."""
+        api = fake()
+        api.fail_after("create_activation_code", unknown_outcome())
+
+        result = await provision(
+            manifest_of([code_row(2, "ws-1")]), settings(), api=api
+        )
+
+        outcome = result.outcomes[2]
+        assert outcome.status == Status.CODE_ISSUED
+        assert api.count("create_activation_code") == 2
+        assert outcome.device_id == "dev-2"
+        assert list(api.devices) == ["dev-2"]  # the lost code's device is gone
+
+
+def pending_ids(api: FakeDevicesApi, owner: str) -> set[str]:
+    return {
+        d.id
+        for d in api.devices.values()
+        if d.owner_id == owner and not d.mac and d.connection_status == "activating"
+    }
+
+
+async def crash_at_code(
+    api: FakeDevicesApi, manifest: Manifest, journal_path: Path, nth: int
+) -> None:
+    """
+    Run until the ``nth`` activation code took effect, then stop dead (as a SIGKILL
+    would, before the journal records the code).
+    """
+
+    def crash(op: str, key: str | None) -> None:
+        if op == "create_activation_code" and api.count(op) == nth:
+            scope.cancel()
+
+    api.on_effect = crash
+    with anyio.CancelScope() as scope:
+        await provision(
+            manifest, settings(concurrency=1), api=api, journal_path=journal_path
+        )
+    api.on_effect = None
+
+
+class TestLostCodes:
+    async def test_resumed_code_row_replaces_its_lost_device(
+        self, tmp_path: Path
+    ) -> None:
+        """A code row caught mid-flight gets a fresh code on resume, and the device of the
+        code nobody saw is deleted; its owner's other code rows keep theirs."""
+        api = fake()
+        rows = [code_row(n, "ws-1") for n in (2, 3, 4)] + [code_row(5, "ws-2")]
+        manifest = manifest_of(rows)
+        journal_path = tmp_path / "r.journal.sqlite"
+        # Round-robin order is rows 2, 5, 3, 4: the third code is row 3's.
+        await crash_at_code(api, manifest, journal_path, nth=3)
+        lost = "dev-3"
+        with Journal.open(journal_path, manifest_fingerprint(manifest)) as journal:
+            caught = journal.entries()[3].phase
+
+        result = await provision(
+            manifest, settings(), api=api, journal_path=journal_path
+        )
+
+        outcomes = result.outcomes
+        assert caught == Phase.STARTED
+        assert {o.status for o in outcomes.values()} == {Status.CODE_ISSUED}
+        assert lost not in api.devices
+        assert outcomes[2].device_id == "dev-1"
+        assert pending_ids(api, "ws-1") == {outcomes[n].device_id for n in (2, 3, 4)}
+        assert len(api.devices) == 4
+        assert api.count("delete_device") == 1
+
+    async def test_resume_without_device_ids_still_removes_the_lost_device(
+        self, tmp_path: Path
+    ) -> None:
+        """An API that answers a code without its device id: the lost device goes too."""
+        api = fake()
+        api.code_has_device_id = False
+        manifest = manifest_of([code_row(2, "ws-1")])
+        journal_path = tmp_path / "r.journal.sqlite"
+        await crash_at_code(api, manifest, journal_path, nth=1)
+
+        result = await provision(
+            manifest, settings(), api=api, journal_path=journal_path
+        )
+
+        assert result.outcomes[2].status == Status.CODE_ISSUED
+        assert "dev-1" not in api.devices
+        assert len(pending_ids(api, "ws-1")) == 1
+
+    async def test_a_sibling_without_device_id_is_never_deleted(
+        self, tmp_path: Path
+    ) -> None:
+        """When the owner's other code row holds a code but no device id, nothing is
+        deleted: its device cannot be told from the lost one."""
+        api = fake()
+        api.code_has_device_id = False
+        manifest = manifest_of([code_row(2, "ws-1"), code_row(3, "ws-1")])
+        journal_path = tmp_path / "r.journal.sqlite"
+        await crash_at_code(api, manifest, journal_path, nth=2)
+
+        result = await provision(
+            manifest, settings(), api=api, journal_path=journal_path
+        )
+
+        assert {o.status for o in result.outcomes.values()} == {Status.CODE_ISSUED}
+        assert api.count("delete_device") == 0
+        assert "dev-1" in api.devices
+
+    async def test_lost_answers_for_one_owner_leave_one_device_per_row(self) -> None:
+        """Two code rows of one owner in parallel, one answer lost: each row claims its
+        own device and only the lost one is deleted."""
+        api = fake()
+        api.fail_after("create_activation_code", unknown_outcome(), when="ws-1")
+        rows = [code_row(2, "ws-1"), code_row(3, "ws-1"), code_row(4, "ws-2")]
+
+        result = await provision(manifest_of(rows), settings(concurrency=3), api=api)
+
+        ids = {n: o.device_id for n, o in result.outcomes.items()}
+        assert pending_ids(api, "ws-1") == {ids[2], ids[3]}
+        assert len({ids[2], ids[3]}) == 2
+        assert api.count("delete_device") == 1
+        assert api.max_owner_writes == 1
+
+    async def test_devices_older_than_the_row_are_kept(self) -> None:
+        """A pending device made before the row started is someone else's: kept."""
+        api = fake()
+        older = api.add_device(
+            workspace_id="ws-1",
+            connection_status="activating",
+            created="2020-01-01T00:00:00.000Z",
+        )
+        api.fail_after("create_activation_code", unknown_outcome())
+
+        result = await provision(
+            manifest_of([code_row(2, "ws-1")]), settings(), api=api
+        )
+
+        assert result.outcomes[2].status == Status.CODE_ISSUED
+        assert pending_ids(api, "ws-1") == {older.id, result.outcomes[2].device_id}
+
+    async def test_failure_that_may_have_issued_a_code_leaves_no_device(self) -> None:
+        """A code call that failed after taking effect fails the row and leaves nothing."""
+        api = fake()
+        api.fail_after("create_activation_code", ServerError("bad gateway", status=502))
+
+        result = await provision(
+            manifest_of([code_row(2, "ws-1")]), settings(), api=api
+        )
+
+        outcome = result.outcomes[2]
+        assert outcome.status == Status.FAILED
+        assert (outcome.error or "").startswith("issue activation code:")
+        assert api.devices == {}
+
+    async def test_dry_run_deletes_nothing(self) -> None:
+        """A dry run of a code row never looks for lost devices, let alone deletes one."""
+        api = fake()
+        api.add_device(workspace_id="ws-1", connection_status="activating")
+
+        result = await provision(
+            manifest_of([code_row(2, "ws-1")]), settings(dry_run=True), api=api
+        )
+
+        assert result.outcomes[2].status == Status.PLANNED
+        assert api.writes == []
+        assert len(api.devices) == 1
+
+
+class TestDryRun:
+    async def test_dry_run_makes_no_write_call(self) -> None:
+        """A dry run reads only, plans every row, and marks the rows the live checks
+        flag (a MAC held by another owner, a missing owner) invalid."""
+        api = fake()
+        api.add_device(mac=mac_of(3), workspace_id="ws-7")
+        api.add_device(mac=mac_of(4), workspace_id="ws-1")
+        rows = [
+            mac_row(2, "ws-1"),
+            mac_row(3, "ws-1"),
+            mac_row(4, "ws-1"),
+            code_row(5, "ws-1"),
+            mac_row(6, "ws-99"),
+        ]
+
+        result = await provision(manifest_of(rows), settings(dry_run=True), api=api)
+
+        statuses = [result.outcomes[n].status for n in range(2, 7)]
+        assert api.writes == []
+        assert statuses == [
+            Status.PLANNED,
+            Status.INVALID,
+            Status.PLANNED,
+            Status.PLANNED,
+            Status.INVALID,
+        ]
+        assert "would create" in (result.outcomes[2].error or "")
+        assert "would adopt" in (result.outcomes[4].error or "")
+        assert "ws-7" in (result.outcomes[3].error or "")
+        # Each distinct owner once: ws-1 and ws-99 of the rows, ws-7 holding row 3's MAC.
+        assert api.count("get_workspace") == 3
+        assert result.stats.dry_run is True
+
+
+class TestResume:
+    async def test_stop_then_run_again_finishes_once(self, tmp_path: Path) -> None:
+        """Stopping mid-run returns interrupted; the same command again finishes the rest."""
+        api = fake()
+        manifest = manifest_of(many_rows(30))
+        journal = tmp_path / "r.journal.sqlite"
+        stop = anyio.Event()
+
+        def stop_after_ten(progress: Progress) -> None:
+            if progress.done >= 10:
+                stop.set()
+
+        first = await provision(
+            manifest,
+            settings(concurrency=4),
+            api=api,
+            journal_path=journal,
+            on_progress=stop_after_ten,
+            stop=stop,
+        )
+        second = await provision(manifest, settings(), api=api, journal_path=journal)
+
+        assert first.interrupted is True
+        assert 10 <= len(first.outcomes) < 30
+        assert second.interrupted is False
+        assert {Status.CREATED} == {o.status for o in second.outcomes.values()}
+        assert (
+            30 == len(second.outcomes) == len(api.devices) == api.count("create_device")
+        )
+
+    async def test_crash_mid_flight_is_reconciled(self, tmp_path: Path) -> None:
+        """A run cancelled right after a create took effect continues without a duplicate."""
+        api = fake()
+        manifest = manifest_of(many_rows(30))
+        journal_path = tmp_path / "r.journal.sqlite"
+        result: RunResult | None = None
+        crashed: list[str] = []
+
+        def crash_after_twelfth_create(op: str, mac: str | None) -> None:
+            if op == "create_device" and api.count(op) == 12 and mac is not None:
+                crashed.append(mac)
+                scope.cancel()
+
+        api.on_effect = crash_after_twelfth_create
+        with anyio.CancelScope() as scope:
+            result = await provision(
+                manifest, settings(concurrency=4), api=api, journal_path=journal_path
+            )
+        api.on_effect = None
+        with Journal.open(journal_path, manifest_fingerprint(manifest)) as journal:
+            caught = {n: e.phase for n, e in journal.entries().items()}
+        row_caught = int(crashed[0], 16) - 0x00AABB000000
+        second = await provision(
+            manifest, settings(), api=api, journal_path=journal_path
+        )
+
+        assert result is None
+        assert caught[row_caught] == Phase.STARTED
+        assert second.outcomes[row_caught].status == Status.CREATED
+        assert 30 == len(second.outcomes) == len(api.devices)
+        assert all(o.status is Status.CREATED for o in second.outcomes.values())
+        macs = [d.mac for d in api.devices.values()]
+        assert len(macs) == len(set(macs))
+        assert all(d.tags == ("lobby",) for d in api.devices.values())
+
+    async def test_finished_rows_are_not_redone(self, tmp_path: Path) -> None:
+        """A second run over a finished journal makes no row call at all."""
+        api = fake()
+        manifest = manifest_of(many_rows(5))
+        journal = tmp_path / "r.journal.sqlite"
+        first = await provision(manifest, settings(), api=api, journal_path=journal)
+        calls = len(api.calls)
+
+        second = await provision(manifest, settings(), api=api, journal_path=journal)
+
+        assert first.outcomes == second.outcomes
+        assert calls + 1 == len(api.calls)  # only the access check
+
+    async def test_journal_holds_no_password(self, tmp_path: Path) -> None:
+        """A row's device password never reaches the journal file."""
+        api = fake()
+        row = replace(mac_row(2, "ws-1"), password="Sup3rSecret!")
+        journal = tmp_path / "r.journal.sqlite"
+
+        await provision(manifest_of([row]), settings(), api=api, journal_path=journal)
+
+        files = read_folder(tmp_path)
+        assert b"Sup3rSecret!" not in files
+        assert b"secret-token" not in files
+
+    async def test_journal_of_another_manifest_is_refused(self, tmp_path: Path) -> None:
+        """A journal written for other rows raises ConfigError suggesting --fresh."""
+        api = fake()
+        journal = tmp_path / "r.journal.sqlite"
+        await provision(
+            manifest_of(many_rows(2)), settings(), api=api, journal_path=journal
+        )
+
+        with pytest.raises(ConfigError, match="--fresh"):
+            await provision(
+                manifest_of(many_rows(3)), settings(), api=api, journal_path=journal
+            )
+
+    async def test_rerun_keeps_rows_outside_only_rows(self) -> None:
+        """Rows not selected for a rerun keep their previous outcome and make no call."""
+        api = fake()
+        kept = Outcome(row=2, status=Status.CREATED, device_id="dev-old", attempts=1)
+        previous = {2: kept, 3: Outcome(row=3, status=Status.FAILED, error="x")}
+
+        result = await provision(
+            manifest_of(many_rows(2)),
+            settings(),
+            api=api,
+            previous=previous,
+            only_rows=frozenset({3}),
+        )
+
+        assert kept == result.outcomes[2]
+        assert result.outcomes[3].status == Status.CREATED
+        assert api.count("create_device") == 1
+
+
+# -- against the emulator ------------------------------------------------------------
+
+ORG = json.loads(
+    (Path(provisioner.__file__).parent / "emulator" / "data" / "org.json").read_text()
+)
+ORG_WORKSPACES = [w["id"] for w in ORG["workspaces"]]
+ORG_PEOPLE = [p["id"] for p in ORG["people"]]
+FAST_RETRY = RetryPolicy(
+    max_attempts=12,
+    base_delay=0.005,
+    max_delay=0.05,
+    max_total=60.0,
+    retry_after_cap=0.05,
+    retry_after_default=0.05,
+)
+
+
+def org_rows(count: int, *, tags_of: int = 3, start: int = 2) -> list[Row]:
+    """
+    MAC rows over the seeded org's workspaces and people, each with its own tags.
+    """
+    rows = []
+    owners = ORG_WORKSPACES + ORG_PEOPLE
+    for number in range(start, start + count):
+        owner = owners[number % len(owners)]
+        is_workspace = owner in ORG_WORKSPACES
+        rows.append(
+            Row(
+                number=number,
+                cells=(mac_of(number), "DMS Cisco 8851", owner),
+                mac=mac_of(number),
+                model="DMS Cisco 8851",
+                workspace_id=owner if is_workspace else None,
+                person_id=None if is_workspace else owner,
+                tags=tuple(f"t{number}-{k}" for k in range(number % tags_of)),
+            )
+        )
+    return rows
+
+
+def emulator_settings(server: RunningEmulator, **changes: object) -> Settings:
+    return replace(
+        Settings(
+            token=server.token,
+            base_url=server.base_url,
+            concurrency=8,
+            request_timeout=5.0,
+            retry=FAST_RETRY,
+            rate=RateControl(initial_rate=200.0),
+        ),
+        **changes,  # type: ignore[arg-type]
+    )
+
+
+def assert_emulator_holds_exactly(server: RunningEmulator, rows: list[Row]) -> None:
+    """
+    The admin view: one device per MAC row, with its owner and exactly its tags.
+    """
+    devices = [r for r in server.state.store.devices.values() if r.mac]
+    by_mac = {r.mac: r for r in devices}
+    assert len(by_mac) == len(devices)  # no MAC twice
+    assert set(by_mac) == {row.mac for row in rows}
+    for row in rows:
+        record = by_mac[row.mac]
+        assert record.owner_id == row.owner_id
+        assert tuple(record.wire.get("tags", [])) == row.tags
+
+
+KILLED_CHILD = """
+import sys
+from pathlib import Path
+
+import anyio
+import structlog
+
+structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(50))
+sys.path.insert(0, sys.argv[1])
+sys.path.insert(0, str(Path(sys.argv[1]).parent))  # fakes, paths
+from test_engine import RateControl, Settings, FAST_RETRY, manifest_of, org_rows
+from provisioner.run.engine import provision
+
+
+def show(progress):
+    print(f"done={progress.done}", flush=True)
+
+
+settings = Settings(
+    token=sys.argv[3], base_url=sys.argv[2], concurrency=4, retry=FAST_RETRY,
+    rate=RateControl(initial_rate=200.0),
+)
+anyio.run(
+    lambda: provision(
+        manifest_of(org_rows(40)), settings, journal_path=Path(sys.argv[4]),
+        on_progress=show,
+    )
+)
+"""
+
+
+class TestAgainstEmulator:
+    async def test_clean_run(self, emulator: RunningEmulator) -> None:
+        """Every MAC row is created with its tags; code rows get codes and tags."""
+        rows = org_rows(30)
+        codes = [code_row(n, ORG_WORKSPACES[n], ("desk",)) for n in range(40, 43)]
+
+        result = await provision(manifest_of(rows + codes), emulator_settings(emulator))
+
+        statuses = {o.status for n, o in result.outcomes.items() if n < 40}
+        assert statuses == {Status.CREATED}
+        for n in range(40, 43):
+            outcome = result.outcomes[n]
+            assert (outcome.status, outcome.tags_deferred) == (
+                Status.CODE_ISSUED,
+                False,
+            )
+            record = emulator.state.store.devices[outcome.device_id or ""]
+            assert record.wire["tags"] == ["desk"]
+        assert_emulator_holds_exactly(emulator, rows)
+        assert result.stats.api_calls >= len(rows)
+
+    async def test_faults_end_in_exactly_one_device_per_row(
+        self, start_emulator: Any
+    ) -> None:
+        """Under 429s, 5xx, drops and ambiguous creates every row ends once, tagged."""
+        server = await start_emulator(
+            seed=11,
+            rate_limit=300.0,
+            burst=20,
+            fault_rate=0.10,
+            drop_rate=0.05,
+            ambiguous_rate=0.03,
+        )
+        rows = org_rows(150)
+
+        result = await provision(manifest_of(rows), emulator_settings(server))
+
+        failed = {n: o.error for n, o in result.outcomes.items() if not o.status.is_ok}
+        assert failed == {}
+        assert {o.status for o in result.outcomes.values()} <= {
+            Status.CREATED,
+            Status.ADOPTED,
+        }
+        assert_emulator_holds_exactly(server, rows)
+        stats = server.stats()
+        assert stats["dropped_total"] + stats["server_errors_injected"] > 0
+
+    async def test_stop_and_run_again(
+        self, emulator: RunningEmulator, tmp_path: Path
+    ) -> None:
+        """A run stopped mid-way and run again ends as one clean run would."""
+        rows = org_rows(40)
+        manifest = manifest_of(rows)
+        journal = tmp_path / "x.journal.sqlite"
+        stop = anyio.Event()
+
+        def stop_at_fifteen(progress: Progress) -> None:
+            if progress.done >= 15:
+                stop.set()
+
+        first = await provision(
+            manifest,
+            emulator_settings(emulator),
+            journal_path=journal,
+            on_progress=stop_at_fifteen,
+            stop=stop,
+        )
+        second = await provision(
+            manifest, emulator_settings(emulator), journal_path=journal
+        )
+
+        assert first.interrupted
+        assert len(first.outcomes) < len(rows)
+        assert {o.status for o in second.outcomes.values()} == {Status.CREATED}
+        assert_emulator_holds_exactly(emulator, rows)
+
+    async def test_crash_and_run_again(
+        self, start_emulator: Any, tmp_path: Path
+    ) -> None:
+        """A run cancelled mid-flight (a crash) and run again leaves no duplicate."""
+        server = await start_emulator(latency_ms=5.0, ambiguous_rate=0.05, seed=3)
+        rows = org_rows(40)
+        manifest = manifest_of(rows)
+        journal = tmp_path / "x.journal.sqlite"
+
+        with anyio.CancelScope() as scope:
+
+            def crash_at_twelve(progress: Progress) -> None:
+                if progress.done >= 12:
+                    scope.cancel()
+
+            await provision(
+                manifest,
+                emulator_settings(server),
+                journal_path=journal,
+                on_progress=crash_at_twelve,
+            )
+        second = await provision(
+            manifest, emulator_settings(server), journal_path=journal
+        )
+
+        assert {o.status for o in second.outcomes.values()} <= {
+            Status.CREATED,
+            Status.ADOPTED,
+        }
+        assert_emulator_holds_exactly(server, rows)
+
+    async def test_killed_process_and_run_again(
+        self, start_emulator: Any, tmp_path: Path
+    ) -> None:
+        """A run whose process is SIGKILLed mid-way continues from its journal, once."""
+        server = await start_emulator(latency_ms=10.0)
+        journal = tmp_path / "x.journal.sqlite"
+        script = tmp_path / "child.py"
+        script.write_text(KILLED_CHILD)
+        tests_dir = str(Path(__file__).parent)
+        args = [sys.executable, str(script), tests_dir, server.base_url, server.token]
+        args.append(str(journal))
+        done = 0
+        async with await anyio.open_process(args, stderr=subprocess.DEVNULL) as child:
+            assert child.stdout is not None
+            async for chunk in child.stdout:
+                done = max(
+                    [done, *(int(w[5:]) for w in chunk.split() if w[:5] == b"done=")]
+                )
+                if done >= 10:
+                    child.kill()
+                    break
+            await child.wait()
+        rows = org_rows(40)
+
+        second = await provision(
+            manifest_of(rows), emulator_settings(server), journal_path=journal
+        )
+
+        assert 10 <= done < 40
+        assert {o.status for o in second.outcomes.values()} <= {
+            Status.CREATED,
+            Status.ADOPTED,
+        }
+        assert_emulator_holds_exactly(server, rows)
+
+    async def test_deferred_tags_applied_by_rerun_after_activation(
+        self, emulator: RunningEmulator
+    ) -> None:
+        """A rerun of a deferred row, after the device activated, tags it with no new code."""
+        manifest = manifest_of([code_row(2, ORG_WORKSPACES[0], ("desk", "pilot"))])
+        plain = manifest_of([code_row(2, ORG_WORKSPACES[0])])
+        first = await provision(plain, emulator_settings(emulator))
+        issued = first.outcomes[2]
+        deferred = replace(issued, tags_deferred=True)
+        emulator.state.store.activate(
+            issued.device_id or "", None, emulator.state.clock.now()
+        )
+
+        second = await provision(
+            manifest,
+            emulator_settings(emulator),
+            previous={2: deferred},
+            only_rows=frozenset({2}),
+        )
+
+        again = second.outcomes[2]
+        assert (again.status, again.tags_deferred) == (Status.CODE_ISSUED, False)
+        assert again.activation_code == issued.activation_code
+        record = emulator.state.store.devices[issued.device_id or ""]
+        assert record.wire["tags"] == ["desk", "pilot"]
+        assert record.wire["connectionStatus"] == "connected"
+        posts = emulator.stats()["by_route"].get("POST /v1/devices/activationCode", {})
+        assert sum(posts.values()) == 1
+
+    async def test_dry_run_writes_nothing(self, emulator: RunningEmulator) -> None:
+        """A dry run against the emulator makes no write call (validateMacs only reads)."""
+        rows = org_rows(10)
+
+        result = await provision(
+            manifest_of(rows), emulator_settings(emulator, dry_run=True)
+        )
+
+        writes = [
+            route
+            for route in emulator.stats()["by_route"]
+            if route.split()[0] in ("POST", "PATCH", "DELETE")
+            and not route.endswith("/validateMacs/invoke")
+        ]
+        assert writes == []
+        assert {o.status for o in result.outcomes.values()} == {Status.PLANNED}
+        assert emulator.state.store.devices == {}
+
+    async def test_resumed_code_row_leaves_one_device_per_row(
+        self, emulator: RunningEmulator, tmp_path: Path
+    ) -> None:
+        """A code row killed after the API issued its code ends, on resume, with one
+        pending device per code row: the lost code's device is deleted."""
+        owner = ORG_WORKSPACES[0]
+        rows = [code_row(n, owner) for n in (2, 3, 4)] + [
+            code_row(5, ORG_WORKSPACES[1])
+        ]
+        manifest = manifest_of(rows)
+        journal = tmp_path / "x.journal.sqlite"
+        stop = anyio.Event()
+
+        def stop_after_two(progress: Progress) -> None:
+            if progress.done >= 2:
+                stop.set()
+
+        await provision(
+            manifest,
+            emulator_settings(emulator, concurrency=1),
+            journal_path=journal,
+            on_progress=stop_after_two,
+            stop=stop,
+        )
+        # The kill: row 3 journalled as started, its code issued, the answer lost.
+        with Journal.open(journal, manifest_fingerprint(manifest)) as opened:
+            opened.mark_started(3)
+        store = emulator.state.store
+        lost = store.create_activation_code(
+            {"workspaceId": owner, "model": "DMS Cisco 8851"},
+            emulator.state.clock.now(),
+            30,
+        )
+
+        result = await provision(
+            manifest, emulator_settings(emulator), journal_path=journal
+        )
+
+        ids = {n: o.device_id for n, o in result.outcomes.items()}
+        assert {o.status for o in result.outcomes.values()} == {Status.CODE_ISSUED}
+        assert lost.id not in store.devices
+        assert set(store.devices) == set(ids.values())
+        assert len(set(ids.values())) == 4
+        assert all(
+            store.devices[i or ""].wire["connectionStatus"] == "activating"
+            for i in ids.values()
+        )
+
+    async def test_server_errors_on_the_first_call_get_the_usual_retries(
+        self, emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """5xx answers to the first call outlast the quick attempts and the run goes on."""
+        failing = FIRST_CALL_ATTEMPTS + 2
+        rolls = itertools.count()
+        roll = emulator.state.dice.roll
+
+        def gateway_errors_first(knobs: Any) -> FaultDecision:
+            return (
+                FaultDecision(server_error=503)
+                if next(rolls) < failing
+                else roll(knobs)
+            )
+
+        monkeypatch.setattr(emulator.state.dice, "roll", gateway_errors_first)
+
+        result = await provision(manifest_of(org_rows(2)), emulator_settings(emulator))
+
+        stats = emulator.stats()
+        assert {o.status for o in result.outcomes.values()} == {Status.CREATED}
+        assert stats["server_errors_injected"] == failing
+        assert result.stats.api_calls == stats["requests_total"]
+
+    async def test_unknown_token_stops_the_run(self, emulator: RunningEmulator) -> None:
+        """A token the API refuses raises AuthError before any row is sent."""
+        settings_ = emulator_settings(emulator, token="not-a-real-token")
+
+        with pytest.raises(AuthError):
+            await provision(manifest_of(org_rows(3)), settings_)
+
+        assert emulator.state.store.devices == {}

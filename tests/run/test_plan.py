@@ -1,0 +1,278 @@
+"""
+The engine's pure decisions: order, ownership, tags, code reuse, wording.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from provisioner.errors import (
+    ApiTimeoutError,
+    AuthError,
+    ConnectError,
+    InvalidRequestError,
+    NotFoundError,
+    RateLimitedError,
+    ServerError,
+)
+from provisioner.models import Device, Outcome, Problem, Row, Status, TagMode
+from provisioner.run import plan
+from provisioner.run.plan import Step, Verdict
+from provisioner.webex.protocol import SupportedModel
+
+NOW = datetime(2026, 11, 26, tzinfo=UTC)
+
+
+def row(number: int, owner: str = "ws-1", **fields: object) -> Row:
+    return Row(number=number, cells=(), workspace_id=owner, **fields)  # type: ignore[arg-type]
+
+
+class TestOrderRows:
+    def test_round_robin_across_owners(self) -> None:
+        """Owners take turns; each owner's rows stay in manifest order."""
+        rows = [
+            row(2, "a"),
+            row(3, "a"),
+            row(4, "a"),
+            row(5, "b"),
+            row(6, "c"),
+            row(7, "b"),
+        ]
+
+        ordered = [r.number for r in plan.order_rows(rows)]
+
+        assert ordered == [2, 5, 6, 3, 7, 4]
+
+    def test_nothing_is_lost_or_repeated(self) -> None:
+        """Every row appears exactly once."""
+        rows = [row(n, f"o{n % 3}") for n in range(2, 40)]
+
+        assert sorted(r.number for r in plan.order_rows(rows)) == list(range(2, 40))
+
+
+class TestJudgeFoundDevice:
+    def test_verdicts(self) -> None:
+        """None is absent, the row's owner is ours, anyone else is another owner."""
+        mine = row(2, "ws-1", mac="AA")
+
+        assert plan.judge_found_device(None, mine) is Verdict.ABSENT
+        assert (
+            plan.judge_found_device(Device(id="d", workspace_id="ws-1"), mine)
+            is Verdict.OURS
+        )
+        assert (
+            plan.judge_found_device(Device(id="d", workspace_id="ws-2"), mine)
+            is Verdict.OTHER_OWNER
+        )
+        assert (
+            plan.judge_found_device(Device(id="d", person_id="ws-1"), mine)
+            is Verdict.OTHER_OWNER
+        )
+
+    def test_other_owner_text_names_the_owner(self) -> None:
+        """The failure text says which workspace or person holds the MAC."""
+
+        text = plan.other_owner_text(Device(id="d9", person_id="p-7"))
+
+        assert "person p-7 (device d9)" in text
+
+
+class TestTagsToSend:
+    @pytest.mark.parametrize(
+        ("current", "wanted", "mode", "expected"),
+        [
+            ((), (), TagMode.ADD, None),
+            ((), ("a",), TagMode.ADD, ("a",)),
+            (("x",), ("a", "x"), TagMode.ADD, ("x", "a")),
+            (("x", "a"), ("a",), TagMode.ADD, None),
+            (("x",), ("a",), TagMode.REPLACE, ("a",)),
+            (("a",), ("a",), TagMode.REPLACE, None),
+            ((), ("a", "a"), TagMode.REPLACE, ("a",)),
+        ],
+    )
+    def test_union_or_replacement(
+        self,
+        current: tuple[str, ...],
+        wanted: tuple[str, ...],
+        mode: TagMode,
+        expected: tuple[str, ...] | None,
+    ) -> None:
+        """add sends the union, replace the row's tags, and nothing when already so."""
+
+        assert plan.tags_to_send(current, wanted, mode) == expected
+
+
+class TestPickCodeDevice:
+    def test_by_id(self) -> None:
+        """With the code's device id, that device is picked."""
+        devices = [Device(id="a"), Device(id="b")]
+
+        assert plan.pick_code_device(devices, "b") == devices[1]
+
+    def test_the_single_pending_device(self) -> None:
+        """Without an id, the one device waiting for activation is picked."""
+        pending = Device(id="p", connection_status="activating")
+        devices = [Device(id="x", mac="AA", connection_status="connected"), pending]
+
+        assert plan.pick_code_device(devices, None) == pending
+
+    def test_ambiguity_picks_none(self) -> None:
+        """Two pending devices cannot be told apart: none is picked."""
+        devices = [Device(id=i, connection_status="activating") for i in "pq"]
+
+        assert plan.pick_code_device(devices, None) is None
+
+
+def pending(device_id: str, created: str | None, **fields: object) -> Device:
+    fields.setdefault("connection_status", "activating")
+    return Device(id=device_id, created=created, **fields)  # type: ignore[arg-type]
+
+
+class TestLostCodeDevices:
+    def test_only_unclaimed_pending_devices_made_since_the_start(self) -> None:
+        """A device with a MAC, another status, an older stamp or a claim is not lost."""
+        start = datetime(2026, 11, 26, 1, 0, 0, tzinfo=UTC)
+        lost = pending("lost", "2026-11-26T01:00:05.000Z")
+        devices = [
+            lost,
+            pending(
+                "pending-status",
+                "2026-11-26T01:00:06.000Z",
+                connection_status="pending",
+            ),
+            pending("claimed", "2026-11-26T01:00:07.000Z"),
+            pending("older", "2026-11-26T00:59:00.000Z"),
+            pending("no-stamp", None),
+            pending("bad-stamp", "yesterday"),
+            pending("activated", "2026-11-26T01:00:08.000Z", mac="00AABB000001"),
+            pending(
+                "expired",
+                "2026-11-26T01:00:09.000Z",
+                connection_status="offline_expired",
+            ),
+        ]
+
+        found = plan.lost_code_devices(devices, start, {"claimed"})
+
+        assert [d.id for d in found] == ["lost", "pending-status"]
+
+    def test_millisecond_stamps_within_the_tolerance_count(self) -> None:
+        """A stamp cut to milliseconds just before the start still counts as since it."""
+        start = datetime(2026, 11, 26, 1, 0, 0, 999_999, tzinfo=UTC)
+        just_before = pending("cut", "2026-11-26T01:00:00.999Z")
+        too_early = start - plan.CLOCK_TOLERANCE - timedelta(milliseconds=1)
+        stamp = too_early.isoformat(timespec="milliseconds")
+
+        found = plan.lost_code_devices(
+            [just_before, pending("early", stamp)], start, ()
+        )
+
+        assert [d.id for d in found] == ["cut"]
+
+
+class TestMayHaveTakenEffect:
+    @pytest.mark.parametrize(
+        ("error", "expected"),
+        [
+            (ServerError("bad gateway", status=502), True),
+            (ApiTimeoutError("no answer"), True),
+            (RateLimitedError("slow down", status=429), False),
+            (ConnectError("refused"), False),
+            (NotFoundError("no such workspace", status=404), False),
+        ],
+    )
+    def test_ambiguous_failures(self, error: Exception, expected: bool) -> None:
+        """Timeouts and 5xx may have taken effect; 429, refused and 4xx did not."""
+
+        assert plan.may_have_taken_effect(error) is expected  # type: ignore[arg-type]
+
+
+class TestCanReuseCode:
+    def test_reuse_rules(self) -> None:
+        """A code still valid is kept; none, or an expired one, is not."""
+
+        def outcome(expiry: str | None, code: str | None = "1") -> Outcome:
+            return Outcome(
+                row=2,
+                status=Status.CODE_ISSUED,
+                activation_code=code,
+                activation_expiry=expiry,
+            )
+
+        assert plan.can_reuse_code(outcome("2026-12-01T00:00:00.000Z"), NOW)
+        assert not plan.can_reuse_code(outcome("2026-11-01T00:00:00Z"), NOW)
+        assert not plan.can_reuse_code(outcome("2026-12-01", code=None), NOW)
+        assert not plan.can_reuse_code(None, NOW)
+        assert plan.can_reuse_code(outcome(None), NOW)
+
+
+class TestWording:
+    def test_invalid_outcome_lists_problems(self) -> None:
+        """An invalid row's error names every column and problem."""
+        bad = row(
+            4,
+            problems=(
+                Problem("mac", "zz", "not a MAC"),
+                Problem("model", "", "missing"),
+            ),
+        )
+
+        outcome = plan.invalid_outcome(bad)
+
+        assert (outcome.status, outcome.error) == (
+            Status.INVALID,
+            "mac: not a MAC; model: missing",
+        )
+
+    def test_failure_names_step_reason_and_hint(self) -> None:
+        """Failures start with the step and carry a hint for the kind of error."""
+
+        assert plan.describe_failure(
+            Step.CREATE, NotFoundError("Workspace not found.")
+        ) == (
+            "create device: Workspace not found (check the row's workspaceId or personId "
+            "(and orgId))"
+        )
+        assert "check the token" in plan.describe_failure(Step.TAGS, AuthError("401"))
+        assert "run rerun later" in plan.describe_failure(Step.TAGS, ServerError("503"))
+        assert plan.describe_failure(Step.CODE, InvalidRequestError("Bad model")) == (
+            "issue activation code: Bad model"
+        )
+
+    def test_failed_outcome_keeps_the_device(self) -> None:
+        """A failure keeps the partial outcome's device and takes the call's status."""
+        base = Outcome(row=2, status=Status.CREATED, device_id="d1", tags_deferred=True)
+
+        failed = plan.failed_outcome(
+            base, Step.TAGS, ServerError("x", status=502, tracking_id="T")
+        )
+
+        assert (
+            failed.status,
+            failed.device_id,
+            failed.http_status,
+            failed.tracking_id,
+            failed.tags_deferred,
+        ) == (Status.FAILED, "d1", 502, "T", False)
+
+    def test_model_support_by_model_or_display_name(self) -> None:
+        """A model matches an entry's model string or display name; no catalogue: all pass."""
+        catalogue = [SupportedModel(model="DMS Cisco 8851", display_name="Cisco 8851")]
+
+        assert plan.is_model_supported("cisco 8851", catalogue)
+        assert plan.is_model_supported("DMS Cisco 8851", catalogue)
+        assert not plan.is_model_supported("Cisco 1234", catalogue)
+        assert plan.is_model_supported("anything", [])
+
+    def test_dry_run_text(self) -> None:
+        """The dry-run line says what a run would do, tags included."""
+
+        assert plan.dry_run_text(row(2, mac="AA", tags=("a", "b")), None) == (
+            "dry run: would create the device by MAC and apply tags a;b"
+        )
+        assert "would adopt device d1" in plan.dry_run_text(
+            row(2, mac="AA"), Device(id="d1")
+        )
+        assert "activation code" in plan.dry_run_text(row(2), None)

@@ -1,0 +1,168 @@
+"""
+ApiClient against the bundled emulator: the contract end to end, and rate learning.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import anyio
+import pytest
+from paths import EMULATOR_ORG
+
+from provisioner.emulator import RunningEmulator
+from provisioner.errors import (
+    AuthError,
+    MacInUseError,
+    NotFoundError,
+    OutcomeUnknownError,
+    ServerError,
+)
+from provisioner.models import TagMode
+from provisioner.settings import RateControl, RetryPolicy, Settings
+from provisioner.webex.client import ApiClient
+
+ORG = json.loads((EMULATOR_ORG).read_text())
+WORKSPACE = ORG["workspaces"][0]["id"]
+PERSON = ORG["people"][0]["id"]
+QUICK_RETRY = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02)
+
+
+def settings_for(server: RunningEmulator, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "token": server.token,
+        "base_url": server.base_url,
+        "retry": QUICK_RETRY,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+class TestContract:
+    async def test_device_lifecycle(self, emulator: RunningEmulator) -> None:
+        """Create, read, tag, list, find by MAC and delete a phone on the emulator."""
+        async with ApiClient(settings_for(emulator)) as api:
+            created = await api.create_device(
+                mac="00:aa:bb:11:22:33", model="DMS Cisco 8851", workspace_id=WORKSPACE
+            )
+            await api.modify_tags(created.id, mode=TagMode.ADD, tags=["floor-3"])
+            tagged = await api.modify_tags(created.id, mode=TagMode.ADD, tags=["pilot"])
+            listed = [d.id async for d in api.list_devices(workspace_id=WORKSPACE)]
+            found = await api.find_device_by_mac("00AABB112233")
+            await api.delete_device(created.id)
+            with pytest.raises(NotFoundError):
+                await api.get_device(created.id)
+
+        assert created.mac == "00AABB112233"
+        assert created.workspace_id == WORKSPACE
+        assert tagged.tags == ("floor-3", "pilot")
+        assert listed == [created.id]
+        assert found is not None
+        assert found.id == created.id
+
+    async def test_desk_phone_empty_body_is_resolved(
+        self, emulator: RunningEmulator
+    ) -> None:
+        """A 98xx create (empty 200 body) comes back as the device found by MAC."""
+        async with ApiClient(settings_for(emulator)) as api:
+            device = await api.create_device(
+                mac="00AABB445566", model="Cisco 9841", person_id=PERSON
+            )
+
+        assert device.id
+        assert (device.mac, device.person_id) == ("00AABB445566", PERSON)
+
+    async def test_mac_in_use_and_validate(self, emulator: RunningEmulator) -> None:
+        """A second create of a MAC is MacInUseError, and validateMacs reports it."""
+        async with ApiClient(settings_for(emulator)) as api:
+            await api.create_device(
+                mac="00AABB778899", model="DMS Cisco 8851", workspace_id=WORKSPACE
+            )
+            with pytest.raises(MacInUseError):
+                await api.create_device(
+                    mac="00AABB778899", model="DMS Cisco 8851", workspace_id=WORKSPACE
+                )
+            states = await api.validate_macs(["00AABB778899", "00AABB000001"])
+
+        assert [s.state for s in states] == ["UNAVAILABLE", "AVAILABLE"]
+
+    async def test_catalogue_owners_and_codes(self, emulator: RunningEmulator) -> None:
+        """Supported devices, owners and activation codes read back as domain values."""
+        async with ApiClient(settings_for(emulator)) as api:
+            models = await api.supported_devices()
+            workspace = await api.get_workspace(WORKSPACE)
+            person = await api.get_person(PERSON)
+            code = await api.create_activation_code(
+                model="DMS Cisco 8851", workspace_id=WORKSPACE
+            )
+
+        assert "DMS Cisco 8851" in {m.model for m in models}
+        assert (workspace.id, person.id) == (WORKSPACE, PERSON)
+        assert len(code.code) == 16
+        assert code.expiry_time
+
+    async def test_wrong_token_is_auth_error(self, emulator: RunningEmulator) -> None:
+        """An unknown token is refused with AuthError after one call."""
+        async with ApiClient(settings_for(emulator, token="not-the-token")) as api:
+            with api.tally() as tally, pytest.raises(AuthError) as caught:
+                await api.get_workspace(WORKSPACE)
+
+        assert tally.calls == 1
+        assert caught.value.tracking_id == tally.last_tracking_id
+
+    async def test_ambiguous_create_then_lookup(self, start_emulator: Any) -> None:
+        """A create whose connection drops after the device exists is OutcomeUnknownError, and the device is then found by MAC."""
+        server = await start_emulator(ambiguous_rate=1.0)
+
+        async with ApiClient(settings_for(server)) as api:
+            with api.tally() as tally, pytest.raises(OutcomeUnknownError):
+                await api.create_device(
+                    mac="00AABBCCDD01", model="DMS Cisco 8851", workspace_id=WORKSPACE
+                )
+            found = await api.find_device_by_mac("00AABBCCDD01")
+
+        assert tally.calls == 1
+        assert found is not None
+
+    async def test_server_errors_retried_then_raised(self, start_emulator: Any) -> None:
+        """A GET answered 5xx every time is tried max_attempts times, then raised."""
+        server = await start_emulator(fault_rate=1.0)
+
+        async with ApiClient(settings_for(server)) as api:
+            with api.tally() as tally, pytest.raises(ServerError):
+                await api.get_workspace(WORKSPACE)
+
+        assert tally.calls == QUICK_RETRY.max_attempts
+        assert server.stats()["server_errors_injected"] == QUICK_RETRY.max_attempts
+
+
+class TestRateLearning:
+    async def test_converges_under_an_unknown_limit(self, start_emulator: Any) -> None:
+        """Against a 40/s limit it was not told, few calls are refused and the achieved rate sits near the limit."""
+        limit, calls = 40.0, 300
+        server = await start_emulator(rate_limit=limit, burst=5)
+        settings = settings_for(
+            server,
+            concurrency=8,
+            rate=RateControl(initial_rate=20.0),
+            retry=RetryPolicy(max_attempts=8, base_delay=0.05),
+        )
+        workspaces = [w["id"] for w in ORG["workspaces"]]
+
+        async with ApiClient(settings) as api:
+            started = time.monotonic()
+            async with anyio.create_task_group() as group:
+                for index in range(calls):
+                    group.start_soon(api.get_workspace, workspaces[index % 48])
+            wall = time.monotonic() - started
+            stats = api.statistics()
+
+        counts = server.stats()
+        refused = counts["rate_limited_total"]
+        assert counts["requests_total"] == calls + refused
+        assert refused / counts["requests_total"] < 0.05
+        # Generous: a shared machine may run slow, but never faster than the bucket.
+        assert limit * 0.6 < calls / wall < limit * 1.2
+        assert stats.ceiling is None or stats.ceiling < limit * 1.1

@@ -1,0 +1,412 @@
+"""
+ratelimit.py: the start-rate controller on a fake clock, and its thin async shell.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from dataclasses import dataclass, field
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from provisioner.settings import RateControl
+from provisioner.webex.ratelimit import (
+    Episode,
+    Phase,
+    RateController,
+    RateLimiter,
+    learn_limit,
+)
+
+
+class FakeClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Bucket:
+    """The server side: a token bucket like Webex's and the emulator's."""
+
+    rate: float
+    burst: float
+    rise: tuple[float, float] | None = None  # (at, new rate): the limit changes
+    tokens: float = field(init=False)
+    last: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.tokens = self.burst
+
+    def take(self, now: float) -> bool:
+        if self.rise is not None and now >= self.rise[0]:
+            self.tokens += (self.rise[0] - self.last) * self.rate
+            self.last, self.rate, self.rise = self.rise[0], self.rise[1], None
+        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+@dataclass
+class Run:
+    """What a simulated run did."""
+
+    wall: float
+    calls: int
+    rejected: int
+    controller: RateController
+
+
+def simulate(
+    calls: int,
+    *,
+    limit: float | None,
+    burst: float = 10,
+    latency: float = 0.04,
+    workers: int = 16,
+    retry_after: float = 1.0,
+    control: RateControl | None = None,
+    rise: tuple[float, float] | None = None,
+    until_events: int | None = None,
+) -> Run:
+    """
+    Drive a RateController with a pool of workers against a token bucket.
+
+    Workers reserve a slot, wait for it (re-reserving when the epoch changes, as
+    RateLimiter does), arrive at the server half a latency later and learn the answer
+    a full latency after starting; a 429 pauses them for Retry-After. ``rise``
+    changes the bucket's rate mid-run; ``until_events`` stops right after that many
+    429 episodes.
+    """
+    clock = FakeClock()
+    controller = RateController(control or RateControl(), clock=clock)
+    bucket = Bucket(limit, burst, rise) if limit is not None else None
+    events: list[tuple[float, int, str, int, float]] = []
+    waiting: dict[int, tuple[int, float, float]] = {}
+    counter = {"seq": 0, "left": calls, "done": 0, "rejected": 0}
+    end = 0.0
+    seen_epoch = [controller.epoch]
+
+    def push(at: float, kind: str, worker: int, value: float = 0.0) -> None:
+        counter["seq"] += 1
+        heapq.heappush(events, (at, counter["seq"], kind, worker, value))
+
+    def notify() -> None:
+        if controller.epoch != seen_epoch[0]:
+            seen_epoch[0] = controller.epoch
+            for worker in list(waiting):
+                del waiting[worker]
+                push(clock.now, "acquire", worker)
+
+    def acquire(worker: int) -> None:
+        epoch, slot = controller.epoch, controller.reserve_nowait()
+        notify()
+        if slot <= clock.now:
+            controller.record_start_nowait(slot)
+            push(slot + latency / 2, "arrive", worker, slot)
+        else:
+            counter["seq"] += 1
+            waiting[worker] = (epoch, slot, counter["seq"])
+            push(slot, "wake", worker, counter["seq"])
+
+    for worker in range(workers):
+        counter["left"] -= 1
+        push(0.0, "acquire", worker)
+    while events:
+        clock.now, _, kind, worker, value = heapq.heappop(events)
+        if kind == "acquire":
+            acquire(worker)
+        elif kind == "wake" and waiting.get(worker, (0, 0.0, -1.0))[2] == value:
+            epoch, slot, _ = waiting.pop(worker)
+            if controller.epoch == epoch:
+                controller.record_start_nowait(slot)
+                push(slot + latency / 2, "arrive", worker, slot)
+            else:
+                acquire(worker)
+        elif kind == "arrive":
+            accepted = bucket is None or bucket.take(clock.now)
+            push(value + latency, "accepted" if accepted else "rejected", worker, value)
+        elif kind == "accepted":
+            counter["done"] += 1
+            end = clock.now
+            if counter["left"] > 0:
+                counter["left"] -= 1
+                acquire(worker)
+        elif kind == "rejected":
+            counter["rejected"] += 1
+            controller.record_rejected_nowait(value, retry_after)
+            notify()
+            if controller.statistics().rate_limited_events == until_events:
+                break
+            push(clock.now + retry_after, "acquire", worker)
+    return Run(end, counter["done"], counter["rejected"], controller)
+
+
+def take(controller: RateController) -> float:
+    """Reserve a start slot and start in it, as RateLimiter.acquire does."""
+    slot = controller.reserve_nowait()
+    controller.record_start_nowait(slot)
+    return slot
+
+
+class TestPacing:
+    def test_starts_at_initial_rate(self) -> None:
+        """The first starts are spaced one initial-rate interval apart."""
+        clock = FakeClock()
+        controller = RateController(RateControl(initial_rate=20.0), clock=clock)
+
+        slots = [take(controller) for _ in range(3)]
+
+        assert slots == pytest.approx([0.0, 0.05, 0.10])
+
+    def test_ramps_fast_while_demand_keeps_up(self) -> None:
+        """A latency-bound pool gets from 20/s to 320/s in well under a second."""
+        run = simulate(3000, limit=None, latency=0.1, workers=32)
+        clock = FakeClock()
+        controller = RateController(RateControl(initial_rate=20.0), clock=clock)
+        reached = None
+        while clock.now < 2.0 and reached is None:
+            take(controller)
+            clock.now += 0.001
+            if controller.rate_nowait() >= 320:
+                reached = clock.now
+
+        assert reached is not None
+        assert reached < 0.8
+        assert run.rejected == 0
+        # 3,000 calls × 0.1 s / 32 = 9.4 s when the controller never holds back.
+        assert run.wall < 9.4 * 1.1
+
+    def test_no_ramp_without_demand(self) -> None:
+        """When callers start fewer requests than allowed, the rate is not raised."""
+        clock = FakeClock()
+        controller = RateController(RateControl(initial_rate=20.0), clock=clock)
+        for _ in range(100):
+            take(controller)
+            clock.now += 0.5  # two starts a second against a 20/s allowance
+
+        assert controller.rate_nowait() == 20.0
+
+    def test_max_rate_is_a_hard_ceiling(self) -> None:
+        """Starts are never closer than 1/max_rate, however much demand there is."""
+        control = RateControl(initial_rate=20.0, max_rate=50.0)
+        run = simulate(500, limit=None, latency=0.01, workers=32, control=control)
+        clock = FakeClock()
+        controller = RateController(control, clock=clock)
+        slots = []
+        for _ in range(400):
+            slots.append(take(controller))
+            clock.now = slots[-1]
+
+        gaps = [b - a for a, b in itertools.pairwise(slots)]
+        assert min(gaps) >= 1 / 50.0 - 1e-9
+        assert run.controller.rate_nowait() <= 50.0
+        assert run.wall >= (500 - 1) / 50.0
+
+
+class TestBackOff:
+    def test_429_pauses_every_start_and_lowers_the_rate(self) -> None:
+        """After a 429, no start is handed out before Retry-After and the rate drops."""
+        clock = FakeClock()
+        controller = RateController(RateControl(initial_rate=100.0), clock=clock)
+        slots = [take(controller) for _ in range(50)]
+        clock.now = slots[-1]
+
+        controller.record_rejected_nowait(slots[-1], retry_after=2.0)
+
+        assert controller.reserve_nowait() >= clock.now + 2.0
+        stats = controller.statistics()
+        assert stats.rate < 100.0
+        assert stats.phase is Phase.SEARCHING
+        assert stats.paused_for == pytest.approx(2.0, abs=0.05)
+
+    def test_stragglers_of_one_episode_count_once(self) -> None:
+        """429s on calls that started before the pause do not lower the rate again."""
+        clock = FakeClock()
+        controller = RateController(RateControl(initial_rate=100.0), clock=clock)
+        slots = [take(controller) for _ in range(50)]
+        clock.now = slots[-1]
+        controller.record_rejected_nowait(slots[-3], retry_after=1.0)
+        rate = controller.statistics().rate
+
+        controller.record_rejected_nowait(slots[-2], retry_after=1.0)
+        controller.record_rejected_nowait(slots[-1], retry_after=1.0)
+
+        assert controller.statistics().rate == rate
+        assert controller.statistics().rate_limited_events == 1
+
+    def test_min_rate_is_a_floor(self) -> None:
+        """However often it is rejected, the rate never drops below min_rate."""
+        clock = FakeClock()
+        control = RateControl(initial_rate=5.0, min_rate=2.0)
+        controller = RateController(control, clock=clock)
+        for _ in range(20):
+            slot = take(controller)
+            clock.now = slot
+            controller.record_rejected_nowait(slot, retry_after=0.1)
+
+        assert controller.statistics().rate >= 2.0
+
+
+class TestLearning:
+    def test_learn_limit_from_two_episodes(self) -> None:
+        """Two differently shaped episodes against one bucket reveal its rate."""
+        limit, burst = 50.0, 10.0
+
+        def episode(rates: list[tuple[float, float]]) -> Episode:
+            bucket, now = Bucket(limit, burst), 0.0
+            starts: list[float] = []
+            for rate, duration in rates:
+                end = now + duration
+                while now < end:
+                    if not bucket.take(now):
+                        return Episode(tuple(starts), now)
+                    starts.append(now)
+                    now += 1 / rate
+            raise AssertionError("the bucket never ran dry")
+
+        ramp = episode([(20, 0.15), (40, 0.15), (80, 0.15), (160, 5)])
+        steady = episode([(45 + i, 0.5) for i in range(40)])
+
+        learned = learn_limit(ramp, steady, low=1.0, high=100.0)
+
+        assert learned == pytest.approx(limit, rel=0.03)
+
+    def test_short_episodes_of_nearly_one_length_teach_nothing(self) -> None:
+        """Two drains too close in length to place a crossing give no limit."""
+        # 5 starts in 0.19 s, then 6 in 0.27 s: each pins its burst to within one
+        # call, which moves the crossing by more than half of itself.
+        ramp = Episode((0.0, 0.05, 0.1, 0.125, 0.15), 0.19)
+        search = Episode(tuple(1.23 + i / 22.4 for i in range(6)), 1.496)
+
+        assert learn_limit(ramp, search, low=0.5, high=50.0) is None
+        assert learn_limit(ramp, search, low=0.5, high=50.0, resolution=10) is not None
+
+    def test_one_episode_cannot_tell_rate_from_burst(self) -> None:
+        """Buckets of 45/s, 50/s and 60/s leave the controller in one state at the first 429."""
+
+        def after_first_429(limit: float, burst: float) -> tuple[object, ...]:
+            run = simulate(100, limit=limit, burst=burst, until_events=1)
+            stats = run.controller.statistics()
+            return (stats.rate, stats.ceiling, stats.phase, stats.starts)
+
+        states = {
+            after_first_429(45, 11),
+            after_first_429(50, 10),
+            after_first_429(60, 8),
+        }
+
+        # One state for limits 20% apart: whatever it settles at after one 429 is
+        # more than 3% off for at least two of them; a second episode is needed.
+        assert len(states) == 1
+        assert next(iter(states))[2] is Phase.SEARCHING
+
+    def test_identical_episodes_teach_nothing(self) -> None:
+        """Episodes of the same shape cannot separate rate from burst: no answer."""
+        same = Episode(tuple(i / 60 for i in range(30)), 0.5)
+
+        assert learn_limit(same, same, low=1.0, high=100.0) is None
+
+    @pytest.mark.parametrize(
+        ("limit", "burst", "workers"),
+        [
+            (50.0, 10, 16),
+            (40.0, 5, 16),
+            (100.0, 20, 16),
+            (200.0, 20, 16),
+            (200.0, 50, 32),
+        ],
+    )
+    def test_settles_just_under_an_unknown_limit(
+        self, limit: float, burst: int, workers: int
+    ) -> None:
+        """Against an unknown bucket it learns the limit from few 429s and stays under it."""
+        calls = int(limit * 40)
+
+        run = simulate(calls, limit=limit, burst=burst, workers=workers)
+
+        stats = run.controller.statistics()
+        assert stats.phase is Phase.SETTLED
+        assert limit * 0.97 <= stats.rate <= limit
+        assert run.rejected / calls < 0.02
+        ideal = (calls - burst) / limit
+        assert ideal / run.wall > 0.88
+        assert stats.rate_limited_events <= 2
+
+    def test_settles_under_a_slow_bucket_with_a_second_of_burst(self) -> None:
+        """A 5/s bucket with burst 5, under the initial rate, ends within 3% under it."""
+        run = simulate(300, limit=5.0, burst=5)
+
+        stats = run.controller.statistics()
+        assert stats.phase is Phase.SETTLED
+        assert 5.0 * 0.97 <= stats.rate <= 5.0
+        assert run.rejected / 300 < 0.03
+        # Its pauses cost little: the bucket refills in the 1 s Retry-After.
+        assert (300 - 5) / 5.0 / run.wall > 0.95
+
+    def test_settles_under_a_bucket_of_one(self) -> None:
+        """A 10/s bucket with burst 1, below the initial rate, is found and kept under."""
+        run = simulate(600, limit=10.0, burst=1)
+
+        stats = run.controller.statistics()
+        assert stats.phase is Phase.SETTLED
+        assert 10.0 * 0.8 <= stats.rate <= 10.0
+        assert run.rejected / 600 < 0.02
+
+    def test_finds_a_limit_raised_later(self) -> None:
+        """When the limit rises from 50/s to 60/s mid-run, probing climbs past 55/s."""
+        run = simulate(24_000, limit=50.0, burst=10, rise=(30.0, 60.0))
+
+        stats = run.controller.statistics()
+        assert stats.rate > 55.0
+        assert stats.rate <= 60.0
+        assert stats.rate_limited_events <= 4
+
+    def test_oscillation_is_bounded_after_settling(self) -> None:
+        """A long run at a fixed limit adds at most a probe or two after settling."""
+        run = simulate(15_000, limit=50.0, burst=10)
+
+        assert run.controller.statistics().rate_limited_events <= 5
+        assert run.rejected / 15_000 < 0.01
+
+
+class TestRateLimiter:
+    async def test_caps_calls_in_flight(self) -> None:
+        """No more than `concurrency` callers hold a slot at once."""
+        limiter = RateLimiter(2, RateControl(initial_rate=10_000.0))
+        peak = 0
+
+        async def one() -> None:
+            nonlocal peak
+            async with limiter.slot():
+                peak = max(peak, limiter.in_flight)
+                await anyio.lowlevel.checkpoint()
+
+        async with anyio.create_task_group() as group:
+            for _ in range(10):
+                group.start_soon(one)
+
+        assert peak == 2
+        assert limiter.statistics().starts == 10
+
+    async def test_rejection_pauses_waiters(self) -> None:
+        """A 429 reported to the limiter moves the next start past Retry-After."""
+        clock = FakeClock()
+        limiter = RateLimiter(4, RateControl(initial_rate=10_000.0), clock=clock)
+        started = await limiter.acquire()
+
+        limiter.rejected(started, retry_after=3.0)
+
+        assert limiter.controller.reserve_nowait() >= 3.0
+        assert math.isclose(limiter.statistics().paused_for, 3.0)
