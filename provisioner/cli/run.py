@@ -12,12 +12,11 @@ flight at once (the journal still keeps every finished row).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import signal
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,17 +29,18 @@ from provisioner.cli.common import (
     ConnectionOptions,
     build_settings,
     connection_options,
-    describe_error,
     exit_code_for,
     fail,
     format_summary,
 )
+from provisioner.cli.confirm import confirm_changes, yes_option
 from provisioner.cli.exit_codes import EXIT_FAILED_ROWS, EXIT_INTERRUPTED, EXIT_OK
+from provisioner.cli.failures import command_errors
 from provisioner.cli.progress import ProgressDisplay
 from provisioner.errors import ProvisionerError
 from provisioner.intake.manifest import load_manifest
 from provisioner.logs import configure_logging
-from provisioner.models import Manifest, Outcome
+from provisioner.models import Changes, Manifest, Outcome, Target
 from provisioner.redaction import add_secrets
 from provisioner.report.files import (
     load_report,
@@ -75,6 +75,10 @@ class _Job:
     previous: Mapping[int, Outcome] | None = None
     only_rows: frozenset[int] | None = None
     quiet: bool = False
+    #: ``--yes``: change a non-loopback org without asking.
+    yes: bool = False
+    #: The command as people type it, for the confirmation's words.
+    command: str = "provisioner run"
 
 
 def rerun_report_path(report: Path) -> Path:
@@ -118,6 +122,7 @@ def _dry_run_paths(paths: tuple[Path, ...]) -> tuple[Path, ...]:
     is_flag=True,
     help="Forget an earlier interrupted run of this manifest and start over.",
 )
+@yes_option()
 @connection_options
 def run(
     manifest_path: Path,
@@ -125,6 +130,7 @@ def run(
     sheet: str | None,
     dry_run: bool,
     fresh: bool,
+    yes: bool,
     connection: ConnectionOptions,
 ) -> None:
     """
@@ -134,9 +140,10 @@ def run(
     stopped; rows already done are never redone. Exit codes: 0 every row ended well,
     1 some row failed or was invalid, 2 nothing could start, 130 interrupted.
     """
-    with _command_errors():
+    with command_errors() as where:
         _start_logging(connection)
         settings = build_settings(connection, os.environ, dry_run=dry_run)
+        where.base_url = settings.base_url
         add_secrets(settings.token)
         manifest = load_manifest(manifest_path, sheet=sheet)
         add_secrets(*(row.password for row in manifest.rows))
@@ -152,6 +159,7 @@ def run(
             paths=paths,
             journal_path=journal,
             quiet=connection.quiet,
+            yes=yes,
         )
         _execute(job, fresh=fresh)
 
@@ -172,11 +180,13 @@ def run(
     is_flag=True,
     help="Forget an earlier interrupted rerun into the same report and start over.",
 )
+@yes_option()
 @connection_options
 def rerun(
     report_path: Path,
     output: Path | None,
     fresh: bool,
+    yes: bool,
     connection: ConnectionOptions,
 ) -> None:
     """
@@ -186,9 +196,10 @@ def rerun(
     workspace id, a MAC) is what the rerun uses. Rows that ended well keep their
     outcome. The new report is complete: every row, once, in order.
     """
-    with _command_errors():
+    with command_errors() as where:
         _start_logging(connection)
         settings = build_settings(connection, os.environ)
+        where.base_url = settings.base_url
         add_secrets(settings.token)
         manifest, previous = load_report(report_path)
         add_secrets(*(row.password for row in manifest.rows))
@@ -208,6 +219,8 @@ def rerun(
             previous=previous,
             only_rows=only_rows,
             quiet=connection.quiet,
+            yes=yes,
+            command="provisioner rerun",
         )
         click.echo(
             f"Re-running {len(only_rows)} of {len(manifest.rows)} rows "
@@ -215,28 +228,6 @@ def rerun(
             err=True,
         )
         _execute(job, fresh=fresh)
-
-
-@contextlib.contextmanager
-def _command_errors() -> Iterator[None]:
-    """
-    Turn the errors that stop a command before rows run into a message and exit 2.
-    """
-    try:
-        yield
-    except ProvisionerError as exc:
-        message, code = describe_error(exc)
-        log.info("command_stopped", error_type=type(exc).__name__)
-        fail(message, code)
-    except KeyboardInterrupt:
-        # Ctrl-C outside the run's own signal watcher (before it, or while the
-        # report is written): the journal holds every finished row.
-        click.echo(
-            "Interrupted. Every finished row is in the journal; run the same "
-            "command again to continue.",
-            err=True,
-        )
-        raise SystemExit(EXIT_INTERRUPTED) from None
 
 
 def _start_logging(connection: ConnectionOptions) -> None:
@@ -314,16 +305,23 @@ async def _provision_until_signalled(
     job: _Job, display: ProgressDisplay
 ) -> RunResult | None:
     """
-    Call ``provision`` while a watcher turns SIGINT/SIGTERM into its ``stop`` event.
+    Call ``provision``; once its rows are about to start, confirm the changes, then
+    let a watcher turn SIGINT/SIGTERM into its ``stop`` event.
 
-    Returns None when a second signal abandoned the run.
+    Until then nothing has been written, and Ctrl-C simply ends the command (the
+    confirmation's question included). Returns None when a second signal abandoned
+    the run.
     """
     stop = anyio.Event()
     result: RunResult | None = None
     error: ProvisionerError | None = None
     async with anyio.create_task_group() as group:
-        if threading.current_thread() is threading.main_thread():
-            await group.start(_watch_signals, stop, group.cancel_scope)
+
+        def before_rows(target: Target, changes: Changes) -> None:
+            confirm_changes(target, changes, yes=job.yes, command=job.command)
+            if threading.current_thread() is threading.main_thread():
+                group.start_soon(_watch_signals, stop, group.cancel_scope)
+
         try:
             result = await provision(
                 job.manifest,
@@ -333,6 +331,7 @@ async def _provision_until_signalled(
                 only_rows=job.only_rows,
                 on_progress=display,
                 stop=stop,
+                before_rows=before_rows,
             )
         except ProvisionerError as exc:
             # Raised outside the group, so the caller sees the error itself rather

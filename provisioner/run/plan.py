@@ -11,7 +11,7 @@ line. ``steps.py`` awaits the calls; this module only thinks.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -23,7 +23,8 @@ from provisioner.errors import (
     OutcomeUnknownError,
     TransientError,
 )
-from provisioner.models import Device, Outcome, Row, Status, TagMode
+from provisioner.models import Changes, Device, Outcome, Row, Status, TagMode
+from provisioner.run.journal import JournalEntry, Phase
 from provisioner.webex.protocol import SupportedModel
 from provisioner.webex.retry import is_replay_safe
 
@@ -45,6 +46,7 @@ __all__ = [
     "order_rows",
     "other_owner_text",
     "pick_code_device",
+    "planned_changes",
     "tags_to_send",
 ]
 
@@ -96,6 +98,33 @@ def order_rows(rows: Iterable[Row]) -> tuple[Row, ...]:
         queues.setdefault(row.owner_id or f"row:{row.number}", []).append(row)
     depth = max((len(q) for q in queues.values()), default=0)
     return tuple(q[i] for i in range(depth) for q in queues.values() if i < len(q))
+
+
+def planned_changes(
+    rows: Iterable[Row],
+    entries: Mapping[int, JournalEntry],
+    previous: Mapping[int, Outcome],
+) -> Changes:
+    """
+    Count what working ``rows`` may write, for the confirmation before the first write.
+
+    A row whose device or code already exists (journalled as created, or a rerun's
+    code that still stands) creates nothing; every row with tags may set them.
+    """
+    creates = codes = tags = 0
+    for row in rows:
+        entry = entries.get(row.number)
+        exists = entry is not None and entry.phase is Phase.CREATED
+        earlier = previous.get(row.number)
+        if row.is_activation_code_row:
+            exists = exists or (
+                earlier is not None and earlier.activation_code is not None
+            )
+            codes += not exists
+        else:
+            creates += not exists
+        tags += bool(row.tags)
+    return Changes(creates=creates, codes=codes, tag_updates=tags)
 
 
 def invalid_outcome(row: Row) -> Outcome:
