@@ -39,6 +39,7 @@ from provisioner.cli.common import (
 )
 from provisioner.cli.run import rerun_report_path
 from provisioner.emulator.config import DEFAULT_TOKEN
+from provisioner.emulator.directory import org_id_for
 from provisioner.emulator.harness import run_in_subprocess
 from provisioner.errors import ConfigError
 from provisioner.intake.mac import normalise_mac as normalise
@@ -84,6 +85,13 @@ class Emulator:
         with urllib.request.urlopen(request, timeout=10) as response:
             raw = response.read()
         return json.loads(raw) if raw else None
+
+    def api_get(self, path: str) -> Any:
+        request = urllib.request.Request(
+            self.base_url + path, headers={"Authorization": f"Bearer {DEFAULT_TOKEN}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
 
     def devices(self) -> list[dict[str, Any]]:
         return list(self.admin("GET", "/devices")["items"])
@@ -436,6 +444,38 @@ class TestRun:
         assert not report_after_refusal
         assert accepted.exit_code == 0, accepted.output
         assert len(emulator.devices()) == 3
+
+    def test_a_rows_org_id_wins_over_the_flag(self, tmp_path: Path) -> None:
+        """A row's own orgId column sends its calls to that org; rows without one go
+        to --org-id's org (a partner admin's manifest over several customers)."""
+        partner = ["--partner", f"{DEFAULT_TOKEN}=org1,org2", "--orgs", "2"]
+        with run_in_subprocess(partner) as (_process, base_url):
+            other = Emulator(base_url)
+            org1, org2 = org_id_for("org1"), org_id_for("org2")
+            ws1 = other.api_get(f"/workspaces?orgId={org1}")["items"][0]["id"]
+            ws2 = other.api_get(f"/workspaces?orgId={org2}")["items"][0]["id"]
+            manifest = tmp_path / "customers.csv"
+            manifest.write_text(
+                "mac,model,workspaceId,orgId\n"
+                f"{mac(901)},Cisco 8851,{ws2},{org2}\n"
+                f"{mac(902)},Cisco 8851,{ws1},\n",
+                encoding="utf-8",
+            )
+
+            result = invoke(
+                ["run", str(manifest), "--report", str(tmp_path / "r.csv")]
+                + ["--base-url", base_url, "--org-id", org1]
+            )
+
+            creates = {
+                e["mac"]: e["org"]
+                for e in other.admin("GET", "/requests")["items"]
+                if e["route"] == "POST /v1/devices"
+            }
+        report = read_report(tmp_path / "r.csv")
+        assert result.exit_code == 0, result.output
+        assert [r["status"] for r in report] == ["created", "created"]
+        assert creates == {normalise(mac(901)): org2, normalise(mac(902)): org1}
 
     def test_log_file_has_one_event_per_api_call(
         self, emulator: Emulator, tmp_path: Path
