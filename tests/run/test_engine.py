@@ -524,11 +524,12 @@ class TestLostCodes:
         rows = [code_row(n, "ws-1") for n in (2, 3, 4)] + [code_row(5, "ws-2")]
         manifest = manifest_of(rows)
         journal_path = tmp_path / "r.journal.sqlite"
-        # Round-robin order is rows 2, 5, 3, 4: the third code is row 3's.
+        # Longest first with one worker: ws-1's rows 2, 3, 4, then ws-2's row 5; the
+        # third code is row 4's.
         await crash_at_code(api, manifest, journal_path, nth=3)
         lost = "dev-3"
         with Journal.open(journal_path, manifest_fingerprint(manifest)) as journal:
-            caught = journal.entries()[3].phase
+            caught = journal.entries()[4].phase
 
         result = await provision(
             manifest, settings(), api=api, journal_path=journal_path
