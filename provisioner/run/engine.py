@@ -14,7 +14,8 @@ in flight.
 
 Every row's progress goes to the journal as it happens; rows the journal (or, for a
 rerun, ``previous``) already finished are not redone. Setting ``stop`` stops starting
-rows, lets rows in flight finish, and returns with ``interrupted=True``.
+rows, lets rows in flight finish, and returns with ``interrupted=True``; so does a
+token the API refuses (401) after rows have run (``token_refused=True``).
 """
 
 from __future__ import annotations
@@ -97,6 +98,10 @@ class RunResult:
     outcomes: dict[int, Outcome]
     stats: RunStats
     interrupted: bool
+    #: The API refused the token (401) mid-run: rows stopped starting; the rows it
+    #: refused are ``failed`` in the outcomes but not journalled as done, so running
+    #: the same command again (with a fresh token) does them.
+    token_refused: bool = False
 
 
 async def provision(
@@ -191,6 +196,8 @@ class _Run:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     #: Where the run writes; the org is filled in once the API has said whose it is.
     target: Target = field(init=False)
+    #: Set when the API refused the token (401) after rows had run: no row starts.
+    token_refused: bool = False
     #: Outcomes known before any row was worked on (invalid rows, rows the journal
     #: or a rerun's previous report finished): not this run's throughput.
     settled: int = 0
@@ -236,17 +243,16 @@ class _Run:
             receive.close()
             async with send:
                 for row in plan.order_rows(todo):
-                    if self.stop.is_set():
+                    if self._halted():
                         break
                     await send.send(row)
-        interrupted = (
-            len(self.outcomes) < len(self.manifest.rows) and self.stop.is_set()
-        )
+        interrupted = len(self.outcomes) < len(self.manifest.rows) and self._halted()
         log.info("run_finished", rows_done=len(self.outcomes), interrupted=interrupted)
         return RunResult(
             outcomes=dict(self.outcomes),
             stats=self._stats(interrupted),
             interrupted=interrupted,
+            token_refused=self.token_refused,
         )
 
     async def _check_access(self) -> tuple[SupportedModel, ...]:
@@ -343,7 +349,7 @@ class _Run:
     ) -> None:
         async with rows:
             async for row in rows:
-                if self.stop.is_set():
+                if self._halted():
                     continue
                 ctx = steps.RowContext(
                     api=self.api,
@@ -354,10 +360,23 @@ class _Run:
                     owner_code_rows=self.code_rows.get(_owner_key(row), ()),
                 )
                 outcome = await self._run_row(ctx, row, entries.get(row.number))
-                if not self.settings.dry_run:
+                if plan.is_token_refusal(outcome):
+                    # The token stopped working: every later row would fail the
+                    # same way. Stop starting rows, and leave this one's journal
+                    # entry as it was so the same command picks it up again.
+                    if not self.token_refused:
+                        log.warning("token_refused_mid_run", row=row.number)
+                    self.token_refused = True
+                elif not self.settings.dry_run:
                     journal.mark_done(outcome)
                 self._record(row.number, outcome)
                 self._report_progress()
+
+    def _halted(self) -> bool:
+        """
+        True once no new row may start: a stop was asked for, or the token was refused.
+        """
+        return self.stop.is_set() or self.token_refused
 
     async def _run_row(
         self, ctx: steps.RowContext, row: Row, entry: JournalEntry | None

@@ -40,6 +40,7 @@ __all__ = [
     "failed_outcome",
     "invalid_outcome",
     "is_model_supported",
+    "is_token_refusal",
     "judge_found_device",
     "lost_code_devices",
     "may_have_taken_effect",
@@ -59,6 +60,8 @@ MAX_LOOKUPS = 3
 #: How much earlier than a row's start the API's ``created`` stamp of a device the row
 #: made may read: the stamp is cut to milliseconds, and the two clocks differ a little.
 CLOCK_TOLERANCE = timedelta(seconds=2)
+#: The status of a refused token.
+HTTP_UNAUTHORIZED = 401
 #: The connection statuses of a device still waiting for its activation code.
 PENDING_STATUSES = frozenset({"activating", "pending"})
 
@@ -125,6 +128,14 @@ def planned_changes(
             creates += not exists
         tags += bool(row.tags)
     return Changes(creates=creates, codes=codes, tag_updates=tags)
+
+
+def is_token_refusal(outcome: Outcome) -> bool:
+    """
+    True for a row that failed because the API refused the token (401): the token
+    stopped working, which says nothing about the row.
+    """
+    return outcome.status is Status.FAILED and outcome.http_status == HTTP_UNAUTHORIZED
 
 
 def invalid_outcome(row: Row) -> Outcome:
