@@ -113,7 +113,7 @@ def manifest_rows(
     """
     Yield ``rows`` manifest rows: unique MACs, owners spread over the seeded org.
 
-    Owners alternate between workspaces and people (96 owners in all), so a pool of
+    Owners alternate between workspaces and people (every seeded owner, more than a hundred), so a pool of
     32 workers never waits on one owner's lock. ``code_every`` > 0 makes every n-th
     row an activation-code row (no MAC).
     """

@@ -17,7 +17,8 @@ in flight.
 
 Every row's progress goes to the journal as it happens; rows the journal (or, for a
 rerun, ``previous``) already finished are not redone. Setting ``stop`` stops starting
-rows, lets rows in flight finish, and returns with ``interrupted=True``.
+rows, lets rows in flight finish, and returns with ``interrupted=True``; so does a
+token the API refuses (401) after rows have run (``token_refused=True``).
 """
 
 from __future__ import annotations
@@ -42,21 +43,37 @@ from provisioner.errors import (
     TransientError,
 )
 from provisioner.live.preflight import preflight
-from provisioner.models import Manifest, Outcome, Row, RunStats, Status
+from provisioner.models import (
+    Changes,
+    Manifest,
+    Outcome,
+    Row,
+    RunStats,
+    Status,
+    Target,
+)
 from provisioner.run import plan, steps
 from provisioner.run.journal import Journal, JournalEntry, Phase, manifest_fingerprint
-from provisioner.settings import RetryPolicy, Settings
+from provisioner.settings import Settings
 from provisioner.webex.protocol import DevicesApi, SupportedModel
+from provisioner.webex.retry import (
+    FIRST_CALL_ATTEMPTS,
+    FIRST_CALL_MAX_DELAY,
+    FIRST_CALL_MAX_TOTAL,
+    first_call_policy,
+)
 
-__all__ = ["Progress", "RunResult", "first_call_policy", "provision"]
+__all__ = [
+    "FIRST_CALL_ATTEMPTS",
+    "FIRST_CALL_MAX_DELAY",
+    "FIRST_CALL_MAX_TOTAL",
+    "Progress",
+    "RunResult",
+    "first_call_policy",
+    "provision",
+]
 
 log = structlog.get_logger()
-
-#: Attempts, longest backoff and seconds in all for the first call's refused
-#: connections (see ``first_call_policy``); 5xx and 429 then get the run's retries.
-FIRST_CALL_ATTEMPTS = 3
-FIRST_CALL_MAX_DELAY = 1.0
-FIRST_CALL_MAX_TOTAL = 5.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,6 +101,10 @@ class RunResult:
     outcomes: dict[int, Outcome]
     stats: RunStats
     interrupted: bool
+    #: The API refused the token (401) mid-run: rows stopped starting; the rows it
+    #: refused are ``failed`` in the outcomes but not journalled as done, so running
+    #: the same command again (with a fresh token) does them.
+    token_refused: bool = False
 
 
 async def provision(
@@ -96,6 +117,7 @@ async def provision(
     only_rows: frozenset[int] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     stop: anyio.Event | None = None,
+    before_rows: Callable[[Target, Changes], None] | None = None,
 ) -> RunResult:
     """
     Provision every valid row of ``manifest`` and return each row's outcome.
@@ -109,6 +131,10 @@ async def provision(
         only_rows: the rows to work on (a rerun); None for all.
         on_progress: called with a ``Progress`` snapshot whenever a row finishes.
         stop: when set, no new row starts; rows in flight finish.
+        before_rows: called once before the first row starts, after the target is
+            known and the rows left to do are counted, with what the run may change
+            (nothing, on a dry run). It may raise (``NotConfirmedError``) to stop the
+            run before any write: this is where the CLI asks for confirmation.
 
     Raises:
         AuthError: the token was refused (401) on the first call.
@@ -135,25 +161,11 @@ async def provision(
             previous=dict(previous or {}),
             on_progress=on_progress,
             stop=stop or anyio.Event(),
+            before_rows=before_rows,
         )
         path = None if settings.dry_run else journal_path
         with Journal.open(path, manifest_fingerprint(manifest)) as journal:
             return await run.execute(journal, only_rows)
-
-
-def first_call_policy(policy: RetryPolicy) -> RetryPolicy:
-    """
-    The retries of a run's first call when nothing has answered yet: a few, quickly.
-
-    A refused connection then means a wrong URL or an API that is not running, which
-    waiting does not mend. No bound is looser than ``policy``'s own.
-    """
-    return replace(
-        policy,
-        max_attempts=min(policy.max_attempts, FIRST_CALL_ATTEMPTS),
-        max_delay=min(policy.max_delay, FIRST_CALL_MAX_DELAY),
-        max_total=min(policy.max_total, FIRST_CALL_MAX_TOTAL),
-    )
 
 
 @dataclass(kw_only=True)
@@ -171,6 +183,7 @@ class _Run:
     previous: dict[int, Outcome]
     on_progress: Callable[[Progress], None] | None
     stop: anyio.Event
+    before_rows: Callable[[Target, Changes], None] | None = None
     outcomes: dict[int, Outcome] = field(default_factory=dict)
     # Kept alongside ``outcomes`` so a progress snapshot costs O(statuses), not
     # O(rows): counting the outcomes on every finished row made a run quadratic.
@@ -186,9 +199,20 @@ class _Run:
     owners: steps.OwnerCache = field(default_factory=dict)
     clock_start: float = field(default_factory=time.monotonic)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: Where the run writes; the org is filled in once the API has said whose it is.
+    target: Target = field(init=False)
+    #: Set when the API refused the token (401) after rows had run: no row starts.
+    token_refused: bool = False
     #: Outcomes known before any row was worked on (invalid rows, rows the journal
     #: or a rerun's previous report finished): not this run's throughput.
     settled: int = 0
+
+    def __post_init__(self) -> None:
+        self.target = Target(
+            base_url=self.settings.base_url,
+            org_id=self.settings.org_id,
+            tag_mode=self.settings.tag_mode,
+        )
 
     async def execute(
         self, journal: Journal, only_rows: frozenset[int] | None
@@ -200,6 +224,13 @@ class _Run:
         self.code_rows = _code_rows_by_owner(self.manifest.rows)
         todo = self._settle_known_rows(entries, only_rows)
         self.settled = len(self.outcomes)
+        if self.before_rows is not None:
+            changes = (
+                Changes()
+                if self.settings.dry_run
+                else plan.planned_changes(todo, entries, self.previous)
+            )
+            self.before_rows(self.target, changes)
         log.info(
             "run_started",
             rows=len(self.manifest.rows),
@@ -212,14 +243,13 @@ class _Run:
         async with anyio.create_task_group() as group:
             for _ in range(max(1, min(self.settings.concurrency, len(todo)))):
                 group.start_soon(self._worker, schedule, journal, entries, supported)
-        interrupted = (
-            len(self.outcomes) < len(self.manifest.rows) and self.stop.is_set()
-        )
+        interrupted = len(self.outcomes) < len(self.manifest.rows) and self._halted()
         log.info("run_finished", rows_done=len(self.outcomes), interrupted=interrupted)
         return RunResult(
             outcomes=dict(self.outcomes),
             stats=self._stats(interrupted),
             interrupted=interrupted,
+            token_refused=self.token_refused,
         )
 
     async def _check_access(self) -> tuple[SupportedModel, ...]:
@@ -314,7 +344,7 @@ class _Run:
         entries: Mapping[int, JournalEntry],
         supported: Sequence[SupportedModel],
     ) -> None:
-        while not self.stop.is_set():
+        while not self._halted():
             row = schedule.take()
             if row is None:
                 if not schedule.left:
@@ -336,7 +366,14 @@ class _Run:
                 outcome = await self._run_row(ctx, row, entries.get(row.number))
             finally:
                 turn.done()
-            if not self.settings.dry_run:
+            if plan.is_token_refusal(outcome):
+                # The token stopped working: every later row would fail the same
+                # way. Stop starting rows, and leave this one's journal entry as it
+                # was so the same command picks it up again.
+                if not self.token_refused:
+                    log.warning("token_refused_mid_run", row=row.number)
+                self.token_refused = True
+            elif not self.settings.dry_run:
                 journal.mark_done(outcome)
             self._record(row.number, outcome)
             self._report_progress()
@@ -348,6 +385,12 @@ class _Run:
         schedule.release(key)
         self.owner_freed.set()
         self.owner_freed = anyio.Event()
+
+    def _halted(self) -> bool:
+        """
+        True once no new row may start: a stop was asked for, or the token was refused.
+        """
+        return self.stop.is_set() or self.token_refused
 
     async def _run_row(
         self, ctx: steps.RowContext, row: Row, entry: JournalEntry | None
@@ -436,6 +479,7 @@ class _Run:
             interrupted=interrupted,
             final_rate=rate,
             rows_worked=len(self.outcomes) - self.settled,
+            target=self.target,
         )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import heapq
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -25,7 +25,8 @@ from provisioner.errors import (
     OutcomeUnknownError,
     TransientError,
 )
-from provisioner.models import Device, Outcome, Row, Status, TagMode
+from provisioner.models import Changes, Device, Outcome, Row, Status, TagMode
+from provisioner.run.journal import JournalEntry, Phase
 from provisioner.webex.protocol import SupportedModel
 from provisioner.webex.retry import is_replay_safe
 
@@ -42,6 +43,7 @@ __all__ = [
     "failed_outcome",
     "invalid_outcome",
     "is_model_supported",
+    "is_token_refusal",
     "judge_found_device",
     "lost_code_devices",
     "may_have_taken_effect",
@@ -49,6 +51,7 @@ __all__ = [
     "other_owner_text",
     "owner_key",
     "pick_code_device",
+    "planned_changes",
     "tags_to_send",
 ]
 
@@ -61,6 +64,8 @@ MAX_LOOKUPS = 3
 #: How much earlier than a row's start the API's ``created`` stamp of a device the row
 #: made may read: the stamp is cut to milliseconds, and the two clocks differ a little.
 CLOCK_TOLERANCE = timedelta(seconds=2)
+#: The status of a refused token.
+HTTP_UNAUTHORIZED = 401
 #: The connection statuses of a device still waiting for its activation code.
 PENDING_STATUSES = frozenset({"activating", "pending"})
 
@@ -180,6 +185,41 @@ def order_rows(rows: Iterable[Row]) -> tuple[Row, ...]:
         ordered.append(row)
         schedule.release(owner_key(row))
     return tuple(ordered)
+
+
+def planned_changes(
+    rows: Iterable[Row],
+    entries: Mapping[int, JournalEntry],
+    previous: Mapping[int, Outcome],
+) -> Changes:
+    """
+    Count what working ``rows`` may write, for the confirmation before the first write.
+
+    A row whose device or code already exists (journalled as created, or a rerun's
+    code that still stands) creates nothing; every row with tags may set them.
+    """
+    creates = codes = tags = 0
+    for row in rows:
+        entry = entries.get(row.number)
+        exists = entry is not None and entry.phase is Phase.CREATED
+        earlier = previous.get(row.number)
+        if row.is_activation_code_row:
+            exists = exists or (
+                earlier is not None and earlier.activation_code is not None
+            )
+            codes += not exists
+        else:
+            creates += not exists
+        tags += bool(row.tags)
+    return Changes(creates=creates, codes=codes, tag_updates=tags)
+
+
+def is_token_refusal(outcome: Outcome) -> bool:
+    """
+    True for a row that failed because the API refused the token (401): the token
+    stopped working, which says nothing about the row.
+    """
+    return outcome.status is Status.FAILED and outcome.http_status == HTTP_UNAUTHORIZED
 
 
 def invalid_outcome(row: Row) -> Outcome:
