@@ -16,7 +16,9 @@ import pytest
 from paths import REPO
 
 PACKAGE = REPO / "provisioner"
-TOP = "top"  # models, errors, settings, logs, redaction; the package's __init__/__main__
+TOP = (
+    "top"  # models, errors, settings, logs, redaction; the package's __init__/__main__
+)
 
 # Stage → the stages it may import (itself always included).
 ALLOWED: dict[str, set[str]] = {
