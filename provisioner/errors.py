@@ -5,6 +5,8 @@ Every error the package raises, in one tree.
 
     ProvisionerError
     ├── ConfigError               bad flags or settings; the run cannot start
+    │   └── NotConfirmedError     the change to an org was declined, or nobody could be
+    │                             asked (off a terminal without --yes)
     ├── ManifestError             the manifest file itself is unusable (exit 2)
     │   ├── ManifestReadError     unreadable: missing file, wrong encoding, missing sheet
     │   └── MissingColumnError    a required column is absent
@@ -49,6 +51,7 @@ __all__ = [
     "ManifestReadError",
     "MissingColumnError",
     "NetworkError",
+    "NotConfirmedError",
     "NotFoundError",
     "OutcomeUnknownError",
     "PermanentError",
@@ -68,6 +71,12 @@ class ProvisionerError(Exception):
 class ConfigError(ProvisionerError):
     """
     A flag, setting or environment value is unusable; the run cannot start.
+    """
+
+
+class NotConfirmedError(ConfigError):
+    """
+    A command that would change an org was not confirmed: nothing was written.
     """
 
 

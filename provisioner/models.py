@@ -17,6 +17,7 @@ from pathlib import Path
 __all__ = [
     "ROOM_OS",
     "ActivationCode",
+    "Changes",
     "Device",
     "Manifest",
     "Outcome",
@@ -27,6 +28,7 @@ __all__ = [
     "Status",
     "SupportedModel",
     "TagMode",
+    "Target",
 ]
 
 
@@ -38,8 +40,13 @@ class Status(enum.StrEnum):
     CREATED = "created"
     ADOPTED = "adopted"
     CODE_ISSUED = "code_issued"
+    #: The owner already had a pending device of the row's model that this run did
+    #: not make: no second code was issued (``codes --renew`` or ``--reissue-codes``).
+    CODE_PENDING = "code_pending"
     FAILED = "failed"
     INVALID = "invalid"
+    #: An interrupted run never began the row; resuming or ``rerun`` picks it up.
+    NOT_STARTED = "not_started"
     PLANNED = "planned"
 
     @property
@@ -47,7 +54,19 @@ class Status(enum.StrEnum):
         """
         True when the row ended well (it does not make the exit code 1).
         """
-        return self not in (Status.FAILED, Status.INVALID)
+        return self not in (Status.FAILED, Status.INVALID, Status.NOT_STARTED)
+
+    @property
+    def wants_rerun(self) -> bool:
+        """
+        True for the rows ``rerun`` takes: not done, or only planned by a dry run.
+        """
+        return self in (
+            Status.FAILED,
+            Status.INVALID,
+            Status.NOT_STARTED,
+            Status.PLANNED,
+        )
 
 
 class OwnerKind(enum.StrEnum):
@@ -66,6 +85,50 @@ class TagMode(enum.StrEnum):
 
     ADD = "add"
     REPLACE = "replace"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Target:
+    """
+    Where a run writes, and the options that change what a row does there.
+
+    ``base_url`` and ``org_id`` name the API and the org (``--org-id``, else the
+    token's own org from ``GET /people/me``; None when the API would not say);
+    ``tag_mode`` changes what a row does to its device. Those three are the run's
+    identity: a journal written for one target is never resumed for another
+    (``same_as``). ``org_name`` and ``caller`` (who the token belongs to) are shown
+    to people and recorded in the report, but a renamed org is still the same org.
+    """
+
+    base_url: str
+    org_id: str | None = None
+    org_name: str | None = None
+    tag_mode: TagMode = TagMode.ADD
+    caller: str | None = None
+
+    def identity(self) -> dict[str, str]:
+        """
+        The parts two runs must share to continue one another, as plain text.
+        """
+        return {
+            "base_url": self.base_url.rstrip("/"),
+            "org_id": self.org_id or "",
+            "tag_mode": self.tag_mode.value,
+        }
+
+    def same_as(self, other: Target) -> bool:
+        """
+        True when ``other`` is the same API, org and tag mode.
+        """
+        return self.identity() == other.identity()
+
+    def org_label(self) -> str:
+        """
+        The org as people know it: ``Name (id)``, the id alone, or "the token's org".
+        """
+        if self.org_name and self.org_id:
+            return f"{self.org_name} ({self.org_id})"
+        return self.org_id or self.org_name or "the token's org"
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +331,41 @@ class SupportedModel:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Changes:
+    """
+    What a command is about to write to an org, counted, for the confirmation.
+
+    ``creates`` devices by MAC (at most: some may turn out registered already and be
+    adopted), activation ``codes`` (each makes a pending device), ``tag_updates`` on
+    devices, ``deletions`` of devices (a rollback), ``voided_codes``: earlier codes
+    whose pending devices are deleted so they stop working (a renewal, ``--fresh``).
+    ``notes`` are further lines for changes that cannot be counted before the calls
+    (one short sentence each).
+    """
+
+    creates: int = 0
+    codes: int = 0
+    tag_updates: int = 0
+    deletions: int = 0
+    voided_codes: int = 0
+    notes: tuple[str, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        """
+        True when nothing would be written.
+        """
+        counted = (
+            self.creates
+            + self.codes
+            + self.tag_updates
+            + self.deletions
+            + self.voided_codes
+        )
+        return counted == 0 and not self.notes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunStats:
     """
     What a run measured, besides the outcomes themselves.
@@ -286,6 +384,11 @@ class RunStats:
     interrupted: bool = False
     final_rate: float | None = None
     rows_worked: int | None = None
+    #: Where the run wrote (None for a report not written by a run, or an old one).
+    target: Target | None = None
+    #: Pending devices of replaced activation codes this run deleted (``--fresh``,
+    #: ``--reissue-codes``), so no code is left that no row accounts for.
+    codes_voided: int = 0
 
     @property
     def duration(self) -> float:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -23,20 +24,21 @@ from provisioner.cli.common import (
     ConnectionOptions,
     build_settings,
     connection_options,
-    describe_error,
-    fail,
 )
+from provisioner.cli.confirm import confirm_changes, yes_option
 from provisioner.cli.exit_codes import EXIT_FAILED_ROWS, EXIT_OK
-from provisioner.errors import ProvisionerError
+from provisioner.cli.failures import command_errors
+from provisioner.cli.finish import set_aside_lines
 from provisioner.live import codes as lifecycle
 from provisioner.live.codes import CodeEntry, CodeState
 from provisioner.logs import configure_logging
-from provisioner.models import Manifest, Outcome, RunStats, Status
+from provisioner.models import Changes, Manifest, Outcome, RunStats, Status, Target
 from provisioner.report.files import load_report, report_paths, write_report
+from provisioner.report.safety import refuse_inputs, set_aside
 from provisioner.settings import Settings
 from provisioner.webex.client import ApiClient
 
-__all__ = ["codes_command", "renewed_report_path"]
+__all__ = ["codes_command", "renewal_changes", "renewed_report_path"]
 
 _RENEWED_STEM = re.compile(r"^(?P<base>.*)-renewed(?:-(?P<n>\d+))?$")
 _ID_TAIL = 6
@@ -78,6 +80,7 @@ def _within(_ctx: click.Context, _param: click.Parameter, value: str) -> timedel
     is_flag=True,
     help="Print codes in full (they are secrets: by default only the last 4 digits).",
 )
+@yes_option()
 @connection_options
 def codes_command(
     report: Path,
@@ -85,6 +88,7 @@ def codes_command(
     renew: bool,
     output: Path | None,
     show_codes: bool,
+    yes: bool,
     connection: ConnectionOptions,
 ) -> None:
     """
@@ -98,72 +102,110 @@ def codes_command(
 
     Exit status: 0 done, 1 some renewal or tag step failed, 2 nothing could start.
     """
-    try:
+    with command_errors() as where:
         paths = _output_paths(report, output) if renew else ()
+        refuse_inputs(paths, [report], flag="--report")
         manifest, outcomes = load_report(report)
         settings = build_settings(connection, os.environ)
-    except ProvisionerError as error:
-        fail(*describe_error(error))
-    configure_logging(
-        verbosity=connection.verbose,
-        log_file=connection.log_file,
-        secrets=[settings.token, *(r.password for r in manifest.rows)],
-    )
-    if not lifecycle.issued_rows(manifest, outcomes):
-        click.echo(f"{report}: no activation codes in this report; nothing to do")
-        raise SystemExit(EXIT_OK)
-    now = lifecycle.now_utc()
-    try:
-        entries, updated, stats = anyio.run(
-            _work, manifest, outcomes, settings, now, within, renew, backend="asyncio"
+        where.base_url = settings.base_url
+        configure_logging(
+            verbosity=connection.verbose,
+            log_file=connection.log_file,
+            secrets=[settings.token, *(r.password for r in manifest.rows)],
         )
-    except ProvisionerError as error:
-        fail(*describe_error(error))
-    listing = render_listing(
-        report, entries, now, within, show_codes=show_codes, renewing=renew
-    )
-    for line in listing:
-        click.echo(line)
-    if not renew:
-        raise SystemExit(EXIT_OK)
-    merged = {**outcomes, **updated}
-    try:
+        if not lifecycle.issued_rows(manifest, outcomes):
+            click.echo(f"{report}: no activation codes in this report; nothing to do")
+            raise SystemExit(EXIT_OK)
+        now = lifecycle.now_utc()
+        work = _Work(settings=settings, now=now, within=within, renew=renew, yes=yes)
+        entries, updated, stats = anyio.run(
+            work.run, manifest, outcomes, backend="asyncio"
+        )
+        listing = render_listing(
+            report, entries, now, within, show_codes=show_codes, renewing=renew
+        )
+        for line in listing:
+            click.echo(line)
+        if not renew:
+            raise SystemExit(EXIT_OK)
+        merged = {**outcomes, **updated}
+        moved = set_aside(paths, merged.values())
         write_report(manifest, merged, paths, stats)
-    except ProvisionerError as error:
-        fail(*describe_error(error))
+        for line in set_aside_lines(moved):
+            click.echo(line)
     for line in render_renewal(entries, updated, paths):
         click.echo(line)
     failed = any(o.status is Status.FAILED for o in updated.values())
     raise SystemExit(EXIT_FAILED_ROWS if failed else EXIT_OK)
 
 
-async def _work(
-    manifest: Manifest,
-    outcomes: Mapping[int, Outcome],
-    settings: Settings,
-    now: datetime,
-    within: timedelta,
-    renew: bool,
-) -> tuple[list[CodeEntry], dict[int, Outcome], RunStats]:
-    started = lifecycle.now_utc()
-    async with ApiClient(settings) as api:
-        entries = await lifecycle.inspect_codes(
-            manifest, outcomes, api, now=now, within=within
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Work:
+    """
+    What the command does against the API: inspect the codes, then (with ``renew``)
+    confirm and renew.
+    """
+
+    settings: Settings
+    now: datetime
+    within: timedelta
+    renew: bool
+    yes: bool
+
+    async def run(
+        self, manifest: Manifest, outcomes: Mapping[int, Outcome]
+    ) -> tuple[list[CodeEntry], dict[int, Outcome], RunStats]:
+        settings = self.settings
+        target = Target(
+            base_url=settings.base_url,
+            org_id=settings.org_id,
+            tag_mode=settings.tag_mode,
         )
-        updated = (
-            await lifecycle.renew_codes(entries, api, tag_mode=settings.tag_mode)
-            if renew
-            else {}
+        started = lifecycle.now_utc()
+        updated: dict[int, Outcome] = {}
+        async with ApiClient(settings) as api:
+            entries = await lifecycle.inspect_codes(
+                manifest, outcomes, api, now=self.now, within=self.within
+            )
+            if self.renew:
+                confirm_changes(
+                    target,
+                    renewal_changes(entries),
+                    yes=self.yes,
+                    command="provisioner codes --renew",
+                )
+                updated = await lifecycle.renew_codes(
+                    entries, api, tag_mode=settings.tag_mode
+                )
+            figures = api.statistics()
+        stats = RunStats(
+            started_at=started,
+            finished_at=lifecycle.now_utc(),
+            api_calls=figures.calls,
+            rate_limited=figures.rate_limited,
+            retries=figures.retries,
+            target=target,
         )
-        figures = api.statistics()
-    stats = RunStats(
-        started_at=started,
-        finished_at=lifecycle.now_utc(),
-        api_calls=figures.calls,
-        rate_limited=figures.rate_limited,
-        retries=figures.retries,
+        return entries, updated, stats
+
+
+def renewal_changes(entries: Sequence[CodeEntry]) -> Changes:
+    """
+    Count what ``--renew`` writes: a code per renewal (voiding the old code by
+    deleting its pending device), tags on each activated device whose tags waited.
+    """
+    renewing = [entry for entry in entries if lifecycle.wants_renewal(entry)]
+    return Changes(
+        codes=len(renewing),
+        voided_codes=sum(1 for entry in renewing if entry.device is not None),
+        tag_updates=sum(
+            1
+            for entry in entries
+            if not lifecycle.wants_renewal(entry)
+            and entry.needs_tags
+            and entry.device is not None
+        ),
     )
-    return entries, updated, stats
 
 
 def renewed_report_path(report: Path) -> Path:

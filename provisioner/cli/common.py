@@ -7,7 +7,7 @@ The rules here are the user-facing contract of ``shared/design.md``:
 - the base URL comes from ``--base-url``, ``--cloud`` or ``WEBEX_BASE_URL``, FedRAMP by
   default, and plain ``http://`` is refused unless the host is loopback;
 - an error that stops a command before any row ran becomes one sentence on stderr
-  saying what to do, and exit code 2.
+  saying what to do, and exit code 2 (``failures.py``, re-exported here).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import click
 import structlog
@@ -26,19 +26,15 @@ from provisioner.cli.exit_codes import (
     EXIT_FAILED_ROWS,
     EXIT_INTERRUPTED,
     EXIT_OK,
-    EXIT_UNUSABLE,
 )
-from provisioner.errors import (
-    ApiError,
-    ApiTimeoutError,
-    AuthError,
-    ConfigError,
-    ForbiddenError,
-    NetworkError,
-    ProvisionerError,
+from provisioner.cli.failures import (
+    BASE_URL_ENV,
+    TOKEN_ENV,
+    describe_error,
+    fail,
 )
+from provisioner.errors import ConfigError
 from provisioner.models import Manifest, Outcome, RunStats, TagMode
-from provisioner.redaction import redact
 from provisioner.report.files import summarise
 from provisioner.settings import (
     CLOUD_BASE_URLS,
@@ -70,9 +66,6 @@ __all__ = [
     "token_file_option",
     "verbose_option",
 ]
-
-TOKEN_ENV = "WEBEX_ACCESS_TOKEN"
-BASE_URL_ENV = "WEBEX_BASE_URL"
 
 _HOW_TO_GIVE_TOKEN = (
     f"set {TOKEN_ENV} in the environment, or pass --token-file PATH naming a file "
@@ -356,47 +349,6 @@ def build_settings(
     )
 
 
-def describe_error(exc: ProvisionerError) -> tuple[str, int]:
-    """
-    Turn an error that stopped a command into a message for people and an exit code.
-    """
-    if isinstance(exc, AuthError):
-        message = (
-            "The API refused the access token (401 Unauthorized): check the token "
-            f"(${TOKEN_ENV} or --token-file); it may be expired, mistyped or for "
-            "another Webex environment (FedRAMP vs commercial: --cloud)."
-        )
-    elif isinstance(exc, ForbiddenError):
-        message = (
-            "The API refused the request (403 Forbidden): check the token; it needs a "
-            "full admin with the spark-admin:devices_write and "
-            "spark-admin:telephony_config_read scopes."
-        )
-    elif isinstance(exc, NetworkError | ApiTimeoutError):
-        message = (
-            f"Cannot reach the API ({exc.message}). Check --base-url (or "
-            f"${BASE_URL_ENV}) and the network."
-        )
-    elif isinstance(exc, ApiError):
-        message = f"The API call that checks the connection failed: {exc.message}."
-    else:
-        message = str(exc)
-    # A tracking id helps Cisco support only when the API answered.
-    if isinstance(exc, ApiError) and exc.status is not None and exc.tracking_id:
-        message += f" (tracking id {exc.tracking_id})"
-    # Every error that reaches the command (rather than becoming a row's outcome)
-    # means nothing could start.
-    return message, EXIT_UNUSABLE
-
-
-def fail(message: str, code: int = EXIT_UNUSABLE) -> NoReturn:
-    """
-    Print ``Error: message`` on stderr (secrets cut out) and exit with ``code``.
-    """
-    click.echo(f"Error: {redact(message)}", err=True)
-    raise SystemExit(code)
-
-
 def exit_code_for(outcomes: Iterable[Outcome], *, interrupted: bool) -> int:
     """
     0 when every row ended well, 1 when one failed or was invalid, 130 if interrupted.
@@ -423,17 +375,22 @@ def format_summary(
     if stats.interrupted:
         heading += " interrupted"
     first = f"{heading}: {summary.rows} rows · " + (" · ".join(shown) or "no rows")
-    if summary.not_started:
-        first += f" (of which {summary.not_started} not started)"
     throughput = summary.throughput
     speed = "-" if throughput is None else f"{throughput:.1f} rows/s"
+    # Hundredths under ten seconds: a short run's time is read by make bench too.
+    took = f"{stats.duration:.2f}" if stats.duration < 10 else f"{stats.duration:.1f}"
     second = (
-        f"  took {stats.duration:.1f}s · {speed} · {stats.api_calls} API calls"
+        f"  took {took}s · {speed} · {stats.api_calls} API calls"
         f" · {stats.rate_limited} rate-limited (429) · {stats.retries} retries"
     )
     if stats.final_rate is not None:
         second += f" · ended at {stats.final_rate:.1f} requests/s"
     lines = [first, second]
+    if stats.codes_voided:
+        lines.append(
+            f"  {stats.codes_voided} replaced activation codes voided (their pending "
+            "devices deleted)"
+        )
     errors = list(summary.by_error.items())
     for kind, count in errors[:_ERROR_KINDS_SHOWN]:
         lines.append(f"  {count} × {kind}")

@@ -20,14 +20,12 @@ from provisioner.cli.common import (
     build_settings,
     bundle_options,
     cloud_option,
-    describe_error,
-    fail,
     log_file_option,
     org_id_option,
     token_file_option,
     verbose_option,
 )
-from provisioner.errors import ProvisionerError
+from provisioner.cli.failures import command_errors
 from provisioner.live.preflight import Preflight, preflight
 from provisioner.logs import configure_logging
 from provisioner.models import Manifest
@@ -81,20 +79,16 @@ def run_live_checks(manifest: Manifest, connection: ConnectionOptions) -> LiveCh
     A missing token, a refused token (401/403 on the first call) or an unreachable
     API stops the command with one sentence saying what to do, never the token.
     """
-    try:
+    with command_errors() as where:
         settings = build_settings(connection, os.environ)
-    except ProvisionerError as error:
-        fail(*describe_error(error))
-    passwords = [row.password for row in manifest.rows if row.password]
-    configure_logging(
-        verbosity=connection.verbose,
-        log_file=connection.log_file,
-        secrets=[settings.token, *passwords],
-    )
-    try:
+        where.base_url = settings.base_url
+        passwords = [row.password for row in manifest.rows if row.password]
+        configure_logging(
+            verbosity=connection.verbose,
+            log_file=connection.log_file,
+            secrets=[settings.token, *passwords],
+        )
         checked = anyio.run(_check, manifest, settings, backend="asyncio")
-    except ProvisionerError as error:
-        fail(*describe_error(error))
     return LiveCheck(checked, settings.base_url)
 
 

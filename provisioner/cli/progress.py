@@ -40,7 +40,15 @@ __all__ = [
 PLAIN_INTERVAL = 5.0
 
 # The statuses shown live, in this order; the others appear in the final summary.
-_LIVE_STATUSES = ("created", "adopted", "code_issued", "failed", "invalid", "planned")
+_LIVE_STATUSES = (
+    "created",
+    "adopted",
+    "code_issued",
+    "code_pending",
+    "failed",
+    "invalid",
+    "planned",
+)
 
 
 class ProgressSnapshot(Protocol):
@@ -149,7 +157,14 @@ class ProgressDisplay:
         self._task: TaskID | None = None
 
     def __enter__(self) -> Self:
-        if self.mode == "bar":
+        return self
+
+    def _start_bar(self) -> None:
+        """
+        Start the bar at the first snapshot, so nothing draws over what the command
+        prints (and asks) before its rows start.
+        """
+        if self.mode == "bar" and self._progress is None:
             console = Console(file=self._stream, stderr=self._stream is sys.stderr)
             self._progress = Progress(
                 BarColumn(bar_width=24),
@@ -164,7 +179,6 @@ class ProgressDisplay:
                 "rows", total=None, speed="-", counts="", rate="-"
             )
             self._progress.start()
-        return self
 
     def __exit__(
         self,
@@ -181,6 +195,7 @@ class ProgressDisplay:
         self._last = snapshot
         self._printed_last = False
         if self.mode == "bar":
+            self._start_bar()
             self._update_bar(snapshot)
         elif self.mode == "plain":
             now = self._clock()

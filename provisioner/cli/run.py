@@ -12,12 +12,12 @@ flight at once (the journal still keeps every finished row).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
+import shlex
 import signal
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,23 +30,27 @@ from provisioner.cli.common import (
     ConnectionOptions,
     build_settings,
     connection_options,
-    describe_error,
-    exit_code_for,
     fail,
-    format_summary,
 )
-from provisioner.cli.exit_codes import EXIT_FAILED_ROWS, EXIT_INTERRUPTED, EXIT_OK
+from provisioner.cli.confirm import confirm_changes, yes_option
+from provisioner.cli.exit_codes import EXIT_INTERRUPTED, EXIT_OK
+from provisioner.cli.failures import command_errors
+from provisioner.cli.finish import Finish, finish_run
 from provisioner.cli.progress import ProgressDisplay
 from provisioner.errors import ProvisionerError
 from provisioner.intake.manifest import load_manifest
 from provisioner.logs import configure_logging
-from provisioner.models import Manifest, Outcome
+from provisioner.models import Changes, Manifest, Outcome, TagMode, Target
 from provisioner.redaction import add_secrets
 from provisioner.report.files import (
     load_report,
     report_paths,
     rows_to_rerun,
-    write_report,
+)
+from provisioner.report.safety import (
+    looks_like_report,
+    refuse_inputs,
+    refuse_real_report,
 )
 from provisioner.run.engine import RunResult, provision
 from provisioner.run.journal import journal_path_for
@@ -75,6 +79,18 @@ class _Job:
     previous: Mapping[int, Outcome] | None = None
     only_rows: frozenset[int] | None = None
     quiet: bool = False
+    #: ``--yes``: change a non-loopback org without asking.
+    yes: bool = False
+    #: The command as people type it, for the confirmation's words.
+    command: str = "provisioner run"
+    #: After a dry run: the command that makes its changes.
+    real_command: str | None = None
+
+    @property
+    def finish(self) -> Finish:
+        return Finish(
+            manifest=self.manifest, paths=self.paths, real_command=self.real_command
+        )
 
 
 def rerun_report_path(report: Path) -> Path:
@@ -88,6 +104,29 @@ def rerun_report_path(report: Path) -> Path:
     else:
         stem = f"{match['base']}-rerun-{int(match['n'] or 1) + 1}"
     return report.with_name(stem + report.suffix)
+
+
+def _real_command(
+    manifest: Path, sheet: str | None, connection: ConnectionOptions
+) -> str:
+    """
+    The run a dry run rehearsed, as a command line: the same rows and target, and
+    the default report (the dry run's own --report names the rehearsal).
+    """
+    words = ["provisioner", "run", str(manifest)]
+    if sheet:
+        words += ["--sheet", sheet]
+    if connection.base_url:
+        words += ["--base-url", connection.base_url]
+    if connection.cloud:
+        words += ["--cloud", connection.cloud]
+    if connection.org_id:
+        words += ["--org-id", connection.org_id]
+    if connection.tag_mode != TagMode.ADD.value:
+        words += ["--tag-mode", connection.tag_mode]
+    if connection.token_file is not None:
+        words += ["--token-file", str(connection.token_file)]
+    return shlex.join(words)
 
 
 def _dry_run_paths(paths: tuple[Path, ...]) -> tuple[Path, ...]:
@@ -118,6 +157,7 @@ def _dry_run_paths(paths: tuple[Path, ...]) -> tuple[Path, ...]:
     is_flag=True,
     help="Forget an earlier interrupted run of this manifest and start over.",
 )
+@yes_option()
 @connection_options
 def run(
     manifest_path: Path,
@@ -125,6 +165,7 @@ def run(
     sheet: str | None,
     dry_run: bool,
     fresh: bool,
+    yes: bool,
     connection: ConnectionOptions,
 ) -> None:
     """
@@ -134,15 +175,25 @@ def run(
     stopped; rows already done are never redone. Exit codes: 0 every row ended well,
     1 some row failed or was invalid, 2 nothing could start, 130 interrupted.
     """
-    with _command_errors():
+    with command_errors() as where:
         _start_logging(connection)
         settings = build_settings(connection, os.environ, dry_run=dry_run)
+        where.base_url = settings.base_url
         add_secrets(settings.token)
         manifest = load_manifest(manifest_path, sheet=sheet)
         add_secrets(*(row.password for row in manifest.rows))
+        if looks_like_report(manifest.columns):
+            fail(
+                f"{manifest_path} is a report written by provisioner, not a manifest; "
+                "to run its failed, not-started or planned rows again, use: "
+                f"provisioner rerun {manifest_path}"
+            )
         paths = report_paths(manifest_path, report)
         if dry_run and report is None:
             paths = _dry_run_paths(paths)
+        refuse_inputs(paths, [manifest_path], flag="--report")
+        if dry_run:
+            refuse_real_report(paths)
         # A dry run writes nothing to the API, so it has nothing to journal (and
         # must not make a later real run believe its rows were done).
         journal = None if dry_run else journal_path_for(paths[0])
@@ -152,6 +203,10 @@ def run(
             paths=paths,
             journal_path=journal,
             quiet=connection.quiet,
+            yes=yes,
+            real_command=(
+                _real_command(manifest_path, sheet, connection) if dry_run else None
+            ),
         )
         _execute(job, fresh=fresh)
 
@@ -172,11 +227,13 @@ def run(
     is_flag=True,
     help="Forget an earlier interrupted rerun into the same report and start over.",
 )
+@yes_option()
 @connection_options
 def rerun(
     report_path: Path,
     output: Path | None,
     fresh: bool,
+    yes: bool,
     connection: ConnectionOptions,
 ) -> None:
     """
@@ -186,9 +243,10 @@ def rerun(
     workspace id, a MAC) is what the rerun uses. Rows that ended well keep their
     outcome. The new report is complete: every row, once, in order.
     """
-    with _command_errors():
+    with command_errors() as where:
         _start_logging(connection)
         settings = build_settings(connection, os.environ)
+        where.base_url = settings.base_url
         add_secrets(settings.token)
         manifest, previous = load_report(report_path)
         add_secrets(*(row.password for row in manifest.rows))
@@ -200,6 +258,7 @@ def rerun(
             paths: tuple[Path, ...] = (rerun_report_path(report_path),)
         else:
             paths = report_paths(report_path, output)
+        refuse_inputs(paths, [report_path], flag="--report")
         job = _Job(
             manifest=manifest,
             settings=settings,
@@ -208,6 +267,8 @@ def rerun(
             previous=previous,
             only_rows=only_rows,
             quiet=connection.quiet,
+            yes=yes,
+            command="provisioner rerun",
         )
         click.echo(
             f"Re-running {len(only_rows)} of {len(manifest.rows)} rows "
@@ -215,28 +276,6 @@ def rerun(
             err=True,
         )
         _execute(job, fresh=fresh)
-
-
-@contextlib.contextmanager
-def _command_errors() -> Iterator[None]:
-    """
-    Turn the errors that stop a command before rows run into a message and exit 2.
-    """
-    try:
-        yield
-    except ProvisionerError as exc:
-        message, code = describe_error(exc)
-        log.info("command_stopped", error_type=type(exc).__name__)
-        fail(message, code)
-    except KeyboardInterrupt:
-        # Ctrl-C outside the run's own signal watcher (before it, or while the
-        # report is written): the journal holds every finished row.
-        click.echo(
-            "Interrupted. Every finished row is in the journal; run the same "
-            "command again to continue.",
-            err=True,
-        )
-        raise SystemExit(EXIT_INTERRUPTED) from None
 
 
 def _start_logging(connection: ConnectionOptions) -> None:
@@ -283,47 +322,30 @@ def _execute(job: _Job, *, fresh: bool) -> None:
             err=True,
         )
         raise SystemExit(EXIT_INTERRUPTED)
-    try:
-        write_report(job.manifest, result.outcomes, job.paths, result.stats)
-    except OSError as exc:
-        # Exit 1, not 2: rows did run, so "nothing could start" would mislead.
-        fail(
-            f"The run finished but the report could not be written: {exc}. Every "
-            "row is in the journal: fix the cause (space, permissions) and run the "
-            "same command again; it redoes nothing and writes the report.",
-            EXIT_FAILED_ROWS,
-        )
-    click.echo(format_summary(job.manifest, result.outcomes, result.stats, job.paths))
-    code = exit_code_for(result.outcomes.values(), interrupted=result.interrupted)
-    if code == EXIT_FAILED_ROWS:
-        click.echo(
-            "Some rows failed or were invalid: fix their values in the report if "
-            f"needed, then run: provisioner rerun {job.paths[0]}",
-            err=True,
-        )
-    if result.interrupted:
-        click.echo(
-            "Interrupted: the report shows the rows not started; run the same "
-            "command again to continue.",
-            err=True,
-        )
-    raise SystemExit(code)
+    raise SystemExit(finish_run(job.finish, result))
 
 
 async def _provision_until_signalled(
     job: _Job, display: ProgressDisplay
 ) -> RunResult | None:
     """
-    Call ``provision`` while a watcher turns SIGINT/SIGTERM into its ``stop`` event.
+    Call ``provision``; once its rows are about to start, confirm the changes, then
+    let a watcher turn SIGINT/SIGTERM into its ``stop`` event.
 
-    Returns None when a second signal abandoned the run.
+    Until then nothing has been written, and Ctrl-C simply ends the command (the
+    confirmation's question included). Returns None when a second signal abandoned
+    the run.
     """
     stop = anyio.Event()
     result: RunResult | None = None
     error: ProvisionerError | None = None
     async with anyio.create_task_group() as group:
-        if threading.current_thread() is threading.main_thread():
-            await group.start(_watch_signals, stop, group.cancel_scope)
+
+        def before_rows(target: Target, changes: Changes) -> None:
+            confirm_changes(target, changes, yes=job.yes, command=job.command)
+            if threading.current_thread() is threading.main_thread():
+                group.start_soon(_watch_signals, stop, group.cancel_scope)
+
         try:
             result = await provision(
                 job.manifest,
@@ -333,6 +355,7 @@ async def _provision_until_signalled(
                 only_rows=job.only_rows,
                 on_progress=display,
                 stop=stop,
+                before_rows=before_rows,
             )
         except ProvisionerError as exc:
             # Raised outside the group, so the caller sees the error itself rather

@@ -136,7 +136,7 @@ def complete_outcomes(
     """
     Give every manifest row an outcome, in manifest order.
 
-    A row the run never reached (it was interrupted first) is ``failed`` with
+    A row the run never reached (it was interrupted first) is ``not_started`` with
     ``NOT_STARTED_ERROR``, so the report is complete and ``rerun`` takes it.
     """
     complete = {}
@@ -144,7 +144,7 @@ def complete_outcomes(
         outcome = outcomes.get(row.number)
         if outcome is None:
             outcome = Outcome(
-                row=row.number, status=Status.FAILED, error=NOT_STARTED_ERROR
+                row=row.number, status=Status.NOT_STARTED, error=NOT_STARTED_ERROR
             )
         elif outcome.row != row.number:
             # The row column must name the manifest row the line is for, whatever
@@ -190,7 +190,7 @@ def summarise(
         rows=len(complete),
         by_status={status: by_status[status] for status in Status},
         by_error=dict(sorted(by_error.items(), key=lambda item: (-item[1], item[0]))),
-        not_started=sum(1 for number in complete if number not in outcomes),
+        not_started=by_status[Status.NOT_STARTED],
         stats=stats,
     )
 
@@ -205,6 +205,7 @@ def summary_items(summary: ReportSummary, manifest: Manifest) -> list[tuple[str,
         ("Run", None),
         ("manifest", str(manifest.path)),
         ("sheet", manifest.sheet or ""),
+        *_target_items(stats),
         ("dry run", "yes" if stats.dry_run else "no"),
         ("interrupted", "yes" if stats.interrupted else "no"),
         ("started", stats.started_at.isoformat(timespec="seconds")),
@@ -220,6 +221,8 @@ def summary_items(summary: ReportSummary, manifest: Manifest) -> list[tuple[str,
     ]
     if stats.rows_worked is not None:
         items.append(("worked on in this run", stats.rows_worked))
+    if stats.codes_voided:
+        items.append(("activation codes voided", stats.codes_voided))
     items.extend((status.value, count) for status, count in summary.by_status.items())
     items.append(("Rows by error", None))
     items.extend(summary.by_error.items())
@@ -275,14 +278,30 @@ def write_report(
 
 def rows_to_rerun(outcomes: Mapping[int, Outcome]) -> frozenset[int]:
     """
-    Pick the rows ``rerun`` takes: failed or invalid ones, and deferred tags.
+    Pick the rows ``rerun`` takes: failed, invalid, not started or only planned (a dry
+    run's report), and deferred tags.
     """
     return frozenset(
         number
         for number, outcome in outcomes.items()
-        if outcome.status in (Status.FAILED, Status.INVALID)
+        if outcome.status.wants_rerun
         or (outcome.status is Status.CODE_ISSUED and outcome.tags_deferred)
     )
+
+
+def _target_items(stats: RunStats) -> list[tuple[str, Cell]]:
+    """
+    Where the run wrote: API, org, tag mode and who ran it (none for an old report).
+    """
+    target = stats.target
+    if target is None:
+        return []
+    return [
+        ("API", target.base_url),
+        ("org", target.org_label()),
+        ("tag mode", target.tag_mode.value),
+        ("run by", target.caller or ""),
+    ]
 
 
 def _password_index(manifest: Manifest) -> int | None:

@@ -28,13 +28,15 @@ __all__ = ["STATUS_FILLS", "write_xlsx"]
 
 # Excel's own "good / neutral / bad" palette, so the colours read as they do in any
 # other workbook: green ended well, blue waits for the device, red and amber need a
-# person, grey is a plan.
+# person, grey is a plan or a row never begun (neutral: nothing went wrong with it).
 STATUS_FILLS = {
     "created": "C6EFCE",
     "adopted": "E2EFDA",
     "code_issued": "DDEBF7",
+    "code_pending": "BDD7EE",
     "failed": "FFC7CE",
     "invalid": "FFEB9C",
+    "not_started": "F2F2F2",
     "planned": "EDEDED",
 }
 HEADER_FILL = "D9D9D9"

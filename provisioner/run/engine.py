@@ -7,15 +7,19 @@ Run a manifest against the API: a pool of workers, fed by the plan, under one ta
 ``AuthError``/``ForbiddenError`` before any row. A refused connection on that read is
 tried only a few times (``first_call_policy``): at the very start it means a wrong URL
 or an API that is not running, and the command should say so in seconds. Then ``Settings.concurrency`` workers
-read rows from a memory object stream in the plan's order (round-robin across owners).
-Each row runs under its owner's ``anyio.Lock`` for the create or activation-code call
-only, so one owner's writes are never concurrent while owners run in parallel. The
+take rows from ``plan.Schedule``: longest-processing-time first across owners, so the
+owners with the most rows start first and no owner's serial chain of creates becomes
+the run's tail. An owner has one row at a time between its start and the end of its
+create or activation-code call (that call runs under the owner's ``anyio.Lock``), so
+one owner's writes are never concurrent while owners run in parallel, and a worker
+never waits on another row's lock. The
 client applies the rate controller on every request start; the worker count caps rows
 in flight.
 
 Every row's progress goes to the journal as it happens; rows the journal (or, for a
 rerun, ``previous``) already finished are not redone. Setting ``stop`` stops starting
-rows, lets rows in flight finish, and returns with ``interrupted=True``.
+rows, lets rows in flight finish, and returns with ``interrupted=True``; so does a
+token the API refuses (401) after rows have run (``token_refused=True``).
 """
 
 from __future__ import annotations
@@ -26,11 +30,11 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import anyio
 import structlog
-from anyio.abc import ObjectReceiveStream
 
 from provisioner.errors import (
     ApiError,
@@ -40,21 +44,37 @@ from provisioner.errors import (
     TransientError,
 )
 from provisioner.live.preflight import preflight, with_catalogue
-from provisioner.models import Manifest, Outcome, Row, RunStats, Status
+from provisioner.models import (
+    Changes,
+    Manifest,
+    Outcome,
+    Row,
+    RunStats,
+    Status,
+    Target,
+)
 from provisioner.run import plan, steps
 from provisioner.run.journal import Journal, JournalEntry, Phase, manifest_fingerprint
-from provisioner.settings import RetryPolicy, Settings
+from provisioner.settings import Settings
 from provisioner.webex.protocol import DevicesApi, SupportedModel
+from provisioner.webex.retry import (
+    FIRST_CALL_ATTEMPTS,
+    FIRST_CALL_MAX_DELAY,
+    FIRST_CALL_MAX_TOTAL,
+    first_call_policy,
+)
 
-__all__ = ["Progress", "RunResult", "first_call_policy", "provision"]
+__all__ = [
+    "FIRST_CALL_ATTEMPTS",
+    "FIRST_CALL_MAX_DELAY",
+    "FIRST_CALL_MAX_TOTAL",
+    "Progress",
+    "RunResult",
+    "first_call_policy",
+    "provision",
+]
 
 log = structlog.get_logger()
-
-#: Attempts, longest backoff and seconds in all for the first call's refused
-#: connections (see ``first_call_policy``); 5xx and 429 then get the run's retries.
-FIRST_CALL_ATTEMPTS = 3
-FIRST_CALL_MAX_DELAY = 1.0
-FIRST_CALL_MAX_TOTAL = 5.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,6 +102,10 @@ class RunResult:
     outcomes: dict[int, Outcome]
     stats: RunStats
     interrupted: bool
+    #: The API refused the token (401) mid-run: rows stopped starting; the rows it
+    #: refused are ``failed`` in the outcomes but not journalled as done, so running
+    #: the same command again (with a fresh token) does them.
+    token_refused: bool = False
 
 
 async def provision(
@@ -94,6 +118,7 @@ async def provision(
     only_rows: frozenset[int] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     stop: anyio.Event | None = None,
+    before_rows: Callable[[Target, Changes], None] | None = None,
 ) -> RunResult:
     """
     Provision every valid row of ``manifest`` and return each row's outcome.
@@ -107,6 +132,10 @@ async def provision(
         only_rows: the rows to work on (a rerun); None for all.
         on_progress: called with a ``Progress`` snapshot whenever a row finishes.
         stop: when set, no new row starts; rows in flight finish.
+        before_rows: called once before the first row starts, after the target is
+            known and the rows left to do are counted, with what the run may change
+            (nothing, on a dry run). It may raise (``NotConfirmedError``) to stop the
+            run before any write: this is where the CLI asks for confirmation.
 
     Raises:
         AuthError: the token was refused (401) on the first call.
@@ -133,25 +162,11 @@ async def provision(
             previous=dict(previous or {}),
             on_progress=on_progress,
             stop=stop or anyio.Event(),
+            before_rows=before_rows,
         )
         path = None if settings.dry_run else journal_path
         with Journal.open(path, manifest_fingerprint(manifest)) as journal:
             return await run.execute(journal, only_rows)
-
-
-def first_call_policy(policy: RetryPolicy) -> RetryPolicy:
-    """
-    The retries of a run's first call when nothing has answered yet: a few, quickly.
-
-    A refused connection then means a wrong URL or an API that is not running, which
-    waiting does not mend. No bound is looser than ``policy``'s own.
-    """
-    return replace(
-        policy,
-        max_attempts=min(policy.max_attempts, FIRST_CALL_ATTEMPTS),
-        max_delay=min(policy.max_delay, FIRST_CALL_MAX_DELAY),
-        max_total=min(policy.max_total, FIRST_CALL_MAX_TOTAL),
-    )
 
 
 @dataclass(kw_only=True)
@@ -169,6 +184,7 @@ class _Run:
     previous: dict[int, Outcome]
     on_progress: Callable[[Progress], None] | None
     stop: anyio.Event
+    before_rows: Callable[[Target, Changes], None] | None = None
     outcomes: dict[int, Outcome] = field(default_factory=dict)
     # Kept alongside ``outcomes`` so a progress snapshot costs O(statuses), not
     # O(rows): counting the outcomes on every finished row made a run quadratic.
@@ -176,15 +192,28 @@ class _Run:
     #: The probe's (calls, 429s, retries): its client keeps figures of its own.
     probe_figures: tuple[int, int, int] = (0, 0, 0)
     locks: dict[str, anyio.Lock] = field(default_factory=dict)
+    #: Set (and replaced) whenever an owner's turn ends: idle workers wait on it.
+    owner_freed: anyio.Event = field(default_factory=anyio.Event)
     #: Owner key → that owner's activation-code rows, for telling a lost code's
     #: device from the devices of the owner's other code rows.
     code_rows: dict[str, tuple[int, ...]] = field(default_factory=dict)
     owners: steps.OwnerCache = field(default_factory=dict)
     clock_start: float = field(default_factory=time.monotonic)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: Where the run writes; the org is filled in once the API has said whose it is.
+    target: Target = field(init=False)
+    #: Set when the API refused the token (401) after rows had run: no row starts.
+    token_refused: bool = False
     #: Outcomes known before any row was worked on (invalid rows, rows the journal
     #: or a rerun's previous report finished): not this run's throughput.
     settled: int = 0
+
+    def __post_init__(self) -> None:
+        self.target = Target(
+            base_url=self.settings.base_url,
+            org_id=self.settings.org_id,
+            tag_mode=self.settings.tag_mode,
+        )
 
     async def execute(
         self, journal: Journal, only_rows: frozenset[int] | None
@@ -201,6 +230,13 @@ class _Run:
         self.code_rows = _code_rows_by_owner(self.manifest.rows)
         todo = self._settle_known_rows(entries, only_rows)
         self.settled = len(self.outcomes)
+        if self.before_rows is not None:
+            changes = (
+                Changes()
+                if self.settings.dry_run
+                else plan.planned_changes(todo, entries, self.previous)
+            )
+            self.before_rows(self.target, changes)
         log.info(
             "run_started",
             rows=len(self.manifest.rows),
@@ -209,26 +245,17 @@ class _Run:
             concurrency=self.settings.concurrency,
         )
         self._report_progress()
-        send, receive = anyio.create_memory_object_stream[Row](0)
+        schedule = plan.Schedule(todo)
         async with anyio.create_task_group() as group:
             for _ in range(max(1, min(self.settings.concurrency, len(todo)))):
-                group.start_soon(
-                    self._worker, receive.clone(), journal, entries, supported
-                )
-            receive.close()
-            async with send:
-                for row in plan.order_rows(todo):
-                    if self.stop.is_set():
-                        break
-                    await send.send(row)
-        interrupted = (
-            len(self.outcomes) < len(self.manifest.rows) and self.stop.is_set()
-        )
+                group.start_soon(self._worker, schedule, journal, entries, supported)
+        interrupted = len(self.outcomes) < len(self.manifest.rows) and self._halted()
         log.info("run_finished", rows_done=len(self.outcomes), interrupted=interrupted)
         return RunResult(
             outcomes=dict(self.outcomes),
             stats=self._stats(interrupted),
             interrupted=interrupted,
+            token_refused=self.token_refused,
         )
 
     async def _check_access(self) -> tuple[SupportedModel, ...]:
@@ -318,28 +345,58 @@ class _Run:
 
     async def _worker(
         self,
-        rows: ObjectReceiveStream[Row],
+        schedule: plan.Schedule,
         journal: Journal,
         entries: Mapping[int, JournalEntry],
         supported: Sequence[SupportedModel],
     ) -> None:
-        async with rows:
-            async for row in rows:
-                if self.stop.is_set():
-                    continue
-                ctx = steps.RowContext(
-                    api=self.api,
-                    settings=self.settings,
-                    journal=journal,
-                    owner_lock=self._lock_for(row),
-                    supported=tuple(supported),
-                    owner_code_rows=self.code_rows.get(_owner_key(row), ()),
-                )
+        while not self._halted():
+            row = schedule.take()
+            if row is None:
+                if not schedule.left:
+                    return
+                # Every owner with rows left has a create in flight: wait for one.
+                await self.owner_freed.wait()
+                continue
+            key = plan.owner_key(row)
+            turn = _OwnerTurn(self._lock_for(row), partial(self._free, schedule, key))
+            ctx = steps.RowContext(
+                api=self.api,
+                settings=self.settings,
+                journal=journal,
+                owner_lock=turn,
+                supported=tuple(supported),
+                owner_code_rows=self.code_rows.get(key, ()),
+            )
+            try:
                 outcome = await self._run_row(ctx, row, entries.get(row.number))
-                if not self.settings.dry_run:
-                    journal.mark_done(outcome)
-                self._record(row.number, outcome)
-                self._report_progress()
+            finally:
+                turn.done()
+            if plan.is_token_refusal(outcome):
+                # The token stopped working: every later row would fail the same
+                # way. Stop starting rows, and leave this one's journal entry as it
+                # was so the same command picks it up again.
+                if not self.token_refused:
+                    log.warning("token_refused_mid_run", row=row.number)
+                self.token_refused = True
+            elif not self.settings.dry_run:
+                journal.mark_done(outcome)
+            self._record(row.number, outcome)
+            self._report_progress()
+
+    def _free(self, schedule: plan.Schedule, key: str) -> None:
+        """
+        Let the schedule hand out ``key``'s next row, and wake a waiting worker.
+        """
+        schedule.release(key)
+        self.owner_freed.set()
+        self.owner_freed = anyio.Event()
+
+    def _halted(self) -> bool:
+        """
+        True once no new row may start: a stop was asked for, or the token was refused.
+        """
+        return self.stop.is_set() or self.token_refused
 
     async def _run_row(
         self, ctx: steps.RowContext, row: Row, entry: JournalEntry | None
@@ -379,7 +436,7 @@ class _Run:
         self.counts[outcome.status] += 1
 
     def _lock_for(self, row: Row) -> anyio.Lock:
-        key = _owner_key(row)
+        key = plan.owner_key(row)
         if key not in self.locks:
             self.locks[key] = anyio.Lock()
         return self.locks[key]
@@ -428,18 +485,44 @@ class _Run:
             interrupted=interrupted,
             final_rate=rate,
             rows_worked=len(self.outcomes) - self.settled,
+            target=self.target,
         )
 
 
-def _owner_key(row: Row) -> str:
-    return f"{row.owner_kind}:{row.owner_id}"
+class _OwnerTurn:
+    """
+    An owner's lock that also ends the owner's turn in the schedule.
+
+    The turn ends when the row's first create or code call ends (the owner's next
+    row may start its own while this one applies tags), or when the row ends
+    without one; the lock itself still keeps any later call of this row serial.
+    """
+
+    def __init__(self, lock: anyio.Lock, end_turn: Callable[[], None]) -> None:
+        self._lock = lock
+        self._end_turn: Callable[[], None] | None = end_turn
+
+    async def __aenter__(self) -> None:
+        await self._lock.acquire()
+
+    async def __aexit__(self, *_: object) -> None:
+        self._lock.release()
+        self.done()
+
+    def done(self) -> None:
+        """
+        End the owner's turn, once.
+        """
+        end_turn, self._end_turn = self._end_turn, None
+        if end_turn is not None:
+            end_turn()
 
 
 def _code_rows_by_owner(rows: Sequence[Row]) -> dict[str, tuple[int, ...]]:
     found: dict[str, list[int]] = {}
     for row in rows:
         if row.is_valid and row.is_activation_code_row:
-            found.setdefault(_owner_key(row), []).append(row.number)
+            found.setdefault(plan.owner_key(row), []).append(row.number)
     return {key: tuple(numbers) for key, numbers in found.items()}
 
 

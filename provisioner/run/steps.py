@@ -25,10 +25,10 @@ its own device.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-import anyio
 import structlog
 
 from provisioner.errors import (
@@ -79,7 +79,8 @@ class RowContext:
     api: DevicesApi
     settings: Settings
     journal: Journal
-    owner_lock: anyio.Lock
+    #: Held around the row's create or activation-code call (the owner's turn).
+    owner_lock: AbstractAsyncContextManager[None]
     supported: tuple[SupportedModel, ...] = ()
     #: Every activation-code row of this row's owner (this one included): the rows
     #: whose journalled device ids a lost code's device is told apart from.

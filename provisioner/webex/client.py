@@ -69,7 +69,12 @@ from provisioner.webex.protocol import (
     SupportedModel,
 )
 from provisioner.webex.ratelimit import RateLimiter
-from provisioner.webex.retry import is_replay_safe, next_delay, retry_after_delay
+from provisioner.webex.retry import (
+    first_call_policy,
+    is_replay_safe,
+    next_delay,
+    retry_after_delay,
+)
 from provisioner.webex.wire import (
     Answer,
     activation_code_from,
@@ -127,6 +132,8 @@ class ApiClient:
         self._calls = 0
         self._rate_limited = 0
         self._retries = 0
+        #: Whether any answer has arrived (see ``first_call_policy``).
+        self._answered = False
 
     def __repr__(self) -> str:
         return f"ApiClient(base_url={str(self._base)!r})"
@@ -400,11 +407,17 @@ class ApiClient:
         if (org := org_id or self._settings.org_id) and not url.query_string:
             query["orgId"] = org
         data = None if json_body is None else json.dumps(json_body).encode()
-        policy = self._settings.retry
         started = time.monotonic()
         attempt = 0
         while True:
             attempt += 1
+            # Until the API has answered once, silence or a refused connection means
+            # a wrong URL or no API running: a few quick tries, not minutes of them.
+            policy = (
+                self._settings.retry
+                if self._answered
+                else first_call_policy(self._settings.retry)
+            )
             try:
                 return await self._attempt(
                     method, url, query, data, content_type, attempt
@@ -475,6 +488,7 @@ class ApiClient:
                         method, url, params=query or None, data=data, headers=headers
                     ) as response:
                         answer = await read_answer(response, tracking_id)
+                        self._answered = True
             finally:
                 log.info(
                     "api_call_finished",

@@ -14,12 +14,17 @@ Policy, in one place:
   attempt cannot have taken effect: a 429/423 (the API did not process it) or a
   connection that was never opened (``ConnectError``). Any other transient failure
   of such a call is ambiguous; the client raises ``OutcomeUnknownError`` instead.
+- Before the API has answered anything at all, a refused connection or a silence
+  means a wrong URL or an API that is not running, which waiting does not mend:
+  those get ``first_call_policy``'s few quick attempts, so a command says so in
+  seconds rather than minutes.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import replace
 
 from provisioner.errors import (
     ApiError,
@@ -30,9 +35,39 @@ from provisioner.errors import (
 )
 from provisioner.settings import RetryPolicy
 
-__all__ = ["backoff_delay", "is_replay_safe", "next_delay", "retry_after_delay"]
+__all__ = [
+    "FIRST_CALL_ATTEMPTS",
+    "FIRST_CALL_MAX_DELAY",
+    "FIRST_CALL_MAX_TOTAL",
+    "backoff_delay",
+    "first_call_policy",
+    "is_replay_safe",
+    "next_delay",
+    "retry_after_delay",
+]
+
+#: Attempts, longest backoff and seconds in all for a call that finds nothing
+#: answering yet (see ``first_call_policy``).
+FIRST_CALL_ATTEMPTS = 3
+FIRST_CALL_MAX_DELAY = 1.0
+FIRST_CALL_MAX_TOTAL = 5.0
 
 RandomSource = Callable[[], float]
+
+
+def first_call_policy(policy: RetryPolicy) -> RetryPolicy:
+    """
+    The retries of a call made before anything has answered: a few, quickly.
+
+    A refused connection then means a wrong URL or an API that is not running, which
+    waiting does not mend. No bound is looser than ``policy``'s own.
+    """
+    return replace(
+        policy,
+        max_attempts=min(policy.max_attempts, FIRST_CALL_ATTEMPTS),
+        max_delay=min(policy.max_delay, FIRST_CALL_MAX_DELAY),
+        max_total=min(policy.max_total, FIRST_CALL_MAX_TOTAL),
+    )
 
 
 def backoff_delay(policy: RetryPolicy, attempt: int, rand: RandomSource) -> float:

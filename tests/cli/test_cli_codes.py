@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from provisioner.cli import main
+from provisioner.cli import confirm, main
 from provisioner.cli.codes import renewed_report_path
 from provisioner.emulator import DEFAULT_TOKEN, run_in_subprocess
 from provisioner.intake.manifest import RawTable, build_manifest
@@ -233,6 +233,37 @@ def test_renew_replaces_expired_and_applies_deferred_tags(
     assert old_pending.isdisjoint(devices)
     again = invoke(env, str(renewed))
     assert "activated 1 · pending 3 · expiring 0 · expired 0" in again.output
+
+
+@pytest.mark.usefixtures("fresh")
+def test_renew_of_a_remote_org_needs_yes_off_a_terminal(
+    server: Emulator,
+    env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Against an org that is not on this machine, --renew in a script changes
+    nothing without --yes; it names the renewals, and with --yes it renews."""
+    report, outcomes = make_report(server, tmp_path)
+    server.advance(31)
+    at(monkeypatch, 31)
+    monkeypatch.setattr(confirm, "is_loopback_target", lambda _target: False)
+    before = server.writes()
+
+    refused = invoke(env, str(report), "--renew")
+    writes_refused = server.writes() - before
+    renewed_after_refusal = (tmp_path / "codes-report-renewed.csv").exists()
+    accepted = invoke(env, str(report), "--renew", "--yes")
+
+    assert refused.exit_code == 2, refused.output
+    assert "issue 4 activation codes" in refused.stderr
+    assert "void 4 earlier activation codes" in refused.stderr
+    assert "--yes" in refused.stderr
+    assert writes_refused == 0
+    assert not renewed_after_refusal
+    assert accepted.exit_code == 0, accepted.output
+    _manifest, new = load_report(tmp_path / "codes-report-renewed.csv")
+    assert new[2].activation_code != outcomes[2].activation_code
 
 
 @pytest.mark.usefixtures("fresh")

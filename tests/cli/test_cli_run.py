@@ -28,7 +28,7 @@ import pytest
 from click.testing import CliRunner, Result
 from paths import EMULATOR_ORG
 
-from provisioner.cli import main
+from provisioner.cli import confirm, main
 from provisioner.cli.common import (
     ConnectionOptions,
     build_settings,
@@ -366,6 +366,34 @@ class TestRun:
         assert len(emulator.devices()) == 2
         assert {r["status"] for r in read_report(tmp_path / "r.csv")} == {"adopted"}
 
+    def test_a_remote_org_needs_yes_off_a_terminal(
+        self, emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Against an org not on this machine, a run in a script shows what it would
+        change, writes nothing and exits 2 without --yes; with --yes it runs."""
+        monkeypatch.setattr(confirm, "is_loopback_target", lambda _target: False)
+        rows = phone_rows(2)
+        rows.append({"model": "Cisco 8865", "workspaceId": WORKSPACES[3]})
+        manifest = write_manifest(tmp_path / "phones.csv", rows)
+        args = ["run", str(manifest), "--report", str(tmp_path / "r.csv")]
+        args += ["--base-url", emulator.base_url]
+
+        refused = invoke(args)
+        writes_refused = emulator.write_calls()
+        report_after_refusal = (tmp_path / "r.csv").exists()
+        accepted = invoke([*args, "--yes"])
+
+        assert refused.exit_code == 2, refused.output
+        assert "create up to 2 devices by MAC" in refused.stderr
+        assert "issue 1 activation code " in refused.stderr
+        assert "set tags on up to 2 devices (tag mode add)" in refused.stderr
+        assert "--yes" in refused.stderr
+        assert "Traceback" not in refused.output
+        assert writes_refused == 0
+        assert not report_after_refusal
+        assert accepted.exit_code == 0, accepted.output
+        assert len(emulator.devices()) == 3
+
     def test_log_file_has_one_event_per_api_call(
         self, emulator: Emulator, tmp_path: Path
     ) -> None:
@@ -700,7 +728,8 @@ class TestInterruptedRuns:
     def test_sigint_exits_130_with_a_report_then_continues(
         self, emulator: Emulator, tmp_path: Path
     ) -> None:
-        """Ctrl-C ends 130 with a full report; the same command then finishes the rest."""
+        """Ctrl-C ends 130 with a full report whose rows never begun are not_started
+        (none failed); the same command then finishes the rest."""
         args, report = self._start(emulator, tmp_path)
         process = _cli_subprocess(args)
         _wait_until(lambda: len(emulator.devices()) >= 3)
@@ -715,7 +744,9 @@ class TestInterruptedRuns:
 
         assert process.returncode == 130, out + err
         assert len(first) == self.ROWS
-        assert "not started" in " ".join(r["error"] for r in first)
+        statuses = Counter(r["status"] for r in first)
+        assert statuses["not_started"] == self.ROWS - done_before
+        assert statuses["failed"] == 0  # no row that never started is failed
         assert 0 < done_before < self.ROWS
         assert "run the same command again" in err
         assert again.returncode == 0, out2 + err2

@@ -5,6 +5,7 @@ The report: every manifest row once, in order, with its outcome; read back for r
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import stat
 import tempfile
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 
 from provisioner.errors import ConfigError, ManifestReadError, MissingColumnError
 from provisioner.intake.manifest import load_manifest
-from provisioner.models import Manifest, Outcome, Row, Status
+from provisioner.models import Manifest, Outcome, Row, Status, TagMode, Target
 from provisioner.report import cells as report_cells
 from provisioner.report import files as report
 from provisioner.report.files import (
@@ -35,6 +36,7 @@ from provisioner.report.files import (
     report_paths,
     rows_to_rerun,
     summarise,
+    summary_items,
     write_report,
 )
 from provisioner.report.xlsx import STATUS_FILLS
@@ -293,7 +295,7 @@ class TestErrorKind:
     def test_without_http_status(self) -> None:
         """An interrupted row's kind is the text before its colon."""
 
-        outcome = Outcome(row=2, status=Status.FAILED, error=NOT_STARTED_ERROR)
+        outcome = Outcome(row=2, status=Status.NOT_STARTED, error=NOT_STARTED_ERROR)
 
         assert error_kind(outcome) == "not started"
 
@@ -335,7 +337,7 @@ class TestErrorKind:
 
 class TestCompleteness:
     def test_missing_rows_are_not_started(self) -> None:
-        """A row without an outcome becomes failed with the not-started text."""
+        """A row without an outcome becomes not_started with the not-started text."""
 
         manifest = make_manifest(3)
         outcomes = {2: Outcome(row=2, status=Status.CREATED)}
@@ -346,7 +348,7 @@ class TestCompleteness:
         assert (
             complete[4].status,
             complete[4].error,
-        ) == (Status.FAILED, NOT_STARTED_ERROR)
+        ) == (Status.NOT_STARTED, NOT_STARTED_ERROR)
 
     def test_summary_counts(self) -> None:
         """The summary counts rows by status and by error kind, never twice."""
@@ -363,6 +365,37 @@ class TestCompleteness:
         assert summary.by_error["create device (HTTP 404)"] == 2
         assert summary.by_error["not started"] == 1
         assert pytest.approx(11 / 20) == summary.throughput
+
+    def test_summary_names_the_target_and_voided_codes(self) -> None:
+        """The Summary says where the run wrote (API, org, tag mode, who) and how many
+        replaced codes it voided."""
+        manifest = make_manifest(2)
+        target = Target(
+            base_url="https://webexapis.com/v1",
+            org_id="ORG-1",
+            org_name="Acme",
+            tag_mode=TagMode.REPLACE,
+            caller="admin@acme.test",
+        )
+        stats = dataclasses.replace(STATS, target=target, codes_voided=3)
+
+        items = dict(summary_items(summarise(manifest, {}, stats), manifest))
+
+        assert (
+            items["API"],
+            items["org"],
+            items["tag mode"],
+            items["run by"],
+            items["activation codes voided"],
+            items["not_started"],
+        ) == (
+            "https://webexapis.com/v1",
+            "Acme (ORG-1)",
+            "replace",
+            "admin@acme.test",
+            3,
+            2,
+        )
 
     def test_rerun_throughput_counts_rows_worked(self) -> None:
         """A rerun's rows/s counts the rows it worked on, not the rows carried over."""
@@ -383,8 +416,9 @@ class TestCompleteness:
 
 
 class TestRowsToRerun:
-    def test_failed_invalid_and_deferred(self) -> None:
-        """Failed, invalid and deferred-tags rows are rerun; the rest are not."""
+    def test_failed_invalid_not_started_planned_and_deferred(self) -> None:
+        """Failed, invalid, not-started, planned and deferred-tags rows are rerun; rows
+        that ended well (a pending code among them) are not."""
 
         outcomes = {
             2: Outcome(row=2, status=Status.CREATED),
@@ -394,9 +428,11 @@ class TestRowsToRerun:
             6: Outcome(row=6, status=Status.FAILED),
             7: Outcome(row=7, status=Status.INVALID),
             8: Outcome(row=8, status=Status.PLANNED),
+            9: Outcome(row=9, status=Status.NOT_STARTED),
+            10: Outcome(row=10, status=Status.CODE_PENDING, device_id="d"),
         }
 
-        assert frozenset({5, 6, 7}) == rows_to_rerun(outcomes)
+        assert frozenset({5, 6, 7, 8, 9}) == rows_to_rerun(outcomes)
 
 
 def write(
@@ -483,7 +519,7 @@ class TestCsv:
         ]
 
     def test_interrupted_rows(self, tmp_path: Path) -> None:
-        """Rows the run never reached are written failed with the not-started text."""
+        """Rows the run never reached are written not_started with its text."""
 
         manifest = make_manifest(5)
         outcomes = {2: Outcome(row=2, status=Status.CREATED, device_id="d")}
@@ -493,10 +529,10 @@ class TestCsv:
 
         assert [x[status_at] for x in lines[1:]] == [
             "created",
-            "failed",
-            "failed",
-            "failed",
-            "failed",
+            "not_started",
+            "not_started",
+            "not_started",
+            "not_started",
         ]
         assert lines[-1][status_at + 4] == NOT_STARTED_ERROR
 
@@ -622,7 +658,14 @@ class TestXlsx:
         fills = {c.value: c.fill.fgColor.rgb[-6:] for c in cells[1:]}
 
         assert {s: STATUS_FILLS[s] for s in fills} == fills
-        assert {"created", "adopted", "code_issued", "failed", "invalid"} == set(fills)
+        assert {
+            "created",
+            "adopted",
+            "code_issued",
+            "failed",
+            "invalid",
+            "not_started",
+        } == set(fills)
 
     def test_codes_and_ids_are_text(self, workbook: openpyxl.Workbook) -> None:
         """Activation codes stay text cells, never numbers Excel would round."""

@@ -28,29 +28,6 @@ def row(number: int, owner: str = "ws-1", **fields: object) -> Row:
     return Row(number=number, cells=(), workspace_id=owner, **fields)  # type: ignore[arg-type]
 
 
-class TestOrderRows:
-    def test_round_robin_across_owners(self) -> None:
-        """Owners take turns; each owner's rows stay in manifest order."""
-        rows = [
-            row(2, "a"),
-            row(3, "a"),
-            row(4, "a"),
-            row(5, "b"),
-            row(6, "c"),
-            row(7, "b"),
-        ]
-
-        ordered = [r.number for r in plan.order_rows(rows)]
-
-        assert ordered == [2, 5, 6, 3, 7, 4]
-
-    def test_nothing_is_lost_or_repeated(self) -> None:
-        """Every row appears exactly once."""
-        rows = [row(n, f"o{n % 3}") for n in range(2, 40)]
-
-        assert sorted(r.number for r in plan.order_rows(rows)) == list(range(2, 40))
-
-
 class TestJudgeFoundDevice:
     def test_verdicts(self) -> None:
         """None is absent, the row's owner is ours, anyone else is another owner."""

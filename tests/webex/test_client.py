@@ -37,6 +37,7 @@ from provisioner.models import TagMode
 from provisioner.settings import RateControl, RetryPolicy, Settings
 from provisioner.webex.answers import map_errors
 from provisioner.webex.client import ApiClient, ClientStatistics
+from provisioner.webex.retry import FIRST_CALL_ATTEMPTS
 
 BASE = "https://api.example.test/v1"
 TOKEN = "secret-token-abc123"
@@ -625,6 +626,28 @@ class TestRetries:
         )
 
         assert device.id == "DEV1"
+
+    async def test_refused_connections_get_few_tries_until_the_api_answers(
+        self, mock: Any
+    ) -> None:
+        """Before anything has answered, a refused connection means a wrong URL: a
+        few quick tries only. Once the API has answered, the run's policy applies."""
+        patient = RetryPolicy(max_attempts=6, base_delay=0.0, max_delay=0.0)
+        url = f"{BASE}/devices/DEV1"
+        async with ApiClient(make_settings(retry=patient)) as api:
+            for _ in range(FIRST_CALL_ATTEMPTS):
+                mock.get(url, exception=aiohttp.ConnectionTimeoutError())
+            with api.tally() as before, pytest.raises(ConnectError):
+                await api.get_device("DEV1")
+            mock.get(url, payload=DEVICE)
+            await api.get_device("DEV1")
+            for _ in range(5):
+                mock.get(url, exception=aiohttp.ConnectionTimeoutError())
+            mock.get(url, payload=DEVICE)
+            with api.tally() as after:
+                await api.get_device("DEV1")
+
+        assert (before.calls, after.calls) == (FIRST_CALL_ATTEMPTS, 6)
 
     async def test_ambiguous_tag_add_reads_then_replaces(
         self, api: ApiClient, mock: Any
