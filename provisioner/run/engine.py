@@ -2,7 +2,8 @@
 Run a manifest against the API: a pool of workers, fed by the plan, under one task group.
 
 ``provision`` is the library's entry point. It makes one cheap authenticated read first
-(supportedDevices, which the dry run's model check uses too), so a refused token raises
+(supportedDevices: the org's list then decides which rows' models go through, see
+``live.rules.with_catalogue``), so a refused token raises
 ``AuthError``/``ForbiddenError`` before any row. A refused connection on that read is
 tried only a few times (``first_call_policy``): at the very start it means a wrong URL
 or an API that is not running, and the command should say so in seconds. Then ``Settings.concurrency`` workers
@@ -42,7 +43,7 @@ from provisioner.errors import (
     ForbiddenError,
     TransientError,
 )
-from provisioner.live.preflight import preflight
+from provisioner.live.preflight import preflight, with_catalogue
 from provisioner.models import (
     Changes,
     Manifest,
@@ -220,6 +221,11 @@ class _Run:
         supported = await self._check_access()
         if self.settings.dry_run:
             await self._check_live(supported)
+        elif supported:
+            # The org's own list decides which models go through (a dry run's
+            # pre-flight does the same): one it lacks makes the row invalid, one
+            # only it knows is fine.
+            self.manifest = with_catalogue(self.manifest, supported)
         entries = journal.entries()
         self.code_rows = _code_rows_by_owner(self.manifest.rows)
         todo = self._settle_known_rows(entries, only_rows)
@@ -264,8 +270,8 @@ class _Run:
                 # so the run does not start (the CLI exits 2).
                 raise
             except ApiError as error:
-                # Any other refusal concerns the catalogue alone, which only the dry
-                # run's model check needs; a run goes on without it.
+                # Any other refusal concerns the catalogue alone: a run goes on
+                # without it, judging models by the bundled catalogue.
                 log.warning("supported_devices_refused", status=error.status)
                 return ()
         return tuple(models)

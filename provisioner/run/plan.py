@@ -27,7 +27,6 @@ from provisioner.errors import (
 )
 from provisioner.models import Changes, Device, Outcome, Row, Status, TagMode
 from provisioner.run.journal import JournalEntry, Phase
-from provisioner.webex.protocol import SupportedModel
 from provisioner.webex.retry import is_replay_safe
 
 __all__ = [
@@ -42,7 +41,6 @@ __all__ = [
     "dry_run_text",
     "failed_outcome",
     "invalid_outcome",
-    "is_model_supported",
     "is_token_refusal",
     "judge_found_device",
     "lost_code_devices",
@@ -366,20 +364,6 @@ def can_reuse_code(previous: Outcome | None, now: datetime) -> bool:
     if expiry.tzinfo is None or now.tzinfo is None:
         return expiry.replace(tzinfo=None) > now.replace(tzinfo=None)
     return expiry > now
-
-
-def is_model_supported(model: str | None, supported: Sequence[SupportedModel]) -> bool:
-    """
-    Decide whether a model string names an entry of supportedDevices (or its name).
-
-    An empty catalogue means it could not be read: nothing is refused then.
-    """
-    if not supported or model is None:
-        return True
-    wanted = model.casefold()
-    return any(
-        wanted in (m.model.casefold(), m.display_name.casefold()) for m in supported
-    )
 
 
 def describe_failure(step: Step, error: ApiError) -> str:

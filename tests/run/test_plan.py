@@ -20,7 +20,6 @@ from provisioner.errors import (
 from provisioner.models import Device, Outcome, Problem, Row, Status, TagMode
 from provisioner.run import plan
 from provisioner.run.plan import Step, Verdict
-from provisioner.webex.protocol import SupportedModel
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 
@@ -257,15 +256,6 @@ class TestWording:
             failed.tracking_id,
             failed.tags_deferred,
         ) == (Status.FAILED, "d1", 502, "T", False)
-
-    def test_model_support_by_model_or_display_name(self) -> None:
-        """A model matches an entry's model string or display name; no catalogue: all pass."""
-        catalogue = [SupportedModel(model="DMS Cisco 8851", display_name="Cisco 8851")]
-
-        assert plan.is_model_supported("cisco 8851", catalogue)
-        assert plan.is_model_supported("DMS Cisco 8851", catalogue)
-        assert not plan.is_model_supported("Cisco 1234", catalogue)
-        assert plan.is_model_supported("anything", [])
 
     def test_dry_run_text(self) -> None:
         """The dry-run line says what a run would do, tags included."""
