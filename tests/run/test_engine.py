@@ -79,6 +79,9 @@ MANIFEST_COLUMNS = ("mac", "model", "workspaceId", "personId", "tags")
 def manifest_of(rows: list[Row], path: Path = Path("manifest.csv")) -> Manifest:
     # Cells as a real file would hold them: a dry run's live check rebuilds rows
     # from their cells against the org's catalogue.
+    columns = MANIFEST_COLUMNS
+    if any(row.password for row in rows):
+        columns += ("password",)
     faithful = [
         replace(
             row,
@@ -88,6 +91,7 @@ def manifest_of(rows: list[Row], path: Path = Path("manifest.csv")) -> Manifest:
                 row.workspace_id or "",
                 row.person_id or "",
                 ";".join(row.tags),
+                *([row.password or ""] if len(columns) > len(MANIFEST_COLUMNS) else []),
             ),
         )
         for row in rows
@@ -95,8 +99,8 @@ def manifest_of(rows: list[Row], path: Path = Path("manifest.csv")) -> Manifest:
     return Manifest(
         path=path,
         sheet=None,
-        columns=MANIFEST_COLUMNS,
-        field_columns={column: column for column in MANIFEST_COLUMNS},
+        columns=columns,
+        field_columns={column: column for column in columns},
         rows=tuple(faithful),
     )
 
@@ -810,17 +814,27 @@ class TestResume:
         assert first.outcomes == second.outcomes
         assert calls + 1 == len(api.calls)  # only the access check
 
-    async def test_journal_holds_no_password(self, tmp_path: Path) -> None:
-        """A row's device password never reaches the journal file."""
-        api = fake()
-        row = replace(mac_row(2, "ws-1"), password="Sup3rSecret!")
+    async def test_journal_holds_no_password(
+        self, start_emulator: Any, tmp_path: Path
+    ) -> None:
+        """A row's device password never reaches the journal file, even when the
+        API's refusal quotes the request body that carried it."""
+        server = await start_emulator(echo_request_body=True)
+        row = replace(
+            mac_row(2, "ws-missing"), model="Polycom VVX 411", password="Sup3rSecret!"
+        )
         journal = tmp_path / "r.journal.sqlite"
 
-        await provision(manifest_of([row]), settings(), api=api, journal_path=journal)
+        result = await provision(
+            manifest_of([row]), emulator_settings(server), journal_path=journal
+        )
 
         files = read_folder(tmp_path)
-        assert b"Sup3rSecret!" not in files
-        assert b"secret-token" not in files
+        # The create carried the password, and the refusal quoted it back.
+        assert '"password": "[redacted]"' in (result.outcomes[2].error or "")
+        assert b"Request body:" in files  # the refusal was journalled...
+        assert b"Sup3rSecret!" not in files  # ...without the password
+        assert server.token.encode() not in files
 
     async def test_journal_of_another_manifest_is_refused(self, tmp_path: Path) -> None:
         """A journal written for other rows raises ConfigError suggesting --fresh."""
