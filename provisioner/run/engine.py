@@ -5,8 +5,11 @@ Run a manifest against the API: a pool of workers, fed by the plan, under one ta
 (supportedDevices, which the dry run's model check uses too), so a refused token raises
 ``AuthError``/``ForbiddenError`` before any row. A refused connection on that read is
 tried only a few times (``first_call_policy``): at the very start it means a wrong URL
-or an API that is not running, and the command should say so in seconds. Then ``Settings.concurrency`` workers
-read rows from a memory object stream in the plan's order (round-robin across owners).
+or an API that is not running, and the command should say so in seconds. Then, for
+each org the rows name, ``Settings.concurrency`` workers read that org's rows from a
+memory object stream in the plan's order (round-robin across owners): a row waiting
+out its org's rate-limit pause holds a worker of that org only, and the client's
+cap on calls in flight is one for the whole run.
 Each row runs under its owner's ``anyio.Lock`` for the create or activation-code call
 only, so one owner's writes are never concurrent while owners run in parallel. The
 client applies the rate controller on every request start; the worker count caps rows
@@ -30,6 +33,7 @@ from pathlib import Path
 import anyio
 import structlog
 from anyio.abc import ObjectReceiveStream
+from anyio.streams.memory import MemoryObjectSendStream
 
 from provisioner.errors import (
     ApiError,
@@ -227,18 +231,18 @@ class _Run:
             concurrency=self.settings.concurrency,
         )
         self._report_progress()
-        send, receive = anyio.create_memory_object_stream[Row](0)
         async with anyio.create_task_group() as group:
-            for _ in range(max(1, min(self.settings.concurrency, len(todo)))):
-                group.start_soon(
-                    self._worker, receive.clone(), journal, entries, supported
-                )
-            receive.close()
-            async with send:
-                for row in plan.order_rows(todo):
-                    if self.stop.is_set():
-                        break
-                    await send.send(row)
+            # Each org has workers of its own: a row waiting out its org's 429
+            # pause holds a worker of that org only (the client's in-flight cap
+            # stays one for the run).
+            for rows in plan.rows_by_org(todo, self.settings.org_id).values():
+                send, receive = anyio.create_memory_object_stream[Row](0)
+                for _ in range(max(1, min(self.settings.concurrency, len(rows)))):
+                    group.start_soon(
+                        self._worker, receive.clone(), journal, entries, supported
+                    )
+                receive.close()
+                group.start_soon(self._feed, send, rows)
         interrupted = (
             len(self.outcomes) < len(self.manifest.rows) and self.stop.is_set()
         )
@@ -333,6 +337,16 @@ class _Run:
             else:
                 todo.append(row)
         return todo
+
+    async def _feed(self, send: MemoryObjectSendStream[Row], rows: list[Row]) -> None:
+        """
+        Hand an org's rows to its workers in the plan's order, until told to stop.
+        """
+        async with send:
+            for row in plan.order_rows(rows):
+                if self.stop.is_set():
+                    break
+                await send.send(row)
 
     async def _worker(
         self,
