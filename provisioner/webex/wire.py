@@ -269,6 +269,9 @@ def device_from(data: Mapping[str, Any]) -> Device:
         tags=tuple(str(tag) for tag in tags) if isinstance(tags, list) else (),
         connection_status=_text(data.get("connectionStatus")),
         created=_text(data.get("created")),
+        serial=_text(data.get("serial")),
+        software=_text(data.get("software")),
+        ip=_text(data.get("ip")),
     )
 
 

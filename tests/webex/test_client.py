@@ -720,6 +720,33 @@ class TestPagination:
         (follow,) = [key for key in mock.requests if "start" in str(key[1])]
         assert sent(mock, "GET", str(follow[1]))["params"] is None
 
+    async def test_device_pages_yields_one_list_per_page(self, mock: Any) -> None:
+        """device_pages hands over each page as it came, with serial, software and ip."""
+        second = f"{BASE}/devices?start=2&max=2"
+        device = {
+            **DEVICE,
+            "serial": "FCH1",
+            "software": "sip88xx.14",
+            "ip": "10.0.0.9",
+        }
+        mock.get(
+            f"{BASE}/devices?max=2",
+            payload={"items": [device, {**DEVICE, "id": "DEV2"}]},
+            headers={"Link": f'<{second}>; rel="next"'},
+        )
+        mock.get(second, payload={"items": [{**DEVICE, "id": "DEV3"}]})
+
+        async with ApiClient(make_settings()) as api:
+            pages = [page async for page in api.device_pages(page_size=2)]
+
+        assert [[d.id for d in page] for page in pages] == [["DEV1", "DEV2"], ["DEV3"]]
+        first = pages[0][0]
+        assert (first.serial, first.software, first.ip) == (
+            "FCH1",
+            "sip88xx.14",
+            "10.0.0.9",
+        )
+
     async def test_next_link_to_another_host_is_refused(
         self, api: ApiClient, mock: Any
     ) -> None:
