@@ -264,12 +264,16 @@ class TestRequestShape:
         assert (state.state, state.error_code) == ("UNAVAILABLE", 5675)
 
     async def test_workspace_and_person(self, api: ApiClient, mock: Any) -> None:
-        """Workspaces and people become Owner values with snake_case extras."""
+        """Workspaces and people become Owner values with snake_case extras; a person's
+        first email is extra["email"]."""
         mock.get(
             f"{BASE}/workspaces/WS1",
             payload={"id": "WS1", "displayName": "Lobby", "locationId": "L1"},
         )
-        mock.get(f"{BASE}/people/P1", payload={"id": "P1", "displayName": "Ann"})
+        mock.get(
+            f"{BASE}/people/P1",
+            payload={"id": "P1", "displayName": "Ann", "emails": ["ann@x.example"]},
+        )
 
         workspace = await api.get_workspace("WS1")
         person = await api.get_person("P1")
@@ -278,7 +282,10 @@ class TestRequestShape:
             workspace.display_name,
             workspace.extra,
         ) == ("Lobby", {"location_id": "L1"})
-        assert person.display_name == "Ann"
+        assert (person.display_name, person.extra) == (
+            "Ann",
+            {"email": "ann@x.example"},
+        )
 
     async def test_colon_mac_from_api_is_normalised(
         self, api: ApiClient, mock: Any
