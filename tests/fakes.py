@@ -99,6 +99,8 @@ class FakeDevicesApi:
     #: Called with (op, key) right after a call took effect, before it answers.
     on_effect: Callable[[str, str | None], None] | None = None
     calls: list[tuple[str, str]] = field(default_factory=list)
+    #: The ``model`` of every activation-code request, in order (None: no model).
+    code_models: list[str | None] = field(default_factory=list)
     faults_before: list[Fault] = field(default_factory=list)
     faults_after: list[Fault] = field(default_factory=list)
     max_in_flight: int = 0
@@ -321,6 +323,7 @@ class FakeDevicesApi:
         org_id: str | None = None,
     ) -> ActivationCode:
         owner = workspace_id or person_id
+        self.code_models.append(model)
         async with self._call("create_activation_code", owner, owner=owner):
             self._check_owner(workspace_id, person_id)
             device = self.add_device(

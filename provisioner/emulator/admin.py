@@ -1,8 +1,9 @@
 """
 Serve the admin view under ``/_emulator/``: no auth, no faults, not counted.
 
-It lets tests and benchmarks look inside (devices, stats), reset, change fault knobs
-at run time, activate pending devices, and move the clock.
+It lets tests and benchmarks look inside (devices, stats per route and per org, the
+request log), reset, change fault knobs and org limits at run time, activate
+pending devices, and move the clock.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from provisioner.emulator.orgs import Org
 from provisioner.emulator.state import STATE_KEY
 from provisioner.emulator.store import Problem, iso
 from provisioner.emulator.wire import json_response
@@ -33,19 +35,79 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
+def _org(request: web.Request, org_id: str | None) -> Org:
+    tenancy = request.app[STATE_KEY].tenancy
+    if not org_id:
+        return tenancy.home
+    org = tenancy.orgs.get(org_id)
+    if org is None:
+        raise Problem(404, "The organization was not found.")
+    return org
+
+
 async def list_all_devices(request: web.Request) -> web.Response:
     """
-    GET /_emulator/devices: every device, raw wire JSON, in creation order.
+    GET /_emulator/devices[?orgId=]: every device of the org (default: the seeded
+    one), raw wire JSON, in creation order.
     """
-    store = request.app[STATE_KEY].store
+    store = _org(request, request.query.get("orgId")).store
     return json_response({"items": [r.wire for r in store.devices.values()]})
 
 
 async def get_stats(request: web.Request) -> web.Response:
     """
-    GET /_emulator/stats: counts by route template and status, 429s, totals.
+    GET /_emulator/stats: counts by route template and status, 429s, totals, and
+    ``by_org``: each org's requests, 429s, devices and limits.
     """
-    return json_response(request.app[STATE_KEY].stats.snapshot())
+    return json_response(request.app[STATE_KEY].stats_snapshot())
+
+
+async def list_orgs(request: web.Request) -> web.Response:
+    """
+    GET /_emulator/orgs: every org (seeded first) with its key, admin tokens,
+    limits and counters.
+    """
+    tenancy = request.app[STATE_KEY].tenancy
+    items = []
+    for org in tenancy:
+        tokens = sorted(t for t, i in tenancy.identities.items() if i.home_id == org.id)
+        partners = sorted(
+            t
+            for t, i in tenancy.identities.items()
+            if org.id in i.org_ids and i.home_id != org.id
+        )
+        items.append({**org.snapshot(), "tokens": tokens, "partners": partners})
+    return json_response({"items": items})
+
+
+async def patch_org(request: web.Request) -> web.Response:
+    """
+    PATCH /_emulator/orgs/{orgId}: change ``rate_limit``, ``burst``, ``latency_ms``.
+    """
+    state = request.app[STATE_KEY]
+    org_id = _org(request, request.match_info["orgId"]).id
+    try:
+        state.set_org_limits(org_id, **await _body(request))
+    except (TypeError, ValueError) as exc:
+        raise Problem(400, f"Invalid org limits: {exc}") from None
+    return json_response(state.tenancy.orgs[org_id].snapshot())
+
+
+async def list_requests(request: web.Request) -> web.Response:
+    """
+    GET /_emulator/requests[?mac=&since=&orgId=]: the request log, oldest first.
+
+    ``mac`` keeps the requests about that MAC (any notation), ``since`` those after
+    that sequence number, ``orgId`` those charged to that org.
+    """
+    log = request.app[STATE_KEY].requests
+    query = request.query
+    try:
+        since = int(query.get("since", "0"))
+    except ValueError:
+        raise Problem(400, "since must be a sequence number.") from None
+    entries = log.select(mac=query.get("mac"), since=since, org=query.get("orgId"))
+    return json_response(log.snapshot(entries))
 
 
 async def reset(request: web.Request) -> web.Response:
@@ -83,9 +145,9 @@ async def activate(request: web.Request) -> web.Response:
     """
     state = request.app[STATE_KEY]
     body = await _body(request)
-    record = state.store.activate(
-        request.match_info["deviceId"], body.get("mac"), state.clock.now()
-    )
+    device_id = request.match_info["deviceId"]
+    store = state.tenancy.holder(device_id).store
+    record = store.activate(device_id, body.get("mac"), state.clock.now())
     return json_response(record.wire)
 
 
@@ -116,7 +178,8 @@ async def move_clock(request: web.Request) -> web.Response:
         state.clock.advance(float(body["advance_seconds"]))
     else:
         raise Problem(400, "Give advance_seconds (a number) or now (ISO 8601).")
-    state.store.expire_due(state.clock.now())
+    for org in state.tenancy:
+        org.store.expire_due(state.clock.now())
     return await get_clock(request)
 
 
@@ -135,4 +198,7 @@ def admin_routes() -> list[web.RouteDef]:
         web.patch(f"{p}/faults", set_faults),
         web.get(f"{p}/clock", get_clock, allow_head=False),
         web.post(f"{p}/clock", move_clock),
+        web.get(f"{p}/orgs", list_orgs, allow_head=False),
+        web.patch(f"{p}/orgs/{{orgId}}", patch_org),
+        web.get(f"{p}/requests", list_requests, allow_head=False),
     ]

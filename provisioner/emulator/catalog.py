@@ -1,11 +1,14 @@
 """
 Load the seeded org and the supported-devices catalogue once, at start-up.
+
+An org's directory (locations, workspaces, people) is read from data shaped like
+``data/org.json``; every org shares the one supported-devices catalogue.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -47,6 +50,9 @@ class Model:
 class Catalog:
     """
     The org (workspaces, people, locations) and the supported models, indexed.
+
+    Workspaces, people and locations are kept in wire format, each with its
+    ``orgId``; ``org`` is the raw data they came from.
     """
 
     org_id: str
@@ -55,12 +61,33 @@ class Catalog:
     people: dict[str, dict[str, Any]]
     supported_devices: dict[str, Any]
     models: dict[str, Model]
+    locations: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def display_name(self) -> str:
+        """
+        The org's display name.
+        """
+        return str(self.org.get("orgName", ""))
+
+    @property
+    def admin_id(self) -> str:
+        """
+        The id of the person behind the org's admin token (``GET /people/me``).
+        """
+        return str(self.org.get("adminPersonId") or next(iter(self.people), ""))
 
     def find_model(self, name: str) -> Model | None:
         """
         Find a model by its API string or display name, ignoring case.
         """
         return self.models.get(name.strip().casefold())
+
+    def for_org(self, org: dict[str, Any]) -> Catalog:
+        """
+        Return the catalogue of another org (same models) from its directory data.
+        """
+        return _with_directory(org, self.supported_devices, self.models)
 
 
 def _read(name: str) -> Any:
@@ -76,11 +103,7 @@ def load_catalog() -> Catalog:
     """
     Read ``data/org.json`` and ``data/supported_devices.json`` into a ``Catalog``.
     """
-    org = _read("org.json")
     supported = _read("supported_devices.json")
-    org_id = org["orgId"]
-    workspaces = {w["id"]: {**w, "orgId": org_id} for w in org["workspaces"]}
-    people = {p["id"]: {**p, "orgId": org_id} for p in org["people"]}
     models: dict[str, Model] = {}
     for entry in supported["devices"]:
         model = Model(
@@ -93,11 +116,23 @@ def load_catalog() -> Catalog:
         )
         models.setdefault(model.model.casefold(), model)
         models.setdefault(model.display_name.casefold(), model)
+    return _with_directory(_read("org.json"), supported, models)
+
+
+def _with_directory(
+    org: dict[str, Any], supported: dict[str, Any], models: dict[str, Model]
+) -> Catalog:
+    org_id = org["orgId"]
+
+    def index(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        return {item["id"]: {**item, "orgId": org_id} for item in items}
+
     return Catalog(
         org_id=org_id,
         org=org,
-        workspaces=workspaces,
-        people=people,
+        workspaces=index(org["workspaces"]),
+        people=index(org["people"]),
         supported_devices=supported,
         models=models,
+        locations=index(org.get("locations", [])),
     )

@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestServer
 
 from provisioner.emulator.app import create_app
 from provisioner.emulator.config import DEFAULT_TOKEN, EmulatorConfig, FaultKnobs
+from provisioner.emulator.orgs import OrgLimits
 from provisioner.emulator.state import STATE_KEY, EmulatorState
 
 __all__ = ["RunningEmulator", "run_in_subprocess", "serve_in_process"]
@@ -41,15 +42,30 @@ class RunningEmulator:
         """
         return self.state.set_faults(**knobs)
 
+    def set_org_limits(self, org_id: str, **limits: Any) -> OrgLimits:
+        """
+        Change one org's ``rate_limit``, ``burst`` or ``latency_ms`` now.
+        """
+        return self.state.set_org_limits(org_id, **limits)
+
     def stats(self) -> dict[str, Any]:
         """
         Return the request counters (as ``GET /_emulator/stats`` does).
         """
-        return self.state.stats.snapshot()
+        return self.state.stats_snapshot()
+
+    def requests(
+        self, *, mac: str | None = None, since: int = 0, org: str | None = None
+    ) -> list[dict[str, Any]]:
+        """
+        Return the request log's entries (as ``GET /_emulator/requests`` does).
+        """
+        entries = self.state.requests.select(mac=mac, since=since, org=org)
+        return [entry.wire() for entry in entries]
 
     def reset(self) -> None:
         """
-        Clear devices and stats (as ``POST /_emulator/reset`` does).
+        Clear devices, stats and the request log (as ``POST /_emulator/reset``).
         """
         self.state.reset()
 

@@ -16,7 +16,13 @@ from typing import Any
 from aiohttp import web
 
 from provisioner.emulator.app import create_app
-from provisioner.emulator.config import DEFAULT_TOKEN, EmulatorConfig, parse_token
+from provisioner.emulator.config import (
+    DEFAULT_TOKEN,
+    EmulatorConfig,
+    OrgSpec,
+    org_token,
+    parse_token,
+)
 
 __all__ = ["build_parser", "config_from_args", "main", "serve"]
 
@@ -115,8 +121,90 @@ def build_parser() -> argparse.ArgumentParser:
         choices=(400, 404),
         help="status of a create for a missing workspace/person (default 404)",
     )
+    add(
+        "--echo-request-body",
+        action="store_true",
+        help="4xx answers quote the request body in their message, as some "
+        "gateways do (to test a client's redaction)",
+    )
+    add(
+        "--request-log-size",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="requests kept by GET /_emulator/requests (default 10000)",
+    )
+    _add_org_flags(parser)
     add("--access-log", action="store_true", help="log every request (slower)")
     return parser
+
+
+def _add_org_flags(parser: argparse.ArgumentParser) -> None:
+    orgs = parser.add_argument_group(
+        "orgs",
+        "Extra orgs beside the seeded one, keyed org1..orgN, each with its own "
+        "directory, devices and token bucket. Org K's admin token is "
+        f"{org_token('orgK')}.",
+    )
+    add = orgs.add_argument
+    add("--orgs", type=int, default=0, metavar="N", help="extra orgs (default 0)")
+    add(
+        "--org-rate-limit",
+        action="append",
+        default=[],
+        metavar="KEY=R",
+        help="that org's token bucket, requests per second (default: no limit)",
+    )
+    add(
+        "--org-burst",
+        action="append",
+        default=[],
+        metavar="KEY=B",
+        help="that org's bucket capacity (default 10)",
+    )
+    add(
+        "--org-latency-ms",
+        action="append",
+        default=[],
+        metavar="KEY=L",
+        help="latency added to that org's requests",
+    )
+    add(
+        "--partner",
+        action="append",
+        default=[],
+        metavar="TOKEN=KEY[,KEY]",
+        help="a partner token: acts for the seeded org and, with orgId, for the "
+        "orgs listed; scopes from --token, else all (repeatable)",
+    )
+
+
+def _pairs(texts: Sequence[str], flag: str) -> dict[str, str]:
+    pairs = {}
+    for text in texts:
+        key, sep, value = text.partition("=")
+        if not sep or not key or not value:
+            raise ValueError(f"{flag} wants KEY=VALUE, got {text!r}")
+        pairs[key] = value
+    return pairs
+
+
+def _org_specs(args: argparse.Namespace) -> tuple[OrgSpec, ...]:
+    if args.orgs < 0:
+        raise ValueError("--orgs must not be negative")
+    keys = [f"org{n}" for n in range(1, args.orgs + 1)]
+    settings: dict[str, dict[str, Any]] = {key: {} for key in keys}
+    for flag, name, kind in (
+        ("--org-rate-limit", "rate_limit", float),
+        ("--org-burst", "burst", int),
+        ("--org-latency-ms", "latency_ms", float),
+    ):
+        texts = getattr(args, flag.removeprefix("--").replace("-", "_"))
+        for key, value in _pairs(texts, flag).items():
+            if key not in settings:
+                raise ValueError(f"{flag}: no org {key!r} (--orgs gives {keys})")
+            settings[key][name] = kind(value)
+    return tuple(OrgSpec(key=key, **settings[key]) for key in keys)
 
 
 def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
@@ -124,6 +212,10 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     Turn parsed flags into an ``EmulatorConfig``.
     """
     tokens = dict(parse_token(text) for text in args.token or [DEFAULT_TOKEN])
+    partners = {
+        token: tuple(k.strip() for k in keys.split(",") if k.strip())
+        for token, keys in _pairs(args.partner, "--partner").items()
+    }
     return EmulatorConfig(
         seed=args.seed,
         rate_limit=args.rate_limit,
@@ -137,6 +229,10 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         mac_in_use_status=args.mac_in_use_status,
         unknown_owner_status=args.unknown_owner_status,
         tokens=tokens,
+        orgs=_org_specs(args),
+        partners=partners,
+        echo_request_body=args.echo_request_body,
+        request_log_size=args.request_log_size,
     )
 
 

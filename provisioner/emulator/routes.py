@@ -1,8 +1,9 @@
 """
-Answer the emulated Webex API routes under ``/v1``.
+Answer the emulated Webex Devices and telephony routes under ``/v1``.
 
-Handlers parse, call the pure store, and format; auth, faults, tracking ids and
-stats are the middleware's job (``app.py``).
+Handlers parse, call the pure store of the org the request acts for, and format;
+auth, the org check, faults, tracking ids and stats are the middleware's job
+(``app.py``). People, workspaces, locations and orgs are in ``directory_routes``.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import json
 from typing import Any
 
 from aiohttp import web
-from multidict import MultiDict
 
-from provisioner.emulator.query import filter_devices, page, parse_paging, split_tags
+from provisioner.emulator.directory_routes import DIRECTORY_SCOPES, directory_routes
+from provisioner.emulator.query import filter_devices, split_tags
 from provisioner.emulator.state import STATE_KEY
 from provisioner.emulator.store import (
     MAC_IN_USE_CODE,
@@ -22,7 +23,7 @@ from provisioner.emulator.store import (
     iso,
     normalize_mac,
 )
-from provisioner.emulator.wire import json_response
+from provisioner.emulator.wire import json_response, paged
 
 __all__ = ["REQUIRED_SCOPES", "api_routes"]
 
@@ -48,9 +49,7 @@ REQUIRED_SCOPES: dict[str, tuple[frozenset[str], ...]] = {
     "POST /v1/telephony/config/devices/actions/validateMacs/invoke": (
         frozenset({"spark-admin:telephony_config_write"}),
     ),
-    "GET /v1/workspaces": (frozenset({"spark-admin:workspaces_read"}),),
-    "GET /v1/workspaces/{workspaceId}": (frozenset({"spark-admin:workspaces_read"}),),
-    "GET /v1/people/{personId}": (frozenset({"spark-admin:people_read"}),),
+    **DIRECTORY_SCOPES,
 }
 
 
@@ -62,26 +61,15 @@ async def _read_json(request: web.Request) -> Any:
         raise Problem(400, "The request body is not valid JSON.") from None
 
 
-def _paged(request: web.Request, items: list[Any], default_max: int) -> web.Response:
-    start, size = parse_paging(request.query, default_max)
-    chunk, next_start = page(items, start, size)
-    response = json_response({"items": chunk})
-    if next_start is not None:
-        query = MultiDict(request.query)
-        query["start"] = str(next_start)
-        query["max"] = str(size)
-        response.headers["Link"] = f'<{request.url.with_query(query)}>; rel="next"'
-    return response
-
-
 async def list_devices(request: web.Request) -> web.Response:
     """
     GET /devices: filter, then page with ``Link rel="next"``.
     """
     state = request.app[STATE_KEY]
+    _, org = state.caller(request)
     tags = split_tags(request.query.getall("tag", ()))
-    items = filter_devices(state.store, request.query, tags)
-    return _paged(request, items, state.config.page_size)
+    items = filter_devices(org.store, request.query, tags)
+    return paged(request, items, state.config.page_size)
 
 
 async def create_device(request: web.Request) -> web.Response:
@@ -89,8 +77,9 @@ async def create_device(request: web.Request) -> web.Response:
     POST /devices: create by MAC; 98xx desk phones get an empty 200 body.
     """
     state = request.app[STATE_KEY]
+    _, org = state.caller(request)
     body = await _read_json(request)
-    record = state.store.create_by_mac(
+    record = org.store.create_by_mac(
         body, state.clock.now(), state.config.mac_in_use_status
     )
     model = state.catalog.find_model(str(body.get("model")))
@@ -103,15 +92,15 @@ async def get_device(request: web.Request) -> web.Response:
     """
     GET /devices/{deviceId}.
     """
-    store = request.app[STATE_KEY].store
-    return json_response(store.get(request.match_info["deviceId"]).wire)
+    _, org = request.app[STATE_KEY].caller(request)
+    return json_response(org.store.get(request.match_info["deviceId"]).wire)
 
 
 async def patch_device(request: web.Request) -> web.Response:
     """
     PATCH /devices/{deviceId}: JSON Patch on tags; other content types get 415.
     """
-    store = request.app[STATE_KEY].store
+    store = request.app[STATE_KEY].caller(request)[1].store
     device_id = request.match_info["deviceId"]
     store.get(device_id)
     if request.content_type != PATCH_TYPE:
@@ -124,7 +113,8 @@ async def delete_device(request: web.Request) -> web.Response:
     """
     DELETE /devices/{deviceId}: 204, empty body.
     """
-    request.app[STATE_KEY].store.delete(request.match_info["deviceId"])
+    _, org = request.app[STATE_KEY].caller(request)
+    org.store.delete(request.match_info["deviceId"])
     return web.Response(status=204)
 
 
@@ -134,13 +124,13 @@ async def create_activation_code(request: web.Request) -> web.Response:
     pending device's id.
     """
     state = request.app[STATE_KEY]
+    identity, org = state.caller(request)
     body = await _read_json(request)
     if isinstance(body, dict):
         needed = PERSON_OTP if body.get("personId") else WORKSPACE_OTP
-        scopes = state.token_scopes(request.headers.get("Authorization", ""))
-        if not needed & (scopes or frozenset()):
+        if not needed & identity.scopes:
             raise Problem(403, "The token lacks the one-time-password scope needed.")
-    record = state.store.create_activation_code(
+    record = org.store.create_activation_code(
         body, state.clock.now(), state.config.activation_code_days
     )
     expires = record.expires or state.clock.now()
@@ -167,7 +157,7 @@ async def validate_macs(request: web.Request) -> web.Response:
     """
     POST .../validateMacs/invoke: AVAILABLE, UNAVAILABLE, DUPLICATE_IN_LIST, INVALID.
     """
-    store = request.app[STATE_KEY].store
+    store = request.app[STATE_KEY].caller(request)[1].store
     body = await _read_json(request)
     macs = body.get("macs") if isinstance(body, dict) else None
     if not isinstance(macs, list) or not all(isinstance(m, str) for m in macs):
@@ -196,47 +186,12 @@ async def validate_macs(request: web.Request) -> web.Response:
     return json_response({"status": "OK" if is_ok else "ERRORS", "macStatus": statuses})
 
 
-async def list_workspaces(request: web.Request) -> web.Response:
-    """
-    GET /workspaces, with a case-insensitive ``displayName`` filter and paging.
-    """
-    state = request.app[STATE_KEY]
-    name = request.query.get("displayName", "").casefold()
-    items = [
-        w
-        for w in state.catalog.workspaces.values()
-        if name in w["displayName"].casefold()
-    ]
-    return _paged(request, items, state.config.page_size)
-
-
-async def get_workspace(request: web.Request) -> web.Response:
-    """
-    GET /workspaces/{workspaceId}.
-    """
-    workspaces = request.app[STATE_KEY].catalog.workspaces
-    found = workspaces.get(request.match_info["workspaceId"])
-    if found is None:
-        raise Problem(404, "The requested resource could not be found.")
-    return json_response(found)
-
-
-async def get_person(request: web.Request) -> web.Response:
-    """
-    GET /people/{personId}.
-    """
-    people = request.app[STATE_KEY].catalog.people
-    found = people.get(request.match_info["personId"])
-    if found is None:
-        raise Problem(404, "The requested resource could not be found.")
-    return json_response(found)
-
-
 def api_routes() -> list[web.RouteDef]:
     """
     Return the ``/v1`` route table (activationCode before ``{deviceId}``).
     """
     return [
+        *directory_routes(),
         web.get("/v1/devices", list_devices, allow_head=False),
         web.post("/v1/devices", create_device),
         web.post("/v1/devices/activationCode", create_activation_code),
@@ -249,7 +204,4 @@ def api_routes() -> list[web.RouteDef]:
         web.post(
             "/v1/telephony/config/devices/actions/validateMacs/invoke", validate_macs
         ),
-        web.get("/v1/workspaces", list_workspaces, allow_head=False),
-        web.get("/v1/workspaces/{workspaceId}", get_workspace, allow_head=False),
-        web.get("/v1/people/{personId}", get_person, allow_head=False),
     ]

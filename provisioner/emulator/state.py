@@ -1,5 +1,6 @@
 """
-Hold everything one emulator instance remembers: devices, faults, clock, stats.
+Hold everything one emulator instance remembers: orgs and their devices, faults,
+clock, stats and the request log.
 """
 
 from __future__ import annotations
@@ -13,9 +14,15 @@ from aiohttp import web
 from provisioner.emulator.catalog import Catalog, load_catalog
 from provisioner.emulator.config import EmulatorConfig, FaultKnobs
 from provisioner.emulator.faults import FaultDice, TokenBucket
-from provisioner.emulator.store import DeviceStore
+from provisioner.emulator.orgs import Identity, Org, OrgLimits, Tenancy
+from provisioner.emulator.requestlog import RequestLog
+from provisioner.emulator.store import DeviceStore, Problem
 
 __all__ = ["STATE_KEY", "Clock", "EmulatorState", "Stats"]
+
+NO_TOKEN = (
+    "The request requires a valid access token set in the Authorization request header."
+)
 
 
 class Clock:
@@ -88,50 +95,99 @@ class Stats:
 class EmulatorState:
     """
     The mutable heart of one emulator; routes and the admin view share it.
+
+    The seeded org is ``tenancy.home``; ``store`` and ``bucket`` are its own. The
+    global fault knobs' ``rate_limit`` and ``burst`` are the seeded org's bucket;
+    every other org has its own (``set_org_limits``).
     """
 
     def __init__(self, config: EmulatorConfig, catalog: Catalog | None = None):
         self.config = config
         self.catalog = catalog or load_catalog()
-        self.store = DeviceStore(
-            self.catalog,
-            seed=config.seed,
-            unknown_owner_status=config.unknown_owner_status,
-        )
-        self.tokens = dict(config.tokens)
+        self.tenancy = Tenancy(config, self.catalog)
         self.clock = Clock()
         self.stats = Stats()
         self.dice = FaultDice(config.seed)
         self.knobs = config.knobs()
-        self.bucket = self._new_bucket(self.knobs)
+        self.requests = RequestLog(config.request_log_size)
+
+    @property
+    def store(self) -> DeviceStore:
+        """
+        The seeded org's devices.
+        """
+        return self.tenancy.home.store
+
+    @property
+    def bucket(self) -> TokenBucket | None:
+        """
+        The seeded org's token bucket.
+        """
+        return self.tenancy.home.bucket
 
     def token_scopes(self, authorization: str) -> frozenset[str] | None:
         """
         Return the scopes of the bearer token in this header, or None if unknown.
         """
-        scheme, _, token = authorization.partition(" ")
-        return self.tokens.get(token) if scheme.lower() == "bearer" else None
+        identity = self.tenancy.identity(authorization)
+        return identity.scopes if identity is not None else None
 
-    @staticmethod
-    def _new_bucket(knobs: FaultKnobs) -> TokenBucket | None:
-        if knobs.rate_limit is None:
-            return None
-        return TokenBucket(knobs.rate_limit, knobs.burst)
+    def identity(self, request: web.Request) -> Identity:
+        """
+        Return who calls; raise a 401 ``Problem`` for a missing or unknown token.
+        """
+        identity = self.tenancy.identity(request.headers.get("Authorization", ""))
+        if identity is None:
+            raise Problem(401, NO_TOKEN)
+        return identity
+
+    def caller(self, request: web.Request) -> tuple[Identity, Org]:
+        """
+        Return who calls and the org the request acts for (``orgId``, else home).
+
+        Raises 401, 403 or 404 ``Problem``.
+        """
+        identity = self.identity(request)
+        return identity, self.tenancy.target(identity, request.query.get("orgId"))
 
     def set_faults(self, **changes: Any) -> FaultKnobs:
         """
-        Change fault knobs at run time; a new rate or burst refills the bucket.
+        Change fault knobs at run time; a new rate or burst refills the seeded
+        org's bucket.
 
         ``seed`` restarts the fault sequence. Unknown names raise ``TypeError``.
         """
         seed = changes.pop("seed", None)
         knobs = replace(self.knobs, **changes)
-        if (knobs.rate_limit, knobs.burst) != (self.knobs.rate_limit, self.knobs.burst):
-            self.bucket = self._new_bucket(knobs)
+        self.tenancy.home.set_limits(rate_limit=knobs.rate_limit, burst=knobs.burst)
         self.knobs = knobs
         if seed is not None:
             self.dice.reseed(int(seed))
         return knobs
+
+    def set_org_limits(self, org_id: str, **changes: Any) -> OrgLimits:
+        """
+        Change one org's ``rate_limit``, ``burst`` or ``latency_ms`` at run time.
+
+        For the seeded org a rate or burst goes through ``set_faults``, so the two
+        views agree. Unknown names raise ``TypeError``; an unknown org a 404.
+        """
+        org = self.tenancy.orgs.get(org_id)
+        if org is None:
+            raise Problem(404, "The organization was not found.")
+        limits = replace(org.limits, **changes)  # validates before anything changes
+        if org is self.tenancy.home:
+            self.set_faults(rate_limit=limits.rate_limit, burst=limits.burst)
+        return org.set_limits(**asdict(limits))
+
+    def stats_snapshot(self) -> dict[str, Any]:
+        """
+        Return the request counters, with each org's requests, 429s and devices.
+        """
+        return {
+            **self.stats.snapshot(),
+            "by_org": {org.id: org.snapshot() for org in self.tenancy},
+        }
 
     def faults_snapshot(self) -> dict[str, Any]:
         """
@@ -141,14 +197,15 @@ class EmulatorState:
 
     def reset(self) -> None:
         """
-        Clear devices and stats, put the clock back to real time, refill the bucket
-        and restart the seeded sequences. Fault knobs stay as they are.
+        Clear devices, stats and the request log, put the clock back to real time,
+        refill the buckets and restart the seeded sequences. Fault knobs and org
+        limits stay as they are.
         """
-        self.store.clear()
+        self.tenancy.reset()
         self.clock = Clock()
         self.stats = Stats()
         self.dice.reseed(self.config.seed)
-        self.bucket = self._new_bucket(self.knobs)
+        self.requests.clear()
 
 
 #: Where ``create_app`` keeps the ``EmulatorState``: ``app[STATE_KEY]``.

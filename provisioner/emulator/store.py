@@ -7,15 +7,16 @@ Devices are kept in wire format (camelCase dicts) so a read costs one ``json.dum
 
 from __future__ import annotations
 
-import base64
 import random
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from provisioner.emulator.catalog import Catalog, Model
+from provisioner.emulator.directory import webex_id
 
 __all__ = [
     "MAC_IN_USE_CODE",
@@ -65,11 +66,6 @@ def _colon_mac(mac: str) -> str:
     return ":".join(mac[i : i + 2] for i in range(0, 12, 2))
 
 
-def _encode_id(kind: str, value: uuid.UUID) -> str:
-    raw = f"ciscospark://us/{kind}/{value}".encode()
-    return base64.b64encode(raw).decode().rstrip("=")
-
-
 @dataclass(slots=True)
 class DeviceRecord:
     """
@@ -104,12 +100,24 @@ def _owner(body: dict[str, Any]) -> tuple[str, str]:
 
 class DeviceStore:
     """
-    The device table with its MAC and owner indexes.
+    One org's device table with its MAC and owner indexes.
+
+    ``mac_taken`` answers whether a MAC is registered anywhere (every org): Webex
+    registers a MAC once, whichever org holds it (reference §6.4, "MAC already in
+    use (this or another org)"). Without it only this store counts.
     """
 
-    def __init__(self, catalog: Catalog, *, seed: int, unknown_owner_status: int):
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        seed: int | str,
+        unknown_owner_status: int,
+        mac_taken: Callable[[str], bool] | None = None,
+    ):
         self.catalog = catalog
         self.unknown_owner_status = unknown_owner_status
+        self._mac_taken = mac_taken
         self.devices: dict[str, DeviceRecord] = {}
         self.by_mac: dict[str, str] = {}
         self.by_owner: dict[str, dict[str, None]] = {}
@@ -156,9 +164,9 @@ class DeviceStore:
     ) -> DeviceRecord:
         value = self._uuid()
         wire: dict[str, Any] = {
-            "id": _encode_id("DEVICE", value),
-            "callingDeviceId": _encode_id("CALLING_DEVICE", value),
-            "webexDeviceId": _encode_id("DEVICE", value),
+            "id": webex_id("DEVICE", value),
+            "callingDeviceId": webex_id("CALLING_DEVICE", value),
+            "webexDeviceId": webex_id("DEVICE", value),
             "displayName": owner.get("displayName", ""),
             owner_key: owner["id"],
             "orgId": self.catalog.org_id,
@@ -190,9 +198,11 @@ class DeviceStore:
 
     def is_mac_in_use(self, mac: str) -> bool:
         """
-        Whether a device with this (normalised) MAC is registered.
+        Whether a device with this (normalised) MAC is registered, in any org.
         """
-        return mac in self.by_mac
+        return mac in self.by_mac or (
+            self._mac_taken is not None and self._mac_taken(mac)
+        )
 
     def create_by_mac(
         self, body: object, now: datetime, in_use_status: int
@@ -211,7 +221,7 @@ class DeviceStore:
         owner_key, owner_id = _owner(body)
         model = self._find_model(body.get("model"), "MAC_ADDRESS", owner_key)
         owner = self._find_owner(owner_key, owner_id)
-        if mac in self.by_mac:
+        if self.is_mac_in_use(mac):
             raise Problem(in_use_status, MAC_IN_USE_MESSAGE, MAC_IN_USE_CODE)
         password = body.get("password")
         record = self._new_record(
@@ -281,7 +291,7 @@ class DeviceStore:
             mac = normalize_mac(raw_mac) if isinstance(raw_mac, str) else None
         if mac is None:
             raise Problem(400, "Invalid MAC address: use 12 hexadecimal digits.")
-        if mac in self.by_mac:
+        if self.is_mac_in_use(mac):
             raise Problem(400, MAC_IN_USE_MESSAGE, MAC_IN_USE_CODE)
         record.mac = mac
         record.code = None
@@ -297,7 +307,7 @@ class DeviceStore:
     def _unused_mac(self) -> str:
         while True:
             mac = f"{self._random.getrandbits(48):012X}"
-            if mac not in self.by_mac:
+            if not self.is_mac_in_use(mac):
                 return mac
 
     def get(self, device_id: str) -> DeviceRecord:

@@ -8,8 +8,17 @@ import json
 from typing import Any
 
 from aiohttp import web
+from multidict import MultiDict
 
-__all__ = ["drop_connection", "error_response", "gateway_error", "json_response"]
+from provisioner.emulator.query import page, parse_paging
+
+__all__ = [
+    "drop_connection",
+    "error_response",
+    "gateway_error",
+    "json_response",
+    "paged",
+]
 
 GATEWAY_TEXT = {
     502: "<html><body><h1>502 Bad Gateway</h1></body></html>",
@@ -72,3 +81,18 @@ def drop_connection(request: web.Request) -> web.Response:
     if transport is not None:
         transport.close()
     return web.Response(status=499)
+
+
+def paged(request: web.Request, items: list[Any], default_max: int) -> web.Response:
+    """
+    Answer one page of ``items`` with ``Link rel="next"`` while more remain.
+    """
+    start, size = parse_paging(request.query, default_max)
+    chunk, next_start = page(items, start, size)
+    response = json_response({"items": chunk})
+    if next_start is not None:
+        query = MultiDict(request.query)
+        query["start"] = str(next_start)
+        query["max"] = str(size)
+        response.headers["Link"] = f'<{request.url.with_query(query)}>; rel="next"'
+    return response

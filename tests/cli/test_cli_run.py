@@ -728,7 +728,8 @@ class TestInterruptedRuns:
     def test_sigint_exits_130_with_a_report_then_continues(
         self, emulator: Emulator, tmp_path: Path
     ) -> None:
-        """Ctrl-C ends 130 with a full report; the same command then finishes the rest."""
+        """Ctrl-C ends 130 with a full report whose rows never begun are not_started
+        (none failed); the same command then finishes the rest."""
         args, report = self._start(emulator, tmp_path)
         process = _cli_subprocess(args)
         _wait_until(lambda: len(emulator.devices()) >= 3)
@@ -743,7 +744,9 @@ class TestInterruptedRuns:
 
         assert process.returncode == 130, out + err
         assert len(first) == self.ROWS
-        assert "not started" in " ".join(r["error"] for r in first)
+        statuses = Counter(r["status"] for r in first)
+        assert statuses["not_started"] == self.ROWS - done_before
+        assert statuses["failed"] == 0  # no row that never started is failed
         assert 0 < done_before < self.ROWS
         assert "run the same command again" in err
         assert again.returncode == 0, out2 + err2

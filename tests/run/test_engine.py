@@ -524,11 +524,12 @@ class TestLostCodes:
         rows = [code_row(n, "ws-1") for n in (2, 3, 4)] + [code_row(5, "ws-2")]
         manifest = manifest_of(rows)
         journal_path = tmp_path / "r.journal.sqlite"
-        # Round-robin order is rows 2, 5, 3, 4: the third code is row 3's.
+        # Longest first with one worker: ws-1's rows 2, 3, 4, then ws-2's row 5; the
+        # third code is row 4's.
         await crash_at_code(api, manifest, journal_path, nth=3)
         lost = "dev-3"
         with Journal.open(journal_path, manifest_fingerprint(manifest)) as journal:
-            caught = journal.entries()[3].phase
+            caught = journal.entries()[4].phase
 
         result = await provision(
             manifest, settings(), api=api, journal_path=journal_path
@@ -738,6 +739,37 @@ class TestResume:
         macs = [d.mac for d in api.devices.values()]
         assert len(macs) == len(set(macs))
         assert all(d.tags == ("lobby",) for d in api.devices.values())
+
+    async def test_token_refused_mid_run_stops_and_the_same_run_continues(
+        self, tmp_path: Path
+    ) -> None:
+        """A token refused (401) after rows ran stops new rows instead of failing
+        them all; with the token back, the same run does the rest, once each."""
+        api = fake()
+        manifest = manifest_of(many_rows(30))
+        journal = tmp_path / "r.journal.sqlite"
+
+        def revoke_after_eight_creates(op: str, _key: str | None) -> None:
+            if op != "supported_devices" and api.count("create_device") >= 8:
+                raise AuthError("The token has expired.", status=401, tracking_id="T")
+
+        api.on_call = revoke_after_eight_creates
+        first = await provision(
+            manifest, settings(concurrency=4), api=api, journal_path=journal
+        )
+        refused = {n for n, o in first.outcomes.items() if o.status is Status.FAILED}
+        with Journal.open(journal, manifest_fingerprint(manifest)) as opened:
+            done = {n for n, e in opened.entries().items() if e.phase is Phase.DONE}
+        api.on_call = None
+        second = await provision(manifest, settings(), api=api, journal_path=journal)
+
+        assert (first.token_refused, first.interrupted) == (True, True)
+        assert 1 <= len(refused) <= 4  # only rows in flight met the refusal
+        assert len(first.outcomes) < 30  # the rest never started
+        assert done.isdisjoint(refused)
+        assert {o.status for o in second.outcomes.values()} == {Status.CREATED}
+        assert 30 == len(second.outcomes) == len(api.devices)
+        assert second.token_refused is False
 
     async def test_finished_rows_are_not_redone(self, tmp_path: Path) -> None:
         """A second run over a finished journal makes no row call at all."""

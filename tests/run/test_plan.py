@@ -20,36 +20,12 @@ from provisioner.errors import (
 from provisioner.models import Device, Outcome, Problem, Row, Status, TagMode
 from provisioner.run import plan
 from provisioner.run.plan import Step, Verdict
-from provisioner.webex.protocol import SupportedModel
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 
 
 def row(number: int, owner: str = "ws-1", **fields: object) -> Row:
     return Row(number=number, cells=(), workspace_id=owner, **fields)  # type: ignore[arg-type]
-
-
-class TestOrderRows:
-    def test_round_robin_across_owners(self) -> None:
-        """Owners take turns; each owner's rows stay in manifest order."""
-        rows = [
-            row(2, "a"),
-            row(3, "a"),
-            row(4, "a"),
-            row(5, "b"),
-            row(6, "c"),
-            row(7, "b"),
-        ]
-
-        ordered = [r.number for r in plan.order_rows(rows)]
-
-        assert ordered == [2, 5, 6, 3, 7, 4]
-
-    def test_nothing_is_lost_or_repeated(self) -> None:
-        """Every row appears exactly once."""
-        rows = [row(n, f"o{n % 3}") for n in range(2, 40)]
-
-        assert sorted(r.number for r in plan.order_rows(rows)) == list(range(2, 40))
 
 
 class TestJudgeFoundDevice:
@@ -256,15 +232,6 @@ class TestWording:
             failed.tracking_id,
             failed.tags_deferred,
         ) == (Status.FAILED, "d1", 502, "T", False)
-
-    def test_model_support_by_model_or_display_name(self) -> None:
-        """A model matches an entry's model string or display name; no catalogue: all pass."""
-        catalogue = [SupportedModel(model="DMS Cisco 8851", display_name="Cisco 8851")]
-
-        assert plan.is_model_supported("cisco 8851", catalogue)
-        assert plan.is_model_supported("DMS Cisco 8851", catalogue)
-        assert not plan.is_model_supported("Cisco 1234", catalogue)
-        assert plan.is_model_supported("anything", [])
 
     def test_dry_run_text(self) -> None:
         """The dry-run line says what a run would do, tags included."""
