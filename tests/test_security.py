@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from emulated import Emulator
 from paths import EMULATOR_ORG
 
 from provisioner.cli import main
@@ -76,6 +77,9 @@ def everything_written(folder: Path) -> str:
 
 @pytest.fixture(name="finished_run")
 def _finished_run(base_url: str, tmp_path: Path) -> tuple[Result, Path]:
+    # A clean org each time: a second run of the same sheet would find the first
+    # run's codes pending and, rightly, issue none.
+    Emulator(base_url).reset()
     manifest = write_manifest(tmp_path / "input" / "secret.csv")
     out = tmp_path / "out"
     result = invoke(
