@@ -109,7 +109,7 @@ async def _issue_code(ctx: RowContext, row: Row, *, suspect: bool) -> Outcome:
                 await _remove_lost_code_devices(ctx, row, base)
             try:
                 code = await ctx.api.create_activation_code(
-                    model=row.model,
+                    model=row.api_model,
                     workspace_id=row.workspace_id,
                     person_id=row.person_id,
                     org_id=ctx.org(row),

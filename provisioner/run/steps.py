@@ -20,10 +20,10 @@ create did not happen, so it is sent again, at most ``plan.MAX_CREATES`` times i
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-import anyio
 import structlog
 
 from provisioner.errors import (
@@ -74,7 +74,8 @@ class RowContext:
     api: DevicesApi
     settings: Settings
     journal: Journal
-    owner_lock: anyio.Lock
+    #: Held around the row's create or activation-code call (the owner's turn).
+    owner_lock: AbstractAsyncContextManager[None]
     supported: tuple[SupportedModel, ...] = ()
     #: Every activation-code row of this row's owner (this one included): the rows
     #: whose journalled device ids a lost code's device is told apart from.
@@ -257,14 +258,9 @@ async def dry_run_row(ctx: RowContext, row: Row, owners: OwnerCache) -> Outcome:
     """
     base = Outcome(row=row.number, status=Status.PLANNED)
     try:
+        # The model was judged against the org's own list before the rows ran
+        # (``live.rules.with_catalogue``): an unsupported one made the row invalid.
         await _check_owner(ctx, row, owners, base)
-        if not plan.is_model_supported(row.model, ctx.supported):
-            text = (
-                f"model {row.model!r} is not in this org's supported devices; "
-                "correct the row's model"
-            )
-            step = Step.CODE if row.is_activation_code_row else Step.CREATE
-            raise RowFailedError(plan.failed_outcome(base, step, None, text))
         found: Device | None = None
         earlier: Device | None = None
         if row.mac is not None:
