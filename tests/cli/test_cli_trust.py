@@ -142,12 +142,15 @@ class TestRehearseThenRun:
         report = tmp_path / "site-report.xlsx"
         invoke(run(manifest, report, a))
 
-        summary = load_workbook(report, read_only=True)["Summary"]
-        cells = {
-            row[0]: row[1]
-            for row in summary.iter_rows(values_only=True)
-            if len(row) > 1
-        }
+        workbook = load_workbook(report, read_only=True)
+        try:
+            cells = {
+                row[0]: row[1]
+                for row in workbook["Summary"].iter_rows(values_only=True)
+                if len(row) > 1
+            }
+        finally:
+            workbook.close()
 
         assert cells["API"] == a.base_url
         assert ORG_ID in str(cells["org"])
