@@ -118,7 +118,7 @@ async def provision_mac_row(
             # happened, so it is reconciled like an unknown outcome.
             resumed = entry is not None and entry.phase is Phase.STARTED
             had_device = previous is not None and previous.device_id is not None
-            ctx.journal.mark_started(row.number)
+            await ctx.journal.start(row.number)
             device, status = await _obtain_device(
                 ctx, row, unknown=resumed, look_first=resumed or had_device
             )
@@ -296,7 +296,7 @@ async def _issue_code(ctx: RowContext, row: Row, *, suspect: bool) -> Outcome:
     base = Outcome(row=row.number, status=Status.FAILED)
     last: ApiError | None = None
     async with ctx.owner_lock:
-        ctx.journal.mark_started(row.number)
+        await ctx.journal.start(row.number)
         for attempt in range(1, plan.MAX_CREATES + 1):
             if suspect:
                 await _remove_lost_code_devices(ctx, row, base)
