@@ -368,9 +368,10 @@ class RateController:
             if start < now - interval:
                 break
             recent += 1
-        demand = recent / interval
         self._base_since = now
-        if demand >= self._tuning.ramp_demand * self._base_rate:
+        # One start of slack: at a low rate an interval holds only a start or two,
+        # and a start landing just outside it must not stall the ramp for good.
+        if recent + 1 >= self._tuning.ramp_demand * self._base_rate * interval:
             doubled = self._clamp(self._base_rate * 2)
             if doubled != self._base_rate:
                 self._base_rate = doubled
