@@ -4,13 +4,14 @@ Shared fixtures: the emulator in the test's own loop, and clean global state.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import Any
 
+import hypothesis
 import pytest
 import structlog
-from hypothesis import settings
 
 from provisioner.emulator import EmulatorConfig, RunningEmulator, serve_in_process
 from provisioner.logs import reset_logging
@@ -20,8 +21,25 @@ StartEmulator = Callable[..., AbstractAsyncContextManager[RunningEmulator]]
 
 # Hypothesis fails an example slower than 200 ms by default: a timed assertion, which
 # a machine shared by several test runs trips at random. Speed is make bench's job.
-settings.register_profile("no-deadline", deadline=None)
-settings.load_profile("no-deadline")
+hypothesis.settings.register_profile("no-deadline", deadline=None)
+hypothesis.settings.load_profile("no-deadline")
+
+# `make mutate` (mutmut) runs each test many times in one process, once per mutant:
+# hypothesis then sees one test called from several executors, and the mutation
+# trampolines slow every example. Its runs draw the same examples every time, so a
+# mutant is killed or not whatever the order.
+if "MUTANT_UNDER_TEST" in os.environ:
+    hypothesis.settings.register_profile(
+        "mutmut",
+        suppress_health_check=[
+            hypothesis.HealthCheck.differing_executors,
+            hypothesis.HealthCheck.too_slow,
+        ],
+        deadline=None,
+        derandomize=True,
+        database=None,
+    )
+    hypothesis.settings.load_profile("mutmut")
 
 
 @pytest.fixture(autouse=True)

@@ -27,7 +27,6 @@ from provisioner.errors import (
 )
 from provisioner.models import Changes, Device, Outcome, Row, Status, TagMode
 from provisioner.run.journal import JournalEntry, Phase
-from provisioner.webex.protocol import SupportedModel
 from provisioner.webex.retry import is_replay_safe
 
 __all__ = [
@@ -42,7 +41,6 @@ __all__ = [
     "dry_run_text",
     "failed_outcome",
     "invalid_outcome",
-    "is_model_supported",
     "is_token_refusal",
     "judge_found_device",
     "lost_code_devices",
@@ -52,6 +50,8 @@ __all__ = [
     "owner_key",
     "pick_code_device",
     "planned_changes",
+    "row_org",
+    "rows_by_org",
     "tags_to_send",
 ]
 
@@ -185,6 +185,25 @@ def order_rows(rows: Iterable[Row]) -> tuple[Row, ...]:
         ordered.append(row)
         schedule.release(owner_key(row))
     return tuple(ordered)
+
+
+def row_org(row: Row, default_org: str | None) -> str | None:
+    """
+    The org a row's calls go to: its own ``orgId``, else the run's (None: the token's).
+    """
+    return row.org_id or default_org
+
+
+def rows_by_org(
+    rows: Iterable[Row], default_org: str | None
+) -> dict[str | None, list[Row]]:
+    """
+    Group rows by the org they go to, orgs and rows in manifest order.
+    """
+    groups: dict[str | None, list[Row]] = {}
+    for row in rows:
+        groups.setdefault(row_org(row, default_org), []).append(row)
+    return groups
 
 
 def planned_changes(
@@ -366,20 +385,6 @@ def can_reuse_code(previous: Outcome | None, now: datetime) -> bool:
     if expiry.tzinfo is None or now.tzinfo is None:
         return expiry.replace(tzinfo=None) > now.replace(tzinfo=None)
     return expiry > now
-
-
-def is_model_supported(model: str | None, supported: Sequence[SupportedModel]) -> bool:
-    """
-    Decide whether a model string names an entry of supportedDevices (or its name).
-
-    An empty catalogue means it could not be read: nothing is refused then.
-    """
-    if not supported or model is None:
-        return True
-    wanted = model.casefold()
-    return any(
-        wanted in (m.model.casefold(), m.display_name.casefold()) for m in supported
-    )
 
 
 def describe_failure(step: Step, error: ApiError) -> str:

@@ -20,7 +20,6 @@ from provisioner.errors import (
 from provisioner.models import Device, Outcome, Problem, Row, Status, TagMode
 from provisioner.run import plan
 from provisioner.run.plan import Step, Verdict
-from provisioner.webex.protocol import SupportedModel
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 
@@ -67,6 +66,7 @@ class TestTagsToSend:
             (("x",), ("a",), TagMode.REPLACE, ("a",)),
             (("a",), ("a",), TagMode.REPLACE, None),
             ((), ("a", "a"), TagMode.REPLACE, ("a",)),
+            (("x",), (), TagMode.REPLACE, None),  # an empty cell is not "no tags"
         ],
     )
     def test_union_or_replacement(
@@ -184,6 +184,29 @@ class TestCanReuseCode:
         assert not plan.can_reuse_code(None, NOW)
         assert plan.can_reuse_code(outcome(None), NOW)
 
+    @pytest.mark.parametrize(
+        ("expiry", "reusable"),
+        [
+            ("2026-11-26T00:00:00Z", False),  # expires exactly now: already expired
+            ("2026-11-26T00:00:00.001Z", True),
+            ("2026-11-26T00:00:00", False),  # no zone: read as the same wall clock
+            ("2026-11-26T00:00:00.001", True),
+            ("not a time", True),  # unreadable: keep the code rather than lose it
+        ],
+    )
+    def test_expiry_at_exactly_now_is_expired(
+        self, expiry: str, reusable: bool
+    ) -> None:
+        """A code is kept only while its expiry is strictly later than now."""
+        previous = Outcome(
+            row=2,
+            status=Status.CODE_ISSUED,
+            activation_code="1234567890123456",
+            activation_expiry=expiry,
+        )
+
+        assert plan.can_reuse_code(previous, NOW) is reusable
+
 
 class TestWording:
     def test_invalid_outcome_lists_problems(self) -> None:
@@ -233,15 +256,6 @@ class TestWording:
             failed.tracking_id,
             failed.tags_deferred,
         ) == (Status.FAILED, "d1", 502, "T", False)
-
-    def test_model_support_by_model_or_display_name(self) -> None:
-        """A model matches an entry's model string or display name; no catalogue: all pass."""
-        catalogue = [SupportedModel(model="DMS Cisco 8851", display_name="Cisco 8851")]
-
-        assert plan.is_model_supported("cisco 8851", catalogue)
-        assert plan.is_model_supported("DMS Cisco 8851", catalogue)
-        assert not plan.is_model_supported("Cisco 1234", catalogue)
-        assert plan.is_model_supported("anything", [])
 
     def test_dry_run_text(self) -> None:
         """The dry-run line says what a run would do, tags included."""
