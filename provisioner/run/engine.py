@@ -194,6 +194,12 @@ class _Run:
     #: Outcomes known before any row was worked on (invalid rows, rows the journal
     #: or a rerun's previous report finished): not this run's throughput.
     settled: int = 0
+    #: True when the journal already held rows: this run continues an earlier one.
+    resumed: bool = False
+    #: The rows this run decided, by status, for the report's run history: the rows
+    #: it worked on, and the invalid rows it found (unless an earlier run of this
+    #: journal already counted them).
+    worked: Counter[Status] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
         self.target = Target(
@@ -209,6 +215,7 @@ class _Run:
         if self.settings.dry_run:
             await self._check_live(supported)
         entries = journal.entries()
+        self.resumed = bool(entries)
         self.code_rows = _code_rows_by_owner(self.manifest.rows)
         todo = self._settle_known_rows(entries, only_rows)
         self.settled = len(self.outcomes)
@@ -328,6 +335,8 @@ class _Run:
                     self._record(row.number, self.previous[row.number])
             elif not row.is_valid:
                 self._record(row.number, plan.invalid_outcome(row))
+                if not self.resumed:
+                    self.worked[Status.INVALID] += 1
             elif entry is not None and entry.phase is Phase.DONE and entry.outcome:
                 self._record(row.number, entry.outcome)
             else:
@@ -357,6 +366,7 @@ class _Run:
                 if not self.settings.dry_run:
                     journal.mark_done(outcome)
                 self._record(row.number, outcome)
+                self.worked[outcome.status] += 1
                 self._report_progress()
 
     async def _run_row(
@@ -447,6 +457,8 @@ class _Run:
             final_rate=rate,
             rows_worked=len(self.outcomes) - self.settled,
             target=self.target,
+            resumed=self.resumed,
+            worked=dict(+self.worked),
         )
 
 

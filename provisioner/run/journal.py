@@ -19,6 +19,13 @@ Schema::
          device_id TEXT, outcome TEXT,            -- Outcome as JSON (partial before done)
          updated_at TEXT,
          started_at TEXT)                         -- the row's first start, kept
+    runs(kind TEXT, started_at TEXT,              -- the rollout's commands so far
+         record TEXT,                             -- RunRecord as JSON
+         PRIMARY KEY (kind, started_at))
+
+``runs`` is the report's run history (``record_history``/``read_history``): every
+command that wrote this journal, and the commands of the report a rerun took, so a
+resumed rerun still tells the whole story.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from provisioner.errors import ConfigError
-from provisioner.models import Manifest, Outcome, Status
+from provisioner.models import Manifest, Outcome, RunRecord, Status
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -45,6 +52,8 @@ __all__ = [
     "Phase",
     "journal_path_for",
     "manifest_fingerprint",
+    "read_history",
+    "record_history",
 ]
 
 SCHEMA_VERSION = "1"
@@ -58,6 +67,12 @@ CREATE TABLE IF NOT EXISTS rows (
     outcome TEXT,
     updated_at TEXT NOT NULL,
     started_at TEXT
+);
+CREATE TABLE IF NOT EXISTS runs (
+    kind TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (kind, started_at)
 );
 """
 
@@ -324,3 +339,53 @@ class Journal:
                 "started_at = COALESCE(rows.started_at, excluded.started_at)",
                 (row, phase.value, device_id, text, now, started),
             )
+
+
+def record_history(path: Path, records: Iterable[RunRecord]) -> None:
+    """
+    Add run records to the journal at ``path`` (a record it holds already is kept).
+
+    Raises:
+        ConfigError: the journal cannot be written.
+    """
+    try:
+        connection = sqlite3.connect(path, isolation_level=None)
+    except sqlite3.Error as error:
+        raise ConfigError(f"the journal {path} cannot be opened ({error})") from error
+    try:
+        connection.executescript(_SCHEMA)
+        with connection:
+            connection.executemany(
+                "INSERT OR IGNORE INTO runs (kind, started_at, record) VALUES (?, ?, ?)",
+                [(*record.key, record.to_json()) for record in records],
+            )
+    except sqlite3.Error as error:
+        raise ConfigError(f"the journal {path} cannot be written ({error})") from error
+    finally:
+        connection.close()
+
+
+def read_history(path: Path) -> tuple[RunRecord, ...]:
+    """
+    The run records of the journal at ``path``, oldest first; none when there is no
+    journal (or it is not readable: the history is for people, never a reason to stop).
+    """
+    if not path.is_file():
+        return ()
+    try:
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return ()
+    try:
+        found = connection.execute("SELECT record FROM runs").fetchall()
+    except sqlite3.Error:
+        return ()
+    finally:
+        connection.close()
+    records = []
+    for (text,) in found:
+        try:
+            records.append(RunRecord.from_json(text))
+        except ValueError:
+            continue
+    return tuple(sorted(records, key=lambda record: record.started_at))

@@ -347,4 +347,4 @@ def dry_run_text(row: Row, found: Device | None) -> str:
         action = "would create the device by MAC"
     if row.tags:
         action += " and apply tags " + ";".join(row.tags)
-    return "dry run: " + action
+    return action

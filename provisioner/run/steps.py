@@ -443,7 +443,7 @@ async def dry_run_row(ctx: RowContext, row: Row, owners: OwnerCache) -> Outcome:
                 _claim(row, found, base, Status.PLANNED)
     except RowFailedError as failed:
         return failed.outcome
-    return replace(base, error=plan.dry_run_text(row, found))
+    return replace(base, plan=plan.dry_run_text(row, found))
 
 
 async def _check_owner(
