@@ -29,15 +29,19 @@ from provisioner.emulator import DEFAULT_TOKEN, run_in_subprocess
 
 __all__ = [
     "OUT",
+    "PEOPLE",
     "ROOT",
+    "WORKSPACES",
     "CliRun",
     "Emulator",
     "Spread",
     "manifest_rows",
     "markdown_table",
+    "owner_rows",
     "run_cli",
     "start_emulator",
     "write_manifest",
+    "write_rows",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,6 +129,39 @@ def manifest_rows(
             "tags": f"wave-{index % 5};floor-{index % 9}" if tags else "",
             "notes": f"desk {index}",
         }
+
+
+def owner_rows(
+    owners: Sequence[tuple[str, str, int]], *, prefix: int = 0x0B, tags: bool = True
+) -> Iterator[dict[str, str]]:
+    """
+    Yield MAC rows for each ``(kind, id, count)`` owner, an owner's rows together (as
+    a sheet sorted by place lists them); ``kind`` is "workspace" or "person".
+    """
+    index = 0
+    for kind, owner, count in owners:
+        for _ in range(count):
+            yield {
+                "mac": f"{prefix:02X}{index:010X}",
+                "model": MAC_MODEL,
+                "workspaceId": owner if kind == "workspace" else "",
+                "personId": owner if kind == "person" else "",
+                "tags": f"wave-{index % 5};floor-{index % 9}" if tags else "",
+                "notes": f"desk {index}",
+            }
+            index += 1
+
+
+def write_rows(path: Path, rows: Iterator[dict[str, str]]) -> Path:
+    """
+    Write manifest rows as a CSV manifest and return its path.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=HEADER, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
 
 
 def write_manifest(path: Path, rows: int, **options: Any) -> Path:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 __all__ = [
+    "ROOM_OS",
     "ActivationCode",
     "Changes",
     "Device",
@@ -156,13 +157,15 @@ class Row:
     ``number`` is the row number a spreadsheet shows (the header is row 1). ``cells`` are
     the row's original cell texts, in the order of ``Manifest.columns``; the report
     writes them back untouched (passwords masked). A row with ``problems`` is invalid
-    and is never sent to the API.
+    and is never sent to the API. ``roomos`` marks a Board, Desk or Room Series
+    model, whose activation code is requested without a model (``api_model``).
     """
 
     number: int
     cells: tuple[str, ...]
     mac: str | None = None
     model: str | None = None
+    roomos: bool = False
     workspace_id: str | None = None
     person_id: str | None = None
     tags: tuple[str, ...] = ()
@@ -180,6 +183,14 @@ class Row:
         A row without a MAC is onboarded with an activation code.
         """
         return self.mac is None
+
+    @property
+    def api_model(self) -> str | None:
+        """
+        The model an activation-code request carries: none for a RoomOS device (a
+        code without a model works on RoomOS devices only; phones must name theirs).
+        """
+        return None if self.roomos else self.model
 
     @property
     def owner_id(self) -> str | None:
@@ -227,6 +238,9 @@ class Device:
     tags: tuple[str, ...] = ()
     connection_status: str | None = None
     created: str | None = None
+    serial: str | None = None
+    software: str | None = None
+    ip: str | None = None
 
     @property
     def owner_id(self) -> str | None:
@@ -269,10 +283,19 @@ class Outcome:
     tags_deferred: bool = False
 
 
+ROOM_OS = "ROOM_OS"
+"""The supportedDevices ``type`` of Board, Desk and Room Series (RoomOS) devices."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SupportedModel:
     """
-    One entry of ``GET /telephony/config/supportedDevices``, in snake_case.
+    One model a device can be: an entry of ``GET /telephony/config/supportedDevices``
+    in snake_case, or of the bundled catalogue (``intake/data/models.json``).
+
+    ``model`` is the string the API takes, ``display_name`` the one people know;
+    ``aliases`` are other names people type for it (bundled catalogue only). Empty
+    ``supported_for`` means "not said": both owner kinds are allowed.
     """
 
     model: str
@@ -282,6 +305,38 @@ class SupportedModel:
     managed_by: str | None = None
     supported_for: tuple[str, ...] = ()
     onboarding_methods: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def needs_password(self) -> bool:
+        """
+        Customer-managed (third-party) devices are created with a SIP password.
+        """
+        return self.managed_by == "CUSTOMER"
+
+    @property
+    def supports_mac(self) -> bool:
+        return "MAC_ADDRESS" in self.onboarding_methods
+
+    @property
+    def supports_activation_code(self) -> bool:
+        return "ACTIVATION_CODE" in self.onboarding_methods
+
+    @property
+    def supports_people(self) -> bool:
+        return not self.supported_for or "PEOPLE" in self.supported_for
+
+    @property
+    def supports_places(self) -> bool:
+        return not self.supported_for or "PLACE" in self.supported_for
+
+    @property
+    def is_roomos(self) -> bool:
+        """
+        A Board, Desk or Room Series device: its activation code is requested
+        without a model (reference §4.5: such a code works on RoomOS devices only).
+        """
+        return self.type == ROOM_OS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -99,6 +99,8 @@ class FakeDevicesApi:
     #: Called with (op, key) right after a call took effect, before it answers.
     on_effect: Callable[[str, str | None], None] | None = None
     calls: list[tuple[str, str]] = field(default_factory=list)
+    #: The ``model`` of every activation-code request, in order (None: no model).
+    code_models: list[str | None] = field(default_factory=list)
     faults_before: list[Fault] = field(default_factory=list)
     faults_after: list[Fault] = field(default_factory=list)
     max_in_flight: int = 0
@@ -289,6 +291,22 @@ class FakeDevicesApi:
         for device in found:
             yield device
 
+    async def device_pages(
+        self,
+        *,
+        org_id: str | None = None,
+        page_size: int | None = None,
+        **filters: str,
+    ) -> AsyncIterator[list[Device]]:
+        page: list[Device] = []
+        async for device in self.list_devices(org_id=org_id, **filters):
+            page.append(device)
+            if len(page) == (page_size or 100):
+                yield page
+                page = []
+        if page:
+            yield page
+
     async def get_device(self, device_id: str, *, org_id: str | None = None) -> Device:
         async with self._call("get_device", device_id):
             if device_id not in self.devices:
@@ -305,6 +323,7 @@ class FakeDevicesApi:
         org_id: str | None = None,
     ) -> ActivationCode:
         owner = workspace_id or person_id
+        self.code_models.append(model)
         async with self._call("create_activation_code", owner, owner=owner):
             self._check_owner(workspace_id, person_id)
             device = self.add_device(

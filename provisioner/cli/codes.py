@@ -28,11 +28,13 @@ from provisioner.cli.common import (
 from provisioner.cli.confirm import confirm_changes, yes_option
 from provisioner.cli.exit_codes import EXIT_FAILED_ROWS, EXIT_OK
 from provisioner.cli.failures import command_errors
+from provisioner.cli.finish import set_aside_lines
 from provisioner.live import codes as lifecycle
 from provisioner.live.codes import CodeEntry, CodeState
 from provisioner.logs import configure_logging
 from provisioner.models import Changes, Manifest, Outcome, RunStats, Status, Target
 from provisioner.report.files import load_report, report_paths, write_report
+from provisioner.report.safety import refuse_inputs, set_aside
 from provisioner.settings import Settings
 from provisioner.webex.client import ApiClient
 
@@ -102,6 +104,7 @@ def codes_command(
     """
     with command_errors() as where:
         paths = _output_paths(report, output) if renew else ()
+        refuse_inputs(paths, [report], flag="--report")
         manifest, outcomes = load_report(report)
         settings = build_settings(connection, os.environ)
         where.base_url = settings.base_url
@@ -126,7 +129,10 @@ def codes_command(
         if not renew:
             raise SystemExit(EXIT_OK)
         merged = {**outcomes, **updated}
+        moved = set_aside(paths, merged.values())
         write_report(manifest, merged, paths, stats)
+        for line in set_aside_lines(moved):
+            click.echo(line)
     for line in render_renewal(entries, updated, paths):
         click.echo(line)
     failed = any(o.status is Status.FAILED for o in updated.values())

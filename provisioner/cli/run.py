@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import threading
 from collections.abc import Mapping
@@ -29,24 +30,27 @@ from provisioner.cli.common import (
     ConnectionOptions,
     build_settings,
     connection_options,
-    exit_code_for,
     fail,
-    format_summary,
 )
 from provisioner.cli.confirm import confirm_changes, yes_option
-from provisioner.cli.exit_codes import EXIT_FAILED_ROWS, EXIT_INTERRUPTED, EXIT_OK
+from provisioner.cli.exit_codes import EXIT_INTERRUPTED, EXIT_OK
 from provisioner.cli.failures import command_errors
+from provisioner.cli.finish import Finish, finish_run
 from provisioner.cli.progress import ProgressDisplay
 from provisioner.errors import ProvisionerError
 from provisioner.intake.manifest import load_manifest
 from provisioner.logs import configure_logging
-from provisioner.models import Changes, Manifest, Outcome, Target
+from provisioner.models import Changes, Manifest, Outcome, TagMode, Target
 from provisioner.redaction import add_secrets
 from provisioner.report.files import (
     load_report,
     report_paths,
     rows_to_rerun,
-    write_report,
+)
+from provisioner.report.safety import (
+    looks_like_report,
+    refuse_inputs,
+    refuse_real_report,
 )
 from provisioner.run.engine import RunResult, provision
 from provisioner.run.journal import journal_path_for
@@ -79,6 +83,14 @@ class _Job:
     yes: bool = False
     #: The command as people type it, for the confirmation's words.
     command: str = "provisioner run"
+    #: After a dry run: the command that makes its changes.
+    real_command: str | None = None
+
+    @property
+    def finish(self) -> Finish:
+        return Finish(
+            manifest=self.manifest, paths=self.paths, real_command=self.real_command
+        )
 
 
 def rerun_report_path(report: Path) -> Path:
@@ -92,6 +104,29 @@ def rerun_report_path(report: Path) -> Path:
     else:
         stem = f"{match['base']}-rerun-{int(match['n'] or 1) + 1}"
     return report.with_name(stem + report.suffix)
+
+
+def _real_command(
+    manifest: Path, sheet: str | None, connection: ConnectionOptions
+) -> str:
+    """
+    The run a dry run rehearsed, as a command line: the same rows and target, and
+    the default report (the dry run's own --report names the rehearsal).
+    """
+    words = ["provisioner", "run", str(manifest)]
+    if sheet:
+        words += ["--sheet", sheet]
+    if connection.base_url:
+        words += ["--base-url", connection.base_url]
+    if connection.cloud:
+        words += ["--cloud", connection.cloud]
+    if connection.org_id:
+        words += ["--org-id", connection.org_id]
+    if connection.tag_mode != TagMode.ADD.value:
+        words += ["--tag-mode", connection.tag_mode]
+    if connection.token_file is not None:
+        words += ["--token-file", str(connection.token_file)]
+    return shlex.join(words)
 
 
 def _dry_run_paths(paths: tuple[Path, ...]) -> tuple[Path, ...]:
@@ -147,9 +182,18 @@ def run(
         add_secrets(settings.token)
         manifest = load_manifest(manifest_path, sheet=sheet)
         add_secrets(*(row.password for row in manifest.rows))
+        if looks_like_report(manifest.columns):
+            fail(
+                f"{manifest_path} is a report written by provisioner, not a manifest; "
+                "to run its failed, not-started or planned rows again, use: "
+                f"provisioner rerun {manifest_path}"
+            )
         paths = report_paths(manifest_path, report)
         if dry_run and report is None:
             paths = _dry_run_paths(paths)
+        refuse_inputs(paths, [manifest_path], flag="--report")
+        if dry_run:
+            refuse_real_report(paths)
         # A dry run writes nothing to the API, so it has nothing to journal (and
         # must not make a later real run believe its rows were done).
         journal = None if dry_run else journal_path_for(paths[0])
@@ -160,6 +204,9 @@ def run(
             journal_path=journal,
             quiet=connection.quiet,
             yes=yes,
+            real_command=(
+                _real_command(manifest_path, sheet, connection) if dry_run else None
+            ),
         )
         _execute(job, fresh=fresh)
 
@@ -211,6 +258,7 @@ def rerun(
             paths: tuple[Path, ...] = (rerun_report_path(report_path),)
         else:
             paths = report_paths(report_path, output)
+        refuse_inputs(paths, [report_path], flag="--report")
         job = _Job(
             manifest=manifest,
             settings=settings,
@@ -274,31 +322,7 @@ def _execute(job: _Job, *, fresh: bool) -> None:
             err=True,
         )
         raise SystemExit(EXIT_INTERRUPTED)
-    try:
-        write_report(job.manifest, result.outcomes, job.paths, result.stats)
-    except OSError as exc:
-        # Exit 1, not 2: rows did run, so "nothing could start" would mislead.
-        fail(
-            f"The run finished but the report could not be written: {exc}. Every "
-            "row is in the journal: fix the cause (space, permissions) and run the "
-            "same command again; it redoes nothing and writes the report.",
-            EXIT_FAILED_ROWS,
-        )
-    click.echo(format_summary(job.manifest, result.outcomes, result.stats, job.paths))
-    code = exit_code_for(result.outcomes.values(), interrupted=result.interrupted)
-    if code == EXIT_FAILED_ROWS:
-        click.echo(
-            "Some rows failed or were invalid: fix their values in the report if "
-            f"needed, then run: provisioner rerun {job.paths[0]}",
-            err=True,
-        )
-    if result.interrupted:
-        click.echo(
-            "Interrupted: the report shows the rows not started; run the same "
-            "command again to continue.",
-            err=True,
-        )
-    raise SystemExit(code)
+    raise SystemExit(finish_run(job.finish, result))
 
 
 async def _provision_until_signalled(

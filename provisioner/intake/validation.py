@@ -15,11 +15,11 @@ import re
 from dataclasses import replace
 
 from provisioner.errors import MissingColumnError
-from provisioner.intake.catalogue import Catalogue, CatalogueModel, load_catalogue
+from provisioner.intake.catalogue import Catalogue, Origin, load_catalogue
 from provisioner.intake.header import looks_like_header, match_headers
 from provisioner.intake.mac import normalise_mac, numeric_mac_problem
 from provisioner.intake.sheet import DELIMITED_SUFFIXES, RawTable
-from provisioner.models import Manifest, Problem, Row
+from provisioner.models import Manifest, Problem, Row, SupportedModel
 
 __all__ = ["PASSWORD_MASK", "build_manifest", "split_tags"]
 
@@ -102,7 +102,7 @@ class _RowChecker:
         self.catalogue = catalogue
         self.is_text_file = table.path.suffix.lower() in DELIMITED_SUFFIXES
         self.unnamed = [index for index, name in enumerate(table.columns) if not name]
-        self.models: dict[str, CatalogueModel | str] = {}
+        self.models: dict[str, SupportedModel | str] = {}
         self.ids: dict[tuple[str, str], str | None] = {}
         self.tags: dict[str, tuple[str, ...]] = {}
         self.numbers = table.numbers
@@ -126,7 +126,7 @@ class _RowChecker:
         password = values.get("password") or None
         if password == PASSWORD_MASK:
             password = None
-        if isinstance(model, CatalogueModel):
+        if isinstance(model, SupportedModel):
             password = self._check_fit(model, values, mac, password, problems)
         if self.is_text_file and self.unnamed:
             self._check_unnamed(cells, problems)
@@ -136,7 +136,8 @@ class _RowChecker:
             number=number,
             cells=cells,
             mac=mac,
-            model=model.model if isinstance(model, CatalogueModel) else None,
+            model=model.model if isinstance(model, SupportedModel) else None,
+            roomos=isinstance(model, SupportedModel) and model.is_roomos,
             workspace_id=workspace_id,
             person_id=person_id,
             tags=self._tags(values.get("tags", "")),
@@ -175,7 +176,7 @@ class _RowChecker:
             problems.append(self._problem("mac", text, str(error)))
             return None
 
-    def _model(self, text: str, problems: list[Problem]) -> CatalogueModel | str | None:
+    def _model(self, text: str, problems: list[Problem]) -> SupportedModel | str | None:
         if not text:
             return None
         found = self.models.get(text)
@@ -225,7 +226,7 @@ class _RowChecker:
 
     def _check_fit(
         self,
-        model: CatalogueModel,
+        model: SupportedModel,
         values: dict[str, str],
         mac: str | None,
         password: str | None,
@@ -240,8 +241,13 @@ class _RowChecker:
                 self._problem(
                     "mac",
                     values["mac"],
-                    f"the {model.display_name} cannot be added by MAC address; clear "
-                    "the MAC to get an activation code for it instead",
+                    (
+                        f"the {model.display_name} is a RoomOS device: clear the MAC, "
+                        "RoomOS devices onboard with an activation code"
+                    )
+                    if model.is_roomos
+                    else f"the {model.display_name} cannot be added by MAC address; "
+                    "clear the MAC to get an activation code for it instead",
                 )
             )
         elif not values.get("mac") and not model.supports_activation_code:
@@ -322,16 +328,30 @@ _FORMULA = (
 
 
 def _unknown_model(catalogue: Catalogue, text: str) -> str:
+    """
+    Say that a model is unknown, by which list, and what to do instead.
+    """
     suggestions = catalogue.suggest(text)
+    if catalogue.origin is Origin.ORG:
+        head = "this org does not list this model among its supported devices"
+        advice = "correct the model, or ask the org's admin which models it supports"
+    else:
+        head = "not a model the bundled catalogue knows"
+        advice = (
+            "`provisioner validate --live` checks it against the org's own list of "
+            "supported devices"
+        )
     if suggestions:
         quoted = [f'"{name}"' for name in suggestions]
         options = " or ".join(
             [", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 1 else quoted
         )
-        return f"not a supported model; did you mean {options}?"
+        return f"{head}: did you mean {options}? Otherwise {advice}"
+    if catalogue.origin is Origin.ORG:
+        return f"{head}: {advice}"
     return (
-        "not a supported model; use a model name from the Models list of "
-        'manifests/template.xlsx (for example "Cisco 8851")'
+        f"{head}: use a model name from the Models list of manifests/template.xlsx "
+        f'(for example "Cisco 8851"); {advice}'
     )
 
 

@@ -179,6 +179,18 @@ def product_matches(device: Device, model: str | None) -> bool:
     return _fold(device.product) in wanted
 
 
+def fits_row(device: Device, row: Row) -> bool:
+    """
+    Tell whether a pending device can be the one a row's code made.
+
+    A RoomOS row's code names no model, so its device is told by its kind (a
+    ``roomdesk``), not by its product; a phone row never takes a ``roomdesk``.
+    """
+    if row.roomos:
+        return device.type == "roomdesk"
+    return device.type != "roomdesk" and product_matches(device, row.model)
+
+
 def _fold(text: str) -> str:
     return " ".join(text.lower().split())
 
@@ -199,7 +211,7 @@ def match_devices(
     paired: dict[int, Device] = {}
     for row in sorted(rows, key=lambda r: r.number):
         for device in free:
-            if product_matches(device, row.model):
+            if fits_row(device, row):
                 paired[row.number] = device
                 free.remove(device)
                 break
@@ -346,7 +358,7 @@ async def _renew_one(
             try:
                 async with owner_lock:
                     code = await api.create_activation_code(
-                        model=row.model,
+                        model=row.api_model,
                         workspace_id=row.workspace_id,
                         person_id=row.person_id,
                         org_id=row.org_id,

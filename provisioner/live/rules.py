@@ -358,6 +358,10 @@ def with_catalogue(manifest: Manifest, models: Sequence[SupportedModel]) -> Mani
     """
     Run the offline checks again against the org's own supported models (pure).
 
+    The org's list decides: a model it lists goes through even when the bundled
+    catalogue lacks it, and one it does not list is invalid. RoomOS models are the
+    exception (``Catalogue.for_org``): their codes name no model.
+
     The rows are rebuilt from their cells, with each row's password put back in its
     (masked) cell, so the result is what ``build_manifest`` would have made from the
     file had it known the org's list.
@@ -380,7 +384,7 @@ def with_catalogue(manifest: Manifest, models: Sequence[SupportedModel]) -> Mani
         columns=manifest.columns,
         records=records,
     )
-    return build_manifest(table, catalogue=Catalogue.from_supported(models))
+    return build_manifest(table, catalogue=Catalogue.for_org(models))
 
 
 def decide(manifest: Manifest, answers: Answers, org_id: str | None) -> Preflight:

@@ -18,7 +18,9 @@ from provisioner.models import Manifest, Outcome, Row
 from provisioner.report.cells import expiry_moment, format_code
 from provisioner.report.summary import natural_key
 
-__all__ = ["CodeLine", "code_header", "code_lines", "owner_label"]
+__all__ = ["CODES_SHEET", "CodeLine", "code_header", "code_lines", "owner_label"]
+
+CODES_SHEET = "Activation codes"
 
 # Manifest fields that name an owner as people know it, best first; the ids are the
 # last resort (nobody reads a base64 id off a printout, but it is unambiguous).

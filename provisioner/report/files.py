@@ -14,15 +14,10 @@ the CSV and save it as "CSV UTF-8" get a BOM back, which ``load_report`` accepts
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import io
-import os
-import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -46,7 +41,8 @@ from provisioner.report.cells import (
     outcome_cells,
     parse_outcome,
 )
-from provisioner.report.codes_sheet import code_lines
+from provisioner.report.codes_sheet import CODES_SHEET, code_lines
+from provisioner.report.history import HISTORY_SHEET
 from provisioner.report.summary import (
     ReportSummary,
     complete_outcomes,
@@ -54,6 +50,10 @@ from provisioner.report.summary import (
     summarise,
     summary_lines,
 )
+from provisioner.report.table import SECRET_MODE, SUFFIXES, TableFile, atomic_file
+
+if TYPE_CHECKING:
+    from provisioner.report.xlsx import ColumnKinds
 
 __all__ = [
     "NOT_STARTED_ERROR",
@@ -77,11 +77,10 @@ __all__ = [
 
 log = structlog.get_logger()
 
-SUFFIXES = (".xlsx", ".csv")
-# Modes for os.open: a report with activation codes is a secret from its first byte;
-# any other report gets the usual mode the umask allows.
-SECRET_MODE = 0o600
-DEFAULT_MODE = 0o666
+# Result columns that hold ids or codes (Text in the workbook), and the wrapped ones
+# with their widths: long sentences read better as a paragraph.
+TEXT_RESULTS = frozenset({"deviceId", "activationCode", "trackingId"})
+WRAPPED_WIDTHS = {"error": 60, "plan": 48}
 
 
 def report_paths(
@@ -160,21 +159,24 @@ def write_report(
     header = (*manifest.columns, *RESULT_COLUMNS)
     complete = complete_outcomes(manifest, outcomes).values()
     has_codes = any(outcome.activation_code for outcome in complete)
-    mode = SECRET_MODE if has_codes else DEFAULT_MODE
     if group_by is not None and group_by not in manifest.columns:
         raise ConfigError(_no_such_column(manifest, group_by))
+    width = len(manifest.columns)
     for path in paths:
-        suffix = path.suffix.lower()
-        if suffix not in SUFFIXES:
+        if path.suffix.lower() not in SUFFIXES:
             raise ConfigError(f'cannot write the report "{path}": use .xlsx or .csv')
         try:
-            with _atomic_file(path, mode) as file:
-                if suffix == ".csv":
-                    _write_csv(file, header, records)
-                else:
-                    _write_book(
-                        file, path, manifest, outcomes, records, stats, group_by
-                    )
+            with TableFile(
+                path,
+                header,
+                secret=has_codes,
+                status_column=width + RESULT_COLUMNS.index("status"),
+                kinds=_column_kinds(manifest),
+            ) as table:
+                for record in records:
+                    table.append(record)
+                if path.suffix.lower() == ".xlsx":
+                    _add_sheets(table, path, manifest, outcomes, stats, group_by)
         except OSError as error:
             raise ConfigError(
                 f'cannot write the report "{path}": {error.strerror or error}; '
@@ -207,10 +209,11 @@ def write_codes_sheet(
     if group_by is not None and group_by not in manifest.columns:
         raise ConfigError(_no_such_column(manifest, group_by))
     lines = code_lines(manifest, outcomes, only=only, group_by=group_by)
-    from provisioner.report.xlsx import write_codes_workbook
+    # Imported here: openpyxl is for writing, and validate never writes.
+    from provisioner.report.sheets import write_codes_workbook
 
     try:
-        with _atomic_file(path, SECRET_MODE) as file:
+        with atomic_file(path, SECRET_MODE) as file:
             write_codes_workbook(
                 file, lines, group_by=group_by, title=f"Activation codes · {path.name}"
             )
@@ -231,37 +234,54 @@ def _no_such_column(manifest: Manifest, column: str) -> str:
     )
 
 
-def _write_book(
-    file: BinaryIO,
+def _add_sheets(
+    table: TableFile,
     path: Path,
     manifest: Manifest,
     outcomes: Mapping[int, Outcome],
-    records: list[list[Cell]],
     stats: RunStats,
     group_by: str | None,
 ) -> None:
+    """
+    Give an XLSX report its Summary, its Activation codes sheet (when codes were
+    issued) and its hidden run history.
+    """
     # Imported here: openpyxl is for writing, and validate never writes.
-    from provisioner.report.xlsx import ReportBook, write_xlsx
+    from provisioner.report.sheets import write_codes_sheet as codes_sheet
+    from provisioner.report.sheets import write_history_sheet
 
     summary = summarise(manifest, outcomes, stats)
-    book = ReportBook(
-        title=path.name,
-        header=(*manifest.columns, *RESULT_COLUMNS),
-        records=records,
-        input_width=len(manifest.columns),
-        text_inputs=_text_inputs(manifest),
-        summary=summary_lines(
-            summary,
-            manifest,
-            report_name=path.name,
-            outcomes=outcomes,
-            group_by=group_by,
-        ),
-        history=report_history(summary, manifest.path.name),
-        codes=code_lines(manifest, outcomes, group_by=group_by),
-        group_by=group_by,
+    table.summary = summary_lines(
+        summary, manifest, report_name=path.name, outcomes=outcomes, group_by=group_by
     )
-    write_xlsx(file, book)
+    codes = code_lines(manifest, outcomes, group_by=group_by)
+    if codes:
+        title = f"Activation codes · {path.name}"
+        table.sheets.append(
+            lambda book: codes_sheet(
+                book.create_sheet(CODES_SHEET), codes, group_by=group_by, title=title
+            )
+        )
+    history = report_history(summary, manifest.path.name)
+    table.sheets.append(
+        lambda book: write_history_sheet(book.create_sheet(HISTORY_SHEET), history)
+    )
+
+
+def _column_kinds(manifest: Manifest) -> ColumnKinds:
+    """
+    The report's MAC, id and code columns (Text), its expiry (a date-time) and its
+    long-text columns (wrapped).
+    """
+    from provisioner.report.xlsx import ColumnKinds
+
+    width = len(manifest.columns)
+    result = {name: width + at for at, name in enumerate(RESULT_COLUMNS)}
+    return ColumnKinds(
+        text=_text_inputs(manifest) | {result[name] for name in TEXT_RESULTS},
+        dates=frozenset({result["activationExpiry"]}),
+        wrapped={result[name]: size for name, size in WRAPPED_WIDTHS.items()},
+    )
 
 
 def _text_inputs(manifest: Manifest) -> frozenset[int]:
@@ -293,53 +313,6 @@ def _password_index(manifest: Manifest) -> int | None:
     if header is None or header not in manifest.columns:
         return None
     return manifest.columns.index(header)
-
-
-def _write_csv(
-    file: BinaryIO, header: Sequence[str], records: list[list[Cell]]
-) -> None:
-    text = io.TextIOWrapper(file, encoding="utf-8", newline="")
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(
-        ["" if cell is None else cell for cell in record] for record in records
-    )
-    # Detach so closing the wrapper does not close the file the caller still syncs.
-    text.flush()
-    text.detach()
-
-
-@contextlib.contextmanager
-def _atomic_file(path: Path, mode: int) -> Iterator[BinaryIO]:
-    """
-    Open a temporary file beside ``path`` with ``mode``; rename it over ``path`` on
-    success, remove it on failure.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    # O_EXCL: never reuse a file someone else created, whatever its mode.
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            yield file
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    _sync_folder(path.parent)
-
-
-def _sync_folder(folder: Path) -> None:
-    # The rename survives a power cut only once the folder's entry is on disk too;
-    # where folders cannot be opened or synced, the rename alone has to do.
-    with contextlib.suppress(OSError):
-        descriptor = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
 
 
 def load_report(path: Path) -> tuple[Manifest, dict[int, Outcome]]:

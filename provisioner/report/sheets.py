@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import BinaryIO
 
+from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from provisioner.models import RunRecord
 from provisioner.report.cells import cell_time
-from provisioner.report.codes_sheet import CodeLine, code_header
-from provisioner.report.history import HISTORY_NOTE, HISTORY_SHEET
+from provisioner.report.codes_sheet import CODES_SHEET, CodeLine, code_header
+from provisioner.report.history import HISTORY_NOTE
 from provisioner.report.styles import (
     CODE_FONT,
     DATE_TIME_FORMAT,
@@ -32,17 +34,12 @@ from provisioner.report.styles import (
 from provisioner.report.summary import Line, LineKind
 
 __all__ = [
-    "CODES_SHEET",
-    "HISTORY_NOTE",
-    "HISTORY_SHEET",
-    "SUMMARY_SHEET",
     "write_codes_sheet",
+    "write_codes_workbook",
     "write_history_sheet",
     "write_summary_sheet",
 ]
 
-SUMMARY_SHEET = "Summary"
-CODES_SHEET = "Activation codes"
 
 # Summary columns: a label, then values; the run history table uses them all.
 _SUMMARY_WIDTHS = (34, 22, 22, 24, 24, 44)
@@ -148,3 +145,16 @@ def write_history_sheet(
     sheet.append([HISTORY_NOTE])
     for record in history:
         sheet.append([record.to_json()])
+
+
+def write_codes_workbook(
+    file: BinaryIO, lines: Sequence[CodeLine], *, group_by: str | None, title: str
+) -> None:
+    """
+    Write a workbook holding only the Activation codes sheet (``codes --sheet``).
+    """
+    workbook = Workbook(write_only=True)
+    write_codes_sheet(
+        workbook.create_sheet(CODES_SHEET), lines, group_by=group_by, title=title
+    )
+    workbook.save(file)

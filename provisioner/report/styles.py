@@ -44,6 +44,12 @@ STATUS_FILLS = {
     "invalid": "FFEB9C",
     "not_started": "F2F2F2",
     "planned": "EDEDED",
+    # A rollback's statuses: green the device is gone, amber a person should look at
+    # a device that was kept, grey nothing to do.
+    "deleted": "C6EFCE",
+    "already_gone": "E2EFDA",
+    "kept": "FFEB9C",
+    "skipped": "EDEDED",
 }
 HEADER_FILL = "D9D9D9"
 # "@" is Excel's Text format: a value typed into such a cell stays the text typed,

@@ -1,12 +1,13 @@
 """
-Write a report workbook: "Report", "Summary", "Activation codes" (when codes were
-issued) and the hidden "history".
+Write a table workbook: a sheet of records, then "Summary", then any further sheets —
+a run's report, a rollback's report, an export.
 
-The Report sheet is the CSV's rows for people: the header frozen and filtered and
-repeated on each printed page; MAC, id and code columns in Text format, so a value a
-person types there stays text (a MAC such as 112233445566, a 16-digit code);
-``activationExpiry`` a real date-time cell; the error and plan columns wrapped, with
-rows tall enough for them; the status cell coloured.
+The table sheet is the CSV's rows for people: the header frozen and filtered and
+repeated on each printed page; the columns ``ColumnKinds`` names as ids in Text
+format, so a value a person types there stays text (a MAC such as 112233445566, a
+16-digit code); ISO 8601 columns as real date-time cells; long-text columns wrapped,
+with rows tall enough for them; the status cell coloured. Every sheet prints
+landscape, one page wide (``styles.set_up_printing``).
 
 openpyxl's write-only mode streams rows to the file instead of building every cell in
 memory. Every text cell is written as text: a manifest cell that starts with ``=``
@@ -16,7 +17,7 @@ stays the text it was, never a formula.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -24,17 +25,8 @@ from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
-from provisioner.models import RunRecord
-from provisioner.report.cells import RESULT_COLUMNS, Cell, cell_time, expiry_moment
-from provisioner.report.codes_sheet import CodeLine
-from provisioner.report.sheets import (
-    CODES_SHEET,
-    HISTORY_SHEET,
-    SUMMARY_SHEET,
-    write_codes_sheet,
-    write_history_sheet,
-    write_summary_sheet,
-)
+from provisioner.report.cells import Cell, cell_time, expiry_moment
+from provisioner.report.sheets import write_summary_sheet
 from provisioner.report.styles import (
     DATE_TIME_FORMAT,
     HEADER_FILL,
@@ -44,23 +36,16 @@ from provisioner.report.styles import (
     Styles,
     set_up_printing,
 )
-from provisioner.report.summary import Line
+from provisioner.report.summary import Line, LineKind
 
 __all__ = [
-    "REPORT_SHEET",
     "STATUS_FILLS",
-    "TEXT_RESULTS",
-    "WRAPPED_WIDTHS",
-    "ReportBook",
-    "write_codes_workbook",
-    "write_xlsx",
+    "ColumnKinds",
+    "SheetWriter",
+    "XlsxTable",
+    "summary_as_lines",
 ]
 
-REPORT_SHEET = "Report"
-# Result columns that hold ids or codes: Text, never numbers.
-TEXT_RESULTS = frozenset({"deviceId", "activationCode", "trackingId"})
-# Wrapped columns and their widths: long sentences read better as a paragraph.
-WRAPPED_WIDTHS = {"error": 60, "plan": 48}
 # Other columns are fitted to their text within these bounds; ids are cut short on
 # screen and paper (the full id is in the cell), so the readable columns stay wide.
 MAX_WIDTH = 40
@@ -77,129 +62,187 @@ MAX_LINES = 6
 
 _HEADER = CellStyle(bold=True, fill=HEADER_FILL, wrap=True, top=True)
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ReportBook:
-    """
-    Everything the report workbook shows.
-
-    ``text_inputs`` are the input columns (0-based) holding MACs and ids; ``codes``
-    empty means no Activation codes sheet.
-    """
-
-    title: str
-    header: Sequence[str]
-    records: Sequence[Sequence[Cell]]
-    input_width: int
-    text_inputs: frozenset[int]
-    summary: Sequence[Line]
-    history: Sequence[RunRecord]
-    codes: Sequence[CodeLine] = field(default_factory=tuple)
-    group_by: str | None = None
-
-
-def write_xlsx(file: BinaryIO, book: ReportBook) -> None:
-    """
-    Write the report workbook to ``file``.
-    """
-    workbook = Workbook(write_only=True)
-    _write_report_sheet(workbook.create_sheet(REPORT_SHEET), book)
-    write_summary_sheet(
-        workbook.create_sheet(SUMMARY_SHEET), book.summary, title=book.title
-    )
-    if book.codes:
-        write_codes_sheet(
-            workbook.create_sheet(CODES_SHEET),
-            book.codes,
-            group_by=book.group_by,
-            title=f"Activation codes · {book.title}",
-        )
-    write_history_sheet(workbook.create_sheet(HISTORY_SHEET), book.history)
-    workbook.save(file)
-
-
-def write_codes_workbook(
-    file: BinaryIO, lines: Sequence[CodeLine], *, group_by: str | None, title: str
-) -> None:
-    """
-    Write a workbook holding only the Activation codes sheet (``codes --sheet``).
-    """
-    workbook = Workbook(write_only=True)
-    write_codes_sheet(
-        workbook.create_sheet(CODES_SHEET), lines, group_by=group_by, title=title
-    )
-    workbook.save(file)
+#: Adds one more sheet to a workbook (the Activation codes, the run history).
+SheetWriter = Callable[[Workbook], None]
 
 
 @dataclass(frozen=True, slots=True)
-class _Columns:
+class ColumnKinds:
     """
-    What each column of the Report sheet is, by 0-based index.
+    What the table's columns hold, by 0-based index, where it changes their look.
+
+    ``text``: MACs, ids and codes (Text format, width capped); ``dates``: ISO 8601
+    text, written as date-time cells in UTC; ``wrapped``: long text, by its width.
     """
 
-    status: int
-    expiry: int
-    text: frozenset[int]
-    wrapped: dict[int, int]
+    text: frozenset[int] = frozenset()
+    dates: frozenset[int] = frozenset()
+    wrapped: Mapping[int, int] = field(default_factory=dict)
 
 
-def _columns(book: ReportBook) -> _Columns:
-    start = book.input_width
-    result = {name: start + at for at, name in enumerate(RESULT_COLUMNS)}
-    return _Columns(
-        status=result["status"],
-        expiry=result["activationExpiry"],
-        text=book.text_inputs | {result[name] for name in TEXT_RESULTS},
-        wrapped={result[name]: width for name, width in WRAPPED_WIDTHS.items()},
-    )
+def summary_as_lines(
+    summary: Sequence[tuple[str, Cell]] | Sequence[Line],
+) -> list[Line]:
+    """
+    Take a Summary as lines, or as label/value pairs (a value of None makes the
+    label a heading).
+    """
+    lines = []
+    for item in summary:
+        if isinstance(item, Line):
+            lines.append(item)
+        else:
+            label, value = item
+            kind = LineKind.HEADING if value is None else LineKind.PAIR
+            lines.append(Line(kind, (label,) if value is None else (label, value)))
+    return lines
 
 
-def _write_report_sheet(sheet: WriteOnlyWorksheet, book: ReportBook) -> None:
-    # Write-only sheets emit the sheet view, page fit and column widths before the
-    # first row, so they are set first; the filter range is written at the end.
-    columns = _columns(book)
-    set_up_printing(sheet, header=book.title)
-    sheet.freeze_panes = "A2"
-    widths = _fit_widths(book, columns)
-    for index, width in enumerate(widths):
-        sheet.column_dimensions[get_column_letter(index + 1)].width = width
-    last = get_column_letter(max(1, len(book.header)))
-    sheet.auto_filter.ref = f"A1:{last}{len(book.records) + 1}"
-    styles = Styles(sheet)
-    sheet.append([styles.cell(name, _HEADER) for name in book.header])
-    for number, record in enumerate(book.records, start=2):
-        lines = _lines_needed(record, columns.wrapped)
+class XlsxTable:
+    """
+    One workbook written as its records come: a table sheet, then an optional Summary
+    and further sheets.
+
+    The first ``WIDTH_SAMPLE`` records are held back to fit the column widths (a
+    write-only sheet emits its widths before its first row); after that each record
+    goes straight to openpyxl, which streams rows to a temporary file and writes text
+    inline (no shared-strings table), so memory stays flat however many rows come.
+
+    Args:
+        header: the column names.
+        status_column: the 0-based index of the cell coloured by ``STATUS_FILLS``, or
+            None for no colours.
+        sheet: the table sheet's name.
+        kinds: which columns hold ids, dates and long text.
+        title: printed at the top of each page (the file's name).
+    """
+
+    def __init__(
+        self,
+        header: Sequence[str],
+        *,
+        status_column: int | None = None,
+        sheet: str = "Report",
+        kinds: ColumnKinds | None = None,
+        title: str | None = None,
+    ) -> None:
+        self._header = tuple(header)
+        self._status_column = status_column
+        self._kinds = kinds or ColumnKinds()
+        self._title = title
+        self._workbook = Workbook(write_only=True)
+        self._sheet: WriteOnlyWorksheet = self._workbook.create_sheet(sheet)
+        self._styles = Styles(self._sheet)
+        self._held: list[Sequence[Cell]] | None = []
+        self.rows = 0
+        self._written = 0
+
+    def append(self, record: Sequence[Cell]) -> None:
+        """
+        Add one record below the others.
+        """
+        self.rows += 1
+        if self._held is not None:
+            self._held.append(record)
+            if len(self._held) >= WIDTH_SAMPLE:
+                self._start()
+            return
+        self._write(record)
+
+    def save(
+        self,
+        file: BinaryIO,
+        summary: Sequence[tuple[str, Cell]] | Sequence[Line] | None = None,
+        sheets: Sequence[SheetWriter] = (),
+    ) -> None:
+        """
+        Finish the table (its filter covers every row) and write the workbook to
+        ``file``, with a "Summary" sheet when ``summary`` is given (lines, or
+        label/value pairs) and then ``sheets``.
+        """
+        if self._held is not None:
+            self._start()
+        # The filter range is written after the rows, so it can name the last one.
+        last = get_column_letter(max(1, len(self._header)))
+        self._sheet.auto_filter.ref = f"A1:{last}{self.rows + 1}"
+        if summary is not None:
+            write_summary_sheet(
+                self._workbook.create_sheet("Summary"),
+                summary_as_lines(summary),
+                title=self._title or "",
+            )
+        for write in sheets:
+            write(self._workbook)
+        self._workbook.save(file)
+
+    def _start(self) -> None:
+        held, self._held = self._held or [], None
+        sheet = self._sheet
+        # Write-only sheets emit the page fit, the sheet view and the column widths
+        # before the first row, so they are set first.
+        set_up_printing(sheet, header=self._title)
+        sheet.freeze_panes = "A2"
+        for index, width in enumerate(self._fit_widths(held)):
+            sheet.column_dimensions[get_column_letter(index + 1)].width = width
+        sheet.append([self._styles.cell(name, _HEADER) for name in self._header])
+        for record in held:
+            self._write(record)
+
+    def _write(self, record: Sequence[Cell]) -> None:
+        self._written += 1
+        lines = _lines_needed(record, self._kinds.wrapped)
         if lines > 1:
-            sheet.row_dimensions[number].height = LINE_HEIGHT * lines
-        sheet.append(
-            [
-                _report_cell(styles, columns, at, value, top=lines > 1)
-                for at, value in enumerate(record)
-            ]
+            # Rows are numbered from 1 and the header is row 1.
+            self._sheet.row_dimensions[self._written + 1].height = LINE_HEIGHT * lines
+        self._sheet.append(
+            [self._cell(at, value, top=lines > 1) for at, value in enumerate(record)]
         )
 
+    def _cell(self, at: int, value: Cell, *, top: bool) -> object:
+        kinds, styles = self._kinds, self._styles
+        if at == self._status_column and isinstance(value, str):
+            return styles.cell(value, CellStyle(fill=STATUS_FILLS.get(value), top=top))
+        if at in kinds.dates:
+            moment = expiry_moment(value) if isinstance(value, str) else None
+            if moment is not None:
+                # Kept to the millisecond, so the text reads back exactly.
+                written = cell_time(moment).replace(microsecond=moment.microsecond)
+                return styles.cell(
+                    written, CellStyle(number_format=DATE_TIME_FORMAT, top=top)
+                )
+        if at in kinds.text:
+            return styles.cell(value, CellStyle(number_format=TEXT_FORMAT, top=top))
+        if at in kinds.wrapped:
+            return styles.cell(value, CellStyle(wrap=True, top=True))
+        return styles.cell(value, CellStyle(top=True) if top else None)
 
-def _report_cell(
-    styles: Styles, columns: _Columns, at: int, value: Cell, *, top: bool
-) -> object:
-    if at == columns.status and isinstance(value, str):
-        return styles.cell(value, CellStyle(fill=STATUS_FILLS.get(value), top=top))
-    if at == columns.expiry:
-        moment = expiry_moment(value) if isinstance(value, str) else None
-        if moment is not None:
-            # Kept to the millisecond, so the text reads back exactly.
-            written = cell_time(moment).replace(microsecond=moment.microsecond)
-            return styles.cell(
-                written, CellStyle(number_format=DATE_TIME_FORMAT, top=top)
+    def _fit_widths(self, records: Sequence[Sequence[Cell]]) -> list[float]:
+        kinds = self._kinds
+        widths: list[float] = []
+        for index, title in enumerate(self._header):
+            if index in kinds.wrapped:
+                # A wrapped column is wide only when some row has text in it (a
+                # real run's report has no plan, a dry run's few errors).
+                used = any(index < len(r) and r[index] for r in records)
+                widths.append(kinds.wrapped[index] if used else len(title) + 4)
+                continue
+            if index in kinds.dates:
+                widths.append(DATE_WIDTH)
+                continue
+            longest = len(title) + 3  # room for the filter button
+            for record in records:
+                cell = record[index] if index < len(record) else None
+                if cell is not None:
+                    longest = max(longest, len(str(cell)))
+            # Text columns hold MACs, codes (short) and long opaque ids (cut short).
+            ceiling = ID_WIDTH if index in kinds.text else MAX_WIDTH
+            widths.append(
+                min(max(ceiling, len(title) + 3), max(MIN_WIDTH, longest + 1))
             )
-    if at in columns.text:
-        return styles.cell(value, CellStyle(number_format=TEXT_FORMAT, top=top))
-    if at in columns.wrapped:
-        return styles.cell(value, CellStyle(wrap=True, top=True))
-    return styles.cell(value, CellStyle(top=True) if top else None)
+        return widths
 
 
-def _lines_needed(record: Sequence[Cell], wrapped: dict[int, int]) -> int:
+def _lines_needed(record: Sequence[Cell], wrapped: Mapping[int, int]) -> int:
     """
     Estimate the lines the longest wrapped cell of a row takes (at most MAX_LINES).
     """
@@ -214,26 +257,3 @@ def _lines_needed(record: Sequence[Cell], wrapped: dict[int, int]) -> int:
             )
             lines = max(lines, needed)
     return min(lines, MAX_LINES)
-
-
-def _fit_widths(book: ReportBook, columns: _Columns) -> list[float]:
-    widths: list[float] = []
-    for index, title in enumerate(book.header):
-        if index in columns.wrapped:
-            # A wrapped column is wide only when some row has text in it (a real
-            # run's report has no plan, a dry run's few errors).
-            used = any(index < len(record) and record[index] for record in book.records)
-            widths.append(columns.wrapped[index] if used else len(title) + 4)
-            continue
-        if index == columns.expiry:
-            widths.append(DATE_WIDTH)
-            continue
-        longest = len(title) + 3  # room for the filter button
-        for record in book.records[:WIDTH_SAMPLE]:
-            cell = record[index] if index < len(record) else None
-            if cell is not None:
-                longest = max(longest, len(str(cell)))
-        # Text columns hold MACs, codes (short) and long opaque ids (cut short).
-        ceiling = ID_WIDTH if index in columns.text else MAX_WIDTH
-        widths.append(min(max(ceiling, len(title) + 3), max(MIN_WIDTH, longest + 1)))
-    return widths

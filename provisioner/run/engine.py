@@ -2,19 +2,24 @@
 Run a manifest against the API: a pool of workers, fed by the plan, under one task group.
 
 ``provision`` is the library's entry point. It makes one cheap authenticated read first
-(supportedDevices, which the dry run's model check uses too), so a refused token raises
+(supportedDevices: the org's list then decides which rows' models go through, see
+``live.rules.with_catalogue``), so a refused token raises
 ``AuthError``/``ForbiddenError`` before any row. A refused connection on that read is
 tried only a few times (``first_call_policy``): at the very start it means a wrong URL
 or an API that is not running, and the command should say so in seconds. Then ``Settings.concurrency`` workers
-read rows from a memory object stream in the plan's order (round-robin across owners).
-Each row runs under its owner's ``anyio.Lock`` for the create or activation-code call
-only, so one owner's writes are never concurrent while owners run in parallel. The
+take rows from ``plan.Schedule``: longest-processing-time first across owners, so the
+owners with the most rows start first and no owner's serial chain of creates becomes
+the run's tail. An owner has one row at a time between its start and the end of its
+create or activation-code call (that call runs under the owner's ``anyio.Lock``), so
+one owner's writes are never concurrent while owners run in parallel, and a worker
+never waits on another row's lock. The
 client applies the rate controller on every request start; the worker count caps rows
 in flight.
 
 Every row's progress goes to the journal as it happens; rows the journal (or, for a
 rerun, ``previous``) already finished are not redone. Setting ``stop`` stops starting
-rows, lets rows in flight finish, and returns with ``interrupted=True``.
+rows, lets rows in flight finish, and returns with ``interrupted=True``; so does a
+token the API refuses (401) after rows have run (``token_refused=True``).
 """
 
 from __future__ import annotations
@@ -25,11 +30,11 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import anyio
 import structlog
-from anyio.abc import ObjectReceiveStream
 
 from provisioner.errors import (
     ApiError,
@@ -38,7 +43,7 @@ from provisioner.errors import (
     ForbiddenError,
     TransientError,
 )
-from provisioner.live.preflight import preflight
+from provisioner.live.preflight import preflight, with_catalogue
 from provisioner.models import (
     Changes,
     Manifest,
@@ -97,6 +102,10 @@ class RunResult:
     outcomes: dict[int, Outcome]
     stats: RunStats
     interrupted: bool
+    #: The API refused the token (401) mid-run: rows stopped starting; the rows it
+    #: refused are ``failed`` in the outcomes but not journalled as done, so running
+    #: the same command again (with a fresh token) does them.
+    token_refused: bool = False
 
 
 async def provision(
@@ -183,6 +192,8 @@ class _Run:
     #: The probe's (calls, 429s, retries): its client keeps figures of its own.
     probe_figures: tuple[int, int, int] = (0, 0, 0)
     locks: dict[str, anyio.Lock] = field(default_factory=dict)
+    #: Set (and replaced) whenever an owner's turn ends: idle workers wait on it.
+    owner_freed: anyio.Event = field(default_factory=anyio.Event)
     #: Owner key → that owner's activation-code rows, for telling a lost code's
     #: device from the devices of the owner's other code rows.
     code_rows: dict[str, tuple[int, ...]] = field(default_factory=dict)
@@ -191,6 +202,8 @@ class _Run:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     #: Where the run writes; the org is filled in once the API has said whose it is.
     target: Target = field(init=False)
+    #: Set when the API refused the token (401) after rows had run: no row starts.
+    token_refused: bool = False
     #: Outcomes known before any row was worked on (invalid rows, rows the journal
     #: or a rerun's previous report finished): not this run's throughput.
     settled: int = 0
@@ -214,6 +227,11 @@ class _Run:
         supported = await self._check_access()
         if self.settings.dry_run:
             await self._check_live(supported)
+        elif supported:
+            # The org's own list decides which models go through (a dry run's
+            # pre-flight does the same): one it lacks makes the row invalid, one
+            # only it knows is fine.
+            self.manifest = with_catalogue(self.manifest, supported)
         entries = journal.entries()
         self.resumed = bool(entries)
         self.code_rows = _code_rows_by_owner(self.manifest.rows)
@@ -234,26 +252,17 @@ class _Run:
             concurrency=self.settings.concurrency,
         )
         self._report_progress()
-        send, receive = anyio.create_memory_object_stream[Row](0)
+        schedule = plan.Schedule(todo)
         async with anyio.create_task_group() as group:
             for _ in range(max(1, min(self.settings.concurrency, len(todo)))):
-                group.start_soon(
-                    self._worker, receive.clone(), journal, entries, supported
-                )
-            receive.close()
-            async with send:
-                for row in plan.order_rows(todo):
-                    if self.stop.is_set():
-                        break
-                    await send.send(row)
-        interrupted = (
-            len(self.outcomes) < len(self.manifest.rows) and self.stop.is_set()
-        )
+                group.start_soon(self._worker, schedule, journal, entries, supported)
+        interrupted = len(self.outcomes) < len(self.manifest.rows) and self._halted()
         log.info("run_finished", rows_done=len(self.outcomes), interrupted=interrupted)
         return RunResult(
             outcomes=dict(self.outcomes),
             stats=self._stats(interrupted),
             interrupted=interrupted,
+            token_refused=self.token_refused,
         )
 
     async def _check_access(self) -> tuple[SupportedModel, ...]:
@@ -268,8 +277,8 @@ class _Run:
                 # so the run does not start (the CLI exits 2).
                 raise
             except ApiError as error:
-                # Any other refusal concerns the catalogue alone, which only the dry
-                # run's model check needs; a run goes on without it.
+                # Any other refusal concerns the catalogue alone: a run goes on
+                # without it, judging models by the bundled catalogue.
                 log.warning("supported_devices_refused", status=error.status)
                 return ()
         return tuple(models)
@@ -345,29 +354,59 @@ class _Run:
 
     async def _worker(
         self,
-        rows: ObjectReceiveStream[Row],
+        schedule: plan.Schedule,
         journal: Journal,
         entries: Mapping[int, JournalEntry],
         supported: Sequence[SupportedModel],
     ) -> None:
-        async with rows:
-            async for row in rows:
-                if self.stop.is_set():
-                    continue
-                ctx = steps.RowContext(
-                    api=self.api,
-                    settings=self.settings,
-                    journal=journal,
-                    owner_lock=self._lock_for(row),
-                    supported=tuple(supported),
-                    owner_code_rows=self.code_rows.get(_owner_key(row), ()),
-                )
+        while not self._halted():
+            row = schedule.take()
+            if row is None:
+                if not schedule.left:
+                    return
+                # Every owner with rows left has a create in flight: wait for one.
+                await self.owner_freed.wait()
+                continue
+            key = plan.owner_key(row)
+            turn = _OwnerTurn(self._lock_for(row), partial(self._free, schedule, key))
+            ctx = steps.RowContext(
+                api=self.api,
+                settings=self.settings,
+                journal=journal,
+                owner_lock=turn,
+                supported=tuple(supported),
+                owner_code_rows=self.code_rows.get(key, ()),
+            )
+            try:
                 outcome = await self._run_row(ctx, row, entries.get(row.number))
-                if not self.settings.dry_run:
-                    journal.mark_done(outcome)
-                self._record(row.number, outcome)
-                self.worked[outcome.status] += 1
-                self._report_progress()
+            finally:
+                turn.done()
+            if plan.is_token_refusal(outcome):
+                # The token stopped working: every later row would fail the same
+                # way. Stop starting rows, and leave this one's journal entry as it
+                # was so the same command picks it up again.
+                if not self.token_refused:
+                    log.warning("token_refused_mid_run", row=row.number)
+                self.token_refused = True
+            elif not self.settings.dry_run:
+                journal.mark_done(outcome)
+            self._record(row.number, outcome)
+            self.worked[outcome.status] += 1
+            self._report_progress()
+
+    def _free(self, schedule: plan.Schedule, key: str) -> None:
+        """
+        Let the schedule hand out ``key``'s next row, and wake a waiting worker.
+        """
+        schedule.release(key)
+        self.owner_freed.set()
+        self.owner_freed = anyio.Event()
+
+    def _halted(self) -> bool:
+        """
+        True once no new row may start: a stop was asked for, or the token was refused.
+        """
+        return self.stop.is_set() or self.token_refused
 
     async def _run_row(
         self, ctx: steps.RowContext, row: Row, entry: JournalEntry | None
@@ -407,7 +446,7 @@ class _Run:
         self.counts[outcome.status] += 1
 
     def _lock_for(self, row: Row) -> anyio.Lock:
-        key = _owner_key(row)
+        key = plan.owner_key(row)
         if key not in self.locks:
             self.locks[key] = anyio.Lock()
         return self.locks[key]
@@ -462,15 +501,40 @@ class _Run:
         )
 
 
-def _owner_key(row: Row) -> str:
-    return f"{row.owner_kind}:{row.owner_id}"
+class _OwnerTurn:
+    """
+    An owner's lock that also ends the owner's turn in the schedule.
+
+    The turn ends when the row's first create or code call ends (the owner's next
+    row may start its own while this one applies tags), or when the row ends
+    without one; the lock itself still keeps any later call of this row serial.
+    """
+
+    def __init__(self, lock: anyio.Lock, end_turn: Callable[[], None]) -> None:
+        self._lock = lock
+        self._end_turn: Callable[[], None] | None = end_turn
+
+    async def __aenter__(self) -> None:
+        await self._lock.acquire()
+
+    async def __aexit__(self, *_: object) -> None:
+        self._lock.release()
+        self.done()
+
+    def done(self) -> None:
+        """
+        End the owner's turn, once.
+        """
+        end_turn, self._end_turn = self._end_turn, None
+        if end_turn is not None:
+            end_turn()
 
 
 def _code_rows_by_owner(rows: Sequence[Row]) -> dict[str, tuple[int, ...]]:
     found: dict[str, list[int]] = {}
     for row in rows:
         if row.is_valid and row.is_activation_code_row:
-            found.setdefault(_owner_key(row), []).append(row.number)
+            found.setdefault(plan.owner_key(row), []).append(row.number)
     return {key: tuple(numbers) for key, numbers in found.items()}
 
 

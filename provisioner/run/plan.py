@@ -11,6 +11,8 @@ line. ``steps.py`` awaits the calls; this module only thinks.
 from __future__ import annotations
 
 import enum
+import heapq
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -25,13 +27,13 @@ from provisioner.errors import (
 )
 from provisioner.models import Changes, Device, Outcome, Row, Status, TagMode
 from provisioner.run.journal import JournalEntry, Phase
-from provisioner.webex.protocol import SupportedModel
 from provisioner.webex.retry import is_replay_safe
 
 __all__ = [
     "CLOCK_TOLERANCE",
     "MAX_CREATES",
     "MAX_LOOKUPS",
+    "Schedule",
     "Step",
     "Verdict",
     "can_reuse_code",
@@ -39,12 +41,13 @@ __all__ = [
     "dry_run_text",
     "failed_outcome",
     "invalid_outcome",
-    "is_model_supported",
+    "is_token_refusal",
     "judge_found_device",
     "lost_code_devices",
     "may_have_taken_effect",
     "order_rows",
     "other_owner_text",
+    "owner_key",
     "pick_code_device",
     "planned_changes",
     "tags_to_send",
@@ -59,6 +62,8 @@ MAX_LOOKUPS = 3
 #: How much earlier than a row's start the API's ``created`` stamp of a device the row
 #: made may read: the stamp is cut to milliseconds, and the two clocks differ a little.
 CLOCK_TOLERANCE = timedelta(seconds=2)
+#: The status of a refused token.
+HTTP_UNAUTHORIZED = 401
 #: The connection statuses of a device still waiting for its activation code.
 PENDING_STATUSES = frozenset({"activating", "pending"})
 
@@ -86,18 +91,98 @@ class Verdict(enum.Enum):
     OTHER_OWNER = "other_owner"
 
 
+def owner_key(row: Row) -> str:
+    """
+    The key of the owner whose creates a row takes turns with (one at a time).
+    """
+    if row.owner_id is None:
+        return f"row:{row.number}"
+    return f"{row.owner_kind}:{row.owner_id}"
+
+
+class Schedule:
+    """
+    Which row a free worker starts next: longest-processing-time first across owners.
+
+    One owner's creates and activation codes run one at a time, so an owner with n
+    rows left is a chain of at least n create latencies. Starting the owner with the
+    most rows left whenever a worker is free (ties: the owner that comes first in
+    the manifest) starts the long chains early, so they end with the rest instead of
+    being the run's tail; the many small owners fill the workers meanwhile. Each
+    owner's rows keep manifest order.
+
+    ``take`` hands out a row only for an owner that is free; the owner is busy until
+    ``release`` (the engine releases it when the row's create or code call ends, or
+    when the row ends without one), so a worker never sits on another row's lock.
+    Pure and synchronous: the engine awaits, this only decides.
+    """
+
+    def __init__(self, rows: Iterable[Row]) -> None:
+        self._queues: dict[str, deque[Row]] = {}
+        for row in rows:
+            self._queues.setdefault(owner_key(row), deque()).append(row)
+        # Max-heap on rows left (negated), then on manifest order of the owner.
+        self._order = {key: index for index, key in enumerate(self._queues)}
+        self._free = [
+            (-len(queue), self._order[key], key) for key, queue in self._queues.items()
+        ]
+        heapq.heapify(self._free)
+        self._busy: set[str] = set()
+        self._left = sum(len(queue) for queue in self._queues.values())
+
+    @property
+    def left(self) -> int:
+        """
+        Rows not handed out yet.
+        """
+        return self._left
+
+    @property
+    def busy(self) -> frozenset[str]:
+        """
+        The owners with a row handed out and not released yet.
+        """
+        return frozenset(self._busy)
+
+    def take(self) -> Row | None:
+        """
+        Hand out the next row of the free owner with the most rows left, and mark
+        that owner busy; None when every owner with rows left is busy (or none is
+        left: see ``left``).
+        """
+        if not self._free:
+            return None
+        _, _, key = heapq.heappop(self._free)
+        self._busy.add(key)
+        self._left -= 1
+        return self._queues[key].popleft()
+
+    def release(self, key: str) -> None:
+        """
+        Mark ``key``'s owner free again; its next row can be handed out. Releasing an
+        owner that is not busy does nothing.
+        """
+        if key not in self._busy:
+            return
+        self._busy.discard(key)
+        queue = self._queues[key]
+        if queue:
+            heapq.heappush(self._free, (-len(queue), self._order[key], key))
+
+
 def order_rows(rows: Iterable[Row]) -> tuple[Row, ...]:
     """
-    Order rows round-robin across owners, keeping each owner's rows in manifest order.
+    The order ``Schedule`` starts rows in when each row ends before the next starts.
 
-    Creates for one owner are serialised, so a block of one owner's rows would hold
-    every worker on one lock; interleaving owners keeps all workers busy.
+    For showing and testing the policy: each owner's rows in manifest order, the
+    owner with the most rows left first.
     """
-    queues: dict[str, list[Row]] = {}
-    for row in rows:
-        queues.setdefault(row.owner_id or f"row:{row.number}", []).append(row)
-    depth = max((len(q) for q in queues.values()), default=0)
-    return tuple(q[i] for i in range(depth) for q in queues.values() if i < len(q))
+    schedule = Schedule(rows)
+    ordered: list[Row] = []
+    while (row := schedule.take()) is not None:
+        ordered.append(row)
+        schedule.release(owner_key(row))
+    return tuple(ordered)
 
 
 def planned_changes(
@@ -125,6 +210,14 @@ def planned_changes(
             creates += not exists
         tags += bool(row.tags)
     return Changes(creates=creates, codes=codes, tag_updates=tags)
+
+
+def is_token_refusal(outcome: Outcome) -> bool:
+    """
+    True for a row that failed because the API refused the token (401): the token
+    stopped working, which says nothing about the row.
+    """
+    return outcome.status is Status.FAILED and outcome.http_status == HTTP_UNAUTHORIZED
 
 
 def invalid_outcome(row: Row) -> Outcome:
@@ -271,20 +364,6 @@ def can_reuse_code(previous: Outcome | None, now: datetime) -> bool:
     if expiry.tzinfo is None or now.tzinfo is None:
         return expiry.replace(tzinfo=None) > now.replace(tzinfo=None)
     return expiry > now
-
-
-def is_model_supported(model: str | None, supported: Sequence[SupportedModel]) -> bool:
-    """
-    Decide whether a model string names an entry of supportedDevices (or its name).
-
-    An empty catalogue means it could not be read: nothing is refused then.
-    """
-    if not supported or model is None:
-        return True
-    wanted = model.casefold()
-    return any(
-        wanted in (m.model.casefold(), m.display_name.casefold()) for m in supported
-    )
 
 
 def describe_failure(step: Step, error: ApiError) -> str:

@@ -25,10 +25,10 @@ its own device.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-import anyio
 import structlog
 
 from provisioner.errors import (
@@ -79,7 +79,8 @@ class RowContext:
     api: DevicesApi
     settings: Settings
     journal: Journal
-    owner_lock: anyio.Lock
+    #: Held around the row's create or activation-code call (the owner's turn).
+    owner_lock: AbstractAsyncContextManager[None]
     supported: tuple[SupportedModel, ...] = ()
     #: Every activation-code row of this row's owner (this one included): the rows
     #: whose journalled device ids a lost code's device is told apart from.
@@ -301,7 +302,7 @@ async def _issue_code(ctx: RowContext, row: Row, *, suspect: bool) -> Outcome:
                 await _remove_lost_code_devices(ctx, row, base)
             try:
                 code = await ctx.api.create_activation_code(
-                    model=row.model,
+                    model=row.api_model,
                     workspace_id=row.workspace_id,
                     person_id=row.person_id,
                     org_id=ctx.org(row),
@@ -428,14 +429,9 @@ async def dry_run_row(ctx: RowContext, row: Row, owners: OwnerCache) -> Outcome:
     """
     base = Outcome(row=row.number, status=Status.PLANNED)
     try:
+        # The model was judged against the org's own list before the rows ran
+        # (``live.rules.with_catalogue``): an unsupported one made the row invalid.
         await _check_owner(ctx, row, owners, base)
-        if not plan.is_model_supported(row.model, ctx.supported):
-            text = (
-                f"model {row.model!r} is not in this org's supported devices; "
-                "correct the row's model"
-            )
-            step = Step.CODE if row.is_activation_code_row else Step.CREATE
-            raise RowFailedError(plan.failed_outcome(base, step, None, text))
         found: Device | None = None
         if row.mac is not None:
             found = await _look_up(ctx, row, base)

@@ -249,6 +249,22 @@ class ApiClient:
         """
         Yield every device matching the filters, following ``Link rel="next"``.
         """
+        pages = self.device_pages(org_id=org_id, page_size=page_size, **filters)
+        async for page in pages:
+            for device in page:
+                yield device
+
+    async def device_pages(
+        self,
+        *,
+        org_id: str | None = None,
+        page_size: int | None = None,
+        **filters: str,
+    ) -> AsyncIterator[list[Device]]:
+        """
+        Yield the device list page by page (for progress counted in pages), following
+        ``Link rel="next"`` until the last page; only one page is held at a time.
+        """
         params = list_query(filters, page_size)
         url: URL | None = self._base / "devices"
         while url is not None:
@@ -256,8 +272,8 @@ class ApiClient:
             answer = await self._call("GET", url, org_id=org_id, params=params)
             params = {}
             items = page_items(answer.body)
-            for item in items:
-                yield device_from(item)
+            if items:
+                yield [device_from(item) for item in items]
             url = self._next_url(answer) if items else None
 
     async def get_device(self, device_id: str, *, org_id: str | None = None) -> Device:

@@ -11,11 +11,12 @@ import pytest
 
 import provisioner
 from provisioner.intake.catalogue import Catalogue, load_catalogue
-from provisioner.webex.protocol import SupportedModel
+from provisioner.models import SupportedModel
 
-EMULATOR_DEVICES = (
-    Path(provisioner.__file__).parent / "emulator" / "data" / "supported_devices.json"
-)
+PACKAGE = Path(provisioner.__file__).parent
+EMULATOR_DEVICES = PACKAGE / "emulator" / "data" / "supported_devices.json"
+MODELS_JSON = PACKAGE / "intake" / "data" / "models.json"
+SOURCES_MD = PACKAGE / "intake" / "data" / "SOURCES.md"
 
 
 @pytest.mark.parametrize(
@@ -58,45 +59,168 @@ def test_suggest_gives_nothing_for_noise() -> None:
     assert load_catalogue().suggest("banana") == []
 
 
-def test_capabilities_come_from_the_data() -> None:
-    """The 8875 is activation-code only, the 840 people only, third-party needs a password."""
+# The Cisco phones that help.webex.com article n9r1aac lists as registrable by
+# activation code (data/SOURCES.md); every other Cisco phone there is MAC only.
+ACTIVATION_CODE_PHONES = (
+    *("6821", "6841", "6851", "6861", "6871", "7811", "7821", "7841", "7861"),
+    *("8811", "8841", "8851", "8861", "8845", "8865", "7832", "8832", "8875"),
+    *("9841", "9851", "9861", "9871"),
+)
+MAC_ONLY_PHONES = ("191", "192", "DBS110", "DBS210", "840", "860")
+
+
+@pytest.mark.parametrize("number", ACTIVATION_CODE_PHONES)
+def test_listed_phones_take_a_mac_or_an_activation_code(number: str) -> None:
+    """Every Cisco phone Cisco lists for activation codes takes a MAC too (8875 included)."""
+    entry = load_catalogue().resolve(f"Cisco {number}")
+
+    assert entry is not None
+    assert (entry.supports_mac, entry.supports_activation_code) == (True, True)
+    assert not entry.is_roomos
+
+
+@pytest.mark.parametrize("number", MAC_ONLY_PHONES)
+def test_other_cisco_devices_take_a_mac_only(number: str) -> None:
+    """ATAs, DECT bases and the wireless phones are registered by MAC only."""
+    entry = load_catalogue().resolve(f"Cisco {number}")
+
+    assert entry is not None
+    assert (entry.supports_mac, entry.supports_activation_code) == (True, False)
+
+
+def test_no_owner_kind_is_refused_without_a_source() -> None:
+    """No Cisco source limits a bundled model to people or to workspaces: both allowed."""
+    for entry in load_catalogue().models:
+        assert (entry.model, entry.supports_people, entry.supports_places) == (
+            entry.model,
+            True,
+            True,
+        )
+
+
+def test_third_party_facts_follow_the_spec_example() -> None:
+    """The spec lists the Polycom EE400 as Cisco-managed; customer-managed needs a password."""
     catalogue = load_catalogue()
-    c8875 = catalogue.resolve("Cisco 8875")
-    c840 = catalogue.resolve("840")
+    ee400 = catalogue.resolve("Polycom EE400")
+    two_n = catalogue.resolve("2N Customer Managed")
     yealink = catalogue.resolve("Yealink T54W")
-    assert c8875 is not None
-    assert c840 is not None
+    assert ee400 is not None
+    assert two_n is not None
     assert yealink is not None
 
-    assert (c8875.supports_mac, c8875.supports_activation_code) == (False, True)
-    assert (c840.supports_people, c840.supports_places) == (True, False)
-    assert yealink.needs_password
+    assert (ee400.needs_password, two_n.needs_password, yealink.needs_password) == (
+        False,
+        True,
+        True,
+    )
+
+
+ROOMOS_NAMES = [
+    ("Cisco Room Kit", "Cisco Room Kit"),
+    ("Room Kit", "Cisco Room Kit"),
+    ("Webex Room Kit Mini", "Cisco Room Kit Mini"),
+    ("Room Kit Plus", "Cisco Room Kit Plus"),
+    ("Room Kit Pro", "Cisco Room Kit Pro"),
+    ("Room Kit EQ", "Cisco Room Kit EQ"),
+    ("Room Bar", "Cisco Room Bar"),
+    ("Room Bar Pro", "Cisco Room Bar Pro"),
+    ("Room 55", "Cisco Room 55"),
+    ("Room 70 G2", "Cisco Room 70 G2"),
+    ("Desk", "Cisco Desk"),
+    ("Desk Mini", "Cisco Desk Mini"),
+    ("Desk Pro", "Cisco Desk Pro"),
+    ("Board Pro 75", "Cisco Board Pro"),
+    ("Board Pro 55", "Cisco Board Pro"),
+    ("Cisco Board Pro 75 G2", "Cisco Board Pro G2"),
+    ("Webex Board 55", "Cisco Webex Board 55S"),
+    ("DX80", "Cisco Webex DX80"),
+]
+
+
+@pytest.mark.parametrize(("text", "name"), ROOMOS_NAMES)
+def test_roomos_names_and_aliases_resolve(text: str, name: str) -> None:
+    """RoomOS devices resolve by display name and the aliases people type."""
+    entry = load_catalogue().resolve(text)
+
+    assert entry is not None
+    assert entry.display_name == name
+    assert entry.is_roomos
+
+
+def test_roomos_devices_onboard_by_activation_code_for_either_owner() -> None:
+    """Every RoomOS model takes an activation code only, for a workspace or a person."""
+    roomos = [entry for entry in load_catalogue().models if entry.is_roomos]
+
+    assert len(roomos) >= 20
+    for entry in roomos:
+        assert (entry.supports_mac, entry.supports_activation_code) == (False, True)
+        assert (entry.supports_people, entry.supports_places) == (True, True)
+
+
+@pytest.mark.parametrize(
+    "text", ["Room Kitt", "Room Kit Ultra", "Board Pro 85", "Desk Max"]
+)
+def test_roomos_typos_suggest_roomos_devices(text: str) -> None:
+    """A near miss on a RoomOS name suggests RoomOS devices, never a phone."""
+    catalogue = load_catalogue()
+    suggestions = catalogue.suggest(text)
+
+    assert suggestions
+    for name in suggestions:
+        entry = catalogue.resolve(name)
+        assert entry is not None
+        assert entry.is_roomos, (text, suggestions)
+
+
+def test_every_fact_names_its_source() -> None:
+    """Each bundled model cites at least one source, and every cited source is described."""
+    document = json.loads(MODELS_JSON.read_text(encoding="utf-8"))
+    sources = document["sources"]
+    notes = SOURCES_MD.read_text(encoding="utf-8")
+
+    for entry in document["models"]:
+        assert entry["sources"], entry["model"]
+        assert set(entry["sources"]) <= set(sources), entry["model"]
+    for key, source in sources.items():
+        assert source["url"].startswith("https://"), key
+        assert key in notes, key
+        assert source["url"] in notes, key
 
 
 def test_packaged_catalogue_matches_the_emulator() -> None:
-    """The offline catalogue lists exactly the models the emulator supports, alike."""
+    """The emulator's org lists the bundled phones alike; it may refuse more owner kinds."""
     wire = json.loads(EMULATOR_DEVICES.read_text(encoding="utf-8"))["devices"]
     expected = {
         entry["model"]: (
             entry["displayName"],
             entry["managedBy"],
-            tuple(entry["supportedFor"]),
             tuple(entry["onboardingMethod"]),
         )
         for entry in wire
     }
+    bundled = [entry for entry in load_catalogue().models if not entry.is_roomos]
 
     actual = {
-        entry.model: (
-            entry.display_name,
-            entry.managed_by,
-            entry.supported_for,
-            entry.onboarding_methods,
-        )
-        for entry in load_catalogue().models
+        entry.model: (entry.display_name, entry.managed_by, entry.onboarding_methods)
+        for entry in bundled
     }
 
     assert actual == expected
+    for entry in wire:
+        assert set(entry["supportedFor"]) <= {"PEOPLE", "PLACE"}
+
+
+def test_org_catalogue_adds_the_roomos_family_to_the_org_list() -> None:
+    """An org's catalogue is its own list plus the RoomOS models it does not name."""
+    org = [SupportedModel(model="DMS Cisco 9999", display_name="Cisco 9999")]
+
+    catalogue = Catalogue.for_org(org)
+
+    assert catalogue.resolve("Cisco 9999") is not None
+    assert catalogue.resolve("Cisco 8851") is None
+    room_kit = catalogue.resolve("Room Kit")
+    assert room_kit is not None
+    assert room_kit.is_roomos
 
 
 def test_from_supported_builds_a_working_catalogue() -> None:

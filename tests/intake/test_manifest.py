@@ -16,6 +16,7 @@ from openpyxl import Workbook
 from paths import MANIFESTS
 
 from provisioner.errors import ManifestError, ManifestReadError, MissingColumnError
+from provisioner.intake.catalogue import Catalogue
 from provisioner.intake.manifest import (
     FIELD_ALIASES,
     PASSWORD_MASK,
@@ -27,7 +28,7 @@ from provisioner.intake.manifest import (
     read_table,
     split_tags,
 )
-from provisioner.models import Manifest, Row
+from provisioner.models import Manifest, Row, SupportedModel
 
 WS = "Y2lzY29zcGFyazovL3VzL1BMQUNFLzhmYmQyYjA4LWYwYmEtNWVjMi1iNDlhLWY1NjUwNThlZjZhNA"
 WS2 = "Y2lzY29zcGFyazovL3VzL1BMQUNFLzhhYTU2NDk5LTEwY2QtNTIzNi05ZDdmLWUzOGNlMDE3NWZkMQ"
@@ -292,11 +293,42 @@ class TestRows:
         assert "also on row 3, 5;" in flagged[2][0]
         assert "also on row 2, 3;" in flagged[5][0]
 
-    def test_activation_code_only_model_with_mac(self, tmp_path: Path) -> None:
-        """The 8875 with a MAC is invalid: it onboards by activation code only."""
+    def test_the_8875_is_added_by_mac(self, tmp_path: Path) -> None:
+        """The 8875 with a MAC is valid: Cisco lists it as registrable by MAC too."""
         row = only_row(manifest_of(tmp_path, f"AABBCCDDEE01,Cisco 8875,{WS},,,"))
 
-        assert "cannot be added by MAC address" in messages(row)[0]
+        assert (row.problems, row.model, row.roomos) == ((), "DMS Cisco 8875", False)
+
+    def test_roomos_device_with_mac(self, tmp_path: Path) -> None:
+        """A Room Kit with a MAC is invalid: RoomOS devices onboard by activation code."""
+        row = only_row(manifest_of(tmp_path, f"AABBCCDDEE01,Cisco Room Kit,{WS},,,"))
+
+        assert row.problems[0].column == "mac"
+        assert messages(row) == [
+            (
+                "the Cisco Room Kit is a RoomOS device: clear the MAC, RoomOS devices "
+                "onboard with an activation code"
+            )
+        ]
+
+    @pytest.mark.parametrize("owner", [f"{WS},", f",{PERSON}"])
+    @pytest.mark.parametrize("model", ["Cisco Room Kit", "Desk Pro", "Board Pro 75"])
+    def test_roomos_device_without_mac(
+        self, tmp_path: Path, model: str, owner: str
+    ) -> None:
+        """A RoomOS row without a MAC is valid for a workspace or a person; no model is sent."""
+        row = only_row(manifest_of(tmp_path, f",{model},{owner},,"))
+
+        assert row.problems == ()
+        assert row.roomos
+        assert row.is_activation_code_row
+        assert row.api_model is None
+
+    def test_phone_code_rows_send_their_model(self, tmp_path: Path) -> None:
+        """A phone's activation code names its model (phones must pass their model)."""
+        row = only_row(manifest_of(tmp_path, f",Cisco 8851,{WS},,,"))
+
+        assert (row.roomos, row.api_model) == (False, "DMS Cisco 8851")
 
     def test_mac_only_model_without_mac(self, tmp_path: Path) -> None:
         """An ATA without a MAC is invalid: it takes no activation code."""
@@ -305,14 +337,39 @@ class TestRows:
         assert "can only be added by MAC address" in messages(row)[0]
 
     def test_people_only_model_on_workspace(self, tmp_path: Path) -> None:
-        """The wireless 840 on a workspace is invalid."""
-        row = only_row(manifest_of(tmp_path, f"AABBCCDDEE01,Cisco 840,{WS},,,"))
+        """A model an org lists for people only is invalid on a workspace."""
+        catalogue = Catalogue.from_supported(
+            [
+                SupportedModel(
+                    model="DMS Cisco 840",
+                    display_name="Cisco Wireless Phone 840",
+                    supported_for=("PEOPLE",),
+                    onboarding_methods=("MAC_ADDRESS",),
+                )
+            ]
+        )
+        path = write(tmp_path / "m.csv", f"{HEADER}\nAABBCCDDEE01,Cisco 840,{WS},,,\n")
+
+        row = only_row(build_manifest(read_table(path), catalogue=catalogue))
 
         assert "can only belong to a person" in messages(row)[0]
 
     def test_place_only_model_on_person(self, tmp_path: Path) -> None:
-        """The 7832 conference phone on a person is invalid."""
-        row = only_row(manifest_of(tmp_path, f"AABBCCDDEE01,Cisco 7832,,{PERSON},,"))
+        """A model an org lists for workspaces only is invalid on a person."""
+        catalogue = Catalogue.from_supported(
+            [
+                SupportedModel(
+                    model="DMS Cisco 7832",
+                    display_name="Cisco 7832",
+                    supported_for=("PLACE",),
+                    onboarding_methods=("MAC_ADDRESS",),
+                )
+            ]
+        )
+        text = f"{HEADER}\nAABBCCDDEE01,Cisco 7832,,{PERSON},,\n"
+        path = write(tmp_path / "m.csv", text)
+
+        row = only_row(build_manifest(read_table(path), catalogue=catalogue))
 
         assert "can only belong to a workspace" in messages(row)[0]
 

@@ -220,7 +220,13 @@ CORPUS: dict[str, Case] = {
     "unknown model": Case(
         csv_file(rows(f"AABBCCDDEE01,Cisco 8815,{WS},,")),
         1,
-        ('value "Cisco 8815": not a supported model; did you mean "Cisco 8851"',),
+        (
+            (
+                'value "Cisco 8815": not a model the bundled catalogue knows: did you '
+                'mean "Cisco 8851"'
+            ),
+            "validate --live` checks it against the org's own list",
+        ),
     ),
     "duplicate macs": Case(
         csv_file(rows(GOOD, f"aa:bb:cc:dd:ee:01,Cisco 8865,{WS2},,")),
@@ -276,11 +282,12 @@ CORPUS: dict[str, Case] = {
         1,
         ('column "column F (no header)", value "floor 2"', "unquoted comma"),
     ),
-    "activation-code-only model with mac": Case(
-        csv_file(rows(f"AABBCCDDEE01,Cisco 8875,{WS},,")),
+    "roomos model with mac": Case(
+        csv_file(rows(f"AABBCCDDEE01,Room Kit,{WS},,")),
         1,
-        ("the Cisco 8875 cannot be added by MAC address",),
+        ("the Cisco Room Kit is a RoomOS device: clear the MAC",),
     ),
+    "8875 by mac": Case(csv_file(rows(f"AABBCCDDEE01,Cisco 8875,{WS},,")), 0, ()),
     "unclosed quote": Case(
         csv_file(rows(GOOD, f'AABBCCDDEE02,"Cisco 8851,{WS},,', GOOD)),
         2,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -203,6 +204,23 @@ class TestMatchDevices:
 
         assert {n: d.id for n, d in paired.items()} == {2: "OLD-8875", 3: "A-8851"}
 
+    def test_roomos_rows_pair_with_room_devices_only(self) -> None:
+        """A RoomOS row's code names no model: it takes a roomdesk device, never a phone."""
+        rows = [
+            Row(
+                number=2, cells=(), model="Cisco Room Kit", roomos=True, workspace_id=WS
+            ),
+            Row(number=3, cells=(), model="DMS Cisco 8875", workspace_id=WS),
+        ]
+        devices = [
+            pending_device("PHONE", created="2026-10-01T00:00:00.000Z"),
+            pending_device("ROOM", product="Cisco Room Device", type="roomdesk"),
+        ]
+
+        paired = match_devices(rows, devices, frozenset())
+
+        assert {n: d.id for n, d in paired.items()} == {2: "ROOM", 3: "PHONE"}
+
 
 class FakeApi:
     """A dict-backed stand-in for the few calls the codes lifecycle makes."""
@@ -210,6 +228,7 @@ class FakeApi:
     def __init__(self, devices: Sequence[Device] = ()) -> None:
         self.devices = {d.id: d for d in devices}
         self.calls: list[str] = []
+        self.models: list[str | None] = []
         self.issued = 0
         self.fail_codes = False
         self.in_flight: dict[str, int] = {}
@@ -246,6 +265,7 @@ class FakeApi:
         org_id: str | None = None,
     ) -> ActivationCode:
         self.calls.append("CODE")
+        self.models.append(model)
         owner = workspace_id or person_id or ""
         self.in_flight[owner] = self.in_flight.get(owner, 0) + 1
         self.max_in_flight[owner] = max(
@@ -387,6 +407,28 @@ async def test_renew_replaces_exactly_expired_and_expiring_pending_codes() -> No
         assert iso(NOW + timedelta(days=30)) == new.activation_expiry
         assert new.device_id is not None
         assert new.device_id.startswith("NEW-")
+
+
+async def test_renewed_roomos_codes_name_no_model() -> None:
+    """Renewing a RoomOS row's code asks for a code without a model, like the run."""
+    room = Row(
+        number=2,
+        cells=("", "Cisco Room Kit", WS),
+        model="Cisco Room Kit",
+        roomos=True,
+        workspace_id=WS,
+    )
+    manifest = replace(code_rows(2), rows=(room, code_rows(2).rows[1]))
+    outcomes = {
+        2: code_outcome(2, expires_in=-timedelta(days=1), device_id="ROOM"),
+        3: code_outcome(3, expires_in=-timedelta(days=1), device_id="PHONE"),
+    }
+    api = FakeApi([pending_device("ROOM", type="roomdesk"), pending_device("PHONE")])
+    entries = await inspect_codes(manifest, outcomes, api, now=NOW)
+
+    await renew_codes(entries, api)
+
+    assert sorted(api.models, key=str) == ["DMS Cisco 8875", None]
 
 
 async def test_deferred_tags_applied_after_activation() -> None:

@@ -227,7 +227,32 @@ class TestCatalogueRefresh:
 
         (problem,) = refreshed.rows[0].problems
         assert problem.column == "Model"
-        assert "not a supported model" in problem.message
+        assert problem.message.startswith(
+            "this org does not list this model among its supported devices: "
+            'did you mean "Cisco 8865"?'
+        )
+
+    def test_model_only_the_org_knows_goes_through(self) -> None:
+        """A model the bundled catalogue lacks but the org lists becomes valid."""
+        manifest = manifest_of(("001122334455", "Cisco 9999", WS[0], "", "", ""))
+        assert not manifest.rows[0].is_valid
+        assert "validate --live" in manifest.rows[0].problems[0].message
+
+        refreshed = with_catalogue(
+            manifest, [supported(model="DMS Cisco 9999", display_name="Cisco 9999")]
+        )
+
+        assert refreshed.rows[0].problems == ()
+        assert refreshed.rows[0].model == "DMS Cisco 9999"
+
+    def test_roomos_rows_need_no_place_in_the_org_list(self) -> None:
+        """A Room Kit stays valid against an org list of phones: its code names no model."""
+        manifest = manifest_of(("", "Cisco Room Kit", WS[0], "", "", ""))
+
+        refreshed = with_catalogue(manifest, [supported()])
+
+        (row,) = refreshed.rows
+        assert (row.problems, row.roomos, row.api_model) == ((), True, None)
 
     def test_org_rules_replace_bundled_rules(self) -> None:
         """When the org says a model is activation-code only, a MAC row is flagged."""
@@ -303,8 +328,8 @@ def write_live_manifest(folder: Path) -> Path:
         ",".join(HEADER),
         f"{IN_USE_ELSEWHERE},Cisco 8851,{WS[0]},,,",  # 2: MAC held by WS[1]
         f"{IN_USE_OWN},Cisco 8851,{WS[0]},,,",  # 3: held by its own owner
-        f"0A0B0C0D0E03,DMS Cisco 8875,{WS[2]},,,",  # 4: activation-code-only model
-        f"0A0B0C0D0E04,DMS Cisco 840,{WS[2]},,,",  # 5: people-only on a workspace
+        f"0A0B0C0D0E03,Cisco Room Kit,{WS[2]},,,",  # 4: a RoomOS device by MAC
+        f"0A0B0C0D0E04,DMS Cisco 840,{WS[2]},,,",  # 5: the org: people only
         f"0A0B0C0D0E05,Cisco 8851,{MISSING_WS},,,",  # 6: owner does not exist
         f"0A0B0C0D0E06,DMS Polycom VVX 411,{WS[3]},,,",  # 7: third party, no password
         f"0A0B0C0D0E07,Cisco 8851,{WS[0]},,lobby,",  # 8: valid
@@ -350,7 +375,9 @@ async def test_live_checks_against_the_emulator(emulator: Any, tmp_path: Path) -
     assert held.column == "MAC Address"
     assert 'workspace "Denver Reception 1"' in held.message
     assert "correct the MAC" in held.message
-    assert "cannot be added by MAC address" in found[4][0].message
+    assert "RoomOS devices onboard with an activation code" in found[4][0].message
+    # The bundled catalogue allows the 840 on a workspace; the org's list does not.
+    assert manifest.rows[3].is_valid
     assert "only belong to a person" in found[5][0].message
     (missing,) = found[6]
     assert (missing.column, missing.value) == ("Workspace ID", MISSING_WS)
@@ -407,7 +434,9 @@ async def test_catalogue_is_refreshed_from_the_org(
 
     found = problems_by_row(checked.manifest)
     assert [p.column for p in found[10]] == ["Model"]
-    assert "not a supported model" in found[10][0].message
+    assert found[10][0].message.startswith(
+        "this org does not list this model among its supported devices"
+    )
 
 
 async def test_refused_token_stops_before_anything_else(

@@ -21,7 +21,6 @@ from provisioner.errors import ConfigError, ManifestReadError, MissingColumnErro
 from provisioner.intake.manifest import load_manifest
 from provisioner.models import Manifest, Outcome, Row, Status
 from provisioner.report import cells as report_cells
-from provisioner.report import files as report
 from provisioner.report.files import (
     NOT_STARTED_ERROR,
     PASSWORD_MASK,
@@ -37,6 +36,7 @@ from provisioner.report.files import (
     summarise,
     write_report,
 )
+from provisioner.report.table import TableFile
 
 COLUMNS = (
     "MAC Address",
@@ -559,7 +559,7 @@ class TestFileSafety:
         def broken(*args: object) -> None:
             raise OSError(28, "No space left on device")
 
-        monkeypatch.setattr(report, "_write_csv", broken)
+        monkeypatch.setattr(TableFile, "append", broken)
 
         with pytest.raises(ConfigError, match="No space left on device"):
             write(tmp_path, manifest, mixed_outcomes(manifest))

@@ -20,10 +20,14 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from provisioner.models import Manifest, Outcome, Status
 from provisioner.report.cells import RESULT_COLUMNS
-from provisioner.report.files import load_report, write_codes_sheet, write_report
+from provisioner.report.files import (
+    WRAPPED_WIDTHS,
+    load_report,
+    write_codes_sheet,
+    write_report,
+)
 from provisioner.report.history import load_history
 from provisioner.report.styles import STATUS_FILLS, TEXT_FORMAT
-from provisioner.report.xlsx import WRAPPED_WIDTHS
 
 HEADER = (*data.COLUMNS, *RESULT_COLUMNS)
 

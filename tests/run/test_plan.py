@@ -20,36 +20,12 @@ from provisioner.errors import (
 from provisioner.models import Device, Outcome, Problem, Row, Status, TagMode
 from provisioner.run import plan
 from provisioner.run.plan import Step, Verdict
-from provisioner.webex.protocol import SupportedModel
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 
 
 def row(number: int, owner: str = "ws-1", **fields: object) -> Row:
     return Row(number=number, cells=(), workspace_id=owner, **fields)  # type: ignore[arg-type]
-
-
-class TestOrderRows:
-    def test_round_robin_across_owners(self) -> None:
-        """Owners take turns; each owner's rows stay in manifest order."""
-        rows = [
-            row(2, "a"),
-            row(3, "a"),
-            row(4, "a"),
-            row(5, "b"),
-            row(6, "c"),
-            row(7, "b"),
-        ]
-
-        ordered = [r.number for r in plan.order_rows(rows)]
-
-        assert ordered == [2, 5, 6, 3, 7, 4]
-
-    def test_nothing_is_lost_or_repeated(self) -> None:
-        """Every row appears exactly once."""
-        rows = [row(n, f"o{n % 3}") for n in range(2, 40)]
-
-        assert sorted(r.number for r in plan.order_rows(rows)) == list(range(2, 40))
 
 
 class TestJudgeFoundDevice:
@@ -90,6 +66,7 @@ class TestTagsToSend:
             (("x",), ("a",), TagMode.REPLACE, ("a",)),
             (("a",), ("a",), TagMode.REPLACE, None),
             ((), ("a", "a"), TagMode.REPLACE, ("a",)),
+            (("x",), (), TagMode.REPLACE, None),  # an empty cell is not "no tags"
         ],
     )
     def test_union_or_replacement(
@@ -207,6 +184,29 @@ class TestCanReuseCode:
         assert not plan.can_reuse_code(None, NOW)
         assert plan.can_reuse_code(outcome(None), NOW)
 
+    @pytest.mark.parametrize(
+        ("expiry", "reusable"),
+        [
+            ("2026-11-26T00:00:00Z", False),  # expires exactly now: already expired
+            ("2026-11-26T00:00:00.001Z", True),
+            ("2026-11-26T00:00:00", False),  # no zone: read as the same wall clock
+            ("2026-11-26T00:00:00.001", True),
+            ("not a time", True),  # unreadable: keep the code rather than lose it
+        ],
+    )
+    def test_expiry_at_exactly_now_is_expired(
+        self, expiry: str, reusable: bool
+    ) -> None:
+        """A code is kept only while its expiry is strictly later than now."""
+        previous = Outcome(
+            row=2,
+            status=Status.CODE_ISSUED,
+            activation_code="1234567890123456",
+            activation_expiry=expiry,
+        )
+
+        assert plan.can_reuse_code(previous, NOW) is reusable
+
 
 class TestWording:
     def test_invalid_outcome_lists_problems(self) -> None:
@@ -256,15 +256,6 @@ class TestWording:
             failed.tracking_id,
             failed.tags_deferred,
         ) == (Status.FAILED, "d1", 502, "T", False)
-
-    def test_model_support_by_model_or_display_name(self) -> None:
-        """A model matches an entry's model string or display name; no catalogue: all pass."""
-        catalogue = [SupportedModel(model="DMS Cisco 8851", display_name="Cisco 8851")]
-
-        assert plan.is_model_supported("cisco 8851", catalogue)
-        assert plan.is_model_supported("DMS Cisco 8851", catalogue)
-        assert not plan.is_model_supported("Cisco 1234", catalogue)
-        assert plan.is_model_supported("anything", [])
 
     def test_dry_run_text(self) -> None:
         """The dry-run line says what a run would do, tags included."""

@@ -1,0 +1,113 @@
+"""
+After a run: write its report safely, print the summary and the way forward, and
+choose the exit code.
+
+The report replaces an earlier one only when nothing is lost: a report holding
+activation codes the new one would drop is moved aside first (``report.safety``),
+and the summary says where it went. The hints name the command that does the next
+step: after a dry run, the real run; after failures, ``rerun``; after an
+interruption or a refused token, the same command again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from provisioner.cli.common import exit_code_for, fail, format_summary
+from provisioner.cli.exit_codes import EXIT_FAILED_ROWS, EXIT_UNUSABLE
+from provisioner.errors import ProvisionerError
+from provisioner.models import Manifest, Outcome, Status
+from provisioner.report.files import complete_outcomes, write_report
+from provisioner.report.safety import SetAside, set_aside
+from provisioner.run.engine import RunResult
+
+__all__ = ["Finish", "finish_run", "set_aside_lines"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finish:
+    """
+    What the end of a run needs besides its result: where the report goes and the
+    command that does the real work after a dry run.
+    """
+
+    manifest: Manifest
+    paths: tuple[Path, ...]
+    #: The command without ``--dry-run`` (None unless this was a dry run).
+    real_command: str | None = None
+
+
+def set_aside_lines(moved: Sequence[SetAside]) -> list[str]:
+    """
+    Say where each replaced report went, and why it was kept.
+    """
+    return [
+        f"  kept the earlier report {item.original} as {item.moved_to} ({item.reason})"
+        for item in moved
+    ]
+
+
+def finish_run(finish: Finish, result: RunResult) -> int:
+    """
+    Write the report (moving aside what it must not replace), print the summary and
+    the way forward; return the exit code.
+    """
+    complete = complete_outcomes(finish.manifest, result.outcomes)
+    try:
+        moved = set_aside(finish.paths, complete.values())
+        write_report(finish.manifest, result.outcomes, finish.paths, result.stats)
+    except ProvisionerError as exc:
+        # Exit 1, not 2: rows did run, so "nothing could start" would mislead.
+        fail(
+            f"The run finished but the report could not be written: {exc}. Every "
+            "row is in the journal: fix the cause (space, permissions) and run the "
+            "same command again; it redoes nothing and writes the report.",
+            EXIT_FAILED_ROWS,
+        )
+    click.echo(
+        format_summary(finish.manifest, result.outcomes, result.stats, finish.paths)
+    )
+    for line in set_aside_lines(moved):
+        click.echo(line)
+    if result.token_refused:
+        click.echo(
+            "Error: the token was refused mid-run; the run is saved — set a fresh "
+            "token and run the same command to continue.",
+            err=True,
+        )
+        return EXIT_UNUSABLE
+    code = exit_code_for(result.outcomes.values(), interrupted=result.interrupted)
+    if finish.real_command is not None:
+        _dry_run_hint(finish, complete.values())
+    elif code == EXIT_FAILED_ROWS:
+        click.echo(
+            "Some rows failed or were invalid: fix their values in the report if "
+            f"needed, then run: provisioner rerun {finish.paths[0]}",
+            err=True,
+        )
+    if result.interrupted:
+        click.echo(
+            "Interrupted: the rows never begun are not_started in the report; run "
+            "the same command again to continue.",
+            err=True,
+        )
+    return code
+
+
+def _dry_run_hint(finish: Finish, outcomes: Iterable[Outcome]) -> None:
+    invalid = sum(1 for outcome in outcomes if outcome.status is Status.INVALID)
+    if invalid:
+        click.echo(
+            f"{invalid} rows are invalid: the report's error column says how to fix "
+            f"each; fix them in {finish.manifest.path} (a run skips invalid rows).",
+            err=True,
+        )
+    click.echo(
+        "Dry run: nothing was changed. To make these changes, run the same command "
+        f"without --dry-run: {finish.real_command}",
+        err=True,
+    )

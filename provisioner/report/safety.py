@@ -1,0 +1,199 @@
+"""
+Never overwrite a file unsafely: inputs, real reports, and reports holding codes.
+
+The rules, checked by every command that writes a report:
+
+- a report path that is one of the command's inputs (the manifest, the report a
+  rerun reads) is refused: ``refuse_inputs``;
+- a dry run never replaces the report of a real run: ``refuse_real_report``;
+- a report holding activation codes is never replaced by one that drops any of them:
+  ``set_aside`` moves it beside itself with a timestamp first, and says where. A file
+  at the report path that cannot be read as a report is moved aside too: what cannot
+  be checked is not destroyed.
+- a file given as a manifest that is a report is named as one (``looks_like_report``),
+  so ``run`` can point at ``rerun``.
+
+What the existing report holds is read back with ``load_report``; the decisions
+(``codes_dropped``) are pure.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import structlog
+
+from provisioner.errors import ConfigError, ManifestError
+from provisioner.models import Outcome, Status
+from provisioner.report.files import load_report
+
+__all__ = [
+    "REPORT_MARKERS",
+    "SetAside",
+    "aside_path",
+    "codes_dropped",
+    "looks_like_report",
+    "refuse_inputs",
+    "refuse_real_report",
+    "set_aside",
+]
+
+log = structlog.get_logger()
+
+#: Result columns that only a report has: a sheet holding all of them is a report.
+REPORT_MARKERS = frozenset(
+    {"row", "status", "deviceId", "activationCode", "activationExpiry", "error"}
+)
+
+#: The statuses a dry run writes: a report holding only these changed nothing.
+_DRY_RUN_STATUSES = frozenset({Status.PLANNED, Status.INVALID})
+
+
+@dataclass(frozen=True, slots=True)
+class SetAside:
+    """
+    A report moved out of the way before it was replaced, and why.
+    """
+
+    original: Path
+    moved_to: Path
+    reason: str
+
+
+def looks_like_report(columns: Iterable[str]) -> bool:
+    """
+    True when a sheet's header has every result column a report is written with.
+    """
+    return set(columns) >= REPORT_MARKERS
+
+
+def _same_file(one: Path, other: Path) -> bool:
+    try:
+        return one.exists() and other.exists() and os.path.samefile(one, other)
+    except OSError:
+        return False
+
+
+def refuse_inputs(paths: Sequence[Path], inputs: Iterable[Path], *, flag: str) -> None:
+    """
+    Refuse report paths that are one of the command's inputs.
+
+    Raises:
+        ConfigError: naming the path and what to do.
+    """
+    for given in inputs:
+        for path in paths:
+            if path.resolve() == Path(given).resolve() or _same_file(path, given):
+                raise ConfigError(
+                    f"the report would be written over {given}, which this command "
+                    f"reads: choose another {flag} path (the input is never overwritten)"
+                )
+
+
+def refuse_real_report(paths: Sequence[Path]) -> None:
+    """
+    Refuse to let a dry run replace a report of a real run (or a file that is not a
+    report at all).
+
+    Raises:
+        ConfigError: naming the path and what to do.
+    """
+    for path in paths:
+        if not path.exists():
+            continue
+        outcomes = _outcomes_of(path)
+        if outcomes is None:
+            what = "a file that is not a dry run's report"
+        elif any(o.status not in _DRY_RUN_STATUSES for o in outcomes.values()):
+            what = "the report of a real run"
+        else:
+            continue
+        raise ConfigError(
+            f"{path} is {what}; a dry run never replaces it: leave out --report "
+            "(a dry run writes …-report-dry-run.*) or choose another --report path"
+        )
+
+
+def codes_dropped(old: Mapping[int, Outcome], new: Iterable[Outcome]) -> frozenset[str]:
+    """
+    The activation codes the old report holds that the new one would not (pure).
+    """
+    kept = {o.activation_code for o in new if o.activation_code}
+    return frozenset(
+        o.activation_code
+        for o in old.values()
+        if o.activation_code and o.activation_code not in kept
+    )
+
+
+def aside_path(path: Path, moment: datetime) -> Path:
+    """
+    Where a replaced report goes: ``<stem>-replaced-<UTC time><suffix>`` beside it.
+    """
+    stamp = moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    candidate = path.with_name(f"{path.stem}-replaced-{stamp}{path.suffix}")
+    number = 2
+    while candidate.exists():
+        candidate = path.with_name(
+            f"{path.stem}-replaced-{stamp}-{number}{path.suffix}"
+        )
+        number += 1
+    return candidate
+
+
+def set_aside(
+    paths: Sequence[Path],
+    new: Iterable[Outcome],
+    *,
+    now: datetime | None = None,
+) -> list[SetAside]:
+    """
+    Move aside each existing report the new outcomes would replace unsafely.
+
+    A report is moved when it holds an activation code the new report drops, or when
+    it cannot be read as a report. The move keeps the file as it was (mode included).
+
+    Raises:
+        ConfigError: a report cannot be moved (permissions): nothing was replaced.
+    """
+    new = list(new)
+    moment = now or datetime.now(UTC)
+    moved: list[SetAside] = []
+    for path in paths:
+        if not path.exists():
+            continue
+        outcomes = _outcomes_of(path)
+        if outcomes is None:
+            reason = "it could not be read as a report"
+        else:
+            dropped = codes_dropped(outcomes, new)
+            if not dropped:
+                continue
+            reason = f"it holds {_codes(len(dropped))} the new report does not"
+        target = aside_path(path, moment)
+        try:
+            os.replace(path, target)
+        except OSError as error:
+            raise ConfigError(
+                f"{path} must be kept ({reason}) but cannot be moved aside: "
+                f"{error.strerror or error}; move it yourself, or choose another "
+                "--report path"
+            ) from error
+        log.info("report_set_aside", path=str(path), moved_to=str(target))
+        moved.append(SetAside(path, target, reason))
+    return moved
+
+
+def _outcomes_of(path: Path) -> dict[int, Outcome] | None:
+    try:
+        return load_report(path)[1]
+    except (ManifestError, OSError):
+        return None
+
+
+def _codes(count: int) -> str:
+    return f"{count} activation code" + ("" if count == 1 else "s")
