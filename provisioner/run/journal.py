@@ -66,6 +66,13 @@ Schema (version 2)::
          digest TEXT,                          -- what the row asked for (row_digest)
          updated_at TEXT, started_at TEXT)     -- started_at: the first start, kept
     void(device_id TEXT PRIMARY KEY, key TEXT) -- replaced codes' pending devices
+    runs(kind TEXT, started_at TEXT,           -- the rollout's commands so far
+         record TEXT,                          -- RunRecord as JSON
+         PRIMARY KEY (kind, started_at))
+
+``runs`` is the report's run history (``record_history``/``read_history``): every
+command that wrote this journal, and the commands of the report a rerun took, so a
+resumed rerun still tells the whole story.
 """
 
 from __future__ import annotations
@@ -86,7 +93,7 @@ import anyio.lowlevel
 import structlog
 
 from provisioner.errors import ConfigError
-from provisioner.models import Outcome, Row, Status, TagMode, Target
+from provisioner.models import Outcome, Row, RunRecord, Status, TagMode, Target
 from provisioner.run.identity import describe_target, row_keys
 
 __all__ = [
@@ -95,6 +102,8 @@ __all__ = [
     "JournalEntry",
     "Phase",
     "journal_path_for",
+    "read_history",
+    "record_history",
 ]
 
 log = structlog.get_logger()
@@ -125,6 +134,12 @@ CREATE TABLE IF NOT EXISTS rows (
     started_at TEXT
 );
 CREATE TABLE IF NOT EXISTS void (device_id TEXT PRIMARY KEY, key TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    kind TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (kind, started_at)
+);
 """
 
 
@@ -604,3 +619,53 @@ def _remove_unreadable(path: Path) -> None:
     except sqlite3.DatabaseError:
         for companion in ("", "-wal", "-shm", "-journal"):
             Path(f"{path}{companion}").unlink(missing_ok=True)
+
+
+def record_history(path: Path, records: Iterable[RunRecord]) -> None:
+    """
+    Add run records to the journal at ``path`` (a record it holds already is kept).
+
+    Raises:
+        ConfigError: the journal cannot be written.
+    """
+    try:
+        connection = sqlite3.connect(path, isolation_level=None)
+    except sqlite3.Error as error:
+        raise ConfigError(f"the journal {path} cannot be opened ({error})") from error
+    try:
+        connection.executescript(_SCHEMA)
+        with connection:
+            connection.executemany(
+                "INSERT OR IGNORE INTO runs (kind, started_at, record) VALUES (?, ?, ?)",
+                [(*record.key, record.to_json()) for record in records],
+            )
+    except sqlite3.Error as error:
+        raise ConfigError(f"the journal {path} cannot be written ({error})") from error
+    finally:
+        connection.close()
+
+
+def read_history(path: Path) -> tuple[RunRecord, ...]:
+    """
+    The run records of the journal at ``path``, oldest first; none when there is no
+    journal (or it is not readable: the history is for people, never a reason to stop).
+    """
+    if not path.is_file():
+        return ()
+    try:
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return ()
+    try:
+        found = connection.execute("SELECT record FROM runs").fetchall()
+    except sqlite3.Error:
+        return ()
+    finally:
+        connection.close()
+    records = []
+    for (text,) in found:
+        try:
+            records.append(RunRecord.from_json(text))
+        except ValueError:
+            continue
+    return tuple(sorted(records, key=lambda record: record.started_at))

@@ -272,7 +272,7 @@ async def dry_run_row(ctx: RowContext, row: Row, owners: OwnerCache) -> Outcome:
     except RowFailedError as failed:
         return failed.outcome
     text = plan.dry_run_text(row, found, earlier, reissue=ctx.settings.reissue_codes)
-    return replace(base, error=text)
+    return replace(base, plan=text)
 
 
 async def _earlier_code(ctx: RowContext, row: Row, base: Outcome) -> Device | None:

@@ -188,6 +188,24 @@ class TestCleanRun:
 
         assert (first.stats.rows_worked, again.stats.rows_worked) == (3, 1)
 
+    async def test_worked_counts_what_this_run_decided(self, tmp_path: Path) -> None:
+        """The run history's counts are this run's rows by status, invalid included;
+        a resume of a finished journal decides nothing and says it resumed."""
+        bad = replace(
+            mac_row(4, "ws-3"), problems=(Problem("mac", "zz", "not a MAC address"),)
+        )
+        manifest = manifest_of([mac_row(2, "ws-1"), code_row(3, "ws-2"), bad])
+        journal = tmp_path / "r.journal.sqlite"
+
+        first = await provision(manifest, settings(), api=fake(), journal_path=journal)
+        again = await provision(manifest, settings(), api=fake(), journal_path=journal)
+
+        assert (first.stats.resumed, first.stats.worked) == (
+            False,
+            {Status.CREATED: 1, Status.CODE_ISSUED: 1, Status.INVALID: 1},
+        )
+        assert (again.stats.resumed, again.stats.worked) == (True, {})
+
     async def test_progress_is_reported_as_rows_finish(self) -> None:
         """on_progress sees every row finish and ends with all rows done."""
         api = fake()
@@ -796,7 +814,7 @@ class TestCodesAcrossRuns:
             api=api,
         )
 
-        texts = sorted(o.error or "" for o in planned.outcomes.values())
+        texts = sorted(o.plan or "" for o in planned.outcomes.values())
         assert "would issue an activation code" in texts[0]
         assert "code_pending" in texts[1]
 
@@ -827,8 +845,9 @@ class TestDryRun:
             Status.PLANNED,
             Status.INVALID,
         ]
-        assert "would create" in (result.outcomes[2].error or "")
-        assert "would adopt" in (result.outcomes[4].error or "")
+        assert "would create" in (result.outcomes[2].plan or "")
+        assert "would adopt" in (result.outcomes[4].plan or "")
+        assert (result.outcomes[2].error, result.outcomes[4].error) == (None, None)
         assert "ws-7" in (result.outcomes[3].error or "")
         # Each distinct owner once: ws-1 and ws-99 of the rows, ws-7 holding row 3's MAC.
         assert api.count("get_workspace") == 3
