@@ -16,6 +16,7 @@ from provisioner.models import Outcome, Status
 
 __all__ = [
     "NOT_STARTED_ERROR",
+    "OPTIONAL_RESULT_COLUMNS",
     "RESULT_COLUMNS",
     "TAGS_DEFERRED_PREFIX",
     "Cell",
@@ -26,10 +27,14 @@ __all__ = [
     "parse_outcome",
 ]
 
+#: Result columns a report from before they existed lacks; reading one, they are empty.
+OPTIONAL_RESULT_COLUMNS = frozenset({"owner"})
+
 RESULT_COLUMNS = (
     "row",
     "status",
     "deviceId",
+    "owner",
     "activationCode",
     "activationExpiry",
     "error",
@@ -112,6 +117,7 @@ def outcome_cells(outcome: Outcome) -> list[Cell]:
         outcome.row,
         outcome.status.value,
         outcome.device_id,
+        outcome.owner,
         outcome.activation_code,
         outcome.activation_expiry,
         error_cell(outcome) or None,
@@ -144,6 +150,7 @@ def parse_outcome(path: Path, line: int, values: Mapping[str, str]) -> Outcome:
         row=number,
         status=status,
         device_id=values["deviceId"] or None,
+        owner=values.get("owner") or None,
         activation_code=_parse_code(path, line, values["activationCode"]),
         activation_expiry=values["activationExpiry"] or None,
         error=error,

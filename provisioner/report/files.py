@@ -37,6 +37,7 @@ from provisioner.intake.manifest import (
 from provisioner.models import Manifest, Outcome, RunStats, Status
 from provisioner.report.cells import (
     NOT_STARTED_ERROR,
+    OPTIONAL_RESULT_COLUMNS,
     RESULT_COLUMNS,
     TAGS_DEFERRED_PREFIX,
     Cell,
@@ -420,11 +421,16 @@ def _result_positions(table: RawTable) -> dict[str, int]:
         )
     start = last["row"]
     positions = {name: last.get(name, -1) for name in RESULT_COLUMNS}
-    missing = [name for name, index in positions.items() if index < start]
+    missing = [
+        name
+        for name, index in positions.items()
+        if index < start and name not in OPTIONAL_RESULT_COLUMNS
+    ]
     if missing:
         raise MissingColumnError(
             f"{table.path}: the report has lost its result column(s) "
             f"{', '.join(missing)}; rerun needs every column a run writes "
             f"({', '.join(RESULT_COLUMNS)}): use the report as the run wrote it"
         )
-    return positions
+    # An optional column an older report lacks is left out: it reads as empty.
+    return {name: index for name, index in positions.items() if index >= start}

@@ -43,6 +43,7 @@ from provisioner.errors import (
     ForbiddenError,
     TransientError,
 )
+from provisioner.live.owners import resolve_owners
 from provisioner.live.preflight import preflight, with_catalogue
 from provisioner.models import (
     Changes,
@@ -198,6 +199,8 @@ class _Run:
     #: device from the devices of the owner's other code rows.
     code_rows: dict[str, tuple[int, ...]] = field(default_factory=dict)
     owners: steps.OwnerCache = field(default_factory=dict)
+    #: Row number → the report's ``owner`` cell (rows that named an owner by name).
+    owner_labels: dict[int, str] = field(default_factory=dict)
     clock_start: float = field(default_factory=time.monotonic)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     #: Where the run writes; the org is filled in once the API has said whose it is.
@@ -221,11 +224,18 @@ class _Run:
         supported = await self._check_access()
         if self.settings.dry_run:
             await self._check_live(supported)
-        elif supported:
-            # The org's own list decides which models go through (a dry run's
-            # pre-flight does the same): one it lacks makes the row invalid, one
-            # only it knows is fine.
-            self.manifest = with_catalogue(self.manifest, supported)
+        else:
+            if supported:
+                # The org's own list decides which models go through (a dry run's
+                # pre-flight does the same): one it lacks makes the row invalid,
+                # one only it knows is fine.
+                self.manifest = with_catalogue(self.manifest, supported)
+            await self._resolve_owner_names()
+        self.owner_labels = {
+            row.number: label
+            for row in self.manifest.rows
+            if (label := row.owner_label) is not None
+        }
         entries = journal.entries()
         self.code_rows = _code_rows_by_owner(self.manifest.rows)
         todo = self._settle_known_rows(entries, only_rows)
@@ -295,7 +305,29 @@ class _Run:
         for key, lookup in checked.owners.items():
             if lookup.owner is not None:
                 self.owners[key.id] = None
+        for row in self.manifest.rows:
+            if row.owner_name and row.owner_id:
+                # Found by name just now: no need to read it again by id.
+                self.owners[row.owner_id] = None
         for warning in checked.warnings:
+            log.warning("live_check_skipped", reason=warning)
+
+    async def _resolve_owner_names(self) -> None:
+        """
+        Give rows that name their owner by workspace name or email the owner's id.
+
+        Each distinct name is looked up once; a name that matches no owner, or
+        several, makes its rows invalid, saying which were found.
+        """
+        with self.api.tally():
+            resolution = await resolve_owners(
+                self.manifest,
+                self.api,
+                org_id=self.settings.org_id,
+                concurrency=self.settings.concurrency,
+            )
+        self.manifest = resolution.manifest
+        for warning in resolution.warnings:
             log.warning("live_check_skipped", reason=warning)
 
     async def _first_call(self) -> list[SupportedModel]:
@@ -432,6 +464,9 @@ class _Run:
         earlier = self.outcomes.get(number)
         if earlier is not None:
             self.counts[earlier.status] -= 1
+        label = self.owner_labels.get(number)
+        if label is not None and outcome.owner is None:
+            outcome = replace(outcome, owner=label)
         self.outcomes[number] = outcome
         self.counts[outcome.status] += 1
 

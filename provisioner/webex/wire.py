@@ -21,7 +21,7 @@ from yarl import URL
 from provisioner.errors import InvalidRequestError, ServerError
 from provisioner.models import ActivationCode, Device
 from provisioner.redaction import redact
-from provisioner.webex.protocol import MacState, Owner, SupportedModel
+from provisioner.webex.protocol import Location, MacState, Owner, SupportedModel
 
 __all__ = [
     "MAC_IN_USE_CODE",
@@ -33,6 +33,7 @@ __all__ = [
     "expect_object",
     "is_mac_in_use",
     "list_query",
+    "location_from",
     "mac_state_from",
     "next_link",
     "owner_body",
@@ -324,8 +325,17 @@ def owner_from(data: Mapping[str, Any]) -> Owner:
     return Owner(
         id=str(data.get("id") or ""),
         display_name=_text(data.get("displayName")),
+        emails=_strings(data.get("emails")),
+        location_id=_text(data.get("locationId")),
         extra=extra,
     )
+
+
+def location_from(data: Mapping[str, Any]) -> Location:
+    """
+    Return a ``GET /locations/{id}`` answer as a ``Location``.
+    """
+    return Location(id=str(data.get("id") or ""), name=_text(data.get("name")))
 
 
 def _text(value: Any) -> str | None:

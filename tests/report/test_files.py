@@ -17,6 +17,7 @@ import openpyxl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from openpyxl.utils import get_column_letter
 
 from provisioner.errors import ConfigError, ManifestReadError, MissingColumnError
 from provisioner.intake.manifest import load_manifest
@@ -495,6 +496,7 @@ class TestCsv:
             "row": "5",
             "status": "failed",
             "deviceId": "",
+            "owner": "",
             "activationCode": "",
             "activationExpiry": "",
             "error": "create device: the workspace does not exist; check the Workspace ID",
@@ -534,7 +536,8 @@ class TestCsv:
             "not_started",
             "not_started",
         ]
-        assert lines[-1][status_at + 4] == NOT_STARTED_ERROR
+        error_at = len(COLUMNS) + RESULT_COLUMNS.index("error")
+        assert lines[-1][error_at] == NOT_STARTED_ERROR
 
     def test_plain_utf8_without_bom(self, tmp_path: Path) -> None:
         """The CSV is UTF-8 without a BOM, so scripts read the first header as is."""
@@ -639,7 +642,8 @@ class TestXlsx:
         sheet = workbook["Report"]
 
         assert sheet.freeze_panes == "A2"
-        assert sheet.auto_filter.ref == "A1:P31"
+        last = get_column_letter(len(COLUMNS) + len(RESULT_COLUMNS))
+        assert sheet.auto_filter.ref == f"A1:{last}31"
 
     def test_header_and_rows(self, workbook: openpyxl.Workbook) -> None:
         """The Report sheet has the contract header and every row in order."""
@@ -671,7 +675,7 @@ class TestXlsx:
         """Activation codes stay text cells, never numbers Excel would round."""
 
         row = next(workbook["Report"].iter_rows(min_row=4, max_row=4))
-        code = row[len(COLUMNS) + 3]
+        code = row[len(COLUMNS) + RESULT_COLUMNS.index("activationCode")]
 
         assert ("s", f"{CODE[:-4]}0004") == (code.data_type, code.value)
 
