@@ -262,6 +262,9 @@ class Device:
     tags: tuple[str, ...] = ()
     connection_status: str | None = None
     created: str | None = None
+    serial: str | None = None
+    software: str | None = None
+    ip: str | None = None
 
     @property
     def owner_id(self) -> str | None:

@@ -4,10 +4,12 @@ Shared fixtures: the emulator in the test's own loop, and clean global state.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import Any
 
+import hypothesis
 import pytest
 import structlog
 
@@ -16,6 +18,23 @@ from provisioner.logs import reset_logging
 from provisioner.redaction import forget_secrets
 
 StartEmulator = Callable[..., AbstractAsyncContextManager[RunningEmulator]]
+
+# `make mutate` (mutmut) runs each test many times in one process, once per mutant:
+# hypothesis then sees one test called from several executors, and the mutation
+# trampolines slow every example. Its runs draw the same examples every time, so a
+# mutant is killed or not whatever the order.
+if "MUTANT_UNDER_TEST" in os.environ:
+    hypothesis.settings.register_profile(
+        "mutmut",
+        suppress_health_check=[
+            hypothesis.HealthCheck.differing_executors,
+            hypothesis.HealthCheck.too_slow,
+        ],
+        deadline=None,
+        derandomize=True,
+        database=None,
+    )
+    hypothesis.settings.load_profile("mutmut")
 
 
 @pytest.fixture(autouse=True)

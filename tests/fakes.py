@@ -301,6 +301,22 @@ class FakeDevicesApi:
         for device in found:
             yield device
 
+    async def device_pages(
+        self,
+        *,
+        org_id: str | None = None,
+        page_size: int | None = None,
+        **filters: str,
+    ) -> AsyncIterator[list[Device]]:
+        page: list[Device] = []
+        async for device in self.list_devices(org_id=org_id, **filters):
+            page.append(device)
+            if len(page) == (page_size or 100):
+                yield page
+                page = []
+        if page:
+            yield page
+
     async def get_device(self, device_id: str, *, org_id: str | None = None) -> Device:
         async with self._call("get_device", device_id):
             if device_id not in self.devices:

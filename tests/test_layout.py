@@ -28,7 +28,8 @@ ALLOWED: dict[str, set[str]] = {
     "live": {TOP, "intake", "webex"},
     "run": {TOP, "intake", "webex", "live"},
     "report": {TOP, "intake"},
-    "cli": {TOP, "intake", "webex", "live", "run", "report", "emulator"},
+    "inventory": {TOP, "intake", "webex", "live", "run"},
+    "cli": {TOP, "intake", "webex", "live", "run", "report", "inventory", "emulator"},
     "emulator": set(),
 }
 # The package's face re-exports the library API; the top-level values import nothing.

@@ -74,10 +74,15 @@ def everything_written(folder: Path) -> str:
     return b"\n".join(chunks).decode("utf-8", errors="replace")
 
 
-@pytest.fixture(name="finished_run")
-def _finished_run(base_url: str, tmp_path: Path) -> tuple[Result, Path]:
-    manifest = write_manifest(tmp_path / "input" / "secret.csv")
-    out = tmp_path / "out"
+@pytest.fixture(name="finished_run", scope="module")
+def _finished_run(
+    base_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Result, Path]:
+    # One run for the module, as the emulator is: a second run of the same rows
+    # would adopt the devices the first made, whichever test ran first.
+    folder = tmp_path_factory.mktemp("secret-run")
+    manifest = write_manifest(folder / "input" / "secret.csv")
+    out = folder / "out"
     result = invoke(
         [
             "run",
@@ -116,6 +121,51 @@ def test_token_and_passwords_are_never_written(
     assert len(written) > 1000
     assert TOKEN not in written
     assert [p for p in PASSWORDS if p in written] == []
+
+
+ECHO_PASSWORD = "Echoed-Sip-Pa55-9d2f"
+MISSING_WORKSPACE = "Y2lzY29zcGFyazovL3VzL1BMQUNFL25vLXN1Y2gtd29ya3NwYWNl"
+
+
+def test_a_password_echoed_by_an_error_answer_is_written_nowhere(
+    tmp_path: Path,
+) -> None:
+    """A third-party phone whose owner does not exist is refused with a 4xx that
+    quotes the request body, password and all: the journal, both reports, the log
+    and the terminal still never hold the password (the error text is redacted)."""
+    manifest = tmp_path / "input" / "echo.csv"
+    manifest.parent.mkdir()
+    manifest.write_text(
+        "MAC Address,Model,Workspace ID,Password\n"
+        f"AA:00:00:00:02:01,Polycom VVX 411,{MISSING_WORKSPACE},{ECHO_PASSWORD}\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+
+    with run_in_subprocess(["--token", TOKEN, "--echo-request-body"]) as (_, url):
+        result = invoke(
+            ["run", str(manifest), "--report", str(out / "echo-report")]
+            + ["--base-url", url, "--log-file", str(out / "run.jsonl"), "-vv"],
+            token=TOKEN,
+        )
+
+    written = everything_written(out) + result.stdout + result.stderr
+    (row,) = csv.DictReader(
+        (out / "echo-report.csv").read_text(encoding="utf-8").splitlines()
+    )
+    assert result.exit_code == 1, result.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "echo-report.csv",
+        "echo-report.journal.sqlite",
+        "echo-report.xlsx",
+        "run.jsonl",
+    ]
+    # The answer did quote the body (the echo was exercised), with the password cut.
+    assert row["status"] == "failed"
+    assert "Request body:" in row["error"]
+    assert '"password": "[redacted]"' in row["error"]
+    assert ECHO_PASSWORD not in written
+    assert ECHO_PASSWORD[:10] not in written
 
 
 def test_reports_with_activation_codes_are_private(

@@ -47,6 +47,7 @@ _COMMANDS = {
     "run": "provisioner.cli.run:run",
     "rerun": "provisioner.cli.run:rerun",
     "codes": "provisioner.cli.codes:codes_command",
+    "export": "provisioner.cli.export:export_command",
 }
 
 

@@ -50,6 +50,7 @@ __all__ = [
     "BASE_URL_ENV",
     "TOKEN_ENV",
     "ConnectionOptions",
+    "api_options",
     "base_url_option",
     "build_settings",
     "bundle_options",
@@ -109,11 +110,24 @@ def connection_options(func: F) -> F:
     """
     Add the shared flags to a command and hand them over as one ``connection`` argument.
     """
+    return api_options()(func)
+
+
+def api_options(
+    *, tag_mode: bool = True, org_purpose: str | None = None
+) -> Callable[[F], F]:
+    """
+    The connection, rate and output flags of a command that talks to the API.
+
+    Args:
+        tag_mode: offer ``--tag-mode`` (only commands that tag devices do).
+        org_purpose: what ``--org-id`` does for this command, for its help.
+    """
     options = [
         token_file_option(),
         base_url_option(),
         cloud_option(),
-        org_id_option(),
+        org_id_option() if org_purpose is None else org_id_option(purpose=org_purpose),
         click.option(
             "--concurrency",
             type=click.IntRange(1, 256),
@@ -127,13 +141,18 @@ def connection_options(func: F) -> F:
             metavar="R",
             help="Never start more than R requests per second (default: adaptive).",
         ),
-        click.option(
-            "--tag-mode",
-            type=click.Choice([m.value for m in TagMode]),
-            default=TagMode.ADD.value,
-            show_default=True,
-            help="Add the row's tags to the device's, or replace them.",
-        ),
+    ]
+    if tag_mode:
+        options.append(
+            click.option(
+                "--tag-mode",
+                type=click.Choice([m.value for m in TagMode]),
+                default=TagMode.ADD.value,
+                show_default=True,
+                help="Add the row's tags to the device's, or replace them.",
+            )
+        )
+    options += [
         log_file_option(),
         click.option(
             "--quiet",
@@ -143,7 +162,12 @@ def connection_options(func: F) -> F:
         ),
         verbose_option(),
     ]
-    return bundle_options(func, options, _OPTION_NAMES)
+    names = [name for name in _OPTION_NAMES if tag_mode or name != "tag_mode"]
+
+    def decorate(func: F) -> F:
+        return bundle_options(func, options, names)
+
+    return decorate
 
 
 def bundle_options(

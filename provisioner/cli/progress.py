@@ -20,6 +20,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    SpinnerColumn,
     TaskID,
     TextColumn,
     TimeRemainingColumn,
@@ -29,9 +30,12 @@ from provisioner.models import Status
 
 __all__ = [
     "PLAIN_INTERVAL",
+    "ListingDisplay",
+    "ListingSnapshot",
     "ProgressDisplay",
     "ProgressSnapshot",
     "format_counts",
+    "format_listing_line",
     "format_plain_line",
     "rows_per_second",
 ]
@@ -142,11 +146,7 @@ class ProgressDisplay:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._stream = stream if stream is not None else sys.stderr
-        if mode is None:
-            mode = "bar" if _is_terminal(self._stream) else "plain"
-        if mode not in ("bar", "plain", "quiet"):
-            raise ValueError(f"unknown progress mode {mode!r}")
-        self.mode = mode
+        self.mode = _pick_mode(mode, self._stream)
         self._interval = interval
         self._clock = clock
         self._last_line_at: float | None = None
@@ -241,6 +241,139 @@ class ProgressDisplay:
         )
 
 
+def _pick_mode(mode: str | None, stream: TextIO) -> str:
+    """
+    The display mode: as asked, else a bar on a terminal and plain lines otherwise.
+    """
+    if mode is None:
+        mode = "bar" if _is_terminal(stream) else "plain"
+    if mode not in ("bar", "plain", "quiet"):
+        raise ValueError(f"unknown progress mode {mode!r}")
+    return mode
+
+
 def _is_terminal(stream: TextIO) -> bool:
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())
+
+
+class ListingSnapshot(Protocol):
+    """
+    What a listing's display reads (an export's ``ExportProgress``): pages and devices
+    so far; how many there will be is not known until the last page.
+    """
+
+    @property
+    def pages(self) -> int: ...
+
+    @property
+    def devices(self) -> int: ...
+
+    @property
+    def api_calls(self) -> int: ...
+
+    @property
+    def rate_limited(self) -> int: ...
+
+    @property
+    def current_rate(self) -> float | None: ...
+
+    @property
+    def elapsed(self) -> float: ...
+
+
+def format_listing_line(snapshot: ListingSnapshot) -> str:
+    """
+    One plain line of a listing: pages, devices, devices/s, calls, 429s, rate.
+    """
+    speed = rows_per_second(snapshot.devices, snapshot.elapsed)
+    shown = "-" if speed is None else f"{speed:.0f}"
+    return (
+        f"progress: {snapshot.pages} pages · {snapshot.devices} devices"
+        f" · {shown} devices/s · api calls {snapshot.api_calls}"
+        f" · 429s {snapshot.rate_limited}"
+        f" · request rate {_format_rate(snapshot.current_rate)}"
+    )
+
+
+class ListingDisplay:
+    """
+    The ``on_progress`` callback of an export, used as a context manager around it.
+
+    The same modes as ``ProgressDisplay``: a rich line that counts up on a terminal,
+    a plain line every ``interval`` seconds otherwise, or nothing.
+    """
+
+    def __init__(
+        self,
+        *,
+        mode: str | None = None,
+        stream: TextIO | None = None,
+        interval: float = PLAIN_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._stream = stream if stream is not None else sys.stderr
+        self.mode = _pick_mode(mode, self._stream)
+        self._interval = interval
+        self._clock = clock
+        self._last_line_at: float | None = None
+        self._last: ListingSnapshot | None = None
+        self._printed_last = False
+        self._lines_written = 0
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> Self:
+        if self.mode == "bar":
+            console = Console(file=self._stream, stderr=self._stream is sys.stderr)
+            self._progress = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.fields[line]}"),
+                console=console,
+                transient=False,
+            )
+            self._task = self._progress.add_task("devices", total=None, line="")
+            self._progress.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __call__(self, snapshot: ListingSnapshot) -> None:
+        """
+        Take a new snapshot and show it if it is time to.
+        """
+        self._last = snapshot
+        self._printed_last = False
+        if self._progress is not None and self._task is not None:
+            line = format_listing_line(snapshot).removeprefix("progress: ")
+            self._progress.update(self._task, line=line)
+        elif self.mode == "plain":
+            now = self._clock()
+            if self._last_line_at is None:
+                self._last_line_at = now
+            elif now - self._last_line_at >= self._interval:
+                self._write_line(snapshot)
+                self._last_line_at = now
+
+    def close(self) -> None:
+        """
+        Stop the live line, or print the last plain line if lines were printed.
+        """
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+        elif self.mode == "plain" and self._lines_written and not self._printed_last:
+            assert self._last is not None
+            self._write_line(self._last)
+
+    def _write_line(self, snapshot: ListingSnapshot) -> None:
+        self._stream.write(format_listing_line(snapshot) + "\n")
+        self._stream.flush()
+        self._printed_last = True
+        self._lines_written += 1

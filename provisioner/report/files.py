@@ -14,16 +14,10 @@ the CSV and save it as "CSV UTF-8" get a BOM back, which ``load_report`` accepts
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import io
-import os
-import secrets
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import BinaryIO
 
 import structlog
 
@@ -47,6 +41,7 @@ from provisioner.report.cells import (
     outcome_cells,
     parse_outcome,
 )
+from provisioner.report.table import SUFFIXES, TableFile
 
 __all__ = [
     "NOT_STARTED_ERROR",
@@ -69,12 +64,6 @@ __all__ = [
 ]
 
 log = structlog.get_logger()
-
-SUFFIXES = (".xlsx", ".csv")
-# Modes for os.open: a report with activation codes is a secret from its first byte;
-# any other report gets the usual mode the umask allows.
-SECRET_MODE = 0o600
-DEFAULT_MODE = 0o666
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -252,23 +241,19 @@ def write_report(
     header = (*manifest.columns, *RESULT_COLUMNS)
     complete = complete_outcomes(manifest, outcomes).values()
     has_codes = any(outcome.activation_code for outcome in complete)
-    mode = SECRET_MODE if has_codes else DEFAULT_MODE
     status_column = len(manifest.columns) + RESULT_COLUMNS.index("status")
     for path in paths:
-        suffix = path.suffix.lower()
-        if suffix not in SUFFIXES:
+        if path.suffix.lower() not in SUFFIXES:
             raise ConfigError(f'cannot write the report "{path}": use .xlsx or .csv')
         try:
-            with _atomic_file(path, mode) as file:
-                if suffix == ".csv":
-                    _write_csv(file, header, records)
-                else:
+            with TableFile(
+                path, header, secret=has_codes, status_column=status_column
+            ) as table:
+                for record in records:
+                    table.append(record)
+                if path.suffix.lower() == ".xlsx":
                     summary = summarise(manifest, outcomes, stats)
-                    items = summary_items(summary, manifest)
-                    # Imported here: openpyxl is for writing, and validate never writes.
-                    from provisioner.report.xlsx import write_xlsx
-
-                    write_xlsx(file, header, records, status_column, items)
+                    table.summary = summary_items(summary, manifest)
         except OSError as error:
             raise ConfigError(
                 f'cannot write the report "{path}": {error.strerror or error}; '
@@ -314,53 +299,6 @@ def _password_index(manifest: Manifest) -> int | None:
 
 def _format_rate(rate: float | None) -> str:
     return "" if rate is None else f"{rate:.1f}"
-
-
-def _write_csv(
-    file: BinaryIO, header: Sequence[str], records: list[list[Cell]]
-) -> None:
-    text = io.TextIOWrapper(file, encoding="utf-8", newline="")
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(
-        ["" if cell is None else cell for cell in record] for record in records
-    )
-    # Detach so closing the wrapper does not close the file the caller still syncs.
-    text.flush()
-    text.detach()
-
-
-@contextlib.contextmanager
-def _atomic_file(path: Path, mode: int) -> Iterator[BinaryIO]:
-    """
-    Open a temporary file beside ``path`` with ``mode``; rename it over ``path`` on
-    success, remove it on failure.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    # O_EXCL: never reuse a file someone else created, whatever its mode.
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            yield file
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    _sync_folder(path.parent)
-
-
-def _sync_folder(folder: Path) -> None:
-    # The rename survives a power cut only once the folder's entry is on disk too;
-    # where folders cannot be opened or synced, the rename alone has to do.
-    with contextlib.suppress(OSError):
-        descriptor = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
 
 
 def load_report(path: Path) -> tuple[Manifest, dict[int, Outcome]]:

@@ -6,13 +6,16 @@ Run a manifest against the API: a pool of workers, fed by the plan, under one ta
 ``live.rules.with_catalogue``), so a refused token raises
 ``AuthError``/``ForbiddenError`` before any row. A refused connection on that read is
 tried only a few times (``first_call_policy``): at the very start it means a wrong URL
-or an API that is not running, and the command should say so in seconds. Then ``Settings.concurrency`` workers
-take rows from ``plan.Schedule``: longest-processing-time first across owners, so the
-owners with the most rows start first and no owner's serial chain of creates becomes
-the run's tail. An owner has one row at a time between its start and the end of its
-create or activation-code call (that call runs under the owner's ``anyio.Lock``), so
-one owner's writes are never concurrent while owners run in parallel, and a worker
-never waits on another row's lock. The
+or an API that is not running, and the command should say so in seconds. Then each
+org the rows name gets ``Settings.concurrency`` workers of its own, taking that
+org's rows from its own ``plan.Schedule`` (a row waiting out its org's rate-limit
+pause holds a worker of that org only; the client's cap on calls in flight is one
+for the whole run). A schedule hands out rows longest-processing-time first across
+owners, so the owners with the most rows start first and no owner's serial chain of
+creates becomes the run's tail. An owner has one row at a time between its start and
+the end of its create or activation-code call (that call runs under the owner's
+``anyio.Lock``), so one owner's writes are never concurrent while owners run in
+parallel, and a worker never waits on another row's lock. The
 client applies the rate controller on every request start; the worker count caps rows
 in flight.
 
@@ -255,10 +258,15 @@ class _Run:
             concurrency=self.settings.concurrency,
         )
         self._report_progress()
-        schedule = plan.Schedule(todo)
         async with anyio.create_task_group() as group:
-            for _ in range(max(1, min(self.settings.concurrency, len(todo)))):
-                group.start_soon(self._worker, schedule, journal, entries, supported)
+            # Each org has its own schedule and workers: a row waiting out its
+            # org's 429 pause holds a worker of that org only.
+            for rows in plan.rows_by_org(todo, self.settings.org_id).values():
+                schedule = plan.Schedule(rows)
+                for _ in range(max(1, min(self.settings.concurrency, len(rows)))):
+                    group.start_soon(
+                        self._worker, schedule, journal, entries, supported
+                    )
         interrupted = len(self.outcomes) < len(self.manifest.rows) and self._halted()
         log.info("run_finished", rows_done=len(self.outcomes), interrupted=interrupted)
         return RunResult(

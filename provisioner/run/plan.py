@@ -50,6 +50,8 @@ __all__ = [
     "owner_key",
     "pick_code_device",
     "planned_changes",
+    "row_org",
+    "rows_by_org",
     "tags_to_send",
 ]
 
@@ -183,6 +185,25 @@ def order_rows(rows: Iterable[Row]) -> tuple[Row, ...]:
         ordered.append(row)
         schedule.release(owner_key(row))
     return tuple(ordered)
+
+
+def row_org(row: Row, default_org: str | None) -> str | None:
+    """
+    The org a row's calls go to: its own ``orgId``, else the run's (None: the token's).
+    """
+    return row.org_id or default_org
+
+
+def rows_by_org(
+    rows: Iterable[Row], default_org: str | None
+) -> dict[str | None, list[Row]]:
+    """
+    Group rows by the org they go to, orgs and rows in manifest order.
+    """
+    groups: dict[str | None, list[Row]] = {}
+    for row in rows:
+        groups.setdefault(row_org(row, default_org), []).append(row)
+    return groups
 
 
 def planned_changes(

@@ -61,6 +61,7 @@ from provisioner.redaction import add_secrets
 from provisioner.settings import Settings
 from provisioner.webex.answers import error_for_answer, map_errors, read_answer
 from provisioner.webex.endpoint import check_base_url, check_token
+from provisioner.webex.org_rates import HOME_ORG, OrgRateLimiter, Start
 from provisioner.webex.protocol import (
     CallTally,
     ClientStatistics,
@@ -69,7 +70,6 @@ from provisioner.webex.protocol import (
     Owner,
     SupportedModel,
 )
-from provisioner.webex.ratelimit import RateLimiter
 from provisioner.webex.retry import (
     first_call_policy,
     is_replay_safe,
@@ -129,7 +129,9 @@ class ApiClient:
         # answer (or an aiohttp message) that quotes the token is written clean.
         add_secrets(settings.token)
         self._rand = rand
-        self._limiter = RateLimiter(settings.concurrency, settings.rate, clock=clock)
+        # One rate controller per org (a partner's rows name several), one cap on
+        # calls in flight for the whole run: see org_rates.py.
+        self._limiter = OrgRateLimiter(settings.concurrency, settings.rate, clock=clock)
         self._session: aiohttp.ClientSession | None = None
         self._calls = 0
         self._rate_limited = 0
@@ -251,6 +253,22 @@ class ApiClient:
         """
         Yield every device matching the filters, following ``Link rel="next"``.
         """
+        pages = self.device_pages(org_id=org_id, page_size=page_size, **filters)
+        async for page in pages:
+            for device in page:
+                yield device
+
+    async def device_pages(
+        self,
+        *,
+        org_id: str | None = None,
+        page_size: int | None = None,
+        **filters: str,
+    ) -> AsyncIterator[list[Device]]:
+        """
+        Yield the device list page by page (for progress counted in pages), following
+        ``Link rel="next"`` until the last page; only one page is held at a time.
+        """
         params = list_query(filters, page_size)
         url: URL | None = self._base / "devices"
         while url is not None:
@@ -258,8 +276,8 @@ class ApiClient:
             answer = await self._call("GET", url, org_id=org_id, params=params)
             params = {}
             items = page_items(answer.body)
-            for item in items:
-                yield device_from(item)
+            if items:
+                yield [device_from(item) for item in items]
             url = self._next_url(answer) if items else None
 
     async def get_device(self, device_id: str, *, org_id: str | None = None) -> Device:
@@ -459,7 +477,8 @@ class ApiClient:
         gone_ok: bool = False,
     ) -> Answer:
         query = dict(params or {})
-        if (org := org_id or self._settings.org_id) and not url.query_string:
+        org = org_id or self._settings.org_id
+        if org and not url.query_string:
             query["orgId"] = org
         data = None if json_body is None else json.dumps(json_body).encode()
         started = time.monotonic()
@@ -475,7 +494,7 @@ class ApiClient:
             )
             try:
                 return await self._attempt(
-                    method, url, query, data, content_type, attempt
+                    method, url, query, data, content_type, attempt, org or HOME_ORG
                 )
             except NotFoundError:
                 if gone_ok and attempt > 1:
@@ -521,6 +540,7 @@ class ApiClient:
         data: bytes | None,
         content_type: str,
         attempt: int,
+        org: str,
     ) -> Answer:
         session = self._session
         if session is None:
@@ -530,7 +550,7 @@ class ApiClient:
         if data is not None:
             headers["Content-Type"] = content_type
         tally = _current_tally.get()
-        async with self._limiter.slot() as started_at:
+        async with self._limiter.slot(org) as start:
             self._calls += 1
             if tally is not None:
                 tally.calls += 1
@@ -558,20 +578,20 @@ class ApiClient:
             tally.last_tracking_id = answer.tracking_id
         error = error_for_answer(answer, method=method, path=url.path)
         if isinstance(error, RateLimitedError):
-            self._note_rate_limited(error, started_at, tally)
+            self._note_rate_limited(error, start, tally)
         if error is not None:
             raise error
         return answer
 
     def _note_rate_limited(
-        self, error: RateLimitedError, started_at: float, tally: CallTally | None
+        self, error: RateLimitedError, start: Start, tally: CallTally | None
     ) -> None:
         self._rate_limited += 1
         if tally is not None:
             tally.rate_limited += 1
         pause = retry_after_delay(self._settings.retry, error.retry_after)
-        # A 429 is about the whole app/org, not this request: pause every start.
-        self._limiter.rejected(started_at, pause)
+        # A 429 is about the whole app/org, not this request: pause the org's starts.
+        self._limiter.rejected(start, pause)
         log.info(
             "rate_limited",
             method=error.method,
@@ -579,6 +599,7 @@ class ApiClient:
             status=error.status,
             retry_after_s=pause,
             tracking_id=error.tracking_id,
+            org_id=start.org or None,
         )
 
     def _next_url(self, answer: Answer) -> URL | None:

@@ -163,6 +163,19 @@ class DevicesApi(Protocol):
         """
         ...
 
+    def device_pages(
+        self,
+        *,
+        org_id: str | None = None,
+        page_size: int | None = None,
+        **filters: str,
+    ) -> AsyncIterator[list[Device]]:
+        """
+        The same list as ``list_devices``, a page at a time (``page_size`` is the
+        ``max`` asked for; the API may answer fewer).
+        """
+        ...
+
     async def get_device(
         self, device_id: str, *, org_id: str | None = None
     ) -> Device: ...

@@ -270,6 +270,9 @@ def device_from(data: Mapping[str, Any]) -> Device:
         tags=tuple(str(tag) for tag in tags) if isinstance(tags, list) else (),
         connection_status=_text(data.get("connectionStatus")),
         created=_text(data.get("created")),
+        serial=_text(data.get("serial")),
+        software=_text(data.get("software")),
+        ip=_text(data.get("ip")),
     )
 
 
@@ -315,13 +318,17 @@ def mac_state_from(item: Mapping[str, Any]) -> MacState:
 
 def owner_from(data: Mapping[str, Any]) -> Owner:
     """
-    Return a workspace or person as an ``Owner``, its other text fields in snake_case.
+    Return a workspace or person as an ``Owner``, its other text fields in snake_case;
+    a person's first address of ``emails`` is ``extra["email"]``.
     """
     extra = {
         snake(key): value
         for key, value in data.items()
         if isinstance(value, str) and key not in ("id", "displayName")
     }
+    emails = data.get("emails")
+    if isinstance(emails, list) and emails and isinstance(emails[0], str):
+        extra.setdefault("email", emails[0])
     return Owner(
         id=str(data.get("id") or ""),
         display_name=_text(data.get("displayName")),

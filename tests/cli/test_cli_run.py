@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 from click.testing import CliRunner, Result
 from paths import EMULATOR_ORG
@@ -38,6 +39,7 @@ from provisioner.cli.common import (
 )
 from provisioner.cli.run import rerun_report_path
 from provisioner.emulator.config import DEFAULT_TOKEN
+from provisioner.emulator.directory import org_id_for
 from provisioner.emulator.harness import run_in_subprocess
 from provisioner.errors import ConfigError
 from provisioner.intake.mac import normalise_mac as normalise
@@ -84,8 +86,19 @@ class Emulator:
             raw = response.read()
         return json.loads(raw) if raw else None
 
+    def api_get(self, path: str) -> Any:
+        request = urllib.request.Request(
+            self.base_url + path, headers={"Authorization": f"Bearer {DEFAULT_TOKEN}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
     def devices(self) -> list[dict[str, Any]]:
         return list(self.admin("GET", "/devices")["items"])
+
+    def calls(self, route: str) -> int:
+        by_route: dict[str, dict[str, int]] = self.admin("GET", "/stats")["by_route"]
+        return sum(by_route.get(route, {}).values())
 
     def write_calls(self) -> int:
         by_route: dict[str, dict[str, int]] = self.admin("GET", "/stats")["by_route"]
@@ -150,6 +163,16 @@ def phone_rows(count: int, start: int = 1) -> list[dict[str, str]]:
 def read_report(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8-sig") as file:
         return list(csv.DictReader(file))
+
+
+def read_xlsx_report(path: Path) -> list[dict[str, str]]:
+    """The Report sheet's rows by column name, every cell as text ("" for empty)."""
+    sheet = openpyxl.load_workbook(path, read_only=True)["Report"]
+    lines = [
+        ["" if value is None else str(value) for value in line]
+        for line in sheet.iter_rows(values_only=True)
+    ]
+    return [dict(zip(lines[0], line, strict=True)) for line in lines[1:]]
 
 
 def invoke(
@@ -366,6 +389,34 @@ class TestRun:
         assert len(emulator.devices()) == 2
         assert {r["status"] for r in read_report(tmp_path / "r.csv")} == {"adopted"}
 
+    def test_replace_mode_leaves_tags_alone_when_the_cell_is_empty(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """--tag-mode replace with an empty tags cell sends no tag call: the device
+        keeps the tags it has (an empty cell is "no tags to apply", not "no tags")."""
+        tagged = phone_rows(2)
+        first = invoke(
+            ["run", str(write_manifest(tmp_path / "first.csv", tagged))]
+            + ["--report", str(tmp_path / "first.csv.report.csv")]
+            + ["--base-url", emulator.base_url]
+        )
+        untagged = [{**row, "tags": ""} for row in tagged]
+        patches = emulator.calls("PATCH /v1/devices/{deviceId}")
+
+        result = invoke(
+            ["run", str(write_manifest(tmp_path / "again.csv", untagged))]
+            + ["--report", str(tmp_path / "again-report.csv")]
+            + ["--base-url", emulator.base_url, "--tag-mode", "replace"]
+        )
+
+        report = read_report(tmp_path / "again-report.csv")
+        assert (first.exit_code, result.exit_code) == (0, 0), result.output
+        assert [r["status"] for r in report] == ["adopted", "adopted"]
+        assert [sorted(d["tags"]) for d in emulator.devices()] == [
+            ["floor-1", "lobby"]
+        ] * 2
+        assert emulator.calls("PATCH /v1/devices/{deviceId}") == patches == 2
+
     def test_a_remote_org_needs_yes_off_a_terminal(
         self, emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
@@ -394,11 +445,46 @@ class TestRun:
         assert accepted.exit_code == 0, accepted.output
         assert len(emulator.devices()) == 3
 
+    def test_a_rows_org_id_wins_over_the_flag(self, tmp_path: Path) -> None:
+        """A row's own orgId column sends its calls to that org; rows without one go
+        to --org-id's org (a partner admin's manifest over several customers)."""
+        partner = ["--partner", f"{DEFAULT_TOKEN}=org1,org2", "--orgs", "2"]
+        with run_in_subprocess(partner) as (_process, base_url):
+            other = Emulator(base_url)
+            org1, org2 = org_id_for("org1"), org_id_for("org2")
+            ws1 = other.api_get(f"/workspaces?orgId={org1}")["items"][0]["id"]
+            ws2 = other.api_get(f"/workspaces?orgId={org2}")["items"][0]["id"]
+            manifest = tmp_path / "customers.csv"
+            manifest.write_text(
+                "mac,model,workspaceId,orgId\n"
+                f"{mac(901)},Cisco 8851,{ws2},{org2}\n"
+                f"{mac(902)},Cisco 8851,{ws1},\n",
+                encoding="utf-8",
+            )
+
+            result = invoke(
+                ["run", str(manifest), "--report", str(tmp_path / "r.csv")]
+                + ["--base-url", base_url, "--org-id", org1]
+            )
+
+            creates = {
+                e["mac"]: e["org"]
+                for e in other.admin("GET", "/requests")["items"]
+                if e["route"] == "POST /v1/devices"
+            }
+        report = read_report(tmp_path / "r.csv")
+        assert result.exit_code == 0, result.output
+        assert [r["status"] for r in report] == ["created", "created"]
+        assert creates == {normalise(mac(901)): org2, normalise(mac(902)): org1}
+
     def test_log_file_has_one_event_per_api_call(
         self, emulator: Emulator, tmp_path: Path
     ) -> None:
-        """--log-file gets JSON lines, with API calls carrying method and status."""
-        manifest = write_manifest(tmp_path / "phones.csv", phone_rows(2))
+        """--log-file gets one JSON event per request the API received, each with its
+        method, path, status, attempt, timing, tracking id and row."""
+        rows = phone_rows(2)
+        rows[1]["tags"] = ""
+        manifest = write_manifest(tmp_path / "phones.csv", rows)
         log_file = tmp_path / "run.jsonl"
 
         result = invoke(
@@ -415,10 +501,29 @@ class TestRun:
         )
 
         events = [json.loads(line) for line in log_file.read_text().splitlines()]
-        calls = [e for e in events if "method" in e and "status" in e]
+        calls = [e for e in events if e["event"] == "api_call_finished"]
+        by_route = emulator.admin("GET", "/stats")["by_route"]
+        received = Counter(
+            (route.split()[0], int(status))
+            for route, counts in by_route.items()
+            for status, n in counts.items()
+            for _ in range(n)
+        )
+        logged = Counter((e["method"], e["status"]) for e in calls)
         assert result.exit_code == 0, result.output
-        assert calls
-        assert {"POST", "GET"} <= {e["method"] for e in calls}
+        # One event per request the API received: the first read, 2 creates, 1 PATCH.
+        assert logged == received
+        assert sum(received.values()) == 4
+        assert len({e["tracking_id"] for e in calls}) == len(calls)
+        for event in calls:
+            assert event["level"] == "info"
+            assert event["tracking_id"].startswith("PROVISIONER_")
+            assert event["path"].startswith("/v1/")
+            assert event["attempt"] == 1
+            assert event["elapsed_ms"] >= 0
+            assert event["timestamp"].endswith("Z")
+        row_calls = [(e.get("row"), e["method"]) for e in calls if e.get("row")]
+        assert sorted(row_calls) == [(2, "PATCH"), (2, "POST"), (3, "POST")]
 
 
 class TestRunRefusesToStart:
@@ -595,6 +700,44 @@ class TestRerun:
         assert rerun_rows[0]["deviceId"] == read_report(report)[0]["deviceId"]
         assert report.read_text(encoding="utf-8") == edited
         assert len(emulator.devices()) == 3
+
+    def test_rerun_of_an_xlsx_edited_in_a_spreadsheet(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """A failed row fixed in the XLSX report (saved as a spreadsheet program saves
+        it, with openpyxl) is created by rerun; the others keep their devices."""
+        rows = phone_rows(3)
+        rows[1]["workspaceId"] = MISSING_WORKSPACE
+        manifest = write_manifest(tmp_path / "phones.csv", rows)
+        report = tmp_path / "phones-report.xlsx"
+        first = invoke(
+            ["run", str(manifest), "--report", str(report)]
+            + ["--base-url", emulator.base_url]
+        )
+        assert first.exit_code == 1, first.output
+        workbook = openpyxl.load_workbook(report)
+        sheet = workbook["Report"]
+        header = [cell.value for cell in sheet[1]]
+        fixed = sheet.cell(row=3, column=header.index("workspaceId") + 1)
+        assert fixed.value == MISSING_WORKSPACE
+        fixed.value = WORKSPACES[7]
+        sheet.cell(row=3, column=header.index("note") + 1).value = "moved desk"
+        workbook.save(report)
+        first_ids = [r["deviceId"] for r in read_xlsx_report(report)]
+
+        result = invoke(["rerun", str(report), "--base-url", emulator.base_url])
+
+        again = read_xlsx_report(tmp_path / "phones-report-rerun.xlsx")
+        by_mac = {d["mac"]: d for d in emulator.devices()}
+        assert result.exit_code == 0, result.output
+        assert [r["status"] for r in again] == ["created"] * 3
+        assert [r["deviceId"] for r in again][::2] == first_ids[::2]
+        assert (again[1]["workspaceId"], again[1]["note"]) == (
+            WORKSPACES[7],
+            "moved desk",
+        )
+        assert by_mac[normalise(rows[1]["mac"])]["workspaceId"] == WORKSPACES[7]
+        assert len(by_mac) == 3
 
     def test_rerun_with_nothing_to_do_exits_0(
         self, emulator: Emulator, tmp_path: Path

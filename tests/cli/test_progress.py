@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 import pytest
 
 from provisioner.cli.progress import (
+    ListingDisplay,
     ProgressDisplay,
     format_counts,
+    format_listing_line,
     format_plain_line,
     rows_per_second,
 )
@@ -146,3 +148,59 @@ def test_unknown_mode_is_refused() -> None:
 
     with pytest.raises(ValueError, match="unknown progress mode"):
         ProgressDisplay(mode="fancy")
+
+
+@dataclass(frozen=True)
+class Listing:
+    pages: int = 0
+    devices: int = 0
+    api_calls: int = 0
+    rate_limited: int = 0
+    current_rate: float | None = None
+    elapsed: float = 0.0
+
+
+def test_listing_line_counts_pages_and_devices() -> None:
+    """A listing's line shows pages, devices, devices/s, calls, 429s and the rate."""
+    line = format_listing_line(
+        Listing(
+            pages=3,
+            devices=2500,
+            api_calls=4,
+            rate_limited=1,
+            current_rate=9.5,
+            elapsed=2.0,
+        )
+    )
+
+    assert line == (
+        "progress: 3 pages · 2500 devices · 1250 devices/s · api calls 4 · 429s 1"
+        " · request rate 9.5/s"
+    )
+
+
+def test_listing_display_prints_plain_lines_on_a_pipe() -> None:
+    """Off a terminal a listing prints a line per interval and its last state."""
+    clock = FakeClock()
+    stream = io.StringIO()
+
+    with ListingDisplay(stream=stream, interval=5.0, clock=clock) as display:
+        for page in range(1, 5):
+            clock.now = page * 3.0
+            display(Listing(pages=page, devices=page * 1000, elapsed=clock.now))
+
+    lines = stream.getvalue().splitlines()
+    assert [line.split(" · ")[0] for line in lines] == [
+        "progress: 3 pages",
+        "progress: 4 pages",
+    ]
+
+
+def test_listing_display_quiet_prints_nothing() -> None:
+    """Quiet means quiet."""
+    stream = TtyStringIO()
+
+    with ListingDisplay(mode="quiet", stream=stream) as display:
+        display(Listing(pages=1, devices=10, elapsed=1.0))
+
+    assert stream.getvalue() == ""

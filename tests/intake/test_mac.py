@@ -84,6 +84,23 @@ def test_lost_leading_zeros_are_named_with_the_likely_mac() -> None:
     assert "001122334455" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("text", "padded"), [("11223344556", "011223344556"), ("1", "000000000001")]
+)
+def test_lost_leading_zeros_hint_up_to_eleven_digits(text: str, padded: str) -> None:
+    """Eleven digits (the longest short number) still gets the dropped-zeros hint."""
+    with pytest.raises(ValueError, match="dropped its leading zeros") as caught:
+        normalise_mac(text)
+
+    assert f"only {len(text)} digits" in str(caught.value)
+    assert f"(was it {padded}?)" in str(caught.value)
+
+
+def test_twelve_decimal_digits_are_a_mac() -> None:
+    """Twelve digits are a whole MAC (all hex digits), not a mangled number."""
+    assert normalise_mac("112233445566") == "112233445566"
+
+
 def test_decimal_point_number_is_named() -> None:
     """``112233445566.0`` is named as a MAC the spreadsheet made into a number."""
     with pytest.raises(ValueError, match="into a number"):

@@ -23,7 +23,6 @@ from provisioner.errors import ConfigError, ManifestReadError, MissingColumnErro
 from provisioner.intake.manifest import load_manifest
 from provisioner.models import Manifest, Outcome, Row, Status, TagMode, Target
 from provisioner.report import cells as report_cells
-from provisioner.report import files as report
 from provisioner.report.files import (
     NOT_STARTED_ERROR,
     PASSWORD_MASK,
@@ -40,6 +39,7 @@ from provisioner.report.files import (
     summary_items,
     write_report,
 )
+from provisioner.report.table import TableFile
 from provisioner.report.xlsx import STATUS_FILLS
 
 COLUMNS = (
@@ -595,7 +595,7 @@ class TestFileSafety:
         def broken(*args: object) -> None:
             raise OSError(28, "No space left on device")
 
-        monkeypatch.setattr(report, "_write_csv", broken)
+        monkeypatch.setattr(TableFile, "append", broken)
 
         with pytest.raises(ConfigError, match="No space left on device"):
             write(tmp_path, manifest, mixed_outcomes(manifest))

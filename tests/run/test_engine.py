@@ -868,6 +868,16 @@ def org_rows(count: int, *, tags_of: int = 3, start: int = 2) -> list[Row]:
     return rows
 
 
+def org_code_rows(count: int, *, owners: int = 5, start: int = 2) -> list[Row]:
+    """
+    Activation-code rows over a few of the seeded org's workspaces, several per owner.
+    """
+    return [
+        code_row(number, ORG_WORKSPACES[number % owners])
+        for number in range(start, start + count)
+    ]
+
+
 def emulator_settings(server: RunningEmulator, **changes: object) -> Settings:
     return replace(
         Settings(
@@ -882,10 +892,41 @@ def emulator_settings(server: RunningEmulator, **changes: object) -> Settings:
     )
 
 
+CREATE_ROUTE = "POST /v1/devices"
+LIST_ROUTE = "GET /v1/devices"
+
+
+def assert_no_blind_create(server: RunningEmulator) -> None:
+    """
+    What the emulator received: per MAC, a create is sent again only after a lookup
+    answered that no device has the MAC, or after a 429 (which the API never
+    processed). Counting devices cannot show this: the API itself refuses a second
+    device with a MAC, and the engine then adopts the first.
+    """
+    story: dict[str, list[dict[str, Any]]] = {}
+    for entry in server.requests():
+        if entry["mac"] and entry["route"] in (CREATE_ROUTE, LIST_ROUTE):
+            story.setdefault(entry["mac"], []).append(entry)
+    assert story, "no create or lookup by MAC was received: nothing was checked"
+    for mac, entries in story.items():
+        may_create = True  # nothing was sent for this MAC yet
+        for entry in entries:
+            if entry["route"] == CREATE_ROUTE:
+                assert may_create, (
+                    f"{mac}: create #{entry['seq']} was sent again without a lookup "
+                    "showing no device"
+                )
+                may_create = entry["status"] in (423, 429)
+            elif entry["status"] == 200 and entry["items"] == 0:
+                may_create = True
+
+
 def assert_emulator_holds_exactly(server: RunningEmulator, rows: list[Row]) -> None:
     """
-    The admin view: one device per MAC row, with its owner and exactly its tags.
+    The admin view: one device per MAC row, with its owner and exactly its tags; and
+    no create was ever replayed blind.
     """
+    assert_no_blind_create(server)
     devices = [r for r in server.state.store.devices.values() if r.mac]
     by_mac = {r.mac: r for r in devices}
     assert len(by_mac) == len(devices)  # no MAC twice
@@ -906,7 +947,9 @@ import structlog
 structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(50))
 sys.path.insert(0, sys.argv[1])
 sys.path.insert(0, str(Path(sys.argv[1]).parent))  # fakes, paths
-from test_engine import RateControl, Settings, FAST_RETRY, manifest_of, org_rows
+from test_engine import (
+    FAST_RETRY, RateControl, Settings, manifest_of, org_code_rows, org_rows,
+)
 from provisioner.run.engine import provision
 
 
@@ -918,9 +961,10 @@ settings = Settings(
     token=sys.argv[3], base_url=sys.argv[2], concurrency=4, retry=FAST_RETRY,
     rate=RateControl(initial_rate=200.0),
 )
+rows = org_rows(40) if sys.argv[5] == "mac" else org_code_rows(20)
 anyio.run(
     lambda: provision(
-        manifest_of(org_rows(40)), settings, journal_path=Path(sys.argv[4]),
+        manifest_of(rows), settings, journal_path=Path(sys.argv[4]),
         on_progress=show,
     )
 )
@@ -1044,7 +1088,7 @@ class TestAgainstEmulator:
         script.write_text(KILLED_CHILD)
         tests_dir = str(Path(__file__).parent)
         args = [sys.executable, str(script), tests_dir, server.base_url, server.token]
-        args.append(str(journal))
+        args += [str(journal), "mac"]
         done = 0
         async with await anyio.open_process(args, stderr=subprocess.DEVNULL) as child:
             assert child.stdout is not None
@@ -1068,6 +1112,58 @@ class TestAgainstEmulator:
             Status.ADOPTED,
         }
         assert_emulator_holds_exactly(server, rows)
+
+    async def test_killed_mid_code_leaves_one_pending_device_per_code_row(
+        self, start_emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A run SIGKILLed the moment the API has issued a code (its answer never
+        arrives) continues from its journal: afterwards every code row holds one
+        pending device, and the lost code's device is gone."""
+        server = await start_emulator(latency_ms=5.0)
+        store = server.state.store
+        issue = store.create_activation_code
+        journal = tmp_path / "x.journal.sqlite"
+        script = tmp_path / "child.py"
+        script.write_text(KILLED_CHILD)
+        tests_dir = str(Path(__file__).parent)
+        args = [sys.executable, str(script), tests_dir, server.base_url, server.token]
+        args += [str(journal), "code"]
+        lost: list[str] = []
+        async with await anyio.open_process(args, stderr=subprocess.DEVNULL) as child:
+
+            def issue_then_kill(*given: Any) -> Any:
+                record = issue(*given)
+                if len(store.devices) == 7:
+                    # The API has made the code and its device: the answer is lost.
+                    child.kill()
+                    lost.append(record.id)
+                return record
+
+            monkeypatch.setattr(store, "create_activation_code", issue_then_kill)
+            await child.wait()
+        monkeypatch.undo()
+        rows = org_code_rows(20)
+
+        second = await provision(
+            manifest_of(rows), emulator_settings(server), journal_path=journal
+        )
+
+        ids = [o.device_id for o in second.outcomes.values()]
+        codes = {o.activation_code for o in second.outcomes.values()}
+        pending = {
+            i
+            for i, r in store.devices.items()
+            if r.wire["connectionStatus"] == "activating"
+        }
+        assert len(lost) == 1
+        assert {o.status for o in second.outcomes.values()} == {Status.CODE_ISSUED}
+        assert len(second.outcomes) == 20
+        assert lost[0] not in store.devices
+        assert len(set(ids)) == len(codes) == 20
+        assert set(ids) == pending == set(store.devices)
+        for row in rows:
+            record = store.devices[second.outcomes[row.number].device_id or ""]
+            assert record.owner_id == row.workspace_id
 
     async def test_deferred_tags_applied_by_rerun_after_activation(
         self, emulator: RunningEmulator

@@ -66,6 +66,7 @@ class TestTagsToSend:
             (("x",), ("a",), TagMode.REPLACE, ("a",)),
             (("a",), ("a",), TagMode.REPLACE, None),
             ((), ("a", "a"), TagMode.REPLACE, ("a",)),
+            (("x",), (), TagMode.REPLACE, None),  # an empty cell is not "no tags"
         ],
     )
     def test_union_or_replacement(
@@ -182,6 +183,29 @@ class TestCanReuseCode:
         assert not plan.can_reuse_code(outcome("2026-12-01", code=None), NOW)
         assert not plan.can_reuse_code(None, NOW)
         assert plan.can_reuse_code(outcome(None), NOW)
+
+    @pytest.mark.parametrize(
+        ("expiry", "reusable"),
+        [
+            ("2026-11-26T00:00:00Z", False),  # expires exactly now: already expired
+            ("2026-11-26T00:00:00.001Z", True),
+            ("2026-11-26T00:00:00", False),  # no zone: read as the same wall clock
+            ("2026-11-26T00:00:00.001", True),
+            ("not a time", True),  # unreadable: keep the code rather than lose it
+        ],
+    )
+    def test_expiry_at_exactly_now_is_expired(
+        self, expiry: str, reusable: bool
+    ) -> None:
+        """A code is kept only while its expiry is strictly later than now."""
+        previous = Outcome(
+            row=2,
+            status=Status.CODE_ISSUED,
+            activation_code="1234567890123456",
+            activation_expiry=expiry,
+        )
+
+        assert plan.can_reuse_code(previous, NOW) is reusable
 
 
 class TestWording:

@@ -264,12 +264,16 @@ class TestRequestShape:
         assert (state.state, state.error_code) == ("UNAVAILABLE", 5675)
 
     async def test_workspace_and_person(self, api: ApiClient, mock: Any) -> None:
-        """Workspaces and people become Owner values with snake_case extras."""
+        """Workspaces and people become Owner values with snake_case extras; a person's
+        first email is extra["email"]."""
         mock.get(
             f"{BASE}/workspaces/WS1",
             payload={"id": "WS1", "displayName": "Lobby", "locationId": "L1"},
         )
-        mock.get(f"{BASE}/people/P1", payload={"id": "P1", "displayName": "Ann"})
+        mock.get(
+            f"{BASE}/people/P1",
+            payload={"id": "P1", "displayName": "Ann", "emails": ["ann@x.example"]},
+        )
 
         workspace = await api.get_workspace("WS1")
         person = await api.get_person("P1")
@@ -278,7 +282,10 @@ class TestRequestShape:
             workspace.display_name,
             workspace.extra,
         ) == ("Lobby", {"location_id": "L1"})
-        assert person.display_name == "Ann"
+        assert (person.display_name, person.extra) == (
+            "Ann",
+            {"email": "ann@x.example"},
+        )
 
     async def test_colon_mac_from_api_is_normalised(
         self, api: ApiClient, mock: Any
@@ -719,6 +726,33 @@ class TestPagination:
         assert ids == ["DEV1", "DEV2"]
         (follow,) = [key for key in mock.requests if "start" in str(key[1])]
         assert sent(mock, "GET", str(follow[1]))["params"] is None
+
+    async def test_device_pages_yields_one_list_per_page(self, mock: Any) -> None:
+        """device_pages hands over each page as it came, with serial, software and ip."""
+        second = f"{BASE}/devices?start=2&max=2"
+        device = {
+            **DEVICE,
+            "serial": "FCH1",
+            "software": "sip88xx.14",
+            "ip": "10.0.0.9",
+        }
+        mock.get(
+            f"{BASE}/devices?max=2",
+            payload={"items": [device, {**DEVICE, "id": "DEV2"}]},
+            headers={"Link": f'<{second}>; rel="next"'},
+        )
+        mock.get(second, payload={"items": [{**DEVICE, "id": "DEV3"}]})
+
+        async with ApiClient(make_settings()) as api:
+            pages = [page async for page in api.device_pages(page_size=2)]
+
+        assert [[d.id for d in page] for page in pages] == [["DEV1", "DEV2"], ["DEV3"]]
+        first = pages[0][0]
+        assert (first.serial, first.software, first.ip) == (
+            "FCH1",
+            "sip88xx.14",
+            "10.0.0.9",
+        )
 
     async def test_next_link_to_another_host_is_refused(
         self, api: ApiClient, mock: Any

@@ -401,12 +401,33 @@ class TestRateLimiter:
         assert limiter.statistics().starts == 10
 
     async def test_rejection_pauses_waiters(self) -> None:
-        """A 429 reported to the limiter moves the next start past Retry-After."""
+        """A caller already waiting for its slot when a 429 is reported wakes at once,
+        re-reserves, and starts only after the Retry-After pause."""
         clock = FakeClock()
-        limiter = RateLimiter(4, RateControl(initial_rate=10_000.0), clock=clock)
-        started = await limiter.acquire()
+        # 0.05/s: the waiter's own slot is 20 s out, so only the wake-up can move it.
+        limiter = RateLimiter(
+            4, RateControl(initial_rate=0.05, min_rate=0.05), clock=clock
+        )
+        first = await limiter.acquire()
+        waiter_started: list[float] = []
 
-        limiter.rejected(started, retry_after=3.0)
+        async def waiter() -> None:
+            waiter_started.append(await limiter.acquire())
 
-        assert limiter.controller.reserve_nowait() >= 3.0
-        assert math.isclose(limiter.statistics().paused_for, 3.0)
+        async with anyio.create_task_group() as group:
+            group.start_soon(waiter)
+            await anyio.wait_all_tasks_blocked()
+            still_waiting = waiter_started == []
+            limiter.rejected(first, retry_after=3.0)
+            paused_for = limiter.statistics().paused_for
+            clock.now = 3.0  # the pause has passed on the limiter's clock
+            await anyio.wait_all_tasks_blocked()
+            woken = list(waiter_started)
+            group.cancel_scope.cancel()
+
+        assert still_waiting
+        assert math.isclose(paused_for, 3.0)
+        # Woken by the rejection (not by its own 20 s slot), it started at the
+        # pause's end.
+        assert woken == [3.0]
+        assert limiter.statistics().starts == 2

@@ -122,6 +122,26 @@ class TestGiveUp:
         assert next_delay(POLICY, error, attempt=1, elapsed=49.0) == 10.0
         assert next_delay(POLICY, error, attempt=1, elapsed=51.0) is None
 
+    @pytest.mark.parametrize(
+        "error",
+        [RateLimitedError("429", retry_after=10.0), ServerError("x", status=503)],
+    )
+    def test_retry_ending_exactly_at_max_total_is_scheduled(
+        self, error: ApiError
+    ) -> None:
+        """The limit is inclusive: a retry landing exactly on max_total still runs."""
+        # Both kinds wait 10 s here: Retry-After 10, or the top of attempt 3's
+        # backoff window (2.5 * 2**2).
+        policy = RetryPolicy(
+            max_attempts=5, base_delay=2.5, max_delay=10.0, max_total=60.0
+        )
+
+        delay = next_delay(policy, error, attempt=3, elapsed=50.0, rand=lambda: 1.0)
+        later = next_delay(policy, error, attempt=3, elapsed=50.5, rand=lambda: 1.0)
+
+        assert delay == 10.0
+        assert later is None
+
 
 class TestReplaySafety:
     @pytest.mark.parametrize(

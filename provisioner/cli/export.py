@@ -1,0 +1,240 @@
+"""
+``provisioner export OUTPUT.(csv|xlsx)``: the org's devices, as a manifest-shaped table.
+
+A translator: flags → ``ExportQuery`` and Settings → ``export_devices`` writing into a
+``TableFile`` → summary → exit code. The file appears only when the last page is in
+(it is written beside and renamed), so a failed or interrupted export leaves no
+half-list behind, and an existing file is replaced only with ``--overwrite``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import anyio
+import click
+
+from provisioner.cli.common import (
+    ConnectionOptions,
+    api_options,
+    build_settings,
+    fail,
+)
+from provisioner.cli.exit_codes import EXIT_INTERRUPTED, EXIT_OK
+from provisioner.cli.failures import command_errors
+from provisioner.cli.progress import ListingDisplay
+from provisioner.inventory.export_rules import (
+    CONNECTION_STATUSES,
+    DEVICE_TYPES,
+    EXPORT_COLUMNS,
+    PAGE_SIZE,
+    ExportQuery,
+    ExportResult,
+    list_filters,
+    summary_items,
+)
+from provisioner.logs import configure_logging
+from provisioner.models import Target
+from provisioner.redaction import add_secrets
+from provisioner.report.table import SUFFIXES, TableFile
+from provisioner.settings import Settings
+
+__all__ = ["export_command", "format_export_summary"]
+
+
+@click.command(name="export")
+@click.argument(
+    "output", metavar="OUTPUT", type=click.Path(path_type=Path, dir_okay=False)
+)
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="TAG",
+    help="Only devices with this tag; repeat it for several (all must match).",
+)
+@click.option("--workspace-id", metavar="ID", help="Only this workspace's devices.")
+@click.option("--person-id", metavar="ID", help="Only this person's devices.")
+@click.option(
+    "--type",
+    "device_type",
+    type=click.Choice(DEVICE_TYPES, case_sensitive=False),
+    help="Only devices of this type.",
+)
+@click.option(
+    "--connection-status",
+    type=click.Choice(CONNECTION_STATUSES, case_sensitive=False),
+    help="Only devices in this connection status.",
+)
+@click.option("--mac", metavar="MAC", help="Only the device with this MAC.")
+@click.option(
+    "--display-name", metavar="NAME", help="Only devices with this display name."
+)
+@click.option(
+    "--product",
+    metavar="PRODUCT",
+    help="Only devices of this product, as the API names it (e.g. 'Cisco 8851').",
+)
+@click.option(
+    "--owner-names",
+    is_flag=True,
+    help=(
+        "Fill ownerName with each owner's workspace name or email (one more call "
+        "per distinct owner)."
+    ),
+)
+@click.option(
+    "--page-size",
+    type=click.IntRange(1),
+    default=PAGE_SIZE,
+    show_default=True,
+    help="Devices asked for per page (lower it if the API refuses the size).",
+)
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@api_options(
+    tag_mode=False, org_purpose="export the devices of this org (partner admins)"
+)
+def export_command(
+    output: Path,
+    tags: tuple[str, ...],
+    workspace_id: str | None,
+    person_id: str | None,
+    device_type: str | None,
+    connection_status: str | None,
+    mac: str | None,
+    display_name: str | None,
+    product: str | None,
+    owner_names: bool,
+    page_size: int,
+    overwrite: bool,
+    connection: ConnectionOptions,
+) -> None:
+    """
+    Write the org's devices to OUTPUT (.csv or .xlsx), one line per device.
+
+    The filters are the API's own (every one given must match). The columns are a
+    manifest's first (mac, model, workspaceId, personId, tags), then deviceId,
+    displayName, productName, type, connectionStatus, serial, software, ip, created
+    and ownerName: the MAC rows validate as a manifest, so an export can seed the
+    next wave's sheet. Exit status: 0 written, 2 nothing could be exported (bad
+    flags, refused token, unreachable API), 130 interrupted (no file written).
+    """
+    query = ExportQuery(
+        tags=tags,
+        workspace_id=workspace_id,
+        person_id=person_id,
+        type=device_type.lower() if device_type else None,
+        connection_status=connection_status.lower() if connection_status else None,
+        mac=mac,
+        display_name=display_name,
+        product=product,
+    )
+    try:
+        with command_errors() as where:
+            _check_output(output, overwrite=overwrite)
+            list_filters(query)  # an unusable filter stops here, before any call
+            _start_logging(connection)
+            settings = build_settings(connection, os.environ)
+            where.base_url = settings.base_url
+            add_secrets(settings.token)
+            display = ListingDisplay(mode="quiet" if connection.quiet else None)
+            with display:
+                result = _export(
+                    query, settings, output, display, owner_names, page_size
+                )
+    except KeyboardInterrupt:
+        # Reached only from inside the export: the half-written file is gone.
+        click.echo(
+            f"Interrupted: {output} was not written (an export starts over when run "
+            "again).",
+            err=True,
+        )
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    click.echo(format_export_summary(result, output))
+    raise SystemExit(EXIT_OK)
+
+
+def _check_output(output: Path, *, overwrite: bool) -> None:
+    if output.suffix.lower() not in SUFFIXES:
+        fail(
+            f'"{output}": an export is a .csv or .xlsx file; give OUTPUT one of '
+            "those extensions."
+        )
+    if output.exists() and not overwrite:
+        fail(
+            f'"{output}" exists already: choose another name, or add --overwrite to '
+            "replace it."
+        )
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        fail(f"Cannot create the folder {output.parent}: {error.strerror}.")
+
+
+def _start_logging(connection: ConnectionOptions) -> None:
+    try:
+        configure_logging(verbosity=connection.verbose, log_file=connection.log_file)
+    except OSError as exc:
+        fail(
+            f"Cannot open the log file {connection.log_file}: {exc.strerror}. "
+            "Choose another --log-file path."
+        )
+
+
+def _export(
+    query: ExportQuery,
+    settings: Settings,
+    output: Path,
+    display: ListingDisplay,
+    owner_names: bool,
+    page_size: int,
+) -> ExportResult:
+    """
+    Stream the export into OUTPUT; the file is put in place only when it is complete.
+    """
+    from provisioner.inventory.export import export_devices
+
+    target = Target(base_url=settings.base_url, org_id=settings.org_id)
+    try:
+        with TableFile(output, EXPORT_COLUMNS, sheet="Devices") as table:
+            result = anyio.run(
+                lambda: export_devices(
+                    query,
+                    settings,
+                    table.append,
+                    page_size=page_size,
+                    owner_names=owner_names,
+                    on_progress=display,
+                ),
+                backend="asyncio",
+            )
+            table.summary = summary_items(
+                query, result, base_url=settings.base_url, org=target.org_label()
+            )
+    except OSError as error:
+        fail(
+            f'Cannot write "{output}": {error.strerror or error}; check that the '
+            "folder is writable, or choose another OUTPUT."
+        )
+    return result
+
+
+def format_export_summary(result: ExportResult, output: Path) -> str:
+    """
+    The end-of-export summary: devices and pages, duration, devices/s, calls, file.
+    """
+    speed = result.devices_per_second
+    shown = "-" if speed is None else f"{speed:.0f} devices/s"
+    noun = "device" if result.devices == 1 else "devices"
+    pages = "page" if result.pages == 1 else "pages"
+    lines = [
+        f"Exported {result.devices} {noun} ({result.pages} {pages}) to {output}",
+        (
+            f"  took {result.duration:.1f}s · {shown} · {result.api_calls} API calls"
+            f" · {result.rate_limited} rate-limited (429) · {result.retries} retries"
+        ),
+    ]
+    if result.owners_unnamed:
+        lines.append(f"  {result.owners_unnamed} owners' names could not be read")
+    return "\n".join(lines)

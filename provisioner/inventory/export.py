@@ -1,0 +1,211 @@
+"""
+Export the org's devices: List Devices, page after page, each line written as it comes.
+
+``export_devices`` follows ``Link rel="next"`` from the first page to the last with
+``max`` at ``PAGE_SIZE``, hands each device's line (``export_rules.export_record``) to
+``write`` and forgets the page, so memory stays flat whatever the org's size. Every
+request goes through the client's rate controller and retries, like a run's; progress
+is reported per page. With ``owner_names`` each owner is looked up once (a bounded
+cache: owners come back page after page) and named by its workspace name or email.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import anyio
+import structlog
+
+from provisioner.errors import ApiError, NotFoundError
+from provisioner.inventory.export_rules import (
+    PAGE_SIZE,
+    ExportProgress,
+    ExportQuery,
+    ExportResult,
+    export_record,
+    list_filters,
+)
+from provisioner.models import Device
+from provisioner.run.engine import first_call_policy
+from provisioner.settings import Settings
+from provisioner.webex.protocol import DevicesApi
+
+__all__ = ["OWNER_CACHE_SIZE", "ExportProgress", "ExportResult", "export_devices"]
+
+log = structlog.get_logger()
+
+#: Owners whose names are remembered; beyond that the least recently seen is dropped
+#: (and looked up again if it comes back), so memory does not grow with the org.
+OWNER_CACHE_SIZE = 10_000
+#: Owner lookups in flight at once (they share the rate controller with the pages).
+OWNER_LOOKUPS = 8
+
+
+async def export_devices(
+    query: ExportQuery,
+    settings: Settings,
+    write: Callable[[list[str | None]], None],
+    *,
+    api: DevicesApi | None = None,
+    page_size: int = PAGE_SIZE,
+    owner_names: bool = False,
+    on_progress: Callable[[ExportProgress], None] | None = None,
+) -> ExportResult:
+    """
+    List every device matching ``query`` and hand each one's export line to ``write``.
+
+    Args:
+        api: the Devices API; None opens an ``ApiClient(settings)`` for the export
+            (and, first, a quick one that gives up soon on a refused connection).
+        page_size: the ``max`` asked for on each page.
+        owner_names: look each owner up (one call per distinct owner) for
+            ``ownerName``.
+        on_progress: called with an ``ExportProgress`` after each page.
+
+    Raises:
+        ConfigError: a filter is unusable (see ``list_filters``).
+        ApiError: the list failed even after retries (a refused token, an unreachable
+            API); the lines written so far are incomplete, so the caller drops them.
+    """
+    filters = list_filters(query)
+    started_at = datetime.now(UTC)
+    clock = time.monotonic()
+    probed = (0, 0, 0)
+    async with contextlib.AsyncExitStack() as stack:
+        if api is None:
+            from provisioner.webex.client import ApiClient
+
+            quick = replace(settings, retry=first_call_policy(settings.retry))
+            probe = await stack.enter_async_context(ApiClient(quick))
+            try:
+                await _first_call(probe, settings.org_id, filters)
+            finally:
+                seen = probe.statistics()
+                probed = (seen.calls, seen.rate_limited, seen.retries)
+            api = await stack.enter_async_context(ApiClient(settings))
+        names = _OwnerNames(api, settings.org_id) if owner_names else None
+        pages = devices = 0
+        async for page in api.device_pages(
+            org_id=settings.org_id, page_size=page_size, **filters
+        ):
+            known = await names.look_up(page) if names is not None else None
+            for device in page:
+                write(export_record(device, known))
+            pages += 1
+            devices += len(page)
+            if on_progress is not None:
+                figures = api.statistics()
+                on_progress(
+                    ExportProgress(
+                        pages=pages,
+                        devices=devices,
+                        api_calls=figures.calls,
+                        rate_limited=figures.rate_limited,
+                        current_rate=figures.rate,
+                        elapsed=time.monotonic() - clock,
+                    )
+                )
+        figures = api.statistics()
+    log.info("export_finished", devices=devices, pages=pages)
+    return ExportResult(
+        devices=devices,
+        pages=pages,
+        started_at=started_at,
+        finished_at=datetime.now(UTC),
+        api_calls=figures.calls + probed[0],
+        rate_limited=figures.rate_limited + probed[1],
+        retries=figures.retries + probed[2],
+        final_rate=figures.rate,
+        owners_unnamed=names.unnamed if names is not None else 0,
+    )
+
+
+async def _first_call(
+    probe: DevicesApi, org_id: str | None, filters: dict[str, str]
+) -> None:
+    """
+    Ask for one device with quick retries: a refused connection at the very start
+    means a wrong URL or an API that is not running, which waiting does not mend.
+    """
+    pages: AsyncIterator[list[Device]] = probe.device_pages(
+        org_id=org_id, page_size=1, **filters
+    )
+    try:
+        async for _ in pages:
+            break
+    finally:
+        # Close the generator now rather than whenever it is collected.
+        close = getattr(pages, "aclose", None)
+        if close is not None:
+            await close()
+
+
+class _OwnerNames:
+    """
+    Owner id → name (workspace name, else the person's email or name), looked up
+    once per owner, in a bounded least-recently-seen cache.
+    """
+
+    def __init__(self, api: DevicesApi, org_id: str | None) -> None:
+        self._api = api
+        self._org_id = org_id
+        self._names: OrderedDict[str, str | None] = OrderedDict()
+        self.unnamed = 0
+
+    async def look_up(self, page: Sequence[Device]) -> dict[str, str]:
+        """
+        The names of this page's owners, looking up those not remembered.
+        """
+        wanted: dict[str, Device] = {}
+        for device in page:
+            owner = device.owner_id
+            if owner is None:
+                continue
+            if owner in self._names:
+                self._names.move_to_end(owner)
+            else:
+                wanted.setdefault(owner, device)
+        found: dict[str, str | None] = {}
+        limiter = anyio.CapacityLimiter(OWNER_LOOKUPS)
+        async with anyio.create_task_group() as group:
+            for owner, device in wanted.items():
+                group.start_soon(self._one, owner, device, found, limiter)
+        for owner, name in found.items():
+            self._names[owner] = name
+        while len(self._names) > OWNER_CACHE_SIZE:
+            self._names.popitem(last=False)
+        return {
+            owner: name
+            for device in page
+            if (owner := device.owner_id) and (name := self._names.get(owner))
+        }
+
+    async def _one(
+        self,
+        owner: str,
+        device: Device,
+        found: dict[str, str | None],
+        limiter: anyio.CapacityLimiter,
+    ) -> None:
+        async with limiter:
+            try:
+                if device.workspace_id:
+                    record = await self._api.get_workspace(owner, org_id=self._org_id)
+                    name = record.display_name
+                else:
+                    record = await self._api.get_person(owner, org_id=self._org_id)
+                    name = record.extra.get("email") or record.display_name
+            except NotFoundError:
+                name = None
+            except ApiError as error:
+                # The device line is what matters; a missing name is counted, not fatal.
+                log.warning("owner_name_unread", owner=owner, status=error.status)
+                name = None
+        if name is None:
+            self.unnamed += 1
+        found[owner] = name

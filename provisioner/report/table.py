@@ -1,0 +1,178 @@
+"""
+Write one table (a header, then records) to a ``.csv`` or ``.xlsx`` file, atomically,
+as its records come.
+
+``TableFile`` is what every written table goes through — a run's report, a rollback's
+report, an export of the org's devices — so they share one CSV dialect, one workbook
+look (``xlsx.py``), one atomic replace and one rule for secrets: a table holding
+activation codes is created with mode 0600 from its first byte. Records are written as
+they are appended and never held (beyond the few an XLSX fits its column widths to), so
+an export of any size runs in constant memory.
+
+The CSV is plain UTF-8 without a BOM, ``\\n`` line ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import os
+import secrets
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, BinaryIO, Self
+
+from provisioner.report.cells import Cell
+
+if TYPE_CHECKING:
+    from provisioner.report.xlsx import XlsxTable
+
+__all__ = ["DEFAULT_MODE", "SECRET_MODE", "SUFFIXES", "TableFile", "atomic_file"]
+
+SUFFIXES = (".xlsx", ".csv")
+# Modes for os.open: a table with activation codes is a secret from its first byte;
+# any other table gets the usual mode the umask allows.
+SECRET_MODE = 0o600
+DEFAULT_MODE = 0o666
+
+
+class TableFile:
+    """
+    One table file being written; use it as a context manager.
+
+    Leaving the block normally puts the finished file in place (one rename); leaving it
+    with an exception removes the half-written file and leaves any earlier one as it
+    was.
+
+    Args:
+        path: where the file goes; ``.csv`` or ``.xlsx`` decides the format.
+        header: the column names.
+        secret: the table holds activation codes: create it with mode 0600.
+        status_column: the 0-based index of the cell an XLSX colours by status.
+        sheet: the XLSX table sheet's name.
+
+    Raises:
+        ValueError: the path is neither ``.csv`` nor ``.xlsx``.
+        OSError: the file cannot be created or written (on entering, appending or
+            leaving the block).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        header: Sequence[str],
+        *,
+        secret: bool = False,
+        status_column: int | None = None,
+        sheet: str = "Report",
+    ) -> None:
+        suffix = path.suffix.lower()
+        if suffix not in SUFFIXES:
+            raise ValueError(f'"{path}" is neither .csv nor .xlsx')
+        self.path = path
+        self.rows = 0
+        #: Label/value pairs for an XLSX's Summary sheet (a CSV has none); set them
+        #: any time before the block ends.
+        self.summary: Sequence[tuple[str, Cell]] | None = None
+        self._header = tuple(header)
+        self._mode = SECRET_MODE if secret else DEFAULT_MODE
+        self._is_csv = suffix == ".csv"
+        self._status_column = status_column
+        self._sheet = sheet
+        self._stack = contextlib.ExitStack()
+        self._file: BinaryIO | None = None
+        self._text: io.TextIOWrapper | None = None
+        self._csv: Any = None
+        self._xlsx: XlsxTable | None = None
+
+    def __enter__(self) -> Self:
+        with contextlib.ExitStack() as stack:
+            self._file = stack.enter_context(atomic_file(self.path, self._mode))
+            if self._is_csv:
+                self._text = io.TextIOWrapper(self._file, encoding="utf-8", newline="")
+                self._csv = csv.writer(self._text, lineterminator="\n")
+                self._csv.writerow(self._header)
+            else:
+                # Imported here: openpyxl is for writing, and validate never writes.
+                from provisioner.report.xlsx import XlsxTable
+
+                self._xlsx = XlsxTable(
+                    self._header, status_column=self._status_column, sheet=self._sheet
+                )
+            self._stack = stack.pop_all()
+        return self
+
+    def append(self, record: Sequence[Cell]) -> None:
+        """
+        Write one record below the others.
+        """
+        self.rows += 1
+        if self._csv is not None:
+            self._csv.writerow(["" if cell is None else cell for cell in record])
+        elif self._xlsx is not None:
+            self._xlsx.append(record)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            try:
+                self._finish()
+            except BaseException as error:
+                self._stack.__exit__(type(error), error, error.__traceback__)
+                raise
+            self._stack.close()
+            return
+        if self._text is not None:
+            # The wrapper must not close the file the atomic writer removes.
+            with contextlib.suppress(ValueError, OSError):
+                self._text.detach()
+        # The atomic writer sees the exception: it removes the half-written file.
+        self._stack.__exit__(exc_type, exc, tb)
+
+    def _finish(self) -> None:
+        if self._text is not None:
+            # Detach so closing the wrapper does not close the file being synced.
+            self._text.flush()
+            self._text.detach()
+        elif self._xlsx is not None:
+            assert self._file is not None
+            self._xlsx.save(self._file, self.summary)
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path, mode: int) -> Iterator[BinaryIO]:
+    """
+    Open a temporary file beside ``path`` with ``mode``; rename it over ``path`` on
+    success, remove it on failure.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    # O_EXCL: never reuse a file someone else created, whatever its mode.
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            yield file
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    _sync_folder(path.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    # The rename survives a power cut only once the folder's entry is on disk too;
+    # where folders cannot be opened or synced, the rename alone has to do.
+    with contextlib.suppress(OSError):
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)

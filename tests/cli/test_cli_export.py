@@ -1,0 +1,242 @@
+"""
+``provisioner export`` end to end against the emulator in a subprocess.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import socket
+import urllib.request
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from click.testing import CliRunner, Result
+from paths import EMULATOR_ORG
+
+from provisioner.cli import main
+from provisioner.emulator.config import DEFAULT_TOKEN
+from provisioner.emulator.harness import run_in_subprocess
+
+ORG = json.loads(EMULATOR_ORG.read_text())
+WORKSPACES = [w["id"] for w in ORG["workspaces"]]
+
+
+class Api:
+    """
+    The emulator subprocess, seen through its API and its admin view.
+    """
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.admin_url = base_url.removesuffix("/v1") + "/_emulator"
+
+    def call(self, url: str, method: str = "GET", body: Any = None) -> Any:
+        request = urllib.request.Request(
+            url,
+            data=None if body is None else json.dumps(body).encode(),
+            method=method,
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": f"Bearer {DEFAULT_TOKEN}",
+            },
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            raw = response.read()
+        return json.loads(raw) if raw else None
+
+    def create(self, n: int, tags: Sequence[str] = ()) -> dict[str, Any]:
+        device: dict[str, Any] = self.call(
+            f"{self.base_url}/devices",
+            "POST",
+            {
+                "mac": f"00AABD{n:06X}",
+                "model": "DMS Cisco 8851",
+                "workspaceId": WORKSPACES[n],
+            },
+        )
+        if tags:
+            request = urllib.request.Request(
+                f"{self.base_url}/devices/{device['id']}",
+                data=json.dumps(
+                    {"op": "replace", "path": "tags", "value": list(tags)}
+                ).encode(),
+                method="PATCH",
+                headers={
+                    "Content-Type": "application/json-patch+json",
+                    "Authorization": f"Bearer {DEFAULT_TOKEN}",
+                },
+            )
+            with urllib.request.urlopen(request, timeout=10):
+                pass
+        return device
+
+    def devices(self) -> list[dict[str, Any]]:
+        return list(self.call(f"{self.admin_url}/devices")["items"])
+
+
+@pytest.fixture(name="emulator_process", scope="module")
+def _emulator_process() -> Iterator[str]:
+    with run_in_subprocess() as (_process, base_url):
+        yield base_url
+
+
+@pytest.fixture(name="api")
+def _api(emulator_process: str) -> Api:
+    api = Api(emulator_process)
+    api.call(f"{api.admin_url}/reset", "POST")
+    return api
+
+
+def invoke(args: Sequence[str], **env: str) -> Result:
+    environment = {"WEBEX_ACCESS_TOKEN": DEFAULT_TOKEN, **env}
+    return CliRunner().invoke(main, list(args), env=environment, catch_exceptions=False)
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as file:
+        return list(csv.DictReader(file))
+
+
+class TestExportCommand:
+    def test_xlsx_export_is_the_org_as_a_workbook(
+        self, api: Api, tmp_path: Path
+    ) -> None:
+        """The workbook lists every device under a frozen, filtered header, as text,
+        with a Summary; the command says how many and exits 0."""
+        made = [api.create(n, ["hq"]) for n in range(5)]
+        output = tmp_path / "org.xlsx"
+
+        result = invoke(["export", str(output), "--base-url", api.base_url, "-q"])
+
+        assert result.exit_code == 0, result.output
+        assert f"Exported 5 devices (1 page) to {output}" in result.output
+        book = openpyxl.load_workbook(output)
+        assert book.sheetnames == ["Devices", "Summary"]
+        sheet = book["Devices"]
+        rows = list(sheet.iter_rows(values_only=True))
+        header = rows[0]
+        assert header[:5] == ("mac", "model", "workspaceId", "personId", "tags")
+        ids = {row[header.index("deviceId")] for row in rows[1:]}
+        assert ids == {device["id"] for device in made}
+        assert sheet.freeze_panes == "A2"
+        assert sheet.auto_filter.ref == f"A1:O{len(made) + 1}"
+        assert all(cell.data_type == "s" for cell in sheet[2] if cell.value is not None)
+        summary = dict(book["Summary"].iter_rows(min_row=1, values_only=True))
+        assert summary["devices"] == 5
+
+    def test_filters_reach_the_api(self, api: Api, tmp_path: Path) -> None:
+        """--tag and --product narrow the export to the devices that match them all."""
+        tagged = [api.create(n, ["hq", "pilot"]) for n in range(3)]
+        api.create(3, ["hq"])
+        output = tmp_path / "pilot.csv"
+
+        result = invoke(
+            [
+                "export",
+                str(output),
+                "--tag",
+                "hq",
+                "--tag",
+                "pilot",
+                "--product",
+                "Cisco 8851",
+                "--base-url",
+                api.base_url,
+            ]
+        )
+
+        assert result.exit_code == 0, result.output
+        lines = read_csv(output)
+        assert {line["deviceId"] for line in lines} == {d["id"] for d in tagged}
+        assert {line["tags"] for line in lines} == {"hq;pilot"}
+
+    def test_existing_output_is_kept_without_overwrite(
+        self, api: Api, tmp_path: Path
+    ) -> None:
+        """An existing file is not replaced unless --overwrite is given."""
+        api.create(1)
+        output = tmp_path / "org.csv"
+        output.write_text("keep me")
+
+        refused = invoke(["export", str(output), "--base-url", api.base_url])
+        replaced = invoke(
+            ["export", str(output), "--overwrite", "--base-url", api.base_url]
+        )
+
+        assert refused.exit_code == 2
+        assert "exists already" in refused.output
+        assert replaced.exit_code == 0
+        assert len(read_csv(output)) == 1
+
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [
+            (["org.txt"], "a .csv or .xlsx file"),
+            (["org.csv", "--tag", "a,b"], "comma"),
+            (["org.csv", "--mac", "nope"], "--mac"),
+        ],
+    )
+    def test_unusable_flags_exit_2_without_a_call(
+        self, api: Api, tmp_path: Path, args: list[str], message: str
+    ) -> None:
+        """A bad OUTPUT or filter stops the command before any call, with exit 2."""
+        output = tmp_path / args[0]
+
+        result = invoke(["export", str(output), *args[1:], "--base-url", api.base_url])
+
+        assert result.exit_code == 2
+        assert message in result.output
+        assert not output.exists()
+        assert api.call(f"{api.admin_url}/stats")["requests_total"] == 0
+
+    def test_unreachable_api_exits_2_and_writes_nothing(self, tmp_path: Path) -> None:
+        """Nothing listening: exit 2 in seconds, and no file."""
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        output = tmp_path / "org.csv"
+
+        result = invoke(
+            ["export", str(output), "--base-url", f"http://127.0.0.1:{port}/v1"]
+        )
+
+        assert result.exit_code == 2
+        assert "Cannot reach the API" in result.output
+        assert list(tmp_path.iterdir()) == []
+
+    def test_refused_token_exits_2(self, api: Api, tmp_path: Path) -> None:
+        """A refused token ends with exit 2 and the sentence that says what to do."""
+        output = tmp_path / "org.csv"
+
+        result = invoke(
+            ["export", str(output), "--base-url", api.base_url],
+            WEBEX_ACCESS_TOKEN="not-the-token",
+        )
+
+        assert result.exit_code == 2
+        assert "refused the access token" in result.output
+        assert not output.exists()
+
+    def test_help_documents_the_filters(self) -> None:
+        """``export --help`` lists every filter and the connection options."""
+        result = CliRunner().invoke(main, ["export", "--help"])
+
+        assert result.exit_code == 0
+        for flag in (
+            "--tag",
+            "--workspace-id",
+            "--person-id",
+            "--type",
+            "--connection-status",
+            "--mac",
+            "--display-name",
+            "--product",
+            "--org-id",
+            "--max-rate",
+        ):
+            assert flag in result.output
+        assert "--tag-mode" not in result.output
