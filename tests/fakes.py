@@ -29,10 +29,12 @@ from provisioner.errors import (
 )
 from provisioner.models import ActivationCode, Device, TagMode
 from provisioner.webex.protocol import (
+    Caller,
     CallTally,
     ClientStatistics,
     Location,
     MacState,
+    Organization,
     Owner,
     SupportedModel,
 )
@@ -94,6 +96,8 @@ class FakeDevicesApi:
     workspace_names: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     person_emails: dict[str, str] = field(default_factory=dict)
     locations: dict[str, str] = field(default_factory=dict)
+    #: The org of the token's person (``get_me``).
+    org_id: str = "org-fake"
     supported: list[SupportedModel] = field(default_factory=list)
     devices: dict[str, Device] = field(default_factory=dict)
     #: Checkpoints inside each call (anyio.sleep(0)): lets tasks interleave.
@@ -434,3 +438,13 @@ class FakeDevicesApi:
             if location_id not in self.locations:
                 raise NotFoundError("location not found", status=404)
             return Location(id=location_id, name=self.locations[location_id])
+
+    async def get_me(self) -> Caller:
+        async with self._call("get_me", None):
+            pass
+        return Caller(id="person-admin", org_id=self.org_id, email="admin@example.test")
+
+    async def get_organization(self, org_id: str) -> Organization:
+        async with self._call("get_organization", org_id):
+            pass
+        return Organization(id=org_id, display_name=f"Org {org_id}")

@@ -63,10 +63,12 @@ from provisioner.webex.answers import error_for_answer, map_errors, read_answer
 from provisioner.webex.endpoint import check_base_url, check_token
 from provisioner.webex.org_rates import HOME_ORG, OrgRateLimiter, Start
 from provisioner.webex.protocol import (
+    Caller,
     CallTally,
     ClientStatistics,
     Location,
     MacState,
+    Organization,
     Owner,
     SupportedModel,
 )
@@ -79,12 +81,14 @@ from provisioner.webex.retry import (
 from provisioner.webex.wire import (
     Answer,
     activation_code_from,
+    caller_from,
     device_from,
     expect_object,
     list_query,
     location_from,
     mac_state_from,
     next_link,
+    organization_from,
     owner_body,
     owner_from,
     page_items,
@@ -424,6 +428,22 @@ class ApiClient:
         )
         return location_from(expect_object(answer))
 
+    async def get_me(self) -> Caller:
+        """
+        Return the person behind the token (``GET /people/me``), with their org.
+        """
+        answer = await self._call("GET", self._base / "people" / "me", scoped=False)
+        return caller_from(expect_object(answer))
+
+    async def get_organization(self, org_id: str) -> Organization:
+        """
+        Return an org's id and display name.
+        """
+        answer = await self._call(
+            "GET", self._base / "organizations" / org_id, scoped=False
+        )
+        return organization_from(expect_object(answer))
+
     # -- one request, with retries ------------------------------------------------------
 
     async def _items(
@@ -475,9 +495,12 @@ class ApiClient:
         content_type: str = "application/json",
         idempotent: bool = True,
         gone_ok: bool = False,
+        scoped: bool = True,
     ) -> Answer:
+        # ``scoped``: the call acts within an org, so it carries orgId; the caller's
+        # own details and an org by id take none.
         query = dict(params or {})
-        org = org_id or self._settings.org_id
+        org = (org_id or self._settings.org_id) if scoped else None
         if org and not url.query_string:
             query["orgId"] = org
         data = None if json_body is None else json.dumps(json_body).encode()

@@ -21,13 +21,21 @@ from yarl import URL
 from provisioner.errors import InvalidRequestError, ServerError
 from provisioner.models import ActivationCode, Device
 from provisioner.redaction import redact
-from provisioner.webex.protocol import Location, MacState, Owner, SupportedModel
+from provisioner.webex.protocol import (
+    Caller,
+    Location,
+    MacState,
+    Organization,
+    Owner,
+    SupportedModel,
+)
 
 __all__ = [
     "MAC_IN_USE_CODE",
     "Answer",
     "activation_code_from",
     "api_message",
+    "caller_from",
     "camel",
     "device_from",
     "expect_object",
@@ -36,6 +44,7 @@ __all__ = [
     "location_from",
     "mac_state_from",
     "next_link",
+    "organization_from",
     "owner_body",
     "owner_from",
     "page_items",
@@ -343,6 +352,28 @@ def location_from(data: Mapping[str, Any]) -> Location:
     Return a ``GET /locations/{id}`` answer as a ``Location``.
     """
     return Location(id=str(data.get("id") or ""), name=_text(data.get("name")))
+
+
+def caller_from(data: Mapping[str, Any]) -> Caller:
+    """
+    Return ``GET /people/me``'s person: id, org, first email, display name.
+    """
+    emails = _strings(data.get("emails"))
+    return Caller(
+        id=str(data.get("id") or ""),
+        org_id=_text(data.get("orgId")),
+        email=emails[0] if emails else None,
+        display_name=_text(data.get("displayName")),
+    )
+
+
+def organization_from(data: Mapping[str, Any]) -> Organization:
+    """
+    Return ``GET /organizations/{orgId}``'s org: id and display name.
+    """
+    return Organization(
+        id=str(data.get("id") or ""), display_name=_text(data.get("displayName"))
+    )
 
 
 def _text(value: Any) -> str | None:
