@@ -235,6 +235,12 @@ class _Run:
     #: Outcomes known before any row was worked on (invalid rows, rows the journal
     #: or a rerun's previous report finished): not this run's throughput.
     settled: int = 0
+    #: True when the journal already held rows: this run continues an earlier one.
+    resumed: bool = False
+    #: The rows this run decided, by status, for the report's run history: the rows
+    #: it worked on, and the invalid rows it found (unless an earlier run of this
+    #: journal already counted them).
+    worked: Counter[Status] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
         self.target = Target(
@@ -275,6 +281,7 @@ class _Run:
         supported: tuple[SupportedModel, ...],
     ) -> RunResult:
         entries = journal.entries()
+        self.resumed = bool(entries)
         self.digests = {
             row.number: row_digest(row) for row in self.manifest.rows if row.is_valid
         }
@@ -434,6 +441,8 @@ class _Run:
                     self._record(row.number, self.previous[row.number])
             elif not row.is_valid:
                 self._record(row.number, plan.invalid_outcome(row))
+                if not self.resumed:
+                    self.worked[Status.INVALID] += 1
             else:
                 done, resume = plan.resume_from(row, entry, self.digests[row.number])
                 if done is not None:
@@ -483,6 +492,7 @@ class _Run:
             elif not self.settings.dry_run:
                 journal.mark_done(outcome, self.digests.get(row.number))
             self._record(row.number, outcome)
+            self.worked[outcome.status] += 1
             self._report_progress()
 
     def _free(self, schedule: plan.Schedule, key: str) -> None:
@@ -542,7 +552,9 @@ class _Run:
     def _lock_for(self, row: Row) -> anyio.Lock:
         key = plan.owner_key(row)
         if key not in self.locks:
-            self.locks[key] = anyio.Lock()
+            # fast_acquire: a free owner's lock is taken without a trip through the
+            # event loop (the schedule makes a free lock the common case).
+            self.locks[key] = anyio.Lock(fast_acquire=True)
         return self.locks[key]
 
     def _figures(self) -> tuple[int, int, int, float | None]:
@@ -590,6 +602,8 @@ class _Run:
             final_rate=rate,
             rows_worked=len(self.outcomes) - self.settled,
             target=self.target,
+            resumed=self.resumed,
+            worked=dict(+self.worked),
             codes_voided=len(self.voided),
         )
 

@@ -152,8 +152,8 @@ class TestRehearseThenRun:
         finally:
             workbook.close()
 
-        assert cells["API"] == a.base_url
-        assert ORG_ID in str(cells["org"])
+        assert cells["API base URL"] == a.base_url
+        assert cells["organisation id"] == ORG_ID
 
 
 class TestOnePendingDevicePerCodeRow:
