@@ -157,9 +157,8 @@ class _RowChecker:
         # Defence in depth: no check of the password column reports its value today
         # (a formula there is allowed, and a masked cell shows the mask anyway), so
         # mutating this line cannot change a result.
-        shown = (
-            PASSWORD_MASK if name == "password" and value else value
-        )  # pragma: no mutate
+        secret = name == "password" and bool(value)  # pragma: no mutate
+        shown = PASSWORD_MASK if secret else value  # pragma: no mutate
         return Problem(
             column=self.columns[self.fields[name]], value=shown, message=message
         )
