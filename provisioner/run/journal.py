@@ -43,6 +43,7 @@ __all__ = [
     "Journal",
     "JournalEntry",
     "Phase",
+    "connect",
     "journal_path_for",
     "manifest_fingerprint",
 ]
@@ -82,6 +83,35 @@ class JournalEntry:
     phase: Phase
     device_id: str | None
     outcome: Outcome | None
+
+
+def connect(path: Path | None) -> sqlite3.Connection:
+    """
+    Open (or create) a journal database: mode 0600 from its first byte, WAL,
+    ``synchronous=NORMAL``, autocommit outside ``with connection:`` blocks.
+
+    ``path=None`` opens one in memory. A rollback's journal opens the same way
+    (``inventory/rollback_journal.py``).
+
+    Raises:
+        sqlite3.DatabaseError: the file is not a database (the caller words it).
+    """
+    if path is None:
+        connection = sqlite3.connect(":memory:", isolation_level=None)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Create the file 0600 before SQLite does: it will hold activation codes,
+        # and SQLite gives the -wal and -shm files the database file's mode.
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+        os.chmod(path, 0o600)
+        connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+    except BaseException:
+        connection.close()
+        raise
+    return connection
 
 
 def journal_path_for(report_path: Path) -> Path:
@@ -161,6 +191,13 @@ def _add_started_at(connection: sqlite3.Connection) -> None:
         )
 
 
+def _unreadable(path: Path | None, error: sqlite3.DatabaseError) -> ConfigError:
+    return ConfigError(
+        f"the journal {path} cannot be read ({error}); run again with --fresh to "
+        "start over"
+    )
+
+
 class Journal:
     """
     One run's journal: an open SQLite connection used from the event loop thread.
@@ -181,28 +218,18 @@ class Journal:
         Raises:
             ConfigError: the journal belongs to a different manifest, or is unreadable.
         """
-        if path is None:
-            connection = sqlite3.connect(":memory:", isolation_level=None)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Create the file 0600 before SQLite does: it will hold activation codes,
-            # and SQLite gives the -wal and -shm files the database file's mode.
-            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
-            os.chmod(path, 0o600)
-            connection = sqlite3.connect(path, isolation_level=None)
         try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
+            connection = connect(path)
+        except sqlite3.DatabaseError as error:
+            raise _unreadable(path, error) from error
+        try:
             connection.executescript(_SCHEMA)
             _add_started_at(connection)
             journal = cls(connection, path)
             journal._claim(fingerprint)
         except sqlite3.DatabaseError as error:
             connection.close()
-            raise ConfigError(
-                f"the journal {path} cannot be read ({error}); run again with --fresh "
-                "to start over"
-            ) from error
+            raise _unreadable(path, error) from error
         except BaseException:
             connection.close()
             raise
