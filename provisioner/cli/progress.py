@@ -26,6 +26,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from provisioner.inventory.rollback_rules import RollbackStatus
 from provisioner.models import Status
 
 __all__ = [
@@ -43,21 +44,30 @@ __all__ = [
 # Seconds between two plain progress lines when standard error is not a terminal.
 PLAIN_INTERVAL = 5.0
 
-# The statuses shown live, in this order; the others appear in the final summary.
+# The statuses shown live, in this order (a run's, then a rollback's); the others
+# appear in the final summary.
 _LIVE_STATUSES = (
     "created",
     "adopted",
     "code_issued",
     "code_pending",
+    "deleted",
+    "already_gone",
+    "kept",
+    "skipped",
     "failed",
     "invalid",
     "planned",
 )
 
+#: Rows by status: a run's (``Status``) or a rollback's (``RollbackStatus``).
+StatusCounts = Mapping[Status, int] | Mapping[RollbackStatus, int]
+
 
 class ProgressSnapshot(Protocol):
     """
-    What a display reads from the engine's ``Progress`` snapshot.
+    What a display reads from the engine's ``Progress`` snapshot (or a rollback's
+    ``RollbackProgress``).
     """
 
     @property
@@ -67,7 +77,7 @@ class ProgressSnapshot(Protocol):
     def done(self) -> int: ...
 
     @property
-    def counts(self) -> Mapping[Status, int]: ...
+    def counts(self) -> StatusCounts: ...
 
     @property
     def api_calls(self) -> int: ...
@@ -91,7 +101,7 @@ def rows_per_second(done: int, elapsed: float) -> float | None:
     return done / elapsed
 
 
-def format_counts(counts: Mapping[Status, int]) -> str:
+def format_counts(counts: StatusCounts) -> str:
     """
     Render non-zero status counts as ``created 3 · failed 1`` in a stable order.
     """
