@@ -29,9 +29,11 @@ from provisioner.errors import (
 )
 from provisioner.models import ActivationCode, Device, TagMode
 from provisioner.webex.protocol import (
+    Caller,
     CallTally,
     ClientStatistics,
     MacState,
+    Organization,
     Owner,
     SupportedModel,
 )
@@ -88,6 +90,8 @@ class FakeDevicesApi:
 
     workspaces: set[str] = field(default_factory=set)
     people: set[str] = field(default_factory=set)
+    #: The org of the token's person (``get_me``).
+    org_id: str = "org-fake"
     supported: list[SupportedModel] = field(default_factory=list)
     devices: dict[str, Device] = field(default_factory=dict)
     #: Checkpoints inside each call (anyio.sleep(0)): lets tasks interleave.
@@ -394,3 +398,13 @@ class FakeDevicesApi:
         async with self._call("get_person", person_id):
             self._check_owner(None, person_id)
         return Owner(id=person_id, display_name=f"Person {person_id}")
+
+    async def get_me(self) -> Caller:
+        async with self._call("get_me", None):
+            pass
+        return Caller(id="person-admin", org_id=self.org_id, email="admin@example.test")
+
+    async def get_organization(self, org_id: str) -> Organization:
+        async with self._call("get_organization", org_id):
+            pass
+        return Organization(id=org_id, display_name=f"Org {org_id}")

@@ -6,13 +6,16 @@ Run a manifest against the API: a pool of workers, fed by the plan, under one ta
 ``live.rules.with_catalogue``), so a refused token raises
 ``AuthError``/``ForbiddenError`` before any row. A refused connection on that read is
 tried only a few times (``first_call_policy``): at the very start it means a wrong URL
-or an API that is not running, and the command should say so in seconds. Then ``Settings.concurrency`` workers
-take rows from ``plan.Schedule``: longest-processing-time first across owners, so the
-owners with the most rows start first and no owner's serial chain of creates becomes
-the run's tail. An owner has one row at a time between its start and the end of its
-create or activation-code call (that call runs under the owner's ``anyio.Lock``), so
-one owner's writes are never concurrent while owners run in parallel, and a worker
-never waits on another row's lock. The
+or an API that is not running, and the command should say so in seconds. Then each
+org the rows name gets ``Settings.concurrency`` workers of its own, taking that
+org's rows from its own ``plan.Schedule`` (a row waiting out its org's rate-limit
+pause holds a worker of that org only; the client's cap on calls in flight is one
+for the whole run). A schedule hands out rows longest-processing-time first across
+owners, so the owners with the most rows start first and no owner's serial chain of
+creates becomes the run's tail. An owner has one row at a time between its start and
+the end of its create or activation-code call (that call runs under the owner's
+``anyio.Lock``), so one owner's writes are never concurrent while owners run in
+parallel, and a worker never waits on another row's lock. The
 client applies the rate controller on every request start; the worker count caps rows
 in flight.
 
@@ -20,6 +23,14 @@ Every row's progress goes to the journal as it happens; rows the journal (or, fo
 rerun, ``previous``) already finished are not redone. Setting ``stop`` stops starting
 rows, lets rows in flight finish, and returns with ``interrupted=True``; so does a
 token the API refuses (401) after rows have run (``token_refused=True``).
+
+The first call learns the target (``live.target``): who the token is and which org
+the run acts on. The journal is opened for that target only, so a journal written
+against another API, org or tag mode is never continued.
+
+Longer than most modules: it is the one place where a run's state (outcomes, locks,
+figures, the first calls, the workers) comes together; the decisions it needs are in
+``plan.py``, ``pending.py`` and ``identity.py``.
 """
 
 from __future__ import annotations
@@ -44,6 +55,7 @@ from provisioner.errors import (
     TransientError,
 )
 from provisioner.live.preflight import preflight, with_catalogue
+from provisioner.live.target import resolve_target
 from provisioner.models import (
     Changes,
     Manifest,
@@ -53,8 +65,9 @@ from provisioner.models import (
     Status,
     Target,
 )
-from provisioner.run import plan, steps
-from provisioner.run.journal import Journal, JournalEntry, Phase, manifest_fingerprint
+from provisioner.run import code_rows, plan, steps
+from provisioner.run.identity import row_digest
+from provisioner.run.journal import Journal, JournalEntry
 from provisioner.settings import Settings
 from provisioner.webex.protocol import DevicesApi, SupportedModel
 from provisioner.webex.retry import (
@@ -119,6 +132,7 @@ async def provision(
     on_progress: Callable[[Progress], None] | None = None,
     stop: anyio.Event | None = None,
     before_rows: Callable[[Target, Changes], None] | None = None,
+    fresh: bool = False,
 ) -> RunResult:
     """
     Provision every valid row of ``manifest`` and return each row's outcome.
@@ -136,6 +150,8 @@ async def provision(
             known and the rows left to do are counted, with what the run may change
             (nothing, on a dry run). It may raise (``NotConfirmedError``) to stop the
             run before any write: this is where the CLI asks for confirmation.
+        fresh: forget the journal's rows and start over; the activation codes it
+            holds are voided as their rows get new ones (``--fresh``).
 
     Raises:
         AuthError: the token was refused (401) on the first call.
@@ -144,7 +160,9 @@ async def provision(
             quick attempts (when ``api`` is None).
         TransientError: the API kept failing on the first call, after the client's
             retries.
-        ConfigError: the journal belongs to another manifest.
+        NoApiError: the base URL answered, but not as the Webex API (a 404, or no
+            JSON, to the first call).
+        ConfigError: the journal belongs to another target, or cannot be read.
     """
     probe: DevicesApi | None = None
     async with contextlib.AsyncExitStack() as stack:
@@ -165,8 +183,7 @@ async def provision(
             before_rows=before_rows,
         )
         path = None if settings.dry_run else journal_path
-        with Journal.open(path, manifest_fingerprint(manifest)) as journal:
-            return await run.execute(journal, only_rows)
+        return await run.execute(path, only_rows, fresh=fresh)
 
 
 @dataclass(kw_only=True)
@@ -202,6 +219,14 @@ class _Run:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     #: Where the run writes; the org is filled in once the API has said whose it is.
     target: Target = field(init=False)
+    #: What each valid row asks for (``row_digest``), journalled with its outcome.
+    digests: dict[int, str] = field(default_factory=dict)
+    #: The journal entry each row to work on continues from (``plan.resume_from``).
+    resume: dict[int, JournalEntry | None] = field(default_factory=dict)
+    #: The devices of replaced activation codes this run deleted.
+    voided: list[str] = field(default_factory=list)
+    #: A dry run's earlier pending devices already matched to a code row.
+    dry_run_claimed: set[str] = field(default_factory=set)
     #: Set when the API refused the token (401) after rows had run: no row starts.
     token_refused: bool = False
     #: Outcomes known before any row was worked on (invalid rows, rows the journal
@@ -216,7 +241,7 @@ class _Run:
         )
 
     async def execute(
-        self, journal: Journal, only_rows: frozenset[int] | None
+        self, path: Path | None, only_rows: frozenset[int] | None, *, fresh: bool
     ) -> RunResult:
         supported = await self._check_access()
         if self.settings.dry_run:
@@ -226,16 +251,35 @@ class _Run:
             # pre-flight does the same): one it lacks makes the row invalid, one
             # only it knows is fine.
             self.manifest = with_catalogue(self.manifest, supported)
+        # Opened once the target is known: a journal for another target is refused.
+        with Journal.open(
+            path, self.target, self.manifest.rows, fresh=fresh
+        ) as journal:
+            return await self._work(journal, only_rows, supported)
+
+    async def _work(
+        self,
+        journal: Journal,
+        only_rows: frozenset[int] | None,
+        supported: tuple[SupportedModel, ...],
+    ) -> RunResult:
         entries = journal.entries()
+        self.digests = {
+            row.number: row_digest(row) for row in self.manifest.rows if row.is_valid
+        }
         self.code_rows = _code_rows_by_owner(self.manifest.rows)
         todo = self._settle_known_rows(entries, only_rows)
         self.settled = len(self.outcomes)
         if self.before_rows is not None:
-            changes = (
-                Changes()
-                if self.settings.dry_run
-                else plan.planned_changes(todo, entries, self.previous)
-            )
+            changes = Changes()
+            if not self.settings.dry_run:
+                changes = plan.planned_changes(
+                    todo,
+                    entries,
+                    self.previous,
+                    voids=journal.voids_left(),
+                    reissue=self.settings.reissue_codes,
+                )
             self.before_rows(self.target, changes)
         log.info(
             "run_started",
@@ -245,10 +289,13 @@ class _Run:
             concurrency=self.settings.concurrency,
         )
         self._report_progress()
-        schedule = plan.Schedule(todo)
         async with anyio.create_task_group() as group:
-            for _ in range(max(1, min(self.settings.concurrency, len(todo)))):
-                group.start_soon(self._worker, schedule, journal, entries, supported)
+            # Each org has its own schedule and workers: a row waiting out its
+            # org's 429 pause holds a worker of that org only.
+            for rows in plan.rows_by_org(todo, self.settings.org_id).values():
+                schedule = plan.Schedule(rows)
+                for _ in range(max(1, min(self.settings.concurrency, len(rows)))):
+                    group.start_soon(self._worker, schedule, journal, supported)
         interrupted = len(self.outcomes) < len(self.manifest.rows) and self._halted()
         log.info("run_finished", rows_done=len(self.outcomes), interrupted=interrupted)
         return RunResult(
@@ -263,6 +310,7 @@ class _Run:
         Make the one authenticated read that fails fast on a refused token.
         """
         with self.api.tally():
+            self.target = await self._identify()
             try:
                 models = await self._first_call()
             except (AuthError, ForbiddenError, TransientError):
@@ -298,6 +346,27 @@ class _Run:
         for warning in checked.warnings:
             log.warning("live_check_skipped", reason=warning)
 
+    async def _identify(self) -> Target:
+        """
+        Learn the target (who the token is, which org), giving up soon on a refused
+        connection: this is the run's first call.
+        """
+        if self.probe is not None:
+            try:
+                return await resolve_target(self.probe, self.settings)
+            except ConnectError:
+                raise
+            except TransientError as error:
+                log.info("first_call_retried", error=type(error).__name__)
+            finally:
+                self._note_probe_figures()
+        return await resolve_target(self.api, self.settings)
+
+    def _note_probe_figures(self) -> None:
+        if self.probe is not None:
+            probed = self.probe.statistics()
+            self.probe_figures = (probed.calls, probed.rate_limited, probed.retries)
+
     async def _first_call(self) -> list[SupportedModel]:
         """
         Read supportedDevices, giving up soon on a refused connection.
@@ -315,12 +384,7 @@ class _Run:
             except TransientError as error:
                 log.info("first_call_retried", error=type(error).__name__)
             finally:
-                probed = self.probe.statistics()
-                self.probe_figures = (
-                    probed.calls,
-                    probed.rate_limited,
-                    probed.retries,
-                )
+                self._note_probe_figures()
         return await self.api.supported_devices(org_id=org)
 
     def _settle_known_rows(
@@ -337,17 +401,19 @@ class _Run:
                     self._record(row.number, self.previous[row.number])
             elif not row.is_valid:
                 self._record(row.number, plan.invalid_outcome(row))
-            elif entry is not None and entry.phase is Phase.DONE and entry.outcome:
-                self._record(row.number, entry.outcome)
             else:
-                todo.append(row)
+                done, resume = plan.resume_from(row, entry, self.digests[row.number])
+                if done is not None:
+                    self._record(row.number, done)
+                else:
+                    self.resume[row.number] = resume
+                    todo.append(row)
         return todo
 
     async def _worker(
         self,
         schedule: plan.Schedule,
         journal: Journal,
-        entries: Mapping[int, JournalEntry],
         supported: Sequence[SupportedModel],
     ) -> None:
         while not self._halted():
@@ -367,9 +433,11 @@ class _Run:
                 owner_lock=turn,
                 supported=tuple(supported),
                 owner_code_rows=self.code_rows.get(key, ()),
+                voided=self.voided,
+                dry_run_claimed=self.dry_run_claimed,
             )
             try:
-                outcome = await self._run_row(ctx, row, entries.get(row.number))
+                outcome = await self._run_row(ctx, row, self.resume.get(row.number))
             finally:
                 turn.done()
             if plan.is_token_refusal(outcome):
@@ -380,7 +448,7 @@ class _Run:
                     log.warning("token_refused_mid_run", row=row.number)
                 self.token_refused = True
             elif not self.settings.dry_run:
-                journal.mark_done(outcome)
+                journal.mark_done(outcome, self.digests.get(row.number))
             self._record(row.number, outcome)
             self._report_progress()
 
@@ -410,7 +478,7 @@ class _Run:
             if self.settings.dry_run:
                 outcome = await steps.dry_run_row(ctx, row, self.owners)
             elif row.is_activation_code_row:
-                outcome = await steps.provision_code_row(ctx, row, entry, previous)
+                outcome = await code_rows.provision_code_row(ctx, row, entry, previous)
             else:
                 outcome = await steps.provision_mac_row(ctx, row, entry, previous)
             earlier = entry.outcome.attempts if entry and entry.outcome else 0
@@ -486,6 +554,7 @@ class _Run:
             final_rate=rate,
             rows_worked=len(self.outcomes) - self.settled,
             target=self.target,
+            codes_voided=len(self.voided),
         )
 
 

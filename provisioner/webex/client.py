@@ -61,14 +61,16 @@ from provisioner.redaction import add_secrets
 from provisioner.settings import Settings
 from provisioner.webex.answers import error_for_answer, map_errors, read_answer
 from provisioner.webex.endpoint import check_base_url, check_token
+from provisioner.webex.org_rates import HOME_ORG, OrgRateLimiter, Start
 from provisioner.webex.protocol import (
+    Caller,
     CallTally,
     ClientStatistics,
     MacState,
+    Organization,
     Owner,
     SupportedModel,
 )
-from provisioner.webex.ratelimit import RateLimiter
 from provisioner.webex.retry import (
     first_call_policy,
     is_replay_safe,
@@ -78,11 +80,13 @@ from provisioner.webex.retry import (
 from provisioner.webex.wire import (
     Answer,
     activation_code_from,
+    caller_from,
     device_from,
     expect_object,
     list_query,
     mac_state_from,
     next_link,
+    organization_from,
     owner_body,
     owner_from,
     page_items,
@@ -127,7 +131,9 @@ class ApiClient:
         # answer (or an aiohttp message) that quotes the token is written clean.
         add_secrets(settings.token)
         self._rand = rand
-        self._limiter = RateLimiter(settings.concurrency, settings.rate, clock=clock)
+        # One rate controller per org (a partner's rows name several), one cap on
+        # calls in flight for the whole run: see org_rates.py.
+        self._limiter = OrgRateLimiter(settings.concurrency, settings.rate, clock=clock)
         self._session: aiohttp.ClientSession | None = None
         self._calls = 0
         self._rate_limited = 0
@@ -384,6 +390,22 @@ class ApiClient:
         )
         return owner_from(expect_object(answer))
 
+    async def get_me(self) -> Caller:
+        """
+        Return the person behind the token (``GET /people/me``), with their org.
+        """
+        answer = await self._call("GET", self._base / "people" / "me", scoped=False)
+        return caller_from(expect_object(answer))
+
+    async def get_organization(self, org_id: str) -> Organization:
+        """
+        Return an org's id and display name.
+        """
+        answer = await self._call(
+            "GET", self._base / "organizations" / org_id, scoped=False
+        )
+        return organization_from(expect_object(answer))
+
     # -- one request, with retries ------------------------------------------------------
 
     async def _patch_tags(
@@ -418,9 +440,13 @@ class ApiClient:
         content_type: str = "application/json",
         idempotent: bool = True,
         gone_ok: bool = False,
+        scoped: bool = True,
     ) -> Answer:
+        # ``scoped``: the call acts within an org, so it carries orgId; the caller's
+        # own details and an org by id take none.
         query = dict(params or {})
-        if (org := org_id or self._settings.org_id) and not url.query_string:
+        org = (org_id or self._settings.org_id) if scoped else None
+        if org and not url.query_string:
             query["orgId"] = org
         data = None if json_body is None else json.dumps(json_body).encode()
         started = time.monotonic()
@@ -436,7 +462,7 @@ class ApiClient:
             )
             try:
                 return await self._attempt(
-                    method, url, query, data, content_type, attempt
+                    method, url, query, data, content_type, attempt, org or HOME_ORG
                 )
             except NotFoundError:
                 if gone_ok and attempt > 1:
@@ -482,6 +508,7 @@ class ApiClient:
         data: bytes | None,
         content_type: str,
         attempt: int,
+        org: str,
     ) -> Answer:
         session = self._session
         if session is None:
@@ -491,7 +518,7 @@ class ApiClient:
         if data is not None:
             headers["Content-Type"] = content_type
         tally = _current_tally.get()
-        async with self._limiter.slot() as started_at:
+        async with self._limiter.slot(org) as start:
             self._calls += 1
             if tally is not None:
                 tally.calls += 1
@@ -519,20 +546,20 @@ class ApiClient:
             tally.last_tracking_id = answer.tracking_id
         error = error_for_answer(answer, method=method, path=url.path)
         if isinstance(error, RateLimitedError):
-            self._note_rate_limited(error, started_at, tally)
+            self._note_rate_limited(error, start, tally)
         if error is not None:
             raise error
         return answer
 
     def _note_rate_limited(
-        self, error: RateLimitedError, started_at: float, tally: CallTally | None
+        self, error: RateLimitedError, start: Start, tally: CallTally | None
     ) -> None:
         self._rate_limited += 1
         if tally is not None:
             tally.rate_limited += 1
         pause = retry_after_delay(self._settings.retry, error.retry_after)
-        # A 429 is about the whole app/org, not this request: pause every start.
-        self._limiter.rejected(started_at, pause)
+        # A 429 is about the whole app/org, not this request: pause the org's starts.
+        self._limiter.rejected(start, pause)
         log.info(
             "rate_limited",
             method=error.method,
@@ -540,6 +567,7 @@ class ApiClient:
             status=error.status,
             retry_after_s=pause,
             tracking_id=error.tracking_id,
+            org_id=start.org or None,
         )
 
     def _next_url(self, answer: Answer) -> URL | None:

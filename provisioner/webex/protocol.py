@@ -16,9 +16,11 @@ from provisioner.models import ActivationCode, Device, SupportedModel, TagMode
 
 __all__ = [
     "CallTally",
+    "Caller",
     "ClientStatistics",
     "DevicesApi",
     "MacState",
+    "Organization",
     "Owner",
     "SupportedModel",
 ]
@@ -88,6 +90,29 @@ class Owner:
     id: str
     display_name: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Caller:
+    """
+    The person the access token belongs to (``GET /people/me``): whose org a run
+    acts on when no ``--org-id`` is given, and who ran it.
+    """
+
+    id: str
+    org_id: str | None = None
+    email: str | None = None
+    display_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Organization:
+    """
+    An org by id, with the name people know it by (``GET /organizations/{orgId}``).
+    """
+
+    id: str
+    display_name: str | None = None
 
 
 class DevicesApi(Protocol):
@@ -206,3 +231,15 @@ class DevicesApi(Protocol):
     async def get_person(
         self, person_id: str, *, org_id: str | None = None
     ) -> Owner: ...
+
+    async def get_me(self) -> Caller:
+        """
+        The person behind the token, with their org's id.
+        """
+        ...
+
+    async def get_organization(self, org_id: str) -> Organization:
+        """
+        An org's id and display name (needs an admin's organizations scope).
+        """
+        ...

@@ -1,0 +1,63 @@
+"""
+ApiClient across several orgs on the emulator: each org's 429s pause that org alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+
+from provisioner.emulator import OrgSpec, RunningEmulator, org_id_for
+from provisioner.settings import RateControl, RetryPolicy, Settings
+from provisioner.webex.client import ApiClient
+
+PARTNER = "partner-token"
+SLOW, FAST = org_id_for("slow"), org_id_for("fast")
+
+
+async def test_a_429_in_one_org_does_not_pause_another(start_emulator: Any) -> None:
+    """
+    Between the slow org's 429 and its next request, the fast org's requests keep
+    arriving and are answered: the pause was the slow org's alone (read from the
+    emulator's request log, in arrival order).
+    """
+    server: RunningEmulator = await start_emulator(
+        orgs=(OrgSpec(key="slow", rate_limit=2.0, burst=1), OrgSpec(key="fast")),
+        partners={PARTNER: ("slow", "fast")},
+    )
+    concurrency = 4
+    settings = Settings(
+        token=PARTNER,
+        base_url=server.base_url,
+        concurrency=concurrency,
+        rate=RateControl(initial_rate=20.0),
+        retry=RetryPolicy(max_attempts=6, base_delay=0.01),
+    )
+
+    async with ApiClient(settings) as api:
+
+        async def read(org: str, times: int) -> None:
+            for _ in range(times):
+                await api.supported_devices(org_id=org)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(read, SLOW, 4)
+            for _ in range(concurrency):
+                group.start_soon(read, FAST, 40)
+
+    log = server.requests()
+    slow = [entry for entry in log if entry["org"] == SLOW]
+    refused = next(entry for entry in slow if entry["status"] == 429)
+    after = next(entry for entry in slow if entry["seq"] > refused["seq"])
+    between = [
+        entry
+        for entry in log
+        if refused["seq"] < entry["seq"] < after["seq"] and entry["org"] == FAST
+    ]
+    assert refused["retryAfter"] >= 1
+    # More than could have been in flight when the 429 came back: they started after.
+    assert len(between) > concurrency
+    assert {entry["status"] for entry in between} == {200}
+    assert all(entry["status"] == 200 for entry in log if entry["org"] == FAST)
+    assert server.stats()["by_org"][SLOW]["rate_limited"] >= 1

@@ -1,0 +1,368 @@
+"""
+org_rates.py: one rate controller per org on a fake clock, the shared-budget rule,
+and the async shell's ordering (start slot first, in-flight place second).
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from dataclasses import dataclass, field
+
+import anyio
+import pytest
+
+from provisioner.settings import RateControl
+from provisioner.webex.org_rates import (
+    SHARED_LANE,
+    OrgRateLimiter,
+    OrgRates,
+    Start,
+)
+from provisioner.webex.ratelimit import Phase
+
+
+class FakeClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Bucket:
+    """The server side: a token bucket, as Webex and the emulator keep one."""
+
+    rate: float
+    burst: float
+    tokens: float = field(init=False)
+    last: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.tokens = self.burst
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+@dataclass
+class Outcome:
+    """What a simulated multi-org run did."""
+
+    rates: OrgRates
+    done: dict[str, int]
+    rejected: dict[str, int]
+    #: (time, org) of every 429, in order.
+    refusals: list[tuple[float, str]]
+    #: (time, org) of every accepted call, in order.
+    accepted: list[tuple[float, str]]
+    shared_at: float | None
+
+
+def simulate(
+    calls: dict[str, int],
+    buckets: dict[str, Bucket],
+    *,
+    latency: float = 0.04,
+    workers: int = 16,
+    retry_after: float = 1.0,
+    seed: int = 0,
+    until: float = 1e9,
+    rates: OrgRates | None = None,
+    clock: FakeClock | None = None,
+    begin: dict[str, float] | None = None,
+) -> Outcome:
+    """
+    Drive ``OrgRates`` with ``workers`` workers per org against token buckets.
+
+    ``buckets`` maps an org to its own bucket; orgs missing from it use the bucket
+    under the key ``"*"`` (a budget shared across orgs). Latencies get ±10% of
+    seeded jitter, so orgs do not move in perfect lockstep. A worker waits for its
+    org's slot (re-reserving when its lane's epoch or the generation changes, as
+    OrgRateLimiter does), reaches the server half a latency later and learns the
+    answer a full latency after starting; a 429 pauses it for Retry-After. Given
+    ``rates`` and their ``clock``, the run goes on from where they are.
+    """
+    jitter = random.Random(seed)
+    clock = clock or FakeClock()
+    rates = rates or OrgRates(RateControl(), clock=clock)
+    events: list[tuple[float, int, str, str, int, float]] = []
+    seq = [0]
+    left = dict(calls)
+    done = dict.fromkeys(calls, 0)
+    rejected = dict.fromkeys(calls, 0)
+    refusals: list[tuple[float, str]] = []
+    accepted: list[tuple[float, str]] = []
+    waiting: dict[tuple[str, int], tuple[str, int, int, float, int]] = {}
+    seen: dict[str, int] = {}
+    shared_at: float | None = None
+
+    def push(at: float, kind: str, org: str, worker: int, value: float = 0.0) -> None:
+        seq[0] += 1
+        heapq.heappush(events, (at, seq[0], kind, org, worker, value))
+
+    def notify(lane: str) -> None:
+        epoch = rates.controller(lane).epoch
+        if seen.get(lane) == epoch:
+            return
+        seen[lane] = epoch
+        for key, (waiting_lane, *_rest) in list(waiting.items()):
+            if waiting_lane == lane:
+                del waiting[key]
+                push(clock.now, "acquire", *key)
+
+    def acquire(org: str, worker: int) -> None:
+        lane = rates.lane(org)
+        controller = rates.controller(lane)
+        epoch, generation = controller.epoch, rates.generation
+        slot = controller.reserve_nowait()
+        notify(lane)
+        if slot <= clock.now:
+            start(org, lane, slot, worker)
+        else:
+            seq[0] += 1
+            waiting[(org, worker)] = (lane, epoch, generation, slot, seq[0])
+            push(slot, "wake", org, worker, seq[0])
+
+    def start(org: str, lane: str, slot: float, worker: int) -> None:
+        rates.record_start_nowait(Start(org, lane, slot))
+        trip = latency * jitter.uniform(0.9, 1.1)
+        push(slot + trip / 2, "arrive", org, worker, slot)
+        starts[(org, worker)] = (lane, slot, trip)
+
+    starts: dict[tuple[str, int], tuple[str, float, float]] = {}
+    for org in calls:
+        for worker in range(workers):
+            if left[org] > 0:
+                left[org] -= 1
+                push(clock.now + (begin or {}).get(org, 0.0), "acquire", org, worker)
+    while events:
+        clock.now, _, kind, org, worker, value = heapq.heappop(events)
+        if clock.now > until:
+            break
+        if kind == "acquire":
+            acquire(org, worker)
+        elif kind == "wake":
+            pending = waiting.get((org, worker))
+            if pending is None or pending[4] != value:
+                continue
+            lane, epoch, generation, slot, _ = waiting.pop((org, worker))
+            fresh = rates.controller(lane).epoch == epoch
+            if fresh and rates.generation == generation:
+                start(org, lane, slot, worker)
+            else:
+                acquire(org, worker)
+        elif kind == "arrive":
+            bucket = buckets.get(org) or buckets["*"]
+            lane, slot, trip = starts[(org, worker)]
+            answer = "accepted" if bucket.take(clock.now) else "rejected"
+            push(slot + trip, answer, org, worker, slot)
+        elif kind == "accepted":
+            done[org] += 1
+            accepted.append((clock.now, org))
+            if left[org] > 0:
+                left[org] -= 1
+                acquire(org, worker)
+        elif kind == "rejected":
+            rejected[org] += 1
+            refusals.append((clock.now, org))
+            lane, slot, _ = starts[(org, worker)]
+            generation = rates.generation
+            rates.record_rejected_nowait(Start(org, lane, slot), retry_after)
+            if rates.generation != generation:
+                shared_at = clock.now if shared_at is None else shared_at
+                for key in list(waiting):
+                    del waiting[key]
+                    push(clock.now, "acquire", *key)
+            notify(lane)
+            push(clock.now + retry_after, "acquire", org, worker)
+    return Outcome(rates, done, rejected, refusals, accepted, shared_at)
+
+
+def rate_over(accepted: list[tuple[float, str]], org: str, since: float) -> float:
+    """Accepted calls per second of one org from ``since`` to its last one."""
+    times = [t for t, name in accepted if name == org and t >= since]
+    return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+
+
+ORGS = ("org1", "org2", "org3", "org4", "org5")
+
+
+class TestPerOrgControl:
+    def test_a_429_pauses_only_its_own_org(self) -> None:
+        """A 429 in one org pauses and slows that org; another org's slots are untouched."""
+        clock = FakeClock()
+        rates = OrgRates(RateControl(initial_rate=20.0), clock=clock)
+        for org in ("a", "b"):
+            rates.record_start_nowait(
+                Start(org, org, rates.controller(org).reserve_nowait())
+            )
+
+        rates.record_rejected_nowait(Start("a", "a", 0.0), 1.0)
+        paused = rates.controller("a").statistics()
+        slot_b = rates.controller("b").reserve_nowait()
+
+        assert paused.paused_for == pytest.approx(1.0)
+        assert paused.rate_limited_events == 1
+        assert slot_b < 0.1
+        assert rates.controller("b").statistics().rate_limited_events == 0
+        assert not rates.is_shared
+
+    def test_each_org_learns_its_own_limit(self) -> None:
+        """Five orgs, one limited to 5/s and four to 20/s: each settles under its own."""
+        buckets = {org: Bucket(20.0, 5) for org in ORGS}
+        buckets["org1"] = Bucket(5.0, 5)
+        run = simulate(dict.fromkeys(ORGS, 600), buckets, until=40.0)
+
+        stats = run.rates.statistics().by_lane
+        assert not run.rates.is_shared
+        assert stats["org1"].ceiling == pytest.approx(5.0, rel=0.15)
+        for org in ORGS[1:]:
+            assert stats[org].phase is Phase.SETTLED
+            assert stats[org].ceiling == pytest.approx(20.0, rel=0.1)
+            assert rate_over(run.accepted, org, 10.0) >= 20.0 * 0.9
+        twenties = [org for org in ORGS if org != "org1"]
+        refused = sum(run.rejected[org] for org in twenties)
+        assert refused / sum(run.done[org] for org in twenties) < 0.01
+
+    @pytest.mark.parametrize("seed", range(4))
+    def test_independent_limits_hit_in_step_are_not_shared(self, seed: int) -> None:
+        """Five equal orgs refused together while ramping keep their own controllers."""
+        buckets = {org: Bucket(20.0, 5) for org in ORGS}
+
+        run = simulate(dict.fromkeys(ORGS, 2400), buckets, seed=seed, until=120.0)
+
+        first = [t for t, _ in run.refusals[:5]]
+        assert len({org for _, org in run.refusals[:5]}) >= 4
+        assert max(first) - min(first) < 0.25  # they did coincide at first
+        assert not run.rates.is_shared
+        assert sum(run.rejected.values()) / sum(run.done.values()) < 0.01
+
+
+class TestSharedBudget:
+    def test_a_budget_shared_across_orgs_is_noticed(self) -> None:
+        """
+        Four orgs settled under a shared 100/s budget, then a fifth starts: every org
+        is refused at once, and one controller learns the budget and fills it.
+        """
+        run = simulate(
+            dict.fromkeys(ORGS, 6000),
+            {"*": Bucket(100.0, 10)},
+            until=120.0,
+            begin={"org5": 30.0},
+        )
+
+        assert run.rates.is_shared
+        assert run.shared_at is not None
+        assert 30.0 < run.shared_at < 31.0
+        shared = run.rates.statistics().by_lane[SHARED_LANE]
+        assert shared.phase is Phase.SETTLED
+        assert shared.ceiling == pytest.approx(100.0, rel=0.05)
+        late = [t for t, _ in run.accepted if 40.0 <= t < 100.0]
+        assert len(late) / 60.0 >= 95.0
+        assert len([t for t, _ in run.refusals if t >= 40.0]) <= 3
+
+    def test_orgs_under_a_shared_budget_share_it_even_unnoticed(self) -> None:
+        """
+        Five orgs starting together under one 100/s budget: their first 429s look
+        like independent limits, yet each org settles on a share and few calls fail.
+        """
+        run = simulate(dict.fromkeys(ORGS, 6000), {"*": Bucket(100.0, 10)}, until=60.0)
+
+        late = [t for t, _ in run.accepted if t >= 20.0]
+        assert len(late) / (late[-1] - late[0]) >= 90.0
+        assert sum(run.rejected.values()) / len(run.accepted) < 0.01
+
+    def test_settled_orgs_refused_at_once_share_one_budget(self) -> None:
+        """Every sending org refused within a quarter second while settled: one lane."""
+        clock = FakeClock()
+        rates = OrgRates(RateControl(initial_rate=20.0), clock=clock)
+        for org in ("a", "b"):
+            settle(rates, clock, org)
+        clock.now += 0.5
+        for org in ("a", "b"):
+            rates.record_start_nowait(Start(org, org, clock.now))
+        generation = rates.generation
+
+        rates.record_rejected_nowait(Start("a", "a", clock.now), 1.0)
+        alone = rates.is_shared
+        rates.record_rejected_nowait(Start("b", "b", clock.now + 0.1), 1.0)
+
+        assert not alone
+        assert rates.is_shared
+        assert rates.generation == generation + 1
+        assert rates.lane("a") == rates.lane("b") == SHARED_LANE
+        # It starts paused with the orgs, below their combined rate.
+        shared = rates.controller(SHARED_LANE).statistics()
+        assert shared.paused_for == pytest.approx(1.0, abs=0.01)
+
+    def test_an_idle_org_does_not_block_the_rule(self) -> None:
+        """An org that sent nothing for a second is not waited for."""
+        clock = FakeClock()
+        rates = OrgRates(RateControl(initial_rate=20.0), clock=clock)
+        for org in ("a", "b", "idle"):
+            settle(rates, clock, org)
+        clock.now += 5.0
+        for org in ("a", "b"):
+            rates.record_start_nowait(Start(org, org, clock.now))
+
+        rates.record_rejected_nowait(Start("a", "a", clock.now), 1.0)
+        rates.record_rejected_nowait(Start("b", "b", clock.now), 1.0)
+
+        assert rates.is_shared
+
+    def test_one_org_refused_alone_keeps_its_own_lane(self) -> None:
+        """A settled org refused while the other keeps going is its own limit."""
+        clock = FakeClock()
+        rates = OrgRates(RateControl(initial_rate=20.0), clock=clock)
+        for org in ("a", "b"):
+            settle(rates, clock, org)
+        clock.now += 0.5
+        for org in ("a", "b"):
+            rates.record_start_nowait(Start(org, org, clock.now))
+
+        rates.record_rejected_nowait(Start("a", "a", clock.now), 1.0)
+        clock.now += 0.5
+        rates.record_start_nowait(Start("b", "b", clock.now))
+        rates.record_rejected_nowait(Start("b", "b", clock.now), 1.0)
+
+        assert not rates.is_shared
+
+
+def settle(rates: OrgRates, clock: FakeClock, org: str) -> None:
+    """Run an org alone against its own 20/s bucket until it has settled."""
+    simulate({org: 800}, {org: Bucket(20.0, 5)}, rates=rates, clock=clock)
+    assert rates.controller(org).statistics().phase is Phase.SETTLED
+
+
+class TestOrgRateLimiter:
+    async def test_a_paused_org_holds_no_in_flight_place(self) -> None:
+        """While one org waits out a 429, another org's call still gets the only place."""
+        limiter = OrgRateLimiter(1, RateControl(initial_rate=50.0))
+        async with limiter.slot("a") as start:
+            pass
+        limiter.rejected(start, 5.0)
+        order: list[str] = []
+
+        async def call(org: str) -> None:
+            async with limiter.slot(org):
+                order.append(org)
+
+        with anyio.fail_after(2):
+            async with anyio.create_task_group() as group:
+                group.start_soon(call, "a")
+                await anyio.sleep(0.01)
+                group.start_soon(call, "b")
+                await anyio.sleep(0.1)
+                group.cancel_scope.cancel()
+
+        assert order == ["b"]
+        assert limiter.in_flight == 0
