@@ -35,7 +35,6 @@ from provisioner.inventory.export_rules import (
     summary_items,
 )
 from provisioner.logs import configure_logging
-from provisioner.models import Target
 from provisioner.redaction import add_secrets
 from provisioner.report.table import SUFFIXES, TableFile
 from provisioner.settings import Settings
@@ -195,7 +194,6 @@ def _export(
     """
     from provisioner.inventory.export import export_devices
 
-    target = Target(base_url=settings.base_url, org_id=settings.org_id)
     try:
         with TableFile(output, EXPORT_COLUMNS, sheet="Devices") as table:
             result = anyio.run(
@@ -209,9 +207,7 @@ def _export(
                 ),
                 backend="asyncio",
             )
-            table.summary = summary_items(
-                query, result, base_url=settings.base_url, org=target.org_label()
-            )
+            table.summary = summary_items(query, result)
     except OSError as error:
         fail(
             f'Cannot write "{output}": {error.strerror or error}; check that the '

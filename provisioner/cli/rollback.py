@@ -42,6 +42,7 @@ from provisioner.cli.finish import set_aside_lines
 from provisioner.cli.progress import ProgressDisplay
 from provisioner.cli.run import watch_signals
 from provisioner.errors import ProvisionerError
+from provisioner.inventory.export_rules import model_as_typed
 from provisioner.inventory.rollback import RollbackRun, roll_back
 from provisioner.inventory.rollback_rules import (
     ROLLBACK_COLUMNS,
@@ -381,6 +382,6 @@ def format_rollback(
 
 
 def _row_line(result: RollbackResult, row: Row) -> str:
-    what = row.mac or f"{row.model or 'device'} (activation code)"
+    what = row.mac or f"{model_as_typed(row.model) or 'device'} (activation code)"
     device = f" device …{result.device_id[-_ID_TAIL:]}" if result.device_id else ""
     return f"  row {result.row} {result.status.value}: {what}{device}: {result.reason}"

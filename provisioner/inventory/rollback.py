@@ -2,10 +2,10 @@
 Take a run back out of the org: read each device the report says the run made, and
 delete it if it is still what the run made.
 
-``roll_back`` is the shell around ``rollback_rules``: it plans (pure), makes one quick
-read to fail fast on a refused token or a wrong URL, asks ``before_deletes`` (the
-CLI's confirmation) once it knows how many devices may go, then runs a pool of
-workers over the candidates. Each worker reads its device, lets ``judge`` decide, and
+``roll_back`` is the shell around ``rollback_rules``: it plans (pure), learns its
+target first (who the token is, which org: a wrong URL or a refused token stops it
+there), asks ``before_deletes`` (the CLI's confirmation) once it knows how many
+devices may go, then runs a pool of workers over the candidates. Each worker reads its device, lets ``judge`` decide, and
 deletes; every request goes through the client's rate controller and retries (a DELETE
 is idempotent: a retry that finds the device gone counts as done). The journal
 records each delete before it is sent and each result after, so running the same
@@ -34,6 +34,7 @@ from provisioner.errors import (
     NotFoundError,
     TransientError,
 )
+from provisioner.inventory.first_call import open_api
 from provisioner.inventory.rollback_journal import RollbackEntry, RollbackJournal
 from provisioner.inventory.rollback_rules import (
     Candidate,
@@ -50,7 +51,6 @@ from provisioner.inventory.rollback_rules import (
     planned_changes,
 )
 from provisioner.models import Changes, Manifest, Outcome, Target
-from provisioner.run.engine import first_call_policy
 from provisioner.settings import Settings
 from provisioner.webex.protocol import DevicesApi
 
@@ -110,8 +110,8 @@ async def roll_back(
 
     Args:
         manifest, outcomes: the report, as ``load_report`` reads it.
-        api: the Devices API; None opens an ``ApiClient(settings)`` (and a quick one
-            for the first read).
+        api: the Devices API; None opens an ``ApiClient(settings)``. Either way the
+            first call learns the target (``first_call.open_api``).
         journal_path: the journal file; None keeps it in memory (no resume). A dry
             run keeps none.
         include_activated: delete a code's device even when it was activated.
@@ -121,11 +121,11 @@ async def roll_back(
             (``NotConfirmedError``) to stop before any write.
 
     Raises:
-        AuthError, ForbiddenError: the token was refused on the first read.
-        TransientError: the API could not be reached (quickly, on the first read).
-        ConfigError: the journal belongs to another target.
+        AuthError, ForbiddenError: the token was refused on the first call.
+        TransientError: the API could not be reached (quickly, on the first call).
+        ConfigError: the journal belongs to another target, or the base URL is not
+            the API.
     """
-    target = Target(base_url=settings.base_url, org_id=settings.org_id)
     plan = plan_rollback(manifest, outcomes)
     shell = _Rollback(
         rows=tuple(row.number for row in manifest.rows),
@@ -137,33 +137,16 @@ async def roll_back(
         stop=stop or anyio.Event(),
     )
     async with contextlib.AsyncExitStack() as stack:
+        opened = await open_api(stack, settings, api)
+        api, target, shell.probed = opened.api, opened.target, opened.probed
         path = None if dry_run else journal_path
         journal = stack.enter_context(RollbackJournal.open(path, target))
         entries = journal.entries()
-        left = [c for c in plan.candidates if not _is_gone(entries, c)]
-        if api is None:
-            from provisioner.webex.client import ApiClient
-
-            # Nothing left to look at (a rollback already done): no call at all.
-            if left:
-                quick = replace(settings, retry=first_call_policy(settings.retry))
-                probe = await stack.enter_async_context(ApiClient(quick))
-                await _first_read(probe, left[0])
-                shell.add_figures(probe)
-            api = await stack.enter_async_context(ApiClient(settings))
         if before_deletes is not None and not dry_run:
+            left = [c for c in plan.candidates if not _is_gone(entries, c)]
             before_deletes(target, planned_changes(len(left)))
         await shell.execute(api, journal, plan.candidates, entries)
         return shell.finish(api, target)
-
-
-async def _first_read(probe: DevicesApi, candidate: Candidate) -> None:
-    """
-    Read the first candidate with quick retries: a refused connection or token at the
-    very start means a wrong URL or token, which waiting does not mend.
-    """
-    with contextlib.suppress(NotFoundError):
-        await probe.get_device(candidate.device_id, org_id=candidate.org_id)
 
 
 def _is_gone(entries: Mapping[str, RollbackEntry], candidate: Candidate) -> bool:
@@ -192,10 +175,6 @@ class _Rollback:
     probed: tuple[int, int, int] = (0, 0, 0)
     clock: float = field(default_factory=time.monotonic)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-    def add_figures(self, probe: DevicesApi) -> None:
-        seen = probe.statistics()
-        self.probed = (seen.calls, seen.rate_limited, seen.retries)
 
     async def execute(
         self,
