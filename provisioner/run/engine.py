@@ -50,6 +50,7 @@ import structlog
 from provisioner.errors import (
     ApiError,
     AuthError,
+    ConfigError,
     ConnectError,
     ForbiddenError,
     TransientError,
@@ -66,7 +67,7 @@ from provisioner.models import (
     Target,
 )
 from provisioner.run import code_rows, plan, steps
-from provisioner.run.identity import row_digest
+from provisioner.run.identity import describe_target, row_digest
 from provisioner.run.journal import Journal, JournalEntry
 from provisioner.settings import Settings
 from provisioner.webex.protocol import DevicesApi, SupportedModel
@@ -133,6 +134,7 @@ async def provision(
     stop: anyio.Event | None = None,
     before_rows: Callable[[Target, Changes], None] | None = None,
     fresh: bool = False,
+    previous_target: Target | None = None,
 ) -> RunResult:
     """
     Provision every valid row of ``manifest`` and return each row's outcome.
@@ -152,6 +154,9 @@ async def provision(
             run before any write: this is where the CLI asks for confirmation.
         fresh: forget the journal's rows and start over; the activation codes it
             holds are voided as their rows get new ones (``--fresh``).
+        previous_target: where ``previous`` (a rerun's report) was written, when
+            known: a rerun against another API or org is refused, since the rows that
+            ended well there did not happen here.
 
     Raises:
         AuthError: the token was refused (401) on the first call.
@@ -181,6 +186,7 @@ async def provision(
             on_progress=on_progress,
             stop=stop or anyio.Event(),
             before_rows=before_rows,
+            previous_target=previous_target,
         )
         path = None if settings.dry_run else journal_path
         return await run.execute(path, only_rows, fresh=fresh)
@@ -202,6 +208,7 @@ class _Run:
     on_progress: Callable[[Progress], None] | None
     stop: anyio.Event
     before_rows: Callable[[Target, Changes], None] | None = None
+    previous_target: Target | None = None
     outcomes: dict[int, Outcome] = field(default_factory=dict)
     # Kept alongside ``outcomes`` so a progress snapshot costs O(statuses), not
     # O(rows): counting the outcomes on every finished row made a run quadratic.
@@ -232,6 +239,12 @@ class _Run:
     #: Outcomes known before any row was worked on (invalid rows, rows the journal
     #: or a rerun's previous report finished): not this run's throughput.
     settled: int = 0
+    #: True when the journal already held rows: this run continues an earlier one.
+    resumed: bool = False
+    #: The rows this run decided, by status, for the report's run history: the rows
+    #: it worked on, and the invalid rows it found (unless an earlier run of this
+    #: journal already counted them).
+    worked: Counter[Status] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
         self.target = Target(
@@ -264,6 +277,7 @@ class _Run:
         supported: tuple[SupportedModel, ...],
     ) -> RunResult:
         entries = journal.entries()
+        self.resumed = bool(entries)
         self.digests = {
             row.number: row_digest(row) for row in self.manifest.rows if row.is_valid
         }
@@ -311,6 +325,15 @@ class _Run:
         """
         with self.api.tally():
             self.target = await self._identify()
+            earlier = self.previous_target
+            if earlier is not None and not earlier.same_org_as(self.target):
+                raise ConfigError(
+                    "the report being rerun was written by a run against "
+                    f"{describe_target(earlier.identity())}, not "
+                    f"{describe_target(self.target.identity())}: its rows that ended "
+                    "well there did not happen here. Rerun it against that target, or "
+                    "provision this one with provisioner run and another --report"
+                )
             try:
                 models = await self._first_call()
             except (AuthError, ForbiddenError, TransientError):
@@ -401,6 +424,8 @@ class _Run:
                     self._record(row.number, self.previous[row.number])
             elif not row.is_valid:
                 self._record(row.number, plan.invalid_outcome(row))
+                if not self.resumed:
+                    self.worked[Status.INVALID] += 1
             else:
                 done, resume = plan.resume_from(row, entry, self.digests[row.number])
                 if done is not None:
@@ -450,6 +475,7 @@ class _Run:
             elif not self.settings.dry_run:
                 journal.mark_done(outcome, self.digests.get(row.number))
             self._record(row.number, outcome)
+            self.worked[outcome.status] += 1
             self._report_progress()
 
     def _free(self, schedule: plan.Schedule, key: str) -> None:
@@ -506,7 +532,9 @@ class _Run:
     def _lock_for(self, row: Row) -> anyio.Lock:
         key = plan.owner_key(row)
         if key not in self.locks:
-            self.locks[key] = anyio.Lock()
+            # fast_acquire: a free owner's lock is taken without a trip through the
+            # event loop (the schedule makes a free lock the common case).
+            self.locks[key] = anyio.Lock(fast_acquire=True)
         return self.locks[key]
 
     def _figures(self) -> tuple[int, int, int, float | None]:
@@ -554,6 +582,8 @@ class _Run:
             final_rate=rate,
             rows_worked=len(self.outcomes) - self.settled,
             target=self.target,
+            resumed=self.resumed,
+            worked=dict(+self.worked),
             codes_voided=len(self.voided),
         )
 

@@ -528,7 +528,7 @@ def dry_run_text(
     """
     if row.is_activation_code_row and pending is not None and not reissue:
         return (
-            f"dry run: would issue no code: the owner already has pending device "
+            f"would issue no code: the owner already has pending device "
             f"{pending.id} of this model (code_pending)"
         )
     if row.is_activation_code_row and pending is not None:
@@ -541,4 +541,4 @@ def dry_run_text(
         action = "would create the device by MAC"
     if row.tags:
         action += " and apply tags " + ";".join(row.tags)
-    return "dry run: " + action
+    return action

@@ -119,7 +119,7 @@ async def provision_mac_row(
             # happened, so it is reconciled like an unknown outcome.
             resumed = entry is not None and entry.phase is Phase.STARTED
             had_device = previous is not None and previous.device_id is not None
-            ctx.journal.mark_started(row.number)
+            await ctx.journal.start(row.number)
             device, status = await _obtain_device(
                 ctx, row, unknown=resumed, look_first=resumed or had_device
             )
@@ -280,7 +280,7 @@ async def dry_run_row(ctx: RowContext, row: Row, owners: OwnerCache) -> Outcome:
     except RowFailedError as failed:
         return failed.outcome
     text = plan.dry_run_text(row, found, earlier, reissue=ctx.settings.reissue_codes)
-    return replace(base, error=text)
+    return replace(base, plan=text)
 
 
 async def _earlier_code(ctx: RowContext, row: Row, base: Outcome) -> Device | None:

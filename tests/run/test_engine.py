@@ -188,6 +188,24 @@ class TestCleanRun:
 
         assert (first.stats.rows_worked, again.stats.rows_worked) == (3, 1)
 
+    async def test_worked_counts_what_this_run_decided(self, tmp_path: Path) -> None:
+        """The run history's counts are this run's rows by status, invalid included;
+        a resume of a finished journal decides nothing and says it resumed."""
+        bad = replace(
+            mac_row(4, "ws-3"), problems=(Problem("mac", "zz", "not a MAC address"),)
+        )
+        manifest = manifest_of([mac_row(2, "ws-1"), code_row(3, "ws-2"), bad])
+        journal = tmp_path / "r.journal.sqlite"
+
+        first = await provision(manifest, settings(), api=fake(), journal_path=journal)
+        again = await provision(manifest, settings(), api=fake(), journal_path=journal)
+
+        assert (first.stats.resumed, first.stats.worked) == (
+            False,
+            {Status.CREATED: 1, Status.CODE_ISSUED: 1, Status.INVALID: 1},
+        )
+        assert (again.stats.resumed, again.stats.worked) == (True, {})
+
     async def test_progress_is_reported_as_rows_finish(self) -> None:
         """on_progress sees every row finish and ends with all rows done."""
         api = fake()
@@ -810,7 +828,7 @@ class TestCodesAcrossRuns:
             api=api,
         )
 
-        texts = sorted(o.error or "" for o in planned.outcomes.values())
+        texts = sorted(o.plan or "" for o in planned.outcomes.values())
         assert "would issue an activation code" in texts[0]
         assert "code_pending" in texts[1]
 
@@ -841,8 +859,9 @@ class TestDryRun:
             Status.PLANNED,
             Status.INVALID,
         ]
-        assert "would create" in (result.outcomes[2].error or "")
-        assert "would adopt" in (result.outcomes[4].error or "")
+        assert "would create" in (result.outcomes[2].plan or "")
+        assert "would adopt" in (result.outcomes[4].plan or "")
+        assert (result.outcomes[2].error, result.outcomes[4].error) == (None, None)
         assert "ws-7" in (result.outcomes[3].error or "")
         # Each distinct owner once: ws-1 and ws-99 of the rows, ws-7 holding row 3's MAC.
         assert api.count("get_workspace") == 3
@@ -908,6 +927,42 @@ class TestResume:
         assert result is None
         assert caught[row_caught] == Phase.STARTED
         assert second.outcomes[row_caught].status == Status.CREATED
+        assert 30 == len(second.outcomes) == len(api.devices)
+        assert all(o.status is Status.CREATED for o in second.outcomes.values())
+        macs = [d.mac for d in api.devices.values()]
+        assert len(macs) == len(set(macs))
+        assert all(d.tags == ("lobby",) for d in api.devices.values())
+
+    async def test_marks_a_kill_loses_are_made_again_without_a_duplicate(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A kill drops the journal marks still waiting for a commit (only starts and
+        codes are committed at once): the rows they belonged to are resumed from
+        their last committed phase, once each, tags exact."""
+        api = fake()
+        manifest = manifest_of(many_rows(30))
+        journal_path = tmp_path / "r.journal.sqlite"
+
+        def kill_after_twentieth_create(op: str, mac: str | None) -> None:
+            if op == "create_device" and api.count(op) == 20:
+                scope.cancel()
+
+        # A SIGKILL closes nothing: the waiting marks are gone, not committed.
+        monkeypatch.setattr(Journal, "close", lambda journal: journal._db.close())
+        api.on_effect = kill_after_twentieth_create
+        with anyio.CancelScope() as scope:
+            await provision(
+                manifest, settings(concurrency=4), api=api, journal_path=journal_path
+            )
+        api.on_effect = None
+        monkeypatch.undo()
+        with reopen(journal_path, manifest) as journal:
+            kept = {n: e.phase for n, e in journal.entries().items()}
+        second = await provision(
+            manifest, settings(), api=api, journal_path=journal_path
+        )
+
+        assert any(phase is not Phase.DONE for phase in kept.values())
         assert 30 == len(second.outcomes) == len(api.devices)
         assert all(o.status is Status.CREATED for o in second.outcomes.values())
         macs = [d.mac for d in api.devices.values()]

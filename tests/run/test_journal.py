@@ -10,18 +10,30 @@ import json
 import sqlite3
 import stat
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from provisioner.errors import ConfigError
-from provisioner.models import Manifest, Outcome, Row, Status, TagMode, Target
+from provisioner.models import (
+    Manifest,
+    Outcome,
+    Row,
+    RunKind,
+    RunRecord,
+    Status,
+    TagMode,
+    Target,
+)
 from provisioner.run.identity import row_digest, row_keys
 from provisioner.run.journal import (
     Journal,
     Phase,
     _outcome_to_json,
     journal_path_for,
+    read_history,
+    record_history,
 )
 
 TARGET = Target(base_url="https://webexapis.com/v1", org_id="ORG-A")
@@ -286,6 +298,65 @@ class TestStartedAt:
         assert nothing == {}
 
 
+def record(kind: RunKind, hour: int) -> RunRecord:
+    return RunRecord(
+        kind=kind,
+        started_at=datetime(2026, 11, 26, hour, tzinfo=UTC),
+        finished_at=datetime(2026, 11, 26, hour, 5, tzinfo=UTC),
+        source="m.csv",
+        counts={Status.CREATED: hour},
+    )
+
+
+class TestHistory:
+    def test_records_survive_and_are_kept_once(self, tmp_path: Path) -> None:
+        """A run's records are kept beside its rows, each command once, oldest
+        first, whoever writes them again."""
+
+        path = tmp_path / "r.journal.sqlite"
+        rows = manifest("00AABB000001").rows
+        with Journal.open(path, TARGET, rows) as journal:
+            journal.mark_started(2)
+        first, resume = record(RunKind.RUN, 9), record(RunKind.RESUME, 11)
+
+        record_history(path, [resume, first])
+        record_history(path, [first])
+
+        assert read_history(path) == (first, resume)
+        with Journal.open(path, TARGET, rows) as journal:
+            assert set(journal.entries()) == {2}
+
+    def test_fresh_start_keeps_the_story(self, tmp_path: Path) -> None:
+        """--fresh forgets the rows, not the commands that ran: they happened."""
+
+        path = tmp_path / "r.journal.sqlite"
+        rows = manifest("00AABB000001").rows
+        Journal.open(path, TARGET, rows).close()
+        record_history(path, [record(RunKind.RUN, 9)])
+
+        with Journal.open(path, TARGET, rows, fresh=True) as journal:
+            assert journal.entries() == {}
+
+        assert read_history(path) == (record(RunKind.RUN, 9),)
+
+    def test_no_journal_no_history(self, tmp_path: Path) -> None:
+        """A report without a journal beside it has no history there."""
+
+        assert read_history(tmp_path / "none.journal.sqlite") == ()
+
+    def test_older_journal_without_runs_table(self, tmp_path: Path) -> None:
+        """A journal from before the history reads as none, and takes records."""
+
+        path = tmp_path / "old.journal.sqlite"
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+            db.commit()
+
+        assert read_history(path) == ()
+        record_history(path, [record(RunKind.RUN, 9)])
+        assert read_history(path) == (record(RunKind.RUN, 9),)
+
+
 class TestOutcomeJson:
     def test_same_text_as_a_deep_copy(self) -> None:
         """The shallow dict writes exactly what dataclasses.asdict wrote before."""
@@ -303,3 +374,66 @@ class TestOutcomeJson:
         )
 
         assert _outcome_to_json(outcome) == json.dumps(asdict(outcome))
+
+
+def committed(path: Path) -> dict[int, str]:
+    """
+    What another connection reads: the phases committed so far, as a kill leaves them.
+    """
+    with contextlib.closing(sqlite3.connect(path)) as other:
+        return dict(other.execute("SELECT row, phase FROM rows").fetchall())
+
+
+class TestWhatAKillCanLose:
+    def test_a_start_is_committed_at_once_with_the_marks_waiting(
+        self, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "r.journal.sqlite"
+        with Journal.open(path, TARGET) as journal:
+            journal.mark_started(2)
+            journal.mark_created(Outcome(row=2, status=Status.CREATED, device_id="d2"))
+            journal.mark_done(Outcome(row=2, status=Status.CREATED, device_id="d2"))
+            before = committed(path)
+            journal.mark_started(3)
+            after = committed(path)
+
+        assert before == {2: "started"}
+        assert after == {2: "done", 3: "started"}
+
+    def test_a_code_is_committed_at_once(self, tmp_path: Path) -> None:
+        path = tmp_path / "r.journal.sqlite"
+        with Journal.open(path, TARGET) as journal:
+            journal.mark_started(2)
+            journal.mark_created(
+                Outcome(
+                    row=2,
+                    status=Status.CODE_ISSUED,
+                    device_id="d2",
+                    activation_code="1234567812345678",
+                )
+            )
+
+            assert committed(path) == {2: "created"}
+
+    def test_waiting_marks_are_committed_after_max_wait(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        path = tmp_path / "r.journal.sqlite"
+        monkeypatch.setattr("provisioner.run.journal.MAX_WAIT", 0.0)
+        with Journal.open(path, TARGET) as journal:
+            journal.mark_started(2)
+            journal.mark_done(Outcome(row=2, status=Status.CREATED, device_id="d2"))
+
+            assert committed(path) == {2: "done"}
+
+    def test_reads_and_close_commit_what_waits(self, tmp_path: Path) -> None:
+        path = tmp_path / "r.journal.sqlite"
+        with Journal.open(path, TARGET) as journal:
+            journal.mark_started(2)
+            journal.mark_done(Outcome(row=2, status=Status.CREATED, device_id="d2"))
+
+            assert journal.entries()[2].phase == Phase.DONE
+            journal.mark_started(3)
+            journal.mark_done(Outcome(row=3, status=Status.CREATED, device_id="d3"))
+
+        assert committed(path) == {2: "done", 3: "done"}
