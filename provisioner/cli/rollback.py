@@ -20,6 +20,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import click
@@ -55,11 +56,19 @@ from provisioner.inventory.rollback_rules import (
 from provisioner.logs import configure_logging
 from provisioner.models import Changes, Manifest, Outcome, Row, Target
 from provisioner.redaction import add_secrets
-from provisioner.report.files import RESULT_COLUMNS, load_report, report_records
+from provisioner.report.files import (
+    RESULT_COLUMNS,
+    load_report,
+    report_column_kinds,
+    report_records,
+)
 from provisioner.report.safety import refuse_inputs, set_aside
 from provisioner.report.table import SUFFIXES, TableFile
 from provisioner.run.journal import journal_path_for
 from provisioner.settings import Settings
+
+if TYPE_CHECKING:
+    from provisioner.report.xlsx import ColumnKinds
 
 __all__ = ["format_rollback", "rollback_command", "rollback_report_path"]
 
@@ -68,6 +77,8 @@ _ROLLBACK_STEM = re.compile(r"^(?P<base>.*)-rollback(?:-(?P<n>\d+))?$")
 _LISTED = 200
 # The end of a device id shown in a listing: enough to find it in the report.
 _ID_TAIL = 8
+# The width of the wrapped rollbackReason column (characters).
+_REASON_WIDTH = 60
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -332,9 +343,10 @@ def _write_report(job: _Job, run: RollbackRun) -> None:
     header = (*job.manifest.columns, *RESULT_COLUMNS, *ROLLBACK_COLUMNS)
     secret = any(outcome.activation_code for outcome in job.outcomes.values())
     status_column = header.index("rollback")
+    kinds = rollback_column_kinds(job.manifest, header)
     for path in job.paths:
         with TableFile(
-            path, header, secret=secret, status_column=status_column
+            path, header, secret=secret, status_column=status_column, kinds=kinds
         ) as table:
             for row, record in zip(
                 job.manifest.rows,
@@ -349,6 +361,21 @@ def _write_report(job: _Job, run: RollbackRun) -> None:
                 base_url=run.target.base_url,
                 org=run.target.org_label(),
             )
+
+
+def rollback_column_kinds(manifest: Manifest, header: Sequence[str]) -> ColumnKinds:
+    """
+    The input report's look (ids as Text, the expiry as a date-time, errors wrapped),
+    and the rollback's reason wrapped and its tracking id as Text.
+    """
+    from provisioner.report.xlsx import ColumnKinds
+
+    report = report_column_kinds(manifest)
+    return ColumnKinds(
+        text=report.text | {header.index("rollbackTrackingId")},
+        dates=report.dates,
+        wrapped={**report.wrapped, header.index("rollbackReason"): _REASON_WIDTH},
+    )
 
 
 def format_rollback(
