@@ -19,6 +19,7 @@ report row, become the rollback report's columns (``ROLLBACK_COLUMNS``).
 from __future__ import annotations
 
 import enum
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -44,9 +45,13 @@ __all__ = [
     "plan_rollback",
     "planned",
     "planned_changes",
+    "resolved_owner_id",
     "rollback_cells",
     "summary_items",
 ]
+
+# The end of a report's owner cell for a row named by name: "Lobby (id Y2lz…)".
+_RESOLVED_ID = re.compile(r"\(id ([^()\s]+)\)$")
 
 ROLLBACK_COLUMNS = (
     "rollback",
@@ -201,18 +206,33 @@ def plan_rollback(manifest: Manifest, outcomes: Mapping[int, Outcome]) -> Rollba
             )
             continue
         claimed[device_id] = row.number
+        # A row that named its owner by name has no id of its own; the report's
+        # owner cell says which id the name resolved to.
+        resolved = resolved_owner_id(outcome.owner)
         candidates.append(
             Candidate(
                 row=row.number,
                 device_id=device_id,
                 is_code=bool(outcome.activation_code) or row.mac is None,
                 mac=row.mac,
-                workspace_id=row.workspace_id,
-                person_id=row.person_id,
+                workspace_id=row.workspace_id
+                or (resolved if row.workspace_name else None),
+                person_id=row.person_id or (resolved if row.person_email else None),
                 org_id=row.org_id,
             )
         )
     return RollbackPlan(candidates=tuple(candidates), settled=settled)
+
+
+def resolved_owner_id(owner_cell: str | None) -> str | None:
+    """
+    The id a report's ``owner`` cell says a name resolved to (``Lobby (id X)``), or
+    None when it names none.
+    """
+    if not owner_cell:
+        return None
+    match = _RESOLVED_ID.search(owner_cell)
+    return match.group(1) if match else None
 
 
 def _skip_reason(outcome: Outcome | None) -> str | None:

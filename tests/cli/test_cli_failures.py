@@ -30,6 +30,7 @@ from emulated import (
 )
 
 from provisioner.cli import codes as codes_module
+from provisioner.cli import export as export_module
 from provisioner.cli import live_checks
 from provisioner.cli import run as run_module
 from provisioner.emulator.config import DEFAULT_TOKEN
@@ -45,7 +46,7 @@ NO_DEVICE_SCOPES = "people-only-token"
 EXPIRING = "expiring-token"
 FRESH = "fresh-token"
 WRONG_TOKEN = "wrong-token-0f9e8d7c"
-COMMANDS = ("validate --live", "run", "run --dry-run", "rerun", "codes")
+COMMANDS = ("validate --live", "run", "run --dry-run", "rerun", "codes", "export")
 FAILURES = (
     "wrong token",
     "missing scope",
@@ -97,7 +98,7 @@ def _quick(monkeypatch: pytest.MonkeyPatch) -> None:
     The failure and its sentence are the same with the default minutes of retrying.
     """
     quick = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.01, max_total=5)
-    for module in (run_module, codes_module, live_checks):
+    for module in (run_module, codes_module, live_checks, export_module):
         build = module.build_settings
 
         def build_quickly(
@@ -164,6 +165,8 @@ def command_line(command: str, files: dict[str, Path], base_url: str) -> list[st
         return ["run", str(files["manifest"]), "--dry-run", "--report", out, *where]
     if command == "rerun":
         return ["rerun", str(files["report"]), *where]
+    if command == "export":
+        return ["export", str(files["out"]), *where]
     return ["codes", str(files["report"]), *where]
 
 

@@ -24,6 +24,7 @@ from provisioner.inventory.rollback_rules import (
     plan_rollback,
     planned,
     planned_changes,
+    resolved_owner_id,
     rollback_cells,
     summary_items,
 )
@@ -133,6 +134,42 @@ class TestPlan:
         assert isinstance(found, RollbackResult)
         assert found.status is RollbackStatus.SKIPPED
         assert reason in found.reason
+
+    def test_owner_named_by_name_is_checked_by_the_id_it_resolved_to(self) -> None:
+        """A row that named its workspace by name is checked against the id the
+        report's owner cell says the name resolved to."""
+        row = Row(
+            number=2,
+            cells=(),
+            mac=MAC,
+            model="DMS Cisco 8851",
+            workspace_name="Lobby",
+        )
+        outcome = Outcome(
+            row=2, status=Status.CREATED, device_id="D2", owner="Lobby (id WS7)"
+        )
+
+        found = plan_one(row, outcome)
+
+        assert isinstance(found, Candidate)
+        assert (found.workspace_id, found.person_id) == ("WS7", None)
+        moved = judge(found, Device(id="D2", mac=MAC, workspace_id="WS8"))
+        assert isinstance(moved, RollbackResult)
+        assert moved.status is RollbackStatus.KEPT
+
+    @pytest.mark.parametrize(
+        ("cell", "found"),
+        [
+            ("Lobby (id WS7)", "WS7"),
+            ("Lobby, Denver (id WS7)", "WS7"),
+            ("ann@x.example (id P1)", "P1"),
+            ("Lobby", None),
+            (None, None),
+        ],
+    )
+    def test_resolved_owner_id(self, cell: str | None, found: str | None) -> None:
+        """The id is read from the end of the owner cell, when it names one."""
+        assert resolved_owner_id(cell) == found
 
     def test_a_device_named_twice_is_rolled_back_once(self) -> None:
         """The second row naming the same device is skipped, naming the first."""
