@@ -98,8 +98,19 @@ async def _check(manifest: Manifest, settings: Settings) -> Preflight:
     from provisioner.webex.client import ApiClient
 
     async with ApiClient(settings) as api:
-        # The first call: a wrong URL or a refused token stops here.
+        # The first calls: a wrong URL, a refused token, or a token that may not even
+        # read the org's devices (what a run needs first) stops here, rather than
+        # each check being skipped with a warning and the command ending well.
         await resolve_target(api, settings)
+        devices = api.list_devices(org_id=settings.org_id, page_size=1)
+        try:
+            async for _device in devices:
+                break
+        finally:
+            # Close the listing now rather than whenever it is collected.
+            close = getattr(devices, "aclose", None)
+            if close is not None:
+                await close()
         return await preflight(
             manifest, api, org_id=settings.org_id, concurrency=settings.concurrency
         )
@@ -128,5 +139,10 @@ def describe_preflight(checked: Preflight, base_url: str | None = None) -> list[
             "to the row's own owner; a run adopts that device"
         )
     lines.append(f"  owners: {len(checked.owners)} looked up, {missing} not found")
+    if checked.names_looked_up:
+        lines.append(
+            f"  owners by name or email: {checked.names_looked_up} looked up "
+            "(rows they did not resolve are listed above)"
+        )
     lines.extend(f"  warning: {warning}" for warning in checked.warnings)
     return lines

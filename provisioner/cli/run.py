@@ -54,10 +54,10 @@ from provisioner.report.safety import (
     refuse_real_report,
 )
 from provisioner.run.engine import RunResult, provision
-from provisioner.run.journal import journal_path_for
+from provisioner.run.journal import Journal, journal_path_for
 from provisioner.settings import Settings
 
-__all__ = ["rerun", "rerun_report_path", "run"]
+__all__ = ["rerun", "rerun_report_path", "run", "watch_signals"]
 
 log = structlog.get_logger()
 
@@ -82,6 +82,8 @@ class _Job:
     yes: bool = False
     #: ``--fresh``: forget the journal's rows (voiding their codes) and start over.
     fresh: bool = False
+    #: Where a rerun's report was written, when its journal says.
+    previous_target: Target | None = None
     #: The command as people type it, for the confirmation's words.
     command: str = "provisioner run"
     #: After a dry run: the command that makes its changes.
@@ -296,6 +298,8 @@ def rerun(
             yes=yes,
             fresh=fresh,
             command="provisioner rerun",
+            # Where the report was written, from the journal the run kept beside it.
+            previous_target=Journal.target_of(journal_path_for(report_path)),
         )
         click.echo(
             f"Re-running {len(only_rows)} of {len(manifest.rows)} rows "
@@ -367,7 +371,7 @@ async def _provision_until_signalled(
         def before_rows(target: Target, changes: Changes) -> None:
             confirm_changes(target, changes, yes=job.yes, command=job.command)
             if threading.current_thread() is threading.main_thread():
-                group.start_soon(_watch_signals, stop, group.cancel_scope)
+                group.start_soon(watch_signals, stop, group.cancel_scope)
 
         try:
             result = await provision(
@@ -380,6 +384,7 @@ async def _provision_until_signalled(
                 stop=stop,
                 before_rows=before_rows,
                 fresh=job.fresh,
+                previous_target=job.previous_target,
             )
         except ProvisionerError as exc:
             # Raised outside the group, so the caller sees the error itself rather
@@ -392,12 +397,16 @@ async def _provision_until_signalled(
     return result
 
 
-async def _watch_signals(
+async def watch_signals(
     stop: anyio.Event,
     scope: anyio.CancelScope,
     *,
     task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
+    """
+    Turn the first SIGINT/SIGTERM into ``stop`` (rows in flight finish, the report is
+    written) and a second into cancelling ``scope`` (rows in flight are abandoned).
+    """
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         task_status.started()
         async for signum in signals:

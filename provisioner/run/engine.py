@@ -50,10 +50,12 @@ import structlog
 from provisioner.errors import (
     ApiError,
     AuthError,
+    ConfigError,
     ConnectError,
     ForbiddenError,
     TransientError,
 )
+from provisioner.live.owners import resolve_owners
 from provisioner.live.preflight import preflight, with_catalogue
 from provisioner.live.target import resolve_target
 from provisioner.models import (
@@ -66,7 +68,7 @@ from provisioner.models import (
     Target,
 )
 from provisioner.run import code_rows, plan, steps
-from provisioner.run.identity import row_digest
+from provisioner.run.identity import describe_target, row_digest
 from provisioner.run.journal import Journal, JournalEntry
 from provisioner.settings import Settings
 from provisioner.webex.protocol import DevicesApi, SupportedModel
@@ -133,6 +135,7 @@ async def provision(
     stop: anyio.Event | None = None,
     before_rows: Callable[[Target, Changes], None] | None = None,
     fresh: bool = False,
+    previous_target: Target | None = None,
 ) -> RunResult:
     """
     Provision every valid row of ``manifest`` and return each row's outcome.
@@ -152,6 +155,9 @@ async def provision(
             run before any write: this is where the CLI asks for confirmation.
         fresh: forget the journal's rows and start over; the activation codes it
             holds are voided as their rows get new ones (``--fresh``).
+        previous_target: where ``previous`` (a rerun's report) was written, when
+            known: a rerun against another API or org is refused, since the rows that
+            ended well there did not happen here.
 
     Raises:
         AuthError: the token was refused (401) on the first call.
@@ -181,6 +187,7 @@ async def provision(
             on_progress=on_progress,
             stop=stop or anyio.Event(),
             before_rows=before_rows,
+            previous_target=previous_target,
         )
         path = None if settings.dry_run else journal_path
         return await run.execute(path, only_rows, fresh=fresh)
@@ -202,6 +209,7 @@ class _Run:
     on_progress: Callable[[Progress], None] | None
     stop: anyio.Event
     before_rows: Callable[[Target, Changes], None] | None = None
+    previous_target: Target | None = None
     outcomes: dict[int, Outcome] = field(default_factory=dict)
     # Kept alongside ``outcomes`` so a progress snapshot costs O(statuses), not
     # O(rows): counting the outcomes on every finished row made a run quadratic.
@@ -215,6 +223,8 @@ class _Run:
     #: device from the devices of the owner's other code rows.
     code_rows: dict[str, tuple[int, ...]] = field(default_factory=dict)
     owners: steps.OwnerCache = field(default_factory=dict)
+    #: Row number → the report's ``owner`` cell (rows that named an owner by name).
+    owner_labels: dict[int, str] = field(default_factory=dict)
     clock_start: float = field(default_factory=time.monotonic)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     #: Where the run writes; the org is filled in once the API has said whose it is.
@@ -252,12 +262,20 @@ class _Run:
         supported = await self._check_access()
         if self.settings.dry_run:
             await self._check_live(supported)
-        elif supported:
-            # The org's own list decides which models go through (a dry run's
-            # pre-flight does the same): one it lacks makes the row invalid, one
-            # only it knows is fine.
-            self.manifest = with_catalogue(self.manifest, supported)
-        # Opened once the target is known: a journal for another target is refused.
+        else:
+            if supported:
+                # The org's own list decides which models go through (a dry run's
+                # pre-flight does the same): one it lacks makes the row invalid,
+                # one only it knows is fine.
+                self.manifest = with_catalogue(self.manifest, supported)
+            await self._resolve_owner_names()
+        self.owner_labels = {
+            row.number: label
+            for row in self.manifest.rows
+            if (label := row.owner_label) is not None
+        }
+        # Opened once the target is known, and the owners named by name have their
+        # ids: a journal for another target is refused.
         with Journal.open(
             path, self.target, self.manifest.rows, fresh=fresh
         ) as journal:
@@ -318,6 +336,15 @@ class _Run:
         """
         with self.api.tally():
             self.target = await self._identify()
+            earlier = self.previous_target
+            if earlier is not None and not earlier.same_org_as(self.target):
+                raise ConfigError(
+                    "the report being rerun was written by a run against "
+                    f"{describe_target(earlier.identity())}, not "
+                    f"{describe_target(self.target.identity())}: its rows that ended "
+                    "well there did not happen here. Rerun it against that target, or "
+                    "provision this one with provisioner run and another --report"
+                )
             try:
                 models = await self._first_call()
             except (AuthError, ForbiddenError, TransientError):
@@ -350,7 +377,29 @@ class _Run:
         for key, lookup in checked.owners.items():
             if lookup.owner is not None:
                 self.owners[key.id] = None
+        for row in self.manifest.rows:
+            if row.owner_name and row.owner_id:
+                # Found by name just now: no need to read it again by id.
+                self.owners[row.owner_id] = None
         for warning in checked.warnings:
+            log.warning("live_check_skipped", reason=warning)
+
+    async def _resolve_owner_names(self) -> None:
+        """
+        Give rows that name their owner by workspace name or email the owner's id.
+
+        Each distinct name is looked up once; a name that matches no owner, or
+        several, makes its rows invalid, saying which were found.
+        """
+        with self.api.tally():
+            resolution = await resolve_owners(
+                self.manifest,
+                self.api,
+                org_id=self.settings.org_id,
+                concurrency=self.settings.concurrency,
+            )
+        self.manifest = resolution.manifest
+        for warning in resolution.warnings:
             log.warning("live_check_skipped", reason=warning)
 
     async def _identify(self) -> Target:
@@ -510,6 +559,9 @@ class _Run:
         earlier = self.outcomes.get(number)
         if earlier is not None:
             self.counts[earlier.status] -= 1
+        label = self.owner_labels.get(number)
+        if label is not None and outcome.owner is None:
+            outcome = replace(outcome, owner=label)
         self.outcomes[number] = outcome
         self.counts[outcome.status] += 1
 

@@ -81,27 +81,6 @@ class TestTagsToSend:
         assert plan.tags_to_send(current, wanted, mode) == expected
 
 
-class TestPickCodeDevice:
-    def test_by_id(self) -> None:
-        """With the code's device id, that device is picked."""
-        devices = [Device(id="a"), Device(id="b")]
-
-        assert plan.pick_code_device(devices, "b") == devices[1]
-
-    def test_the_single_pending_device(self) -> None:
-        """Without an id, the one device waiting for activation is picked."""
-        pending = Device(id="p", connection_status="activating")
-        devices = [Device(id="x", mac="AA", connection_status="connected"), pending]
-
-        assert plan.pick_code_device(devices, None) == pending
-
-    def test_ambiguity_picks_none(self) -> None:
-        """Two pending devices cannot be told apart: none is picked."""
-        devices = [Device(id=i, connection_status="activating") for i in "pq"]
-
-        assert plan.pick_code_device(devices, None) is None
-
-
 def pending(device_id: str, created: str | None, **fields: object) -> Device:
     fields.setdefault("connection_status", "activating")
     return Device(id=device_id, created=created, **fields)  # type: ignore[arg-type]
@@ -147,6 +126,65 @@ class TestLostCodeDevices:
         )
 
         assert [d.id for d in found] == ["cut"]
+
+
+class TestFoundStatus:
+    START = datetime(2026, 11, 26, 1, 0, 0, tzinfo=UTC)
+
+    @pytest.mark.parametrize(
+        ("created", "unknown", "status"),
+        [
+            ("2026-11-26T01:00:03.000Z", True, Status.CREATED),
+            ("2026-11-26T00:59:59.000Z", True, Status.CREATED),
+            ("2026-11-26T00:40:00.000Z", True, Status.ADOPTED),
+            (None, True, Status.ADOPTED),
+            ("2026-11-26T01:00:03.000Z", False, Status.ADOPTED),
+        ],
+        ids=[
+            "made after the start by our lost create",
+            "within the clock tolerance",
+            "there before the row started",
+            "no stamp shows it is ours",
+            "no create of ours was lost",
+        ],
+    )
+    def test_only_a_lost_create_after_the_start_made_the_device(
+        self, created: str | None, unknown: bool, status: Status
+    ) -> None:
+        """A device found after a lost create is the run's only if stamped since the
+        row's first start; otherwise it was there before and is adopted."""
+        device = Device(id="D", mac="00AABB000001", created=created)
+
+        assert plan.found_status(device, self.START, unknown=unknown) is status
+
+    def test_a_row_never_started_made_nothing(self) -> None:
+        """Without a start time nothing shows the device is the run's."""
+        device = Device(id="D", created="2026-11-26T01:00:03.000Z")
+
+        assert plan.found_status(device, None, unknown=True) is Status.ADOPTED
+
+
+class TestNewCodeDevice:
+    def test_the_one_unclaimed_device_made_since_the_start(self) -> None:
+        """The code's device is the one pending device made since the row started
+        that no row claims; an older one or a claimed one is not it."""
+        start = datetime(2026, 11, 26, 1, 0, 0, tzinfo=UTC)
+        mine = pending("mine", "2026-11-26T01:00:01.000Z")
+        devices = [
+            pending("older", "2026-11-26T00:30:00.000Z"),
+            pending("sibling", "2026-11-26T01:00:00.500Z"),
+            mine,
+        ]
+
+        assert plan.new_code_device(devices, start, {"sibling"}) == mine
+
+    def test_two_candidates_are_not_told_apart(self) -> None:
+        """Two unclaimed pending devices made since the start: none is picked."""
+        start = datetime(2026, 11, 26, 1, 0, 0, tzinfo=UTC)
+        devices = [pending(i, "2026-11-26T01:00:01.000Z") for i in "pq"]
+
+        assert plan.new_code_device(devices, start, ()) is None
+        assert plan.new_code_device([], start, ()) is None
 
 
 class TestMayHaveTakenEffect:
