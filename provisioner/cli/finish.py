@@ -39,6 +39,8 @@ class Finish:
     paths: tuple[Path, ...]
     #: The command without ``--dry-run`` (None unless this was a dry run).
     real_command: str | None = None
+    #: ``--group-by``: the manifest column the Summary counts rows by.
+    group_by: str | None = None
 
 
 def set_aside_lines(moved: Sequence[SetAside]) -> list[str]:
@@ -59,7 +61,13 @@ def finish_run(finish: Finish, result: RunResult) -> int:
     complete = complete_outcomes(finish.manifest, result.outcomes)
     try:
         moved = set_aside(finish.paths, complete.values())
-        write_report(finish.manifest, result.outcomes, finish.paths, result.stats)
+        write_report(
+            finish.manifest,
+            result.outcomes,
+            finish.paths,
+            result.stats,
+            group_by=finish.group_by,
+        )
     except ProvisionerError as exc:
         # Exit 1, not 2: rows did run, so "nothing could start" would mislead.
         fail(

@@ -37,11 +37,18 @@ from provisioner.cli.confirm import confirm_changes, yes_option
 from provisioner.cli.exit_codes import EXIT_INTERRUPTED, EXIT_OK
 from provisioner.cli.failures import command_errors
 from provisioner.cli.finish import Finish, finish_run
+from provisioner.cli.history import (
+    Story,
+    group_by_option,
+    group_column,
+    story_of_manifest,
+    story_of_report,
+)
 from provisioner.cli.progress import ProgressDisplay
 from provisioner.errors import ProvisionerError
 from provisioner.intake.manifest import load_manifest
 from provisioner.logs import configure_logging
-from provisioner.models import Changes, Manifest, Outcome, TagMode, Target
+from provisioner.models import Changes, Manifest, Outcome, RunKind, TagMode, Target
 from provisioner.redaction import add_secrets
 from provisioner.report.files import (
     load_report,
@@ -86,11 +93,20 @@ class _Job:
     command: str = "provisioner run"
     #: After a dry run: the command that makes its changes.
     real_command: str | None = None
+    #: The rollout's commands so far, and what this one reads.
+    story: Story | None = None
+    #: What this command is, for its line of the run history.
+    kind: RunKind = RunKind.RUN
+    #: ``--group-by``: the manifest column the Summary counts rows by.
+    group_by: str | None = None
 
     @property
     def finish(self) -> Finish:
         return Finish(
-            manifest=self.manifest, paths=self.paths, real_command=self.real_command
+            manifest=self.manifest,
+            paths=self.paths,
+            real_command=self.real_command,
+            group_by=self.group_by,
         )
 
 
@@ -174,6 +190,7 @@ def _dry_run_paths(paths: tuple[Path, ...]) -> tuple[Path, ...]:
     ),
 )
 @_reissue_codes_option()
+@group_by_option()
 @yes_option()
 @connection_options
 def run(
@@ -183,6 +200,7 @@ def run(
     dry_run: bool,
     fresh: bool,
     reissue_codes: bool,
+    group_by: str | None,
     yes: bool,
     connection: ConnectionOptions,
 ) -> None:
@@ -227,6 +245,8 @@ def run(
             real_command=(
                 _real_command(manifest_path, sheet, connection) if dry_run else None
             ),
+            story=story_of_manifest(manifest_path, journal),
+            group_by=group_column(manifest, group_by),
         )
         _execute(job)
 
@@ -251,6 +271,7 @@ def run(
     ),
 )
 @_reissue_codes_option()
+@group_by_option()
 @yes_option()
 @connection_options
 def rerun(
@@ -258,6 +279,7 @@ def rerun(
     output: Path | None,
     fresh: bool,
     reissue_codes: bool,
+    group_by: str | None,
     yes: bool,
     connection: ConnectionOptions,
 ) -> None:
@@ -285,11 +307,15 @@ def rerun(
         else:
             paths = report_paths(report_path, output)
         refuse_inputs(paths, [report_path], flag="--report")
+        journal = journal_path_for(paths[0])
         job = _Job(
             manifest=manifest,
             settings=settings,
             paths=paths,
-            journal_path=journal_path_for(paths[0]),
+            journal_path=journal,
+            story=story_of_report(report_path, journal),
+            kind=RunKind.RERUN,
+            group_by=group_column(manifest, group_by),
             previous=previous,
             only_rows=only_rows,
             quiet=connection.quiet,
@@ -345,6 +371,8 @@ def _execute(job: _Job) -> None:
             err=True,
         )
         raise SystemExit(EXIT_INTERRUPTED)
+    if job.story is not None:
+        result = replace(result, stats=job.story.told(result.stats, job.kind))
     raise SystemExit(finish_run(job.finish, result))
 
 
