@@ -100,7 +100,7 @@ async def _issue_code(ctx: RowContext, row: Row, *, suspect: bool) -> Outcome:
     base = Outcome(row=row.number, status=Status.FAILED)
     last: ApiError | None = None
     async with ctx.owner_lock:
-        ctx.journal.mark_started(row.number)
+        await ctx.journal.start(row.number)
         settled = await _settle_earlier_code(ctx, row, base)
         if settled is not None:
             return settled

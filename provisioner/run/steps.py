@@ -117,7 +117,7 @@ async def provision_mac_row(
             # happened, so it is reconciled like an unknown outcome.
             resumed = entry is not None and entry.phase is Phase.STARTED
             had_device = previous is not None and previous.device_id is not None
-            ctx.journal.mark_started(row.number)
+            await ctx.journal.start(row.number)
             device, status = await _obtain_device(
                 ctx, row, unknown=resumed, look_first=resumed or had_device
             )

@@ -149,6 +149,9 @@ class ApiClient:
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=limit, limit_per_host=limit),
             timeout=aiohttp.ClientTimeout(total=self._settings.request_timeout),
+            # The API authenticates by bearer token and sets no cookies we need:
+            # skipping the cookie jar saves its work on every request and answer.
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
         return self
 

@@ -919,6 +919,42 @@ class TestResume:
         assert len(macs) == len(set(macs))
         assert all(d.tags == ("lobby",) for d in api.devices.values())
 
+    async def test_marks_a_kill_loses_are_made_again_without_a_duplicate(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A kill drops the journal marks still waiting for a commit (only starts and
+        codes are committed at once): the rows they belonged to are resumed from
+        their last committed phase, once each, tags exact."""
+        api = fake()
+        manifest = manifest_of(many_rows(30))
+        journal_path = tmp_path / "r.journal.sqlite"
+
+        def kill_after_twentieth_create(op: str, mac: str | None) -> None:
+            if op == "create_device" and api.count(op) == 20:
+                scope.cancel()
+
+        # A SIGKILL closes nothing: the waiting marks are gone, not committed.
+        monkeypatch.setattr(Journal, "close", lambda journal: journal._db.close())
+        api.on_effect = kill_after_twentieth_create
+        with anyio.CancelScope() as scope:
+            await provision(
+                manifest, settings(concurrency=4), api=api, journal_path=journal_path
+            )
+        api.on_effect = None
+        monkeypatch.undo()
+        with reopen(journal_path, manifest) as journal:
+            kept = {n: e.phase for n, e in journal.entries().items()}
+        second = await provision(
+            manifest, settings(), api=api, journal_path=journal_path
+        )
+
+        assert any(phase is not Phase.DONE for phase in kept.values())
+        assert 30 == len(second.outcomes) == len(api.devices)
+        assert all(o.status is Status.CREATED for o in second.outcomes.values())
+        macs = [d.mac for d in api.devices.values()]
+        assert len(macs) == len(set(macs))
+        assert all(d.tags == ("lobby",) for d in api.devices.values())
+
     async def test_token_refused_mid_run_stops_and_the_same_run_continues(
         self, tmp_path: Path
     ) -> None:

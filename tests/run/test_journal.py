@@ -374,3 +374,66 @@ class TestOutcomeJson:
         )
 
         assert _outcome_to_json(outcome) == json.dumps(asdict(outcome))
+
+
+def committed(path: Path) -> dict[int, str]:
+    """
+    What another connection reads: the phases committed so far, as a kill leaves them.
+    """
+    with contextlib.closing(sqlite3.connect(path)) as other:
+        return dict(other.execute("SELECT row, phase FROM rows").fetchall())
+
+
+class TestWhatAKillCanLose:
+    def test_a_start_is_committed_at_once_with_the_marks_waiting(
+        self, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "r.journal.sqlite"
+        with Journal.open(path, TARGET) as journal:
+            journal.mark_started(2)
+            journal.mark_created(Outcome(row=2, status=Status.CREATED, device_id="d2"))
+            journal.mark_done(Outcome(row=2, status=Status.CREATED, device_id="d2"))
+            before = committed(path)
+            journal.mark_started(3)
+            after = committed(path)
+
+        assert before == {2: "started"}
+        assert after == {2: "done", 3: "started"}
+
+    def test_a_code_is_committed_at_once(self, tmp_path: Path) -> None:
+        path = tmp_path / "r.journal.sqlite"
+        with Journal.open(path, TARGET) as journal:
+            journal.mark_started(2)
+            journal.mark_created(
+                Outcome(
+                    row=2,
+                    status=Status.CODE_ISSUED,
+                    device_id="d2",
+                    activation_code="1234567812345678",
+                )
+            )
+
+            assert committed(path) == {2: "created"}
+
+    def test_waiting_marks_are_committed_after_max_wait(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        path = tmp_path / "r.journal.sqlite"
+        monkeypatch.setattr("provisioner.run.journal.MAX_WAIT", 0.0)
+        with Journal.open(path, TARGET) as journal:
+            journal.mark_started(2)
+            journal.mark_done(Outcome(row=2, status=Status.CREATED, device_id="d2"))
+
+            assert committed(path) == {2: "done"}
+
+    def test_reads_and_close_commit_what_waits(self, tmp_path: Path) -> None:
+        path = tmp_path / "r.journal.sqlite"
+        with Journal.open(path, TARGET) as journal:
+            journal.mark_started(2)
+            journal.mark_done(Outcome(row=2, status=Status.CREATED, device_id="d2"))
+
+            assert journal.entries()[2].phase == Phase.DONE
+            journal.mark_started(3)
+            journal.mark_done(Outcome(row=3, status=Status.CREATED, device_id="d3"))
+
+        assert committed(path) == {2: "done", 3: "done"}
