@@ -10,7 +10,8 @@ POST reads too: it changes nothing):
   workspace), and a third-party (customer-managed) model has a password;
 - ``validateMacs`` in batches: a MAC in use (and, where a lookup can tell, by whom),
   invalid, or listed twice;
-- each distinct owner looked up once: a 404 names the column and says to check the id.
+- each distinct owner looked up once: a 404 names the column and says to check the id;
+  owners named by workspace name or email are resolved to ids first (``live.owners``).
 
 The decisions are pure functions of what the calls answered, in
 ``provisioner.live.rules`` (``mac_problems``, ``owner_problems``, ``with_catalogue``,
@@ -22,6 +23,7 @@ so callers import the whole pre-flight from this one module.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import anyio
@@ -34,6 +36,7 @@ from provisioner.errors import (
     InvalidRequestError,
     NotFoundError,
 )
+from provisioner.live.owners import resolve_owners
 from provisioner.live.rules import (
     MAC_BATCH_SIZE,
     Answers,
@@ -111,6 +114,13 @@ async def preflight(
         gathered.supported = tuple(supported)
     if gathered.supported:
         manifest = with_catalogue(manifest, gathered.supported)
+    # Owners named by name get their ids first: the MAC holder and adoption checks
+    # compare owner ids.
+    resolution = await resolve_owners(
+        manifest, api, org_id=org_id, concurrency=concurrency
+    )
+    manifest = resolution.manifest
+    gathered.warnings.extend(resolution.warnings)
     for org, batch in mac_batches(manifest.rows, org_id, batch_size):
         if not await _validate_batch(api, org, batch, gathered):
             break
@@ -130,7 +140,13 @@ async def preflight(
     async with anyio.create_task_group() as group:
         for owner in holder_owners:
             group.start_soon(_lookup_owner, api, owner, gathered, limiter)
-    return decide(manifest, gathered, org_id)
+    checked = decide(manifest, gathered, org_id)
+    live = dict(checked.live_problems)
+    for number, problems in resolution.problems.items():
+        live[number] = problems + live.get(number, ())
+    return dataclasses.replace(
+        checked, live_problems=live, names_looked_up=len(resolution.lookups)
+    )
 
 
 async def _supported(
