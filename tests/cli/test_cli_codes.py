@@ -322,8 +322,8 @@ def test_sheet_lists_the_codes_still_pending(
 ) -> None:
     """--sheet writes the pending codes (not the activated one) beside the report,
     grouped for reading off, in a file only its owner can read."""
-    report, outcomes = make_report(server, tmp_path)
-    server.admin("POST", f"/devices/{outcomes[4].device_id}/activate", {})
+    report, outcomes = make_report(server, tmp_path, env)
+    server.admin("POST", f"/devices/{person_device(server)}/activate", {})
 
     result = invoke(env, str(report), "--sheet")
 
@@ -344,17 +344,10 @@ def test_sheet_after_renew_holds_the_new_codes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """After --renew the sheet lists the fresh codes, as the new report holds them,
-    and the new report's history has the renewal as its own line."""
-    csv_report, outcomes = make_report(server, tmp_path)
-    # The same report as a workbook: it carries its history (one run) on.
-    report = csv_report.with_suffix(".xlsx")
-    manifest, loaded = load_report(csv_report)
-    now = datetime.now(UTC)
-    stats = RunStats(
-        started_at=now, finished_at=now, api_calls=6, rate_limited=0, retries=0
-    )
-    write_report(manifest, loaded, [report], stats)
-    server.admin("POST", f"/devices/{outcomes[4].device_id}/activate", {})
+    and the new report's history has the run (from the CSV's journal) and the
+    renewal as its own line."""
+    report, outcomes = make_report(server, tmp_path, env)
+    server.admin("POST", f"/devices/{person_device(server)}/activate", {})
     server.advance(31)
     at(monkeypatch, 31)
     sheet = tmp_path / "print-me.xlsx"
