@@ -90,6 +90,9 @@ class FakeDevicesApi:
     people: set[str] = field(default_factory=set)
     supported: list[SupportedModel] = field(default_factory=list)
     devices: dict[str, Device] = field(default_factory=dict)
+    #: The token's own org, and the display names of the orgs it may read.
+    home_org: str = "fake-org"
+    org_names: dict[str, str] = field(default_factory=dict)
     #: Checkpoints inside each call (anyio.sleep(0)): lets tasks interleave.
     yields: int = 1
     #: The activation code answer carries the pending device's id.
@@ -394,3 +397,19 @@ class FakeDevicesApi:
         async with self._call("get_person", person_id):
             self._check_owner(None, person_id)
         return Owner(id=person_id, display_name=f"Person {person_id}")
+
+    async def get_me(self) -> Owner:
+        async with self._call("get_me"):
+            pass
+        return Owner(
+            id="fake-admin",
+            display_name="Fake Admin",
+            extra={"email": "admin@example.com", "org_id": self.home_org},
+        )
+
+    async def get_organization(self, org_id: str) -> Owner:
+        async with self._call("get_organization", org_id):
+            name = self.org_names.get(org_id)
+            if name is None:
+                raise NotFoundError("org not found", status=404)
+        return Owner(id=org_id, display_name=name)

@@ -17,9 +17,10 @@ import re
 import shlex
 import signal
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anyio
 import click
@@ -85,11 +86,16 @@ class _Job:
     command: str = "provisioner run"
     #: After a dry run: the command that makes its changes.
     real_command: str | None = None
+    #: ``--split-by-org``: one report per org besides the combined one.
+    split_by_org: bool = False
 
     @property
     def finish(self) -> Finish:
         return Finish(
-            manifest=self.manifest, paths=self.paths, real_command=self.real_command
+            manifest=self.manifest,
+            paths=self.paths,
+            real_command=self.real_command,
+            split_by_org=self.split_by_org,
         )
 
 
@@ -129,6 +135,21 @@ def _real_command(
     return shlex.join(words)
 
 
+def split_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """
+    Declare ``--split-by-org``: one report per org besides the combined one.
+    """
+    return click.option(
+        "--split-by-org",
+        is_flag=True,
+        help=(
+            "Also write one report per org the rows go to (partners), each "
+            "complete for its rows and re-runnable with rerun: "
+            "<report>-org-<name>-<id>.*"
+        ),
+    )
+
+
 def _dry_run_paths(paths: tuple[Path, ...]) -> tuple[Path, ...]:
     # A rehearsal must not replace the report of a real run.
     return tuple(p.with_name(f"{p.stem}-dry-run{p.suffix}") for p in paths)
@@ -157,6 +178,7 @@ def _dry_run_paths(paths: tuple[Path, ...]) -> tuple[Path, ...]:
     is_flag=True,
     help="Forget an earlier interrupted run of this manifest and start over.",
 )
+@split_option()
 @yes_option()
 @connection_options
 def run(
@@ -165,6 +187,7 @@ def run(
     sheet: str | None,
     dry_run: bool,
     fresh: bool,
+    split_by_org: bool,
     yes: bool,
     connection: ConnectionOptions,
 ) -> None:
@@ -207,6 +230,7 @@ def run(
             real_command=(
                 _real_command(manifest_path, sheet, connection) if dry_run else None
             ),
+            split_by_org=split_by_org,
         )
         _execute(job, fresh=fresh)
 
@@ -227,12 +251,14 @@ def run(
     is_flag=True,
     help="Forget an earlier interrupted rerun into the same report and start over.",
 )
+@split_option()
 @yes_option()
 @connection_options
 def rerun(
     report_path: Path,
     output: Path | None,
     fresh: bool,
+    split_by_org: bool,
     yes: bool,
     connection: ConnectionOptions,
 ) -> None:
@@ -269,6 +295,7 @@ def rerun(
             quiet=connection.quiet,
             yes=yes,
             command="provisioner rerun",
+            split_by_org=split_by_org,
         )
         click.echo(
             f"Re-running {len(only_rows)} of {len(manifest.rows)} rows "

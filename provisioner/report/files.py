@@ -40,6 +40,7 @@ from provisioner.report.cells import (
     outcome_cells,
     parse_outcome,
 )
+from provisioner.report.orgs import OrgCount, count_by_org, is_multi_org
 from provisioner.report.table import SUFFIXES, TableFile
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "error_cell",
     "error_kind",
     "load_report",
+    "org_counts_text",
     "report_paths",
     "report_records",
     "rows_to_rerun",
@@ -76,6 +78,8 @@ class ReportSummary:
     by_error: Mapping[str, int]
     not_started: int
     stats: RunStats
+    #: Each org's rows by status, when the rows go to several orgs (else empty).
+    by_org: tuple[OrgCount, ...] = ()
 
     @property
     def throughput(self) -> float | None:
@@ -175,12 +179,14 @@ def summarise(
     by_status = Counter(outcome.status for outcome in complete.values())
     kinds = (error_kind(outcome) for outcome in complete.values())
     by_error = Counter(kind for kind in kinds if kind is not None)
+    multi = is_multi_org(manifest, stats)
     return ReportSummary(
         rows=len(complete),
         by_status={status: by_status[status] for status in Status},
         by_error=dict(sorted(by_error.items(), key=lambda item: (-item[1], item[0]))),
         not_started=by_status[Status.NOT_STARTED],
         stats=stats,
+        by_org=count_by_org(manifest, complete, stats) if multi else (),
     )
 
 
@@ -217,7 +223,20 @@ def summary_items(summary: ReportSummary, manifest: Manifest) -> list[tuple[str,
     items.extend(summary.by_error.items())
     if not summary.by_error:
         items.append(("none", 0))
+    if summary.by_org:
+        items.append(("Rows by org", None))
+        items.extend(
+            (count.org.label(), org_counts_text(count)) for count in summary.by_org
+        )
     return items
+
+
+def org_counts_text(count: OrgCount) -> str:
+    """
+    One org's rows in a few words: ``300 rows: created 298 · failed 2``.
+    """
+    shown = [f"{status.value} {n}" for status, n in count.by_status.items() if n]
+    return f"{count.rows} rows: " + (" · ".join(shown) or "none")
 
 
 def write_report(

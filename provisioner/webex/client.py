@@ -386,6 +386,22 @@ class ApiClient:
         )
         return owner_from(expect_object(answer))
 
+    async def get_me(self) -> Owner:
+        """
+        Return the person behind the token; ``extra`` holds ``email`` and ``org_id``.
+        """
+        url = self._base / "people" / "me"
+        answer = await self._call("GET", url, scoped=False)
+        return owner_from(expect_object(answer))
+
+    async def get_organization(self, org_id: str) -> Owner:
+        """
+        Return an org (its id and display name) by id.
+        """
+        url = self._base / "organizations" / org_id
+        answer = await self._call("GET", url, scoped=False)
+        return owner_from(expect_object(answer))
+
     # -- one request, with retries ------------------------------------------------------
 
     async def _patch_tags(
@@ -420,10 +436,12 @@ class ApiClient:
         content_type: str = "application/json",
         idempotent: bool = True,
         gone_ok: bool = False,
+        scoped: bool = True,
     ) -> Answer:
         query = dict(params or {})
         org = org_id or self._settings.org_id
-        if org and not url.query_string:
+        # ``scoped=False``: the route names its org in the path, or means the caller.
+        if org and scoped and not url.query_string:
             query["orgId"] = org
         data = None if json_body is None else json.dumps(json_body).encode()
         started = time.monotonic()

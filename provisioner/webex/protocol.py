@@ -82,7 +82,8 @@ class MacState:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Owner:
     """
-    A workspace or person that can own devices.
+    A workspace or person that can own devices (an org, read by id, comes back as
+    one too: its id and display name).
     """
 
     id: str
@@ -206,3 +207,15 @@ class DevicesApi(Protocol):
     async def get_person(
         self, person_id: str, *, org_id: str | None = None
     ) -> Owner: ...
+
+    async def get_me(self) -> Owner:
+        """
+        The person behind the token; ``extra`` holds ``email`` and ``org_id``.
+        """
+        ...
+
+    async def get_organization(self, org_id: str) -> Owner:
+        """
+        An org by id, as an ``Owner``: its id and display name.
+        """
+        ...
