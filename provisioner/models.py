@@ -9,9 +9,10 @@ camelCase exists only in ``webex/`` (``wire.py``) (and in the report's column na
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 __all__ = [
@@ -26,11 +27,14 @@ __all__ = [
     "OwnerKind",
     "Problem",
     "Row",
+    "RunKind",
+    "RunRecord",
     "RunStats",
     "Status",
     "SupportedModel",
     "TagMode",
     "Target",
+    "merge_history",
 ]
 
 
@@ -291,7 +295,8 @@ class Outcome:
     A failed row is an Outcome too: ``error`` names the step and the reason in words a
     person can act on, with the HTTP status and tracking id of the failing call.
     ``tags_deferred`` marks an activation-code row whose tags wait for the device to
-    activate (a later ``rerun`` applies them).
+    activate (a later ``rerun`` applies them). ``plan`` is what a dry run found a real
+    run would do with the row (``planned`` rows only): it is not an error.
     """
 
     row: int
@@ -300,6 +305,7 @@ class Outcome:
     activation_code: str | None = field(default=None, repr=False)
     activation_expiry: str | None = None
     error: str | None = None
+    plan: str | None = None
     http_status: int | None = None
     tracking_id: str | None = None
     attempts: int = 0
@@ -436,6 +442,14 @@ class RunStats:
     codes_voided: int = 0
     #: The orgs the rows went to, when more than one (a partner's run).
     orgs: tuple[OrgInfo, ...] = ()
+    #: True when the run continued an earlier one from its journal.
+    resumed: bool = False
+    #: The rows this run itself decided, by status (rows carried over from the
+    #: journal or an earlier report are not in it); None when not counted.
+    worked: Mapping[Status, int] | None = None
+    #: Every command of this rollout so far, this one last, oldest first; empty when
+    #: not known (the report then shows this run alone).
+    history: tuple[RunRecord, ...] = ()
 
     @property
     def duration(self) -> float:
@@ -443,3 +457,105 @@ class RunStats:
         Seconds from start to finish (never negative).
         """
         return max(0.0, (self.finished_at - self.started_at).total_seconds())
+
+
+class RunKind(enum.StrEnum):
+    """
+    What one command of a rollout was, as the report's run history names it.
+    """
+
+    RUN = "run"
+    RESUME = "resume"
+    RERUN = "rerun"
+    DRY_RUN = "dry run"
+    RENEWAL = "codes --renew"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunRecord:
+    """
+    One command that worked on a rollout's rows: a line of the report's run history.
+
+    ``source`` is the file name the command read (the manifest, or the report a rerun
+    or renewal took) and ``source_sha256`` that file's SHA-256, so a person can tell
+    which version of a sheet was run. ``counts`` are the rows this command itself
+    decided, by status. Two records are the same command when their ``key`` is.
+    """
+
+    kind: RunKind
+    started_at: datetime
+    finished_at: datetime
+    source: str = ""
+    source_sha256: str | None = None
+    caller: str | None = None
+    counts: Mapping[Status, int] = field(default_factory=dict)
+    interrupted: bool = False
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """
+        What tells one command from another: its kind and its start, to the microsecond.
+        """
+        return (self.kind.value, self.started_at.isoformat())
+
+    def to_json(self) -> str:
+        """
+        The record as one line of JSON (what the journal and the XLSX report keep).
+        """
+        return json.dumps(
+            {
+                "kind": self.kind.value,
+                "started_at": self.started_at.isoformat(),
+                "finished_at": self.finished_at.isoformat(),
+                "source": self.source,
+                "source_sha256": self.source_sha256,
+                "caller": self.caller,
+                "counts": {status.value: n for status, n in self.counts.items() if n},
+                "interrupted": self.interrupted,
+            },
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> RunRecord:
+        """
+        Read a record written by ``to_json``.
+
+        Raises:
+            ValueError: the text is not such a record (a person edited it, say).
+        """
+        try:
+            data = json.loads(text)
+            counts = {
+                Status(name): int(n) for name, n in data.get("counts", {}).items()
+            }
+            return cls(
+                kind=RunKind(data["kind"]),
+                started_at=_aware(datetime.fromisoformat(data["started_at"])),
+                finished_at=_aware(datetime.fromisoformat(data["finished_at"])),
+                source=str(data.get("source") or ""),
+                source_sha256=data.get("source_sha256") or None,
+                caller=data.get("caller") or None,
+                counts=counts,
+                interrupted=bool(data.get("interrupted", False)),
+            )
+        except (KeyError, TypeError, AttributeError, ValueError) as error:
+            raise ValueError(f"not a run record: {error}") from None
+
+
+def merge_history(*parts: tuple[RunRecord, ...]) -> tuple[RunRecord, ...]:
+    """
+    Join histories from several places (an earlier report, a journal) into one: each
+    command once, oldest first.
+    """
+    seen: dict[tuple[str, str], RunRecord] = {}
+    for part in parts:
+        for record in part:
+            seen.setdefault(record.key, record)
+    return tuple(sorted(seen.values(), key=lambda record: record.started_at))
+
+
+def _aware(moment: datetime) -> datetime:
+    # Times are written in UTC with their offset; one without is taken as UTC, so
+    # records always compare.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -89,3 +89,6 @@ class Settings:
     rate: RateControl = DEFAULT_RATE
     tag_mode: TagMode = TagMode.ADD
     dry_run: bool = False
+    #: Void an owner's pending code of the row's model from an earlier run and issue
+    #: a new one, instead of reporting the row ``code_pending``.
+    reissue_codes: bool = False

@@ -19,6 +19,11 @@ from provisioner.redaction import forget_secrets
 
 StartEmulator = Callable[..., AbstractAsyncContextManager[RunningEmulator]]
 
+# Hypothesis fails an example slower than 200 ms by default: a timed assertion, which
+# a machine shared by several test runs trips at random. Speed is make bench's job.
+hypothesis.settings.register_profile("no-deadline", deadline=None)
+hypothesis.settings.load_profile("no-deadline")
+
 # `make mutate` (mutmut) runs each test many times in one process, once per mutant:
 # hypothesis then sees one test called from several executors, and the mutation
 # trampolines slow every example. Its runs draw the same examples every time, so a

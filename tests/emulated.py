@@ -25,6 +25,7 @@ from provisioner.emulator.config import DEFAULT_TOKEN
 
 __all__ = [
     "CODE_MODEL",
+    "ORG_ID",
     "PEOPLE",
     "WORKSPACES",
     "Emulator",
@@ -36,6 +37,7 @@ __all__ = [
 ]
 
 ORG = json.loads(EMULATOR_ORG.read_text())
+ORG_ID = ORG["orgId"]
 WORKSPACES = [w["id"] for w in ORG["workspaces"]]
 PEOPLE = [p["id"] for p in ORG["people"]]
 CODE_MODEL = "Cisco 8865"

@@ -29,9 +29,11 @@ from provisioner.errors import (
 )
 from provisioner.models import ActivationCode, Device, TagMode
 from provisioner.webex.protocol import (
+    Caller,
     CallTally,
     ClientStatistics,
     MacState,
+    Organization,
     Owner,
     SupportedModel,
 )
@@ -88,11 +90,10 @@ class FakeDevicesApi:
 
     workspaces: set[str] = field(default_factory=set)
     people: set[str] = field(default_factory=set)
+    #: The org of the token's person (``get_me``).
+    org_id: str = "org-fake"
     supported: list[SupportedModel] = field(default_factory=list)
     devices: dict[str, Device] = field(default_factory=dict)
-    #: The token's own org, and the display names of the orgs it may read.
-    home_org: str = "fake-org"
-    org_names: dict[str, str] = field(default_factory=dict)
     #: Checkpoints inside each call (anyio.sleep(0)): lets tasks interleave.
     yields: int = 1
     #: The activation code answer carries the pending device's id.
@@ -398,18 +399,12 @@ class FakeDevicesApi:
             self._check_owner(None, person_id)
         return Owner(id=person_id, display_name=f"Person {person_id}")
 
-    async def get_me(self) -> Owner:
-        async with self._call("get_me"):
+    async def get_me(self) -> Caller:
+        async with self._call("get_me", None):
             pass
-        return Owner(
-            id="fake-admin",
-            display_name="Fake Admin",
-            extra={"email": "admin@example.com", "org_id": self.home_org},
-        )
+        return Caller(id="person-admin", org_id=self.org_id, email="admin@example.test")
 
-    async def get_organization(self, org_id: str) -> Owner:
+    async def get_organization(self, org_id: str) -> Organization:
         async with self._call("get_organization", org_id):
-            name = self.org_names.get(org_id)
-            if name is None:
-                raise NotFoundError("org not found", status=404)
-        return Owner(id=org_id, display_name=name)
+            pass
+        return Organization(id=org_id, display_name=f"Org {org_id}")

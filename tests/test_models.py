@@ -4,9 +4,19 @@ The run's identity (``Target``) and the statuses' meaning.
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
-from provisioner.models import Status, TagMode, Target
+from provisioner.models import (
+    RunKind,
+    RunRecord,
+    Status,
+    TagMode,
+    Target,
+    merge_history,
+)
 
 BASE = Target(base_url="https://webexapis.com/v1", org_id="ORG-A", org_name="Acme")
 
@@ -70,3 +80,50 @@ class TestStatus:
             Status.INVALID,
             Status.NOT_STARTED,
         }
+
+
+class TestRunRecord:
+    RECORD = RunRecord(
+        kind=RunKind.RERUN,
+        started_at=datetime(2026, 11, 26, 9, 0, 0, 123456, tzinfo=UTC),
+        finished_at=datetime(2026, 11, 26, 9, 5, tzinfo=UTC),
+        source="site-report.xlsx",
+        source_sha256="ab" * 32,
+        caller="lead@acme.test",
+        counts={Status.CREATED: 3, Status.FAILED: 0, Status.NOT_STARTED: 2},
+        interrupted=True,
+    )
+
+    def test_json_round_trip(self) -> None:
+        """A record reads back from its JSON as the same record (zero counts aside)."""
+
+        again = RunRecord.from_json(self.RECORD.to_json())
+
+        assert again == dataclasses.replace(
+            self.RECORD, counts={Status.CREATED: 3, Status.NOT_STARTED: 2}
+        )
+
+    @pytest.mark.parametrize(
+        "text", ["", "[]", '{"kind": "party"}', '{"kind": "run", "started_at": 3}']
+    )
+    def test_not_a_record(self, text: str) -> None:
+        """Anything else is a ValueError, never another exception."""
+
+        with pytest.raises(ValueError, match="not a run record"):
+            RunRecord.from_json(text)
+
+    def test_merge_keeps_each_command_once_oldest_first(self) -> None:
+        """Histories from a report and a journal join without repeats."""
+
+        later = dataclasses.replace(
+            self.RECORD,
+            kind=RunKind.RESUME,
+            started_at=self.RECORD.started_at + timedelta(hours=1),
+        )
+        earlier = dataclasses.replace(
+            self.RECORD, started_at=self.RECORD.started_at - timedelta(days=1)
+        )
+
+        merged = merge_history((self.RECORD, later), (earlier, self.RECORD))
+
+        assert merged == (earlier, self.RECORD, later)

@@ -31,8 +31,9 @@ from provisioner.cli.failures import command_errors
 from provisioner.cli.finish import set_aside_lines
 from provisioner.live import codes as lifecycle
 from provisioner.live.codes import CodeEntry, CodeState
+from provisioner.live.target import resolve_target
 from provisioner.logs import configure_logging
-from provisioner.models import Changes, Manifest, Outcome, RunStats, Status, Target
+from provisioner.models import Changes, Manifest, Outcome, RunStats, Status
 from provisioner.report.files import load_report, report_paths, write_report
 from provisioner.report.safety import refuse_inputs, set_aside
 from provisioner.settings import Settings
@@ -156,14 +157,12 @@ class _Work:
         self, manifest: Manifest, outcomes: Mapping[int, Outcome]
     ) -> tuple[list[CodeEntry], dict[int, Outcome], RunStats]:
         settings = self.settings
-        target = Target(
-            base_url=settings.base_url,
-            org_id=settings.org_id,
-            tag_mode=settings.tag_mode,
-        )
         started = lifecycle.now_utc()
         updated: dict[int, Outcome] = {}
         async with ApiClient(settings) as api:
+            # The first call: a wrong URL or a refused token stops here, not as a
+            # code "not found" on every row.
+            target = await resolve_target(api, settings)
             entries = await lifecycle.inspect_codes(
                 manifest, outcomes, api, now=self.now, within=self.within
             )

@@ -27,6 +27,7 @@ from provisioner.cli.common import (
 )
 from provisioner.cli.failures import command_errors
 from provisioner.live.preflight import Preflight, preflight
+from provisioner.live.target import resolve_target
 from provisioner.logs import configure_logging
 from provisioner.models import Manifest
 from provisioner.settings import Settings
@@ -97,6 +98,8 @@ async def _check(manifest: Manifest, settings: Settings) -> Preflight:
     from provisioner.webex.client import ApiClient
 
     async with ApiClient(settings) as api:
+        # The first call: a wrong URL or a refused token stops here.
+        await resolve_target(api, settings)
         return await preflight(
             manifest, api, org_id=settings.org_id, concurrency=settings.concurrency
         )

@@ -42,6 +42,9 @@ __all__ = [
 
 # Seconds between two plain progress lines when standard error is not a terminal.
 PLAIN_INTERVAL = 5.0
+# Seconds between two updates of the bar: rich redraws it ten times a second anyway,
+# and formatting a snapshot for every finished row cost CPU on the run's own thread.
+BAR_INTERVAL = 0.1
 
 # The statuses shown live, in this order; the others appear in the final summary.
 _LIVE_STATUSES = (
@@ -150,6 +153,7 @@ class ProgressDisplay:
         self._interval = interval
         self._clock = clock
         self._last_line_at: float | None = None
+        self._last_bar_at: float | None = None
         self._last: ProgressSnapshot | None = None
         self._printed_last = False
         self._lines_written = 0
@@ -196,7 +200,10 @@ class ProgressDisplay:
         self._printed_last = False
         if self.mode == "bar":
             self._start_bar()
-            self._update_bar(snapshot)
+            now = self._clock()
+            if self._last_bar_at is None or now - self._last_bar_at >= BAR_INTERVAL:
+                self._update_bar(snapshot)
+                self._last_bar_at = now
         elif self.mode == "plain":
             now = self._clock()
             if self._last_line_at is None:

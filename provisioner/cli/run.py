@@ -18,7 +18,7 @@ import shlex
 import signal
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +61,6 @@ __all__ = ["rerun", "rerun_report_path", "run"]
 
 log = structlog.get_logger()
 
-# SQLite's companions of a database in WAL mode; --fresh removes them with it.
-_JOURNAL_COMPANIONS = ("", "-wal", "-shm", "-journal")
 
 _RERUN_STEM = re.compile(r"^(?P<base>.*)-rerun(?:-(?P<n>\d+))?$")
 
@@ -82,6 +80,8 @@ class _Job:
     quiet: bool = False
     #: ``--yes``: change a non-loopback org without asking.
     yes: bool = False
+    #: ``--fresh``: forget the journal's rows (voiding their codes) and start over.
+    fresh: bool = False
     #: The command as people type it, for the confirmation's words.
     command: str = "provisioner run"
     #: After a dry run: the command that makes its changes.
@@ -110,6 +110,18 @@ def rerun_report_path(report: Path) -> Path:
     else:
         stem = f"{match['base']}-rerun-{int(match['n'] or 1) + 1}"
     return report.with_name(stem + report.suffix)
+
+
+def _reissue_codes_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--reissue-codes",
+        is_flag=True,
+        help=(
+            "When a code row's owner already has a pending device of its model from "
+            "an earlier run, void that code (delete the pending device) and issue a "
+            "new one, instead of reporting the row code_pending."
+        ),
+    )
 
 
 def _real_command(
@@ -176,9 +188,13 @@ def _dry_run_paths(paths: tuple[Path, ...]) -> tuple[Path, ...]:
 @click.option(
     "--fresh",
     is_flag=True,
-    help="Forget an earlier interrupted run of this manifest and start over.",
+    help=(
+        "Forget an earlier run into this report and start over; the activation codes "
+        "it issued are voided as their rows get new ones."
+    ),
 )
 @split_option()
+@_reissue_codes_option()
 @yes_option()
 @connection_options
 def run(
@@ -188,6 +204,7 @@ def run(
     dry_run: bool,
     fresh: bool,
     split_by_org: bool,
+    reissue_codes: bool,
     yes: bool,
     connection: ConnectionOptions,
 ) -> None:
@@ -201,6 +218,7 @@ def run(
     with command_errors() as where:
         _start_logging(connection)
         settings = build_settings(connection, os.environ, dry_run=dry_run)
+        settings = replace(settings, reissue_codes=reissue_codes)
         where.base_url = settings.base_url
         add_secrets(settings.token)
         manifest = load_manifest(manifest_path, sheet=sheet)
@@ -227,12 +245,13 @@ def run(
             journal_path=journal,
             quiet=connection.quiet,
             yes=yes,
+            fresh=fresh,
             real_command=(
                 _real_command(manifest_path, sheet, connection) if dry_run else None
             ),
             split_by_org=split_by_org,
         )
-        _execute(job, fresh=fresh)
+        _execute(job)
 
 
 @click.command()
@@ -249,9 +268,13 @@ def run(
 @click.option(
     "--fresh",
     is_flag=True,
-    help="Forget an earlier interrupted rerun into the same report and start over.",
+    help=(
+        "Forget an earlier interrupted rerun into the same report and start over; "
+        "the activation codes it issued are voided as their rows get new ones."
+    ),
 )
 @split_option()
+@_reissue_codes_option()
 @yes_option()
 @connection_options
 def rerun(
@@ -259,6 +282,7 @@ def rerun(
     output: Path | None,
     fresh: bool,
     split_by_org: bool,
+    reissue_codes: bool,
     yes: bool,
     connection: ConnectionOptions,
 ) -> None:
@@ -272,6 +296,7 @@ def rerun(
     with command_errors() as where:
         _start_logging(connection)
         settings = build_settings(connection, os.environ)
+        settings = replace(settings, reissue_codes=reissue_codes)
         where.base_url = settings.base_url
         add_secrets(settings.token)
         manifest, previous = load_report(report_path)
@@ -294,6 +319,7 @@ def rerun(
             only_rows=only_rows,
             quiet=connection.quiet,
             yes=yes,
+            fresh=fresh,
             command="provisioner rerun",
             split_by_org=split_by_org,
         )
@@ -302,7 +328,7 @@ def rerun(
             f"from {report_path}.",
             err=True,
         )
-        _execute(job, fresh=fresh)
+        _execute(job)
 
 
 def _start_logging(connection: ConnectionOptions) -> None:
@@ -315,9 +341,9 @@ def _start_logging(connection: ConnectionOptions) -> None:
         )
 
 
-def _prepare_outputs(job: _Job, *, fresh: bool) -> None:
+def _prepare_outputs(job: _Job) -> None:
     """
-    Make sure the report folder exists and, with --fresh, remove the old journal.
+    Make sure the report folder exists.
     """
     for path in job.paths:
         try:
@@ -327,17 +353,13 @@ def _prepare_outputs(job: _Job, *, fresh: bool) -> None:
                 f"Cannot create the report folder {path.parent}: {exc.strerror}. "
                 "Choose another --report path."
             )
-    if fresh and job.journal_path is not None:
-        for companion in _JOURNAL_COMPANIONS:
-            Path(f"{job.journal_path}{companion}").unlink(missing_ok=True)
-        log.info("journal_removed", path=str(job.journal_path))
 
 
-def _execute(job: _Job, *, fresh: bool) -> None:
+def _execute(job: _Job) -> None:
     """
     Run the job to its report and exit with the run's exit code.
     """
-    _prepare_outputs(job, fresh=fresh)
+    _prepare_outputs(job)
     display = ProgressDisplay(mode="quiet" if job.quiet else None)
     with display:
         result = anyio.run(_provision_until_signalled, job, display, backend="asyncio")
@@ -383,6 +405,7 @@ async def _provision_until_signalled(
                 on_progress=display,
                 stop=stop,
                 before_rows=before_rows,
+                fresh=job.fresh,
             )
         except ProvisionerError as exc:
             # Raised outside the group, so the caller sees the error itself rather

@@ -93,6 +93,20 @@ async def patch_org(request: web.Request) -> web.Response:
     return json_response(state.tenancy.orgs[org_id].snapshot())
 
 
+async def revoke_token(request: web.Request) -> web.Response:
+    """
+    POST /_emulator/tokens/revoke ``{"token": T}``: T stops working from now on,
+    as an expired or revoked Webex token does (every call answers 401). The token is
+    taken from the body, never the path, so it stays out of access logs.
+    """
+    token = (await _body(request)).get("token")
+    if not isinstance(token, str) or not token:
+        raise Problem(400, 'Give the token to revoke as {"token": "..."}.')
+    if not request.app[STATE_KEY].tenancy.revoke(token):
+        raise Problem(404, "No such token.")
+    return web.Response(status=204)
+
+
 async def list_requests(request: web.Request) -> web.Response:
     """
     GET /_emulator/requests[?mac=&since=&orgId=]: the request log, oldest first.
@@ -201,4 +215,5 @@ def admin_routes() -> list[web.RouteDef]:
         web.get(f"{p}/orgs", list_orgs, allow_head=False),
         web.patch(f"{p}/orgs/{{orgId}}", patch_org),
         web.get(f"{p}/requests", list_requests, allow_head=False),
+        web.post(f"{p}/tokens/revoke", revoke_token),
     ]

@@ -217,6 +217,12 @@ class Tenancy:
         scheme, _, token = authorization.partition(" ")
         return self.identities.get(token) if scheme.lower() == "bearer" else None
 
+    def revoke(self, token: str) -> bool:
+        """
+        Make ``token`` unknown from now on (expired or revoked); False if it was not.
+        """
+        return self.identities.pop(token, None) is not None
+
     def charged(self, authorization: str, org_param: str | None) -> Org:
         """
         Pick the org whose bucket a request is charged to, before any auth check:

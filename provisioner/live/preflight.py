@@ -222,7 +222,7 @@ async def _named(api: DevicesApi, info: OrgInfo) -> OrgInfo:
     try:
         org_id = info.id
         if org_id is None:
-            org_id = (await api.get_me()).extra.get("org_id") or None
+            org_id = (await api.get_me()).org_id
         if org_id is None:
             return info
         org = await api.get_organization(org_id)

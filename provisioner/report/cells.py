@@ -3,27 +3,43 @@ The result columns of a report: how an Outcome becomes cells, and back.
 
 Encoding and decoding live side by side so they cannot drift apart: whatever
 ``outcome_cells`` writes, ``parse_outcome`` reads back as the same Outcome.
+
+Activation codes are written grouped ``1234-5678-9012-3456``: that is how people read
+them off, and no spreadsheet takes it for a number (a 16-digit number keeps only 15
+digits in Excel, and a CSV saved back then holds ``6.58237E+15``). Every form a code
+may come back in is read: grouped, spaced, plain digits (older reports), Excel's
+``="…"`` and ``'…``. A code a spreadsheet turned into a number is named, never used.
+An expiry a spreadsheet holds as a date-time cell (the XLSX report writes one) reads
+back as the ISO 8601 text the API gave.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from provisioner.errors import ManifestReadError
 from provisioner.models import Outcome, Status
 
 __all__ = [
+    "CODE_LENGTH",
     "NOT_STARTED_ERROR",
+    "OPTIONAL_COLUMNS",
     "RESULT_COLUMNS",
     "TAGS_DEFERRED_PREFIX",
     "Cell",
+    "cell_time",
+    "code_problem",
     "decode_error_cell",
     "error_cell",
     "error_kind",
+    "expiry_moment",
+    "format_code",
     "outcome_cells",
     "parse_outcome",
+    "read_code",
 ]
 
 RESULT_COLUMNS = (
@@ -33,11 +49,18 @@ RESULT_COLUMNS = (
     "activationCode",
     "activationExpiry",
     "error",
+    "plan",
     "httpStatus",
     "trackingId",
     "attempts",
 )
+# Result columns a report written before they existed lacks; it still reads back.
+OPTIONAL_COLUMNS = frozenset({"plan"})
 TAGS_DEFERRED_PREFIX = "tags deferred:"
+# Older reports put a dry run's plan in the error column, after this prefix.
+_OLD_PLAN_PREFIX = "dry run: "
+# Webex activation codes are 16 digits (webex-devices-api.md §4.5).
+CODE_LENGTH = 16
 TAGS_DEFERRED_REASON = (
     "the device has not activated yet; after it activates, run `provisioner rerun` "
     "on this report to apply the tags"
@@ -49,7 +72,10 @@ NOT_STARTED_ERROR = (
 # Summary's "by error" list stays a short list of kinds.
 MAX_KIND_LENGTH = 60
 
-_MANGLED_NUMBER = re.compile(r"^\d+(\.\d+)?[eE]\+?\d+$")
+# What a spreadsheet makes of a long number: 6.58237E+15, 6,58237E+15 (a decimal
+# comma), 6582371234567890.0, 6582371234567890,00.
+_NUMBER_FORM = re.compile(r"^\d+([.,]\d*)?([eE][+-]?\d+)?$")
+_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015]")
 
 # One cell value of a report record: text, a number (row, httpStatus, attempts), or
 # empty.
@@ -104,6 +130,107 @@ def error_kind(outcome: Outcome) -> str | None:
     return head
 
 
+def format_code(code: str | None) -> str | None:
+    """
+    Write a 16-digit code grouped ``1234-5678-9012-3456``; any other text as it is.
+    """
+    if not code:
+        return None
+    digits = _SEPARATORS.sub("", code)
+    if len(digits) == CODE_LENGTH and digits.isdigit():
+        return "-".join(digits[i : i + 4] for i in range(0, CODE_LENGTH, 4))
+    return code
+
+
+def code_problem(text: str) -> str | None:
+    """
+    Say what is wrong with an ``activationCode`` cell, or None when it is a code (or
+    empty). The message never repeats the value: it is what is left of a secret.
+    """
+    value = _unwrap(text)
+    if not value:
+        return None
+    if ("." in value or "," in value or "e" in value.lower()) and _NUMBER_FORM.match(
+        value
+    ):
+        return (
+            "a spreadsheet turned this activation code into a number "
+            "(scientific notation or decimals), so its digits are lost in this file"
+        )
+    if value.isdigit() and len(value) < CODE_LENGTH:
+        return (
+            f"this activation code has {len(value)} digits where codes have "
+            f"{CODE_LENGTH}: a spreadsheet that read it as a number dropped its "
+            "leading zeros"
+        )
+    return None
+
+
+def read_code(text: str) -> str | None:
+    """
+    Read an ``activationCode`` cell in any form a report or spreadsheet gives it back
+    as the code's digits (other text as it is); call ``code_problem`` first.
+    """
+    value = _unwrap(text)
+    if not value:
+        return None
+    digits = _SEPARATORS.sub("", value)
+    return digits if digits.isdigit() else value
+
+
+def _unwrap(text: str) -> str:
+    # Excel's ways of keeping a number as text in a CSV: ="1234…" and '1234….
+    value = text.strip()
+    if value.startswith('="') and value.endswith('"'):
+        value = value[2:-1]
+    return value.removeprefix("'").strip()
+
+
+def expiry_moment(text: str | None) -> datetime | None:
+    """
+    Read an ISO 8601 expiry as a moment in UTC; None when absent or not a time.
+    """
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def cell_time(moment: datetime) -> datetime:
+    """
+    A moment as a spreadsheet cell holds it: naive (cells have no time zone), in
+    UTC, to the second.
+    """
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.replace(microsecond=0)
+
+
+def _read_expiry(text: str) -> str | None:
+    """
+    Read an ``activationExpiry`` cell: ISO 8601 text as it is; a date-time cell (which
+    reads as ISO text without a zone) as the API's form, in UTC.
+    """
+    value = text.strip()
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if moment.tzinfo is not None:
+        return value
+    # A spreadsheet stores a date-time as a fraction of a day: round off its error.
+    moment += timedelta(microseconds=500)
+    moment = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
 def outcome_cells(outcome: Outcome) -> list[Cell]:
     """
     Return the result cells of an outcome, in ``RESULT_COLUMNS`` order.
@@ -112,9 +239,10 @@ def outcome_cells(outcome: Outcome) -> list[Cell]:
         outcome.row,
         outcome.status.value,
         outcome.device_id,
-        outcome.activation_code,
+        format_code(outcome.activation_code),
         outcome.activation_expiry,
         error_cell(outcome) or None,
+        outcome.plan,
         outcome.http_status,
         outcome.tracking_id,
         outcome.attempts,
@@ -139,14 +267,19 @@ def parse_outcome(path: Path, line: int, values: Mapping[str, str]) -> Outcome:
             f"of {', '.join(status.value for status in Status)}"
         ) from None
     error, tags_deferred = decode_error_cell(status, values["error"])
+    plan = values.get("plan") or None
+    if plan is None and status is Status.PLANNED and error:
+        # A report from before the plan column: its plan is in the error column.
+        plan, error = error.removeprefix(_OLD_PLAN_PREFIX), None
     http_status = values["httpStatus"]
     return Outcome(
         row=number,
         status=status,
         device_id=values["deviceId"] or None,
         activation_code=_parse_code(path, line, values["activationCode"]),
-        activation_expiry=values["activationExpiry"] or None,
+        activation_expiry=_read_expiry(values["activationExpiry"]),
         error=error,
+        plan=plan,
         http_status=(
             _parse_count(path, line, "httpStatus", http_status, minimum=100)
             if http_status
@@ -159,16 +292,14 @@ def parse_outcome(path: Path, line: int, values: Mapping[str, str]) -> Outcome:
 
 
 def _parse_code(path: Path, line: int, text: str) -> str | None:
-    if _MANGLED_NUMBER.match(text):
-        # Excel shows a 16-digit code as 4.41733E+15 and saves it so: the digits are
-        # gone. The value stays out of the message: it is what is left of a secret.
+    problem = code_problem(text)
+    if problem is not None:
         raise ManifestReadError(
-            f'{path}, row {line}, column "activationCode": a spreadsheet turned this '
-            "activation code into a number in scientific notation, so the code is "
-            "lost in this file; edit the .xlsx report instead (its cells are text), "
-            "or copy the code back from the report the run wrote"
+            f'{path}, row {line}, column "activationCode": {problem}. Copy the code '
+            "back from the .xlsx report (its codes are text), or from the report the "
+            "run wrote; a code is written 1234-5678-9012-3456 so spreadsheets keep it"
         )
-    return text or None
+    return read_code(text)
 
 
 def _parse_count(

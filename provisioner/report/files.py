@@ -14,10 +14,10 @@ the CSV and save it as "CSV UTF-8" get a BOM back, which ``load_report`` accepts
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -31,6 +31,7 @@ from provisioner.intake.manifest import (
 from provisioner.models import Manifest, Outcome, RunStats, Status
 from provisioner.report.cells import (
     NOT_STARTED_ERROR,
+    OPTIONAL_COLUMNS,
     RESULT_COLUMNS,
     TAGS_DEFERRED_PREFIX,
     Cell,
@@ -40,8 +41,19 @@ from provisioner.report.cells import (
     outcome_cells,
     parse_outcome,
 )
-from provisioner.report.orgs import OrgCount, count_by_org, is_multi_org
-from provisioner.report.table import SUFFIXES, TableFile
+from provisioner.report.codes_sheet import CODES_SHEET, code_lines
+from provisioner.report.history import HISTORY_SHEET
+from provisioner.report.summary import (
+    ReportSummary,
+    complete_outcomes,
+    report_history,
+    summarise,
+    summary_lines,
+)
+from provisioner.report.table import SECRET_MODE, SUFFIXES, TableFile, atomic_file
+
+if TYPE_CHECKING:
+    from provisioner.report.xlsx import ColumnKinds
 
 __all__ = [
     "NOT_STARTED_ERROR",
@@ -55,44 +67,20 @@ __all__ = [
     "error_cell",
     "error_kind",
     "load_report",
-    "org_counts_text",
     "report_paths",
     "report_records",
     "rows_to_rerun",
     "summarise",
-    "summary_items",
+    "write_codes_sheet",
     "write_report",
 ]
 
 log = structlog.get_logger()
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ReportSummary:
-    """
-    The counts a report's Summary sheet (and the CLI's summary) shows.
-    """
-
-    rows: int
-    by_status: Mapping[Status, int]
-    by_error: Mapping[str, int]
-    not_started: int
-    stats: RunStats
-    #: Each org's rows by status, when the rows go to several orgs (else empty).
-    by_org: tuple[OrgCount, ...] = ()
-
-    @property
-    def throughput(self) -> float | None:
-        """
-        Rows this run finished per second; None when it took no measurable time.
-        """
-        duration = self.stats.duration
-        if duration <= 0:
-            return None
-        worked = self.stats.rows_worked
-        if worked is None:
-            worked = self.rows - self.not_started
-        return worked / duration
+# Result columns that hold ids or codes (Text in the workbook), and the wrapped ones
+# with their widths: long sentences read better as a paragraph.
+TEXT_RESULTS = frozenset({"deviceId", "activationCode", "trackingId"})
+WRAPPED_WIDTHS = {"error": 60, "plan": 48}
 
 
 def report_paths(
@@ -123,30 +111,6 @@ def report_paths(
     return tuple(Path(f"{report}{suffix}") for suffix in SUFFIXES)
 
 
-def complete_outcomes(
-    manifest: Manifest, outcomes: Mapping[int, Outcome]
-) -> dict[int, Outcome]:
-    """
-    Give every manifest row an outcome, in manifest order.
-
-    A row the run never reached (it was interrupted first) is ``not_started`` with
-    ``NOT_STARTED_ERROR``, so the report is complete and ``rerun`` takes it.
-    """
-    complete = {}
-    for row in manifest.rows:
-        outcome = outcomes.get(row.number)
-        if outcome is None:
-            outcome = Outcome(
-                row=row.number, status=Status.NOT_STARTED, error=NOT_STARTED_ERROR
-            )
-        elif outcome.row != row.number:
-            # The row column must name the manifest row the line is for, whatever
-            # number the outcome carried.
-            outcome = replace(outcome, row=row.number)
-        complete[row.number] = outcome
-    return complete
-
-
 def report_records(
     manifest: Manifest, outcomes: Mapping[int, Outcome]
 ) -> Iterator[list[Cell]]:
@@ -169,81 +133,13 @@ def report_records(
         yield cells
 
 
-def summarise(
-    manifest: Manifest, outcomes: Mapping[int, Outcome], stats: RunStats
-) -> ReportSummary:
-    """
-    Count the rows by status and by error kind.
-    """
-    complete = complete_outcomes(manifest, outcomes)
-    by_status = Counter(outcome.status for outcome in complete.values())
-    kinds = (error_kind(outcome) for outcome in complete.values())
-    by_error = Counter(kind for kind in kinds if kind is not None)
-    multi = is_multi_org(manifest, stats)
-    return ReportSummary(
-        rows=len(complete),
-        by_status={status: by_status[status] for status in Status},
-        by_error=dict(sorted(by_error.items(), key=lambda item: (-item[1], item[0]))),
-        not_started=by_status[Status.NOT_STARTED],
-        stats=stats,
-        by_org=count_by_org(manifest, complete, stats) if multi else (),
-    )
-
-
-def summary_items(summary: ReportSummary, manifest: Manifest) -> list[tuple[str, Cell]]:
-    """
-    Lay a summary out as label/value pairs; a pair with value None is a heading.
-    """
-    stats = summary.stats
-    throughput = summary.throughput
-    items: list[tuple[str, Cell]] = [
-        ("Run", None),
-        ("manifest", str(manifest.path)),
-        ("sheet", manifest.sheet or ""),
-        *_target_items(stats),
-        ("dry run", "yes" if stats.dry_run else "no"),
-        ("interrupted", "yes" if stats.interrupted else "no"),
-        ("started", stats.started_at.isoformat(timespec="seconds")),
-        ("finished", stats.finished_at.isoformat(timespec="seconds")),
-        ("duration (s)", f"{stats.duration:.1f}"),
-        ("throughput (rows/s)", "" if throughput is None else f"{throughput:.1f}"),
-        ("API calls", stats.api_calls),
-        ("retries", stats.retries),
-        ("rate limited (429)", stats.rate_limited),
-        ("final rate (req/s)", _format_rate(stats.final_rate)),
-        ("Rows by status", None),
-        ("rows", summary.rows),
-    ]
-    if stats.rows_worked is not None:
-        items.append(("worked on in this run", stats.rows_worked))
-    if stats.codes_voided:
-        items.append(("activation codes voided", stats.codes_voided))
-    items.extend((status.value, count) for status, count in summary.by_status.items())
-    items.append(("Rows by error", None))
-    items.extend(summary.by_error.items())
-    if not summary.by_error:
-        items.append(("none", 0))
-    if summary.by_org:
-        items.append(("Rows by org", None))
-        items.extend(
-            (count.org.label(), org_counts_text(count)) for count in summary.by_org
-        )
-    return items
-
-
-def org_counts_text(count: OrgCount) -> str:
-    """
-    One org's rows in a few words: ``300 rows: created 298 · failed 2``.
-    """
-    shown = [f"{status.value} {n}" for status, n in count.by_status.items() if n]
-    return f"{count.rows} rows: " + (" · ".join(shown) or "none")
-
-
 def write_report(
     manifest: Manifest,
     outcomes: Mapping[int, Outcome],
     paths: Sequence[Path],
     stats: RunStats,
+    *,
+    group_by: str | None = None,
 ) -> None:
     """
     Write the report to each path (by extension: ``.xlsx`` or ``.csv``), atomically.
@@ -252,32 +148,151 @@ def write_report(
     a reader never sees half a report. It is created with mode 0600 when any row holds
     an activation code.
 
+    Args:
+        group_by: a manifest column whose values the Summary counts the rows by.
+
     Raises:
-        ConfigError: a path has another extension, or the file cannot be written.
+        ConfigError: a path has another extension, ``group_by`` is not a column, or
+            the file cannot be written.
     """
     records = list(report_records(manifest, outcomes))
     header = (*manifest.columns, *RESULT_COLUMNS)
     complete = complete_outcomes(manifest, outcomes).values()
     has_codes = any(outcome.activation_code for outcome in complete)
-    status_column = len(manifest.columns) + RESULT_COLUMNS.index("status")
+    if group_by is not None and group_by not in manifest.columns:
+        raise ConfigError(_no_such_column(manifest, group_by))
+    width = len(manifest.columns)
     for path in paths:
         if path.suffix.lower() not in SUFFIXES:
             raise ConfigError(f'cannot write the report "{path}": use .xlsx or .csv')
         try:
             with TableFile(
-                path, header, secret=has_codes, status_column=status_column
+                path,
+                header,
+                secret=has_codes,
+                status_column=width + RESULT_COLUMNS.index("status"),
+                kinds=_column_kinds(manifest),
             ) as table:
                 for record in records:
                     table.append(record)
                 if path.suffix.lower() == ".xlsx":
-                    summary = summarise(manifest, outcomes, stats)
-                    table.summary = summary_items(summary, manifest)
+                    _add_sheets(table, path, manifest, outcomes, stats, group_by)
         except OSError as error:
             raise ConfigError(
                 f'cannot write the report "{path}": {error.strerror or error}; '
                 "check that the folder is writable, or choose another path with --report"
             ) from error
         log.info("report_written", path=str(path), rows=len(records), secret=has_codes)
+
+
+def write_codes_sheet(
+    manifest: Manifest,
+    outcomes: Mapping[int, Outcome],
+    path: Path,
+    *,
+    only: frozenset[int] | None = None,
+    group_by: str | None = None,
+) -> int:
+    """
+    Write an XLSX holding only the Activation codes sheet (mode 0600: codes are
+    secrets), atomically; return how many codes it lists.
+
+    Args:
+        only: the rows to list (the codes still pending); None lists every code.
+
+    Raises:
+        ConfigError: the path is not .xlsx, ``group_by`` is not a column, or the file
+            cannot be written.
+    """
+    if path.suffix.lower() != ".xlsx":
+        raise ConfigError(f'cannot write the codes sheet "{path}": name it .xlsx')
+    if group_by is not None and group_by not in manifest.columns:
+        raise ConfigError(_no_such_column(manifest, group_by))
+    lines = code_lines(manifest, outcomes, only=only, group_by=group_by)
+    # Imported here: openpyxl is for writing, and validate never writes.
+    from provisioner.report.sheets import write_codes_workbook
+
+    try:
+        with atomic_file(path, SECRET_MODE) as file:
+            write_codes_workbook(
+                file, lines, group_by=group_by, title=f"Activation codes · {path.name}"
+            )
+    except OSError as error:
+        raise ConfigError(
+            f'cannot write the codes sheet "{path}": {error.strerror or error}; '
+            "check that the folder is writable, or choose another path"
+        ) from error
+    log.info("codes_sheet_written", path=str(path), codes=len(lines))
+    return len(lines)
+
+
+def _no_such_column(manifest: Manifest, column: str) -> str:
+    names = ", ".join(f'"{name}"' for name in manifest.columns)
+    return (
+        f'--group-by "{column}": the manifest has no such column; its columns are '
+        f"{names} (the name is matched exactly)"
+    )
+
+
+def _add_sheets(
+    table: TableFile,
+    path: Path,
+    manifest: Manifest,
+    outcomes: Mapping[int, Outcome],
+    stats: RunStats,
+    group_by: str | None,
+) -> None:
+    """
+    Give an XLSX report its Summary, its Activation codes sheet (when codes were
+    issued) and its hidden run history.
+    """
+    # Imported here: openpyxl is for writing, and validate never writes.
+    from provisioner.report.sheets import write_codes_sheet as codes_sheet
+    from provisioner.report.sheets import write_history_sheet
+
+    summary = summarise(manifest, outcomes, stats)
+    table.summary = summary_lines(
+        summary, manifest, report_name=path.name, outcomes=outcomes, group_by=group_by
+    )
+    codes = code_lines(manifest, outcomes, group_by=group_by)
+    if codes:
+        title = f"Activation codes · {path.name}"
+        table.sheets.append(
+            lambda book: codes_sheet(
+                book.create_sheet(CODES_SHEET), codes, group_by=group_by, title=title
+            )
+        )
+    history = report_history(summary, manifest.path.name)
+    table.sheets.append(
+        lambda book: write_history_sheet(book.create_sheet(HISTORY_SHEET), history)
+    )
+
+
+def _column_kinds(manifest: Manifest) -> ColumnKinds:
+    """
+    The report's MAC, id and code columns (Text), its expiry (a date-time) and its
+    long-text columns (wrapped).
+    """
+    from provisioner.report.xlsx import ColumnKinds
+
+    width = len(manifest.columns)
+    result = {name: width + at for at, name in enumerate(RESULT_COLUMNS)}
+    return ColumnKinds(
+        text=_text_inputs(manifest) | {result[name] for name in TEXT_RESULTS},
+        dates=frozenset({result["activationExpiry"]}),
+        wrapped={result[name]: size for name, size in WRAPPED_WIDTHS.items()},
+    )
+
+
+def _text_inputs(manifest: Manifest) -> frozenset[int]:
+    """
+    The input columns holding MACs and ids: Text in the workbook.
+    """
+    return frozenset(
+        manifest.columns.index(header)
+        for name, header in manifest.field_columns.items()
+        if (name == "mac" or name.endswith("Id")) and header in manifest.columns
+    )
 
 
 def rows_to_rerun(outcomes: Mapping[int, Outcome]) -> frozenset[int]:
@@ -293,30 +308,11 @@ def rows_to_rerun(outcomes: Mapping[int, Outcome]) -> frozenset[int]:
     )
 
 
-def _target_items(stats: RunStats) -> list[tuple[str, Cell]]:
-    """
-    Where the run wrote: API, org, tag mode and who ran it (none for an old report).
-    """
-    target = stats.target
-    if target is None:
-        return []
-    return [
-        ("API", target.base_url),
-        ("org", target.org_label()),
-        ("tag mode", target.tag_mode.value),
-        ("run by", target.caller or ""),
-    ]
-
-
 def _password_index(manifest: Manifest) -> int | None:
     header = manifest.field_columns.get("password")
     if header is None or header not in manifest.columns:
         return None
     return manifest.columns.index(header)
-
-
-def _format_rate(rate: float | None) -> str:
-    return "" if rate is None else f"{rate:.1f}"
 
 
 def load_report(path: Path) -> tuple[Manifest, dict[int, Outcome]]:
@@ -338,7 +334,8 @@ def load_report(path: Path) -> tuple[Manifest, dict[int, Outcome]]:
     lines: dict[int, int] = {}
     records: list[tuple[int, tuple[str, ...]]] = []
     for line, cells in table.records:
-        values = {name: cells[index] for name, index in positions.items()}
+        values = dict.fromkeys(OPTIONAL_COLUMNS, "")
+        values.update({name: cells[index] for name, index in positions.items()})
         outcome = parse_outcome(table.path, line, values)
         if outcome.row in outcomes:
             raise ManifestReadError(
@@ -377,11 +374,16 @@ def _result_positions(table: RawTable) -> dict[str, int]:
         )
     start = last["row"]
     positions = {name: last.get(name, -1) for name in RESULT_COLUMNS}
-    missing = [name for name, index in positions.items() if index < start]
+    missing = [
+        name
+        for name, index in positions.items()
+        if index < start and name not in OPTIONAL_COLUMNS
+    ]
     if missing:
         raise MissingColumnError(
             f"{table.path}: the report has lost its result column(s) "
             f"{', '.join(missing)}; rerun needs every column a run writes "
             f"({', '.join(RESULT_COLUMNS)}): use the report as the run wrote it"
         )
-    return positions
+    # A column a report written before it existed lacks is read as empty.
+    return {name: index for name, index in positions.items() if index >= start}

@@ -71,7 +71,8 @@ def _rows_by_org(manifest: Manifest, stats: RunStats) -> dict[str | None, list[R
 
 def _info(key: str | None, stats: RunStats) -> OrgInfo:
     for info in stats.orgs:
-        if info.key == key:
+        # The run keys the token's own org None; the report knows its id (target).
+        if info.key == key or (key is not None and info.id == key):
             return info
     if key is None and stats.target is not None and stats.target.org_name:
         return OrgInfo(key=None, name=stats.target.org_name)

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Self
 from provisioner.report.cells import Cell
 
 if TYPE_CHECKING:
-    from provisioner.report.xlsx import XlsxTable
+    from provisioner.report.summary import Line
+    from provisioner.report.xlsx import ColumnKinds, SheetWriter, XlsxTable
 
 __all__ = ["DEFAULT_MODE", "SECRET_MODE", "SUFFIXES", "TableFile", "atomic_file"]
 
@@ -52,6 +53,7 @@ class TableFile:
         secret: the table holds activation codes: create it with mode 0600.
         status_column: the 0-based index of the cell an XLSX colours by status.
         sheet: the XLSX table sheet's name.
+        kinds: which columns an XLSX shows as ids (Text), date-times or long text.
 
     Raises:
         ValueError: the path is neither ``.csv`` nor ``.xlsx``.
@@ -67,15 +69,19 @@ class TableFile:
         secret: bool = False,
         status_column: int | None = None,
         sheet: str = "Report",
+        kinds: ColumnKinds | None = None,
     ) -> None:
         suffix = path.suffix.lower()
         if suffix not in SUFFIXES:
             raise ValueError(f'"{path}" is neither .csv nor .xlsx')
         self.path = path
         self.rows = 0
-        #: Label/value pairs for an XLSX's Summary sheet (a CSV has none); set them
-        #: any time before the block ends.
-        self.summary: Sequence[tuple[str, Cell]] | None = None
+        #: An XLSX's Summary sheet (a CSV has none): lines, or label/value pairs; set
+        #: it any time before the block ends.
+        self.summary: Sequence[tuple[str, Cell]] | Sequence[Line] | None = None
+        #: Further XLSX sheets, written after the Summary.
+        self.sheets: list[SheetWriter] = []
+        self._kinds = kinds
         self._header = tuple(header)
         self._mode = SECRET_MODE if secret else DEFAULT_MODE
         self._is_csv = suffix == ".csv"
@@ -99,7 +105,11 @@ class TableFile:
                 from provisioner.report.xlsx import XlsxTable
 
                 self._xlsx = XlsxTable(
-                    self._header, status_column=self._status_column, sheet=self._sheet
+                    self._header,
+                    status_column=self._status_column,
+                    sheet=self._sheet,
+                    kinds=self._kinds,
+                    title=self.path.name,
                 )
             self._stack = stack.pop_all()
         return self
@@ -142,7 +152,7 @@ class TableFile:
             self._text.detach()
         elif self._xlsx is not None:
             assert self._file is not None
-            self._xlsx.save(self._file, self.summary)
+            self._xlsx.save(self._file, self.summary, self.sheets)
 
 
 @contextlib.contextmanager

@@ -1,61 +1,107 @@
 """
-Write a table workbook: a sheet of records (frozen header, filters, status colours),
-then "Summary" — a run's report, a rollback's report, an export.
+Write a table workbook: a sheet of records, then "Summary", then any further sheets —
+a run's report, a rollback's report, an export.
+
+The table sheet is the CSV's rows for people: the header frozen and filtered and
+repeated on each printed page; the columns ``ColumnKinds`` names as ids in Text
+format, so a value a person types there stays text (a MAC such as 112233445566, a
+16-digit code); ISO 8601 columns as real date-time cells; long-text columns wrapped,
+with rows tall enough for them; the status cell coloured. Every sheet prints
+landscape, one page wide (``styles.set_up_printing``).
 
 openpyxl's write-only mode streams rows to the file instead of building every cell in
-memory: a 10,000-row report takes about a second and little memory. Every text cell is
-written as text: a manifest cell that starts with ``=`` stays the text it was, never a
-formula.
+memory. Every text cell is written as text: a manifest cell that starts with ``=``
+stays the text it was, never a formula.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from copy import copy
-from typing import Any, BinaryIO
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.cell.cell import Cell as SheetCell
-from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
-from provisioner.report.cells import Cell
+from provisioner.report.cells import Cell, cell_time, expiry_moment
+from provisioner.report.sheets import write_summary_sheet
+from provisioner.report.styles import (
+    DATE_TIME_FORMAT,
+    HEADER_FILL,
+    STATUS_FILLS,
+    TEXT_FORMAT,
+    CellStyle,
+    Styles,
+    set_up_printing,
+)
+from provisioner.report.summary import Line, LineKind
 
-__all__ = ["STATUS_FILLS", "XlsxTable", "write_xlsx"]
+__all__ = [
+    "STATUS_FILLS",
+    "ColumnKinds",
+    "SheetWriter",
+    "XlsxTable",
+    "summary_as_lines",
+]
 
-# Excel's own "good / neutral / bad" palette, so the colours read as they do in any
-# other workbook: green ended well, blue waits for the device, red and amber need a
-# person, grey is a plan or a row never begun (neutral: nothing went wrong with it).
-STATUS_FILLS = {
-    "created": "C6EFCE",
-    "adopted": "E2EFDA",
-    "code_issued": "DDEBF7",
-    "code_pending": "BDD7EE",
-    "failed": "FFC7CE",
-    "invalid": "FFEB9C",
-    "not_started": "F2F2F2",
-    "planned": "EDEDED",
-    # A rollback's statuses: green the device is gone, amber a person should look at
-    # a device that was kept, grey nothing to do.
-    "deleted": "C6EFCE",
-    "already_gone": "E2EFDA",
-    "kept": "FFEB9C",
-    "skipped": "EDEDED",
-}
-HEADER_FILL = "D9D9D9"
-MAX_WIDTH = 60
+# Other columns are fitted to their text within these bounds; ids are cut short on
+# screen and paper (the full id is in the cell), so the readable columns stay wide.
+MAX_WIDTH = 40
+ID_WIDTH = 22
 MIN_WIDTH = 8
+DATE_WIDTH = 22
 # Column widths are fitted to the header and this many rows; fitting to all rows
 # would cost a pass over every cell for a cosmetic gain.
 WIDTH_SAMPLE = 200
+# Points per line of text at the default 11-point font, and the most lines a row is
+# made tall for (the cell holds the rest; a person widens the row to read it).
+LINE_HEIGHT = 15
+MAX_LINES = 6
+
+_HEADER = CellStyle(bold=True, fill=HEADER_FILL, wrap=True, top=True)
+
+#: Adds one more sheet to a workbook (the Activation codes, the run history).
+SheetWriter = Callable[[Workbook], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnKinds:
+    """
+    What the table's columns hold, by 0-based index, where it changes their look.
+
+    ``text``: MACs, ids and codes (Text format, width capped); ``dates``: ISO 8601
+    text, written as date-time cells in UTC; ``wrapped``: long text, by its width.
+    """
+
+    text: frozenset[int] = frozenset()
+    dates: frozenset[int] = frozenset()
+    wrapped: Mapping[int, int] = field(default_factory=dict)
+
+
+def summary_as_lines(
+    summary: Sequence[tuple[str, Cell]] | Sequence[Line],
+) -> list[Line]:
+    """
+    Take a Summary as lines, or as label/value pairs (a value of None makes the
+    label a heading).
+    """
+    lines = []
+    for item in summary:
+        if isinstance(item, Line):
+            lines.append(item)
+        else:
+            label, value = item
+            kind = LineKind.HEADING if value is None else LineKind.PAIR
+            lines.append(Line(kind, (label,) if value is None else (label, value)))
+    return lines
 
 
 class XlsxTable:
     """
-    One workbook written as its records come: a table sheet, then an optional Summary.
+    One workbook written as its records come: a table sheet, then an optional Summary
+    and further sheets.
 
     The first ``WIDTH_SAMPLE`` records are held back to fit the column widths (a
     write-only sheet emits its widths before its first row); after that each record
@@ -67,6 +113,8 @@ class XlsxTable:
         status_column: the 0-based index of the cell coloured by ``STATUS_FILLS``, or
             None for no colours.
         sheet: the table sheet's name.
+        kinds: which columns hold ids, dates and long text.
+        title: printed at the top of each page (the file's name).
     """
 
     def __init__(
@@ -75,14 +123,19 @@ class XlsxTable:
         *,
         status_column: int | None = None,
         sheet: str = "Report",
+        kinds: ColumnKinds | None = None,
+        title: str | None = None,
     ) -> None:
         self._header = tuple(header)
         self._status_column = status_column
+        self._kinds = kinds or ColumnKinds()
+        self._title = title
         self._workbook = Workbook(write_only=True)
         self._sheet: WriteOnlyWorksheet = self._workbook.create_sheet(sheet)
+        self._styles = Styles(self._sheet)
         self._held: list[Sequence[Cell]] | None = []
-        self._styles: dict[str, Any] = {}
         self.rows = 0
+        self._written = 0
 
     def append(self, record: Sequence[Cell]) -> None:
         """
@@ -97,12 +150,15 @@ class XlsxTable:
         self._write(record)
 
     def save(
-        self, file: BinaryIO, summary: Sequence[tuple[str, Cell]] | None = None
+        self,
+        file: BinaryIO,
+        summary: Sequence[tuple[str, Cell]] | Sequence[Line] | None = None,
+        sheets: Sequence[SheetWriter] = (),
     ) -> None:
         """
         Finish the table (its filter covers every row) and write the workbook to
-        ``file``; ``summary`` label/value pairs make a "Summary" sheet (a value of
-        None makes the label a heading).
+        ``file``, with a "Summary" sheet when ``summary`` is given (lines, or
+        label/value pairs) and then ``sheets``.
         """
         if self._held is not None:
             self._start()
@@ -110,114 +166,94 @@ class XlsxTable:
         last = get_column_letter(max(1, len(self._header)))
         self._sheet.auto_filter.ref = f"A1:{last}{self.rows + 1}"
         if summary is not None:
-            _write_summary_sheet(self._workbook.create_sheet("Summary"), summary)
+            write_summary_sheet(
+                self._workbook.create_sheet("Summary"),
+                summary_as_lines(summary),
+                title=self._title or "",
+            )
+        for write in sheets:
+            write(self._workbook)
         self._workbook.save(file)
 
     def _start(self) -> None:
         held, self._held = self._held or [], None
         sheet = self._sheet
-        # Write-only sheets emit the sheet view and column widths before the first
-        # row, so they are set first.
+        # Write-only sheets emit the page fit, the sheet view and the column widths
+        # before the first row, so they are set first.
+        set_up_printing(sheet, header=self._title)
         sheet.freeze_panes = "A2"
-        _fit_columns(sheet, self._header, held)
-        sheet.append([_heading(sheet, text) for text in self._header])
-        self._styles = {
-            status: _styled(sheet, status, fill=colour)._style
-            for status, colour in STATUS_FILLS.items()
-        }
+        for index, width in enumerate(self._fit_widths(held)):
+            sheet.column_dimensions[get_column_letter(index + 1)].width = width
+        sheet.append([self._styles.cell(name, _HEADER) for name in self._header])
         for record in held:
             self._write(record)
 
     def _write(self, record: Sequence[Cell]) -> None:
-        sheet = self._sheet
-        values: list[object] = [_value(sheet, cell) for cell in record]
-        column = self._status_column
-        if column is not None and column < len(record):
-            status = record[column]
-            style = self._styles.get(status) if isinstance(status, str) else None
-            if style is not None:
-                cell = WriteOnlyCell(sheet, value=status)
-                cell._style = copy(style)
-                values[column] = cell
-        sheet.append(values)
+        self._written += 1
+        lines = _lines_needed(record, self._kinds.wrapped)
+        if lines > 1:
+            # Rows are numbered from 1 and the header is row 1.
+            self._sheet.row_dimensions[self._written + 1].height = LINE_HEIGHT * lines
+        self._sheet.append(
+            [self._cell(at, value, top=lines > 1) for at, value in enumerate(record)]
+        )
+
+    def _cell(self, at: int, value: Cell, *, top: bool) -> object:
+        kinds, styles = self._kinds, self._styles
+        if at == self._status_column and isinstance(value, str):
+            return styles.cell(value, CellStyle(fill=STATUS_FILLS.get(value), top=top))
+        if at in kinds.dates:
+            moment = expiry_moment(value) if isinstance(value, str) else None
+            if moment is not None:
+                # Kept to the millisecond, so the text reads back exactly.
+                written = cell_time(moment).replace(microsecond=moment.microsecond)
+                return styles.cell(
+                    written, CellStyle(number_format=DATE_TIME_FORMAT, top=top)
+                )
+        if at in kinds.text:
+            return styles.cell(value, CellStyle(number_format=TEXT_FORMAT, top=top))
+        if at in kinds.wrapped:
+            return styles.cell(value, CellStyle(wrap=True, top=True))
+        return styles.cell(value, CellStyle(top=True) if top else None)
+
+    def _fit_widths(self, records: Sequence[Sequence[Cell]]) -> list[float]:
+        kinds = self._kinds
+        widths: list[float] = []
+        for index, title in enumerate(self._header):
+            if index in kinds.wrapped:
+                # A wrapped column is wide only when some row has text in it (a
+                # real run's report has no plan, a dry run's few errors).
+                used = any(index < len(r) and r[index] for r in records)
+                widths.append(kinds.wrapped[index] if used else len(title) + 4)
+                continue
+            if index in kinds.dates:
+                widths.append(DATE_WIDTH)
+                continue
+            longest = len(title) + 3  # room for the filter button
+            for record in records:
+                cell = record[index] if index < len(record) else None
+                if cell is not None:
+                    longest = max(longest, len(str(cell)))
+            # Text columns hold MACs, codes (short) and long opaque ids (cut short).
+            ceiling = ID_WIDTH if index in kinds.text else MAX_WIDTH
+            widths.append(
+                min(max(ceiling, len(title) + 3), max(MIN_WIDTH, longest + 1))
+            )
+        return widths
 
 
-def write_xlsx(
-    file: BinaryIO,
-    header: Sequence[str],
-    records: Iterable[Sequence[Cell]],
-    status_column: int | None,
-    summary: Sequence[tuple[str, Cell]],
-) -> None:
+def _lines_needed(record: Sequence[Cell], wrapped: Mapping[int, int]) -> int:
     """
-    Write the "Report" and "Summary" sheets to ``file``.
-
-    Args:
-        status_column: the 0-based index of the ``status`` cell in each record.
-        summary: label/value pairs; a value of None makes the label a heading.
+    Estimate the lines the longest wrapped cell of a row takes (at most MAX_LINES).
     """
-    table = XlsxTable(header, status_column=status_column)
-    for record in records:
-        table.append(record)
-    table.save(file, summary)
-
-
-def _write_summary_sheet(
-    sheet: WriteOnlyWorksheet, summary: Sequence[tuple[str, Cell]]
-) -> None:
-    sheet.column_dimensions["A"].width = 32
-    sheet.column_dimensions["B"].width = 40
-    for label, value in summary:
-        if value is None:
-            sheet.append([_heading(sheet, label)])
-        else:
-            sheet.append([_value(sheet, label), _value(sheet, value)])
-
-
-def _fit_columns(
-    sheet: WriteOnlyWorksheet,
-    header: Sequence[str],
-    records: Sequence[Sequence[Cell]],
-) -> None:
-    for index, title in enumerate(header):
-        longest = len(title) + 3  # room for the filter button
-        for record in records:
-            cell = record[index] if index < len(record) else None
-            if cell is not None:
-                longest = max(longest, len(str(cell)))
-        width = min(MAX_WIDTH, max(MIN_WIDTH, longest + 1))
-        sheet.column_dimensions[get_column_letter(index + 1)].width = width
-
-
-def _value(sheet: WriteOnlyWorksheet, cell: Cell) -> object:
-    """
-    Return what to append for one cell: the plain value, or a text cell when openpyxl
-    would otherwise take the text for a formula or refuse a control character.
-    """
-    if not isinstance(cell, str):
-        return cell
-    if not cell:
-        return None
-    text: str = cell
-    if ILLEGAL_CHARACTERS_RE.search(text):
-        # XLSX cannot hold these control characters at all; show where they were.
-        text = ILLEGAL_CHARACTERS_RE.sub("\N{REPLACEMENT CHARACTER}", text)
-    if text.startswith("="):
-        as_text = WriteOnlyCell(sheet, value=text)
-        as_text.data_type = "s"
-        return as_text
-    return text
-
-
-def _heading(sheet: WriteOnlyWorksheet, text: str) -> SheetCell:
-    cell = _value(sheet, text)
-    styled = cell if isinstance(cell, SheetCell) else WriteOnlyCell(sheet, cell)
-    styled.font = Font(bold=True)
-    styled.fill = PatternFill("solid", fgColor=HEADER_FILL)
-    return styled
-
-
-def _styled(sheet: WriteOnlyWorksheet, text: str, *, fill: str) -> SheetCell:
-    cell = WriteOnlyCell(sheet, value=text)
-    cell.fill = PatternFill("solid", fgColor=fill)
-    return cell
+    lines = 1
+    for at, width in wrapped.items():
+        value = record[at] if at < len(record) else None
+        if isinstance(value, str) and value:
+            # A column's width counts digit widths; text averages a little narrower.
+            per_line = max(1, int(width * 1.2))
+            needed = sum(
+                math.ceil(len(part) / per_line) or 1 for part in value.split("\n")
+            )
+            lines = max(lines, needed)
+    return min(lines, MAX_LINES)

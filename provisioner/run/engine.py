@@ -23,6 +23,14 @@ Every row's progress goes to the journal as it happens; rows the journal (or, fo
 rerun, ``previous``) already finished are not redone. Setting ``stop`` stops starting
 rows, lets rows in flight finish, and returns with ``interrupted=True``; so does a
 token the API refuses (401) after rows have run (``token_refused=True``).
+
+The first call learns the target (``live.target``): who the token is and which org
+the run acts on. The journal is opened for that target only, so a journal written
+against another API, org or tag mode is never continued.
+
+Longer than most modules: it is the one place where a run's state (outcomes, locks,
+figures, the first calls, the workers) comes together; the decisions it needs are in
+``plan.py``, ``pending.py`` and ``identity.py``.
 """
 
 from __future__ import annotations
@@ -53,6 +61,7 @@ from provisioner.live.preflight import (
     read_orgs,
     with_catalogues,
 )
+from provisioner.live.target import resolve_target
 from provisioner.models import (
     Changes,
     Manifest,
@@ -63,8 +72,9 @@ from provisioner.models import (
     Status,
     Target,
 )
-from provisioner.run import plan, steps
-from provisioner.run.journal import Journal, JournalEntry, Phase, manifest_fingerprint
+from provisioner.run import code_rows, plan, steps
+from provisioner.run.identity import row_digest
+from provisioner.run.journal import Journal, JournalEntry
 from provisioner.run.orgs import is_multi_org, org_changes, refused_access
 from provisioner.settings import Settings
 from provisioner.webex.protocol import DevicesApi, SupportedModel
@@ -130,6 +140,7 @@ async def provision(
     on_progress: Callable[[Progress], None] | None = None,
     stop: anyio.Event | None = None,
     before_rows: Callable[[Target, Changes], None] | None = None,
+    fresh: bool = False,
 ) -> RunResult:
     """
     Provision every valid row of ``manifest`` and return each row's outcome.
@@ -147,6 +158,8 @@ async def provision(
             known and the rows left to do are counted, with what the run may change
             (nothing, on a dry run). It may raise (``NotConfirmedError``) to stop the
             run before any write: this is where the CLI asks for confirmation.
+        fresh: forget the journal's rows and start over; the activation codes it
+            holds are voided as their rows get new ones (``--fresh``).
 
     Raises:
         AuthError: the token was refused (401) on the first call.
@@ -155,7 +168,9 @@ async def provision(
             quick attempts (when ``api`` is None).
         TransientError: the API kept failing on the first call, after the client's
             retries.
-        ConfigError: the journal belongs to another manifest.
+        NoApiError: the base URL answered, but not as the Webex API (a 404, or no
+            JSON, to the first call).
+        ConfigError: the journal belongs to another target, or cannot be read.
     """
     probe: DevicesApi | None = None
     async with contextlib.AsyncExitStack() as stack:
@@ -176,8 +191,7 @@ async def provision(
             before_rows=before_rows,
         )
         path = None if settings.dry_run else journal_path
-        with Journal.open(path, manifest_fingerprint(manifest)) as journal:
-            return await run.execute(journal, only_rows)
+        return await run.execute(path, only_rows, fresh=fresh)
 
 
 @dataclass(kw_only=True)
@@ -213,6 +227,14 @@ class _Run:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     #: Where the run writes; the org is filled in once the API has said whose it is.
     target: Target = field(init=False)
+    #: What each valid row asks for (``row_digest``), journalled with its outcome.
+    digests: dict[int, str] = field(default_factory=dict)
+    #: The journal entry each row to work on continues from (``plan.resume_from``).
+    resume: dict[int, JournalEntry | None] = field(default_factory=dict)
+    #: The devices of replaced activation codes this run deleted.
+    voided: list[str] = field(default_factory=list)
+    #: A dry run's earlier pending devices already matched to a code row.
+    dry_run_claimed: set[str] = field(default_factory=set)
     #: Set when the API refused the token (401) after rows had run: no row starts.
     token_refused: bool = False
     #: What reading each org the rows go to answered (its list, or a refusal).
@@ -222,6 +244,12 @@ class _Run:
     #: Outcomes known before any row was worked on (invalid rows, rows the journal
     #: or a rerun's previous report finished): not this run's throughput.
     settled: int = 0
+    #: True when the journal already held rows: this run continues an earlier one.
+    resumed: bool = False
+    #: The rows this run decided, by status, for the report's run history: the rows
+    #: it worked on, and the invalid rows it found (unless an earlier run of this
+    #: journal already counted them).
+    worked: Counter[Status] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
         self.target = Target(
@@ -231,7 +259,7 @@ class _Run:
         )
 
     async def execute(
-        self, journal: Journal, only_rows: frozenset[int] | None
+        self, path: Path | None, only_rows: frozenset[int] | None, *, fresh: bool
     ) -> RunResult:
         supported = await self._check_access()
         await self._check_orgs(supported, only_rows)
@@ -243,14 +271,36 @@ class _Run:
             # invalid, one only it knows is fine.
             lists = {key: access.supported for key, access in self.orgs.items()}
             self.manifest = with_catalogues(self.manifest, lists, self.settings.org_id)
+        # Opened once the target is known: a journal for another target is refused.
+        with Journal.open(
+            path, self.target, self.manifest.rows, fresh=fresh
+        ) as journal:
+            return await self._work(journal, only_rows, supported)
+
+    async def _work(
+        self,
+        journal: Journal,
+        only_rows: frozenset[int] | None,
+        supported: tuple[SupportedModel, ...],
+    ) -> RunResult:
         entries = journal.entries()
+        self.resumed = bool(entries)
+        self.digests = {
+            row.number: row_digest(row) for row in self.manifest.rows if row.is_valid
+        }
         self.code_rows = _code_rows_by_owner(self.manifest.rows)
         todo, refused = self._settle_known_rows(entries, only_rows)
         self.settled = len(self.outcomes)
         if self.before_rows is not None:
             changes = Changes()
             if not self.settings.dry_run:
-                changes = plan.planned_changes(todo, entries, self.previous)
+                changes = plan.planned_changes(
+                    todo,
+                    entries,
+                    self.previous,
+                    voids=journal.voids_left(),
+                    reissue=self.settings.reissue_codes,
+                )
             if self.org_keys:
                 per_org = org_changes(
                     self.org_keys,
@@ -278,7 +328,7 @@ class _Run:
                 schedule = plan.Schedule(rows)
                 models = self.orgs[key].supported
                 for _ in range(max(1, min(self.settings.concurrency, len(rows)))):
-                    group.start_soon(self._worker, schedule, journal, entries, models)
+                    group.start_soon(self._worker, schedule, journal, models)
         interrupted = len(self.outcomes) < len(self.manifest.rows) and self._halted()
         log.info("run_finished", rows_done=len(self.outcomes), interrupted=interrupted)
         return RunResult(
@@ -293,6 +343,7 @@ class _Run:
         Make the one authenticated read that fails fast on a refused token.
         """
         with self.api.tally():
+            self.target = await self._identify()
             try:
                 models = await self._first_call()
             except (AuthError, ForbiddenError, TransientError):
@@ -312,14 +363,13 @@ class _Run:
         """
         Read each other org the rows go to once: its list, or why it is refused.
 
-        A run within one org reads nothing more. A partner's run also looks up
-        every org's name (and the token's own org, through ``GET /people/me``) for
-        the confirmation and the summary; a refused org's rows fail with its one
-        reason before any row starts, and the other orgs go on.
+        A run within one org reads nothing more. A partner's run also looks up the
+        other orgs' names for the confirmation and the summary; a refused org's
+        rows fail with its one reason before any row starts, and the others go on.
         """
         default = self.settings.org_id
-        info = OrgInfo(key=default, id=default)
-        self.orgs = {default: OrgAccess(info=info, supported=tuple(supported))}
+        home = OrgInfo(key=default, id=self.target.org_id, name=self.target.org_name)
+        self.orgs = {default: OrgAccess(info=home, supported=tuple(supported))}
         rows = self.manifest.rows
         if only_rows is not None:
             rows = tuple(row for row in rows if row.number in only_rows)
@@ -330,12 +380,10 @@ class _Run:
         concurrency = self.settings.concurrency
         with self.api.tally():
             self.orgs.update(await read_orgs(self.api, others, concurrency=concurrency))
-            infos = [self.orgs[key].info for key in keys]
+            infos = [self.orgs[key].info for key in others]
             for named in await name_orgs(self.api, infos, concurrency=concurrency):
                 self.orgs[named.key] = replace(self.orgs[named.key], info=named)
         self.org_keys = tuple(keys)
-        if default in self.org_keys:
-            self.target = replace(self.target, org_name=self.orgs[default].info.name)
 
     async def _check_live(self) -> None:
         """
@@ -361,6 +409,27 @@ class _Run:
         for warning in checked.warnings:
             log.warning("live_check_skipped", reason=warning)
 
+    async def _identify(self) -> Target:
+        """
+        Learn the target (who the token is, which org), giving up soon on a refused
+        connection: this is the run's first call.
+        """
+        if self.probe is not None:
+            try:
+                return await resolve_target(self.probe, self.settings)
+            except ConnectError:
+                raise
+            except TransientError as error:
+                log.info("first_call_retried", error=type(error).__name__)
+            finally:
+                self._note_probe_figures()
+        return await resolve_target(self.api, self.settings)
+
+    def _note_probe_figures(self) -> None:
+        if self.probe is not None:
+            probed = self.probe.statistics()
+            self.probe_figures = (probed.calls, probed.rate_limited, probed.retries)
+
     async def _first_call(self) -> list[SupportedModel]:
         """
         Read supportedDevices, giving up soon on a refused connection.
@@ -378,12 +447,7 @@ class _Run:
             except TransientError as error:
                 log.info("first_call_retried", error=type(error).__name__)
             finally:
-                probed = self.probe.statistics()
-                self.probe_figures = (
-                    probed.calls,
-                    probed.rate_limited,
-                    probed.retries,
-                )
+                self._note_probe_figures()
         return await self.api.supported_devices(org_id=org)
 
     def _settle_known_rows(
@@ -402,20 +466,26 @@ class _Run:
                     self._record(row.number, self.previous[row.number])
             elif not row.is_valid:
                 self._record(row.number, plan.invalid_outcome(row))
-            elif entry is not None and entry.phase is Phase.DONE and entry.outcome:
-                self._record(row.number, entry.outcome)
-            elif access := refused_access(row, self.orgs, self.settings.org_id):
-                self._record(row.number, refused_outcome(row, access))
-                refused.append(row)
+                if not self.resumed:
+                    self.worked[Status.INVALID] += 1
             else:
-                todo.append(row)
+                done, resume = plan.resume_from(row, entry, self.digests[row.number])
+                access = refused_access(row, self.orgs, self.settings.org_id)
+                if done is not None:
+                    self._record(row.number, done)
+                elif access is not None:
+                    self._record(row.number, refused_outcome(row, access))
+                    self.worked[Status.FAILED] += 1
+                    refused.append(row)
+                else:
+                    self.resume[row.number] = resume
+                    todo.append(row)
         return todo, refused
 
     async def _worker(
         self,
         schedule: plan.Schedule,
         journal: Journal,
-        entries: Mapping[int, JournalEntry],
         supported: Sequence[SupportedModel],
     ) -> None:
         while not self._halted():
@@ -435,9 +505,11 @@ class _Run:
                 owner_lock=turn,
                 supported=tuple(supported),
                 owner_code_rows=self.code_rows.get(key, ()),
+                voided=self.voided,
+                dry_run_claimed=self.dry_run_claimed,
             )
             try:
-                outcome = await self._run_row(ctx, row, entries.get(row.number))
+                outcome = await self._run_row(ctx, row, self.resume.get(row.number))
             finally:
                 turn.done()
             if plan.is_token_refusal(outcome):
@@ -448,8 +520,9 @@ class _Run:
                     log.warning("token_refused_mid_run", row=row.number)
                 self.token_refused = True
             elif not self.settings.dry_run:
-                journal.mark_done(outcome)
+                journal.mark_done(outcome, self.digests.get(row.number))
             self._record(row.number, outcome)
+            self.worked[outcome.status] += 1
             self._report_progress()
 
     def _free(self, schedule: plan.Schedule, key: str) -> None:
@@ -478,7 +551,7 @@ class _Run:
             if self.settings.dry_run:
                 outcome = await steps.dry_run_row(ctx, row, self.owners)
             elif row.is_activation_code_row:
-                outcome = await steps.provision_code_row(ctx, row, entry, previous)
+                outcome = await code_rows.provision_code_row(ctx, row, entry, previous)
             else:
                 outcome = await steps.provision_mac_row(ctx, row, entry, previous)
             earlier = entry.outcome.attempts if entry and entry.outcome else 0
@@ -506,7 +579,9 @@ class _Run:
     def _lock_for(self, row: Row) -> anyio.Lock:
         key = plan.owner_key(row)
         if key not in self.locks:
-            self.locks[key] = anyio.Lock()
+            # fast_acquire: a free owner's lock is taken without a trip through the
+            # event loop (the schedule makes a free lock the common case).
+            self.locks[key] = anyio.Lock(fast_acquire=True)
         return self.locks[key]
 
     def _figures(self) -> tuple[int, int, int, float | None]:
@@ -554,7 +629,10 @@ class _Run:
             final_rate=rate,
             rows_worked=len(self.outcomes) - self.settled,
             target=self.target,
+            resumed=self.resumed,
+            worked=dict(+self.worked),
             orgs=tuple(self.orgs[key].info for key in self.org_keys),
+            codes_voided=len(self.voided),
         )
 
 

@@ -50,6 +50,7 @@ __all__ = [
     "owner_key",
     "pick_code_device",
     "planned_changes",
+    "resume_from",
     "row_org",
     "rows_by_org",
     "tags_to_send",
@@ -187,6 +188,38 @@ def order_rows(rows: Iterable[Row]) -> tuple[Row, ...]:
     return tuple(ordered)
 
 
+def resume_from(
+    row: Row, entry: JournalEntry | None, digest: str
+) -> tuple[Outcome | None, JournalEntry | None]:
+    """
+    Decide what a journal entry means for a row now: done, or where to continue.
+
+    Returns ``(outcome, None)`` for a row that is done (its entry finished, and the
+    row asks for what it asked for then), else ``(None, entry)`` with the entry to
+    continue from (None: start afresh). A finished row whose owner, model or tags
+    changed since is looked at again: a MAC row with a device is checked by MAC (its
+    owner may differ now); a code row keeps its code and has its tags applied again.
+    """
+    if entry is None or entry.phase is not Phase.DONE or entry.outcome is None:
+        return None, entry
+    outcome = entry.outcome
+    if entry.digest == digest:
+        return outcome, None
+    if row.is_activation_code_row and outcome.activation_code:
+        kept = replace(
+            outcome,
+            status=Status.CODE_ISSUED,
+            error=None,
+            http_status=None,
+            tracking_id=None,
+            tags_deferred=False,
+        )
+        return None, replace(entry, phase=Phase.CREATED, outcome=kept)
+    if not row.is_activation_code_row and entry.device_id:
+        return None, replace(entry, phase=Phase.STARTED, outcome=None)
+    return None, None
+
+
 def row_org(row: Row, default_org: str | None) -> str | None:
     """
     The org a row's calls go to: its own ``orgId``, else the run's (None: the token's).
@@ -210,13 +243,20 @@ def planned_changes(
     rows: Iterable[Row],
     entries: Mapping[int, JournalEntry],
     previous: Mapping[int, Outcome],
+    *,
+    voids: int = 0,
+    reissue: bool = False,
 ) -> Changes:
     """
     Count what working ``rows`` may write, for the confirmation before the first write.
 
     A row whose device or code already exists (journalled as created, or a rerun's
     code that still stands) creates nothing; every row with tags may set them.
+    ``voids`` codes replaced by ``--fresh`` are voided; with ``reissue`` the earlier
+    pending codes of the rows' owners are too (how many, only the calls will say).
+    Rows that name their own org are said to.
     """
+    rows = list(rows)
     creates = codes = tags = 0
     for row in rows:
         entry = entries.get(row.number)
@@ -230,7 +270,25 @@ def planned_changes(
         else:
             creates += not exists
         tags += bool(row.tags)
-    return Changes(creates=creates, codes=codes, tag_updates=tags)
+    notes: list[str] = []
+    if reissue and codes:
+        notes.append(
+            "void the pending codes the rows' owners already hold from earlier runs "
+            "(--reissue-codes)"
+        )
+    orgs = {row.org_id for row in rows if row.org_id}
+    if orgs:
+        notes.append(
+            f"{sum(1 for row in rows if row.org_id)} of these rows act on "
+            f"{len(orgs)} other org(s) named in their orgId column"
+        )
+    return Changes(
+        creates=creates,
+        codes=codes,
+        tag_updates=tags,
+        voided_codes=voids,
+        notes=tuple(notes),
+    )
 
 
 def is_token_refusal(outcome: Outcome) -> bool:
@@ -435,11 +493,26 @@ def failed_outcome(
     )
 
 
-def dry_run_text(row: Row, found: Device | None) -> str:
+def dry_run_text(
+    row: Row,
+    found: Device | None,
+    pending: Device | None = None,
+    *,
+    reissue: bool = False,
+) -> str:
     """
     Say what a real run would do with a row that passed the read-only checks.
+
+    ``pending``: for a code row, a pending device of its model the owner already has.
     """
-    if row.is_activation_code_row:
+    if row.is_activation_code_row and pending is not None and not reissue:
+        return (
+            f"would issue no code: the owner already has pending device "
+            f"{pending.id} of this model (code_pending)"
+        )
+    if row.is_activation_code_row and pending is not None:
+        action = f"would void pending device {pending.id} and issue a new code"
+    elif row.is_activation_code_row:
         action = "would issue an activation code"
     elif found is not None:
         action = f"would adopt device {found.id} (already registered to this owner)"
@@ -447,4 +520,4 @@ def dry_run_text(row: Row, found: Device | None) -> str:
         action = "would create the device by MAC"
     if row.tags:
         action += " and apply tags " + ";".join(row.tags)
-    return "dry run: " + action
+    return action

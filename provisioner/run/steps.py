@@ -1,5 +1,8 @@
 """
-Carry one row through its calls: create or adopt, issue a code, apply tags, dry-run.
+Carry one row through its calls: create or adopt, apply tags, dry-run.
+
+Activation-code rows have their own module, ``code_rows.py``; what both kinds share
+(the ``RowContext``, tags, the owner's devices) is here.
 
 Each function takes a ``RowContext`` (the API, the settings, the journal and the row's
 owner lock) and returns the row's Outcome; an ``ApiError`` from any call becomes a
@@ -12,21 +15,13 @@ up by MAC before anything else. Found with the row's owner: the create was ours,
 the row reports ``created`` (not ``adopted``: this run, or the journalled one, sent
 that create). Found with another owner: failed, naming the owner. Not found: the
 create did not happen, so it is sent again, at most ``plan.MAX_CREATES`` times in all.
-
-Activation codes cannot be read back, so a code whose answer was lost (a lost answer
-in this run, or a resumed row journalled as ``started``) is replaced, never recovered:
-under the owner's lock, the owner's pending devices made since the row first started
-that no journalled row claims are the lost codes' devices; they are deleted, then a
-fresh code is issued and journalled (with its device id) before the lock is released.
-So a row leaves one pending device, never two, and each code row of an owner claims
-its own device.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import structlog
@@ -34,12 +29,11 @@ import structlog
 from provisioner.errors import (
     ApiError,
     MacInUseError,
-    NotFoundError,
     OutcomeUnknownError,
     TransientError,
 )
 from provisioner.models import Device, Outcome, Row, Status
-from provisioner.run import plan
+from provisioner.run import pending, plan
 from provisioner.run.journal import Journal, JournalEntry, Phase
 from provisioner.run.plan import Step, Verdict
 from provisioner.settings import Settings
@@ -49,8 +43,9 @@ __all__ = [
     "OwnerCache",
     "RowContext",
     "RowFailedError",
+    "apply_tags",
     "dry_run_row",
-    "provision_code_row",
+    "owner_devices",
     "provision_mac_row",
 ]
 
@@ -85,6 +80,10 @@ class RowContext:
     #: Every activation-code row of this row's owner (this one included): the rows
     #: whose journalled device ids a lost code's device is told apart from.
     owner_code_rows: tuple[int, ...] = ()
+    #: The run's list of voided codes' devices (replaced codes deleted), shared.
+    voided: list[str] = field(default_factory=list)
+    #: A dry run's earlier pending devices already matched to a row, shared.
+    dry_run_claimed: set[str] = field(default_factory=set)
 
     def org(self, row: Row) -> str | None:
         """
@@ -118,13 +117,13 @@ async def provision_mac_row(
             # happened, so it is reconciled like an unknown outcome.
             resumed = entry is not None and entry.phase is Phase.STARTED
             had_device = previous is not None and previous.device_id is not None
-            ctx.journal.mark_started(row.number)
+            await ctx.journal.start(row.number)
             device, status = await _obtain_device(
                 ctx, row, unknown=resumed, look_first=resumed or had_device
             )
             base = replace(base, status=status, device_id=device.id)
             ctx.journal.mark_created(base)
-        await _apply_tags(ctx, row, base, device)
+        await apply_tags(ctx, row, base, device)
     except RowFailedError as failed:
         return failed.outcome
     return base
@@ -219,7 +218,7 @@ async def _look_up(ctx: RowContext, row: Row, base: Outcome) -> Device | None:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def _apply_tags(
+async def apply_tags(
     ctx: RowContext, row: Row, base: Outcome, device: Device | None
 ) -> None:
     """
@@ -240,160 +239,7 @@ async def _apply_tags(
         raise RowFailedError(plan.failed_outcome(base, Step.TAGS, error)) from error
 
 
-# -- activation-code rows -------------------------------------------------------------
-
-
-async def provision_code_row(
-    ctx: RowContext,
-    row: Row,
-    entry: JournalEntry | None,
-    previous: Outcome | None,
-) -> Outcome:
-    """
-    Issue the row's activation code (or keep the one it has), then tag its device.
-
-    The tags go on the pending device when it can be found for the owner; otherwise
-    the outcome says ``tags_deferred`` and a later rerun applies them, keeping the code.
-    """
-    try:
-        if entry is not None and entry.phase is Phase.CREATED and entry.outcome:
-            base = entry.outcome
-        elif plan.can_reuse_code(previous, datetime.now(UTC)):
-            assert previous is not None
-            base = Outcome(
-                row=row.number,
-                status=Status.CODE_ISSUED,
-                device_id=previous.device_id,
-                activation_code=previous.activation_code,
-                activation_expiry=previous.activation_expiry,
-            )
-        else:
-            # A row journalled as started was caught mid-flight: its code may have
-            # been issued, leaving a pending device whose code nobody holds.
-            resumed = entry is not None and entry.phase is Phase.STARTED
-            base = await _issue_code(ctx, row, suspect=resumed)
-        if not row.tags:
-            return base
-        device = await _find_code_device(ctx, row, base)
-        if device is None:
-            return replace(base, tags_deferred=True)
-        base = replace(base, device_id=device.id)
-        await _apply_tags(ctx, row, base, device)
-    except RowFailedError as failed:
-        return failed.outcome
-    return base
-
-
-async def _issue_code(ctx: RowContext, row: Row, *, suspect: bool) -> Outcome:
-    """
-    Issue and journal an activation code, first removing the device of a lost one.
-
-    ``suspect``: an earlier code for this row may have been issued unseen. The owner's
-    lock is held from the search for its device to the journalling of the new code, so
-    no other row of the owner issues a code (or claims a device) in between. A lost
-    answer within the run makes the next attempt suspect too (bounded).
-    """
-    base = Outcome(row=row.number, status=Status.FAILED)
-    last: ApiError | None = None
-    async with ctx.owner_lock:
-        ctx.journal.mark_started(row.number)
-        for attempt in range(1, plan.MAX_CREATES + 1):
-            if suspect:
-                await _remove_lost_code_devices(ctx, row, base)
-            try:
-                code = await ctx.api.create_activation_code(
-                    model=row.api_model,
-                    workspace_id=row.workspace_id,
-                    person_id=row.person_id,
-                    org_id=ctx.org(row),
-                )
-            except OutcomeUnknownError as error:
-                log.info("code_answer_lost", status=error.status, attempt=attempt)
-                suspect, last = True, error
-                continue
-            except ApiError as error:
-                failed = plan.failed_outcome(base, Step.CODE, error)
-                if plan.may_have_taken_effect(error):
-                    await _remove_lost_code_devices_quietly(ctx, row, base)
-                raise RowFailedError(failed) from error
-            outcome = Outcome(
-                row=row.number,
-                status=Status.CODE_ISSUED,
-                device_id=code.device_id,
-                activation_code=code.code,
-                activation_expiry=code.expiry_time,
-            )
-            # Journalled before the lock is released: the owner's next row must see
-            # this device as claimed.
-            ctx.journal.mark_created(outcome)
-            return outcome
-        assert last is not None
-        await _remove_lost_code_devices_quietly(ctx, row, base)
-    raise RowFailedError(plan.failed_outcome(base, Step.CODE, last))
-
-
-async def _remove_lost_code_devices(ctx: RowContext, row: Row, base: Outcome) -> None:
-    """
-    Delete the pending devices that lost activation codes of this row left behind.
-
-    Called with the owner's lock held. When some code row of the owner holds a code
-    but no device id (an API that does not answer one), a lost code's device cannot be
-    told from that row's, so nothing is deleted.
-    """
-    since = ctx.journal.started_at(row.number)
-    if since is None:
-        return
-    entries = ctx.journal.entries_for(ctx.owner_code_rows)
-    claimed = {e.device_id for e in entries.values() if e.device_id}
-    unclaimed = [
-        number
-        for number, e in entries.items()
-        if number != row.number
-        and e.outcome is not None
-        and e.outcome.activation_code
-        and not e.device_id
-    ]
-    try:
-        devices = [d async for d in _owner_devices(ctx, row)]
-    except ApiError as error:
-        raise RowFailedError(
-            plan.failed_outcome(base, Step.LOST_CODE, error)
-        ) from error
-    lost = plan.lost_code_devices(devices, since, claimed)
-    if not lost:
-        return
-    if unclaimed:
-        log.warning(
-            "lost_code_device_kept",
-            devices=len(lost),
-            rows_without_device_id=len(unclaimed),
-        )
-        return
-    for device in lost:
-        try:
-            await ctx.api.delete_device(device.id, org_id=ctx.org(row))
-        except NotFoundError:
-            pass  # already gone: what the delete was for
-        except ApiError as error:
-            raise RowFailedError(
-                plan.failed_outcome(base, Step.LOST_CODE, error)
-            ) from error
-        log.info("lost_code_device_deleted", device_id=device.id)
-
-
-async def _remove_lost_code_devices_quietly(
-    ctx: RowContext, row: Row, base: Outcome
-) -> None:
-    """
-    Remove a lost code's device before the row fails; the code's failure is the news.
-    """
-    try:
-        await _remove_lost_code_devices(ctx, row, base)
-    except RowFailedError as failed:
-        log.warning("lost_code_device_not_removed", error=failed.outcome.error)
-
-
-def _owner_devices(ctx: RowContext, row: Row) -> AsyncIterator[Device]:
+def owner_devices(ctx: RowContext, row: Row) -> AsyncIterator[Device]:
     """
     List the devices of the row's owner.
     """
@@ -401,23 +247,6 @@ def _owner_devices(ctx: RowContext, row: Row) -> AsyncIterator[Device]:
     if row.workspace_id:
         return ctx.api.list_devices(org_id=org, workspace_id=row.workspace_id)
     return ctx.api.list_devices(org_id=org, person_id=row.person_id or "")
-
-
-async def _find_code_device(ctx: RowContext, row: Row, base: Outcome) -> Device | None:
-    """
-    Find the device an activation code made: by its id, or the owner's pending one.
-    """
-    org = ctx.org(row)
-    try:
-        if base.device_id is not None:
-            try:
-                return await ctx.api.get_device(base.device_id, org_id=org)
-            except NotFoundError:
-                return None
-        devices = [d async for d in _owner_devices(ctx, row)]
-    except ApiError as error:
-        raise RowFailedError(plan.failed_outcome(base, Step.TAGS, error)) from error
-    return plan.pick_code_device(devices, None)
 
 
 # -- dry run --------------------------------------------------------------------------
@@ -433,13 +262,38 @@ async def dry_run_row(ctx: RowContext, row: Row, owners: OwnerCache) -> Outcome:
         # (``live.rules.with_catalogue``): an unsupported one made the row invalid.
         await _check_owner(ctx, row, owners, base)
         found: Device | None = None
+        earlier: Device | None = None
         if row.mac is not None:
             found = await _look_up(ctx, row, base)
             if found is not None:
                 _claim(row, found, base, Status.PLANNED)
+        else:
+            earlier = await _earlier_code(ctx, row, base)
     except RowFailedError as failed:
         return failed.outcome
-    return replace(base, error=plan.dry_run_text(row, found))
+    text = plan.dry_run_text(row, found, earlier, reissue=ctx.settings.reissue_codes)
+    return replace(base, plan=text)
+
+
+async def _earlier_code(ctx: RowContext, row: Row, base: Outcome) -> Device | None:
+    """
+    The pending device of an earlier code a real run would find for this code row.
+
+    Under the owner's lock, each of the owner's rows takes its own (as a real run's
+    rows claim theirs).
+    """
+    async with ctx.owner_lock:
+        try:
+            devices = [d async for d in owner_devices(ctx, row)]
+        except ApiError as error:
+            raise RowFailedError(plan.failed_outcome(base, Step.CODE, error)) from error
+        earlier = pending.earlier_pending(
+            devices, row, ctx.dry_run_claimed, datetime.now(UTC)
+        )
+        if earlier:
+            ctx.dry_run_claimed.add(earlier[0].id)
+            return earlier[0]
+    return None
 
 
 async def _check_owner(

@@ -63,9 +63,11 @@ from provisioner.webex.answers import error_for_answer, map_errors, read_answer
 from provisioner.webex.endpoint import check_base_url, check_token
 from provisioner.webex.org_rates import HOME_ORG, OrgRateLimiter, Start
 from provisioner.webex.protocol import (
+    Caller,
     CallTally,
     ClientStatistics,
     MacState,
+    Organization,
     Owner,
     SupportedModel,
 )
@@ -78,11 +80,13 @@ from provisioner.webex.retry import (
 from provisioner.webex.wire import (
     Answer,
     activation_code_from,
+    caller_from,
     device_from,
     expect_object,
     list_query,
     mac_state_from,
     next_link,
+    organization_from,
     owner_body,
     owner_from,
     page_items,
@@ -145,6 +149,9 @@ class ApiClient:
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=limit, limit_per_host=limit),
             timeout=aiohttp.ClientTimeout(total=self._settings.request_timeout),
+            # The API authenticates by bearer token and sets no cookies we need:
+            # skipping the cookie jar saves its work on every request and answer.
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
         return self
 
@@ -386,21 +393,21 @@ class ApiClient:
         )
         return owner_from(expect_object(answer))
 
-    async def get_me(self) -> Owner:
+    async def get_me(self) -> Caller:
         """
-        Return the person behind the token; ``extra`` holds ``email`` and ``org_id``.
+        Return the person behind the token (``GET /people/me``), with their org.
         """
-        url = self._base / "people" / "me"
-        answer = await self._call("GET", url, scoped=False)
-        return owner_from(expect_object(answer))
+        answer = await self._call("GET", self._base / "people" / "me", scoped=False)
+        return caller_from(expect_object(answer))
 
-    async def get_organization(self, org_id: str) -> Owner:
+    async def get_organization(self, org_id: str) -> Organization:
         """
-        Return an org (its id and display name) by id.
+        Return an org's id and display name.
         """
-        url = self._base / "organizations" / org_id
-        answer = await self._call("GET", url, scoped=False)
-        return owner_from(expect_object(answer))
+        answer = await self._call(
+            "GET", self._base / "organizations" / org_id, scoped=False
+        )
+        return organization_from(expect_object(answer))
 
     # -- one request, with retries ------------------------------------------------------
 
@@ -438,10 +445,11 @@ class ApiClient:
         gone_ok: bool = False,
         scoped: bool = True,
     ) -> Answer:
+        # ``scoped``: the call acts within an org, so it carries orgId; the caller's
+        # own details and an org by id take none.
         query = dict(params or {})
-        org = org_id or self._settings.org_id
-        # ``scoped=False``: the route names its org in the path, or means the caller.
-        if org and scoped and not url.query_string:
+        org = (org_id or self._settings.org_id) if scoped else None
+        if org and not url.query_string:
             query["orgId"] = org
         data = None if json_body is None else json.dumps(json_body).encode()
         started = time.monotonic()

@@ -16,9 +16,11 @@ from provisioner.models import ActivationCode, Device, SupportedModel, TagMode
 
 __all__ = [
     "CallTally",
+    "Caller",
     "ClientStatistics",
     "DevicesApi",
     "MacState",
+    "Organization",
     "Owner",
     "SupportedModel",
 ]
@@ -82,13 +84,35 @@ class MacState:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Owner:
     """
-    A workspace or person that can own devices (an org, read by id, comes back as
-    one too: its id and display name).
+    A workspace or person that can own devices.
     """
 
     id: str
     display_name: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Caller:
+    """
+    The person the access token belongs to (``GET /people/me``): whose org a run
+    acts on when no ``--org-id`` is given, and who ran it.
+    """
+
+    id: str
+    org_id: str | None = None
+    email: str | None = None
+    display_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Organization:
+    """
+    An org by id, with the name people know it by (``GET /organizations/{orgId}``).
+    """
+
+    id: str
+    display_name: str | None = None
 
 
 class DevicesApi(Protocol):
@@ -208,14 +232,14 @@ class DevicesApi(Protocol):
         self, person_id: str, *, org_id: str | None = None
     ) -> Owner: ...
 
-    async def get_me(self) -> Owner:
+    async def get_me(self) -> Caller:
         """
-        The person behind the token; ``extra`` holds ``email`` and ``org_id``.
+        The person behind the token, with their org's id.
         """
         ...
 
-    async def get_organization(self, org_id: str) -> Owner:
+    async def get_organization(self, org_id: str) -> Organization:
         """
-        An org by id, as an ``Owner``: its id and display name.
+        An org's id and display name (needs an admin's organizations scope).
         """
         ...

@@ -21,13 +21,20 @@ from yarl import URL
 from provisioner.errors import InvalidRequestError, ServerError
 from provisioner.models import ActivationCode, Device
 from provisioner.redaction import redact
-from provisioner.webex.protocol import MacState, Owner, SupportedModel
+from provisioner.webex.protocol import (
+    Caller,
+    MacState,
+    Organization,
+    Owner,
+    SupportedModel,
+)
 
 __all__ = [
     "MAC_IN_USE_CODE",
     "Answer",
     "activation_code_from",
     "api_message",
+    "caller_from",
     "camel",
     "device_from",
     "expect_object",
@@ -35,6 +42,7 @@ __all__ = [
     "list_query",
     "mac_state_from",
     "next_link",
+    "organization_from",
     "owner_body",
     "owner_from",
     "page_items",
@@ -332,6 +340,28 @@ def owner_from(data: Mapping[str, Any]) -> Owner:
         id=str(data.get("id") or ""),
         display_name=_text(data.get("displayName")),
         extra=extra,
+    )
+
+
+def caller_from(data: Mapping[str, Any]) -> Caller:
+    """
+    Return ``GET /people/me``'s person: id, org, first email, display name.
+    """
+    emails = _strings(data.get("emails"))
+    return Caller(
+        id=str(data.get("id") or ""),
+        org_id=_text(data.get("orgId")),
+        email=emails[0] if emails else None,
+        display_name=_text(data.get("displayName")),
+    )
+
+
+def organization_from(data: Mapping[str, Any]) -> Organization:
+    """
+    Return ``GET /organizations/{orgId}``'s org: id and display name.
+    """
+    return Organization(
+        id=str(data.get("id") or ""), display_name=_text(data.get("displayName"))
     )
 
 

@@ -103,14 +103,16 @@ def test_summary_sheet_counts_per_org(base_url: str, tmp_path: Path) -> None:
     """The XLSX Summary sheet has a line per org, adding up to every row."""
     _, report = run_three_orgs(base_url, tmp_path)
 
-    sheet = openpyxl.load_workbook(f"{report}.xlsx", read_only=True)["Summary"]
-    lines = [line for line in sheet.iter_rows(values_only=True) if line and line[0]]
-    start = next(i for i, line in enumerate(lines) if line[0] == "Rows by org")
-    per_org = {line[0]: line[1] for line in lines[start + 1 : start + 4]}
+    workbook = openpyxl.load_workbook(f"{report}.xlsx", read_only=True)
+    lines = list(workbook["Summary"].iter_rows(values_only=True))
+    workbook.close()
+    start = next(i for i, line in enumerate(lines) if line[:1] == ("By org",))
+    assert lines[start + 1][:3] == ("org", "rows", "by status")
+    per_org = {line[0]: line[1:3] for line in lines[start + 2 : start + 5]}
 
-    assert per_org[f"Customer org1 ({ORG1})"] == "3 rows: created 3"
-    assert per_org[ORG2] == "4 rows: failed 4"
-    assert sum(int(str(text).split()[0]) for text in per_org.values()) == 9
+    assert per_org[f"Customer org1 ({ORG1})"] == (3, "created 3")
+    assert per_org[ORG2] == (4, "failed 4")
+    assert sum(int(str(rows)) for rows, _ in per_org.values()) == 9
 
 
 def test_split_by_org_reports_rerun_cleanly(base_url: str, tmp_path: Path) -> None:

@@ -511,9 +511,10 @@ class TestRun:
         )
         logged = Counter((e["method"], e["status"]) for e in calls)
         assert result.exit_code == 0, result.output
-        # One event per request the API received: the first read, 2 creates, 1 PATCH.
+        # One event per request the API received: the first calls (who the token is,
+        # its org, the catalogue), 2 creates, 1 PATCH.
         assert logged == received
-        assert sum(received.values()) == 4
+        assert sum(received.values()) == 6
         assert len({e["tracking_id"] for e in calls}) == len(calls)
         for event in calls:
             assert event["level"] == "info"

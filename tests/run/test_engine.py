@@ -38,7 +38,7 @@ from provisioner.run.engine import (
     first_call_policy,
     provision,
 )
-from provisioner.run.journal import Journal, Phase, manifest_fingerprint
+from provisioner.run.journal import Journal, Phase
 from provisioner.run.plan import MAX_CREATES
 from provisioner.settings import RateControl, RetryPolicy, Settings
 
@@ -115,6 +115,13 @@ def settings(**changes: object) -> Settings:
     )  # type: ignore[arg-type]
 
 
+def reopen(path: Path, manifest: Manifest) -> Journal:
+    """Open a run's journal again, for the target it was written for."""
+    target = Journal.target_of(path)
+    assert target is not None
+    return Journal.open(path, target, manifest.rows)
+
+
 def fake() -> FakeDevicesApi:
     return FakeDevicesApi(workspaces=set(WORKSPACES), people=set(PEOPLE))
 
@@ -163,7 +170,8 @@ class TestCleanRun:
         assert result.outcomes[2].attempts == 2
         assert result.outcomes[3].attempts == 1
         assert api.count("modify_tags") == 1
-        assert result.stats.api_calls == 1 + 3  # the access check, then the rows
+        # The first calls (who the token is, its org, the catalogue), then the rows.
+        assert result.stats.api_calls == 3 + 3
 
     async def test_rows_worked_leave_out_carried_outcomes(self) -> None:
         """A rerun's figures count only the rows it worked on, not those it carried."""
@@ -180,6 +188,24 @@ class TestCleanRun:
 
         assert (first.stats.rows_worked, again.stats.rows_worked) == (3, 1)
 
+    async def test_worked_counts_what_this_run_decided(self, tmp_path: Path) -> None:
+        """The run history's counts are this run's rows by status, invalid included;
+        a resume of a finished journal decides nothing and says it resumed."""
+        bad = replace(
+            mac_row(4, "ws-3"), problems=(Problem("mac", "zz", "not a MAC address"),)
+        )
+        manifest = manifest_of([mac_row(2, "ws-1"), code_row(3, "ws-2"), bad])
+        journal = tmp_path / "r.journal.sqlite"
+
+        first = await provision(manifest, settings(), api=fake(), journal_path=journal)
+        again = await provision(manifest, settings(), api=fake(), journal_path=journal)
+
+        assert (first.stats.resumed, first.stats.worked) == (
+            False,
+            {Status.CREATED: 1, Status.CODE_ISSUED: 1, Status.INVALID: 1},
+        )
+        assert (again.stats.resumed, again.stats.worked) == (True, {})
+
     async def test_progress_is_reported_as_rows_finish(self) -> None:
         """on_progress sees every row finish and ends with all rows done."""
         api = fake()
@@ -194,14 +220,14 @@ class TestCleanRun:
         assert [p.done for p in seen] == sorted(p.done for p in seen)
 
     async def test_refused_token_raises_before_any_row(self) -> None:
-        """A 401 on the first read raises AuthError and no row call is made."""
+        """A 401 on the first call raises AuthError and no row call is made."""
         api = fake()
-        api.fail_before("supported_devices", AuthError("token refused", status=401))
+        api.fail_before("get_me", AuthError("token refused", status=401))
 
         with pytest.raises(AuthError):
             await provision(manifest_of(many_rows(3)), settings(), api=api)
 
-        assert [op for _, op in api.calls] == ["supported_devices"]
+        assert [op for _, op in api.calls] == ["get_me"]
 
     async def test_unreachable_api_raises_before_any_row(self) -> None:
         """A network failure on the first read (after retries) stops the run."""
@@ -449,7 +475,10 @@ class TestActivationCodes:
         activation applies them without issuing another code."""
         api = fake()
         api.code_has_device_id = False
-        other = api.add_device(workspace_id="ws-1", connection_status="activating")
+        # Another model's pending code: not this row's, but no id tells them apart.
+        other = api.add_device(
+            workspace_id="ws-1", product="Cisco 8865", connection_status="activating"
+        )
         manifest = manifest_of([code_row(2, "ws-1", ("desk",))])
 
         first = await provision(manifest, settings(), api=api)
@@ -528,7 +557,7 @@ class TestLostCodes:
         # third code is row 4's.
         await crash_at_code(api, manifest, journal_path, nth=3)
         lost = "dev-3"
-        with Journal.open(journal_path, manifest_fingerprint(manifest)) as journal:
+        with reopen(journal_path, manifest) as journal:
             caught = journal.entries()[4].phase
 
         result = await provision(
@@ -601,6 +630,7 @@ class TestLostCodes:
         api = fake()
         older = api.add_device(
             workspace_id="ws-1",
+            product="Cisco 8865",  # another model: not an earlier code of this row
             connection_status="activating",
             created="2020-01-01T00:00:00.000Z",
         )
@@ -641,6 +671,154 @@ class TestLostCodes:
         assert len(api.devices) == 1
 
 
+class TestCodesAcrossRuns:
+    """A code row never gets a second code behind a person's back, and a replaced
+    code never stays valid: one pending device per code row, whatever is run twice."""
+
+    ROWS = (2, 3, 4)
+
+    def manifest(self) -> Manifest:
+        # Two rows for one owner, one for another; the first row has tags.
+        return manifest_of(
+            [code_row(2, "ws-1", ("lobby",)), code_row(3, "ws-1"), code_row(4, "ws-2")]
+        )
+
+    def pending(self, api: FakeDevicesApi) -> set[str]:
+        return pending_ids(api, "ws-1") | pending_ids(api, "ws-2")
+
+    async def test_the_same_sheet_with_a_new_report_issues_no_second_code(
+        self, tmp_path: Path
+    ) -> None:
+        """Run twice into two journals: the second run's code rows are code_pending,
+        each naming its own earlier device; the org still holds one per row."""
+        api = fake()
+        first = await provision(
+            self.manifest(), settings(), api=api, journal_path=tmp_path / "a.sqlite"
+        )
+        first_devices = {first.outcomes[n].device_id for n in self.ROWS}
+
+        second = await provision(
+            self.manifest(), settings(), api=api, journal_path=tmp_path / "b.sqlite"
+        )
+
+        outcomes = [second.outcomes[n] for n in self.ROWS]
+        assert {o.status for o in outcomes} == {Status.CODE_PENDING}
+        assert {o.device_id for o in outcomes} == first_devices
+        assert "--reissue-codes" in (outcomes[0].error or "")
+        assert api.count("create_activation_code") == 3
+        assert self.pending(api) == first_devices
+
+    async def test_reissue_codes_voids_the_earlier_ones(self, tmp_path: Path) -> None:
+        """--reissue-codes gives each row a new code and deletes the earlier pending
+        device: still one per row, and the summary counts the voided codes."""
+        api = fake()
+        first = await provision(
+            self.manifest(), settings(), api=api, journal_path=tmp_path / "a.sqlite"
+        )
+
+        second = await provision(
+            self.manifest(),
+            settings(reissue_codes=True),
+            api=api,
+            journal_path=tmp_path / "b.sqlite",
+        )
+
+        new = {second.outcomes[n].device_id for n in self.ROWS}
+        old = {first.outcomes[n].device_id for n in self.ROWS}
+        assert {second.outcomes[n].status for n in self.ROWS} == {Status.CODE_ISSUED}
+        assert new.isdisjoint(old)
+        assert self.pending(api) == new
+        assert second.stats.codes_voided == 3
+
+    async def test_fresh_voids_the_codes_it_replaces(self, tmp_path: Path) -> None:
+        """run, then run --fresh into the same journal: new codes, the replaced
+        pending devices deleted, one pending device per code row."""
+        api = fake()
+        journal = tmp_path / "r.sqlite"
+        first = await provision(
+            self.manifest(), settings(), api=api, journal_path=journal
+        )
+
+        second = await provision(
+            self.manifest(), settings(), api=api, journal_path=journal, fresh=True
+        )
+
+        new = {second.outcomes[n].device_id for n in self.ROWS}
+        assert new.isdisjoint(first.outcomes[n].device_id for n in self.ROWS)
+        assert self.pending(api) == new
+        assert second.stats.codes_voided == 3
+
+    async def test_fresh_keeps_a_replaced_code_that_was_used(
+        self, tmp_path: Path
+    ) -> None:
+        """A code typed into its device before --fresh voids it: that device stays
+        and the row is adopted, with no new code."""
+        api = fake()
+        journal = tmp_path / "r.sqlite"
+        first = await provision(
+            self.manifest(), settings(), api=api, journal_path=journal
+        )
+        used = first.outcomes[3].device_id or ""
+        api.activate(used, "00AABBCCDD03")
+
+        second = await provision(
+            self.manifest(), settings(), api=api, journal_path=journal, fresh=True
+        )
+
+        assert (second.outcomes[3].status, second.outcomes[3].device_id) == (
+            Status.ADOPTED,
+            used,
+        )
+        assert used in api.devices
+        assert second.stats.codes_voided == 2
+        assert api.count("create_activation_code") == 3 + 2
+
+    async def test_more_rows_than_earlier_codes_get_codes(self, tmp_path: Path) -> None:
+        """An owner with one earlier code and two rows: one row points at it, the
+        other gets a code."""
+        api = fake()
+        await provision(
+            manifest_of([code_row(2, "ws-1")]),
+            settings(),
+            api=api,
+            journal_path=tmp_path / "a.sqlite",
+        )
+
+        second = await provision(
+            manifest_of([code_row(2, "ws-1"), code_row(3, "ws-1")]),
+            settings(),
+            api=api,
+            journal_path=tmp_path / "b.sqlite",
+        )
+
+        assert sorted(o.status for o in second.outcomes.values()) == sorted(
+            [Status.CODE_PENDING, Status.CODE_ISSUED]
+        )
+        assert len(pending_ids(api, "ws-1")) == 2
+
+    async def test_a_dry_run_says_which_rows_would_be_code_pending(
+        self, tmp_path: Path
+    ) -> None:
+        """The dry run tells the owner's earlier code apart, one row per device."""
+        api = fake()
+        await provision(
+            manifest_of([code_row(2, "ws-1")]),
+            settings(),
+            api=api,
+            journal_path=tmp_path / "a.sqlite",
+        )
+
+        planned = await provision(
+            manifest_of([code_row(2, "ws-1"), code_row(3, "ws-1")]),
+            settings(dry_run=True),
+            api=api,
+        )
+
+        texts = sorted(o.plan or "" for o in planned.outcomes.values())
+        assert "would issue an activation code" in texts[0]
+        assert "code_pending" in texts[1]
+
+
 class TestDryRun:
     async def test_dry_run_makes_no_write_call(self) -> None:
         """A dry run reads only, plans every row, and marks the rows the live checks
@@ -667,8 +845,9 @@ class TestDryRun:
             Status.PLANNED,
             Status.INVALID,
         ]
-        assert "would create" in (result.outcomes[2].error or "")
-        assert "would adopt" in (result.outcomes[4].error or "")
+        assert "would create" in (result.outcomes[2].plan or "")
+        assert "would adopt" in (result.outcomes[4].plan or "")
+        assert (result.outcomes[2].error, result.outcomes[4].error) == (None, None)
         assert "ws-7" in (result.outcomes[3].error or "")
         # Each distinct owner once: ws-1 and ws-99 of the rows, ws-7 holding row 3's MAC.
         assert api.count("get_workspace") == 3
@@ -724,7 +903,7 @@ class TestResume:
                 manifest, settings(concurrency=4), api=api, journal_path=journal_path
             )
         api.on_effect = None
-        with Journal.open(journal_path, manifest_fingerprint(manifest)) as journal:
+        with reopen(journal_path, manifest) as journal:
             caught = {n: e.phase for n, e in journal.entries().items()}
         row_caught = int(crashed[0], 16) - 0x00AABB000000
         second = await provision(
@@ -734,6 +913,42 @@ class TestResume:
         assert result is None
         assert caught[row_caught] == Phase.STARTED
         assert second.outcomes[row_caught].status == Status.CREATED
+        assert 30 == len(second.outcomes) == len(api.devices)
+        assert all(o.status is Status.CREATED for o in second.outcomes.values())
+        macs = [d.mac for d in api.devices.values()]
+        assert len(macs) == len(set(macs))
+        assert all(d.tags == ("lobby",) for d in api.devices.values())
+
+    async def test_marks_a_kill_loses_are_made_again_without_a_duplicate(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A kill drops the journal marks still waiting for a commit (only starts and
+        codes are committed at once): the rows they belonged to are resumed from
+        their last committed phase, once each, tags exact."""
+        api = fake()
+        manifest = manifest_of(many_rows(30))
+        journal_path = tmp_path / "r.journal.sqlite"
+
+        def kill_after_twentieth_create(op: str, mac: str | None) -> None:
+            if op == "create_device" and api.count(op) == 20:
+                scope.cancel()
+
+        # A SIGKILL closes nothing: the waiting marks are gone, not committed.
+        monkeypatch.setattr(Journal, "close", lambda journal: journal._db.close())
+        api.on_effect = kill_after_twentieth_create
+        with anyio.CancelScope() as scope:
+            await provision(
+                manifest, settings(concurrency=4), api=api, journal_path=journal_path
+            )
+        api.on_effect = None
+        monkeypatch.undo()
+        with reopen(journal_path, manifest) as journal:
+            kept = {n: e.phase for n, e in journal.entries().items()}
+        second = await provision(
+            manifest, settings(), api=api, journal_path=journal_path
+        )
+
+        assert any(phase is not Phase.DONE for phase in kept.values())
         assert 30 == len(second.outcomes) == len(api.devices)
         assert all(o.status is Status.CREATED for o in second.outcomes.values())
         macs = [d.mac for d in api.devices.values()]
@@ -758,7 +973,7 @@ class TestResume:
             manifest, settings(concurrency=4), api=api, journal_path=journal
         )
         refused = {n for n, o in first.outcomes.items() if o.status is Status.FAILED}
-        with Journal.open(journal, manifest_fingerprint(manifest)) as opened:
+        with reopen(journal, manifest) as opened:
             done = {n for n, e in opened.entries().items() if e.phase is Phase.DONE}
         api.on_call = None
         second = await provision(manifest, settings(), api=api, journal_path=journal)
@@ -782,7 +997,7 @@ class TestResume:
         second = await provision(manifest, settings(), api=api, journal_path=journal)
 
         assert first.outcomes == second.outcomes
-        assert calls + 1 == len(api.calls)  # only the access check
+        assert calls + 3 == len(api.calls)  # only the first calls
 
     async def test_journal_holds_no_password(self, tmp_path: Path) -> None:
         """A row's device password never reaches the journal file."""
@@ -796,18 +1011,71 @@ class TestResume:
         assert b"Sup3rSecret!" not in files
         assert b"secret-token" not in files
 
-    async def test_journal_of_another_manifest_is_refused(self, tmp_path: Path) -> None:
-        """A journal written for other rows raises ConfigError suggesting --fresh."""
+    @pytest.mark.parametrize(
+        "other",
+        [
+            {"org_id": "org-other"},
+            {"tag_mode": TagMode.REPLACE},
+            {"base_url": "http://127.0.0.1:2/v1"},
+        ],
+    )
+    async def test_journal_of_another_target_is_refused(
+        self, tmp_path: Path, other: dict[str, Any]
+    ) -> None:
+        """A journal written for another org, tag mode or API is never continued: a
+        ConfigError names both targets and the ways forward, and no row call is made."""
         api = fake()
         journal = tmp_path / "r.journal.sqlite"
-        await provision(
-            manifest_of(many_rows(2)), settings(), api=api, journal_path=journal
+        manifest = manifest_of(many_rows(2))
+        await provision(manifest, settings(), api=api, journal_path=journal)
+        writes = len(api.writes)
+
+        with pytest.raises(ConfigError) as refused:
+            await provision(manifest, settings(**other), api=api, journal_path=journal)
+
+        text = str(refused.value)
+        assert "--fresh" in text
+        assert "another --report" in text
+        assert "org-fake" in text  # the journal's own target is named
+        assert len(api.writes) == writes
+
+    async def test_an_edited_manifest_continues_the_run(self, tmp_path: Path) -> None:
+        """Rows are matched by what they are: rows added, re-ordered or re-numbered
+        continue the run; done rows are not redone, a changed row is looked at again."""
+        api = fake()
+        journal = tmp_path / "r.journal.sqlite"
+        first_rows = [mac_row(n, WORKSPACES[n % 8]) for n in range(2, 6)] + [
+            code_row(6, "ws-1"),
+            code_row(7, "ws-1"),
+        ]
+        first = await provision(
+            manifest_of(first_rows), settings(), api=api, journal_path=journal
+        )
+        codes = {first.outcomes[n].activation_code for n in (6, 7)}
+        # Edited: a new row on top (every number moves), rows reversed, one MAC row's
+        # tags changed, and one row more at the end.
+        moved = [replace(row, number=row.number + 1) for row in reversed(first_rows)]
+        moved[-1] = replace(moved[-1], tags=("lobby", "floor-2"))
+        edited = [mac_row(30, "ws-8"), *moved, mac_row(40, "ws-7")]
+        edited = [replace(row, number=n) for n, row in enumerate(edited, start=2)]
+        creates_before = api.count("create_device")
+
+        second = await provision(
+            manifest_of(edited), settings(), api=api, journal_path=journal
         )
 
-        with pytest.raises(ConfigError, match="--fresh"):
-            await provision(
-                manifest_of(many_rows(3)), settings(), api=api, journal_path=journal
-            )
+        code_outcomes = [o for o in second.outcomes.values() if o.activation_code]
+        assert api.count("create_device") == creates_before + 2  # the two new rows
+        assert api.count("create_activation_code") == 2  # no second code
+        assert {o.activation_code for o in code_outcomes} == codes
+        assert {o.status for o in second.outcomes.values()} <= {
+            Status.CREATED,
+            Status.CODE_ISSUED,
+        }
+        assert api.devices[second.outcomes[8].device_id or ""].tags == (
+            "lobby",
+            "floor-2",
+        )
 
     async def test_rerun_keeps_rows_outside_only_rows(self) -> None:
         """Rows not selected for a rerun keep their previous outcome and make no call."""
@@ -1237,7 +1505,7 @@ class TestAgainstEmulator:
             stop=stop,
         )
         # The kill: row 3 journalled as started, its code issued, the answer lost.
-        with Journal.open(journal, manifest_fingerprint(manifest)) as opened:
+        with reopen(journal, manifest) as opened:
             opened.mark_started(3)
         store = emulator.state.store
         lost = store.create_activation_code(

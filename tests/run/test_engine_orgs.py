@@ -137,13 +137,13 @@ class TestRefusedOrg:
     async def test_one_org_reads_nothing_more(
         self, emulator: RunningEmulator, tmp_path: Path
     ) -> None:
-        """A run within the token's own org makes no org or name lookups."""
+        """A run within the token's own org reads no other org and names none."""
         manifest = load_manifest(write_org_manifest(tmp_path / "m.csv", {None: 2}))
 
         result = await provision(manifest, settings_for(emulator, token=emulator.token))
 
         routes = [e["route"] for e in emulator.requests()]
-        assert "GET /v1/people/me" not in routes
+        assert routes.count("GET /v1/organizations/{orgId}") == 1  # the target's
         assert routes.count("GET /v1/telephony/config/supportedDevices") == 1
         assert result.stats.orgs == ()
 
@@ -179,7 +179,7 @@ async def test_rows_are_judged_against_their_own_orgs_list(tmp_path: Path) -> No
         "0A0000000002,Cisco 8851,ws-1,org-b\n"
         "0A0000000003,Cisco 8865,ws-1,org-b\n"
     )
-    api = PerOrgLists(workspaces={"ws-1"}, org_names={"org-a": "A", "org-b": "B"})
+    api = PerOrgLists(workspaces={"ws-1"})
     api.lists = {
         None: [model("8851")],
         "org-a": [model("8851")],

@@ -1,5 +1,6 @@
 """
-The journal: durable per-row phases, a manifest fingerprint, a private file.
+The journal: durable per-row phases under each row's identity, bound to its target,
+a private file.
 """
 
 from __future__ import annotations
@@ -15,14 +16,27 @@ from pathlib import Path
 import pytest
 
 from provisioner.errors import ConfigError
-from provisioner.models import Manifest, Outcome, Row, Status
+from provisioner.models import (
+    Manifest,
+    Outcome,
+    Row,
+    RunKind,
+    RunRecord,
+    Status,
+    TagMode,
+    Target,
+)
+from provisioner.run.identity import row_digest, row_keys
 from provisioner.run.journal import (
     Journal,
     Phase,
     _outcome_to_json,
     journal_path_for,
-    manifest_fingerprint,
+    read_history,
+    record_history,
 )
+
+TARGET = Target(base_url="https://webexapis.com/v1", org_id="ORG-A")
 
 
 def manifest(
@@ -44,28 +58,48 @@ def manifest(
     )
 
 
-class TestFingerprint:
-    def test_same_rows_same_fingerprint(self) -> None:
-        """Two loads of the same manifest share a fingerprint."""
+def code(number: int, owner: str = "ws-1", model: str = "DMS Cisco 8865") -> Row:
+    return Row(number=number, cells=("",), model=model, workspace_id=owner)
 
-        assert manifest_fingerprint(manifest("AA")) == manifest_fingerprint(
-            manifest("AA")
+
+class TestRowIdentity:
+    def test_a_mac_row_is_its_mac(self) -> None:
+        """A MAC row keeps its key wherever it sits in the manifest."""
+        rows = manifest("AA", "BB").rows
+        moved = [Row(number=9, cells=(), mac="AA", model="m", workspace_id="w")]
+
+        assert row_keys(rows)[2] == row_keys(moved)[9] == "mac:AA"
+
+    def test_code_rows_of_one_owner_and_model_are_numbered(self) -> None:
+        """Code rows are their org, owner and model, told apart by their order."""
+
+        keys = row_keys([code(2), code(5), code(6, owner="ws-2"), code(8)])
+
+        assert [keys[n].rsplit("#", 1)[1] for n in (2, 5, 6, 8)] == ["1", "2", "1", "3"]
+        assert keys[2].rsplit("#", 1)[0] == keys[5].rsplit("#", 1)[0]
+
+    def test_invalid_rows_have_no_key(self) -> None:
+        """An invalid row is never journalled, so it is not named."""
+        from provisioner.models import Problem
+
+        bad = Row(number=2, cells=("x",), problems=(Problem("mac", "x", "bad"),))
+
+        assert row_keys([bad]) == {}
+
+    def test_digest_follows_what_the_row_asks_for(self) -> None:
+        """Owner, model and tags change the digest; tag order and the password's
+        text do not (only whether there is one)."""
+        base = manifest("AA").rows[0]
+
+        assert row_digest(base) != row_digest(
+            Row(number=2, cells=(), mac="AA", model="other", workspace_id="ws-1")
         )
-
-    def test_changed_row_or_path_changes_it(self) -> None:
-        """A changed cell, or another file, gives another fingerprint."""
-        base = manifest_fingerprint(manifest("AA"))
-
-        assert base != manifest_fingerprint(manifest("AB"))
-        assert base != manifest_fingerprint(manifest("AA", path=Path("other.csv")))
-
-    def test_passwords_do_not_enter_the_hash(self) -> None:
-        """Only whether a password is present counts, never its text."""
-
-        one = manifest_fingerprint(manifest("AA", password="hunter2"))
-        two = manifest_fingerprint(manifest("AA", password="letmein"))
-
-        assert one == two
+        assert row_digest(
+            Row(number=2, cells=(), mac="AA", tags=("a", "b"))
+        ) == row_digest(Row(number=7, cells=(), mac="AA", tags=("b", "a")))
+        assert row_digest(manifest("AA", password="x").rows[0]) == row_digest(
+            manifest("AA", password="y").rows[0]
+        )
 
 
 class TestJournal:
@@ -80,7 +114,7 @@ class TestJournal:
             tags_deferred=True,
             attempts=2,
         )
-        with Journal.open(path, "fp") as journal:
+        with Journal.open(path, TARGET) as journal:
             journal.mark_started(2)
             journal.mark_started(3)
             journal.mark_created(
@@ -90,7 +124,7 @@ class TestJournal:
             journal.mark_started(4)
             journal.mark_created(Outcome(row=4, status=Status.CREATED, device_id="d4"))
 
-        with Journal.open(path, "fp") as journal:
+        with Journal.open(path, TARGET) as journal:
             entries = journal.entries()
             finished = dict(journal.done_outcomes())
 
@@ -99,13 +133,101 @@ class TestJournal:
         assert (entries[4].phase, entries[4].device_id) == (Phase.CREATED, "d4")
         assert finished == {3: done}
 
-    def test_another_manifest_is_refused(self, tmp_path: Path) -> None:
-        """A journal opened with another fingerprint raises ConfigError naming --fresh."""
+    def test_another_target_is_refused(self, tmp_path: Path) -> None:
+        """A journal opened for another org raises ConfigError naming both orgs,
+        another --report and --fresh."""
         path = tmp_path / "r.journal.sqlite"
-        Journal.open(path, "one").close()
+        Journal.open(path, TARGET).close()
+        other = Target(base_url=TARGET.base_url, org_id="ORG-B")
+
+        with pytest.raises(ConfigError) as refused:
+            Journal.open(path, other)
+
+        text = str(refused.value)
+        assert all(word in text for word in ("ORG-A", "ORG-B", "--report", "--fresh"))
+
+    def test_the_target_is_read_back(self, tmp_path: Path) -> None:
+        """target_of names the API, org and tag mode a journal file was written for."""
+        path = tmp_path / "r.journal.sqlite"
+        target = Target(
+            base_url="https://webexapis.com/v1",
+            org_id="ORG-A",
+            org_name="Acme",
+            tag_mode=TagMode.REPLACE,
+        )
+        Journal.open(path, target).close()
+
+        found = Journal.target_of(path)
+
+        assert found is not None
+        assert found.same_as(target)
+        assert Journal.target_of(tmp_path / "none.sqlite") is None
+
+    def test_rows_are_found_under_their_new_numbers(self, tmp_path: Path) -> None:
+        """A row journalled as row 2 is found as row 5 once the manifest moved it."""
+        path = tmp_path / "r.journal.sqlite"
+        with Journal.open(path, TARGET, manifest("AA", "BB").rows) as journal:
+            journal.mark_done(Outcome(row=3, status=Status.CREATED, device_id="d"))
+        moved = manifest("CC", "DD", "EE", "BB").rows
+
+        with Journal.open(path, TARGET, moved) as journal:
+            found = journal.entries()
+
+        assert list(found) == [5]
+        assert (found[5].outcome or Outcome(row=0, status=Status.FAILED)).row == 5
+
+    def test_fresh_keeps_the_codes_to_void(self, tmp_path: Path) -> None:
+        """--fresh forgets the rows but records each issued code's device, under its
+        row, for voiding; a done row without a code leaves nothing to void."""
+        path = tmp_path / "r.journal.sqlite"
+        rows = [code(2), code(3)]
+        with Journal.open(path, TARGET, rows) as journal:
+            journal.mark_done(
+                Outcome(
+                    row=2,
+                    status=Status.CODE_ISSUED,
+                    device_id="d2",
+                    activation_code="1",
+                )
+            )
+            journal.mark_done(Outcome(row=3, status=Status.FAILED))
+
+        with Journal.open(path, TARGET, rows, fresh=True) as journal:
+            left = (journal.entries(), journal.void_for(2), journal.void_for(3))
+            journal.forget_void("d2")
+            after = journal.voids_left()
+
+        assert left == ({}, "d2", None)
+        assert after == 0
+
+    def test_fresh_for_another_target_voids_nothing_there(self, tmp_path: Path) -> None:
+        """Starting over against another org cannot void the first org's codes."""
+        path = tmp_path / "r.journal.sqlite"
+        with Journal.open(path, TARGET, [code(2)]) as journal:
+            journal.mark_done(
+                Outcome(
+                    row=2,
+                    status=Status.CODE_ISSUED,
+                    device_id="d2",
+                    activation_code="1",
+                )
+            )
+        other = Target(base_url=TARGET.base_url, org_id="ORG-B")
+
+        with Journal.open(path, other, [code(2)], fresh=True) as journal:
+            assert journal.voids_left() == 0
+
+    def test_an_older_journal_asks_for_fresh(self, tmp_path: Path) -> None:
+        """A journal of the first schema is refused with --fresh as the way on."""
+        path = tmp_path / "r.journal.sqlite"
+        with contextlib.closing(sqlite3.connect(path)) as db, db:
+            db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+            db.execute("INSERT INTO meta VALUES ('schema', '1')")
 
         with pytest.raises(ConfigError, match="--fresh"):
-            Journal.open(path, "two")
+            Journal.open(path, TARGET)
+        with Journal.open(path, TARGET, fresh=True) as journal:
+            assert journal.entries() == {}
 
     def test_unreadable_file_is_a_config_error(self, tmp_path: Path) -> None:
         """A file that is not SQLite gives a clear ConfigError, not a traceback."""
@@ -113,12 +235,12 @@ class TestJournal:
         path.write_bytes(b"this is not a database, just text" * 100)
 
         with pytest.raises(ConfigError, match="cannot be read"):
-            Journal.open(path, "fp")
+            Journal.open(path, TARGET)
 
     def test_files_are_private(self, tmp_path: Path) -> None:
         """The journal and its WAL are mode 0600: they hold activation codes."""
         path = tmp_path / "r.journal.sqlite"
-        with Journal.open(path, "fp") as journal:
+        with Journal.open(path, TARGET) as journal:
             journal.mark_done(
                 Outcome(row=2, status=Status.CODE_ISSUED, activation_code="1")
             )
@@ -129,7 +251,7 @@ class TestJournal:
 
     def test_in_memory_journal_works_without_a_file(self, tmp_path: Path) -> None:
         """path=None keeps the journal in memory and writes no file."""
-        with Journal.open(None, "fp") as journal:
+        with Journal.open(None, TARGET) as journal:
             journal.mark_started(2)
 
             assert journal.entries()[2].phase == Phase.STARTED
@@ -147,11 +269,11 @@ class TestStartedAt:
     def test_first_start_is_kept_across_resumes(self, tmp_path: Path) -> None:
         """A second start, a create or a done never move a row's first start time."""
         path = tmp_path / "r.journal.sqlite"
-        with Journal.open(path, "fp") as journal:
+        with Journal.open(path, TARGET) as journal:
             journal.mark_started(2)
             first = journal.started_at(2)
             journal.mark_created(Outcome(row=2, status=Status.CODE_ISSUED))
-        with Journal.open(path, "fp") as journal:
+        with Journal.open(path, TARGET) as journal:
             journal.mark_started(2)
             journal.mark_done(Outcome(row=2, status=Status.CODE_ISSUED))
 
@@ -159,29 +281,9 @@ class TestStartedAt:
             assert journal.started_at(2) == first
             assert journal.started_at(3) is None
 
-    def test_older_journal_gains_the_column(self, tmp_path: Path) -> None:
-        """A journal without started_at is upgraded; a started row's updated_at is its start."""
-        path = tmp_path / "r.journal.sqlite"
-        Journal.open(path, "fp").close()
-        with contextlib.closing(sqlite3.connect(path)) as db, db:
-            db.execute("DROP TABLE rows")
-            db.execute(
-                "CREATE TABLE rows (row INTEGER PRIMARY KEY, phase TEXT NOT NULL, "
-                "device_id TEXT, outcome TEXT, updated_at TEXT NOT NULL)"
-            )
-            db.execute(
-                "INSERT INTO rows VALUES (2, 'started', NULL, NULL, "
-                "'2026-11-26T01:00:00+00:00')"
-            )
-
-        with Journal.open(path, "fp") as journal:
-            started = journal.started_at(2)
-
-        assert started == datetime(2026, 11, 26, 1, tzinfo=UTC)
-
     def test_entries_for_reads_only_the_rows_asked(self, tmp_path: Path) -> None:
         """entries_for returns the named rows that the journal holds, nothing else."""
-        with Journal.open(None, "fp") as journal:
+        with Journal.open(None, TARGET) as journal:
             for number in (2, 3, 4):
                 journal.mark_created(
                     Outcome(
@@ -194,6 +296,65 @@ class TestStartedAt:
 
         assert {n: e.device_id for n, e in found.items()} == {2: "d2", 4: "d4"}
         assert nothing == {}
+
+
+def record(kind: RunKind, hour: int) -> RunRecord:
+    return RunRecord(
+        kind=kind,
+        started_at=datetime(2026, 11, 26, hour, tzinfo=UTC),
+        finished_at=datetime(2026, 11, 26, hour, 5, tzinfo=UTC),
+        source="m.csv",
+        counts={Status.CREATED: hour},
+    )
+
+
+class TestHistory:
+    def test_records_survive_and_are_kept_once(self, tmp_path: Path) -> None:
+        """A run's records are kept beside its rows, each command once, oldest
+        first, whoever writes them again."""
+
+        path = tmp_path / "r.journal.sqlite"
+        rows = manifest("00AABB000001").rows
+        with Journal.open(path, TARGET, rows) as journal:
+            journal.mark_started(2)
+        first, resume = record(RunKind.RUN, 9), record(RunKind.RESUME, 11)
+
+        record_history(path, [resume, first])
+        record_history(path, [first])
+
+        assert read_history(path) == (first, resume)
+        with Journal.open(path, TARGET, rows) as journal:
+            assert set(journal.entries()) == {2}
+
+    def test_fresh_start_keeps_the_story(self, tmp_path: Path) -> None:
+        """--fresh forgets the rows, not the commands that ran: they happened."""
+
+        path = tmp_path / "r.journal.sqlite"
+        rows = manifest("00AABB000001").rows
+        Journal.open(path, TARGET, rows).close()
+        record_history(path, [record(RunKind.RUN, 9)])
+
+        with Journal.open(path, TARGET, rows, fresh=True) as journal:
+            assert journal.entries() == {}
+
+        assert read_history(path) == (record(RunKind.RUN, 9),)
+
+    def test_no_journal_no_history(self, tmp_path: Path) -> None:
+        """A report without a journal beside it has no history there."""
+
+        assert read_history(tmp_path / "none.journal.sqlite") == ()
+
+    def test_older_journal_without_runs_table(self, tmp_path: Path) -> None:
+        """A journal from before the history reads as none, and takes records."""
+
+        path = tmp_path / "old.journal.sqlite"
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+            db.commit()
+
+        assert read_history(path) == ()
+        record_history(path, [record(RunKind.RUN, 9)])
+        assert read_history(path) == (record(RunKind.RUN, 9),)
 
 
 class TestOutcomeJson:
@@ -213,3 +374,66 @@ class TestOutcomeJson:
         )
 
         assert _outcome_to_json(outcome) == json.dumps(asdict(outcome))
+
+
+def committed(path: Path) -> dict[int, str]:
+    """
+    What another connection reads: the phases committed so far, as a kill leaves them.
+    """
+    with contextlib.closing(sqlite3.connect(path)) as other:
+        return dict(other.execute("SELECT row, phase FROM rows").fetchall())
+
+
+class TestWhatAKillCanLose:
+    def test_a_start_is_committed_at_once_with_the_marks_waiting(
+        self, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "r.journal.sqlite"
+        with Journal.open(path, TARGET) as journal:
+            journal.mark_started(2)
+            journal.mark_created(Outcome(row=2, status=Status.CREATED, device_id="d2"))
+            journal.mark_done(Outcome(row=2, status=Status.CREATED, device_id="d2"))
+            before = committed(path)
+            journal.mark_started(3)
+            after = committed(path)
+
+        assert before == {2: "started"}
+        assert after == {2: "done", 3: "started"}
+
+    def test_a_code_is_committed_at_once(self, tmp_path: Path) -> None:
+        path = tmp_path / "r.journal.sqlite"
+        with Journal.open(path, TARGET) as journal:
+            journal.mark_started(2)
+            journal.mark_created(
+                Outcome(
+                    row=2,
+                    status=Status.CODE_ISSUED,
+                    device_id="d2",
+                    activation_code="1234567812345678",
+                )
+            )
+
+            assert committed(path) == {2: "created"}
+
+    def test_waiting_marks_are_committed_after_max_wait(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        path = tmp_path / "r.journal.sqlite"
+        monkeypatch.setattr("provisioner.run.journal.MAX_WAIT", 0.0)
+        with Journal.open(path, TARGET) as journal:
+            journal.mark_started(2)
+            journal.mark_done(Outcome(row=2, status=Status.CREATED, device_id="d2"))
+
+            assert committed(path) == {2: "done"}
+
+    def test_reads_and_close_commit_what_waits(self, tmp_path: Path) -> None:
+        path = tmp_path / "r.journal.sqlite"
+        with Journal.open(path, TARGET) as journal:
+            journal.mark_started(2)
+            journal.mark_done(Outcome(row=2, status=Status.CREATED, device_id="d2"))
+
+            assert journal.entries()[2].phase == Phase.DONE
+            journal.mark_started(3)
+            journal.mark_done(Outcome(row=3, status=Status.CREATED, device_id="d3"))
+
+        assert committed(path) == {2: "done", 3: "done"}

@@ -261,7 +261,7 @@ class TestWording:
         """The dry-run line says what a run would do, tags included."""
 
         assert plan.dry_run_text(row(2, mac="AA", tags=("a", "b")), None) == (
-            "dry run: would create the device by MAC and apply tags a;b"
+            "would create the device by MAC and apply tags a;b"
         )
         assert "would adopt device d1" in plan.dry_run_text(
             row(2, mac="AA"), Device(id="d1")

@@ -1,0 +1,111 @@
+"""
+Learn where a command writes: the API, the org and who the token belongs to.
+
+Every command that talks to the API makes this its first call, so a wrong base URL,
+a refused token or a missing scope stops it before anything else, in one sentence:
+
+- ``GET /people/me``: the token's person and their org. A 404 (or an answer that is
+  not JSON) here means the base URL is not the Webex API: ``no_api_message`` says so
+  and suggests the URL with ``/v1``. A 401 or 403 is raised as it is.
+- ``GET /organizations/{orgId}``: the org's name, for people to read. It needs an
+  admin's organizations scope; without it the org is shown by id alone.
+
+The org a run acts on is ``--org-id`` when given, else the token's own org.
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from provisioner.errors import (
+    ApiError,
+    AuthError,
+    ConfigError,
+    ForbiddenError,
+    NotFoundError,
+    ServerError,
+    TransientError,
+)
+from provisioner.models import Target
+from provisioner.settings import Settings
+from provisioner.webex.protocol import Caller, DevicesApi
+
+__all__ = ["NoApiError", "no_api_message", "resolve_target"]
+
+log = structlog.get_logger()
+
+_API_VERSION = "/v1"
+
+
+class NoApiError(ConfigError):
+    """
+    The base URL answers, but not as the Webex API does.
+    """
+
+
+def no_api_message(base_url: str, status: int | None) -> str:
+    """
+    Say that ``base_url`` is not the API, and which URL probably is (pure).
+    """
+    url = base_url.rstrip("/")
+    answered = f"{status} to GET /people/me" if status else "no JSON to GET /people/me"
+    if not url.endswith(_API_VERSION):
+        return (
+            f"no Webex API at {url} (it answered {answered}); did you mean "
+            f"{url}{_API_VERSION}? Give that with --base-url (or $WEBEX_BASE_URL)"
+        )
+    return (
+        f"no Webex API at {url} (it answered {answered}); check --base-url (or "
+        "$WEBEX_BASE_URL): the API's base URL ends in /v1, e.g. "
+        "https://webexapis.com/v1"
+    )
+
+
+async def resolve_target(api: DevicesApi, settings: Settings) -> Target:
+    """
+    Ask the API who the token is and name the org the command acts on.
+
+    Raises:
+        NoApiError: the base URL is not the Webex API.
+        AuthError: the token was refused (401).
+        TransientError: the API could not be reached, or kept failing.
+    """
+    caller = await _caller(api, settings)
+    org_id = settings.org_id or (caller.org_id if caller else None)
+    return Target(
+        base_url=settings.base_url,
+        org_id=org_id,
+        org_name=await _org_name(api, org_id),
+        tag_mode=settings.tag_mode,
+        caller=(caller.email or caller.display_name) if caller else None,
+    )
+
+
+async def _caller(api: DevicesApi, settings: Settings) -> Caller | None:
+    try:
+        return await api.get_me()
+    except (AuthError, TransientError) as error:
+        if isinstance(error, ServerError) and (error.status or 500) < 500:
+            # A success without JSON: a web page, not the API.
+            raise NoApiError(no_api_message(settings.base_url, None)) from error
+        raise
+    except NotFoundError as error:
+        raise NoApiError(no_api_message(settings.base_url, error.status)) from error
+    except ForbiddenError:
+        # A token without a people scope still works for devices; the org is then
+        # known only from --org-id.
+        log.warning("caller_unknown", reason="GET /people/me refused (403)")
+        return None
+
+
+async def _org_name(api: DevicesApi, org_id: str | None) -> str | None:
+    if org_id is None:
+        return None
+    try:
+        return (await api.get_organization(org_id)).display_name
+    except (AuthError, TransientError):
+        raise
+    except ApiError as error:
+        # Reading an org needs an organizations scope an admin token may lack.
+        log.info("org_name_unknown", status=error.status)
+        return None

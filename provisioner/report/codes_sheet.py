@@ -1,0 +1,108 @@
+"""
+The Activation codes sheet: what a site tech carries from room to room.
+
+One line per issued code: the row, the owner as people know it, the model, the code
+grouped ``1234-5678-9012-3456`` and when it expires; with ``--group-by`` the group
+(site, building, floor) comes first so a printed list reads by place. Deciding the
+lines is pure; ``sheets.py`` writes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from provisioner.intake.catalogue import load_catalogue
+from provisioner.models import Manifest, Outcome, Row
+from provisioner.report.cells import expiry_moment, format_code
+from provisioner.report.summary import natural_key
+
+__all__ = ["CODES_SHEET", "CodeLine", "code_header", "code_lines", "owner_label"]
+
+CODES_SHEET = "Activation codes"
+
+# Manifest fields that name an owner as people know it, best first; the ids are the
+# last resort (nobody reads a base64 id off a printout, but it is unambiguous).
+_OWNER_NAME_FIELDS = ("workspace", "personEmail")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CodeLine:
+    """
+    One activation code on the sheet; ``code`` is grouped and a secret.
+    """
+
+    row: int
+    owner: str
+    model: str
+    code: str
+    expiry: datetime | str | None
+    group: str | None = None
+
+
+def code_header(group_by: str | None) -> tuple[str, ...]:
+    """
+    The sheet's header row.
+    """
+    columns = ("row", "owner", "model", "activation code", "expires (UTC)")
+    return (group_by, *columns) if group_by else columns
+
+
+def code_lines(
+    manifest: Manifest,
+    outcomes: Mapping[int, Outcome],
+    *,
+    only: Container[int] | None = None,
+    group_by: str | None = None,
+) -> list[CodeLine]:
+    """
+    One line per row holding an activation code, in manifest order (by group first
+    when ``group_by`` names a column).
+
+    Args:
+        only: the row numbers to list (``codes --sheet`` lists the pending ones).
+    """
+    group_at = manifest.columns.index(group_by) if group_by else None
+    catalogue = load_catalogue()
+    lines = []
+    for row in manifest.rows:
+        outcome = outcomes.get(row.number)
+        if outcome is None or not outcome.activation_code:
+            continue
+        if only is not None and row.number not in only:
+            continue
+        entry = catalogue.resolve(row.model) if row.model else None
+        expiry = expiry_moment(outcome.activation_expiry)
+        lines.append(
+            CodeLine(
+                row=row.number,
+                owner=owner_label(manifest, row),
+                model=entry.display_name if entry else (row.model or ""),
+                code=format_code(outcome.activation_code) or "",
+                expiry=expiry or outcome.activation_expiry,
+                group=_cell(row, group_at) if group_at is not None else None,
+            )
+        )
+    if group_at is not None:
+        # Stable: within a group, manifest order stays.
+        lines.sort(key=lambda line: natural_key(line.group or ""))
+    return lines
+
+
+def owner_label(manifest: Manifest, row: Row) -> str:
+    """
+    The row's owner as people know it: a workspace name or email when the manifest
+    names one, else the owner's id.
+    """
+    for name in _OWNER_NAME_FIELDS:
+        header = manifest.field_columns.get(name)
+        if header in manifest.columns:
+            text = _cell(row, manifest.columns.index(header))
+            if text:
+                return text
+    return row.owner_id or ""
+
+
+def _cell(row: Row, index: int) -> str:
+    return row.cells[index].strip() if index < len(row.cells) else ""

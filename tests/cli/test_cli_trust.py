@@ -1,0 +1,210 @@
+"""
+Trust across runs, end to end: a run is never continued against another target, and
+running a sheet again never leaves a second code behind. Two emulator processes play
+two orgs; each assertion reads what the org holds, not what the tool said.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from emulated import (
+    ORG_ID,
+    Emulator,
+    code_rows,
+    invoke,
+    phone_rows,
+    read_report,
+    write_manifest,
+)
+
+from provisioner.emulator.harness import run_in_subprocess
+
+MAC_ROWS = 4
+CODE_ROWS = 3
+
+
+@pytest.fixture(name="pair", scope="module")
+def _pair() -> Iterator[tuple[str, str]]:
+    with (
+        run_in_subprocess() as (_a, url_a),
+        run_in_subprocess() as (_b, url_b),
+    ):
+        yield url_a, url_b
+
+
+@pytest.fixture(name="a")
+def _a(pair: tuple[str, str]) -> Emulator:
+    emulator = Emulator(pair[0])
+    emulator.reset()
+    return emulator
+
+
+@pytest.fixture(name="b")
+def _b(pair: tuple[str, str]) -> Emulator:
+    emulator = Emulator(pair[1])
+    emulator.reset()
+    return emulator
+
+
+@pytest.fixture(name="manifest")
+def _manifest(tmp_path: Path) -> Path:
+    rows = phone_rows(MAC_ROWS) + code_rows(CODE_ROWS)
+    return write_manifest(tmp_path / "site.csv", rows)
+
+
+def run(manifest: Path, report: Path, emulator: Emulator, *more: str) -> list[str]:
+    return [
+        "run",
+        str(manifest),
+        "--report",
+        str(report),
+        "--base-url",
+        emulator.base_url,
+        *more,
+    ]
+
+
+class TestRehearseThenRun:
+    def test_a_journal_of_another_api_is_never_resumed(
+        self, a: Emulator, b: Emulator, manifest: Path, tmp_path: Path
+    ) -> None:
+        """Rehearse on A, then the same command against B: exit 2 naming both targets
+        and the ways forward, and B holds no device."""
+        report = tmp_path / "site-report.csv"
+        rehearsal = invoke(run(manifest, report, a))
+
+        result = invoke(run(manifest, report, b))
+
+        assert rehearsal.exit_code == 0, rehearsal.output
+        assert len(a.devices()) == MAC_ROWS + CODE_ROWS
+        assert result.exit_code == 2, result.output
+        assert a.base_url in result.stderr
+        assert b.base_url in result.stderr
+        assert "another --report" in result.stderr
+        assert "--fresh" in result.stderr
+        assert "Traceback" not in result.output
+        assert b.devices() == []
+        assert b.write_calls() == 0
+
+    @pytest.mark.parametrize("way", ["another report", "--fresh"])
+    def test_either_way_forward_provisions_every_row_on_b(
+        self, a: Emulator, b: Emulator, manifest: Path, tmp_path: Path, way: str
+    ) -> None:
+        """After the refusal, another --report or --fresh runs every row on B: B
+        holds every device, one pending device per code row, and A is untouched."""
+        report = tmp_path / "site-report.csv"
+        invoke(run(manifest, report, a))
+        a_before = sorted(d["id"] for d in a.devices())
+        if way == "--fresh":
+            args = run(manifest, report, b, "--fresh")
+        else:
+            args = run(manifest, tmp_path / "site-on-b.csv", b)
+
+        result = invoke(args)
+
+        assert result.exit_code == 0, result.output
+        assert len(b.devices()) == MAC_ROWS + CODE_ROWS
+        assert len(b.pending()) == CODE_ROWS
+        assert sorted(d["id"] for d in a.devices()) == a_before
+
+    @pytest.mark.parametrize(
+        "option",
+        [
+            ["--tag-mode", "replace"],
+            ["--org-id", "Y2lzY29zcGFyazovL3VzL09SR0FOSVpBVElPTi9vdGhlcg"],
+        ],
+    )
+    def test_another_org_or_tag_mode_is_another_target(
+        self, a: Emulator, manifest: Path, tmp_path: Path, option: list[str]
+    ) -> None:
+        """The same API with another --org-id or --tag-mode does something else: the
+        journal is not resumed (exit 2) and nothing is written."""
+        report = tmp_path / "site-report.csv"
+        invoke(run(manifest, report, a))
+        writes = a.write_calls()
+
+        result = invoke(run(manifest, report, a, *option))
+
+        assert result.exit_code == 2, result.output
+        assert "--fresh" in result.stderr
+        assert a.write_calls() == writes
+
+    def test_the_report_names_its_target(
+        self, a: Emulator, manifest: Path, tmp_path: Path
+    ) -> None:
+        """The XLSX Summary records the API and the org the run wrote to."""
+        from openpyxl import load_workbook
+
+        report = tmp_path / "site-report.xlsx"
+        invoke(run(manifest, report, a))
+
+        workbook = load_workbook(report, read_only=True)
+        try:
+            cells = {
+                row[0]: row[1]
+                for row in workbook["Summary"].iter_rows(values_only=True)
+                if len(row) > 1
+            }
+        finally:
+            workbook.close()
+
+        assert cells["API base URL"] == a.base_url
+        assert cells["organisation id"] == ORG_ID
+
+
+class TestOnePendingDevicePerCodeRow:
+    def test_run_then_fresh(self, a: Emulator, manifest: Path, tmp_path: Path) -> None:
+        """run, then run --fresh: the org holds exactly one pending device per code
+        row (the replaced codes voided, and the summary says how many)."""
+        report = tmp_path / "r.csv"
+        invoke(run(manifest, report, a))
+        first = {d["id"] for d in a.pending()}
+
+        result = invoke(run(manifest, report, a, "--fresh"))
+
+        pending = {d["id"] for d in a.pending()}
+        assert result.exit_code == 0, result.output
+        assert len(pending) == CODE_ROWS
+        assert pending.isdisjoint(first)
+        assert f"{CODE_ROWS} replaced activation codes voided" in result.stdout
+        codes = [
+            r["activationCode"] for r in read_report(report) if r["activationCode"]
+        ]
+        assert len(codes) == CODE_ROWS
+
+    def test_the_same_sheet_twice_with_two_reports(
+        self, a: Emulator, manifest: Path, tmp_path: Path
+    ) -> None:
+        """The same sheet run twice into two reports: MAC rows are adopted, code rows
+        are code_pending with the earlier device, and the org holds one pending device
+        per code row."""
+        invoke(run(manifest, tmp_path / "first.csv", a))
+        first = {d["id"] for d in a.pending()}
+
+        result = invoke(run(manifest, tmp_path / "second.csv", a))
+
+        rows = read_report(tmp_path / "second.csv")
+        statuses = Counter(r["status"] for r in rows)
+        assert result.exit_code == 0, result.output
+        assert statuses == {"adopted": MAC_ROWS, "code_pending": CODE_ROWS}
+        assert {r["deviceId"] for r in rows if r["status"] == "code_pending"} == first
+        assert {d["id"] for d in a.pending()} == first
+        assert "--reissue-codes" in rows[-1]["error"]
+
+    def test_reissue_codes_replaces_them(
+        self, a: Emulator, manifest: Path, tmp_path: Path
+    ) -> None:
+        """--reissue-codes: new codes, the earlier pending devices deleted."""
+        invoke(run(manifest, tmp_path / "first.csv", a))
+        first = {d["id"] for d in a.pending()}
+
+        result = invoke(run(manifest, tmp_path / "second.csv", a, "--reissue-codes"))
+
+        pending = {d["id"] for d in a.pending()}
+        assert result.exit_code == 0, result.output
+        assert len(pending) == CODE_ROWS
+        assert pending.isdisjoint(first)

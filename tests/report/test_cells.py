@@ -1,0 +1,224 @@
+"""
+Result cells that survive a spreadsheet: codes grouped as text and read back in every
+form, codes turned into numbers named, date-time expiries, the plan column.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import openpyxl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from report_data import STATS
+
+from provisioner.errors import ManifestReadError
+from provisioner.models import Manifest, Outcome, Row, Status
+from provisioner.report.cells import (
+    RESULT_COLUMNS,
+    code_problem,
+    format_code,
+    outcome_cells,
+    parse_outcome,
+    read_code,
+)
+from provisioner.report.files import load_report, write_report
+
+CODE = "0658237123456789"
+GROUPED = "0658-2371-2345-6789"
+
+
+def values_of(outcome: Outcome) -> dict[str, str]:
+    cells = outcome_cells(outcome)
+    return {
+        name: "" if cell is None else str(cell)
+        for name, cell in zip(RESULT_COLUMNS, cells, strict=True)
+    }
+
+
+class TestCodeForms:
+    def test_written_grouped(self) -> None:
+        """A 16-digit code is written 4-4-4-4 with dashes, leading zero kept."""
+
+        assert format_code(CODE) == GROUPED
+
+    def test_other_text_is_left_alone(self) -> None:
+        """Text that is not 16 digits is written as it is."""
+
+        assert (format_code("ABC-123"), format_code(None)) == ("ABC-123", None)
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            GROUPED,
+            CODE,
+            "0658 2371 2345 6789",
+            f'="{CODE}"',
+            f"'{CODE}",
+            "0658\N{EN DASH}2371\N{EN DASH}2345\N{EN DASH}6789",
+            f"  {GROUPED}  ",
+        ],
+    )
+    def test_every_form_reads_back(self, text: str) -> None:
+        """Grouped, plain (older reports), spaced, Excel's ="…" and '…, en dashes."""
+
+        assert (code_problem(text), read_code(text)) == (None, CODE)
+
+    @pytest.mark.parametrize(
+        ("text", "says"),
+        [
+            ("6.58237E+15", "scientific notation"),
+            ("6,58237E+15", "scientific notation"),
+            ("6.58237e15", "scientific notation"),
+            ("658237123456789.0", "decimals"),
+            ("658237123456789", "15 digits"),
+        ],
+    )
+    def test_number_forms_are_named(self, text: str, says: str) -> None:
+        """What a spreadsheet makes of a code as a number is named, never used."""
+
+        problem = code_problem(text) or ""
+
+        assert says in problem
+        assert text not in problem
+
+    @given(st.text(alphabet="0123456789", min_size=16, max_size=16))
+    def test_any_code_round_trips(self, code: str) -> None:
+        """Whatever the digits, the written cell reads back as the code."""
+
+        cell = format_code(code) or ""
+
+        assert (code_problem(cell), read_code(cell)) == (None, code)
+
+
+class TestOutcomeCells:
+    def test_plan_has_its_own_column(self) -> None:
+        """A planned row's plan is in plan, not in error, and reads back."""
+
+        outcome = Outcome(row=2, status=Status.PLANNED, plan="would create the device")
+        values = values_of(outcome)
+
+        assert (values["plan"], values["error"]) == ("would create the device", "")
+        assert parse_outcome(Path("r.csv"), 2, values) == outcome
+
+    def test_old_dry_run_report_plan_moves_out_of_error(self) -> None:
+        """A report from before the plan column: its "dry run: …" error is the plan."""
+
+        values = values_of(Outcome(row=2, status=Status.PLANNED))
+        values["error"] = "dry run: would create the device by MAC"
+        del values["plan"]
+
+        outcome = parse_outcome(Path("r.csv"), 2, {"plan": "", **values})
+
+        assert (outcome.plan, outcome.error) == ("would create the device by MAC", None)
+
+    @pytest.mark.parametrize(
+        ("cell", "expected"),
+        [
+            ("2026-12-26T10:00:00.000Z", "2026-12-26T10:00:00.000Z"),
+            ("2026-12-26T10:00:00+02:00", "2026-12-26T10:00:00+02:00"),
+            # A date-time cell reads as ISO text without a zone; it is UTC, and a
+            # spreadsheet's fraction-of-a-day error is rounded off.
+            ("2026-12-26T10:00:00", "2026-12-26T10:00:00.000Z"),
+            ("2026-12-26T09:59:59.999600", "2026-12-26T10:00:00.000Z"),
+            ("2026-12-26T10:00:00.250001", "2026-12-26T10:00:00.250Z"),
+            ("soon", "soon"),
+        ],
+    )
+    def test_expiry_forms(self, cell: str, expected: str) -> None:
+        """ISO text is kept; a date-time cell becomes the API's UTC form."""
+
+        values = values_of(Outcome(row=2, status=Status.CODE_ISSUED))
+        values["activationExpiry"] = cell
+
+        assert parse_outcome(Path("r.csv"), 2, values).activation_expiry == expected
+
+
+def code_manifest() -> Manifest:
+    return Manifest(
+        path=Path("m.csv"),
+        sheet=None,
+        columns=("Model", "Workspace ID"),
+        field_columns={"model": "Model", "workspaceId": "Workspace ID"},
+        rows=(
+            Row(number=2, cells=("Cisco 8851", "ws-1")),
+            Row(number=3, cells=("Cisco 8851", "ws-2")),
+        ),
+    )
+
+
+def code_outcomes() -> dict[int, Outcome]:
+    return {
+        n: Outcome(
+            row=n,
+            status=Status.CODE_ISSUED,
+            activation_code=CODE,
+            activation_expiry="2026-12-26T10:00:00.000Z",
+        )
+        for n in (2, 3)
+    }
+
+
+class TestCodesInFiles:
+    def test_csv_holds_grouped_codes(self, tmp_path: Path) -> None:
+        """The CSV writes the code grouped, so a spreadsheet opening it keeps text."""
+
+        path = tmp_path / "r.csv"
+        write_report(code_manifest(), code_outcomes(), [path], STATS)
+
+        with path.open(encoding="utf-8", newline="") as file:
+            lines = list(csv.DictReader(file))
+
+        assert [line["activationCode"] for line in lines] == [GROUPED, GROUPED]
+        assert load_report(path)[1] == code_outcomes()
+
+    def test_csv_saved_by_excel_names_the_lost_code(self, tmp_path: Path) -> None:
+        """A CSV whose code a spreadsheet turned into a number: the row and column
+        are named, with where to find the code; the number is not repeated."""
+
+        path = tmp_path / "r.csv"
+        write_report(code_manifest(), code_outcomes(), [path], STATS)
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace(GROUPED, "6.58237E+15", 1), encoding="utf-8")
+
+        with pytest.raises(ManifestReadError) as caught:
+            load_report(path)
+
+        message = str(caught.value)
+        assert 'r.csv, row 2, column "activationCode"' in message
+        assert "scientific notation" in message
+        assert ".xlsx report" in message
+        assert "6.58237" not in message
+
+    @pytest.mark.parametrize("number", [int(CODE), 6582371234567891])
+    def test_xlsx_code_cell_turned_number_is_named(
+        self, tmp_path: Path, number: int
+    ) -> None:
+        """An XLSX whose code cell was retyped as a number (its leading zero lost, or
+        held as a float) is refused the same way."""
+
+        path = tmp_path / "r.xlsx"
+        write_report(code_manifest(), code_outcomes(), [path], STATS)
+        book = openpyxl.load_workbook(path)
+        sheet = book["Report"]
+        at = 2 + RESULT_COLUMNS.index("activationCode") + 1
+        sheet.cell(3, at).value = number
+        book.save(path)
+
+        with pytest.raises(ManifestReadError, match='row 3, column "activationCode"'):
+            load_report(path)
+
+    def test_report_without_plan_column_still_loads(self, tmp_path: Path) -> None:
+        """A report written before the plan column reads back."""
+
+        path = tmp_path / "r.csv"
+        write_report(code_manifest(), code_outcomes(), [path], STATS)
+        with path.open(encoding="utf-8", newline="") as file:
+            lines = list(csv.reader(file))
+        at = lines[0].index("plan")
+        with path.open("w", encoding="utf-8", newline="") as file:
+            csv.writer(file).writerows(line[:at] + line[at + 1 :] for line in lines)
+
+        assert load_report(path)[1] == code_outcomes()
