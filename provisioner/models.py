@@ -128,6 +128,16 @@ class Target:
         """
         return self.identity() == other.identity()
 
+    def same_org_as(self, other: Target) -> bool:
+        """
+        True when ``other`` is the same API and org, whatever its tag mode.
+        """
+        mine, theirs = self.identity(), other.identity()
+        return (mine["base_url"], mine["org_id"]) == (
+            theirs["base_url"],
+            theirs["org_id"],
+        )
+
     def org_label(self) -> str:
         """
         The org as people know it: ``Name (id)``, the id alone, or "the token's org".

@@ -80,10 +80,10 @@ def describe_api(base_url: str) -> str:
     url = base_url.rstrip("/")
     for name, known in CLOUD_BASE_URLS.items():
         if url == known.rstrip("/"):
-            return f"{url} ({_CLOUD_NAMES.get(name, name)})"
+            return f"{url}, {_CLOUD_NAMES.get(name, name)}"
     host = urlsplit(url).hostname
     if host is not None and is_loopback(host):
-        return f"{url} (this machine: the emulator)"
+        return f"{url}, this machine (the emulator)"
     return url
 
 

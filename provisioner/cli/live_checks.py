@@ -98,8 +98,12 @@ async def _check(manifest: Manifest, settings: Settings) -> Preflight:
     from provisioner.webex.client import ApiClient
 
     async with ApiClient(settings) as api:
-        # The first call: a wrong URL or a refused token stops here.
+        # The first calls: a wrong URL, a refused token, or a token that may not even
+        # read the org's devices (what a run needs first) stops here, rather than
+        # each check being skipped with a warning and the command ending well.
         await resolve_target(api, settings)
+        async for _device in api.list_devices(org_id=settings.org_id, page_size=1):
+            break
         return await preflight(
             manifest, api, org_id=settings.org_id, concurrency=settings.concurrency
         )

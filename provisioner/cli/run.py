@@ -54,7 +54,7 @@ from provisioner.report.safety import (
     refuse_real_report,
 )
 from provisioner.run.engine import RunResult, provision
-from provisioner.run.journal import journal_path_for
+from provisioner.run.journal import Journal, journal_path_for
 from provisioner.settings import Settings
 
 __all__ = ["rerun", "rerun_report_path", "run"]
@@ -82,6 +82,8 @@ class _Job:
     yes: bool = False
     #: ``--fresh``: forget the journal's rows (voiding their codes) and start over.
     fresh: bool = False
+    #: Where a rerun's report was written, when its journal says.
+    previous_target: Target | None = None
     #: The command as people type it, for the confirmation's words.
     command: str = "provisioner run"
     #: After a dry run: the command that makes its changes.
@@ -322,6 +324,8 @@ def rerun(
             fresh=fresh,
             command="provisioner rerun",
             split_by_org=split_by_org,
+            # Where the report was written, from the journal the run kept beside it.
+            previous_target=Journal.target_of(journal_path_for(report_path)),
         )
         click.echo(
             f"Re-running {len(only_rows)} of {len(manifest.rows)} rows "
@@ -406,6 +410,7 @@ async def _provision_until_signalled(
                 stop=stop,
                 before_rows=before_rows,
                 fresh=job.fresh,
+                previous_target=job.previous_target,
             )
         except ProvisionerError as exc:
             # Raised outside the group, so the caller sees the error itself rather

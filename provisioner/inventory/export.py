@@ -30,6 +30,7 @@ from provisioner.inventory.export_rules import (
     export_record,
     list_filters,
 )
+from provisioner.live.target import resolve_target
 from provisioner.models import Device
 from provisioner.run.engine import first_call_policy
 from provisioner.settings import Settings
@@ -83,6 +84,9 @@ async def export_devices(
             quick = replace(settings, retry=first_call_policy(settings.retry))
             probe = await stack.enter_async_context(ApiClient(quick))
             try:
+                # Who the token is first: a base URL that is not the API is named
+                # as such ("did you mean …/v1?"), as by every other command.
+                await resolve_target(probe, settings)
                 await _first_call(probe, settings.org_id, filters)
             finally:
                 seen = probe.statistics()

@@ -50,6 +50,7 @@ import structlog
 from provisioner.errors import (
     ApiError,
     AuthError,
+    ConfigError,
     ConnectError,
     ForbiddenError,
     TransientError,
@@ -73,7 +74,7 @@ from provisioner.models import (
     Target,
 )
 from provisioner.run import code_rows, plan, steps
-from provisioner.run.identity import row_digest
+from provisioner.run.identity import describe_target, row_digest
 from provisioner.run.journal import Journal, JournalEntry
 from provisioner.run.orgs import is_multi_org, org_changes, refused_access
 from provisioner.settings import Settings
@@ -141,6 +142,7 @@ async def provision(
     stop: anyio.Event | None = None,
     before_rows: Callable[[Target, Changes], None] | None = None,
     fresh: bool = False,
+    previous_target: Target | None = None,
 ) -> RunResult:
     """
     Provision every valid row of ``manifest`` and return each row's outcome.
@@ -160,6 +162,9 @@ async def provision(
             run before any write: this is where the CLI asks for confirmation.
         fresh: forget the journal's rows and start over; the activation codes it
             holds are voided as their rows get new ones (``--fresh``).
+        previous_target: where ``previous`` (a rerun's report) was written, when
+            known: a rerun against another API or org is refused, since the rows that
+            ended well there did not happen here.
 
     Raises:
         AuthError: the token was refused (401) on the first call.
@@ -189,6 +194,7 @@ async def provision(
             on_progress=on_progress,
             stop=stop or anyio.Event(),
             before_rows=before_rows,
+            previous_target=previous_target,
         )
         path = None if settings.dry_run else journal_path
         return await run.execute(path, only_rows, fresh=fresh)
@@ -210,6 +216,7 @@ class _Run:
     on_progress: Callable[[Progress], None] | None
     stop: anyio.Event
     before_rows: Callable[[Target, Changes], None] | None = None
+    previous_target: Target | None = None
     outcomes: dict[int, Outcome] = field(default_factory=dict)
     # Kept alongside ``outcomes`` so a progress snapshot costs O(statuses), not
     # O(rows): counting the outcomes on every finished row made a run quadratic.
@@ -344,6 +351,15 @@ class _Run:
         """
         with self.api.tally():
             self.target = await self._identify()
+            earlier = self.previous_target
+            if earlier is not None and not earlier.same_org_as(self.target):
+                raise ConfigError(
+                    "the report being rerun was written by a run against "
+                    f"{describe_target(earlier.identity())}, not "
+                    f"{describe_target(self.target.identity())}: its rows that ended "
+                    "well there did not happen here. Rerun it against that target, or "
+                    "provision this one with provisioner run and another --report"
+                )
             try:
                 models = await self._first_call()
             except (AuthError, ForbiddenError, TransientError):

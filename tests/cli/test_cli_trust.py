@@ -144,16 +144,35 @@ class TestRehearseThenRun:
 
         workbook = load_workbook(report, read_only=True)
         try:
-            cells = {
-                row[0]: row[1]
+            cells = [
+                str(value)
                 for row in workbook["Summary"].iter_rows(values_only=True)
-                if len(row) > 1
-            }
+                for value in row
+                if value is not None
+            ]
         finally:
             workbook.close()
 
-        assert cells["API base URL"] == a.base_url
-        assert cells["organisation id"] == ORG_ID
+        assert a.base_url in cells
+        assert any(ORG_ID in cell for cell in cells)
+
+    def test_a_report_is_not_rerun_against_another_target(
+        self, a: Emulator, b: Emulator, tmp_path: Path
+    ) -> None:
+        """rerun of A's report against B exits 2 (its done rows did not happen on
+        B), and B holds no device."""
+        rows = phone_rows(2)
+        rows[1]["workspaceId"] = "no-such-workspace"
+        manifest = write_manifest(tmp_path / "site.csv", rows)
+        report = tmp_path / "r.csv"
+        first = invoke(run(manifest, report, a))
+
+        result = invoke(["rerun", str(report), "--base-url", b.base_url])
+
+        assert first.exit_code == 1, first.output
+        assert result.exit_code == 2, result.output
+        assert a.base_url in result.stderr
+        assert b.devices() == []
 
 
 class TestOnePendingDevicePerCodeRow:

@@ -64,7 +64,7 @@ class TestConfirmation:
         assert [line.strip() for line in err.splitlines()] == [
             "provisioner run will change:",
             "org:  Acme Federal (ORG-42)",
-            "API:  https://api-usgov.webex.com/v1 (Webex for Government (FedRAMP))",
+            "API:  https://api-usgov.webex.com/v1, Webex for Government (FedRAMP)",
             "as:   admin@acme.gov",
             "create up to 34 devices by MAC",
             "issue 6 activation codes (each makes a pending device)",
@@ -130,7 +130,7 @@ class TestConfirmation:
         code, out, err = _invoke(LOOPBACK, CHANGES, [])
 
         assert (code, out) == (0, "writing\n")
-        assert "this machine: the emulator" in err
+        assert "this machine (the emulator)" in err
 
     def test_nothing_to_change_is_not_asked_about(self) -> None:
         """A command with nothing to write says nothing and asks nothing."""
@@ -150,9 +150,9 @@ class TestDescribeApi:
     @pytest.mark.parametrize(
         ("url", "expected"),
         [
-            ("https://webexapis.com/v1/", "https://webexapis.com/v1 (Webex)"),
+            ("https://webexapis.com/v1/", "https://webexapis.com/v1, Webex"),
             ("https://example.test/v1", "https://example.test/v1"),
-            ("http://[::1]:9/v1", "http://[::1]:9/v1 (this machine: the emulator)"),
+            ("http://[::1]:9/v1", "http://[::1]:9/v1, this machine (the emulator)"),
         ],
     )
     def test_names(self, url: str, expected: str) -> None:
