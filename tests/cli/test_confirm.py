@@ -94,7 +94,7 @@ class TestConfirmation:
 
         assert [line.strip() for line in err.splitlines()] == [
             "provisioner run will change:",
-            "API:  https://api-usgov.webex.com/v1 (Webex for Government (FedRAMP))",
+            "API:  https://api-usgov.webex.com/v1, Webex for Government (FedRAMP)",
             "as:   admin@acme.gov",
             "create up to 5 devices by MAC",
             "in 2 orgs:",
