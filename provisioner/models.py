@@ -198,6 +198,11 @@ class Row:
     writes them back untouched (passwords masked). A row with ``problems`` is invalid
     and is never sent to the API. ``roomos`` marks a Board, Desk or Room Series
     model, whose activation code is requested without a model (``api_model``).
+
+    The owner is named by id (``workspace_id``, ``person_id``) or by name: a
+    workspace's display name (``workspace_name``, told apart by ``location`` when
+    several share it) or a person's email (``person_email``). A row named by name has
+    no id until the live checks resolve it (``live.owners``) and fill the id in.
     """
 
     number: int
@@ -207,6 +212,9 @@ class Row:
     roomos: bool = False
     workspace_id: str | None = None
     person_id: str | None = None
+    workspace_name: str | None = None
+    person_email: str | None = None
+    location: str | None = None
     tags: tuple[str, ...] = ()
     org_id: str | None = None
     password: str | None = field(default=None, repr=False)
@@ -237,11 +245,31 @@ class Row:
 
     @property
     def owner_kind(self) -> OwnerKind | None:
-        if self.workspace_id:
+        if self.workspace_id or self.workspace_name:
             return OwnerKind.WORKSPACE
-        if self.person_id:
+        if self.person_id or self.person_email:
             return OwnerKind.PERSON
         return None
+
+    @property
+    def owner_name(self) -> str | None:
+        """
+        The owner as the row named it when not by id: a workspace name or an email.
+        """
+        return self.workspace_name or self.person_email
+
+    @property
+    def owner_label(self) -> str | None:
+        """
+        The report's ``owner`` cell: the name or email the row gave, with the id it
+        resolved to (None for a row that named its owner by id).
+        """
+        name = self.owner_name
+        if name is None:
+            return None
+        if self.workspace_name and self.location:
+            name = f"{name}, {self.location}"
+        return f"{name} (id {self.owner_id})" if self.owner_id else name
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -306,7 +334,8 @@ class Outcome:
     person can act on, with the HTTP status and tracking id of the failing call.
     ``tags_deferred`` marks an activation-code row whose tags wait for the device to
     activate (a later ``rerun`` applies them). ``plan`` is what a dry run found a real
-    run would do with the row (``planned`` rows only): it is not an error.
+    run would do with the row (``planned`` rows only): it is not an error. ``owner``
+    is the report's ``owner`` cell (``Row.owner_label``).
     """
 
     row: int
@@ -320,6 +349,7 @@ class Outcome:
     tracking_id: str | None = None
     attempts: int = 0
     tags_deferred: bool = False
+    owner: str | None = None
 
 
 ROOM_OS = "ROOM_OS"

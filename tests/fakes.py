@@ -32,6 +32,7 @@ from provisioner.webex.protocol import (
     Caller,
     CallTally,
     ClientStatistics,
+    Location,
     MacState,
     Organization,
     Owner,
@@ -90,6 +91,11 @@ class FakeDevicesApi:
 
     workspaces: set[str] = field(default_factory=set)
     people: set[str] = field(default_factory=set)
+    #: The directory the name lookups search: workspace id → (display name,
+    #: location id), person id → email; the ids are added to the sets above.
+    workspace_names: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    person_emails: dict[str, str] = field(default_factory=dict)
+    locations: dict[str, str] = field(default_factory=dict)
     #: The org of the token's person (``get_me``).
     org_id: str = "org-fake"
     supported: list[SupportedModel] = field(default_factory=list)
@@ -112,6 +118,10 @@ class FakeDevicesApi:
     _in_flight: int = 0
     _owner_writes: Counter[str] = field(default_factory=Counter)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def __post_init__(self) -> None:
+        self.workspaces |= set(self.workspace_names)
+        self.people |= set(self.person_emails)
 
     # -- test helpers ------------------------------------------------------------
 
@@ -398,6 +408,36 @@ class FakeDevicesApi:
         async with self._call("get_person", person_id):
             self._check_owner(None, person_id)
         return Owner(id=person_id, display_name=f"Person {person_id}")
+
+    async def find_people(
+        self, email: str, *, org_id: str | None = None
+    ) -> list[Owner]:
+        # Like the API: the email filter ignores case.
+        async with self._call("find_people", email):
+            return [
+                Owner(id=person, display_name=address, emails=(address,))
+                for person, address in self.person_emails.items()
+                if address.casefold() == email.casefold()
+            ]
+
+    async def find_workspaces(
+        self, display_name: str, *, org_id: str | None = None
+    ) -> list[Owner]:
+        # Like the API: the displayName filter is a case-insensitive "contains".
+        async with self._call("find_workspaces", display_name):
+            return [
+                Owner(id=workspace, display_name=name, location_id=location)
+                for workspace, (name, location) in self.workspace_names.items()
+                if display_name.casefold() in name.casefold()
+            ]
+
+    async def get_location(
+        self, location_id: str, *, org_id: str | None = None
+    ) -> Location:
+        async with self._call("get_location", location_id):
+            if location_id not in self.locations:
+                raise NotFoundError("location not found", status=404)
+            return Location(id=location_id, name=self.locations[location_id])
 
     async def get_me(self) -> Caller:
         async with self._call("get_me", None):

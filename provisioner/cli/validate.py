@@ -16,7 +16,7 @@ from provisioner.cli.live_checks import live_options, run_live_checks
 from provisioner.errors import ManifestError
 from provisioner.intake.catalogue import load_catalogue
 from provisioner.intake.manifest import load_manifest
-from provisioner.models import Manifest, Problem
+from provisioner.models import Manifest, OwnerKind, Problem
 
 __all__ = ["format_problem", "render_validation", "row_problems", "validate"]
 
@@ -141,15 +141,29 @@ def _summary(
         lines.append(
             "  onboarding: no MAC column, so every row gets an activation code"
         )
-    workspaces = {row.workspace_id for row in rows if row.workspace_id}
-    people = {row.person_id for row in rows if row.person_id}
-    on_workspaces = sum(1 for row in rows if row.workspace_id)
-    on_people = sum(1 for row in rows if row.person_id)
+    workspaces = {
+        row.workspace_id or row.workspace_name
+        for row in rows
+        if row.owner_kind is OwnerKind.WORKSPACE
+    }
+    people = {
+        row.person_id or (row.person_email or "").casefold()
+        for row in rows
+        if row.owner_kind is OwnerKind.PERSON
+    }
+    on_workspaces = sum(1 for row in rows if row.owner_kind is OwnerKind.WORKSPACE)
+    on_people = sum(1 for row in rows if row.owner_kind is OwnerKind.PERSON)
     lines.append(
         f"  owners: {_count(on_workspaces, 'row')} for "
         f"{_count(len(workspaces), 'workspace')}, {_count(on_people, 'row')} for "
         f"{_count(len(people), 'person', 'people')}"
     )
+    by_name = sum(1 for row in rows if row.owner_name and not row.owner_id)
+    if by_name:
+        lines.append(
+            f"  {_count(by_name, 'row')} name their owner by workspace name or email: "
+            "`validate --live` (and a run) look each name up in the org"
+        )
     models = Counter(row.model for row in rows if row.model)
     if models:
         catalogue = load_catalogue()

@@ -13,18 +13,39 @@ from pathlib import Path
 
 from provisioner.errors import ManifestError, MissingColumnError
 
-__all__ = ["FIELD_ALIASES", "header_key", "looks_like_header", "match_headers"]
+__all__ = [
+    "FIELD_ALIASES",
+    "OWNER_FIELDS",
+    "header_key",
+    "looks_like_header",
+    "match_headers",
+]
 
 FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "mac": ("mac", "macaddress", "macaddr", "devicemac", "devicemacaddress"),
     "model": ("model", "devicemodel", "modelname", "product", "phonemodel"),
     "workspaceId": ("workspaceid", "placeid"),
     "personId": ("personid", "peopleid"),
+    "workspace": ("workspace", "workspacename", "room", "roomname", "placename"),
+    "personEmail": (
+        "personemail",
+        "email",
+        "emailaddress",
+        "username",
+        "user",
+        "useremail",
+        "owneremail",
+        "personemailaddress",
+    ),
+    "location": ("location", "locationname", "workspacelocation"),
     "tags": ("tags", "tag", "devicetags", "labels"),
     "orgId": ("orgid", "organizationid", "organisationid", "customerorgid"),
     "password": ("password", "devicepassword", "sippassword", "passwd", "pwd"),
 }
 """Canonical field → the header keys (see ``header_key``) that supply it."""
+
+OWNER_FIELDS = ("workspaceId", "personId", "workspace", "personEmail")
+"""The columns that can name a row's owner: by id, by workspace name, by email."""
 
 _FIELD_BY_KEY = {key: name for name, keys in FIELD_ALIASES.items() for key in keys}
 _HEADER_NOISE = re.compile(r"[\s_\-]+")
@@ -46,7 +67,7 @@ def looks_like_header(cells: Iterable[str]) -> bool:
     Tell whether a row names a model column and an owner column: a header row.
     """
     names = {_FIELD_BY_KEY.get(header_key(cell)) for cell in cells}
-    return "model" in names and bool(names & {"workspaceId", "personId"})
+    return "model" in names and bool(names & set(OWNER_FIELDS))
 
 
 def match_headers(path: Path, columns: Sequence[str]) -> dict[str, int]:
@@ -72,8 +93,8 @@ def match_headers(path: Path, columns: Sequence[str]) -> dict[str, int]:
     missing = []
     if "model" not in found:
         missing.append("model")
-    if "workspaceId" not in found and "personId" not in found:
-        missing.append("workspaceId or personId")
+    if not any(name in found for name in OWNER_FIELDS):
+        missing.append("owner (workspaceId, personId, workspace or personEmail)")
     if missing:
         raise MissingColumnError(_missing_message(path, columns, missing))
     return found
@@ -83,7 +104,9 @@ def _missing_message(path: Path, columns: Sequence[str], missing: list[str]) -> 
     shown = ", ".join(f'"{column}"' for column in columns if column) or "none"
     return (
         f"{path}: no {' and no '.join(missing)} column in the header row. Columns "
-        f'found: {shown}. Expected: model (or "Device Model"), workspaceId (or '
-        '"Workspace ID") and/or personId (or "Person ID"); optional: mac (or "MAC '
-        'Address"), tags, orgId, password. Fix the header row and run again'
+        f'found: {shown}. Expected: model (or "Device Model") and an owner column: '
+        'workspaceId (or "Workspace ID"), personId (or "Person ID"), workspace (the '
+        'workspace\'s name, or "Room") or personEmail (or "Email"); optional: mac '
+        '(or "MAC Address"), tags, location, orgId, password. Fix the header row and '
+        "run again"
     )

@@ -194,7 +194,7 @@ def _table_from_rows(
     if header is None:
         raise ManifestReadError(
             f"{where}: the file is empty; the first row must be the header "
-            "(mac, model, workspaceId or personId, tags)"
+            "(mac, model, an owner column: workspaceId, personId, workspace or personEmail; tags)"
         )
     width = len(header)
     records: list[tuple[int, tuple[str, ...]]] = []

@@ -32,11 +32,26 @@ TEMPLATE_COLUMNS: tuple[tuple[str, str], ...] = (
     (
         "workspaceId",
         (
-            "The id of the workspace that owns the device. Fill in exactly one of "
-            "workspaceId and personId."
+            "The id of the workspace that owns the device. Each row names its owner "
+            "in exactly one of workspaceId, personId, workspace and personEmail."
         ),
     ),
     ("personId", "The id of the person who owns the device."),
+    (
+        "workspace",
+        (
+            "Or the workspace's name, exactly as in Control Hub; it is looked up in "
+            "the org (validate --live, and the run)."
+        ),
+    ),
+    (
+        "location",
+        (
+            "Optional, with workspace: the location's name, to tell apart workspaces "
+            "that share a name."
+        ),
+    ),
+    ("personEmail", "Or the email of the person who owns the device."),
     ("tags", "Optional. Tags separated by ; (or , or |), e.g. lobby;floor-2."),
     ("orgId", "Optional. The customer org id, for partner admins."),
     (
@@ -55,7 +70,16 @@ NOTES_SHEET = "Notes"
 TEMPLATE_ROWS = 5000
 """How many rows get the model drop-down."""
 
-_WIDTHS = {"mac": 20, "model": 26, "workspaceId": 44, "personId": 44, "tags": 24}
+_WIDTHS = {
+    "mac": 20,
+    "model": 26,
+    "workspaceId": 44,
+    "personId": 44,
+    "workspace": 26,
+    "location": 22,
+    "personEmail": 30,
+    "tags": 24,
+}
 
 
 def write_template(path: Path, *, catalogue: Catalogue | None = None) -> Path:

@@ -9,8 +9,6 @@ only a header row that cannot be used raises. No API call happens here.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from dataclasses import replace
 
@@ -18,6 +16,7 @@ from provisioner.errors import MissingColumnError
 from provisioner.intake.catalogue import Catalogue, Origin, load_catalogue
 from provisioner.intake.header import looks_like_header, match_headers
 from provisioner.intake.mac import normalise_mac, numeric_mac_problem
+from provisioner.intake.owners import email_problem, id_problem, owner_count_problem
 from provisioner.intake.sheet import DELIMITED_SUFFIXES, RawTable
 from provisioner.models import Manifest, Problem, Row, SupportedModel
 
@@ -27,8 +26,6 @@ PASSWORD_MASK = "••••"
 """What a password cell shows in problems and reports; read back, it means "unknown"."""
 
 _TAG_SPLIT = re.compile(r"[;,|]")
-_ID_KINDS = {"workspaceId": "PLACE", "personId": "PEOPLE", "orgId": "ORGANIZATION"}
-_ID_FIELD_BY_KIND = {kind: name for name, kind in _ID_KINDS.items()}
 
 
 def _find_late_header(table: RawTable) -> int | None:
@@ -121,6 +118,7 @@ class _RowChecker:
             problems.append(self._problem("model", "", _NO_MODEL))
         workspace_id = self._owner_id("workspaceId", values, problems)
         person_id = self._owner_id("personId", values, problems)
+        person_email = self._email(values, problems)
         org_id = self._owner_id("orgId", values, problems)
         self._check_owner(values, problems)
         password = values.get("password") or None
@@ -140,6 +138,9 @@ class _RowChecker:
             roomos=isinstance(model, SupportedModel) and model.is_roomos,
             workspace_id=workspace_id,
             person_id=person_id,
+            workspace_name=values.get("workspace") or None,
+            person_email=person_email,
+            location=values.get("location") or None,
             tags=self._tags(values.get("tags", "")),
             org_id=org_id,
             password=password,
@@ -195,7 +196,7 @@ class _RowChecker:
             return None
         key = (name, text)
         if key not in self.ids:
-            self.ids[key] = _id_problem(name, text)
+            self.ids[key] = id_problem(name, text)
         message = self.ids[key]
         if message is not None:
             problems.append(self._problem(name, text, message))
@@ -203,26 +204,19 @@ class _RowChecker:
         return text
 
     def _check_owner(self, values: dict[str, str], problems: list[Problem]) -> None:
-        workspace, person = values.get("workspaceId", ""), values.get("personId", "")
-        if workspace and person:
-            problems.append(
-                self._problem(
-                    "personId",
-                    person,
-                    "the row has both a workspaceId and a personId; a device belongs "
-                    "to one owner: clear one of them",
-                )
-            )
-        elif not workspace and not person:
-            name = "workspaceId" if "workspaceId" in self.fields else "personId"
-            problems.append(
-                self._problem(
-                    name,
-                    "",
-                    "no owner: fill in the workspaceId of the workspace or the "
-                    "personId of the person the device belongs to",
-                )
-            )
+        found = owner_count_problem(values, self.fields)
+        if found is not None:
+            problems.append(self._problem(*found))
+
+    def _email(self, values: dict[str, str], problems: list[Problem]) -> str | None:
+        text = values.get("personEmail", "")
+        if not text:
+            return None
+        message = email_problem(text)
+        if message is not None:
+            problems.append(self._problem("personEmail", text, message))
+            return None
+        return text
 
     def _check_fit(
         self,
@@ -260,22 +254,24 @@ class _RowChecker:
                     "(it takes no activation code); fill in its MAC",
                 )
             )
-        if values.get("workspaceId") and not model.supports_places:
+        on_workspace = bool(values.get("workspaceId") or values.get("workspace"))
+        on_person = bool(values.get("personId") or values.get("personEmail"))
+        if on_workspace and not model.supports_places:
             problems.append(
                 self._problem(
                     "model",
                     shown,
                     f"the {model.display_name} can only belong to a person, not to a "
-                    "workspace; give a personId instead, or pick another model",
+                    "workspace; give its person instead, or pick another model",
                 )
             )
-        if values.get("personId") and not model.supports_people:
+        if on_person and not model.supports_people:
             problems.append(
                 self._problem(
                     "model",
                     shown,
                     f"the {model.display_name} can only belong to a workspace, not "
-                    "to a person; give a workspaceId instead, or pick another model",
+                    "to a person; give its workspace instead, or pick another model",
                 )
             )
         if not model.needs_password:
@@ -353,41 +349,6 @@ def _unknown_model(catalogue: Catalogue, text: str) -> str:
         f"{head}: use a model name from the Models list of manifests/template.xlsx "
         f'(for example "Cisco 8851"); {advice}'
     )
-
-
-def _id_problem(name: str, text: str) -> str | None:
-    """
-    Return what is wrong with a Webex id, or None when it looks usable.
-
-    Webex ids are base64 of ``ciscospark://<region>/<KIND>/<uuid>``; an id of the
-    wrong kind (a person's id in the workspace column) is caught here, offline. Ids
-    that do not decode are left to the API, which knows every form.
-    """
-    if any(ch.isspace() for ch in text):
-        return "an id has no spaces; copy it again from Control Hub or the API"
-    if "@" in text:
-        return (
-            f"this is an email address, not a {name}; look up the person's id "
-            "(Control Hub or GET /people?email=…) and use that"
-        )
-    kind = _id_kind(text)
-    expected = _ID_KINDS[name]
-    if kind is None or kind == expected:
-        return None
-    other = _ID_FIELD_BY_KIND.get(kind)
-    where = f"; move it to the {other} column" if other else ""
-    return f"this is the id of a {kind.lower()}, not a {name}{where}"
-
-
-def _id_kind(text: str) -> str | None:
-    try:
-        decoded = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
-        return None
-    parts = decoded.decode("ascii", "replace").split("/")
-    if len(parts) >= 5 and parts[0] == "ciscospark:":
-        return parts[3]
-    return None
 
 
 def _masked(cells: tuple[str, ...], index: int) -> tuple[str, ...]:

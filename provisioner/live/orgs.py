@@ -11,6 +11,8 @@ functions turn what was read into values:
 - ``OrgAccess`` and ``refusal``: what reading one org answered, and a refused read
   in one sentence a person can act on;
 - ``with_catalogues``: every row judged against its own org's supported models;
+- ``acted_for`` and ``merge_rows``: a refused org's rows set aside from the
+  lookups that follow (owners by name, MACs), and the rest put back in place;
 - ``org_problem``: a refused org's row as a live problem (``validate --live``, and a
   dry run); ``refused_outcome``: as a failed outcome (a run).
 """
@@ -34,6 +36,8 @@ from provisioner.models import (
 
 __all__ = [
     "OrgAccess",
+    "acted_for",
+    "merge_rows",
     "org_keys",
     "org_problem",
     "refusal",
@@ -117,6 +121,28 @@ def with_catalogues(
             if row_org(row, default_org) in keys:
                 rows[index] = judged[index]
     return replace(manifest, rows=tuple(rows))
+
+
+def acted_for(
+    manifest: Manifest, orgs: Mapping[str | None, OrgAccess], default_org: str | None
+) -> Manifest:
+    """
+    The manifest without the rows of refused orgs: nothing more is asked about them.
+    """
+    refused = {key for key, access in orgs.items() if access.is_refused}
+    if not refused:
+        return manifest
+    rows = tuple(r for r in manifest.rows if row_org(r, default_org) not in refused)
+    return replace(manifest, rows=rows)
+
+
+def merge_rows(manifest: Manifest, part: Manifest) -> Manifest:
+    """
+    Put the rows of ``part`` (a subset, rebuilt) back in place, by row number.
+    """
+    rebuilt = {row.number: row for row in part.rows}
+    rows = tuple(rebuilt.get(row.number, row) for row in manifest.rows)
+    return replace(manifest, rows=rows)
 
 
 def org_problem(manifest: Manifest, row: Row, access: OrgAccess) -> Problem:

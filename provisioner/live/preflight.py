@@ -10,7 +10,8 @@ POST reads too: it changes nothing):
   workspace), and a third-party (customer-managed) model has a password;
 - ``validateMacs`` in batches: a MAC in use (and, where a lookup can tell, by whom),
   invalid, or listed twice;
-- each distinct owner looked up once: a 404 names the column and says to check the id.
+- each distinct owner looked up once: a 404 names the column and says to check the id;
+  owners named by workspace name or email are resolved to ids first (``live.owners``).
 
 The decisions are pure functions of what the calls answered, in
 ``provisioner.live.rules`` (``mac_problems``, ``owner_problems``, ``with_catalogue``,
@@ -37,11 +38,14 @@ from provisioner.errors import (
 )
 from provisioner.live.orgs import (
     OrgAccess,
+    acted_for,
+    merge_rows,
     org_keys,
     org_problem,
     refusal,
     with_catalogues,
 )
+from provisioner.live.owners import resolve_owners
 from provisioner.live.rules import (
     MAC_BATCH_SIZE,
     Answers,
@@ -139,7 +143,17 @@ async def preflight(
     lists = {key: access.supported for key, access in accesses.items()}
     manifest = with_catalogues(manifest, lists, org_id)
     refused = {key: access for key, access in accesses.items() if access.is_refused}
-    # A refused org's rows are that org's problem alone: nothing more is asked there.
+    # Owners named by name get their ids first: the MAC holder and adoption checks
+    # compare owner ids. A refused org's rows are that org's problem alone: nothing
+    # more is asked about them.
+    resolution = await resolve_owners(
+        acted_for(manifest, accesses, org_id),
+        api,
+        org_id=org_id,
+        concurrency=concurrency,
+    )
+    manifest = merge_rows(manifest, resolution.manifest)
+    gathered.warnings.extend(resolution.warnings)
     rows = [row for row in manifest.rows if row_org(row, org_id) not in refused]
     for org, batch in mac_batches(rows, org_id, batch_size):
         if not await _validate_batch(api, org, batch, gathered):
@@ -161,17 +175,19 @@ async def preflight(
         for owner in holder_owners:
             group.start_soon(_lookup_owner, api, owner, gathered, limiter)
     checked = decide(manifest, gathered, org_id)
-    if not refused:
-        return checked
-    problems = {
+    live = dict(checked.live_problems)
+    for number, problems in resolution.problems.items():
+        live[number] = problems + live.get(number, ())
+    refusals = {
         row.number: (org_problem(manifest, row, refused[org]),)
         for row in manifest.rows
         if (org := row_org(row, org_id)) in refused
     }
     return dataclasses.replace(
         checked,
-        manifest=merge_problems(checked.manifest, problems),
-        live_problems={**checked.live_problems, **problems},
+        manifest=merge_problems(checked.manifest, refusals),
+        live_problems={**live, **refusals},
+        names_looked_up=len(resolution.lookups),
     )
 
 

@@ -114,6 +114,7 @@ class Preflight:
         supported: the models ``supportedDevices`` answered (empty: not read).
         warnings: checks that could not be made (a token without a needed scope), in
             words a person can act on; the rows are not marked invalid for those.
+        names_looked_up: distinct owner names (workspace names, emails) looked up.
     """
 
     manifest: Manifest
@@ -123,6 +124,7 @@ class Preflight:
     owners: Mapping[OwnerKey, OwnerLookup]
     supported: tuple[SupportedModel, ...]
     warnings: tuple[str, ...] = ()
+    names_looked_up: int = 0
 
     @property
     def invalid_rows(self) -> tuple[Row, ...]:
@@ -160,9 +162,10 @@ def row_org(row: Row, default_org: str | None) -> str | None:
 
 def owner_key(row: Row, default_org: str | None) -> OwnerKey | None:
     """
-    Return the owner a row names, or None when it names none (an offline problem).
+    Return the owner a row names by id, or None when it names none (an offline
+    problem) or named it by name (``live.owner_rules`` looked that one up).
     """
-    if row.workspace_id and row.person_id:
+    if (row.workspace_id and row.person_id) or row.owner_name:
         return None
     kind = row.owner_kind
     owner_id = row.owner_id

@@ -46,6 +46,7 @@ RESULT_COLUMNS = (
     "row",
     "status",
     "deviceId",
+    "owner",
     "activationCode",
     "activationExpiry",
     "error",
@@ -55,7 +56,7 @@ RESULT_COLUMNS = (
     "attempts",
 )
 # Result columns a report written before they existed lacks; it still reads back.
-OPTIONAL_COLUMNS = frozenset({"plan"})
+OPTIONAL_COLUMNS = frozenset({"owner", "plan"})
 TAGS_DEFERRED_PREFIX = "tags deferred:"
 # Older reports put a dry run's plan in the error column, after this prefix.
 _OLD_PLAN_PREFIX = "dry run: "
@@ -239,6 +240,7 @@ def outcome_cells(outcome: Outcome) -> list[Cell]:
         outcome.row,
         outcome.status.value,
         outcome.device_id,
+        outcome.owner,
         format_code(outcome.activation_code),
         outcome.activation_expiry,
         error_cell(outcome) or None,
@@ -276,6 +278,7 @@ def parse_outcome(path: Path, line: int, values: Mapping[str, str]) -> Outcome:
         row=number,
         status=status,
         device_id=values["deviceId"] or None,
+        owner=values.get("owner") or None,
         activation_code=_parse_code(path, line, values["activationCode"]),
         activation_expiry=_read_expiry(values["activationExpiry"]),
         error=error,

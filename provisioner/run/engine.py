@@ -55,7 +55,14 @@ from provisioner.errors import (
     ForbiddenError,
     TransientError,
 )
-from provisioner.live.orgs import OrgAccess, org_keys, refused_outcome
+from provisioner.live.orgs import (
+    OrgAccess,
+    acted_for,
+    merge_rows,
+    org_keys,
+    refused_outcome,
+)
+from provisioner.live.owners import resolve_owners
 from provisioner.live.preflight import (
     name_orgs,
     preflight,
@@ -230,6 +237,8 @@ class _Run:
     #: device from the devices of the owner's other code rows.
     code_rows: dict[str, tuple[int, ...]] = field(default_factory=dict)
     owners: steps.OwnerCache = field(default_factory=dict)
+    #: Row number → the report's ``owner`` cell (rows that named an owner by name).
+    owner_labels: dict[int, str] = field(default_factory=dict)
     clock_start: float = field(default_factory=time.monotonic)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     #: Where the run writes; the org is filled in once the API has said whose it is.
@@ -278,7 +287,14 @@ class _Run:
             # invalid, one only it knows is fine.
             lists = {key: access.supported for key, access in self.orgs.items()}
             self.manifest = with_catalogues(self.manifest, lists, self.settings.org_id)
-        # Opened once the target is known: a journal for another target is refused.
+            await self._resolve_owner_names()
+        self.owner_labels = {
+            row.number: label
+            for row in self.manifest.rows
+            if (label := row.owner_label) is not None
+        }
+        # Opened once the target is known, and the owners named by name have their
+        # ids: a journal for another target is refused.
         with Journal.open(
             path, self.target, self.manifest.rows, fresh=fresh
         ) as journal:
@@ -422,7 +438,29 @@ class _Run:
         for key, lookup in checked.owners.items():
             if lookup.owner is not None:
                 self.owners[key.id] = None
+        for row in self.manifest.rows:
+            if row.owner_name and row.owner_id:
+                # Found by name just now: no need to read it again by id.
+                self.owners[row.owner_id] = None
         for warning in checked.warnings:
+            log.warning("live_check_skipped", reason=warning)
+
+    async def _resolve_owner_names(self) -> None:
+        """
+        Give rows that name their owner by workspace name or email the owner's id.
+
+        Each distinct name is looked up once; a name that matches no owner, or
+        several, makes its rows invalid, saying which were found.
+        """
+        with self.api.tally():
+            resolution = await resolve_owners(
+                acted_for(self.manifest, self.orgs, self.settings.org_id),
+                self.api,
+                org_id=self.settings.org_id,
+                concurrency=self.settings.concurrency,
+            )
+        self.manifest = merge_rows(self.manifest, resolution.manifest)
+        for warning in resolution.warnings:
             log.warning("live_check_skipped", reason=warning)
 
     async def _identify(self) -> Target:
@@ -589,6 +627,9 @@ class _Run:
         earlier = self.outcomes.get(number)
         if earlier is not None:
             self.counts[earlier.status] -= 1
+        label = self.owner_labels.get(number)
+        if label is not None and outcome.owner is None:
+            outcome = replace(outcome, owner=label)
         self.outcomes[number] = outcome
         self.counts[outcome.status] += 1
 

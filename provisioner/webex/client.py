@@ -66,6 +66,7 @@ from provisioner.webex.protocol import (
     Caller,
     CallTally,
     ClientStatistics,
+    Location,
     MacState,
     Organization,
     Owner,
@@ -84,6 +85,7 @@ from provisioner.webex.wire import (
     device_from,
     expect_object,
     list_query,
+    location_from,
     mac_state_from,
     next_link,
     organization_from,
@@ -393,6 +395,42 @@ class ApiClient:
         )
         return owner_from(expect_object(answer))
 
+    async def find_people(
+        self, email: str, *, org_id: str | None = None
+    ) -> list[Owner]:
+        """
+        Return the people ``GET /people?email=`` answers, every page.
+        """
+        url = self._base / "people"
+        return [
+            owner_from(item)
+            async for item in self._items(url, {"email": email}, org_id)
+        ]
+
+    async def find_workspaces(
+        self, display_name: str, *, org_id: str | None = None
+    ) -> list[Owner]:
+        """
+        Return the workspaces ``GET /workspaces?displayName=`` answers, every page.
+
+        Webex documents the filter only as "by display name"; the caller keeps the
+        exact name (a contains or prefix match answers more).
+        """
+        url = self._base / "workspaces"
+        query = {"displayName": display_name}
+        return [owner_from(item) async for item in self._items(url, query, org_id)]
+
+    async def get_location(
+        self, location_id: str, *, org_id: str | None = None
+    ) -> Location:
+        """
+        Return one location by id.
+        """
+        answer = await self._call(
+            "GET", self._base / "locations" / location_id, org_id=org_id
+        )
+        return location_from(expect_object(answer))
+
     async def get_me(self) -> Caller:
         """
         Return the person behind the token (``GET /people/me``), with their org.
@@ -410,6 +448,23 @@ class ApiClient:
         return organization_from(expect_object(answer))
 
     # -- one request, with retries ------------------------------------------------------
+
+    async def _items(
+        self, url: URL, params: Mapping[str, str], org_id: str | None
+    ) -> AsyncIterator[Mapping[str, Any]]:
+        """
+        Yield the ``items`` of a list answer, following ``Link rel="next"``.
+        """
+        query = dict(params)
+        next_url: URL | None = url
+        while next_url is not None:
+            # A next URL carries its own query: it is followed verbatim.
+            answer = await self._call("GET", next_url, org_id=org_id, params=query)
+            query = {}
+            items = page_items(answer.body)
+            for item in items:
+                yield item
+            next_url = self._next_url(answer) if items else None
 
     async def _patch_tags(
         self,

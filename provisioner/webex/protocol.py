@@ -19,6 +19,7 @@ __all__ = [
     "Caller",
     "ClientStatistics",
     "DevicesApi",
+    "Location",
     "MacState",
     "Organization",
     "Owner",
@@ -85,11 +86,26 @@ class MacState:
 class Owner:
     """
     A workspace or person that can own devices.
+
+    ``emails`` are a person's addresses; ``location_id`` is where a workspace (or
+    person) is, from the ``/locations`` API.
     """
 
     id: str
     display_name: str | None = None
+    emails: tuple[str, ...] = ()
+    location_id: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Location:
+    """
+    One location of an org (``GET /locations/{locationId}``).
+    """
+
+    id: str
+    name: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -231,6 +247,27 @@ class DevicesApi(Protocol):
     async def get_person(
         self, person_id: str, *, org_id: str | None = None
     ) -> Owner: ...
+
+    async def find_people(
+        self, email: str, *, org_id: str | None = None
+    ) -> list[Owner]:
+        """
+        The people ``GET /people?email=`` answers (empty when nobody has it).
+        """
+        ...
+
+    async def find_workspaces(
+        self, display_name: str, *, org_id: str | None = None
+    ) -> list[Owner]:
+        """
+        The workspaces ``GET /workspaces?displayName=`` answers, every page. The
+        filter is not an equality match: the caller picks the exact name out.
+        """
+        ...
+
+    async def get_location(
+        self, location_id: str, *, org_id: str | None = None
+    ) -> Location: ...
 
     async def get_me(self) -> Caller:
         """

@@ -23,6 +23,7 @@ from provisioner.models import ActivationCode, Device
 from provisioner.redaction import redact
 from provisioner.webex.protocol import (
     Caller,
+    Location,
     MacState,
     Organization,
     Owner,
@@ -40,6 +41,7 @@ __all__ = [
     "expect_object",
     "is_mac_in_use",
     "list_query",
+    "location_from",
     "mac_state_from",
     "next_link",
     "organization_from",
@@ -339,8 +341,17 @@ def owner_from(data: Mapping[str, Any]) -> Owner:
     return Owner(
         id=str(data.get("id") or ""),
         display_name=_text(data.get("displayName")),
+        emails=_strings(data.get("emails")),
+        location_id=_text(data.get("locationId")),
         extra=extra,
     )
+
+
+def location_from(data: Mapping[str, Any]) -> Location:
+    """
+    Return a ``GET /locations/{id}`` answer as a ``Location``.
+    """
+    return Location(id=str(data.get("id") or ""), name=_text(data.get("name")))
 
 
 def caller_from(data: Mapping[str, Any]) -> Caller:

@@ -233,7 +233,10 @@ class TestHeaders:
 
         message = str(caught.value)
         assert 'Columns found: "MAC", "Owner"' in message
-        assert "no model and no workspaceId or personId column" in message
+        assert (
+            "no model and no owner (workspaceId, personId, workspace or personEmail) column"
+            in message
+        )
         assert "Expected: model" in message
 
 

@@ -123,7 +123,10 @@ CORPUS: dict[str, Case] = {
     "missing owner columns": Case(
         csv_file(rows("AABBCCDDEE01,Cisco 8851,Lobby", header="MAC,Model,Owner")),
         2,
-        ("no workspaceId or personId column", 'Columns found: "MAC", "Model", "Owner"'),
+        (
+            "no owner (workspaceId, personId, workspace or personEmail) column",
+            'Columns found: "MAC", "Model", "Owner"',
+        ),
     ),
     "duplicated header": Case(
         csv_file(rows(GOOD + ",AA", header=HEADER + ",MAC Address")),

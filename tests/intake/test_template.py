@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from openpyxl import load_workbook
+from openpyxl.utils import get_column_letter
 from paths import MANIFESTS
 
 from provisioner.cli import main
@@ -38,7 +39,7 @@ def _contents(path: Path) -> tuple[object, ...]:
         [
             row[0]
             for row in workbook["Notes"].iter_rows(
-                min_row=2, max_row=8, values_only=True
+                min_row=2, max_row=len(TEMPLATE_COLUMNS) + 1, values_only=True
             )
         ],
     )
@@ -61,9 +62,10 @@ def test_columns_are_text_formatted(template: Path) -> None:
     """Every template column is formatted as Text, so Excel keeps MACs as typed."""
     devices = load_workbook(template)["Devices"]
 
-    formats = [devices.column_dimensions[letter].number_format for letter in "ABCDEFG"]
+    letters = [get_column_letter(n) for n in range(1, len(TEMPLATE_COLUMNS) + 1)]
+    formats = [devices.column_dimensions[letter].number_format for letter in letters]
 
-    assert formats == ["@"] * 7
+    assert formats == ["@"] * len(TEMPLATE_COLUMNS)
 
 
 def test_header_matches_every_field(template: Path) -> None:

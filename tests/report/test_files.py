@@ -461,6 +461,7 @@ class TestCsv:
             "row": "5",
             "status": "failed",
             "deviceId": "",
+            "owner": "",
             "activationCode": "",
             "activationExpiry": "",
             "error": "create device: the workspace does not exist; check the Workspace ID",
@@ -501,7 +502,8 @@ class TestCsv:
             "not_started",
             "not_started",
         ]
-        assert lines[-1][status_at + 4] == NOT_STARTED_ERROR
+        error_at = len(COLUMNS) + RESULT_COLUMNS.index("error")
+        assert lines[-1][error_at] == NOT_STARTED_ERROR
 
     def test_plain_utf8_without_bom(self, tmp_path: Path) -> None:
         """The CSV is UTF-8 without a BOM, so scripts read the first header as is."""
