@@ -57,7 +57,7 @@ from provisioner.run.engine import RunResult, provision
 from provisioner.run.journal import Journal, journal_path_for
 from provisioner.settings import Settings
 
-__all__ = ["rerun", "rerun_report_path", "run"]
+__all__ = ["rerun", "rerun_report_path", "run", "watch_signals"]
 
 log = structlog.get_logger()
 
@@ -397,7 +397,7 @@ async def _provision_until_signalled(
         def before_rows(target: Target, changes: Changes) -> None:
             confirm_changes(target, changes, yes=job.yes, command=job.command)
             if threading.current_thread() is threading.main_thread():
-                group.start_soon(_watch_signals, stop, group.cancel_scope)
+                group.start_soon(watch_signals, stop, group.cancel_scope)
 
         try:
             result = await provision(
@@ -423,12 +423,16 @@ async def _provision_until_signalled(
     return result
 
 
-async def _watch_signals(
+async def watch_signals(
     stop: anyio.Event,
     scope: anyio.CancelScope,
     *,
     task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
+    """
+    Turn the first SIGINT/SIGTERM into ``stop`` (rows in flight finish, the report is
+    written) and a second into cancelling ``scope`` (rows in flight are abandoned).
+    """
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         task_status.started()
         async for signum in signals:
