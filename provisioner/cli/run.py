@@ -101,6 +101,8 @@ class _Job:
     kind: RunKind = RunKind.RUN
     #: ``--group-by``: the manifest column the Summary counts rows by.
     group_by: str | None = None
+    #: ``--split-by-org``: one report per org besides the combined one.
+    split_by_org: bool = False
 
     @property
     def finish(self) -> Finish:
@@ -109,6 +111,7 @@ class _Job:
             paths=self.paths,
             real_command=self.real_command,
             group_by=self.group_by,
+            split_by_org=self.split_by_org,
         )
 
 
@@ -160,6 +163,21 @@ def _real_command(
     return shlex.join(words)
 
 
+def split_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """
+    Declare ``--split-by-org``: one report per org besides the combined one.
+    """
+    return click.option(
+        "--split-by-org",
+        is_flag=True,
+        help=(
+            "Also write one report per org the rows go to (partners), each "
+            "complete for its rows and re-runnable with rerun: "
+            "<report>-org-<name>-<id>.*"
+        ),
+    )
+
+
 def _dry_run_paths(paths: tuple[Path, ...]) -> tuple[Path, ...]:
     # A rehearsal must not replace the report of a real run.
     return tuple(p.with_name(f"{p.stem}-dry-run{p.suffix}") for p in paths)
@@ -191,6 +209,7 @@ def _dry_run_paths(paths: tuple[Path, ...]) -> tuple[Path, ...]:
         "it issued are voided as their rows get new ones."
     ),
 )
+@split_option()
 @_reissue_codes_option()
 @group_by_option()
 @yes_option()
@@ -201,6 +220,7 @@ def run(
     sheet: str | None,
     dry_run: bool,
     fresh: bool,
+    split_by_org: bool,
     reissue_codes: bool,
     group_by: str | None,
     yes: bool,
@@ -249,6 +269,7 @@ def run(
             ),
             story=story_of_manifest(manifest_path, journal),
             group_by=group_column(manifest, group_by),
+            split_by_org=split_by_org,
         )
         _execute(job)
 
@@ -272,6 +293,7 @@ def run(
         "the activation codes it issued are voided as their rows get new ones."
     ),
 )
+@split_option()
 @_reissue_codes_option()
 @group_by_option()
 @yes_option()
@@ -280,6 +302,7 @@ def rerun(
     report_path: Path,
     output: Path | None,
     fresh: bool,
+    split_by_org: bool,
     reissue_codes: bool,
     group_by: str | None,
     yes: bool,
@@ -324,6 +347,7 @@ def rerun(
             yes=yes,
             fresh=fresh,
             command="provisioner rerun",
+            split_by_org=split_by_org,
             # Where the report was written, from the journal the run kept beside it.
             previous_target=Journal.target_of(journal_path_for(report_path)),
         )

@@ -23,7 +23,6 @@ __all__ = ["CODES_SHEET", "CodeLine", "code_header", "code_lines", "owner_label"
 CODES_SHEET = "Activation codes"
 
 
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CodeLine:
     """
