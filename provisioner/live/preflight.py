@@ -145,7 +145,10 @@ async def preflight(
     for number, problems in resolution.problems.items():
         live[number] = problems + live.get(number, ())
     return dataclasses.replace(
-        checked, live_problems=live, names_looked_up=len(resolution.lookups)
+        checked,
+        live_problems=live,
+        names_looked_up=len(resolution.lookups),
+        names_unresolved=len(resolution.problems),
     )
 
 
