@@ -106,7 +106,7 @@ def change_lines(changes: Changes, target: Target) -> list[str]:
         lines.append(f"  create up to {_count(changes.creates, 'device')} by MAC")
     if changes.codes:
         lines.append(
-            f"  issue {_count(changes.codes, 'activation code')} "
+            f"  issue up to {_count(changes.codes, 'activation code')} "
             "(each makes a pending device)"
         )
     if changes.tag_updates:

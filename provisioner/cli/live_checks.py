@@ -102,8 +102,15 @@ async def _check(manifest: Manifest, settings: Settings) -> Preflight:
         # read the org's devices (what a run needs first) stops here, rather than
         # each check being skipped with a warning and the command ending well.
         await resolve_target(api, settings)
-        async for _device in api.list_devices(org_id=settings.org_id, page_size=1):
-            break
+        devices = api.list_devices(org_id=settings.org_id, page_size=1)
+        try:
+            async for _device in devices:
+                break
+        finally:
+            # Close the listing now rather than whenever it is collected.
+            close = getattr(devices, "aclose", None)
+            if close is not None:
+                await close()
         return await preflight(
             manifest, api, org_id=settings.org_id, concurrency=settings.concurrency
         )

@@ -436,7 +436,7 @@ class TestRun:
 
         assert refused.exit_code == 2, refused.output
         assert "create up to 2 devices by MAC" in refused.stderr
-        assert "issue 1 activation code " in refused.stderr
+        assert "issue up to 1 activation code " in refused.stderr
         assert "set tags on up to 2 devices (tag mode add)" in refused.stderr
         assert "--yes" in refused.stderr
         assert "Traceback" not in refused.output

@@ -67,7 +67,7 @@ class TestConfirmation:
             "API:  https://api-usgov.webex.com/v1, Webex for Government (FedRAMP)",
             "as:   admin@acme.gov",
             "create up to 34 devices by MAC",
-            "issue 6 activation codes (each makes a pending device)",
+            "issue up to 6 activation codes (each makes a pending device)",
             "set tags on up to 40 devices (tag mode replace)",
             "delete 2 devices",
             "void 3 earlier activation codes (their pending devices are deleted)",
