@@ -80,6 +80,7 @@ class FaultKnobs:
     drop_rate: float = 0.0
     ambiguous_rate: float = 0.0
     echo_request_body: bool = False
+    activation_code_id: bool = True
 
     def __post_init__(self) -> None:
         for name in ("fault_rate", "drop_rate", "ambiguous_rate"):
@@ -89,8 +90,9 @@ class FaultKnobs:
         check_limits(self.rate_limit, self.burst, self.latency_ms)
         if self.jitter_ms < 0:
             raise ValueError("latency_ms and jitter_ms must not be negative")
-        if not isinstance(self.echo_request_body, bool):
-            raise TypeError("echo_request_body must be true or false")
+        for flag in ("echo_request_body", "activation_code_id"):
+            if not isinstance(getattr(self, flag), bool):
+                raise TypeError(f"{flag} must be true or false")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,7 +146,10 @@ class EmulatorConfig:
     of the orgs it may act for with ``orgId`` (partner admins), its home being the
     seeded org; its scopes are those ``tokens`` gives it, else every scope.
     ``echo_request_body`` makes 4xx answers quote the request body, as some
-    gateways do. ``request_log_size`` bounds the admin view's request log.
+    gateways do. ``activation_code_id`` False answers an activation code with only
+    ``code`` and ``expiryTime``, as the API documents it (the pending device's
+    ``id`` beside them is seen in the wild but not documented: reference §4.5).
+    ``request_log_size`` bounds the admin view's request log.
     """
 
     seed: int = 0
@@ -165,6 +170,7 @@ class EmulatorConfig:
     orgs: tuple[OrgSpec, ...] = ()
     partners: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     echo_request_body: bool = False
+    activation_code_id: bool = True
     request_log_size: int = 10_000
 
     def __post_init__(self) -> None:
@@ -200,6 +206,7 @@ class EmulatorConfig:
             drop_rate=self.drop_rate,
             ambiguous_rate=self.ambiguous_rate,
             echo_request_body=self.echo_request_body,
+            activation_code_id=self.activation_code_id,
         )
 
 

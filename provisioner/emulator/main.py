@@ -128,6 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
         "gateways do (to test a client's redaction)",
     )
     add(
+        "--no-activation-code-id",
+        dest="activation_code_id",
+        action="store_false",
+        help="answer an activation code with only code and expiryTime, as documented "
+        "(no pending device id)",
+    )
+    add(
         "--request-log-size",
         type=int,
         default=10_000,
@@ -232,6 +239,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         orgs=_org_specs(args),
         partners=partners,
         echo_request_body=args.echo_request_body,
+        activation_code_id=args.activation_code_id,
         request_log_size=args.request_log_size,
     )
 

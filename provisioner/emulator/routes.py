@@ -121,7 +121,7 @@ async def delete_device(request: web.Request) -> web.Response:
 async def create_activation_code(request: web.Request) -> web.Response:
     """
     POST /devices/activationCode: a 16-digit code valid for 30 days, and the
-    pending device's id.
+    pending device's id (unless the ``activation_code_id`` knob is off).
     """
     state = request.app[STATE_KEY]
     identity, org = state.caller(request)
@@ -134,9 +134,10 @@ async def create_activation_code(request: web.Request) -> web.Response:
         body, state.clock.now(), state.config.activation_code_days
     )
     expires = record.expires or state.clock.now()
-    return json_response(
-        {"code": record.code, "expiryTime": iso(expires), "id": record.id}
-    )
+    answer = {"code": record.code, "expiryTime": iso(expires)}
+    if state.knobs.activation_code_id:
+        answer["id"] = record.id
+    return json_response(answer)
 
 
 async def supported_devices(request: web.Request) -> web.Response:

@@ -8,7 +8,10 @@ under the owner's lock, the owner's pending devices made since the row first sta
 that no journalled row claims are the lost codes' devices; they are deleted, then a
 fresh code is issued and journalled (with its device id) before the lock is released.
 So a row leaves one pending device, never two, and each code row of an owner claims
-its own device.
+its own device. A code answered without a device id (the documented answer has
+none) is matched to its device the same way, under the same lock: the one unclaimed
+pending device made since the row started. When that cannot be told, the row's tags
+stay deferred; no device is ever guessed.
 
 Codes from before this run are settled first, under the same lock (the decisions are
 in ``pending.py``):
@@ -80,7 +83,8 @@ async def provision_code_row(
             return base
         device = await _find_code_device(ctx, row, base)
         if device is None:
-            return replace(base, tags_deferred=True)
+            untold = plan.UNTOLD_CODE_DEVICE if base.device_id is None else None
+            return replace(base, tags_deferred=True, error=untold)
         base = replace(base, device_id=device.id)
         await apply_tags(ctx, row, base, device)
     except RowFailedError as failed:
@@ -123,10 +127,13 @@ async def _issue_code(ctx: RowContext, row: Row, *, suspect: bool) -> Outcome:
                 if plan.may_have_taken_effect(error):
                     await _remove_lost_code_devices_quietly(ctx, row, base)
                 raise RowFailedError(failed) from error
+            device_id = code.device_id
+            if device_id is None:
+                device_id = await _identify_code_device(ctx, row)
             outcome = Outcome(
                 row=row.number,
                 status=Status.CODE_ISSUED,
-                device_id=code.device_id,
+                device_id=device_id,
                 activation_code=code.code,
                 activation_expiry=code.expiry_time,
             )
@@ -268,18 +275,42 @@ async def _remove_lost_code_devices_quietly(
         log.warning("lost_code_device_not_removed", error=failed.outcome.error)
 
 
-async def _find_code_device(ctx: RowContext, row: Row, base: Outcome) -> Device | None:
+async def _identify_code_device(ctx: RowContext, row: Row) -> str | None:
     """
-    Find the device an activation code made: by its id, or the owner's pending one.
+    Find the device of a code the API answered without a device id, or None.
+
+    Called with the owner's lock held, before the code is journalled: the owner's
+    other code rows have journalled their devices, so the one unclaimed pending
+    device made since this row started is this code's. Journalled with the code, it
+    is claimed from then on, and the tags can go on it now or in a later rerun.
     """
-    org = ctx.org(row)
+    since = ctx.journal.started_at(row.number)
+    if since is None:
+        return None
+    entries = ctx.journal.entries_for(ctx.owner_code_rows)
+    claimed = {e.device_id for e in entries.values() if e.device_id}
     try:
-        if base.device_id is not None:
-            try:
-                return await ctx.api.get_device(base.device_id, org_id=org)
-            except NotFoundError:
-                return None
         devices = [d async for d in owner_devices(ctx, row)]
     except ApiError as error:
+        log.info("code_device_not_identified", status=error.status)
+        return None
+    found = plan.new_code_device(devices, since, claimed)
+    return None if found is None else found.id
+
+
+async def _find_code_device(ctx: RowContext, row: Row, base: Outcome) -> Device | None:
+    """
+    Find the device an activation code made, by its id; None when it has none.
+
+    Without an id nothing is guessed: the owner's one pending device need not be
+    this code's (another tool's, or another row's while this one has activated), and
+    tags on it would be on the wrong device. The tags then stay deferred.
+    """
+    if base.device_id is None:
+        return None
+    try:
+        return await ctx.api.get_device(base.device_id, org_id=ctx.org(row))
+    except NotFoundError:
+        return None
+    except ApiError as error:
         raise RowFailedError(plan.failed_outcome(base, Step.TAGS, error)) from error
-    return plan.pick_code_device(devices, None)

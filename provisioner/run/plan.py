@@ -33,6 +33,7 @@ __all__ = [
     "CLOCK_TOLERANCE",
     "MAX_CREATES",
     "MAX_LOOKUPS",
+    "UNTOLD_CODE_DEVICE",
     "Schedule",
     "Step",
     "Verdict",
@@ -45,10 +46,10 @@ __all__ = [
     "judge_found_device",
     "lost_code_devices",
     "may_have_taken_effect",
+    "new_code_device",
     "order_rows",
     "other_owner_text",
     "owner_key",
-    "pick_code_device",
     "planned_changes",
     "resume_from",
     "row_org",
@@ -67,6 +68,12 @@ MAX_LOOKUPS = 3
 CLOCK_TOLERANCE = timedelta(seconds=2)
 #: The status of a refused token.
 HTTP_UNAUTHORIZED = 401
+#: Why a code row's tags wait when the API did not say which device its code made.
+UNTOLD_CODE_DEVICE = (
+    "the API did not say which device this code made, and it cannot be told from "
+    "the owner's other pending devices; once it activates, set the tags on it in "
+    "Control Hub"
+)
 #: The connection statuses of a device still waiting for its activation code.
 PENDING_STATUSES = frozenset({"activating", "pending"})
 
@@ -354,23 +361,19 @@ def tags_to_send(
     return None if target == tuple(current) else target
 
 
-def pick_code_device(devices: Iterable[Device], device_id: str | None) -> Device | None:
+def new_code_device(
+    devices: Iterable[Device], since: datetime, claimed: Iterable[str]
+) -> Device | None:
     """
-    Pick the device an activation code made among an owner's devices, or None.
+    Tell which device an activation code answered without a device id made, or None.
 
-    With the code's device id, that device. Without it, the one device still waiting
-    for activation (no MAC, status ``activating``); when several wait, none can be
-    told apart, so None (the tags stay deferred).
+    Asked under the owner's lock right after the code was issued: it is the one
+    pending device made since the row started that no journalled row claims. With
+    none or several (another tool made one at the same moment), it cannot be told,
+    and None leaves the row's tags deferred rather than on someone else's device.
     """
-    devices = list(devices)
-    if device_id is not None:
-        return next((d for d in devices if d.id == device_id), None)
-    pending = [
-        d
-        for d in devices
-        if not d.mac and (d.connection_status or "activating") == "activating"
-    ]
-    return pending[0] if len(pending) == 1 else None
+    made = lost_code_devices(devices, since, claimed)
+    return made[0] if len(made) == 1 else None
 
 
 def lost_code_devices(

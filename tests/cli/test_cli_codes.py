@@ -89,52 +89,64 @@ def manifest_of(*rows: tuple[str, ...]) -> Manifest:
     )
 
 
-def make_report(server: Emulator, folder: Path) -> tuple[Path, dict[int, Outcome]]:
+def make_report(
+    server: Emulator, folder: Path, env: dict[str, str]
+) -> tuple[Path, dict[int, Outcome]]:
     """
-    Issue codes for four rows and create one device by MAC, then write the report.
+    Run ``provisioner run`` on four code rows and one MAC row, and read its report.
 
-    Row 3's outcome lacks a device id (found by owner instead); row 4's tags wait.
+    Codes are answered as the API documents them, without a device id. Row 4's
+    person had a pending device from another admin at that moment, so its code's
+    device cannot be told: its tags wait (for real) and the report holds no device
+    id for it; the other admin then deletes their device. The other rows' devices
+    are told and journalled.
     """
-    manifest = manifest_of(
-        ("", "Cisco 8865", WS[10], "", ""),
-        ("", "Cisco 8851", WS[11], "", ""),
-        ("", "Cisco 8865", "", PEOPLE[10], "floor-2;desk"),
-        ("", "Cisco 8845", WS[12], "", ""),
-        ("0A1B2C3D4E5F", "Cisco 8851", WS[13], "", ""),
+    # Another model than row 4's, so it is not an earlier code of row 4 itself.
+    foreign = server.api(
+        "POST",
+        "/devices/activationCode",
+        {"model": "Cisco 8851", "personId": PEOPLE[10]},
     )
-    outcomes: dict[int, Outcome] = {}
-    for row in manifest.rows:
-        if row.mac:
-            body = {"mac": row.mac, "model": row.model, "workspaceId": row.owner_id}
-            device = server.api("POST", "/devices", body)
-            outcomes[row.number] = Outcome(
-                row=row.number, status=Status.CREATED, device_id=device["id"]
-            )
-            continue
-        owner = (
-            {"workspaceId": row.workspace_id}
-            if row.workspace_id
-            else {"personId": row.person_id}
+    manifest = folder / "codes.csv"
+    manifest.write_text(
+        ",".join(HEADER)
+        + "\n"
+        + "\n".join(
+            [
+                f",Cisco 8865,{WS[10]},,",
+                f",Cisco 8851,{WS[11]},,",
+                f",Cisco 8865,,{PEOPLE[10]},floor-2;desk",
+                f",Cisco 8845,{WS[12]},,",
+                f"0A1B2C3D4E5F,Cisco 8851,{WS[13]},,",
+            ]
         )
-        answer = server.api(
-            "POST", "/devices/activationCode", {"model": row.model, **owner}
-        )
-        outcomes[row.number] = Outcome(
-            row=row.number,
-            status=Status.CODE_ISSUED,
-            device_id=None if row.number == 3 else answer["id"],
-            activation_code=answer["code"],
-            activation_expiry=answer["expiryTime"],
-            attempts=1,
-            tags_deferred=bool(row.tags),
-        )
+        + "\n",
+        encoding="utf-8",
+    )
     path = folder / "codes-report.csv"
-    now = datetime.now(UTC)
-    stats = RunStats(
-        started_at=now, finished_at=now, api_calls=6, rate_limited=0, retries=0
-    )
-    write_report(manifest, outcomes, [path], stats)
+    server.admin("POST", "/faults", {"activation_code_id": False})
+    try:
+        ran = CliRunner().invoke(
+            main, ["run", str(manifest), "--report", str(path)], env=env
+        )
+    finally:
+        server.admin("POST", "/faults", {"activation_code_id": True})
+    server.api("DELETE", f"/devices/{foreign['id']}")
+    assert ran.exit_code == 0, ran.output
+    _manifest, outcomes = load_report(path)
+    assert [outcomes[n].status for n in range(2, 7)] == [Status.CODE_ISSUED] * 4 + [
+        Status.CREATED
+    ]
+    assert (outcomes[4].device_id, outcomes[4].tags_deferred) == (None, True)
     return path, outcomes
+
+
+def person_device(server: Emulator) -> str:
+    """The id of row 4's device (its person's only device), which the report lacks."""
+    (device,) = [
+        i for i, d in server.devices().items() if d.get("personId") == PEOPLE[10]
+    ]
+    return device
 
 
 def at(monkeypatch: pytest.MonkeyPatch, days: float) -> None:
@@ -162,8 +174,8 @@ def test_listing_by_state_with_moved_clock(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """States follow the clock and activation; codes are masked; nothing is written."""
-    report, outcomes = make_report(server, tmp_path)
-    server.admin("POST", f"/devices/{outcomes[4].device_id}/activate", {})
+    report, outcomes = make_report(server, tmp_path, env)
+    server.admin("POST", f"/devices/{person_device(server)}/activate", {})
     before = server.writes()
     server.advance(25)
     at(monkeypatch, 25)
@@ -188,7 +200,7 @@ def test_window_and_show_codes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A short window keeps codes pending; --show-codes prints them in full."""
-    report, outcomes = make_report(server, tmp_path)
+    report, outcomes = make_report(server, tmp_path, env)
     at(monkeypatch, 25)
 
     result = invoke(env, str(report), "--within", "48h", "--show-codes")
@@ -206,8 +218,8 @@ def test_renew_replaces_expired_and_applies_deferred_tags(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """--renew gives expired rows new codes, tags the activated device, writes 0600."""
-    report, outcomes = make_report(server, tmp_path)
-    activated = outcomes[4].device_id
+    report, outcomes = make_report(server, tmp_path, env)
+    activated = person_device(server)
     server.admin("POST", f"/devices/{activated}/activate", {})
     server.advance(31)
     at(monkeypatch, 31)
@@ -244,7 +256,7 @@ def test_renew_of_a_remote_org_needs_yes_off_a_terminal(
 ) -> None:
     """Against an org that is not on this machine, --renew in a script changes
     nothing without --yes; it names the renewals, and with --yes it renews."""
-    report, outcomes = make_report(server, tmp_path)
+    report, outcomes = make_report(server, tmp_path, env)
     server.advance(31)
     at(monkeypatch, 31)
     monkeypatch.setattr(confirm, "is_loopback_target", lambda _target: False)
@@ -274,7 +286,7 @@ def test_renew_leaves_pending_codes_alone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Codes far from expiry are not renewed, so no activation code call is made."""
-    report, outcomes = make_report(server, tmp_path)
+    report, outcomes = make_report(server, tmp_path, env)
     at(monkeypatch, 1)
     out = tmp_path / "out.csv"
 

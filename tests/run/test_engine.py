@@ -39,7 +39,7 @@ from provisioner.run.engine import (
     provision,
 )
 from provisioner.run.journal import Journal, Phase
-from provisioner.run.plan import MAX_CREATES
+from provisioner.run.plan import MAX_CREATES, UNTOLD_CODE_DEVICE
 from provisioner.settings import RateControl, RetryPolicy, Settings
 
 WORKSPACES = [f"ws-{n}" for n in range(1, 9)]
@@ -79,6 +79,9 @@ MANIFEST_COLUMNS = ("mac", "model", "workspaceId", "personId", "tags")
 def manifest_of(rows: list[Row], path: Path = Path("manifest.csv")) -> Manifest:
     # Cells as a real file would hold them: a dry run's live check rebuilds rows
     # from their cells against the org's catalogue.
+    columns = MANIFEST_COLUMNS
+    if any(row.password for row in rows):
+        columns += ("password",)
     faithful = [
         replace(
             row,
@@ -88,6 +91,7 @@ def manifest_of(rows: list[Row], path: Path = Path("manifest.csv")) -> Manifest:
                 row.workspace_id or "",
                 row.person_id or "",
                 ";".join(row.tags),
+                *([row.password or ""] if len(columns) > len(MANIFEST_COLUMNS) else []),
             ),
         )
         for row in rows
@@ -95,8 +99,8 @@ def manifest_of(rows: list[Row], path: Path = Path("manifest.csv")) -> Manifest:
     return Manifest(
         path=path,
         sheet=None,
-        columns=MANIFEST_COLUMNS,
-        field_columns={column: column for column in MANIFEST_COLUMNS},
+        columns=columns,
+        field_columns={column: column for column in columns},
         rows=tuple(faithful),
     )
 
@@ -598,6 +602,12 @@ class TestLostCodes:
         deleted: its device cannot be told from the lost one."""
         api = fake()
         api.code_has_device_id = False
+        # Made by someone else at the same moment (another model, so not an earlier
+        # code of these rows): row 2's device cannot be told from it, so row 2 keeps
+        # its code without a device id.
+        foreign = api.add_device(
+            workspace_id="ws-1", connection_status="activating", product="Cisco 8865"
+        )
         manifest = manifest_of([code_row(2, "ws-1"), code_row(3, "ws-1")])
         journal_path = tmp_path / "r.journal.sqlite"
         await crash_at_code(api, manifest, journal_path, nth=2)
@@ -607,8 +617,31 @@ class TestLostCodes:
         )
 
         assert {o.status for o in result.outcomes.values()} == {Status.CODE_ISSUED}
+        assert result.outcomes[2].device_id is None
         assert api.count("delete_device") == 0
-        assert "dev-1" in api.devices
+        assert {foreign.id, "dev-2", "dev-3"} <= set(api.devices)
+
+    async def test_a_sibling_whose_device_was_told_keeps_it(
+        self, tmp_path: Path
+    ) -> None:
+        """Codes answered without a device id: each is matched to its own pending
+        device when issued, so a resumed sibling's lost device is told apart and
+        deleted while row 2's stays."""
+        api = fake()
+        api.code_has_device_id = False
+        manifest = manifest_of([code_row(2, "ws-1"), code_row(3, "ws-1")])
+        journal_path = tmp_path / "r.journal.sqlite"
+        await crash_at_code(api, manifest, journal_path, nth=2)
+
+        result = await provision(
+            manifest, settings(), api=api, journal_path=journal_path
+        )
+
+        ids = {n: o.device_id for n, o in result.outcomes.items()}
+        assert ids[2] == "dev-1"
+        assert ids[3] not in (None, "dev-1", "dev-2")
+        assert "dev-2" not in api.devices  # the lost code's device
+        assert pending_ids(api, "ws-1") == {"dev-1", ids[3]}
 
     async def test_lost_answers_for_one_owner_leave_one_device_per_row(self) -> None:
         """Two code rows of one owner in parallel, one answer lost: each row claims its
@@ -999,17 +1032,27 @@ class TestResume:
         assert first.outcomes == second.outcomes
         assert calls + 3 == len(api.calls)  # only the first calls
 
-    async def test_journal_holds_no_password(self, tmp_path: Path) -> None:
-        """A row's device password never reaches the journal file."""
-        api = fake()
-        row = replace(mac_row(2, "ws-1"), password="Sup3rSecret!")
+    async def test_journal_holds_no_password(
+        self, start_emulator: Any, tmp_path: Path
+    ) -> None:
+        """A row's device password never reaches the journal file, even when the
+        API's refusal quotes the request body that carried it."""
+        server = await start_emulator(echo_request_body=True)
+        row = replace(
+            mac_row(2, "ws-missing"), model="Polycom VVX 411", password="Sup3rSecret!"
+        )
         journal = tmp_path / "r.journal.sqlite"
 
-        await provision(manifest_of([row]), settings(), api=api, journal_path=journal)
+        result = await provision(
+            manifest_of([row]), emulator_settings(server), journal_path=journal
+        )
 
         files = read_folder(tmp_path)
-        assert b"Sup3rSecret!" not in files
-        assert b"secret-token" not in files
+        # The create carried the password, and the refusal quoted it back.
+        assert '"password": "[redacted]"' in (result.outcomes[2].error or "")
+        assert b"Request body:" in files  # the refusal was journalled...
+        assert b"Sup3rSecret!" not in files  # ...without the password
+        assert server.token.encode() not in files
 
     @pytest.mark.parametrize(
         "other",
@@ -1433,34 +1476,78 @@ class TestAgainstEmulator:
             record = store.devices[second.outcomes[row.number].device_id or ""]
             assert record.owner_id == row.workspace_id
 
-    async def test_deferred_tags_applied_by_rerun_after_activation(
-        self, emulator: RunningEmulator
+    async def test_codes_without_device_ids_are_matched_to_their_devices(
+        self, start_emulator: Any
     ) -> None:
-        """A rerun of a deferred row, after the device activated, tags it with no new code."""
-        manifest = manifest_of([code_row(2, ORG_WORKSPACES[0], ("desk", "pilot"))])
-        plain = manifest_of([code_row(2, ORG_WORKSPACES[0])])
-        first = await provision(plain, emulator_settings(emulator))
-        issued = first.outcomes[2]
-        deferred = replace(issued, tags_deferred=True)
-        emulator.state.store.activate(
-            issued.device_id or "", None, emulator.state.clock.now()
-        )
+        """An API that answers codes as documented (no device id): each code row is
+        matched to the pending device its code made, under its owner's lock, and
+        tagged there in the same run; no tags wait."""
+        server = await start_emulator(activation_code_id=False)
+        rows = [
+            code_row(2, ORG_WORKSPACES[0], ("desk",)),
+            code_row(3, ORG_WORKSPACES[0], ("pilot",)),
+            code_row(4, ORG_WORKSPACES[1]),
+        ]
 
+        result = await provision(manifest_of(rows), emulator_settings(server))
+
+        store = server.state.store
+        by_code = {r.code: i for i, r in store.devices.items() if r.code}
+        outcomes = [result.outcomes[n] for n in (2, 3, 4)]
+        assert {(o.status, o.tags_deferred) for o in outcomes} == {
+            (Status.CODE_ISSUED, False)
+        }
+        # Each row holds the device its own code made.
+        assert [o.device_id for o in outcomes] == [
+            by_code[o.activation_code or ""] for o in outcomes
+        ]
+        assert [store.devices[o.device_id or ""].wire["tags"] for o in outcomes] == [
+            ["desk"],
+            ["pilot"],
+            [],
+        ]
+
+    async def test_deferred_tags_never_land_on_another_device(
+        self, start_emulator: Any
+    ) -> None:
+        """A code answered without a device id while someone else's pending device
+        appeared at the same moment: the tags wait, for real; after the row's device
+        activates, a rerun keeps its code and tags neither device by guessing."""
+        server = await start_emulator(activation_code_id=False)
+        store = server.state.store
+        owner = ORG_WORKSPACES[0]
+        # Another model than the row's, so it is not an earlier code of the row.
+        foreign = store.create_activation_code(
+            {"workspaceId": owner, "model": "DMS Cisco 8865"},
+            server.state.clock.now(),
+            30,
+        )
+        manifest = manifest_of([code_row(2, owner, ("desk", "pilot"))])
+
+        first = await provision(manifest, emulator_settings(server))
+        issued = first.outcomes[2]
+        (mine,) = (
+            i for i, r in store.devices.items() if r.code == issued.activation_code
+        )
+        store.activate(mine, None, server.state.clock.now())
         second = await provision(
             manifest,
-            emulator_settings(emulator),
-            previous={2: deferred},
+            emulator_settings(server),
+            previous=first.outcomes,
             only_rows=frozenset({2}),
         )
 
         again = second.outcomes[2]
-        assert (again.status, again.tags_deferred) == (Status.CODE_ISSUED, False)
+        posts = server.stats()["by_route"]["POST /v1/devices/activationCode"]
+        assert (issued.status, issued.tags_deferred) == (Status.CODE_ISSUED, True)
+        assert issued.device_id is None
+        assert issued.error == UNTOLD_CODE_DEVICE
+        assert (again.status, again.tags_deferred) == (Status.CODE_ISSUED, True)
         assert again.activation_code == issued.activation_code
-        record = emulator.state.store.devices[issued.device_id or ""]
-        assert record.wire["tags"] == ["desk", "pilot"]
-        assert record.wire["connectionStatus"] == "connected"
-        posts = emulator.stats()["by_route"].get("POST /v1/devices/activationCode", {})
         assert sum(posts.values()) == 1
+        assert store.devices[mine].wire["connectionStatus"] == "connected"
+        assert store.devices[mine].wire["tags"] == []
+        assert store.devices[foreign.id].wire["tags"] == []
 
     async def test_dry_run_writes_nothing(self, emulator: RunningEmulator) -> None:
         """A dry run against the emulator makes no write call (validateMacs only reads)."""

@@ -249,8 +249,12 @@ class TestJournal:
         assert {0o600} == set(modes.values())
         assert path.name + "-wal" in modes
 
-    def test_in_memory_journal_works_without_a_file(self, tmp_path: Path) -> None:
+    def test_in_memory_journal_works_without_a_file(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """path=None keeps the journal in memory and writes no file."""
+        # Where a relative file name would land: the check below then can fail.
+        monkeypatch.chdir(tmp_path)
         with Journal.open(None, TARGET) as journal:
             journal.mark_started(2)
 

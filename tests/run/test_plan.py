@@ -81,27 +81,6 @@ class TestTagsToSend:
         assert plan.tags_to_send(current, wanted, mode) == expected
 
 
-class TestPickCodeDevice:
-    def test_by_id(self) -> None:
-        """With the code's device id, that device is picked."""
-        devices = [Device(id="a"), Device(id="b")]
-
-        assert plan.pick_code_device(devices, "b") == devices[1]
-
-    def test_the_single_pending_device(self) -> None:
-        """Without an id, the one device waiting for activation is picked."""
-        pending = Device(id="p", connection_status="activating")
-        devices = [Device(id="x", mac="AA", connection_status="connected"), pending]
-
-        assert plan.pick_code_device(devices, None) == pending
-
-    def test_ambiguity_picks_none(self) -> None:
-        """Two pending devices cannot be told apart: none is picked."""
-        devices = [Device(id=i, connection_status="activating") for i in "pq"]
-
-        assert plan.pick_code_device(devices, None) is None
-
-
 def pending(device_id: str, created: str | None, **fields: object) -> Device:
     fields.setdefault("connection_status", "activating")
     return Device(id=device_id, created=created, **fields)  # type: ignore[arg-type]
@@ -147,6 +126,29 @@ class TestLostCodeDevices:
         )
 
         assert [d.id for d in found] == ["cut"]
+
+
+class TestNewCodeDevice:
+    def test_the_one_unclaimed_device_made_since_the_start(self) -> None:
+        """The code's device is the one pending device made since the row started
+        that no row claims; an older one or a claimed one is not it."""
+        start = datetime(2026, 11, 26, 1, 0, 0, tzinfo=UTC)
+        mine = pending("mine", "2026-11-26T01:00:01.000Z")
+        devices = [
+            pending("older", "2026-11-26T00:30:00.000Z"),
+            pending("sibling", "2026-11-26T01:00:00.500Z"),
+            mine,
+        ]
+
+        assert plan.new_code_device(devices, start, {"sibling"}) == mine
+
+    def test_two_candidates_are_not_told_apart(self) -> None:
+        """Two unclaimed pending devices made since the start: none is picked."""
+        start = datetime(2026, 11, 26, 1, 0, 0, tzinfo=UTC)
+        devices = [pending(i, "2026-11-26T01:00:01.000Z") for i in "pq"]
+
+        assert plan.new_code_device(devices, start, ()) is None
+        assert plan.new_code_device([], start, ()) is None
 
 
 class TestMayHaveTakenEffect:
