@@ -57,7 +57,7 @@ from provisioner.run.engine import RunResult, provision
 from provisioner.run.journal import Journal, journal_path_for
 from provisioner.settings import Settings
 
-__all__ = ["rerun", "rerun_report_path", "run"]
+__all__ = ["rerun", "rerun_report_path", "run", "watch_signals"]
 
 log = structlog.get_logger()
 
@@ -88,11 +88,16 @@ class _Job:
     command: str = "provisioner run"
     #: After a dry run: the command that makes its changes.
     real_command: str | None = None
+    #: ``--split-by-org``: one report per org besides the combined one.
+    split_by_org: bool = False
 
     @property
     def finish(self) -> Finish:
         return Finish(
-            manifest=self.manifest, paths=self.paths, real_command=self.real_command
+            manifest=self.manifest,
+            paths=self.paths,
+            real_command=self.real_command,
+            split_by_org=self.split_by_org,
         )
 
 
@@ -144,6 +149,21 @@ def _real_command(
     return shlex.join(words)
 
 
+def split_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """
+    Declare ``--split-by-org``: one report per org besides the combined one.
+    """
+    return click.option(
+        "--split-by-org",
+        is_flag=True,
+        help=(
+            "Also write one report per org the rows go to (partners), each "
+            "complete for its rows and re-runnable with rerun: "
+            "<report>-org-<name>-<id>.*"
+        ),
+    )
+
+
 def _dry_run_paths(paths: tuple[Path, ...]) -> tuple[Path, ...]:
     # A rehearsal must not replace the report of a real run.
     return tuple(p.with_name(f"{p.stem}-dry-run{p.suffix}") for p in paths)
@@ -175,6 +195,7 @@ def _dry_run_paths(paths: tuple[Path, ...]) -> tuple[Path, ...]:
         "it issued are voided as their rows get new ones."
     ),
 )
+@split_option()
 @_reissue_codes_option()
 @yes_option()
 @connection_options
@@ -184,6 +205,7 @@ def run(
     sheet: str | None,
     dry_run: bool,
     fresh: bool,
+    split_by_org: bool,
     reissue_codes: bool,
     yes: bool,
     connection: ConnectionOptions,
@@ -229,6 +251,7 @@ def run(
             real_command=(
                 _real_command(manifest_path, sheet, connection) if dry_run else None
             ),
+            split_by_org=split_by_org,
         )
         _execute(job)
 
@@ -252,6 +275,7 @@ def run(
         "the activation codes it issued are voided as their rows get new ones."
     ),
 )
+@split_option()
 @_reissue_codes_option()
 @yes_option()
 @connection_options
@@ -259,6 +283,7 @@ def rerun(
     report_path: Path,
     output: Path | None,
     fresh: bool,
+    split_by_org: bool,
     reissue_codes: bool,
     yes: bool,
     connection: ConnectionOptions,
@@ -298,6 +323,7 @@ def rerun(
             yes=yes,
             fresh=fresh,
             command="provisioner rerun",
+            split_by_org=split_by_org,
             # Where the report was written, from the journal the run kept beside it.
             previous_target=Journal.target_of(journal_path_for(report_path)),
         )
@@ -371,7 +397,7 @@ async def _provision_until_signalled(
         def before_rows(target: Target, changes: Changes) -> None:
             confirm_changes(target, changes, yes=job.yes, command=job.command)
             if threading.current_thread() is threading.main_thread():
-                group.start_soon(_watch_signals, stop, group.cancel_scope)
+                group.start_soon(watch_signals, stop, group.cancel_scope)
 
         try:
             result = await provision(
@@ -397,12 +423,16 @@ async def _provision_until_signalled(
     return result
 
 
-async def _watch_signals(
+async def watch_signals(
     stop: anyio.Event,
     scope: anyio.CancelScope,
     *,
     task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
+    """
+    Turn the first SIGINT/SIGTERM into ``stop`` (rows in flight finish, the report is
+    written) and a second into cancelling ``scope`` (rows in flight are abandoned).
+    """
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         task_status.started()
         async for signum in signals:
