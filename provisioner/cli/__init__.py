@@ -48,6 +48,7 @@ _COMMANDS = {
     "rerun": "provisioner.cli.run:rerun",
     "codes": "provisioner.cli.codes:codes_command",
     "export": "provisioner.cli.export:export_command",
+    "rollback": "provisioner.cli.rollback:rollback_command",
 }
 
 

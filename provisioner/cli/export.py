@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import click
@@ -35,10 +36,12 @@ from provisioner.inventory.export_rules import (
     summary_items,
 )
 from provisioner.logs import configure_logging
-from provisioner.models import Target
 from provisioner.redaction import add_secrets
 from provisioner.report.table import SUFFIXES, TableFile
 from provisioner.settings import Settings
+
+if TYPE_CHECKING:
+    from provisioner.report.xlsx import ColumnKinds
 
 __all__ = ["export_command", "format_export_summary"]
 
@@ -195,9 +198,10 @@ def _export(
     """
     from provisioner.inventory.export import export_devices
 
-    target = Target(base_url=settings.base_url, org_id=settings.org_id)
     try:
-        with TableFile(output, EXPORT_COLUMNS, sheet="Devices") as table:
+        with TableFile(
+            output, EXPORT_COLUMNS, sheet="Devices", kinds=_export_kinds()
+        ) as table:
             result = anyio.run(
                 lambda: export_devices(
                     query,
@@ -209,15 +213,29 @@ def _export(
                 ),
                 backend="asyncio",
             )
-            table.summary = summary_items(
-                query, result, base_url=settings.base_url, org=target.org_label()
-            )
+            table.summary = summary_items(query, result)
     except OSError as error:
         fail(
             f'Cannot write "{output}": {error.strerror or error}; check that the '
             "folder is writable, or choose another OUTPUT."
         )
     return result
+
+
+def _export_kinds() -> ColumnKinds:
+    """
+    MACs and ids as Text (a MAC such as 112233445566 stays text when edited), the
+    ``created`` stamp as a date-time.
+    """
+    from provisioner.report.xlsx import ColumnKinds
+
+    def at(*names: str) -> frozenset[int]:
+        return frozenset(EXPORT_COLUMNS.index(name) for name in names)
+
+    return ColumnKinds(
+        text=at("mac", "workspaceId", "personId", "deviceId", "serial"),
+        dates=at("created"),
+    )
 
 
 def format_export_summary(result: ExportResult, output: Path) -> str:

@@ -26,6 +26,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from provisioner.inventory.rollback_rules import RollbackStatus
 from provisioner.models import Status
 
 __all__ = [
@@ -46,21 +47,30 @@ PLAIN_INTERVAL = 5.0
 # and formatting a snapshot for every finished row cost CPU on the run's own thread.
 BAR_INTERVAL = 0.1
 
-# The statuses shown live, in this order; the others appear in the final summary.
+# The statuses shown live, in this order (a run's, then a rollback's); the others
+# appear in the final summary.
 _LIVE_STATUSES = (
     "created",
     "adopted",
     "code_issued",
     "code_pending",
+    "deleted",
+    "already_gone",
+    "kept",
+    "skipped",
     "failed",
     "invalid",
     "planned",
 )
 
+#: Rows by status: a run's (``Status``) or a rollback's (``RollbackStatus``).
+StatusCounts = Mapping[Status, int] | Mapping[RollbackStatus, int]
+
 
 class ProgressSnapshot(Protocol):
     """
-    What a display reads from the engine's ``Progress`` snapshot.
+    What a display reads from the engine's ``Progress`` snapshot (or a rollback's
+    ``RollbackProgress``).
     """
 
     @property
@@ -70,7 +80,7 @@ class ProgressSnapshot(Protocol):
     def done(self) -> int: ...
 
     @property
-    def counts(self) -> Mapping[Status, int]: ...
+    def counts(self) -> StatusCounts: ...
 
     @property
     def api_calls(self) -> int: ...
@@ -94,7 +104,7 @@ def rows_per_second(done: int, elapsed: float) -> float | None:
     return done / elapsed
 
 
-def format_counts(counts: Mapping[Status, int]) -> str:
+def format_counts(counts: StatusCounts) -> str:
     """
     Render non-zero status counts as ``created 3 · failed 1`` in a stable order.
     """

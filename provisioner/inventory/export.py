@@ -14,8 +14,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import anyio
@@ -30,9 +29,8 @@ from provisioner.inventory.export_rules import (
     export_record,
     list_filters,
 )
-from provisioner.live.target import resolve_target
+from provisioner.inventory.first_call import open_api
 from provisioner.models import Device
-from provisioner.run.engine import first_call_policy
 from provisioner.settings import Settings
 from provisioner.webex.protocol import DevicesApi
 
@@ -61,37 +59,25 @@ async def export_devices(
     List every device matching ``query`` and hand each one's export line to ``write``.
 
     Args:
-        api: the Devices API; None opens an ``ApiClient(settings)`` for the export
-            (and, first, a quick one that gives up soon on a refused connection).
+        api: the Devices API; None opens an ``ApiClient(settings)`` for the export.
+            Either way the first call learns the target (``first_call.open_api``).
         page_size: the ``max`` asked for on each page.
         owner_names: look each owner up (one call per distinct owner) for
             ``ownerName``.
         on_progress: called with an ``ExportProgress`` after each page.
 
     Raises:
-        ConfigError: a filter is unusable (see ``list_filters``).
+        ConfigError: a filter is unusable (see ``list_filters``), or the base URL is
+            not the API.
         ApiError: the list failed even after retries (a refused token, an unreachable
             API); the lines written so far are incomplete, so the caller drops them.
     """
     filters = list_filters(query)
     started_at = datetime.now(UTC)
     clock = time.monotonic()
-    probed = (0, 0, 0)
     async with contextlib.AsyncExitStack() as stack:
-        if api is None:
-            from provisioner.webex.client import ApiClient
-
-            quick = replace(settings, retry=first_call_policy(settings.retry))
-            probe = await stack.enter_async_context(ApiClient(quick))
-            try:
-                # Who the token is first: a base URL that is not the API is named
-                # as such ("did you mean …/v1?"), as by every other command.
-                await resolve_target(probe, settings)
-                await _first_call(probe, settings.org_id, filters)
-            finally:
-                seen = probe.statistics()
-                probed = (seen.calls, seen.rate_limited, seen.retries)
-            api = await stack.enter_async_context(ApiClient(settings))
+        opened = await open_api(stack, settings, api)
+        api, probed = opened.api, opened.probed
         names = _OwnerNames(api, settings.org_id) if owner_names else None
         pages = devices = 0
         async for page in api.device_pages(
@@ -126,27 +112,8 @@ async def export_devices(
         retries=figures.retries + probed[2],
         final_rate=figures.rate,
         owners_unnamed=names.unnamed if names is not None else 0,
+        target=opened.target,
     )
-
-
-async def _first_call(
-    probe: DevicesApi, org_id: str | None, filters: dict[str, str]
-) -> None:
-    """
-    Ask for one device with quick retries: a refused connection at the very start
-    means a wrong URL or an API that is not running, which waiting does not mend.
-    """
-    pages: AsyncIterator[list[Device]] = probe.device_pages(
-        org_id=org_id, page_size=1, **filters
-    )
-    try:
-        async for _ in pages:
-            break
-    finally:
-        # Close the generator now rather than whenever it is collected.
-        close = getattr(pages, "aclose", None)
-        if close is not None:
-            await close()
 
 
 class _OwnerNames:

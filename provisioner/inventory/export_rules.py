@@ -26,7 +26,7 @@ from datetime import datetime
 from provisioner.errors import ConfigError
 from provisioner.intake.catalogue import load_catalogue
 from provisioner.intake.mac import normalise_mac
-from provisioner.models import Device
+from provisioner.models import Device, Target
 
 __all__ = [
     "CONNECTION_STATUSES",
@@ -146,6 +146,8 @@ class ExportResult:
     final_rate: float | None
     #: Owners whose name could not be read (with ``owner_names``).
     owners_unnamed: int = 0
+    #: Where the devices were listed (the org as the API named it).
+    target: Target | None = None
 
     @property
     def duration(self) -> float:
@@ -253,20 +255,18 @@ def _join_tags(tags: Sequence[str]) -> str | None:
 
 
 def summary_items(
-    query: ExportQuery,
-    result: ExportResult,
-    *,
-    base_url: str,
-    org: str,
+    query: ExportQuery, result: ExportResult
 ) -> list[tuple[str, str | int | None]]:
     """
     Lay an export's Summary sheet out as label/value pairs (value None: a heading).
     """
     speed = result.devices_per_second
+    target = result.target
     items: list[tuple[str, str | int | None]] = [
         ("Export", None),
-        ("API", base_url),
-        ("org", org),
+        ("API", target.base_url if target else ""),
+        ("org", target.org_label() if target else ""),
+        ("run by", (target.caller or "") if target else ""),
         ("started", result.started_at.isoformat(timespec="seconds")),
         ("finished", result.finished_at.isoformat(timespec="seconds")),
         ("duration (s)", f"{result.duration:.1f}"),

@@ -67,6 +67,7 @@ __all__ = [
     "error_cell",
     "error_kind",
     "load_report",
+    "report_column_kinds",
     "report_paths",
     "report_records",
     "rows_to_rerun",
@@ -171,7 +172,7 @@ def write_report(
                 header,
                 secret=has_codes,
                 status_column=width + RESULT_COLUMNS.index("status"),
-                kinds=_column_kinds(manifest),
+                kinds=report_column_kinds(manifest),
             ) as table:
                 for record in records:
                     table.append(record)
@@ -268,10 +269,10 @@ def _add_sheets(
     )
 
 
-def _column_kinds(manifest: Manifest) -> ColumnKinds:
+def report_column_kinds(manifest: Manifest) -> ColumnKinds:
     """
     The report's MAC, id and code columns (Text), its expiry (a date-time) and its
-    long-text columns (wrapped).
+    long-text columns (wrapped); a rollback's report extends them.
     """
     from provisioner.report.xlsx import ColumnKinds
 

@@ -35,7 +35,7 @@ WAL mode with ``synchronous=NORMAL``: a commit survives the process being killed
 WAL is in the OS's hands), and costs tens of microseconds, so the calls stay on the
 event loop thread rather than hopping to a worker thread.
 
-What a crash can lose. A commit was a third of a no-fault run's CPU when every mark
+What a crash can lose. Commits were about a tenth of a no-fault run's CPU when every mark
 had its own, so marks are batched, and only where losing one is harmless:
 
 - ``started`` is committed before the write call it announces is sent, together
@@ -101,6 +101,7 @@ __all__ = [
     "Journal",
     "JournalEntry",
     "Phase",
+    "connect",
     "journal_path_for",
     "read_history",
     "record_history",
@@ -195,6 +196,42 @@ def _outcome_from_json(text: str, row: int) -> Outcome:
     return Outcome(**data)
 
 
+def connect(path: Path | None) -> sqlite3.Connection:
+    """
+    Open (or create) a journal database: mode 0600 from its first byte, WAL,
+    ``synchronous=NORMAL``, autocommit outside ``with connection:`` blocks.
+
+    ``path=None`` opens one in memory. A rollback's journal opens the same way
+    (``inventory/rollback_journal.py``).
+
+    Raises:
+        sqlite3.DatabaseError: the file is not a database (the caller words it).
+    """
+    if path is None:
+        connection = sqlite3.connect(":memory:", isolation_level=None)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Create the file 0600 before SQLite does: it will hold activation codes,
+        # and SQLite gives the -wal and -shm files the database file's mode.
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+        os.chmod(path, 0o600)
+        connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _unreadable(path: Path | None, error: sqlite3.DatabaseError) -> ConfigError:
+    return ConfigError(
+        f"the journal {path} cannot be read ({error}); run again with --fresh to "
+        "start over"
+    )
+
+
 class Journal:
     """
     One run's journal: an open SQLite connection used from the event loop thread.
@@ -237,28 +274,18 @@ class Journal:
             ConfigError: the journal belongs to another target, was written by an
                 older version, or is unreadable (each message says what to do).
         """
-        if path is None:
-            connection = sqlite3.connect(":memory:", isolation_level=None)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if fresh:
-                _remove_unreadable(path)
-            # Create the file 0600 before SQLite does: it will hold activation codes,
-            # and SQLite gives the -wal and -shm files the database file's mode.
-            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
-            os.chmod(path, 0o600)
-            connection = sqlite3.connect(path, isolation_level=None)
+        if path is not None and fresh:
+            _remove_unreadable(path)
         try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
+            connection = connect(path)
+        except sqlite3.DatabaseError as error:
+            raise _unreadable(path, error) from error
+        try:
             journal = cls(connection, path, row_keys(rows))
             journal._claim(target, fresh=fresh)
         except sqlite3.DatabaseError as error:
             connection.close()
-            raise ConfigError(
-                f"the journal {path} cannot be read ({error}); run again with --fresh "
-                "to start over"
-            ) from error
+            raise _unreadable(path, error) from error
         except BaseException:
             connection.close()
             raise

@@ -41,6 +41,7 @@ __all__ = [
     "describe_failure",
     "dry_run_text",
     "failed_outcome",
+    "found_status",
     "invalid_outcome",
     "is_token_refusal",
     "judge_found_device",
@@ -374,6 +375,26 @@ def new_code_device(
     """
     made = lost_code_devices(devices, since, claimed)
     return made[0] if len(made) == 1 else None
+
+
+def found_status(device: Device, since: datetime | None, *, unknown: bool) -> Status:
+    """
+    Say whether a device found by MAC with the row's owner is the run's own
+    (``created``) or was there before (``adopted``).
+
+    Only a create whose answer was lost (``unknown``) can have made it, and only if the
+    API stamped it at or after the row's first start (``since``, less
+    ``CLOCK_TOLERANCE``). A lost answer to a create of a MAC that was registered
+    already must not make that device look like the run's: a rollback deletes what a
+    report says was created. Without a readable stamp or a start, nothing shows the
+    device is the run's.
+    """
+    if not unknown or since is None:
+        return Status.ADOPTED
+    created = _moment(device.created)
+    if created is not None and created >= since - CLOCK_TOLERANCE:
+        return Status.CREATED
+    return Status.ADOPTED
 
 
 def lost_code_devices(

@@ -11,10 +11,12 @@ these functions await calls, journal what happened, and delegate.
 
 Unknown outcomes: when a create may or may not have happened (``OutcomeUnknownError``),
 or a resumed row was caught mid-flight (journal phase ``started``), the device is looked
-up by MAC before anything else. Found with the row's owner: the create was ours, and
-the row reports ``created`` (not ``adopted``: this run, or the journalled one, sent
-that create). Found with another owner: failed, naming the owner. Not found: the
-create did not happen, so it is sent again, at most ``plan.MAX_CREATES`` times in all.
+up by MAC before anything else. Found with the row's owner and stamped after the row
+first started: the create was ours, and the row reports ``created`` (this run, or the
+journalled one, sent that create); stamped before: the device was there already
+(``adopted``: a rollback never deletes it). Found with another owner: failed, naming
+the owner. Not found: the create did not happen, so it is sent again, at most
+``plan.MAX_CREATES`` times in all.
 """
 
 from __future__ import annotations
@@ -136,8 +138,8 @@ async def _obtain_device(
     Create the device, or find it when its create may already have happened.
 
     ``unknown``: a create of ours may have taken effect, so a device found with the
-    row's owner is reported ``created``. ``look_first``: look the MAC up before the
-    first create.
+    row's owner is reported ``created`` if it was made after the row first started.
+    ``look_first``: look the MAC up before the first create.
     """
     assert row.mac is not None
     assert row.model is not None
@@ -147,8 +149,7 @@ async def _obtain_device(
         if unknown or look_first:
             found = await _look_up(ctx, row, base)
             if found is not None:
-                status = Status.CREATED if unknown else Status.ADOPTED
-                return _claim(row, found, base, status)
+                return _claim(row, found, base, _found_status(ctx, row, found, unknown))
             look_first = False
         try:
             async with ctx.owner_lock:
@@ -170,8 +171,7 @@ async def _obtain_device(
                 raise RowFailedError(
                     plan.failed_outcome(base, Step.CREATE, error, text)
                 ) from error
-            status = Status.CREATED if unknown else Status.ADOPTED
-            return _claim(row, found, base, status)
+            return _claim(row, found, base, _found_status(ctx, row, found, unknown))
         except OutcomeUnknownError as error:
             log.info("create_answer_lost", status=error.status)
             unknown, last = True, error
@@ -183,6 +183,14 @@ async def _obtain_device(
         return device, Status.CREATED
     assert last is not None
     raise RowFailedError(plan.failed_outcome(base, Step.CREATE, last))
+
+
+def _found_status(ctx: RowContext, row: Row, found: Device, unknown: bool) -> Status:
+    """
+    ``created`` when a lost create of this row made the device, else ``adopted``.
+    """
+    since = ctx.journal.started_at(row.number)
+    return plan.found_status(found, since, unknown=unknown)
 
 
 def _claim(

@@ -5,14 +5,12 @@ Export against the emulator: every filter, every page, the admin view device for
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from paths import EMULATOR_ORG
+from inventory_support import ORG, PEOPLE, WORKSPACES, settings_for
 
 from provisioner.emulator import RunningEmulator
 from provisioner.errors import AuthError
@@ -25,33 +23,9 @@ from provisioner.inventory.export_rules import (
     ExportResult,
 )
 from provisioner.report.table import TableFile
-from provisioner.settings import RateControl, RetryPolicy, Settings
 from provisioner.webex.client import ApiClient
 
-ORG = json.loads(EMULATOR_ORG.read_text())
-WORKSPACES = [w["id"] for w in ORG["workspaces"]]
-PEOPLE = [p["id"] for p in ORG["people"]]
-FAST_RETRY = RetryPolicy(
-    max_attempts=12,
-    base_delay=0.005,
-    max_delay=0.05,
-    max_total=60.0,
-    retry_after_cap=0.05,
-    retry_after_default=0.05,
-)
 Wire = dict[str, Any]
-
-
-def settings_for(server: RunningEmulator, **changes: Any) -> Settings:
-    settings = Settings(
-        token=server.token,
-        base_url=server.base_url,
-        concurrency=8,
-        request_timeout=5.0,
-        retry=FAST_RETRY,
-        rate=RateControl(initial_rate=200.0),
-    )
-    return replace(settings, **changes)
 
 
 def mac_of(n: int) -> str:
@@ -224,13 +198,20 @@ class TestExport:
     async def test_asks_for_the_largest_page(
         self, start_emulator: Any, tmp_path: Path
     ) -> None:
-        """By default one page holds up to 1000 devices, whatever the API's default
-        page size (the emulator's is 100)."""
+        """By default each page asks for 1000 devices (max=1000), whatever the API's
+        default page size (here 5)."""
         server = await start_emulator(page_size=5)
         devices = await seed(server, phones=20)
+        since = len(server.requests())
 
         result, lines = await export_to(server, tmp_path / "big.csv")
 
+        lists = [
+            entry
+            for entry in server.requests(since=since)
+            if entry["route"] == "GET /v1/devices"
+        ]
+        assert [entry["query"].get("max") for entry in lists] == ["1000"]
         assert (result.pages, len(lines)) == (1, len(devices))
 
     async def test_owner_names_are_workspace_names_and_emails(

@@ -4,6 +4,7 @@ What an export asks for and what each of its lines says (pure).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from provisioner.inventory.export_rules import (
     model_as_typed,
     summary_items,
 )
-from provisioner.models import Device
+from provisioner.models import Device, Target
 
 DEVICE = Device(
     id="DEV1",
@@ -176,16 +177,15 @@ def test_summary_lists_figures_and_filters() -> None:
         final_rate=9.5,
     )
 
-    items = dict(
-        summary_items(
-            ExportQuery(tags=("hq",), type="phone"),
-            result,
-            base_url="http://127.0.0.1:1/v1",
-            org="the token's org",
-        )
+    result = replace(
+        result,
+        target=Target(base_url="http://127.0.0.1:1/v1", org_id="O1", org_name="Agency"),
     )
+
+    items = dict(summary_items(ExportQuery(tags=("hq",), type="phone"), result))
 
     assert items["devices"] == 2500
     assert items["pages"] == 3
     assert items["devices/s"] == "1250"
     assert (items["--tag"], items["--type"]) == ("hq", "phone")
+    assert items["org"] == "Agency (O1)"

@@ -330,6 +330,20 @@ class TestUnknownOutcomes:
         assert len(api.devices) == 1
         assert next(iter(api.devices.values())).tags == ("lobby",)
 
+    async def test_lost_answer_for_a_device_there_before_is_adopted(self) -> None:
+        """A create of a MAC registered before the run, whose answer was lost, finds
+        the old device: adopted, not created, so a rollback never deletes it."""
+        api = fake()
+        earlier = "2020-01-01T00:00:00.000Z"
+        old = api.add_device(mac=mac_of(2), workspace_id="ws-1", created=earlier)
+        api.fail_before("create_device", unknown_outcome(), when=mac_of(2))
+
+        result = await provision(manifest_of([mac_row(2, "ws-1")]), settings(), api=api)
+
+        assert result.outcomes[2].status == Status.ADOPTED
+        assert result.outcomes[2].device_id == old.id
+        assert list(api.devices) == [old.id]
+
     async def test_create_that_did_not_happen_is_sent_again(self) -> None:
         """A create that failed before taking effect is looked up, then sent again."""
         api = fake()

@@ -132,6 +132,42 @@ class TestLostCodeDevices:
         assert [d.id for d in found] == ["cut"]
 
 
+class TestFoundStatus:
+    START = datetime(2026, 11, 26, 1, 0, 0, tzinfo=UTC)
+
+    @pytest.mark.parametrize(
+        ("created", "unknown", "status"),
+        [
+            ("2026-11-26T01:00:03.000Z", True, Status.CREATED),
+            ("2026-11-26T00:59:59.000Z", True, Status.CREATED),
+            ("2026-11-26T00:40:00.000Z", True, Status.ADOPTED),
+            (None, True, Status.ADOPTED),
+            ("2026-11-26T01:00:03.000Z", False, Status.ADOPTED),
+        ],
+        ids=[
+            "made after the start by our lost create",
+            "within the clock tolerance",
+            "there before the row started",
+            "no stamp shows it is ours",
+            "no create of ours was lost",
+        ],
+    )
+    def test_only_a_lost_create_after_the_start_made_the_device(
+        self, created: str | None, unknown: bool, status: Status
+    ) -> None:
+        """A device found after a lost create is the run's only if stamped since the
+        row's first start; otherwise it was there before and is adopted."""
+        device = Device(id="D", mac="00AABB000001", created=created)
+
+        assert plan.found_status(device, self.START, unknown=unknown) is status
+
+    def test_a_row_never_started_made_nothing(self) -> None:
+        """Without a start time nothing shows the device is the run's."""
+        device = Device(id="D", created="2026-11-26T01:00:03.000Z")
+
+        assert plan.found_status(device, None, unknown=True) is Status.ADOPTED
+
+
 class TestNewCodeDevice:
     def test_the_one_unclaimed_device_made_since_the_start(self) -> None:
         """The code's device is the one pending device made since the row started

@@ -1,0 +1,414 @@
+"""
+``provisioner rollback REPORT``: delete what a run made, and nothing else.
+
+A translator: flags → Settings → ``roll_back`` under the run's signal watcher (with the
+confirmation before the first delete) → the rollback's own report → summary → exit code.
+The decisions (what to delete, keep or skip, and why) are ``inventory.rollback_rules``.
+
+The rollback's report is the input report, every row once and as it was, with the
+columns ``rollback``, ``rollbackReason``, ``rollbackHttpStatus`` and
+``rollbackTrackingId`` on the right. It goes next to REPORT as ``<REPORT>-rollback``
+(same format) unless ``--report`` says otherwise; its journal sits beside it, so the
+same command continues a killed or interrupted rollback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+import click
+
+from provisioner.cli.common import (
+    ConnectionOptions,
+    api_options,
+    build_settings,
+    fail,
+)
+from provisioner.cli.confirm import confirm_changes, yes_option
+from provisioner.cli.exit_codes import (
+    EXIT_FAILED_ROWS,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNUSABLE,
+)
+from provisioner.cli.failures import command_errors
+from provisioner.cli.finish import set_aside_lines
+from provisioner.cli.progress import ProgressDisplay
+from provisioner.cli.run import watch_signals
+from provisioner.errors import ProvisionerError
+from provisioner.inventory.export_rules import model_as_typed
+from provisioner.inventory.rollback import RollbackRun, roll_back
+from provisioner.inventory.rollback_rules import (
+    ROLLBACK_COLUMNS,
+    RollbackResult,
+    RollbackStatus,
+    count_by_status,
+    rollback_cells,
+    summary_items,
+)
+from provisioner.logs import configure_logging
+from provisioner.models import Changes, Manifest, Outcome, Row, Target
+from provisioner.redaction import add_secrets
+from provisioner.report.files import (
+    RESULT_COLUMNS,
+    load_report,
+    report_column_kinds,
+    report_records,
+)
+from provisioner.report.safety import refuse_inputs, set_aside
+from provisioner.report.table import SUFFIXES, TableFile
+from provisioner.run.journal import journal_path_for
+from provisioner.settings import Settings
+
+if TYPE_CHECKING:
+    from provisioner.report.xlsx import ColumnKinds
+
+__all__ = ["format_rollback", "rollback_command", "rollback_report_path"]
+
+_ROLLBACK_STEM = re.compile(r"^(?P<base>.*)-rollback(?:-(?P<n>\d+))?$")
+# Rows listed by name on the terminal; the report lists them all.
+_LISTED = 200
+# The end of a device id shown in a listing: enough to find it in the report.
+_ID_TAIL = 8
+# The width of the wrapped rollbackReason column (characters).
+_REASON_WIDTH = 60
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Job:
+    """
+    One rollback, decided before any call.
+    """
+
+    report: Path
+    manifest: Manifest
+    outcomes: Mapping[int, Outcome]
+    settings: Settings
+    paths: tuple[Path, ...]
+    include_activated: bool
+    dry_run: bool
+    yes: bool
+    quiet: bool
+
+
+def rollback_report_path(report: Path, *, dry_run: bool = False) -> Path:
+    """
+    The default output of ``rollback REPORT``: beside it, ``-rollback`` (``-rollback-2``
+    for a rollback of a rollback's report; ``-rollback-dry-run`` for a dry run), so
+    the input stays as it was and the same command finds its journal again.
+    """
+    if dry_run:
+        return report.with_name(f"{report.stem}-rollback-dry-run{report.suffix}")
+    match = _ROLLBACK_STEM.match(report.stem)
+    if match is None:
+        stem = f"{report.stem}-rollback"
+    else:
+        stem = f"{match['base']}-rollback-{int(match['n'] or 1) + 1}"
+    return report.with_name(stem + report.suffix)
+
+
+@click.command(name="rollback")
+@click.argument(
+    "report_path", metavar="REPORT", type=click.Path(path_type=Path, dir_okay=False)
+)
+@click.option(
+    "--report",
+    "output",
+    type=click.Path(path_type=Path),
+    help=(
+        "Write the rollback's report here: .xlsx or .csv for one file, no extension "
+        "for both (default: next to REPORT, named <REPORT>-rollback, same format)."
+    ),
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Read every device and list what would be deleted; delete nothing.",
+)
+@click.option(
+    "--include-activated",
+    is_flag=True,
+    help=(
+        "Also delete the devices of activation codes that were used (by default "
+        "they are kept: someone set them up)."
+    ),
+)
+@yes_option()
+@api_options(
+    tag_mode=False,
+    org_purpose="roll back in this org (partner admins); a row's own orgId wins",
+)
+def rollback_command(
+    report_path: Path,
+    output: Path | None,
+    dry_run: bool,
+    include_activated: bool,
+    yes: bool,
+    connection: ConnectionOptions,
+) -> None:
+    """
+    Delete what the run that wrote REPORT created, and nothing else.
+
+    Deleted: the devices of created rows and the pending devices of code_issued
+    rows. Never an adopted device, never one the report does not name. Each device
+    is read first and kept if it no longer matches its row (another MAC or owner)
+    or, for a code, if it was activated (unless --include-activated). The rollback
+    writes its own report (every row once, with its rollback status and reason).
+    Running the same command again continues an interrupted rollback; once done, it
+    changes nothing. Exit codes: 0 every row ended well, 1 some delete failed, 2
+    nothing could start, 130 interrupted.
+    """
+    with command_errors() as where:
+        _start_logging(connection)
+        settings = build_settings(connection, os.environ, dry_run=dry_run)
+        where.base_url = settings.base_url
+        add_secrets(settings.token)
+        manifest, outcomes = load_report(report_path)
+        add_secrets(*(row.password for row in manifest.rows))
+        paths = _output_paths(report_path, output, dry_run=dry_run)
+        job = _Job(
+            report=report_path,
+            manifest=manifest,
+            outcomes=outcomes,
+            settings=settings,
+            paths=paths,
+            include_activated=include_activated,
+            dry_run=dry_run,
+            yes=yes,
+            quiet=connection.quiet,
+        )
+        raise SystemExit(_execute(job))
+
+
+def _output_paths(
+    report: Path, output: Path | None, *, dry_run: bool
+) -> tuple[Path, ...]:
+    default = rollback_report_path(report, dry_run=dry_run)
+    if output is None:
+        paths: tuple[Path, ...] = (default,)
+    elif output.is_dir():
+        paths = (output / default.name,)
+    elif output.suffix.lower() in SUFFIXES:
+        paths = (output,)
+    elif output.suffix:
+        fail(
+            f'--report "{output}": a report is .xlsx or .csv, not "{output.suffix}"; '
+            "give one of those extensions, or none to write both."
+        )
+    else:
+        paths = tuple(Path(f"{output}{suffix}") for suffix in SUFFIXES)
+    refuse_inputs(paths, [report], flag="--report")
+    if dry_run and output is not None:
+        for path in paths:
+            if path.exists():
+                fail(
+                    f"{path} exists; a dry run never replaces a file: leave out "
+                    "--report (a dry run writes …-rollback-dry-run.*) or choose "
+                    "another path."
+                )
+    for path in paths:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            fail(f"Cannot create the folder {path.parent}: {error.strerror}.")
+    return paths
+
+
+def _start_logging(connection: ConnectionOptions) -> None:
+    try:
+        configure_logging(verbosity=connection.verbose, log_file=connection.log_file)
+    except OSError as exc:
+        fail(
+            f"Cannot open the log file {connection.log_file}: {exc.strerror}. "
+            "Choose another --log-file path."
+        )
+
+
+def _execute(job: _Job) -> int:
+    """
+    Roll back, write the report, print the summary; return the exit code.
+    """
+    display = ProgressDisplay(mode="quiet" if job.quiet else None)
+    with display:
+        run = anyio.run(_roll_back_until_signalled, job, display, backend="asyncio")
+    if run is None:
+        click.echo(
+            "Aborted: rows in flight were abandoned and no report was written. Every "
+            "delete is in the journal; run the same command again to continue.",
+            err=True,
+        )
+        return EXIT_INTERRUPTED
+    try:
+        moved = set_aside(job.paths, job.outcomes.values())
+        _write_report(job, run)
+    except (ProvisionerError, OSError) as error:
+        fail(
+            f"The rollback finished but its report could not be written: {error}. "
+            "Every delete is in the journal: fix the cause (space, permissions) and "
+            "run the same command again; it deletes nothing twice.",
+            EXIT_FAILED_ROWS,
+        )
+    for line in format_rollback(run, job.manifest, job.paths):
+        click.echo(line)
+    for line in set_aside_lines(moved):
+        click.echo(line)
+    return _exit_code(job, run)
+
+
+def _exit_code(job: _Job, run: RollbackRun) -> int:
+    if run.token_refused:
+        click.echo(
+            "Error: the token was refused mid-rollback; what was deleted is saved — "
+            "set a fresh token and run the same command to continue.",
+            err=True,
+        )
+        return EXIT_UNUSABLE
+    if run.interrupted:
+        click.echo(
+            "Interrupted: the rows never begun are not_started in the report; run "
+            "the same command again to continue.",
+            err=True,
+        )
+        return EXIT_INTERRUPTED
+    if job.dry_run:
+        click.echo(
+            "Dry run: nothing was deleted. To delete the planned devices, run the "
+            "same command without --dry-run.",
+            err=True,
+        )
+    if any(r.status is RollbackStatus.FAILED for r in run.results.values()):
+        click.echo(
+            "Some rows failed: their reason says why; run the same command again to "
+            "retry them (what was deleted stays deleted).",
+            err=True,
+        )
+        return EXIT_FAILED_ROWS
+    return EXIT_OK
+
+
+async def _roll_back_until_signalled(
+    job: _Job, display: ProgressDisplay
+) -> RollbackRun | None:
+    """
+    Call ``roll_back``; once its deletes are about to start, confirm them, then let a
+    watcher turn SIGINT/SIGTERM into its ``stop`` event.
+
+    Returns None when a second signal abandoned the rollback.
+    """
+    stop = anyio.Event()
+    run: RollbackRun | None = None
+    error: ProvisionerError | None = None
+    async with anyio.create_task_group() as group:
+
+        def before_deletes(target: Target, changes: Changes) -> None:
+            confirm_changes(
+                target, changes, yes=job.yes, command="provisioner rollback"
+            )
+            if threading.current_thread() is threading.main_thread():
+                group.start_soon(watch_signals, stop, group.cancel_scope)
+
+        try:
+            run = await roll_back(
+                job.manifest,
+                job.outcomes,
+                job.settings,
+                journal_path=None if job.dry_run else journal_path_for(job.paths[0]),
+                include_activated=job.include_activated,
+                dry_run=job.dry_run,
+                on_progress=display,
+                stop=stop,
+                before_deletes=before_deletes,
+            )
+        except ProvisionerError as exc:
+            # Raised outside the group, so the caller sees the error itself.
+            error = exc
+        finally:
+            group.cancel_scope.cancel()
+    if error is not None:
+        raise error
+    return run
+
+
+def _write_report(job: _Job, run: RollbackRun) -> None:
+    """
+    Write the input report's rows as they were, each with its rollback columns.
+    """
+    header = (*job.manifest.columns, *RESULT_COLUMNS, *ROLLBACK_COLUMNS)
+    secret = any(outcome.activation_code for outcome in job.outcomes.values())
+    status_column = header.index("rollback")
+    kinds = rollback_column_kinds(job.manifest, header)
+    for path in job.paths:
+        with TableFile(
+            path, header, secret=secret, status_column=status_column, kinds=kinds
+        ) as table:
+            for row, record in zip(
+                job.manifest.rows,
+                report_records(job.manifest, job.outcomes),
+                strict=True,
+            ):
+                table.append([*record, *rollback_cells(run.results[row.number])])
+            table.summary = summary_items(
+                list(run.results.values()),
+                run.stats,
+                report=str(job.report),
+                base_url=run.target.base_url,
+                org=run.target.org_label(),
+            )
+
+
+def rollback_column_kinds(manifest: Manifest, header: Sequence[str]) -> ColumnKinds:
+    """
+    The input report's look (ids as Text, the expiry as a date-time, errors wrapped),
+    and the rollback's reason wrapped and its tracking id as Text.
+    """
+    from provisioner.report.xlsx import ColumnKinds
+
+    report = report_column_kinds(manifest)
+    return ColumnKinds(
+        text=report.text | {header.index("rollbackTrackingId")},
+        dates=report.dates,
+        wrapped={**report.wrapped, header.index("rollbackReason"): _REASON_WIDTH},
+    )
+
+
+def format_rollback(
+    run: RollbackRun, manifest: Manifest, paths: Sequence[Path]
+) -> list[str]:
+    """
+    The end-of-rollback lines: counts, figures, the rows a person should look at
+    (planned ones on a dry run), the report.
+    """
+    stats = run.stats
+    counts = count_by_status(run.results.values())
+    shown = " · ".join(f"{s.value} {n}" for s, n in counts.items() if n) or "no rows"
+    heading = "Dry run of the rollback" if stats.dry_run else "Rollback"
+    if stats.interrupted:
+        heading += " interrupted"
+    lines = [
+        f"{heading}: {len(run.results)} rows · {shown}",
+        (
+            f"  took {stats.duration:.1f}s · {stats.api_calls} API calls"
+            f" · {stats.rate_limited} rate-limited (429) · {stats.retries} retries"
+        ),
+    ]
+    wanted = (RollbackStatus.PLANNED, RollbackStatus.KEPT, RollbackStatus.FAILED)
+    listed = [r for r in run.results.values() if r.status in wanted]
+    rows = {row.number: row for row in manifest.rows}
+    lines.extend(_row_line(result, rows[result.row]) for result in listed[:_LISTED])
+    if len(listed) > _LISTED:
+        lines.append(f"  … and {len(listed) - _LISTED} more rows (see the report)")
+    lines.extend(f"  report: {path}" for path in paths)
+    return lines
+
+
+def _row_line(result: RollbackResult, row: Row) -> str:
+    what = row.mac or f"{model_as_typed(row.model) or 'device'} (activation code)"
+    device = f" device …{result.device_id[-_ID_TAIL:]}" if result.device_id else ""
+    return f"  row {result.row} {result.status.value}: {what}{device}: {result.reason}"

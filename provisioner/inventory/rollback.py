@@ -1,0 +1,347 @@
+"""
+Take a run back out of the org: read each device the report says the run made, and
+delete it if it is still what the run made.
+
+``roll_back`` is the shell around ``rollback_rules``: it plans (pure), learns its
+target first (who the token is, which org: a wrong URL or a refused token stops it
+there), asks ``before_deletes`` (the CLI's confirmation) once it knows how many
+devices may go, then runs a pool of workers over the candidates. Each worker reads its device, lets ``judge`` decide, and
+deletes; every request goes through the client's rate controller and retries (a DELETE
+is idempotent: a retry that finds the device gone counts as done). The journal
+records each delete before it is sent and each result after, so running the same
+command after a kill continues without deleting anything twice or losing track of
+what it deleted. Setting ``stop`` starts no new row; rows in flight finish.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+import structlog
+from anyio.abc import ObjectReceiveStream
+
+from provisioner.errors import (
+    ApiError,
+    AuthError,
+    ForbiddenError,
+    NotFoundError,
+    TransientError,
+)
+from provisioner.inventory.first_call import open_api
+from provisioner.inventory.rollback_journal import RollbackEntry, RollbackJournal
+from provisioner.inventory.rollback_rules import (
+    Candidate,
+    Delete,
+    RollbackResult,
+    RollbackStats,
+    RollbackStatus,
+    after_delete,
+    after_error,
+    judge,
+    not_started,
+    plan_rollback,
+    planned,
+    planned_changes,
+)
+from provisioner.models import Changes, Manifest, Outcome, Target
+from provisioner.settings import Settings
+from provisioner.webex.protocol import DevicesApi
+
+__all__ = ["RollbackProgress", "RollbackRun", "roll_back"]
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RollbackProgress:
+    """
+    A snapshot of a rollback, handed to ``on_progress`` as rows finish (the run's
+    progress display reads it like a run's).
+    """
+
+    total: int
+    done: int
+    counts: Mapping[RollbackStatus, int]
+    api_calls: int
+    rate_limited: int
+    current_rate: float | None
+    elapsed: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RollbackRun:
+    """
+    What a rollback ended with: one result per report row, in report order.
+    """
+
+    results: dict[int, RollbackResult]
+    stats: RollbackStats
+    target: Target
+    #: The token was refused (401) after rows had begun: the rest did not start.
+    token_refused: bool = False
+
+    @property
+    def interrupted(self) -> bool:
+        return self.stats.interrupted
+
+
+async def roll_back(
+    manifest: Manifest,
+    outcomes: Mapping[int, Outcome],
+    settings: Settings,
+    *,
+    api: DevicesApi | None = None,
+    journal_path: Path | None = None,
+    include_activated: bool = False,
+    dry_run: bool = False,
+    on_progress: Callable[[RollbackProgress], None] | None = None,
+    stop: anyio.Event | None = None,
+    before_deletes: Callable[[Target, Changes], None] | None = None,
+) -> RollbackRun:
+    """
+    Roll back the rows of a run's report; return every row's result.
+
+    Args:
+        manifest, outcomes: the report, as ``load_report`` reads it.
+        api: the Devices API; None opens an ``ApiClient(settings)``. Either way the
+            first call learns the target (``first_call.open_api``).
+        journal_path: the journal file; None keeps it in memory (no resume). A dry
+            run keeps none.
+        include_activated: delete a code's device even when it was activated.
+        dry_run: read only; a device that would be deleted is ``planned``.
+        before_deletes: called once before the first delete with the target and
+            the number of devices that may be deleted; it may raise
+            (``NotConfirmedError``) to stop before any write.
+
+    Raises:
+        AuthError, ForbiddenError: the token was refused on the first call.
+        TransientError: the API could not be reached (quickly, on the first call).
+        ConfigError: the journal belongs to another target, or the base URL is not
+            the API.
+    """
+    plan = plan_rollback(manifest, outcomes)
+    shell = _Rollback(
+        rows=tuple(row.number for row in manifest.rows),
+        settled=dict(plan.settled),
+        include_activated=include_activated,
+        dry_run=dry_run,
+        concurrency=settings.concurrency,
+        on_progress=on_progress,
+        stop=stop or anyio.Event(),
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        opened = await open_api(stack, settings, api)
+        api, target, shell.probed = opened.api, opened.target, opened.probed
+        path = None if dry_run else journal_path
+        journal = stack.enter_context(RollbackJournal.open(path, target))
+        entries = journal.entries()
+        if before_deletes is not None and not dry_run:
+            left = [c for c in plan.candidates if not _is_gone(entries, c)]
+            before_deletes(target, planned_changes(len(left)))
+        await shell.execute(api, journal, plan.candidates, entries)
+        return shell.finish(api, target)
+
+
+def _is_gone(entries: Mapping[str, RollbackEntry], candidate: Candidate) -> bool:
+    entry = entries.get(candidate.device_id)
+    return (
+        entry is not None and entry.result is not None and entry.result.status.is_gone
+    )
+
+
+@dataclass(kw_only=True)
+class _Rollback:
+    """
+    The state of one rollback: results so far, counts and figures for progress.
+    """
+
+    rows: tuple[int, ...]
+    settled: dict[int, RollbackResult]
+    include_activated: bool
+    dry_run: bool
+    concurrency: int
+    on_progress: Callable[[RollbackProgress], None] | None
+    stop: anyio.Event
+    results: dict[int, RollbackResult] = field(default_factory=dict)
+    counts: Counter[RollbackStatus] = field(default_factory=Counter)
+    token_refused: bool = False
+    probed: tuple[int, int, int] = (0, 0, 0)
+    clock: float = field(default_factory=time.monotonic)
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    async def execute(
+        self,
+        api: DevicesApi,
+        journal: RollbackJournal,
+        candidates: tuple[Candidate, ...],
+        entries: Mapping[str, RollbackEntry],
+    ) -> None:
+        for result in self.settled.values():
+            self._record(result)
+        todo: list[Candidate] = []
+        for candidate in candidates:
+            entry = entries.get(candidate.device_id)
+            if (
+                entry is not None
+                and entry.result is not None
+                and _is_gone(entries, candidate)
+            ):
+                # Gone for sure: said as the journal has it, with no call.
+                self._record(replace(entry.result, row=candidate.row))
+            else:
+                todo.append(candidate)
+        log.info("rollback_started", rows=len(self.rows), to_do=len(todo))
+        self._report_progress(api)
+        send, receive = anyio.create_memory_object_stream[Candidate](0)
+        workers = max(1, min(self.concurrency, len(todo)))
+        async with anyio.create_task_group() as group:
+            for _ in range(workers):
+                group.start_soon(self._worker, api, journal, entries, receive.clone())
+            receive.close()
+            async with send:
+                for candidate in todo:
+                    if self.stop.is_set():
+                        break
+                    await send.send(candidate)
+        for candidate in todo:
+            if candidate.row not in self.results:
+                self._record(not_started(candidate))
+
+    async def _worker(
+        self,
+        api: DevicesApi,
+        journal: RollbackJournal,
+        entries: Mapping[str, RollbackEntry],
+        candidates: ObjectReceiveStream[Candidate],
+    ) -> None:
+        async with candidates:
+            async for candidate in candidates:
+                if self.stop.is_set():
+                    continue
+                entry = entries.get(candidate.device_id)
+                sent = entry is not None and entry.delete_sent
+                with (
+                    structlog.contextvars.bound_contextvars(row=candidate.row),
+                    api.tally() as tally,
+                ):
+                    result = await self._one(api, journal, candidate, sent)
+                result = replace(result, attempts=tally.calls)
+                if result.status is not RollbackStatus.FAILED and not self.dry_run:
+                    journal.mark_done(result)
+                log.info(
+                    "rollback_row_finished",
+                    row=candidate.row,
+                    status=result.status.value,
+                    http_status=result.http_status,
+                    tracking_id=result.tracking_id,
+                )
+                self._record(result)
+                self._report_progress(api)
+
+    async def _one(
+        self,
+        api: DevicesApi,
+        journal: RollbackJournal,
+        candidate: Candidate,
+        delete_was_sent: bool,
+    ) -> RollbackResult:
+        """
+        Read the device, judge, and delete it if it may go.
+        """
+        org = candidate.org_id
+        try:
+            try:
+                device = await api.get_device(candidate.device_id, org_id=org)
+            except NotFoundError:
+                device = None
+        except ApiError as error:
+            return self._failed(candidate, "read device", error)
+        verdict = judge(
+            candidate,
+            device,
+            include_activated=self.include_activated,
+            delete_was_sent=delete_was_sent,
+        )
+        if not isinstance(verdict, Delete):
+            return verdict
+        if self.dry_run:
+            return planned(candidate)
+        journal.mark_deleting(candidate.row, candidate.device_id)
+        try:
+            await api.delete_device(candidate.device_id, org_id=org)
+        except NotFoundError:
+            return after_delete(candidate, was_missing=True)
+        except ApiError as error:
+            # The journal keeps "deleting": if this delete took effect after all,
+            # the next rollback reports the device deleted, not found gone.
+            return self._failed(candidate, "delete device", error)
+        return after_delete(candidate)
+
+    def _failed(
+        self, candidate: Candidate, step: str, error: ApiError
+    ) -> RollbackResult:
+        if isinstance(error, AuthError | ForbiddenError):
+            # Every later row would be refused the same way: start none of them.
+            self.token_refused = isinstance(error, AuthError)
+            self.stop.set()
+        log.warning(
+            "rollback_row_failed",
+            row=candidate.row,
+            step=step,
+            status=error.status,
+            transient=isinstance(error, TransientError),
+        )
+        return after_error(candidate, step, error)
+
+    def _record(self, result: RollbackResult) -> None:
+        earlier = self.results.get(result.row)
+        if earlier is not None:
+            self.counts[earlier.status] -= 1
+        self.results[result.row] = result
+        self.counts[result.status] += 1
+
+    def _report_progress(self, api: DevicesApi) -> None:
+        if self.on_progress is None:
+            return
+        figures = api.statistics()
+        self.on_progress(
+            RollbackProgress(
+                total=len(self.rows),
+                done=len(self.results),
+                counts=+self.counts,
+                api_calls=figures.calls + self.probed[0],
+                rate_limited=figures.rate_limited + self.probed[1],
+                current_rate=figures.rate,
+                elapsed=time.monotonic() - self.clock,
+            )
+        )
+
+    def finish(self, api: DevicesApi, target: Target) -> RollbackRun:
+        figures = api.statistics()
+        ordered = {number: self.results[number] for number in self.rows}
+        interrupted = self.stop.is_set() and any(
+            r.status is RollbackStatus.NOT_STARTED for r in ordered.values()
+        )
+        stats = RollbackStats(
+            started_at=self.started_at,
+            finished_at=datetime.now(UTC),
+            api_calls=figures.calls + self.probed[0],
+            rate_limited=figures.rate_limited + self.probed[1],
+            retries=figures.retries + self.probed[2],
+            dry_run=self.dry_run,
+            interrupted=interrupted and not self.token_refused,
+        )
+        log.info("rollback_finished", rows=len(ordered), interrupted=interrupted)
+        return RollbackRun(
+            results=ordered,
+            stats=stats,
+            target=target,
+            token_refused=self.token_refused,
+        )

@@ -1,0 +1,457 @@
+"""
+Decide what a rollback deletes, what it keeps and why: pure, no I/O.
+
+A rollback takes a run's report and removes exactly what that run made:
+
+- a ``created`` row's device, and the pending device of a row that holds an
+  activation code (``code_issued``, or ``failed`` at a later step with its code);
+- never an ``adopted`` device (it was there before the run), never a device the
+  report does not name: every other row is ``skipped``, with the reason.
+
+``plan_rollback`` picks the candidates. Each candidate's device is read just before
+its delete, and ``judge`` decides on what the read found: gone already, kept because
+it no longer matches the row (another MAC, another owner) or, for a code, because it
+was activated (unless ``--include-activated``), or deleted. ``after_delete`` and
+``after_error`` turn the delete's answer into the row's result. The results, one per
+report row, become the rollback report's columns (``ROLLBACK_COLUMNS``).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from provisioner.errors import ApiError
+from provisioner.live.codes import is_activated
+from provisioner.models import Changes, Device, Manifest, Outcome, Status
+
+__all__ = [
+    "ROLLBACK_COLUMNS",
+    "Candidate",
+    "Delete",
+    "RollbackPlan",
+    "RollbackResult",
+    "RollbackStats",
+    "RollbackStatus",
+    "after_delete",
+    "after_error",
+    "count_by_status",
+    "judge",
+    "not_started",
+    "plan_rollback",
+    "planned",
+    "planned_changes",
+    "resolved_owner_id",
+    "rollback_cells",
+    "summary_items",
+]
+
+# The end of a report's owner cell for a row named by name: "Lobby (id Y2lz…)".
+_RESOLVED_ID = re.compile(r"\(id ([^()\s]+)\)$")
+
+ROLLBACK_COLUMNS = (
+    "rollback",
+    "rollbackReason",
+    "rollbackHttpStatus",
+    "rollbackTrackingId",
+)
+
+
+class RollbackStatus(enum.StrEnum):
+    """
+    What a rollback did with a report row; the values are the ``rollback`` column.
+    """
+
+    DELETED = "deleted"
+    ALREADY_GONE = "already_gone"
+    KEPT = "kept"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    #: An interrupted rollback never began the row; the same command continues.
+    NOT_STARTED = "not_started"
+    #: A dry run: the device matches its row and would be deleted.
+    PLANNED = "planned"
+
+    @property
+    def is_ok(self) -> bool:
+        """
+        True when the row ended well (it does not make the exit code 1).
+        """
+        return self not in (RollbackStatus.FAILED, RollbackStatus.NOT_STARTED)
+
+    @property
+    def is_gone(self) -> bool:
+        """
+        True when the device is gone for sure: a resumed rollback need not look again.
+        """
+        return self in (RollbackStatus.DELETED, RollbackStatus.ALREADY_GONE)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RollbackResult:
+    """
+    What became of one report row in a rollback.
+    """
+
+    row: int
+    status: RollbackStatus
+    reason: str
+    device_id: str | None = None
+    http_status: int | None = None
+    tracking_id: str | None = None
+    attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Candidate:
+    """
+    A report row whose device the run made: read it, then delete it if it still
+    matches what the row says.
+
+    ``is_code`` marks the pending device of an activation code (it has no MAC of its
+    own until it is activated); ``mac`` is the row's MAC otherwise.
+    """
+
+    row: int
+    device_id: str
+    is_code: bool
+    mac: str | None = None
+    workspace_id: str | None = None
+    person_id: str | None = None
+    org_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """
+    ``judge``'s verdict that the device may go.
+    """
+
+    candidate: Candidate
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RollbackPlan:
+    """
+    The rows to read and maybe delete, and the results settled without a call.
+    """
+
+    candidates: tuple[Candidate, ...]
+    settled: Mapping[int, RollbackResult]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RollbackStats:
+    """
+    What a rollback measured, for its summary and its report's Summary sheet.
+    """
+
+    started_at: datetime
+    finished_at: datetime
+    api_calls: int
+    rate_limited: int
+    retries: int
+    dry_run: bool = False
+    interrupted: bool = False
+
+    @property
+    def duration(self) -> float:
+        """
+        Seconds from start to finish (never negative).
+        """
+        return max(0.0, (self.finished_at - self.started_at).total_seconds())
+
+
+_NOTHING_MADE = {
+    Status.ADOPTED: (
+        "adopted: the device was registered before the run, so a rollback never "
+        "deletes it"
+    ),
+    Status.CODE_PENDING: (
+        "code_pending: the run issued no code for this row (the pending device was "
+        "there before it)"
+    ),
+    Status.INVALID: "invalid: the run made nothing for this row",
+    Status.NOT_STARTED: "not_started: the run made nothing for this row",
+    Status.PLANNED: "planned: a dry run made nothing for this row",
+}
+
+
+def plan_rollback(manifest: Manifest, outcomes: Mapping[int, Outcome]) -> RollbackPlan:
+    """
+    Pick the devices the report's rows made; every other row is ``skipped``.
+
+    A device named by two rows is a candidate once (for the first); the second row
+    is skipped, naming the first.
+    """
+    candidates: list[Candidate] = []
+    settled: dict[int, RollbackResult] = {}
+    claimed: dict[str, int] = {}
+    for row in manifest.rows:
+        outcome = outcomes.get(row.number)
+        reason = _skip_reason(outcome)
+        device_id = outcome.device_id if outcome is not None else None
+        if reason is None and device_id in claimed:
+            reason = f"the same device as row {claimed[device_id]}, rolled back there"
+        if reason is not None or outcome is None or device_id is None:
+            settled[row.number] = RollbackResult(
+                row=row.number,
+                status=RollbackStatus.SKIPPED,
+                reason=reason or "nothing to roll back",
+                device_id=device_id,
+            )
+            continue
+        claimed[device_id] = row.number
+        # A row that named its owner by name has no id of its own; the report's
+        # owner cell says which id the name resolved to.
+        resolved = resolved_owner_id(outcome.owner)
+        candidates.append(
+            Candidate(
+                row=row.number,
+                device_id=device_id,
+                is_code=bool(outcome.activation_code) or row.mac is None,
+                mac=row.mac,
+                workspace_id=row.workspace_id
+                or (resolved if row.workspace_name else None),
+                person_id=row.person_id or (resolved if row.person_email else None),
+                org_id=row.org_id,
+            )
+        )
+    return RollbackPlan(candidates=tuple(candidates), settled=settled)
+
+
+def resolved_owner_id(owner_cell: str | None) -> str | None:
+    """
+    The id a report's ``owner`` cell says a name resolved to (``Lobby (id X)``), or
+    None when it names none.
+    """
+    if not owner_cell:
+        return None
+    match = _RESOLVED_ID.search(owner_cell)
+    return match.group(1) if match else None
+
+
+def _skip_reason(outcome: Outcome | None) -> str | None:
+    """
+    Why a row has nothing to delete, or None when it names a device the run made.
+    """
+    if outcome is None:
+        return "the report holds no outcome for this row"
+    status = outcome.status
+    if status in _NOTHING_MADE:
+        return _NOTHING_MADE[status]
+    made_code = bool(outcome.activation_code)
+    if status is Status.FAILED and not made_code:
+        if outcome.device_id:
+            # A MAC row that failed after its device was found cannot say whether
+            # the run made that device or adopted it: keep it, say so.
+            return (
+                f"failed: the report does not say whether the run created device "
+                f"{outcome.device_id} or found it there; delete it by hand if the "
+                "run made it"
+            )
+        return "failed: the run made nothing for this row"
+    if not outcome.device_id:
+        what = "activation code" if made_code else "device"
+        return (
+            f"{status.value}: the report names no device for this {what} (the API did "
+            "not say which), so none is deleted; remove it in Control Hub if needed"
+        )
+    return None
+
+
+def judge(
+    candidate: Candidate,
+    device: Device | None,
+    *,
+    include_activated: bool = False,
+    delete_was_sent: bool = False,
+) -> Delete | RollbackResult:
+    """
+    Decide on what the read before the delete found.
+
+    Args:
+        device: the device as read now; None when the read answered 404.
+        include_activated: delete a code's device even if it was activated.
+        delete_was_sent: an earlier, interrupted rollback sent this delete (so a
+            device now gone is one it deleted).
+    """
+    if device is None:
+        if delete_was_sent:
+            return _result(
+                candidate,
+                RollbackStatus.DELETED,
+                "deleted (its delete was sent by an earlier, interrupted rollback)",
+            )
+        return _result(
+            candidate, RollbackStatus.ALREADY_GONE, "already gone: no such device"
+        )
+    if not candidate.is_code and candidate.mac and device.mac != candidate.mac:
+        shown = device.mac or "none"
+        return _result(
+            candidate,
+            RollbackStatus.KEPT,
+            f"the device's MAC is now {shown}, not the row's {candidate.mac}: it is "
+            "not the device the run created",
+        )
+    owner = _owner_mismatch(candidate, device)
+    if owner is not None:
+        return _result(candidate, RollbackStatus.KEPT, owner)
+    if candidate.is_code and is_activated(device) and not include_activated:
+        state = device.connection_status or "activated"
+        mac = f", MAC {device.mac}" if device.mac else ""
+        return _result(
+            candidate,
+            RollbackStatus.KEPT,
+            f"activated ({state}{mac}): someone set the device up with the code; "
+            "add --include-activated to delete it anyway",
+        )
+    return Delete(candidate)
+
+
+def _owner_mismatch(candidate: Candidate, device: Device) -> str | None:
+    if candidate.workspace_id and device.workspace_id != candidate.workspace_id:
+        now = _owner_text(device)
+        return (
+            f"the device now belongs to {now}, not to the row's workspace "
+            f"{candidate.workspace_id}"
+        )
+    if candidate.person_id and device.person_id != candidate.person_id:
+        now = _owner_text(device)
+        return (
+            f"the device now belongs to {now}, not to the row's person "
+            f"{candidate.person_id}"
+        )
+    return None
+
+
+def _owner_text(device: Device) -> str:
+    if device.workspace_id:
+        return f"workspace {device.workspace_id}"
+    if device.person_id:
+        return f"person {device.person_id}"
+    return "no owner"
+
+
+def after_delete(candidate: Candidate, *, was_missing: bool = False) -> RollbackResult:
+    """
+    The row's result once its delete was answered: deleted, or (404 on the delete
+    itself) already gone.
+    """
+    if was_missing:
+        return _result(
+            candidate,
+            RollbackStatus.ALREADY_GONE,
+            "already gone: the delete found no such device",
+        )
+    return _result(candidate, RollbackStatus.DELETED, "deleted")
+
+
+def after_error(candidate: Candidate, step: str, error: ApiError) -> RollbackResult:
+    """
+    The row's result when its read or delete failed even after retries.
+    """
+    return RollbackResult(
+        row=candidate.row,
+        status=RollbackStatus.FAILED,
+        reason=f"{step}: {error.message}; run the same command again to retry",
+        device_id=candidate.device_id,
+        http_status=error.status,
+        tracking_id=error.tracking_id,
+    )
+
+
+def not_started(candidate: Candidate) -> RollbackResult:
+    """
+    The result of a row an interrupted rollback never began.
+    """
+    return _result(
+        candidate,
+        RollbackStatus.NOT_STARTED,
+        "not started: the rollback was interrupted; run the same command again",
+    )
+
+
+def planned(candidate: Candidate) -> RollbackResult:
+    """
+    A dry run's result for a device that would be deleted.
+    """
+    return _result(candidate, RollbackStatus.PLANNED, "would be deleted")
+
+
+def _result(
+    candidate: Candidate, status: RollbackStatus, reason: str
+) -> RollbackResult:
+    return RollbackResult(
+        row=candidate.row, status=status, reason=reason, device_id=candidate.device_id
+    )
+
+
+_READ_FIRST = (
+    "each device is read first and kept if it no longer matches its row (or, for a "
+    "code, if it was activated)"
+)
+
+
+def planned_changes(count: int) -> Changes:
+    """
+    What a rollback may change, for the confirmation: up to ``count`` deletions.
+    """
+    if not count:
+        return Changes()
+    return Changes(
+        deletions=count,
+        notes=(_READ_FIRST,),
+    )
+
+
+def rollback_cells(result: RollbackResult) -> list[str | int | None]:
+    """
+    The rollback columns of one report row, in ``ROLLBACK_COLUMNS`` order.
+    """
+    return [result.status.value, result.reason, result.http_status, result.tracking_id]
+
+
+def count_by_status(results: Iterable[RollbackResult]) -> dict[RollbackStatus, int]:
+    """
+    How many rows ended in each status, every status listed.
+    """
+    counts = Counter(result.status for result in results)
+    return {status: counts[status] for status in RollbackStatus}
+
+
+def summary_items(
+    results: Sequence[RollbackResult],
+    stats: RollbackStats,
+    *,
+    report: str,
+    base_url: str,
+    org: str,
+) -> list[tuple[str, str | int | None]]:
+    """
+    Lay a rollback's Summary sheet out as label/value pairs (value None: a heading).
+    """
+    items: list[tuple[str, str | int | None]] = [
+        ("Rollback", None),
+        ("report rolled back", report),
+        ("API", base_url),
+        ("org", org),
+        ("dry run", "yes" if stats.dry_run else "no"),
+        ("interrupted", "yes" if stats.interrupted else "no"),
+        ("started", stats.started_at.isoformat(timespec="seconds")),
+        ("finished", stats.finished_at.isoformat(timespec="seconds")),
+        ("duration (s)", f"{stats.duration:.1f}"),
+        ("API calls", stats.api_calls),
+        ("retries", stats.retries),
+        ("rate limited (429)", stats.rate_limited),
+        ("Rows by rollback status", None),
+        ("rows", len(results)),
+    ]
+    items.extend(
+        (status.value, count) for status, count in count_by_status(results).items()
+    )
+    return items

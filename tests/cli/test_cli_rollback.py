@@ -1,0 +1,395 @@
+"""
+``provisioner rollback`` end to end against the emulator in a subprocess: a run under
+faults rolled back to exactly the devices that were there before, a second rollback
+that changes nothing, a rollback SIGKILLed mid-way and continued by the same command.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from click.testing import CliRunner, Result
+from paths import EMULATOR_ORG
+
+from provisioner.cli import confirm, main
+from provisioner.emulator.config import DEFAULT_TOKEN
+from provisioner.emulator.harness import run_in_subprocess
+
+ORG = json.loads(EMULATOR_ORG.read_text())
+WORKSPACES = [w["id"] for w in ORG["workspaces"]]
+PEOPLE = [p["id"] for p in ORG["people"]]
+CLEAN = {"latency_ms": 0, "rate_limit": None, "fault_rate": 0, "drop_rate": 0}
+FAULTS = {"fault_rate": 0.04, "drop_rate": 0.02, "ambiguous_rate": 0.02}
+
+
+class Emulator:
+    """
+    The emulator subprocess: its API (with the default token) and its admin view.
+    """
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.admin_url = base_url.removesuffix("/v1") + "/_emulator"
+
+    def call(self, url: str, method: str = "GET", body: Any = None) -> Any:
+        request = urllib.request.Request(
+            url,
+            data=None if body is None else json.dumps(body).encode(),
+            method=method,
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": f"Bearer {DEFAULT_TOKEN}",
+            },
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            raw = response.read()
+        return json.loads(raw) if raw else None
+
+    def admin(self, method: str, path: str, body: Any = None) -> Any:
+        return self.call(self.admin_url + path, method, body)
+
+    def create(self, mac: str, owner: dict[str, str]) -> str:
+        body = {"mac": mac, "model": "DMS Cisco 8851", **owner}
+        device: dict[str, Any] = self.call(f"{self.base_url}/devices", "POST", body)
+        return str(device["id"])
+
+    def devices(self) -> list[dict[str, Any]]:
+        return list(self.admin("GET", "/devices")["items"])
+
+    def requests(self) -> list[dict[str, Any]]:
+        return list(self.admin("GET", "/requests")["items"])
+
+
+@pytest.fixture(name="emulator_process", scope="module")
+def _emulator_process() -> Iterator[str]:
+    with run_in_subprocess() as (_process, base_url):
+        yield base_url
+
+
+@pytest.fixture(name="emulator")
+def _emulator(emulator_process: str) -> Emulator:
+    emulator = Emulator(emulator_process)
+    emulator.admin("POST", "/reset")
+    emulator.admin("POST", "/faults", {**CLEAN, "ambiguous_rate": 0})
+    return emulator
+
+
+def invoke(args: Sequence[str]) -> Result:
+    env = {"WEBEX_ACCESS_TOKEN": DEFAULT_TOKEN}
+    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+def mac(n: int) -> str:
+    return f"00AAC0{n:06X}"
+
+
+def owner(n: int) -> dict[str, str]:
+    if n % 4 == 3:
+        return {"personId": PEOPLE[n % len(PEOPLE)]}
+    return {"workspaceId": WORKSPACES[n % len(WORKSPACES)]}
+
+
+def write_manifest(path: Path, macs: int, codes: int) -> Path:
+    columns = ["mac", "model", "workspaceId", "personId", "tags", "note"]
+    with path.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=columns)
+        writer.writeheader()
+        for n in range(macs):
+            writer.writerow(
+                {
+                    "mac": mac(n),
+                    "model": "Cisco 8851",
+                    "tags": f"wave;t{n % 3}",
+                    **owner(n),
+                }
+                | {"note": f"desk {n}"}
+            )
+        for n in range(codes):
+            writer.writerow(
+                {
+                    "mac": "",
+                    "model": "Cisco 8865",
+                    "workspaceId": WORKSPACES[n],
+                    "tags": "",
+                }
+                | {"personId": "", "note": f"code {n}"}
+            )
+    return path
+
+
+def seed_before(emulator: Emulator, adopted: int) -> set[str]:
+    """
+    Devices that were there before the run (made an hour earlier): the first
+    ``adopted`` MAC rows' own devices (the run adopts them) and a few the manifest
+    does not name.
+    """
+    emulator.admin("POST", "/clock", {"advance_seconds": -3600})
+    try:
+        ids = {emulator.create(mac(n), owner(n)) for n in range(adopted)}
+        ids |= {
+            emulator.create(f"00FFC0{n:06X}", {"workspaceId": WORKSPACES[n]})
+            for n in range(5)
+        }
+    finally:
+        emulator.admin("POST", "/clock", {"advance_seconds": 3600})
+    return ids
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as file:
+        return list(csv.DictReader(file))
+
+
+class TestRollback:
+    def test_run_export_rollback_under_faults(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """A few hundred rows provisioned under faults (some adopted), exported, then
+        rolled back: the export matches the admin view and validates, the rollback
+        leaves exactly the devices that were there before, and a second rollback
+        changes nothing and exits 0."""
+        before = seed_before(emulator, adopted=30)
+        manifest = write_manifest(tmp_path / "wave.csv", macs=250, codes=30)
+        report = tmp_path / "wave-report.csv"
+        emulator.admin("POST", "/faults", FAULTS)
+        url = ["--base-url", emulator.base_url, "-q"]
+
+        ran = invoke(["run", str(manifest), "--report", str(report), *url])
+        exported = invoke(["export", str(tmp_path / "org.csv"), *url])
+        admin_view = emulator.devices()
+        validated = invoke(["validate", str(tmp_path / "org.csv")])
+        first = invoke(["rollback", str(report), "--yes", *url])
+        after_first = {d["id"] for d in emulator.devices()}
+        since = emulator.admin("GET", "/requests")["last"]
+        second = invoke(["rollback", str(report), "--yes", *url])
+
+        assert ran.exit_code == 0, ran.output
+        statuses = Counter(line["status"] for line in read_csv(report))
+        assert statuses == {"created": 220, "adopted": 30, "code_issued": 30}
+        assert exported.exit_code == 0, exported.output
+        lines = {line["deviceId"]: line for line in read_csv(tmp_path / "org.csv")}
+        assert set(lines) == {d["id"] for d in admin_view}
+        for device in admin_view:
+            line = lines[device["id"]]
+            assert line["mac"] == (device.get("mac") or "").replace(":", "")
+            assert (line["workspaceId"] or line["personId"]) == (
+                device.get("workspaceId") or device.get("personId")
+            )
+            assert (line["tags"].split(";") if line["tags"] else []) == device["tags"]
+        assert validated.exit_code == 0, validated.output
+        assert first.exit_code == 0, first.output
+        assert after_first == before
+        rolled = read_csv(tmp_path / "wave-report-rollback.csv")
+        assert [line["row"] for line in rolled] == [
+            line["row"] for line in read_csv(report)
+        ]
+        assert Counter(line["rollback"] for line in rolled) == {
+            "deleted": 250,
+            "skipped": 30,
+        }
+        assert second.exit_code == 0, second.output
+        assert "deleted 250 · skipped 30" in second.output
+        # The second rollback only asked who the token is: no device call at all.
+        again = emulator.admin("GET", f"/requests?since={since}")["items"]
+        assert {e["route"] for e in again} <= {
+            "GET /v1/people/me",
+            "GET /v1/organizations/{orgId}",
+        }
+        assert {d["id"] for d in emulator.devices()} == before
+
+    def test_killed_rollback_continues_with_the_same_command(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """A rollback SIGKILLed mid-way is continued by the same command: every
+        device the run made is deleted once, none twice, and the report says
+        deleted for each."""
+        before = seed_before(emulator, adopted=4)
+        manifest = write_manifest(tmp_path / "wave.csv", macs=60, codes=0)
+        report = tmp_path / "wave-report.csv"
+        url = ["--base-url", emulator.base_url, "-q"]
+        assert (
+            invoke(["run", str(manifest), "--report", str(report), *url]).exit_code == 0
+        )
+        emulator.admin("POST", "/faults", {"latency_ms": 30})
+        since = emulator.admin("GET", "/requests")["last"]
+        command = [sys.executable, "-m", "provisioner", "rollback", str(report)]
+        command += ["--yes", "--concurrency", "2", *url]
+        env = {**os.environ, "WEBEX_ACCESS_TOKEN": DEFAULT_TOKEN}
+
+        with subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        ) as child:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and _deletes(emulator, since) < 15:
+                time.sleep(0.02)
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+        killed_after = _deletes(emulator, since)
+        emulator.admin("POST", "/faults", {"latency_ms": 0})
+        resumed = invoke(["rollback", str(report), "--yes", *url])
+
+        assert child.returncode == -signal.SIGKILL
+        assert 15 <= killed_after < 56
+        assert resumed.exit_code == 0, resumed.output
+        assert {d["id"] for d in emulator.devices()} == before
+        deletes = [
+            e
+            for e in emulator.admin("GET", f"/requests?since={since}")["items"]
+            if e["method"] == "DELETE"
+        ]
+        assert {e["status"] for e in deletes} == {204}
+        per_device = Counter(e["path"] for e in deletes)
+        assert set(per_device.values()) == {1}
+        assert len(per_device) == 56
+        rolled = read_csv(tmp_path / "wave-report-rollback.csv")
+        assert Counter(line["rollback"] for line in rolled) == {
+            "deleted": 56,
+            "skipped": 4,
+        }
+
+    def test_dry_run_lists_and_deletes_nothing(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """--dry-run reads each device, lists what would go and writes nothing."""
+        seed_before(emulator, adopted=1)
+        manifest = write_manifest(tmp_path / "wave.csv", macs=4, codes=1)
+        report = tmp_path / "wave-report.csv"
+        url = ["--base-url", emulator.base_url, "-q"]
+        assert (
+            invoke(["run", str(manifest), "--report", str(report), *url]).exit_code == 0
+        )
+        devices = emulator.devices()
+
+        result = invoke(["rollback", str(report), "--dry-run", *url])
+
+        assert result.exit_code == 0, result.output
+        assert "5 rows · skipped 1 · planned 4" in result.output
+        assert f"row 3 planned: {mac(1)}" in result.output
+        assert "Cisco 8865 (activation code)" in result.output
+        assert emulator.devices() == devices
+        assert not any(e["method"] == "DELETE" for e in emulator.requests())
+        dry = read_csv(tmp_path / "wave-report-rollback-dry-run.csv")
+        assert Counter(line["rollback"] for line in dry) == {"planned": 4, "skipped": 1}
+        assert not list(tmp_path.glob("*rollback.journal*"))
+
+    def test_report_keeps_every_input_row_and_is_private_with_codes(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """The rollback's XLSX has the input report's rows and columns as they were,
+        the rollback columns on the right, coloured, and mode 0600 (codes)."""
+        manifest = write_manifest(tmp_path / "wave.csv", macs=2, codes=1)
+        report = tmp_path / "wave-report.xlsx"
+        url = ["--base-url", emulator.base_url, "-q"]
+        assert (
+            invoke(["run", str(manifest), "--report", str(report), *url]).exit_code == 0
+        )
+
+        result = invoke(["rollback", str(report), "--yes", *url])
+
+        output = tmp_path / "wave-report-rollback.xlsx"
+        assert result.exit_code == 0, result.output
+        assert stat.S_IMODE(output.stat().st_mode) == 0o600
+        original = list(
+            openpyxl.load_workbook(report)["Report"].iter_rows(values_only=True)
+        )
+        sheet = openpyxl.load_workbook(output)["Report"]
+        rows = list(sheet.iter_rows(values_only=True))
+        width = len(original[0])
+        assert rows[0][width:] == (
+            "rollback",
+            "rollbackReason",
+            "rollbackHttpStatus",
+            "rollbackTrackingId",
+        )
+        assert [row[:width] for row in rows] == original
+        assert [row[width] for row in rows[1:]] == ["deleted"] * 3
+        assert sheet.cell(row=2, column=width + 1).fill.fgColor.rgb.endswith("C6EFCE")
+
+    def test_remote_org_needs_yes_off_a_terminal(
+        self, emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Against an org not on this machine, a scripted rollback shows what it
+        would delete, deletes nothing and exits 2 without --yes."""
+        manifest = write_manifest(tmp_path / "wave.csv", macs=3, codes=0)
+        report = tmp_path / "wave-report.csv"
+        url = ["--base-url", emulator.base_url, "-q"]
+        assert (
+            invoke(["run", str(manifest), "--report", str(report), *url]).exit_code == 0
+        )
+        monkeypatch.setattr(confirm, "is_loopback_target", lambda _target: False)
+
+        refused = invoke(["rollback", str(report), *url])
+        devices_after_refusal = len(emulator.devices())
+        accepted = invoke(["rollback", str(report), "--yes", *url])
+
+        assert refused.exit_code == 2
+        assert "delete 3 devices" in refused.stderr
+        assert "--yes" in refused.stderr
+        assert devices_after_refusal == 3
+        assert accepted.exit_code == 0, accepted.output
+        assert emulator.devices() == []
+
+    def test_report_path_that_is_the_input_is_refused(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """The input report is never overwritten: --report naming it exits 2."""
+        manifest = write_manifest(tmp_path / "wave.csv", macs=1, codes=0)
+        report = tmp_path / "wave-report.csv"
+        url = ["--base-url", emulator.base_url, "-q"]
+        assert (
+            invoke(["run", str(manifest), "--report", str(report), *url]).exit_code == 0
+        )
+        before = report.read_bytes()
+
+        result = invoke(
+            ["rollback", str(report), "--report", str(report), "--yes", *url]
+        )
+
+        assert result.exit_code == 2
+        assert "never overwritten" in result.output
+        assert report.read_bytes() == before
+        assert len(emulator.devices()) == 1
+
+    def test_not_a_report_exits_2(self, tmp_path: Path) -> None:
+        """A manifest given as REPORT is refused with the reason."""
+        manifest = write_manifest(tmp_path / "wave.csv", macs=1, codes=0)
+
+        result = invoke(
+            ["rollback", str(manifest), "--base-url", "http://127.0.0.1:9/v1"]
+        )
+
+        assert result.exit_code == 2
+        assert "not a provisioner report" in result.output
+
+    def test_help(self) -> None:
+        """``rollback --help`` documents the flags."""
+        result = CliRunner().invoke(main, ["rollback", "--help"])
+
+        assert result.exit_code == 0
+        for flag in (
+            "--dry-run",
+            "--yes",
+            "--report",
+            "--include-activated",
+            "--max-rate",
+        ):
+            assert flag in result.output
+
+
+def _deletes(emulator: Emulator, since: int) -> int:
+    items = emulator.admin("GET", f"/requests?since={since}")["items"]
+    return sum(1 for e in items if e["method"] == "DELETE" and e["status"] == 204)

@@ -1,0 +1,345 @@
+"""
+The rollback shell: reads, deletes, failures, the journal and stopping (a fake API),
+then against the emulator.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from fakes import FakeDevicesApi
+from inventory_support import WORKSPACES, settings_for
+
+from provisioner.emulator import RunningEmulator
+from provisioner.errors import (
+    AuthError,
+    ConfigError,
+    NotConfirmedError,
+    NotFoundError,
+    ServerError,
+)
+from provisioner.inventory.rollback import RollbackProgress, RollbackRun, roll_back
+from provisioner.inventory.rollback_journal import RollbackJournal
+from provisioner.inventory.rollback_rules import RollbackStatus
+from provisioner.models import Changes, Manifest, Outcome, Row, Status, Target
+from provisioner.settings import Settings
+from provisioner.webex.client import ApiClient
+
+SETTINGS = Settings(token="t", base_url="http://127.0.0.1:9/v1", concurrency=4)
+WS = "WS1"
+
+
+def mac_of(n: int) -> str:
+    return f"00AABE{n:06X}"
+
+
+class Org:
+    """
+    A fake org and a report of a run against it: rows 2.. created, adopted, code.
+    """
+
+    def __init__(self) -> None:
+        self.api = FakeDevicesApi(workspaces={WS})
+        self.rows: list[Row] = []
+        self.outcomes: dict[int, Outcome] = {}
+
+    def created(self, n: int) -> str:
+        device = self.api.add_device(mac=mac_of(n), workspace_id=WS)
+        self._row(
+            n, mac_of(n), Outcome(row=n, status=Status.CREATED, device_id=device.id)
+        )
+        return device.id
+
+    def adopted(self, n: int) -> str:
+        device = self.api.add_device(mac=mac_of(n), workspace_id=WS)
+        self._row(
+            n, mac_of(n), Outcome(row=n, status=Status.ADOPTED, device_id=device.id)
+        )
+        return device.id
+
+    def code(self, n: int) -> str:
+        device = self.api.add_device(workspace_id=WS, connection_status="activating")
+        outcome = Outcome(
+            row=n,
+            status=Status.CODE_ISSUED,
+            device_id=device.id,
+            activation_code="1111",
+        )
+        self._row(n, None, outcome)
+        return device.id
+
+    def _row(self, n: int, mac: str | None, outcome: Outcome) -> None:
+        self.rows.append(
+            Row(number=n, cells=(), mac=mac, model="DMS Cisco 8851", workspace_id=WS)
+        )
+        self.outcomes[n] = outcome
+
+    @property
+    def manifest(self) -> Manifest:
+        return Manifest(
+            path=Path("r.csv"),
+            sheet=None,
+            columns=(),
+            field_columns={},
+            rows=tuple(self.rows),
+        )
+
+    async def roll_back(self, **options: Any) -> RollbackRun:
+        return await roll_back(
+            self.manifest, self.outcomes, SETTINGS, api=self.api, **options
+        )
+
+
+def statuses(run: RollbackRun) -> dict[int, str]:
+    return {n: r.status.value for n, r in run.results.items()}
+
+
+class TestWithAFakeApi:
+    async def test_deletes_what_the_run_made_and_nothing_else(self) -> None:
+        """Created and code devices go; the adopted one and any other stay."""
+        org = Org()
+        made = [org.created(2), org.code(3)]
+        kept = [org.adopted(4), org.api.add_device(mac="00FFFF000001").id]
+
+        run = await org.roll_back()
+
+        assert statuses(run) == {2: "deleted", 3: "deleted", 4: "skipped"}
+        assert set(org.api.devices) == set(kept)
+        assert [op for _, op in org.api.writes] == ["delete_device"] * len(made)
+        assert all(r.attempts == 2 for n, r in run.results.items() if n != 4)
+
+    async def test_a_device_gone_before_the_read_is_already_gone(self) -> None:
+        """404 on the read: already_gone, and no delete is sent."""
+        org = Org()
+        device = org.created(2)
+        del org.api.devices[device]
+
+        run = await org.roll_back()
+
+        assert statuses(run) == {2: "already_gone"}
+        assert org.api.count("delete_device") == 0
+
+    async def test_404_on_the_delete_is_already_gone(self) -> None:
+        """A device gone between the read and the delete is already_gone, not failed."""
+        org = Org()
+        org.created(2)
+        org.api.fail_before("delete_device", NotFoundError("gone", status=404))
+
+        run = await org.roll_back()
+
+        assert statuses(run) == {2: "already_gone"}
+        assert "the delete found no such device" in run.results[2].reason
+
+    async def test_failures_are_rows_not_crashes(self) -> None:
+        """A read or delete failing after retries fails its row, with status and
+        tracking id; the other rows go on and the exit is decided by the CLI."""
+        org = Org()
+        read, delete = org.created(2), org.created(3)
+        org.created(4)
+        org.api.fail_before(
+            "get_device", ServerError("down", status=503, tracking_id="T1"), read
+        )
+        org.api.fail_before(
+            "delete_device", ServerError("down", status=502, tracking_id="T2"), delete
+        )
+
+        run = await org.roll_back()
+
+        assert statuses(run) == {2: "failed", 3: "failed", 4: "deleted"}
+        assert run.results[2].reason.startswith("read device: down")
+        assert (run.results[3].http_status, run.results[3].tracking_id) == (502, "T2")
+        assert {read, delete} <= set(org.api.devices)
+
+    async def test_a_refused_token_stops_starting_rows(self) -> None:
+        """A 401 mid-rollback fails that row and starts no other."""
+        org = Org()
+        first = org.created(2)
+        for n in range(3, 8):
+            org.created(n)
+        org.api.fail_before("get_device", AuthError("expired", status=401), first)
+
+        run = await roll_back(
+            org.manifest,
+            org.outcomes,
+            Settings(token="t", base_url=SETTINGS.base_url, concurrency=1),
+            api=org.api,
+        )
+
+        assert run.token_refused
+        assert statuses(run)[2] == "failed"
+        assert set(statuses(run).values()) == {"failed", "not_started"}
+        assert org.api.count("delete_device") == 0
+
+    async def test_stop_leaves_the_rest_not_started(self) -> None:
+        """Once stop is set no row starts: they are not_started, and it says so."""
+        org = Org()
+        for n in range(2, 6):
+            org.created(n)
+        stop = anyio.Event()
+        stop.set()
+
+        run = await org.roll_back(stop=stop)
+
+        assert set(statuses(run).values()) == {"not_started"}
+        assert run.interrupted
+        assert org.api.writes == []
+
+    async def test_dry_run_reads_and_plans_only(self) -> None:
+        """A dry run reads each device and deletes nothing: planned, kept, skipped."""
+        org = Org()
+        org.created(2)
+        code = org.code(3)
+        org.api.activate(code, "00AABBCCDDEE")
+        org.adopted(4)
+
+        run = await org.roll_back(dry_run=True)
+
+        assert statuses(run) == {2: "planned", 3: "kept", 4: "skipped"}
+        assert org.api.writes == []
+
+    async def test_include_activated_deletes_a_used_code(self) -> None:
+        """--include-activated deletes a code's device even when it was activated."""
+        org = Org()
+        code = org.code(2)
+        org.api.activate(code, "00AABBCCDDEE")
+
+        kept = await org.roll_back()
+        deleted = await org.roll_back(include_activated=True)
+
+        assert (statuses(kept), statuses(deleted)) == ({2: "kept"}, {2: "deleted"})
+
+    async def test_refusal_before_deletes_deletes_nothing(self) -> None:
+        """The confirmation is asked once, with the count, before any delete; a
+        refusal leaves every device in place."""
+        org = Org()
+        org.created(2)
+        org.code(3)
+        org.adopted(4)
+        asked: list[Changes] = []
+
+        def refuse(target: Target, changes: Changes) -> None:
+            asked.append(changes)
+            raise NotConfirmedError("no")
+
+        with pytest.raises(NotConfirmedError):
+            await org.roll_back(before_deletes=refuse)
+
+        assert [c.deletions for c in asked] == [2]
+        assert org.api.writes == []
+        assert org.api.count("get_device") == 0
+
+    async def test_progress_counts_rows_by_rollback_status(self) -> None:
+        """Progress snapshots count every row, settled ones first."""
+        org = Org()
+        org.created(2)
+        org.adopted(3)
+        seen: list[RollbackProgress] = []
+
+        await org.roll_back(on_progress=seen.append)
+
+        assert seen[-1].total == seen[-1].done == 2
+        assert dict(seen[-1].counts) == {
+            RollbackStatus.DELETED: 1,
+            RollbackStatus.SKIPPED: 1,
+        }
+
+
+class TestJournal:
+    async def test_done_rollback_is_a_no_op(self, tmp_path: Path) -> None:
+        """Run again, a finished rollback makes no call and reports the same."""
+        org = Org()
+        org.created(2)
+        org.code(3)
+        journal = tmp_path / "x.journal.sqlite"
+        first = await org.roll_back(journal_path=journal)
+        calls = org.api.count("get_device") + org.api.count("delete_device")
+
+        again = await org.roll_back(journal_path=journal)
+
+        assert statuses(again) == statuses(first) == {2: "deleted", 3: "deleted"}
+        assert org.api.count("get_device") + org.api.count("delete_device") == calls
+
+    async def test_a_delete_in_doubt_is_deleted_on_resume(self, tmp_path: Path) -> None:
+        """A delete sent just before a kill: the device found gone is ``deleted``."""
+        org = Org()
+        device = org.created(2)
+        journal = tmp_path / "x.journal.sqlite"
+        target = Target(base_url=SETTINGS.base_url, org_id=org.api.org_id)
+        with RollbackJournal.open(journal, target) as open_journal:
+            open_journal.mark_deleting(2, device)
+        del org.api.devices[device]  # the delete took effect; its answer was lost
+
+        run = await org.roll_back(journal_path=journal)
+
+        assert statuses(run) == {2: "deleted"}
+        assert "interrupted" in run.results[2].reason
+
+    async def test_failed_rows_are_retried(self, tmp_path: Path) -> None:
+        """A row that failed is tried again by the same command; a deleted one is not."""
+        org = Org()
+        flaky, fine = org.created(2), org.created(3)
+        org.api.fail_before("delete_device", ServerError("down", status=503), flaky)
+        journal = tmp_path / "x.journal.sqlite"
+        first = await org.roll_back(journal_path=journal)
+
+        second = await org.roll_back(journal_path=journal)
+
+        assert statuses(first) == {2: "failed", 3: "deleted"}
+        assert statuses(second) == {2: "deleted", 3: "deleted"}
+        assert org.api.devices == {}
+        assert fine not in org.api.devices
+
+    async def test_journal_of_another_target_is_refused(self, tmp_path: Path) -> None:
+        """A journal is bound to its API and org: another target never resumes it."""
+        journal = tmp_path / "x.journal.sqlite"
+        RollbackJournal.open(journal, Target(base_url="http://a/v1")).close()
+
+        with pytest.raises(ConfigError, match="another API or org"):
+            RollbackJournal.open(journal, Target(base_url="http://b/v1"))
+
+
+class TestAgainstTheEmulator:
+    async def test_run_then_rollback_under_faults(
+        self, start_emulator: Any, tmp_path: Path
+    ) -> None:
+        """Deletes go through the client's retries: every created device is gone,
+        the devices that were there before stay."""
+        server: RunningEmulator = await start_emulator()
+        settings = settings_for(server)
+        org = Org()
+        async with ApiClient(settings) as api:
+            before = await api.create_device(
+                mac=mac_of(99), model="DMS Cisco 8851", workspace_id=_workspace(0)
+            )
+            for n in range(2, 32):
+                device = await api.create_device(
+                    mac=mac_of(n), model="DMS Cisco 8851", workspace_id=_workspace(n)
+                )
+                org.rows.append(
+                    Row(
+                        number=n,
+                        cells=(),
+                        mac=mac_of(n),
+                        model="DMS Cisco 8851",
+                        workspace_id=_workspace(n),
+                    )
+                )
+                org.outcomes[n] = Outcome(
+                    row=n, status=Status.CREATED, device_id=device.id
+                )
+        server.set_faults(fault_rate=0.2, drop_rate=0.1, rate_limit=60.0, burst=3)
+
+        run = await roll_back(
+            org.manifest, org.outcomes, settings, journal_path=tmp_path / "j.sqlite"
+        )
+
+        assert set(statuses(run).values()) == {"deleted"}
+        assert list(server.state.store.devices) == [before.id]
+        assert run.stats.retries > 0
+
+
+def _workspace(n: int) -> str:
+    return WORKSPACES[n % len(WORKSPACES)]
