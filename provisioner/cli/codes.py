@@ -29,8 +29,9 @@ from provisioner.cli.confirm import confirm_changes, yes_option
 from provisioner.cli.exit_codes import EXIT_FAILED_ROWS, EXIT_OK
 from provisioner.cli.failures import command_errors
 from provisioner.cli.finish import set_aside_lines
+from provisioner.live import code_rules
 from provisioner.live import codes as lifecycle
-from provisioner.live.codes import CodeEntry, CodeState
+from provisioner.live.code_rules import CodeEntry, CodeState
 from provisioner.live.target import resolve_target
 from provisioner.logs import configure_logging
 from provisioner.models import Changes, Manifest, Outcome, RunStats, Status
@@ -47,7 +48,7 @@ _ID_TAIL = 6
 
 def _within(_ctx: click.Context, _param: click.Parameter, value: str) -> timedelta:
     try:
-        return lifecycle.parse_within(value)
+        return code_rules.parse_within(value)
     except ValueError as error:
         raise click.BadParameter(str(error)) from None
 
@@ -114,7 +115,7 @@ def codes_command(
             log_file=connection.log_file,
             secrets=[settings.token, *(r.password for r in manifest.rows)],
         )
-        if not lifecycle.issued_rows(manifest, outcomes):
+        if not code_rules.issued_rows(manifest, outcomes):
             click.echo(f"{report}: no activation codes in this report; nothing to do")
             raise SystemExit(EXIT_OK)
         now = lifecycle.now_utc()
@@ -193,14 +194,14 @@ def renewal_changes(entries: Sequence[CodeEntry]) -> Changes:
     Count what ``--renew`` writes: a code per renewal (voiding the old code by
     deleting its pending device), tags on each activated device whose tags waited.
     """
-    renewing = [entry for entry in entries if lifecycle.wants_renewal(entry)]
+    renewing = [entry for entry in entries if code_rules.wants_renewal(entry)]
     return Changes(
         codes=len(renewing),
         voided_codes=sum(1 for entry in renewing if entry.device is not None),
         tag_updates=sum(
             1
             for entry in entries
-            if not lifecycle.wants_renewal(entry)
+            if not code_rules.wants_renewal(entry)
             and entry.needs_tags
             and entry.device is not None
         ),
@@ -255,7 +256,7 @@ def render_listing(
             )
     deferred = [e for e in entries if e.outcome.tags_deferred]
     due = [e for e in deferred if e.needs_tags]
-    renewable = [] if renewing else [e for e in entries if lifecycle.wants_renewal(e)]
+    renewable = [] if renewing else [e for e in entries if code_rules.wants_renewal(e)]
     if deferred or renewable:
         lines.append("")
     if deferred:
@@ -265,7 +266,7 @@ def render_listing(
         )
     if renewable:
         window = (
-            "" if within == lifecycle.DEFAULT_WITHIN else f" --within {_flag(within)}"
+            "" if within == code_rules.DEFAULT_WITHIN else f" --within {_flag(within)}"
         )
         lines.append(
             f"{len(renewable)} codes are expired or expiring; renew them with: "
@@ -277,7 +278,7 @@ def render_listing(
 def _entry_line(entry: CodeEntry, now: datetime, *, show_codes: bool) -> str:
     row = entry.row
     code = entry.outcome.activation_code or ""
-    shown = code if show_codes else lifecycle.mask_code(code)
+    shown = code if show_codes else code_rules.mask_code(code)
     owner = "person" if row.person_id else "workspace"
     owner_id = row.owner_id or ""
     parts = [
