@@ -262,7 +262,8 @@ class _RowChecker:
                     "model",
                     shown,
                     f"the {model.display_name} can only belong to a person, not to a "
-                    "workspace; give its person instead, or pick another model",
+                    "workspace; name a person (personId or personEmail) instead, or pick "
+                    "another model",
                 )
             )
         if on_person and not model.supports_people:
@@ -271,7 +272,8 @@ class _RowChecker:
                     "model",
                     shown,
                     f"the {model.display_name} can only belong to a workspace, not "
-                    "to a person; give its workspace instead, or pick another model",
+                    "to a person; name a workspace (workspaceId or workspace) instead, or "
+                    "pick another model",
                 )
             )
         if not model.needs_password:
