@@ -40,6 +40,8 @@ class Finish:
     paths: tuple[Path, ...]
     #: The command without ``--dry-run`` (None unless this was a dry run).
     real_command: str | None = None
+    #: ``--group-by``: the manifest column the Summary counts rows by.
+    group_by: str | None = None
     #: ``--split-by-org``: one report per org besides the combined one.
     split_by_org: bool = False
 
@@ -63,7 +65,13 @@ def finish_run(finish: Finish, result: RunResult) -> int:
     split: list[tuple[str, tuple[Path, ...]]] = []
     try:
         moved = set_aside(finish.paths, complete.values())
-        write_report(finish.manifest, result.outcomes, finish.paths, result.stats)
+        write_report(
+            finish.manifest,
+            result.outcomes,
+            finish.paths,
+            result.stats,
+            group_by=finish.group_by,
+        )
         if finish.split_by_org:
             moved += _write_org_reports(finish, complete, result, split)
     except ProvisionerError as exc:
@@ -122,7 +130,9 @@ def _write_org_reports(
     for part in split_by_org(finish.manifest, complete, result.stats):
         paths = org_report_paths(finish.paths, part.org)
         moved += set_aside(paths, part.outcomes.values())
-        write_report(part.manifest, part.outcomes, paths, part.stats)
+        write_report(
+            part.manifest, part.outcomes, paths, part.stats, group_by=finish.group_by
+        )
         written.append((part.org.label(), paths))
     return moved
 

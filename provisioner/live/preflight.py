@@ -188,6 +188,7 @@ async def preflight(
         manifest=merge_problems(checked.manifest, refusals),
         live_problems={**live, **refusals},
         names_looked_up=len(resolution.lookups),
+        names_unresolved=len(resolution.problems),
     )
 
 
