@@ -6,6 +6,9 @@ started in, whether a device found by MAC is ours, which tags to send, which pen
 device an activation code made, which pending devices a lost code left behind,
 whether a previous code can be kept, and the words of every failure and dry-run
 line. ``steps.py`` awaits the calls; this module only thinks.
+
+Longer than most modules on purpose: it is every decision the engine makes about a
+row, kept together so ``steps.py`` stays a readable list of awaits.
 """
 
 from __future__ import annotations
