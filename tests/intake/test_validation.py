@@ -16,6 +16,7 @@ from provisioner.models import Row, SupportedModel
 
 WS = "Y2lzY29zcGFyazovL3VzL1BMQUNFLzhmYmQyYjA4LWYwYmEtNWVjMi1iNDlhLWY1NjUwNThlZjZhNA"
 PATH = Path("m.csv")
+MAC_TEXT = "00:AA:BB:11:22:55"
 
 
 def rows_of(
@@ -168,3 +169,143 @@ def test_a_header_below_the_top_is_found_within_ten_rows(
         build_manifest(table)
 
     assert ("seems to be row" in str(caught.value)) is found
+
+
+def org_of(**fields: object) -> Catalogue:
+    """An org listing one model, "Phone X", with the given onboarding facts."""
+    model = SupportedModel(model="DMS Phone X", display_name="Phone X", **fields)  # type: ignore[arg-type]
+    return Catalogue.from_supported([model])
+
+
+class TestModelFit:
+    """What a model supports, checked against the row, in full words."""
+
+    def problems(
+        self, catalogue: Catalogue, columns: tuple[str, ...], cells: tuple[str, ...]
+    ) -> list[tuple[str, str, str]]:
+        (row,) = rows_of(columns, cells, catalogue=catalogue)
+        return [(p.column, p.value, p.message) for p in row.problems]
+
+    def test_a_mac_for_a_code_only_model(self) -> None:
+        catalogue = org_of(onboarding_methods=("ACTIVATION_CODE",))
+
+        assert self.problems(
+            catalogue, ("MAC", "Model", "workspaceId"), (MAC_TEXT, "Phone X", WS)
+        ) == [
+            (
+                "MAC",
+                MAC_TEXT,
+                ("the Phone X cannot be added by MAC address; clear the MAC to get an "
+                "activation code for it instead"),
+            )
+        ]
+
+    @pytest.mark.parametrize(
+        ("columns", "cells", "column", "value"),
+        [
+            (("MAC", "Model", "workspaceId"), ("", "Phone X", WS), "MAC", ""),
+            (("Model", "workspaceId"), ("Phone X", WS), "Model", "Phone X"),
+        ],
+    )
+    def test_no_mac_for_a_mac_only_model(
+        self,
+        columns: tuple[str, ...],
+        cells: tuple[str, ...],
+        column: str,
+        value: str,
+    ) -> None:
+        """Named on the MAC column, or on the model's when the file has none."""
+        catalogue = org_of(onboarding_methods=("MAC_ADDRESS",))
+
+        assert self.problems(catalogue, columns, cells) == [
+            (
+                column,
+                value,
+                ("the Phone X can only be added by MAC address (it takes no activation "
+                "code); fill in its MAC"),
+            )
+        ]
+
+    @pytest.mark.parametrize(
+        ("owner_column", "owner"),
+        [("workspaceId", WS), ("workspace", "Lobby")],
+    )
+    def test_a_person_only_model_on_a_workspace(
+        self, owner_column: str, owner: str
+    ) -> None:
+        catalogue = org_of(
+            onboarding_methods=("ACTIVATION_CODE",), supported_for=("PEOPLE",)
+        )
+
+        found = self.problems(
+            catalogue, ("Device Model", owner_column), ("Phone X", owner)
+        )
+
+        assert found == [
+            (
+                "Device Model",
+                "Phone X",
+                ("the Phone X can only belong to a person, not to a workspace; name a "
+                "person (personId or personEmail) instead, or pick another model"),
+            )
+        ]
+
+    @pytest.mark.parametrize(
+        ("owner_column", "owner"),
+        [("personId", "p-1"), ("personEmail", "ada@example.com")],
+    )
+    def test_a_workspace_only_model_on_a_person(
+        self, owner_column: str, owner: str
+    ) -> None:
+        catalogue = org_of(
+            onboarding_methods=("ACTIVATION_CODE",), supported_for=("PLACE",)
+        )
+
+        found = self.problems(
+            catalogue, ("Device Model", owner_column), ("Phone X", owner)
+        )
+
+        assert found == [
+            (
+                "Device Model",
+                "Phone X",
+                ("the Phone X can only belong to a workspace, not to a person; name a "
+                "workspace (workspaceId or workspace) instead, or pick another model"),
+            )
+        ]
+
+    @pytest.mark.parametrize(
+        ("columns", "cells", "column", "value"),
+        [
+            (
+                ("mac", "Model", "workspaceId", "SIP Password"),
+                (MAC_TEXT, "Phone X", WS, ""),
+                "SIP Password",
+                "",
+            ),
+            (
+                ("mac", "Model", "workspaceId"),
+                (MAC_TEXT, "Phone X", WS),
+                "Model",
+                "Phone X",
+            ),
+        ],
+    )
+    def test_a_third_party_phone_without_its_password(
+        self,
+        columns: tuple[str, ...],
+        cells: tuple[str, ...],
+        column: str,
+        value: str,
+    ) -> None:
+        """Named on the password column, or on the model's when there is none."""
+        catalogue = org_of(onboarding_methods=("MAC_ADDRESS",), managed_by="CUSTOMER")
+
+        assert self.problems(catalogue, columns, cells) == [
+            (
+                column,
+                value,
+                ("the Phone X is a third-party device and needs a password (its SIP "
+                "password, at least 8 characters): add a password column and fill it in"),
+            )
+        ]

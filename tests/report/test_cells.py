@@ -6,6 +6,7 @@ form, codes turned into numbers named, date-time expiries, the plan column.
 from __future__ import annotations
 
 import csv
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import openpyxl
@@ -18,8 +19,11 @@ from provisioner.errors import ManifestReadError
 from provisioner.models import Manifest, Outcome, Row, Status
 from provisioner.report.cells import (
     RESULT_COLUMNS,
+    cell_time,
     code_problem,
+    decode_error_cell,
     error_kind,
+    expiry_moment,
     format_code,
     outcome_cells,
     parse_outcome,
@@ -306,4 +310,99 @@ class TestUnreadableCells:
             ". Copy the code back from the .xlsx report (its codes are text), or from "
             "the report the run wrote; a code is written 1234-5678-9012-3456 so "
             "spreadsheets keep it"
+        )
+
+
+class TestCodeAndTimeCells:
+    def test_only_sixteen_digits_are_grouped(self) -> None:
+        """A 16-digit code is grouped; other text, digits or not, is left as it is."""
+        assert format_code("0658 2371 2345 6789") == GROUPED
+        assert format_code("123456789012345") == "123456789012345"
+        assert format_code("ABCD-EFGH-IJKL-MNOP") == "ABCD-EFGH-IJKL-MNOP"
+        assert format_code("") is None
+
+    @pytest.mark.parametrize(
+        ("text", "problem"),
+        [
+            (
+                "4.41733E+15",
+                ("a spreadsheet turned this activation code into a number (scientific "
+                "notation or decimals), so its digits are lost in this file"),
+            ),
+            (
+                "4,41733e15",
+                ("a spreadsheet turned this activation code into a number (scientific "
+                "notation or decimals), so its digits are lost in this file"),
+            ),
+            (
+                "658237123456789",
+                ("this activation code has 15 digits where codes have 16: a "
+                "spreadsheet that read it as a number dropped its leading zeros"),
+            ),
+            ('="0658237123456789"', None),
+            ("'0658237123456789", None),
+            ('0658237123456789"', None),
+        ],
+    )
+    def test_code_problems_in_full(self, text: str, problem: str | None) -> None:
+        """What a code cell turned into, word for word (never its value)."""
+        assert code_problem(text) == problem
+
+    def test_a_cell_that_only_ends_in_a_quote_is_not_unwrapped(self) -> None:
+        """Only ="…" is Excel's text wrapper; a trailing quote alone is kept."""
+        assert read_code('0658237123456789"') == '0658237123456789"'
+        assert read_code("ABC") == "ABC"
+
+    def test_expiry_moments_are_in_utc(self) -> None:
+        """A zoned expiry is converted to UTC; one without a zone is read as UTC."""
+        zoned = expiry_moment("2026-12-01T02:00:00+02:00")
+        naive = expiry_moment("2026-12-01T00:00:00")
+
+        assert zoned == datetime(2026, 12, 1, tzinfo=UTC)
+        assert zoned is not None
+        assert zoned.utcoffset() == timedelta(0)
+        assert naive == datetime(2026, 12, 1, tzinfo=UTC)
+        assert naive is not None
+        assert naive.tzinfo is UTC
+        assert expiry_moment("") is None
+        assert expiry_moment("soon") is None
+
+    def test_cell_time_is_naive_utc_to_the_second(self) -> None:
+        """A cell holds UTC wall time, without zone or microseconds."""
+        moment = datetime(
+            2026, 12, 1, 2, 0, 5, 999_999, tzinfo=timezone(timedelta(hours=2))
+        )
+
+        assert cell_time(moment) == datetime(2026, 12, 1, 0, 0, 5)
+        assert cell_time(datetime(2026, 12, 1, 0, 0, 5, 7)) == datetime(
+            2026, 12, 1, 0, 0, 5
+        )
+
+
+class TestRoundTrips:
+    def test_owner_and_empty_attempts_read_back(self) -> None:
+        """The owner column reads back; an empty attempts cell is 0."""
+        values = values_of(
+            Outcome(row=2, status=Status.CREATED, owner="Lobby", attempts=3)
+        )
+        values["attempts"] = ""
+
+        outcome = parse_outcome(Path("r.csv"), 2, values)
+
+        assert (outcome.owner, outcome.attempts) == ("Lobby", 0)
+
+    def test_a_count_that_is_not_a_number_is_refused(self) -> None:
+        """Text in a count cell is named like a negative one."""
+        values = values_of(Outcome(row=2, status=Status.CREATED))
+        values["attempts"] = "many"
+
+        with pytest.raises(ManifestReadError, match='"many" is not a whole number'):
+            parse_outcome(Path("r.csv"), 2, values)
+
+    def test_a_deferred_cell_without_reason_reads_as_none(self) -> None:
+        """ "tags deferred:" alone, or with the standard reason, carries no reason."""
+        assert decode_error_cell(Status.CODE_ISSUED, "tags deferred:") == (None, True)
+        assert decode_error_cell(Status.CODE_ISSUED, "tags deferred: why") == (
+            "why",
+            True,
         )
