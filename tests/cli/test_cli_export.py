@@ -19,6 +19,7 @@ from paths import EMULATOR_ORG
 
 from provisioner.cli import main
 from provisioner.emulator.config import DEFAULT_TOKEN
+from provisioner.emulator.directory import org_id_for
 from provisioner.emulator.harness import run_in_subprocess
 
 ORG = json.loads(EMULATOR_ORG.read_text())
@@ -89,6 +90,10 @@ def _api(emulator_process: str) -> Api:
     api = Api(emulator_process)
     api.call(f"{api.admin_url}/reset", "POST")
     return api
+
+
+def mac_for(key: str) -> str:
+    return "00AABF00000" + ("1" if key == "org1" else "2")
 
 
 def invoke(args: Sequence[str], **env: str) -> Result:
@@ -223,6 +228,39 @@ class TestExportCommand:
         assert result.exit_code == 2
         assert "refused the access token" in result.output
         assert not output.exists()
+
+    def test_org_id_exports_that_org(self, tmp_path: Path) -> None:
+        """--org-id lists another org's devices (a partner admin's token): only
+        them, with the list calls charged to that org."""
+        partner = ["--partner", f"{DEFAULT_TOKEN}=org1,org2", "--orgs", "2"]
+        with run_in_subprocess(partner) as (_process, base_url):
+            api = Api(base_url)
+            made = {}
+            for key in ("org1", "org2"):
+                org = org_id_for(key)
+                workspaces = api.call(f"{base_url}/workspaces?orgId={org}")["items"]
+                body = {
+                    "mac": mac_for(key),
+                    "model": "DMS Cisco 8851",
+                    "workspaceId": workspaces[0]["id"],
+                }
+                device = api.call(f"{base_url}/devices?orgId={org}", "POST", body)
+                made[key] = device["id"]
+            output = tmp_path / "org2.csv"
+
+            result = invoke(
+                ["export", str(output), "--org-id", org_id_for("org2")]
+                + ["--base-url", base_url]
+            )
+            lists = {
+                e["org"]
+                for e in api.call(f"{api.admin_url}/requests")["items"]
+                if e["route"] == "GET /v1/devices"
+            }
+
+        assert result.exit_code == 0, result.output
+        assert [line["deviceId"] for line in read_csv(output)] == [made["org2"]]
+        assert lists == {org_id_for("org2")}
 
     def test_help_documents_the_filters(self) -> None:
         """``export --help`` lists every filter and the connection options."""
