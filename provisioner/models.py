@@ -21,6 +21,8 @@ __all__ = [
     "Changes",
     "Device",
     "Manifest",
+    "OrgChanges",
+    "OrgInfo",
     "Outcome",
     "OwnerKind",
     "Problem",
@@ -143,6 +145,33 @@ class Target:
         if self.org_name and self.org_id:
             return f"{self.org_name} ({self.org_id})"
         return self.org_id or self.org_name or "the token's org"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrgInfo:
+    """
+    One org a run's rows go to, as people know it (a partner's run names several).
+
+    ``key`` is what the rows say: their ``orgId``, else the run's org (``--org-id``),
+    None for the token's own org. ``id`` is the org's id where known (for the
+    token's own org, from ``GET /people/me``), ``name`` its display name.
+    ``refused`` says, in one sentence, why the token may not act for it: its rows
+    then fail with those words and the run goes on with the other orgs.
+    """
+
+    key: str | None
+    id: str | None = None
+    name: str | None = None
+    refused: str | None = None
+
+    def label(self) -> str:
+        """
+        The org as people know it: ``Name (id)``, the id alone, or "the token's org".
+        """
+        org_id = self.id or self.key
+        if self.name and org_id:
+            return f"{self.name} ({org_id})"
+        return org_id or self.name or "the token's org"
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,6 +427,8 @@ class Changes:
     deletions: int = 0
     voided_codes: int = 0
     notes: tuple[str, ...] = ()
+    #: The same counts for each org, when the rows go to more than one.
+    orgs: tuple[OrgChanges, ...] = ()
 
     @property
     def is_empty(self) -> bool:
@@ -412,6 +443,17 @@ class Changes:
             + self.voided_codes
         )
         return counted == 0 and not self.notes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrgChanges:
+    """
+    One org of a run, for the confirmation: which org, its rows, what may change.
+    """
+
+    org: OrgInfo
+    rows: int
+    changes: Changes = field(default_factory=Changes)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -438,6 +480,8 @@ class RunStats:
     #: Pending devices of replaced activation codes this run deleted (``--fresh``,
     #: ``--reissue-codes``), so no code is left that no row accounts for.
     codes_voided: int = 0
+    #: The orgs the rows went to, when more than one (a partner's run).
+    orgs: tuple[OrgInfo, ...] = ()
     #: True when the run continued an earlier one from its journal.
     resumed: bool = False
     #: The rows this run itself decided, by status (rows carried over from the

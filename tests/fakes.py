@@ -340,8 +340,10 @@ class FakeDevicesApi:
         self.code_models.append(model)
         async with self._call("create_activation_code", owner, owner=owner):
             self._check_owner(workspace_id, person_id)
+            # A code without a model makes a RoomOS (roomdesk) device, as the API's.
             device = self.add_device(
-                product=(model or "").removeprefix("DMS ") or None,
+                product=model.removeprefix("DMS ") if model else "Cisco Room Device",
+                type=None if model else "roomdesk",
                 workspace_id=workspace_id,
                 person_id=person_id,
                 org_id=org_id,

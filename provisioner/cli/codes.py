@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +21,7 @@ from pathlib import Path
 import anyio
 import click
 
+from provisioner.cli.codes_listing import render_listing, render_renewal
 from provisioner.cli.common import (
     ConnectionOptions,
     build_settings,
@@ -29,12 +31,18 @@ from provisioner.cli.confirm import confirm_changes, yes_option
 from provisioner.cli.exit_codes import EXIT_FAILED_ROWS, EXIT_OK
 from provisioner.cli.failures import command_errors
 from provisioner.cli.finish import set_aside_lines
+from provisioner.cli.history import group_by_option, group_column, story_of_report
 from provisioner.live import codes as lifecycle
 from provisioner.live.codes import CodeEntry, CodeState
 from provisioner.live.target import resolve_target
 from provisioner.logs import configure_logging
-from provisioner.models import Changes, Manifest, Outcome, RunStats, Status
-from provisioner.report.files import load_report, report_paths, write_report
+from provisioner.models import Changes, Manifest, Outcome, RunKind, RunStats, Status
+from provisioner.report.files import (
+    load_report,
+    report_paths,
+    write_codes_sheet,
+    write_report,
+)
 from provisioner.report.safety import refuse_inputs, set_aside
 from provisioner.settings import Settings
 from provisioner.webex.client import ApiClient
@@ -42,7 +50,6 @@ from provisioner.webex.client import ApiClient
 __all__ = ["codes_command", "renewal_changes", "renewed_report_path"]
 
 _RENEWED_STEM = re.compile(r"^(?P<base>.*)-renewed(?:-(?P<n>\d+))?$")
-_ID_TAIL = 6
 
 
 def _within(_ctx: click.Context, _param: click.Parameter, value: str) -> timedelta:
@@ -81,6 +88,20 @@ def _within(_ctx: click.Context, _param: click.Parameter, value: str) -> timedel
     is_flag=True,
     help="Print codes in full (they are secrets: by default only the last 4 digits).",
 )
+@click.option(
+    "--sheet",
+    "sheet",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[PATH]",
+    help=(
+        "Write the codes still pending (after --renew: with the new ones) as a "
+        "printable Activation codes sheet, to PATH (.xlsx; default: next to REPORT, "
+        "named <REPORT>-codes.xlsx). It holds the codes: mode 0600."
+    ),
+)
+@group_by_option()
 @yes_option()
 @connection_options
 def codes_command(
@@ -89,6 +110,8 @@ def codes_command(
     renew: bool,
     output: Path | None,
     show_codes: bool,
+    sheet: str | None,
+    group_by: str | None,
     yes: bool,
     connection: ConnectionOptions,
 ) -> None:
@@ -101,12 +124,20 @@ def codes_command(
     activation are applied; the new complete report goes next to REPORT with
     -renewed in its name, or to --report PATH.
 
+    With --sheet, the codes still pending (not activated, not expired; after
+    --renew, with the renewed ones) are also written as a printable sheet, one line
+    per code with owner, model, the code and its expiry.
+
     Exit status: 0 done, 1 some renewal or tag step failed, 2 nothing could start.
     """
     with command_errors() as where:
         paths = _output_paths(report, output) if renew else ()
         refuse_inputs(paths, [report], flag="--report")
+        sheet_path = _sheet_path(report, sheet)
+        if sheet_path is not None:
+            refuse_inputs([sheet_path], [report, *paths], flag="--sheet")
         manifest, outcomes = load_report(report)
+        group = group_column(manifest, group_by)
         settings = build_settings(connection, os.environ)
         where.base_url = settings.base_url
         configure_logging(
@@ -127,13 +158,27 @@ def codes_command(
         )
         for line in listing:
             click.echo(line)
+        merged = {**outcomes, **updated}
+        if renew:
+            # The report first: it is where the new codes are kept, whatever
+            # happens to the sheet. A renewal keeps no journal: its line of the
+            # history goes into the report (and the XLSX carries it on).
+            stats = story_of_report(report, None).told(stats, RunKind.RENEWAL)
+            moved = set_aside(paths, merged.values())
+            write_report(manifest, merged, paths, stats, group_by=group)
+            for line in set_aside_lines(moved):
+                click.echo(line)
+        if sheet_path is not None:
+            count = write_codes_sheet(
+                manifest,
+                merged,
+                sheet_path,
+                only=still_pending(entries, updated),
+                group_by=group,
+            )
+            click.echo(f"{count} pending activation codes written to {sheet_path}")
         if not renew:
             raise SystemExit(EXIT_OK)
-        merged = {**outcomes, **updated}
-        moved = set_aside(paths, merged.values())
-        write_report(manifest, merged, paths, stats)
-        for line in set_aside_lines(moved):
-            click.echo(line)
     for line in render_renewal(entries, updated, paths):
         click.echo(line)
     failed = any(o.status is Status.FAILED for o in updated.values())
@@ -184,6 +229,7 @@ class _Work:
             rate_limited=figures.rate_limited,
             retries=figures.retries,
             target=target,
+            worked=Counter(outcome.status for outcome in updated.values()),
         )
         return entries, updated, stats
 
@@ -220,144 +266,37 @@ def renewed_report_path(report: Path) -> Path:
     return report.with_name(stem + report.suffix)
 
 
+def still_pending(
+    entries: Sequence[CodeEntry], updated: Mapping[int, Outcome]
+) -> frozenset[int]:
+    """
+    The rows whose code a person may still enter: pending or expiring, or renewed
+    just now.
+    """
+    rows = set()
+    for entry in entries:
+        number = entry.row.number
+        new = updated.get(number)
+        if new is not None and new.activation_code != entry.outcome.activation_code:
+            if new.activation_code:
+                rows.add(number)
+        elif entry.state in (CodeState.PENDING, CodeState.EXPIRING):
+            rows.add(number)
+    return frozenset(rows)
+
+
+def _sheet_path(report: Path, sheet: str | None) -> Path | None:
+    """
+    Where ``--sheet`` writes: the path given, or ``<REPORT>-codes.xlsx`` beside REPORT.
+    """
+    if sheet is None:
+        return None
+    if sheet:
+        return Path(sheet)
+    return report.with_name(f"{report.stem}-codes.xlsx")
+
+
 def _output_paths(report: Path, output: Path | None) -> tuple[Path, ...]:
     if output is None:
         return (renewed_report_path(report),)
     return report_paths(report, output)
-
-
-def render_listing(
-    report: Path,
-    entries: Sequence[CodeEntry],
-    now: datetime,
-    within: timedelta,
-    *,
-    show_codes: bool = False,
-    renewing: bool = False,
-) -> list[str]:
-    """
-    Return the listing's lines: counts, then the rows of each state.
-    """
-    by_state = {state: [e for e in entries if e.state is state] for state in CodeState}
-    counts = " · ".join(f"{state.value} {len(by_state[state])}" for state in CodeState)
-    heading = (
-        f"{report}: {len(entries)} activation codes as of {_when(now)} "
-        f"(expiring = within {_span(within)})"
-    )
-    lines = [heading, f"  {counts}"]
-    for state in CodeState:
-        if by_state[state]:
-            lines.append("")
-            lines.append(f"{state.value}:")
-            lines.extend(
-                _entry_line(entry, now, show_codes=show_codes)
-                for entry in by_state[state]
-            )
-    deferred = [e for e in entries if e.outcome.tags_deferred]
-    due = [e for e in deferred if e.needs_tags]
-    renewable = [] if renewing else [e for e in entries if lifecycle.wants_renewal(e)]
-    if deferred or renewable:
-        lines.append("")
-    if deferred:
-        lines.append(
-            f"tags deferred on {len(deferred)} rows; {len(due)} of their devices "
-            "have activated (--renew applies their tags)"
-        )
-    if renewable:
-        window = (
-            "" if within == lifecycle.DEFAULT_WITHIN else f" --within {_flag(within)}"
-        )
-        lines.append(
-            f"{len(renewable)} codes are expired or expiring; renew them with: "
-            f"provisioner codes {report}{window} --renew"
-        )
-    return lines
-
-
-def _entry_line(entry: CodeEntry, now: datetime, *, show_codes: bool) -> str:
-    row = entry.row
-    code = entry.outcome.activation_code or ""
-    shown = code if show_codes else lifecycle.mask_code(code)
-    owner = "person" if row.person_id else "workspace"
-    owner_id = row.owner_id or ""
-    parts = [
-        f"  row {row.number:<4}",
-        f"{row.model or '?':<20}",
-        f"{owner} …{owner_id[-_ID_TAIL:]:<{_ID_TAIL}}".ljust(len("workspace …") + 6),
-        f"code {shown}",
-    ]
-    if entry.state is CodeState.ACTIVATED and entry.device is not None:
-        status = entry.device.connection_status or "activated"
-        mac = f", MAC {entry.device.mac}" if entry.device.mac else ""
-        parts.append(f"device {status}{mac}")
-    elif entry.expiry is not None:
-        verb = "expired" if entry.expiry <= now else "expires"
-        parts.append(f"{verb} {_when(entry.expiry)} ({_relative(entry.expiry, now)})")
-    if entry.outcome.tags_deferred:
-        parts.append("tags deferred")
-    return "  ".join(parts)
-
-
-def render_renewal(
-    entries: Sequence[CodeEntry],
-    updated: Mapping[int, Outcome],
-    paths: Sequence[Path],
-) -> list[str]:
-    """
-    Return what ``--renew`` did: codes renewed, tags applied, failures, the report.
-    """
-    old = {entry.row.number: entry.outcome for entry in entries}
-    renewed = sorted(
-        n
-        for n, o in updated.items()
-        if o.status is Status.CODE_ISSUED
-        and o.activation_code != old[n].activation_code
-    )
-    tagged = sorted(
-        n
-        for n, o in updated.items()
-        if old[n].tags_deferred
-        and not o.tags_deferred
-        and o.activation_code == old[n].activation_code
-    )
-    failed = sorted(n for n, o in updated.items() if o.status is Status.FAILED)
-    lines = [""]
-    lines.append(f"renewed {len(renewed)} codes" + _rows(renewed))
-    lines.append(f"applied deferred tags on {len(tagged)} rows" + _rows(tagged))
-    for number in failed:
-        outcome = updated[number]
-        details = [f"HTTP {outcome.http_status}"] if outcome.http_status else []
-        if outcome.tracking_id:
-            details.append(f"tracking id {outcome.tracking_id}")
-        extra = f" ({', '.join(details)})" if details else ""
-        lines.append(f"row {number} failed: {outcome.error}{extra}")
-    for path in paths:
-        lines.append(f"new report: {path}")
-    return lines
-
-
-def _rows(numbers: Sequence[int]) -> str:
-    return f" (rows {', '.join(map(str, numbers))})" if numbers else ""
-
-
-def _when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _flag(delta: timedelta) -> str:
-    hours = int(delta.total_seconds() // 3600)
-    return f"{hours // 24}d" if hours % 24 == 0 else f"{hours}h"
-
-
-def _span(delta: timedelta) -> str:
-    hours = int(delta.total_seconds() // 3600)
-    if hours % 24 == 0:
-        return f"{hours // 24} days"
-    return f"{hours} hours"
-
-
-def _relative(moment: datetime, now: datetime) -> str:
-    seconds = (moment - now).total_seconds()
-    hours = abs(seconds) / 3600
-    amount = f"{hours / 24:.0f} days" if hours >= 48 else f"{hours:.0f} hours"
-    return f"in {amount}" if seconds > 0 else f"{amount} ago"

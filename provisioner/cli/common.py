@@ -36,6 +36,7 @@ from provisioner.cli.failures import (
 from provisioner.errors import ConfigError
 from provisioner.models import Manifest, Outcome, RunStats, TagMode
 from provisioner.report.files import summarise
+from provisioner.report.summary import counts_text
 from provisioner.settings import (
     CLOUD_BASE_URLS,
     DEFAULT_CONCURRENCY,
@@ -410,6 +411,10 @@ def format_summary(
     if stats.final_rate is not None:
         second += f" · ended at {stats.final_rate:.1f} requests/s"
     lines = [first, second]
+    lines += [
+        f"  {org.org.label()}: {org.rows} rows: {counts_text(org.by_status)}"
+        for org in summary.by_org
+    ]
     if stats.codes_voided:
         lines.append(
             f"  {stats.codes_voided} replaced activation codes voided (their pending "

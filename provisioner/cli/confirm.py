@@ -7,7 +7,9 @@ and before its first write call, and declares ``yes_option()``. The rules, as
 ``terraform apply`` has them:
 
 - the block naming the org (name and id), the API (cloud or base URL), who the token
-  belongs to and the counts is always printed on standard error;
+  belongs to and the counts is always printed on standard error; when the rows go
+  to several orgs (a partner's run), every org is listed with its name, id, rows
+  and counts, and an org the token may not act for with the reason its rows fail;
 - a loopback target (the emulator) is never asked about;
 - ``--yes`` answers for the person;
 - on a terminal the person is asked y/N, and anything but yes changes nothing;
@@ -39,6 +41,7 @@ __all__ = [
     "confirm_changes",
     "describe_api",
     "is_loopback_target",
+    "org_lines",
     "stdin_is_terminal",
     "target_lines",
     "yes_option",
@@ -125,6 +128,28 @@ def change_lines(changes: Changes, target: Target) -> list[str]:
     return lines
 
 
+def org_lines(changes: Changes, target: Target) -> list[str]:
+    """
+    Say, org by org, how many rows go there and what may change (a partner's run).
+
+    An org the token may not act for is named with the reason its rows will fail.
+    """
+    if not changes.orgs:
+        return []
+    lines = [f"  in {_count(len(changes.orgs), 'org')}:"]
+    for org in changes.orgs:
+        rows = _count(org.rows, "row")
+        if org.org.refused:
+            lines.append(f"    {org.org.label()}: {rows} will fail: {org.org.refused}")
+            continue
+        what = [line.strip() for line in change_lines(org.changes, target)]
+        lines.append(
+            f"    {org.org.label()}: {rows}: "
+            + (" · ".join(what) or "nothing to change")
+        )
+    return lines
+
+
 def stdin_is_terminal() -> bool:
     """
     True when a person can answer on standard input.
@@ -152,7 +177,11 @@ def confirm_changes(
     if changes.is_empty:
         return
     click.echo(f"{command} will change:", err=True)
-    for line in [*target_lines(target), *change_lines(changes, target)]:
+    where = target_lines(target)
+    if changes.orgs:
+        # The orgs are listed one by one below; the run's own org may not be one.
+        where = where[1:]
+    for line in [*where, *change_lines(changes, target), *org_lines(changes, target)]:
         click.echo(line, err=True)
     if is_loopback_target(target) or yes:
         return

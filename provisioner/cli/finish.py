@@ -11,7 +11,7 @@ interruption or a refused token, the same command again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from provisioner.cli.exit_codes import EXIT_FAILED_ROWS, EXIT_UNUSABLE
 from provisioner.errors import ProvisionerError
 from provisioner.models import Manifest, Outcome, Status
 from provisioner.report.files import complete_outcomes, write_report
+from provisioner.report.orgs import org_report_paths, split_by_org
 from provisioner.report.safety import SetAside, set_aside
 from provisioner.run.engine import RunResult
 
@@ -39,6 +40,10 @@ class Finish:
     paths: tuple[Path, ...]
     #: The command without ``--dry-run`` (None unless this was a dry run).
     real_command: str | None = None
+    #: ``--group-by``: the manifest column the Summary counts rows by.
+    group_by: str | None = None
+    #: ``--split-by-org``: one report per org besides the combined one.
+    split_by_org: bool = False
 
 
 def set_aside_lines(moved: Sequence[SetAside]) -> list[str]:
@@ -57,9 +62,18 @@ def finish_run(finish: Finish, result: RunResult) -> int:
     the way forward; return the exit code.
     """
     complete = complete_outcomes(finish.manifest, result.outcomes)
+    split: list[tuple[str, tuple[Path, ...]]] = []
     try:
         moved = set_aside(finish.paths, complete.values())
-        write_report(finish.manifest, result.outcomes, finish.paths, result.stats)
+        write_report(
+            finish.manifest,
+            result.outcomes,
+            finish.paths,
+            result.stats,
+            group_by=finish.group_by,
+        )
+        if finish.split_by_org:
+            moved += _write_org_reports(finish, complete, result, split)
     except ProvisionerError as exc:
         # Exit 1, not 2: rows did run, so "nothing could start" would mislead.
         fail(
@@ -71,6 +85,8 @@ def finish_run(finish: Finish, result: RunResult) -> int:
     click.echo(
         format_summary(finish.manifest, result.outcomes, result.stats, finish.paths)
     )
+    for label, paths in split:
+        click.echo("\n".join(f"  report for {label}: {path}" for path in paths))
     for line in set_aside_lines(moved):
         click.echo(line)
     if result.token_refused:
@@ -96,6 +112,29 @@ def finish_run(finish: Finish, result: RunResult) -> int:
             err=True,
         )
     return code
+
+
+def _write_org_reports(
+    finish: Finish,
+    complete: Mapping[int, Outcome],
+    result: RunResult,
+    written: list[tuple[str, tuple[Path, ...]]],
+) -> list[SetAside]:
+    """
+    Write one report per org beside the combined one; note each in ``written``.
+
+    Each is complete for its org's rows (their row numbers kept), so ``rerun``
+    takes it on its own; the same safety rules apply as to the combined report.
+    """
+    moved: list[SetAside] = []
+    for part in split_by_org(finish.manifest, complete, result.stats):
+        paths = org_report_paths(finish.paths, part.org)
+        moved += set_aside(paths, part.outcomes.values())
+        write_report(
+            part.manifest, part.outcomes, paths, part.stats, group_by=finish.group_by
+        )
+        written.append((part.org.label(), paths))
+    return moved
 
 
 def _dry_run_hint(finish: Finish, outcomes: Iterable[Outcome]) -> None:

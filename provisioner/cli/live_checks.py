@@ -141,8 +141,8 @@ def describe_preflight(checked: Preflight, base_url: str | None = None) -> list[
     lines.append(f"  owners: {len(checked.owners)} looked up, {missing} not found")
     if checked.names_looked_up:
         lines.append(
-            f"  owners by name or email: {checked.names_looked_up} looked up "
-            "(rows they did not resolve are listed above)"
+            f"  owners by name or email: {checked.names_looked_up} looked up, "
+            f"{checked.names_unresolved} rows not resolved"
         )
     lines.extend(f"  warning: {warning}" for warning in checked.warnings)
     return lines

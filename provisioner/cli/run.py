@@ -37,11 +37,18 @@ from provisioner.cli.confirm import confirm_changes, yes_option
 from provisioner.cli.exit_codes import EXIT_INTERRUPTED, EXIT_OK
 from provisioner.cli.failures import command_errors
 from provisioner.cli.finish import Finish, finish_run
+from provisioner.cli.history import (
+    Story,
+    group_by_option,
+    group_column,
+    story_of_manifest,
+    story_of_report,
+)
 from provisioner.cli.progress import ProgressDisplay
 from provisioner.errors import ProvisionerError
 from provisioner.intake.manifest import load_manifest
 from provisioner.logs import configure_logging
-from provisioner.models import Changes, Manifest, Outcome, TagMode, Target
+from provisioner.models import Changes, Manifest, Outcome, RunKind, TagMode, Target
 from provisioner.redaction import add_secrets
 from provisioner.report.files import (
     load_report,
@@ -88,11 +95,23 @@ class _Job:
     command: str = "provisioner run"
     #: After a dry run: the command that makes its changes.
     real_command: str | None = None
+    #: The rollout's commands so far, and what this one reads.
+    story: Story | None = None
+    #: What this command is, for its line of the run history.
+    kind: RunKind = RunKind.RUN
+    #: ``--group-by``: the manifest column the Summary counts rows by.
+    group_by: str | None = None
+    #: ``--split-by-org``: one report per org besides the combined one.
+    split_by_org: bool = False
 
     @property
     def finish(self) -> Finish:
         return Finish(
-            manifest=self.manifest, paths=self.paths, real_command=self.real_command
+            manifest=self.manifest,
+            paths=self.paths,
+            real_command=self.real_command,
+            group_by=self.group_by,
+            split_by_org=self.split_by_org,
         )
 
 
@@ -144,6 +163,21 @@ def _real_command(
     return shlex.join(words)
 
 
+def split_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """
+    Declare ``--split-by-org``: one report per org besides the combined one.
+    """
+    return click.option(
+        "--split-by-org",
+        is_flag=True,
+        help=(
+            "Also write one report per org the rows go to (partners), each "
+            "complete for its rows and re-runnable with rerun: "
+            "<report>-org-<name>-<id>.*"
+        ),
+    )
+
+
 def _dry_run_paths(paths: tuple[Path, ...]) -> tuple[Path, ...]:
     # A rehearsal must not replace the report of a real run.
     return tuple(p.with_name(f"{p.stem}-dry-run{p.suffix}") for p in paths)
@@ -175,7 +209,9 @@ def _dry_run_paths(paths: tuple[Path, ...]) -> tuple[Path, ...]:
         "it issued are voided as their rows get new ones."
     ),
 )
+@split_option()
 @_reissue_codes_option()
+@group_by_option()
 @yes_option()
 @connection_options
 def run(
@@ -184,7 +220,9 @@ def run(
     sheet: str | None,
     dry_run: bool,
     fresh: bool,
+    split_by_org: bool,
     reissue_codes: bool,
+    group_by: str | None,
     yes: bool,
     connection: ConnectionOptions,
 ) -> None:
@@ -229,6 +267,9 @@ def run(
             real_command=(
                 _real_command(manifest_path, sheet, connection) if dry_run else None
             ),
+            story=story_of_manifest(manifest_path, journal),
+            group_by=group_column(manifest, group_by),
+            split_by_org=split_by_org,
         )
         _execute(job)
 
@@ -252,14 +293,18 @@ def run(
         "the activation codes it issued are voided as their rows get new ones."
     ),
 )
+@split_option()
 @_reissue_codes_option()
+@group_by_option()
 @yes_option()
 @connection_options
 def rerun(
     report_path: Path,
     output: Path | None,
     fresh: bool,
+    split_by_org: bool,
     reissue_codes: bool,
+    group_by: str | None,
     yes: bool,
     connection: ConnectionOptions,
 ) -> None:
@@ -287,17 +332,22 @@ def rerun(
         else:
             paths = report_paths(report_path, output)
         refuse_inputs(paths, [report_path], flag="--report")
+        journal = journal_path_for(paths[0])
         job = _Job(
             manifest=manifest,
             settings=settings,
             paths=paths,
-            journal_path=journal_path_for(paths[0]),
+            journal_path=journal,
+            story=story_of_report(report_path, journal),
+            kind=RunKind.RERUN,
+            group_by=group_column(manifest, group_by),
             previous=previous,
             only_rows=only_rows,
             quiet=connection.quiet,
             yes=yes,
             fresh=fresh,
             command="provisioner rerun",
+            split_by_org=split_by_org,
             # Where the report was written, from the journal the run kept beside it.
             previous_target=Journal.target_of(journal_path_for(report_path)),
         )
@@ -349,6 +399,8 @@ def _execute(job: _Job) -> None:
             err=True,
         )
         raise SystemExit(EXIT_INTERRUPTED)
+    if job.story is not None:
+        result = replace(result, stats=job.story.told(result.stats, job.kind))
     raise SystemExit(finish_run(job.finish, result))
 
 

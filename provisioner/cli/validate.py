@@ -15,12 +15,21 @@ from provisioner.cli.exit_codes import EXIT_FAILED_ROWS, EXIT_OK, EXIT_UNUSABLE
 from provisioner.cli.live_checks import live_options, run_live_checks
 from provisioner.errors import ManifestError
 from provisioner.intake.catalogue import load_catalogue
-from provisioner.intake.manifest import load_manifest
+from provisioner.intake.manifest import PASSWORD_MASK, load_manifest
 from provisioner.models import Manifest, OwnerKind, Problem
+from provisioner.report.cells import code_problem
 
-__all__ = ["format_problem", "render_validation", "row_problems", "validate"]
+__all__ = [
+    "code_problems",
+    "format_problem",
+    "render_validation",
+    "row_problems",
+    "validate",
+]
 
 _MAX_VALUE = 60
+# The report's activation-code column (a report given to validate carries it).
+CODE_COLUMN = "activationCode"
 
 
 @click.command()
@@ -71,6 +80,8 @@ def validate(
     if checked is not None:
         loaded = checked.preflight.manifest
     problems = row_problems(loaded)
+    for number, found in code_problems(loaded).items():
+        problems[number] = (*problems.get(number, ()), *found)
     for line in render_validation(loaded, problems):
         click.echo(line)
     if checked is not None:
@@ -84,6 +95,29 @@ def row_problems(manifest: Manifest) -> dict[int, tuple[Problem, ...]]:
     Return the offline problems of each invalid row, by row number.
     """
     return {row.number: row.problems for row in manifest.rows if row.problems}
+
+
+def code_problems(manifest: Manifest) -> dict[int, tuple[Problem, ...]]:
+    """
+    In a report (or a sheet made from one), the activation codes a spreadsheet turned
+    into numbers, by row number: their digits are lost and must not be used.
+    """
+    if CODE_COLUMN not in manifest.columns:
+        return {}
+    # A report's own column is the last of that name (see load_report).
+    index = len(manifest.columns) - 1 - manifest.columns[::-1].index(CODE_COLUMN)
+    found: dict[int, tuple[Problem, ...]] = {}
+    for row in manifest.rows:
+        text = row.cells[index] if index < len(row.cells) else ""
+        problem = code_problem(text)
+        if problem is not None:
+            # The value stays out: it is what is left of a secret.
+            message = (
+                f"{problem}; copy the code back from the .xlsx report, or from the "
+                "report the run wrote"
+            )
+            found[row.number] = (Problem(CODE_COLUMN, PASSWORD_MASK, message),)
+    return found
 
 
 def render_validation(

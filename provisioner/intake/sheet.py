@@ -276,13 +276,13 @@ def _texts(
         row[column] = text
     for index, values in enumerate(rows):
         number = index + 1
-        texts = [
-            value if value.__class__ is str else _cell_text(value) for value in values
-        ]
+        # In place, one pass: nearly every cell of a manifest is already text.
         for column, value in enumerate(values):
-            if value.__class__ in (float, int):
-                numbers[(number, column)] = value
-        yield number, texts
+            if value.__class__ is not str:
+                if value.__class__ in (float, int):
+                    numbers[(number, column)] = value
+                values[column] = _cell_text(value)
+        yield number, values  # type: ignore[misc]
 
 
 # A broken workbook surfaces as any of these, from zipfile (a bad CRC, a truncated or

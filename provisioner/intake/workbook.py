@@ -48,6 +48,7 @@ _OFFICE_DOCUMENT = _REL + "/officeDocument"
 
 # A dense grid of more cells than this, holding far fewer, is a stray far-away cell.
 _MAX_GRID_CELLS = 8_000_000
+_MAX_COLUMNS = 16_384  # XFD, the last column a sheet can have
 _ATTRIBUTE = re.compile(rb'\b(r|t)\s*=\s*["\']([^"\']*)["\']')
 _REFERENCE = re.compile(r"([A-Z]{1,3})([0-9]{1,7})")
 _VALUE = re.compile(rb"<(?:\w+:)?v\s*>(.*?)</(?:\w+:)?v\s*>", re.DOTALL)
@@ -125,8 +126,8 @@ class Workbook:
 
     def _check_extent(self, name: str, xml: bytes) -> None:
         last_row = _last_row(xml)
-        if last_row * 26 <= _MAX_GRID_CELLS:
-            return
+        if last_row * _MAX_COLUMNS <= _MAX_GRID_CELLS:
+            return  # small whatever its width: no need to scan for the widest cell
         width = 26
         if re.search(rb'<(?:\w+:)?c\s+r\s*=\s*"[A-Z]{2}', xml):
             width = max(

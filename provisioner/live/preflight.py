@@ -24,7 +24,7 @@ so callers import the whole pre-flight from this one module.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import anyio
 import structlog
@@ -35,6 +35,15 @@ from provisioner.errors import (
     ForbiddenError,
     InvalidRequestError,
     NotFoundError,
+)
+from provisioner.live.orgs import (
+    OrgAccess,
+    acted_for,
+    merge_rows,
+    org_keys,
+    org_problem,
+    refusal,
+    with_catalogues,
 )
 from provisioner.live.owners import resolve_owners
 from provisioner.live.rules import (
@@ -53,14 +62,16 @@ from provisioner.live.rules import (
     mac_problems,
     merge_problems,
     owner_problems,
+    row_org,
     with_catalogue,
 )
-from provisioner.models import Manifest, OwnerKind
+from provisioner.models import Manifest, OrgInfo, OwnerKind
 from provisioner.webex.protocol import DevicesApi, SupportedModel
 
 __all__ = [
     "MAC_BATCH_SIZE",
     "MacHolder",
+    "OrgAccess",
     "OwnerKey",
     "OwnerLookup",
     "Preflight",
@@ -70,9 +81,12 @@ __all__ = [
     "mac_message",
     "mac_problems",
     "merge_problems",
+    "name_orgs",
     "owner_problems",
     "preflight",
+    "read_orgs",
     "with_catalogue",
+    "with_catalogues",
 ]
 
 log = structlog.get_logger()
@@ -88,6 +102,7 @@ async def preflight(
     batch_size: int = MAC_BATCH_SIZE,
     concurrency: int = DEFAULT_LOOKUP_CONCURRENCY,
     supported: Sequence[SupportedModel] | None = None,
+    orgs: Mapping[str | None, OrgAccess] | None = None,
 ) -> Preflight:
     """
     Run the live checks for every row of a manifest; make no write call.
@@ -95,12 +110,15 @@ async def preflight(
     Args:
         manifest: the manifest after the offline checks.
         api: an open client (``ApiClient``) or any ``DevicesApi``.
-        org_id: the org of rows without an ``orgId`` (None: the token's); its
-            supportedDevices answer is used for every row.
+        org_id: the org of rows without an ``orgId`` (None: the token's).
         batch_size: MACs per validateMacs call.
         concurrency: owner and MAC-holder lookups in flight at once.
         supported: the org's supportedDevices answer when the caller already has it
             (the engine reads it first); None reads it here, as the first call.
+        orgs: what reading the other orgs the rows name answered, when the caller
+            has read them; each org not in it is read here, once. Each row is
+            judged against its own org's list; a refused org's rows get that as
+            their problem, and nothing more is asked about them.
 
     Raises:
         AuthError: the token was refused (401) on the first call; nothing else ran.
@@ -109,19 +127,35 @@ async def preflight(
     gathered = Answers()
     if supported is None:
         # The first call doubles as the authentication check: a 401 ends here.
-        gathered.supported = await _supported(api, org_id, gathered.warnings)
+        read = await _supported(api, org_id, gathered.warnings)
+        gathered.supported = read or ()
     else:
-        gathered.supported = tuple(supported)
-    if gathered.supported:
-        manifest = with_catalogue(manifest, gathered.supported)
-    # Owners named by name get their ids first: the MAC holder and adoption checks
-    # compare owner ids.
-    resolution = await resolve_owners(
-        manifest, api, org_id=org_id, concurrency=concurrency
+        read = gathered.supported = tuple(supported)
+    accesses = dict(orgs or {})
+    accesses.setdefault(
+        org_id, OrgAccess(info=OrgInfo(key=org_id, id=org_id), supported=read or ())
     )
-    manifest = resolution.manifest
+    unread = [key for key in org_keys(manifest.rows, org_id) if key not in accesses]
+    if read is not None:
+        # (When the token may not read the list at all, a refusal in another org
+        # would say nothing about that org: its rows keep the bundled catalogue.)
+        accesses.update(await read_orgs(api, unread, concurrency=concurrency))
+    lists = {key: access.supported for key, access in accesses.items()}
+    manifest = with_catalogues(manifest, lists, org_id)
+    refused = {key: access for key, access in accesses.items() if access.is_refused}
+    # Owners named by name get their ids first: the MAC holder and adoption checks
+    # compare owner ids. A refused org's rows are that org's problem alone: nothing
+    # more is asked about them.
+    resolution = await resolve_owners(
+        acted_for(manifest, accesses, org_id),
+        api,
+        org_id=org_id,
+        concurrency=concurrency,
+    )
+    manifest = merge_rows(manifest, resolution.manifest)
     gathered.warnings.extend(resolution.warnings)
-    for org, batch in mac_batches(manifest.rows, org_id, batch_size):
+    rows = [row for row in manifest.rows if row_org(row, org_id) not in refused]
+    for org, batch in mac_batches(rows, org_id, batch_size):
         if not await _validate_batch(api, org, batch, gathered):
             break
     limiter = anyio.CapacityLimiter(max(1, concurrency))
@@ -129,7 +163,7 @@ async def preflight(
         for key, state in gathered.states.items():
             if state.state == "UNAVAILABLE":
                 group.start_soon(_find_holder, api, key, gathered, limiter)
-        for owner in distinct_owners(manifest.rows, org_id):
+        for owner in distinct_owners(rows, org_id):
             group.start_soon(_lookup_owner, api, owner, gathered, limiter)
     # The holders' names come through the same cache: each owner is read once.
     holder_owners = dict.fromkeys(
@@ -144,14 +178,105 @@ async def preflight(
     live = dict(checked.live_problems)
     for number, problems in resolution.problems.items():
         live[number] = problems + live.get(number, ())
+    refusals = {
+        row.number: (org_problem(manifest, row, refused[org]),)
+        for row in manifest.rows
+        if (org := row_org(row, org_id)) in refused
+    }
     return dataclasses.replace(
-        checked, live_problems=live, names_looked_up=len(resolution.lookups)
+        checked,
+        manifest=merge_problems(checked.manifest, refusals),
+        live_problems={**live, **refusals},
+        names_looked_up=len(resolution.lookups),
+        names_unresolved=len(resolution.problems),
     )
+
+
+async def read_orgs(
+    api: DevicesApi,
+    keys: Sequence[str | None],
+    *,
+    concurrency: int = DEFAULT_LOOKUP_CONCURRENCY,
+) -> dict[str | None, OrgAccess]:
+    """
+    Read each org's supportedDevices once: its models, or why the token may not act
+    for it (401, 403, 404). Any other failure leaves the org without a list.
+    """
+    found: dict[str | None, OrgAccess] = {}
+    limiter = anyio.CapacityLimiter(max(1, concurrency))
+    async with anyio.create_task_group() as group:
+        for key in keys:
+            group.start_soon(_read_org, api, key, found, limiter)
+    return {key: found[key] for key in keys}
+
+
+async def name_orgs(
+    api: DevicesApi,
+    infos: Sequence[OrgInfo],
+    *,
+    concurrency: int = DEFAULT_LOOKUP_CONCURRENCY,
+) -> list[OrgInfo]:
+    """
+    Fill in each org's id and display name, where the token may read them.
+
+    The token's own org (key None) is found through ``GET /people/me``. A name the
+    API will not give stays unknown: the org is then shown by its id.
+    """
+    named: dict[int, OrgInfo] = {}
+    limiter = anyio.CapacityLimiter(max(1, concurrency))
+
+    async def name(index: int, info: OrgInfo) -> None:
+        async with limiter:
+            named[index] = await _named(api, info)
+
+    async with anyio.create_task_group() as group:
+        for index, info in enumerate(infos):
+            group.start_soon(name, index, info)
+    return [named[index] for index in range(len(infos))]
+
+
+async def _named(api: DevicesApi, info: OrgInfo) -> OrgInfo:
+    try:
+        org_id = info.id
+        if org_id is None:
+            org_id = (await api.get_me()).org_id
+        if org_id is None:
+            return info
+        org = await api.get_organization(org_id)
+    except ApiError as error:
+        log.info("org_name_unknown", org_id=info.id, status=error.status)
+        return info
+    return dataclasses.replace(info, id=org_id, name=org.display_name)
+
+
+async def _read_org(
+    api: DevicesApi,
+    key: str | None,
+    found: dict[str | None, OrgAccess],
+    limiter: anyio.CapacityLimiter,
+) -> None:
+    info = OrgInfo(key=key, id=key)
+    async with limiter:
+        try:
+            models = await api.supported_devices(org_id=key)
+        except (AuthError, ForbiddenError, NotFoundError) as error:
+            log.warning("org_refused", org_id=key, status=error.status)
+            refused = dataclasses.replace(info, refused=refusal(error))
+            found[key] = OrgAccess(info=refused, error=error)
+            return
+        except ApiError as error:
+            log.warning("supported_devices_refused", org_id=key, status=error.status)
+            models = []
+    log.info("supported_devices_read", org_id=key, models=len(models))
+    found[key] = OrgAccess(info=info, supported=tuple(models))
 
 
 async def _supported(
     api: DevicesApi, org: str | None, warnings: list[str]
-) -> tuple[SupportedModel, ...]:
+) -> tuple[SupportedModel, ...] | None:
+    """
+    Read the run's org's list; None when the token may not read it at all.
+    """
     try:
         models = await api.supported_devices(org_id=org)
     except ForbiddenError:
@@ -159,7 +284,7 @@ async def _supported(
             "models were checked against the bundled catalogue only: the token may "
             "not read supportedDevices (it needs spark-admin:telephony_config_read)"
         )
-        return ()
+        return None
     log.info("supported_devices_read", org_id=org, models=len(models))
     return tuple(models)
 

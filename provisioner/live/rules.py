@@ -115,6 +115,7 @@ class Preflight:
         warnings: checks that could not be made (a token without a needed scope), in
             words a person can act on; the rows are not marked invalid for those.
         names_looked_up: distinct owner names (workspace names, emails) looked up.
+        names_unresolved: rows whose owner name matched no owner, or several.
     """
 
     manifest: Manifest
@@ -125,6 +126,7 @@ class Preflight:
     supported: tuple[SupportedModel, ...]
     warnings: tuple[str, ...] = ()
     names_looked_up: int = 0
+    names_unresolved: int = 0
 
     @property
     def invalid_rows(self) -> tuple[Row, ...]:

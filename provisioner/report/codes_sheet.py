@@ -22,10 +22,6 @@ __all__ = ["CODES_SHEET", "CodeLine", "code_header", "code_lines", "owner_label"
 
 CODES_SHEET = "Activation codes"
 
-# Manifest fields that name an owner as people know it, best first; the ids are the
-# last resort (nobody reads a base64 id off a printout, but it is unambiguous).
-_OWNER_NAME_FIELDS = ("workspace", "personEmail")
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CodeLine:
@@ -77,7 +73,7 @@ def code_lines(
         lines.append(
             CodeLine(
                 row=row.number,
-                owner=owner_label(manifest, row),
+                owner=owner_label(row),
                 model=entry.display_name if entry else (row.model or ""),
                 code=format_code(outcome.activation_code) or "",
                 expiry=expiry or outcome.activation_expiry,
@@ -90,18 +86,17 @@ def code_lines(
     return lines
 
 
-def owner_label(manifest: Manifest, row: Row) -> str:
+def owner_label(row: Row) -> str:
     """
-    The row's owner as people know it: a workspace name or email when the manifest
-    names one, else the owner's id.
+    The row's owner as people know it: the workspace name (with its location when
+    the row gave one) or the email the row named, else the owner's id.
     """
-    for name in _OWNER_NAME_FIELDS:
-        header = manifest.field_columns.get(name)
-        if header in manifest.columns:
-            text = _cell(row, manifest.columns.index(header))
-            if text:
-                return text
-    return row.owner_id or ""
+    name = row.owner_name
+    if not name:
+        return row.owner_id or ""
+    if row.workspace_name and row.location:
+        return f"{name}, {row.location}"
+    return name
 
 
 def _cell(row: Row, index: int) -> str:

@@ -77,6 +77,10 @@ class CellStyle:
     wrap: bool = False
     top: bool = False
     left: bool = False
+    #: Cut the text at the cell's edge ("fill" alignment) instead of letting it spill
+    #: over the empty cells beside it; only for text longer than the cell (shorter
+    #: text would be repeated to fill it).
+    clip: bool = False
     rule_below: bool = False
 
 
@@ -121,11 +125,12 @@ class Styles:
                     size=style.size or BODY_SIZE,
                     bold=style.bold,
                 )
-            if style.wrap or style.top or style.left:
+            if style.wrap or style.top or style.left or style.clip:
+                horizontal = "fill" if style.clip else "left" if style.left else None
                 template.alignment = Alignment(
                     wrap_text=style.wrap or None,
                     vertical="top" if style.top else None,
-                    horizontal="left" if style.left else None,
+                    horizontal=horizontal,
                 )
             if style.rule_below:
                 template.border = Border(bottom=Side(style="thin"))

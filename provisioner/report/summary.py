@@ -4,7 +4,8 @@ What a report's Summary sheet says, decided without a workbook in sight.
 ``summarise`` counts the rows; ``summary_lines`` lays the sheet out as lines of cells
 for ``summary_sheet.py`` to style: what happened (counts by status, the next step),
 where and when (cloud, API, org, who, times, manifest and fingerprint, tool version),
-problems by kind, counts per group (``--group-by``), the run history (one line per
+problems by kind, counts per group (``--group-by``) and per org (a partner's
+run across several orgs: ``report.orgs``), the run history (one line per
 command of the rollout, so a rerun's report still tells the whole story) and, last
 and apart, the figures engineers read (API calls, 429s, rates).
 """
@@ -30,6 +31,7 @@ from provisioner.models import (
     Target,
 )
 from provisioner.report.cells import NOT_STARTED_ERROR, cell_time, error_kind
+from provisioner.report.orgs import OrgCount, count_by_org, is_multi_org
 from provisioner.settings import COMMERCIAL_BASE_URL, FEDRAMP_BASE_URL
 
 __all__ = [
@@ -103,6 +105,8 @@ class ReportSummary:
     by_error: Mapping[str, int]
     not_started: int
     stats: RunStats
+    #: Each org's rows by status, when the rows go to several orgs (else empty).
+    by_org: tuple[OrgCount, ...] = ()
 
     @property
     def throughput(self) -> float | None:
@@ -152,12 +156,14 @@ def summarise(
     by_status = Counter(outcome.status for outcome in complete.values())
     kinds = (error_kind(outcome) for outcome in complete.values())
     by_error = Counter(kind for kind in kinds if kind is not None)
+    multi_org = is_multi_org(manifest, stats)
     return ReportSummary(
         rows=len(complete),
         by_status={status: by_status[status] for status in Status},
         by_error=dict(sorted(by_error.items(), key=lambda item: (-item[1], item[0]))),
         not_started=by_status[Status.NOT_STARTED],
         stats=stats,
+        by_org=count_by_org(manifest, complete, stats) if multi_org else (),
     )
 
 
@@ -284,6 +290,8 @@ def summary_lines(
         lines += [Line(LineKind.PAIR, item) for item in summary.by_error.items()]
     if group_by is not None:
         lines += [Line(LineKind.BLANK), *_group_lines(manifest, outcomes, group_by)]
+    if summary.by_org:
+        lines += [Line(LineKind.BLANK), *_org_lines(summary.by_org)]
     lines += [Line(LineKind.BLANK), *_history_lines(history)]
     lines += [Line(LineKind.BLANK), *_engineering_lines(summary)]
     return lines
@@ -365,6 +373,17 @@ def _group_lines(
     ]
     for value, counts in groups.items():
         cells = (value, sum(counts.values()), counts_text(counts))
+        lines.append(Line(LineKind.TABLE_ROW, cells))
+    return lines
+
+
+def _org_lines(counts: Sequence[OrgCount]) -> list[Line]:
+    lines = [
+        Line(LineKind.HEADING, ("By org",)),
+        Line(LineKind.TABLE_HEADER, ("org", "rows", "by status")),
+    ]
+    for count in counts:
+        cells = (count.org.label(), count.rows, counts_text(count.by_status))
         lines.append(Line(LineKind.TABLE_ROW, cells))
     return lines
 

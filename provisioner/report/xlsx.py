@@ -136,6 +136,7 @@ class XlsxTable:
         self._held: list[Sequence[Cell]] | None = []
         self.rows = 0
         self._written = 0
+        self._widths: list[float] = []
 
     def append(self, record: Sequence[Cell]) -> None:
         """
@@ -182,7 +183,8 @@ class XlsxTable:
         # before the first row, so they are set first.
         set_up_printing(sheet, header=self._title)
         sheet.freeze_panes = "A2"
-        for index, width in enumerate(self._fit_widths(held)):
+        self._widths = self._fit_widths(held)
+        for index, width in enumerate(self._widths):
             sheet.column_dimensions[get_column_letter(index + 1)].width = width
         sheet.append([self._styles.cell(name, _HEADER) for name in self._header])
         for record in held:
@@ -191,12 +193,15 @@ class XlsxTable:
     def _write(self, record: Sequence[Cell]) -> None:
         self._written += 1
         lines = _lines_needed(record, self._kinds.wrapped)
+        number = self._written + 1  # the header is row 1
         if lines > 1:
-            # Rows are numbered from 1 and the header is row 1.
-            self._sheet.row_dimensions[self._written + 1].height = LINE_HEIGHT * lines
+            self._sheet.row_dimensions[number].height = LINE_HEIGHT * lines
         self._sheet.append(
             [self._cell(at, value, top=lines > 1) for at, value in enumerate(record)]
         )
+        if lines > 1:
+            # Written with the row; dropped so memory stays flat over a long table.
+            del self._sheet.row_dimensions[number]
 
     def _cell(self, at: int, value: Cell, *, top: bool) -> object:
         kinds, styles = self._kinds, self._styles
@@ -210,11 +215,18 @@ class XlsxTable:
                 return styles.cell(
                     written, CellStyle(number_format=DATE_TIME_FORMAT, top=top)
                 )
-        if at in kinds.text:
-            return styles.cell(value, CellStyle(number_format=TEXT_FORMAT, top=top))
         if at in kinds.wrapped:
             return styles.cell(value, CellStyle(wrap=True, top=True))
-        return styles.cell(value, CellStyle(top=True) if top else None)
+        # Text longer than its column (a long id) is cut at the cell's edge: spilt
+        # over the empty cells beside it, it reads as theirs, on screen and paper.
+        width = self._widths[at] if at < len(self._widths) else MAX_WIDTH
+        clip = isinstance(value, str) and len(value) > width
+        if at in kinds.text:
+            text = CellStyle(number_format=TEXT_FORMAT, top=top, clip=clip)
+            return styles.cell(value, text)
+        if clip or top:
+            return styles.cell(value, CellStyle(top=top, clip=clip))
+        return styles.cell(value, None)
 
     def _fit_widths(self, records: Sequence[Sequence[Cell]]) -> list[float]:
         kinds = self._kinds
@@ -250,8 +262,9 @@ def _lines_needed(record: Sequence[Cell], wrapped: Mapping[int, int]) -> int:
     for at, width in wrapped.items():
         value = record[at] if at < len(record) else None
         if isinstance(value, str) and value:
-            # A column's width counts digit widths; text averages a little narrower.
-            per_line = max(1, int(width * 1.2))
+            # A column's width counts digit widths; prose averages narrower (about
+            # 1.5 characters a unit in Calibri; 1.4 keeps a margin).
+            per_line = max(1, int(width * 1.4))
             needed = sum(
                 math.ceil(len(part) / per_line) or 1 for part in value.split("\n")
             )

@@ -55,12 +55,25 @@ from provisioner.errors import (
     ForbiddenError,
     TransientError,
 )
+from provisioner.live.orgs import (
+    OrgAccess,
+    acted_for,
+    merge_rows,
+    org_keys,
+    refused_outcome,
+)
 from provisioner.live.owners import resolve_owners
-from provisioner.live.preflight import preflight, with_catalogue
+from provisioner.live.preflight import (
+    name_orgs,
+    preflight,
+    read_orgs,
+    with_catalogues,
+)
 from provisioner.live.target import resolve_target
 from provisioner.models import (
     Changes,
     Manifest,
+    OrgInfo,
     Outcome,
     Row,
     RunStats,
@@ -70,6 +83,7 @@ from provisioner.models import (
 from provisioner.run import code_rows, plan, steps
 from provisioner.run.identity import describe_target, row_digest
 from provisioner.run.journal import Journal, JournalEntry
+from provisioner.run.orgs import is_multi_org, org_changes, refused_access
 from provisioner.settings import Settings
 from provisioner.webex.protocol import DevicesApi, SupportedModel
 from provisioner.webex.retry import (
@@ -239,6 +253,10 @@ class _Run:
     dry_run_claimed: set[str] = field(default_factory=set)
     #: Set when the API refused the token (401) after rows had run: no row starts.
     token_refused: bool = False
+    #: What reading each org the rows go to answered (its list, or a refusal).
+    orgs: dict[str | None, OrgAccess] = field(default_factory=dict)
+    #: The orgs the rows go to, in order, when that is not the run's org alone.
+    org_keys: tuple[str | None, ...] = ()
     #: Outcomes known before any row was worked on (invalid rows, rows the journal
     #: or a rerun's previous report finished): not this run's throughput.
     settled: int = 0
@@ -260,14 +278,15 @@ class _Run:
         self, path: Path | None, only_rows: frozenset[int] | None, *, fresh: bool
     ) -> RunResult:
         supported = await self._check_access()
+        await self._check_orgs(supported, only_rows)
         if self.settings.dry_run:
-            await self._check_live(supported)
+            await self._check_live()
         else:
-            if supported:
-                # The org's own list decides which models go through (a dry run's
-                # pre-flight does the same): one it lacks makes the row invalid,
-                # one only it knows is fine.
-                self.manifest = with_catalogue(self.manifest, supported)
+            # Each org's own list decides which of its rows' models go through (a
+            # dry run's pre-flight does the same): one it lacks makes the row
+            # invalid, one only it knows is fine.
+            lists = {key: access.supported for key, access in self.orgs.items()}
+            self.manifest = with_catalogues(self.manifest, lists, self.settings.org_id)
             await self._resolve_owner_names()
         self.owner_labels = {
             row.number: label
@@ -293,7 +312,7 @@ class _Run:
             row.number: row_digest(row) for row in self.manifest.rows if row.is_valid
         }
         self.code_rows = _code_rows_by_owner(self.manifest.rows)
-        todo = self._settle_known_rows(entries, only_rows)
+        todo, refused = self._settle_known_rows(entries, only_rows)
         self.settled = len(self.outcomes)
         if self.before_rows is not None:
             changes = Changes()
@@ -305,6 +324,17 @@ class _Run:
                     voids=journal.voids_left(),
                     reissue=self.settings.reissue_codes,
                 )
+            if self.org_keys:
+                per_org = org_changes(
+                    self.org_keys,
+                    self.orgs,
+                    todo,
+                    refused,
+                    entries,
+                    self.previous,
+                    self.settings.org_id,
+                )
+                changes = replace(changes, orgs=per_org)
             self.before_rows(self.target, changes)
         log.info(
             "run_started",
@@ -317,10 +347,11 @@ class _Run:
         async with anyio.create_task_group() as group:
             # Each org has its own schedule and workers: a row waiting out its
             # org's 429 pause holds a worker of that org only.
-            for rows in plan.rows_by_org(todo, self.settings.org_id).values():
+            for key, rows in plan.rows_by_org(todo, self.settings.org_id).items():
                 schedule = plan.Schedule(rows)
+                models = self.orgs[key].supported
                 for _ in range(max(1, min(self.settings.concurrency, len(rows)))):
-                    group.start_soon(self._worker, schedule, journal, supported)
+                    group.start_soon(self._worker, schedule, journal, models)
         interrupted = len(self.outcomes) < len(self.manifest.rows) and self._halted()
         log.info("run_finished", rows_done=len(self.outcomes), interrupted=interrupted)
         return RunResult(
@@ -358,20 +389,50 @@ class _Run:
                 return ()
         return tuple(models)
 
-    async def _check_live(self, supported: Sequence[SupportedModel]) -> None:
+    async def _check_orgs(
+        self, supported: Sequence[SupportedModel], only_rows: frozenset[int] | None
+    ) -> None:
+        """
+        Read each other org the rows go to once: its list, or why it is refused.
+
+        A run within one org reads nothing more. A partner's run also looks up the
+        other orgs' names for the confirmation and the summary; a refused org's
+        rows fail with its one reason before any row starts, and the others go on.
+        """
+        default = self.settings.org_id
+        home = OrgInfo(key=default, id=self.target.org_id, name=self.target.org_name)
+        self.orgs = {default: OrgAccess(info=home, supported=tuple(supported))}
+        rows = self.manifest.rows
+        if only_rows is not None:
+            rows = tuple(row for row in rows if row.number in only_rows)
+        keys = org_keys(rows, default)
+        if not is_multi_org(keys, default):
+            return
+        others = [key for key in keys if key != default]
+        concurrency = self.settings.concurrency
+        with self.api.tally():
+            self.orgs.update(await read_orgs(self.api, others, concurrency=concurrency))
+            infos = [self.orgs[key].info for key in others]
+            for named in await name_orgs(self.api, infos, concurrency=concurrency):
+                self.orgs[named.key] = replace(self.orgs[named.key], info=named)
+        self.org_keys = tuple(keys)
+
+    async def _check_live(self) -> None:
         """
         Run ``validate --live``'s read-only checks, so a dry run flags what they flag.
 
         Rows with live problems become ``invalid`` like rows with offline ones; the
         owners found are remembered so the per-row checks do not look them up again.
         """
+        default = self.settings.org_id
         with self.api.tally():
             checked = await preflight(
                 self.manifest,
                 self.api,
-                org_id=self.settings.org_id,
+                org_id=default,
                 concurrency=self.settings.concurrency,
-                supported=supported,
+                supported=self.orgs[default].supported,
+                orgs=self.orgs,
             )
         self.manifest = checked.manifest
         for key, lookup in checked.owners.items():
@@ -393,12 +454,12 @@ class _Run:
         """
         with self.api.tally():
             resolution = await resolve_owners(
-                self.manifest,
+                acted_for(self.manifest, self.orgs, self.settings.org_id),
                 self.api,
                 org_id=self.settings.org_id,
                 concurrency=self.settings.concurrency,
             )
-        self.manifest = resolution.manifest
+        self.manifest = merge_rows(self.manifest, resolution.manifest)
         for warning in resolution.warnings:
             log.warning("live_check_skipped", reason=warning)
 
@@ -445,11 +506,13 @@ class _Run:
 
     def _settle_known_rows(
         self, entries: Mapping[int, JournalEntry], only_rows: frozenset[int] | None
-    ) -> list[Row]:
+    ) -> tuple[list[Row], list[Row]]:
         """
-        Fill in the outcomes known without a call; return the rows left to work on.
+        Fill in the outcomes known without a call; return the rows left to work on,
+        and those of orgs the token may not act for (failed with the org's reason).
         """
         todo: list[Row] = []
+        refused: list[Row] = []
         for row in self.manifest.rows:
             entry = entries.get(row.number)
             if only_rows is not None and row.number not in only_rows:
@@ -461,12 +524,17 @@ class _Run:
                     self.worked[Status.INVALID] += 1
             else:
                 done, resume = plan.resume_from(row, entry, self.digests[row.number])
+                access = refused_access(row, self.orgs, self.settings.org_id)
                 if done is not None:
                     self._record(row.number, done)
+                elif access is not None:
+                    self._record(row.number, refused_outcome(row, access))
+                    self.worked[Status.FAILED] += 1
+                    refused.append(row)
                 else:
                     self.resume[row.number] = resume
                     todo.append(row)
-        return todo
+        return todo, refused
 
     async def _worker(
         self,
@@ -620,6 +688,7 @@ class _Run:
             target=self.target,
             resumed=self.resumed,
             worked=dict(+self.worked),
+            orgs=tuple(self.orgs[key].info for key in self.org_keys),
             codes_voided=len(self.voided),
         )
 

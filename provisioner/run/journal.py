@@ -35,7 +35,7 @@ WAL mode with ``synchronous=NORMAL``: a commit survives the process being killed
 WAL is in the OS's hands), and costs tens of microseconds, so the calls stay on the
 event loop thread rather than hopping to a worker thread.
 
-What a crash can lose. A commit was a third of a no-fault run's CPU when every mark
+What a crash can lose. Commits were about a tenth of a no-fault run's CPU when every mark
 had its own, so marks are batched, and only where losing one is harmless:
 
 - ``started`` is committed before the write call it announces is sent, together

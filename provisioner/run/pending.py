@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from provisioner.live.codes import is_activated, product_matches
+from provisioner.live.codes import fits_row, is_activated
 from provisioner.models import Device, Outcome, Row, Status
 from provisioner.run.plan import PENDING_STATUSES
 
@@ -52,7 +52,8 @@ def earlier_pending(
     first.
 
     A device qualifies when it still waits for its code, its product is the row's
-    model, no journalled row of this run claims it, and it was created before the run
+    model (for a RoomOS row, whose code names none: it is a ``roomdesk``), no
+    journalled row of this run claims it, and it was created before the run
     began (an unclaimed device from this run is a lost code's, which the lost-code
     check removes). A device without a readable ``created`` stamp counts as earlier.
     """
@@ -63,7 +64,7 @@ def earlier_pending(
         for device in devices
         if device.id not in taken
         and still_pending(device)
-        and product_matches(device, row.model)
+        and fits_row(device, row)
         and _created(device) < before
     ]
     return tuple(sorted(found, key=_created))

@@ -423,7 +423,7 @@ class RateLimiter:
         tuning: ControllerTuning = DEFAULT_TUNING,
     ) -> None:
         # fast_acquire: a free place is taken without a trip through the event loop,
-        # which was a tenth of the client's CPU per call.
+        # a few percent of the client's CPU per call.
         self._capacity = max(1, concurrency)
         self._in_flight = anyio.Semaphore(self._capacity, fast_acquire=True)
         self.controller = RateController(control, clock=clock, tuning=tuning)

@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 from click.testing import CliRunner, Result
 
@@ -22,6 +23,7 @@ from provisioner.emulator import DEFAULT_TOKEN, run_in_subprocess
 from provisioner.intake.manifest import RawTable, build_manifest
 from provisioner.models import Manifest, Outcome, RunStats, Status
 from provisioner.report.files import load_report, write_report
+from provisioner.report.history import load_history
 
 ORG = json.loads(
     resources.files("provisioner.emulator")
@@ -207,7 +209,7 @@ def test_window_and_show_codes(
 
     assert result.exit_code == 0, result.output
     assert "pending 4" in result.output
-    assert outcomes[2].activation_code in result.output
+    assert grouped(outcomes[2].activation_code) in result.output
 
 
 @pytest.mark.usefixtures("fresh")
@@ -298,6 +300,72 @@ def test_renew_leaves_pending_codes_alone(
     assert [new[n].activation_code for n in (2, 3, 4, 5)] == [
         outcomes[n].activation_code for n in (2, 3, 4, 5)
     ]
+
+
+def grouped(code: str | None) -> str:
+    digits = code or ""
+    return "-".join(digits[i : i + 4] for i in range(0, len(digits), 4))
+
+
+def sheet_codes(path: Path) -> dict[int, str]:
+    """The Activation codes sheet's codes by row number."""
+    book = openpyxl.load_workbook(path)
+    rows = list(book["Activation codes"].iter_rows(min_row=2, values_only=True))
+    return {row[0]: row[3] for row in rows}
+
+
+@pytest.mark.usefixtures("fresh")
+def test_sheet_lists_the_codes_still_pending(
+    server: Emulator,
+    env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """--sheet writes the pending codes (not the activated one) beside the report,
+    grouped for reading off, in a file only its owner can read."""
+    report, outcomes = make_report(server, tmp_path, env)
+    server.admin("POST", f"/devices/{person_device(server)}/activate", {})
+
+    result = invoke(env, str(report), "--sheet")
+
+    sheet = tmp_path / "codes-report-codes.xlsx"
+    assert result.exit_code == 0, result.output
+    assert f"3 pending activation codes written to {sheet}" in result.output
+    assert sheet_codes(sheet) == {
+        n: grouped(outcomes[n].activation_code) for n in (2, 3, 5)
+    }
+    assert stat.S_IMODE(sheet.stat().st_mode) == 0o600
+
+
+@pytest.mark.usefixtures("fresh")
+def test_sheet_after_renew_holds_the_new_codes(
+    server: Emulator,
+    env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After --renew the sheet lists the fresh codes, as the new report holds them,
+    and the new report's history has the run (from the CSV's journal) and the
+    renewal as its own line."""
+    report, outcomes = make_report(server, tmp_path, env)
+    server.admin("POST", f"/devices/{person_device(server)}/activate", {})
+    server.advance(31)
+    at(monkeypatch, 31)
+    sheet = tmp_path / "print-me.xlsx"
+    renewed = tmp_path / "renewed.xlsx"
+
+    result = invoke(
+        env, str(report), "--renew", "--report", str(renewed), "--sheet", str(sheet)
+    )
+
+    assert result.exit_code == 0, result.output
+    _manifest, new = load_report(renewed)
+    listed = sheet_codes(sheet)
+    assert listed == {n: grouped(new[n].activation_code) for n in (2, 3, 5)}
+    assert all(listed[n] != grouped(outcomes[n].activation_code) for n in listed)
+    story = load_history(renewed)
+    assert [r.kind.value for r in story] == ["run", "codes --renew"]
+    # Three codes renewed, and the activated row's deferred tags applied.
+    assert dict(story[-1].counts) == {Status.CODE_ISSUED: 4}
 
 
 def test_no_token_exits_2(tmp_path: Path) -> None:

@@ -32,10 +32,12 @@ def test_examples_validate_cleanly(name: str) -> None:
     result = CliRunner().invoke(main, ["validate", str(MANIFESTS / name)])
 
     assert result.exit_code == 0, result.output
-    assert "40 rows, 40 valid, 0 invalid" in result.output
-    assert "onboarding: 34 by MAC, 6 by activation code" in result.output
-    assert "owners: 20 rows for 20 workspaces, 20 rows for 19 people" in result.output
-    assert "models: Cisco 8851 ×3" in result.output
+    assert "48 rows, 48 valid, 0 invalid" in result.output
+    assert "onboarding: 37 by MAC, 11 by activation code" in result.output
+    assert "owners: 24 rows for 24 workspaces, 24 rows for 23 people" in result.output
+    assert "8 rows name their owner by workspace name or email" in result.output
+    assert "models: Cisco 8851 ×4" in result.output
+    assert "Cisco Room Kit ×1" in result.output
 
 
 def test_invalid_rows_exit_1_with_problems_before_summary(tmp_path: Path) -> None:

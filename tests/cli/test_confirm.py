@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from provisioner.cli import confirm
 from provisioner.cli.confirm import confirm_changes, describe_api, yes_option
 from provisioner.errors import NotConfirmedError
-from provisioner.models import Changes, TagMode, Target
+from provisioner.models import Changes, OrgChanges, OrgInfo, TagMode, Target
 
 ORG = Target(
     base_url="https://api-usgov.webex.com/v1",
@@ -71,6 +71,35 @@ class TestConfirmation:
             "set tags on up to 40 devices (tag mode replace)",
             "delete 2 devices",
             "void 3 earlier activation codes (their pending devices are deleted)",
+        ]
+
+    def test_a_partners_run_lists_every_org_before_the_first_write(self) -> None:
+        """Each org by name and id with its rows and counts; a refused one with why."""
+        partner = Changes(
+            creates=5,
+            orgs=(
+                OrgChanges(
+                    org=OrgInfo(key="ORG-1", id="ORG-1", name="Customer One"),
+                    rows=5,
+                    changes=Changes(creates=5),
+                ),
+                OrgChanges(
+                    org=OrgInfo(key="ORG-2", id="ORG-2", refused="no such org (404)"),
+                    rows=2,
+                ),
+            ),
+        )
+
+        _, _, err = _invoke(ORG, partner, ["--yes"])
+
+        assert [line.strip() for line in err.splitlines()] == [
+            "provisioner run will change:",
+            "API:  https://api-usgov.webex.com/v1, Webex for Government (FedRAMP)",
+            "as:   admin@acme.gov",
+            "create up to 5 devices by MAC",
+            "in 2 orgs:",
+            "Customer One (ORG-1): 5 rows: create up to 5 devices by MAC",
+            "ORG-2: 2 rows will fail: no such org (404)",
         ]
 
     def test_yes_goes_ahead_without_asking(self) -> None:

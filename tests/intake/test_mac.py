@@ -4,11 +4,13 @@ MAC normalisation: every common notation in, 12 upper-case hex digits out.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provisioner.intake.mac import normalise_mac
+from provisioner.intake.mac import normalise_mac, numeric_mac_problem
 
 hex_macs = st.text(alphabet="0123456789abcdefABCDEF", min_size=12, max_size=12).filter(
     lambda mac: mac.upper() not in ("000000000000", "FFFFFFFFFFFF")
@@ -122,3 +124,114 @@ def test_invalid_macs_say_what_is_wrong(text: str, fragment: str) -> None:
     """Each kind of bad MAC gets a message naming what is wrong."""
     with pytest.raises(ValueError, match=fragment):
         normalise_mac(text)
+
+
+TEXT_FIX = "format the column as Text and re-enter the MAC"
+RETYPE = "format the column as Text and retype the MAC from the device's label"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "the MAC is empty"),
+        (
+            "000000000000",
+            (
+                "000000000000 is a placeholder, not a device's MAC; copy the MAC from "
+                "the device's label or box"
+            ),
+        ),
+        (
+            "AA:BB:CC:DD:EE:GZ",
+            (
+                "not a MAC address: 'G', 'Z' is not a hex digit; a MAC is 12 hex digits "
+                "(0-9, A-F), e.g. AA:BB:CC:DD:EE:FF"
+            ),
+        ),
+        (
+            "AABBCCDDEE",
+            (
+                "a MAC has 12 hex digits but this has 10; check for a missing or extra "
+                "digit"
+            ),
+        ),
+        (
+            "1.12233E+11",
+            "the spreadsheet turned this MAC into a number in scientific notation; "
+            + TEXT_FIX,
+        ),
+        (
+            "112233445566.00",
+            "the spreadsheet turned this MAC into a number (it ends in a decimal "
+            "point); " + TEXT_FIX,
+        ),
+        (
+            "1122334455",
+            "this MAC has only 10 digits: the spreadsheet probably took it for a "
+            "number and dropped its leading zeros (was it 001122334455?); "
+            + TEXT_FIX
+            + " with its leading zeros",
+        ),
+    ],
+)
+def test_each_message_in_full(text: str, message: str) -> None:
+    """Every refusal says, word for word, what is wrong and what to do."""
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        normalise_mac(text)
+
+
+def test_bytes_without_leading_zeros_keep_their_order() -> None:
+    """Each short byte gets its zero in front, never behind."""
+    assert normalise_mac("a:b:c:d:e:f") == "0A0B0C0D0E0F"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (float("inf"), f"this MAC cell holds the number inf, not a MAC; {RETYPE}"),
+        (
+            112233.5,
+            (
+                "this MAC cell holds the number 112233.5 (a fraction), not a MAC: the "
+                f"spreadsheet took the MAC for a number; {RETYPE}"
+            ),
+        ),
+        (-5.0, f"this MAC cell holds the number -5, not a MAC; {RETYPE}"),
+        (
+            0.0,
+            "this MAC has only 1 digits: the cell holds the number 0, and a number "
+            "cannot keep a MAC's leading zeros (was it 000000000000?); " + RETYPE,
+        ),
+        (
+            1112233445566.0,
+            f"this MAC cell holds the number 1112233445566, not a MAC; {RETYPE}",
+        ),
+        (
+            1122334455.0,
+            "this MAC has only 10 digits: the cell holds the number 1122334455, and a "
+            "number cannot keep a MAC's leading zeros (was it 001122334455?); "
+            + RETYPE,
+        ),
+        (
+            112233000000.0,
+            "this MAC cell holds the number 112233000000 (shown as 1.12233E+11): its "
+            "6 trailing zeros look like rounding, so the last digits may be lost; "
+            + RETYPE,
+        ),
+        (
+            100000000000.0,
+            "this MAC cell holds the number 100000000000 (shown as 1E+11): its 11 "
+            "trailing zeros look like rounding, so the last digits may be lost; "
+            + RETYPE,
+        ),
+    ],
+)
+def test_numeric_cells_are_described_word_for_word(value: float, message: str) -> None:
+    """A number in a MAC cell is named with what it holds and the fix."""
+    assert numeric_mac_problem(value) == message
+
+
+@pytest.mark.parametrize("value", [112233445566.0, 998877665540.0, 0.0 + 1e11 + 7])
+def test_exact_twelve_digit_numbers_are_macs(value: float) -> None:
+    """A whole 12-digit number without rounding zeros is the MAC (no problem)."""
+    assert numeric_mac_problem(value) is None

@@ -481,12 +481,24 @@ def test_split_tags() -> None:
 
 @pytest.mark.parametrize("name", ["example.csv", "example.xlsx"])
 def test_examples_are_valid(name: str) -> None:
-    """The shipped examples load with 40 rows and no problem."""
+    """The shipped examples load with 48 rows and no problem: RoomOS, names, emails."""
     manifest = load_manifest(MANIFESTS / name)
 
-    assert len(manifest.rows) == 40
+    assert len(manifest.rows) == 48
     assert [row.number for row in manifest.rows if row.problems] == []
-    assert sum(row.is_activation_code_row for row in manifest.rows) == 6
+    assert sum(row.is_activation_code_row for row in manifest.rows) == 11
+    assert sum(row.roomos for row in manifest.rows) == 5
+    assert sum(bool(row.workspace_name) for row in manifest.rows) == 4
+    assert sum(bool(row.person_email) for row in manifest.rows) == 4
+
+
+def test_example_workbook_holds_the_csv_rows() -> None:
+    """example.xlsx is example.csv as a workbook (scripts/example_xlsx.py writes it)."""
+    from_csv = load_manifest(MANIFESTS / "example.csv")
+    from_xlsx = load_manifest(MANIFESTS / "example.xlsx")
+
+    assert from_xlsx.columns == from_csv.columns
+    assert [row.cells for row in from_xlsx.rows] == [row.cells for row in from_csv.rows]
 
 
 def test_unreadable_path_is_a_read_error(tmp_path: Path) -> None:

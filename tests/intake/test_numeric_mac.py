@@ -204,3 +204,19 @@ class TestCellsCalamineHides:
 
         assert "row 1048576 and column XFD" in str(refused.value)
         assert "Ctrl+End" in str(refused.value)
+
+    def test_a_stray_far_column_on_a_short_sheet_is_refused(
+        self, tmp_path: Path
+    ) -> None:
+        """Few rows, but a cell at column XFD on row 1000: a grid of 16 million."""
+        workbook = Workbook()
+        sheet = workbook.active
+        sheet.append(["mac", "model", "workspaceId"])
+        sheet.append(["AABBCCDDEEFF", "Cisco 8851", WS])
+        sheet["XFD1000"] = "stray"
+        workbook.save(tmp_path / "m.xlsx")
+
+        with pytest.raises(ManifestReadError) as refused:
+            read_table(tmp_path / "m.xlsx")
+
+        assert "row 1000 and column XFD" in str(refused.value)

@@ -19,6 +19,7 @@ from provisioner.models import Manifest, Outcome, Row, Status
 from provisioner.report.cells import (
     RESULT_COLUMNS,
     code_problem,
+    error_kind,
     format_code,
     outcome_cells,
     parse_outcome,
@@ -222,3 +223,87 @@ class TestCodesInFiles:
             csv.writer(file).writerows(line[:at] + line[at + 1 :] for line in lines)
 
         assert load_report(path)[1] == code_outcomes()
+
+
+class TestErrorKind:
+    def outcome(self, error: str, **fields: object) -> Outcome:
+        return Outcome(row=2, status=Status.FAILED, error=error, **fields)  # type: ignore[arg-type]
+
+    def test_the_step_before_the_first_colon(self) -> None:
+        """The kind is the text before the first colon, with the HTTP status."""
+        outcome = self.outcome("create device: bad: body", http_status=400)
+
+        assert error_kind(outcome) == "create device (HTTP 400)"
+
+    def test_a_kind_of_exactly_the_limit_is_kept_whole(self) -> None:
+        """Sixty characters are kept; sixty-one are cut to 59 and an ellipsis."""
+        exact = "k" * 60
+        longer = "a" * 58 + " " + "b" * 10
+
+        assert error_kind(self.outcome(exact)) == exact
+        assert error_kind(self.outcome(longer)) == "a" * 58 + "…"
+
+    def test_invalid_rows_and_rows_without_reason(self) -> None:
+        """Invalid rows say so; a failure without text says that."""
+        invalid = Outcome(row=3, status=Status.INVALID, error="mac: not a MAC")
+
+        assert error_kind(invalid) == "invalid row: mac"
+        assert error_kind(self.outcome("")) == "no reason given"
+
+
+class TestUnreadableCells:
+    PATH = Path("r.csv")
+
+    def values(self, **changes: str) -> dict[str, str]:
+        values = values_of(Outcome(row=2, status=Status.CREATED))
+        values.update(changes)
+        return values
+
+    @pytest.mark.parametrize(
+        ("column", "text", "minimum"),
+        [("row", "0", 1), ("httpStatus", "99", 100), ("attempts", "-1", 0)],
+    )
+    def test_counts_below_their_minimum_are_refused(
+        self, column: str, text: str, minimum: int
+    ) -> None:
+        """Row numbers start at 1, HTTP statuses at 100, attempts at 0."""
+        with pytest.raises(ManifestReadError) as caught:
+            parse_outcome(self.PATH, 5, self.values(**{column: text}))
+
+        assert str(caught.value) == (
+            f'{self.PATH}, row 5, column "{column}": "{text}" is not a whole number '
+            f"of at least {minimum}; put back the number the run wrote"
+        )
+
+    def test_the_lowest_counts_are_read(self) -> None:
+        """Row 1, HTTP 100 and 0 attempts are read back as they are."""
+        outcome = parse_outcome(
+            self.PATH, 5, self.values(row="1", httpStatus="100", attempts="0")
+        )
+
+        assert (outcome.row, outcome.http_status, outcome.attempts) == (1, 100, 0)
+
+    def test_an_unknown_status_lists_the_known_ones(self) -> None:
+        """The message names the cell and every status it may hold."""
+        known = ", ".join(status.value for status in Status)
+
+        with pytest.raises(ManifestReadError) as caught:
+            parse_outcome(self.PATH, 5, self.values(status="done"))
+
+        assert str(caught.value) == (
+            f'{self.PATH}, row 5, column "status": "done" is not a status; use one '
+            f"of {known}"
+        )
+
+    def test_a_code_turned_number_names_the_file_and_the_fix(self) -> None:
+        """The message names the file, row and column, and where to copy it from."""
+        with pytest.raises(ManifestReadError) as caught:
+            parse_outcome(self.PATH, 5, self.values(activationCode="4.41733E+15"))
+
+        message = str(caught.value)
+        assert message.startswith(f'{self.PATH}, row 5, column "activationCode": ')
+        assert message.endswith(
+            ". Copy the code back from the .xlsx report (its codes are text), or from "
+            "the report the run wrote; a code is written 1234-5678-9012-3456 so "
+            "spreadsheets keep it"
+        )

@@ -7,6 +7,7 @@ Summary's fields, the run history and the Activation codes sheet.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import stat
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from provisioner.models import Manifest, Outcome, Status
 from provisioner.report.cells import RESULT_COLUMNS
+from provisioner.report.codes_sheet import owner_label
 from provisioner.report.files import (
     WRAPPED_WIDTHS,
     load_report,
@@ -438,6 +440,22 @@ class TestCodesSheet:
 
         assert (code.number_format, code.font.size) == (TEXT_FORMAT, 14)
         assert sheet.freeze_panes == "A2"
+
+    @pytest.mark.parametrize(
+        ("changes", "label"),
+        [
+            ({}, "ws-4"),
+            ({"workspace_name": "Lobby"}, "Lobby"),
+            ({"workspace_name": "Lobby", "location": "HQ"}, "Lobby, HQ"),
+            ({"workspace_id": None, "person_email": "ana@acme.test"}, "ana@acme.test"),
+        ],
+    )
+    def test_owner_as_people_know_it(self, changes: dict[str, str], label: str) -> None:
+        """The owner is the name or email the row gave; the id only when none."""
+
+        assert (
+            owner_label(dataclasses.replace(data.row(4, code=True), **changes)) == label
+        )
 
     def test_codes_sheet_alone(self, tmp_path: Path) -> None:
         """write_codes_sheet lists only the rows asked for, in a 0600 workbook."""

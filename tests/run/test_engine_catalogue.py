@@ -111,3 +111,22 @@ async def test_the_8875_is_created_by_mac(tmp_path: Path) -> None:
 
     assert result.outcomes[2].status is Status.CREATED
     assert api.count("create_device") == 1
+
+
+async def test_a_roomos_code_is_not_issued_twice_across_reports(tmp_path: Path) -> None:
+    """An earlier run's pending Room Kit makes the row code_pending, not a second code."""
+    manifest = load_manifest(
+        write(tmp_path, f",Cisco Room Kit,{WS},", f",Desk Pro,,{PERSON}")
+    )
+    api = FakeDevicesApi(workspaces={WS}, people={PERSON})
+
+    first = await provision(
+        manifest, settings(), api=api, journal_path=tmp_path / "a.sqlite"
+    )
+    second = await provision(
+        manifest, settings(), api=api, journal_path=tmp_path / "b.sqlite"
+    )
+
+    assert [first.outcomes[n].status for n in (2, 3)] == [Status.CODE_ISSUED] * 2
+    assert [second.outcomes[n].status for n in (2, 3)] == [Status.CODE_PENDING] * 2
+    assert api.count("create_activation_code") == 2

@@ -9,16 +9,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from provisioner.errors import (
+    ApiError,
     ApiTimeoutError,
     AuthError,
     ConnectError,
+    ForbiddenError,
     InvalidRequestError,
     NotFoundError,
+    OutcomeUnknownError,
     RateLimitedError,
     ServerError,
 )
 from provisioner.models import Device, Outcome, Problem, Row, Status, TagMode
 from provisioner.run import plan
+from provisioner.run.journal import JournalEntry, Phase
 from provisioner.run.plan import Step, Verdict
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
@@ -305,3 +309,276 @@ class TestWording:
             row(2, mac="AA"), Device(id="d1")
         )
         assert "activation code" in plan.dry_run_text(row(2), None)
+
+
+def person_row(number: int, person: str, **fields: object) -> Row:
+    return Row(number=number, cells=(), person_id=person, **fields)  # type: ignore[arg-type]
+
+
+class TestFailureWords:
+    @pytest.mark.parametrize(
+        ("step", "error", "hint"),
+        [
+            (
+                Step.CREATE,
+                AuthError("Unauthorized.", status=401),
+                "the access token was refused; check the token and run again",
+            ),
+            (
+                Step.TAGS,
+                ForbiddenError("Forbidden", status=403),
+                "the token lacks a needed scope or admin rights; use an admin token",
+            ),
+            (
+                Step.CODE,
+                NotFoundError("no such workspace", status=404),
+                "check the row's workspaceId or personId (and orgId)",
+            ),
+            (
+                Step.CREATE,
+                OutcomeUnknownError("lost", cause=ServerError("x", status=502)),
+                (
+                    f"the API did not confirm it after {plan.MAX_CREATES} tries; run "
+                    "rerun to check and continue"
+                ),
+            ),
+            (
+                Step.LOOKUP,
+                ServerError("bad gateway", status=502),
+                "the API kept failing after retries; run rerun later",
+            ),
+        ],
+    )
+    def test_each_kind_of_failure_gets_its_hint(
+        self, step: Step, error: ApiError, hint: str
+    ) -> None:
+        """The step, the API's reason without its full stop, and what to do."""
+        reason = error.message.rstrip(".")
+
+        assert plan.describe_failure(step, error) == f"{step}: {reason} ({hint})"
+
+    def test_a_not_found_outside_create_and_a_refusal_get_no_hint(self) -> None:
+        """A 404 on a tag call, or a plain 400, is said as the API said it."""
+        gone = NotFoundError("Device not found.", status=404)
+        bad = InvalidRequestError("Invalid tag.", status=400)
+
+        assert plan.describe_failure(Step.TAGS, gone) == "apply tags: Device not found"
+        assert plan.describe_failure(Step.TAGS, bad) == "apply tags: Invalid tag"
+
+    def test_failed_outcome_keeps_the_errors_status_and_tracking_id(self) -> None:
+        """From an error: its words, status and tracking id; deferred tags cleared."""
+        base = Outcome(
+            row=4, status=Status.CODE_ISSUED, device_id="d", tags_deferred=True
+        )
+        error = ServerError("bad gateway", status=502, tracking_id="T-9")
+
+        failed = plan.failed_outcome(base, Step.TAGS, error)
+
+        assert failed == Outcome(
+            row=4,
+            status=Status.FAILED,
+            device_id="d",
+            error=plan.describe_failure(Step.TAGS, error),
+            http_status=502,
+            tracking_id="T-9",
+        )
+
+    def test_failed_outcome_from_our_own_words(self) -> None:
+        """From a text: the step and the text; no status or tracking id."""
+        base = Outcome(row=4, status=Status.FAILED)
+
+        failed = plan.failed_outcome(base, Step.CREATE, None, "the MAC is elsewhere")
+
+        assert (failed.error, failed.http_status, failed.tracking_id) == (
+            "create device: the MAC is elsewhere",
+            None,
+            None,
+        )
+
+    def test_an_invalid_outcome_is_its_rows(self) -> None:
+        """The invalid outcome carries its row's number and no call."""
+        bad = row(9, problems=(Problem("mac", "zz", "not a MAC"),))
+
+        assert plan.invalid_outcome(bad) == Outcome(
+            row=9, status=Status.INVALID, error="mac: not a MAC"
+        )
+
+    @pytest.mark.parametrize(
+        ("status", "http", "refused"),
+        [
+            (Status.FAILED, 401, True),
+            (Status.FAILED, 403, False),
+            (Status.FAILED, None, False),
+            (Status.CREATED, 401, False),
+        ],
+    )
+    def test_token_refusal_is_a_failed_401(
+        self, status: Status, http: int | None, refused: bool
+    ) -> None:
+        """Only a row that failed with 401 says the token stopped working."""
+        outcome = Outcome(row=2, status=status, http_status=http)
+
+        assert plan.is_token_refusal(outcome) is refused
+
+    def test_dry_run_of_a_code_row(self) -> None:
+        """A code row's dry run says it would issue a code, and which tags."""
+        code = Row(number=2, cells=(), workspace_id="ws-1", tags=("a", "b"))
+
+        assert plan.dry_run_text(code, None) == (
+            "would issue an activation code and apply tags a;b"
+        )
+
+
+class TestFoundDeviceOfAPerson:
+    def test_a_persons_device(self) -> None:
+        """A device with the row's person is ours; another person's is not."""
+        mine = person_row(2, "p-1", mac="AA")
+
+        assert (
+            plan.judge_found_device(Device(id="d", person_id="p-1"), mine)
+            is Verdict.OURS
+        )
+        assert (
+            plan.judge_found_device(Device(id="d", person_id="p-2"), mine)
+            is Verdict.OTHER_OWNER
+        )
+
+    @pytest.mark.parametrize(
+        ("device", "owner"),
+        [
+            (Device(id="d1", workspace_id="ws-3"), "workspace ws-3"),
+            (Device(id="d1"), "no workspace or person"),
+        ],
+    )
+    def test_other_owner_text_in_full(self, device: Device, owner: str) -> None:
+        """The holder, the device and both ways out."""
+        assert plan.other_owner_text(device) == (
+            f"the MAC is already registered to {owner} (device d1); delete that "
+            "device first, or correct the row's mac or owner"
+        )
+
+
+class TestLostCodeDeviceBoundaries:
+    def test_a_device_made_exactly_at_the_tolerance_counts(self) -> None:
+        """Made exactly CLOCK_TOLERANCE before the start: still since the start."""
+        start = datetime(2026, 11, 26, 1, 0, 2, tzinfo=UTC)
+        edge = (start - plan.CLOCK_TOLERANCE).isoformat(timespec="milliseconds")
+
+        found = plan.lost_code_devices([pending("edge", edge)], start, ())
+
+        assert [d.id for d in found] == ["edge"]
+
+    def test_a_stamp_without_zone_is_read_as_utc(self) -> None:
+        """A ``created`` stamp without a zone is UTC, so it compares with the start."""
+        start = datetime(2026, 11, 26, 1, 0, 0, tzinfo=UTC)
+
+        found = plan.lost_code_devices(
+            [
+                pending("naive", "2026-11-26T01:00:05"),
+                pending("old", "2026-11-26T00:00:05"),
+            ],
+            start,
+            (),
+        )
+
+        assert [d.id for d in found] == ["naive"]
+
+    def test_devices_after_a_skipped_one_are_still_seen(self) -> None:
+        """A device with a MAC, or not pending, or claimed, is skipped, not the end."""
+        start = datetime(2026, 11, 26, 1, 0, 0, tzinfo=UTC)
+        stamp = "2026-11-26T01:00:05.000Z"
+        devices = [
+            pending("with-mac", stamp, mac="00AABB000001"),
+            pending("later-1", stamp),
+            pending("connected", stamp, connection_status="connected"),
+            pending("claimed", stamp),
+            pending("later-2", stamp),
+        ]
+
+        found = plan.lost_code_devices(devices, start, {"claimed"})
+
+        assert [d.id for d in found] == ["later-1", "later-2"]
+
+
+class TestCodeReuseZones:
+    def test_an_aware_expiry_against_a_naive_now(self) -> None:
+        """One side without a zone: both are read as wall clocks and compared."""
+        previous = Outcome(
+            row=2,
+            status=Status.CODE_ISSUED,
+            activation_code="1234123412341234",
+            activation_expiry="2026-11-26T00:00:01Z",
+        )
+        naive_now = datetime(2026, 11, 26, 0, 0, 0)
+
+        assert plan.can_reuse_code(previous, naive_now)
+        assert not plan.can_reuse_code(previous, naive_now + timedelta(seconds=1))
+
+
+class TestAnUnknownOutcome:
+    def test_an_unknown_outcome_may_have(self) -> None:
+        """An OutcomeUnknownError may have taken effect, whatever its cause."""
+        unknown = OutcomeUnknownError("lost", cause=RateLimitedError("x", status=429))
+
+        assert plan.may_have_taken_effect(unknown)
+
+
+class TestPlannedChanges:
+    def test_counts_what_may_be_written(self) -> None:
+        """Creates and codes not yet made, every tagged row, voids and org notes."""
+        rows = [
+            row(2, mac="00AABB000001", tags=("a",)),
+            row(3, mac="00AABB000002"),
+            row(4, tags=("b",)),
+            row(5),
+            row(6, mac="00AABB000003", org_id="org-2"),
+        ]
+        entries = {3: JournalEntry(3, Phase.CREATED, "d3", None)}
+        previous = {
+            5: Outcome(row=5, status=Status.CODE_ISSUED, activation_code="1" * 16)
+        }
+
+        changes = plan.planned_changes(rows, entries, previous, voids=2, reissue=True)
+
+        assert (
+            changes.creates,
+            changes.codes,
+            changes.tag_updates,
+            changes.voided_codes,
+        ) == (2, 1, 2, 2)
+        assert changes.notes == (
+            (
+                "void the pending codes the rows' owners already hold from earlier runs "
+                "(--reissue-codes)"
+            ),
+            "1 of these rows act on 1 other org(s) named in their orgId column",
+        )
+
+    def test_nothing_to_reissue_says_nothing(self) -> None:
+        """--reissue-codes with no code to issue adds no note; no orgId, no note."""
+        changes = plan.planned_changes(
+            [row(2, mac="00AABB000001")], {}, {}, reissue=True
+        )
+
+        assert (changes.creates, changes.codes, changes.notes) == (1, 0, ())
+
+    def test_a_started_row_is_still_counted(self) -> None:
+        """A row journalled only as started may still create: it is counted."""
+        entries = {
+            2: JournalEntry(2, Phase.STARTED, None, None),
+            3: JournalEntry(3, Phase.STARTED, None, None),
+        }
+
+        changes = plan.planned_changes(
+            [row(2, mac="00AABB000001"), row(3)], entries, {}
+        )
+
+        assert (changes.creates, changes.codes) == (1, 1)
+
+
+class TestOwnerKey:
+    def test_keys_by_kind_and_id_or_row(self) -> None:
+        """Workspace and person owners are told apart; an ownerless row is its own."""
+        assert plan.owner_key(row(2, "x")) == "workspace:x"
+        assert plan.owner_key(person_row(3, "x")) == "person:x"
+        assert plan.owner_key(Row(number=4, cells=())) == "row:4"

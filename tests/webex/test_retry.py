@@ -24,6 +24,7 @@ from provisioner.errors import (
 from provisioner.settings import RetryPolicy
 from provisioner.webex.retry import (
     backoff_delay,
+    first_call_policy,
     is_replay_safe,
     next_delay,
     retry_after_delay,
@@ -163,3 +164,20 @@ class TestReplaySafety:
     def test_idempotent_always_replay_safe(self) -> None:
         """An idempotent call may be replayed after any transient failure."""
         assert is_replay_safe(ApiTimeoutError("slow"), idempotent=True)
+
+
+class TestFirstCallPolicy:
+    def test_a_few_quick_attempts_by_default(self) -> None:
+        """Before anything answered: 3 attempts, 1 s backoff at most, 5 s in all."""
+        quick = first_call_policy(RetryPolicy())
+
+        assert (quick.max_attempts, quick.max_delay, quick.max_total) == (3, 1.0, 5.0)
+        assert quick.base_delay == RetryPolicy().base_delay
+
+    def test_never_looser_than_the_runs_own(self) -> None:
+        """A policy tighter than the first-call bounds is kept as it is."""
+        tight = RetryPolicy(
+            max_attempts=2, base_delay=0.01, max_delay=0.02, max_total=0.5
+        )
+
+        assert first_call_policy(tight) == tight

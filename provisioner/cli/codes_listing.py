@@ -1,0 +1,158 @@
+"""
+What ``provisioner codes`` prints: the codes by state, and what ``--renew`` did.
+
+Codes are secrets: the listing shows only their last four digits unless asked
+(``--show-codes``), and then grouped as people read them off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from provisioner.live import codes as lifecycle
+from provisioner.live.codes import CodeEntry, CodeState
+from provisioner.models import Outcome, Status
+from provisioner.report.cells import format_code
+
+__all__ = ["render_listing", "render_renewal"]
+
+_ID_TAIL = 6
+
+
+def render_listing(
+    report: Path,
+    entries: Sequence[CodeEntry],
+    now: datetime,
+    within: timedelta,
+    *,
+    show_codes: bool = False,
+    renewing: bool = False,
+) -> list[str]:
+    """
+    Return the listing's lines: counts, then the rows of each state.
+    """
+    by_state = {state: [e for e in entries if e.state is state] for state in CodeState}
+    counts = " · ".join(f"{state.value} {len(by_state[state])}" for state in CodeState)
+    heading = (
+        f"{report}: {len(entries)} activation codes as of {_when(now)} "
+        f"(expiring = within {_span(within)})"
+    )
+    lines = [heading, f"  {counts}"]
+    for state in CodeState:
+        if by_state[state]:
+            lines.append("")
+            lines.append(f"{state.value}:")
+            lines.extend(
+                _entry_line(entry, now, show_codes=show_codes)
+                for entry in by_state[state]
+            )
+    deferred = [e for e in entries if e.outcome.tags_deferred]
+    due = [e for e in deferred if e.needs_tags]
+    renewable = [] if renewing else [e for e in entries if lifecycle.wants_renewal(e)]
+    if deferred or renewable:
+        lines.append("")
+    if deferred:
+        lines.append(
+            f"tags deferred on {len(deferred)} rows; {len(due)} of their devices "
+            "have activated (--renew applies their tags)"
+        )
+    if renewable:
+        window = (
+            "" if within == lifecycle.DEFAULT_WITHIN else f" --within {_flag(within)}"
+        )
+        lines.append(
+            f"{len(renewable)} codes are expired or expiring; renew them with: "
+            f"provisioner codes {report}{window} --renew"
+        )
+    return lines
+
+
+def _entry_line(entry: CodeEntry, now: datetime, *, show_codes: bool) -> str:
+    row = entry.row
+    code = entry.outcome.activation_code or ""
+    shown = (format_code(code) or "") if show_codes else lifecycle.mask_code(code)
+    owner = "person" if row.person_id else "workspace"
+    owner_id = row.owner_id or ""
+    parts = [
+        f"  row {row.number:<4}",
+        f"{row.model or '?':<20}",
+        f"{owner} …{owner_id[-_ID_TAIL:]:<{_ID_TAIL}}".ljust(len("workspace …") + 6),
+        f"code {shown}",
+    ]
+    if entry.state is CodeState.ACTIVATED and entry.device is not None:
+        status = entry.device.connection_status or "activated"
+        mac = f", MAC {entry.device.mac}" if entry.device.mac else ""
+        parts.append(f"device {status}{mac}")
+    elif entry.expiry is not None:
+        verb = "expired" if entry.expiry <= now else "expires"
+        parts.append(f"{verb} {_when(entry.expiry)} ({_relative(entry.expiry, now)})")
+    if entry.outcome.tags_deferred:
+        parts.append("tags deferred")
+    return "  ".join(parts)
+
+
+def render_renewal(
+    entries: Sequence[CodeEntry],
+    updated: Mapping[int, Outcome],
+    paths: Sequence[Path],
+) -> list[str]:
+    """
+    Return what ``--renew`` did: codes renewed, tags applied, failures, the report.
+    """
+    old = {entry.row.number: entry.outcome for entry in entries}
+    renewed = sorted(
+        n
+        for n, o in updated.items()
+        if o.status is Status.CODE_ISSUED
+        and o.activation_code != old[n].activation_code
+    )
+    tagged = sorted(
+        n
+        for n, o in updated.items()
+        if old[n].tags_deferred
+        and not o.tags_deferred
+        and o.activation_code == old[n].activation_code
+    )
+    failed = sorted(n for n, o in updated.items() if o.status is Status.FAILED)
+    lines = [""]
+    lines.append(f"renewed {len(renewed)} codes" + _rows(renewed))
+    lines.append(f"applied deferred tags on {len(tagged)} rows" + _rows(tagged))
+    for number in failed:
+        outcome = updated[number]
+        details = [f"HTTP {outcome.http_status}"] if outcome.http_status else []
+        if outcome.tracking_id:
+            details.append(f"tracking id {outcome.tracking_id}")
+        extra = f" ({', '.join(details)})" if details else ""
+        lines.append(f"row {number} failed: {outcome.error}{extra}")
+    for path in paths:
+        lines.append(f"new report: {path}")
+    return lines
+
+
+def _rows(numbers: Sequence[int]) -> str:
+    return f" (rows {', '.join(map(str, numbers))})" if numbers else ""
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _flag(delta: timedelta) -> str:
+    hours = int(delta.total_seconds() // 3600)
+    return f"{hours // 24}d" if hours % 24 == 0 else f"{hours}h"
+
+
+def _span(delta: timedelta) -> str:
+    hours = int(delta.total_seconds() // 3600)
+    if hours % 24 == 0:
+        return f"{hours // 24} days"
+    return f"{hours} hours"
+
+
+def _relative(moment: datetime, now: datetime) -> str:
+    seconds = (moment - now).total_seconds()
+    hours = abs(seconds) / 3600
+    amount = f"{hours / 24:.0f} days" if hours >= 48 else f"{hours:.0f} hours"
+    return f"in {amount}" if seconds > 0 else f"{amount} ago"

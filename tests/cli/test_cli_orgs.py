@@ -1,0 +1,153 @@
+"""
+A partner's run across several orgs, end to end: the confirmation lists every org,
+the summary and the Summary sheet count per org, --split-by-org writes one report
+per org, and each of those re-runs cleanly.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import openpyxl
+import pytest
+from click.testing import CliRunner, Result
+from org_manifests import write_org_manifest
+
+from provisioner.cli import main
+from provisioner.emulator import org_id_for, org_token
+from provisioner.emulator.harness import run_in_subprocess
+
+PARTNER = "partner-token"
+ORG1, ORG2 = org_id_for("org1"), org_id_for("org2")
+
+
+@pytest.fixture(name="base_url")
+def _base_url() -> Iterator[str]:
+    """org1 and org2 beside the seeded org; the partner token manages org1 only."""
+    args = ["--orgs", "2", "--partner", f"{PARTNER}=org1"]
+    with run_in_subprocess(args) as (_process, base_url):
+        yield base_url
+
+
+def invoke(args: Sequence[str], token: str = PARTNER) -> Result:
+    return CliRunner().invoke(
+        main, list(args), env={"WEBEX_ACCESS_TOKEN": token}, catch_exceptions=False
+    )
+
+
+def read_report(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as file:
+        return list(csv.DictReader(file))
+
+
+def run_three_orgs(base_url: str, folder: Path, *extra: str) -> tuple[Result, Path]:
+    manifest = write_org_manifest(
+        folder / "partner.csv", {None: 2, "org1": 3, "org2": 4}
+    )
+    report = folder / "out" / "partner"
+    result = invoke(
+        [
+            "run",
+            str(manifest),
+            "--base-url",
+            base_url,
+            "--report",
+            str(report),
+            "--quiet",
+            *extra,
+        ]
+    )
+    return result, report
+
+
+def test_refused_org_fails_only_its_rows_and_every_org_is_counted(
+    base_url: str, tmp_path: Path
+) -> None:
+    """
+    org2's rows fail with its one reason; the confirmation lists each org with its
+    rows, and the summary's per-org counts add up to the whole.
+    """
+    result, report = run_three_orgs(base_url, tmp_path)
+
+    assert result.exit_code == 1
+    rows = read_report(Path(f"{report}.csv"))
+    by_org = Counter((row["orgId"], row["status"]) for row in rows)
+    assert by_org == {("", "created"): 2, (ORG1, "created"): 3, (ORG2, "failed"): 4}
+    confirmation = result.stderr
+    assert "in 3 orgs:" in confirmation
+    assert f"Customer org1 ({ORG1}): 3 rows: create up to 3 devices" in confirmation
+    assert re.search(
+        rf"{re.escape(ORG2)}: 4 rows will fail: the token may not act for this org",
+        confirmation,
+    )
+    counted = re.findall(r"^  (.+): (\d+) rows: (.+)$", result.stdout, re.MULTILINE)
+    assert [(label, int(n)) for label, n, _ in counted] == [
+        (counted[0][0], 2),
+        (f"Customer org1 ({ORG1})", 3),
+        (ORG2, 4),
+    ]
+    totals: Counter[str] = Counter()
+    for _, _, text in counted:
+        for part in text.split(" · "):
+            status, number = part.rsplit(" ", 1)
+            totals[status] += int(number)
+    assert totals == Counter(row["status"] for row in rows)
+    assert f"Run: {len(rows)} rows · created 5 · failed 4" in result.stdout
+
+
+def test_summary_sheet_counts_per_org(base_url: str, tmp_path: Path) -> None:
+    """The XLSX Summary sheet has a line per org, adding up to every row."""
+    _, report = run_three_orgs(base_url, tmp_path)
+
+    workbook = openpyxl.load_workbook(f"{report}.xlsx", read_only=True)
+    lines = list(workbook["Summary"].iter_rows(values_only=True))
+    workbook.close()
+    start = next(i for i, line in enumerate(lines) if line[:1] == ("By org",))
+    assert lines[start + 1][:3] == ("org", "rows", "by status")
+    per_org = {line[0]: line[1:3] for line in lines[start + 2 : start + 5]}
+
+    assert per_org[f"Customer org1 ({ORG1})"] == (3, "created 3")
+    assert per_org[ORG2] == (4, "failed 4")
+    assert sum(int(str(rows)) for rows, _ in per_org.values()) == 9
+
+
+def test_split_by_org_reports_rerun_cleanly(base_url: str, tmp_path: Path) -> None:
+    """
+    --split-by-org writes one complete report per org; org2's, re-run with a token
+    that may act for org2, creates its rows; org1's has nothing left to do.
+    """
+    result, report = run_three_orgs(base_url, tmp_path, "--split-by-org")
+
+    split = sorted(Path(report).parent.glob("partner-org-*.csv"))
+    assert len(split) == 3
+    parts = {path: read_report(path) for path in split}
+    numbers = sorted(int(row["row"]) for rows in parts.values() for row in rows)
+    assert numbers == sorted(
+        int(row["row"]) for row in read_report(Path(f"{report}.csv"))
+    )
+    org2_report = next(p for p, rows in parts.items() if rows[0]["orgId"] == ORG2)
+    org1_report = next(p for p, rows in parts.items() if rows[0]["orgId"] == ORG1)
+    # The token may not read org2's name either: its report is named by its id.
+    assert org2_report.name.startswith("partner-org-")
+    assert org1_report.name.startswith("partner-org-customer-org1-")
+    assert f"report for {ORG2}: {org2_report}" in result.stdout
+    assert {row["status"] for row in parts[org2_report]} == {"failed"}
+
+    again = invoke(
+        ["rerun", str(org2_report), "--base-url", base_url, "--quiet"],
+        token=org_token("org2"),
+    )
+    nothing = invoke(["rerun", str(org1_report), "--base-url", base_url])
+
+    assert again.exit_code == 0, again.output
+    rerun_rows = read_report(org2_report.with_name(f"{org2_report.stem}-rerun.csv"))
+    assert [row["row"] for row in rerun_rows] == [
+        row["row"] for row in parts[org2_report]
+    ]
+    assert {row["status"] for row in rerun_rows} == {"created"}
+    assert nothing.exit_code == 0
+    assert "Nothing to re-run" in nothing.stdout

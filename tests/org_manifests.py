@@ -1,0 +1,55 @@
+"""
+Manifests of a partner's run across the emulator's orgs, for tests in any folder.
+
+The emulator seeds each extra org from its key alone (``generated_org``), so a test
+can name the orgs' owners before the emulator starts; ``None`` is the seeded org.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from paths import EMULATOR_ORG
+
+from provisioner.emulator import OrgSpec, org_id_for
+from provisioner.emulator.directory import generated_org
+
+HEADER = ("mac", "model", "workspaceId", "tags", "orgId", "notes")
+HOME = json.loads(EMULATOR_ORG.read_text())
+
+
+def workspaces_of(key: str | None) -> list[str]:
+    """The seeded workspaces of an extra org (None: of the seeded org)."""
+    directory = HOME if key is None else generated_org(OrgSpec(key=key))
+    return [item["id"] for item in directory["workspaces"]]
+
+
+def write_org_manifest(path: Path, rows: dict[str | None, int]) -> Path:
+    """
+    Write a CSV with ``rows[key]`` MAC rows for each org, orgs interleaved.
+
+    Rows of an extra org carry its ``orgId``; the seeded org's (key None) carry
+    none. MACs are unique across orgs; owners rotate over each org's workspaces.
+    """
+    keys = list(rows)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(HEADER)
+        for index in range(max(rows.values())):
+            for number, key in enumerate(keys, start=1):
+                if index >= rows[key]:
+                    continue
+                owners = workspaces_of(key)
+                writer.writerow(
+                    (
+                        f"0A{number:02X}{index:08X}",
+                        "Cisco 8851",
+                        owners[index % len(owners)],
+                        "pilot",
+                        "" if key is None else org_id_for(key),
+                        f"{key or 'home'} desk {index}",
+                    )
+                )
+    return path

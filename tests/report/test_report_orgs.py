@@ -1,0 +1,128 @@
+"""
+report/orgs.py: counts per org that add up, one complete report per org, its name.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from pathlib import Path
+
+from provisioner.intake.manifest import RawTable, build_manifest
+from provisioner.models import Manifest, OrgInfo, Outcome, RunStats, Status, Target
+from provisioner.report.files import load_report, rows_to_rerun, write_report
+from provisioner.report.orgs import (
+    count_by_org,
+    is_multi_org,
+    org_report_paths,
+    split_by_org,
+)
+
+COLUMNS = ("mac", "model", "workspaceId", "orgId")
+WS = "Y2lzY29zcGFyazovL3VzL1BMQUNFLzFhMmIzYzRk"
+
+
+def webex_org(uuid: str) -> str:
+    raw = f"ciscospark://us/ORGANIZATION/{uuid}".encode()
+    return base64.b64encode(raw).decode().rstrip("=")
+
+
+ORG_A = webex_org("0a1b2c3d-0000-4000-8000-000000000001")
+ORG_B = webex_org("9f8e7d6c-0000-4000-8000-000000000002")
+
+
+def manifest_of(orgs: list[str]) -> Manifest:
+    records = [
+        (n, (f"0A00000000{n:02X}", "Cisco 8851", WS, org))
+        for n, org in enumerate(orgs, start=2)
+    ]
+    return build_manifest(
+        RawTable(path=Path("m.csv"), sheet=None, columns=COLUMNS, records=records)
+    )
+
+
+def stats_of(*orgs: OrgInfo, default: str | None = None) -> RunStats:
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    return RunStats(
+        started_at=moment,
+        finished_at=moment,
+        api_calls=0,
+        rate_limited=0,
+        retries=0,
+        target=Target(base_url="https://api.example/v1", org_id=default),
+        orgs=orgs,
+    )
+
+
+MANIFEST = manifest_of(["", ORG_A, ORG_B, ORG_A, "", ORG_B, ORG_B])
+STATUSES = [Status.CREATED, Status.CREATED, Status.FAILED, Status.INVALID]
+OUTCOMES = {
+    row.number: Outcome(row=row.number, status=STATUSES[i % len(STATUSES)])
+    for i, row in enumerate(MANIFEST.rows)
+}
+STATS = stats_of(
+    OrgInfo(key=None, id="HOME", name="Partner"),
+    OrgInfo(key=ORG_A, id=ORG_A, name="Customer A"),
+)
+
+
+def test_counts_per_org_add_up_to_the_whole() -> None:
+    """Every row is counted once, in its own org; per status the orgs sum to all."""
+    counts = count_by_org(MANIFEST, OUTCOMES, STATS)
+
+    assert [(c.org.label(), c.rows) for c in counts] == [
+        ("Partner (HOME)", 2),
+        (f"Customer A ({ORG_A})", 2),
+        (ORG_B, 3),
+    ]
+    for status in Status:
+        total = sum(1 for o in OUTCOMES.values() if o.status is status)
+        assert sum(c.by_status[status] for c in counts) == total
+
+
+def test_rows_of_the_runs_own_org_count_there() -> None:
+    """A row without orgId goes to --org-id; one org alone is no partner's run."""
+    manifest = manifest_of(["", ORG_A])
+    stats = stats_of(default=ORG_A)
+
+    counts = count_by_org(manifest, {2: OUTCOMES[2], 3: OUTCOMES[3]}, stats)
+
+    assert [(c.org.key, c.rows) for c in counts] == [(ORG_A, 2)]
+    assert not is_multi_org(manifest, stats)
+    assert is_multi_org(MANIFEST, stats_of())
+
+
+def test_split_parts_are_complete_reports_that_rerun(tmp_path: Path) -> None:
+    """Each part holds its org's rows, numbers kept; read back, it is re-runnable."""
+    parts = split_by_org(MANIFEST, OUTCOMES, STATS)
+    b_part = parts[2]
+    paths = org_report_paths([tmp_path / "r.csv"], b_part.org)
+    write_report(b_part.manifest, b_part.outcomes, paths, b_part.stats)
+
+    manifest, previous = load_report(paths[0])
+
+    numbers = sorted(n for part in parts for n in part.outcomes)
+    assert numbers == sorted(OUTCOMES)
+    assert [row.number for row in manifest.rows] == [4, 7, 8]
+    assert {row.org_id for row in manifest.rows} == {ORG_B}
+    assert previous == {n: OUTCOMES[n] for n in (4, 7, 8)}
+    assert rows_to_rerun(previous) == {4, 8}
+    assert b_part.stats.orgs == (b_part.org,)
+
+
+def test_report_names_carry_the_orgs_name_and_short_id(tmp_path: Path) -> None:
+    """Name, then the first block of the id's UUID; unnamed: the id; none: own."""
+    named = OrgInfo(key=ORG_A, id=ORG_A, name="Customer A / East")
+
+    paths = org_report_paths([tmp_path / "r.xlsx", tmp_path / "r.csv"], named)
+
+    assert [p.name for p in paths] == [
+        "r-org-customer-a-east-0a1b2c3d.xlsx",
+        "r-org-customer-a-east-0a1b2c3d.csv",
+    ]
+    assert org_report_paths([Path("r.csv")], OrgInfo(key=ORG_B))[0].name == (
+        "r-org-9f8e7d6c.csv"
+    )
+    assert org_report_paths([Path("r.csv")], OrgInfo(key=None))[0].name == (
+        "r-org-own.csv"
+    )
