@@ -38,6 +38,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/bench_orgs.py
 	$(BIN)/python benchmarks/bench_export.py
 
 soak: $(STAMP)

@@ -4,6 +4,10 @@ Frozen domain values shared by every stage of a run.
 The flow is manifest → rows → plan → engine → outcomes → report; these are the values
 that travel along it. Nothing here does I/O, and nothing here knows the wire format:
 camelCase exists only in ``webex/`` (``wire.py``) (and in the report's column names).
+
+Longer than most modules on purpose: this is the vocabulary every stage shares (rows,
+outcomes, the run's target, changes and figures). Keeping it in one module below all
+the stages is what lets each stage import only downward.
 """
 
 from __future__ import annotations

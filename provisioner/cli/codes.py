@@ -32,8 +32,9 @@ from provisioner.cli.exit_codes import EXIT_FAILED_ROWS, EXIT_OK
 from provisioner.cli.failures import command_errors
 from provisioner.cli.finish import set_aside_lines
 from provisioner.cli.history import group_by_option, group_column, story_of_report
+from provisioner.live import code_rules
 from provisioner.live import codes as lifecycle
-from provisioner.live.codes import CodeEntry, CodeState
+from provisioner.live.code_rules import CodeEntry, CodeState
 from provisioner.live.target import resolve_target
 from provisioner.logs import configure_logging
 from provisioner.models import Changes, Manifest, Outcome, RunKind, RunStats, Status
@@ -54,7 +55,7 @@ _RENEWED_STEM = re.compile(r"^(?P<base>.*)-renewed(?:-(?P<n>\d+))?$")
 
 def _within(_ctx: click.Context, _param: click.Parameter, value: str) -> timedelta:
     try:
-        return lifecycle.parse_within(value)
+        return code_rules.parse_within(value)
     except ValueError as error:
         raise click.BadParameter(str(error)) from None
 
@@ -145,7 +146,7 @@ def codes_command(
             log_file=connection.log_file,
             secrets=[settings.token, *(r.password for r in manifest.rows)],
         )
-        if not lifecycle.issued_rows(manifest, outcomes):
+        if not code_rules.issued_rows(manifest, outcomes):
             click.echo(f"{report}: no activation codes in this report; nothing to do")
             raise SystemExit(EXIT_OK)
         now = lifecycle.now_utc()
@@ -239,14 +240,14 @@ def renewal_changes(entries: Sequence[CodeEntry]) -> Changes:
     Count what ``--renew`` writes: a code per renewal (voiding the old code by
     deleting its pending device), tags on each activated device whose tags waited.
     """
-    renewing = [entry for entry in entries if lifecycle.wants_renewal(entry)]
+    renewing = [entry for entry in entries if code_rules.wants_renewal(entry)]
     return Changes(
         codes=len(renewing),
         voided_codes=sum(1 for entry in renewing if entry.device is not None),
         tag_updates=sum(
             1
             for entry in entries
-            if not lifecycle.wants_renewal(entry)
+            if not code_rules.wants_renewal(entry)
             and entry.needs_tags
             and entry.device is not None
         ),

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from provisioner.live import codes as lifecycle
-from provisioner.live.codes import CodeEntry, CodeState
+from provisioner.live import code_rules
+from provisioner.live.code_rules import CodeEntry, CodeState
 from provisioner.models import Outcome, Status
 from provisioner.report.cells import format_code
 
@@ -50,7 +50,7 @@ def render_listing(
             )
     deferred = [e for e in entries if e.outcome.tags_deferred]
     due = [e for e in deferred if e.needs_tags]
-    renewable = [] if renewing else [e for e in entries if lifecycle.wants_renewal(e)]
+    renewable = [] if renewing else [e for e in entries if code_rules.wants_renewal(e)]
     if deferred or renewable:
         lines.append("")
     if deferred:
@@ -60,7 +60,7 @@ def render_listing(
         )
     if renewable:
         window = (
-            "" if within == lifecycle.DEFAULT_WITHIN else f" --within {_flag(within)}"
+            "" if within == code_rules.DEFAULT_WITHIN else f" --within {_flag(within)}"
         )
         lines.append(
             f"{len(renewable)} codes are expired or expiring; renew them with: "
@@ -72,7 +72,7 @@ def render_listing(
 def _entry_line(entry: CodeEntry, now: datetime, *, show_codes: bool) -> str:
     row = entry.row
     code = entry.outcome.activation_code or ""
-    shown = (format_code(code) or "") if show_codes else lifecycle.mask_code(code)
+    shown = (format_code(code) or "") if show_codes else code_rules.mask_code(code)
     owner = "person" if row.person_id else "workspace"
     owner_id = row.owner_id or ""
     parts = [

@@ -140,7 +140,10 @@ def api_options(
             "--max-rate",
             type=click.FloatRange(0, min_open=True),
             metavar="R",
-            help="Never start more than R requests per second (default: adaptive).",
+            help=(
+                "Never start more than R requests per second in one org "
+                "(default: adaptive, each org on its own)."
+            ),
         ),
     ]
     if tag_mode:

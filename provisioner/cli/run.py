@@ -8,6 +8,9 @@ Ctrl-C (SIGINT) or SIGTERM asks the engine to stop starting rows; rows in flight
 the journal keeps them, the report is written and the command exits 130. Running the
 same command again continues from the journal. A second Ctrl-C abandons the rows in
 flight at once (the journal still keeps every finished row).
+
+``run`` and ``rerun`` share their signal watcher, their outputs and their messages,
+which is why both live in this one (longer than usual) module.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from provisioner.errors import ApiError
-from provisioner.live.codes import is_activated
+from provisioner.live.code_rules import is_activated
 from provisioner.models import Changes, Device, Manifest, Outcome, Status
 
 __all__ = [

@@ -1,234 +1,44 @@
 """
-The life of an activation code after the run: activated, pending, expiring, expired.
+The life of an activation code after the run, as calls: find, renew, retire, tag.
 
-A report lists the codes a run issued. ``code_state`` decides where each one stands,
-as a pure function of the row's outcome, the device found for it (or None) and the
-time now, so it is tested with a moved clock and no server. ``inspect_codes`` finds
-the devices; ``renew_codes`` issues fresh codes for the expired and expiring ones
-whose devices never activated, and applies tags that were deferred until activation.
+``inspect_codes`` finds the device of each code a report lists and lets
+``code_rules.code_state`` say where it stands; ``renew_codes`` issues fresh codes for
+the expired and expiring ones whose devices never activated, retires the old pending
+device, and applies tags that were deferred until activation. Every decision is in
+``code_rules``; this module only awaits.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import enum
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import anyio
 import structlog
 
 from provisioner.errors import ApiError, NotFoundError
+from provisioner.live.code_rules import (
+    DEFAULT_WITHIN,
+    CodeEntry,
+    code_state,
+    failed_step,
+    is_activated,
+    issued_rows,
+    match_devices,
+    owner_key,
+    parse_expiry,
+    wants_renewal,
+)
 from provisioner.models import Device, Manifest, Outcome, Row, Status, TagMode
-from provisioner.webex.protocol import CallTally, DevicesApi
+from provisioner.tags import tags_to_send
+from provisioner.webex.protocol import DevicesApi
 
-__all__ = [
-    "DEFAULT_WITHIN",
-    "CodeEntry",
-    "CodeState",
-    "code_state",
-    "inspect_codes",
-    "is_activated",
-    "issued_rows",
-    "mask_code",
-    "match_devices",
-    "now_utc",
-    "parse_expiry",
-    "parse_within",
-    "renew_codes",
-    "wants_renewal",
-]
+__all__ = ["inspect_codes", "now_utc", "renew_codes"]
 
 log = structlog.get_logger()
 
-DEFAULT_WITHIN = timedelta(days=7)
 LOOKUP_CONCURRENCY = 8
-
-# A device that ever reached the cloud has a MAC or one of these statuses; a device
-# still waiting for its code is ``activating`` (or ``pending``), and one whose code
-# ran out is ``offline_expired``.
-ACTIVE_STATUSES = frozenset(
-    {"connected", "connected_with_issues", "disconnected", "offline_deep_sleep"}
-)
-EXPIRED_STATUS = "offline_expired"
-
-
-class CodeState(enum.StrEnum):
-    """
-    Where an issued activation code stands.
-    """
-
-    ACTIVATED = "activated"
-    PENDING = "pending"
-    EXPIRING = "expiring"
-    EXPIRED = "expired"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CodeEntry:
-    """
-    One report row holding an activation code, with the device found for it.
-    """
-
-    row: Row
-    outcome: Outcome
-    device: Device | None
-    state: CodeState
-    expiry: datetime | None
-
-    @property
-    def needs_tags(self) -> bool:
-        """
-        True when the row's tags wait for the device and it has now activated.
-        """
-        return self.outcome.tags_deferred and self.state is CodeState.ACTIVATED
-
-
-def parse_within(text: str) -> timedelta:
-    """
-    Read a window such as ``7d`` or ``12h`` (a bare number means days).
-
-    Raises:
-        ValueError: with a message that says what is accepted.
-    """
-    match = re.fullmatch(r"\s*(\d+)\s*([dDhH]?)\s*", text)
-    if match is None:
-        raise ValueError(
-            f"{text!r} is not a time window; write a number of days or hours, "
-            "e.g. 7d or 12h"
-        )
-    amount, unit = int(match.group(1)), match.group(2).lower()
-    return timedelta(hours=amount) if unit == "h" else timedelta(days=amount)
-
-
-def parse_expiry(text: str | None) -> datetime | None:
-    """
-    Read an ISO 8601 expiry (``2026-12-26T10:00:00.000Z``); None when absent or odd.
-    """
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def is_activated(device: Device) -> bool:
-    """
-    Tell whether a device has used its code: it has a MAC or has been online.
-    """
-    return bool(device.mac) or (device.connection_status or "") in ACTIVE_STATUSES
-
-
-def code_state(
-    outcome: Outcome,
-    device: Device | None,
-    now: datetime,
-    within: timedelta = DEFAULT_WITHIN,
-) -> CodeState:
-    """
-    Decide where a row's code stands.
-
-    Args:
-        outcome: the row's outcome from the report (its code and expiry).
-        device: the device found for the code, or None when none was found.
-        now: the time to judge by (timezone-aware).
-        within: a code expiring sooner than this is ``expiring``.
-    """
-    if device is not None and is_activated(device):
-        return CodeState.ACTIVATED
-    if device is not None and device.connection_status == EXPIRED_STATUS:
-        return CodeState.EXPIRED
-    expiry = parse_expiry(outcome.activation_expiry)
-    if expiry is None:
-        return CodeState.PENDING
-    if expiry <= now:
-        return CodeState.EXPIRED
-    if expiry - now <= within:
-        return CodeState.EXPIRING
-    return CodeState.PENDING
-
-
-def wants_renewal(entry: CodeEntry) -> bool:
-    """
-    True for a code that ran out or soon will, whose device never activated.
-    """
-    return entry.state in (CodeState.EXPIRED, CodeState.EXPIRING)
-
-
-def mask_code(code: str | None) -> str:
-    """
-    Show only the last four digits of a code: it is a secret until used.
-    """
-    if not code:
-        return ""
-    digits = code.strip()
-    return "•" * max(0, len(digits) - 4) + digits[-4:]
-
-
-def product_matches(device: Device, model: str | None) -> bool:
-    """
-    Tell whether a device's product names the row's model (``DMS`` prefix aside).
-    """
-    if not device.product or not model:
-        return True
-    wanted = {_fold(model), _fold(model.removeprefix("DMS "))}
-    return _fold(device.product) in wanted
-
-
-def fits_row(device: Device, row: Row) -> bool:
-    """
-    Tell whether a pending device can be the one a row's code made.
-
-    A RoomOS row's code names no model, so its device is told by its kind (a
-    ``roomdesk``), not by its product; a phone row never takes a ``roomdesk``.
-    """
-    if row.roomos:
-        return device.type == "roomdesk"
-    return device.type != "roomdesk" and product_matches(device, row.model)
-
-
-def _fold(text: str) -> str:
-    return " ".join(text.lower().split())
-
-
-def match_devices(
-    rows: Sequence[Row], devices: Sequence[Device], claimed: frozenset[str]
-) -> dict[int, Device]:
-    """
-    Pair code rows without a device id with the owner's devices (pure).
-
-    Used when the report holds no device id for a code. Devices another report row
-    already names are skipped; the rest are taken oldest first, each row in manifest
-    order taking the first device of its model.
-    """
-    free = sorted(
-        (d for d in devices if d.id not in claimed), key=lambda d: d.created or "~"
-    )
-    paired: dict[int, Device] = {}
-    for row in sorted(rows, key=lambda r: r.number):
-        for device in free:
-            if fits_row(device, row):
-                paired[row.number] = device
-                free.remove(device)
-                break
-    return paired
-
-
-def issued_rows(
-    manifest: Manifest, outcomes: Mapping[int, Outcome]
-) -> list[tuple[Row, Outcome]]:
-    """
-    Return the rows whose outcome holds an activation code, in manifest order.
-    """
-    return [
-        (row, outcomes[row.number])
-        for row in manifest.rows
-        if row.number in outcomes and outcomes[row.number].activation_code
-    ]
 
 
 async def inspect_codes(
@@ -326,11 +136,11 @@ async def renew_codes(
     updated: dict[int, Outcome] = {}
     limiter = anyio.CapacityLimiter(LOOKUP_CONCURRENCY)
     # Webex asks that codes for one person or workspace are not issued concurrently.
-    locks = {_owner(entry.row): anyio.Lock() for entry in entries}
+    locks = {owner_key(entry.row): anyio.Lock() for entry in entries}
     async with anyio.create_task_group() as group:
         for entry in entries:
             if wants_renewal(entry):
-                lock = locks[_owner(entry.row)]
+                lock = locks[owner_key(entry.row)]
                 group.start_soon(
                     _renew_one, api, entry, tag_mode, updated, limiter, lock
                 )
@@ -364,7 +174,7 @@ async def _renew_one(
                         org_id=row.org_id,
                     )
             except ApiError as error:
-                updated[row.number] = _failed(
+                updated[row.number] = failed_step(
                     old, "renew activation code", error, tally
                 )
                 log.warning("code_renewal_failed", row=row.number, status=error.status)
@@ -444,35 +254,17 @@ async def _apply_tags(
     """
     assert outcome.device_id is not None  # callers set it
     current = device.tags if device is not None else ()
-    tags = (
-        list(dict.fromkeys((*current, *row.tags)))
-        if tag_mode is TagMode.ADD
-        else list(row.tags)
-    )
+    tags = tags_to_send(current, row.tags, tag_mode)
     try:
-        await api.modify_tags(
-            outcome.device_id, mode=TagMode.REPLACE, tags=tags, org_id=row.org_id
-        )
+        if tags is not None:
+            await api.modify_tags(
+                outcome.device_id, mode=TagMode.REPLACE, tags=tags, org_id=row.org_id
+            )
     except ApiError as error:
         log.warning("deferred_tags_failed", row=row.number, status=error.status)
         return dataclasses.replace(outcome, tags_deferred=True)
-    log.info("deferred_tags_applied", row=row.number, tags=len(tags))
+    log.info("deferred_tags_applied", row=row.number, tags=len(tags or ()))
     return dataclasses.replace(outcome, tags_deferred=False, error=None)
-
-
-def _owner(row: Row) -> tuple[str | None, str]:
-    return row.org_id, row.owner_id or f"row {row.number}"
-
-
-def _failed(old: Outcome, step: str, error: ApiError, tally: CallTally) -> Outcome:
-    return dataclasses.replace(
-        old,
-        status=Status.FAILED,
-        error=f"{step}: {error.message}",
-        http_status=error.status,
-        tracking_id=error.tracking_id or tally.last_tracking_id,
-        attempts=old.attempts + tally.calls,
-    )
 
 
 def now_utc() -> datetime:

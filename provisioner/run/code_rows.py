@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 import structlog
 
 from provisioner.errors import ApiError, NotFoundError, OutcomeUnknownError
-from provisioner.live.codes import is_activated
+from provisioner.live.code_rules import is_activated
 from provisioner.models import Device, Outcome, Row, Status
 from provisioner.run import pending, plan
 from provisioner.run.journal import JournalEntry, Phase

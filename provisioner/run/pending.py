@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from provisioner.live.codes import fits_row, is_activated
+from provisioner.live.code_rules import fits_row, is_activated
 from provisioner.models import Device, Outcome, Row, Status
 from provisioner.run.plan import PENDING_STATUSES
 

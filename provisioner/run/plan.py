@@ -6,6 +6,9 @@ started in, whether a device found by MAC is ours, which tags to send, which pen
 device an activation code made, which pending devices a lost code left behind,
 whether a previous code can be kept, and the words of every failure and dry-run
 line. ``steps.py`` awaits the calls; this module only thinks.
+
+Longer than most modules on purpose: it is every decision the engine makes about a
+row, kept together so ``steps.py`` stays a readable list of awaits.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import enum
 import heapq
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -25,7 +28,7 @@ from provisioner.errors import (
     OutcomeUnknownError,
     TransientError,
 )
-from provisioner.models import Changes, Device, Outcome, Row, Status, TagMode
+from provisioner.models import Changes, Device, Outcome, Row, Status
 from provisioner.run.journal import JournalEntry, Phase
 from provisioner.webex.retry import is_replay_safe
 
@@ -55,7 +58,6 @@ __all__ = [
     "resume_from",
     "row_org",
     "rows_by_org",
-    "tags_to_send",
 ]
 
 #: Creates (or activation codes) sent for one row at most, while each one's outcome
@@ -342,24 +344,6 @@ def other_owner_text(found: Device) -> str:
         f"the MAC is already registered to {owner} (device {found.id}); delete that "
         "device first, or correct the row's mac or owner"
     )
-
-
-def tags_to_send(
-    current: Sequence[str], wanted: Sequence[str], mode: TagMode
-) -> tuple[str, ...] | None:
-    """
-    The full tag list to ``replace`` on the device, or None when no call is needed.
-
-    ``add`` is sent as a replace of the union with the device's current tags, so
-    sending it twice (a retry after a lost answer, a resumed run) adds nothing twice.
-    """
-    if not wanted:
-        return None
-    if mode is TagMode.REPLACE:
-        target = tuple(dict.fromkeys(wanted))
-    else:
-        target = tuple(dict.fromkeys((*current, *wanted)))
-    return None if target == tuple(current) else target
 
 
 def new_code_device(

@@ -39,6 +39,7 @@ from provisioner.run import pending, plan
 from provisioner.run.journal import Journal, JournalEntry, Phase
 from provisioner.run.plan import Step, Verdict
 from provisioner.settings import Settings
+from provisioner.tags import tags_to_send
 from provisioner.webex.protocol import DevicesApi, SupportedModel
 
 __all__ = [
@@ -238,7 +239,7 @@ async def apply_tags(
     try:
         if device is None:
             device = await ctx.api.get_device(base.device_id, org_id=org)
-        tags = plan.tags_to_send(device.tags, row.tags, ctx.settings.tag_mode)
+        tags = tags_to_send(device.tags, row.tags, ctx.settings.tag_mode)
         if tags is not None:
             await ctx.api.modify_tags(
                 base.device_id, mode="replace", tags=tags, org_id=org

@@ -8,13 +8,21 @@ stays one for the whole run.
 
 An API may also limit the token across orgs. ``OrgRates`` watches for it: when
 every org that is sending opens a 429 episode within ``SharingRule.together``
-seconds of the others, and at least two of them had settled under the limit they
-had learned, the refusals are not each org's own limit (a settled org is refused
-only when it probes above its own limit, and orgs with limits of their own cross
-them seconds apart, not together). From then on one controller paces every org's
-starts, inheriting the orgs' pause, and learns the shared limit as one org's is
-learned. The typical case: orgs settled on their shares of one budget, and
-another org starts.
+seconds of the others, at least two of them had settled under the limit they had
+learned, and the orgs' total start rate had just risen above anything it had
+sustained before, the refusals are not each org's own limit (a settled org is
+refused only when it probes above its own limit, and orgs with limits of their own
+cross them seconds apart, not together, and not because the total rose). From then
+on one controller paces every org's starts, inheriting the orgs' pause, and learns
+the shared limit as one org's is learned. The typical case: orgs settled on their
+shares of one budget, and another org starts.
+
+Why the total must have risen: a stalled process or a congested network holds
+calls back and then delivers them at once, and every org's limit refuses its part
+of the burst in the same instant. The start times the controllers hand out do not
+move in a stall, so the total did not rise, and the orgs keep their own
+controllers (a false "shared" would pace five orgs' independent limits as one, and
+turn every imbalance into a pause of the whole run).
 
 Why settled orgs: while orgs ramp or search, their 429s coincide under independent
 limits too (orgs that start together ramp in step, so five orgs with a 20/s limit
@@ -34,11 +42,13 @@ in-flight place, so an org paused by a 429 never holds places the others need.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 
 import anyio
+import structlog
 
 from provisioner.settings import DEFAULT_RATE, RateControl
 from provisioner.webex.ratelimit import (
@@ -60,6 +70,8 @@ __all__ = [
     "Start",
 ]
 
+log = structlog.get_logger()
+
 Clock = Callable[[], float]
 
 #: The org key of calls without an ``orgId``: the token's own org.
@@ -78,11 +90,22 @@ class SharingRule:
         active: an org that started a call this many seconds before a 429 is
             sending; an org that is not sending cannot be refused.
         min_orgs: the fewest orgs sending for a coincidence to mean anything.
+        rise: the orgs' total start rate over the last ``window`` seconds must
+            exceed the highest it reached in any ``window`` of the ``baseline``
+            seconds before by this share: refused together right after the total
+            rose, the total is what is limited. Refused together at a total they
+            had sustained, the orgs met a stall and a burst, not a shared limit.
+        window: seconds of starts behind one total rate.
+        baseline: seconds before the last ``window`` whose highest total rate the
+            last one is compared with.
     """
 
     together: float = 0.25
     active: float = 1.0
     min_orgs: int = 2
+    rise: float = 0.1
+    window: float = 0.5
+    baseline: float = 10.0
 
 
 DEFAULT_SHARING = SharingRule()
@@ -153,6 +176,8 @@ class OrgRates:
         self._sharing = sharing
         self._lanes: dict[str, RateController] = {}
         self._last_start: dict[str, float] = {}
+        #: Every org's start slots of the last ``window + baseline`` seconds.
+        self._recent: deque[float] = deque()
         self._round: _Round | None = None
         #: Bumped when the orgs start sharing one budget: every waiter re-reserves.
         self.generation = 0
@@ -188,6 +213,11 @@ class OrgRates:
         """
         self.controller(start.lane).record_start_nowait(start.at)
         self._last_start[start.org] = start.at
+        if not self.is_shared:
+            recent, keep = self._recent, self._sharing.window + self._sharing.baseline
+            recent.append(start.at)
+            while recent and recent[0] < start.at - keep:
+                recent.popleft()
 
     def record_rejected_nowait(self, start: Start, retry_after: float) -> None:
         """
@@ -257,8 +287,28 @@ class OrgRates:
             and sending <= current.orgs
         ):
             current.counted = True
-            if len(current.settled) >= rule.min_orgs:
+            if len(current.settled) >= rule.min_orgs and self._total_rose(at):
                 self._share()
+
+    def _total_rose(self, at: float) -> bool:
+        """
+        Whether the orgs' total start rate just before ``at`` rose above the highest
+        it had been in the baseline before it (slot times: a stall does not move them).
+        """
+        rule = self._sharing
+        starts = [s for s in self._recent if s < at]
+        last = sum(1 for s in starts if s >= at - rule.window)
+        earlier = [s for s in starts if s < at - rule.window]
+        if not earlier:
+            return False
+        counts: deque[float] = deque()
+        highest = 0
+        for moment in earlier:
+            counts.append(moment)
+            while counts[0] <= moment - rule.window:
+                counts.popleft()
+            highest = max(highest, len(counts))
+        return last > highest * (1 + rule.rise)
 
     def _share(self) -> None:
         """
@@ -364,6 +414,7 @@ class OrgRateLimiter:
         self.rates.record_rejected_nowait(start, retry_after)
         if self.rates.generation != generation:
             # The orgs now share one budget: wake every waiter to re-reserve there.
+            log.warning("rate_budget_shared", org_id=start.org or None)
             for lane in list(self._changed):
                 self._wake(lane)
         self._notify_if_changed(start.lane)

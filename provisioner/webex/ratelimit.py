@@ -40,6 +40,10 @@ worse on the emulator's 50/s, burst 10 (median 94.9% of the limit over three run
 against 96.4% when the second, informative 429 is paid).
 
 ``RateControl.max_rate`` is a hard ceiling in every phase; ``min_rate`` a floor.
+
+Past 450 lines on purpose: the controller's phases (ramp, search, settle) are one
+state machine whose rules refer to each other; the comments that say why each number
+is what it is account for much of the length.
 """
 
 from __future__ import annotations

@@ -15,18 +15,17 @@ import anyio.lowlevel
 import pytest
 
 from provisioner.errors import NotFoundError, ServerError
-from provisioner.live.codes import (
+from provisioner.live.code_rules import (
     CodeEntry,
     CodeState,
     code_state,
-    inspect_codes,
     is_activated,
     mask_code,
     match_devices,
     parse_expiry,
     parse_within,
-    renew_codes,
 )
+from provisioner.live.codes import inspect_codes, renew_codes
 from provisioner.models import (
     ActivationCode,
     Device,

@@ -83,6 +83,24 @@ async def test_unknown_email_is_invalid_naming_it(tmp_path: Path) -> None:
     assert resolution.problems == {2: (problem,)}
 
 
+async def test_two_people_with_one_email_are_listed(tmp_path: Path) -> None:
+    """Should two people answer to one email, the row lists both ids and asks for one."""
+    api = directory()
+    api.person_emails["person-alex-2"] = "alex.morgan@agency.example.gov"
+    api.people.add("person-alex-2")
+    loaded = manifest(
+        tmp_path, "model,email", "Cisco 8851,alex.morgan@agency.example.gov"
+    )
+
+    resolution = await resolve_owners(loaded, api)
+
+    (problem,) = resolution.manifest.rows[0].problems
+    assert problem.message == (
+        '2 people have the email "alex.morgan@agency.example.gov": person-alex, '
+        "person-alex-2; give the personId of the one you mean"
+    )
+
+
 async def test_exact_workspace_name_wins_over_the_filters_extra_answers(
     tmp_path: Path,
 ) -> None:

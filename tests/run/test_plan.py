@@ -20,7 +20,7 @@ from provisioner.errors import (
     RateLimitedError,
     ServerError,
 )
-from provisioner.models import Device, Outcome, Problem, Row, Status, TagMode
+from provisioner.models import Device, Outcome, Problem, Row, Status
 from provisioner.run import plan
 from provisioner.run.journal import JournalEntry, Phase
 from provisioner.run.plan import Step, Verdict
@@ -57,32 +57,6 @@ class TestJudgeFoundDevice:
         text = plan.other_owner_text(Device(id="d9", person_id="p-7"))
 
         assert "person p-7 (device d9)" in text
-
-
-class TestTagsToSend:
-    @pytest.mark.parametrize(
-        ("current", "wanted", "mode", "expected"),
-        [
-            ((), (), TagMode.ADD, None),
-            ((), ("a",), TagMode.ADD, ("a",)),
-            (("x",), ("a", "x"), TagMode.ADD, ("x", "a")),
-            (("x", "a"), ("a",), TagMode.ADD, None),
-            (("x",), ("a",), TagMode.REPLACE, ("a",)),
-            (("a",), ("a",), TagMode.REPLACE, None),
-            ((), ("a", "a"), TagMode.REPLACE, ("a",)),
-            (("x",), (), TagMode.REPLACE, None),  # an empty cell is not "no tags"
-        ],
-    )
-    def test_union_or_replacement(
-        self,
-        current: tuple[str, ...],
-        wanted: tuple[str, ...],
-        mode: TagMode,
-        expected: tuple[str, ...] | None,
-    ) -> None:
-        """add sends the union, replace the row's tags, and nothing when already so."""
-
-        assert plan.tags_to_send(current, wanted, mode) == expected
 
 
 def pending(device_id: str, created: str | None, **fields: object) -> Device:

@@ -79,6 +79,7 @@ def simulate(
     rates: OrgRates | None = None,
     clock: FakeClock | None = None,
     begin: dict[str, float] | None = None,
+    stalls: tuple[tuple[float, float], ...] = (),
 ) -> Outcome:
     """
     Drive ``OrgRates`` with ``workers`` workers per org against token buckets.
@@ -89,7 +90,10 @@ def simulate(
     org's slot (re-reserving when its lane's epoch or the generation changes, as
     OrgRateLimiter does), reaches the server half a latency later and learns the
     answer a full latency after starting; a 429 pauses it for Retry-After. Given
-    ``rates`` and their ``clock``, the run goes on from where they are.
+    ``rates`` and their ``clock``, the run goes on from where they are. ``begin``
+    delays an org's first start; during each ``(at, seconds)`` of ``stalls`` nothing
+    reaches the server, and what was sent arrives at once when it ends (a stalled
+    process or a congested network).
     """
     jitter = random.Random(seed)
     clock = clock or FakeClock()
@@ -161,6 +165,12 @@ def simulate(
             else:
                 acquire(org, worker)
         elif kind == "arrive":
+            held = [
+                end for at, length in stalls if at <= clock.now < (end := at + length)
+            ]
+            if held:
+                push(held[0], "arrive", org, worker, value)
+                continue
             bucket = buckets.get(org) or buckets["*"]
             lane, slot, trip = starts[(org, worker)]
             answer = "accepted" if bucket.take(clock.now) else "rejected"
@@ -233,6 +243,25 @@ class TestPerOrgControl:
         refused = sum(run.rejected[org] for org in twenties)
         assert refused / sum(run.done[org] for org in twenties) < 0.01
 
+    @pytest.mark.parametrize("seed", range(3))
+    def test_a_stall_that_bunches_every_org_is_not_a_shared_budget(
+        self, seed: int
+    ) -> None:
+        """
+        Settled orgs whose calls arrive bunched after a stall are all refused at
+        once; their total rate did not rise, so they keep their own controllers.
+        """
+        buckets = {org: Bucket(20.0, 5) for org in ORGS}
+        stalls = ((12.0, 0.5), (20.0, 0.7), (27.0, 0.5))
+
+        run = simulate(
+            dict.fromkeys(ORGS, 1200), buckets, seed=seed, until=40.0, stalls=stalls
+        )
+
+        bunched = {org for t, org in run.refusals if 12.0 < t < 13.0}
+        assert len(bunched) >= 4  # the stall did refuse (nearly) every org at once
+        assert not run.rates.is_shared
+
     @pytest.mark.parametrize("seed", range(4))
     def test_independent_limits_hit_in_step_are_not_shared(self, seed: int) -> None:
         """Five equal orgs refused together while ramping keep their own controllers."""
@@ -281,28 +310,42 @@ class TestSharedBudget:
         assert len(late) / (late[-1] - late[0]) >= 90.0
         assert sum(run.rejected.values()) / len(run.accepted) < 0.01
 
-    def test_settled_orgs_refused_at_once_share_one_budget(self) -> None:
-        """Every sending org refused within a quarter second while settled: one lane."""
+    def test_settled_orgs_refused_at_once_after_the_total_rose_share(self) -> None:
+        """
+        Every sending org refused within a quarter second, settled, just after
+        their total start rate rose: one lane, starting paused like them.
+        """
         clock = FakeClock()
         rates = OrgRates(RateControl(initial_rate=20.0), clock=clock)
         for org in ("a", "b"):
             settle(rates, clock, org)
-        clock.now += 0.5
-        for org in ("a", "b"):
-            rates.record_start_nowait(Start(org, org, clock.now))
+        steady(rates, clock, {"a": 20.0, "b": 20.0}, seconds=5.0)
+        steady(rates, clock, {"a": 40.0, "b": 40.0}, seconds=0.5)
         generation = rates.generation
 
         rates.record_rejected_nowait(Start("a", "a", clock.now), 1.0)
         alone = rates.is_shared
-        rates.record_rejected_nowait(Start("b", "b", clock.now + 0.1), 1.0)
+        rates.record_rejected_nowait(Start("b", "b", clock.now + 0.05), 1.0)
 
         assert not alone
         assert rates.is_shared
         assert rates.generation == generation + 1
         assert rates.lane("a") == rates.lane("b") == SHARED_LANE
-        # It starts paused with the orgs, below their combined rate.
         shared = rates.controller(SHARED_LANE).statistics()
         assert shared.paused_for == pytest.approx(1.0, abs=0.01)
+
+    def test_refused_together_at_a_sustained_total_is_not_shared(self) -> None:
+        """The same refusals at a total the orgs had kept for seconds: a burst."""
+        clock = FakeClock()
+        rates = OrgRates(RateControl(initial_rate=20.0), clock=clock)
+        for org in ("a", "b"):
+            settle(rates, clock, org)
+        steady(rates, clock, {"a": 20.0, "b": 20.0}, seconds=5.0)
+
+        rates.record_rejected_nowait(Start("a", "a", clock.now), 1.0)
+        rates.record_rejected_nowait(Start("b", "b", clock.now + 0.1), 1.0)
+
+        assert not rates.is_shared
 
     def test_an_idle_org_does_not_block_the_rule(self) -> None:
         """An org that sent nothing for a second is not waited for."""
@@ -310,9 +353,8 @@ class TestSharedBudget:
         rates = OrgRates(RateControl(initial_rate=20.0), clock=clock)
         for org in ("a", "b", "idle"):
             settle(rates, clock, org)
-        clock.now += 5.0
-        for org in ("a", "b"):
-            rates.record_start_nowait(Start(org, org, clock.now))
+        steady(rates, clock, {"a": 20.0, "b": 20.0}, seconds=5.0)
+        steady(rates, clock, {"a": 30.0, "b": 30.0}, seconds=0.5)
 
         rates.record_rejected_nowait(Start("a", "a", clock.now), 1.0)
         rates.record_rejected_nowait(Start("b", "b", clock.now), 1.0)
@@ -325,16 +367,29 @@ class TestSharedBudget:
         rates = OrgRates(RateControl(initial_rate=20.0), clock=clock)
         for org in ("a", "b"):
             settle(rates, clock, org)
-        clock.now += 0.5
-        for org in ("a", "b"):
-            rates.record_start_nowait(Start(org, org, clock.now))
+        steady(rates, clock, {"a": 20.0, "b": 20.0}, seconds=5.0)
+        steady(rates, clock, {"a": 30.0, "b": 30.0}, seconds=0.5)
 
         rates.record_rejected_nowait(Start("a", "a", clock.now), 1.0)
-        clock.now += 0.5
-        rates.record_start_nowait(Start("b", "b", clock.now))
+        steady(rates, clock, {"b": 30.0}, seconds=0.5)
         rates.record_rejected_nowait(Start("b", "b", clock.now), 1.0)
 
         assert not rates.is_shared
+
+
+def steady(
+    rates: OrgRates, clock: FakeClock, per_org: dict[str, float], *, seconds: float
+) -> None:
+    """Record starts at a steady rate per org for ``seconds``, moving the clock."""
+    step = 0.001
+    until = clock.now + seconds
+    due = dict.fromkeys(per_org, clock.now)
+    while clock.now < until:
+        for org, rate in per_org.items():
+            if clock.now >= due[org]:
+                rates.record_start_nowait(Start(org, org, clock.now))
+                due[org] += 1.0 / rate
+        clock.now += step
 
 
 def settle(rates: OrgRates, clock: FakeClock, org: str) -> None:
