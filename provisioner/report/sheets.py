@@ -42,7 +42,7 @@ __all__ = [
 
 
 # Summary columns: a label, then values; the run history table uses them all.
-_SUMMARY_WIDTHS = (34, 22, 22, 24, 24, 44)
+_SUMMARY_WIDTHS = (34, 22, 22, 28, 24, 44)
 _HEADING = CellStyle(bold=True, size=12, rule_below=True)
 _TABLE_HEADER = CellStyle(bold=True, fill=HEADER_FILL, wrap=True)
 _WHEN = CellStyle(number_format=DATE_TIME_FORMAT)

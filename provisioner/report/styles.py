@@ -12,7 +12,6 @@ and a footer naming the report, the sheet and the page.
 
 from __future__ import annotations
 
-from copy import copy
 from dataclasses import dataclass
 
 from openpyxl.cell import WriteOnlyCell
@@ -106,7 +105,9 @@ class Styles:
             # Always text: a manifest cell starting with "=" is not a formula.
             cell.data_type = "s"
         if style is not None:
-            cell._style = copy(self._prepared(style))
+            # One prepared style shared by every cell that looks alike: a written
+            # cell is never restyled, and the workbook indexes styles by value.
+            cell._style = self._prepared(style)
         return cell
 
     def _prepared(self, style: CellStyle) -> object:

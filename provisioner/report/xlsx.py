@@ -16,6 +16,7 @@ stays the text it was, never a formula.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -185,7 +186,12 @@ class XlsxTable:
         sheet.freeze_panes = "A2"
         self._widths = self._fit_widths(held)
         for index, width in enumerate(self._widths):
-            sheet.column_dimensions[get_column_letter(index + 1)].width = width
+            column = sheet.column_dimensions[get_column_letter(index + 1)]
+            column.width = width
+            if index in self._kinds.text:
+                # The whole column is Text, so what a person types into an empty
+                # cell stays text too; empty cells need not be written at all.
+                column.number_format = TEXT_FORMAT
         sheet.append([self._styles.cell(name, _HEADER) for name in self._header])
         for record in held:
             self._write(record)
@@ -204,28 +210,28 @@ class XlsxTable:
             del self._sheet.row_dimensions[number]
 
     def _cell(self, at: int, value: Cell, *, top: bool) -> object:
+        if value is None or value == "":
+            # Nothing to show; a Text column's own format covers what is typed here.
+            return None
         kinds, styles = self._kinds, self._styles
         if at == self._status_column and isinstance(value, str):
-            return styles.cell(value, CellStyle(fill=STATUS_FILLS.get(value), top=top))
+            return styles.cell(value, _style(fill=STATUS_FILLS.get(value), top=top))
         if at in kinds.dates:
             moment = expiry_moment(value) if isinstance(value, str) else None
             if moment is not None:
                 # Kept to the millisecond, so the text reads back exactly.
                 written = cell_time(moment).replace(microsecond=moment.microsecond)
-                return styles.cell(
-                    written, CellStyle(number_format=DATE_TIME_FORMAT, top=top)
-                )
+                return styles.cell(written, _style(DATE_TIME_FORMAT, top=top))
         if at in kinds.wrapped:
-            return styles.cell(value, CellStyle(wrap=True, top=True))
+            return styles.cell(value, _style(wrap=True, top=True))
         # Text longer than its column (a long id) is cut at the cell's edge: spilt
         # over the empty cells beside it, it reads as theirs, on screen and paper.
         width = self._widths[at] if at < len(self._widths) else MAX_WIDTH
         clip = isinstance(value, str) and len(value) > width
         if at in kinds.text:
-            text = CellStyle(number_format=TEXT_FORMAT, top=top, clip=clip)
-            return styles.cell(value, text)
+            return styles.cell(value, _style(TEXT_FORMAT, top=top, clip=clip))
         if clip or top:
-            return styles.cell(value, CellStyle(top=top, clip=clip))
+            return styles.cell(value, _style(top=top, clip=clip))
         return styles.cell(value, None)
 
     def _fit_widths(self, records: Sequence[Sequence[Cell]]) -> list[float]:
@@ -252,6 +258,21 @@ class XlsxTable:
                 min(max(ceiling, len(title) + 3), max(MIN_WIDTH, longest + 1))
             )
         return widths
+
+
+@functools.cache
+def _style(
+    number_format: str | None = None,
+    *,
+    fill: str | None = None,
+    wrap: bool = False,
+    top: bool = False,
+    clip: bool = False,
+) -> CellStyle:
+    # One CellStyle per look, made once: a table styles most of its cells.
+    return CellStyle(
+        number_format=number_format, fill=fill, wrap=wrap, top=top, clip=clip
+    )
 
 
 def _lines_needed(record: Sequence[Cell], wrapped: Mapping[int, int]) -> int:

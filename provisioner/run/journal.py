@@ -680,7 +680,9 @@ def read_history(path: Path) -> tuple[RunRecord, ...]:
     if not path.is_file():
         return ()
     try:
-        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        # Read-write, though it only reads: a read-only connection to a WAL journal
+        # leaves -wal and -shm files behind, which the last writer's close removes.
+        connection = sqlite3.connect(path)
     except sqlite3.Error:
         return ()
     try:

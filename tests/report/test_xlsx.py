@@ -129,14 +129,19 @@ class TestReportCells:
     def test_macs_ids_and_codes_are_text(
         self, book: openpyxl.Workbook, name: str
     ) -> None:
-        """MAC, id and code cells are formatted as Text on every row, empty ones too,
-        so what a person types there stays text."""
+        """MAC, id and code cells are formatted as Text, and so is their whole
+        column, so what a person types there, in a filled cell or an empty one, stays
+        text."""
 
         sheet = book["Report"]
         cells = [row[column(name) - 1] for row in sheet.iter_rows(min_row=2)]
+        filled = [cell for cell in cells if cell.value is not None]
+        letter = get_column_letter(column(name))
 
-        assert {cell.number_format for cell in cells} == {TEXT_FORMAT}
-        assert {cell.data_type for cell in cells if cell.value is not None} == {"s"}
+        assert filled
+        assert {cell.number_format for cell in filled} == {TEXT_FORMAT}
+        assert {cell.data_type for cell in filled} == {"s"}
+        assert sheet.column_dimensions[letter].number_format == TEXT_FORMAT
 
     def test_other_columns_are_general(self, book: openpyxl.Workbook) -> None:
         """Columns that hold no ids keep the General format."""
