@@ -8,8 +8,11 @@ outcomes. Deciding what goes in each cell is pure (``report_records``, ``error_c
 0600 whenever the report holds activation codes.
 
 The CSV is plain UTF-8 without a BOM, ``\\n`` line ends: it is the file for scripts,
-and the XLSX written beside it by default is the file for people. Excel users who edit
-the CSV and save it as "CSV UTF-8" get a BOM back, which ``load_report`` accepts.
+and the XLSX written beside it by default is the file for people, with the same rows
+(ids as Text, the expiry a date-time, long text wrapped: ``report_column_kinds``), a
+Summary (``summary.py``), an Activation codes sheet when codes were issued
+(``codes_sheet.py``) and the run history, hidden (``history.py``). Excel users who
+edit the CSV and save it as "CSV UTF-8" get a BOM back, which ``load_report`` accepts.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 What a report's Summary sheet says, decided without a workbook in sight.
 
 ``summarise`` counts the rows; ``summary_lines`` lays the sheet out as lines of cells
-for ``summary_sheet.py`` to style: what happened (counts by status, the next step),
+for ``sheets.py`` to style: what happened (counts by status, the next step),
 where and when (cloud, API, org, who, times, manifest and fingerprint, tool version),
 problems by kind, counts per group (``--group-by``) and per org (a partner's
 run across several orgs: ``report.orgs``), the run history (one line per
