@@ -556,3 +556,174 @@ class TestOwnerKey:
         assert plan.owner_key(row(2, "x")) == "workspace:x"
         assert plan.owner_key(person_row(3, "x")) == "person:x"
         assert plan.owner_key(Row(number=4, cells=())) == "row:4"
+
+
+class TestResumeFrom:
+    DONE = Outcome(row=2, status=Status.CREATED, device_id="d2")
+
+    def entry(
+        self, phase: Phase, outcome: Outcome | None, **fields: object
+    ) -> JournalEntry:
+        values: dict[str, object] = {"device_id": None, "digest": "same"}
+        values.update(fields)
+        return JournalEntry(2, phase, outcome=outcome, **values)  # type: ignore[arg-type]
+
+    def test_no_entry_or_an_unfinished_one_continues_from_it(self) -> None:
+        """Nothing journalled: start afresh; started or created: continue from it."""
+        started = self.entry(Phase.STARTED, None)
+        created = self.entry(Phase.CREATED, self.DONE, device_id="d2")
+        done_without_outcome = self.entry(Phase.DONE, None)
+        mac_row = row(2, mac="00AABB000001")
+
+        assert plan.resume_from(mac_row, None, "same") == (None, None)
+        assert plan.resume_from(mac_row, started, "same") == (None, started)
+        assert plan.resume_from(mac_row, created, "same") == (None, created)
+        assert plan.resume_from(mac_row, done_without_outcome, "same") == (
+            None,
+            done_without_outcome,
+        )
+
+    def test_a_finished_row_asking_the_same_is_done(self) -> None:
+        """Done, and the row still asks what it asked then: its outcome stands."""
+        done = self.entry(Phase.DONE, self.DONE, device_id="d2")
+
+        assert plan.resume_from(row(2, mac="00AABB000001"), done, "same") == (
+            self.DONE,
+            None,
+        )
+
+    def test_a_changed_mac_row_with_a_device_is_looked_up_again(self) -> None:
+        """Its owner or tags changed: checked by MAC again, from a started entry."""
+        done = self.entry(Phase.DONE, self.DONE, device_id="d2")
+
+        outcome, entry = plan.resume_from(row(2, mac="00AABB000001"), done, "other")
+
+        assert outcome is None
+        assert entry == JournalEntry(
+            2, Phase.STARTED, device_id="d2", outcome=None, digest="same"
+        )
+
+    def test_a_changed_mac_row_without_a_device_starts_afresh(self) -> None:
+        """A failed MAC row (no device) whose values changed starts afresh."""
+        failed = Outcome(row=2, status=Status.FAILED, error="x", http_status=404)
+        done = self.entry(Phase.DONE, failed)
+
+        assert plan.resume_from(row(2, mac="00AABB000001"), done, "other") == (
+            None,
+            None,
+        )
+
+    def test_a_changed_code_row_keeps_its_code(self) -> None:
+        """A code row whose tags changed keeps its code; the failure is forgotten."""
+        issued = Outcome(
+            row=2,
+            status=Status.FAILED,
+            device_id="d2",
+            activation_code="1234123412341234",
+            error="apply tags: boom",
+            http_status=502,
+            tracking_id="T",
+            tags_deferred=True,
+        )
+        done = self.entry(Phase.DONE, issued, device_id="d2")
+
+        outcome, entry = plan.resume_from(row(2), done, "other")
+
+        assert outcome is None
+        assert entry == JournalEntry(
+            2,
+            Phase.CREATED,
+            device_id="d2",
+            outcome=Outcome(
+                row=2,
+                status=Status.CODE_ISSUED,
+                device_id="d2",
+                activation_code="1234123412341234",
+            ),
+            digest="same",
+        )
+
+    def test_a_changed_code_row_without_a_code_starts_afresh(self) -> None:
+        """A code row that never got a code starts afresh."""
+        failed = Outcome(row=2, status=Status.FAILED, error="issue activation code: x")
+
+        assert plan.resume_from(row(2), self.entry(Phase.DONE, failed), "other") == (
+            None,
+            None,
+        )
+
+
+class TestOrgs:
+    def test_rows_grouped_by_their_org(self) -> None:
+        """A row's own orgId, else the default; orgs and rows in manifest order."""
+        rows = [row(2, org_id="b"), row(3), row(4, org_id="b"), row(5, org_id="a")]
+
+        groups = plan.rows_by_org(rows, "home")
+
+        assert {org: [r.number for r in rs] for org, rs in groups.items()} == {
+            "b": [2, 4],
+            "home": [3],
+            "a": [5],
+        }
+        assert list(groups) == ["b", "home", "a"]
+        assert plan.row_org(row(6), None) is None
+
+
+class TestFoundStatusBoundaries:
+    START = datetime(2026, 11, 26, 1, 0, 2, tzinfo=UTC)
+
+    def test_created_at_exactly_the_tolerance_is_the_runs(self) -> None:
+        """A lost create's device stamped exactly CLOCK_TOLERANCE early is ours."""
+        edge = (self.START - plan.CLOCK_TOLERANCE).isoformat(timespec="milliseconds")
+        earlier = (
+            self.START - plan.CLOCK_TOLERANCE - timedelta(milliseconds=1)
+        ).isoformat(timespec="milliseconds")
+
+        assert (
+            plan.found_status(Device(id="d", created=edge), self.START, unknown=True)
+            is Status.CREATED
+        )
+        assert (
+            plan.found_status(Device(id="d", created=earlier), self.START, unknown=True)
+            is Status.ADOPTED
+        )
+
+    def test_without_a_lost_create_or_a_start_it_was_there_before(self) -> None:
+        """No lost answer, or no start: adopted, however new the device."""
+        new = Device(id="d", created="2026-11-26T02:00:00Z")
+
+        assert plan.found_status(new, self.START, unknown=False) is Status.ADOPTED
+        assert plan.found_status(new, None, unknown=True) is Status.ADOPTED
+
+    def test_a_stamp_in_another_zone_is_compared_as_an_instant(self) -> None:
+        """02:59 at +02:00 is 00:59 UTC: before the start, so not the run's."""
+        device = Device(id="d", created="2026-11-26T02:59:00+02:00")
+
+        assert plan.found_status(device, self.START, unknown=True) is Status.ADOPTED
+
+
+class TestMoreWords:
+    def test_only_the_final_full_stops_are_dropped(self) -> None:
+        """The reason loses its full stops, nothing else at its end."""
+        error = InvalidRequestError("Value above MAX.", status=400)
+
+        assert plan.describe_failure(Step.TAGS, error) == "apply tags: Value above MAX"
+
+    def test_dry_run_of_a_code_row_whose_owner_has_one_pending(self) -> None:
+        """No second code by default; with --reissue-codes the old one is voided."""
+        code = Row(number=2, cells=(), workspace_id="ws-1")
+        waiting = Device(id="p-7")
+
+        assert plan.dry_run_text(code, None, waiting) == (
+            "would issue no code: the owner already has pending device p-7 of this "
+            "model (code_pending)"
+        )
+        assert plan.dry_run_text(code, None, waiting, reissue=True) == (
+            "would void pending device p-7 and issue a new code"
+        )
+
+    def test_planned_changes_defaults_void_nothing(self) -> None:
+        """Without --fresh voids or --reissue-codes, nothing is voided or noted."""
+        changes = plan.planned_changes([row(2)], {}, {})
+
+        assert (changes.codes, changes.voided_codes, changes.notes) == (1, 0, ())

@@ -431,3 +431,47 @@ class TestRateLimiter:
         # pause's end.
         assert woken == [3.0]
         assert limiter.statistics().starts == 2
+
+    async def test_a_concurrency_of_one_or_less_is_one(self) -> None:
+        """Concurrency 1 (or 0) lets exactly one caller hold a slot."""
+        for concurrency in (0, 1):
+            limiter = RateLimiter(concurrency, RateControl(initial_rate=10_000.0))
+            peak = 0
+
+            async def one(limiter: RateLimiter = limiter) -> None:
+                nonlocal peak
+                async with limiter.slot():
+                    peak = max(peak, limiter.in_flight)
+                    await anyio.lowlevel.checkpoint()
+
+            async with anyio.create_task_group() as group:
+                for _ in range(4):
+                    group.start_soon(one)
+
+            assert peak == 1
+
+    def test_the_rate_control_reaches_the_controller(self) -> None:
+        """The limiter's controller starts at the control's initial rate."""
+        limiter = RateLimiter(
+            4, RateControl(initial_rate=7.0, max_rate=9.0), clock=FakeClock()
+        )
+
+        assert limiter.statistics().rate == 7.0
+
+    async def test_a_start_under_a_second_away_is_waited_for(self) -> None:
+        """At 2/s the second start is half a second out: the caller waits for it."""
+        clock = FakeClock()
+        limiter = RateLimiter(4, RateControl(initial_rate=2.0), clock=clock)
+        await limiter.acquire()
+        started: list[float] = []
+
+        async def second() -> None:
+            started.append(await limiter.acquire())
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(second)
+            await anyio.wait_all_tasks_blocked()
+            waiting = started == []
+            group.cancel_scope.cancel()
+
+        assert waiting
