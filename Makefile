@@ -39,6 +39,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 	$(BIN)/python benchmarks/bench_orgs.py
+	$(BIN)/python benchmarks/bench_export.py
 
 soak: $(STAMP)
 	$(BIN)/python benchmarks/soak.py

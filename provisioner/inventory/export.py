@@ -3,7 +3,8 @@ Export the org's devices: List Devices, page after page, each line written as it
 
 ``export_devices`` follows ``Link rel="next"`` from the first page to the last with
 ``max`` at ``PAGE_SIZE``, hands each device's line (``export_rules.export_record``) to
-``write`` and forgets the page, so memory stays flat whatever the org's size. Every
+``write`` and forgets the page, so memory stays flat whatever the org's size (a page
+is fetched while the one before it is written: two pages at most are held). Every
 request goes through the client's rate controller and retries, like a run's; progress
 is reported per page. With ``owner_names`` each owner is looked up once (a bounded
 cache: owners come back page after page) and named by its workspace name or email.
@@ -14,11 +15,12 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 
 import anyio
 import structlog
+from anyio.abc import ObjectSendStream
 
 from provisioner.errors import ApiError, NotFoundError
 from provisioner.inventory.export_rules import (
@@ -80,26 +82,21 @@ async def export_devices(
         api, probed = opened.api, opened.probed
         names = _OwnerNames(api, settings.org_id) if owner_names else None
         pages = devices = 0
-        async for page in api.device_pages(
-            org_id=settings.org_id, page_size=page_size, **filters
-        ):
-            known = await names.look_up(page) if names is not None else None
-            for device in page:
-                write(export_record(device, known))
-            pages += 1
-            devices += len(page)
-            if on_progress is not None:
-                figures = api.statistics()
-                on_progress(
-                    ExportProgress(
-                        pages=pages,
-                        devices=devices,
-                        api_calls=figures.calls,
-                        rate_limited=figures.rate_limited,
-                        current_rate=figures.rate,
-                        elapsed=time.monotonic() - clock,
-                    )
-                )
+        # One page ahead: the next page is asked for while this one is written, so
+        # the API's time to answer and ours to write overlap; one page is held at most.
+        send, receive = anyio.create_memory_object_stream[list[Device]](1)
+        with _one_error():
+            async with anyio.create_task_group() as group:
+                group.start_soon(_fetch, api, send, settings.org_id, page_size, filters)
+                async with receive:
+                    async for page in receive:
+                        known = await names.look_up(page) if names else None
+                        for device in page:
+                            write(export_record(device, known))
+                        pages += 1
+                        devices += len(page)
+                        if on_progress is not None:
+                            on_progress(_progress(api, pages, devices, clock))
         figures = api.statistics()
     log.info("export_finished", devices=devices, pages=pages)
     return ExportResult(
@@ -113,6 +110,50 @@ async def export_devices(
         final_rate=figures.rate,
         owners_unnamed=names.unnamed if names is not None else 0,
         target=opened.target,
+    )
+
+
+@contextlib.contextmanager
+def _one_error() -> Iterator[None]:
+    """
+    Raise the error that ended the listing (or the writing) itself, not the task
+    group around it: callers catch ``ApiError`` and ``OSError``.
+    """
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise
+
+
+async def _fetch(
+    api: DevicesApi,
+    send: ObjectSendStream[list[Device]],
+    org_id: str | None,
+    page_size: int,
+    filters: dict[str, str],
+) -> None:
+    """
+    Hand the device list over page by page, to the last.
+    """
+    async with send:
+        pages = api.device_pages(org_id=org_id, page_size=page_size, **filters)
+        async for page in pages:
+            await send.send(page)
+
+
+def _progress(
+    api: DevicesApi, pages: int, devices: int, clock: float
+) -> ExportProgress:
+    figures = api.statistics()
+    return ExportProgress(
+        pages=pages,
+        devices=devices,
+        api_calls=figures.calls,
+        rate_limited=figures.rate_limited,
+        current_rate=figures.rate,
+        elapsed=time.monotonic() - clock,
     )
 
 

@@ -4,10 +4,13 @@ Check a manifest against the live org before anything is written.
 Pre-flight follows the offline checks and makes read calls only (the validateMacs
 POST reads too: it changes nothing):
 
-- ``supportedDevices``: the offline model checks run again against the org's own
-  list (``Catalogue.from_supported``): the model is supported at all, allows the
-  row's onboarding method (MAC vs activation code), fits the owner kind (person vs
-  workspace), and a third-party (customer-managed) model has a password;
+- ``supportedDevices``, once for each org the rows go to: the offline model checks
+  run again against each row's own org's list (``Catalogue.from_supported``): the
+  model is supported at all, allows the row's onboarding method (MAC vs activation
+  code), fits the owner kind (person vs workspace), and a third-party
+  (customer-managed) model has a password. An org that refuses the read (401, 403,
+  404) gives its rows that one problem, in ``orgId``, and nothing more is asked
+  about them (``live.orgs``);
 - ``validateMacs`` in batches: a MAC in use (and, where a lookup can tell, by whom),
   invalid, or listed twice;
 - each distinct owner looked up once: a 404 names the column and says to check the id;

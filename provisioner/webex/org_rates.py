@@ -130,8 +130,8 @@ class OrgRateStatistics:
     Attributes:
         rate: starts per second allowed now, summed over the orgs sending.
         ceiling: the sum of the learned limits, or None while an org has none.
-        phase: the phase of the one controller, or of each (``org1 settled, …``
-            is summarised as the phases seen, ``settled`` when all agree).
+        phase: the one controller's phase, or the phases the orgs' controllers
+            are in (``searching, settled``); ``shared, …`` once they share one.
         shared: the orgs share one budget (one controller paces them all).
         by_lane: each controller's snapshot, by org key (or ``SHARED_LANE``).
     """

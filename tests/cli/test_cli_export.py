@@ -9,7 +9,6 @@ import json
 import socket
 import urllib.request
 from collections.abc import Iterator, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from paths import EMULATOR_ORG
 
 from provisioner.cli import main
 from provisioner.emulator.config import DEFAULT_TOKEN
+from provisioner.emulator.directory import org_id_for
 from provisioner.emulator.harness import run_in_subprocess
 
 ORG = json.loads(EMULATOR_ORG.read_text())
@@ -92,6 +92,10 @@ def _api(emulator_process: str) -> Api:
     return api
 
 
+def mac_for(key: str) -> str:
+    return "00AABF00000" + ("1" if key == "org1" else "2")
+
+
 def invoke(args: Sequence[str], **env: str) -> Result:
     environment = {"WEBEX_ACCESS_TOKEN": DEFAULT_TOKEN, **env}
     return CliRunner().invoke(main, list(args), env=environment, catch_exceptions=False)
@@ -106,9 +110,9 @@ class TestExportCommand:
     def test_xlsx_export_is_the_org_as_a_workbook(
         self, api: Api, tmp_path: Path
     ) -> None:
-        """The workbook lists every device under a frozen, filtered header, ids as
-        Text and the created stamp as a date, with a Summary; the command says how many
-        and exits 0."""
+        """The workbook lists every device under a frozen, filtered header, as text
+        (the MAC column formatted Text), with a Summary; the command says how many and
+        exits 0."""
         made = [api.create(n, ["hq"]) for n in range(5)]
         output = tmp_path / "org.xlsx"
 
@@ -127,10 +131,8 @@ class TestExportCommand:
         assert sheet.freeze_panes == "A2"
         assert sheet.auto_filter.ref == f"A1:O{len(made) + 1}"
         row = dict(zip(header, sheet[2], strict=True))
-        for name in ("mac", "workspaceId", "deviceId"):
-            assert row[name].data_type == "s"
-            assert row[name].number_format == "@"  # Text: an edit stays text
-        assert isinstance(row["created"].value, datetime)
+        assert row["mac"].number_format == "@"  # Text: an edited MAC stays text
+        assert all(cell.data_type == "s" for cell in sheet[2] if cell.value is not None)
         summary = dict(book["Summary"].iter_rows(min_row=1, values_only=True))
         assert summary["devices"] == 5
 
@@ -226,6 +228,39 @@ class TestExportCommand:
         assert result.exit_code == 2
         assert "refused the access token" in result.output
         assert not output.exists()
+
+    def test_org_id_exports_that_org(self, tmp_path: Path) -> None:
+        """--org-id lists another org's devices (a partner admin's token): only
+        them, with the list calls charged to that org."""
+        partner = ["--partner", f"{DEFAULT_TOKEN}=org1,org2", "--orgs", "2"]
+        with run_in_subprocess(partner) as (_process, base_url):
+            api = Api(base_url)
+            made = {}
+            for key in ("org1", "org2"):
+                org = org_id_for(key)
+                workspaces = api.call(f"{base_url}/workspaces?orgId={org}")["items"]
+                body = {
+                    "mac": mac_for(key),
+                    "model": "DMS Cisco 8851",
+                    "workspaceId": workspaces[0]["id"],
+                }
+                device = api.call(f"{base_url}/devices?orgId={org}", "POST", body)
+                made[key] = device["id"]
+            output = tmp_path / "org2.csv"
+
+            result = invoke(
+                ["export", str(output), "--org-id", org_id_for("org2")]
+                + ["--base-url", base_url]
+            )
+            lists = {
+                e["org"]
+                for e in api.call(f"{api.admin_url}/requests")["items"]
+                if e["route"] == "GET /v1/devices"
+            }
+
+        assert result.exit_code == 0, result.output
+        assert [line["deviceId"] for line in read_csv(output)] == [made["org2"]]
+        assert lists == {org_id_for("org2")}
 
     def test_help_documents_the_filters(self) -> None:
         """``export --help`` lists every filter and the connection options."""

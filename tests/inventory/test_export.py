@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes import FakeDevicesApi
 from inventory_support import ORG, PEOPLE, WORKSPACES, settings_for
 
 from provisioner.emulator import RunningEmulator
-from provisioner.errors import AuthError
+from provisioner.errors import AuthError, ServerError
 from provisioner.intake.manifest import load_manifest
 from provisioner.inventory.export import export_devices
 from provisioner.inventory.export_rules import (
@@ -23,6 +24,7 @@ from provisioner.inventory.export_rules import (
     ExportResult,
 )
 from provisioner.report.table import TableFile
+from provisioner.settings import Settings
 from provisioner.webex.client import ApiClient
 
 Wire = dict[str, Any]
@@ -272,5 +274,20 @@ class TestExport:
             await export_devices(
                 ExportQuery(), settings_for(emulator, token="wrong"), lines.append
             )
+
+        assert lines == []
+
+    async def test_a_list_that_keeps_failing_raises_its_own_error(self) -> None:
+        """A page that fails even after retries raises the API error itself (not a
+        task group around it), so the command can say what happened."""
+        api = FakeDevicesApi(workspaces={"WS1"})
+        for n in range(3):
+            api.add_device(mac=mac_of(n), workspace_id="WS1")
+        api.fail_before("list_devices", ServerError("down", status=503))
+        lines: list[list[str | None]] = []
+        settings = Settings(token="t", base_url="http://127.0.0.1:9/v1")
+
+        with pytest.raises(ServerError, match="down"):
+            await export_devices(ExportQuery(), settings, lines.append, api=api)
 
         assert lines == []
