@@ -16,11 +16,11 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 fmt: $(STAMP)
-	$(BIN)/ruff format provisioner tests benchmarks
-	$(BIN)/ruff check --fix provisioner tests benchmarks
+	$(BIN)/ruff format provisioner tests benchmarks scripts
+	$(BIN)/ruff check --fix provisioner tests benchmarks scripts
 
 lint: $(STAMP)
-	$(BIN)/ruff check provisioner tests benchmarks
+	$(BIN)/ruff check provisioner tests benchmarks scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
