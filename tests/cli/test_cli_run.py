@@ -20,10 +20,10 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import emulated
 import openpyxl
 import pytest
 from click.testing import CliRunner, Result
@@ -55,36 +55,14 @@ ORG = json.loads((EMULATOR_ORG).read_text())
 WORKSPACES = [w["id"] for w in ORG["workspaces"]]
 PEOPLE = [p["id"] for p in ORG["people"]]
 MISSING_WORKSPACE = "Y2lzY29zcGFyazovL3VzL1BMQUNFL25vLXN1Y2gtd29ya3NwYWNl"
-WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
-# A POST that only reads: the dry run's pre-flight check of MACs.
-VALIDATE_MACS_ROUTE = "POST /v1/telephony/config/devices/actions/validateMacs/invoke"
 # The module, not the command of the same name that provisioner.cli exports.
 run_module = importlib.import_module("provisioner.cli.run")
 
 
-@dataclass
-class Emulator:
+class Emulator(emulated.Emulator):
     """
-    A handle on the emulator subprocess: its API URL and its admin view.
+    The shared emulator handle, plus the API reads and call counts these tests use.
     """
-
-    base_url: str
-
-    @property
-    def admin_url(self) -> str:
-        return self.base_url.removesuffix("/v1") + "/_emulator"
-
-    def admin(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            self.admin_url + path,
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            raw = response.read()
-        return json.loads(raw) if raw else None
 
     def api_get(self, path: str) -> Any:
         request = urllib.request.Request(
@@ -93,20 +71,9 @@ class Emulator:
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
 
-    def devices(self) -> list[dict[str, Any]]:
-        return list(self.admin("GET", "/devices")["items"])
-
     def calls(self, route: str) -> int:
         by_route: dict[str, dict[str, int]] = self.admin("GET", "/stats")["by_route"]
         return sum(by_route.get(route, {}).values())
-
-    def write_calls(self) -> int:
-        by_route: dict[str, dict[str, int]] = self.admin("GET", "/stats")["by_route"]
-        return sum(
-            sum(counts.values())
-            for route, counts in by_route.items()
-            if route.split()[0] in WRITE_METHODS and route != VALIDATE_MACS_ROUTE
-        )
 
 
 @pytest.fixture(name="emulator_process", scope="module")
@@ -118,18 +85,7 @@ def _emulator_process() -> Iterator[str]:
 @pytest.fixture(name="emulator")
 def _emulator(emulator_process: str) -> Emulator:
     emulator = Emulator(emulator_process)
-    emulator.admin("POST", "/reset")
-    emulator.admin(
-        "POST",
-        "/faults",
-        {
-            "latency_ms": 0,
-            "rate_limit": None,
-            "fault_rate": 0,
-            "drop_rate": 0,
-            "ambiguous_rate": 0,
-        },
-    )
+    emulator.reset()
     return emulator
 
 
