@@ -19,7 +19,9 @@ from pathlib import Path
 
 MUTMUT = Path(sys.executable).with_name("mutmut")
 # provisioner.intake.mac.x_normalise_mac__mutmut_27 or ...ratelimit.xǁEpisodeǁdrain__mutmut_3
-NAME = re.compile(r"^\s*(?P<name>(?P<module>[\w.]+?)\.x[_ǁ]\S*__mutmut_\d+): (?P<status>.+)$")
+NAME = re.compile(
+    r"^\s*(?P<name>(?P<module>[\w.]+?)\.x[_ǁ]\S*__mutmut_\d+): (?P<status>.+)$"
+)
 KILLED = {"killed", "caught by type check", "timeout"}
 
 
@@ -52,9 +54,13 @@ def main(prefix: str = "") -> int:
     print(f"{'module':<{width}}  killed / tried")
     for module in sorted(tried):
         share = 100 * killed[module] / tried[module]
-        print(f"{module:<{width}}  {killed[module]:>4} / {tried[module]:<4} {share:5.1f}%")
+        print(
+            f"{module:<{width}}  {killed[module]:>4} / {tried[module]:<4} {share:5.1f}%"
+        )
     total_killed, total = sum(killed.values()), sum(tried.values())
-    print(f"{'all':<{width}}  {total_killed:>4} / {total:<4} {100 * total_killed / total:5.1f}%")
+    print(
+        f"{'all':<{width}}  {total_killed:>4} / {total:<4} {100 * total_killed / total:5.1f}%"
+    )
     for module in sorted(survivors):
         print(f"\nsurvivors in {module}:")
         for name in sorted(survivors[module]):

@@ -195,8 +195,10 @@ class TestModelFit:
             (
                 "MAC",
                 MAC_TEXT,
-                ("the Phone X cannot be added by MAC address; clear the MAC to get an "
-                "activation code for it instead"),
+                (
+                    "the Phone X cannot be added by MAC address; clear the MAC to get an "
+                    "activation code for it instead"
+                ),
             )
         ]
 
@@ -221,8 +223,10 @@ class TestModelFit:
             (
                 column,
                 value,
-                ("the Phone X can only be added by MAC address (it takes no activation "
-                "code); fill in its MAC"),
+                (
+                    "the Phone X can only be added by MAC address (it takes no activation "
+                    "code); fill in its MAC"
+                ),
             )
         ]
 
@@ -245,8 +249,10 @@ class TestModelFit:
             (
                 "Device Model",
                 "Phone X",
-                ("the Phone X can only belong to a person, not to a workspace; name a "
-                "person (personId or personEmail) instead, or pick another model"),
+                (
+                    "the Phone X can only belong to a person, not to a workspace; name a "
+                    "person (personId or personEmail) instead, or pick another model"
+                ),
             )
         ]
 
@@ -269,8 +275,10 @@ class TestModelFit:
             (
                 "Device Model",
                 "Phone X",
-                ("the Phone X can only belong to a workspace, not to a person; name a "
-                "workspace (workspaceId or workspace) instead, or pick another model"),
+                (
+                    "the Phone X can only belong to a workspace, not to a person; name a "
+                    "workspace (workspaceId or workspace) instead, or pick another model"
+                ),
             )
         ]
 
@@ -305,7 +313,9 @@ class TestModelFit:
             (
                 column,
                 value,
-                ("the Phone X is a third-party device and needs a password (its SIP "
-                "password, at least 8 characters): add a password column and fill it in"),
+                (
+                    "the Phone X is a third-party device and needs a password (its SIP "
+                    "password, at least 8 characters): add a password column and fill it in"
+                ),
             )
         ]

@@ -326,18 +326,24 @@ class TestCodeAndTimeCells:
         [
             (
                 "4.41733E+15",
-                ("a spreadsheet turned this activation code into a number (scientific "
-                "notation or decimals), so its digits are lost in this file"),
+                (
+                    "a spreadsheet turned this activation code into a number (scientific "
+                    "notation or decimals), so its digits are lost in this file"
+                ),
             ),
             (
                 "4,41733e15",
-                ("a spreadsheet turned this activation code into a number (scientific "
-                "notation or decimals), so its digits are lost in this file"),
+                (
+                    "a spreadsheet turned this activation code into a number (scientific "
+                    "notation or decimals), so its digits are lost in this file"
+                ),
             ),
             (
                 "658237123456789",
-                ("this activation code has 15 digits where codes have 16: a "
-                "spreadsheet that read it as a number dropped its leading zeros"),
+                (
+                    "this activation code has 15 digits where codes have 16: a "
+                    "spreadsheet that read it as a number dropped its leading zeros"
+                ),
             ),
             ('="0658237123456789"', None),
             ("'0658237123456789", None),
