@@ -496,3 +496,21 @@ class TestRowChecks:
             f"{Path('sites/denver.csv')}: no owner (workspaceId, personId, workspace "
             "or personEmail) column in the header row."
         )
+
+    def test_a_title_above_the_header_is_quoted_in_full(self) -> None:
+        """The message quotes every cell of the title row and says what to delete."""
+        table = RawTable(
+            path=PATH,
+            sheet=None,
+            columns=("Device list", "March 2026", ""),
+            records=[(2, ("MAC", "Model", "Workspace ID"))],
+        )
+
+        with pytest.raises(MissingColumnError) as caught:
+            build_manifest(table)
+
+        assert str(caught.value) == (
+            f"{PATH}: the header must be the first row, but it seems to be row 2; the "
+            'row above it holds "Device list", "March 2026" (a title?). Delete the '
+            "rows above the header and run again"
+        )
