@@ -79,6 +79,10 @@ class TestCodeForms:
             ("6,58237E+15", "scientific notation"),
             ("6.58237e15", "scientific notation"),
             ("658237123456789.0", "decimals"),
+            # A decimal comma, as a spreadsheet in a comma locale writes it.
+            ("658237123456789,0", "decimals"),
+            # A code of one digit then zeros, shown with no decimals at all.
+            ("6E+15", "scientific notation"),
             ("658237123456789", "15 digits"),
         ],
     )
@@ -364,6 +368,8 @@ class TestCodeAndTimeCells:
         """Only ="…" is Excel's text wrapper; a trailing quote alone is kept."""
         assert read_code('0658237123456789"') == '0658237123456789"'
         assert read_code("ABC") == "ABC"
+        # Text that is no code stays as written, spaces and dashes included.
+        assert read_code("see e-mail") == "see e-mail"
 
     def test_expiry_moments_are_in_utc(self) -> None:
         """A zoned expiry is converted to UTC; one without a zone is read as UTC."""
