@@ -74,17 +74,18 @@ def main(prefix: str = "") -> int:
         return 1
     equivalent = named_equivalent()
     width = max(len(module) for module in tried)
-    print(f"{'module':<{width}}  killed / tried          survivors named equivalent")
+    print(f"{'module':<{width}}  killed / tried   share  survivors  named equivalent")
     for module in [*sorted(tried), "all"]:
         if module == "all":
             done, total = sum(killed.values()), sum(tried.values())
             left = [name for names in survivors.values() for name in names]
         else:
-            done, total, left = killed[module], tried[module], list(survivors[module])
+            done, total = killed[module], tried[module]
+            left = list(survivors.get(module, {}))
         named = sum(1 for name in left if name in equivalent)
         print(
-            f"{module:<{width}}  {done:>4} / {total:<4} {100 * done / total:5.1f}%"
-            f"   {named:>3} of {len(left):<3}"
+            f"{module:<{width}}  {done:>6} / {total:<6} {100 * done / total:5.1f}%"
+            f"  {len(left):>9}  {named:>16}"
         )
     for module in sorted(survivors):
         print(f"\nsurvivors in {module}:")
