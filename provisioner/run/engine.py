@@ -69,7 +69,7 @@ from provisioner.live.preflight import (
     read_orgs,
     with_catalogues,
 )
-from provisioner.live.target import resolve_target
+from provisioner.live.target import acted_on, find_caller, name_org, target_of
 from provisioner.logs import event_logger
 from provisioner.models import (
     Changes,
@@ -85,8 +85,9 @@ from provisioner.run import code_rows, plan, steps
 from provisioner.run.identity import describe_target, row_digest
 from provisioner.run.journal import Journal, JournalEntry
 from provisioner.run.orgs import is_multi_org, org_changes, refused_access
+from provisioner.run.side_by_side import side_by_side
 from provisioner.settings import Settings
-from provisioner.webex.protocol import DevicesApi, SupportedModel
+from provisioner.webex.protocol import Caller, DevicesApi, SupportedModel
 from provisioner.webex.retry import (
     FIRST_CALL_ATTEMPTS,
     FIRST_CALL_MAX_DELAY,
@@ -368,7 +369,14 @@ class _Run:
         Make the one authenticated read that fails fast on a refused token.
         """
         with self.api.tally():
-            self.target = await self._identify()
+            caller = await self._identify()
+            # The org's name and its supportedDevices list need only the caller:
+            # read them side by side, one round trip instead of two before any row.
+            org_name, models = await side_by_side(
+                name_org(self.api, acted_on(self.settings, caller)),
+                self._supported_models(),
+            )
+            self.target = target_of(self.settings, caller, org_name)
             earlier = self.previous_target
             if earlier is not None and not earlier.same_org_as(self.target):
                 raise ConfigError(
@@ -378,18 +386,23 @@ class _Run:
                     "well there did not happen here. Rerun it against that target, or "
                     "provision this one with provisioner run and another --report"
                 )
-            try:
-                models = await self._first_call()
-            except (AuthError, ForbiddenError, TransientError):
-                # Refused, or unreachable even after retries: no row could succeed,
-                # so the run does not start (the CLI exits 2).
-                raise
-            except ApiError as error:
-                # Any other refusal concerns the catalogue alone: a run goes on
-                # without it, judging models by the bundled catalogue.
-                log.warning("supported_devices_refused", status=error.status)
-                return ()
-        return tuple(models)
+        return models
+
+    async def _supported_models(self) -> tuple[SupportedModel, ...]:
+        """
+        Read the org's supportedDevices; () when only the list is refused.
+        """
+        try:
+            return tuple(await self._first_call())
+        except (AuthError, ForbiddenError, TransientError):
+            # Refused, or unreachable even after retries: no row could succeed,
+            # so the run does not start (the CLI exits 2).
+            raise
+        except ApiError as error:
+            # Any other refusal concerns the catalogue alone: a run goes on
+            # without it, judging models by the bundled catalogue.
+            log.warning("supported_devices_refused", status=error.status)
+            return ()
 
     async def _check_orgs(
         self, supported: Sequence[SupportedModel], only_rows: frozenset[int] | None
@@ -465,21 +478,21 @@ class _Run:
         for warning in resolution.warnings:
             log.warning("live_check_skipped", reason=warning)
 
-    async def _identify(self) -> Target:
+    async def _identify(self) -> Caller | None:
         """
-        Learn the target (who the token is, which org), giving up soon on a refused
+        Learn who the token is (and so its org), giving up soon on a refused
         connection: this is the run's first call.
         """
         if self.probe is not None:
             try:
-                return await resolve_target(self.probe, self.settings)
+                return await find_caller(self.probe, self.settings)
             except ConnectError:
                 raise
             except TransientError as error:
                 log.info("first_call_retried", error=type(error).__name__)
             finally:
                 self._note_probe_figures()
-        return await resolve_target(self.api, self.settings)
+        return await find_caller(self.api, self.settings)
 
     def _note_probe_figures(self) -> None:
         if self.probe is not None:
