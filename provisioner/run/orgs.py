@@ -78,7 +78,7 @@ def org_changes(
             org=orgs[key].info,
             rows=len(working.get(key, ())) + len(failing.get(key, ())),
             changes=(
-                planned_changes(working[key], entries, previous)
+                planned_changes(working[key], entries, previous, note_orgs=False)
                 if key in working
                 else Changes()
             ),
