@@ -84,7 +84,12 @@ from provisioner.models import (
 from provisioner.run import code_rows, plan, steps
 from provisioner.run.identity import describe_target, row_digest
 from provisioner.run.journal import Journal, JournalEntry
-from provisioner.run.orgs import is_multi_org, org_changes, refused_access
+from provisioner.run.orgs import (
+    is_multi_org,
+    org_changes,
+    own_org_as_default,
+    refused_access,
+)
 from provisioner.run.side_by_side import side_by_side
 from provisioner.settings import Settings
 from provisioner.webex.protocol import Caller, DevicesApi, SupportedModel
@@ -281,6 +286,7 @@ class _Run:
         self, path: Path | None, only_rows: frozenset[int] | None, *, fresh: bool
     ) -> RunResult:
         supported = await self._check_access()
+        self._own_org_as_default()
         await self._check_orgs(supported, only_rows)
         if self.settings.dry_run:
             await self._check_live()
@@ -291,6 +297,8 @@ class _Run:
             lists = {key: access.supported for key, access in self.orgs.items()}
             self.manifest = with_catalogues(self.manifest, lists, self.settings.org_id)
             await self._resolve_owner_names()
+        # The checks above rebuild rows from their cells, orgId as typed.
+        self._own_org_as_default()
         self.owner_labels = {
             row.number: label
             for row in self.manifest.rows
@@ -387,6 +395,14 @@ class _Run:
                     "provision this one with provisioner run and another --report"
                 )
         return models
+
+    def _own_org_as_default(self) -> None:
+        """
+        Key rows that spell out the token's own org as the rows that name none.
+        """
+        own = self.target.org_id
+        if self.settings.org_id is None and own is not None:
+            self.manifest = own_org_as_default(self.manifest, own)
 
     async def _supported_models(self) -> tuple[SupportedModel, ...]:
         """
