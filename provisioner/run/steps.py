@@ -125,7 +125,7 @@ async def provision_mac_row(
                 ctx, row, unknown=resumed, look_first=resumed or had_device
             )
             status = plan.rerun_status(status, device.id, previous)
-            base = replace(base, status=status, device_id=device.id)
+            base = Outcome(row=row.number, status=status, device_id=device.id)
             ctx.journal.mark_created(base)
         await apply_tags(ctx, row, base, device)
     except RowFailedError as failed:

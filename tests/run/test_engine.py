@@ -325,6 +325,31 @@ class TestCleanRun:
         code = result.outcomes[2].activation_code or "?"
         assert all(code not in repr(e) for e in logs)
 
+    async def test_each_rows_events_name_that_row_only(self) -> None:
+        """One worker, rows one after another: each row's events carry its own row
+        and MAC (a code row's, none), never those of the row before it."""
+        api = fake()
+        rows = [mac_row(2, "ws-1"), code_row(3, "ws-2"), mac_row(4, "ws-3")]
+        with structlog.testing.capture_logs(
+            processors=[structlog.contextvars.merge_contextvars]
+        ) as logs:
+            await provision(manifest_of(rows), settings(concurrency=1), api=api)
+
+        named = [
+            (e["event"], e.get("row"), e.get("mac"))
+            for e in logs
+            if e["event"] in ("row_started", "row_finished", "run_finished")
+        ]
+        assert named == [
+            ("row_started", 2, mac_of(2)),
+            ("row_finished", 2, mac_of(2)),
+            ("row_started", 3, None),
+            ("row_finished", 3, None),
+            ("row_started", 4, mac_of(4)),
+            ("row_finished", 4, mac_of(4)),
+            ("run_finished", None, None),
+        ]
+
 
 class TestConcurrency:
     async def test_one_create_per_owner_at_a_time(self) -> None:
