@@ -497,9 +497,24 @@ class TestFailures:
 
         outcome = result.outcomes[2]
         assert outcome.status == Status.FAILED
-        assert (outcome.error or "").startswith("apply tags: bad gateway")
+        # The error says the run made the device: a rollback of the report removes it.
+        assert (outcome.error or "").startswith(
+            "apply tags to the device this run created: bad gateway"
+        )
         assert (outcome.http_status, outcome.tracking_id) == (502, "T9")
         assert outcome.device_id in api.devices
+
+    async def test_failed_tags_on_a_found_device_do_not_claim_it(self) -> None:
+        """A device that was there before keeps the plain step: not the run's own."""
+        api = fake()
+        api.add_device(mac=mac_of(2), workspace_id="ws-1", product="DMS Cisco 8851")
+        api.fail_before("modify_tags", ServerError("bad gateway", status=502))
+
+        result = await provision(manifest_of([mac_row(2, "ws-1")]), settings(), api=api)
+
+        outcome = result.outcomes[2]
+        assert outcome.status == Status.FAILED
+        assert (outcome.error or "").startswith("apply tags: bad gateway")
 
     async def test_rerun_of_failed_tags_sends_no_create(self) -> None:
         """Rerunning a row that failed at tags finds its device and only tags it."""
@@ -516,7 +531,8 @@ class TestFailures:
             only_rows=frozenset({2}),
         )
 
-        assert second.outcomes[2].status == Status.ADOPTED
+        # The device is still the one the first run created, not a found one.
+        assert second.outcomes[2].status == Status.CREATED
         assert first.outcomes[2].device_id == second.outcomes[2].device_id
         assert api.count("create_device") == 1
         assert api.devices[second.outcomes[2].device_id or ""].tags == ("lobby",)
