@@ -542,3 +542,31 @@ class TestRowChecks:
                 ),
             )
         ]
+
+    def test_an_owner_id_on_many_rows_belongs_to_each(self) -> None:
+        """The second row naming a person or workspace by id keeps that id too."""
+        person = webex_id("PEOPLE")
+
+        rows = rows_of(
+            ("model", "workspaceId", "personId"),
+            ("Cisco 8851", "", person),
+            ("Cisco 8851", "", person),
+            ("Cisco 8851", WS, ""),
+            ("Cisco 8851", WS, ""),
+        )
+
+        assert [(r.person_id, r.workspace_id, r.problems) for r in rows] == [
+            (person, None, ()),
+            (person, None, ()),
+            (None, WS, ()),
+            (None, WS, ()),
+        ]
+
+    def test_formulas_are_listed_in_the_sheets_column_order(self) -> None:
+        """Problems read left to right, as the sheet shows the columns."""
+        (row,) = rows_of(("workspaceId", "model", "mac"), ("=B2", "Cisco 8851", "=C2"))
+
+        assert [(p.column, p.value) for p in row.problems][:2] == [
+            ("workspaceId", "=B2"),
+            ("mac", "=C2"),
+        ]
