@@ -562,6 +562,22 @@ class TestLearnLimitBoundaries:
 
         assert learned == pytest.approx(4.0, abs=1e-3)
 
+    def test_drains_equal_at_the_answer_give_none_not_a_division_by_zero(
+        self,
+    ) -> None:
+        """Curves that cross just short of a kink, past which they run parallel, can
+        leave the bisection's answer where both drains are equal: no limit (the
+        uncertainty is infinite), and no ZeroDivisionError. Here 5003 - 5000.5 L turns
+        into 3 - L/2 at 1/s, parallel to the second episode's 4 - L/2, and they cross
+        at 0.9998/s; the range puts the answer at 1.0002/s."""
+        long = Episode((0.0,) * 5000 + (5000.0,) * 3, 5000.5)
+        short = Episode((5000.0,) * 4, 5000.5)
+
+        assert learn_limit(long, short, low=0.5, high=1.5, resolution=100) == (
+            pytest.approx(0.9998, abs=1e-3)
+        )
+        assert learn_limit(long, short, low=0.4997, high=1.4997, resolution=100) is None
+
 
 class TestControllerLearning:
     """Episodes fed to the controller by hand: starts recorded, then one 429."""
@@ -802,13 +818,17 @@ class TestControllerEdges:
 
 class TestRateLimiterWaiting:
     async def test_a_waiter_sleeps_through_other_callers(self) -> None:
-        """Another caller's reservation wakes no one: at 0.05/s both waiters stay
-        asleep until their own (20 s and 40 s away) slots."""
+        """Another caller's reservation wakes no one, before or after a change (a
+        429 and its pause here): at 0.05/s both waiters stay asleep until their own
+        slots, 20 s and 40 s away."""
         clock = FakeClock()
         limiter = RateLimiter(
             4, RateControl(initial_rate=0.05, min_rate=0.05), clock=clock
         )
-        await limiter.acquire()
+        first = await limiter.acquire()
+        limiter.rejected(first, retry_after=1.0)
+        clock.now = 1.0
+        assert await limiter.acquire() == 1.0
         started: list[float] = []
 
         async def waiter() -> None:
@@ -859,7 +879,7 @@ class TestRateLimiterWaiting:
         async def second() -> None:
             started.append(await limiter.acquire())
 
-        with anyio.fail_after(10):
+        with anyio.fail_after(5):
             async with anyio.create_task_group() as group:
                 group.start_soon(second)
                 await anyio.wait_all_tasks_blocked()
