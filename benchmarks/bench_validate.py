@@ -19,6 +19,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -84,10 +85,22 @@ def generate(path: Path, rows: int) -> None:
             )
 
 
-def measure(path: Path, runs: int) -> tuple[list[float], list[float], float, int]:
+# The summary line validate prints last when it read and checked every row.
+SUMMARY = re.compile(
+    r"^.*: ([0-9]+) rows?, ([0-9]+) valid, ([0-9]+) invalid$", re.MULTILINE
+)
+
+
+def measure(
+    path: Path, runs: int, rows: int
+) -> tuple[list[float], list[float], float, int]:
     """
     Run ``provisioner validate`` ``runs`` times; return wall and CPU times, the
     largest peak RSS and the last exit code.
+
+    A run counts only when validate finished its work: exit 0 or 1 and a summary
+    line naming all ``rows``. Anything else (a traceback, exit 2, a missing reader)
+    stops the bench with validate's output, never a figure: a crash is fast.
     """
     from common import wait_child
 
@@ -98,20 +111,46 @@ def measure(path: Path, runs: int) -> tuple[list[float], list[float], float, int
     code = 0
     for _ in range(runs):
         start = time.perf_counter()
+        # One pipe for both streams, read to its end: two pipes could each fill
+        # while the other is being read.
         process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT
         )
-        assert process.stderr is not None
-        errors = process.stderr.read()
-        process.stderr.close()
+        assert process.stdout is not None
+        output = process.stdout.read().decode(errors="replace")
+        process.stdout.close()
         code, usage = wait_child(process)
         walls.append(time.perf_counter() - start)
         cpus.append(usage.ru_utime + usage.ru_stime)
         peak_mb = max(peak_mb, usage.ru_maxrss / 1024)  # KiB on Linux
-        if code not in (0, 1):
-            sys.stderr.write(errors.decode(errors="replace"))
-            raise SystemExit(f"validate failed with exit code {code}")
+        problem = _unfinished(output, code, rows)
+        if problem is not None:
+            sys.stdout.flush()
+            sys.stderr.write(output[-4000:])
+            raise SystemExit(
+                f"validate {path.name}: {problem}; no figure is reported for a run "
+                "that did not finish its work"
+            )
     return walls, cpus, peak_mb, code
+
+
+def _unfinished(output: str, code: int, rows: int) -> str | None:
+    """
+    Say why a validate run did not finish its work, or None when it did.
+    """
+    if code not in (0, 1):
+        return f"exit code {code}"
+    if "Traceback (most recent call last)" in output:
+        return f"a traceback (exit code {code})"
+    found = SUMMARY.findall(output)
+    if not found:
+        return f"no summary line (exit code {code})"
+    counted, valid, invalid = (int(number) for number in found[-1])
+    if counted != rows or valid + invalid != rows:
+        return f"the summary counts {counted} rows, not {rows}"
+    if (invalid > 0) != (code == 1):
+        return f"exit code {code} with {invalid} invalid rows"
+    return None
 
 
 def to_xlsx(source: Path) -> Path:
@@ -132,11 +171,11 @@ def to_xlsx(source: Path) -> Path:
     return target
 
 
-def report(kind: str, path: Path, runs: int) -> tuple[float, float]:
+def report(kind: str, path: Path, runs: int, rows: int) -> tuple[float, float]:
     """
     Measure one file and print its line; return the median wall time and peak RSS.
     """
-    walls, cpus, peak_mb, code = measure(path, runs)
+    walls, cpus, peak_mb, code = measure(path, runs, rows)
     size_mb = os.path.getsize(path) / 1e6
     print(
         f"validate {kind}: median {statistics.median(walls):.2f} s over {runs} runs "
@@ -159,10 +198,10 @@ def main() -> int:
     if not path.exists():
         generate(path, options.rows)
     print(f"manifest: {path.relative_to(ROOT)} ({options.rows} rows)")
-    csv_wall, _ = report("csv", path, options.runs)
+    csv_wall, _ = report("csv", path, options.runs, options.rows)
     ok = csv_wall <= CSV_WALL_LIMIT
     if not options.no_xlsx:
-        xlsx_wall, xlsx_rss = report("xlsx", to_xlsx(path), options.runs)
+        xlsx_wall, xlsx_rss = report("xlsx", to_xlsx(path), options.runs, options.rows)
         ok = ok and xlsx_wall <= XLSX_WALL_LIMIT and xlsx_rss <= XLSX_RSS_LIMIT_MB
     print(f"goals (CSV ≤ 1 s; XLSX ≤ 2 s, ≤ 300 MB): {'met' if ok else 'MISSED'}")
     return 0 if ok else 1

@@ -1,9 +1,10 @@
 """
 Logging set-up for the command line: the only place that calls ``structlog.configure()``.
 
-Library modules only call ``structlog.get_logger()`` and log facts with key-value
-fields. The CLI calls ``configure_logging`` once per command; events then go to two
-sinks from one processor chain:
+Library modules only call ``structlog.get_logger()`` (or, for events logged on every
+API call or row, ``event_logger()``: see below) and log facts with key-value fields.
+The CLI calls ``configure_logging`` once per command; events then go to two sinks from
+one processor chain:
 
 - every event, as one JSON object per line, to ``--log-file`` (when given);
 - events at the console level and above (WARNING by default, INFO with ``-v``),
@@ -14,6 +15,15 @@ writer shares (``provisioner.redaction``): values under secret-looking keys are
 masked, and any registered secret (the access token, the manifest's device passwords)
 is cut out of every string wherever it appears. That is a last line of defence; code
 should never log them in the first place.
+
+``structlog.get_logger()`` hands out a lazy proxy that assembles a new bound logger on
+every event (so a later ``structlog.configure`` is always obeyed); on the run's hot
+path (an event or two per API call) that assembly cost about as much as the rest of
+the client's own bookkeeping. ``event_logger()`` keeps the assembled logger and
+assembles it again only when structlog's configuration has changed since, so it
+obeys every configuration (``configure_logging``, a test's ``capture_logs``) just as
+the proxy does, and an event below the configured level costs one comparison and a
+no-op call.
 """
 
 from __future__ import annotations
@@ -23,7 +33,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -32,7 +42,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 from provisioner.redaction import add_secrets, registry
 
-__all__ = ["configure_logging", "reset_logging"]
+__all__ = ["EventLogger", "configure_logging", "event_logger", "reset_logging"]
 
 
 class _JsonFileSink:
@@ -152,6 +162,66 @@ def configure_logging(
         logger_factory=_stderr_logger_factory,
         cache_logger_on_first_use=False,
     )
+
+
+class EventLogger:
+    """
+    A logger for frequent events: structlog's configured logger, assembled once per
+    configuration (see the module docstring). Logs like a bound logger's
+    ``debug``/``info``/``warning``/``error``.
+    """
+
+    __slots__ = ("_config", "_logger")
+
+    def __init__(self) -> None:
+        self._config: tuple[object, ...] = ()
+        self._logger: Any = None
+
+    def _current(self) -> Any:
+        config = structlog.get_config()
+        processors = config["processors"]
+        wrapper = config["wrapper_class"]
+        factory = config["logger_factory"]
+        context = config["context_class"]
+        # ``is``, not ``==``: configure() always puts in new objects, and comparing
+        # processor lists by value would call each processor's __eq__.
+        cached = self._config
+        if not (
+            cached
+            and cached[0] is processors
+            and cached[1] is wrapper
+            and cached[2] is factory
+            and cached[3] is context
+        ):
+            self._logger = structlog.get_logger().bind()
+            self._config = (processors, wrapper, factory, context)
+        return self._logger
+
+    # Properties handing out the bound method, not methods calling it: an event's
+    # fields are packed into keyword arguments once, not twice.
+    @property
+    def debug(self) -> Callable[..., Any]:
+        return self._current().debug  # type: ignore[no-any-return]
+
+    @property
+    def info(self) -> Callable[..., Any]:
+        return self._current().info  # type: ignore[no-any-return]
+
+    @property
+    def warning(self) -> Callable[..., Any]:
+        return self._current().warning  # type: ignore[no-any-return]
+
+    @property
+    def error(self) -> Callable[..., Any]:
+        return self._current().error  # type: ignore[no-any-return]
+
+
+def event_logger() -> EventLogger:
+    """
+    A module's logger for events logged on every API call or row (see the module
+    docstring); anywhere else ``structlog.get_logger()`` is as good.
+    """
+    return EventLogger()
 
 
 def _plain_exc(sio: TextIO, exc_info: Any) -> None:

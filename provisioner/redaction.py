@@ -25,8 +25,12 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
-from structlog.typing import EventDict, WrappedLogger
+if TYPE_CHECKING:
+    # Types only: importing structlog costs ~0.2 s (it loads rich), and every
+    # command imports this module through ``errors``, ``validate`` included.
+    from structlog.typing import EventDict, WrappedLogger
 
 __all__ = [
     "MIN_SECRET_LENGTH",

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from provisioner.logs import configure_logging, reset_logging
+from provisioner.logs import configure_logging, event_logger, reset_logging
 from provisioner.redaction import REDACTED, add_secrets, redact
 
 TOKEN = "tok-RECOGNISABLE-0123456789"
@@ -114,3 +114,45 @@ class TestConfigureLogging:
         reset_logging()
 
         assert _read_events(log_file)[0]["row"] == 7
+
+
+class TestEventLogger:
+    def test_follows_every_configuration(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """One event logger, made before any configuration, obeys each one in turn:
+        the log file, a capture, then the console's own level."""
+        log = event_logger()
+        log_file = tmp_path / "run.jsonl"
+
+        configure_logging(log_file=log_file, colors=False)
+        log.info("api_call_finished", status=200)
+        log.debug("detail", n=1)
+        with structlog.testing.capture_logs() as captured:
+            log.info("captured_call", status=201)
+        configure_logging(colors=False)
+        log.info("filtered_out")
+        log.warning("rate_limited", retry_after=3)
+
+        file_events = [e["event"] for e in _read_events(log_file)]
+        assert file_events == ["api_call_finished", "detail"]
+        assert [(e["event"], e["status"]) for e in captured] == [("captured_call", 201)]
+        err = capsys.readouterr().err
+        assert "rate_limited" in err
+        assert "filtered_out" not in err
+
+    def test_events_carry_bound_context_and_are_redacted(self, tmp_path: Path) -> None:
+        """The event logger's events pass through the same chain: the row bound with
+        contextvars is merged, and a registered secret is cut out."""
+        log_file = tmp_path / "run.jsonl"
+        configure_logging(log_file=log_file, secrets=[TOKEN])
+        log = event_logger()
+
+        with structlog.contextvars.bound_contextvars(row=7):
+            log.error("api_call_finished", message=f"refused {TOKEN}")
+        reset_logging()
+
+        (event,) = _read_events(log_file)
+        assert event["row"] == 7
+        assert event["level"] == "error"
+        assert TOKEN not in json.dumps(event)

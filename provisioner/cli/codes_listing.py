@@ -13,12 +13,14 @@ from pathlib import Path
 
 from provisioner.live import code_rules
 from provisioner.live.code_rules import CodeEntry, CodeState
-from provisioner.models import Outcome, Status
+from provisioner.models import Outcome, OwnerKind, Row, Status
 from provisioner.report.cells import format_code
 
 __all__ = ["render_listing", "render_renewal"]
 
 _ID_TAIL = 6
+# Room for a workspace name or an email before the code column; longer ones are cut.
+_NAME_WIDTH = 24
 
 
 def render_listing(
@@ -73,12 +75,10 @@ def _entry_line(entry: CodeEntry, now: datetime, *, show_codes: bool) -> str:
     row = entry.row
     code = entry.outcome.activation_code or ""
     shown = (format_code(code) or "") if show_codes else code_rules.mask_code(code)
-    owner = "person" if row.person_id else "workspace"
-    owner_id = row.owner_id or ""
     parts = [
         f"  row {row.number:<4}",
         f"{row.model or '?':<20}",
-        f"{owner} …{owner_id[-_ID_TAIL:]:<{_ID_TAIL}}".ljust(len("workspace …") + 6),
+        _owner_cell(row),
         f"code {shown}",
     ]
     if entry.state is CodeState.ACTIVATED and entry.device is not None:
@@ -91,6 +91,21 @@ def _entry_line(entry: CodeEntry, now: datetime, *, show_codes: bool) -> str:
     if entry.outcome.tags_deferred:
         parts.append("tags deferred")
     return "  ".join(parts)
+
+
+def _owner_cell(row: Row) -> str:
+    """
+    The owner as the row named it: its name or email, else the tail of its id.
+    """
+    kind = "person" if row.owner_kind is OwnerKind.PERSON else "workspace"
+    if row.owner_name:
+        name = row.owner_name
+        if len(name) > _NAME_WIDTH:
+            name = name[: _NAME_WIDTH - 1] + "…"
+        who = name
+    else:
+        who = f"…{(row.owner_id or '')[-_ID_TAIL:]}"
+    return f"{kind} {who}".ljust(len("workspace ") + _NAME_WIDTH)
 
 
 def render_renewal(

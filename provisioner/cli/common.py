@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-import structlog
 
 from provisioner.cli.exit_codes import (
     EXIT_FAILED_ROWS,
@@ -35,8 +34,6 @@ from provisioner.cli.failures import (
 )
 from provisioner.errors import ConfigError
 from provisioner.models import Manifest, Outcome, RunStats, TagMode
-from provisioner.report.files import summarise
-from provisioner.report.summary import counts_text
 from provisioner.settings import (
     CLOUD_BASE_URLS,
     DEFAULT_CONCURRENCY,
@@ -77,7 +74,6 @@ _HOW_TO_GIVE_TOKEN = (
 # How many kinds of error the summary lists (the report's Summary sheet has them all).
 _ERROR_KINDS_SHOWN = 5
 
-log = structlog.get_logger()
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -321,7 +317,9 @@ def _warn_if_shared(token_file: Path) -> None:
     except OSError:
         return
     if mode & (stat.S_IRGRP | stat.S_IROTH):
-        log.warning(
+        import structlog  # here: ``validate`` imports this module, and not structlog
+
+        structlog.get_logger().warning(
             "token_file_readable_by_others",
             path=str(token_file),
             hint="chmod 600 the file",
@@ -397,6 +395,11 @@ def format_summary(
     """
     The end-of-run summary: counts by status, duration, rows/s, calls, 429s, reports.
     """
+    # Imported here: ``validate`` imports this module for its flags, and these
+    # modules (and structlog with them) cost it a tenth of a second.
+    from provisioner.report.files import summarise
+    from provisioner.report.summary import counts_text
+
     summary = summarise(manifest, outcomes, stats)
     shown = [f"{status.value} {n}" for status, n in summary.by_status.items() if n]
     heading = "Dry run" if stats.dry_run else "Run"

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 import click
-import structlog
 
 from provisioner.cli.exit_codes import EXIT_INTERRUPTED, EXIT_UNUSABLE
 from provisioner.errors import (
@@ -48,7 +47,6 @@ __all__ = [
 TOKEN_ENV = "WEBEX_ACCESS_TOKEN"
 BASE_URL_ENV = "WEBEX_BASE_URL"
 
-log = structlog.get_logger()
 
 # The order in which the errors of one group are told: the first kind found is the
 # one a person must fix first (a refused token makes every other failure moot).
@@ -129,7 +127,9 @@ def command_errors() -> Iterator[CommandFailure]:
 
 def _stop(error: ProvisionerError, where: CommandFailure) -> NoReturn:
     message, code = describe_error(error, base_url=where.base_url)
-    log.info("command_stopped", error_type=type(error).__name__)
+    import structlog  # here: ``validate`` imports this module, and not structlog
+
+    structlog.get_logger().info("command_stopped", error_type=type(error).__name__)
     fail(message, code)
 
 

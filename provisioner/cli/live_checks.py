@@ -10,9 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
-
-import anyio
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from provisioner.cli.common import (
     ConnectionOptions,
@@ -26,11 +24,13 @@ from provisioner.cli.common import (
     verbose_option,
 )
 from provisioner.cli.failures import command_errors
-from provisioner.live.preflight import Preflight, preflight
-from provisioner.live.target import resolve_target
-from provisioner.logs import configure_logging
 from provisioner.models import Manifest
 from provisioner.settings import Settings
+
+if TYPE_CHECKING:
+    # Imported where they are used: an offline ``validate`` imports this module for
+    # its flags and needs none of them (anyio, structlog: a fifth of a second).
+    from provisioner.live.preflight import Preflight
 
 __all__ = ["LiveCheck", "describe_preflight", "live_options", "run_live_checks"]
 
@@ -80,6 +80,10 @@ def run_live_checks(manifest: Manifest, connection: ConnectionOptions) -> LiveCh
     A missing token, a refused token (401/403 on the first call) or an unreachable
     API stops the command with one sentence saying what to do, never the token.
     """
+    import anyio
+
+    from provisioner.logs import configure_logging
+
     with command_errors() as where:
         settings = build_settings(connection, os.environ)
         where.base_url = settings.base_url
@@ -95,6 +99,8 @@ def run_live_checks(manifest: Manifest, connection: ConnectionOptions) -> LiveCh
 
 async def _check(manifest: Manifest, settings: Settings) -> Preflight:
     # Imported here: an offline validate never loads aiohttp (~0.2 s).
+    from provisioner.live.preflight import preflight
+    from provisioner.live.target import resolve_target
     from provisioner.webex.client import ApiClient
 
     async with ApiClient(settings) as api:

@@ -435,7 +435,8 @@ async def _provision_until_signalled(
                 journal_path=job.journal_path,
                 previous=job.previous,
                 only_rows=job.only_rows,
-                on_progress=display,
+                # --quiet shows nothing: no snapshot is worth making per row.
+                on_progress=None if display.mode == "quiet" else display,
                 stop=stop,
                 before_rows=before_rows,
                 fresh=job.fresh,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
@@ -16,7 +17,7 @@ from provisioner.cli.live_checks import live_options, run_live_checks
 from provisioner.errors import ManifestError
 from provisioner.intake.catalogue import load_catalogue
 from provisioner.intake.manifest import PASSWORD_MASK, load_manifest
-from provisioner.models import Manifest, OwnerKind, Problem
+from provisioner.models import Manifest, Problem, Row
 from provisioner.report.cells import code_problem
 
 __all__ = [
@@ -175,28 +176,17 @@ def _summary(
         lines.append(
             "  onboarding: no MAC column, so every row gets an activation code"
         )
-    workspaces = {
-        row.workspace_id or row.workspace_name
-        for row in rows
-        if row.owner_kind is OwnerKind.WORKSPACE
-    }
-    people = {
-        row.person_id or (row.person_email or "").casefold()
-        for row in rows
-        if row.owner_kind is OwnerKind.PERSON
-    }
-    on_workspaces = sum(1 for row in rows if row.owner_kind is OwnerKind.WORKSPACE)
-    on_people = sum(1 for row in rows if row.owner_kind is OwnerKind.PERSON)
+    owners = _Owners.count(rows)
     lines.append(
-        f"  owners: {_count(on_workspaces, 'row')} for "
-        f"{_count(len(workspaces), 'workspace')}, {_count(on_people, 'row')} for "
-        f"{_count(len(people), 'person', 'people')}"
+        f"  owners: {_count(owners.on_workspaces, 'row')} for "
+        f"{_count(len(owners.workspaces), 'workspace')}, "
+        f"{_count(owners.on_people, 'row')} for "
+        f"{_count(len(owners.people), 'person', 'people')}"
     )
-    by_name = sum(1 for row in rows if row.owner_name and not row.owner_id)
-    if by_name:
+    if owners.by_name:
         lines.append(
-            f"  {_count(by_name, 'row')} name their owner by workspace name or email: "
-            "`validate --live` (and a run) look each name up in the org"
+            f"  {_count(owners.by_name, 'row')} name their owner by workspace name or "
+            "email: `validate --live` (and a run) look each name up in the org"
         )
     models = Counter(row.model for row in rows if row.model)
     if models:
@@ -212,6 +202,36 @@ def _summary(
             "them as invalid"
         )
     return lines
+
+
+@dataclass
+class _Owners:
+    """
+    Who the rows belong to, counted in one pass (as ``Row.owner_kind`` decides).
+    """
+
+    workspaces: set[str] = field(default_factory=set)
+    people: set[str] = field(default_factory=set)
+    on_workspaces: int = 0
+    on_people: int = 0
+    by_name: int = 0
+
+    @classmethod
+    def count(cls, rows: Sequence[Row]) -> _Owners:
+        found = cls()
+        for row in rows:
+            workspace = row.workspace_id or row.workspace_name
+            if workspace:
+                found.on_workspaces += 1
+                found.workspaces.add(workspace)
+            elif row.person_id or row.person_email:
+                found.on_people += 1
+                found.people.add(row.person_id or (row.person_email or "").casefold())
+            else:
+                continue
+            if not (row.workspace_id or row.person_id):
+                found.by_name += 1  # named by workspace name or email
+        return found
 
 
 def _count(number: int, singular: str, plural: str | None = None) -> str:

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from operator import itemgetter
 
 from provisioner.errors import MissingColumnError
 from provisioner.intake.catalogue import Catalogue, Origin, load_catalogue
+from provisioner.intake.fit import fit_problems
 from provisioner.intake.header import looks_like_header, match_headers
 from provisioner.intake.mac import normalise_mac, numeric_mac_problem
 from provisioner.intake.owners import email_problem, id_problem, owner_count_problem
+from provisioner.intake.rows import make_row
 from provisioner.intake.sheet import DELIMITED_SUFFIXES, RawTable
 from provisioner.models import Manifest, Problem, Row, SupportedModel
 
@@ -87,8 +90,14 @@ def split_tags(text: str) -> tuple[str, ...]:
 
 class _RowChecker:
     """
-    Validates rows of one table; caches per distinct value, since a 100,000-row sheet
-    holds a few dozen models and owners.
+    Validates rows of one table.
+
+    Built for 100,000-row sheets: a row's cells are taken in one ``itemgetter``
+    call, and every check whose answer depends on a cell's text alone (models,
+    owner ids, emails, tags) or on a few facts of the row (does the model fit) is
+    made once per distinct value, since a large sheet holds a few dozen models and
+    owners. Only MACs, unique per row, are checked row by row. The rare paths (a
+    formula, a problem) take the plain, slower route.
     """
 
     def __init__(
@@ -99,59 +108,170 @@ class _RowChecker:
         self.catalogue = catalogue
         self.is_text_file = table.path.suffix.lower() in DELIMITED_SUFFIXES
         self.unnamed = [index for index, name in enumerate(table.columns) if not name]
-        self.models: dict[str, SupportedModel | str] = {}
-        self.ids: dict[tuple[str, str], str | None] = {}
-        self.tags: dict[str, tuple[str, ...]] = {}
         self.numbers = table.numbers
+        # Every known field, present or not: an absent one reads the "" appended
+        # after the row's last cell (index ``len(columns)``).
+        width = len(table.columns)
+        self.take = itemgetter(*[fields.get(name, width) for name in _FIELDS])
+        # The fields a formula is looked for in, in column order (as problems are
+        # listed), by their position in _FIELDS; a password may start with "=".
+        self.formula_fields = [
+            _FIELDS.index(name)
+            for name, _ in sorted(fields.items(), key=lambda item: item[1])
+            if name != "password"
+        ]
+        self.model_index = fields["model"]
+        self.password_index = fields.get("password")
+        self.models: dict[str, tuple[SupportedModel | None, str | None]] = {}
+        # What is wrong with each id seen (None: nothing), by column.
+        self.ids: dict[str, dict[str, str | None]] = {
+            name: {} for name in ("workspaceId", "personId", "orgId")
+        }
+        self.workspace_ids = self.ids["workspaceId"]
+        self.person_ids = self.ids["personId"]
+        self.emails: dict[str, str | None] = {}
+        self.tags: dict[str, tuple[str, ...]] = {}
+        self.fits: dict[tuple[str, bool, bool, bool, bool, bool], bool] = {}
 
     def check(self, number: int, cells: tuple[str, ...]) -> Row:
-        fields = self.fields
         problems: list[Problem] = []
-        values = {name: cells[index] for name, index in fields.items()}
-        for name, value in values.items():
-            if value.startswith("=") and name != "password":
-                problems.append(self._problem(name, value, _FORMULA))
-                values[name] = ""
-        mac = self._mac(values.get("mac", ""), problems, number)
-        model = self._model(values.get("model", ""), problems)
-        if values.get("mac") and not cells[fields["model"]]:
+        texts: tuple[str, ...] = self.take((*cells, ""))
+        if "\0=" in "\0" + "\0".join(texts):
+            # Some field starts with "=" (or a cell holds a NUL): the exact check.
+            texts = self._clear_formulas(texts, problems)
+        (
+            mac_text,
+            model_text,
+            workspace_id_text,
+            person_id_text,
+            workspace,
+            email_text,
+            location,
+            tags_text,
+            org_id_text,
+            password_text,
+        ) = texts
+        mac = None
+        if mac_text:
+            if self.numbers:
+                mac = self._mac(mac_text, problems, number)
+            else:
+                try:
+                    mac = normalise_mac(mac_text)
+                except ValueError as error:
+                    problems.append(self._problem("mac", mac_text, str(error)))
+        model: SupportedModel | None = None
+        if model_text:
+            found = self.models.get(model_text)
+            if found is None:
+                found = self.models[model_text] = self._resolve_model(model_text)
+            model, unknown = found
+            if unknown is not None:
+                problems.append(self._problem("model", model_text, unknown))
+        if mac_text and not cells[self.model_index]:
             problems.append(self._problem("model", "", _NO_MODEL))
-        workspace_id = self._owner_id("workspaceId", values, problems)
-        person_id = self._owner_id("personId", values, problems)
-        person_email = self._email(values, problems)
-        org_id = self._owner_id("orgId", values, problems)
-        self._check_owner(values, problems)
-        password = values.get("password") or None
+        # A cached None means a good id: the hot path is one lookup.
+        workspace_id = person_id = org_id = None
+        if (
+            workspace_id_text
+            and self.workspace_ids.get(workspace_id_text, 0) is not None
+        ):
+            workspace_id = self._owner_id("workspaceId", workspace_id_text, problems)
+        elif workspace_id_text:
+            workspace_id = workspace_id_text
+        if person_id_text and self.person_ids.get(person_id_text, 0) is not None:
+            person_id = self._owner_id("personId", person_id_text, problems)
+        elif person_id_text:
+            person_id = person_id_text
+        person_email = self._email(email_text, problems) if email_text else None
+        if org_id_text:
+            org_id = self._owner_id("orgId", org_id_text, problems)
+        on_workspace = bool(workspace_id_text or workspace)
+        on_person = bool(person_id_text or email_text)
+        if on_workspace == on_person or (
+            (workspace_id_text and workspace) or (person_id_text and email_text)
+        ):
+            # No owner, or more than one: the message names them.
+            self._check_owner(self._values(texts), problems)
+        password = password_text or None
         if password == PASSWORD_MASK:
             password = None
-        if isinstance(model, SupportedModel):
-            password = self._check_fit(model, values, mac, password, problems)
-        if self.is_text_file and self.unnamed:
+        if model is not None:
+            key = (
+                model_text,
+                mac is not None,
+                bool(mac_text),
+                on_workspace,
+                on_person,
+                password is None,
+            )
+            # Whether the model fits the row depends on these facts alone; the
+            # messages quote the row's cells, so they are made for each row.
+            if not self.fits.get(key):
+                values = self._values(texts)
+                masked = values.get("password") == PASSWORD_MASK
+                found_fit = fit_problems(model, values, mac, password, masked=masked)
+                self.fits[key] = not found_fit
+                problems.extend(self._problem(*found) for found in found_fit)
+            if not model.needs_password:
+                password = None
+        if self.unnamed and self.is_text_file:
             self._check_unnamed(cells, problems)
-        if "password" in fields and cells[fields["password"]]:
-            cells = _masked(cells, fields["password"])
-        return Row(
-            number=number,
-            cells=cells,
-            mac=mac,
-            model=model.model if isinstance(model, SupportedModel) else None,
-            roomos=isinstance(model, SupportedModel) and model.is_roomos,
-            workspace_id=workspace_id,
-            person_id=person_id,
-            workspace_name=values.get("workspace") or None,
-            person_email=person_email,
-            location=values.get("location") or None,
-            tags=self._tags(values.get("tags", "")),
-            org_id=org_id,
-            password=password,
-            problems=tuple(problems),
+        if self.password_index is not None and cells[self.password_index]:
+            cells = _masked(cells, self.password_index)
+        tags = self.tags.get(tags_text)
+        if tags is None:
+            tags = self.tags[tags_text] = split_tags(tags_text)
+        # In ROW_FIELDS order.
+        return make_row(
+            number,
+            cells,
+            mac,
+            model.model if model is not None else None,
+            model is not None and model.is_roomos,
+            workspace_id,
+            person_id,
+            workspace or None,
+            person_email,
+            location or None,
+            tags,
+            org_id,
+            password,
+            tuple(problems),
         )
 
-    def _tags(self, text: str) -> tuple[str, ...]:
-        found = self.tags.get(text)
+    def _clear_formulas(
+        self, texts: tuple[str, ...], problems: list[Problem]
+    ) -> tuple[str, ...]:
+        """
+        Report each field holding a formula, and read it as empty from here on.
+        """
+        values = list(texts)
+        for position in self.formula_fields:
+            if values[position].startswith("="):
+                name = _FIELDS[position]
+                problems.append(self._problem(name, values[position], _FORMULA))
+                values[position] = ""
+        return tuple(values)
+
+    def _values(self, texts: tuple[str, ...]) -> dict[str, str]:
+        """
+        The row's field values by name, for the fields the header has.
+        """
+        return {
+            name: text
+            for name, text in zip(_FIELDS, texts, strict=True)
+            if name in self.fields
+        }
+
+    def _resolve_model(self, text: str) -> tuple[SupportedModel | None, str | None]:
+        """
+        Return the model ``text`` names, or None and what to do about it.
+        """
+        found = self.catalogue.resolve(text)
         if found is None:
-            found = self.tags[text] = split_tags(text)
-        return found
+            return None, _unknown_model(self.catalogue, text)
+        return found, None
 
     def _problem(self, name: str, value: str, message: str) -> Problem:
         # Defence in depth: no check of the password column reports its value today
@@ -164,11 +284,7 @@ class _RowChecker:
         )
 
     def _mac(self, text: str, problems: list[Problem], number: int) -> str | None:
-        if not text:
-            return None
-        stored = (
-            self.numbers.get((number, self.fields["mac"])) if self.numbers else None
-        )
+        stored = self.numbers.get((number, self.fields["mac"]))
         if stored is not None:
             # An XLSX cell stored as a number: its text may be a rounded MAC.
             message = numeric_mac_problem(stored)
@@ -181,27 +297,11 @@ class _RowChecker:
             problems.append(self._problem("mac", text, str(error)))
             return None
 
-    def _model(self, text: str, problems: list[Problem]) -> SupportedModel | str | None:
-        if not text:
-            return None
-        found = self.models.get(text)
-        if found is None:
-            found = self.catalogue.resolve(text) or _unknown_model(self.catalogue, text)
-            self.models[text] = found
-        if isinstance(found, str):
-            problems.append(self._problem("model", text, found))
-        return found
-
-    def _owner_id(
-        self, name: str, values: dict[str, str], problems: list[Problem]
-    ) -> str | None:
-        text = values.get(name, "")
-        if not text:
-            return None
-        key = (name, text)
-        if key not in self.ids:
-            self.ids[key] = id_problem(name, text)
-        message = self.ids[key]
+    def _owner_id(self, name: str, text: str, problems: list[Problem]) -> str | None:
+        known = self.ids[name]
+        message = known.get(text, _UNSEEN)
+        if message is _UNSEEN:
+            message = known[text] = id_problem(name, text)
         if message is not None:
             problems.append(self._problem(name, text, message))
             return None
@@ -212,93 +312,14 @@ class _RowChecker:
         if found is not None:
             problems.append(self._problem(*found))
 
-    def _email(self, values: dict[str, str], problems: list[Problem]) -> str | None:
-        text = values.get("personEmail", "")
-        if not text:
-            return None
-        message = email_problem(text)
+    def _email(self, text: str, problems: list[Problem]) -> str | None:
+        message = self.emails.get(text, _UNSEEN)
+        if message is _UNSEEN:
+            message = self.emails[text] = email_problem(text)
         if message is not None:
             problems.append(self._problem("personEmail", text, message))
             return None
         return text
-
-    def _check_fit(
-        self,
-        model: SupportedModel,
-        values: dict[str, str],
-        mac: str | None,
-        password: str | None,
-        problems: list[Problem],
-    ) -> str | None:
-        """
-        Check the row against what the model supports; return the password to use.
-        """
-        shown = values.get("model", "")
-        if mac is not None and not model.supports_mac:
-            problems.append(
-                self._problem(
-                    "mac",
-                    values["mac"],
-                    (
-                        f"the {model.display_name} is a RoomOS device: clear the MAC, "
-                        "RoomOS devices onboard with an activation code"
-                    )
-                    if model.is_roomos
-                    else f"the {model.display_name} cannot be added by MAC address; "
-                    "clear the MAC to get an activation code for it instead",
-                )
-            )
-        elif not values.get("mac") and not model.supports_activation_code:
-            column = "mac" if "mac" in self.fields else "model"
-            problems.append(
-                self._problem(
-                    column,
-                    values.get(column, ""),
-                    f"the {model.display_name} can only be added by MAC address "
-                    "(it takes no activation code); fill in its MAC",
-                )
-            )
-        on_workspace = bool(values.get("workspaceId") or values.get("workspace"))
-        on_person = bool(values.get("personId") or values.get("personEmail"))
-        if on_workspace and not model.supports_places:
-            problems.append(
-                self._problem(
-                    "model",
-                    shown,
-                    f"the {model.display_name} can only belong to a person, not to a "
-                    "workspace; name a person (personId or personEmail) instead, or pick "
-                    "another model",
-                )
-            )
-        if on_person and not model.supports_people:
-            problems.append(
-                self._problem(
-                    "model",
-                    shown,
-                    f"the {model.display_name} can only belong to a workspace, not "
-                    "to a person; name a workspace (workspaceId or workspace) instead, or "
-                    "pick another model",
-                )
-            )
-        if not model.needs_password:
-            return None
-        if password is None and mac is not None:
-            column = "password" if "password" in self.fields else "model"
-            masked = values.get("password") == PASSWORD_MASK
-            problems.append(
-                self._problem(
-                    column,
-                    values.get(column, ""),
-                    (
-                        "the password was masked in the report; type it again"
-                        if masked
-                        else f"the {model.display_name} is a third-party device and "
-                        "needs a password (its SIP password, at least 8 characters): "
-                        "add a password column and fill it in"
-                    ),
-                )
-            )
-        return password
 
     def _check_unnamed(self, cells: tuple[str, ...], problems: list[Problem]) -> None:
         for index in self.unnamed:
@@ -317,6 +338,25 @@ class _RowChecker:
                     )
                 )
                 return
+
+
+_FIELDS = (
+    "mac",
+    "model",
+    "workspaceId",
+    "personId",
+    "workspace",
+    "personEmail",
+    "location",
+    "tags",
+    "orgId",
+    "password",
+)
+"""Every field a column can supply (``FIELD_ALIASES``), in the order
+``_RowChecker.check`` unpacks them."""
+
+# What a cache answers for a value it has not seen (None is a cached answer).
+_UNSEEN = "\0unseen"
 
 
 _NO_MODEL = (
@@ -374,13 +414,15 @@ def _flag_duplicate_macs(rows: list[Row], columns: tuple[str, ...], index: int) 
     """
     Flag every row whose MAC appears on another row too, naming the other rows.
     """
-    by_mac: dict[str, list[int]] = {}
+    first: dict[str, int] = {}
+    repeated: dict[str, list[int]] = {}
     for position, row in enumerate(rows):
-        if row.mac is not None:
-            by_mac.setdefault(row.mac, []).append(position)
-    for mac, positions in by_mac.items():
-        if len(positions) < 2:
-            continue
+        mac = row.mac
+        if mac is not None:
+            seen = first.setdefault(mac, position)
+            if seen != position:
+                repeated.setdefault(mac, [seen]).append(position)
+    for mac, positions in repeated.items():
         for position in positions:
             row = rows[position]
             others = ", ".join(

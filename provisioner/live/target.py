@@ -30,7 +30,15 @@ from provisioner.models import Target
 from provisioner.settings import Settings
 from provisioner.webex.protocol import Caller, DevicesApi
 
-__all__ = ["NoApiError", "no_api_message", "resolve_target"]
+__all__ = [
+    "NoApiError",
+    "acted_on",
+    "find_caller",
+    "name_org",
+    "no_api_message",
+    "resolve_target",
+    "target_of",
+]
 
 log = structlog.get_logger()
 
@@ -70,18 +78,41 @@ async def resolve_target(api: DevicesApi, settings: Settings) -> Target:
         AuthError: the token was refused (401).
         TransientError: the API could not be reached, or kept failing.
     """
-    caller = await _caller(api, settings)
-    org_id = settings.org_id or (caller.org_id if caller else None)
+    caller = await find_caller(api, settings)
+    return target_of(settings, caller, await name_org(api, acted_on(settings, caller)))
+
+
+def acted_on(settings: Settings, caller: Caller | None) -> str | None:
+    """
+    Return the org a command acts on: ``--org-id``, else the token's own org.
+    """
+    return settings.org_id or (caller.org_id if caller else None)
+
+
+def target_of(
+    settings: Settings, caller: Caller | None, org_name: str | None
+) -> Target:
+    """
+    Assemble the target from the caller and the org's name (None when unknown).
+    """
     return Target(
         base_url=settings.base_url,
-        org_id=org_id,
-        org_name=await _org_name(api, org_id),
+        org_id=acted_on(settings, caller),
+        org_name=org_name,
         tag_mode=settings.tag_mode,
         caller=(caller.email or caller.display_name) if caller else None,
     )
 
 
-async def _caller(api: DevicesApi, settings: Settings) -> Caller | None:
+async def find_caller(api: DevicesApi, settings: Settings) -> Caller | None:
+    """
+    Ask ``GET /people/me`` who the token is; None when the token may not say.
+
+    Raises:
+        NoApiError: the base URL is not the Webex API.
+        AuthError: the token was refused (401).
+        TransientError: the API could not be reached, or kept failing.
+    """
     try:
         return await api.get_me()
     except (AuthError, TransientError) as error:
@@ -98,7 +129,14 @@ async def _caller(api: DevicesApi, settings: Settings) -> Caller | None:
         return None
 
 
-async def _org_name(api: DevicesApi, org_id: str | None) -> str | None:
+async def name_org(api: DevicesApi, org_id: str | None) -> str | None:
+    """
+    Return the org's display name, or None when there is no org or it may not be read.
+
+    Raises:
+        AuthError: the token was refused (401).
+        TransientError: the API could not be reached, or kept failing.
+    """
     if org_id is None:
         return None
     try:

@@ -256,6 +256,7 @@ def planned_changes(
     *,
     voids: int = 0,
     reissue: bool = False,
+    note_orgs: bool = True,
 ) -> Changes:
     """
     Count what working ``rows`` may write, for the confirmation before the first write.
@@ -264,7 +265,8 @@ def planned_changes(
     code that still stands) creates nothing; every row with tags may set them.
     ``voids`` codes replaced by ``--fresh`` are voided; with ``reissue`` the earlier
     pending codes of the rows' owners are too (how many, only the calls will say).
-    Rows that name their own org are said to.
+    Rows that name their own org are said to (``note_orgs``; not in an org's own
+    line of a partner's confirmation, where every row is that org's).
     """
     rows = list(rows)
     creates = codes = tags = 0
@@ -287,7 +289,7 @@ def planned_changes(
             "(--reissue-codes)"
         )
     orgs = {row.org_id for row in rows if row.org_id}
-    if orgs:
+    if orgs and note_orgs:
         notes.append(
             f"{sum(1 for row in rows if row.org_id)} of these rows act on "
             f"{len(orgs)} other org(s) named in their orgId column"

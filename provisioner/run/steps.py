@@ -124,7 +124,7 @@ async def provision_mac_row(
             device, status = await _obtain_device(
                 ctx, row, unknown=resumed, look_first=resumed or had_device
             )
-            base = replace(base, status=status, device_id=device.id)
+            base = Outcome(row=row.number, status=status, device_id=device.id)
             ctx.journal.mark_created(base)
         await apply_tags(ctx, row, base, device)
     except RowFailedError as failed:

@@ -36,37 +36,52 @@ from provisioner.webex.wire import (
     tracking_id_of,
 )
 
-__all__ = ["error_for_answer", "map_errors", "read_answer"]
+__all__ = ["error_for_answer", "error_for_exception", "map_errors", "read_answer"]
 
 
 @contextlib.contextmanager
 def map_errors(method: str, path: str, tracking_id: str) -> Iterator[None]:
     """
-    Turn aiohttp exceptions raised inside the block into ``ApiError`` subclasses.
-
-    The most specific class wins (a connect timeout is a ``ConnectError``: the request
-    was never sent), and the original is chained with ``from``.
+    Turn aiohttp exceptions raised inside the block into ``ApiError`` subclasses
+    (``error_for_exception``), chaining the original with ``from``.
     """
-    where: dict[str, Any] = {"method": method, "path": path, "tracking_id": tracking_id}
     try:
         yield
-    except ApiError:
-        raise
-    except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError) as exc:
-        raise ConnectError(f"could not connect to the API: {exc}", **where) from exc
-    except TimeoutError as exc:
-        raise ApiTimeoutError(
-            "no answer from the API within the timeout", **where
-        ) from exc
-    except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
-        raise NetworkError(
+    except Exception as exc:
+        error = error_for_exception(exc, method, path, tracking_id)
+        if error is None:
+            raise
+        raise error from exc
+
+
+def error_for_exception(
+    exc: BaseException, method: str, path: str, tracking_id: str
+) -> ApiError | None:
+    """
+    Return the ``ApiError`` an exception raised while sending a request or reading
+    its answer means, or None for one that is not aiohttp's (raised as it is).
+
+    The most specific class wins (a connect timeout is a ``ConnectError``: the
+    request was never sent). The client's hot path calls this in an ``except``
+    rather than entering ``map_errors`` on every request.
+    """
+    if isinstance(exc, ApiError):
+        return None
+    where: dict[str, Any] = {"method": method, "path": path, "tracking_id": tracking_id}
+    if isinstance(exc, (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError)):
+        return ConnectError(f"could not connect to the API: {exc}", **where)
+    if isinstance(exc, TimeoutError):
+        return ApiTimeoutError("no answer from the API within the timeout", **where)
+    if isinstance(exc, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)):
+        return NetworkError(
             f"the connection dropped before the answer: {type(exc).__name__}",
             **where,
-        ) from exc
-    except aiohttp.InvalidURL as exc:
-        raise InvalidRequestError(f"invalid URL: {exc}", **where) from exc
-    except aiohttp.ClientError as exc:
-        raise NetworkError(f"HTTP error: {exc}", **where) from exc
+        )
+    if isinstance(exc, aiohttp.InvalidURL):
+        return InvalidRequestError(f"invalid URL: {exc}", **where)
+    if isinstance(exc, aiohttp.ClientError):
+        return NetworkError(f"HTTP error: {exc}", **where)
+    return None
 
 
 def error_for_answer(answer: Answer, *, method: str, path: str) -> ApiError | None:

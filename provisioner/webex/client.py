@@ -6,7 +6,7 @@ ApiClient(settings) as api:``) and implements ``provisioner.webex.protocol.Devic
 attempt goes through the rate limiter, carries a fresh ``TrackingID``, is counted in
 the calling task's ``CallTally`` and logged as one ``api_call_finished`` event.
 aiohttp exceptions and HTTP statuses become ``provisioner.errors`` in exactly one
-place: ``map_errors`` and ``error_for_answer`` in ``answers.py``; every such error
+place: ``error_for_exception`` and ``error_for_answer`` in ``answers.py``; every such error
 cuts the token and the passwords the client has sent out of its message (an answer
 may quote the request it refused). The camelCase wire
 format (bodies, queries, answers into dataclasses) is ``wire.py``'s job.
@@ -38,7 +38,6 @@ import contextlib
 import json
 import random
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from types import TracebackType
@@ -46,7 +45,6 @@ from typing import Any, Self
 
 import aiohttp
 import anyio
-import structlog
 from yarl import URL
 
 from provisioner.errors import (
@@ -56,10 +54,15 @@ from provisioner.errors import (
     RateLimitedError,
     TransientError,
 )
+from provisioner.logs import event_logger
 from provisioner.models import ActivationCode, Device, TagMode
 from provisioner.redaction import add_secrets
 from provisioner.settings import Settings
-from provisioner.webex.answers import error_for_answer, map_errors, read_answer
+from provisioner.webex.answers import (
+    error_for_answer,
+    error_for_exception,
+    read_answer,
+)
 from provisioner.webex.endpoint import check_base_url, check_token
 from provisioner.webex.org_rates import HOME_ORG, OrgRateLimiter, Start
 from provisioner.webex.protocol import (
@@ -98,7 +101,7 @@ from provisioner.webex.wire import (
 
 __all__ = ["TRACKING_PREFIX", "ApiClient", "ClientStatistics"]
 
-log = structlog.get_logger()
+log = event_logger()
 
 TRACKING_PREFIX = "PROVISIONER_"
 PATCH_CONTENT_TYPE = "application/json-patch+json"
@@ -106,6 +109,26 @@ PATCH_CONTENT_TYPE = "application/json-patch+json"
 _current_tally: ContextVar[CallTally | None] = ContextVar(
     "provisioner_call_tally", default=None
 )
+
+#: Draws the tracking ids' random part. A tracking id must be unique (Cisco support
+#: finds a request by it), not secret: a generator seeded once from the OS's entropy
+#: is enough, and spares ``uuid.uuid4`` its system call and UUID object per request.
+_tracking_random = random.Random()
+
+#: The version (4) and variant (RFC 4122) bits of a random UUID, and their mask.
+_UUID4_BITS = (0x4 << 76) | (0x2 << 62)
+_UUID4_MASK = ~((0xF << 76) | (0x3 << 62))
+
+
+def new_tracking_id() -> str:
+    """
+    A fresh ``TrackingID``: ``PROVISIONER_`` and a random (version 4) UUID.
+    """
+    text = f"{_tracking_random.getrandbits(128) & _UUID4_MASK | _UUID4_BITS:032x}"
+    return (
+        f"{TRACKING_PREFIX}{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-"
+        f"{text[20:]}"
+    )
 
 
 class ApiClient:
@@ -129,6 +152,7 @@ class ApiClient:
         self._base = URL(check_base_url(settings.base_url))
         self._settings = settings
         self._token = settings.token
+        self._authorization = f"Bearer {settings.token}"
         # Registered for the redaction every error message passes through: an
         # answer (or an aiohttp message) that quotes the token is written clean.
         add_secrets(settings.token)
@@ -502,7 +526,7 @@ class ApiClient:
     ) -> Answer:
         # ``scoped``: the call acts within an org, so it carries orgId; the caller's
         # own details and an org by id take none.
-        query = dict(params or {})
+        query = dict(params) if params else {}
         org = (org_id or self._settings.org_id) if scoped else None
         if org and not url.query_string:
             query["orgId"] = org
@@ -571,8 +595,8 @@ class ApiClient:
         session = self._session
         if session is None:
             raise RuntimeError("use 'async with ApiClient(settings) as api:'")
-        tracking_id = f"{TRACKING_PREFIX}{uuid.uuid4()}"
-        headers = {"Authorization": f"Bearer {self._token}", "TrackingID": tracking_id}
+        tracking_id = new_tracking_id()
+        headers = {"Authorization": self._authorization, "TrackingID": tracking_id}
         if data is not None:
             headers["Content-Type"] = content_type
         tally = _current_tally.get()
@@ -584,12 +608,18 @@ class ApiClient:
             clock = time.perf_counter()
             answer: Answer | None = None
             try:
-                with map_errors(method, url.path, tracking_id):
-                    async with session.request(
-                        method, url, params=query or None, data=data, headers=headers
-                    ) as response:
-                        answer = await read_answer(response, tracking_id)
-                        self._answered = True
+                async with session.request(
+                    method, url, params=query or None, data=data, headers=headers
+                ) as response:
+                    answer = await read_answer(response, tracking_id)
+                    self._answered = True
+            except Exception as exc:
+                # aiohttp's exceptions become ApiErrors here (an ``except``, not
+                # ``map_errors``' context manager entered on every request).
+                error = error_for_exception(exc, method, url.path, tracking_id)
+                if error is None:
+                    raise
+                raise error from exc
             finally:
                 log.info(
                     "api_call_finished",

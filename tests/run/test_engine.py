@@ -233,6 +233,40 @@ class TestCleanRun:
 
         assert [op for _, op in api.calls] == ["get_me"]
 
+    async def test_org_name_and_catalogue_are_read_side_by_side(self) -> None:
+        """
+        After GET /people/me the org's name and supportedDevices are both in flight
+        before either answers: each waits for the other to start (a sequential
+        engine would hang until the guard).
+        """
+        started = {
+            "get_organization": anyio.Event(),
+            "supported_devices": anyio.Event(),
+        }
+
+        class Meeting(FakeDevicesApi):
+            async def get_organization(self, org_id: str) -> Any:
+                started["get_organization"].set()
+                await started["supported_devices"].wait()
+                return await super().get_organization(org_id)
+
+            async def supported_devices(self, *, org_id: str | None = None) -> Any:
+                started["supported_devices"].set()
+                await started["get_organization"].wait()
+                return await super().supported_devices(org_id=org_id)
+
+        api = Meeting(workspaces=set(WORKSPACES), people=set(PEOPLE))
+
+        with anyio.fail_after(5):
+            result = await provision(manifest_of(many_rows(3)), settings(), api=api)
+
+        assert api.calls[0][1] == "get_me"
+        assert {op for _, op in api.calls[1:3]} == {
+            "get_organization",
+            "supported_devices",
+        }
+        assert {o.status for o in result.outcomes.values()} == {Status.CREATED}
+
     async def test_unreachable_api_raises_before_any_row(self) -> None:
         """A network failure on the first read (after retries) stops the run."""
         api = fake()
@@ -290,6 +324,31 @@ class TestCleanRun:
         assert [(e["row"], e["status"]) for e in finished] == [(2, "code_issued")]
         code = result.outcomes[2].activation_code or "?"
         assert all(code not in repr(e) for e in logs)
+
+    async def test_each_rows_events_name_that_row_only(self) -> None:
+        """One worker, rows one after another: each row's events carry its own row
+        and MAC (a code row's, none), never those of the row before it."""
+        api = fake()
+        rows = [mac_row(2, "ws-1"), code_row(3, "ws-2"), mac_row(4, "ws-3")]
+        with structlog.testing.capture_logs(
+            processors=[structlog.contextvars.merge_contextvars]
+        ) as logs:
+            await provision(manifest_of(rows), settings(concurrency=1), api=api)
+
+        named = [
+            (e["event"], e.get("row"), e.get("mac"))
+            for e in logs
+            if e["event"] in ("row_started", "row_finished", "run_finished")
+        ]
+        assert named == [
+            ("row_started", 2, mac_of(2)),
+            ("row_finished", 2, mac_of(2)),
+            ("row_started", 3, None),
+            ("row_finished", 3, None),
+            ("row_started", 4, mac_of(4)),
+            ("row_finished", 4, mac_of(4)),
+            ("run_finished", None, None),
+        ]
 
 
 class TestConcurrency:

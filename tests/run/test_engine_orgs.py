@@ -7,10 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fakes import FakeDevicesApi
-from org_manifests import write_org_manifest
+from org_manifests import HOME, workspaces_of, write_org_manifest
 
-from provisioner.emulator import OrgSpec, RunningEmulator, org_id_for
+from provisioner.emulator import DEFAULT_TOKEN, OrgSpec, RunningEmulator, org_id_for
 from provisioner.intake.manifest import load_manifest
 from provisioner.models import Changes, Status, Target
 from provisioner.run.engine import provision
@@ -88,6 +89,9 @@ class TestRefusedOrg:
         assert counted[ORG2][:2] == (3, 0)
         assert counted[ORG2][2] == refused[0].error.removeprefix("check org: ")
         assert changes.creates == 6
+        # The whole says rows act on other orgs; an org's own line does not repeat it.
+        assert any("other org(s)" in note for note in changes.notes)
+        assert all(not c.changes.notes for c in changes.orgs)
 
     async def test_a_dry_run_names_the_refused_org_on_its_rows(
         self, start_emulator: Any, tmp_path: Path
@@ -193,3 +197,48 @@ async def test_rows_are_judged_against_their_own_orgs_list(tmp_path: Path) -> No
     assert statuses == [Status.CREATED, Status.INVALID, Status.CREATED]
     assert "model" in (result.outcomes[3].error or "")
     assert api.count("supported_devices") == 3
+
+
+class TestOwnOrgNamedExplicitly:
+    @pytest.mark.parametrize("dry_run", [False, True])
+    async def test_rows_naming_the_tokens_own_org_are_one_org_with_the_others(
+        self, start_emulator: Any, tmp_path: Path, dry_run: bool
+    ) -> None:
+        """
+        Some rows name the token's own org in ``orgId``, the rest leave it empty: one
+        org, not two (one confirmation line, one rate controller, no partner run).
+        """
+        server: RunningEmulator = await start_emulator()
+        home = HOME["orgId"]
+        owners = workspaces_of(None)
+        path = tmp_path / "m.csv"
+        path.write_text(
+            "mac,model,workspaceId,orgId\n"
+            + "".join(
+                f"0A0B0C0D0E{n:02X},Cisco 8851,{owners[n % len(owners)]},"
+                f"{home if n % 2 else ''}\n"
+                for n in range(6)
+            ),
+            encoding="utf-8",
+        )
+        manifest = load_manifest(path)
+        seen: list[Changes] = []
+
+        result = await provision(
+            manifest,
+            Settings(token=DEFAULT_TOKEN, base_url=server.base_url, dry_run=dry_run),
+            before_rows=lambda _target, changes: seen.append(changes),
+        )
+
+        expected = Status.PLANNED if dry_run else Status.CREATED
+        assert {o.status for o in result.outcomes.values()} == {expected}
+        assert seen[0].orgs == ()
+        assert result.stats.orgs == ()
+        # Every write went to the one org, none named it as another.
+        writes = [
+            e
+            for e in server.requests()
+            if e["method"] != "GET" and "validateMacs" not in e["path"]
+        ]
+        assert len(writes) == (0 if dry_run else 6)
+        assert {e["org"] for e in writes} <= {home}

@@ -377,7 +377,15 @@ class TestOutcomeJson:
             tags_deferred=True,
         )
 
-        assert _outcome_to_json(outcome) == json.dumps(asdict(outcome))
+        assert _outcome_to_json(outcome, 7) == json.dumps(asdict(outcome))
+
+    def test_row_number_is_the_one_given(self) -> None:
+        """The text names the row it is written for, whatever the outcome says."""
+        outcome = Outcome(row=7, status=Status.CREATED, device_id="d7")
+
+        written = json.loads(_outcome_to_json(outcome, 9))
+
+        assert written == {**json.loads(json.dumps(asdict(outcome))), "row": 9}
 
 
 def committed(path: Path) -> dict[int, str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
@@ -36,7 +37,7 @@ from provisioner.errors import (
 from provisioner.models import TagMode
 from provisioner.settings import RateControl, RetryPolicy, Settings
 from provisioner.webex.answers import map_errors
-from provisioner.webex.client import ApiClient, ClientStatistics
+from provisioner.webex.client import ApiClient, ClientStatistics, new_tracking_id
 from provisioner.webex.retry import FIRST_CALL_ATTEMPTS
 
 BASE = "https://api.example.test/v1"
@@ -131,6 +132,16 @@ class TestRequestShape:
         assert device.id == "DEV1"
         assert device.tags == ("a",)
         assert device.owner_id == "WS1"
+
+    def test_tracking_ids_are_distinct_version_4_uuids(self) -> None:
+        """Each request's TrackingID is PROVISIONER_ and a fresh random (v4) UUID."""
+        ids = [new_tracking_id() for _ in range(2000)]
+
+        assert len(set(ids)) == len(ids)
+        for text in ids:
+            assert TRACKING.fullmatch(text)
+            parsed = uuid.UUID(text.removeprefix("PROVISIONER_"))
+            assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
 
     async def test_org_id_from_settings(self, mock: Any) -> None:
         """Settings.org_id is sent as the orgId query parameter when the call names none."""

@@ -1,0 +1,60 @@
+"""
+codes_listing.py: the lines ``provisioner codes`` prints for each code row.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from provisioner.cli.codes_listing import render_listing
+from provisioner.live.code_rules import CodeEntry, CodeState
+from provisioner.models import Outcome, Row, Status
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+def entry(number: int, **owner: str) -> CodeEntry:
+    row = Row(number=number, cells=(), model="Cisco Desk Pro", **owner)  # type: ignore[arg-type]
+    outcome = Outcome(
+        row=number, status=Status.CODE_ISSUED, activation_code="1234567812345678"
+    )
+    return CodeEntry(
+        row=row,
+        outcome=outcome,
+        device=None,
+        state=CodeState.PENDING,
+        expiry=NOW + timedelta(days=30),
+    )
+
+
+def line_of(item: CodeEntry) -> str:
+    lines = render_listing(Path("r.csv"), [item], NOW, timedelta(days=7))
+    (line,) = [text for text in lines if text.startswith(f"  row {item.row.number} ")]
+    return line
+
+
+class TestOwnerColumn:
+    def test_an_owner_named_by_id_shows_the_tail_of_its_id(self) -> None:
+        line = line_of(entry(3, workspace_id="Y2lzY29zcGFyazovL3VzL1BMQUNFL2FiY2RlZg"))
+
+        assert "workspace …Y2RlZg " in line
+
+    def test_an_owner_named_by_name_or_email_shows_that_name(self) -> None:
+        """A row that named its workspace or person shows the name, not an empty id."""
+        by_name = line_of(entry(4, workspace_name="Main Conference Room"))
+        by_email = line_of(entry(5, person_email="alex@agency.example.gov"))
+
+        assert "workspace Main Conference Room" in by_name
+        assert "person alex@agency.example.gov" in by_email
+
+    def test_a_long_name_is_cut_and_the_code_column_stays_aligned(self) -> None:
+        long_name = line_of(
+            entry(6, workspace_name="Washington Conference Room A 1 East")
+        )
+        short_name = line_of(entry(7, workspace_name="Lobby"))
+
+        assert "workspace Washington Conference R… " in long_name
+        assert long_name.index("code ") == short_name.index("code ")
+        # Masked: the listing never shows a code unless asked.
+        assert "1234567812345678" not in long_name
