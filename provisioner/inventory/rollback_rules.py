@@ -3,8 +3,9 @@ Decide what a rollback deletes, what it keeps and why: pure, no I/O.
 
 A rollback takes a run's report and removes exactly what that run made:
 
-- a ``created`` row's device, and the pending device of a row that holds an
-  activation code (``code_issued``, or ``failed`` at a later step with its code);
+- a ``created`` row's device, a ``failed`` row's device the run created before
+  its tags failed (its error says so), and the pending device of a row that holds
+  an activation code (``code_issued``, or ``failed`` at a later step with its code);
 - never an ``adopted`` device (it was there before the run), never a device the
   report does not name: every other row is ``skipped``, with the reason.
 
@@ -28,6 +29,7 @@ from datetime import datetime
 from provisioner.errors import ApiError
 from provisioner.live.code_rules import is_activated
 from provisioner.models import Changes, Device, Manifest, Outcome, Status
+from provisioner.run.plan import made_by_run
 
 __all__ = [
     "ROLLBACK_COLUMNS",
@@ -245,6 +247,9 @@ def _skip_reason(outcome: Outcome | None) -> str | None:
     if status in _NOTHING_MADE:
         return _NOTHING_MADE[status]
     made_code = bool(outcome.activation_code)
+    if made_by_run(outcome):
+        # Created by the run, then its tags failed: the run's own device.
+        return None
     if status is Status.FAILED and not made_code:
         if outcome.device_id:
             # A MAC row that failed after its device was found cannot say whether

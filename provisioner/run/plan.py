@@ -89,6 +89,10 @@ class Step(enum.StrEnum):
     CREATE = "create device"
     LOOKUP = "look up MAC"
     TAGS = "apply tags"
+    #: The same step on a device the run itself created: the report must say so,
+    #: or a rollback could not tell it from a device found there (and keep it),
+    #: and a rerun that finds it would call it adopted.
+    TAGS_ON_CREATED = "apply tags to the device this run created"
     CODE = "issue activation code"
     LOST_CODE = "remove a lost code's device"
     OWNER = "look up owner"
@@ -503,6 +507,42 @@ def failed_outcome(
         tracking_id=error.tracking_id if error is not None else None,
         tags_deferred=False,
     )
+
+
+def tags_step(base: Outcome) -> Step:
+    """
+    The step a tags call of a MAC row is named by: on the run's own device or not.
+    """
+    return Step.TAGS_ON_CREATED if base.status is Status.CREATED else Step.TAGS
+
+
+def made_by_run(outcome: Outcome) -> bool:
+    """
+    True for a failed MAC row whose device the run created before its tags failed.
+    """
+    return (
+        outcome.status is Status.FAILED
+        and outcome.device_id is not None
+        and (outcome.error or "").startswith(f"{Step.TAGS_ON_CREATED}:")
+    )
+
+
+def rerun_status(status: Status, device_id: str, previous: Outcome | None) -> Status:
+    """
+    Say ``created`` for the device an earlier run created, found again by a rerun.
+
+    A rerun of a row that failed at its tags finds its device by MAC; that device
+    is the earlier run's own when the report said so, and stays the run's own (a
+    rollback of the new report deletes it) rather than turning ``adopted``.
+    """
+    if (
+        status is Status.ADOPTED
+        and previous is not None
+        and made_by_run(previous)
+        and previous.device_id == device_id
+    ):
+        return Status.CREATED
+    return status
 
 
 def dry_run_text(

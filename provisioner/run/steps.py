@@ -124,6 +124,7 @@ async def provision_mac_row(
             device, status = await _obtain_device(
                 ctx, row, unknown=resumed, look_first=resumed or had_device
             )
+            status = plan.rerun_status(status, device.id, previous)
             base = Outcome(row=row.number, status=status, device_id=device.id)
             ctx.journal.mark_created(base)
         await apply_tags(ctx, row, base, device)
@@ -245,7 +246,9 @@ async def apply_tags(
                 base.device_id, mode="replace", tags=tags, org_id=org
             )
     except ApiError as error:
-        raise RowFailedError(plan.failed_outcome(base, Step.TAGS, error)) from error
+        raise RowFailedError(
+            plan.failed_outcome(base, plan.tags_step(base), error)
+        ) from error
 
 
 def owner_devices(ctx: RowContext, row: Row) -> AsyncIterator[Device]:

@@ -113,6 +113,8 @@ def test_decimal_point_number_is_named() -> None:
     ("text", "fragment"),
     [
         ("AABBCCDDEEGG", "'G' is not a hex digit"),
+        # A template's placeholder left in: X is no hex digit either.
+        ("AA:BB:CC:DD:EE:XX", "'X' is not a hex digit"),
         ("AABBCCDDEE", "has 10"),
         ("AA:BB:CC:DD:EE:FF:00", "has 14"),
         ("000000000000", "placeholder"),

@@ -5,6 +5,7 @@ password, cells past the header and MACs listed twice.
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -319,3 +320,197 @@ class TestModelFit:
                 ),
             )
         ]
+
+
+def webex_id(kind: str) -> str:
+    """A Webex id of ``kind`` (PEOPLE, PLACE, ORGANIZATION), as the API encodes it."""
+    uri = f"ciscospark://us/{kind}/8fbd2b08-f0ba-5ec2-b49a-f565058ef6a4"
+    return base64.urlsafe_b64encode(uri.encode()).decode().rstrip("=")
+
+
+class TestRowChecks:
+    """Row checks the mutation audit found unpinned (docs/mutation-survivors.md)."""
+
+    @pytest.mark.parametrize(
+        ("column", "cell", "message"),
+        [
+            (
+                "workspaceId",
+                webex_id("PEOPLE"),
+                (
+                    "this is the id of a people, not a workspaceId; move it to the "
+                    "personId column"
+                ),
+            ),
+            (
+                "orgId",
+                webex_id("PLACE"),
+                (
+                    "this is the id of a place, not a orgId; move it to the workspaceId "
+                    "column"
+                ),
+            ),
+        ],
+    )
+    def test_an_id_of_the_wrong_kind_is_named_on_its_column(
+        self, column: str, cell: str, message: str
+    ) -> None:
+        """A person's id in the workspaceId column, a workspace's in orgId: the row
+        names that column and where the id belongs."""
+        owner = () if column == "workspaceId" else (WS,)
+        columns = ("model", column) + (("workspaceId",) if owner else ())
+
+        (row,) = rows_of(columns, ("Cisco 8851", cell, *owner))
+
+        assert [(p.column, p.value, p.message) for p in row.problems] == [
+            (column, cell, message)
+        ]
+
+    def test_a_password_may_start_with_an_equals_sign(self) -> None:
+        """Only a password may start with "=": it is a password, not a formula."""
+        catalogue = org_of(onboarding_methods=("MAC_ADDRESS",), managed_by="CUSTOMER")
+
+        (row,) = rows_of(
+            ("mac", "model", "workspaceId", "password"),
+            (MAC_TEXT, "Phone X", WS, "=Sip-pass-77"),
+            catalogue=catalogue,
+        )
+
+        assert row.problems == ()
+        assert row.password == "=Sip-pass-77"
+
+    def test_a_formula_in_the_mac_column_is_that_problem_and_a_missing_mac(
+        self,
+    ) -> None:
+        """A formula MAC counts as no MAC: a MAC-only model then asks for one, with
+        the emptied cell shown empty, and no "not a MAC" on top."""
+        catalogue = org_of(onboarding_methods=("MAC_ADDRESS",))
+
+        (row,) = rows_of(
+            ("MAC", "Model", "workspaceId"), ("=A1", "Phone X", WS), catalogue=catalogue
+        )
+
+        assert [(p.column, p.value, p.message) for p in row.problems] == [
+            (
+                "MAC",
+                "=A1",
+                (
+                    "this cell holds a formula that was never calculated, not a value; "
+                    "replace it with its value (copy the column, then Paste Special → "
+                    "Values)"
+                ),
+            ),
+            (
+                "MAC",
+                "",
+                (
+                    "the Phone X can only be added by MAC address (it takes no activation "
+                    "code); fill in its MAC"
+                ),
+            ),
+        ]
+        assert row.mac is None
+
+    def test_a_mac_without_a_model_names_the_empty_model_cell(self) -> None:
+        (row,) = rows_of(("mac", "model", "workspaceId"), (MAC_TEXT, "", WS))
+
+        assert [(p.column, p.value, p.message) for p in row.problems] == [
+            (
+                "model",
+                "",
+                (
+                    "a device added by MAC needs its model: fill it in (e.g. Cisco 8851), "
+                    "or clear the MAC to get an activation code"
+                ),
+            )
+        ]
+
+    def test_a_sheet_without_a_tags_column_gives_no_tags(self) -> None:
+        (row,) = rows_of(("mac", "model", "workspaceId"), (MAC_TEXT, "Cisco 8851", WS))
+
+        assert (row.problems, row.tags) == ((), ())
+
+    def test_a_workbook_column_without_a_header_is_no_shifted_row(self) -> None:
+        """In a CSV a cell under no header means an unquoted comma; a workbook keeps
+        its cells in their columns, so a note there is only a note."""
+        table = RawTable(
+            path=Path("m.xlsx"),
+            sheet="Devices",
+            columns=("mac", "model", "workspaceId", ""),
+            records=[(2, (MAC_TEXT, "Cisco 8851", WS, "spare desk"))],
+        )
+
+        (row,) = build_manifest(table).rows
+
+        assert row.problems == ()
+        assert row.mac == "00AABB112255"
+
+    def test_a_mac_listed_twice_after_a_single_one_is_flagged(self) -> None:
+        """The check goes through every MAC: one listed once before does not end it."""
+        rows = rows_of(
+            ("mac", "model", "workspaceId"),
+            ("00AABB000001", "Cisco 8851", WS),
+            ("00AABB000002", "Cisco 8851", WS),
+            ("00AABB000002", "Cisco 8851", WS),
+        )
+
+        assert [[p.message for p in r.problems] for r in rows] == [
+            [],
+            [
+                (
+                    "MAC 00AABB000002 is also on row 4; a device can be listed once: "
+                    "delete the extra rows or correct the MAC"
+                )
+            ],
+            [
+                (
+                    "MAC 00AABB000002 is also on row 3; a device can be listed once: "
+                    "delete the extra rows or correct the MAC"
+                )
+            ],
+        ]
+
+    def test_each_row_s_id_is_checked_on_its_own(self) -> None:
+        """A good workspaceId on one row does not vouch for another row's."""
+        person = webex_id("PEOPLE")
+
+        good, bad = rows_of(
+            ("model", "workspaceId"), ("Cisco 8851", WS), ("Cisco 8851", person)
+        )
+
+        assert good.problems == ()
+        assert [(p.column, p.value) for p in bad.problems] == [("workspaceId", person)]
+
+    def test_a_header_without_an_owner_column_names_the_file(self) -> None:
+        table = RawTable(
+            path=Path("sites/denver.csv"),
+            sheet=None,
+            columns=("mac", "model"),
+            records=[(2, (MAC_TEXT, "Cisco 8851"))],
+        )
+
+        with pytest.raises(MissingColumnError) as caught:
+            build_manifest(table)
+
+        assert str(caught.value).startswith(
+            f"{Path('sites/denver.csv')}: no owner (workspaceId, personId, workspace "
+            "or personEmail) column in the header row."
+        )
+
+    def test_a_title_above_the_header_is_quoted_in_full(self) -> None:
+        """The message quotes every cell of the title row and says what to delete."""
+        table = RawTable(
+            path=PATH,
+            sheet=None,
+            columns=("Device list", "March 2026", ""),
+            records=[(2, ("MAC", "Model", "Workspace ID"))],
+        )
+
+        with pytest.raises(MissingColumnError) as caught:
+            build_manifest(table)
+
+        assert str(caught.value) == (
+            f"{PATH}: the header must be the first row, but it seems to be row 2; the "
+            'row above it holds "Device list", "March 2026" (a title?). Delete the '
+            "rows above the header and run again"
+        )

@@ -94,6 +94,21 @@ class TestPlan:
         assert isinstance(found, Candidate)
         assert found.is_code
 
+    def test_failed_row_whose_device_the_run_created_is_a_candidate(self) -> None:
+        """A MAC row created, then failed at its tags: its device is the run's own."""
+        outcome = Outcome(
+            row=2,
+            status=Status.FAILED,
+            device_id="D2",
+            error="apply tags to the device this run created: refused",
+        )
+
+        found = plan_one(mac_row(2), outcome)
+
+        assert found == Candidate(
+            row=2, device_id="D2", is_code=False, mac=mac_row(2).mac, workspace_id="WS1"
+        )
+
     @pytest.mark.parametrize(
         ("outcome", "reason"),
         [
@@ -105,6 +120,15 @@ class TestPlan:
             (Outcome(row=2, status=Status.FAILED), "made nothing"),
             (
                 Outcome(row=2, status=Status.FAILED, device_id="D"),
+                "does not say whether the run created",
+            ),
+            (
+                Outcome(
+                    row=2,
+                    status=Status.FAILED,
+                    device_id="D",
+                    error="apply tags: refused",
+                ),
                 "does not say whether the run created",
             ),
             (Outcome(row=2, status=Status.CREATED), "names no device"),
@@ -121,6 +145,7 @@ class TestPlan:
             "planned",
             "failed",
             "failed with a device",
+            "failed at tags on a found device",
             "created without a device id",
             "code without a device id",
         ],

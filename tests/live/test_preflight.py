@@ -284,6 +284,34 @@ class TestCatalogueRefresh:
         assert refreshed.rows[0].password == "s3cret-Pass"
         assert "s3cret-Pass" not in refreshed.rows[0].cells
 
+    def test_the_rebuild_keeps_the_sheet_and_every_cell_in_its_column(self) -> None:
+        """A workbook's sheet, and the cells after a password column, come back as
+        the file had them: the report is written from them."""
+        third_party = supported(
+            model="DMS Polycom VVX 411",
+            display_name="Polycom VVX 411",
+            managed_by="CUSTOMER",
+            onboarding_methods=("MAC_ADDRESS",),
+        )
+        columns = ("MAC Address", "Model", "Workspace ID", "Password", "Tags", "Notes")
+        cells = ("001122334455", "Polycom VVX 411", WS[0], "s3cret-Pass", "lobby", "2F")
+        manifest = build_manifest(
+            RawTable(
+                path=Path("m.xlsx"),
+                sheet="Devices",
+                columns=columns,
+                records=[(2, cells)],
+            )
+        )
+
+        refreshed = with_catalogue(manifest, [third_party])
+
+        (row,) = refreshed.rows
+        assert refreshed.sheet == "Devices"
+        assert row.problems == ()
+        assert row.cells == manifest.rows[0].cells
+        assert (row.password, row.tags) == ("s3cret-Pass", ("lobby",))
+
 
 def test_merge_keeps_offline_problems_and_adds_live_ones() -> None:
     """Live problems are appended to a row's own; an identical one is not repeated."""

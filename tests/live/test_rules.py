@@ -13,17 +13,20 @@ from provisioner.intake.manifest import RawTable, build_manifest
 from provisioner.live.rules import (
     Answers,
     MacHolder,
+    OwnerKey,
     OwnerLookup,
     cell_text,
     decide,
     describe_owner,
+    distinct_owners,
     header,
     holder_of,
     is_own_device,
+    mac_batches,
     mac_message,
     owner_problems,
 )
-from provisioner.models import Device, Manifest, OwnerKind, Row
+from provisioner.models import Device, Manifest, OwnerKind, Row, SupportedModel
 from provisioner.webex.protocol import MacState
 
 WS = "Y2lzY29zcGFyazovL3VzL1BMQUNFLzhmYmQyYjA4LWYwYmEtNWVjMi1iNDlhLWY1NjUwNThlZjZhNA"
@@ -267,4 +270,91 @@ def test_decide_looks_the_mac_up_in_the_default_org() -> None:
             "this MAC is listed more than once; each device needs its own row with its "
             "own MAC"
         )
+    ]
+
+
+class TestDecideInTheRunsOrg:
+    """A row without orgId is judged in the run's org (--org-id), for owner and MAC."""
+
+    MANIFEST = manifest_of(("mac", "model", "workspaceId"), (MAC, "Cisco 8851", WS))
+
+    def test_the_owner_is_looked_up_in_the_runs_org(self) -> None:
+        answers = Answers(
+            owners={
+                OwnerKey(OwnerKind.WORKSPACE, WS, "org-run"): OwnerLookup(missing=True)
+            }
+        )
+
+        checked = decide(self.MANIFEST, answers, "org-run")
+
+        assert [(p.column, p.value, p.message) for p in checked.live_problems[2]] == [
+            (
+                "workspaceId",
+                WS,
+                (
+                    "no workspace with this id exists in the org; check the id (copy it "
+                    "from Control Hub or the API), and that it is in the right column"
+                ),
+            )
+        ]
+
+    def test_a_device_of_the_same_owner_id_in_another_org_is_not_the_rows(
+        self,
+    ) -> None:
+        """Only a device in the run's org can be adopted: one the API places in
+        another org is in use, whatever owner id it carries."""
+        holder = MacHolder(
+            device_id="d-9",
+            owner_kind=OwnerKind.WORKSPACE,
+            owner_id=WS,
+            org_id="org-other",
+        )
+        answers = Answers(
+            states={("org-run", MAC): MacState(mac=MAC, state="UNAVAILABLE")},
+            holders={("org-run", MAC): holder},
+        )
+
+        checked = decide(self.MANIFEST, answers, "org-run")
+
+        assert (checked.in_use, checked.adoptable) == (frozenset({2}), frozenset())
+
+    def test_the_orgs_supported_models_are_handed_on(self) -> None:
+        """The supportedDevices answer the checks read goes on to the run."""
+        models = (SupportedModel(model="DMS Cisco 8851", display_name="Cisco 8851"),)
+
+        checked = decide(self.MANIFEST, Answers(supported=models), "org-run")
+
+        assert checked.supported == models
+        assert checked.live_problems == {}
+
+
+class TestMacBatches:
+    ROWS = tuple(
+        Row(number=n, cells=(), mac=f"00AABB00000{n}", workspace_id="w-1")
+        for n in (2, 3, 4)
+    )
+
+    def test_a_batch_of_one_sends_each_mac_alone(self) -> None:
+        assert mac_batches(self.ROWS, "org-run", size=1) == [
+            ("org-run", ("00AABB000002",)),
+            ("org-run", ("00AABB000003",)),
+            ("org-run", ("00AABB000004",)),
+        ]
+
+    def test_a_batch_size_below_one_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="^batch size must be at least 1$"):
+            mac_batches(self.ROWS, None, size=0)
+
+
+def test_each_owner_is_looked_up_once_in_its_rows_org() -> None:
+    """Owners of rows without orgId are looked up in the run's org, each once."""
+    rows = [
+        Row(number=2, cells=(), workspace_id="w-1"),
+        Row(number=3, cells=(), workspace_id="w-1"),
+        Row(number=4, cells=(), person_id="p-1", org_id="org-9"),
+    ]
+
+    assert distinct_owners(rows, "org-run") == [
+        OwnerKey(OwnerKind.WORKSPACE, "w-1", "org-run"),
+        OwnerKey(OwnerKind.PERSON, "p-1", "org-9"),
     ]

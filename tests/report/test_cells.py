@@ -6,6 +6,7 @@ form, codes turned into numbers named, date-time expiries, the plan column.
 from __future__ import annotations
 
 import csv
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -78,6 +79,10 @@ class TestCodeForms:
             ("6,58237E+15", "scientific notation"),
             ("6.58237e15", "scientific notation"),
             ("658237123456789.0", "decimals"),
+            # A decimal comma, as a spreadsheet in a comma locale writes it.
+            ("658237123456789,0", "decimals"),
+            # A code of one digit then zeros, shown with no decimals at all.
+            ("6E+15", "scientific notation"),
             ("658237123456789", "15 digits"),
         ],
     )
@@ -129,6 +134,10 @@ class TestOutcomeCells:
             ("2026-12-26T10:00:00", "2026-12-26T10:00:00.000Z"),
             ("2026-12-26T09:59:59.999600", "2026-12-26T10:00:00.000Z"),
             ("2026-12-26T10:00:00.250001", "2026-12-26T10:00:00.250Z"),
+            # Half a millisecond or more rounds up, less rounds down.
+            ("2026-12-26T10:00:00.123499", "2026-12-26T10:00:00.123Z"),
+            ("2026-12-26T10:00:00.123500", "2026-12-26T10:00:00.124Z"),
+            ("2026-12-26T10:00:00.998500", "2026-12-26T10:00:00.999Z"),
             ("soon", "soon"),
         ],
     )
@@ -246,6 +255,7 @@ class TestErrorKind:
 
         assert error_kind(self.outcome(exact)) == exact
         assert error_kind(self.outcome(longer)) == "a" * 58 + "…"
+        assert error_kind(self.outcome("c" * 61)) == "c" * 59 + "…"
 
     def test_invalid_rows_and_rows_without_reason(self) -> None:
         """Invalid rows say so; a failure without text says that."""
@@ -358,6 +368,8 @@ class TestCodeAndTimeCells:
         """Only ="…" is Excel's text wrapper; a trailing quote alone is kept."""
         assert read_code('0658237123456789"') == '0658237123456789"'
         assert read_code("ABC") == "ABC"
+        # Text that is no code stays as written, spaces and dashes included.
+        assert read_code("see e-mail") == "see e-mail"
 
     def test_expiry_moments_are_in_utc(self) -> None:
         """A zoned expiry is converted to UTC; one without a zone is read as UTC."""
@@ -372,6 +384,26 @@ class TestCodeAndTimeCells:
         assert naive.tzinfo is UTC
         assert expiry_moment("") is None
         assert expiry_moment("soon") is None
+
+    def test_times_stay_in_utc_on_a_machine_in_another_zone(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A report written in Denver holds the same UTC times as one written in
+        London: the machine's own zone never leaks into a cell."""
+        # POSIX form (UTC-7, as Denver in winter): needs no tz database.
+        monkeypatch.setenv("TZ", "MST7")
+        time.tzset()
+        try:
+            moment = datetime(2026, 12, 1, 2, 0, 5, tzinfo=timezone(timedelta(hours=2)))
+            zoned = expiry_moment("2026-12-01T02:00:00+02:00")
+
+            assert time.localtime(0).tm_gmtoff != 0, "the zone change did not hold"
+            assert cell_time(moment) == datetime(2026, 12, 1, 0, 0, 5)
+            assert zoned is not None
+            assert zoned.utcoffset() == timedelta(0)
+        finally:
+            monkeypatch.undo()
+            time.tzset()
 
     def test_cell_time_is_naive_utc_to_the_second(self) -> None:
         """A cell holds UTC wall time, without zone or microseconds."""

@@ -497,9 +497,24 @@ class TestFailures:
 
         outcome = result.outcomes[2]
         assert outcome.status == Status.FAILED
-        assert (outcome.error or "").startswith("apply tags: bad gateway")
+        # The error says the run made the device: a rollback of the report removes it.
+        assert (outcome.error or "").startswith(
+            "apply tags to the device this run created: bad gateway"
+        )
         assert (outcome.http_status, outcome.tracking_id) == (502, "T9")
         assert outcome.device_id in api.devices
+
+    async def test_failed_tags_on_a_found_device_do_not_claim_it(self) -> None:
+        """A device that was there before keeps the plain step: not the run's own."""
+        api = fake()
+        api.add_device(mac=mac_of(2), workspace_id="ws-1", product="DMS Cisco 8851")
+        api.fail_before("modify_tags", ServerError("bad gateway", status=502))
+
+        result = await provision(manifest_of([mac_row(2, "ws-1")]), settings(), api=api)
+
+        outcome = result.outcomes[2]
+        assert outcome.status == Status.FAILED
+        assert (outcome.error or "").startswith("apply tags: bad gateway")
 
     async def test_rerun_of_failed_tags_sends_no_create(self) -> None:
         """Rerunning a row that failed at tags finds its device and only tags it."""
@@ -516,7 +531,8 @@ class TestFailures:
             only_rows=frozenset({2}),
         )
 
-        assert second.outcomes[2].status == Status.ADOPTED
+        # The device is still the one the first run created, not a found one.
+        assert second.outcomes[2].status == Status.CREATED
         assert first.outcomes[2].device_id == second.outcomes[2].device_id
         assert api.count("create_device") == 1
         assert api.devices[second.outcomes[2].device_id or ""].tags == ("lobby",)
@@ -548,32 +564,34 @@ class TestActivationCodes:
         assert api.devices[outcome.device_id or ""].tags == ("desk",)
 
     async def test_unfindable_device_defers_tags_until_a_rerun(self) -> None:
-        """Without a device id and with two pending devices the tags wait; a rerun after
-        activation applies them without issuing another code."""
+        """A code whose device the API cannot show yet (404 by its id) leaves the tags
+        waiting with the device id kept; the rerun after activation, fed the first
+        run's own outcomes, tags that device and issues no other code."""
         api = fake()
-        api.code_has_device_id = False
-        # Another model's pending code: not this row's, but no id tells them apart.
-        other = api.add_device(
-            workspace_id="ws-1", product="Cisco 8865", connection_status="activating"
-        )
+        api.fail_before("get_device", NotFoundError("device not found", status=404))
         manifest = manifest_of([code_row(2, "ws-1", ("desk",))])
 
         first = await provision(manifest, settings(), api=api)
-
         outcome = first.outcomes[2]
-        assert (outcome.status, outcome.tags_deferred) == (Status.CODE_ISSUED, True)
-        pending = [d for d in api.devices.values() if d.id != other.id]
-        activated = api.activate(pending[0].id, "00AABBCCDDEE")
-        previous = {2: replace(outcome, device_id=activated.id)}
-
+        activated = api.activate(outcome.device_id or "", "00AABBCCDDEE")
         second = await provision(
-            manifest, settings(), api=api, previous=previous, only_rows=frozenset({2})
+            manifest,
+            settings(),
+            api=api,
+            previous=first.outcomes,
+            only_rows=frozenset({2}),
         )
 
         again = second.outcomes[2]
+        assert (outcome.status, outcome.tags_deferred) == (Status.CODE_ISSUED, True)
+        assert outcome.device_id == activated.id
+        assert outcome.error is None
         assert api.count("create_activation_code") == 1
         assert (again.status, again.tags_deferred) == (Status.CODE_ISSUED, False)
-        assert outcome.activation_code == again.activation_code
+        assert (again.device_id, again.activation_code) == (
+            activated.id,
+            outcome.activation_code,
+        )
         assert api.devices[activated.id].tags == ("desk",)
 
     async def test_lost_code_is_issued_again(self) -> None:

@@ -727,3 +727,43 @@ class TestMoreWords:
         changes = plan.planned_changes([row(2)], {}, {})
 
         assert (changes.codes, changes.voided_codes, changes.notes) == (1, 0, ())
+
+
+class TestDeviceTheRunMade:
+    MADE = Outcome(
+        row=2,
+        status=Status.FAILED,
+        device_id="D2",
+        error="apply tags to the device this run created: refused",
+    )
+
+    def test_the_tags_step_names_a_created_device(self) -> None:
+        created = Outcome(row=2, status=Status.CREATED, device_id="D2")
+        adopted = Outcome(row=2, status=Status.ADOPTED, device_id="D2")
+
+        assert plan.tags_step(created) is Step.TAGS_ON_CREATED
+        assert plan.tags_step(adopted) is Step.TAGS
+        failed = plan.failed_outcome(created, plan.tags_step(created), ServerError("x"))
+        assert plan.made_by_run(failed)
+        assert not plan.made_by_run(
+            plan.failed_outcome(adopted, plan.tags_step(adopted), ServerError("x"))
+        )
+
+    def test_made_by_run_needs_a_failure_with_a_device(self) -> None:
+        assert plan.made_by_run(self.MADE)
+        no_device = Outcome(row=2, status=Status.FAILED, error=self.MADE.error)
+        assert not plan.made_by_run(no_device)
+        other_step = Outcome(
+            row=2, status=Status.FAILED, device_id="D2", error="apply tags: refused"
+        )
+        assert not plan.made_by_run(other_step)
+
+    def test_a_rerun_finding_that_device_calls_it_created(self) -> None:
+        """The same device found again stays the run's; another device does not."""
+        assert plan.rerun_status(Status.ADOPTED, "D2", self.MADE) is Status.CREATED
+        assert plan.rerun_status(Status.ADOPTED, "D9", self.MADE) is Status.ADOPTED
+        assert plan.rerun_status(Status.ADOPTED, "D2", None) is Status.ADOPTED
+        plain = Outcome(
+            row=2, status=Status.FAILED, device_id="D2", error="apply tags: refused"
+        )
+        assert plan.rerun_status(Status.ADOPTED, "D2", plain) is Status.ADOPTED
