@@ -16,7 +16,6 @@ without a model, so the org's telephony list has no say over it.
 
 from __future__ import annotations
 
-import difflib
 import enum
 import functools
 import json
@@ -146,6 +145,8 @@ class Catalogue:
                 # A bare "8815" is far from "cisco8851" as a whole string; compare
                 # it with the bare numbers (and "Room Kit" with "roomkit") too.
                 names.setdefault(full.removeprefix("cisco"), entry.display_name)
+        import difflib  # here: only a model nobody knows needs it
+
         matches = difflib.get_close_matches(key, list(names), n=limit * 4, cutoff=0.6)
         # Swapped characters ("8815" for "8851") are the commonest typo: rank a
         # candidate with exactly the same characters first.

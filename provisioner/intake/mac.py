@@ -19,6 +19,8 @@ _PLAIN = re.compile(r"[0-9A-F]{12}")
 _COMMON = re.compile(
     r"[0-9A-F]{2}([:\-]?)[0-9A-F]{2}(?:\1[0-9A-F]{2}){4}|[0-9A-F]{4}(?:\.[0-9A-F]{4}){2}"
 )
+_common_notation = _COMMON.fullmatch
+_PLACEHOLDERS = frozenset({"000000000000", "FFFFFFFFFFFF"})
 _SEPARATORS = re.compile(r"[\s:\-.]")
 # 1 or 2 hex digits per group, colon or dash separated: ``0:1b:2c:3d:4e:5f`` is what
 # some tools print after dropping the leading zero of each byte.
@@ -48,12 +50,13 @@ def normalise_mac(text: str) -> str:
             to do about it.
     """
     candidate = text.upper()
-    if _COMMON.fullmatch(candidate):
+    if _common_notation(candidate):
         # The notations nearly every sheet uses, before the general path below: a
         # 100,000-row sheet spends most of its MAC time here.
-        return _check_usable(
-            candidate.replace(":", "").replace("-", "").replace(".", "")
-        )
+        mac = candidate.replace(":", "").replace("-", "").replace(".", "")
+        if mac not in _PLACEHOLDERS:
+            return mac
+        return _check_usable(mac)
     candidate = candidate.translate(_INVISIBLE).strip()
     if not candidate:
         raise ValueError("the MAC is empty")
@@ -154,7 +157,7 @@ def _check_usable(mac: str) -> str:
     """
     Refuse the all-zero and broadcast addresses, which no device carries.
     """
-    if mac in ("000000000000", "FFFFFFFFFFFF"):
+    if mac in _PLACEHOLDERS:
         raise ValueError(
             f"{mac} is a placeholder, not a device's MAC; copy the MAC from the "
             "device's label or box"

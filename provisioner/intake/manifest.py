@@ -19,6 +19,9 @@ No API call happens here: the model checks use the offline catalogue.
 
 from __future__ import annotations
 
+import contextlib
+import gc
+from collections.abc import Iterator
 from pathlib import Path
 
 from provisioner.intake.catalogue import Catalogue
@@ -51,4 +54,24 @@ def load_manifest(
         ManifestError: the header row is unusable (``MissingColumnError`` when a
             required column is absent).
     """
-    return build_manifest(read_table(Path(path), sheet=sheet), catalogue=catalogue)
+    with collector_paused():
+        return build_manifest(read_table(Path(path), sheet=sheet), catalogue=catalogue)
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """
+    Pause Python's cyclic garbage collector for the block; restore it after.
+
+    Reading and checking 100,000 rows makes some 400,000 tuples and rows and no
+    reference cycle: the collector would walk the growing heap hundreds of times for
+    nothing, a sixth of the time the reading takes. Reference counting still frees
+    every object as usual.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

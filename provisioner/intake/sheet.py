@@ -19,8 +19,6 @@ import datetime as dt
 import io
 import itertools
 import re
-import zipfile
-import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,19 +217,21 @@ def _table_from_rows(
     width = len(header)
     records: list[tuple[int, tuple[str, ...]]] = []
     overflow = width
+    append, strip = records.append, str.strip  # looked up once, not per row
     for number, cells in iterator:
-        stripped = tuple(map(str.strip, cells))
+        stripped = tuple(map(strip, cells))
         if not any(stripped):
             continue
-        if len(stripped) > width:
-            tail = stripped[width:]
-            if any(tail):
-                overflow = max(overflow, width + _last_filled(tail) + 1)
+        if len(stripped) != width:
+            if len(stripped) > width:
+                tail = stripped[width:]
+                if any(tail):
+                    overflow = max(overflow, width + _last_filled(tail) + 1)
+                else:
+                    stripped = stripped[:width]
             else:
-                stripped = stripped[:width]
-        elif len(stripped) < width:
-            stripped += ("",) * (width - len(stripped))
-        records.append((number, stripped))
+                stripped += ("",) * (width - len(stripped))
+        append((number, stripped))
     if overflow > width:
         header += ("",) * (overflow - width)
         records = [
@@ -309,6 +309,8 @@ def _texts(
 # encrypted member, an unknown compression), zlib, the XML parser, or calamine (its
 # errors derive from CalamineError; a Rust panic is a PanicException, which derives
 # from BaseException and is caught by name). Found by tests/intake/test_fuzz_manifest.py.
+# zipfile's and zlib's own errors are added where a workbook is read: a CSV never
+# imports them.
 _BROKEN_WORKBOOK_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     KeyError,
@@ -319,8 +321,6 @@ _BROKEN_WORKBOOK_ERRORS: tuple[type[BaseException], ...] = (
     EOFError,
     NotImplementedError,
     RuntimeError,
-    zipfile.BadZipFile,
-    zlib.error,
 )
 
 
@@ -329,13 +329,21 @@ def _broken_workbook(path: Path) -> Iterator[None]:
     """
     Turn the errors a damaged workbook raises into one ``ManifestReadError``.
     """
+    import zipfile
+    import zlib
+
     from python_calamine import CalamineError
 
     message = (
         f"{path}: cannot be opened as an Excel workbook ({{}}); open it in Excel and "
         "save it again as .xlsx, or save it as CSV UTF-8"
     )
-    broken: tuple[type[BaseException], ...] = (*_BROKEN_WORKBOOK_ERRORS, CalamineError)
+    broken: tuple[type[BaseException], ...] = (
+        *_BROKEN_WORKBOOK_ERRORS,
+        zipfile.BadZipFile,
+        zlib.error,
+        CalamineError,
+    )
     try:
         yield
     except ManifestReadError:

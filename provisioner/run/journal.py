@@ -36,7 +36,8 @@ WAL is in the OS's hands), and costs tens of microseconds, so the calls stay on 
 event loop thread rather than hopping to a worker thread.
 
 What a crash can lose. Commits were about a tenth of a no-fault run's CPU when every mark
-had its own, so marks are batched, and only where losing one is harmless:
+had its own, so marks are batched (each batch one transaction: all of it or none of it is
+committed), and only where losing one is harmless:
 
 - ``started`` is committed before the write call it announces is sent, together
   with any marks waiting (``start`` lets the rows starting at the same moment share
@@ -433,8 +434,17 @@ class Journal:
         Commit the marks waiting for the next commit, if any.
         """
         if self._waiting:
-            with self._db:
+            # One transaction for the whole batch. The connection is in autocommit
+            # mode (isolation_level=None), where ``with connection:`` begins none:
+            # executemany then committed every mark on its own, a WAL commit each.
+            self._db.execute("BEGIN")
+            try:
                 self._db.executemany(_UPSERT, self._waiting)
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
             self._waiting.clear()
 
     # -- reading --------------------------------------------------------------------

@@ -412,6 +412,23 @@ class TestWhatAKillCanLose:
         assert before == {2: "started"}
         assert after == {2: "done", 3: "started"}
 
+    def test_the_marks_waiting_are_one_transaction(self, tmp_path: Path) -> None:
+        """A start commits the marks waiting with it in one transaction (one WAL
+        commit), not one each: all of them or none survive a kill."""
+        path = tmp_path / "r.journal.sqlite"
+        with Journal.open(path, TARGET) as journal:
+            journal.mark_started(2)
+            journal.mark_created(Outcome(row=2, status=Status.CREATED, device_id="d2"))
+            journal.mark_done(Outcome(row=2, status=Status.CREATED, device_id="d2"))
+            statements: list[str] = []
+            journal._db.set_trace_callback(statements.append)
+            journal.mark_started(3)
+            journal._db.set_trace_callback(None)
+
+            assert committed(path) == {2: "done", 3: "started"}
+        words = [text.split()[0].upper() for text in statements]
+        assert words == ["BEGIN", "INSERT", "INSERT", "INSERT", "COMMIT"]
+
     def test_a_code_is_committed_at_once(self, tmp_path: Path) -> None:
         path = tmp_path / "r.journal.sqlite"
         with Journal.open(path, TARGET) as journal:
