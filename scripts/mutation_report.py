@@ -8,10 +8,10 @@ Run by ``make mutate`` after mutmut. A survivor is either a missing test (write
 it) or an equivalent mutant, which cannot change behaviour. Name an equivalent one
 in ``docs/mutation-survivors.md`` (a table row: the mutant's name in backticks, then
 a cell starting "equivalent", then why), or, when every mutant of its line is
-equivalent, mark the line ``# pragma: no mutate`` with a comment saying why. The
-survivors are printed in two lists: named as equivalent, and unexplained (the work
-left). Mutant numbers shift when a function changes: a name the file lists that no
-longer survives is printed too, so the table is mended rather than trusted.
+equivalent, mark the line ``# pragma: no mutate`` with a comment saying why. A
+survivor named there is printed with a note saying so; those without one are the
+work left. Mutant numbers shift when a function changes: a name the file lists that
+no longer survives is printed too, so the table is mended rather than trusted.
 """
 
 from __future__ import annotations
