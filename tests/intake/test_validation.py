@@ -570,3 +570,15 @@ class TestRowChecks:
             ("workspaceId", "=B2"),
             ("mac", "=C2"),
         ]
+
+    def test_a_row_without_a_known_model_is_no_roomos_row(self) -> None:
+        """Without a model, or with one no catalogue knows, a row is not taken for
+        a RoomOS device (whose code would name no model)."""
+        no_model, unknown = rows_of(
+            ("mac", "model", "workspaceId"),
+            ("", "", WS),
+            ("", "Toaster 3000", WS),
+        )
+
+        assert (no_model.model, no_model.roomos) == (None, False)
+        assert (unknown.model, unknown.roomos) == (None, False)
