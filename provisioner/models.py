@@ -494,6 +494,9 @@ class RunStats:
     #: Every command of this rollout so far, this one last, oldest first; empty when
     #: not known (the report then shows this run alone).
     history: tuple[RunRecord, ...] = ()
+    #: In one org's part of a partner's report (``--split-by-org``): how many orgs
+    #: the whole run went to, whose API figures these are; 0 in a whole report.
+    part_of_orgs: int = 0
 
     @property
     def duration(self) -> float:

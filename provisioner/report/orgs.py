@@ -116,7 +116,8 @@ def split_by_org(
     Cut a report into one complete part per org, each row in exactly one part.
     """
     parts = []
-    for key, rows in _rows_by_org(manifest, stats).items():
+    groups = _rows_by_org(manifest, stats)
+    for key, rows in groups.items():
         info = _info(key, stats)
         numbers = {row.number for row in rows}
         parts.append(
@@ -124,7 +125,9 @@ def split_by_org(
                 org=info,
                 manifest=replace(manifest, rows=tuple(rows)),
                 outcomes={n: o for n, o in outcomes.items() if n in numbers},
-                stats=replace(stats, orgs=(info,), rows_worked=None),
+                stats=replace(
+                    stats, orgs=(info,), rows_worked=None, part_of_orgs=len(groups)
+                ),
             )
         )
     return parts

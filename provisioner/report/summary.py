@@ -439,7 +439,11 @@ def _engineering_lines(summary: ReportSummary) -> list[Line]:
         )
     if stats.codes_voided:
         pairs.append(("replaced activation codes voided", stats.codes_voided))
+    heading = "For engineers: this command's API figures"
+    if stats.part_of_orgs:
+        # One org's report of a partner run: the client counts calls for the run.
+        heading += f" (the whole run, all {stats.part_of_orgs} orgs)"
     return [
-        Line(LineKind.HEADING, ("For engineers: this command's API figures",)),
+        Line(LineKind.HEADING, (heading,)),
         *(Line(LineKind.PAIR, pair) for pair in pairs),
     ]

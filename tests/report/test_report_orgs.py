@@ -17,6 +17,7 @@ from provisioner.report.orgs import (
     org_report_paths,
     split_by_org,
 )
+from provisioner.report.summary import LineKind, summarise, summary_lines
 
 COLUMNS = ("mac", "model", "workspaceId", "orgId")
 WS = "Y2lzY29zcGFyazovL3VzL1BMQUNFLzFhMmIzYzRk"
@@ -126,3 +127,27 @@ def test_report_names_carry_the_orgs_name_and_short_id(tmp_path: Path) -> None:
     assert org_report_paths([Path("r.csv")], OrgInfo(key=None))[0].name == (
         "r-org-own.csv"
     )
+
+
+def test_an_orgs_part_says_its_api_figures_are_the_whole_runs() -> None:
+    """A customer's report must not pass the partner run's call counts off as its own."""
+    parts = split_by_org(MANIFEST, OUTCOMES, STATS)
+
+    def headings(manifest: Manifest, stats: RunStats) -> list[str]:
+        outcomes = {row.number: OUTCOMES[row.number] for row in manifest.rows}
+        lines = summary_lines(
+            summarise(manifest, outcomes, stats),
+            manifest,
+            report_name="r.csv",
+            outcomes=outcomes,
+        )
+        return [line.cells[0] for line in lines if line.kind is LineKind.HEADING]
+
+    part_headings = headings(parts[1].manifest, parts[1].stats)
+    whole_headings = headings(MANIFEST, STATS)
+
+    assert (
+        "For engineers: this command's API figures (the whole run, all 3 orgs)"
+        in part_headings
+    )
+    assert "For engineers: this command's API figures" in whole_headings
