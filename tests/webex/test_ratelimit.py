@@ -1,5 +1,9 @@
 """
 ratelimit.py: the start-rate controller on a fake clock, and its thin async shell.
+
+Long on purpose: besides the behaviour tests, the exact-value tests at the end pin the
+arithmetic's boundaries (``make mutate`` runs only this file against ratelimit.py, and
+docs/mutation-survivors.md maps each mutant to the test that kills it).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import pytest
 
 from provisioner.settings import RateControl
 from provisioner.webex.ratelimit import (
+    ControllerTuning,
     Episode,
     Phase,
     RateController,
@@ -475,3 +480,423 @@ class TestRateLimiter:
             group.cancel_scope.cancel()
 
         assert waiting
+
+
+# -- exact arithmetic on hand-built episodes --------------------------------------------
+#
+# An episode of ``k`` starts all at one instant, ``d`` seconds before the rejected call,
+# has the straight excess curve ``k - L * d``: two of them cross where the arithmetic
+# is easy to do by hand.
+
+
+def clump(count: int, at: float, end: float) -> Episode:
+    """``count`` starts at ``at``, rejected at ``end``: excess ``count - L*(end-at)``."""
+    return Episode((at,) * count, end)
+
+
+# 6 - L against 4 - L/2: they cross at exactly 4/s with a burst of 2, and the drains
+# (1 s and 0.5 s) are half a second apart: one call over that is 2/s, exactly half of
+# the limit (the default resolution).
+WIDE, NARROW = clump(6, 0.0, 1.0), clump(4, 0.5, 1.0)
+# A range whose bisection ends on an interval centred on 4.0, so the answer is 4.0 to
+# the bit and the boundaries after it are met exactly.
+EXACT_LOW, EXACT_HIGH = 2 - 2**-11, 6 - 2**-11
+
+
+class TestLearnLimitBoundaries:
+    def test_a_crossing_is_found_exactly(self) -> None:
+        """The two lines cross at 4/s: that is the limit, to the bit here."""
+        assert learn_limit(WIDE, NARROW, low=EXACT_LOW, high=EXACT_HIGH) == 4.0
+        assert learn_limit(WIDE, NARROW, low=1.0, high=8.0, resolution=1.0) == (
+            pytest.approx(4.0, abs=1e-3)
+        )
+
+    def test_uncertainty_exactly_at_the_resolution_is_accepted(self) -> None:
+        """One call over the drains' difference (2/s) is exactly half of 4/s: accepted
+        at resolution 0.5, refused at anything stricter."""
+        assert learn_limit(WIDE, NARROW, low=EXACT_LOW, high=EXACT_HIGH) == 4.0
+        stricter = learn_limit(
+            WIDE, NARROW, low=EXACT_LOW, high=EXACT_HIGH, resolution=0.4999
+        )
+        assert stricter is None
+
+    def test_a_burst_of_exactly_one_call_is_a_bucket(self) -> None:
+        """5 - L against 3 - L/2 cross at 4/s with a burst of exactly one: accepted."""
+        five, three = clump(5, 0.0, 1.0), clump(3, 0.5, 1.0)
+
+        assert learn_limit(five, three, low=EXACT_LOW, high=EXACT_HIGH) == 4.0
+
+    @pytest.mark.parametrize(
+        ("low", "high"),
+        [(8.0, 1.0), (0.0, 8.0), (-1.0, 8.0)],
+        ids=["inverted", "zero-floor", "negative-floor"],
+    )
+    def test_a_range_that_is_not_positive_and_ordered_gives_none(
+        self, low: float, high: float
+    ) -> None:
+        """Only 0 < low < high is a search range, even when the curves cross in it."""
+        assert learn_limit(WIDE, NARROW, low=1.0, high=8.0, resolution=10) is not None
+
+        assert learn_limit(WIDE, NARROW, low=low, high=high, resolution=10) is None
+
+    @pytest.mark.parametrize(
+        ("first", "second"), [(WIDE, NARROW), (NARROW, WIDE)], ids=["falling", "rising"]
+    )
+    def test_a_tie_at_either_end_of_the_range_is_no_crossing(
+        self, first: Episode, second: Episode
+    ) -> None:
+        """The curves must cross strictly inside the range: meeting at its very end
+        (4/s here) gives None, whichever way the gap runs."""
+        assert learn_limit(first, second, low=4.0, high=8.0, resolution=10) is None
+        assert learn_limit(first, second, low=1.0, high=4.0, resolution=10) is None
+
+    @pytest.mark.parametrize(
+        ("first", "second"), [(WIDE, NARROW), (NARROW, WIDE)], ids=["falling", "rising"]
+    )
+    def test_a_whole_call_apart_at_an_end_still_brackets(
+        self, first: Episode, second: Episode
+    ) -> None:
+        """Ends where the curves are exactly one call apart (2/s and 6/s here) bracket
+        the crossing like any other difference; it is on the first midpoint, 4/s."""
+        learned = learn_limit(first, second, low=2.0, high=6.0, resolution=1.0)
+
+        assert learned == pytest.approx(4.0, abs=1e-3)
+
+    def test_drains_equal_at_the_answer_give_none_not_a_division_by_zero(
+        self,
+    ) -> None:
+        """Curves that cross just short of a kink, past which they run parallel, can
+        leave the bisection's answer where both drains are equal: no limit (the
+        uncertainty is infinite), and no ZeroDivisionError. Here 5003 - 5000.5 L turns
+        into 3 - L/2 at 1/s, parallel to the second episode's 4 - L/2, and they cross
+        at 0.9998/s; the range puts the answer at 1.0002/s."""
+        long = Episode((0.0,) * 5000 + (5000.0,) * 3, 5000.5)
+        short = Episode((5000.0,) * 4, 5000.5)
+
+        assert learn_limit(long, short, low=0.5, high=1.5, resolution=100) == (
+            pytest.approx(0.9998, abs=1e-3)
+        )
+        assert learn_limit(long, short, low=0.4997, high=1.4997, resolution=100) is None
+
+
+class TestControllerLearning:
+    """Episodes fed to the controller by hand: starts recorded, then one 429."""
+
+    @staticmethod
+    def episode(
+        controller: RateController,
+        clock: FakeClock,
+        starts: list[float],
+        rejected_at: float,
+    ) -> None:
+        """Record ``starts``, then a 429 (Retry-After 1 s) on a call started at
+        ``rejected_at``, reported at that instant."""
+        for start in starts:
+            controller.record_start_nowait(start)
+        clock.now = rejected_at
+        controller.record_rejected_nowait(rejected_at, retry_after=1.0)
+
+    def learned(
+        self, control: RateControl | None = None, tuning: ControllerTuning | None = None
+    ) -> tuple[RateController, FakeClock]:
+        """8 starts, 429 a second later (8 - L); after the pause 4 starts, 429 a
+        quarter second later (4 - L/4): they cross at 16/3 per second."""
+        clock = FakeClock()
+        controller = RateController(
+            control or RateControl(), clock=clock, tuning=tuning or ControllerTuning()
+        )
+        self.episode(controller, clock, [0.0] * 8, 1.0)
+        self.episode(controller, clock, [2.0] * 4, 2.25)
+        return controller, clock
+
+    def test_two_episodes_settle_at_their_crossing(self) -> None:
+        """The ceiling is the crossing; the rate runs the margin (1%) under it."""
+        controller, _ = self.learned()
+
+        stats = controller.statistics()
+        assert stats.phase is Phase.SETTLED
+        assert stats.ceiling is not None
+        assert stats.ceiling == pytest.approx(16 / 3, abs=1e-3)
+        assert stats.rate == pytest.approx(stats.ceiling * 0.99, rel=1e-12)
+        assert stats.rate_limited_events == 2
+
+    def test_the_tuned_resolution_decides(self) -> None:
+        """One call over the drains' difference is 4/3 per second: a quarter of 16/3
+        allows it, a fifth does not, and the pair then teaches nothing."""
+        strict, _ = self.learned(tuning=ControllerTuning(resolution=0.2))
+
+        assert strict.statistics().ceiling is None
+        assert strict.statistics().phase is Phase.SEARCHING
+
+    def test_a_crossing_well_above_the_rejected_rate_is_not_believed(self) -> None:
+        """At a capped 4/s, curves crossing at 16/3 (past 4 × 1.05) are no limit."""
+        clock = FakeClock()
+        controller = RateController(
+            RateControl(initial_rate=4.0, max_rate=4.0), clock=clock
+        )
+        self.episode(controller, clock, [0.0] * 8, 1.0)
+        # 4 starts in the last second before the 429: measured 4/s, like the cap.
+        self.episode(controller, clock, [2.75] * 4, 3.0)
+
+        assert controller.statistics().phase is Phase.SEARCHING
+        assert controller.statistics().ceiling is None
+
+    def test_settled_then_rejected_steps_under_the_rate_it_ran(self) -> None:
+        """A 429 that teaches no new limit, while settled, lowers the ceiling to two
+        margins (2%) under the rate the rejected call ran at."""
+        controller, clock = self.learned()
+        ceiling = controller.statistics().ceiling
+        assert ceiling is not None
+        # 3 starts, 429 a second later: parallel to the first, below the second.
+        self.episode(controller, clock, [3.25] * 3, 4.25)
+
+        stats = controller.statistics()
+        assert stats.phase is Phase.SETTLED
+        assert stats.ceiling == pytest.approx(ceiling * 0.99 * 0.98, rel=1e-12)
+        assert stats.rate == pytest.approx(ceiling * 0.99 * 0.98 * 0.99, rel=1e-12)
+        assert stats.rate_limited_events == 3
+
+    def test_only_the_last_four_episodes_are_paired(self) -> None:
+        """The 8-start episode pairs with the 4-start one (see above) only while it is
+        among the last four: three uninformative episodes between push it out."""
+        clock = FakeClock()
+        controller = RateController(RateControl(), clock=clock)
+        self.episode(controller, clock, [0.0] * 8, 1.0)
+        # 3 - L: parallel to 8 - L, below 4 - L/4: no pair among these teaches.
+        for pause_end in (2.0, 4.0, 6.0):
+            self.episode(controller, clock, [pause_end] * 3, pause_end + 1.0)
+        self.episode(controller, clock, [8.0] * 4, 8.25)
+
+        stats = controller.statistics()
+        assert stats.rate_limited_events == 5
+        assert stats.ceiling is None
+        assert stats.phase is Phase.SEARCHING
+
+    def test_history_bounds_the_starts_remembered(self) -> None:
+        """With room for 4 starts, 8 in the last second measure as 4/s, so the search
+        restarts at 85% of 4/s rather than of 8/s."""
+
+        def restart_rate(tuning: ControllerTuning) -> float:
+            clock = FakeClock()
+            controller = RateController(RateControl(), clock=clock, tuning=tuning)
+            self.episode(controller, clock, [i / 8 for i in range(8)], 1.0)
+            return controller.statistics().rate
+
+        assert restart_rate(ControllerTuning()) == pytest.approx(8 * 0.85)
+        assert restart_rate(ControllerTuning(history=4)) == pytest.approx(4 * 0.85)
+
+    @pytest.mark.parametrize(
+        ("starts", "rejected_at", "restart"),
+        [
+            # 3 starts over 0.375 s, the first on the window's first instant: 8/s.
+            ([0.0, 0.125, 0.25], 0.375, 8 * 0.85),
+            # Two starts are enough to measure: 2 over half a second, 4/s.
+            ([0.0, 0.25], 0.5, 4 * 0.85),
+            # One is not: the rate in force (20/s) stands in.
+            ([0.25], 0.5, 20 * 0.85),
+        ],
+        ids=["window-start-counts", "two-starts", "one-start"],
+    )
+    def test_search_restarts_at_a_share_of_the_measured_rate(
+        self, starts: list[float], rejected_at: float, restart: float
+    ) -> None:
+        """After a first 429 the rate restarts at 85% of the starts per second
+        measured since the episode began."""
+        clock = FakeClock()
+        controller = RateController(RateControl(initial_rate=20.0), clock=clock)
+
+        self.episode(controller, clock, starts, rejected_at)
+
+        assert controller.statistics().phase is Phase.SEARCHING
+        assert controller.statistics().rate == pytest.approx(restart)
+
+
+class TestControllerEdges:
+    # A quarter-second ramp interval at 16/s: 0.75 × 16 × 0.25 = 3 starts exactly,
+    # of which one is slack: two recent starts are just enough to double.
+    TUNING = ControllerTuning(ramp_interval=0.25)
+
+    def test_the_ramp_doubles_at_exactly_its_demand_and_interval(self) -> None:
+        """Two starts in the last interval (one on its first instant) double the rate
+        exactly one interval after the ramp began."""
+        clock = FakeClock()
+        controller = RateController(
+            RateControl(initial_rate=16.0), clock=clock, tuning=self.TUNING
+        )
+        take(controller)
+        clock.now = 0.125
+        take(controller)
+        clock.now = 0.25
+
+        assert controller.rate_nowait() == 32.0
+
+    def test_the_ramp_holds_one_start_short_of_its_demand(self) -> None:
+        """One start in the interval is below 0.75 × 16 × 0.25: the rate holds."""
+        clock = FakeClock()
+        controller = RateController(
+            RateControl(initial_rate=16.0), clock=clock, tuning=self.TUNING
+        )
+        clock.now = 0.125
+        take(controller)
+        clock.now = 0.25
+
+        assert controller.rate_nowait() == 16.0
+
+    def test_a_slow_start_doubles_before_any_call_and_starts_now(self) -> None:
+        """At 5/s an interval needs under one start, so the slack alone doubles it;
+        the first slot is then the present, not a voided one."""
+        clock = FakeClock()
+        controller = RateController(RateControl(initial_rate=5.0), clock=clock)
+        clock.now = 0.1
+
+        assert controller.rate_nowait() == 10.0
+        assert controller.reserve_nowait() == 0.1
+
+    def test_every_rate_jump_and_pause_is_a_new_epoch(self) -> None:
+        """A reservation is void after any change: a doubling, then a 429, each give
+        an epoch never seen before (so no waiter mistakes them for no change)."""
+        clock = FakeClock()
+        controller = RateController(RateControl(initial_rate=5.0), clock=clock)
+        epochs = [controller.epoch]
+        clock.now = 0.1
+        controller.rate_nowait()
+        epochs.append(controller.epoch)
+        slot = take(controller)
+        controller.record_rejected_nowait(slot, retry_after=1.0)
+        epochs.append(controller.epoch)
+
+        assert len(set(epochs)) == 3
+
+    def test_an_idle_spell_leaves_no_slot_in_the_past(self) -> None:
+        """After ten idle seconds the next slot is now, not the one paced long ago."""
+        clock = FakeClock()
+        controller = RateController(RateControl(initial_rate=20.0), clock=clock)
+        take(controller)
+        clock.now = 10.0
+
+        assert take(controller) == 10.0
+
+    def test_a_stragglers_longer_retry_after_holds_every_start(self) -> None:
+        """A 429 from the same episode asking for longer extends the pause for all."""
+        clock = FakeClock()
+        controller = RateController(RateControl(initial_rate=20.0), clock=clock)
+        slots = [take(controller) for _ in range(3)]
+        clock.now = 0.15
+        controller.record_rejected_nowait(slots[2], retry_after=1.0)
+        clock.now = 0.2
+        controller.record_rejected_nowait(slots[1], retry_after=2.0)
+
+        assert controller.statistics().paused_for == pytest.approx(2.0)
+        assert controller.reserve_nowait() == pytest.approx(2.2)
+        assert controller.statistics().rate_limited_events == 1
+
+    @pytest.mark.parametrize("retry_after", [0.0, -1.0])
+    def test_no_retry_after_means_no_pause(self, retry_after: float) -> None:
+        """A Retry-After of zero (or a bogus negative one) pauses nobody."""
+        clock = FakeClock()
+        controller = RateController(RateControl(initial_rate=20.0), clock=clock)
+        slot = take(controller)
+        clock.now = 0.25
+
+        controller.record_rejected_nowait(slot, retry_after=retry_after)
+
+        assert controller.statistics().paused_for == 0.0
+        assert controller.reserve_nowait() == 0.25
+
+    def test_paused_for_counts_down_to_zero(self) -> None:
+        """paused_for is what is left of the pause: 0.25 s, then nothing."""
+        clock = FakeClock()
+        controller = RateController(RateControl(initial_rate=20.0), clock=clock)
+        assert controller.statistics().paused_for == 0.0
+        slot = take(controller)
+        controller.record_rejected_nowait(slot, retry_after=0.25)
+
+        assert controller.statistics().paused_for == 0.25
+        clock.now = 1.0
+        assert controller.statistics().paused_for == 0.0
+
+
+class TestRateLimiterWaiting:
+    async def test_a_waiter_sleeps_through_other_callers(self) -> None:
+        """Another caller's reservation wakes no one, before or after a change (a
+        429 and its pause here): at 0.05/s both waiters stay asleep until their own
+        slots, 20 s and 40 s away."""
+        clock = FakeClock()
+        limiter = RateLimiter(
+            4, RateControl(initial_rate=0.05, min_rate=0.05), clock=clock
+        )
+        first = await limiter.acquire()
+        limiter.rejected(first, retry_after=1.0)
+        clock.now = 1.0
+        assert await limiter.acquire() == 1.0
+        started: list[float] = []
+
+        async def waiter() -> None:
+            started.append(await limiter.acquire())
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(waiter)
+            await anyio.wait_all_tasks_blocked()
+            group.start_soon(waiter)
+            await anyio.wait_all_tasks_blocked()
+            asleep = list(started)
+            group.cancel_scope.cancel()
+
+        assert asleep == []
+
+    async def test_a_waiter_woken_by_a_429_waits_again_for_the_pause(self) -> None:
+        """Woken by the rejection, a waiter re-reserves and sleeps until the pause
+        ends rather than starting inside it."""
+        clock = FakeClock()
+        limiter = RateLimiter(
+            4, RateControl(initial_rate=0.05, min_rate=0.05), clock=clock
+        )
+        first = await limiter.acquire()
+        started: list[float] = []
+
+        async def waiter() -> None:
+            started.append(await limiter.acquire())
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(waiter)
+            await anyio.wait_all_tasks_blocked()
+            limiter.rejected(first, retry_after=30.0)
+            await anyio.wait_all_tasks_blocked()
+            asleep = list(started)
+            group.cancel_scope.cancel()
+
+        assert asleep == []
+        assert limiter.statistics().paused_for == 30.0
+
+    async def test_a_waiter_starts_in_its_slot_when_it_comes(self) -> None:
+        """At 20/s the second caller's slot is 0.05 s out; when it comes (on both the
+        limiter's clock and the event loop's) it starts in exactly that slot."""
+        clock = FakeClock()
+        limiter = RateLimiter(4, RateControl(initial_rate=20.0), clock=clock)
+        await limiter.acquire()
+        started: list[float] = []
+
+        async def second() -> None:
+            started.append(await limiter.acquire())
+
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as group:
+                group.start_soon(second)
+                await anyio.wait_all_tasks_blocked()
+                clock.now = 0.05
+
+        assert started == [0.05]
+
+    def test_the_tuning_reaches_the_controller(self) -> None:
+        """A limiter tuned to ramp every half second has not doubled at 0.1 s (the
+        default tuning doubles a 5/s start there)."""
+        clock = FakeClock()
+        limiter = RateLimiter(
+            4,
+            RateControl(initial_rate=5.0),
+            clock=clock,
+            tuning=ControllerTuning(ramp_interval=0.5),
+        )
+        clock.now = 0.1
+
+        assert limiter.controller.rate_nowait() == 5.0
