@@ -217,19 +217,21 @@ def _table_from_rows(
     width = len(header)
     records: list[tuple[int, tuple[str, ...]]] = []
     overflow = width
+    append, strip = records.append, str.strip  # looked up once, not per row
     for number, cells in iterator:
-        stripped = tuple(map(str.strip, cells))
+        stripped = tuple(map(strip, cells))
         if not any(stripped):
             continue
-        if len(stripped) > width:
-            tail = stripped[width:]
-            if any(tail):
-                overflow = max(overflow, width + _last_filled(tail) + 1)
+        if len(stripped) != width:
+            if len(stripped) > width:
+                tail = stripped[width:]
+                if any(tail):
+                    overflow = max(overflow, width + _last_filled(tail) + 1)
+                else:
+                    stripped = stripped[:width]
             else:
-                stripped = stripped[:width]
-        elif len(stripped) < width:
-            stripped += ("",) * (width - len(stripped))
-        records.append((number, stripped))
+                stripped += ("",) * (width - len(stripped))
+        append((number, stripped))
     if overflow > width:
         header += ("",) * (overflow - width)
         records = [

@@ -122,7 +122,7 @@ class _RowChecker:
         ]
         self.model_index = fields["model"]
         self.password_index = fields.get("password")
-        self.models: dict[str, tuple[SupportedModel | None, str | None]] = {}
+        self.models: dict[str, _Resolved] = {}
         # What is wrong with each id seen (None: nothing), by column.
         self.ids: dict[str, dict[str, str | None]] = {
             name: {} for name in ("workspaceId", "personId", "orgId")
@@ -161,11 +161,13 @@ class _RowChecker:
                 except ValueError as error:
                     problems.append(self._problem("mac", mac_text, str(error)))
         model: SupportedModel | None = None
+        api_model: str | None = None
+        roomos = needs_password = False
         if model_text:
             found = self.models.get(model_text)
             if found is None:
                 found = self.models[model_text] = self._resolve_model(model_text)
-            model, unknown = found
+            model, unknown, api_model, roomos, needs_password = found
             if unknown is not None:
                 problems.append(self._problem("model", model_text, unknown))
         if mac_text and not cells[self.model_index]:
@@ -213,7 +215,7 @@ class _RowChecker:
                 found_fit = fit_problems(model, values, mac, password, masked=masked)
                 self.fits[key] = not found_fit
                 problems.extend(self._problem(*found) for found in found_fit)
-            if not model.needs_password:
+            if not needs_password:
                 password = None
         if self.unnamed and self.is_text_file:
             self._check_unnamed(cells, problems)
@@ -227,8 +229,8 @@ class _RowChecker:
             number,
             cells,
             mac,
-            model.model if model is not None else None,
-            model is not None and model.is_roomos,
+            api_model,
+            roomos,
             workspace_id,
             person_id,
             workspace or None,
@@ -264,14 +266,14 @@ class _RowChecker:
             if name in self.fields
         }
 
-    def _resolve_model(self, text: str) -> tuple[SupportedModel | None, str | None]:
+    def _resolve_model(self, text: str) -> _Resolved:
         """
         Return the model ``text`` names, or None and what to do about it.
         """
         found = self.catalogue.resolve(text)
         if found is None:
-            return None, _unknown_model(self.catalogue, text)
-        return found, None
+            return None, _unknown_model(self.catalogue, text), None, False, False
+        return found, None, found.model, found.is_roomos, found.needs_password
 
     def _problem(self, name: str, value: str, message: str) -> Problem:
         # Defence in depth: no check of the password column reports its value today
@@ -339,6 +341,10 @@ class _RowChecker:
                 )
                 return
 
+
+_Resolved = tuple[SupportedModel | None, str | None, str | None, bool, bool]
+"""What a model cell names: the model, or why none; the model's API name, whether
+it is a RoomOS device and whether it needs a password (read once per model)."""
 
 _FIELDS = (
     "mac",
