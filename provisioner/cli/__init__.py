@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from provisioner.cli.exit_codes import EXIT_UNUSABLE
+
 __all__ = ["main"]
 
 
@@ -37,6 +39,22 @@ class _LazyGroup(click.Group):
             command = getattr(importlib.import_module(module_name), attribute)
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ModuleNotFoundError as error:
+            # A dependency missing from the environment (a partial or interrupted
+            # install): say which and how to mend it, for every command, rather
+            # than print a traceback.
+            click.echo(
+                f"Error: provisioner's installation is incomplete: the module "
+                f"{error.name!r} it needs is missing. Reinstall it with its "
+                "dependencies (make install in a checkout, or pip install "
+                "--force-reinstall provisioner), then run the same command again.",
+                err=True,
+            )
+            raise SystemExit(EXIT_UNUSABLE) from None
 
 
 # Each command lives in a module of its own: command name → "module:attribute".

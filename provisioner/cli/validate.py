@@ -210,10 +210,13 @@ def _summary(
 class _Owners:
     """
     Who the rows belong to, counted in one pass (as ``Row.owner_kind`` decides).
+
+    An owner is told apart by its org too: a partner's "Lobby" in two customer
+    orgs is two workspaces (and by ``location``: two same-named ones in one org).
     """
 
-    workspaces: set[str] = field(default_factory=set)
-    people: set[str] = field(default_factory=set)
+    workspaces: set[tuple[str | None, str, str | None]] = field(default_factory=set)
+    people: set[tuple[str | None, str]] = field(default_factory=set)
     on_workspaces: int = 0
     on_people: int = 0
     by_name: int = 0
@@ -225,10 +228,11 @@ class _Owners:
             workspace = row.workspace_id or row.workspace_name
             if workspace:
                 found.on_workspaces += 1
-                found.workspaces.add(workspace)
+                found.workspaces.add((row.org_id, workspace, row.location))
             elif row.person_id or row.person_email:
                 found.on_people += 1
-                found.people.add(row.person_id or (row.person_email or "").casefold())
+                person = row.person_id or (row.person_email or "").casefold()
+                found.people.add((row.org_id, person))
             else:
                 continue
             if not (row.workspace_id or row.person_id):

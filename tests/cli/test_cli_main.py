@@ -4,9 +4,14 @@ The ``provisioner`` group: every command is reachable and documents itself.
 
 from __future__ import annotations
 
+import shutil
+import sys
+from pathlib import Path
+
 import click
 import pytest
 from click.testing import CliRunner
+from paths import MANIFESTS
 
 from provisioner.cli import main
 
@@ -64,3 +69,20 @@ def test_emulator_help_is_its_own() -> None:
     assert "usage: provisioner emulator" in result.output
     for knob in ("--rate-limit", "--fault-rate", "--seed", "--port"):
         assert knob in result.output
+
+
+def test_a_missing_dependency_is_one_sentence_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An install without python-calamine: validate of an XLSX says what to do, exit 2."""
+    workbook = tmp_path / "m.xlsx"
+    shutil.copy(MANIFESTS / "example.xlsx", workbook)
+    # None in sys.modules makes the import fail as a missing module does.
+    monkeypatch.setitem(sys.modules, "python_calamine", None)
+
+    result = CliRunner().invoke(main, ["validate", str(workbook)])
+
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert "the module 'python_calamine' it needs is missing" in result.output
+    assert "make install" in result.output

@@ -40,6 +40,28 @@ def test_examples_validate_cleanly(name: str) -> None:
     assert "Cisco Room Kit ×1" in result.output
 
 
+def test_owners_are_counted_per_org_and_location(tmp_path: Path) -> None:
+    """A "Lobby" in two customer orgs, or in two locations of one, is two workspaces."""
+    org_a = "Y2lzY29zcGFyazovL3VzL09SR0FOSVpBVElPTi8xMTExMTExMQ"
+    org_b = "Y2lzY29zcGFyazovL3VzL09SR0FOSVpBVElPTi8yMjIyMjIyMg"
+    path = _write(
+        tmp_path / "partner.csv",
+        "mac,model,workspace,location,personEmail,orgId",
+        f"0A0000000001,Cisco 8851,Lobby,,,{org_a}",
+        f"0A0000000002,Cisco 8851,Lobby,,,{org_a}",
+        f"0A0000000003,Cisco 8851,Lobby,,,{org_b}",
+        f"0A0000000004,Cisco 8851,Lobby,East,,{org_b}",
+        f"0A0000000005,Cisco 8851,,,ann@a.example,{org_a}",
+        f"0A0000000006,Cisco 8851,,,ANN@a.example,{org_a}",
+        f"0A0000000007,Cisco 8851,,,ann@a.example,{org_b}",
+    )
+
+    result = CliRunner().invoke(main, ["validate", str(path)])
+
+    assert result.exit_code == 0, result.output
+    assert "owners: 4 rows for 3 workspaces, 3 rows for 2 people" in result.output
+
+
 def test_invalid_rows_exit_1_with_problems_before_summary(tmp_path: Path) -> None:
     """Problems are printed one per line, in row order, before the summary; exit 1."""
     path = _write(
