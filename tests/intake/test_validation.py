@@ -514,3 +514,59 @@ class TestRowChecks:
             'row above it holds "Device list", "March 2026" (a title?). Delete the '
             "rows above the header and run again"
         )
+
+    def test_a_workbook_with_numeric_macs_still_names_a_bad_text_mac(self) -> None:
+        """A sheet holding one MAC as a number (checked as such) still says what is
+        wrong with another row's MAC typed as text."""
+        table = RawTable(
+            path=Path("m.xlsx"),
+            sheet="Devices",
+            columns=("mac", "model", "workspaceId"),
+            records=[
+                (2, ("112233445566", "Cisco 8851", WS)),
+                (3, ("AA:BB:CC:DD:EE:XX", "Cisco 8851", WS)),
+            ],
+            numbers={(2, 0): 112233445566.0},
+        )
+
+        good, bad = build_manifest(table).rows
+
+        assert (good.mac, good.problems) == ("112233445566", ())
+        assert [(p.column, p.value, p.message) for p in bad.problems] == [
+            (
+                "mac",
+                "AA:BB:CC:DD:EE:XX",
+                (
+                    "not a MAC address: 'X' is not a hex digit; a MAC is 12 hex digits "
+                    "(0-9, A-F), e.g. AA:BB:CC:DD:EE:FF"
+                ),
+            )
+        ]
+
+    def test_an_owner_id_on_many_rows_belongs_to_each(self) -> None:
+        """The second row naming a person or workspace by id keeps that id too."""
+        person = webex_id("PEOPLE")
+
+        rows = rows_of(
+            ("model", "workspaceId", "personId"),
+            ("Cisco 8851", "", person),
+            ("Cisco 8851", "", person),
+            ("Cisco 8851", WS, ""),
+            ("Cisco 8851", WS, ""),
+        )
+
+        assert [(r.person_id, r.workspace_id, r.problems) for r in rows] == [
+            (person, None, ()),
+            (person, None, ()),
+            (None, WS, ()),
+            (None, WS, ()),
+        ]
+
+    def test_formulas_are_listed_in_the_sheets_column_order(self) -> None:
+        """Problems read left to right, as the sheet shows the columns."""
+        (row,) = rows_of(("workspaceId", "model", "mac"), ("=B2", "Cisco 8851", "=C2"))
+
+        assert [(p.column, p.value) for p in row.problems][:2] == [
+            ("workspaceId", "=B2"),
+            ("mac", "=C2"),
+        ]

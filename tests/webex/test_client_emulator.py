@@ -156,10 +156,10 @@ class TestRateLearning:
         Proven from the emulator's request log and the moment the client logged each
         429, both on this process's monotonic clock, not from how fast the run went
         (``make bench``'s business). The pool is ``workers`` tasks, as the engine
-        runs it, so "already on their way" has a hard bound whatever the load: the
-        old window, opening when the emulator answered, also counted requests other
-        workers started while the 429 was still on its way to the client, which a
-        busy machine stretches without bound.
+        runs it, so "already on their way" has a hard bound whatever the load. The
+        window opens when the client heard the 429, not when the emulator sent it:
+        until then the client cannot pause, and a busy machine stretches that gap
+        without bound.
         """
         limit, calls, workers = 40.0, 300, 8
         server = await start_emulator(rate_limit=limit, burst=5)
