@@ -10,11 +10,13 @@ import random
 from dataclasses import dataclass, field
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from provisioner.settings import RateControl
 from provisioner.webex.org_rates import (
     SHARED_LANE,
+    SHORT_WAIT,
     OrgRateLimiter,
     OrgRates,
     Start,
@@ -420,4 +422,34 @@ class TestOrgRateLimiter:
                 group.cancel_scope.cancel()
 
         assert order == ["b"]
+        assert limiter.in_flight == 0
+
+    async def test_a_short_wait_still_notices_a_pause(self) -> None:
+        """
+        A caller sleeping out a slot a few milliseconds away, when a 429 pauses its
+        org meanwhile, starts only after the pause: its slot is re-reserved.
+        """
+        limiter = OrgRateLimiter(4, RateControl(initial_rate=200.0))
+        first = await limiter.acquire("a")
+        assert 0 < 1 / 200.0 <= SHORT_WAIT  # the next slot is a short wait away
+        started: list[Start] = []
+
+        async def second() -> None:
+            started.append(await limiter.acquire("a"))
+
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as group:
+                group.start_soon(second)
+                await anyio.lowlevel.checkpoint()  # it is asleep on its slot now
+                limiter.rejected(first, 0.2)
+                pause_end = limiter.statistics().by_lane["a"].paused_for
+
+        assert pause_end > 0.1
+        assert started[0].at >= first.at + 0.2
+
+    async def test_in_flight_counts_the_places_held(self) -> None:
+        """The in-flight figure is the places held right now, back to 0 after."""
+        limiter = OrgRateLimiter(3)
+        async with limiter.slot("a"), limiter.slot("b"):
+            assert limiter.in_flight == 2
         assert limiter.in_flight == 0
