@@ -367,11 +367,21 @@ class OrgRateLimiter:
         Wait for a start slot of ``org``, then hold an in-flight place; yield the start.
 
         The slot comes first: a request of a paused org waits holding nothing, so
-        the in-flight places stay with the orgs that may start.
+        the in-flight places stay with the orgs that may start. A request that had
+        to wait for its place (the other orgs held them all) while a 429 paused its
+        own org gives the place back and queues for a slot after the pause.
         """
         start = await self.acquire(org)
-        async with self._in_flight:
+        while True:
+            await self._in_flight.acquire()
+            if not self._paused(start.org):
+                break
+            self._in_flight.release()
+            start = await self.acquire(org)
+        try:
             yield start
+        finally:
+            self._in_flight.release()
 
     async def acquire(self, org: str = HOME_ORG) -> Start:
         """
@@ -445,6 +455,10 @@ class OrgRateLimiter:
         Calls holding an in-flight place right now.
         """
         return self._concurrency - self._in_flight.value
+
+    def _paused(self, org: str) -> bool:
+        controller = self.rates.controller(self.rates.lane(org))
+        return self._clock() < controller.paused_until
 
     def _lane_tickets(self, lane: str) -> anyio.Semaphore:
         tickets = self._tickets.get(lane)

@@ -345,6 +345,13 @@ class RateController:
         self._next = self._paused_until
         self.epoch += 1
 
+    @property
+    def paused_until(self) -> float:
+        """
+        When starts may resume, on the controller's clock (past when not paused).
+        """
+        return self._paused_until
+
     def statistics(self) -> RateStatistics:
         """
         Return a frozen snapshot of the controller.

@@ -453,3 +453,40 @@ class TestOrgRateLimiter:
         async with limiter.slot("a"), limiter.slot("b"):
             assert limiter.in_flight == 2
         assert limiter.in_flight == 0
+
+    async def test_a_request_waiting_for_a_place_does_not_go_out_in_its_pause(
+        self,
+    ) -> None:
+        """
+        Org a's request has its start slot but waits for the only in-flight place
+        (org b holds it); a 429 then pauses org a. When b lets go, a's request takes
+        a new slot after the pause instead of going out inside it.
+        """
+        limiter = OrgRateLimiter(1, RateControl(initial_rate=1000.0))
+        async with limiter.slot("a") as earlier:
+            pass
+        b_holds, let_go = anyio.Event(), anyio.Event()
+        entered: list[Start] = []
+
+        async def hold_b() -> None:
+            async with limiter.slot("b"):
+                b_holds.set()
+                await let_go.wait()
+
+        async def call_a() -> None:
+            async with limiter.slot("a") as start:
+                entered.append(start)
+
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as group:
+                group.start_soon(hold_b)
+                await b_holds.wait()
+                group.start_soon(call_a)
+                await anyio.sleep(0.02)  # a has its slot and waits for the place
+                assert entered == []
+                limiter.rejected(earlier, 0.2)
+                pause_end = limiter.rates.controller("a").paused_until
+                let_go.set()
+
+        assert entered[0].at >= pause_end
+        assert limiter.in_flight == 0

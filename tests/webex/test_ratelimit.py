@@ -236,6 +236,18 @@ class TestBackOff:
         assert stats.phase is Phase.SEARCHING
         assert stats.paused_for == pytest.approx(2.0, abs=0.05)
 
+    def test_paused_until_is_where_starts_resume(self) -> None:
+        """Not paused: a moment already past. After a 429: its Retry-After's end."""
+        clock = FakeClock()
+        clock.now = 10.0
+        controller = RateController(RateControl(initial_rate=100.0), clock=clock)
+        start = take(controller)
+
+        assert controller.paused_until <= clock.now
+        controller.record_rejected_nowait(start, retry_after=3.0)
+        assert controller.paused_until == 13.0
+        assert controller.reserve_nowait() == controller.paused_until
+
     def test_stragglers_of_one_episode_count_once(self) -> None:
         """429s on calls that started before the pause do not lower the rate again."""
         clock = FakeClock()
