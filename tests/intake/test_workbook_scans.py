@@ -10,14 +10,20 @@ written the unusual ways XML allows, so a quick search that missed them would fa
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
+from xml.sax import saxutils
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from openpyxl import Workbook
 
 from provisioner.errors import ManifestReadError
 from provisioner.intake.manifest import load_manifest, read_table
+from provisioner.intake.workbook import _unescape
 
 WS = "Y2lzY29zcGFyazovL3VzL1BMQUNFLzhmYmQyYjA4LWYwYmEtNWVjMi1iNDlhLWY1NjUwNThlZjZhNA"
 SHEET = "xl/worksheets/sheet1.xml"
@@ -121,3 +127,24 @@ def rewrite_xml_prefix(xml: bytes) -> bytes:
         1,
     )
     return re.sub(rb"<(/?)(?![?!])([A-Za-z])", rb"<\1x:\2", xml)
+
+
+@given(st.text(alphabet="&;ltgamposqu<>\"' x", max_size=40))
+def test_unescape_matches_the_standard_librarys(text: str) -> None:
+    """The sheet's own unescape undoes what xml.sax.saxutils.unescape undoes."""
+    assert _unescape(text) == saxutils.unescape(text)
+    assert _unescape(text, quotes=True) == saxutils.unescape(
+        text, {"&quot;": '"', "&apos;": "'"}
+    )
+
+
+def test_an_offline_validate_does_not_import_urllib() -> None:
+    """Reading a sheet no longer pulls in urllib.request (via xml.sax.saxutils)."""
+    code = (
+        "import sys; import provisioner.intake.workbook; "
+        "print('urllib.request' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
