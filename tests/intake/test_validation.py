@@ -9,29 +9,15 @@ import base64
 from pathlib import Path
 
 import pytest
+from built_rows import PATH, rows_of
 
 from provisioner.errors import MissingColumnError
 from provisioner.intake.catalogue import Catalogue, load_catalogue
 from provisioner.intake.manifest import PASSWORD_MASK, RawTable, build_manifest
-from provisioner.models import Row, SupportedModel
+from provisioner.models import SupportedModel
 
 WS = "Y2lzY29zcGFyazovL3VzL1BMQUNFLzhmYmQyYjA4LWYwYmEtNWVjMi1iNDlhLWY1NjUwNThlZjZhNA"
-PATH = Path("m.csv")
 MAC_TEXT = "00:AA:BB:11:22:55"
-
-
-def rows_of(
-    columns: tuple[str, ...],
-    *records: tuple[str, ...],
-    catalogue: Catalogue | None = None,
-) -> list[Row]:
-    table = RawTable(
-        path=PATH,
-        sheet=None,
-        columns=columns,
-        records=[(n, cells) for n, cells in enumerate(records, start=2)],
-    )
-    return list(build_manifest(table, catalogue=catalogue).rows)
 
 
 class TestUnknownModel:

@@ -10,14 +10,14 @@ differently, and different values on rows that follow one another.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import pytest
+from built_rows import rows_of
 
 from provisioner.intake import validation
 from provisioner.intake.catalogue import Catalogue, load_catalogue
 from provisioner.intake.header import FIELD_ALIASES
-from provisioner.intake.manifest import PASSWORD_MASK, RawTable, build_manifest
+from provisioner.intake.manifest import PASSWORD_MASK
 from provisioner.intake.rows import ROW_FIELDS, make_row
 from provisioner.models import Problem, Row, SupportedModel
 
@@ -25,7 +25,6 @@ WS = "Y2lzY29zcGFyazovL3VzL1BMQUNFLzhmYmQyYjA4LWYwYmEtNWVjMi1iNDlhLWY1NjUwNThlZj
 PERSON = (
     "Y2lzY29zcGFyazovL3VzL1BFT1BMRS8wZDA2MTJjMy1jMzM0LTUyMzYtYjJlNi0zMTAzMGQ1MmJiODM"
 )
-PATH = Path("m.csv")
 
 PEOPLE_ONLY = SupportedModel(
     model="DMS Desk 1",
@@ -51,20 +50,6 @@ PLACE_ONLY = SupportedModel(
     onboarding_methods=("MAC_ADDRESS", "ACTIVATION_CODE"),
 )
 CATALOGUE = Catalogue([PEOPLE_ONLY, PLACE_ONLY, THIRD_PARTY])
-
-
-def rows_of(
-    columns: tuple[str, ...],
-    *records: tuple[str, ...],
-    catalogue: Catalogue | None = None,
-) -> list[Row]:
-    table = RawTable(
-        path=PATH,
-        sheet=None,
-        columns=columns,
-        records=[(n, cells) for n, cells in enumerate(records, start=2)],
-    )
-    return list(build_manifest(table, catalogue=catalogue).rows)
 
 
 def messages(row: Row) -> list[str]:
