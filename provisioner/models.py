@@ -39,6 +39,7 @@ __all__ = [
     "TagMode",
     "Target",
     "merge_history",
+    "utc_moment",
 ]
 
 
@@ -600,6 +601,20 @@ def merge_history(*parts: tuple[RunRecord, ...]) -> tuple[RunRecord, ...]:
         for record in part:
             seen.setdefault(record.key, record)
     return tuple(sorted(seen.values(), key=lambda record: record.started_at))
+
+
+def utc_moment(text: str | None) -> datetime | None:
+    """
+    Read an ISO 8601 time (``2026-12-26T10:00:00.000Z``) as a moment in UTC; None
+    when absent or not a time. A time without an offset is taken as UTC.
+    """
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return _aware(moment).astimezone(UTC)
 
 
 def _aware(moment: datetime) -> datetime:

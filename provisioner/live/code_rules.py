@@ -15,10 +15,10 @@ import enum
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from provisioner.errors import ApiError
-from provisioner.models import Device, Manifest, Outcome, Row, Status
+from provisioner.models import Device, Manifest, Outcome, Row, Status, utc_moment
 from provisioner.webex.protocol import CallTally
 
 __all__ = [
@@ -33,7 +33,6 @@ __all__ = [
     "mask_code",
     "match_devices",
     "owner_key",
-    "parse_expiry",
     "parse_within",
     "product_matches",
     "wants_renewal",
@@ -98,19 +97,6 @@ def parse_within(text: str) -> timedelta:
     return timedelta(hours=amount) if unit == "h" else timedelta(days=amount)
 
 
-def parse_expiry(text: str | None) -> datetime | None:
-    """
-    Read an ISO 8601 expiry (``2026-12-26T10:00:00.000Z``); None when absent or odd.
-    """
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def is_activated(device: Device) -> bool:
     """
     Tell whether a device has used its code: it has a MAC or has been online.
@@ -137,7 +123,7 @@ def code_state(
         return CodeState.ACTIVATED
     if device is not None and device.connection_status == EXPIRED_STATUS:
         return CodeState.EXPIRED
-    expiry = parse_expiry(outcome.activation_expiry)
+    expiry = utc_moment(outcome.activation_expiry)
     if expiry is None:
         return CodeState.PENDING
     if expiry <= now:

@@ -27,10 +27,17 @@ from provisioner.live.code_rules import (
     issued_rows,
     match_devices,
     owner_key,
-    parse_expiry,
     wants_renewal,
 )
-from provisioner.models import Device, Manifest, Outcome, Row, Status, TagMode
+from provisioner.models import (
+    Device,
+    Manifest,
+    Outcome,
+    Row,
+    Status,
+    TagMode,
+    utc_moment,
+)
 from provisioner.tags import tags_to_send
 from provisioner.webex.protocol import DevicesApi
 
@@ -74,7 +81,7 @@ async def inspect_codes(
             outcome=outcome,
             device=found.get(row.number),
             state=code_state(outcome, found.get(row.number), now, within),
-            expiry=parse_expiry(outcome.activation_expiry),
+            expiry=utc_moment(outcome.activation_expiry),
         )
         for row, outcome in issued
     ]

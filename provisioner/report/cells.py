@@ -35,7 +35,6 @@ __all__ = [
     "decode_error_cell",
     "error_cell",
     "error_kind",
-    "expiry_moment",
     "format_code",
     "outcome_cells",
     "parse_outcome",
@@ -185,21 +184,6 @@ def _unwrap(text: str) -> str:
     if value.startswith('="') and value.endswith('"'):
         value = value[2:-1]
     return value.removeprefix("'").strip()
-
-
-def expiry_moment(text: str | None) -> datetime | None:
-    """
-    Read an ISO 8601 expiry as a moment in UTC; None when absent or not a time.
-    """
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def cell_time(moment: datetime) -> datetime:

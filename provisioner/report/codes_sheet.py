@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from provisioner.intake.catalogue import load_catalogue
-from provisioner.models import Manifest, Outcome, Row
-from provisioner.report.cells import expiry_moment, format_code
+from provisioner.models import Manifest, Outcome, Row, utc_moment
+from provisioner.report.cells import format_code
 from provisioner.report.summary import natural_key
 
 __all__ = ["CODES_SHEET", "CodeLine", "code_header", "code_lines", "owner_label"]
@@ -69,7 +69,7 @@ def code_lines(
         if only is not None and row.number not in only:
             continue
         entry = catalogue.resolve(row.model) if row.model else None
-        expiry = expiry_moment(outcome.activation_expiry)
+        expiry = utc_moment(outcome.activation_expiry)
         lines.append(
             CodeLine(
                 row=row.number,

@@ -26,7 +26,8 @@ from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
-from provisioner.report.cells import Cell, cell_time, expiry_moment
+from provisioner.models import utc_moment
+from provisioner.report.cells import Cell, cell_time
 from provisioner.report.sheets import write_summary_sheet
 from provisioner.report.styles import (
     DATE_TIME_FORMAT,
@@ -217,7 +218,7 @@ class XlsxTable:
         if at == self._status_column and isinstance(value, str):
             return styles.cell(value, _style(fill=STATUS_FILLS.get(value), top=top))
         if at in kinds.dates:
-            moment = expiry_moment(value) if isinstance(value, str) else None
+            moment = utc_moment(value) if isinstance(value, str) else None
             if moment is not None:
                 # Kept to the millisecond, so the text reads back exactly.
                 written = cell_time(moment).replace(microsecond=moment.microsecond)

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from provisioner.live.code_rules import fits_row, is_activated
-from provisioner.models import Device, Outcome, Row, Status
+from provisioner.models import Device, Outcome, Row, Status, utc_moment
 from provisioner.run.plan import PENDING_STATUSES
 
 __all__ = [
@@ -90,12 +90,4 @@ def code_pending_outcome(row: Row, device: Device) -> Outcome:
 
 
 def _created(device: Device) -> datetime:
-    text = device.created
-    if text:
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            pass
-        else:
-            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return datetime.min.replace(tzinfo=UTC)
+    return utc_moment(device.created) or datetime.min.replace(tzinfo=UTC)

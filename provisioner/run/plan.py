@@ -18,7 +18,7 @@ import heapq
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from provisioner.errors import (
     ApiError,
@@ -28,7 +28,7 @@ from provisioner.errors import (
     OutcomeUnknownError,
     TransientError,
 )
-from provisioner.models import Changes, Device, Outcome, Row, Status
+from provisioner.models import Changes, Device, Outcome, Row, Status, utc_moment
 from provisioner.run.journal import JournalEntry, Phase
 from provisioner.webex.retry import is_replay_safe
 
@@ -381,7 +381,7 @@ def found_status(device: Device, since: datetime | None, *, unknown: bool) -> St
     """
     if not unknown or since is None:
         return Status.ADOPTED
-    created = _moment(device.created)
+    created = utc_moment(device.created)
     if created is not None and created >= since - CLOCK_TOLERANCE:
         return Status.CREATED
     return Status.ADOPTED
@@ -406,7 +406,7 @@ def lost_code_devices(
             continue
         if device.connection_status not in PENDING_STATUSES:
             continue
-        created = _moment(device.created)
+        created = utc_moment(device.created)
         if created is not None and created >= earliest:
             lost.append(device)
     return tuple(lost)
@@ -426,19 +426,6 @@ def may_have_taken_effect(error: ApiError) -> bool:
         error,
         idempotent=False,  # pragma: no mutate
     )
-
-
-def _moment(text: str | None) -> datetime | None:
-    """
-    Read an ISO 8601 UTC stamp (``2026-05-10T09:15:02.417Z``); None if unreadable.
-    """
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def can_reuse_code(previous: Outcome | None, now: datetime) -> bool:

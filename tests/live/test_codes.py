@@ -22,7 +22,6 @@ from provisioner.live.code_rules import (
     is_activated,
     mask_code,
     match_devices,
-    parse_expiry,
     parse_within,
 )
 from provisioner.live.codes import inspect_codes, renew_codes
@@ -34,6 +33,7 @@ from provisioner.models import (
     Row,
     Status,
     TagMode,
+    utc_moment,
 )
 from provisioner.webex.protocol import CallTally, MacState, Owner, SupportedModel
 
@@ -167,13 +167,13 @@ class TestParsing:
 
     def test_parse_expiry(self) -> None:
         """The API's ISO 8601 with milliseconds and Z reads as an aware time."""
-        assert datetime(2026, 12, 26, 10, tzinfo=UTC) == parse_expiry(
+        assert datetime(2026, 12, 26, 10, tzinfo=UTC) == utc_moment(
             "2026-12-26T10:00:00.000Z"
         )
 
     def test_parse_expiry_odd(self) -> None:
         """An unreadable expiry is None, not an exception."""
-        assert parse_expiry("next week") is None
+        assert utc_moment("next week") is None
 
     def test_mask_code(self) -> None:
         """Only the last four digits stay visible."""

@@ -17,14 +17,13 @@ from hypothesis import strategies as st
 from report_data import STATS
 
 from provisioner.errors import ManifestReadError
-from provisioner.models import Manifest, Outcome, Row, Status
+from provisioner.models import Manifest, Outcome, Row, Status, utc_moment
 from provisioner.report.cells import (
     RESULT_COLUMNS,
     cell_time,
     code_problem,
     decode_error_cell,
     error_kind,
-    expiry_moment,
     format_code,
     outcome_cells,
     parse_outcome,
@@ -373,8 +372,8 @@ class TestCodeAndTimeCells:
 
     def test_expiry_moments_are_in_utc(self) -> None:
         """A zoned expiry is converted to UTC; one without a zone is read as UTC."""
-        zoned = expiry_moment("2026-12-01T02:00:00+02:00")
-        naive = expiry_moment("2026-12-01T00:00:00")
+        zoned = utc_moment("2026-12-01T02:00:00+02:00")
+        naive = utc_moment("2026-12-01T00:00:00")
 
         assert zoned == datetime(2026, 12, 1, tzinfo=UTC)
         assert zoned is not None
@@ -382,8 +381,8 @@ class TestCodeAndTimeCells:
         assert naive == datetime(2026, 12, 1, tzinfo=UTC)
         assert naive is not None
         assert naive.tzinfo is UTC
-        assert expiry_moment("") is None
-        assert expiry_moment("soon") is None
+        assert utc_moment("") is None
+        assert utc_moment("soon") is None
 
     def test_times_stay_in_utc_on_a_machine_in_another_zone(
         self, monkeypatch: pytest.MonkeyPatch
@@ -395,7 +394,7 @@ class TestCodeAndTimeCells:
         time.tzset()
         try:
             moment = datetime(2026, 12, 1, 2, 0, 5, tzinfo=timezone(timedelta(hours=2)))
-            zoned = expiry_moment("2026-12-01T02:00:00+02:00")
+            zoned = utc_moment("2026-12-01T02:00:00+02:00")
 
             assert time.localtime(0).tm_gmtoff != 0, "the zone change did not hold"
             assert cell_time(moment) == datetime(2026, 12, 1, 0, 0, 5)
