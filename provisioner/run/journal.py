@@ -633,16 +633,17 @@ class Journal:
     ) -> None:
         moment = datetime.now(UTC)
         now = moment.isoformat()
+        seconds = moment.timestamp()
         text = _outcome_to_json(outcome, row) if outcome is not None else None
         # Only a start sets started_at, and only the first one: the earliest start
         # bounds when a lost activation code's device can have been made.
         started = now if phase is Phase.STARTED else None
         if not self._waiting:
-            self._waiting_since = moment.timestamp()
+            self._waiting_since = seconds
         self._waiting.append(
             (self._key(row), row, phase.value, device_id, text, digest, now, started)
         )
-        if at_once or moment.timestamp() - self._waiting_since >= MAX_WAIT:
+        if at_once or seconds - self._waiting_since >= MAX_WAIT:
             self.commit()
 
 

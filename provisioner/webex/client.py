@@ -150,6 +150,9 @@ class ApiClient:
     ) -> None:
         check_token(settings.token)
         self._base = URL(check_base_url(settings.base_url))
+        # Every row's calls go under /devices: joined once here, not per call (a
+        # yarl join re-quotes the path; the device id's segment is the only new one).
+        self._devices = self._base / "devices"
         self._settings = settings
         self._token = settings.token
         self._authorization = f"Bearer {settings.token}"
@@ -241,7 +244,7 @@ class ApiClient:
             # must not carry the password (see provisioner.redaction).
             add_secrets(password)
             body["password"] = password
-        url = self._base / "devices"
+        url = self._devices
         answer = await self._call(
             "POST", url, org_id=org_id, json_body=body, idempotent=False
         )
@@ -255,7 +258,7 @@ class ApiClient:
                 status=answer.status,
                 tracking_id=answer.tracking_id,
                 method="GET",
-                path=(self._base / "devices").path,
+                path=self._devices.path,
             )
             raise OutcomeUnknownError(
                 cause.message, cause=cause, tracking_id=answer.tracking_id
@@ -301,7 +304,7 @@ class ApiClient:
         ``Link rel="next"`` until the last page; only one page is held at a time.
         """
         params = list_query(filters, page_size)
-        url: URL | None = self._base / "devices"
+        url: URL | None = self._devices
         while url is not None:
             # A next URL carries its own query: it is followed verbatim, nothing added.
             answer = await self._call("GET", url, org_id=org_id, params=params)
@@ -316,7 +319,7 @@ class ApiClient:
         Return one device by id.
         """
         answer = await self._call(
-            "GET", self._base / "devices" / device_id, org_id=org_id
+            "GET", self._devices / device_id, org_id=org_id
         )
         return device_from(expect_object(answer))
 
@@ -334,7 +337,7 @@ class ApiClient:
         body: dict[str, Any] = owner_body(workspace_id, person_id)
         if model:
             body["model"] = model
-        url = self._base / "devices" / "activationCode"
+        url = self._devices / "activationCode"
         data = expect_object(
             await self._call(
                 "POST", url, org_id=org_id, json_body=body, idempotent=False
@@ -371,7 +374,7 @@ class ApiClient:
         """
         Delete a device; a retry that finds it already gone counts as done.
         """
-        url = self._base / "devices" / device_id
+        url = self._devices / device_id
         await self._call("DELETE", url, org_id=org_id, gone_ok=True)
 
     async def supported_devices(
@@ -503,7 +506,7 @@ class ApiClient:
             patch["value"] = tags
         answer = await self._call(
             "PATCH",
-            self._base / "devices" / device_id,
+            self._devices / device_id,
             org_id=org_id,
             json_body=patch,
             content_type=PATCH_CONTENT_TYPE,
