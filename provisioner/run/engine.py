@@ -199,7 +199,9 @@ async def provision(
 
             api = await stack.enter_async_context(ApiClient(settings))
             quick = replace(settings, retry=first_call_policy(settings.retry))
-            probe = await stack.enter_async_context(ApiClient(quick))
+            probe = await stack.enter_async_context(
+                ApiClient(quick, limiter=api.limiter)
+            )
         run = _Run(
             manifest=manifest,
             settings=settings,
