@@ -437,6 +437,10 @@ def _engineering_lines(summary: ReportSummary) -> list[Line]:
         pairs.append(
             ("request rate at the end (per second)", round(stats.final_rate, 1))
         )
+    if stats.learned_limit is not None:
+        pairs.append(
+            ("API limit learned from 429s (per second)", round(stats.learned_limit, 1))
+        )
     if stats.codes_voided:
         pairs.append(("replaced activation codes voided", stats.codes_voided))
     heading = "For engineers: this command's API figures"

@@ -101,6 +101,16 @@ class TestLines:
         stats = dataclasses.replace(data.STATS, final_rate=None)
 
         assert "request rate at the end (per second)" not in pairs(lines_for(stats))
+        assert "API limit learned from 429s (per second)" not in pairs(lines_for(stats))
+
+    def test_a_learned_limit_is_a_figure(self) -> None:
+        """The API limit the run learned is among the engineers' figures."""
+
+        stats = dataclasses.replace(data.STATS, learned_limit=49.63)
+
+        assert pairs(lines_for(stats))["API limit learned from 429s (per second)"] == (
+            49.6
+        )
 
 
 class TestHistory:
