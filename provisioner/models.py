@@ -479,6 +479,9 @@ class RunStats:
     dry_run: bool = False
     interrupted: bool = False
     final_rate: float | None = None
+    #: The API's limit (requests/s) the rate controller learned from 429s, in a
+    #: run to one org; None when it learned none, or in a partner's run.
+    learned_limit: float | None = None
     rows_worked: int | None = None
     #: Where the run wrote (None for a report not written by a run, or an old one).
     target: Target | None = None

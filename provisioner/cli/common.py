@@ -13,6 +13,7 @@ The rules here are the user-facing contract of ``shared/design.md``:
 from __future__ import annotations
 
 import functools
+import math
 import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -386,6 +387,20 @@ def exit_code_for(outcomes: Iterable[Outcome], *, interrupted: bool) -> int:
     return EXIT_OK
 
 
+def _limit_advice(limit: float) -> str:
+    """
+    Say what the API's limit was and how the next run there can start at it.
+    """
+    # One percent under the learned limit (where the controller runs once settled),
+    # rounded down to a tenth: a run told so meets no 429 unless the limit fell.
+    told = math.floor(limit * 0.99 * 10) / 10
+    return (
+        f"  The API limited this org to about {limit:.1f} requests/s: "
+        f"--max-rate {told:g} starts the next run there at that pace, "
+        "without learning it again."
+    )
+
+
 def format_summary(
     manifest: Manifest,
     outcomes: Mapping[int, Outcome],
@@ -417,6 +432,8 @@ def format_summary(
     if stats.final_rate is not None:
         second += f" · ended at {stats.final_rate:.1f} requests/s"
     lines = [first, second]
+    if stats.learned_limit is not None:
+        lines.append(_limit_advice(stats.learned_limit))
     lines += [
         f"  {org.org.label()}: {org.rows} rows: {counts_text(org.by_status)}"
         for org in summary.by_org

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import datetime as dt
 import io
 import itertools
 import re
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from provisioner.errors import ManifestReadError
+from provisioner.intake.grid import cell_text, grid_records
 from provisioner.intake.header import looks_like_header
 
 if TYPE_CHECKING:
@@ -157,7 +157,10 @@ def _read_delimited(path: Path, delimiter: str) -> RawTable:
             # No quotes and one kind of line end: each line is its cells split on
             # the separator, which is what the csv module would make of it, ~3x
             # faster. A sheet with quoted cells takes the csv module below.
-            cells = map(str.split, lines, itertools.repeat(delimiter))
+            cells = list(map(str.split, lines, itertools.repeat(delimiter)))
+            found = grid_records(cells, {})
+            if found is not None:
+                return RawTable(path, None, columns=found[0], records=found[1])
             return _table_from_rows(path, None, enumerate(cells, 1))
     # strict: an unclosed quote is an error, not a value swallowing the rest of the
     # file.
@@ -266,7 +269,13 @@ def _read_xlsx(path: Path, sheet: str | None) -> RawTable:
             name = _pick_sheet(path, workbook, sheet)
             cells = workbook.cells(name)
             numbers: dict[tuple[int, int], float] = {}
-            table = _table_from_rows(path, name, _texts(cells, numbers))
+            # The replaced cells (rare) may lie outside calamine's grid: the row path.
+            found = None if cells.replaced else grid_records(cells.rows, numbers)
+            if found is None:
+                numbers.clear()
+                table = _table_from_rows(path, name, _texts(cells, numbers))
+            else:
+                table = RawTable(path, name, columns=found[0], records=found[1])
             if sheet is None and not table.records:
                 _refuse_empty_first_sheet(path, workbook, name)
         finally:
@@ -301,7 +310,7 @@ def _texts(
             if value.__class__ is not str:
                 if value.__class__ in (float, int):
                     numbers[(number, column)] = value
-                values[column] = _cell_text(value)
+                values[column] = cell_text(value)
         yield number, values  # type: ignore[misc]
 
 
@@ -408,26 +417,3 @@ def _looks_like_manifest(workbook: Workbook, name: str) -> bool:
         looks_like_header(text.strip() for text in texts)
         for _, texts in _texts(workbook.cells(name, max_rows=5), {})
     )
-
-
-def _cell_text(value: object) -> str:
-    """
-    Render a cell as the text it shows, never as a re-interpreted number or date.
-    """
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e15:
-            return str(int(value))
-        return repr(value)
-    if isinstance(value, dt.datetime):
-        if value.time() == dt.time():
-            return value.date().isoformat()
-        return value.isoformat()
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
-    return str(value)

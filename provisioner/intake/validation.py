@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 
 from provisioner.errors import MissingColumnError
 from provisioner.intake.catalogue import Catalogue, Origin, load_catalogue
@@ -420,6 +420,9 @@ def _flag_duplicate_macs(rows: list[Row], columns: tuple[str, ...], index: int) 
     """
     Flag every row whose MAC appears on another row too, naming the other rows.
     """
+    macs = list(filter(None, map(attrgetter("mac"), rows)))
+    if len(set(macs)) == len(macs):
+        return  # every MAC once (the common case), found without a loop per row
     first: dict[str, int] = {}
     repeated: dict[str, list[int]] = {}
     for position, row in enumerate(rows):

@@ -58,8 +58,8 @@ async def open_api(
     from provisioner.webex.client import ApiClient
 
     quick = replace(settings, retry=first_call_policy(settings.retry))
-    probe = await stack.enter_async_context(ApiClient(quick))
     client = await stack.enter_async_context(ApiClient(settings))
+    probe = await stack.enter_async_context(ApiClient(quick, limiter=client.limiter))
     try:
         target = await resolve_target(probe, settings)
     except ConnectError:

@@ -345,11 +345,14 @@ def _where_lines(
         lines.append(Line(LineKind.PAIR, ("cloud", unknown)))
     else:
         org_id = target.org_id or "the token's own org"
+        # A partner's rows went to the orgs under "By org"; the target is the
+        # token's own org, which may have had no rows at all.
+        org = "the token's organisation" if stats.orgs else "organisation"
         lines += [
             Line(LineKind.PAIR, ("cloud", cloud_name(target.base_url))),
             Line(LineKind.PAIR, ("API base URL", target.base_url)),
-            Line(LineKind.PAIR, ("organisation", target.org_name or unknown)),
-            Line(LineKind.PAIR, ("organisation id", org_id)),
+            Line(LineKind.PAIR, (org, target.org_name or unknown)),
+            Line(LineKind.PAIR, (f"{org} id", org_id)),
             Line(LineKind.PAIR, ("run by", target.caller or unknown)),
             Line(LineKind.PAIR, ("tag mode", target.tag_mode.value)),
         ]
@@ -436,6 +439,10 @@ def _engineering_lines(summary: ReportSummary) -> list[Line]:
     if stats.final_rate is not None:
         pairs.append(
             ("request rate at the end (per second)", round(stats.final_rate, 1))
+        )
+    if stats.learned_limit is not None:
+        pairs.append(
+            ("API limit learned from 429s (per second)", round(stats.learned_limit, 1))
         )
     if stats.codes_voided:
         pairs.append(("replaced activation codes voided", stats.codes_voided))

@@ -199,7 +199,9 @@ async def provision(
 
             api = await stack.enter_async_context(ApiClient(settings))
             quick = replace(settings, retry=first_call_policy(settings.retry))
-            probe = await stack.enter_async_context(ApiClient(quick))
+            probe = await stack.enter_async_context(
+                ApiClient(quick, limiter=api.limiter)
+            )
         run = _Run(
             manifest=manifest,
             settings=settings,
@@ -712,6 +714,8 @@ class _Run:
 
     def _stats(self, interrupted: bool) -> RunStats:
         calls, rate_limited, retries, rate = self._figures()
+        # A partner's ceiling is the sum of its orgs' limits: no one org's limit.
+        one_org = len(self.org_keys) <= 1
         return RunStats(
             started_at=self.started_at,
             finished_at=datetime.now(UTC),
@@ -721,6 +725,7 @@ class _Run:
             dry_run=self.settings.dry_run,
             interrupted=interrupted,
             final_rate=rate,
+            learned_limit=self.api.statistics().ceiling if one_org else None,
             rows_worked=len(self.outcomes) - self.settled,
             target=self.target,
             resumed=self.resumed,

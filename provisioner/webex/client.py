@@ -139,6 +139,8 @@ class ApiClient:
         settings: the run's settings (token, base URL, concurrency, retry, rate).
         clock: the rate controller's clock (tests inject a fake one).
         rand: the backoff's random source in ``[0, 1)``.
+        limiter: another client's rate limiter, to pace both as one (the run's
+            first-call probe shares the run client's); None for a limiter of its own.
     """
 
     def __init__(
@@ -147,6 +149,7 @@ class ApiClient:
         *,
         clock: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
+        limiter: OrgRateLimiter | None = None,
     ) -> None:
         check_token(settings.token)
         self._base = URL(check_base_url(settings.base_url))
@@ -161,8 +164,12 @@ class ApiClient:
         add_secrets(settings.token)
         self._rand = rand
         # One rate controller per org (a partner's rows name several), one cap on
-        # calls in flight for the whole run: see org_rates.py.
-        self._limiter = OrgRateLimiter(settings.concurrency, settings.rate, clock=clock)
+        # calls in flight for the whole run: see org_rates.py. Two clients of one
+        # run share it: the API's bucket counts both clients' calls, and a
+        # controller that missed some of them learns a limit too low.
+        self._limiter = limiter or OrgRateLimiter(
+            settings.concurrency, settings.rate, clock=clock
+        )
         self._session: aiohttp.ClientSession | None = None
         self._calls = 0
         self._rate_limited = 0
@@ -172,6 +179,13 @@ class ApiClient:
 
     def __repr__(self) -> str:
         return f"ApiClient(base_url={str(self._base)!r})"
+
+    @property
+    def limiter(self) -> OrgRateLimiter:
+        """
+        The rate limiter pacing this client's calls (to share with another client).
+        """
+        return self._limiter
 
     async def __aenter__(self) -> Self:
         limit = max(1, self._settings.concurrency)
@@ -651,6 +665,9 @@ class ApiClient:
         pause = retry_after_delay(self._settings.retry, error.retry_after)
         # A 429 is about the whole app/org, not this request: pause the org's starts.
         self._limiter.rejected(start, pause)
+        # What the controller made of it: a learned limit is what ``--max-rate``
+        # would take next time, to start at the limit without learning it again.
+        lane = self._limiter.rates.controller(start.lane).statistics()
         log.info(
             "rate_limited",
             method=error.method,
@@ -659,6 +676,8 @@ class ApiClient:
             retry_after_s=pause,
             tracking_id=error.tracking_id,
             org_id=start.org or None,
+            phase=str(lane.phase),
+            learned_limit=None if lane.ceiling is None else round(lane.ceiling, 2),
         )
 
     def _next_url(self, answer: Answer) -> URL | None:

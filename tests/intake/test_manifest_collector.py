@@ -44,12 +44,33 @@ class TestCollectorPaused:
             load_manifest(tmp_path / "missing.csv")
         assert gc.isenabled()
 
+    def test_the_objects_made_meanwhile_are_frozen_out_of_collections(
+        self, tmp_path: Path
+    ) -> None:
+        """
+        The manifest is set aside (``gc.freeze``): no collection after the load walks
+        its rows, which cost ~0.15 s for 100,000 of them.
+        """
+        path = tmp_path / "m.csv"
+        path.write_text("mac,model,workspaceId\n,Cisco 8875,ws\n")
+        gc.unfreeze()
+        try:
+            manifest = load_manifest(path)
+            assert gc.get_freeze_count() > 0
+            assert not any(
+                row is manifest.rows[0] for row in gc.get_objects(generation=2)
+            )
+        finally:
+            gc.unfreeze()
+
     def test_a_collector_turned_off_before_stays_off(self, tmp_path: Path) -> None:
         path = tmp_path / "m.csv"
         path.write_text("mac,model,workspaceId\n,Cisco 8875,ws\n")
+        gc.unfreeze()
         gc.disable()
         try:
             load_manifest(path)
             assert not gc.isenabled()
+            assert gc.get_freeze_count() == 0  # the caller's collector: untouched
         finally:
             gc.enable()

@@ -148,3 +148,28 @@ def test_an_offline_validate_does_not_import_urllib() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+def test_a_reader_that_gives_up_while_parsing_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """calamine parses on a thread: a panic there still reaches the user as a message."""
+    from provisioner.intake import workbook
+
+    class PanicException(BaseException):  # as pyo3 names a Rust panic
+        pass
+
+    def panicking(self: object, name: str, parsed: list[object]) -> None:
+        parsed.append(PanicException("index out of bounds"))
+
+    monkeypatch.setattr(workbook.Workbook, "_parse", panicking)
+    path = workbook_with(tmp_path / "m.xlsx", {})
+    with pytest.raises(ManifestReadError, match="the reader gave up"):
+        read_table(path)
+
+
+def test_a_formula_is_found_while_calamine_parses(tmp_path: Path) -> None:
+    """The scan beside the parse still finds an uncalculated formula."""
+    path = workbook_with(tmp_path / "m.xlsx", {"A3": "=A2", "B3": "Cisco 8851"})
+    table = read_table(path)
+    assert table.records[-1][1][:2] == ("=A2", "Cisco 8851")

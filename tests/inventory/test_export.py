@@ -26,6 +26,7 @@ from provisioner.inventory.export_rules import (
 from provisioner.report.table import TableFile
 from provisioner.settings import Settings
 from provisioner.webex.client import ApiClient
+from provisioner.webex.org_rates import OrgRates, Start
 
 Wire = dict[str, Any]
 
@@ -159,6 +160,29 @@ class TestExport:
             assert (line["tags"].split(";") if line["tags"] else []) == wire["tags"]
             assert line["productName"] == wire["product"]
             assert line["connectionStatus"] == wire["connectionStatus"]
+
+    async def test_one_controller_paces_every_call(
+        self,
+        emulator: RunningEmulator,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """The first call's quick-retry client shares the export's rate limiter, so
+        one controller sees every call the API's bucket counts."""
+        await seed(emulator)
+        before = emulator.stats()["requests_total"]
+        seen: dict[int, int] = {}
+        record = OrgRates.record_start_nowait
+
+        def counted(rates: OrgRates, start: Start) -> None:
+            seen[id(rates)] = seen.get(id(rates), 0) + 1
+            record(rates, start)
+
+        monkeypatch.setattr(OrgRates, "record_start_nowait", counted)
+
+        await export_to(emulator, tmp_path / "all.csv")
+
+        assert list(seen.values()) == [emulator.stats()["requests_total"] - before]
 
     @pytest.mark.parametrize(
         ("query", "wanted"),

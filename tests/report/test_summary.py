@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import report_data as data
 
-from provisioner.models import Outcome, RunKind, RunStats, Status
+from provisioner.models import OrgInfo, Outcome, RunKind, RunStats, Status
 from provisioner.report.summary import (
     Line,
     LineKind,
@@ -61,6 +61,19 @@ class TestLines:
             "not recorded",
         )
 
+    def test_a_partner_runs_target_is_named_as_the_tokens_org(self) -> None:
+        """In a partner's run the rows went to the orgs under "By org": the target
+        pair says it is the token's organisation, which may have had no rows."""
+
+        orgs = (OrgInfo(key="org-a", id="org-a", name="Customer A"),)
+        stats = dataclasses.replace(data.STATS, orgs=orgs)
+
+        found = pairs(lines_for(stats))
+
+        assert found["the token's organisation"] == data.TARGET.org_name
+        assert found["the token's organisation id"] == data.TARGET.org_id
+        assert "organisation" not in found
+
     def test_voided_codes_are_counted(self) -> None:
         """Replaced activation codes a run voided are among the figures."""
 
@@ -101,6 +114,16 @@ class TestLines:
         stats = dataclasses.replace(data.STATS, final_rate=None)
 
         assert "request rate at the end (per second)" not in pairs(lines_for(stats))
+        assert "API limit learned from 429s (per second)" not in pairs(lines_for(stats))
+
+    def test_a_learned_limit_is_a_figure(self) -> None:
+        """The API limit the run learned is among the engineers' figures."""
+
+        stats = dataclasses.replace(data.STATS, learned_limit=49.63)
+
+        assert pairs(lines_for(stats))["API limit learned from 429s (per second)"] == (
+            49.6
+        )
 
 
 class TestHistory:

@@ -41,6 +41,7 @@ from provisioner.run.engine import (
 from provisioner.run.journal import Journal, Phase
 from provisioner.run.plan import MAX_CREATES, UNTOLD_CODE_DEVICE
 from provisioner.settings import RateControl, RetryPolicy, Settings
+from provisioner.webex.org_rates import OrgRates, Start
 
 WORKSPACES = [f"ws-{n}" for n in range(1, 9)]
 PEOPLE = ["person-1", "person-2"]
@@ -1729,6 +1730,27 @@ class TestAgainstEmulator:
         assert {o.status for o in result.outcomes.values()} == {Status.CREATED}
         assert stats["server_errors_injected"] == failing
         assert result.stats.api_calls == stats["requests_total"]
+
+    async def test_one_controller_paces_every_call_the_api_counts(
+        self, emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """
+        The first call's quick-retry client and the run's client share one rate
+        limiter: the API's bucket counts the pre-flight calls too, and a controller
+        that missed them learned a limit too low (about 3% under, measured).
+        """
+        seen: dict[int, int] = {}
+        record = OrgRates.record_start_nowait
+
+        def counted(rates: OrgRates, start: Start) -> None:
+            seen[id(rates)] = seen.get(id(rates), 0) + 1
+            record(rates, start)
+
+        monkeypatch.setattr(OrgRates, "record_start_nowait", counted)
+
+        await provision(manifest_of(org_rows(3)), emulator_settings(emulator))
+
+        assert list(seen.values()) == [emulator.stats()["requests_total"]]
 
     async def test_unknown_token_stops_the_run(self, emulator: RunningEmulator) -> None:
         """A token the API refuses raises AuthError before any row is sent."""

@@ -4,6 +4,7 @@ The engine across several orgs: per-org pre-flight, refused orgs, per-org change
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from provisioner.intake.manifest import load_manifest
 from provisioner.models import Changes, Status, Target
 from provisioner.run.engine import provision
 from provisioner.settings import RetryPolicy, Settings
-from provisioner.webex.protocol import SupportedModel
+from provisioner.webex.protocol import ClientStatistics, SupportedModel
 
 PARTNER = "partner-token"
 ORG1, ORG2 = org_id_for("org1"), org_id_for("org2")
@@ -242,3 +243,34 @@ class TestOwnOrgNamedExplicitly:
         ]
         assert len(writes) == (0 if dry_run else 6)
         assert {e["org"] for e in writes} <= {home}
+
+
+class LimitLearned(PerOrgLists):
+    """A fake whose client says it learned the API's limit: 42 requests/s."""
+
+    def statistics(self) -> ClientStatistics:
+        return dataclasses.replace(super().statistics(), ceiling=42.0)
+
+
+@pytest.mark.parametrize(("orgs", "learned"), [(("",), 42.0), (("org-a", ""), None)])
+async def test_the_learned_limit_is_one_orgs_only(
+    tmp_path: Path, orgs: tuple[str, ...], learned: float | None
+) -> None:
+    """A run to one org reports the limit its client learned; a partner's run, whose
+    client ceiling is the sum of several orgs' limits, reports none."""
+    path = tmp_path / "m.csv"
+    path.write_text(
+        "mac,model,workspaceId,orgId\n"
+        + "".join(
+            f"0A000000000{n},Cisco 8851,ws-1,{org}\n" for n, org in enumerate(orgs)
+        ),
+        encoding="utf-8",
+    )
+    api = LimitLearned(workspaces={"ws-1"})
+    api.lists = {None: [model("8851")], "org-a": [model("8851")]}
+    settings = Settings(token="t", base_url="http://127.0.0.1:1/v1")
+
+    result = await provision(load_manifest(path), settings, api=api)
+
+    assert {o.status for o in result.outcomes.values()} == {Status.CREATED}
+    assert result.stats.learned_limit == learned

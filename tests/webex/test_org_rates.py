@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import heapq
 import random
+import time
 from dataclasses import dataclass, field
 
 import anyio
@@ -446,6 +447,29 @@ class TestOrgRateLimiter:
 
         assert pause_end > 0.1
         assert started[0].at >= first.at + 0.2
+
+    async def test_a_waiter_woken_late_starts_when_it_really_went(self) -> None:
+        """
+        A caller whose slot came while the event loop was busy records the moment
+        it went out, not the slot: the API's bucket counted it then, and learning
+        from slot times took such bunched calls for a lower limit.
+        """
+        limiter = OrgRateLimiter(4, RateControl(initial_rate=20.0))
+        first = await limiter.acquire("a")
+        started: list[Start] = []
+
+        async def second() -> None:
+            started.append(await limiter.acquire("a"))
+
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as group:
+                group.start_soon(second)
+                await anyio.lowlevel.checkpoint()  # it waits for its slot, 50 ms on
+                # Blocking on purpose: a busy loop is what this test is about.
+                time.sleep(0.15)  # noqa: ASYNC251
+
+        # Its slot was 1/20 s after the first start; it went out 0.15 s after.
+        assert started[0].at >= first.at + 0.15
 
     async def test_in_flight_counts_the_places_held(self) -> None:
         """The in-flight figure is the places held right now, back to 0 after."""

@@ -19,6 +19,7 @@ import pytest
 
 from provisioner.settings import RateControl
 from provisioner.webex.ratelimit import (
+    DEFAULT_TUNING,
     ControllerTuning,
     Episode,
     Phase,
@@ -622,14 +623,15 @@ class TestControllerLearning:
         return controller, clock
 
     def test_two_episodes_settle_at_their_crossing(self) -> None:
-        """The ceiling is the crossing; the rate runs the margin (1%) under it."""
+        """The ceiling is the crossing; the rate runs the margin under it."""
         controller, _ = self.learned()
 
         stats = controller.statistics()
         assert stats.phase is Phase.SETTLED
         assert stats.ceiling is not None
         assert stats.ceiling == pytest.approx(16 / 3, abs=1e-3)
-        assert stats.rate == pytest.approx(stats.ceiling * 0.99, rel=1e-12)
+        margin = DEFAULT_TUNING.margin
+        assert stats.rate == pytest.approx(stats.ceiling * (1 - margin), rel=1e-12)
         assert stats.rate_limited_events == 2
 
     def test_the_tuned_resolution_decides(self) -> None:
@@ -655,7 +657,7 @@ class TestControllerLearning:
 
     def test_settled_then_rejected_steps_under_the_rate_it_ran(self) -> None:
         """A 429 that teaches no new limit, while settled, lowers the ceiling to two
-        margins (2%) under the rate the rejected call ran at."""
+        margins under the rate the rejected call ran at."""
         controller, clock = self.learned()
         ceiling = controller.statistics().ceiling
         assert ceiling is not None
@@ -664,8 +666,14 @@ class TestControllerLearning:
 
         stats = controller.statistics()
         assert stats.phase is Phase.SETTLED
-        assert stats.ceiling == pytest.approx(ceiling * 0.99 * 0.98, rel=1e-12)
-        assert stats.rate == pytest.approx(ceiling * 0.99 * 0.98 * 0.99, rel=1e-12)
+        ran, under = (
+            ceiling * (1 - DEFAULT_TUNING.margin),
+            1 - 2 * DEFAULT_TUNING.margin,
+        )
+        assert stats.ceiling == pytest.approx(ran * under, rel=1e-12)
+        assert stats.rate == pytest.approx(
+            ran * under * (1 - DEFAULT_TUNING.margin), rel=1e-12
+        )
         assert stats.rate_limited_events == 3
 
     def test_only_the_last_four_episodes_are_paired(self) -> None:
