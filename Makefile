@@ -43,6 +43,7 @@ bench: $(STAMP)
 
 soak: $(STAMP)
 	$(BIN)/python benchmarks/soak.py
+	$(BIN)/python benchmarks/soak.py --orgs 3
 
 # Mutation testing of the pure modules ([tool.mutmut] in pyproject.toml), then the
 # figure per module and the survivors. Not CI, not `check`: about half an hour on two

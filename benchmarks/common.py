@@ -227,11 +227,12 @@ class Emulator:
         answer: dict[str, Any] = self._call("GET", "stats", None)
         return answer
 
-    def devices(self) -> list[dict[str, Any]]:
+    def devices(self, org_id: str | None = None) -> list[dict[str, Any]]:
         """
-        Every device the emulator holds, wire JSON, in creation order.
+        Every device of an org (default: the seeded one), wire JSON, in creation order.
         """
-        answer: dict[str, Any] = self._call("GET", "devices", None)
+        path = "devices" if org_id is None else f"devices?orgId={org_id}"
+        answer: dict[str, Any] = self._call("GET", path, None)
         return list(answer["items"])
 
 

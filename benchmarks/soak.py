@@ -18,7 +18,12 @@ reads the emulator's devices and the report independently of the tool's own code
 
 It prints the counts and exits 1 on any violation.
 
-    .venv/bin/python benchmarks/soak.py [--rows 5000] [--kills 5] [--seed 6]
+With ``--orgs N`` it is a partner's soak: the rows go round the seeded org, N customer
+orgs (each with a token bucket of its own, 100/s burst 10) and one more org the token
+may not act for. Each org's devices are checked against its own rows, and every row of
+the refused org must end ``failed`` with that org's one reason, leaving no device there.
+
+    .venv/bin/python benchmarks/soak.py [--rows 5000] [--kills 5] [--seed 6] [--orgs N]
 """
 
 from __future__ import annotations
@@ -51,7 +56,8 @@ from common import (
     write_manifest,
 )
 
-from provisioner.emulator import DEFAULT_TOKEN
+from provisioner.emulator import DEFAULT_TOKEN, OrgSpec, org_id_for
+from provisioner.emulator.directory import generated_org
 from provisioner.run.journal import journal_path_for
 
 OK_STATUSES = {"created", "adopted", "code_issued"}
@@ -113,6 +119,69 @@ def emulator_args(seed: int, latency_ms: float) -> list[str]:
     ]
 
 
+#: A customer org's own limit in a partner soak (the seeded org keeps the global one).
+ORG_LIMIT, ORG_BURST = 100, 10
+#: What a refused org's rows must say (the run's one reason for that org).
+REFUSED_REASON = "the token may not act for this org"
+
+
+def partner_keys(orgs: int) -> tuple[list[str], str]:
+    """
+    The customer orgs' keys, and the key of the org the token may not act for.
+    """
+    return [f"org{n}" for n in range(1, orgs + 1)], f"org{orgs + 1}"
+
+
+def partner_args(orgs: int) -> list[str]:
+    """
+    The emulator's flags for a partner soak: the orgs, their limits, the partner token.
+    """
+    managed, refused = partner_keys(orgs)
+    args = ["--orgs", str(orgs + 1)]
+    for key in (*managed, refused):
+        args += ["--org-rate-limit", f"{key}={ORG_LIMIT}"]
+        args += ["--org-burst", f"{key}={ORG_BURST}"]
+    return [*args, "--partner", f"{DEFAULT_TOKEN}={','.join(managed)}"]
+
+
+def partner_rows(rows: int, orgs: int, code_every: int) -> list[dict[str, str]]:
+    """
+    ``manifest_rows`` dealt round the seeded org, the customer orgs and the refused
+    one, each row owned by a workspace or person of its own org.
+    """
+    managed, refused = partner_keys(orgs)
+    owners: dict[str, tuple[list[str], list[str]]] = {}
+    for key in (*managed, refused):
+        directory = generated_org(OrgSpec(key=key))
+        owners[org_id_for(key)] = (
+            [item["id"] for item in directory["workspaces"]],
+            [item["id"] for item in directory["people"]],
+        )
+    cycle = ["", *owners]
+    dealt = []
+    for index, row in enumerate(manifest_rows(rows, code_every=code_every)):
+        org = cycle[index % len(cycle)]
+        if org:
+            workspaces, people = owners[org]
+            if row["workspaceId"]:
+                row["workspaceId"] = workspaces[index % len(workspaces)]
+            else:
+                row["personId"] = people[index % len(people)]
+        dealt.append({**row, "orgId": org})
+    return dealt
+
+
+def write_rows_csv(path: Path, rows: Sequence[dict[str, str]]) -> Path:
+    """
+    Write manifest rows (with whatever columns they have) as a CSV.
+    """
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
 def run_once(
     command: Sequence[str],
     emulator: Emulator,
@@ -160,9 +229,12 @@ def journal_counts(journal: Path) -> tuple[int, int]:
     return done, sum(int(n) for n in phases.values())
 
 
-def check_report(path: Path, rows: int, check: Check) -> dict[int, dict[str, str]]:
+def check_report(
+    path: Path, rows: int, check: Check, refused: frozenset[int] = frozenset()
+) -> dict[int, dict[str, str]]:
     """
-    Every row once, in order, ended well; return the report rows by row number.
+    Every row once, in order, ended well (the ``refused`` rows failed with the
+    refused org's reason); return the report rows by row number.
     """
     with path.open(newline="", encoding="utf-8-sig") as handle:
         records = list(csv.DictReader(handle))
@@ -177,6 +249,13 @@ def check_report(path: Path, rows: int, check: Check) -> dict[int, dict[str, str
             check.fail("row in the report not in the manifest", f"row {number}")
     by_row = {int(record["row"]): record for record in records}
     for number, record in by_row.items():
+        if number in refused:
+            if record["status"] != "failed" or REFUSED_REASON not in record["error"]:
+                check.fail(
+                    "refused org's row did not fail with its reason",
+                    f"row {number}: {record['status']} {record['error']}",
+                )
+            continue
         if record["status"] not in OK_STATUSES:
             check.fail(
                 f"row ended {record['status']}",
@@ -198,13 +277,13 @@ def _tags(text: str) -> list[str]:
 
 
 def check_devices(
-    manifest: Iterable[dict[str, str]],
+    manifest: Iterable[tuple[int, dict[str, str]]],
     report: dict[int, dict[str, str]],
     devices: list[dict[str, Any]],
     check: Check,
 ) -> None:
     """
-    Compare the emulator's devices with the manifest and the report, row by row.
+    Compare one org's devices with its manifest rows (numbered) and the report.
     """
     by_mac: dict[str, list[dict[str, Any]]] = {}
     by_id = {str(device["id"]): device for device in devices}
@@ -214,8 +293,7 @@ def check_devices(
                 device
             )
     claimed: set[str] = set()
-    for index, row in enumerate(manifest):
-        number = index + 2
+    for number, row in manifest:
         reported = report.get(number, {})
         if row["mac"]:
             found = by_mac.get(row["mac"], [])
@@ -254,6 +332,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=5000)
     parser.add_argument("--kills", type=int, default=5)
     parser.add_argument("--seed", type=int, default=6, help="seeds kills and faults")
+    parser.add_argument(
+        "--orgs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="a partner's soak: N customer orgs and one refused org besides the seeded",
+    )
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument(
         "--kill-window",
@@ -267,8 +352,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     folder = OUT / "soak"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    manifest_path = write_manifest(folder / "soak.csv", options.rows, code_every=10)
-    manifest = list(manifest_rows(options.rows, code_every=10))
+    if options.orgs:
+        manifest = partner_rows(options.rows, options.orgs, code_every=10)
+        manifest_path = write_rows_csv(folder / "soak.csv", manifest)
+    else:
+        manifest_path = write_manifest(folder / "soak.csv", options.rows, code_every=10)
+        manifest = list(manifest_rows(options.rows, code_every=10))
+    numbered = list(enumerate(manifest, start=2))  # the header is row 1
+    _, refused_key = partner_keys(options.orgs)
+    refused_org = org_id_for(refused_key) if options.orgs else None
+    refused = frozenset(n for n, row in numbered if row.get("orgId") == refused_org)
+    org_ids = sorted({row.get("orgId", "") for row in manifest})
     report_path = folder / "soak-report.csv"
     journal = journal_path_for(report_path)
     # The same command every time: no --fresh, so each start continues the journal.
@@ -279,9 +373,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     low, high = options.kill_window
     started = time.monotonic()
     attempts: list[Attempt] = []
-    with start_emulator(
-        emulator_args(options.seed, options.latency_ms), log=folder / "emulator.log"
-    ) as emulator:
+    args = emulator_args(options.seed, options.latency_ms)
+    if options.orgs:
+        args += partner_args(options.orgs)
+    with start_emulator(args, log=folder / "emulator.log") as emulator:
         for _ in range(options.kills):
             kill_after = round(dice.uniform(low, high), 2)
             attempt = run_once(command, emulator, kill_after, journal)
@@ -305,18 +400,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             flush=True,
         )
         stats = emulator.stats()
-        devices = emulator.devices()
+        devices = {org: emulator.devices(org or None) for org in org_ids}
+        if refused_org is not None:
+            devices[refused_org] = emulator.devices(refused_org)
     elapsed = time.monotonic() - started
 
     check = Check()
     report = (
-        check_report(report_path, options.rows, check) if report_path.exists() else {}
+        check_report(report_path, options.rows, check, refused)
+        if report_path.exists()
+        else {}
     )
     if not report_path.exists():
         check.fail("no report written", str(report_path))
-    if final.code != 0:
-        check.fail("the last run did not exit 0", f"exit {final.code}")
-    check_devices(manifest, report, devices, check)
+    # Exit 1 says some rows failed: right when (and only when) an org was refused.
+    if final.code != (1 if refused else 0):
+        check.fail("the last run's exit code", f"exit {final.code}")
+    for org in org_ids:
+        if org != refused_org:
+            rows_of_org = [
+                (n, row) for n, row in numbered if row.get("orgId", "") == org
+            ]
+            check_devices(rows_of_org, report, devices[org], check)
+    if refused_org is not None and devices[refused_org]:
+        check.fail("device in the refused org", f"{len(devices[refused_org])} devices")
 
     kills = sum(1 for a in attempts if a.killed_after is not None)
     statuses = Counter(record["status"] for record in report.values())
@@ -332,7 +439,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{stats['requests_total']} requests, {stats['rate_limited_total']} answered "
         f"429, {stats['server_errors_injected']} answered 5xx, "
         f"{stats['dropped_total']} dropped (ambiguous creates included); "
-        f"{len(devices)} devices"
+        f"{sum(len(found) for found in devices.values())} devices"
+        + (f" in {len(devices)} orgs" if options.orgs else "")
     )
     print(
         "report: "
