@@ -157,10 +157,7 @@ def _read_delimited(path: Path, delimiter: str) -> RawTable:
             # No quotes and one kind of line end: each line is its cells split on
             # the separator, which is what the csv module would make of it, ~3x
             # faster. A sheet with quoted cells takes the csv module below.
-            cells = list(map(str.split, lines, itertools.repeat(delimiter)))
-            found = grid_records(cells, {})
-            if found is not None:
-                return RawTable(path, None, columns=found[0], records=found[1])
+            cells = map(str.split, lines, itertools.repeat(delimiter))
             return _table_from_rows(path, None, enumerate(cells, 1))
     # strict: an unclosed quote is an error, not a value swallowing the rest of the
     # file.

@@ -332,9 +332,7 @@ class ApiClient:
         """
         Return one device by id.
         """
-        answer = await self._call(
-            "GET", self._devices / device_id, org_id=org_id
-        )
+        answer = await self._call("GET", self._devices / device_id, org_id=org_id)
         return device_from(expect_object(answer))
 
     async def create_activation_code(
