@@ -15,6 +15,9 @@ Regimes (the goals are issue 15's; each figure is printed against its goal):
   and the tool is not told; 1,000 MAC rows with tags over 40 workspaces. Share of the
   limit = successful calls ÷ the run's own duration (its summary's "took") ÷ 50 (goal
   ≥ 97%); 429 share from the emulator's counters (goal ≤ 1%).
+- rate-limited, told: after each run above, the same run with the ``--max-rate`` that
+  run's summary advised (the limit it learned, a percent under): what the next batch in
+  the same org gets.
 - naive baseline on the same regime: ``benchmarks/naive_baseline.py``; our wall time
   as a ratio to its wall time (both whole commands). ``--naive-runs 0`` skips it.
 - latency-bound: no limit, 100 ms ±20% latency, ``--concurrency 32``, 1,000 rows over
@@ -195,6 +198,7 @@ def rate_limited(
         OUT / f"bench-limited-{rows}.csv", owner_rows(spread(rows, workspaces=40))
     )
     shares, refused, speeds, walls = [], [], [], []
+    told_shares, told_refused, told_rates = [], [], []
     for number in range(1, runs + 1):
         run, counts = provision_run(emulator, manifest, rows, (), "rate-limited")
         assert run.duration is not None
@@ -207,6 +211,22 @@ def rate_limited(
             f"rate-limited run {number}: {run.duration:.1f} s run, {run.wall:.1f} s "
             f"wall, {accepted} ok calls = {shares[-1]:.1%} of the limit, "
             f"429s {counts['rate_limited']}/{counts['calls']}"
+        )
+        # The next batch, told what this run learned: the --max-rate it advised.
+        advice = re.search(r"--max-rate ([0-9.]+)", run.stdout)
+        if advice is None:
+            continue
+        told, counts = provision_run(
+            emulator, manifest, rows, ("--max-rate", advice[1]), "rate-limited, told"
+        )
+        assert told.duration is not None
+        accepted = counts["calls"] - counts["rate_limited"]
+        told_shares.append(accepted / told.duration / limit)
+        told_refused.append(counts["rate_limited"] / counts["calls"])
+        told_rates.append(float(advice[1]))
+        say(
+            f"  told --max-rate {advice[1]}: {told.duration:.1f} s run, "
+            f"{told_shares[-1]:.1%} of the limit, 429s {counts['rate_limited']}"
         )
     regime = (
         f"rate-limited: 50/s burst 10 (not told), 40 ms ±20%, {rows} MAC rows "
@@ -229,6 +249,21 @@ def rate_limited(
     )
     table.add(regime, "rows/s (whole command)", Spread.of(speeds).show("{:.1f}"))
     table.add(regime, "wall time, s", Spread.of(walls).show("{:.1f}"))
+    if told_shares:
+        told_regime = (
+            "same, told the --max-rate each run above advised "
+            f"({Spread.of(told_rates).show('{:.1f}')})"
+        )
+        table.add(
+            told_regime,
+            "successful calls/s ÷ limit",
+            Spread.of(told_shares).show("{:.1f}%", 100),
+        )
+        table.add(
+            told_regime,
+            "calls answered 429",
+            Spread.of(told_refused).show("{:.2f}%", 100),
+        )
     if naive_runs < 1:
         return
     naive = naive_baseline(emulator, manifest, rows, naive_runs)
