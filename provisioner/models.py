@@ -501,6 +501,15 @@ class RunStats:
     #: In one org's part of a partner's report (``--split-by-org``): how many orgs
     #: the whole run went to, whose API figures these are; 0 in a whole report.
     part_of_orgs: int = 0
+    #: In a partner's run, the limit each org's controller learned from 429s, by
+    #: ``OrgInfo.key`` (the orgs that learned one; none once they shared a budget).
+    org_limits: tuple[tuple[str | None, float], ...] = ()
+
+    def limit_of(self, key: str | None) -> float | None:
+        """
+        The limit the run learned for the org of ``key``, if it learned one.
+        """
+        return dict(self.org_limits).get(key)
 
     @property
     def duration(self) -> float:

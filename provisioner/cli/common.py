@@ -434,10 +434,12 @@ def format_summary(
     lines = [first, second]
     if stats.learned_limit is not None:
         lines.append(_limit_advice(stats.learned_limit))
-    lines += [
-        f"  {org.org.label()}: {org.rows} rows: {counts_text(org.by_status)}"
-        for org in summary.by_org
-    ]
+    for org in summary.by_org:
+        line = f"  {org.org.label()}: {org.rows} rows: {counts_text(org.by_status)}"
+        limit = stats.limit_of(org.org.key)
+        if limit is not None:
+            line += f" · API limit about {limit:.1f} requests/s"
+        lines.append(line)
     if stats.codes_voided:
         lines.append(
             f"  {stats.codes_voided} replaced activation codes voided (their pending "

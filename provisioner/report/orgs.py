@@ -126,7 +126,13 @@ def split_by_org(
                 manifest=replace(manifest, rows=tuple(rows)),
                 outcomes={n: o for n, o in outcomes.items() if n in numbers},
                 stats=replace(
-                    stats, orgs=(info,), rows_worked=None, part_of_orgs=len(groups)
+                    stats,
+                    orgs=(info,),
+                    rows_worked=None,
+                    part_of_orgs=len(groups),
+                    # The org's own learned limit, where the whole run's has none.
+                    learned_limit=stats.limit_of(info.key),
+                    org_limits=(),
                 ),
             )
         )

@@ -441,8 +441,13 @@ def _engineering_lines(summary: ReportSummary) -> list[Line]:
             ("request rate at the end (per second)", round(stats.final_rate, 1))
         )
     if stats.learned_limit is not None:
+        # In one org's part of a partner's report the limit is that org's own.
+        owner = "this org's " if stats.part_of_orgs else ""
         pairs.append(
-            ("API limit learned from 429s (per second)", round(stats.learned_limit, 1))
+            (
+                f"{owner}API limit learned from 429s (per second)",
+                round(stats.learned_limit, 1),
+            )
         )
     if stats.codes_voided:
         pairs.append(("replaced activation codes voided", stats.codes_voided))

@@ -716,6 +716,14 @@ class _Run:
         calls, rate_limited, retries, rate = self._figures()
         # A partner's ceiling is the sum of its orgs' limits: no one org's limit.
         one_org = len(self.org_keys) <= 1
+        figures = self.api.statistics()
+        # The client paces an org under the id its calls name: "" for none.
+        learned = dict(figures.ceilings)
+        org_limits = tuple(
+            (key, learned[key or ""])
+            for key in self.org_keys
+            if not one_org and (key or "") in learned
+        )
         return RunStats(
             started_at=self.started_at,
             finished_at=datetime.now(UTC),
@@ -725,7 +733,8 @@ class _Run:
             dry_run=self.settings.dry_run,
             interrupted=interrupted,
             final_rate=rate,
-            learned_limit=self.api.statistics().ceiling if one_org else None,
+            learned_limit=figures.ceiling if one_org else None,
+            org_limits=org_limits,
             rows_worked=len(self.outcomes) - self.settled,
             target=self.target,
             resumed=self.resumed,

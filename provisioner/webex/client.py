@@ -233,6 +233,13 @@ class ApiClient:
             rate=rate.rate,
             ceiling=rate.ceiling,
             phase=str(rate.phase),
+            ceilings=()
+            if rate.shared
+            else tuple(
+                (org, lane.ceiling)
+                for org, lane in rate.by_lane.items()
+                if lane.ceiling is not None
+            ),
         )
 
     # -- the DevicesApi calls ---------------------------------------------------------

@@ -58,6 +58,8 @@ class ClientStatistics:
         rate: the rate controller's current start rate (per second); None without one.
         ceiling: the API limit the controller learned, or None.
         phase: the controller's phase (ramping, searching, settled).
+        ceilings: each org's learned limit, by the org its calls named ("" for
+            none), for the orgs that learned one; () once the orgs share one budget.
     """
 
     calls: int
@@ -67,6 +69,7 @@ class ClientStatistics:
     rate: float | None
     ceiling: float | None
     phase: str
+    ceilings: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

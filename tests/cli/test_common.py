@@ -11,7 +11,7 @@ import pytest
 
 from provisioner.cli.common import format_summary
 from provisioner.intake.manifest import load_manifest
-from provisioner.models import Outcome, RunStats, Status
+from provisioner.models import OrgInfo, Outcome, RunStats, Status
 
 START = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -47,3 +47,35 @@ def test_a_learned_limit_is_said_with_the_flag_that_tells_it(
 def test_no_limit_learned_no_advice(tmp_path: Path) -> None:
     """A run that learned no limit gives no --max-rate advice."""
     assert "--max-rate" not in summary_with(tmp_path, None)
+
+
+def test_a_partner_run_says_each_orgs_learned_limit(tmp_path: Path) -> None:
+    """Each org's line in a partner's summary carries the limit that org's
+    controller learned; an org that learned none says none, and no advice."""
+    path = tmp_path / "m.csv"
+    path.write_text(
+        "mac,model,workspaceId,orgId\n"
+        "0A0000000001,Cisco 8851,ws-1,\n"
+        "0A0000000002,Cisco 8851,ws-2,org-a\n"
+    )
+    stats = RunStats(
+        started_at=START,
+        finished_at=START + timedelta(seconds=40),
+        api_calls=10,
+        rate_limited=2,
+        retries=2,
+        orgs=(
+            OrgInfo(key=None, id="HOME", name="Partner"),
+            OrgInfo(key="org-a", id="org-a", name="Customer A"),
+        ),
+        org_limits=(("org-a", 19.94),),
+    )
+    outcomes = {n: Outcome(row=n, status=Status.CREATED) for n in (2, 3)}
+
+    lines = format_summary(load_manifest(path), outcomes, stats, []).splitlines()
+
+    (home,) = [line for line in lines if "Partner (HOME)" in line]
+    (customer,) = [line for line in lines if "Customer A (org-a)" in line]
+    assert "API limit" not in home
+    assert customer.endswith("· API limit about 19.9 requests/s")
+    assert not any("--max-rate" in line for line in lines)

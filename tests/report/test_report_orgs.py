@@ -5,8 +5,11 @@ report/orgs.py: counts per org that add up, one complete report per org, its nam
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
 
 from provisioner.intake.manifest import RawTable, build_manifest
 from provisioner.models import Manifest, OrgInfo, Outcome, RunStats, Status, Target
@@ -151,3 +154,18 @@ def test_an_orgs_part_says_its_api_figures_are_the_whole_runs() -> None:
         in part_headings
     )
     assert "For engineers: this command's API figures" in whole_headings
+
+
+@pytest.mark.parametrize("home_id", [None, "HOME"])
+def test_each_part_says_the_limit_its_org_learned(home_id: str | None) -> None:
+    """A part's learned limit is its own org's (the token's own org found by its id
+    when the target knows it); an org that learned none says none."""
+    stats = replace(
+        stats_of(*STATS.orgs, default=home_id),
+        org_limits=((None, 30.0), (ORG_A, 19.9)),
+    )
+
+    parts = split_by_org(MANIFEST, OUTCOMES, stats)
+
+    assert [part.stats.learned_limit for part in parts] == [30.0, 19.9, None]
+    assert {part.stats.org_limits for part in parts} == {()}

@@ -125,6 +125,17 @@ class TestLines:
             49.6
         )
 
+    def test_one_orgs_part_says_the_limit_is_that_orgs(self) -> None:
+        """In one org's part of a partner's report, whose other figures are the
+        whole run's, the learned limit is said to be the org's own."""
+
+        stats = dataclasses.replace(data.STATS, learned_limit=19.9, part_of_orgs=3)
+
+        found = pairs(lines_for(stats))
+
+        assert found["this org's API limit learned from 429s (per second)"] == 19.9
+        assert "API limit learned from 429s (per second)" not in found
+
 
 class TestHistory:
     def test_kept_history_is_shown(self) -> None:

@@ -246,18 +246,32 @@ class TestOwnOrgNamedExplicitly:
 
 
 class LimitLearned(PerOrgLists):
-    """A fake whose client says it learned the API's limit: 42 requests/s."""
+    """A fake whose client says it learned the API's limits: 30/s for calls that
+    name no org, 19.9/s for org-a's, 49.9/s in all."""
 
     def statistics(self) -> ClientStatistics:
-        return dataclasses.replace(super().statistics(), ceiling=42.0)
+        return dataclasses.replace(
+            super().statistics(),
+            ceiling=49.9,
+            ceilings=(("", 30.0), ("org-a", 19.9)),
+        )
 
 
-@pytest.mark.parametrize(("orgs", "learned"), [(("",), 42.0), (("org-a", ""), None)])
+@pytest.mark.parametrize(
+    ("orgs", "learned", "by_org"),
+    [
+        (("",), 49.9, ()),
+        (("org-a", ""), None, (("org-a", 19.9), (None, 30.0))),
+    ],
+)
 async def test_the_learned_limit_is_one_orgs_only(
-    tmp_path: Path, orgs: tuple[str, ...], learned: float | None
+    tmp_path: Path,
+    orgs: tuple[str, ...],
+    learned: float | None,
+    by_org: tuple[tuple[str | None, float], ...],
 ) -> None:
     """A run to one org reports the limit its client learned; a partner's run, whose
-    client ceiling is the sum of several orgs' limits, reports none."""
+    client ceiling is the sum of several orgs' limits, reports each org's."""
     path = tmp_path / "m.csv"
     path.write_text(
         "mac,model,workspaceId,orgId\n"
@@ -274,3 +288,4 @@ async def test_the_learned_limit_is_one_orgs_only(
 
     assert {o.status for o in result.outcomes.values()} == {Status.CREATED}
     assert result.stats.learned_limit == learned
+    assert result.stats.org_limits == by_org

@@ -7,10 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
+import pytest
 
 from provisioner.emulator import OrgSpec, RunningEmulator, org_id_for
 from provisioner.settings import RateControl, RetryPolicy, Settings
 from provisioner.webex.client import ApiClient
+from provisioner.webex.org_rates import OrgRateStatistics
+from provisioner.webex.ratelimit import Phase, RateStatistics
 
 PARTNER = "partner-token"
 SLOW, FAST = org_id_for("slow"), org_id_for("fast")
@@ -61,3 +64,34 @@ async def test_a_429_in_one_org_does_not_pause_another(start_emulator: Any) -> N
     assert {entry["status"] for entry in between} == {200}
     assert all(entry["status"] == 200 for entry in log if entry["org"] == FAST)
     assert server.stats()["by_org"][SLOW]["rate_limited"] >= 1
+
+
+def lane(ceiling: float | None) -> RateStatistics:
+    return RateStatistics(
+        rate=10.0,
+        ceiling=ceiling,
+        phase=Phase.SETTLED if ceiling else Phase.RAMPING,
+        starts=1,
+        rate_limited_events=2 if ceiling else 0,
+        paused_for=0.0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("shared", "expected"), [(False, (("", 30.0), ("org-a", 19.9))), (True, ())]
+)
+def test_each_orgs_learned_limit_is_in_the_statistics(
+    monkeypatch: pytest.MonkeyPatch,
+    shared: bool,
+    expected: tuple[tuple[str, float], ...],
+) -> None:
+    """The orgs that learned a limit, by the org their calls named; none once the
+    orgs share one budget (one controller then paces them all)."""
+    client = ApiClient(Settings(token="t" * 20, base_url="http://127.0.0.1:9/v1"))
+    lanes = {"": lane(30.0), "org-a": lane(19.9), "org-b": lane(None)}
+    snapshot = OrgRateStatistics(
+        rate=30.0, ceiling=None, phase="settled", shared=shared, by_lane=lanes
+    )
+    monkeypatch.setattr(client.limiter, "statistics", lambda: snapshot)
+
+    assert client.statistics().ceilings == expected
