@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,18 +17,22 @@ from provisioner.models import OrgInfo, Outcome, RunStats, Status
 START = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
 
-def summary_with(tmp_path: Path, learned: float | None) -> str:
-    path = tmp_path / "m.csv"
-    path.write_text("mac,model,workspaceId\n0A0000000001,Cisco 8851,ws-1\n")
-    stats = RunStats(
+def stats_of(**fields: Any) -> RunStats:
+    """A 40-second run of 2,005 calls, two of them answered 429, and ``fields``."""
+    return RunStats(
         started_at=START,
         finished_at=START + timedelta(seconds=40),
         api_calls=2005,
         rate_limited=2,
         retries=2,
-        final_rate=49.1,
-        learned_limit=learned,
+        **fields,
     )
+
+
+def summary_with(tmp_path: Path, learned: float | None) -> str:
+    path = tmp_path / "m.csv"
+    path.write_text("mac,model,workspaceId\n0A0000000001,Cisco 8851,ws-1\n")
+    stats = stats_of(final_rate=49.1, learned_limit=learned)
     outcomes = {2: Outcome(row=2, status=Status.CREATED)}
     return format_summary(load_manifest(path), outcomes, stats, [])
 
@@ -58,12 +63,7 @@ def test_a_partner_run_says_each_orgs_learned_limit(tmp_path: Path) -> None:
         "0A0000000001,Cisco 8851,ws-1,\n"
         "0A0000000002,Cisco 8851,ws-2,org-a\n"
     )
-    stats = RunStats(
-        started_at=START,
-        finished_at=START + timedelta(seconds=40),
-        api_calls=10,
-        rate_limited=2,
-        retries=2,
+    stats = stats_of(
         orgs=(
             OrgInfo(key=None, id="HOME", name="Partner"),
             OrgInfo(key="org-a", id="org-a", name="Customer A"),

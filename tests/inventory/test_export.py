@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from fakes import FakeDevicesApi
 from inventory_support import ORG, PEOPLE, WORKSPACES, settings_for
+from rate_spy import starts_by_limiter
 
 from provisioner.emulator import RunningEmulator
 from provisioner.errors import AuthError, ServerError
@@ -26,7 +27,6 @@ from provisioner.inventory.export_rules import (
 from provisioner.report.table import TableFile
 from provisioner.settings import Settings
 from provisioner.webex.client import ApiClient
-from provisioner.webex.org_rates import OrgRates, Start
 
 Wire = dict[str, Any]
 
@@ -171,14 +171,7 @@ class TestExport:
         one controller sees every call the API's bucket counts."""
         await seed(emulator)
         before = emulator.stats()["requests_total"]
-        seen: dict[int, int] = {}
-        record = OrgRates.record_start_nowait
-
-        def counted(rates: OrgRates, start: Start) -> None:
-            seen[id(rates)] = seen.get(id(rates), 0) + 1
-            record(rates, start)
-
-        monkeypatch.setattr(OrgRates, "record_start_nowait", counted)
+        seen = starts_by_limiter(monkeypatch)
 
         await export_to(emulator, tmp_path / "all.csv")
 

@@ -17,6 +17,7 @@ import anyio
 import pytest
 import structlog
 from fakes import FakeDevicesApi, unknown_outcome
+from rate_spy import starts_by_limiter
 
 import provisioner
 from provisioner.emulator import RunningEmulator
@@ -41,7 +42,6 @@ from provisioner.run.engine import (
 from provisioner.run.journal import Journal, Phase
 from provisioner.run.plan import MAX_CREATES, UNTOLD_CODE_DEVICE
 from provisioner.settings import RateControl, RetryPolicy, Settings
-from provisioner.webex.org_rates import OrgRates, Start
 
 WORKSPACES = [f"ws-{n}" for n in range(1, 9)]
 PEOPLE = ["person-1", "person-2"]
@@ -1739,14 +1739,7 @@ class TestAgainstEmulator:
         limiter: the API's bucket counts the pre-flight calls too, and a controller
         that missed them learned a limit too low (about 3% under, measured).
         """
-        seen: dict[int, int] = {}
-        record = OrgRates.record_start_nowait
-
-        def counted(rates: OrgRates, start: Start) -> None:
-            seen[id(rates)] = seen.get(id(rates), 0) + 1
-            record(rates, start)
-
-        monkeypatch.setattr(OrgRates, "record_start_nowait", counted)
+        seen = starts_by_limiter(monkeypatch)
 
         await provision(manifest_of(org_rows(3)), emulator_settings(emulator))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import heapq
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import anyio
@@ -401,6 +402,27 @@ def settle(rates: OrgRates, clock: FakeClock, org: str) -> None:
     assert rates.controller(org).statistics().phase is Phase.SETTLED
 
 
+async def second_start_while(
+    limiter: OrgRateLimiter, meanwhile: Callable[[Start], None]
+) -> tuple[Start, Start]:
+    """
+    Start one call of org "a", then a second one; while the second waits for its
+    slot, call ``meanwhile`` with the first start. Return both starts.
+    """
+    first = await limiter.acquire("a")
+    started: list[Start] = []
+
+    async def second() -> None:
+        started.append(await limiter.acquire("a"))
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as group:
+            group.start_soon(second)
+            await anyio.lowlevel.checkpoint()  # it waits for its slot now
+            meanwhile(first)
+    return first, started[0]
+
+
 class TestOrgRateLimiter:
     async def test_a_paused_org_holds_no_in_flight_place(self) -> None:
         """While one org waits out a 429, another org's call still gets the only place."""
@@ -431,22 +453,17 @@ class TestOrgRateLimiter:
         org meanwhile, starts only after the pause: its slot is re-reserved.
         """
         limiter = OrgRateLimiter(4, RateControl(initial_rate=200.0))
-        first = await limiter.acquire("a")
         assert 0 < 1 / 200.0 <= SHORT_WAIT  # the next slot is a short wait away
-        started: list[Start] = []
+        paused_for: list[float] = []
 
-        async def second() -> None:
-            started.append(await limiter.acquire("a"))
+        def pause(first: Start) -> None:
+            limiter.rejected(first, 0.2)
+            paused_for.append(limiter.statistics().by_lane["a"].paused_for)
 
-        with anyio.fail_after(5):
-            async with anyio.create_task_group() as group:
-                group.start_soon(second)
-                await anyio.lowlevel.checkpoint()  # it is asleep on its slot now
-                limiter.rejected(first, 0.2)
-                pause_end = limiter.statistics().by_lane["a"].paused_for
+        first, second = await second_start_while(limiter, pause)
 
-        assert pause_end > 0.1
-        assert started[0].at >= first.at + 0.2
+        assert paused_for[0] > 0.1
+        assert second.at >= first.at + 0.2
 
     async def test_a_waiter_woken_late_starts_when_it_really_went(self) -> None:
         """
@@ -455,21 +472,14 @@ class TestOrgRateLimiter:
         from slot times took such bunched calls for a lower limit.
         """
         limiter = OrgRateLimiter(4, RateControl(initial_rate=20.0))
-        first = await limiter.acquire("a")
-        started: list[Start] = []
 
-        async def second() -> None:
-            started.append(await limiter.acquire("a"))
+        def busy(_first: Start) -> None:
+            time.sleep(0.15)  # blocking on purpose: the loop is busy past the slot
 
-        with anyio.fail_after(5):
-            async with anyio.create_task_group() as group:
-                group.start_soon(second)
-                await anyio.lowlevel.checkpoint()  # it waits for its slot, 50 ms on
-                # Blocking on purpose: a busy loop is what this test is about.
-                time.sleep(0.15)  # noqa: ASYNC251
+        first, second = await second_start_while(limiter, busy)
 
         # Its slot was 1/20 s after the first start; it went out 0.15 s after.
-        assert started[0].at >= first.at + 0.15
+        assert second.at >= first.at + 0.15
 
     async def test_in_flight_counts_the_places_held(self) -> None:
         """The in-flight figure is the places held right now, back to 0 after."""
