@@ -361,7 +361,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     numbered = list(enumerate(manifest, start=2))  # the header is row 1
     _, refused_key = partner_keys(options.orgs)
     refused_org = org_id_for(refused_key) if options.orgs else None
-    refused = frozenset(n for n, row in numbered if row.get("orgId") == refused_org)
+    refused = frozenset(
+        n for n, row in numbered if refused_org and row["orgId"] == refused_org
+    )
     org_ids = sorted({row.get("orgId", "") for row in manifest})
     report_path = folder / "soak-report.csv"
     journal = journal_path_for(report_path)
