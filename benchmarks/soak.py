@@ -160,7 +160,8 @@ def partner_rows(rows: int, orgs: int, code_every: int) -> list[dict[str, str]]:
     cycle = ["", *owners]
     dealt = []
     for index, row in enumerate(manifest_rows(rows, code_every=code_every)):
-        org = cycle[index % len(cycle)]
+        # Shifted one org every ten rows: every org gets its share of code rows too.
+        org = cycle[(index + index // 10) % len(cycle)]
         if org:
             workspaces, people = owners[org]
             if row["workspaceId"]:
