@@ -167,9 +167,9 @@ class ApiClient:
         # calls in flight for the whole run: see org_rates.py. Two clients of one
         # run share it: the API's bucket counts both clients' calls, and a
         # controller that missed some of them learns a limit too low.
-        self._limiter = limiter or OrgRateLimiter(
-            settings.concurrency, settings.rate, clock=clock
-        )
+        if limiter is None:
+            limiter = OrgRateLimiter(settings.concurrency, settings.rate, clock=clock)
+        self._limiter = limiter
         self._session: aiohttp.ClientSession | None = None
         self._calls = 0
         self._rate_limited = 0
