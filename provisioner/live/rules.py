@@ -52,14 +52,6 @@ __all__ = [
 MAC_BATCH_SIZE = 100
 """MACs per validateMacs call: few calls, small bodies."""
 
-FIELD_DEFAULT_HEADERS = {
-    "mac": "mac",
-    "model": "model",
-    "workspaceId": "workspaceId",
-    "personId": "personId",
-    "password": "password",
-}
-
 
 @dataclass(frozen=True, slots=True)
 class OwnerKey:
@@ -144,7 +136,7 @@ def header(manifest: Manifest, field: str) -> str:
     """
     Return the header the file used for a canonical field (its canonical name if none).
     """
-    return manifest.field_columns.get(field, FIELD_DEFAULT_HEADERS.get(field, field))
+    return manifest.field_columns.get(field, field)
 
 
 def cell_text(manifest: Manifest, row: Row, field: str) -> str:
