@@ -139,7 +139,8 @@ def api_options(
             metavar="R",
             help=(
                 "Never start more than R requests per second in one org "
-                "(default: adaptive, each org on its own)."
+                "(default: adaptive, each org on its own). A run that learned its "
+                "org's limit ends by saying the R to give here next time."
             ),
         ),
     ]
