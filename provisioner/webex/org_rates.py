@@ -115,11 +115,23 @@ DEFAULT_SHARING = SharingRule()
 class Start:
     """
     One request start: its org, the lane that paced it, and when it started.
+
+    ``at`` is when the request went out, what the API's bucket counts and the
+    controller learns from; ``slot`` the start time its lane handed out (the same
+    unless a busy event loop woke the caller late; None: the same).
     """
 
     org: str
     lane: str
     at: float
+    slot: float | None = None
+
+    @property
+    def handed_out(self) -> float:
+        """
+        The start time the lane handed out, which a stall in this process does not move.
+        """
+        return self.at if self.slot is None else self.slot
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -214,9 +226,14 @@ class OrgRates:
         self.controller(start.lane).record_start_nowait(start.at)
         self._last_start[start.org] = start.at
         if not self.is_shared:
+            # The total's history takes the handed-out times: after a stall here,
+            # the calls held back go out at once, and their times of going out
+            # would look like a total that rose (see "Why the total must have
+            # risen" above).
+            slot = start.handed_out
             recent, keep = self._recent, self._sharing.window + self._sharing.baseline
-            recent.append(start.at)
-            while recent and recent[0] < start.at - keep:
+            recent.append(slot)
+            while recent and recent[0] < slot - keep:
                 recent.popleft()
 
     def record_rejected_nowait(self, start: Start, retry_after: float) -> None:
@@ -429,7 +446,7 @@ class OrgRateLimiter:
             # given: a busy event loop wakes a waiter late, and the API's bucket
             # counts the call when it arrives. Learning from slot times, a stall
             # that bunched calls together looked like a lower limit.
-            start = Start(org, lane, max(slot, self._clock()))
+            start = Start(org, lane, max(slot, self._clock()), slot)
             rates.record_start_nowait(start)
             return start
         return None

@@ -351,6 +351,29 @@ class TestSharedBudget:
 
         assert not rates.is_shared
 
+    def test_calls_a_stall_here_held_back_are_no_rise_in_the_total(self) -> None:
+        """
+        This process stalled for a second: the calls whose slots fell in it go out
+        together when it ends, and both orgs are refused. Their slots kept the pace
+        the orgs had sustained, so the total did not rise: not a shared budget.
+        """
+        clock = FakeClock()
+        rates = OrgRates(RateControl(initial_rate=20.0), clock=clock)
+        for org in ("a", "b"):
+            settle(rates, clock, org)
+        steady(rates, clock, {"a": 20.0, "b": 20.0}, seconds=5.0)
+        stalled_from, clock.now = clock.now, clock.now + 1.0
+        for n in range(20):  # a second's slots of each org, all going out now
+            for org in ("a", "b"):
+                rates.record_start_nowait(
+                    Start(org, org, clock.now, slot=stalled_from + n / 20.0)
+                )
+
+        rates.record_rejected_nowait(Start("a", "a", clock.now), 1.0)
+        rates.record_rejected_nowait(Start("b", "b", clock.now + 0.01), 1.0)
+
+        assert not rates.is_shared
+
     def test_an_idle_org_does_not_block_the_rule(self) -> None:
         """An org that sent nothing for a second is not waited for."""
         clock = FakeClock()
@@ -480,6 +503,7 @@ class TestOrgRateLimiter:
 
         # Its slot was 1/20 s after the first start; it went out 0.15 s after.
         assert second.at >= first.at + 0.15
+        assert second.handed_out == pytest.approx(first.handed_out + 0.05, abs=1e-6)
 
     async def test_in_flight_counts_the_places_held(self) -> None:
         """The in-flight figure is the places held right now, back to 0 after."""
