@@ -92,7 +92,12 @@ from provisioner.run.orgs import (
 )
 from provisioner.run.side_by_side import side_by_side
 from provisioner.settings import Settings
-from provisioner.webex.protocol import Caller, DevicesApi, SupportedModel
+from provisioner.webex.protocol import (
+    Caller,
+    ClientStatistics,
+    DevicesApi,
+    SupportedModel,
+)
 from provisioner.webex.retry import (
     FIRST_CALL_ATTEMPTS,
     FIRST_CALL_MAX_DELAY,
@@ -680,14 +685,18 @@ class _Run:
             self.locks[key] = anyio.Lock(fast_acquire=True)
         return self.locks[key]
 
-    def _figures(self) -> tuple[int, int, int, float | None]:
+    def _figures(
+        self, figures: ClientStatistics | None = None
+    ) -> tuple[int, int, int, float | None]:
         """
         Calls, 429s, retries and the current request rate, for progress and stats.
 
-        ``statistics()`` counts every attempt, retries included; the probe's own
-        client (the quick first call) is added to it.
+        ``statistics()`` counts every attempt, retries included (``figures``: a
+        snapshot already taken); the probe's own client (the quick first call) is
+        added to it.
         """
-        figures = self.api.statistics()
+        if figures is None:
+            figures = self.api.statistics()
         more_calls, more_limited, more_retries = self.probe_figures
         return (
             figures.calls + more_calls,
@@ -713,16 +722,14 @@ class _Run:
         )
 
     def _stats(self, interrupted: bool) -> RunStats:
-        calls, rate_limited, retries, rate = self._figures()
+        figures = self.api.statistics()
+        calls, rate_limited, retries, rate = self._figures(figures)
         # A partner's ceiling is the sum of its orgs' limits: no one org's limit.
         one_org = len(self.org_keys) <= 1
-        figures = self.api.statistics()
         # The client paces an org under the id its calls name: "" for none.
-        learned = dict(figures.ceilings)
+        learned = {} if one_org else dict(figures.ceilings)
         org_limits = tuple(
-            (key, learned[key or ""])
-            for key in self.org_keys
-            if not one_org and (key or "") in learned
+            (key, learned[key or ""]) for key in self.org_keys if (key or "") in learned
         )
         return RunStats(
             started_at=self.started_at,

@@ -2,14 +2,13 @@
 What comes back on the connection, as values and errors.
 
 ``read_answer`` reads a response into an ``Answer``; ``error_for_answer`` maps an
-unwelcome status to the error tree; ``map_errors`` maps aiohttp's exceptions. These
+unwelcome status to the error tree; ``error_for_exception`` maps aiohttp's exceptions.
+These
 are the only places that turn HTTP into ``ApiError``s.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -36,22 +35,7 @@ from provisioner.webex.wire import (
     tracking_id_of,
 )
 
-__all__ = ["error_for_answer", "error_for_exception", "map_errors", "read_answer"]
-
-
-@contextlib.contextmanager
-def map_errors(method: str, path: str, tracking_id: str) -> Iterator[None]:
-    """
-    Turn aiohttp exceptions raised inside the block into ``ApiError`` subclasses
-    (``error_for_exception``), chaining the original with ``from``.
-    """
-    try:
-        yield
-    except Exception as exc:
-        error = error_for_exception(exc, method, path, tracking_id)
-        if error is None:
-            raise
-        raise error from exc
+__all__ = ["error_for_answer", "error_for_exception", "read_answer"]
 
 
 def error_for_exception(
@@ -62,8 +46,7 @@ def error_for_exception(
     its answer means, or None for one that is not aiohttp's (raised as it is).
 
     The most specific class wins (a connect timeout is a ``ConnectError``: the
-    request was never sent). The client's hot path calls this in an ``except``
-    rather than entering ``map_errors`` on every request.
+    request was never sent); the client raises it chained to the original.
     """
     if isinstance(exc, ApiError):
         return None

@@ -157,7 +157,6 @@ class ApiClient:
         # yarl join re-quotes the path; the device id's segment is the only new one).
         self._devices = self._base / "devices"
         self._settings = settings
-        self._token = settings.token
         self._authorization = f"Bearer {settings.token}"
         # Registered for the redaction every error message passes through: an
         # answer (or an aiohttp message) that quotes the token is written clean.
@@ -636,8 +635,8 @@ class ApiClient:
                     answer = await read_answer(response, tracking_id)
                     self._answered = True
             except Exception as exc:
-                # aiohttp's exceptions become ApiErrors here (an ``except``, not
-                # ``map_errors``' context manager entered on every request).
+                # aiohttp's exceptions become ApiErrors here, chained to the original
+                # (an ``except``: no context manager entered on every request).
                 error = error_for_exception(exc, method, url.path, tracking_id)
                 if error is None:
                     raise

@@ -36,7 +36,6 @@ from provisioner.errors import (
 )
 from provisioner.models import TagMode
 from provisioner.settings import RateControl, RetryPolicy, Settings
-from provisioner.webex.answers import map_errors
 from provisioner.webex.client import ApiClient, ClientStatistics, new_tracking_id
 from provisioner.webex.retry import FIRST_CALL_ATTEMPTS
 
@@ -508,23 +507,20 @@ class TestErrorMapping:
             (aiohttp.ClientOSError(104, "reset"), NetworkError),
         ],
     )
-    def test_transport_errors(
-        self, raised: Exception, expected: type[ApiError]
+    async def test_transport_errors(
+        self, mock: Any, raised: Exception, expected: type[ApiError]
     ) -> None:
         """aiohttp exceptions map to the most specific ApiError, chained to the original."""
-        with (
-            pytest.raises(ApiError) as caught,
-            map_errors("GET", "/v1/devices", "T1"),
-        ):
-            raise raised
+        mock.get(f"{BASE}/devices/DEV1", exception=raised)
+
+        async with ApiClient(make_settings(retry=RetryPolicy(max_attempts=1))) as api:
+            with pytest.raises(ApiError) as caught:
+                await api.get_device("DEV1")
 
         assert expected is type(caught.value)
         assert caught.value.__cause__ is raised
-        assert (
-            caught.value.method,
-            caught.value.path,
-            caught.value.tracking_id,
-        ) == ("GET", "/v1/devices", "T1")
+        assert (caught.value.method, caught.value.path) == ("GET", "/v1/devices/DEV1")
+        assert TRACKING.fullmatch(caught.value.tracking_id or "")
 
 
 class TestRetries:

@@ -159,6 +159,11 @@ def simulate(
     return Run(end, counter["done"], counter["rejected"], controller)
 
 
+def slow_limiter(clock: FakeClock) -> RateLimiter:
+    """A limiter at 0.05/s: each next start slot is 20 s after the last."""
+    return RateLimiter(4, RateControl(initial_rate=0.05, min_rate=0.05), clock=clock)
+
+
 def take(controller: RateController) -> float:
     """Reserve a start slot and start in it, as RateLimiter.acquire does."""
     slot = controller.reserve_nowait()
@@ -423,9 +428,7 @@ class TestRateLimiter:
         re-reserves, and starts only after the Retry-After pause."""
         clock = FakeClock()
         # 0.05/s: the waiter's own slot is 20 s out, so only the wake-up can move it.
-        limiter = RateLimiter(
-            4, RateControl(initial_rate=0.05, min_rate=0.05), clock=clock
-        )
+        limiter = slow_limiter(clock)
         first = await limiter.acquire()
         waiter_started: list[float] = []
 
@@ -842,9 +845,7 @@ class TestRateLimiterWaiting:
         429 and its pause here): at 0.05/s both waiters stay asleep until their own
         slots, 20 s and 40 s away."""
         clock = FakeClock()
-        limiter = RateLimiter(
-            4, RateControl(initial_rate=0.05, min_rate=0.05), clock=clock
-        )
+        limiter = slow_limiter(clock)
         first = await limiter.acquire()
         limiter.rejected(first, retry_after=1.0)
         clock.now = 1.0
@@ -868,9 +869,7 @@ class TestRateLimiterWaiting:
         """Woken by the rejection, a waiter re-reserves and sleeps until the pause
         ends rather than starting inside it."""
         clock = FakeClock()
-        limiter = RateLimiter(
-            4, RateControl(initial_rate=0.05, min_rate=0.05), clock=clock
-        )
+        limiter = slow_limiter(clock)
         first = await limiter.acquire()
         started: list[float] = []
 
