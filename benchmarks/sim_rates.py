@@ -8,6 +8,10 @@ it prints the share of the limit the run got (the median over ``--seeds`` runs),
 most calls answered 429 and the most 429 episodes. ``--initial-rate`` and
 ``--margin`` try a change without editing the code.
 
+It is its own copy of ``tests/webex/test_ratelimit.simulate`` (and its bucket) on
+purpose: the tests' simulator is exact, with no jitter and no delay, because exact-value
+tests of the controller stand on it; this one jitters every trip, as a real network does.
+
     .venv/bin/python benchmarks/sim_rates.py                    # as shipped
     .venv/bin/python benchmarks/sim_rates.py --initial-rate 40  # a faster start
     .venv/bin/python benchmarks/sim_rates.py --margin 0.005     # a thinner margin
