@@ -38,7 +38,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -90,7 +90,7 @@ from provisioner.run.orgs import (
     own_org_as_default,
     refused_access,
 )
-from provisioner.run.side_by_side import side_by_side
+from provisioner.run.side_by_side import Ahead, ahead_of, side_by_side
 from provisioner.settings import Settings
 from provisioner.webex.protocol import (
     Caller,
@@ -292,7 +292,26 @@ class _Run:
     async def execute(
         self, path: Path | None, only_rows: frozenset[int] | None, *, fresh: bool
     ) -> RunResult:
-        supported = await self._check_access()
+        supported = await self._check_access(
+            partial(self._prepare_rows, only_rows=only_rows)
+        )
+        # Opened once the target is known, and the owners named by name have their
+        # ids: a journal for another target is refused.
+        with Journal.open(
+            path, self.target, self.manifest.rows, fresh=fresh
+        ) as journal:
+            return await self._work(journal, only_rows, supported)
+
+    async def _prepare_rows(
+        self, supported: tuple[SupportedModel, ...], *, only_rows: frozenset[int] | None
+    ) -> None:
+        """
+        Settle what each row asks for: its org, its model against that org's list,
+        its owner's id; then what the journal and the workers need of the rows.
+
+        Runs while the org's name is still being read (it needs the org's id and
+        list only); the rows' reads here are pre-flight reads like it.
+        """
         self._own_org_as_default()
         await self._check_orgs(supported, only_rows)
         if self.settings.dry_run:
@@ -306,17 +325,12 @@ class _Run:
             await self._resolve_owner_names()
         # The checks above rebuild rows from their cells, orgId as typed.
         self._own_org_as_default()
+        rows = self.manifest.rows
         self.owner_labels = {
-            row.number: label
-            for row in self.manifest.rows
-            if (label := row.owner_label) is not None
+            row.number: label for row in rows if (label := row.owner_label) is not None
         }
-        # Opened once the target is known, and the owners named by name have their
-        # ids: a journal for another target is refused.
-        with Journal.open(
-            path, self.target, self.manifest.rows, fresh=fresh
-        ) as journal:
-            return await self._work(journal, only_rows, supported)
+        self.digests = {row.number: row_digest(row) for row in rows if row.is_valid}
+        self.code_rows = _code_rows_by_owner(rows)
 
     async def _work(
         self,
@@ -326,10 +340,6 @@ class _Run:
     ) -> RunResult:
         entries = journal.entries()
         self.resumed = bool(entries)
-        self.digests = {
-            row.number: row_digest(row) for row in self.manifest.rows if row.is_valid
-        }
-        self.code_rows = _code_rows_by_owner(self.manifest.rows)
         todo, refused = self._settle_known_rows(entries, only_rows)
         self.settled = len(self.outcomes)
         if self.before_rows is not None:
@@ -379,29 +389,60 @@ class _Run:
             token_refused=self.token_refused,
         )
 
-    async def _check_access(self) -> tuple[SupportedModel, ...]:
+    async def _check_access(
+        self,
+        meanwhile: Callable[[tuple[SupportedModel, ...]], Awaitable[None]],
+    ) -> tuple[SupportedModel, ...]:
         """
-        Make the one authenticated read that fails fast on a refused token.
+        Make the first reads: who the token is, its org's name and supportedDevices;
+        run ``meanwhile`` with the org's list while its name is still being read.
+
+        GET /people/me fails fast on a refused token or a wrong URL, and its failure
+        is the one raised. The reads that do not need its answer go out beside it
+        (supportedDevices, and the org's name when ``--org-id`` names the org): one
+        round trip before the first row instead of two. The name of the token's own
+        org waits for people/me, which says which org that is; the rows are readied
+        (``meanwhile``) during that read, since only the confirmation needs the name.
         """
+        given = self.settings.org_id
         with self.api.tally():
-            caller = await self._identify()
-            # The org's name and its supportedDevices list need only the caller:
-            # read them side by side, one round trip instead of two before any row.
-            org_name, models = await side_by_side(
-                name_org(self.api, acted_on(self.settings, caller)),
-                self._supported_models(),
-            )
-            self.target = target_of(self.settings, caller, org_name)
-            earlier = self.previous_target
-            if earlier is not None and not earlier.same_org_as(self.target):
-                raise ConfigError(
-                    "the report being rerun was written by a run against "
-                    f"{describe_target(earlier.identity())}, not "
-                    f"{describe_target(self.target.identity())}: its rows that ended "
-                    "well there did not happen here. Rerun it against that target, or "
-                    "provision this one with provisioner run and another --report"
-                )
+            async with ahead_of() as early:
+                catalogue = early.start(self._first_call())
+                named = early.start(name_org(self.api, given)) if given else None
+                caller = await self._identify()
+                if named is None:
+                    own = acted_on(self.settings, caller)
+                    named = early.start(name_org(self.api, own))
+                models = await self._supported_models(catalogue)
+                self.target = target_of(self.settings, caller, None)
+                self._refuse_another_target()
+                org_name, _ = await side_by_side(named.answer(), meanwhile(models))
+            self._name_own_org(org_name)
         return models
+
+    def _refuse_another_target(self) -> None:
+        """
+        Refuse to rerun a report written against another API or org.
+        """
+        earlier = self.previous_target
+        if earlier is not None and not earlier.same_org_as(self.target):
+            raise ConfigError(
+                "the report being rerun was written by a run against "
+                f"{describe_target(earlier.identity())}, not "
+                f"{describe_target(self.target.identity())}: its rows that ended "
+                "well there did not happen here. Rerun it against that target, or "
+                "provision this one with provisioner run and another --report"
+            )
+
+    def _name_own_org(self, org_name: str | None) -> None:
+        """
+        Give the target, and the run's own org among the orgs, the name just read.
+        """
+        self.target = replace(self.target, org_name=org_name)
+        key = self.settings.org_id
+        access = self.orgs.get(key)
+        if access is not None:
+            self.orgs[key] = replace(access, info=replace(access.info, name=org_name))
 
     def _own_org_as_default(self) -> None:
         """
@@ -411,12 +452,14 @@ class _Run:
         if self.settings.org_id is None and own is not None:
             self.manifest = own_org_as_default(self.manifest, own)
 
-    async def _supported_models(self) -> tuple[SupportedModel, ...]:
+    async def _supported_models(
+        self, catalogue: Ahead[list[SupportedModel]]
+    ) -> tuple[SupportedModel, ...]:
         """
-        Read the org's supportedDevices; () when only the list is refused.
+        The org's supportedDevices, read ahead; () when only the list is refused.
         """
         try:
-            return tuple(await self._first_call())
+            return tuple(await catalogue.answer())
         except (AuthError, ForbiddenError, TransientError):
             # Refused, or unreachable even after retries: no row could succeed,
             # so the run does not start (the CLI exits 2).

@@ -9,6 +9,7 @@ import json
 import socket
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -225,14 +226,17 @@ class TestCleanRun:
         assert [p.done for p in seen] == sorted(p.done for p in seen)
 
     async def test_refused_token_raises_before_any_row(self) -> None:
-        """A 401 on the first call raises AuthError and no row call is made."""
+        """A 401 on the first call raises AuthError and no row call is made: nothing
+        but the first reads (supportedDevices goes out beside GET /people/me)."""
         api = fake()
         api.fail_before("get_me", AuthError("token refused", status=401))
 
         with pytest.raises(AuthError):
             await provision(manifest_of(many_rows(3)), settings(), api=api)
 
-        assert [op for _, op in api.calls] == ["get_me"]
+        ops = [op for _, op in api.calls]
+        assert ops[0] == "get_me"
+        assert set(ops) <= {"get_me", "supported_devices"}
 
     async def test_org_name_and_catalogue_are_read_side_by_side(self) -> None:
         """
@@ -290,8 +294,11 @@ class TestCleanRun:
         with structlog.testing.capture_logs() as logs, pytest.raises(ConnectError):
             await provision(manifest_of(many_rows(3)), closed)
 
-        attempts = [e for e in logs if e["event"] == "api_call_finished"]
-        assert len(attempts) == FIRST_CALL_ATTEMPTS < quick.max_attempts
+        # Each first read (GET /people/me, and supportedDevices beside it) gives up
+        # after the quick attempts; the refusal raised is people/me's.
+        attempts = Counter(e["path"] for e in logs if e["event"] == "api_call_finished")
+        assert attempts["/v1/people/me"] == FIRST_CALL_ATTEMPTS < quick.max_attempts
+        assert max(attempts.values()) == FIRST_CALL_ATTEMPTS
 
     def test_first_call_policy_is_never_looser(self) -> None:
         """The first call's policy caps the run's policy and keeps tighter bounds."""
