@@ -1,10 +1,10 @@
 """
 Run a manifest against the API: a pool of workers, fed by the plan, under one task group.
 
-``provision`` is the library's entry point. It makes one cheap authenticated read first
-(supportedDevices: the org's list then decides which rows' models go through, see
-``live.rules.with_catalogue``), so a refused token raises
-``AuthError``/``ForbiddenError`` before any row. A refused connection on that read is
+``provision`` is the library's entry point. It makes cheap authenticated reads first
+(GET /people/me, and beside it supportedDevices: the org's list then decides which
+rows' models go through, see ``live.rules.with_catalogue``), so a refused token raises
+``AuthError``/``ForbiddenError`` before any row. A refused connection on those reads is
 tried only a few times (``first_call_policy``): at the very start it means a wrong URL
 or an API that is not running, and the command should say so in seconds. Then each
 org the rows name gets ``Settings.concurrency`` workers of its own, taking that
