@@ -47,8 +47,8 @@ __all__ = [
     "provision",
 ]
 
-# Imported on first use: ``provisioner validate`` needs neither the engine (aiohttp,
-# anyio) nor, until it reads a file, the intake modules.
+# Imported on first use: ``provisioner validate`` needs neither the engine (the HTTP
+# client, anyio) nor, until it reads a file, the intake modules.
 _LAZY = {
     "load_manifest": "provisioner.intake.manifest",
     "provision": "provisioner.run.engine",

@@ -22,7 +22,7 @@ class _LazyGroup(click.Group):
     """
     A group that imports a command's module only when that command runs.
 
-    ``provisioner validate`` then never pays for aiohttp, the engine or the emulator
+    ``provisioner validate`` then never pays for the HTTP client, the engine or the emulator
     (about half a second of imports); ``--help`` still lists every command.
     """
 

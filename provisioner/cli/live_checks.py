@@ -98,7 +98,7 @@ def run_live_checks(manifest: Manifest, connection: ConnectionOptions) -> LiveCh
 
 
 async def _check(manifest: Manifest, settings: Settings) -> Preflight:
-    # Imported here: an offline validate never loads aiohttp (~0.2 s).
+    # Imported here: an offline validate never loads the HTTP client or anyio.
     from provisioner.live.preflight import preflight
     from provisioner.live.target import resolve_target
     from provisioner.webex.client import ApiClient

@@ -1,17 +1,14 @@
 """
 What comes back on the connection, as values and errors.
 
-``read_answer`` reads a response into an ``Answer``; ``error_for_answer`` maps an
-unwelcome status to the error tree; ``error_for_exception`` maps aiohttp's exceptions.
-These
-are the only places that turn HTTP into ``ApiError``s.
+``answer_from`` reads an HTTP answer into an ``Answer``; ``error_for_answer`` maps an
+unwelcome status to the error tree; ``error_for_exception`` maps the connection's
+failures (``http.py``). These are the only places that turn HTTP into ``ApiError``s.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-import aiohttp
 
 from provisioner.errors import (
     ApiError,
@@ -26,6 +23,12 @@ from provisioner.errors import (
     RateLimitedError,
     ServerError,
 )
+from provisioner.webex.http import (
+    ConnectFailed,
+    ConnectionDropped,
+    HttpAnswer,
+    HttpError,
+)
 from provisioner.webex.wire import (
     Answer,
     api_message,
@@ -35,34 +38,30 @@ from provisioner.webex.wire import (
     tracking_id_of,
 )
 
-__all__ = ["error_for_answer", "error_for_exception", "read_answer"]
+__all__ = ["answer_from", "error_for_answer", "error_for_exception"]
 
 
 def error_for_exception(
     exc: BaseException, method: str, path: str, tracking_id: str
 ) -> ApiError | None:
     """
-    Return the ``ApiError`` an exception raised while sending a request or reading
-    its answer means, or None for one that is not aiohttp's (raised as it is).
+    Return the ``ApiError`` a failure to get an answer means, or None for an
+    exception that is not a connection's (raised as it is).
 
-    The most specific class wins (a connect timeout is a ``ConnectError``: the
-    request was never sent); the client raises it chained to the original.
+    ``ConnectFailed`` is a ``ConnectError``: the request was never sent, so it is
+    safe to replay; a timeout or a drop after sending is not. The client raises the
+    error chained to the original.
     """
     if isinstance(exc, ApiError):
         return None
     where: dict[str, Any] = {"method": method, "path": path, "tracking_id": tracking_id}
-    if isinstance(exc, (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError)):
+    if isinstance(exc, ConnectFailed):
         return ConnectError(f"could not connect to the API: {exc}", **where)
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, TimeoutError):  # an AnswerTimeout is one
         return ApiTimeoutError("no answer from the API within the timeout", **where)
-    if isinstance(exc, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)):
-        return NetworkError(
-            f"the connection dropped before the answer: {type(exc).__name__}",
-            **where,
-        )
-    if isinstance(exc, aiohttp.InvalidURL):
-        return InvalidRequestError(f"invalid URL: {exc}", **where)
-    if isinstance(exc, aiohttp.ClientError):
+    if isinstance(exc, ConnectionDropped):
+        return NetworkError(f"the connection dropped before the answer: {exc}", **where)
+    if isinstance(exc, (HttpError, OSError)):
         return NetworkError(f"HTTP error: {exc}", **where)
     return None
 
@@ -101,17 +100,16 @@ def error_for_answer(answer: Answer, *, method: str, path: str) -> ApiError | No
     return InvalidRequestError(message, **where)
 
 
-async def read_answer(response: aiohttp.ClientResponse, ours: str) -> Answer:
+def answer_from(http: HttpAnswer, ours: str) -> Answer:
     """
     Read a whole answer: status, JSON body, tracking id, Retry-After and links.
     """
-    raw = await response.read()
-    body = parse_json(raw)
+    body = parse_json(http.body)
     return Answer(
-        status=response.status,
+        status=http.status,
         body=body,
-        tracking_id=tracking_id_of(response.headers.get("trackingid"), body, ours),
-        reason=response.reason or "",
-        retry_after=response.headers.get("Retry-After"),
-        links=tuple(response.headers.getall("Link", ())),
+        tracking_id=tracking_id_of(http.header("trackingid"), body, ours),
+        reason=http.reason,
+        retry_after=http.header("retry-after"),
+        links=http.all_headers("link"),
     )

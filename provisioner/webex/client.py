@@ -1,11 +1,12 @@
 """
-The Webex Devices API over aiohttp: the one module that sends requests.
+The Webex Devices API over HTTP: the one module that sends requests.
 
-``ApiClient`` owns one ``aiohttp.ClientSession`` per run (``async with
-ApiClient(settings) as api:``) and implements ``provisioner.webex.protocol.DevicesApi``. Every
+``ApiClient`` owns one ``HttpPool`` of keep-alive connections per run (``async with
+ApiClient(settings) as api:``; see ``http.py``) and implements
+``provisioner.webex.protocol.DevicesApi``. Every
 attempt goes through the rate limiter, carries a fresh ``TrackingID``, is counted in
 the calling task's ``CallTally`` and logged as one ``api_call_finished`` event.
-aiohttp exceptions and HTTP statuses become ``provisioner.errors`` in exactly one
+Connection failures and HTTP statuses become ``provisioner.errors`` in exactly one
 place: ``error_for_exception`` and ``error_for_answer`` in ``answers.py``; every such error
 cuts the token and the passwords the client has sent out of its message (an answer
 may quote the request it refused). The camelCase wire
@@ -43,7 +44,6 @@ from contextvars import ContextVar
 from types import TracebackType
 from typing import Any, Self
 
-import aiohttp
 import anyio
 from yarl import URL
 
@@ -59,11 +59,12 @@ from provisioner.models import ActivationCode, Device, TagMode
 from provisioner.redaction import add_secrets
 from provisioner.settings import Settings
 from provisioner.webex.answers import (
+    answer_from,
     error_for_answer,
     error_for_exception,
-    read_answer,
 )
 from provisioner.webex.endpoint import check_base_url, check_token
+from provisioner.webex.http import HttpPool, HttpTransport
 from provisioner.webex.org_rates import HOME_ORG, OrgRateLimiter, Start
 from provisioner.webex.protocol import (
     Caller,
@@ -104,6 +105,7 @@ __all__ = ["TRACKING_PREFIX", "ApiClient", "ClientStatistics"]
 log = event_logger()
 
 TRACKING_PREFIX = "PROVISIONER_"
+USER_AGENT = "provisioner"
 PATCH_CONTENT_TYPE = "application/json-patch+json"
 
 _current_tally: ContextVar[CallTally | None] = ContextVar(
@@ -133,7 +135,7 @@ def new_tracking_id() -> str:
 
 class ApiClient:
     """
-    The real ``DevicesApi``: one session, a rate limiter and retries for a run.
+    The real ``DevicesApi``: one connection pool, a rate limiter and retries for a run.
 
     Args:
         settings: the run's settings (token, base URL, concurrency, retry, rate).
@@ -141,6 +143,8 @@ class ApiClient:
         rand: the backoff's random source in ``[0, 1)``.
         limiter: another client's rate limiter, to pace both as one (the run's
             first-call probe shares the run client's); None for a limiter of its own.
+        transport: what requests go through; None for an ``HttpPool`` of the client's
+            own, opened and closed with it (tests hand in a fake).
     """
 
     def __init__(
@@ -150,6 +154,7 @@ class ApiClient:
         clock: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
         limiter: OrgRateLimiter | None = None,
+        transport: HttpTransport | None = None,
     ) -> None:
         check_token(settings.token)
         self._base = URL(check_base_url(settings.base_url))
@@ -159,7 +164,7 @@ class ApiClient:
         self._settings = settings
         self._authorization = f"Bearer {settings.token}"
         # Registered for the redaction every error message passes through: an
-        # answer (or an aiohttp message) that quotes the token is written clean.
+        # answer (or a connection error) that quotes the token is written clean.
         add_secrets(settings.token)
         self._rand = rand
         # One rate controller per org (a partner's rows name several), one cap on
@@ -169,7 +174,8 @@ class ApiClient:
         if limiter is None:
             limiter = OrgRateLimiter(settings.concurrency, settings.rate, clock=clock)
         self._limiter = limiter
-        self._session: aiohttp.ClientSession | None = None
+        self._given_transport = transport
+        self._http: HttpTransport | None = None
         self._calls = 0
         self._rate_limited = 0
         self._retries = 0
@@ -187,13 +193,11 @@ class ApiClient:
         return self._limiter
 
     async def __aenter__(self) -> Self:
-        limit = max(1, self._settings.concurrency)
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=limit, limit_per_host=limit),
-            timeout=aiohttp.ClientTimeout(total=self._settings.request_timeout),
-            # The API authenticates by bearer token and sets no cookies we need:
-            # skipping the cookie jar saves its work on every request and answer.
-            cookie_jar=aiohttp.DummyCookieJar(),
+        self._http = self._given_transport or HttpPool(
+            self._base,
+            idle=self._settings.concurrency,
+            timeout=self._settings.request_timeout,
+            user_agent=USER_AGENT,
         )
         return self
 
@@ -203,9 +207,9 @@ class ApiClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
 
     @contextlib.contextmanager
     def tally(self) -> Iterator[CallTally]:
@@ -551,6 +555,8 @@ class ApiClient:
         org = (org_id or self._settings.org_id) if scoped else None
         if org and not url.query_string:
             query["orgId"] = org
+        if query:
+            url = url.extend_query(query)
         data = None if json_body is None else json.dumps(json_body).encode()
         started = time.monotonic()
         attempt = 0
@@ -565,7 +571,7 @@ class ApiClient:
             )
             try:
                 return await self._attempt(
-                    method, url, query, data, content_type, attempt, org or HOME_ORG
+                    method, url, data, content_type, attempt, org or HOME_ORG
                 )
             except NotFoundError:
                 if gone_ok and attempt > 1:
@@ -607,14 +613,13 @@ class ApiClient:
         self,
         method: str,
         url: URL,
-        query: Mapping[str, str],
         data: bytes | None,
         content_type: str,
         attempt: int,
         org: str,
     ) -> Answer:
-        session = self._session
-        if session is None:
+        http = self._http
+        if http is None:
             raise RuntimeError("use 'async with ApiClient(settings) as api:'")
         tracking_id = new_tracking_id()
         headers = {"Authorization": self._authorization, "TrackingID": tracking_id}
@@ -629,13 +634,12 @@ class ApiClient:
             clock = time.perf_counter()
             answer: Answer | None = None
             try:
-                async with session.request(
-                    method, url, params=query or None, data=data, headers=headers
-                ) as response:
-                    answer = await read_answer(response, tracking_id)
-                    self._answered = True
+                answer = answer_from(
+                    await http.request(method, url, headers, data), tracking_id
+                )
+                self._answered = True
             except Exception as exc:
-                # aiohttp's exceptions become ApiErrors here, chained to the original
+                # Connection failures become ApiErrors here, chained to the original
                 # (an ``except``: no context manager entered on every request).
                 error = error_for_exception(exc, method, url.path, tracking_id)
                 if error is None:

@@ -58,8 +58,9 @@ def check_token(token: str) -> None:
     """
     Refuse a token that cannot be sent in a header, without echoing it.
 
-    aiohttp would reject a header with a control character, quoting the header value
-    (the token) in its message: refuse it first, in words that name no secret.
+    A line break in a header would end it early and start another (the request's
+    text is ours to write, see ``http.py``): refuse such a token first, in words
+    that name no secret.
     """
     if not token or any(ch in token for ch in "\r\n\0") or token != token.strip():
         raise ConfigError(

@@ -1,7 +1,7 @@
 """
 The few API calls the engine makes, as a Protocol.
 
-The engine is typed against ``DevicesApi``, not against aiohttp or ``ApiClient``, so
+The engine is typed against ``DevicesApi``, not against HTTP or ``ApiClient``, so
 tests can hand it a dict-backed fake. ``ApiClient`` in ``client.py`` is the real one.
 """
 

@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp.connector
 import pytest
 from emulated import (
     Emulator,
@@ -117,17 +116,19 @@ def refused_port() -> int:
         return int(probe.getsockname()[1])
 
 
-class _NoSuchHost:
-    """A resolver for which no host exists: DNS is never asked (tests stay local)."""
+NO_SUCH_HOST = "no-such-host.invalid"
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        pass
 
-    async def resolve(self, host: str, *args: object, **kwargs: object) -> Any:
-        raise OSError(socket.EAI_NONAME, f"Name or service not known: {host}")
+def _no_such_host(real: Callable[..., Any]) -> Callable[..., Any]:
+    """``socket.getaddrinfo`` for which NO_SUCH_HOST does not exist: DNS is never
+    asked about it (tests stay local); other names resolve as before."""
 
-    async def close(self) -> None:
-        pass
+    def getaddrinfo(host: object, *args: object, **kwargs: object) -> Any:
+        if host == NO_SUCH_HOST:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    return getaddrinfo
 
 
 def inputs(folder: Path) -> dict[str, Path]:
@@ -189,8 +190,8 @@ def test_every_command_stops_with_one_sentence(
     elif failure == "missing scope":
         token = NO_DEVICE_SCOPES
     elif failure == "unknown host":
-        base_url = "https://no-such-host.invalid/v1"
-        monkeypatch.setattr(aiohttp.connector, "DefaultResolver", _NoSuchHost)
+        base_url = f"https://{NO_SUCH_HOST}/v1"
+        monkeypatch.setattr(socket, "getaddrinfo", _no_such_host(socket.getaddrinfo))
     elif failure == "refused port":
         base_url = f"http://127.0.0.1:{refused_port()}/v1"
     elif failure == "not the API":

@@ -1,6 +1,6 @@
 """
 An offline ``provisioner validate`` loads only what it uses: not the logging stack
-(structlog, rich), the async stack (anyio, asyncio, aiohttp), the live checks or the
+(structlog, rich), the async stack (anyio, asyncio, the HTTP pool), the live checks or the
 XLSX writer. Each of those costs a user tenths of a second on every validate.
 """
 
@@ -31,6 +31,7 @@ NOT_LOADED = (
     "anyio",
     "asyncio",
     "aiohttp",
+    "provisioner.webex.http",
     "openpyxl",
     "provisioner.live.preflight",
     "provisioner.run.engine",

@@ -1,5 +1,8 @@
 """
-ApiClient at the aiohttp seam: request shapes, error mapping, retries, pagination.
+ApiClient at the HTTP seam: request shapes, error mapping, retries, pagination.
+
+The client's ``HttpPool`` is swapped for ``fake_http.FakeHttp`` (canned answers by
+method and URL); ``tests/webex/test_http.py`` tests the pool itself on a socket.
 """
 
 from __future__ import annotations
@@ -8,14 +11,12 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator
-from types import SimpleNamespace
 from typing import Any
 
-import aiohttp
 import anyio
 import anyio.lowlevel
 import pytest
-from aioresponses import aioresponses
+from fake_http import FakeHttp
 from structlog.testing import capture_logs
 from yarl import URL
 
@@ -37,6 +38,7 @@ from provisioner.errors import (
 from provisioner.models import TagMode
 from provisioner.settings import RateControl, RetryPolicy, Settings
 from provisioner.webex.client import ApiClient, ClientStatistics, new_tracking_id
+from provisioner.webex.http import AnswerTimeout, ConnectFailed, ConnectionDropped
 from provisioner.webex.retry import FIRST_CALL_ATTEMPTS
 
 BASE = "https://api.example.test/v1"
@@ -72,27 +74,21 @@ def make_settings(**overrides: Any) -> Settings:
     return Settings(**values)
 
 
+@pytest.fixture(name="mock")
+def _mock(monkeypatch: pytest.MonkeyPatch) -> FakeHttp:
+    """
+    Every ApiClient made while the test runs sends through one FakeHttp.
+    """
+    fake = FakeHttp()
+    monkeypatch.setattr("provisioner.webex.client.HttpPool", lambda *_, **__: fake)
+    return fake
+
+
 @pytest.fixture(name="api")
-async def _api() -> AsyncIterator[ApiClient]:
+async def _api(mock: FakeHttp) -> AsyncIterator[ApiClient]:
+    # Made after ``mock``: a client made before it would have a real pool.
     async with ApiClient(make_settings()) as client:
         yield client
-
-
-class _MockedResponse(aiohttp.ClientResponse):
-    """
-    aioresponses 0.7.9 predates aiohttp 3.14's required ``stream_writer`` argument.
-    """
-
-    def __init__(self, method: str, url: URL, **kwargs: Any) -> None:
-        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
-        super().__init__(method, url, **kwargs)
-
-
-@pytest.fixture(name="mock")
-def _mock(monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setattr("aioresponses.core.ClientResponse", _MockedResponse)
-    with aioresponses() as mocked:
-        yield mocked
 
 
 def sent(mock: Any, method: str, url: str, index: int = 0) -> Any:
@@ -490,27 +486,17 @@ class TestErrorMapping:
     @pytest.mark.parametrize(
         ("raised", "expected"),
         [
-            (
-                aiohttp.ClientConnectorError(
-                    aiohttp.client_reqrep.ConnectionKey(
-                        "h", 1, False, True, None, None, None
-                    ),
-                    OSError(111, "refused"),
-                ),
-                ConnectError,
-            ),
-            (aiohttp.ConnectionTimeoutError(), ConnectError),
-            (aiohttp.SocketTimeoutError(), ApiTimeoutError),
+            (ConnectFailed("cannot connect to h:1: refused"), ConnectError),
+            (AnswerTimeout("no whole answer within 1 s"), ApiTimeoutError),
             (TimeoutError(), ApiTimeoutError),
-            (aiohttp.ServerDisconnectedError(), NetworkError),
-            (aiohttp.ClientPayloadError("cut"), NetworkError),
-            (aiohttp.ClientOSError(104, "reset"), NetworkError),
+            (ConnectionDropped("closed before a whole answer"), NetworkError),
+            (ConnectionResetError(104, "reset"), NetworkError),
         ],
     )
     async def test_transport_errors(
         self, mock: Any, raised: Exception, expected: type[ApiError]
     ) -> None:
-        """aiohttp exceptions map to the most specific ApiError, chained to the original."""
+        """Connection failures map to the most specific ApiError, chained to the original."""
         mock.get(f"{BASE}/devices/DEV1", exception=raised)
 
         async with ApiClient(make_settings(retry=RetryPolicy(max_attempts=1))) as api:
@@ -573,7 +559,7 @@ class TestRetries:
         [
             {"status": 500},
             {"status": 504},
-            {"exception": aiohttp.ServerDisconnectedError()},
+            {"exception": ConnectionDropped("closed before a whole answer")},
             {"exception": TimeoutError()},
         ],
     )
@@ -632,7 +618,10 @@ class TestRetries:
         self, api: ApiClient, mock: Any
     ) -> None:
         """A create whose connection was refused never left, so it is sent again."""
-        mock.post(f"{BASE}/devices", exception=aiohttp.ConnectionTimeoutError())
+        mock.post(
+            f"{BASE}/devices",
+            exception=ConnectFailed("cannot connect to h:1: timed out"),
+        )
         mock.post(f"{BASE}/devices", payload=DEVICE)
 
         device = await api.create_device(
@@ -650,13 +639,17 @@ class TestRetries:
         url = f"{BASE}/devices/DEV1"
         async with ApiClient(make_settings(retry=patient)) as api:
             for _ in range(FIRST_CALL_ATTEMPTS):
-                mock.get(url, exception=aiohttp.ConnectionTimeoutError())
+                mock.get(
+                    url, exception=ConnectFailed("cannot connect to h:1: timed out")
+                )
             with api.tally() as before, pytest.raises(ConnectError):
                 await api.get_device("DEV1")
             mock.get(url, payload=DEVICE)
             await api.get_device("DEV1")
             for _ in range(5):
-                mock.get(url, exception=aiohttp.ConnectionTimeoutError())
+                mock.get(
+                    url, exception=ConnectFailed("cannot connect to h:1: timed out")
+                )
             mock.get(url, payload=DEVICE)
             with api.tally() as after:
                 await api.get_device("DEV1")
@@ -668,7 +661,7 @@ class TestRetries:
     ) -> None:
         """A tag add that fails ambiguously is finished with a replace of the union."""
         url = f"{BASE}/devices/DEV1"
-        mock.patch(url, exception=aiohttp.ServerDisconnectedError())
+        mock.patch(url, exception=ConnectionDropped("closed before a whole answer"))
         mock.get(url, payload={**DEVICE, "tags": ["a"]})
         mock.patch(url, payload={**DEVICE, "tags": ["a", "b"]})
 
@@ -696,7 +689,7 @@ class TestRetries:
     ) -> None:
         """A delete retried after a drop that then finds the device gone counts as done."""
         url = f"{BASE}/devices/DEV1"
-        mock.delete(url, exception=aiohttp.ServerDisconnectedError())
+        mock.delete(url, exception=ConnectionDropped("closed before a whole answer"))
         mock.delete(url, status=404, payload=error_body("gone"))
 
         await api.delete_device("DEV1")
@@ -732,7 +725,8 @@ class TestPagination:
 
         assert ids == ["DEV1", "DEV2"]
         (follow,) = [key for key in mock.requests if "start" in str(key[1])]
-        assert sent(mock, "GET", str(follow[1]))["params"] is None
+        # Verbatim: the API's own encoding (%2C), and no orgId added to it.
+        assert str(sent(mock, "GET", str(follow[1]))["url"]) == second
 
     async def test_device_pages_yields_one_list_per_page(self, mock: Any) -> None:
         """device_pages hands over each page as it came, with serial, software and ip."""
@@ -847,7 +841,7 @@ class TestSecrets:
 
     @pytest.mark.parametrize("token", ["", "abc\ndef", " padded"])
     def test_unusable_token_is_refused_without_echo(self, token: str) -> None:
-        """A token aiohttp would choke on is refused with a message that does not quote it."""
+        """A token no header can carry is refused with a message that does not quote it."""
         with pytest.raises(ConfigError) as caught:
             ApiClient(make_settings(token=token))
 
