@@ -168,7 +168,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self._finish_at_close()
+        self._finish_at_close(exc)
 
     # -- the pool's side ---------------------------------------------------------------
 
@@ -178,7 +178,8 @@ class _Connection(asyncio.Protocol):
         """
         transport = self.transport
         if transport is None or self.closed or transport.is_closing():
-            raise ConnectionDropped("the connection was closed before the request")
+            # Nothing was written: as safe to replay as a refused connection.
+            raise ConnectFailed("the connection closed before the request was sent")
         self._waiter = asyncio.get_running_loop().create_future()
         self._no_body = no_body
         self._head = None
@@ -301,7 +302,7 @@ class _Connection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(HttpAnswer(status, reason, fields, body))
 
-    def _finish_at_close(self) -> None:
+    def _finish_at_close(self, exc: Exception | None = None) -> None:
         """
         The peer closed: a body sized by the close is whole; anything else dropped.
         """
@@ -310,12 +311,21 @@ class _Connection(asyncio.Protocol):
         if waiter is None or waiter.done():
             return
         head = self._head
-        if head is not None and not self._chunked and self._length is None:
+        # A body sized by the close is whole only at a clean close, not at a reset.
+        if (
+            exc is None
+            and head is not None
+            and not self._chunked
+            and self._length is None
+        ):
             self._body = self._buffer
             self._buffer = bytearray()
             self._complete()
             return
-        self._fail(ConnectionDropped("the connection closed before a whole answer"))
+        why = f" ({exc})" if exc else ""
+        self._fail(
+            ConnectionDropped(f"the connection closed before a whole answer{why}")
+        )
 
     def _fail(self, error: ConnectionDropped) -> None:
         waiter, self._waiter = self._waiter, None

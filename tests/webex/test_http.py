@@ -12,6 +12,7 @@ import asyncio
 import gzip
 import socket
 import ssl
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +31,9 @@ TLS = Path(__file__).parent.parent / "data" / "tls"
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
 
 #: One scripted reply: the bytes to write (b"HOLD": none, ever), then whether to
-#: close the connection.
-Reply = tuple[bytes, bool]
+#: close the connection (RESET: abort it, the peer sees a reset).
+Reply = tuple[bytes, bool | str]
+RESET = "reset"
 
 
 @dataclass
@@ -67,6 +69,11 @@ class Server:
                     return
                 writer.write(data)
                 await writer.drain()
+                if close == RESET:
+                    linger = struct.pack("ii", 1, 0)  # close at once, with a reset
+                    writer.get_extra_info("socket").setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, linger
+                    )
                 if close:
                     return
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -307,6 +314,17 @@ class TestFailures:
         """Fewer bytes than the Content-Length, then the close: not a whole answer."""
         cut = b'HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{"id"'
         script = await serve((cut, True))
+        pool, base = pool_for(script)
+
+        with pytest.raises(ConnectionDropped):
+            await pool.request("GET", base, {}, None)
+
+    async def test_a_reset_before_the_close_that_sizes_the_body_is_dropped(
+        self, serve: Start
+    ) -> None:
+        """A body sized by the close is whole only at a clean close: a reset part way
+        is a dropped answer, not a short body."""
+        script = await serve((b"HTTP/1.0 200 OK\r\n\r\n[1, 2", RESET))
         pool, base = pool_for(script)
 
         with pytest.raises(ConnectionDropped):
