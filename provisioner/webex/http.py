@@ -340,6 +340,20 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
+def _why(error: OSError) -> str:
+    """
+    Say why a connection failed, with what to do about an untrusted certificate.
+    """
+    reason = error.strerror or str(error) or type(error).__name__
+    if "CERTIFICATE_VERIFY_FAILED" in reason:
+        # Commonly a proxy that inspects TLS and signs with the agency's own CA.
+        reason += (
+            "; if your network inspects TLS, point SSL_CERT_FILE at the CA bundle "
+            "that signs for it"
+        )
+    return reason
+
+
 def _decoded(body: bytes, fields: tuple[tuple[str, str], ...]) -> bytes:
     """
     Undo a gzip or deflate ``Content-Encoding`` (never asked for, but allowed).
@@ -465,8 +479,7 @@ class HttpPool:
         except TimeoutError:
             raise ConnectFailed(f"cannot connect to {where}: timed out") from None
         except OSError as error:  # an ssl.SSLError (the certificate) is one too
-            reason = error.strerror or str(error) or type(error).__name__
-            raise ConnectFailed(f"cannot connect to {where}: {reason}") from None
+            raise ConnectFailed(f"cannot connect to {where}: {_why(error)}") from None
         return connection
 
     def _release(self, connection: _Connection) -> None:
