@@ -1,6 +1,9 @@
 """
 A stand-in for ``provisioner.webex.http.HttpPool``: canned answers, every request kept.
 
+Put in place of the pool by replacing ``provisioner.webex.client.HttpPool`` (see
+``tests/webex/test_client.py``'s ``mock`` fixture).
+
 Shaped after aioresponses, which mocked the aiohttp client the pool replaced: answers
 are registered by method and URL with ``get``/``post``/``patch``/``delete`` and each is
 used once (``repeat``: that many times, or for ever with True); ``requests`` maps

@@ -64,7 +64,7 @@ from provisioner.webex.answers import (
     error_for_exception,
 )
 from provisioner.webex.endpoint import check_base_url, check_token
-from provisioner.webex.http import HttpPool, HttpTransport
+from provisioner.webex.http import HttpPool
 from provisioner.webex.org_rates import HOME_ORG, OrgRateLimiter, Start
 from provisioner.webex.protocol import (
     Caller,
@@ -143,8 +143,6 @@ class ApiClient:
         rand: the backoff's random source in ``[0, 1)``.
         limiter: another client's rate limiter, to pace both as one (the run's
             first-call probe shares the run client's); None for a limiter of its own.
-        transport: what requests go through; None for an ``HttpPool`` of the client's
-            own, opened and closed with it (tests hand in a fake).
     """
 
     def __init__(
@@ -154,7 +152,6 @@ class ApiClient:
         clock: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
         limiter: OrgRateLimiter | None = None,
-        transport: HttpTransport | None = None,
     ) -> None:
         check_token(settings.token)
         self._base = URL(check_base_url(settings.base_url))
@@ -174,8 +171,7 @@ class ApiClient:
         if limiter is None:
             limiter = OrgRateLimiter(settings.concurrency, settings.rate, clock=clock)
         self._limiter = limiter
-        self._given_transport = transport
-        self._http: HttpTransport | None = None
+        self._http: HttpPool | None = None
         self._calls = 0
         self._rate_limited = 0
         self._retries = 0
@@ -193,7 +189,7 @@ class ApiClient:
         return self._limiter
 
     async def __aenter__(self) -> Self:
-        self._http = self._given_transport or HttpPool(
+        self._http = HttpPool(
             self._base,
             idle=self._settings.concurrency,
             timeout=self._settings.request_timeout,

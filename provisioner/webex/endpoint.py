@@ -59,11 +59,13 @@ def check_token(token: str) -> None:
     Refuse a token that cannot be sent in a header, without echoing it.
 
     A line break in a header would end it early and start another (the request's
-    text is ours to write, see ``http.py``): refuse such a token first, in words
-    that name no secret.
+    text is ours to write, see ``http.py``), and a header carries no character past
+    ASCII (Webex tokens have none; a pasted "…" or a smart quote does): refuse such a
+    token first, in words that name no secret.
     """
-    if not token or any(ch in token for ch in "\r\n\0") or token != token.strip():
+    unsendable = any(ch in token for ch in "\r\n\0") or not token.isascii()
+    if not token or unsendable or token != token.strip():
         raise ConfigError(
-            "The access token is empty or contains whitespace or control characters; "
-            "check WEBEX_ACCESS_TOKEN or the token file."
+            "The access token is empty or contains whitespace, control or non-ASCII "
+            "characters; check WEBEX_ACCESS_TOKEN or the token file."
         )

@@ -6,7 +6,7 @@ JSON answers, thousands of them, and needs only what this module does: keep-aliv
 answers sized by ``Content-Length``, chunked or by the connection's close, TLS, one
 total timeout per request, and telling a request that was never sent from one that
 was. aiohttp's request path costs about twice this module's CPU per call, and
-importing it a third of a second per command (issue 15's CPU goal). The emulator
+importing it about 0.2 s per command (issue 15's CPU goal). The emulator
 stays on aiohttp's server; nothing here imports aiohttp.
 
 What a failure says, because the client's replay rules stand on it:
@@ -30,7 +30,7 @@ import asyncio
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from yarl import URL
 
@@ -44,7 +44,6 @@ __all__ = [
     "HttpAnswer",
     "HttpError",
     "HttpPool",
-    "HttpTransport",
 ]
 
 #: Bounds on what the pool reads, against a peer that never stops sending.
@@ -104,26 +103,6 @@ class HttpAnswer:
         Return every value of the header ``name`` (lower-case), in order.
         """
         return tuple(value for key, value in self.headers if key == name)
-
-
-class HttpTransport(Protocol):
-    """
-    What the API client sends requests through (tests hand it a fake).
-    """
-
-    async def request(
-        self, method: str, url: URL, headers: Mapping[str, str], body: bytes | None
-    ) -> HttpAnswer:
-        """
-        Send one request to ``url`` and return its whole answer.
-        """
-        ...
-
-    async def close(self) -> None:
-        """
-        Close every connection.
-        """
-        ...
 
 
 class _Connection(asyncio.Protocol):
@@ -404,7 +383,7 @@ class HttpPool:
         authority = f"[{host}]" if ":" in host else host
         if origin.explicit_port is not None and not origin.is_default_port():
             authority = f"{authority}:{origin.port}"
-        # Every request's fixed header lines, encoded once.
+        # The header lines every request carries, written once.
         self._fixed = f"Host: {authority}\r\nUser-Agent: {user_agent}\r\n"
         self._idle_limit = max(1, idle)
         self._timeout = timeout

@@ -65,7 +65,9 @@ class TestLoopback:
 
 
 class TestToken:
-    @pytest.mark.parametrize("token", ["", " abc", "abc\n", "ab\rc", "ab\x00c"])
+    @pytest.mark.parametrize(
+        "token", ["", " abc", "abc\n", "ab\rc", "ab\x00c", "abc\u2026", "ab\u00e9c"]
+    )
     def test_unsendable_tokens_are_refused_without_echo(self, token: str) -> None:
         """A token a header cannot carry is refused, and the message never quotes it."""
 
