@@ -64,8 +64,8 @@ __all__ = [
 #: stays unknown. A lookup follows each, so a create that happened is never repeated.
 #: Why eight: under ``make soak``'s faults (about 15% of creates lost) one row in a
 #: 5,000-row soak lost five running about once a soak, and six (the old bound, which
-#: fails the row: "run rerun") in about one soak of four; each more try cuts that
-#: about sevenfold, for a few calls more only on a row the API keeps failing.
+#: fails the row: "run rerun") in 3 partner soaks of 9; each more try cuts that about
+#: sevenfold, for a few calls more only on a row the API keeps failing.
 MAX_CREATES = 8
 #: Lookups by MAC for one row at most, when each one fails transiently.
 MAX_LOOKUPS = 3
