@@ -274,7 +274,7 @@ def test_a_token_refused_mid_run_stops_saves_and_continues(
     assert {r["status"] for r in read_report(report)} <= {"created", "adopted"}
 
 
-@pytest.mark.parametrize("command", (*COMMANDS, "rollback"))
+@pytest.mark.parametrize("command", [*COMMANDS, "rollback"])
 def test_no_token_in_a_fresh_process_prints_one_sentence_and_no_log_line(
     tmp_path: Path, command: str
 ) -> None:
