@@ -12,6 +12,10 @@ Regimes:
 - equal: every org at 20/s. Aggregate = successful calls ÷ the run's own duration
   (its summary's "took") ÷ 100/s, the five limits together; 429 share from the
   emulator's counters.
+- equal, told: after each run above, the same run given the line of
+  ``--max-rate ORG=R`` flags that run's summary advised (each org that learned its
+  limit told one percent under it; an org that learned none stays adaptive). The
+  same two figures.
 - one slow org: org1 at 5/s, the other four at 20/s. Each fast org's rate =
   its successful calls ÷ its own span in the emulator's request log (first request
   arrived to last answered) ÷ 20/s; the slowest of the four is reported.
@@ -20,6 +24,7 @@ Figures are medians over ``--runs`` runs with the spread (min–max); nothing is
 asserted except that every run provisioned every row.
 
     .venv/bin/python benchmarks/bench_orgs.py [--runs 3] [--rows 300] [--quick]
+        [--only equal|slow]
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import argparse
 import csv
 import json
 import re
+import shlex
 import sys
 import time
 import urllib.request
@@ -139,14 +145,17 @@ def requests_of(emulator: Emulator, key: str) -> list[dict[str, Any]]:
     return list(admin(emulator, "GET", f"requests?orgId={org_id_for(key)}")["items"])
 
 
-def provision(emulator: Emulator, manifest: Path, rows: int) -> tuple[float, str]:
+def provision(
+    emulator: Emulator, manifest: Path, rows: int, flags: Sequence[str] = ()
+) -> tuple[float, str]:
     """
-    Reset the emulator and run the manifest; return the run's duration and stdout.
+    Reset the emulator and run the manifest with ``flags``; return the run's
+    duration and stdout.
     """
     emulator.reset()
     report = OUT / "orgs-report.csv"
     run = run_cli(
-        ["run", str(manifest), "--report", str(report), "--fresh", "--quiet"],
+        ["run", str(manifest), "--report", str(report), "--fresh", "--quiet", *flags],
         base_url=emulator.base_url,
         cwd=ROOT,
     )
@@ -169,44 +178,102 @@ def org_rate(entries: list[dict[str, Any]]) -> float:
     return len(accepted) / span
 
 
+#: The line of a partner run's summary that tells each org its learned limit.
+ADVICE = re.compile(
+    r"^  Next run, start each org at .*?: (--max-rate .+)$", re.MULTILINE
+)
+
+
+def aggregate(emulator: Emulator, duration: float) -> tuple[float, float, int, int]:
+    """
+    The last run's successful calls/s ÷ 100/s, its 429 share, ok calls and 429s.
+    """
+    by_org = emulator.stats()["by_org"]
+    ours = [by_org[org_id_for(key)] for key in ORGS]
+    calls = sum(org["requests"] for org in ours)
+    limited = sum(org["rate_limited"] for org in ours)
+    share = (calls - limited) / duration / (LIMIT * len(ORGS))
+    return share, limited / calls, calls - limited, limited
+
+
 def equal_limits(
     emulator: Emulator, manifest: Path, rows: int, runs: int
 ) -> list[tuple[str, str, str, str, str]]:
     """
-    Every org at 20/s: the aggregate share of 100/s and the share answered 429.
+    Every org at 20/s: the aggregate share of 100/s and the share answered 429;
+    then the same told the --max-rate ORG=R flags each run advised.
     """
     for key in ORGS:
         set_limit(emulator, key, LIMIT)
     shares, refused = [], []
+    told_shares, told_refused, told_orgs, told_rates = [], [], [], []
     for number in range(1, runs + 1):
-        duration, _ = provision(emulator, manifest, rows)
-        by_org = emulator.stats()["by_org"]
-        ours = [by_org[org_id_for(key)] for key in ORGS]
-        calls = sum(org["requests"] for org in ours)
-        limited = sum(org["rate_limited"] for org in ours)
-        shares.append((calls - limited) / duration / (LIMIT * len(ORGS)))
-        refused.append(limited / calls)
+        duration, stdout = provision(emulator, manifest, rows)
+        share, refused_share, ok, limited = aggregate(emulator, duration)
+        shares.append(share)
+        refused.append(refused_share)
         say(
-            f"equal run {number}: {duration:.1f} s, {calls - limited} ok calls = "
-            f"{shares[-1]:.1%} of 100/s, 429s {limited}/{calls}"
+            f"equal run {number}: {duration:.1f} s, {ok} ok calls = "
+            f"{share:.1%} of 100/s, 429s {limited}/{ok + limited}"
+        )
+        # The next batch, told what this run learned: the flags it advised.
+        advice = ADVICE.search(stdout)
+        if advice is None:
+            say("  no org learned its limit: nothing to tell")
+            continue
+        flags = shlex.split(advice[1])
+        told = [flag.rpartition("=")[2] for flag in flags if flag != "--max-rate"]
+        duration, _ = provision(emulator, manifest, rows, flags)
+        share, refused_share, ok, limited = aggregate(emulator, duration)
+        told_shares.append(share)
+        told_refused.append(refused_share)
+        told_orgs.append(len(told))
+        told_rates += [float(rate) for rate in told]
+        say(
+            f"  told {len(told)} orgs ({', '.join(told)}/s): {duration:.1f} s, "
+            f"{ok} ok calls = {share:.1%} of 100/s, 429s {limited}/{ok + limited}"
         )
     regime = f"5 orgs × 20/s (burst 5, 40 ms), {rows // len(ORGS)} rows each"
-    share, share_429 = Spread.of(shares), Spread.of(refused)
+    spread, spread_429 = Spread.of(shares), Spread.of(refused)
+    told_rows: list[tuple[str, str, str, str, str]] = []
+    if told_shares:
+        told_regime = (
+            "same, each org told the --max-rate ORG=R its run above advised "
+            f"({Spread.of(told_orgs).show('{:.0f}')} of 5 orgs told, "
+            f"{min(told_rates):g}–{max(told_rates):g}/s)"
+        )
+        told_rows = [
+            (
+                told_regime,
+                "successful calls/s ÷ 100/s",
+                Spread.of(told_shares).show("{:.1f}%", 100),
+                "",
+                "",
+            ),
+            (
+                told_regime,
+                "calls answered 429",
+                Spread.of(told_refused).show("{:.2f}%", 100),
+                "",
+                "",
+            ),
+        ]
     return [
         (
             regime,
             "successful calls/s ÷ 100/s",
-            share.show("{:.1f}%", 100),
+            spread.show("{:.1f}%", 100),
             "≥ 95%",
-            verdict(share.median >= 0.95),
+            verdict(spread.median >= 0.95),
         ),
         (
             regime,
             "calls answered 429",
-            share_429.show("{:.2f}%", 100),
+            spread_429.show("{:.2f}%", 100),
             "≤ 1%",
-            verdict(share_429.median <= 0.01),
+            verdict(spread_429.median <= 0.01),
         ),
+        *told_rows,
     ]
 
 
@@ -262,6 +329,11 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="one run of 60 rows per org"
     )
+    parser.add_argument(
+        "--only",
+        choices=("equal", "slow"),
+        help="one regime: equal limits (with its told pass), or one slow org",
+    )
     return parser.parse_args(argv)
 
 
@@ -273,8 +345,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     manifest = org_manifest(OUT / f"bench-orgs-{per_org}.csv", per_org)
     started = time.perf_counter()
     with start_emulator(emulator_args()) as emulator:
-        table = equal_limits(emulator, manifest, rows, runs)
-        table += one_slow_org(emulator, manifest, rows, runs)
+        table = []
+        if options.only in (None, "equal"):
+            table += equal_limits(emulator, manifest, rows, runs)
+        if options.only in (None, "slow"):
+            table += one_slow_org(emulator, manifest, rows, runs)
     header = ("regime", "figure", "median (min–max)", "target", "met")
     took = (time.perf_counter() - started) / 60
     print(f"Multi-org: {runs} run(s) per figure; took {took:.1f} min.\n")
