@@ -37,6 +37,7 @@ from provisioner.cli.common import (
     read_token,
     resolve_base_url,
 )
+from provisioner.cli.rates import MaxRates
 from provisioner.cli.run import rerun_report_path
 from provisioner.emulator.config import DEFAULT_TOKEN
 from provisioner.emulator.directory import org_id_for
@@ -917,7 +918,7 @@ class TestOptions:
 
     def test_max_rate_caps_the_rate_controller(self) -> None:
         """--max-rate sets the ceiling and keeps the start and floor at or below it."""
-        options = ConnectionOptions(max_rate=0.25)
+        options = ConnectionOptions(max_rate=MaxRates(every=0.25))
 
         settings = build_settings(options, {"WEBEX_ACCESS_TOKEN": "t0ken"})
 
