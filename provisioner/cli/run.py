@@ -470,8 +470,10 @@ async def watch_signals(
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         task_status.started()
         async for signum in signals:
+            # Logged at info: the person is told in words just below, and a raw
+            # log line on the console beside them would only say it twice.
             if not stop.is_set():
-                log.warning("stop_requested", signal=signal.Signals(signum).name)
+                log.info("stop_requested", signal=signal.Signals(signum).name)
                 click.echo(
                     "\nStopping: no new rows start; rows in flight finish and the "
                     "report is written. Press Ctrl-C again to abandon them.",
@@ -479,6 +481,6 @@ async def watch_signals(
                 )
                 stop.set()
             else:
-                log.warning("run_abandoned", signal=signal.Signals(signum).name)
+                log.info("run_abandoned", signal=signal.Signals(signum).name)
                 scope.cancel()
                 return

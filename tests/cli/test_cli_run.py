@@ -850,6 +850,8 @@ class TestInterruptedRuns:
         assert statuses["failed"] == 0  # no row that never started is failed
         assert 0 < done_before < self.ROWS
         assert "run the same command again" in err
+        # Said in words only: no raw log line of the stop beside the sentence.
+        assert "stop_requested" not in err
         assert again.returncode == 0, out2 + err2
         self._assert_complete(emulator, report)
 
