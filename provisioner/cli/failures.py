@@ -129,7 +129,10 @@ def _stop(error: ProvisionerError, where: CommandFailure) -> NoReturn:
     message, code = describe_error(error, base_url=where.base_url)
     import structlog  # here: ``validate`` imports this module, and not structlog
 
-    structlog.get_logger().info("command_stopped", error_type=type(error).__name__)
+    # Only once logging is set up: before it (a missing token is found first),
+    # structlog's default would print the event on standard output.
+    if structlog.is_configured():
+        structlog.get_logger().info("command_stopped", error_type=type(error).__name__)
     fail(message, code)
 
 

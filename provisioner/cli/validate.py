@@ -84,7 +84,7 @@ def validate(
     problems = row_problems(loaded)
     for number, found in code_problems(loaded).items():
         problems[number] = (*problems.get(number, ()), *found)
-    for line in render_validation(loaded, problems):
+    for line in render_validation(loaded, problems, live=checked is not None):
         click.echo(line)
     if checked is not None:
         for line in checked.lines():
@@ -123,13 +123,17 @@ def code_problems(manifest: Manifest) -> dict[int, tuple[Problem, ...]]:
 
 
 def render_validation(
-    manifest: Manifest, problems: Mapping[int, Sequence[Problem]]
+    manifest: Manifest,
+    problems: Mapping[int, Sequence[Problem]],
+    *,
+    live: bool = False,
 ) -> list[str]:
     """
     Return the lines ``validate`` prints: one per problem, then the summary.
 
     ``problems`` decides which rows count as invalid, so checks made elsewhere (the
-    live ones) can be merged in before printing.
+    live ones) can be merged in before printing. ``live``: the live checks ran, so
+    the names were looked up already (their own lines say how it went).
     """
     lines = [
         format_problem(number, problem)
@@ -138,7 +142,7 @@ def render_validation(
     ]
     if lines:
         lines.append("")
-    lines.extend(_summary(manifest, problems))
+    lines.extend(_summary(manifest, problems, live=live))
     return lines
 
 
@@ -154,7 +158,7 @@ def format_problem(number: int, problem: Problem) -> str:
 
 
 def _summary(
-    manifest: Manifest, problems: Mapping[int, Sequence[Problem]]
+    manifest: Manifest, problems: Mapping[int, Sequence[Problem]], *, live: bool
 ) -> list[str]:
     rows = manifest.rows
     # Counted with map: a 100,000-row sheet is counted in C, not row by row.
@@ -185,7 +189,7 @@ def _summary(
         f"{_count(owners.on_people, 'row')} for "
         f"{_count(len(owners.people), 'person', 'people')}"
     )
-    if owners.by_name:
+    if owners.by_name and not live:
         lines.append(
             f"  {_count(owners.by_name, 'row')} name their owner by workspace name or "
             "email: `validate --live` (and a run) look each name up in the org"

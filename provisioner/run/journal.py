@@ -305,9 +305,9 @@ class Journal:
         if not path.is_file():
             return None
         try:
-            with contextlib.closing(
-                sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-            ) as db:
+            # Read-write, though it only reads, as ``read_history`` does: a
+            # read-only connection to a WAL journal leaves -wal and -shm files.
+            with contextlib.closing(sqlite3.connect(path)) as db:
                 found = db.execute(
                     "SELECT value FROM meta WHERE key = 'target'"
                 ).fetchone()

@@ -272,3 +272,32 @@ def test_a_token_refused_mid_run_stops_saves_and_continues(
     macs = [d["mac"] for d in clean.devices()]
     assert len(macs) == len(set(macs)) == rows
     assert {r["status"] for r in read_report(report)} <= {"created", "adopted"}
+
+
+@pytest.mark.parametrize("command", [*COMMANDS, "rollback"])
+def test_no_token_in_a_fresh_process_prints_one_sentence_and_no_log_line(
+    tmp_path: Path, command: str
+) -> None:
+    """Without a token each command, in a process of its own (where logging is not
+    set up yet when the token is looked for), prints one ``Error:`` sentence on
+    standard error and nothing on standard output: no log line of its stopping."""
+    files = {**inputs(tmp_path), "out": tmp_path / "out.csv"}
+    args = (
+        ["rollback", str(files["report"]), "--yes"]
+        if command == "rollback"
+        else command_line(command, files, "http://127.0.0.1:9/v1")
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WEBEX_")}
+    finished = subprocess.run(
+        [sys.executable, "-m", "provisioner", *args],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert finished.returncode == 2, finished.stderr
+    assert finished.stdout == ""
+    lines = [line for line in finished.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, finished.stderr
+    assert lines[-1].startswith("Error: No access token")

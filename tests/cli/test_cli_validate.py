@@ -132,3 +132,24 @@ def test_render_takes_problems_from_elsewhere(tmp_path: Path) -> None:
         == f'row 2, column "workspaceId", value "{WS[:59]}…": no such workspace'
     )
     assert f"{tmp_path / 'm.csv'}: 1 row, 0 valid, 1 invalid" in lines
+
+
+def test_names_are_pointed_to_the_live_checks_until_they_ran(tmp_path: Path) -> None:
+    """Offline, rows naming owners by name are told that --live looks them up; once
+    the live checks ran (and resolved some), that advice is not repeated."""
+    manifest = load_manifest(
+        _write(
+            tmp_path / "m.csv",
+            "mac,model,workspace,personEmail",
+            "0A0000000001,Cisco 8851,Lobby,",
+            "0A0000000002,Cisco 8851,,a@example.com",
+        )
+    )
+
+    offline = render_validation(manifest, {})
+    live = render_validation(manifest, {}, live=True)
+
+    advice = "2 rows name their owner by workspace name or email"
+    assert any(advice in line for line in offline)
+    assert not any("name their owner" in line for line in live)
+    assert [line for line in offline if advice not in line] == live

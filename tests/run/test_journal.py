@@ -162,6 +162,9 @@ class TestJournal:
         assert found is not None
         assert found.same_as(target)
         assert Journal.target_of(tmp_path / "none.sqlite") is None
+        # Reading it leaves no -wal or -shm file beside it (a rerun reads the
+        # journal of the report it takes up; the reports folder stays tidy).
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["r.journal.sqlite"]
 
     def test_rows_are_found_under_their_new_numbers(self, tmp_path: Path) -> None:
         """A row journalled as row 2 is found as row 5 once the manifest moved it."""
