@@ -65,6 +65,16 @@ class RateControl:
     max_rate: float | None = None
     min_rate: float = 0.5
 
+    def capped(self, ceiling: float) -> RateControl:
+        """
+        The same control under ``ceiling``: it starts no faster, and never exceeds it.
+        """
+        return RateControl(
+            initial_rate=min(self.initial_rate, ceiling),
+            max_rate=ceiling,
+            min_rate=min(self.min_rate, ceiling),
+        )
+
 
 DEFAULT_CONCURRENCY = 16
 DEFAULT_TIMEOUT = 30.0
@@ -86,7 +96,13 @@ class Settings:
     concurrency: int = DEFAULT_CONCURRENCY
     request_timeout: float = DEFAULT_TIMEOUT
     retry: RetryPolicy = DEFAULT_RETRY
+    #: The rate control of every org not in ``org_rates`` (``--max-rate R``).
     rate: RateControl = DEFAULT_RATE
+    #: An org's own rate control, by org id (``--max-rate ORG=R``): it beats ``rate``.
+    org_rates: tuple[tuple[str, RateControl], ...] = ()
+    #: An org of ``org_rates`` that no row names: it can only be the token's own
+    #: org (where rows without ``orgId`` go), which ``GET /people/me`` must confirm.
+    rate_org_to_confirm: str | None = None
     tag_mode: TagMode = TagMode.ADD
     dry_run: bool = False
     #: Void an owner's pending code of the row's model from an earlier run and issue

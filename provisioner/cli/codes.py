@@ -139,7 +139,7 @@ def codes_command(
             refuse_inputs([sheet_path], [report, *paths], flag="--sheet")
         manifest, outcomes = load_report(report)
         group = group_column(manifest, group_by)
-        settings = build_settings(connection, os.environ)
+        settings = build_settings(connection, os.environ, manifest=manifest)
         where.base_url = settings.base_url
         configure_logging(
             verbosity=connection.verbose,

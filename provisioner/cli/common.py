@@ -13,7 +13,6 @@ The rules here are the user-facing contract of ``shared/design.md``:
 from __future__ import annotations
 
 import functools
-import math
 import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -33,14 +32,20 @@ from provisioner.cli.failures import (
     describe_error,
     fail,
 )
+from provisioner.cli.rates import (
+    NO_MAX_RATE,
+    MaxRates,
+    limit_advice,
+    max_rate_option,
+    org_limits_advice,
+    rate_settings,
+)
 from provisioner.errors import ConfigError
 from provisioner.models import Manifest, Outcome, RunStats, TagMode
 from provisioner.settings import (
     CLOUD_BASE_URLS,
     DEFAULT_CONCURRENCY,
-    DEFAULT_RATE,
     FEDRAMP_BASE_URL,
-    RateControl,
     Settings,
 )
 from provisioner.webex.endpoint import check_base_url
@@ -93,7 +98,7 @@ class ConnectionOptions:
     cloud: str | None = None
     org_id: str | None = None
     concurrency: int = DEFAULT_CONCURRENCY
-    max_rate: float | None = None
+    max_rate: MaxRates = NO_MAX_RATE
     tag_mode: str = TagMode.ADD.value
     log_file: Path | None = None
     quiet: bool = False
@@ -121,7 +126,7 @@ def api_options(
         tag_mode: offer ``--tag-mode`` (only commands that tag devices do).
         org_purpose: what ``--org-id`` does for this command, for its help.
     """
-    options = [
+    options: list[_OptionDecorator] = [
         token_file_option(),
         base_url_option(),
         cloud_option(),
@@ -133,16 +138,7 @@ def api_options(
             show_default=True,
             help="Requests in flight at most.",
         ),
-        click.option(
-            "--max-rate",
-            type=click.FloatRange(0, min_open=True),
-            metavar="R",
-            help=(
-                "Never start more than R requests per second in one org "
-                "(default: adaptive, each org on its own). A run that learned its "
-                "org's limit ends by saying the R to give here next time."
-            ),
-        ),
+        max_rate_option(),
     ]
     if tag_mode:
         options.append(
@@ -352,26 +348,33 @@ def build_settings(
     environ: Mapping[str, str],
     *,
     dry_run: bool = False,
+    manifest: Manifest | None = None,
 ) -> Settings:
     """
     Build the run's Settings from the flags, then the environment, then the defaults.
+
+    ``manifest`` holds the rows the command works on: each org ``--max-rate ORG=R``
+    names must be one they go to. Without one (``export``), the command acts in
+    one org, which ORG must name.
+
+    Raises:
+        click.BadParameter: ``--max-rate`` names an org no call goes to.
     """
     base_url = resolve_base_url(connection.base_url, connection.cloud, environ)
     token = read_token(connection.token_file, environ)
-    rate = DEFAULT_RATE
-    if connection.max_rate is not None:
-        ceiling = connection.max_rate
-        rate = RateControl(
-            initial_rate=min(DEFAULT_RATE.initial_rate, ceiling),
-            max_rate=ceiling,
-            min_rate=min(DEFAULT_RATE.min_rate, ceiling),
-        )
+    org_id = connection.org_id or None
+    try:
+        rates = rate_settings(connection.max_rate, manifest=manifest, org_id=org_id)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="'--max-rate'") from None
     return Settings(
         token=token,
         base_url=base_url,
-        org_id=connection.org_id or None,
+        org_id=org_id,
         concurrency=connection.concurrency,
-        rate=rate,
+        rate=rates.rate,
+        org_rates=rates.org_rates,
+        rate_org_to_confirm=rates.rate_org_to_confirm,
         tag_mode=TagMode(connection.tag_mode),
         dry_run=dry_run,
     )
@@ -386,20 +389,6 @@ def exit_code_for(outcomes: Iterable[Outcome], *, interrupted: bool) -> int:
     if any(not o.status.is_ok for o in outcomes):
         return EXIT_FAILED_ROWS
     return EXIT_OK
-
-
-def _limit_advice(limit: float) -> str:
-    """
-    Say what the API's limit was and how the next run there can start at it.
-    """
-    # One percent under the learned limit (where the controller runs once settled),
-    # rounded down to a tenth: a run told so meets no 429 unless the limit fell.
-    told = math.floor(limit * 0.99 * 10) / 10
-    return (
-        f"  The API limited this org to about {limit:.1f} requests/s: "
-        f"--max-rate {told:g} starts the next run there at that pace, "
-        "without learning it again."
-    )
 
 
 def format_summary(
@@ -434,13 +423,16 @@ def format_summary(
         second += f" · ended at {stats.final_rate:.1f} requests/s"
     lines = [first, second]
     if stats.learned_limit is not None:
-        lines.append(_limit_advice(stats.learned_limit))
+        lines.append(limit_advice(stats.learned_limit))
     for org in summary.by_org:
         line = f"  {org.org.label()}: {org.rows} rows: {counts_text(org.by_status)}"
         limit = stats.limit_of(org.org.key)
         if limit is not None:
             line += f" · API limit about {limit:.1f} requests/s"
         lines.append(line)
+    advice = org_limits_advice(stats)
+    if advice is not None:
+        lines.append(advice)
     if stats.codes_voided:
         lines.append(
             f"  {stats.codes_voided} replaced activation codes voided (their pending "

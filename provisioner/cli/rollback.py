@@ -167,11 +167,14 @@ def rollback_command(
     """
     with command_errors() as where:
         _start_logging(connection)
-        settings = build_settings(connection, os.environ, dry_run=dry_run)
-        where.base_url = settings.base_url
-        add_secrets(settings.token)
         manifest, outcomes = load_report(report_path)
         add_secrets(*(row.password for row in manifest.rows))
+        # After the report: --max-rate ORG=R must name an org its rows go to.
+        settings = build_settings(
+            connection, os.environ, dry_run=dry_run, manifest=manifest
+        )
+        where.base_url = settings.base_url
+        add_secrets(settings.token)
         paths = _output_paths(report_path, output, dry_run=dry_run)
         job = _Job(
             report=report_path,

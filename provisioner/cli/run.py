@@ -238,12 +238,15 @@ def run(
     """
     with command_errors() as where:
         _start_logging(connection)
-        settings = build_settings(connection, os.environ, dry_run=dry_run)
+        manifest = load_manifest(manifest_path, sheet=sheet)
+        add_secrets(*(row.password for row in manifest.rows))
+        # After the manifest: --max-rate ORG=R must name an org its rows go to.
+        settings = build_settings(
+            connection, os.environ, dry_run=dry_run, manifest=manifest
+        )
         settings = replace(settings, reissue_codes=reissue_codes)
         where.base_url = settings.base_url
         add_secrets(settings.token)
-        manifest = load_manifest(manifest_path, sheet=sheet)
-        add_secrets(*(row.password for row in manifest.rows))
         if looks_like_report(manifest.columns):
             fail(
                 f"{manifest_path} is a report written by provisioner, not a manifest; "
@@ -320,12 +323,13 @@ def rerun(
     """
     with command_errors() as where:
         _start_logging(connection)
-        settings = build_settings(connection, os.environ)
+        manifest, previous = load_report(report_path)
+        add_secrets(*(row.password for row in manifest.rows))
+        # After the report: --max-rate ORG=R must name an org its rows go to.
+        settings = build_settings(connection, os.environ, manifest=manifest)
         settings = replace(settings, reissue_codes=reissue_codes)
         where.base_url = settings.base_url
         add_secrets(settings.token)
-        manifest, previous = load_report(report_path)
-        add_secrets(*(row.password for row in manifest.rows))
         only_rows = rows_to_rerun(previous)
         if not only_rows:
             click.echo(f"Nothing to re-run: every row of {report_path} ended well.")
@@ -466,8 +470,10 @@ async def watch_signals(
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         task_status.started()
         async for signum in signals:
+            # Logged at info: the person is told in words just below, and a raw
+            # log line on the console beside them would only say it twice.
             if not stop.is_set():
-                log.warning("stop_requested", signal=signal.Signals(signum).name)
+                log.info("stop_requested", signal=signal.Signals(signum).name)
                 click.echo(
                     "\nStopping: no new rows start; rows in flight finish and the "
                     "report is written. Press Ctrl-C again to abandon them.",
@@ -475,6 +481,6 @@ async def watch_signals(
                 )
                 stop.set()
             else:
-                log.warning("run_abandoned", signal=signal.Signals(signum).name)
+                log.info("run_abandoned", signal=signal.Signals(signum).name)
                 scope.cancel()
                 return

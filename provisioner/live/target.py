@@ -112,9 +112,11 @@ async def find_caller(api: DevicesApi, settings: Settings) -> Caller | None:
         NoApiError: the base URL is not the Webex API.
         AuthError: the token was refused (401).
         TransientError: the API could not be reached, or kept failing.
+        ConfigError: ``--max-rate ORG=R`` named an org taken to be the token's own,
+            and it is not.
     """
     try:
-        return await api.get_me()
+        caller = await api.get_me()
     except (AuthError, TransientError) as error:
         if isinstance(error, ServerError) and (error.status or 500) < 500:
             # A success without JSON: a web page, not the API.
@@ -126,7 +128,29 @@ async def find_caller(api: DevicesApi, settings: Settings) -> Caller | None:
         # A token without a people scope still works for devices; the org is then
         # known only from --org-id.
         log.warning("caller_unknown", reason="GET /people/me refused (403)")
+        if settings.rate_org_to_confirm is not None:
+            log.warning(
+                "max_rate_org_unconfirmed",
+                org_id=settings.rate_org_to_confirm,
+                reason="the token's own org is unknown: its ceiling is not applied",
+            )
         return None
+    _confirm_rate_org(settings, caller)
+    return caller
+
+
+def _confirm_rate_org(settings: Settings, caller: Caller) -> None:
+    """
+    Refuse an ``--max-rate ORG=R`` that no row names unless ORG is the token's org.
+    """
+    named = settings.rate_org_to_confirm
+    if named is not None and named != caller.org_id:
+        raise ConfigError(
+            f"--max-rate names org {named}, but no row goes there: rows without "
+            f"orgId go to the token's own org, {caller.org_id or 'whose id is unknown'}"
+            ". Name an org by its id as the manifest's orgId column (or the run's "
+            "summary) has it"
+        )
 
 
 async def name_org(api: DevicesApi, org_id: str | None) -> str | None:

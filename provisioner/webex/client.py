@@ -169,7 +169,12 @@ class ApiClient:
         # run share it: the API's bucket counts both clients' calls, and a
         # controller that missed some of them learns a limit too low.
         if limiter is None:
-            limiter = OrgRateLimiter(settings.concurrency, settings.rate, clock=clock)
+            limiter = OrgRateLimiter(
+                settings.concurrency,
+                settings.rate,
+                by_org=dict(settings.org_rates),
+                clock=clock,
+            )
         self._limiter = limiter
         self._http: HttpPool | None = None
         self._calls = 0
@@ -481,7 +486,10 @@ class ApiClient:
         Return the person behind the token (``GET /people/me``), with their org.
         """
         answer = await self._call("GET", self._base / "people" / "me", scoped=False)
-        return caller_from(expect_object(answer))
+        caller = caller_from(expect_object(answer))
+        # Calls naming no org go to the token's: now known, its own --max-rate paces them.
+        self._limiter.rates.name_home(caller.org_id)
+        return caller
 
     async def get_organization(self, org_id: str) -> Organization:
         """

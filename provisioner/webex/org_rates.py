@@ -33,10 +33,19 @@ a shared budget costs less: each org settles on a share of it (simulated in
 ``tests/webex/test_org_rates.py``: over 90% of a shared 100/s, under 1% refused),
 and each org's 429 then pauses that org alone, so refusals stop coming together.
 
+An org may be told its own ceiling (``--max-rate ORG=R``, ``by_org`` below): its
+controller starts no faster than it and never exceeds it, while the orgs not named
+keep the run's own control. The token's own org is named by its id too, though its
+calls name no org (``HOME_ORG``): the client says which org that is once
+``GET /people/me`` has answered (``name_home``).
+
 The decisions are ``OrgRates``: synchronous, on an injectable clock, testable
 without an event loop. ``OrgRateLimiter`` is the async shell the client awaits: a
 request first waits for its org's start slot, holding nothing, then takes an
 in-flight place, so an org paused by a 429 never holds places the others need.
+
+Past 450 lines on purpose: the sharing rule and the lanes it switches are one piece
+of state that the async shell beside it reads at every start.
 """
 
 from __future__ import annotations
@@ -178,11 +187,16 @@ class OrgRates:
         self,
         control: RateControl = DEFAULT_RATE,
         *,
+        by_org: Mapping[str, RateControl] | None = None,
         clock: Clock = time.monotonic,
         tuning: ControllerTuning = DEFAULT_TUNING,
         sharing: SharingRule = DEFAULT_SHARING,
     ) -> None:
         self._control = control
+        #: An org's own control, by org id: it beats ``control`` for that org.
+        self._by_org = dict(by_org or {})
+        #: The token's own org's id, once known: ``HOME_ORG``'s calls go there.
+        self._home: str | None = None
         self._clock = clock
         self._tuning = tuning
         self._sharing = sharing
@@ -214,10 +228,53 @@ class OrgRates:
         found = self._lanes.get(lane)
         if found is None:
             found = RateController(
-                self._control, clock=self._clock, tuning=self._tuning
+                self.control_of(lane), clock=self._clock, tuning=self._tuning
             )
             self._lanes[lane] = found
         return found
+
+    def control_of(self, lane: str) -> RateControl:
+        """
+        Return the control a lane's controller starts from: its org's own, or the run's.
+        """
+        org = self._home if lane == HOME_ORG and self._home is not None else lane
+        return self._by_org.get(org, self._control)
+
+    def name_home(self, org_id: str | None) -> bool:
+        """
+        Say which org the calls without ``orgId`` go to (the token's own).
+
+        When that org was told a ceiling of its own, its lane's controller starts
+        again from it, unless a 429 has taught it something already (the first call,
+        ``GET /people/me``, is what says the org, so little has gone out before).
+        Returns True when the lane's controller was replaced. A caller waiting for a
+        slot of the old one keeps it (a few calls at most, this being a command's
+        first answer); every later one is paced by the new one.
+        """
+        if org_id is None or org_id == self._home:
+            return False
+        self._home = org_id
+        current = self._lanes.get(HOME_ORG)
+        control = self.control_of(HOME_ORG)
+        if (
+            current is None
+            or control is self._control
+            or current.statistics().rate_limited_events
+        ):
+            return False
+        fresh = RateController(control, clock=self._clock, tuning=self._tuning)
+        last = self._last_start.get(HOME_ORG)
+        # Keep the ceiling's spacing after the old controller's last start: one
+        # slot reserved and left unused puts the first real one 1/R from now.
+        ceiling = control.max_rate
+        if (
+            ceiling is not None
+            and last is not None
+            and self._clock() < last + 1 / ceiling
+        ):
+            fresh.reserve_nowait()
+        self._lanes[HOME_ORG] = fresh
+        return True
 
     def record_start_nowait(self, start: Start) -> None:
         """
@@ -363,6 +420,7 @@ class OrgRateLimiter:
         concurrency: int,
         control: RateControl = DEFAULT_RATE,
         *,
+        by_org: Mapping[str, RateControl] | None = None,
         clock: Clock = time.monotonic,
         tuning: ControllerTuning = DEFAULT_TUNING,
         sharing: SharingRule = DEFAULT_SHARING,
@@ -372,7 +430,9 @@ class OrgRateLimiter:
         # the event loop (CapacityLimiter yields on every acquire and tracks its
         # borrowers), a measurable share of the client's CPU per call.
         self._in_flight = anyio.Semaphore(self._concurrency, fast_acquire=True)
-        self.rates = OrgRates(control, clock=clock, tuning=tuning, sharing=sharing)
+        self.rates = OrgRates(
+            control, by_org=by_org, clock=clock, tuning=tuning, sharing=sharing
+        )
         self._clock = clock
         self._tickets: dict[str, anyio.Semaphore] = {}
         self._changed: dict[str, anyio.Event] = {}

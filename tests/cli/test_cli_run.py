@@ -37,6 +37,7 @@ from provisioner.cli.common import (
     read_token,
     resolve_base_url,
 )
+from provisioner.cli.rates import MaxRates
 from provisioner.cli.run import rerun_report_path
 from provisioner.emulator.config import DEFAULT_TOKEN
 from provisioner.emulator.directory import org_id_for
@@ -849,6 +850,8 @@ class TestInterruptedRuns:
         assert statuses["failed"] == 0  # no row that never started is failed
         assert 0 < done_before < self.ROWS
         assert "run the same command again" in err
+        # Said in words only: no raw log line of the stop beside the sentence.
+        assert "stop_requested" not in err
         assert again.returncode == 0, out2 + err2
         self._assert_complete(emulator, report)
 
@@ -915,7 +918,7 @@ class TestOptions:
 
     def test_max_rate_caps_the_rate_controller(self) -> None:
         """--max-rate sets the ceiling and keeps the start and floor at or below it."""
-        options = ConnectionOptions(max_rate=0.25)
+        options = ConnectionOptions(max_rate=MaxRates(every=0.25))
 
         settings = build_settings(options, {"WEBEX_ACCESS_TOKEN": "t0ken"})
 

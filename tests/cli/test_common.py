@@ -56,7 +56,8 @@ def test_no_limit_learned_no_advice(tmp_path: Path) -> None:
 
 def test_a_partner_run_says_each_orgs_learned_limit(tmp_path: Path) -> None:
     """Each org's line in a partner's summary carries the limit that org's
-    controller learned; an org that learned none says none, and no advice."""
+    controller learned; an org that learned none says none, and gets no
+    --max-rate in the advice."""
     path = tmp_path / "m.csv"
     path.write_text(
         "mac,model,workspaceId,orgId\n"
@@ -78,4 +79,5 @@ def test_a_partner_run_says_each_orgs_learned_limit(tmp_path: Path) -> None:
     (customer,) = [line for line in lines if "Customer A (org-a)" in line]
     assert "API limit" not in home
     assert customer.endswith("· API limit about 19.9 requests/s")
-    assert not any("--max-rate" in line for line in lines)
+    (advice,) = [line for line in lines if "--max-rate" in line]
+    assert advice.endswith(": --max-rate org-a=19.7")

@@ -17,6 +17,7 @@ import pytest
 
 from provisioner.settings import RateControl
 from provisioner.webex.org_rates import (
+    HOME_ORG,
     SHARED_LANE,
     SHORT_WAIT,
     OrgRateLimiter,
@@ -278,6 +279,101 @@ class TestPerOrgControl:
         assert max(first) - min(first) < 0.25  # they did coincide at first
         assert not run.rates.is_shared
         assert sum(run.rejected.values()) / sum(run.done.values()) < 0.01
+
+
+class TestToldCeilings:
+    """``--max-rate ORG=R``: one org's own ceiling, the others' control untouched."""
+
+    def test_a_told_org_never_starts_faster_than_told(self) -> None:
+        """
+        Org "told" has a ceiling of 5/s and a bucket of 50/s: from its first second
+        on it never goes faster than 5/s, while "free" beside it ramps far past.
+        """
+        clock = FakeClock()
+        rates = OrgRates(
+            RateControl(initial_rate=20.0),
+            by_org={"told": RateControl().capped(5.0)},
+            clock=clock,
+        )
+        buckets = {"told": Bucket(50.0, 10), "free": Bucket(50.0, 10)}
+
+        run = simulate(
+            {"told": 100, "free": 600}, buckets, rates=rates, clock=clock, until=60.0
+        )
+
+        told = [t for t, org in run.accepted if org == "told"]
+        assert len(told) == 100
+        # Any second holds at most 5 starts (6 accepted answers at a boundary).
+        assert max(sum(1 for u in told if t <= u < t + 1.0) for t in told) <= 6
+        assert rate_over(run.accepted, "told", 0.0) <= 5.0 * 1.01
+        assert run.rejected["told"] == 0
+        assert rates.controller("told").statistics().rate <= 5.0
+        assert rate_over(run.accepted, "free", 0.0) > 20.0
+
+    def test_a_told_org_starts_no_faster_than_its_ceiling(self) -> None:
+        """Its controller starts at min(the run's initial rate, the ceiling)."""
+        rates = OrgRates(
+            RateControl(initial_rate=20.0),
+            by_org={
+                "slow": RateControl().capped(5.0),
+                "fast": RateControl().capped(50),
+            },
+            clock=FakeClock(),
+        )
+
+        assert rates.control_of("slow") == RateControl(
+            initial_rate=5.0, max_rate=5.0, min_rate=0.5
+        )
+        assert rates.control_of("fast").initial_rate == 20.0
+        assert rates.control_of("other") == RateControl(initial_rate=20.0)
+
+    def test_the_tokens_own_org_is_paced_by_its_id_once_named(self) -> None:
+        """
+        Calls without orgId (lane "") go to the token's org. Once the client says
+        which org that is, a ceiling told for its id paces that lane, whose
+        controller starts again from it.
+        """
+        clock = FakeClock()
+        rates = OrgRates(
+            RateControl(initial_rate=20.0),
+            by_org={"own-id": RateControl().capped(4.0)},
+            clock=clock,
+        )
+        before = rates.controller(HOME_ORG)
+        rates.record_start_nowait(Start(HOME_ORG, HOME_ORG, before.reserve_nowait()))
+        assert before.statistics().rate == 20.0
+        clock.now = 0.01
+
+        assert rates.name_home("own-id")
+
+        assert rates.controller(HOME_ORG) is not before
+        assert rates.controller(HOME_ORG).statistics().rate == 4.0
+        # Its first slot keeps 1/4 s after the last start the old one paced.
+        assert rates.controller(HOME_ORG).reserve_nowait() >= 0.25
+        assert not rates.name_home("own-id")  # said once is enough
+
+    def test_an_untold_home_org_keeps_its_controller(self) -> None:
+        rates = OrgRates(
+            RateControl(initial_rate=20.0),
+            by_org={"customer": RateControl().capped(4.0)},
+            clock=FakeClock(),
+        )
+        before = rates.controller(HOME_ORG)
+
+        assert not rates.name_home("own-id")
+        assert rates.controller(HOME_ORG) is before
+
+    def test_a_home_controller_that_met_a_429_is_kept(self) -> None:
+        """A controller paused by a 429 is not swapped for a fresh one that would
+        forget the pause."""
+        clock = FakeClock()
+        rates = OrgRates(by_org={"own-id": RateControl().capped(4.0)}, clock=clock)
+        rates.record_start_nowait(Start(HOME_ORG, HOME_ORG, 0.0))
+        rates.record_rejected_nowait(Start(HOME_ORG, HOME_ORG, 0.0), 1.0)
+        before = rates.controller(HOME_ORG)
+
+        assert not rates.name_home("own-id")
+        assert rates.controller(HOME_ORG) is before
 
 
 class TestSharedBudget:
