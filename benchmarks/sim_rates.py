@@ -5,8 +5,9 @@ The controller (``provisioner.webex.ratelimit``) is driven on a fake clock by a 
 of workers against a server-side token bucket, with each request's one-way trip
 jittered and its send delayed by up to ``--delay-ms`` (a busy event loop). Per bucket
 it prints the share of the limit the run got (the median over ``--seeds`` runs), the
-most calls answered 429 and the most 429 episodes. ``--initial-rate``, ``--margin``
-and ``--ramp-interval`` try a change without editing the code.
+most calls answered 429 and the most 429 episodes. ``--initial-rate``, ``--margin``,
+``--ramp-interval``, ``--quick`` and ``--deep-backoff`` try a change without editing the
+code.
 
 It is its own copy of ``tests/webex/test_ratelimit.simulate`` (and its bucket) on
 purpose: the tests' simulator is exact, with no jitter and no delay, because exact-value
@@ -16,6 +17,7 @@ tests of the controller stand on it; this one jitters every trip, as a real netw
     .venv/bin/python benchmarks/sim_rates.py --initial-rate 40  # a faster start
     .venv/bin/python benchmarks/sim_rates.py --margin 0.005     # a thinner margin
     .venv/bin/python benchmarks/sim_rates.py --ramp-interval 0.05  # a faster ramp
+    .venv/bin/python benchmarks/sim_rates.py --quick 0              # never halve
 """
 
 from __future__ import annotations
@@ -173,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--initial-rate", type=float, default=None)
     parser.add_argument("--margin", type=float, default=None)
     parser.add_argument("--ramp-interval", type=float, default=None)
+    parser.add_argument("--quick", type=float, default=None)
+    parser.add_argument("--deep-backoff", type=float, default=None)
     parser.add_argument("--seeds", type=int, default=6)
     parser.add_argument("--delay-ms", type=float, default=3.0)
     options = parser.parse_args(argv)
@@ -184,9 +188,15 @@ def main(argv: list[str] | None = None) -> int:
         tuning = replace(tuning, margin=options.margin)
     if options.ramp_interval is not None:
         tuning = replace(tuning, ramp_interval=options.ramp_interval)
+    if options.quick is not None:
+        tuning = replace(tuning, quick=options.quick)
+    if options.deep_backoff is not None:
+        tuning = replace(tuning, deep_backoff=options.deep_backoff)
     print(
         f"initial rate {control.initial_rate:g}/s, margin {tuning.margin:g}, "
         f"doubling every {tuning.ramp_interval * 1000:g} ms, "
+        f"halving after a 429 within {tuning.quick:g} s of a restart "
+        f"(to {tuning.deep_backoff:g}), "
         f"{options.seeds} seeds, sends delayed up to {options.delay_ms:g} ms"
     )
     print(

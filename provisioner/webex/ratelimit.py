@@ -18,8 +18,14 @@ How the controller behaves:
     concurrency cap already bounds the load).
 ``searching``
     After a 429 with no limit learned yet: pause for ``Retry-After``, restart at a
-    share of the start rate measured just before the 429, and raise the rate
-    linearly until the next 429.
+    share of the start rate measured just before the 429 (``backoff``, 85%), and
+    raise the rate linearly until the next 429. A 429 within ``quick`` seconds of
+    such a restart (before the climb added 5%) says the restart itself was well
+    over the limit: restart at half (``deep_backoff``) instead. Against small
+    bursts this is most of the search: a 5/s bucket of burst 5 or 1 rejects the
+    ramp's 20/s within a few calls, and every 85% step under it cost another
+    one-second pause (9 to 15 of them before the limit was reached, against 2 to 4
+    now; ``benchmarks/sim_rates.py``).
 ``settled``
     A 429 in a server-side token bucket (rate ``L``, burst ``B``) happens when the
     starts since the bucket was last full exceeded ``B + L * t`` over some interval
@@ -28,6 +34,21 @@ How the controller behaves:
     enough in length to place the crossing at all). The controller then runs
     ``margin`` under it, holds for ``settle_hold`` seconds and probes up very slowly,
     so a raised limit is found again without oscillating across it.
+
+What an episode says about ``B`` (``Episode.burst``): a bucket full where the
+excess peaks holds ``B - excess`` at the end, which is under one call (the call was
+rejected) and at least what refilled since the last start (that start took a whole
+call). ``B`` is the middle of that range, not ``excess`` itself: a slow drain ends
+with nearly one call in the bucket, a fast one with anything down to nothing, and
+crossing the bare excess curves of a fast and a slow episode placed the limit a few
+percent low (20/s burst 5: 89% of the limit, against 95% now). The one hard
+constraint is ``B >= 1`` (a bucket that took a call held one), so a crossing is
+refused only where ``excess <= 0``; refusing ``excess < 1``, as before, refused
+every bucket of burst 1, whose excess at the true limit is always below one call.
+A crossing must also explain the episodes paired past on the way to it: each ended
+in a 429, so the learned bucket must have been under one call at each end. Two long
+episodes of the same drain rate can otherwise cross far from the limit at a burst of
+hundreds (50/s raised to 60/s: a "limit" of 55/s with a burst of 301).
 
 Why not settle from the first 429 alone: one episode gives one curve, and a curve
 cannot tell rate from burst. Against the ramp above, buckets of 45/s with burst
@@ -95,6 +116,10 @@ class ControllerTuning:
             of the rate (otherwise the pool, not the controller, is the bottleneck).
         backoff: after a 429 with no limit learned, restart at this share of the
             start rate measured before it.
+        quick: a 429 while searching within this many seconds of the restart
+            (before the climb added ``search_slope``) means the restart itself was
+            well over the limit ...
+        deep_backoff: ... so restart at this share of the measured rate instead.
         search_slope: while searching, the rate grows linearly by this share of the
             rate the 429 came at, per second: fast enough to climb back from a low
             restart, slow enough that the next 429 episode is long and informative.
@@ -110,6 +135,8 @@ class ControllerTuning:
     ramp_interval: float = 0.1
     ramp_demand: float = 0.75
     backoff: float = 0.85
+    quick: float = 1.0
+    deep_backoff: float = 0.5
     search_slope: float = 0.05
     resolution: float = 0.5
     margin: float = 0.01
@@ -136,6 +163,17 @@ class Episode:
         Return the burst a token bucket at ``limit`` would need to accept all starts.
         """
         return self._peak(limit)[0]
+
+    def burst(self, limit: float) -> float:
+        """
+        Return the burst of a token bucket at ``limit`` that best explains the episode.
+
+        Full at the peak of ``excess``, such a bucket holds ``burst - excess`` at the
+        end: under one call (the call was rejected), and at least what refilled since
+        the last start (which took the last whole call). The middle of that range.
+        """
+        refilled = min(1.0, limit * (self.end - self.starts[-1]))
+        return self.excess(limit) + (1.0 + refilled) / 2
 
     def drain(self, limit: float) -> float:
         """
@@ -190,7 +228,7 @@ def learn_limit(
     """
     Return the token-bucket rate both episodes agree on, or None when they do not.
 
-    Each episode says "the bucket ran dry at its end": ``excess(L) == B`` for the same
+    Each episode says "the bucket ran dry at its end": ``burst(L) == B`` for the same
     unknown burst ``B``. The difference of the two curves changes sign at most once
     between ``low`` and ``high`` for differently shaped episodes; bisect for it.
 
@@ -204,7 +242,7 @@ def learn_limit(
         return None
 
     def gap(limit: float) -> float:
-        return first.excess(limit) - second.excess(limit)
+        return first.burst(limit) - second.burst(limit)
 
     gap_low, gap_high = gap(low), gap(high)
     if (
@@ -228,8 +266,9 @@ def learn_limit(
         if high - low < 1e-3:  # pragma: no mutate
             break
     limit = (low + high) / 2
-    # A burst below one call means the episodes disagree with any token bucket.
-    if first.excess(limit) < 1.0:
+    # A bucket that took a call held one: B >= 1, and B < excess + 1 (the call at the
+    # end was rejected), so no excess above nothing means no bucket fits.
+    if first.excess(limit) <= 0.0:
         return None
     apart = abs(first.drain(limit) - second.drain(limit))
     if apart <= 0 or 1.0 / apart > resolution * limit:
@@ -321,7 +360,12 @@ class RateController:
         self._episodes.append(episode)
         limit = None
         # Pair the new episode with the latest earlier one that differs in shape
-        # (identical shapes cannot tell rate from burst).
+        # (identical shapes cannot tell rate from burst), and believe the answer only
+        # if every episode passed over on the way ended in a 429 under it too: the
+        # learned bucket (at least ``excess`` of the earlier one) under one call at
+        # its end. The excess is a lower bound of the burst, so this only refuses
+        # what no burst consistent with the pair explains.
+        between: list[Episode] = []
         for earlier in reversed(list(self._episodes)[:-1]):
             limit = learn_limit(
                 earlier,
@@ -330,8 +374,12 @@ class RateController:
                 high=max(rate_then, measured) * 1.05,
                 resolution=self._tuning.resolution,
             )
-            if limit is not None:
+            if limit is not None and all(
+                other.excess(limit) + 1 > earlier.excess(limit) for other in between
+            ):
                 break
+            limit = None
+            between.append(earlier)
         self._paused_until = max(self._paused_until, pause_end)
         if limit is not None:
             self._settle(min(limit, max(rate_then, measured)))
@@ -339,7 +387,14 @@ class RateController:
             # Settled, yet rejected: the limit fell or was overestimated; step under.
             self._settle(min(self._ceiling, rate_then) * (1 - 2 * self._tuning.margin))
         else:
-            self._search(measured, max(rate_then, measured))
+            # A 429 soon after a search's restart: the restart was well over the
+            # limit, and another 85% step would likely cost another pause.
+            quick = (
+                self._phase is Phase.SEARCHING
+                and started_at - self._base_since < self._tuning.quick
+            )
+            backoff = self._tuning.deep_backoff if quick else self._tuning.backoff
+            self._search(measured * backoff, max(rate_then, measured))
         self._episode_start = self._paused_until
         self._starts.clear()
         self._next = self._paused_until
@@ -420,9 +475,9 @@ class RateController:
             return self._base_rate
         return count / span
 
-    def _search(self, measured: float, rate_then: float) -> None:
+    def _search(self, restart: float, rate_then: float) -> None:
         self._phase = Phase.SEARCHING
-        self._base_rate = self._clamp(measured * self._tuning.backoff)
+        self._base_rate = self._clamp(restart)
         self._base_since = self._paused_until
         self._slope = self._tuning.search_slope * rate_then
 
