@@ -33,6 +33,14 @@ a shared budget costs less: each org settles on a share of it (simulated in
 ``tests/webex/test_org_rates.py``: over 90% of a shared 100/s, under 1% refused),
 and each org's 429 then pauses that org alone, so refusals stop coming together.
 
+The rule needs the refusals to line up, which happens when orgs that under-use a
+shared budget are overrun at once (a newcomer's ramp). Orgs that fill it, as they
+do since each org's controller centres its estimate of a bucket (``ratelimit.py``),
+are refused one at a time as a newcomer starts, and each steps down alone to a
+share: the budget stays filled (``test_a_fifth_org_joining_a_shared_budget_keeps_it
+_filled``: at least 95% of 90, 100 and 110/s, under 1% refused), though nothing
+was noticed.
+
 An org may be told its own ceiling (``--max-rate ORG=R``, ``by_org`` below): its
 controller starts no faster than it and never exceeds it, while the orgs not named
 keep the run's own control. The token's own org is named by its id too, though its

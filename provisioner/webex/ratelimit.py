@@ -120,6 +120,8 @@ class ControllerTuning:
             (before the climb added ``search_slope``) means the restart itself was
             well over the limit ...
         deep_backoff: ... so restart at this share of the measured rate instead.
+        max_drop: once settled, the most a newly learned limit may lower the rate,
+            as a share of it.
         search_slope: while searching, the rate grows linearly by this share of the
             rate the 429 came at, per second: fast enough to climb back from a low
             restart, slow enough that the next 429 episode is long and informative.
@@ -137,6 +139,7 @@ class ControllerTuning:
     backoff: float = 0.85
     quick: float = 1.0
     deep_backoff: float = 0.5
+    max_drop: float = 0.15
     search_slope: float = 0.05
     resolution: float = 0.5
     margin: float = 0.01
@@ -381,6 +384,11 @@ class RateController:
             limit = None
             between.append(earlier)
         self._paused_until = max(self._paused_until, pause_end)
+        if limit is not None and self._phase is Phase.SETTLED:
+            # Settled, one new pair may lower the rate by ``max_drop`` at most: two
+            # episodes of orgs sharing one budget can cross far under it, and a
+            # limit that really fell is followed down by the next 429s.
+            limit = max(limit, (1 - self._tuning.max_drop) * rate_then)
         if limit is not None:
             self._settle(min(limit, max(rate_then, measured)))
         elif self._ceiling is not None:
