@@ -302,20 +302,10 @@ class Journal:
         """
         The target a journal file was written for (None: no readable journal there).
         """
-        if not path.is_file():
+        found = _read(path, "SELECT value FROM meta WHERE key = 'target'")
+        if not found:
             return None
-        try:
-            # Read-write, though it only reads, as ``read_history`` does: a
-            # read-only connection to a WAL journal leaves -wal and -shm files.
-            with contextlib.closing(sqlite3.connect(path)) as db:
-                found = db.execute(
-                    "SELECT value FROM meta WHERE key = 'target'"
-                ).fetchone()
-        except sqlite3.DatabaseError:
-            return None
-        if found is None:
-            return None
-        identity = json.loads(found[0])
+        identity = json.loads(found[0][0])
         return Target(
             base_url=identity["base_url"],
             org_id=identity["org_id"] or None,
@@ -691,20 +681,9 @@ def read_history(path: Path) -> tuple[RunRecord, ...]:
     The run records of the journal at ``path``, oldest first; none when there is no
     journal (or it is not readable: the history is for people, never a reason to stop).
     """
-    if not path.is_file():
+    found = _read(path, "SELECT record FROM runs")
+    if found is None:
         return ()
-    try:
-        # Read-write, though it only reads: a read-only connection to a WAL journal
-        # leaves -wal and -shm files behind, which the last writer's close removes.
-        connection = sqlite3.connect(path)
-    except sqlite3.Error:
-        return ()
-    try:
-        found = connection.execute("SELECT record FROM runs").fetchall()
-    except sqlite3.Error:
-        return ()
-    finally:
-        connection.close()
     records = []
     for (text,) in found:
         try:
@@ -712,3 +691,19 @@ def read_history(path: Path) -> tuple[RunRecord, ...]:
         except ValueError:
             continue
     return tuple(sorted(records, key=lambda record: record.started_at))
+
+
+def _read(path: Path, query: str) -> list[Any] | None:
+    """
+    The rows ``query`` finds in the journal at ``path``; None when there is no
+    readable journal there.
+    """
+    if not path.is_file():
+        return None
+    try:
+        # Read-write, though it only reads: a read-only connection to a WAL journal
+        # leaves -wal and -shm files behind, which the last writer's close removes.
+        with contextlib.closing(sqlite3.connect(path)) as connection:
+            return connection.execute(query).fetchall()
+    except sqlite3.Error:
+        return None
