@@ -8,6 +8,8 @@ pending devices, and move the clock.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from datetime import datetime
 from typing import Any
@@ -18,6 +20,9 @@ from provisioner.emulator.orgs import Org
 from provisioner.emulator.state import STATE_KEY
 from provisioner.emulator.store import Problem, iso
 from provisioner.emulator.wire import json_response
+
+#: The longest a reset waits for requests already being answered.
+DRAIN_TIMEOUT_S = 10.0
 
 __all__ = ["ADMIN_PREFIX", "admin_routes"]
 
@@ -127,8 +132,15 @@ async def list_requests(request: web.Request) -> web.Response:
 async def reset(request: web.Request) -> web.Response:
     """
     POST /_emulator/reset: clear devices and stats; restart the seeded sequences.
+
+    Requests still being answered finish first (up to ``DRAIN_TIMEOUT_S``), so
+    nothing sent before the reset lands after it.
     """
-    request.app[STATE_KEY].reset()
+    state = request.app[STATE_KEY]
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(DRAIN_TIMEOUT_S):
+            await state.drain()
+    state.reset()
     return web.Response(status=204)
 
 

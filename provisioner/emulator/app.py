@@ -189,6 +189,21 @@ async def gateway(request: web.Request, handler: Handler) -> web.StreamResponse:
             return error_response(
                 problem.status, problem.message, "EMULATOR_ADMIN", problem.error_code
             )
+    answered = asyncio.get_running_loop().create_future()
+    state.answering.add(answered)
+    try:
+        return await _gateway_api(request, handler, state)
+    finally:
+        state.answering.discard(answered)
+        answered.set_result(None)
+
+
+async def _gateway_api(
+    request: web.Request, handler: Handler, state: EmulatorState
+) -> web.StreamResponse:
+    """
+    Answer one ``/v1`` request as the gateway does (see the module).
+    """
     started = time.monotonic()
     tracking_id = request.headers.get("TrackingID") or f"ROUTER_{uuid.uuid4()}"
     route = _route(request)

@@ -5,6 +5,7 @@ clock, stats and the request log.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -110,6 +111,8 @@ class EmulatorState:
         self.dice = FaultDice(config.seed)
         self.knobs = config.knobs()
         self.requests = RequestLog(config.request_log_size)
+        # One future per API request being answered, done when its answer is final.
+        self.answering: set[asyncio.Future[None]] = set()
 
     @property
     def store(self) -> DeviceStore:
@@ -194,6 +197,17 @@ class EmulatorState:
         Return the current fault knobs as plain data.
         """
         return asdict(self.knobs)
+
+    async def drain(self) -> None:
+        """
+        Wait for the API requests being answered now (the caller bounds the wait).
+
+        A client that gave up on a request (a Ctrl-C, a kill) leaves its handler
+        running here, sleeping out the latency knob; a reset must not let it land
+        afterwards as a write in the fresh stats and devices.
+        """
+        if self.answering:
+            await asyncio.wait(set(self.answering))
 
     def reset(self) -> None:
         """

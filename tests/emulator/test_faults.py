@@ -4,6 +4,7 @@ The emulator's fault injection, admin view, clock and process harness.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -434,6 +435,29 @@ class TestProcess:
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v1", base_url)
         assert status == 200
         assert process.poll() is not None
+
+    async def test_reset_waits_for_a_request_its_client_gave_up_on(
+        self, http: aiohttp.ClientSession
+    ) -> None:
+        """A create still being answered when its client gave up (a Ctrl-C, a kill)
+        lands before a reset, not after it in the fresh devices and stats."""
+        payload = {
+            "mac": "00AABB112233",
+            "model": "Cisco 8851",
+            "workspaceId": WORKSPACE,
+        }
+        with run_in_subprocess(["--latency-ms", "300"]) as (_, base_url):
+            admin = base_url.removesuffix("/v1") + "/_emulator"
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.05):
+                    await http.post(f"{base_url}/devices", json=payload, headers=AUTH)
+            async with http.post(f"{admin}/reset") as r:
+                reset = r.status
+            await asyncio.sleep(0.4)  # past the latency the abandoned create slept out
+            async with http.get(f"{admin}/stats") as r:
+                stats = await r.json()
+
+        assert (reset, stats["requests_total"], stats["by_route"]) == (204, 0, {})
 
     def test_cli_help_is_the_emulator_help(self) -> None:
         """provisioner emulator --help shows the emulator's own flags."""
