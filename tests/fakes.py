@@ -450,3 +450,9 @@ class FakeDevicesApi:
         async with self._call("get_organization", org_id):
             pass
         return Organization(id=org_id, display_name=f"Org {org_id}")
+
+    async def list_organizations(self) -> list[Organization]:
+        # A customer admin's token sees its own org; other orgs are read one by one.
+        async with self._call("list_organizations", None):
+            pass
+        return [Organization(id=self.org_id, display_name=f"Org {self.org_id}")]

@@ -69,7 +69,14 @@ from provisioner.live.preflight import (
     read_orgs,
     with_catalogues,
 )
-from provisioner.live.target import acted_on, find_caller, name_org, target_of
+from provisioner.live.target import (
+    OrgDirectory,
+    acted_on,
+    find_caller,
+    name_org,
+    read_org_directory,
+    target_of,
+)
 from provisioner.logs import event_logger
 from provisioner.models import (
     Changes,
@@ -270,6 +277,8 @@ class _Run:
     token_refused: bool = False
     #: What reading each org the rows go to answered (its list, or a refusal).
     orgs: dict[str | None, OrgAccess] = field(default_factory=dict)
+    #: The orgs the token sees, with their names (``GET /organizations``).
+    org_directory: OrgDirectory = field(default_factory=OrgDirectory)
     #: The orgs the rows go to, in order, when that is not the run's org alone.
     org_keys: tuple[str | None, ...] = ()
     #: Outcomes known before any row was worked on (invalid rows, rows the journal
@@ -398,27 +407,38 @@ class _Run:
         run ``meanwhile`` with the org's list while its name is still being read.
 
         GET /people/me fails fast on a refused token or a wrong URL, and its failure
-        is the one raised. The reads that do not need its answer go out beside it
-        (supportedDevices, and the org's name when ``--org-id`` names the org): one
-        round trip before the first row instead of two. The name of the token's own
-        org waits for people/me, which says which org that is; the rows are readied
-        (``meanwhile``) during that read, since only the confirmation needs the name.
+        is the one raised. The reads that do not need its answer go out beside it:
+        supportedDevices, and the orgs the token sees with their names
+        (``GET /organizations``): one round trip before the first row instead of two.
+        The token's own org, when the list lacks it, waits for people/me to be read
+        by its id; the rows are readied (``meanwhile``) during these reads, since
+        only the confirmation needs the name.
         """
-        given = self.settings.org_id
         with self.api.tally():
             async with ahead_of() as early:
                 catalogue = early.start(self._first_call())
-                named = early.start(name_org(self.api, given)) if given else None
+                listed = early.start(read_org_directory(self.api))
+                given = self.settings.org_id
+                named = early.start(self._name_org(given, listed)) if given else None
                 caller = await self._identify()
                 if named is None:
                     own = acted_on(self.settings, caller)
-                    named = early.start(name_org(self.api, own))
+                    named = early.start(self._name_org(own, listed))
                 models = await self._supported_models(catalogue)
                 self.target = target_of(self.settings, caller, None)
                 self._refuse_another_target()
                 org_name, _ = await side_by_side(named.answer(), meanwhile(models))
             self._name_own_org(org_name)
         return models
+
+    async def _name_org(
+        self, org_id: str | None, listed: Ahead[OrgDirectory]
+    ) -> str | None:
+        """
+        Name the run's org from the org list, or by its id when the list lacks it.
+        """
+        self.org_directory = await listed.answer()
+        return await name_org(self.api, org_id, self.org_directory)
 
     def _refuse_another_target(self) -> None:
         """
@@ -494,7 +514,9 @@ class _Run:
         with self.api.tally():
             self.orgs.update(await read_orgs(self.api, others, concurrency=concurrency))
             infos = [self.orgs[key].info for key in others]
-            for named in await name_orgs(self.api, infos, concurrency=concurrency):
+            for named in await name_orgs(
+                self.api, infos, self.org_directory, concurrency=concurrency
+            ):
                 self.orgs[named.key] = replace(self.orgs[named.key], info=named)
         self.org_keys = tuple(keys)
 

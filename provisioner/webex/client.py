@@ -175,6 +175,9 @@ class ApiClient:
                 by_org=dict(settings.org_rates),
                 clock=clock,
             )
+            # An org told a ceiling that no row names can only be the token's own:
+            # its ceiling paces the first calls too, before GET /people/me confirms.
+            limiter.rates.name_home(settings.rate_org_to_confirm)
         self._limiter = limiter
         self._http: HttpPool | None = None
         self._calls = 0
@@ -499,6 +502,13 @@ class ApiClient:
             "GET", self._base / "organizations" / org_id, scoped=False
         )
         return organization_from(expect_object(answer))
+
+    async def list_organizations(self) -> list[Organization]:
+        """
+        Return every org the token may see (``GET /organizations``, not paged).
+        """
+        url = self._base / "organizations"
+        return [organization_from(item) async for item in self._items(url, {}, None)]
 
     # -- one request, with retries ------------------------------------------------------
 

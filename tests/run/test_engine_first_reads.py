@@ -19,7 +19,7 @@ import pytest
 import structlog
 from fakes import FakeDevicesApi
 
-from provisioner.errors import AuthError, NotFoundError
+from provisioner.errors import AuthError, ForbiddenError, NotFoundError
 from provisioner.intake.manifest import load_manifest
 from provisioner.live.target import NoApiError
 from provisioner.models import Changes, Manifest, Status, Target
@@ -72,6 +72,10 @@ class Meeting(FakeDevicesApi):
         await self.meet("get_organization")
         return await super().get_organization(org_id)
 
+    async def list_organizations(self) -> Any:
+        await self.meet("list_organizations")
+        return await super().list_organizations()
+
     async def supported_devices(self, *, org_id: str | None = None) -> Any:
         await self.meet("supported_devices")
         return await super().supported_devices(org_id=org_id)
@@ -81,25 +85,59 @@ class Meeting(FakeDevicesApi):
         return await super().find_workspaces(display_name, **kwargs)
 
 
-async def test_people_me_and_the_catalogue_are_read_together(tmp_path: Path) -> None:
-    """supportedDevices (sent without an org) does not wait for GET /people/me."""
-    api = Meeting(
-        {"get_me": {"supported_devices"}, "supported_devices": {"get_me"}},
-        workspaces={"ws-1"},
-    )
+async def test_people_me_the_org_list_and_the_catalogue_are_read_together(
+    tmp_path: Path,
+) -> None:
+    """
+    supportedDevices (sent without an org) and GET /organizations do not wait for
+    GET /people/me; the list names the token's org, so no GET /organizations/{orgId}
+    follows.
+    """
+    first_reads = {"get_me", "list_organizations", "supported_devices"}
+    api = Meeting({op: first_reads - {op} for op in first_reads}, workspaces={"ws-1"})
+    seen: list[Target] = []
 
     with anyio.fail_after(DEADLOCK_GUARD):
-        result = await provision(by_id(tmp_path), settings(), api=api)
+        result = await provision(
+            by_id(tmp_path),
+            settings(),
+            api=api,
+            before_rows=lambda target, _: seen.append(target),
+        )
 
     assert [o.status for o in result.outcomes.values()] == [Status.CREATED]
     assert api.count("supported_devices") == 1
-    assert api.count("get_organization") == 1
+    assert api.count("list_organizations") == 1
+    assert api.count("get_organization") == 0
+    assert [(t.org_id, t.org_name) for t in seen] == [("org-fake", "Org org-fake")]
+
+
+async def test_an_org_the_list_lacks_is_read_by_its_id(tmp_path: Path) -> None:
+    """A token that may not list orgs (403) leaves the org unnamed without asking
+    again by id; one whose list lacks the org reads it by id."""
+    refused = Meeting({}, workspaces={"ws-1"})
+    refused.fail_before("list_organizations", ForbiddenError("no scope", status=403))
+    lacking = Meeting({}, workspaces={"ws-1"})
+    seen: list[Target] = []
+
+    for api, org_id in ((refused, None), (lacking, "org-elsewhere")):
+        await provision(
+            by_id(tmp_path),
+            settings(org_id=org_id),
+            api=api,
+            before_rows=lambda target, _: seen.append(target),
+        )
+
+    assert [t.org_name for t in seen] == [None, "Org org-elsewhere"]
+    assert refused.count("get_organization") == 0
+    assert lacking.count("get_organization") == 1
 
 
 async def test_with_org_id_the_three_first_reads_go_together(tmp_path: Path) -> None:
-    """--org-id names the org: its name and list need nothing of GET /people/me."""
+    """--org-id names the org: its name and list need nothing of GET /people/me,
+    even when the org list lacks it and it is read by its id."""
     api = Meeting(
-        {"get_me": {"supported_devices", "get_organization"}},
+        {"get_me": {"supported_devices", "list_organizations", "get_organization"}},
         workspaces={"ws-1"},
     )
     seen: list[Target] = []
@@ -122,7 +160,7 @@ async def test_rows_are_readied_while_the_org_name_is_read(tmp_path: Path) -> No
     confirmation still names the org, and comes before any write.
     """
     api = Meeting(
-        {"get_organization": {"find_workspaces"}},
+        {"list_organizations": {"find_workspaces"}},
         workspace_names={"ws-board": ("Boardroom", None)},
     )
     seen: list[tuple[str | None, int]] = []

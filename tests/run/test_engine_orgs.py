@@ -148,7 +148,8 @@ class TestRefusedOrg:
         result = await provision(manifest, settings_for(emulator, token=emulator.token))
 
         routes = [e["route"] for e in emulator.requests()]
-        assert routes.count("GET /v1/organizations/{orgId}") == 1  # the target's
+        assert routes.count("GET /v1/organizations") == 1  # names the target
+        assert routes.count("GET /v1/organizations/{orgId}") == 0
         assert routes.count("GET /v1/telephony/config/supportedDevices") == 1
         assert result.stats.orgs == ()
 

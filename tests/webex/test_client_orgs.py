@@ -4,6 +4,7 @@ ApiClient across several orgs on the emulator: each org's 429s pause that org al
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -12,7 +13,7 @@ import pytest
 from provisioner.emulator import OrgSpec, RunningEmulator, org_id_for
 from provisioner.settings import RateControl, RetryPolicy, Settings
 from provisioner.webex.client import ApiClient
-from provisioner.webex.org_rates import OrgRateStatistics
+from provisioner.webex.org_rates import HOME_ORG, OrgRateStatistics
 from provisioner.webex.ratelimit import Phase, RateStatistics
 
 PARTNER = "partner-token"
@@ -95,3 +96,22 @@ def test_each_orgs_learned_limit_is_in_the_statistics(
     monkeypatch.setattr(client.limiter, "statistics", lambda: snapshot)
 
     assert client.statistics().ceilings == expected
+
+
+def test_an_org_told_a_ceiling_no_row_names_paces_the_first_calls() -> None:
+    """
+    ``--max-rate ORG=R`` for an org no row names can only be the token's own: its
+    ceiling paces the calls without orgId from the first, before GET /people/me
+    has confirmed which org that is.
+    """
+    told = Settings(
+        token="t" * 20,
+        base_url="http://127.0.0.1:9/v1",
+        org_rates=(("own-id", RateControl().capped(4.0)),),
+        rate_org_to_confirm="own-id",
+    )
+    untold = replace(told, rate_org_to_confirm=None)
+
+    rates = [ApiClient(s).limiter.rates.controller(HOME_ORG) for s in (told, untold)]
+
+    assert [r.statistics().rate for r in rates] == [4.0, 20.0]
