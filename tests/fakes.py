@@ -98,6 +98,8 @@ class FakeDevicesApi:
     locations: dict[str, str] = field(default_factory=dict)
     #: The org of the token's person (``get_me``).
     org_id: str = "org-fake"
+    #: The other orgs the token sees (``list_organizations``), as a partner's does.
+    other_orgs: tuple[str, ...] = ()
     supported: list[SupportedModel] = field(default_factory=list)
     devices: dict[str, Device] = field(default_factory=dict)
     #: Checkpoints inside each call (anyio.sleep(0)): lets tasks interleave.
@@ -452,7 +454,9 @@ class FakeDevicesApi:
         return Organization(id=org_id, display_name=f"Org {org_id}")
 
     async def list_organizations(self) -> list[Organization]:
-        # A customer admin's token sees its own org; other orgs are read one by one.
         async with self._call("list_organizations", None):
             pass
-        return [Organization(id=self.org_id, display_name=f"Org {self.org_id}")]
+        return [
+            Organization(id=org_id, display_name=f"Org {org_id}")
+            for org_id in (self.org_id, *self.other_orgs)
+        ]

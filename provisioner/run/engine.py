@@ -277,8 +277,9 @@ class _Run:
     token_refused: bool = False
     #: What reading each org the rows go to answered (its list, or a refusal).
     orgs: dict[str | None, OrgAccess] = field(default_factory=dict)
-    #: The orgs the token sees, with their names (``GET /organizations``).
-    org_directory: OrgDirectory = field(default_factory=OrgDirectory)
+    #: A partner's run: the orgs the token sees, with their names, read ahead
+    #: (``GET /organizations``); None in a run within one org.
+    org_list: Ahead[OrgDirectory] | None = None
     #: The orgs the rows go to, in order, when that is not the run's org alone.
     org_keys: tuple[str | None, ...] = ()
     #: Outcomes known before any row was worked on (invalid rows, rows the journal
@@ -407,23 +408,29 @@ class _Run:
         run ``meanwhile`` with the org's list while its name is still being read.
 
         GET /people/me fails fast on a refused token or a wrong URL, and its failure
-        is the one raised. The reads that do not need its answer go out beside it:
-        supportedDevices, and the orgs the token sees with their names
-        (``GET /organizations``): one round trip before the first row instead of two.
-        The token's own org, when the list lacks it, waits for people/me to be read
-        by its id; the rows are readied (``meanwhile``) during these reads, since
-        only the confirmation needs the name.
+        is the one raised. The reads that do not need its answer go out beside it
+        (supportedDevices, and the org's name when ``--org-id`` names the org): one
+        round trip before the first row instead of two. The name of the token's own
+        org waits for people/me, which says which org that is; the rows are readied
+        (``meanwhile``) during that read, since only the confirmation needs the name.
+
+        A partner's run (rows that name other orgs) lists the orgs the token sees
+        instead (``GET /organizations``, also beside people/me): one call names them
+        all, where reading each by its id took as many calls on the token's own org.
+        A run in one org keeps the read by id: a partner's token may see thousands
+        of orgs, and that run needs one name.
         """
+        given = self.settings.org_id
+        partner = is_multi_org(org_keys(self.manifest.rows, given), given)
         with self.api.tally():
             async with ahead_of() as early:
                 catalogue = early.start(self._first_call())
-                listed = early.start(read_org_directory(self.api))
-                given = self.settings.org_id
-                named = early.start(self._name_org(given, listed)) if given else None
+                if partner:
+                    self.org_list = early.start(read_org_directory(self.api))
+                named = early.start(self._name_org(given)) if given else None
                 caller = await self._identify()
                 if named is None:
-                    own = acted_on(self.settings, caller)
-                    named = early.start(self._name_org(own, listed))
+                    named = early.start(self._name_org(acted_on(self.settings, caller)))
                 models = await self._supported_models(catalogue)
                 self.target = target_of(self.settings, caller, None)
                 self._refuse_another_target()
@@ -431,14 +438,18 @@ class _Run:
             self._name_own_org(org_name)
         return models
 
-    async def _name_org(
-        self, org_id: str | None, listed: Ahead[OrgDirectory]
-    ) -> str | None:
+    async def _name_org(self, org_id: str | None) -> str | None:
         """
-        Name the run's org from the org list, or by its id when the list lacks it.
+        Name the run's org: from the org list when one is read and has it, else by
+        its id.
         """
-        self.org_directory = await listed.answer()
-        return await name_org(self.api, org_id, self.org_directory)
+        return await name_org(self.api, org_id, await self._org_directory())
+
+    async def _org_directory(self) -> OrgDirectory | None:
+        """
+        The orgs the token sees (a partner's run), once their list has answered.
+        """
+        return None if self.org_list is None else await self.org_list.answer()
 
     def _refuse_another_target(self) -> None:
         """
@@ -515,7 +526,7 @@ class _Run:
             self.orgs.update(await read_orgs(self.api, others, concurrency=concurrency))
             infos = [self.orgs[key].info for key in others]
             for named in await name_orgs(
-                self.api, infos, self.org_directory, concurrency=concurrency
+                self.api, infos, await self._org_directory(), concurrency=concurrency
             ):
                 self.orgs[named.key] = replace(self.orgs[named.key], info=named)
         self.org_keys = tuple(keys)

@@ -236,7 +236,41 @@ class TestCleanRun:
 
         ops = [op for _, op in api.calls]
         assert ops[0] == "get_me"
-        assert set(ops) <= {"get_me", "supported_devices", "list_organizations"}
+        assert set(ops) <= {"get_me", "supported_devices"}
+
+    async def test_org_name_and_catalogue_are_read_side_by_side(self) -> None:
+        """
+        After GET /people/me the org's name and supportedDevices are both in flight
+        before either answers: each waits for the other to start (a sequential
+        engine would hang until the guard).
+        """
+        started = {
+            "get_organization": anyio.Event(),
+            "supported_devices": anyio.Event(),
+        }
+
+        class Meeting(FakeDevicesApi):
+            async def get_organization(self, org_id: str) -> Any:
+                started["get_organization"].set()
+                await started["supported_devices"].wait()
+                return await super().get_organization(org_id)
+
+            async def supported_devices(self, *, org_id: str | None = None) -> Any:
+                started["supported_devices"].set()
+                await started["get_organization"].wait()
+                return await super().supported_devices(org_id=org_id)
+
+        api = Meeting(workspaces=set(WORKSPACES), people=set(PEOPLE))
+
+        with anyio.fail_after(5):
+            result = await provision(manifest_of(many_rows(3)), settings(), api=api)
+
+        assert api.calls[0][1] == "get_me"
+        assert {op for _, op in api.calls[1:3]} == {
+            "get_organization",
+            "supported_devices",
+        }
+        assert {o.status for o in result.outcomes.values()} == {Status.CREATED}
 
     async def test_unreachable_api_raises_before_any_row(self) -> None:
         """A network failure on the first read (after retries) stops the run."""

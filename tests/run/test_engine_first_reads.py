@@ -85,59 +85,25 @@ class Meeting(FakeDevicesApi):
         return await super().find_workspaces(display_name, **kwargs)
 
 
-async def test_people_me_the_org_list_and_the_catalogue_are_read_together(
-    tmp_path: Path,
-) -> None:
-    """
-    supportedDevices (sent without an org) and GET /organizations do not wait for
-    GET /people/me; the list names the token's org, so no GET /organizations/{orgId}
-    follows.
-    """
-    first_reads = {"get_me", "list_organizations", "supported_devices"}
-    api = Meeting({op: first_reads - {op} for op in first_reads}, workspaces={"ws-1"})
-    seen: list[Target] = []
+async def test_people_me_and_the_catalogue_are_read_together(tmp_path: Path) -> None:
+    """supportedDevices (sent without an org) does not wait for GET /people/me."""
+    api = Meeting(
+        {"get_me": {"supported_devices"}, "supported_devices": {"get_me"}},
+        workspaces={"ws-1"},
+    )
 
     with anyio.fail_after(DEADLOCK_GUARD):
-        result = await provision(
-            by_id(tmp_path),
-            settings(),
-            api=api,
-            before_rows=lambda target, _: seen.append(target),
-        )
+        result = await provision(by_id(tmp_path), settings(), api=api)
 
     assert [o.status for o in result.outcomes.values()] == [Status.CREATED]
     assert api.count("supported_devices") == 1
-    assert api.count("list_organizations") == 1
-    assert api.count("get_organization") == 0
-    assert [(t.org_id, t.org_name) for t in seen] == [("org-fake", "Org org-fake")]
-
-
-async def test_an_org_the_list_lacks_is_read_by_its_id(tmp_path: Path) -> None:
-    """A token that may not list orgs (403) leaves the org unnamed without asking
-    again by id; one whose list lacks the org reads it by id."""
-    refused = Meeting({}, workspaces={"ws-1"})
-    refused.fail_before("list_organizations", ForbiddenError("no scope", status=403))
-    lacking = Meeting({}, workspaces={"ws-1"})
-    seen: list[Target] = []
-
-    for api, org_id in ((refused, None), (lacking, "org-elsewhere")):
-        await provision(
-            by_id(tmp_path),
-            settings(org_id=org_id),
-            api=api,
-            before_rows=lambda target, _: seen.append(target),
-        )
-
-    assert [t.org_name for t in seen] == [None, "Org org-elsewhere"]
-    assert refused.count("get_organization") == 0
-    assert lacking.count("get_organization") == 1
+    assert api.count("get_organization") == 1
 
 
 async def test_with_org_id_the_three_first_reads_go_together(tmp_path: Path) -> None:
-    """--org-id names the org: its name and list need nothing of GET /people/me,
-    even when the org list lacks it and it is read by its id."""
+    """--org-id names the org: its name and list need nothing of GET /people/me."""
     api = Meeting(
-        {"get_me": {"supported_devices", "list_organizations", "get_organization"}},
+        {"get_me": {"supported_devices", "get_organization"}},
         workspaces={"ws-1"},
     )
     seen: list[Target] = []
@@ -154,13 +120,81 @@ async def test_with_org_id_the_three_first_reads_go_together(tmp_path: Path) -> 
     assert [(t.org_id, t.org_name) for t in seen] == [("org-given", "Org org-given")]
 
 
+def partner_rows(folder: Path) -> Manifest:
+    """One row in the token's own org, one in a customer org, "org-b"."""
+    path = folder / "partner.csv"
+    path.write_text(
+        "mac,model,workspaceId,orgId\n"
+        "00AABB000002,Cisco 8851,ws-1,\n"
+        "00AABB000003,Cisco 8851,ws-1,org-b\n",
+        encoding="utf-8",
+    )
+    return load_manifest(path)
+
+
+async def test_a_partner_run_names_every_org_from_one_list(tmp_path: Path) -> None:
+    """
+    Rows in other orgs: GET /organizations goes out beside GET /people/me and
+    names the token's org and the customer's; no org is read by its id.
+    """
+    api = Meeting(
+        {"get_me": {"supported_devices", "list_organizations"}},
+        workspaces={"ws-1"},
+        other_orgs=("org-b",),
+    )
+    seen: list[Target] = []
+
+    with anyio.fail_after(DEADLOCK_GUARD):
+        result = await provision(
+            partner_rows(tmp_path),
+            settings(),
+            api=api,
+            before_rows=lambda target, _: seen.append(target),
+        )
+
+    assert {o.status for o in result.outcomes.values()} == {Status.CREATED}
+    assert [t.org_name for t in seen] == ["Org org-fake"]
+    assert [o.name for o in result.stats.orgs] == ["Org org-fake", "Org org-b"]
+    assert (api.count("list_organizations"), api.count("get_organization")) == (1, 0)
+
+
+@pytest.mark.parametrize(
+    ("refusal", "names", "by_id"),
+    [
+        (None, ["Org org-fake", "Org org-b"], 1),
+        (ForbiddenError("no organizations scope", status=403), [None, None], 0),
+    ],
+    ids=["an org the list lacks is read by its id", "a refused list reads none"],
+)
+async def test_a_partner_run_names_what_the_list_does_not(
+    tmp_path: Path,
+    refusal: ForbiddenError | None,
+    names: list[str | None],
+    by_id: int,
+) -> None:
+    """
+    A customer org missing from the list is read by its id; a token that may not
+    list orgs leaves every name unknown, asking no org by id (that read needs the
+    same scope). The rows run either way.
+    """
+    api = FakeDevicesApi(workspaces={"ws-1"})
+    if refusal is not None:
+        api.fail_before("list_organizations", refusal)
+
+    result = await provision(partner_rows(tmp_path), settings(), api=api)
+
+    assert {o.status for o in result.outcomes.values()} == {Status.CREATED}
+    assert [o.name for o in result.stats.orgs] == names
+    assert api.count("get_organization") == by_id
+
+
 async def test_rows_are_readied_while_the_org_name_is_read(tmp_path: Path) -> None:
     """
     Owners named by name are looked up before the org's name has answered; the
     confirmation still names the org, and comes before any write.
     """
     api = Meeting(
-        {"list_organizations": {"find_workspaces"}},
+        {"get_organization": {"find_workspaces"}},
         workspace_names={"ws-board": ("Boardroom", None)},
     )
     seen: list[tuple[str | None, int]] = []
