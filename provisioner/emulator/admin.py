@@ -21,12 +21,11 @@ from provisioner.emulator.state import STATE_KEY
 from provisioner.emulator.store import Problem, iso
 from provisioner.emulator.wire import json_response
 
-#: The longest a reset waits for requests already being answered.
-DRAIN_TIMEOUT_S = 10.0
-
 __all__ = ["ADMIN_PREFIX", "admin_routes"]
 
 ADMIN_PREFIX = "/_emulator"
+#: The longest a reset waits for requests already being answered.
+DRAIN_TIMEOUT_S = 10.0
 
 
 async def _body(request: web.Request) -> dict[str, Any]:

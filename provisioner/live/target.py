@@ -8,9 +8,9 @@ a refused token or a missing scope stops it before anything else, in one sentenc
   not JSON) here means the base URL is not the Webex API: ``no_api_message`` says so
   and suggests the URL with ``/v1``. A 401 or 403 is raised as it is.
 - ``GET /organizations/{orgId}``: the org's name, for people to read. It needs an
-  admin's organizations scope; without it the org is shown by id alone. A run reads
-  ``GET /organizations`` instead (``read_org_directory``): it needs no answer from
-  people/me, so it goes out beside it, and it names a partner's orgs in one call.
+  admin's organizations scope; without it the org is shown by id alone. A partner's
+  run reads ``GET /organizations`` instead (``read_org_directory``): it needs no
+  answer from people/me, so it goes out beside it, and it names all the orgs at once.
 
 The org a run acts on is ``--org-id`` when given, else the token's own org.
 """

@@ -507,8 +507,10 @@ class ApiClient:
         """
         Return every org the token may see (``GET /organizations``, not paged).
         """
-        url = self._base / "organizations"
-        return [organization_from(item) async for item in self._items(url, {}, None)]
+        # Not scoped: the list is the token's, whatever org --org-id names.
+        answer = await self._call("GET", self._base / "organizations", scoped=False)
+        items = page_items(answer.body)
+        return [organization_from(item) for item in items if isinstance(item, Mapping)]
 
     # -- one request, with retries ------------------------------------------------------
 
