@@ -98,8 +98,6 @@ class FakeDevicesApi:
     locations: dict[str, str] = field(default_factory=dict)
     #: The org of the token's person (``get_me``).
     org_id: str = "org-fake"
-    #: The other orgs the token sees (``list_organizations``), as a partner's does.
-    other_orgs: tuple[str, ...] = ()
     supported: list[SupportedModel] = field(default_factory=list)
     devices: dict[str, Device] = field(default_factory=dict)
     #: Checkpoints inside each call (anyio.sleep(0)): lets tasks interleave.
@@ -452,11 +450,3 @@ class FakeDevicesApi:
         async with self._call("get_organization", org_id):
             pass
         return Organization(id=org_id, display_name=f"Org {org_id}")
-
-    async def list_organizations(self) -> list[Organization]:
-        async with self._call("list_organizations", None):
-            pass
-        return [
-            Organization(id=org_id, display_name=f"Org {org_id}")
-            for org_id in (self.org_id, *self.other_orgs)
-        ]

@@ -68,7 +68,6 @@ from provisioner.live.rules import (
     row_org,
     with_catalogue,
 )
-from provisioner.live.target import OrgDirectory
 from provisioner.models import Manifest, OrgInfo, OwnerKind
 from provisioner.webex.protocol import DevicesApi, SupportedModel
 
@@ -217,24 +216,19 @@ async def read_orgs(
 async def name_orgs(
     api: DevicesApi,
     infos: Sequence[OrgInfo],
-    directory: OrgDirectory | None = None,
     *,
     concurrency: int = DEFAULT_LOOKUP_CONCURRENCY,
 ) -> list[OrgInfo]:
     """
     Fill in each org's id and display name, where the token may read them.
 
-    A name ``directory`` (``GET /organizations``) settles costs no call. The token's
-    own org (key None) is found through ``GET /people/me``. A name the API will not
-    give stays unknown: the org is then shown by its id.
+    The token's own org (key None) is found through ``GET /people/me``. A name the
+    API will not give stays unknown: the org is then shown by its id.
     """
     named: dict[int, OrgInfo] = {}
     limiter = anyio.CapacityLimiter(max(1, concurrency))
 
     async def name(index: int, info: OrgInfo) -> None:
-        if directory is not None and info.id is not None and directory.knows(info.id):
-            named[index] = dataclasses.replace(info, name=directory.names.get(info.id))
-            return
         async with limiter:
             named[index] = await _named(api, info)
 

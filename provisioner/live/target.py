@@ -8,17 +8,12 @@ a refused token or a missing scope stops it before anything else, in one sentenc
   not JSON) here means the base URL is not the Webex API: ``no_api_message`` says so
   and suggests the URL with ``/v1``. A 401 or 403 is raised as it is.
 - ``GET /organizations/{orgId}``: the org's name, for people to read. It needs an
-  admin's organizations scope; without it the org is shown by id alone. A partner's
-  run reads ``GET /organizations`` instead (``read_org_directory``): it needs no
-  answer from people/me, so it goes out beside it, and it names all the orgs at once.
+  admin's organizations scope; without it the org is shown by id alone.
 
 The org a run acts on is ``--org-id`` when given, else the token's own org.
 """
 
 from __future__ import annotations
-
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 import structlog
 
@@ -37,12 +32,10 @@ from provisioner.webex.protocol import Caller, DevicesApi
 
 __all__ = [
     "NoApiError",
-    "OrgDirectory",
     "acted_on",
     "find_caller",
     "name_org",
     "no_api_message",
-    "read_org_directory",
     "resolve_target",
     "target_of",
 ]
@@ -74,44 +67,6 @@ def no_api_message(base_url: str, status: int | None) -> str:
         "$WEBEX_BASE_URL): the API's base URL ends in /v1, e.g. "
         "https://webexapis.com/v1"
     )
-
-
-@dataclass(frozen=True, slots=True)
-class OrgDirectory:
-    """
-    What ``GET /organizations`` answered: the name of each org the token may see.
-
-    ``refused`` means the token may not read orgs at all: reading one by id would be
-    refused too, so no org is read that way.
-    """
-
-    names: Mapping[str, str | None] = field(default_factory=dict)
-    refused: bool = False
-
-    def knows(self, org_id: str) -> bool:
-        """
-        Whether the directory settles ``org_id``'s name (maybe as unknown).
-        """
-        return self.refused or org_id in self.names
-
-
-async def read_org_directory(api: DevicesApi) -> OrgDirectory:
-    """
-    Read every org the token may see, with its name; refused, an empty directory.
-
-    Raises:
-        AuthError: the token was refused (401).
-        TransientError: the API could not be reached, or kept failing.
-    """
-    try:
-        orgs = await api.list_organizations()
-    except (AuthError, TransientError):
-        raise
-    except ApiError as error:
-        # Reading orgs needs an organizations scope an admin token may lack.
-        log.info("org_name_unknown", status=error.status)
-        return OrgDirectory(refused=True)
-    return OrgDirectory(names={org.id: org.display_name for org in orgs if org.id})
 
 
 async def resolve_target(api: DevicesApi, settings: Settings) -> Target:
@@ -199,14 +154,9 @@ def _confirm_rate_org(settings: Settings, caller: Caller) -> None:
         )
 
 
-async def name_org(
-    api: DevicesApi, org_id: str | None, directory: OrgDirectory | None = None
-) -> str | None:
+async def name_org(api: DevicesApi, org_id: str | None) -> str | None:
     """
     Return the org's display name, or None when there is no org or it may not be read.
-
-    The name comes from ``directory`` when it settles it; otherwise from
-    ``GET /organizations/{orgId}``.
 
     Raises:
         AuthError: the token was refused (401).
@@ -214,8 +164,6 @@ async def name_org(
     """
     if org_id is None:
         return None
-    if directory is not None and directory.knows(org_id):
-        return directory.names.get(org_id)
     try:
         return (await api.get_organization(org_id)).display_name
     except (AuthError, TransientError):

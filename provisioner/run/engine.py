@@ -69,14 +69,7 @@ from provisioner.live.preflight import (
     read_orgs,
     with_catalogues,
 )
-from provisioner.live.target import (
-    OrgDirectory,
-    acted_on,
-    find_caller,
-    name_org,
-    read_org_directory,
-    target_of,
-)
+from provisioner.live.target import acted_on, find_caller, name_org, target_of
 from provisioner.logs import event_logger
 from provisioner.models import (
     Changes,
@@ -277,9 +270,6 @@ class _Run:
     token_refused: bool = False
     #: What reading each org the rows go to answered (its list, or a refusal).
     orgs: dict[str | None, OrgAccess] = field(default_factory=dict)
-    #: A partner's run: the orgs the token sees, with their names, read ahead
-    #: (``GET /organizations``); None in a run within one org.
-    org_list: Ahead[OrgDirectory] | None = None
     #: The orgs the rows go to, in order, when that is not the run's org alone.
     org_keys: tuple[str | None, ...] = ()
     #: Outcomes known before any row was worked on (invalid rows, rows the journal
@@ -413,43 +403,22 @@ class _Run:
         round trip before the first row instead of two. The name of the token's own
         org waits for people/me, which says which org that is; the rows are readied
         (``meanwhile``) during that read, since only the confirmation needs the name.
-
-        A partner's run (rows that name other orgs) lists the orgs the token sees
-        instead (``GET /organizations``, also beside people/me): one call names them
-        all, where reading each by its id took as many calls on the token's own org.
-        A run in one org keeps the read by id: a partner's token may see thousands
-        of orgs, and that run needs one name.
         """
         given = self.settings.org_id
-        partner = is_multi_org(org_keys(self.manifest.rows, given), given)
         with self.api.tally():
             async with ahead_of() as early:
                 catalogue = early.start(self._first_call())
-                if partner:
-                    self.org_list = early.start(read_org_directory(self.api))
-                named = early.start(self._name_org(given)) if given else None
+                named = early.start(name_org(self.api, given)) if given else None
                 caller = await self._identify()
                 if named is None:
-                    named = early.start(self._name_org(acted_on(self.settings, caller)))
+                    own = acted_on(self.settings, caller)
+                    named = early.start(name_org(self.api, own))
                 models = await self._supported_models(catalogue)
                 self.target = target_of(self.settings, caller, None)
                 self._refuse_another_target()
                 org_name, _ = await side_by_side(named.answer(), meanwhile(models))
             self._name_own_org(org_name)
         return models
-
-    async def _name_org(self, org_id: str | None) -> str | None:
-        """
-        Name the run's org: from the org list when one is read and has it, else by
-        its id.
-        """
-        return await name_org(self.api, org_id, await self._org_directory())
-
-    async def _org_directory(self) -> OrgDirectory | None:
-        """
-        The orgs the token sees (a partner's run), once their list has answered.
-        """
-        return None if self.org_list is None else await self.org_list.answer()
 
     def _refuse_another_target(self) -> None:
         """
@@ -525,9 +494,7 @@ class _Run:
         with self.api.tally():
             self.orgs.update(await read_orgs(self.api, others, concurrency=concurrency))
             infos = [self.orgs[key].info for key in others]
-            for named in await name_orgs(
-                self.api, infos, await self._org_directory(), concurrency=concurrency
-            ):
+            for named in await name_orgs(self.api, infos, concurrency=concurrency):
                 self.orgs[named.key] = replace(self.orgs[named.key], info=named)
         self.org_keys = tuple(keys)
 

@@ -503,15 +503,6 @@ class ApiClient:
         )
         return organization_from(expect_object(answer))
 
-    async def list_organizations(self) -> list[Organization]:
-        """
-        Return every org the token may see (``GET /organizations``, not paged).
-        """
-        # Not scoped: the list is the token's, whatever org --org-id names.
-        answer = await self._call("GET", self._base / "organizations", scoped=False)
-        items = page_items(answer.body)
-        return [organization_from(item) for item in items if isinstance(item, Mapping)]
-
     # -- one request, with retries ------------------------------------------------------
 
     async def _items(

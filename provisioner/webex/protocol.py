@@ -283,9 +283,3 @@ class DevicesApi(Protocol):
         An org's id and display name (needs an admin's organizations scope).
         """
         ...
-
-    async def list_organizations(self) -> list[Organization]:
-        """
-        Every org the token may see, with its name (the same scope; not paged).
-        """
-        ...

@@ -369,7 +369,7 @@ def caller_from(data: Mapping[str, Any]) -> Caller:
 
 def organization_from(data: Mapping[str, Any]) -> Organization:
     """
-    Return an org of ``GET /organizations`` (or ``/{orgId}``): id and display name.
+    Return ``GET /organizations/{orgId}``'s org: id and display name.
     """
     return Organization(
         id=str(data.get("id") or ""), display_name=_text(data.get("displayName"))

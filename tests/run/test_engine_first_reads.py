@@ -19,7 +19,7 @@ import pytest
 import structlog
 from fakes import FakeDevicesApi
 
-from provisioner.errors import AuthError, ForbiddenError, NotFoundError
+from provisioner.errors import AuthError, NotFoundError
 from provisioner.intake.manifest import load_manifest
 from provisioner.live.target import NoApiError
 from provisioner.models import Changes, Manifest, Status, Target
@@ -72,10 +72,6 @@ class Meeting(FakeDevicesApi):
         await self.meet("get_organization")
         return await super().get_organization(org_id)
 
-    async def list_organizations(self) -> Any:
-        await self.meet("list_organizations")
-        return await super().list_organizations()
-
     async def supported_devices(self, *, org_id: str | None = None) -> Any:
         await self.meet("supported_devices")
         return await super().supported_devices(org_id=org_id)
@@ -118,74 +114,6 @@ async def test_with_org_id_the_three_first_reads_go_together(tmp_path: Path) -> 
 
     assert [o.status for o in result.outcomes.values()] == [Status.CREATED]
     assert [(t.org_id, t.org_name) for t in seen] == [("org-given", "Org org-given")]
-
-
-def partner_rows(folder: Path) -> Manifest:
-    """One row in the token's own org, one in a customer org, "org-b"."""
-    path = folder / "partner.csv"
-    path.write_text(
-        "mac,model,workspaceId,orgId\n"
-        "00AABB000002,Cisco 8851,ws-1,\n"
-        "00AABB000003,Cisco 8851,ws-1,org-b\n",
-        encoding="utf-8",
-    )
-    return load_manifest(path)
-
-
-async def test_a_partner_run_names_every_org_from_one_list(tmp_path: Path) -> None:
-    """
-    Rows in other orgs: GET /organizations goes out beside GET /people/me and
-    names the token's org and the customer's; no org is read by its id.
-    """
-    api = Meeting(
-        {"get_me": {"supported_devices", "list_organizations"}},
-        workspaces={"ws-1"},
-        other_orgs=("org-b",),
-    )
-    seen: list[Target] = []
-
-    with anyio.fail_after(DEADLOCK_GUARD):
-        result = await provision(
-            partner_rows(tmp_path),
-            settings(),
-            api=api,
-            before_rows=lambda target, _: seen.append(target),
-        )
-
-    assert {o.status for o in result.outcomes.values()} == {Status.CREATED}
-    assert [t.org_name for t in seen] == ["Org org-fake"]
-    assert [o.name for o in result.stats.orgs] == ["Org org-fake", "Org org-b"]
-    assert (api.count("list_organizations"), api.count("get_organization")) == (1, 0)
-
-
-@pytest.mark.parametrize(
-    ("refusal", "names", "by_id"),
-    [
-        (None, ["Org org-fake", "Org org-b"], 1),
-        (ForbiddenError("no organizations scope", status=403), [None, None], 0),
-    ],
-    ids=["an org the list lacks is read by its id", "a refused list reads none"],
-)
-async def test_a_partner_run_names_what_the_list_does_not(
-    tmp_path: Path,
-    refusal: ForbiddenError | None,
-    names: list[str | None],
-    by_id: int,
-) -> None:
-    """
-    A customer org missing from the list is read by its id; a token that may not
-    list orgs leaves every name unknown, asking no org by id (that read needs the
-    same scope). The rows run either way.
-    """
-    api = FakeDevicesApi(workspaces={"ws-1"})
-    if refusal is not None:
-        api.fail_before("list_organizations", refusal)
-
-    result = await provision(partner_rows(tmp_path), settings(), api=api)
-
-    assert {o.status for o in result.outcomes.values()} == {Status.CREATED}
-    assert [o.name for o in result.stats.orgs] == names
-    assert api.count("get_organization") == by_id
 
 
 async def test_rows_are_readied_while_the_org_name_is_read(tmp_path: Path) -> None:

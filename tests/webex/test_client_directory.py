@@ -10,7 +10,7 @@ from typing import Any
 
 from paths import EMULATOR_ORG
 
-from provisioner.emulator import OrgSpec, RunningEmulator, org_id_for
+from provisioner.emulator import RunningEmulator
 from provisioner.settings import Settings
 from provisioner.webex.client import ApiClient
 
@@ -67,27 +67,3 @@ async def test_a_location_by_id(emulator: RunningEmulator) -> None:
         location = await api.get_location(location_id)
 
     assert (location.id, location.name) == (location_id, name)
-
-
-async def test_the_org_list_is_the_tokens_whatever_org_id_says(
-    start_emulator: Callable[..., Any],
-) -> None:
-    """GET /organizations lists the orgs the token may act for, with their names, and
-    carries no orgId even when --org-id names one of them."""
-    server: RunningEmulator = await start_emulator(
-        orgs=(OrgSpec(key="org1"),), partners={"partner": ("org1",)}
-    )
-    settings = Settings(
-        token="partner", base_url=server.base_url, org_id=org_id_for("org1")
-    )
-
-    async with ApiClient(settings) as api:
-        orgs = await api.list_organizations()
-
-    home = server.state.tenancy.home
-    assert [(org.id, org.display_name) for org in orgs] == [
-        (home.id, home.catalog.display_name),
-        (org_id_for("org1"), "Customer org1"),
-    ]
-    (request,) = server.requests()
-    assert (request["path"], request["query"]) == ("/v1/organizations", {})
