@@ -263,7 +263,8 @@ async def _read_org(
         try:
             models = await api.supported_devices(org_id=key)
         except (AuthError, ForbiddenError, NotFoundError) as error:
-            log.warning("org_refused", org_id=key, status=error.status)
+            # Said in words by the confirmation, the rows and the summary.
+            log.info("org_refused", org_id=key, status=error.status)
             refused = dataclasses.replace(info, refused=refusal(error))
             found[key] = OrgAccess(info=refused, error=error)
             return

@@ -69,7 +69,8 @@ def test_refused_org_fails_only_its_rows_and_every_org_is_counted(
 ) -> None:
     """
     org2's rows fail with its one reason; the confirmation lists each org with its
-    rows, and the summary's per-org counts add up to the whole.
+    rows, and the summary's per-org counts add up to the whole. The refusal is said
+    in those words only: no raw log line of it beside them.
     """
     result, report = run_three_orgs(base_url, tmp_path)
 
@@ -97,6 +98,7 @@ def test_refused_org_fails_only_its_rows_and_every_org_is_counted(
             totals[status] += int(number)
     assert totals == Counter(row["status"] for row in rows)
     assert f"Run: {len(rows)} rows · created 5 · failed 4" in result.stdout
+    assert "org_refused" not in result.output
 
 
 def test_summary_sheet_counts_per_org(base_url: str, tmp_path: Path) -> None:
