@@ -242,8 +242,14 @@ def format_export_summary(result: ExportResult, output: Path) -> str:
     shown = "-" if speed is None else f"{speed:.0f} devices/s"
     noun = "device" if result.devices == 1 else "devices"
     pages = "page" if result.pages == 1 else "pages"
+    exported = f"Exported {result.devices} {noun} ({result.pages} {pages}) to {output}"
+    if not result.devices:
+        exported = (
+            f"Exported 0 devices to {output}: the API listed none (the file has "
+            "its header and no device lines)"
+        )
     lines = [
-        f"Exported {result.devices} {noun} ({result.pages} {pages}) to {output}",
+        exported,
         (
             f"  took {result.duration:.1f}s · {shown} · {result.api_calls} API calls"
             f" · {result.rate_limited} rate-limited (429) · {result.retries} retries"

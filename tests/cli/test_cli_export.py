@@ -162,6 +162,24 @@ class TestExportCommand:
         assert {line["deviceId"] for line in lines} == {d["id"] for d in tagged}
         assert {line["tags"] for line in lines} == {"hq;pilot"}
 
+    def test_an_export_that_finds_nothing_says_so(
+        self, api: Api, tmp_path: Path
+    ) -> None:
+        """No device matches: the file holds the header alone, and the command says
+        the API listed none (not "0 devices (0 pages)")."""
+        api.create(1, ["hq"])
+        output = tmp_path / "none.csv"
+
+        result = invoke(
+            ["export", str(output), "--tag", "absent", "--base-url", api.base_url]
+        )
+
+        assert result.exit_code == 0, result.output
+        assert f"Exported 0 devices to {output}: the API listed none" in result.output
+        assert "pages" not in result.output
+        assert output.read_text(encoding="utf-8").splitlines()[0].startswith("mac,")
+        assert read_csv(output) == []
+
     def test_existing_output_is_kept_without_overwrite(
         self, api: Api, tmp_path: Path
     ) -> None:
