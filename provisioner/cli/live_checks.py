@@ -131,7 +131,13 @@ def describe_preflight(checked: Preflight, base_url: str | None = None) -> list[
     missing = sum(1 for lookup in checked.owners.values() if lookup.missing)
     where = f" at {base_url}" if base_url else ""
     lines = [f"live checks{where}:"]
-    if checked.supported:
+    orgs = len({row.org_id for row in rows})
+    if orgs > 1:
+        lines.append(
+            f"  models: each row checked against its own org's supported devices "
+            f"({orgs} orgs)"
+        )
+    elif checked.supported:
         lines.append(
             f"  models: checked against the org's {len(checked.supported)} "
             "supported devices"

@@ -101,6 +101,24 @@ def test_refused_org_fails_only_its_rows_and_every_org_is_counted(
     assert "org_refused" not in result.output
 
 
+def test_live_validation_says_each_row_met_its_own_orgs_models(
+    base_url: str, tmp_path: Path
+) -> None:
+    """validate --live in a partner's manifest: the refused org's rows are invalid in
+    orgId, and the models line speaks of each row's own org, not "the org"."""
+    manifest = write_org_manifest(tmp_path / "p.csv", {None: 1, "org1": 1, "org2": 1})
+
+    result = invoke(["validate", str(manifest), "--live", "--base-url", base_url])
+
+    assert result.exit_code == 1, result.output
+    assert "models: each row checked against its own org's supported devices" in (
+        result.output
+    )
+    assert "(3 orgs)" in result.output
+    assert "the org's" not in result.output
+    assert re.search(r'row 4, column "orgId".*may not act for this org', result.output)
+
+
 def test_summary_sheet_counts_per_org(base_url: str, tmp_path: Path) -> None:
     """The XLSX Summary sheet has a line per org, adding up to every row."""
     _, report = run_three_orgs(base_url, tmp_path)
