@@ -74,8 +74,11 @@ def _info(key: str | None, stats: RunStats) -> OrgInfo:
         # The run keys the token's own org None; the report knows its id (target).
         if info.key == key or (key is not None and info.id == key):
             return info
-    if key is None and stats.target is not None and stats.target.org_name:
-        return OrgInfo(key=None, name=stats.target.org_name)
+    target = stats.target
+    if target is not None and target.org_name and key in (None, target.org_id):
+        # The run's own org, named by the target even when the run did not look it
+        # up among the orgs (a rerun of another org's rows); its rows key to its id.
+        return OrgInfo(key=key, id=target.org_id, name=target.org_name)
     return OrgInfo(key=key, id=key)
 
 

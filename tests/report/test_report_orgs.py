@@ -84,6 +84,26 @@ def test_counts_per_org_add_up_to_the_whole() -> None:
         assert sum(c.by_status[status] for c in counts) == total
 
 
+def test_a_rerun_names_the_tokens_org_though_it_reran_none_of_its_rows() -> None:
+    """
+    A rerun that re-ran one org's rows looked up that org alone: the token's own org
+    still has its name from the target (its rows key to its id there), and an org
+    the rerun did not look up is shown by its id.
+    """
+    target = Target(
+        base_url="https://api.example/v1", org_id="HOME", org_name="Partner"
+    )
+    stats = replace(stats_of(OrgInfo(key=ORG_B, id=ORG_B)), target=target)
+
+    counts = count_by_org(MANIFEST, OUTCOMES, stats)
+
+    assert [(c.org.label(), c.rows) for c in counts] == [
+        ("Partner (HOME)", 2),
+        (ORG_A, 2),
+        (ORG_B, 3),
+    ]
+
+
 def test_rows_of_the_runs_own_org_count_there() -> None:
     """A row without orgId goes to --org-id; one org alone is no partner's run."""
     manifest = manifest_of(["", ORG_A])
