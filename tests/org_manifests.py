@@ -1,5 +1,6 @@
 """
-Manifests of a partner's run across the emulator's orgs, for tests in any folder.
+Manifests of a partner's run across the emulator's orgs, and that run as a person
+types it, for tests in any folder.
 
 The emulator seeds each extra org from its key alone (``generated_org``), so a test
 can name the orgs' owners before the emulator starts; ``None`` is the seeded org.
@@ -11,12 +12,16 @@ import csv
 import json
 from pathlib import Path
 
+from click.testing import CliRunner, Result
 from paths import EMULATOR_ORG
 
+from provisioner.cli import main
 from provisioner.emulator import OrgSpec, org_id_for
 from provisioner.emulator.directory import generated_org
 
 HEADER = ("mac", "model", "workspaceId", "tags", "orgId", "notes")
+#: The token the tests' emulators make a partner of their extra orgs.
+PARTNER = "partner-token"
 HOME = json.loads(EMULATOR_ORG.read_text())
 
 
@@ -53,3 +58,23 @@ def write_org_manifest(path: Path, rows: dict[str | None, int]) -> Path:
                     )
                 )
     return path
+
+
+def run_partner_manifest(
+    base_url: str, folder: Path, rows: dict[str | None, int], *flags: str
+) -> tuple[Result, Path]:
+    """
+    Write ``rows`` per org to ``folder/partner.csv`` and run it with the partner's
+    token and ``flags``, quietly; return the result and the report's path without
+    its extension (``folder/out/partner``).
+    """
+    manifest = write_org_manifest(folder / "partner.csv", rows)
+    report = folder / "out" / "partner"
+    args = ["run", str(manifest), "--base-url", base_url, "--report", str(report)]
+    result = CliRunner().invoke(
+        main,
+        [*args, "--quiet", *flags],
+        env={"WEBEX_ACCESS_TOKEN": PARTNER},
+        catch_exceptions=False,
+    )
+    return result, report

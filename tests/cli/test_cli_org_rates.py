@@ -16,13 +16,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 from emulated import ORG_ID as HOME_ID
-from org_manifests import write_org_manifest
+from org_manifests import PARTNER, run_partner_manifest
 
 from provisioner.cli import main
 from provisioner.emulator import org_id_for
 from provisioner.emulator.harness import run_in_subprocess
 
-PARTNER = "partner-token"
 ORG1, ORG2 = org_id_for("org1"), org_id_for("org2")
 # org1 and the seeded org: 10/s with a burst of 2, which a cold start at 20/s
 # overruns at once; org2 has no limit. Told 8/s, an org stays under its bucket.
@@ -70,20 +69,7 @@ def run_partner(
     """Reset the emulator, then run ``rows`` per org with ``flags``."""
     admin(base_url, "POST", "/reset")
     folder.mkdir(parents=True, exist_ok=True)
-    manifest = write_org_manifest(folder / "partner.csv", rows)
-    report = folder / "out" / "partner"
-    result = invoke(
-        [
-            "run",
-            str(manifest),
-            "--base-url",
-            base_url,
-            "--report",
-            str(report),
-            "--quiet",
-            *flags,
-        ]
-    )
+    result, report = run_partner_manifest(base_url, folder, rows, *flags)
     return result, Path(f"{report}.csv")
 
 

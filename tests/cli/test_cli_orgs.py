@@ -15,13 +15,12 @@ from pathlib import Path
 import openpyxl
 import pytest
 from click.testing import CliRunner, Result
-from org_manifests import write_org_manifest
+from org_manifests import PARTNER, run_partner_manifest, write_org_manifest
 
 from provisioner.cli import main
 from provisioner.emulator import org_id_for, org_token
 from provisioner.emulator.harness import run_in_subprocess
 
-PARTNER = "partner-token"
 ORG1, ORG2 = org_id_for("org1"), org_id_for("org2")
 
 
@@ -45,23 +44,9 @@ def read_report(path: Path) -> list[dict[str, str]]:
 
 
 def run_three_orgs(base_url: str, folder: Path, *extra: str) -> tuple[Result, Path]:
-    manifest = write_org_manifest(
-        folder / "partner.csv", {None: 2, "org1": 3, "org2": 4}
+    return run_partner_manifest(
+        base_url, folder, {None: 2, "org1": 3, "org2": 4}, *extra
     )
-    report = folder / "out" / "partner"
-    result = invoke(
-        [
-            "run",
-            str(manifest),
-            "--base-url",
-            base_url,
-            "--report",
-            str(report),
-            "--quiet",
-            *extra,
-        ]
-    )
-    return result, report
 
 
 def test_refused_org_fails_only_its_rows_and_every_org_is_counted(
