@@ -284,6 +284,10 @@ class Manifest:
 
     ``field_columns`` maps a canonical field name (``mac``, ``model``, ``workspaceId``,
     ``personId``, ``tags``, ``orgId``, ``password``) to the header that supplied it.
+    ``numbers`` holds the value of each XLSX cell stored as a number, by (row number,
+    column index), as the file gave it (``RawTable.numbers``): the rows are checked
+    again against an org's models (``live.rules.with_catalogue``), and a MAC typed as
+    a number must fail that check as it failed the first.
     """
 
     path: Path
@@ -291,6 +295,7 @@ class Manifest:
     columns: tuple[str, ...]
     field_columns: Mapping[str, str]
     rows: tuple[Row, ...]
+    numbers: Mapping[tuple[int, int], float] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["normalise_mac", "numeric_mac_problem"]
+__all__ = ["normalise_mac", "numeric_mac_problem", "numeric_mac_text"]
 
 _PLAIN = re.compile(r"[0-9A-F]{12}")
 # AABBCCDDEEFF, AA:BB:CC:DD:EE:FF, AA-BB-CC-DD-EE-FF (one separator) or AABB.CCDD.EEFF.
@@ -25,7 +25,7 @@ _SEPARATORS = re.compile(r"[\s:\-.]")
 # 1 or 2 hex digits per group, colon or dash separated: ``0:1b:2c:3d:4e:5f`` is what
 # some tools print after dropping the leading zero of each byte.
 _GROUPED = re.compile(r"[0-9A-F]{1,2}(?:([:\-])[0-9A-F]{1,2}){5}")
-_SCIENTIFIC = re.compile(r"\d(?:[.,]\d+)?E\+?\d{1,3}")
+_SCIENTIFIC = re.compile(r"-?\d(?:[.,]\d+)?E\+?\d{1,3}")
 _DECIMAL_FLOAT = re.compile(r"(\d+)[.,]0+")
 _INVISIBLE = str.maketrans("", "", "\u200b\u200c\u200d\u2060\ufeff")
 
@@ -116,6 +116,26 @@ def numeric_mac_problem(value: float) -> str | None:
             "lost; " + _RETYPE
         )
     return None
+
+
+def numeric_mac_text(value: float, text: str) -> str:
+    """
+    The text a report writes for a MAC cell stored as the number ``value`` (``text``
+    is its digits, as the row holds them).
+
+    A report is read back as text (``rerun``), where the cell is no longer a number:
+    digits of a suspect number that still read as a MAC (a rounded or negative
+    12-digit number) would pass. Those are written as a spreadsheet shows them
+    (1.12233E+11), which reads back as a number mangled by a spreadsheet; every other
+    cell keeps its text.
+    """
+    if numeric_mac_problem(value) is None:
+        return text
+    try:
+        normalise_mac(text)
+    except ValueError:
+        return text
+    return _scientific(value)
 
 
 def _scientific(value: float) -> str:

@@ -74,6 +74,7 @@ def build_manifest(table: RawTable, *, catalogue: Catalogue | None = None) -> Ma
         columns=table.columns,
         field_columns={name: table.columns[index] for name, index in fields.items()},
         rows=tuple(rows),
+        numbers=table.numbers,
     )
 
 

@@ -380,6 +380,7 @@ def with_catalogue(manifest: Manifest, models: Sequence[SupportedModel]) -> Mani
         sheet=manifest.sheet,
         columns=manifest.columns,
         records=records,
+        numbers=manifest.numbers,
     )
     return build_manifest(table, catalogue=Catalogue.for_org(models))
 

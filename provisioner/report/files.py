@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from provisioner.errors import ConfigError, ManifestReadError, MissingColumnError
+from provisioner.intake.mac import numeric_mac_text
 from provisioner.intake.manifest import (
     PASSWORD_MASK,
     RawTable,
@@ -122,17 +123,23 @@ def report_records(
     Yield one report record per manifest row: input cells, then the result cells.
 
     Input cells are as the manifest held them, except a non-empty password, which is
-    masked. ``row``, ``httpStatus`` and ``attempts`` are numbers; an empty result cell
-    is None.
+    masked, and a MAC the sheet stored as a suspect number, which is written as the
+    spreadsheet showed it (``numeric_mac_text``: read back as text by a rerun, its
+    digits would pass for a MAC). ``row``, ``httpStatus`` and ``attempts`` are
+    numbers; an empty result cell is None.
     """
     width = len(manifest.columns)
     secret = _password_index(manifest)
+    mac = _field_index(manifest, "mac")
     complete = complete_outcomes(manifest, outcomes)
     for row in manifest.rows:
         cells: list[Cell] = list(row.cells[:width])
         cells.extend([""] * (width - len(cells)))
         if secret is not None and cells[secret]:
             cells[secret] = PASSWORD_MASK
+        stored = manifest.numbers.get((row.number, mac)) if mac is not None else None
+        if stored is not None and mac is not None:
+            cells[mac] = numeric_mac_text(stored, row.cells[mac])
         cells.extend(outcome_cells(complete[row.number]))
         yield cells
 
@@ -316,7 +323,11 @@ def rows_to_rerun(outcomes: Mapping[int, Outcome]) -> frozenset[int]:
 
 
 def _password_index(manifest: Manifest) -> int | None:
-    header = manifest.field_columns.get("password")
+    return _field_index(manifest, "password")
+
+
+def _field_index(manifest: Manifest, name: str) -> int | None:
+    header = manifest.field_columns.get(name)
     if header is None or header not in manifest.columns:
         return None
     return manifest.columns.index(header)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provisioner.intake.mac import normalise_mac, numeric_mac_problem
+from provisioner.intake.mac import normalise_mac, numeric_mac_problem, numeric_mac_text
 
 hex_macs = st.text(alphabet="0123456789abcdefABCDEF", min_size=12, max_size=12).filter(
     lambda mac: mac.upper() not in ("000000000000", "FFFFFFFFFFFF")
@@ -69,7 +69,9 @@ def test_bytes_without_leading_zeros_are_padded() -> None:
     assert normalise_mac("0:1b:2c:3d:4e:5f") == "001B2C3D4E5F"
 
 
-@pytest.mark.parametrize("text", ["1.12233E+11", "1,12233E+11", "1.2E+11", "8.8E+10"])
+@pytest.mark.parametrize(
+    "text", ["1.12233E+11", "1,12233E+11", "1.2E+11", "8.8E+10", "-1.12233E+11"]
+)
 def test_scientific_notation_is_named(text: str) -> None:
     """A MAC shown in scientific notation says the spreadsheet turned it into a number."""
     with pytest.raises(ValueError, match="scientific notation") as caught:
@@ -237,3 +239,26 @@ def test_numeric_cells_are_described_word_for_word(value: float, message: str) -
 def test_exact_twelve_digit_numbers_are_macs(value: float) -> None:
     """A whole 12-digit number without rounding zeros is the MAC (no problem)."""
     assert numeric_mac_problem(value) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "text", "written"),
+    [
+        (112233000000.0, "112233000000", "1.12233E+11"),
+        (-112233445568.0, "-112233445568", "-1.12233E+11"),
+        (112233445566.0, "112233445566", "112233445566"),
+        (1122334455.0, "1122334455", "1122334455"),
+        (11223344556677.0, "11223344556677", "11223344556677"),
+    ],
+    ids=["rounded", "negative", "exact", "short", "too long"],
+)
+def test_a_report_writes_a_suspect_number_as_the_spreadsheet_showed_it(
+    value: float, text: str, written: str
+) -> None:
+    """Read back as text (a rerun), a rounded or negative 12-digit number's digits
+    would pass for a MAC; written as the spreadsheet showed it, they never do. Texts
+    that fail as a MAC anyway, or an exact number, are written as they were."""
+    assert numeric_mac_text(value, text) == written
+    if written != text:
+        with pytest.raises(ValueError, match="scientific notation"):
+            normalise_mac(written)

@@ -254,6 +254,28 @@ class TestCatalogueRefresh:
         (row,) = refreshed.rows
         assert (row.problems, row.roomos, row.api_model) == ((), True, None)
 
+    def test_a_mac_the_sheet_stored_as_a_number_stays_invalid(self) -> None:
+        """The rebuild sees the cells the file held as numbers: a rounded number in
+        the MAC column, invalid offline, must not become a valid MAC live (a device
+        would be made with the wrong MAC)."""
+        records = [(2, ("112233000000", "Cisco 8851", WS[0], "", "", ""))]
+        manifest = build_manifest(
+            RawTable(
+                path=Path("m.xlsx"),
+                sheet="Sheet",
+                columns=HEADER,
+                records=records,
+                numbers={(2, 0): 112233000000.0},
+            )
+        )
+        assert not manifest.rows[0].is_valid
+
+        refreshed = with_catalogue(manifest, [supported()])
+
+        (problem,) = refreshed.rows[0].problems
+        assert "holds the number 112233000000" in problem.message
+        assert refreshed.rows[0].mac is None
+
     def test_org_rules_replace_bundled_rules(self) -> None:
         """When the org says a model is activation-code only, a MAC row is flagged."""
         manifest = manifest_of(("001122334455", "Cisco 8851", WS[0], "", "", ""))
