@@ -269,12 +269,17 @@ class Row:
         The report's ``owner`` cell: the name or email the row gave, with the id it
         resolved to (None for a row that named its owner by id).
         """
-        name = self.owner_name
-        if name is None:
+        if self.workspace_name:
+            name, owner_id = self.workspace_name, self.workspace_id
+            if self.location:
+                name = f"{name}, {self.location}"
+        elif self.person_email:
+            name, owner_id = self.person_email, self.person_id
+        else:
             return None
-        if self.workspace_name and self.location:
-            name = f"{name}, {self.location}"
-        return f"{name} (id {self.owner_id})" if self.owner_id else name
+        # The id of the owner the name found: an invalid row naming a workspace and
+        # a person (resolved) must not pair the one's name with the other's id.
+        return f"{name} (id {owner_id})" if owner_id else name
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

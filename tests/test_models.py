@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from provisioner.models import (
+    Row,
     RunKind,
     RunRecord,
     Status,
@@ -127,3 +128,26 @@ class TestRunRecord:
         merged = merge_history((self.RECORD, later), (earlier, self.RECORD))
 
         assert merged == (earlier, self.RECORD, later)
+
+
+class TestOwnerLabel:
+    def test_each_name_is_shown_with_its_own_kind_of_id(self) -> None:
+        """A row naming a workspace and a person (invalid: two owners) whose email
+        resolved must not show the workspace's name with the person's id."""
+        row = Row(
+            number=2,
+            cells=(),
+            workspace_name="Denver Lobby 2",
+            person_email="avery@example.com",
+            person_id="PERSON-ID",
+        )
+
+        assert row.owner_label == "Denver Lobby 2"
+        assert dataclasses.replace(row, workspace_id="WS-ID").owner_label == (
+            "Denver Lobby 2 (id WS-ID)"
+        )
+
+    def test_an_email_is_shown_with_the_persons_id(self) -> None:
+        row = Row(number=2, cells=(), person_email="avery@example.com", person_id="P")
+
+        assert row.owner_label == "avery@example.com (id P)"

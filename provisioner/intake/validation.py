@@ -114,8 +114,9 @@ class _RowChecker:
         # after the row's last cell (index ``len(columns)``).
         width = len(table.columns)
         self.take = itemgetter(*[fields.get(name, width) for name in _FIELDS])
-        # The fields a formula is looked for in, in column order (as problems are
-        # listed), by their position in _FIELDS; a password may start with "=".
+        # The fields a formula or an error value is looked for in, in column order
+        # (as problems are listed), by their position in _FIELDS; a password may
+        # start with "=" or "#".
         self.formula_fields = [
             _FIELDS.index(name)
             for name, _ in sorted(fields.items(), key=lambda item: item[1])
@@ -137,8 +138,10 @@ class _RowChecker:
     def check(self, number: int, cells: tuple[str, ...]) -> Row:
         problems: list[Problem] = []
         texts: tuple[str, ...] = self.take((*cells, ""))
-        if "\0=" in "\0" + "\0".join(texts):
-            # Some field starts with "=" (or a cell holds a NUL): the exact check.
+        joined = "\0" + "\0".join(texts)
+        if "\0=" in joined or "\0#" in joined:
+            # Some field starts with "=" or "#" (or a cell holds a NUL): the exact
+            # check for formulas and spreadsheet errors.
             texts = self._clear_formulas(texts, problems)
         (
             mac_text,
@@ -247,14 +250,20 @@ class _RowChecker:
         self, texts: tuple[str, ...], problems: list[Problem]
     ) -> tuple[str, ...]:
         """
-        Report each field holding a formula, and read it as empty from here on.
+        Report each field holding a formula or a spreadsheet error (``#N/A``), and
+        read it as empty from here on.
         """
         values = list(texts)
         for position in self.formula_fields:
-            if values[position].startswith("="):
-                name = _FIELDS[position]
-                problems.append(self._problem(name, values[position], _FORMULA))
-                values[position] = ""
+            value = values[position]
+            if value.startswith("="):
+                message = _FORMULA
+            elif value.upper() in _ERROR_VALUES:
+                message = _error_value(value)
+            else:
+                continue
+            problems.append(self._problem(_FIELDS[position], value, message))
+            values[position] = ""
         return tuple(values)
 
     def _values(self, texts: tuple[str, ...]) -> dict[str, str]:
@@ -374,6 +383,38 @@ _FORMULA = (
     "this cell holds a formula that was never calculated, not a value; replace it "
     "with its value (copy the column, then Paste Special → Values)"
 )
+
+
+# What a spreadsheet shows in a cell whose formula failed (Excel's error values; an
+# XLSX error cell and a CSV saved from one both hold this text). In a column the tool
+# uses it is never the value meant: #N/A in tags would become a tag.
+_ERROR_VALUES = frozenset(
+    {
+        "#N/A",
+        "#REF!",
+        "#VALUE!",
+        "#DIV/0!",
+        "#NAME?",
+        "#NUM!",
+        "#NULL!",
+        "#SPILL!",
+        "#CALC!",
+        "#FIELD!",
+        "#BLOCKED!",
+        "#CONNECT!",
+        "#BUSY!",
+        "#UNKNOWN!",
+        "#GETTING_DATA",
+    }
+)
+
+
+def _error_value(text: str) -> str:
+    return (
+        f"this cell holds the spreadsheet error {text}: its formula failed (a lookup "
+        "that found nothing gives #N/A); fix the formula or type the value, then save "
+        "the sheet again"
+    )
 
 
 def _unknown_model(catalogue: Catalogue, text: str) -> str:

@@ -548,6 +548,47 @@ class TestRowChecks:
             (None, WS, ()),
         ]
 
+    @pytest.mark.parametrize(
+        ("column", "cell"),
+        [
+            ("tags", "#N/A"),
+            ("mac", "#N/A"),
+            ("model", "#REF!"),
+            ("workspace", "#VALUE!"),
+            ("orgId", "#n/a"),
+        ],
+    )
+    def test_a_spreadsheet_error_in_a_used_column_is_that_problem(
+        self, column: str, cell: str
+    ) -> None:
+        """A failed lookup (#N/A) is never a value: as a tag it would be applied to
+        the device, as a workspace name looked up in the org."""
+        values = {"mac": MAC_TEXT, "model": "Cisco 8851", "workspaceId": WS}
+        if column == "workspace":
+            del values["workspaceId"]
+        values[column] = cell
+        columns = tuple(values)
+
+        (row,) = rows_of(columns, tuple(values.values()))
+
+        assert [(p.column, p.value) for p in row.problems][:1] == [(column, cell)]
+        assert row.problems[0].message.startswith(
+            f"this cell holds the spreadsheet error {cell}: its formula failed"
+        )
+        assert row.tags == ()
+
+    def test_a_tag_may_start_with_a_hash_and_other_columns_keep_errors(self) -> None:
+        """Only a whole error value is one: "#floor-1" is a tag, and #N/A in a column
+        the tool does not use is carried to the report as it is."""
+        (row,) = rows_of(
+            ("mac", "model", "workspaceId", "tags", "note"),
+            (MAC_TEXT, "Cisco 8851", WS, "#floor-1", "#N/A"),
+        )
+
+        assert row.problems == ()
+        assert row.tags == ("#floor-1",)
+        assert row.cells[-1] == "#N/A"
+
     def test_formulas_are_listed_in_the_sheets_column_order(self) -> None:
         """Problems read left to right, as the sheet shows the columns."""
         (row,) = rows_of(("workspaceId", "model", "mac"), ("=B2", "Cisco 8851", "=C2"))
