@@ -38,6 +38,7 @@ __all__ = [
     "OrgAccess",
     "acted_for",
     "merge_rows",
+    "org_id_refusal",
     "org_keys",
     "org_problem",
     "refusal",
@@ -95,6 +96,25 @@ def refusal(error: ApiError) -> str:
     return (
         f"{subject} {verb} this org (HTTP {error.status}: {reason}); use a token of "
         "that org, or a partner admin's that manages it, then rerun its rows"
+    )
+
+
+def org_id_refusal(org_id: str, error: ApiError) -> str:
+    """
+    Say why a run cannot start in the org ``--org-id`` names: it is unknown (404), or
+    the token may not act for it or read its supported devices (403).
+    """
+    reason = error.message.rstrip(".")
+    if isinstance(error, NotFoundError):
+        return (
+            f"--org-id {org_id}: no such org (HTTP 404: {reason}); check the id (copy "
+            "it from Control Hub or the partner hub)"
+        )
+    return (
+        f"--org-id {org_id}: the token may not act for this org, or may not read its "
+        f"supported devices (HTTP {error.status}: {reason}); check the id, and use a "
+        "token of that org or a partner admin's that manages it (with "
+        "spark-admin:telephony_config_read)"
     )
 
 

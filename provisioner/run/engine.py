@@ -53,12 +53,14 @@ from provisioner.errors import (
     ConfigError,
     ConnectError,
     ForbiddenError,
+    NotFoundError,
     TransientError,
 )
 from provisioner.live.orgs import (
     OrgAccess,
     acted_for,
     merge_rows,
+    org_id_refusal,
     org_keys,
     refused_outcome,
 )
@@ -460,7 +462,16 @@ class _Run:
         """
         try:
             return tuple(await catalogue.answer())
-        except (AuthError, ForbiddenError, TransientError):
+        except (ForbiddenError, NotFoundError) as error:
+            if self.settings.org_id is not None:
+                # The org --org-id names, refused or unknown: name the flag, not the
+                # token's scopes (no row could succeed there, so nothing starts).
+                raise ConfigError(org_id_refusal(self.settings.org_id, error)) from None
+            if isinstance(error, ForbiddenError):
+                raise
+            log.warning("supported_devices_refused", status=error.status)
+            return ()
+        except (AuthError, TransientError):
             # Refused, or unreachable even after retries: no row could succeed,
             # so the run does not start (the CLI exits 2).
             raise

@@ -1,0 +1,69 @@
+"""
+A run whose own org is the one ``--org-id`` names: an org the token may not act for,
+or one that does not exist, stops the run before any write, naming the flag (not the
+token's scopes). Judged by what the orgs hold.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from org_manifests import PARTNER, workspaces_of
+
+from provisioner.cli import main
+from provisioner.emulator import org_id_for
+from provisioner.emulator.harness import run_in_subprocess
+
+ORG1, ORG2 = org_id_for("org1"), org_id_for("org2")
+UNKNOWN = org_id_for("no-such-org")
+
+
+@pytest.fixture(name="base_url", scope="module")
+def _base_url() -> Iterator[str]:
+    """org1 and org2 beside the seeded org; the partner token manages org1 only."""
+    args = ["--orgs", "2", "--partner", f"{PARTNER}=org1"]
+    with run_in_subprocess(args) as (_process, base_url):
+        yield base_url
+
+
+def device_count(base_url: str) -> int:
+    admin = base_url.removesuffix("/v1") + "/_emulator/devices"
+    with urllib.request.urlopen(admin, timeout=10) as answer:
+        return len(json.load(answer)["items"])
+
+
+def run_in(base_url: str, folder: Path, org_id: str) -> Result:
+    manifest = folder / "site.csv"
+    workspace = workspaces_of("org1")[0]
+    manifest.write_text(f"mac,model,workspaceId\n00451D0A0001,Cisco 8851,{workspace}\n")
+    args = ["run", str(manifest), "--yes", "--report", str(folder / "r.csv")]
+    args += ["--base-url", base_url, "--org-id", org_id]
+    return CliRunner().invoke(
+        main, args, env={"WEBEX_ACCESS_TOKEN": PARTNER}, catch_exceptions=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("org_id", "said"),
+    [
+        (ORG2, "the token may not act for this org"),
+        (UNKNOWN, "no such org (HTTP 404"),
+    ],
+    ids=["refused", "unknown"],
+)
+def test_an_org_id_the_run_cannot_use_stops_it_naming_the_flag(
+    base_url: str, tmp_path: Path, org_id: str, said: str
+) -> None:
+    before = device_count(base_url)
+
+    result = run_in(base_url, tmp_path, org_id)
+
+    assert result.exit_code == 2, result.output
+    assert f"--org-id {org_id}: {said}" in result.stderr
+    assert "lacks a scope" not in result.stderr
+    assert device_count(base_url) == before
