@@ -28,6 +28,7 @@ Schema::
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,7 +39,7 @@ from typing import Self
 from provisioner.errors import ConfigError
 from provisioner.inventory.rollback_rules import RollbackResult, RollbackStatus
 from provisioner.models import Target
-from provisioner.run.journal import connect
+from provisioner.run.journal import connect, hold_journal
 
 __all__ = ["SCHEMA_VERSION", "RollbackEntry", "RollbackJournal"]
 
@@ -79,6 +80,8 @@ class RollbackJournal:
     def __init__(self, connection: sqlite3.Connection, path: Path | None) -> None:
         self._db = connection
         self.path = path
+        #: The journal's lock (``hold_journal``), released by ``close``.
+        self._lock: int | None = None
 
     @classmethod
     def open(cls, path: Path | None, target: Target) -> Self:
@@ -89,20 +92,27 @@ class RollbackJournal:
             ConfigError: the journal was written for another API or org, or it is not
                 a rollback journal, or it cannot be read.
         """
+        lock = hold_journal(path)
         try:
-            connection = connect(path)
-        except sqlite3.DatabaseError as error:
-            raise _unreadable(path, error) from error
-        try:
-            connection.executescript(_SCHEMA)
-            journal = cls(connection, path)
-            journal._claim(json.dumps(target.identity(), sort_keys=True))
-        except sqlite3.DatabaseError as error:
-            connection.close()
-            raise _unreadable(path, error) from error
+            try:
+                connection = connect(path)
+            except sqlite3.DatabaseError as error:
+                raise _unreadable(path, error) from error
+            try:
+                connection.executescript(_SCHEMA)
+                journal = cls(connection, path)
+                journal._claim(json.dumps(target.identity(), sort_keys=True))
+            except sqlite3.DatabaseError as error:
+                connection.close()
+                raise _unreadable(path, error) from error
+            except BaseException:
+                connection.close()
+                raise
         except BaseException:
-            connection.close()
+            if lock is not None:
+                os.close(lock)
             raise
+        journal._lock = lock
         return journal
 
     def _claim(self, target: str) -> None:
@@ -142,6 +152,9 @@ class RollbackJournal:
         Close the connection; every recorded change is already committed.
         """
         self._db.close()
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     def entries(self) -> dict[str, RollbackEntry]:
         """

@@ -80,6 +80,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import fcntl
 import json
 import operator
 import os
@@ -104,6 +105,7 @@ __all__ = [
     "JournalEntry",
     "Phase",
     "connect",
+    "hold_journal",
     "journal_path_for",
     "read_history",
     "record_history",
@@ -231,6 +233,36 @@ def connect(path: Path | None) -> sqlite3.Connection:
     return connection
 
 
+def hold_journal(path: Path | None) -> int | None:
+    """
+    Take a journal for this process alone: a lock on ``<journal>-lock`` beside it,
+    held until the returned descriptor is closed (or the process ends, however it
+    ends). None for an in-memory journal.
+
+    Two commands on one journal would each start the same rows: every activation
+    code issued twice, every create raced. The lock file stays when the command ends;
+    it holds nothing.
+
+    Raises:
+        ConfigError: another process holds the journal.
+    """
+    if path is None:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.with_name(f"{path.name}-lock")
+    descriptor = os.open(lock, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        raise ConfigError(
+            f"another provisioner command is working with the journal {path} (the "
+            "same report): two at once would start every row twice. Wait for it to "
+            "finish, or give this command another --report"
+        ) from None
+    return descriptor
+
+
 def _unreadable(path: Path | None, error: sqlite3.DatabaseError) -> ConfigError:
     return ConfigError(
         f"the journal {path} cannot be read ({error}); run again with --fresh to "
@@ -260,6 +292,8 @@ class Journal:
         #: Marks waiting for the next commit, in the order they were made.
         self._waiting: list[_Mark] = []
         self._waiting_since = 0.0
+        #: The journal's lock (``hold_journal``), released by ``close``.
+        self._lock: int | None = None
 
     @classmethod
     def open(
@@ -280,21 +314,28 @@ class Journal:
             ConfigError: the journal belongs to another target, was written by an
                 older version, or is unreadable (each message says what to do).
         """
-        if path is not None and fresh:
-            _remove_unreadable(path)
+        lock = hold_journal(path)
         try:
-            connection = connect(path)
-        except sqlite3.DatabaseError as error:
-            raise _unreadable(path, error) from error
-        try:
-            journal = cls(connection, path, row_keys(rows))
-            journal._claim(target, fresh=fresh)
-        except sqlite3.DatabaseError as error:
-            connection.close()
-            raise _unreadable(path, error) from error
+            if path is not None and fresh:
+                _remove_unreadable(path)
+            try:
+                connection = connect(path)
+            except sqlite3.DatabaseError as error:
+                raise _unreadable(path, error) from error
+            try:
+                journal = cls(connection, path, row_keys(rows))
+                journal._claim(target, fresh=fresh)
+            except sqlite3.DatabaseError as error:
+                connection.close()
+                raise _unreadable(path, error) from error
+            except BaseException:
+                connection.close()
+                raise
         except BaseException:
-            connection.close()
+            if lock is not None:
+                os.close(lock)
             raise
+        journal._lock = lock
         return journal
 
     @staticmethod
@@ -418,6 +459,9 @@ class Journal:
             self.commit()
         finally:
             self._db.close()
+            if self._lock is not None:
+                os.close(self._lock)
+                self._lock = None
 
     def commit(self) -> None:
         """

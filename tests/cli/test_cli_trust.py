@@ -21,6 +21,7 @@ from emulated import (
     write_manifest,
 )
 
+from provisioner.emulator import DEFAULT_TOKEN, org_id_for
 from provisioner.emulator.harness import run_in_subprocess
 
 MAC_ROWS = 4
@@ -29,9 +30,11 @@ CODE_ROWS = 3
 
 @pytest.fixture(name="pair", scope="module")
 def _pair() -> Iterator[tuple[str, str]]:
+    # Org "org1" beside each emulator's own: another org the token may act for.
+    org1 = ["--orgs", "1", "--partner", f"{DEFAULT_TOKEN}=org1"]
     with (
-        run_in_subprocess() as (_a, url_a),
-        run_in_subprocess() as (_b, url_b),
+        run_in_subprocess(org1) as (_a, url_a),
+        run_in_subprocess(org1) as (_b, url_b),
     ):
         yield url_a, url_b
 
@@ -115,7 +118,7 @@ class TestRehearseThenRun:
         "option",
         [
             ["--tag-mode", "replace"],
-            ["--org-id", "Y2lzY29zcGFyazovL3VzL09SR0FOSVpBVElPTi9vdGhlcg"],
+            ["--org-id", org_id_for("org1")],
         ],
     )
     def test_another_org_or_tag_mode_is_another_target(

@@ -343,3 +343,16 @@ class TestAgainstTheEmulator:
 
 def _workspace(n: int) -> str:
     return WORKSPACES[n % len(WORKSPACES)]
+
+
+def test_a_rollback_journal_in_use_is_refused(tmp_path: Path) -> None:
+    """Two rollbacks of one report at once would each delete, then each report:
+    the second is refused while the first holds the journal."""
+    journal = tmp_path / "r.journal.sqlite"
+    target = Target(base_url="http://a/v1")
+    with (
+        RollbackJournal.open(journal, target),
+        pytest.raises(ConfigError, match="another provisioner command"),
+    ):
+        RollbackJournal.open(journal, target)
+    RollbackJournal.open(journal, target).close()

@@ -469,3 +469,39 @@ class TestWhatAKillCanLose:
             journal.mark_done(Outcome(row=3, status=Status.CREATED, device_id="d3"))
 
         assert committed(path) == {2: "done", 3: "done"}
+
+
+class TestOneCommandAtATime:
+    """Two commands on one journal would start every row twice (every code issued
+    twice): the second is refused until the first has closed it."""
+
+    def test_a_second_opening_is_refused_until_the_first_closes(
+        self, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "r.journal.sqlite"
+        rows = manifest("AABBCCDDEEFF").rows
+        first = Journal.open(path, TARGET, rows)
+
+        with pytest.raises(ConfigError, match="another provisioner command") as caught:
+            Journal.open(path, TARGET, rows, fresh=True)
+        assert "another --report" in str(caught.value)
+        first.mark_started(2)
+
+        first.close()
+        with Journal.open(path, TARGET, rows) as again:
+            assert again.entries()[2].phase is Phase.STARTED
+
+    def test_a_refused_opening_leaves_the_journal_as_it_was(
+        self, tmp_path: Path
+    ) -> None:
+        """The refused --fresh opening must not forget the first command's rows."""
+        path = tmp_path / "r.journal.sqlite"
+        rows = manifest("AABBCCDDEEFF").rows
+        with Journal.open(path, TARGET, rows) as first:
+            first.mark_started(2)
+            with pytest.raises(ConfigError):
+                Journal.open(path, TARGET, rows, fresh=True)
+            first.mark_done(Outcome(row=2, status=Status.CREATED, device_id="d"))
+
+        with Journal.open(path, TARGET, rows) as after:
+            assert after.entries()[2].phase is Phase.DONE
