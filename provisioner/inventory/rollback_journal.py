@@ -28,7 +28,6 @@ Schema::
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,7 +38,7 @@ from typing import Self
 from provisioner.errors import ConfigError
 from provisioner.inventory.rollback_rules import RollbackResult, RollbackStatus
 from provisioner.models import Target
-from provisioner.run.journal import connect, hold_journal
+from provisioner.run.journal import connect, hold_journal, release_journal
 
 __all__ = ["SCHEMA_VERSION", "RollbackEntry", "RollbackJournal"]
 
@@ -109,8 +108,7 @@ class RollbackJournal:
                 connection.close()
                 raise
         except BaseException:
-            if lock is not None:
-                os.close(lock)
+            release_journal(path, lock)
             raise
         journal._lock = lock
         return journal
@@ -152,9 +150,8 @@ class RollbackJournal:
         Close the connection; every recorded change is already committed.
         """
         self._db.close()
-        if self._lock is not None:
-            os.close(self._lock)
-            self._lock = None
+        release_journal(self.path, self._lock)
+        self._lock = None
 
     def entries(self) -> dict[str, RollbackEntry]:
         """

@@ -109,6 +109,7 @@ __all__ = [
     "journal_path_for",
     "read_history",
     "record_history",
+    "release_journal",
 ]
 
 log = structlog.get_logger()
@@ -236,12 +237,11 @@ def connect(path: Path | None) -> sqlite3.Connection:
 def hold_journal(path: Path | None) -> int | None:
     """
     Take a journal for this process alone: a lock on ``<journal>-lock`` beside it,
-    held until the returned descriptor is closed (or the process ends, however it
-    ends). None for an in-memory journal.
+    held until ``release_journal`` (or the end of the process, however it ends).
+    None for an in-memory journal.
 
     Two commands on one journal would each start the same rows: every activation
-    code issued twice, every create raced. The lock file stays when the command ends;
-    it holds nothing.
+    code issued twice, every create raced.
 
     Raises:
         ConfigError: another process holds the journal.
@@ -249,18 +249,39 @@ def hold_journal(path: Path | None) -> int | None:
     if path is None:
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
-    lock = path.with_name(f"{path.name}-lock")
-    descriptor = os.open(lock, os.O_CREAT | os.O_RDWR, 0o600)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    lock = _lock_path(path)
+    while True:
+        descriptor = os.open(lock, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            raise ConfigError(
+                f"another provisioner command is working with the journal {path} "
+                "(the same report): two at once would start every row twice. Wait "
+                "for it to finish, or give this command another --report"
+            ) from None
+        # The holder before us removes the file as it lets go: a lock taken on
+        # the file it removed guards nothing, so take the one now at the path.
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(lock).st_ino == os.fstat(descriptor).st_ino:
+                return descriptor
         os.close(descriptor)
-        raise ConfigError(
-            f"another provisioner command is working with the journal {path} (the "
-            "same report): two at once would start every row twice. Wait for it to "
-            "finish, or give this command another --report"
-        ) from None
-    return descriptor
+
+
+def release_journal(path: Path | None, descriptor: int | None) -> None:
+    """
+    Let go of a journal ``hold_journal`` took, removing its lock file.
+    """
+    if path is None or descriptor is None:
+        return
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(_lock_path(path))
+    os.close(descriptor)
+
+
+def _lock_path(path: Path) -> Path:
+    return path.with_name(f"{path.name}-lock")
 
 
 def _unreadable(path: Path | None, error: sqlite3.DatabaseError) -> ConfigError:
@@ -332,8 +353,7 @@ class Journal:
                 connection.close()
                 raise
         except BaseException:
-            if lock is not None:
-                os.close(lock)
+            release_journal(path, lock)
             raise
         journal._lock = lock
         return journal
@@ -459,9 +479,8 @@ class Journal:
             self.commit()
         finally:
             self._db.close()
-            if self._lock is not None:
-                os.close(self._lock)
-                self._lock = None
+            release_journal(self.path, self._lock)
+            self._lock = None
 
     def commit(self) -> None:
         """

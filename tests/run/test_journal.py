@@ -505,3 +505,17 @@ class TestOneCommandAtATime:
 
         with Journal.open(path, TARGET, rows) as after:
             assert after.entries()[2].phase is Phase.DONE
+
+    def test_the_lock_goes_with_the_command_and_a_killed_ones_blocks_nothing(
+        self, tmp_path: Path
+    ) -> None:
+        """Closed, the journal leaves no lock file beside the report; one a killed
+        command left (its lock went with its process) does not stop the next."""
+        path = tmp_path / "r.journal.sqlite"
+        rows = manifest("AABBCCDDEEFF").rows
+        Journal.open(path, TARGET, rows).close()
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["r.journal.sqlite"]
+
+        (tmp_path / "r.journal.sqlite-lock").write_bytes(b"")
+        with Journal.open(path, TARGET, rows) as journal:
+            journal.mark_started(2)
