@@ -127,8 +127,10 @@ def _write_org_reports(
     takes it on its own; the same safety rules apply as to the combined report.
     """
     moved: list[SetAside] = []
-    for part in split_by_org(finish.manifest, complete, result.stats):
-        paths = org_report_paths(finish.paths, part.org)
+    parts = split_by_org(finish.manifest, complete, result.stats)
+    # Named together: each org's files are distinct from every other org's.
+    names = org_report_paths(finish.paths, [part.org for part in parts])
+    for part, paths in zip(parts, names, strict=True):
         moved += set_aside(paths, part.outcomes.values())
         write_report(
             part.manifest, part.outcomes, paths, part.stats, group_by=finish.group_by

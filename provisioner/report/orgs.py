@@ -8,8 +8,9 @@ shown as the run named them (``RunStats.orgs``); an org the run did not look up
 
 ``split_by_org`` cuts the manifest and its outcomes into one part per org, each
 part a complete report of its rows (their row numbers kept, so each part can be
-re-run with ``rerun`` on its own); ``org_report_paths`` names a part's files
-beside the combined report's. All of it is pure.
+re-run with ``rerun`` on its own); ``org_report_paths`` names all the parts' files
+together, beside the combined report's and distinct from it and from each other.
+All of it is pure.
 """
 
 from __future__ import annotations
@@ -142,21 +143,86 @@ def split_by_org(
     return parts
 
 
-def org_report_paths(paths: Sequence[Path], org: OrgInfo) -> tuple[Path, ...]:
+def org_report_paths(
+    paths: Sequence[Path], orgs: Sequence[OrgInfo]
+) -> list[tuple[Path, ...]]:
     """
-    Name an org's report files beside the combined ones: ``<stem>-org-<slug>.<ext>``.
+    Name each org's report files beside the combined ones: ``<stem>-org-<slug>.<ext>``.
 
-    The slug is the org's name made safe for a file name, then a short form of its
-    id (the first block of the UUID inside a Webex id), so two orgs of one name
-    never share a file; the token's own org, unnamed and without an id, is ``own``.
+    ``orgs`` are all the orgs of one run (``split_by_org``'s parts); the result
+    names each one's files, in the same order. The slug is the org's name made safe
+    for a file name, then a short form of its id (the first block of the UUID inside
+    a Webex id), so two orgs of one name never share a file; the token's own org,
+    unnamed and without an id, is ``own``.
+
+    The names are decided together because short ids can clash: an org whose
+    files would be another org's (two ids whose UUIDs share a first block), or the
+    combined report's, takes its whole id instead, and a number on top if even that
+    clashes. Names are compared without case, as macOS and Windows do. Every other
+    org keeps its short name, so an ordinary run's names stay as they were.
     """
-    slug = _slug(org)
+    combined = {_folded(path) for path in paths}
+    slugs = [_slug(org, whole=False) for org in orgs]
+    clashing = _clashing(paths, slugs, combined)
+    slugs = [
+        _slug(org, whole=True) if index in clashing else slug
+        for index, (org, slug) in enumerate(zip(orgs, slugs, strict=True))
+    ]
+    return [_named(paths, slug) for slug in _numbered(paths, slugs, combined)]
+
+
+def _named(paths: Sequence[Path], slug: str) -> tuple[Path, ...]:
     return tuple(
         path.with_name(f"{path.stem}-org-{slug}{path.suffix}") for path in paths
     )
 
 
-def _slug(org: OrgInfo) -> str:
+def _folded(path: Path) -> str:
+    # Two names that differ only in case are one file on macOS and Windows.
+    return str(path).casefold()
+
+
+def _clashing(paths: Sequence[Path], slugs: Sequence[str], taken: set[str]) -> set[int]:
+    """
+    The indexes of the slugs whose files another slug's, or ``taken``, would be.
+    """
+    names = [{_folded(path) for path in _named(paths, slug)} for slug in slugs]
+    counts = Counter(name for own in names for name in own)
+    return {
+        index
+        for index, own in enumerate(names)
+        if any(counts[name] > 1 or name in taken for name in own)
+    }
+
+
+def _numbered(
+    paths: Sequence[Path], slugs: Sequence[str], combined: set[str]
+) -> list[str]:
+    """
+    Number the slugs that still clash (``-2``, ``-3``, in order), the first of a
+    kind keeping its own where it is free; a slug that clashes with none stays.
+    """
+    clashing = _clashing(paths, slugs, combined)
+    # Reserve the names that are already distinct, so no number takes one of them.
+    taken = set(combined)
+    for index, slug in enumerate(slugs):
+        if index not in clashing:
+            taken |= {_folded(path) for path in _named(paths, slug)}
+    numbered = []
+    for index, slug in enumerate(slugs):
+        candidate, number = slug, 1
+        while index in clashing:
+            names = {_folded(path) for path in _named(paths, candidate)}
+            if not names & taken:
+                taken |= names
+                break
+            number += 1
+            candidate = f"{slug}-{number}"
+        numbered.append(candidate)
+    return numbered
+
+
+def _slug(org: OrgInfo, *, whole: bool) -> str:
     parts = []
     if org.name:
         name = re.sub(r"[^a-z0-9]+", "-", org.name.lower()).strip("-")[:40]
@@ -164,13 +230,14 @@ def _slug(org: OrgInfo) -> str:
             parts.append(name)
     org_id = org.id or org.key
     if org_id:
-        parts.append(_short_id(org_id))
+        parts.append(_id_part(org_id, whole=whole))
     return "-".join(parts) or "own"
 
 
-def _short_id(org_id: str) -> str:
+def _id_part(org_id: str, *, whole: bool) -> str:
     """
-    The first block of the UUID a Webex id encodes, else the id's last characters.
+    The UUID a Webex id encodes (its first block unless ``whole``), else the id's
+    last eight characters (all of them if ``whole``), safe for a file name.
     """
     try:
         decoded = base64.b64decode(org_id + "=" * (-len(org_id) % 4)).decode()
@@ -178,5 +245,6 @@ def _short_id(org_id: str) -> str:
         decoded = ""
     tail = decoded.rsplit("/", 1)[-1]
     if re.fullmatch(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}", tail):
-        return tail[:8].lower()
-    return re.sub(r"[^A-Za-z0-9]+", "", org_id)[-8:] or "org"
+        return tail.lower() if whole else tail[:8].lower()
+    safe = re.sub(r"[^A-Za-z0-9]+", "", org_id)
+    return (safe if whole else safe[-8:]) or "org"

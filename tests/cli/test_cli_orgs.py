@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import re
+import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -15,10 +16,17 @@ from pathlib import Path
 import openpyxl
 import pytest
 from click.testing import CliRunner, Result
-from org_manifests import PARTNER, run_partner_manifest, write_org_manifest
+from org_manifests import (
+    HEADER,
+    PARTNER,
+    run_partner_manifest,
+    workspaces_of,
+    write_org_manifest,
+)
 
 from provisioner.cli import main
 from provisioner.emulator import org_id_for, org_token
+from provisioner.emulator.directory import webex_id
 from provisioner.emulator.harness import run_in_subprocess
 
 ORG1, ORG2 = org_id_for("org1"), org_id_for("org2")
@@ -156,3 +164,37 @@ def test_split_by_org_reports_rerun_cleanly(base_url: str, tmp_path: Path) -> No
     assert {row["status"] for row in rerun_rows} == {"created"}
     assert nothing.exit_code == 0
     assert "Nothing to re-run" in nothing.stdout
+
+
+def test_split_by_org_files_are_distinct_though_short_ids_clash(
+    base_url: str, tmp_path: Path
+) -> None:
+    """
+    Two orgs the API does not know, their UUIDs alike in the first block, get a
+    report each: every row of the run is in exactly one per-org file.
+    """
+    twins = [
+        webex_id("ORGANIZATION", uuid.UUID(f"5632e78c-0000-4000-8000-00000000{tail}"))
+        for tail in ("6f00", "6f11")
+    ]
+    owner = workspaces_of(None)[0]
+    manifest = tmp_path / "twins.csv"
+    with manifest.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(HEADER)
+        for number, org in enumerate(["", *twins, *twins], start=1):
+            writer.writerow((f"0A0B{number:08X}", "Cisco 8851", owner, "", org, ""))
+    report = tmp_path / "out" / "twins"
+
+    result = invoke(
+        ["run", str(manifest), "--base-url", base_url, "--report", str(report)]
+        + ["--quiet", "--split-by-org"]
+    )
+
+    assert result.exit_code == 1, result.output
+    split = sorted(report.parent.glob("twins-org-*.csv"))
+    assert len(split) == 3
+    rows = Counter(row["row"] for path in split for row in read_report(path))
+    assert rows == Counter(row["row"] for row in read_report(Path(f"{report}.csv")))
+    for path in split:
+        assert len({row["orgId"] for row in read_report(path)}) == 1

@@ -120,7 +120,7 @@ def test_split_parts_are_complete_reports_that_rerun(tmp_path: Path) -> None:
     """Each part holds its org's rows, numbers kept; read back, it is re-runnable."""
     parts = split_by_org(MANIFEST, OUTCOMES, STATS)
     b_part = parts[2]
-    paths = org_report_paths([tmp_path / "r.csv"], b_part.org)
+    [paths] = org_report_paths([tmp_path / "r.csv"], [b_part.org])
     write_report(b_part.manifest, b_part.outcomes, paths, b_part.stats)
 
     manifest, previous = load_report(paths[0])
@@ -138,18 +138,102 @@ def test_report_names_carry_the_orgs_name_and_short_id(tmp_path: Path) -> None:
     """Name, then the first block of the id's UUID; unnamed: the id; none: own."""
     named = OrgInfo(key=ORG_A, id=ORG_A, name="Customer A / East")
 
-    paths = org_report_paths([tmp_path / "r.xlsx", tmp_path / "r.csv"], named)
+    [paths] = org_report_paths([tmp_path / "r.xlsx", tmp_path / "r.csv"], [named])
 
     assert [p.name for p in paths] == [
         "r-org-customer-a-east-0a1b2c3d.xlsx",
         "r-org-customer-a-east-0a1b2c3d.csv",
     ]
-    assert org_report_paths([Path("r.csv")], OrgInfo(key=ORG_B))[0].name == (
-        "r-org-9f8e7d6c.csv"
-    )
-    assert org_report_paths([Path("r.csv")], OrgInfo(key=None))[0].name == (
-        "r-org-own.csv"
-    )
+    assert names([Path("r.csv")], [OrgInfo(key=ORG_B), OrgInfo(key=None)]) == [
+        "r-org-9f8e7d6c.csv",
+        "r-org-own.csv",
+    ]
+
+
+def names(paths: list[Path], orgs: list[OrgInfo]) -> list[str]:
+    return [path.name for each in org_report_paths(paths, orgs) for path in each]
+
+
+#: Two orgs whose UUIDs share their first block, neither named (refused, not found).
+TWIN_1 = webex_org("5632e78c-1111-4000-8000-000000006f00")
+TWIN_2 = webex_org("5632e78c-2222-4000-8000-000000006f11")
+
+
+def test_orgs_whose_short_ids_clash_take_their_whole_ids() -> None:
+    """Two orgs a short id would give one file take their whole UUIDs; others stay."""
+    orgs = [OrgInfo(key=TWIN_1), OrgInfo(key=ORG_A, name="A"), OrgInfo(key=TWIN_2)]
+
+    actual = names([Path("r.csv")], orgs)
+
+    assert actual == [
+        "r-org-5632e78c-1111-4000-8000-000000006f00.csv",
+        "r-org-a-0a1b2c3d.csv",
+        "r-org-5632e78c-2222-4000-8000-000000006f11.csv",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        # One UUID under two clouds: even the whole UUIDs are one.
+        (
+            webex_org("5632e78c-1111-4000-8000-000000006f00"),
+            base64.b64encode(
+                b"ciscospark://eu/ORGANIZATION/5632e78c-1111-4000-8000-000000006f00"
+            ).decode(),
+        ),
+        # Ids that are no Webex ids, the same but for case (one file on macOS).
+        ("org-ABC", "org-abc"),
+    ],
+)
+def test_orgs_whose_whole_ids_clash_are_numbered(first: str, second: str) -> None:
+    """Where even whole ids would share a file, the second org's name is numbered."""
+    orgs = [OrgInfo(key=first), OrgInfo(key=second)]
+
+    actual = names([Path("r.xlsx"), Path("r.csv")], orgs)
+
+    assert len({name.casefold() for name in actual}) == 4
+    assert actual[2].casefold() == actual[0].casefold().replace(".xlsx", "-2.xlsx")
+
+
+def test_no_orgs_report_is_the_combined_one() -> None:
+    """An org's name that would be one of the combined report's files is changed."""
+    combined = [Path("r.csv"), Path("r-org-own.csv")]
+
+    actual = names(combined, [OrgInfo(key=None)])
+
+    assert actual == ["r-org-own-2.csv", "r-org-own-org-own-2.csv"]
+
+
+def test_a_number_takes_no_other_orgs_own_name() -> None:
+    """An org whose own name ends ``-2`` keeps it; a clashing org takes the next."""
+    orgs = [OrgInfo(key="X"), OrgInfo(key="x"), OrgInfo(key="2", name="x")]
+
+    actual = names([Path("r.csv")], orgs)
+
+    assert actual == ["r-org-X.csv", "r-org-x-3.csv", "r-org-x-2.csv"]
+
+
+def test_every_row_is_in_exactly_one_orgs_file(tmp_path: Path) -> None:
+    """
+    Split and written, the parts of a run whose refused orgs' UUIDs share their
+    first block are one file each, which together hold every row once.
+    """
+    manifest = manifest_of(["", TWIN_1, ORG_A, TWIN_2, TWIN_1, TWIN_2])
+    outcomes = {
+        row.number: Outcome(row=row.number, status=Status.FAILED)
+        for row in manifest.rows
+    }
+    parts = split_by_org(manifest, outcomes, STATS)
+    named = org_report_paths([tmp_path / "r.csv"], [part.org for part in parts])
+    for part, paths in zip(parts, named, strict=True):
+        write_report(part.manifest, part.outcomes, paths, part.stats)
+
+    files = sorted(tmp_path.glob("r-org-*.csv"))
+    rows = [row.number for path in files for row in load_report(path)[0].rows]
+
+    assert len(files) == 4
+    assert sorted(outcomes) == sorted(rows)
 
 
 def test_an_orgs_part_says_its_api_figures_are_the_whole_runs() -> None:
