@@ -210,7 +210,12 @@ class _Work:
             # code "not found" on every row.
             target = await resolve_target(api, settings)
             entries = await lifecycle.inspect_codes(
-                manifest, outcomes, api, now=self.now, within=self.within
+                manifest,
+                outcomes,
+                api,
+                now=self.now,
+                within=self.within,
+                org_id=settings.org_id,
             )
             if self.renew:
                 confirm_changes(

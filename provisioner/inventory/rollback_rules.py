@@ -20,7 +20,6 @@ report row, become the rollback report's columns (``ROLLBACK_COLUMNS``).
 from __future__ import annotations
 
 import enum
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from datetime import datetime
 
 from provisioner.errors import ApiError
 from provisioner.live.code_rules import is_activated
+from provisioner.live.owner_rules import resolved_owner_id
 from provisioner.models import Changes, Device, Manifest, Outcome, Status
 from provisioner.run.plan import made_by_run
 
@@ -47,13 +47,9 @@ __all__ = [
     "plan_rollback",
     "planned",
     "planned_changes",
-    "resolved_owner_id",
     "rollback_cells",
     "summary_items",
 ]
-
-# The end of a report's owner cell for a row named by name: "Lobby (id Y2lz…)".
-_RESOLVED_ID = re.compile(r"\(id ([^()\s]+)\)$")
 
 ROLLBACK_COLUMNS = (
     "rollback",
@@ -224,17 +220,6 @@ def plan_rollback(manifest: Manifest, outcomes: Mapping[int, Outcome]) -> Rollba
             )
         )
     return RollbackPlan(candidates=tuple(candidates), settled=settled)
-
-
-def resolved_owner_id(owner_cell: str | None) -> str | None:
-    """
-    The id a report's ``owner`` cell says a name resolved to (``Lobby (id X)``), or
-    None when it names none.
-    """
-    if not owner_cell:
-        return None
-    match = _RESOLVED_ID.search(owner_cell)
-    return match.group(1) if match else None
 
 
 def _skip_reason(outcome: Outcome | None) -> str | None:

@@ -4,8 +4,9 @@ Where an activation code stands, decided without I/O.
 A report lists the codes a run issued. ``code_state`` decides where each one stands,
 as a pure function of the row's outcome, the device found for it (or None) and the
 time now, so it is tested with a moved clock and no server. ``match_devices`` pairs
-code rows with an owner's devices when the report holds no device id. ``codes.py``
-makes the calls and delegates every decision here.
+code rows with an owner's devices when the report holds no device id.
+``with_report_owners`` gives a row that named its owner by name the id its run
+resolved the name to. ``codes.py`` makes the calls and delegates every decision here.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from provisioner.errors import ApiError
+from provisioner.live.owner_rules import resolved_owner_id
 from provisioner.models import Device, Manifest, Outcome, Row, Status, utc_moment
 from provisioner.webex.protocol import CallTally
 
@@ -26,6 +28,7 @@ __all__ = [
     "CodeEntry",
     "CodeState",
     "code_state",
+    "failed_owner",
     "failed_step",
     "fits_row",
     "is_activated",
@@ -36,6 +39,7 @@ __all__ = [
     "parse_within",
     "product_matches",
     "wants_renewal",
+    "with_report_owners",
 ]
 
 DEFAULT_WITHIN = timedelta(days=7)
@@ -64,6 +68,9 @@ class CodeState(enum.StrEnum):
 class CodeEntry:
     """
     One report row holding an activation code, with the device found for it.
+
+    ``owner_problem`` says why a row that named its owner by name has no owner id
+    (the name no longer resolves in the org): its code cannot be renewed.
     """
 
     row: Row
@@ -71,6 +78,7 @@ class CodeEntry:
     device: Device | None
     state: CodeState
     expiry: datetime | None
+    owner_problem: str | None = None
 
     @property
     def needs_tags(self) -> bool:
@@ -212,11 +220,45 @@ def issued_rows(
     ]
 
 
+def with_report_owners(manifest: Manifest, outcomes: Mapping[int, Outcome]) -> Manifest:
+    """
+    Give each row that named its owner by name the id its run resolved it to.
+
+    The run wrote that id into the report's ``owner`` cell (``Lobby (id X)``); the
+    code was issued for that owner, so a renewal goes to the same one, even if the
+    name has since moved. A row whose cell names no id is left without one.
+    """
+    rows = []
+    for row in manifest.rows:
+        outcome = outcomes.get(row.number)
+        owner = None if outcome is None else resolved_owner_id(outcome.owner)
+        if owner is not None and row.owner_id is None:
+            if row.workspace_name:
+                row = dataclasses.replace(row, workspace_id=owner)
+            elif row.person_email:
+                row = dataclasses.replace(row, person_id=owner)
+        rows.append(row)
+    return dataclasses.replace(manifest, rows=tuple(rows))
+
+
 def owner_key(row: Row) -> tuple[str | None, str]:
     """
     The (org, owner) a code row belongs to: one lookup of devices per owner.
     """
     return row.org_id, row.owner_id or f"row {row.number}"
+
+
+def failed_owner(old: Outcome, reason: str) -> Outcome:
+    """
+    The row's outcome when its code cannot be renewed for want of an owner id.
+    """
+    return dataclasses.replace(
+        old,
+        status=Status.FAILED,
+        error=f"renew activation code: {reason}",
+        http_status=None,
+        tracking_id=None,
+    )
 
 
 def failed_step(old: Outcome, step: str, error: ApiError, tally: CallTally) -> Outcome:

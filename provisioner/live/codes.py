@@ -4,8 +4,11 @@ The life of an activation code after the run, as calls: find, renew, retire, tag
 ``inspect_codes`` finds the device of each code a report lists and lets
 ``code_rules.code_state`` say where it stands; ``renew_codes`` issues fresh codes for
 the expired and expiring ones whose devices never activated, retires the old pending
-device, and applies tags that were deferred until activation. Every decision is in
-``code_rules``; this module only awaits.
+device, and applies tags that were deferred until activation. A row that named its
+owner by name renews for the id its run resolved the name to (the report's ``owner``
+cell), or, when the report names none, for the id the name resolves to now, looked
+up as a run does (``live.owners``). Every decision is in ``code_rules``; this module
+only awaits.
 """
 
 from __future__ import annotations
@@ -22,13 +25,17 @@ from provisioner.live.code_rules import (
     DEFAULT_WITHIN,
     CodeEntry,
     code_state,
+    failed_owner,
     failed_step,
     is_activated,
     issued_rows,
     match_devices,
     owner_key,
     wants_renewal,
+    with_report_owners,
 )
+from provisioner.live.orgs import merge_rows
+from provisioner.live.owners import resolve_owners
 from provisioner.models import (
     Device,
     Manifest,
@@ -55,13 +62,16 @@ async def inspect_codes(
     *,
     now: datetime,
     within: timedelta = DEFAULT_WITHIN,
+    org_id: str | None = None,
 ) -> list[CodeEntry]:
     """
     Find the device behind every issued code and decide each code's state.
 
-    Read calls only: ``GET /devices/{id}`` for a code whose device id the report
-    holds, otherwise one device list per owner.
+    Read calls only: owner names the report holds no id for are looked up (each
+    once, in ``org_id`` for rows without their own), then ``GET /devices/{id}`` for
+    a code whose device id the report holds, otherwise one device list per owner.
     """
+    manifest, unresolved = await _owners(manifest, outcomes, api, org_id)
     issued = issued_rows(manifest, outcomes)
     claimed = frozenset(o.device_id for o in outcomes.values() if o.device_id)
     found: dict[int, Device | None] = {}
@@ -82,9 +92,39 @@ async def inspect_codes(
             device=found.get(row.number),
             state=code_state(outcome, found.get(row.number), now, within),
             expiry=utc_moment(outcome.activation_expiry),
+            owner_problem=unresolved.get(row.number),
         )
         for row, outcome in issued
     ]
+
+
+async def _owners(
+    manifest: Manifest,
+    outcomes: Mapping[int, Outcome],
+    api: DevicesApi,
+    org_id: str | None,
+) -> tuple[Manifest, dict[int, str]]:
+    """
+    Give code rows named by name their owner's id: the one the report says the run
+    resolved the name to, else the one the name resolves to now. Return the manifest
+    and, by row number, why a name did not resolve.
+    """
+    manifest = with_report_owners(manifest, outcomes)
+    named = tuple(
+        row
+        for row, _outcome in issued_rows(manifest, outcomes)
+        if row.owner_id is None and row.owner_name
+    )
+    if not named:
+        return manifest, {}
+    resolution = await resolve_owners(
+        dataclasses.replace(manifest, rows=named), api, org_id=org_id
+    )
+    unresolved = {
+        number: "; ".join(problem.message for problem in problems)
+        for number, problems in resolution.problems.items()
+    }
+    return merge_rows(manifest, resolution.manifest), unresolved
 
 
 async def _get(
@@ -170,6 +210,11 @@ async def _renew_one(
     owner_lock: anyio.Lock,
 ) -> None:
     row, old = entry.row, entry.outcome
+    if row.owner_id is None:
+        reason = entry.owner_problem or "the row names no owner"
+        updated[row.number] = failed_owner(old, reason)
+        log.warning("code_renewal_failed", row=row.number, reason="owner_unresolved")
+        return
     async with limiter:
         with api.tally() as tally:
             try:

@@ -15,12 +15,16 @@ everything here turns answers into values:
   workspaces, or rows that give a ``location``);
 - ``resolve_rows``: the rows with their owner ids filled in, or with a problem that
   says what was looked for and what to do (none found; several, listed with id and
-  location; a lookup the token may not make).
+  location; a lookup the token may not make);
+- ``resolved_owner_id``: the id a report's ``owner`` cell says a row's name resolved
+  to in its run (``Row.owner_label`` writes it), for the commands that take a report
+  up again (``codes --renew``, ``rollback``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -37,10 +41,14 @@ __all__ = [
     "locations_needed",
     "name_key",
     "resolve_rows",
+    "resolved_owner_id",
 ]
 
 #: Near misses named in a "not found" message, at most.
 MAX_NEAR_NAMES = 3
+
+# The end of a report's owner cell for a row named by name: "Lobby (id Y2lz…)".
+_RESOLVED_ID = re.compile(r"\(id ([^()\s]+)\)$")
 
 #: (org, location id): a location is looked up once per org.
 LocationKey = tuple[str | None, str]
@@ -172,6 +180,17 @@ def resolve_rows(
         rows.append(row)
     resolved = dataclasses.replace(manifest, rows=tuple(rows))
     return merge_problems(resolved, problems), problems
+
+
+def resolved_owner_id(owner_cell: str | None) -> str | None:
+    """
+    The id a report's ``owner`` cell says a name resolved to (``Lobby (id X)``), or
+    None when it names none.
+    """
+    if not owner_cell:
+        return None
+    match = _RESOLVED_ID.search(owner_cell)
+    return match.group(1) if match else None
 
 
 def _resolve(

@@ -8,6 +8,7 @@ import json
 import stat
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -428,3 +429,117 @@ def test_not_a_report_exits_2(tmp_path: Path) -> None:
 def test_renewed_report_path(given: str, expected: str) -> None:
     """The default output sits next to the input and never overwrites it."""
     assert renewed_report_path(Path(given)) == Path(expected)
+
+
+NAMED_WORKSPACE = ORG["workspaces"][20]
+NAMED_PERSON = ORG["people"][20]
+NAMED_HEADER = ("mac", "model", "workspace", "personEmail")
+
+
+def make_named_report(
+    folder: Path, env: dict[str, str]
+) -> tuple[Path, dict[int, Outcome]]:
+    """
+    Run ``provisioner run`` on two code rows that name their owner by name: row 2 by
+    workspace display name, row 3 by email. Return the report and its outcomes.
+    """
+    manifest = folder / "named.csv"
+    manifest.write_text(
+        ",".join(NAMED_HEADER)
+        + "\n"
+        + f",Cisco 8865,{NAMED_WORKSPACE['displayName']},\n"
+        + f",Cisco 8865,,{NAMED_PERSON['emails'][0]}\n",
+        encoding="utf-8",
+    )
+    path = folder / "named-report.csv"
+    ran = CliRunner().invoke(
+        main, ["run", str(manifest), "--report", str(path), "--yes"], env=env
+    )
+    assert ran.exit_code == 0, ran.output
+    _manifest, outcomes = load_report(path)
+    assert [outcomes[n].status for n in (2, 3)] == [Status.CODE_ISSUED] * 2
+    assert all(outcomes[n].device_id for n in (2, 3))
+    return path, outcomes
+
+
+@pytest.mark.usefixtures("fresh")
+def test_renew_rows_that_name_their_owner_by_name(
+    server: Emulator,
+    env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rows given by workspace name or email get a fresh code for the owner their run
+    resolved, and their old pending devices go, as rows given by id do."""
+    report, outcomes = make_named_report(tmp_path, env)
+    server.advance(31)
+    at(monkeypatch, 31)
+
+    result = invoke(env, str(report), "--renew", "--yes")
+
+    assert result.exit_code == 0, result.output
+    assert "renewed 2 codes (rows 2, 3)" in result.output
+    _manifest, new = load_report(tmp_path / "named-report-renewed.csv")
+    devices = server.devices()
+    for number in (2, 3):
+        assert new[number].status is Status.CODE_ISSUED
+        assert new[number].activation_code != outcomes[number].activation_code
+        assert new[number].device_id in devices
+        assert outcomes[number].device_id not in devices
+    assert devices[new[2].device_id or ""]["workspaceId"] == NAMED_WORKSPACE["id"]
+    assert devices[new[3].device_id or ""]["personId"] == NAMED_PERSON["id"]
+
+
+@pytest.mark.usefixtures("fresh")
+def test_renew_looks_up_names_the_report_has_no_id_for(
+    server: Emulator,
+    env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without the run's id in the owner cell, a name is looked up as a run does; a
+    name that no longer resolves fails its row alone, saying why, and keeps its
+    old device."""
+    report, outcomes = make_named_report(tmp_path, env)
+    manifest, _outcomes = load_report(report)
+    ghost = "ghost@agency.example.gov"
+    edited = build_manifest(
+        RawTable(
+            path=manifest.path,
+            sheet=None,
+            columns=NAMED_HEADER,
+            records=[
+                (2, ("", "Cisco 8865", NAMED_WORKSPACE["displayName"], "")),
+                (3, ("", "Cisco 8865", "", ghost)),
+            ],
+        )
+    )
+    now = datetime.now(UTC)
+    bare = tmp_path / "bare-report.csv"
+    write_report(
+        edited,
+        {n: replace(outcomes[n], owner=None) for n in (2, 3)},
+        [bare],
+        RunStats(
+            started_at=now, finished_at=now, api_calls=0, rate_limited=0, retries=0
+        ),
+    )
+    server.advance(31)
+    at(monkeypatch, 31)
+
+    result = invoke(env, str(bare), "--renew", "--yes")
+
+    assert result.exit_code == 1, result.output
+    assert "renewed 1 codes (rows 2)" in result.output
+    assert (
+        f'row 3 failed: renew activation code: no person with the email "{ghost}"'
+        in result.output
+    )
+    _manifest, new = load_report(tmp_path / "bare-report-renewed.csv")
+    devices = server.devices()
+    assert new[2].status is Status.CODE_ISSUED
+    assert devices[new[2].device_id or ""]["workspaceId"] == NAMED_WORKSPACE["id"]
+    assert outcomes[2].device_id not in devices
+    assert new[3].status is Status.FAILED
+    assert new[3].activation_code == outcomes[3].activation_code
+    assert outcomes[3].device_id in devices

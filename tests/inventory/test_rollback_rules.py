@@ -24,10 +24,10 @@ from provisioner.inventory.rollback_rules import (
     plan_rollback,
     planned,
     planned_changes,
-    resolved_owner_id,
     rollback_cells,
     summary_items,
 )
+from provisioner.live.owner_rules import resolved_owner_id
 from provisioner.models import Device, Manifest, Outcome, Row, Status
 
 MAC = "00AABB000001"

@@ -23,6 +23,7 @@ from provisioner.live.code_rules import (
     mask_code,
     match_devices,
     parse_within,
+    with_report_owners,
 )
 from provisioner.live.codes import inspect_codes, renew_codes
 from provisioner.models import (
@@ -232,6 +233,7 @@ class FakeApi:
         self.fail_codes = False
         self.in_flight: dict[str, int] = {}
         self.max_in_flight: dict[str, int] = {}
+        self.owners: list[Owner] = []
 
     @contextlib.contextmanager
     def tally(self) -> Iterator[CallTally]:
@@ -276,7 +278,9 @@ class FakeApi:
             raise ServerError("try later", status=503, tracking_id="T-503")
         self.issued += 1
         device_id = f"NEW-{self.issued}"
-        self.devices[device_id] = pending_device(device_id, workspace_id=workspace_id)
+        self.devices[device_id] = pending_device(
+            device_id, workspace_id=workspace_id, person_id=person_id
+        )
         return ActivationCode(
             code=f"99999999000000{self.issued:02d}",
             expiry_time=iso(NOW + timedelta(days=30)),
@@ -331,6 +335,18 @@ class FakeApi:
 
     async def get_person(self, person_id: str, *, org_id: str | None = None) -> Owner:
         raise AssertionError("not used")
+
+    async def find_people(
+        self, email: str, *, org_id: str | None = None
+    ) -> list[Owner]:
+        self.calls.append(f"PEOPLE {email}")
+        return [o for o in self.owners if email in o.emails]
+
+    async def find_workspaces(
+        self, display_name: str, *, org_id: str | None = None
+    ) -> list[Owner]:
+        self.calls.append(f"WORKSPACES {display_name}")
+        return [o for o in self.owners if display_name in (o.display_name or "")]
 
 
 def code_rows(count: int, tags: tuple[str, ...] = ()) -> Manifest:
@@ -520,3 +536,98 @@ async def test_codes_for_one_owner_are_never_issued_at_once() -> None:
     assert len(updated) == 4
     assert api.issued == 4
     assert api.max_in_flight == {WS: 1}
+
+
+def named_rows() -> Manifest:
+    """Row 2 names its workspace by name, row 3 its person by email."""
+    rows = (
+        Row(
+            number=2,
+            cells=("", "DMS Cisco 8875", "Lobby", ""),
+            model="DMS Cisco 8875",
+            workspace_name="Lobby",
+        ),
+        Row(
+            number=3,
+            cells=("", "DMS Cisco 8875", "", "ann@x.example"),
+            model="DMS Cisco 8875",
+            person_email="ann@x.example",
+        ),
+    )
+    return Manifest(
+        path=Path("m.csv"),
+        sheet=None,
+        columns=("mac", "model", "workspace", "personEmail"),
+        field_columns={
+            "mac": "mac",
+            "model": "model",
+            "workspace": "workspace",
+            "personEmail": "personEmail",
+        },
+        rows=rows,
+    )
+
+
+def test_report_owners_fill_in_the_id_the_run_resolved() -> None:
+    """A row named by name takes the id its report's owner cell names, if any."""
+    outcomes = {
+        2: replace(code_outcome(2, expires_in=timedelta(1)), owner="Lobby (id WS-9)"),
+        3: replace(code_outcome(3, expires_in=timedelta(1)), owner="ann@x.example"),
+    }
+
+    rows = with_report_owners(named_rows(), outcomes).rows
+
+    assert [(r.workspace_id, r.person_id) for r in rows] == [
+        ("WS-9", None),
+        (None, None),
+    ]
+
+
+async def test_renew_rows_named_by_name() -> None:
+    """A row named by name renews for the id its run resolved (no lookup), or else
+    for the id its name resolves to now; both old devices go."""
+    outcomes = {
+        2: replace(
+            code_outcome(2, expires_in=-timedelta(days=1), device_id="OLD-2"),
+            owner="Lobby (id WS-9)",
+        ),
+        3: code_outcome(3, expires_in=-timedelta(days=1), device_id="OLD-3"),
+    }
+    api = FakeApi(
+        [
+            pending_device("OLD-2", workspace_id="WS-9"),
+            pending_device("OLD-3", workspace_id=None, person_id="P-1"),
+        ]
+    )
+    api.owners = [Owner(id="P-1", emails=("ann@x.example",))]
+    entries = await inspect_codes(named_rows(), outcomes, api, now=NOW)
+
+    updated = await renew_codes(entries, api)
+
+    assert [o.status for o in updated.values()] == [Status.CODE_ISSUED] * 2
+    new = {n: api.devices[o.device_id or ""] for n, o in updated.items()}
+    assert (new[2].workspace_id, new[3].person_id) == ("WS-9", "P-1")
+    assert {"OLD-2", "OLD-3"}.isdisjoint(api.devices)
+    assert [c for c in api.calls if c.split()[0] in ("PEOPLE", "WORKSPACES")] == [
+        "PEOPLE ann@x.example"
+    ]
+
+
+async def test_a_name_that_no_longer_resolves_fails_its_row() -> None:
+    """A name with no id in the report and no owner in the org fails its own row,
+    saying why; no code is asked for and the old device stays."""
+    outcomes = {
+        3: code_outcome(3, expires_in=-timedelta(days=1), device_id="OLD-3"),
+    }
+    api = FakeApi([pending_device("OLD-3", workspace_id=None, person_id="P-1")])
+    entries = await inspect_codes(named_rows(), outcomes, api, now=NOW)
+
+    updated = await renew_codes(entries, api)
+
+    assert updated[3].status is Status.FAILED
+    assert (updated[3].error or "").startswith(
+        'renew activation code: no person with the email "ann@x.example" in the org'
+    )
+    assert updated[3].activation_code == outcomes[3].activation_code
+    assert "CODE" not in api.calls
+    assert "OLD-3" in api.devices
