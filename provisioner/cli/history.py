@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,13 @@ class Story:
     source: Path
     source_sha256: str | None
     journal: Path | None
+
+    def spans(self) -> tuple[tuple[datetime, datetime], ...]:
+        """
+        When each earlier command ran, start to end: the devices a lost create of
+        theirs can have made were made then.
+        """
+        return tuple((record.started_at, record.finished_at) for record in self.earlier)
 
     def told(self, stats: RunStats, kind: RunKind) -> RunStats:
         """

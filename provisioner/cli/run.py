@@ -445,6 +445,7 @@ async def _provision_until_signalled(
                 before_rows=before_rows,
                 fresh=job.fresh,
                 previous_target=job.previous_target,
+                earlier=job.story.spans() if job.story is not None else (),
             )
         except ProvisionerError as exc:
             # Raised outside the group, so the caller sees the error itself rather

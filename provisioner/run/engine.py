@@ -165,6 +165,7 @@ async def provision(
     before_rows: Callable[[Target, Changes], None] | None = None,
     fresh: bool = False,
     previous_target: Target | None = None,
+    earlier: Sequence[tuple[datetime, datetime]] = (),
 ) -> RunResult:
     """
     Provision every valid row of ``manifest`` and return each row's outcome.
@@ -187,6 +188,9 @@ async def provision(
         previous_target: where ``previous`` (a rerun's report) was written, when
             known: a rerun against another API or org is refused, since the rows that
             ended well there did not happen here.
+        earlier: when the rollout's earlier commands ran (start, end): a rerun's row
+            whose create lost its answer then finds its device by MAC, and reports it
+            ``created`` when the API made it in one of those spans.
 
     Raises:
         AuthError: the token was refused (401) on the first call.
@@ -219,6 +223,7 @@ async def provision(
             stop=stop or anyio.Event(),
             before_rows=before_rows,
             previous_target=previous_target,
+            earlier=tuple(earlier),
         )
         path = None if settings.dry_run else journal_path
         return await run.execute(path, only_rows, fresh=fresh)
@@ -241,6 +246,7 @@ class _Run:
     stop: anyio.Event
     before_rows: Callable[[Target, Changes], None] | None = None
     previous_target: Target | None = None
+    earlier: tuple[tuple[datetime, datetime], ...] = ()
     outcomes: dict[int, Outcome] = field(default_factory=dict)
     # Kept alongside ``outcomes`` so a progress snapshot costs O(statuses), not
     # O(rows): counting the outcomes on every finished row made a run quadratic.
@@ -653,6 +659,7 @@ class _Run:
                 owner_code_rows=self.code_rows.get(key, ()),
                 voided=self.voided,
                 dry_run_claimed=self.dry_run_claimed,
+                earlier=self.earlier,
             )
             try:
                 outcome = await self._run_row(ctx, row, self.resume.get(row.number))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 import heapq
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -36,11 +36,13 @@ __all__ = [
     "CLOCK_TOLERANCE",
     "MAX_CREATES",
     "MAX_LOOKUPS",
+    "UNCONFIRMED",
     "UNTOLD_CODE_DEVICE",
     "Schedule",
     "Step",
     "Verdict",
     "can_reuse_code",
+    "create_answer_lost",
     "describe_failure",
     "dry_run_text",
     "failed_outcome",
@@ -67,6 +69,12 @@ __all__ = [
 #: fails the row: "run rerun") in 3 partner soaks of 9; each more try cuts that about
 #: sevenfold, for a few calls more only on a row the API keeps failing.
 MAX_CREATES = 8
+# The hint of a create whose answer every try lost: the rerun of such a row looks its
+# MAC up first, and a device made while the earlier command ran is the rollout's own.
+UNCONFIRMED = (
+    f"the API did not confirm it after {MAX_CREATES} tries; run rerun to check and "
+    "continue"
+)
 #: Lookups by MAC for one row at most, when each one fails transiently.
 MAX_LOOKUPS = 3
 #: How much earlier than a row's start the API's ``created`` stamp of a device the row
@@ -370,24 +378,50 @@ def new_code_device(
     return made[0] if len(made) == 1 else None
 
 
-def found_status(device: Device, since: datetime | None, *, unknown: bool) -> Status:
+def found_status(
+    device: Device,
+    since: datetime | None,
+    *,
+    unknown: bool,
+    earlier: Sequence[tuple[datetime, datetime]] = (),
+) -> Status:
     """
-    Say whether a device found by MAC with the row's owner is the run's own
+    Say whether a device found by MAC with the row's owner is the rollout's own
     (``created``) or was there before (``adopted``).
 
     Only a create whose answer was lost (``unknown``) can have made it, and only if the
     API stamped it at or after the row's first start (``since``, less
-    ``CLOCK_TOLERANCE``). A lost answer to a create of a MAC that was registered
-    already must not make that device look like the run's: a rollback deletes what a
-    report says was created. Without a readable stamp or a start, nothing shows the
-    device is the run's.
+    ``CLOCK_TOLERANCE``), or while an earlier command of the rollout ran (``earlier``:
+    a rerun of a row whose create's answer that command lost). A lost answer to a
+    create of a MAC that was registered already must not make that device look like
+    the run's: a rollback deletes what a report says was created. Without a readable
+    stamp or a start, nothing shows the device is the run's.
     """
-    if not unknown or since is None:
+    if not unknown:
         return Status.ADOPTED
     created = utc_moment(device.created)
-    if created is not None and created >= since - CLOCK_TOLERANCE:
+    if created is None:
+        return Status.ADOPTED
+    if since is not None and created >= since - CLOCK_TOLERANCE:
         return Status.CREATED
+    for started, finished in earlier:
+        if started - CLOCK_TOLERANCE <= created <= finished + CLOCK_TOLERANCE:
+            return Status.CREATED
     return Status.ADOPTED
+
+
+def create_answer_lost(outcome: Outcome | None) -> bool:
+    """
+    True for a MAC row that failed at its create with the answer lost: the device may
+    exist, made by that create (a rerun looks it up before creating).
+    """
+    return (
+        outcome is not None
+        and outcome.status is Status.FAILED
+        and outcome.device_id is None
+        and (outcome.error or "").startswith(f"{Step.CREATE}:")
+        and UNCONFIRMED in (outcome.error or "")
+    )
 
 
 def lost_code_devices(
@@ -467,10 +501,7 @@ def describe_failure(step: Step, error: ApiError) -> str:
     ):
         hint = "check the row's workspaceId or personId (and orgId)"
     elif isinstance(error, OutcomeUnknownError):
-        hint = (
-            f"the API did not confirm it after {MAX_CREATES} tries; "
-            "run rerun to check and continue"
-        )
+        hint = UNCONFIRMED
     elif isinstance(error, TransientError):
         hint = "the API kept failing after retries; run rerun later"
     else:

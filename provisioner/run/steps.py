@@ -87,6 +87,9 @@ class RowContext:
     voided: list[str] = field(default_factory=list)
     #: A dry run's earlier pending devices already matched to a row, shared.
     dry_run_claimed: set[str] = field(default_factory=set)
+    #: When the rollout's earlier commands ran (a rerun's report's history): a device
+    #: made then by a create whose answer they lost is the rollout's own.
+    earlier: tuple[tuple[datetime, datetime], ...] = ()
 
     def org(self, row: Row) -> str | None:
         """
@@ -118,7 +121,10 @@ async def provision_mac_row(
         else:
             # A row journalled as started was caught mid-flight: its create may have
             # happened, so it is reconciled like an unknown outcome.
-            resumed = entry is not None and entry.phase is Phase.STARTED
+            # So is a rerun's row whose earlier create lost its answer every time.
+            resumed = (
+                entry is not None and entry.phase is Phase.STARTED
+            ) or plan.create_answer_lost(previous)
             had_device = previous is not None and previous.device_id is not None
             await ctx.journal.start(row.number)
             device, status = await _obtain_device(
@@ -192,7 +198,7 @@ def _found_status(ctx: RowContext, row: Row, found: Device, unknown: bool) -> St
     ``created`` when a lost create of this row made the device, else ``adopted``.
     """
     since = ctx.journal.started_at(row.number)
-    return plan.found_status(found, since, unknown=unknown)
+    return plan.found_status(found, since, unknown=unknown, earlier=ctx.earlier)
 
 
 def _claim(

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections import Counter
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -436,6 +437,68 @@ class TestUnknownOutcomes:
         assert api.count("create_device") == MAX_CREATES
         assert (outcome.error or "").startswith("create device: gateway timeout")
         assert (outcome.http_status, outcome.tracking_id) == (502, "FAKE_502")
+
+
+class TestRerunOfALostCreate:
+    """A row whose every create lost its answer may have a device: its rerun looks
+    the MAC up first, and a device made while the earlier run ran is the rollout's
+    own (created: a rollback deletes it), one made outside it someone else's."""
+
+    async def first_run(self, api: FakeDevicesApi) -> tuple[Outcome, datetime]:
+        """The earlier run, an hour ago: the row failed, its device was made."""
+        for _ in range(MAX_CREATES - 1):
+            api.fail_before("create_device", unknown_outcome("gateway timeout"))
+        # The last try takes effect, and its answer is lost too.
+        api.fail_after("create_device", unknown_outcome("connection dropped"))
+        first = await provision(manifest_of([mac_row(2, "ws-1")]), settings(), api=api)
+        outcome = first.outcomes[2]
+        assert outcome.status == Status.FAILED
+        ((device_id, device),) = api.devices.items()
+        made = datetime.now(UTC) - timedelta(hours=1)
+        stamp = made.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        api.devices[device_id] = replace(device, created=stamp)
+        return outcome, made
+
+    async def rerun(
+        self, api: FakeDevicesApi, failed: Outcome, earlier: tuple[Any, ...]
+    ) -> Outcome:
+        again = await provision(
+            manifest_of([mac_row(2, "ws-1")]),
+            settings(),
+            api=api,
+            previous={2: failed},
+            only_rows=frozenset({2}),
+            earlier=earlier,
+        )
+        return again.outcomes[2]
+
+    async def test_a_device_made_while_the_earlier_run_ran_is_created(self) -> None:
+        api = fake()
+        failed, made = await self.first_run(api)
+        creates = api.count("create_device")
+        span = (made - timedelta(minutes=1), made + timedelta(minutes=1))
+
+        outcome = await self.rerun(api, failed, (span,))
+
+        assert outcome.status == Status.CREATED
+        assert api.count("create_device") == creates  # looked up, never re-sent
+        assert len(api.devices) == 1
+
+    @pytest.mark.parametrize("known", [False, True], ids=["no history", "other span"])
+    async def test_a_device_made_outside_the_earlier_runs_is_adopted(
+        self, known: bool
+    ) -> None:
+        """Made at no time a command of the rollout ran (or with no history to say
+        when they ran), the device may be someone else's: not claimed, so a rollback
+        keeps it."""
+        api = fake()
+        failed, made = await self.first_run(api)
+        span = (made - timedelta(hours=3), made - timedelta(hours=2))
+
+        outcome = await self.rerun(api, failed, (span,) if known else ())
+
+        assert outcome.status == Status.ADOPTED
+        assert api.count("find_device_by_mac") >= 1
 
 
 class TestMacInUse:

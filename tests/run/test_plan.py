@@ -4,6 +4,7 @@ The engine's pure decisions: order, ownership, tags, code reuse, wording.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -140,6 +141,49 @@ class TestFoundStatus:
         device = Device(id="D", created="2026-11-26T01:00:03.000Z")
 
         assert plan.found_status(device, None, unknown=True) is Status.ADOPTED
+
+    def test_a_lost_create_of_an_earlier_command_counts_within_its_span(
+        self,
+    ) -> None:
+        """A rerun's row started now; a device its earlier command's lost create
+        made is the rollout's when stamped while that command ran, not before."""
+        earlier = (
+            (
+                datetime(2026, 11, 25, 9, 0, tzinfo=UTC),
+                datetime(2026, 11, 25, 9, 30, tzinfo=UTC),
+            ),
+        )
+        during = Device(id="D", created="2026-11-25T09:10:00.000Z")
+        before = Device(id="D", created="2026-11-25T08:10:00.000Z")
+        after = Device(id="D", created="2026-11-25T12:10:00.000Z")
+
+        found = [
+            plan.found_status(device, self.START, unknown=True, earlier=earlier)
+            for device in (during, before, after)
+        ]
+
+        assert found == [Status.CREATED, Status.ADOPTED, Status.ADOPTED]
+        assert (
+            plan.found_status(during, self.START, unknown=False, earlier=earlier)
+            is Status.ADOPTED
+        )
+
+    def test_a_create_whose_answer_every_try_lost_is_told_from_other_failures(
+        self,
+    ) -> None:
+        lost = plan.failed_outcome(
+            Outcome(row=2, status=Status.CREATED),
+            Step.CREATE,
+            OutcomeUnknownError("timeout", cause=ApiError("timeout"), status=None),
+        )
+        refused = plan.failed_outcome(
+            Outcome(row=2, status=Status.CREATED), Step.CREATE, ApiError("bad model")
+        )
+
+        assert plan.create_answer_lost(lost)
+        assert not plan.create_answer_lost(refused)
+        assert not plan.create_answer_lost(replace(lost, device_id="dev"))
+        assert not plan.create_answer_lost(None)
 
 
 class TestNewCodeDevice:
