@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -1128,8 +1129,14 @@ class TestResume:
             if op == "create_device" and api.count(op) == 20:
                 scope.cancel()
 
-        # A SIGKILL closes nothing: the waiting marks are gone, not committed.
-        monkeypatch.setattr(Journal, "close", lambda journal: journal._db.close())
+        def killed(journal: Journal) -> None:
+            # A SIGKILL closes nothing: the waiting marks are gone, not committed;
+            # the journal's lock goes with the process, its file stays.
+            journal._db.close()
+            if journal._lock is not None:
+                os.close(journal._lock)
+
+        monkeypatch.setattr(Journal, "close", killed)
         api.on_effect = kill_after_twentieth_create
         with anyio.CancelScope() as scope:
             await provision(
