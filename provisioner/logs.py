@@ -40,6 +40,7 @@ from typing import Any, TextIO
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from provisioner.errors import ConfigError
 from provisioner.redaction import add_secrets, registry
 
 __all__ = ["EventLogger", "configure_logging", "event_logger", "reset_logging"]
@@ -54,9 +55,15 @@ class _JsonFileSink:
     """
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # 0600: the log holds ids and tracking ids of an org, not for other users.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # 0600: the log holds ids and tracking ids of an org, not for other users.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        except OSError as error:
+            raise ConfigError(
+                f"cannot open the log file {path}: {error.strerror or error}; "
+                "check that its folder is writable, or choose another --log-file path"
+            ) from error
         self._file: TextIO = os.fdopen(fd, "a", encoding="utf-8", buffering=1)
         self._lock = threading.Lock()
 
@@ -131,6 +138,9 @@ def configure_logging(
         secrets: values cut out of every event, registered with
             ``provisioner.redaction.add_secrets`` (as more can be, later).
         colors: force colours on or off on the console; None decides by the terminal.
+
+    Raises:
+        ConfigError: the log file cannot be opened (a folder that cannot be written).
     """
     global _file_sink
     reset_logging()

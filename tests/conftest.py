@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 import hypothesis
@@ -59,6 +60,30 @@ def _clean_globals(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     reset_logging()
     forget_secrets()
+
+
+@pytest.fixture(name="unwritable", params=["mode 0555", "/proc"])
+def _unwritable(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
+    """
+    A folder that exists and takes no new file: one of mode 0555 (skipped where it
+    takes one: root's), and /proc (which refuses new files even to root).
+    """
+    if request.param == "/proc":
+        if not Path("/proc/self").exists():
+            pytest.skip("no /proc on this system")
+        yield Path("/proc")
+        return
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        (folder / "probe").touch()
+    except PermissionError:
+        yield folder
+        folder.chmod(0o755)
+        return
+    folder.chmod(0o755)
+    pytest.skip("this user (root) writes in a folder of mode 0555")
 
 
 @pytest.fixture(name="start_emulator")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import structlog
 
+from provisioner.errors import ConfigError
 from provisioner.logs import configure_logging, event_logger, reset_logging
 from provisioner.redaction import REDACTED, add_secrets, redact
 
@@ -43,6 +44,16 @@ class TestConfigureLogging:
         assert events[0]["level"] == "debug"
         assert events[0]["status"] == 200
         assert "timestamp" in events[1]
+
+    def test_a_log_file_that_cannot_be_opened_is_a_config_error(
+        self, unwritable: Path
+    ) -> None:
+        """A log file in a folder that takes no file gives a ConfigError naming it
+        and the flag to change, not the OSError."""
+        log_file = unwritable / "run.jsonl"
+
+        with pytest.raises(ConfigError, match=r"choose another --log-file path"):
+            configure_logging(log_file=log_file)
 
     def test_log_file_is_private(self, tmp_path: Path) -> None:
         """The log file is created readable by its owner only."""

@@ -44,7 +44,7 @@ from provisioner.report.files import (
     write_codes_sheet,
     write_report,
 )
-from provisioner.report.safety import refuse_inputs, set_aside
+from provisioner.report.safety import prepare_folders, refuse_inputs, set_aside
 from provisioner.settings import Settings
 from provisioner.webex.client import ApiClient
 
@@ -134,9 +134,11 @@ def codes_command(
     with command_errors() as where:
         paths = _output_paths(report, output) if renew else ()
         refuse_inputs(paths, [report], flag="--report")
+        prepare_folders(paths, flag="--report")
         sheet_path = _sheet_path(report, sheet)
         if sheet_path is not None:
             refuse_inputs([sheet_path], [report, *paths], flag="--sheet")
+            prepare_folders([sheet_path], flag="--sheet")
         manifest, outcomes = load_report(report)
         group = group_column(manifest, group_by)
         settings = build_settings(connection, os.environ, manifest=manifest)

@@ -37,6 +37,7 @@ from provisioner.inventory.export_rules import (
 )
 from provisioner.logs import configure_logging
 from provisioner.redaction import add_secrets
+from provisioner.report.safety import prepare_folders
 from provisioner.report.table import SUFFIXES, TableFile
 from provisioner.settings import Settings
 
@@ -137,7 +138,9 @@ def export_command(
         with command_errors() as where:
             _check_output(output, overwrite=overwrite)
             list_filters(query)  # an unusable filter stops here, before any call
-            _start_logging(connection)
+            configure_logging(
+                verbosity=connection.verbose, log_file=connection.log_file
+            )
             settings = build_settings(connection, os.environ)
             where.base_url = settings.base_url
             add_secrets(settings.token)
@@ -169,20 +172,7 @@ def _check_output(output: Path, *, overwrite: bool) -> None:
             f'"{output}" exists already: choose another name, or add --overwrite to '
             "replace it."
         )
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        fail(f"Cannot create the folder {output.parent}: {error.strerror}.")
-
-
-def _start_logging(connection: ConnectionOptions) -> None:
-    try:
-        configure_logging(verbosity=connection.verbose, log_file=connection.log_file)
-    except OSError as exc:
-        fail(
-            f"Cannot open the log file {connection.log_file}: {exc.strerror}. "
-            "Choose another --log-file path."
-        )
+    prepare_folders([output], flag="OUTPUT")
 
 
 def _export(

@@ -62,7 +62,7 @@ from provisioner.report.files import (
     report_column_kinds,
     report_records,
 )
-from provisioner.report.safety import refuse_inputs, set_aside
+from provisioner.report.safety import prepare_folders, refuse_inputs, set_aside
 from provisioner.report.table import SUFFIXES, TableFile
 from provisioner.run.journal import journal_path_for
 from provisioner.settings import Settings
@@ -166,7 +166,7 @@ def rollback_command(
     nothing could start, 130 interrupted.
     """
     with command_errors() as where:
-        _start_logging(connection)
+        configure_logging(verbosity=connection.verbose, log_file=connection.log_file)
         manifest, outcomes = load_report(report_path)
         add_secrets(*(row.password for row in manifest.rows))
         # After the report: --max-rate ORG=R must name an org its rows go to.
@@ -216,22 +216,8 @@ def _output_paths(
                     "--report (a dry run writes …-rollback-dry-run.*) or choose "
                     "another path."
                 )
-    for path in paths:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            fail(f"Cannot create the folder {path.parent}: {error.strerror}.")
+    prepare_folders(paths, flag="--report")
     return paths
-
-
-def _start_logging(connection: ConnectionOptions) -> None:
-    try:
-        configure_logging(verbosity=connection.verbose, log_file=connection.log_file)
-    except OSError as exc:
-        fail(
-            f"Cannot open the log file {connection.log_file}: {exc.strerror}. "
-            "Choose another --log-file path."
-        )
 
 
 def _execute(job: _Job) -> int:

@@ -60,6 +60,7 @@ from provisioner.report.files import (
 )
 from provisioner.report.safety import (
     looks_like_report,
+    prepare_folders,
     refuse_inputs,
     refuse_real_report,
 )
@@ -237,7 +238,7 @@ def run(
     1 some row failed or was invalid, 2 nothing could start, 130 interrupted.
     """
     with command_errors() as where:
-        _start_logging(connection)
+        configure_logging(verbosity=connection.verbose, log_file=connection.log_file)
         manifest = load_manifest(manifest_path, sheet=sheet)
         add_secrets(*(row.password for row in manifest.rows))
         # After the manifest: --max-rate ORG=R must name an org its rows go to.
@@ -322,7 +323,7 @@ def rerun(
     outcome. The new report is complete: every row, once, in order.
     """
     with command_errors() as where:
-        _start_logging(connection)
+        configure_logging(verbosity=connection.verbose, log_file=connection.log_file)
         manifest, previous = load_report(report_path)
         add_secrets(*(row.password for row in manifest.rows))
         # After the report: --max-rate ORG=R must name an org its rows go to.
@@ -366,35 +367,12 @@ def rerun(
         _execute(job)
 
 
-def _start_logging(connection: ConnectionOptions) -> None:
-    try:
-        configure_logging(verbosity=connection.verbose, log_file=connection.log_file)
-    except OSError as exc:
-        fail(
-            f"Cannot open the log file {connection.log_file}: {exc.strerror}. "
-            "Choose another --log-file path."
-        )
-
-
-def _prepare_outputs(job: _Job) -> None:
-    """
-    Make sure the report folder exists.
-    """
-    for path in job.paths:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            fail(
-                f"Cannot create the report folder {path.parent}: {exc.strerror}. "
-                "Choose another --report path."
-            )
-
-
 def _execute(job: _Job) -> None:
     """
     Run the job to its report and exit with the run's exit code.
     """
-    _prepare_outputs(job)
+    # Where the report and its journal go must take files before the run starts.
+    prepare_folders(job.paths, flag="--report")
     display = ProgressDisplay(mode="quiet" if job.quiet else None)
     with display:
         result = anyio.run(_provision_until_signalled, job, display, backend="asyncio")

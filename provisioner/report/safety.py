@@ -5,6 +5,9 @@ The rules, checked by every command that writes a report:
 
 - a report path that is one of the command's inputs (the manifest, the report a
   rerun reads) is refused: ``refuse_inputs``;
+- a report whose folder cannot be written stops the command before it changes
+  anything (the journal beside the report could not be kept either):
+  ``prepare_folders``;
 - a dry run never replaces the report of a real run: ``refuse_real_report``;
 - a report holding activation codes is never replaced by one that drops any of them:
   ``set_aside`` moves it beside itself with a timestamp first, and says where. A file
@@ -20,6 +23,7 @@ What the existing report holds is read back with ``load_report``; the decisions
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,6 +41,7 @@ __all__ = [
     "aside_path",
     "codes_dropped",
     "looks_like_report",
+    "prepare_folders",
     "refuse_inputs",
     "refuse_real_report",
     "set_aside",
@@ -92,6 +97,37 @@ def refuse_inputs(paths: Sequence[Path], inputs: Iterable[Path], *, flag: str) -
                     f"the report would be written over {given}, which this command "
                     f"reads: choose another {flag} path (the input is never overwritten)"
                 )
+
+
+def prepare_folders(paths: Iterable[Path], *, flag: str) -> None:
+    """
+    Create the folder of each path, and make sure a file can be written in it.
+
+    Called before a command changes anything: a report (and the journal kept beside
+    it) that cannot be written must stop the command then, not after the org changed.
+
+    Raises:
+        ConfigError: naming the folder and what to do (``flag`` names the option).
+    """
+    for folder in dict.fromkeys(path.parent for path in paths):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(
+                f"cannot create the folder {folder}: {error.strerror or error}; "
+                f"choose another {flag} path"
+            ) from error
+        try:
+            # Writing is the only sure test: the mode bits do not bind root, and a
+            # folder such as /proc refuses new files whatever they say. The file has
+            # no name on Linux, and is gone when closed everywhere.
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as error:
+            raise ConfigError(
+                f"cannot write in the folder {folder}: {error.strerror or error}; "
+                f"make it writable, or choose another {flag} path"
+            ) from error
 
 
 def refuse_real_report(paths: Sequence[Path]) -> None:

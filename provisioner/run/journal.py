@@ -214,16 +214,24 @@ def connect(path: Path | None) -> sqlite3.Connection:
     (``inventory/rollback_journal.py``).
 
     Raises:
+        ConfigError: the file cannot be created (a folder that cannot be written).
         sqlite3.DatabaseError: the file is not a database (the caller words it).
     """
     if path is None:
         connection = sqlite3.connect(":memory:", isolation_level=None)
     else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Create the file 0600 before SQLite does: it will hold activation codes,
-        # and SQLite gives the -wal and -shm files the database file's mode.
-        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
-        os.chmod(path, 0o600)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Create the file 0600 before SQLite does: it will hold activation codes,
+            # and SQLite gives the -wal and -shm files the database file's mode.
+            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+            os.chmod(path, 0o600)
+        except OSError as error:
+            raise ConfigError(
+                f"cannot create the journal {path}: {error.strerror or error}; "
+                "check that its folder is writable, or choose another path with "
+                "--report"
+            ) from error
         connection = sqlite3.connect(path, isolation_level=None)
     try:
         connection.execute("PRAGMA journal_mode=WAL")

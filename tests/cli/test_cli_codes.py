@@ -303,6 +303,35 @@ def test_renew_leaves_pending_codes_alone(
     ]
 
 
+@pytest.mark.usefixtures("fresh")
+@pytest.mark.parametrize("where", ["--report", "--sheet"])
+def test_renew_into_an_unwritable_folder_renews_nothing(
+    server: Emulator,
+    env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    unwritable: Path,
+    where: str,
+) -> None:
+    """--renew whose new report or sheet cannot be written stops with exit 2 before
+    voiding a code: the new codes would be lost with the file."""
+    report, _outcomes = make_report(server, tmp_path, env)
+    server.advance(31)
+    at(monkeypatch, 31)
+    suffix = ".csv" if where == "--report" else ".xlsx"
+    before = server.writes()
+
+    result = invoke(
+        env, str(report), "--renew", "--yes", where, str(unwritable / f"x{suffix}")
+    )
+
+    assert server.writes() == before
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("Error:") == 1, result.stderr
+    assert f"cannot write in the folder {unwritable}" in result.stderr
+    assert f"choose another {where} path" in result.stderr
+
+
 def grouped(code: str | None) -> str:
     digits = code or ""
     return "-".join(digits[i : i + 4] for i in range(0, len(digits), 4))

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 from emulated import (
     Emulator,
     code_rows,
@@ -201,3 +202,124 @@ class TestDryRunLeadsToTheRealRun:
         assert result.exit_code == 1, result.output  # the invalid row stays invalid
         assert statuses == ["created", "created", "created", "invalid"]
         assert len(emulator.devices()) == 3
+
+
+def _stopped_cleanly(result: Result, folder: Path, flag: str) -> None:
+    """Exit 2 and one sentence naming the folder and the option to change."""
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("Error:") == 1, result.stderr
+    assert f"cannot write in the folder {folder}" in result.stderr
+    assert f"choose another {flag} path" in result.stderr
+
+
+class TestUnwritableFolders:
+    @pytest.mark.parametrize("dry_run", [False, True])
+    def test_run_stops_before_the_org_changes(
+        self, emulator: Emulator, tmp_path: Path, unwritable: Path, dry_run: bool
+    ) -> None:
+        """A report folder that exists but takes no file (so no journal either)
+        stops run, dry or not, with exit 2 before any call that writes."""
+        manifest = write_manifest(tmp_path / "ex.csv", phone_rows(2) + code_rows(1))
+        args = _run(emulator, str(manifest), "--yes", "--report", f"{unwritable}/r")
+
+        result = invoke([*args, "--dry-run"] if dry_run else args)
+
+        _stopped_cleanly(result, unwritable, "--report")
+        assert emulator.write_calls() == 0
+        assert emulator.devices() == []
+
+    def test_rerun_stops_before_the_org_changes(
+        self, emulator: Emulator, tmp_path: Path, unwritable: Path
+    ) -> None:
+        """rerun into an unwritable folder does none of the rows it would redo."""
+        manifest = write_manifest(tmp_path / "ex.csv", phone_rows(2))
+        plan = tmp_path / "plan.csv"
+        invoke(_run(emulator, str(manifest), "--report", str(plan), "--dry-run"))
+
+        result = invoke(
+            [
+                "rerun",
+                str(plan),
+                "--yes",
+                "--report",
+                str(unwritable / "r.csv"),
+                "--base-url",
+                emulator.base_url,
+            ]
+        )
+
+        _stopped_cleanly(result, unwritable, "--report")
+        assert emulator.write_calls() == 0
+
+    def test_rollback_stops_before_deleting(
+        self, emulator: Emulator, tmp_path: Path, unwritable: Path
+    ) -> None:
+        """A rollback whose report (and journal) cannot be written deletes nothing."""
+        manifest = write_manifest(tmp_path / "ex.csv", phone_rows(2))
+        report = tmp_path / "r.csv"
+        invoke(_run(emulator, str(manifest), "--report", str(report)))
+        before = emulator.write_calls()
+
+        result = invoke(
+            [
+                "rollback",
+                str(report),
+                "--yes",
+                "--report",
+                str(unwritable / "rb.csv"),
+                "--base-url",
+                emulator.base_url,
+            ]
+        )
+
+        _stopped_cleanly(result, unwritable, "--report")
+        assert emulator.write_calls() == before
+        assert len(emulator.devices()) == 2
+
+    def test_export_names_the_folder(
+        self, emulator: Emulator, unwritable: Path
+    ) -> None:
+        """An export whose OUTPUT folder takes no file stops before reading the org."""
+        output = unwritable / "devices.csv"
+
+        result = invoke(["export", str(output), "--base-url", emulator.base_url])
+
+        _stopped_cleanly(result, unwritable, "OUTPUT")
+
+    @pytest.mark.parametrize(
+        "command", ["run", "rerun", "codes", "rollback", "export", "validate"]
+    )
+    def test_a_log_file_that_cannot_be_opened_stops_the_command(
+        self, emulator: Emulator, tmp_path: Path, unwritable: Path, command: str
+    ) -> None:
+        """--log-file in a folder that takes no file: exit 2, one sentence naming
+        the file, before any call that writes."""
+        manifest = write_manifest(tmp_path / "ex.csv", phone_rows(2))
+        plan = tmp_path / "plan.csv"
+        invoke(_run(emulator, str(manifest), "--report", str(plan), "--dry-run"))
+        given = {
+            "run": [str(manifest), "--yes", "--report", str(tmp_path / "r.csv")],
+            "rerun": [str(plan), "--yes", "--report", str(tmp_path / "r.csv")],
+            "codes": [str(plan)],
+            "rollback": [str(plan), "--yes"],
+            "export": [str(tmp_path / "devices.csv")],
+            "validate": [str(manifest), "--live"],
+        }[command]
+        log_file = unwritable / "run.log"
+
+        result = invoke(
+            [
+                command,
+                *given,
+                "--log-file",
+                str(log_file),
+                "--base-url",
+                emulator.base_url,
+            ]
+        )
+
+        assert result.exit_code == 2, result.output
+        assert result.stderr.count("Error:") == 1, result.stderr
+        assert f"cannot open the log file {log_file}" in result.stderr
+        assert "choose another --log-file path" in result.stderr
+        assert emulator.write_calls() == 0

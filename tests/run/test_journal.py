@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.errors import ConfigError
+from provisioner.inventory.rollback_journal import RollbackJournal
 from provisioner.models import (
     Manifest,
     Outcome,
@@ -239,6 +240,20 @@ class TestJournal:
 
         with pytest.raises(ConfigError, match="cannot be read"):
             Journal.open(path, TARGET)
+
+    @pytest.mark.parametrize("kind", ["run", "rollback"])
+    def test_a_folder_that_takes_no_file_is_a_config_error(
+        self, unwritable: Path, kind: str
+    ) -> None:
+        """A journal whose folder cannot be written gives a ConfigError naming it,
+        not the OSError (a run's journal and a rollback's alike)."""
+        path = unwritable / "r.journal.sqlite"
+        opener = Journal if kind == "run" else RollbackJournal
+
+        with pytest.raises(
+            ConfigError, match=r"cannot create the journal .*r\.journal"
+        ):
+            opener.open(path, TARGET)
 
     def test_files_are_private(self, tmp_path: Path) -> None:
         """The journal and its WAL are mode 0600: they hold activation codes."""

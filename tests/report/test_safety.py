@@ -1,0 +1,55 @@
+"""
+The rules that keep a command from writing unsafely, each on its own.
+"""
+
+from __future__ import annotations
+
+import errno
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from provisioner.errors import ConfigError
+from provisioner.report.safety import prepare_folders
+
+
+class TestPrepareFolders:
+    def test_missing_folders_are_created_and_left_empty(self, tmp_path: Path) -> None:
+        """Each path's folder is made; the check of it leaves no file behind."""
+        paths = [tmp_path / "a" / "b" / "r.csv", tmp_path / "a" / "b" / "r.xlsx"]
+
+        prepare_folders(paths, flag="--report")
+
+        assert list((tmp_path / "a" / "b").iterdir()) == []
+
+    def test_a_folder_that_takes_no_file_is_refused(self, unwritable: Path) -> None:
+        """A folder that exists but takes no file is named, with the flag to change."""
+        with pytest.raises(ConfigError) as caught:
+            prepare_folders([unwritable / "r.csv"], flag="--report")
+
+        assert f"cannot write in the folder {unwritable}" in str(caught.value)
+        assert "choose another --report path" in str(caught.value)
+
+    def test_permission_denied_is_refused_whoever_runs_the_tests(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A read-only folder, as a user other than root meets it (simulated, so the
+        test runs as root too), is refused with the reason the system gave."""
+
+        def refuse(*_args: Any, **_kwargs: Any) -> Any:
+            raise PermissionError(errno.EACCES, "Permission denied")
+
+        monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+
+        with pytest.raises(ConfigError, match=r"Permission denied; make it writable"):
+            prepare_folders([tmp_path / "r.csv"], flag="--report")
+
+    def test_a_file_where_the_folder_should_be_is_refused(self, tmp_path: Path) -> None:
+        """A parent that is a file cannot become a folder: the message says so."""
+        blocker = tmp_path / "notes.txt"
+        blocker.write_text("not a folder")
+
+        with pytest.raises(ConfigError, match=r"cannot create the folder .*notes\.txt"):
+            prepare_folders([blocker / "r.csv"], flag="OUTPUT")
