@@ -227,11 +227,7 @@ def connect(path: Path | None) -> sqlite3.Connection:
             os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
             os.chmod(path, 0o600)
         except OSError as error:
-            raise ConfigError(
-                f"cannot create the journal {path}: {error.strerror or error}; "
-                "check that its folder is writable, or choose another path with "
-                "--report"
-            ) from error
+            raise _cannot_create(path, error) from error
         connection = sqlite3.connect(path, isolation_level=None)
     try:
         connection.execute("PRAGMA journal_mode=WAL")
@@ -252,14 +248,18 @@ def hold_journal(path: Path | None) -> int | None:
     code issued twice, every create raced.
 
     Raises:
-        ConfigError: another process holds the journal.
+        ConfigError: another process holds the journal, or the lock cannot be
+            created (a folder that cannot be written).
     """
     if path is None:
         return None
-    path.parent.mkdir(parents=True, exist_ok=True)
     lock = _lock_path(path)
     while True:
-        descriptor = os.open(lock, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(lock, os.O_CREAT | os.O_RDWR, 0o600)
+        except OSError as error:
+            raise _cannot_create(path, error) from error
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -286,6 +286,13 @@ def release_journal(path: Path | None, descriptor: int | None) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(_lock_path(path))
     os.close(descriptor)
+
+
+def _cannot_create(path: Path, error: OSError) -> ConfigError:
+    return ConfigError(
+        f"cannot create the journal {path}: {error.strerror or error}; check that its "
+        "folder is writable, or choose another path with --report"
+    )
 
 
 def _lock_path(path: Path) -> Path:
