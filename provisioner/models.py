@@ -549,7 +549,10 @@ class RunRecord:
     ``source`` is the file name the command read (the manifest, or the report a rerun
     or renewal took) and ``source_sha256`` that file's SHA-256, so a person can tell
     which version of a sheet was run. ``counts`` are the rows this command itself
-    decided, by status. Two records are the same command when their ``key`` is.
+    decided, by status. ``base_url`` and ``org_id`` are where it wrote (None in a
+    record an older version wrote): a rerun of a report whose journal is not beside
+    it is still refused against another API or org. Two records are the same
+    command when their ``key`` is.
     """
 
     kind: RunKind
@@ -560,6 +563,8 @@ class RunRecord:
     caller: str | None = None
     counts: Mapping[Status, int] = field(default_factory=dict)
     interrupted: bool = False
+    base_url: str | None = None
+    org_id: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -582,6 +587,8 @@ class RunRecord:
                 "caller": self.caller,
                 "counts": {status.value: n for status, n in self.counts.items() if n},
                 "interrupted": self.interrupted,
+                "base_url": self.base_url,
+                "org_id": self.org_id,
             },
             ensure_ascii=False,
         )
@@ -608,6 +615,8 @@ class RunRecord:
                 caller=data.get("caller") or None,
                 counts=counts,
                 interrupted=bool(data.get("interrupted", False)),
+                base_url=data.get("base_url") or None,
+                org_id=data.get("org_id") or None,
             )
         except (KeyError, TypeError, AttributeError, ValueError) as error:
             raise ValueError(f"not a run record: {error}") from None

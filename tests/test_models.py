@@ -130,6 +130,32 @@ class TestRunRecord:
         assert merged == (earlier, self.RECORD, later)
 
 
+class TestRunRecordTarget:
+    def test_where_a_command_wrote_reads_back(self) -> None:
+        """A report copied without its journal still says its API and org."""
+        record = RunRecord(
+            kind=RunKind.RUN,
+            started_at=datetime(2026, 11, 29, 9, 0, tzinfo=UTC),
+            finished_at=datetime(2026, 11, 29, 9, 5, tzinfo=UTC),
+            base_url="https://api-usgov.webex.com/v1",
+            org_id="ORG-A",
+        )
+
+        again = RunRecord.from_json(record.to_json())
+
+        assert (again.base_url, again.org_id) == (record.base_url, record.org_id)
+
+    def test_an_older_record_says_nowhere(self) -> None:
+        text = (
+            '{"kind": "run", "started_at": "2026-11-29T09:00:00+00:00", '
+            '"finished_at": "2026-11-29T09:05:00+00:00"}'
+        )
+
+        record = RunRecord.from_json(text)
+
+        assert (record.base_url, record.org_id) == (None, None)
+
+
 class TestOwnerLabel:
     def test_each_name_is_shown_with_its_own_kind_of_id(self) -> None:
         """A row naming a workspace and a person (invalid: two owners) whose email

@@ -28,6 +28,7 @@ from provisioner.models import (
     RunRecord,
     RunStats,
     Status,
+    Target,
     merge_history,
 )
 from provisioner.report.history import file_fingerprint, load_history
@@ -58,6 +59,16 @@ class Story:
     source_sha256: str | None
     journal: Path | None
 
+    def last_target(self) -> Target | None:
+        """
+        Where the latest earlier command that says so wrote (API and org): what a
+        report's history tells when no journal is beside it.
+        """
+        for record in reversed(self.earlier):
+            if record.base_url:
+                return Target(base_url=record.base_url, org_id=record.org_id)
+        return None
+
     def spans(self) -> tuple[tuple[datetime, datetime], ...]:
         """
         When each earlier command ran, start to end: the devices a lost create of
@@ -86,6 +97,8 @@ class Story:
             caller=stats.target.caller if stats.target else None,
             counts=_counts(stats),
             interrupted=stats.interrupted,
+            base_url=stats.target.identity()["base_url"] if stats.target else None,
+            org_id=stats.target.org_id if stats.target else None,
         )
         history = merge_history(self.earlier, (record,))
         if self.journal is not None and self.journal.is_file():

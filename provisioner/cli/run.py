@@ -341,12 +341,13 @@ def rerun(
             paths = report_paths(report_path, output)
         refuse_inputs(paths, [report_path], flag="--report")
         journal = journal_path_for(paths[0])
+        story = story_of_report(report_path, journal)
         job = _Job(
             manifest=manifest,
             settings=settings,
             paths=paths,
             journal_path=journal,
-            story=story_of_report(report_path, journal),
+            story=story,
             kind=RunKind.RERUN,
             group_by=group_column(manifest, group_by),
             previous=previous,
@@ -356,8 +357,10 @@ def rerun(
             fresh=fresh,
             command="provisioner rerun",
             split_by_org=split_by_org,
-            # Where the report was written, from the journal the run kept beside it.
-            previous_target=Journal.target_of(journal_path_for(report_path)),
+            # Where the report was written: from the journal the run kept beside it,
+            # else from the report's own history (an XLSX copied elsewhere).
+            previous_target=Journal.target_of(journal_path_for(report_path))
+            or story.last_target(),
         )
         click.echo(
             f"Re-running {len(only_rows)} of {len(manifest.rows)} rows "

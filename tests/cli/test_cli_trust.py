@@ -177,6 +177,27 @@ class TestRehearseThenRun:
         assert a.base_url in result.stderr
         assert b.devices() == []
 
+    def test_a_copied_xlsx_report_without_its_journal_is_refused_too(
+        self, a: Emulator, b: Emulator, tmp_path: Path
+    ) -> None:
+        """The XLSX report's own history says where it was written: a copy sent on
+        without the journal is still not rerun against another API."""
+        rows = phone_rows(2)
+        rows[1]["workspaceId"] = "no-such-workspace"
+        manifest = write_manifest(tmp_path / "site.csv", rows)
+        report = tmp_path / "r.xlsx"
+        first = invoke(run(manifest, report, a))
+        copy = tmp_path / "sent" / "r.xlsx"
+        copy.parent.mkdir()
+        copy.write_bytes(report.read_bytes())
+
+        result = invoke(["rerun", str(copy), "--base-url", b.base_url])
+
+        assert first.exit_code == 1, first.output
+        assert result.exit_code == 2, result.output
+        assert a.base_url in result.stderr
+        assert b.devices() == []
+
 
 class TestOnePendingDevicePerCodeRow:
     def test_run_then_fresh(self, a: Emulator, manifest: Path, tmp_path: Path) -> None:
