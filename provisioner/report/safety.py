@@ -9,15 +9,17 @@ The rules, checked by every command that writes a report:
   anything (the journal beside the report could not be kept either):
   ``prepare_folders``;
 - a dry run never replaces the report of a real run: ``refuse_real_report``;
-- a report holding activation codes is never replaced by one that drops any of them:
-  ``set_aside`` moves it beside itself with a timestamp first, and says where. A file
-  at the report path that cannot be read as a report is moved aside too: what cannot
-  be checked is not destroyed.
+- a report holding activation codes is never replaced by one that drops any of them,
+  nor one saying the rollout created devices by one that no longer says so (``--fresh``
+  adopts them; another manifest's rows name others): a rollback of the earlier
+  report is what deletes them. ``set_aside`` moves it beside itself with a timestamp
+  first, and says where. A file at the report path that cannot be read as a report
+  is moved aside too: what cannot be checked is not destroyed.
 - a file given as a manifest that is a report is named as one (``looks_like_report``),
   so ``run`` can point at ``rerun``.
 
 What the existing report holds is read back with ``load_report``; the decisions
-(``codes_dropped``) are pure.
+(``codes_dropped``, ``created_dropped``) are pure.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ __all__ = [
     "SetAside",
     "aside_path",
     "codes_dropped",
+    "created_dropped",
     "looks_like_report",
     "prepare_folders",
     "refuse_inputs",
@@ -166,6 +169,21 @@ def codes_dropped(old: Mapping[int, Outcome], new: Iterable[Outcome]) -> frozens
     )
 
 
+def created_dropped(
+    old: Mapping[int, Outcome], new: Iterable[Outcome]
+) -> frozenset[str]:
+    """
+    The devices the old report says the rollout created that the new one does not
+    say so of (pure): their only record for a rollback would be lost.
+    """
+    kept = {o.device_id for o in new if o.status is Status.CREATED and o.device_id}
+    return frozenset(
+        o.device_id
+        for o in old.values()
+        if o.status is Status.CREATED and o.device_id and o.device_id not in kept
+    )
+
+
 def aside_path(path: Path, moment: datetime) -> Path:
     """
     Where a replaced report goes: ``<stem>-replaced-<UTC time><suffix>`` beside it.
@@ -190,8 +208,9 @@ def set_aside(
     """
     Move aside each existing report the new outcomes would replace unsafely.
 
-    A report is moved when it holds an activation code the new report drops, or when
-    it cannot be read as a report. The move keeps the file as it was (mode included).
+    A report is moved when it holds an activation code the new report drops, says
+    the rollout created a device the new report does not, or cannot be read as a
+    report. The move keeps the file as it was (mode included).
 
     Raises:
         ConfigError: a report cannot be moved (permissions): nothing was replaced.
@@ -206,10 +225,21 @@ def set_aside(
         if outcomes is None:
             reason = "it could not be read as a report"
         else:
+            reasons = []
             dropped = codes_dropped(outcomes, new)
-            if not dropped:
+            if dropped:
+                reasons.append(
+                    f"it holds {_codes(len(dropped))} the new report does not"
+                )
+            made = created_dropped(outcomes, new)
+            if made:
+                reasons.append(
+                    f"it says this rollout created {_devices(len(made))} the new report "
+                    "does not (a rollback of it deletes them)"
+                )
+            if not reasons:
                 continue
-            reason = f"it holds {_codes(len(dropped))} the new report does not"
+            reason = "; ".join(reasons)
         target = aside_path(path, moment)
         try:
             os.replace(path, target)
@@ -233,3 +263,7 @@ def _outcomes_of(path: Path) -> dict[int, Outcome] | None:
 
 def _codes(count: int) -> str:
     return f"{count} activation code" + ("" if count == 1 else "s")
+
+
+def _devices(count: int) -> str:
+    return f"{count} device" + ("" if count == 1 else "s")

@@ -151,6 +151,28 @@ class TestReportsAreKept:
             r["activationCode"] for r in read_report(kept[0])
         ]
 
+    def test_a_report_of_created_devices_is_kept_when_fresh_adopts_them(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """--fresh forgets the journal, so the same devices come back adopted: the
+        earlier report, the only one saying the rollout created them, is kept, and a
+        rollback of it still deletes them."""
+        manifest = write_manifest(tmp_path / "ex.csv", phone_rows(2))
+        report = tmp_path / "r.csv"
+        args = _run(emulator, str(manifest), "--report", str(report))
+        invoke(args)
+
+        result = invoke([*args, "--fresh"])
+
+        (kept,) = sorted(tmp_path.glob("r-replaced-*.csv"))
+        assert result.exit_code == 0, result.output
+        assert "this rollout created 2 devices the new report does not" in result.stdout
+        assert {r["status"] for r in read_report(report)} == {"adopted"}
+        assert {r["status"] for r in read_report(kept)} == {"created"}
+        back = invoke(["rollback", str(kept), "--yes", "--base-url", emulator.base_url])
+        assert back.exit_code == 0, back.output
+        assert emulator.devices() == []
+
     def test_the_same_run_again_replaces_its_report_in_place(
         self, emulator: Emulator, tmp_path: Path
     ) -> None:

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from provisioner.errors import ConfigError
-from provisioner.report.safety import prepare_folders
+from provisioner.models import Outcome, Status
+from provisioner.report.safety import created_dropped, prepare_folders
 
 
 class TestPrepareFolders:
@@ -53,3 +54,20 @@ class TestPrepareFolders:
 
         with pytest.raises(ConfigError, match=r"cannot create the folder .*notes\.txt"):
             prepare_folders([blocker / "r.csv"], flag="OUTPUT")
+
+
+def test_created_devices_the_new_report_no_longer_claims_are_named() -> None:
+    """Adopted now, or gone from the rows: the old report's word that the rollout
+    created them would be lost; still created with the same device, it is kept."""
+    old = {
+        2: Outcome(row=2, status=Status.CREATED, device_id="d2"),
+        3: Outcome(row=3, status=Status.CREATED, device_id="d3"),
+        4: Outcome(row=4, status=Status.CREATED, device_id="d4"),
+        5: Outcome(row=5, status=Status.ADOPTED, device_id="d5"),
+    }
+    new = [
+        Outcome(row=2, status=Status.CREATED, device_id="d2"),
+        Outcome(row=3, status=Status.ADOPTED, device_id="d3"),
+    ]
+
+    assert created_dropped(old, new) == {"d3", "d4"}
