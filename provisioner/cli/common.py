@@ -422,6 +422,18 @@ def format_summary(
     if stats.final_rate is not None:
         second += f" · ended at {stats.final_rate:.1f} requests/s"
     lines = [first, second]
+    if (
+        stats.resumed
+        and not stats.dry_run
+        and stats.worked is not None
+        and not any(stats.worked.values())
+        and not stats.codes_voided
+    ):
+        # The same command again: its journal had every row, so the run only read.
+        lines.append(
+            "  nothing to do: every row was done by an earlier run of this command "
+            "(its journal); the org was not changed, the report was written again"
+        )
     if stats.learned_limit is not None:
         lines.append(limit_advice(stats.learned_limit))
     for org in summary.by_org:

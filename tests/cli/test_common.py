@@ -81,3 +81,23 @@ def test_a_partner_run_says_each_orgs_learned_limit(tmp_path: Path) -> None:
     assert customer.endswith("· API limit about 19.9 requests/s")
     (advice,) = [line for line in lines if "--max-rate" in line]
     assert advice.endswith(": --max-rate org-a=19.7")
+
+
+@pytest.mark.parametrize(
+    ("worked", "voided", "said"),
+    [({}, 0, True), ({Status.CREATED: 1}, 0, False), ({}, 2, False)],
+    ids=["journal had every row", "a row was worked", "codes were voided"],
+)
+def test_the_same_command_again_says_it_had_nothing_to_do(
+    tmp_path: Path, worked: dict[Status, int], voided: int, said: bool
+) -> None:
+    """A resumed run whose journal had every row only read: the summary says so,
+    rather than leaving "created 1 · 0.0 rows/s" to puzzle over."""
+    path = tmp_path / "m.csv"
+    path.write_text("mac,model,workspaceId\n0A0000000001,Cisco 8851,ws-1\n")
+    stats = stats_of(resumed=True, worked=worked, codes_voided=voided)
+    outcomes = {2: Outcome(row=2, status=Status.CREATED)}
+
+    text = format_summary(load_manifest(path), outcomes, stats, [])
+
+    assert ("nothing to do: every row was done by an earlier run" in text) is said
