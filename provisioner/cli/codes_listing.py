@@ -85,6 +85,15 @@ def _entry_line(entry: CodeEntry, now: datetime, *, show_codes: bool) -> str:
         status = entry.device.connection_status or "activated"
         mac = f", MAC {entry.device.mac}" if entry.device.mac else ""
         parts.append(f"device {status}{mac}")
+    elif entry.state is CodeState.EXPIRED and (
+        entry.expiry is None or entry.expiry > now
+    ):
+        # The API's device says expired before this machine's clock does (another
+        # clock: the emulator's, moved forward, or a skewed one): its word stands.
+        said = "expired, the API says"
+        if entry.expiry is not None:
+            said += f" (its expiry by this machine's clock: {_when(entry.expiry)})"
+        parts.append(said)
     elif entry.expiry is not None:
         verb = "expired" if entry.expiry <= now else "expires"
         parts.append(f"{verb} {_when(entry.expiry)} ({_relative(entry.expiry, now)})")

@@ -4,6 +4,7 @@ codes_listing.py: the lines ``provisioner codes`` prints for each code row.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -58,3 +59,20 @@ class TestOwnerColumn:
         assert long_name.index("code ") == short_name.index("code ")
         # Masked: the listing never shows a code unless asked.
         assert "1234567812345678" not in long_name
+
+
+class TestExpiry:
+    def test_a_code_the_api_calls_expired_is_not_said_to_expire_later(self) -> None:
+        """The emulator's clock moved on (or this machine's lags): the device says
+        offline_expired while the expiry is still ahead here. The line says expired,
+        not "expires … (in 30 days)"."""
+        expired = replace(entry(8, workspace_name="Lobby"), state=CodeState.EXPIRED)
+
+        line = line_of(expired)
+
+        assert "expired, the API says (its expiry by this machine's clock:" in line
+        assert "expires" not in line
+        assert "in 30 days" not in line
+
+    def test_a_pending_code_says_when_it_expires(self) -> None:
+        assert "expires 2026-12-29 12:00 UTC (in 30 days)" in line_of(entry(9))
