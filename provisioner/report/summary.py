@@ -276,7 +276,7 @@ def summary_lines(
     """
     stats = summary.stats
     history = report_history(summary, manifest.path.name)
-    first = history[0]
+    first = _manifest_record(history)
     lines = [
         Line(LineKind.TITLE, ("Device provisioning report",)),
         Line(LineKind.SUBTITLE, (_subtitle(summary, first),)),
@@ -295,6 +295,21 @@ def summary_lines(
     lines += [Line(LineKind.BLANK), *_history_lines(history)]
     lines += [Line(LineKind.BLANK), *_engineering_lines(summary)]
     return lines
+
+
+def _manifest_record(history: tuple[RunRecord, ...]) -> RunRecord:
+    """
+    The latest command that read the manifest itself (a run, a resume, a dry run), not
+    a report: the sheet as it was last run, edited or not. A history of reruns alone
+    (a report from an older version) names what the first of them read.
+    """
+    for record in reversed(history):
+        if record.kind in _READ_THE_MANIFEST:
+            return record
+    return history[0]
+
+
+_READ_THE_MANIFEST = frozenset({RunKind.RUN, RunKind.RESUME, RunKind.DRY_RUN})
 
 
 def _subtitle(summary: ReportSummary, first: RunRecord) -> str:

@@ -181,6 +181,28 @@ class TestHistory:
 
         assert sum(record.counts.values()) == 8
 
+    def test_the_manifest_named_is_the_one_last_run(self) -> None:
+        """The sheet was edited and run again between the run and the rerun: the
+        Summary names the edited sheet (its SHA-256), not the first one, and not the
+        report the rerun read."""
+        edited = dataclasses.replace(
+            data.FIRST,
+            kind=RunKind.RESUME,
+            started_at=data.FIRST.finished_at,
+            finished_at=data.SECOND.started_at,
+            source="site-v2.csv",
+            source_sha256="ef" * 32,
+        )
+        history = (data.FIRST, edited, data.SECOND)
+        stats = dataclasses.replace(data.STATS, history=history)
+
+        found = pairs(lines_for(stats))
+
+        assert (found["manifest"], found["manifest SHA-256"]) == (
+            "site-v2.csv",
+            "ef" * 32,
+        )
+
 
 class TestSmallParts:
     @pytest.mark.parametrize(
