@@ -234,8 +234,8 @@ def set_aside(
             made = created_dropped(outcomes, new)
             if made:
                 reasons.append(
-                    f"it says this rollout created {_devices(len(made))} the new report "
-                    "does not (a rollback of it deletes them)"
+                    f"it names {_devices(len(made))} this rollout created that the new "
+                    "report does not, which a rollback of it deletes"
                 )
             if not reasons:
                 continue
