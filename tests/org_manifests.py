@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import csv
 import json
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner, Result
 from paths import EMULATOR_ORG
@@ -22,6 +24,9 @@ from provisioner.emulator.directory import generated_org
 HEADER = ("mac", "model", "workspaceId", "tags", "orgId", "notes")
 #: The token the tests' emulators make a partner of their extra orgs.
 PARTNER = "partner-token"
+#: A partner token of every extra org, where a test's emulator adds one: it makes
+#: the report whose rows ``PARTNER``, refused by some of those orgs, works on.
+EVERY_ORG = "every-org-token"
 HOME = json.loads(EMULATOR_ORG.read_text())
 
 
@@ -60,13 +65,28 @@ def write_org_manifest(path: Path, rows: dict[str | None, int]) -> Path:
     return path
 
 
+def org_devices(base_url: str, key: str | None) -> list[dict[str, Any]]:
+    """
+    What an org holds: its devices, as the emulator's admin view lists them (None:
+    the seeded org), whichever token a command used.
+    """
+    admin = base_url.removesuffix("/v1") + "/_emulator/devices"
+    url = admin if key is None else f"{admin}?orgId={org_id_for(key)}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return list(json.loads(response.read())["items"])
+
+
 def run_partner_manifest(
-    base_url: str, folder: Path, rows: dict[str | None, int], *flags: str
+    base_url: str,
+    folder: Path,
+    rows: dict[str | None, int],
+    *flags: str,
+    token: str = PARTNER,
 ) -> tuple[Result, Path]:
     """
     Write ``rows`` per org to ``folder/partner.csv`` and run it with the partner's
-    token and ``flags``, quietly; return the result and the report's path without
-    its extension (``folder/out/partner``).
+    token (or ``token``) and ``flags``, quietly; return the result and the report's
+    path without its extension (``folder/out/partner``).
     """
     manifest = write_org_manifest(folder / "partner.csv", rows)
     report = folder / "out" / "partner"
@@ -74,7 +94,7 @@ def run_partner_manifest(
     result = CliRunner().invoke(
         main,
         [*args, "--quiet", *flags],
-        env={"WEBEX_ACCESS_TOKEN": PARTNER},
+        env={"WEBEX_ACCESS_TOKEN": token},
         catch_exceptions=False,
     )
     return result, report

@@ -14,7 +14,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -35,9 +35,21 @@ from provisioner.cli.history import group_by_option, group_column, story_of_repo
 from provisioner.live import code_rules
 from provisioner.live import codes as lifecycle
 from provisioner.live.code_rules import CodeEntry, CodeState
+from provisioner.live.orgs import org_key
+from provisioner.live.preflight import name_orgs
 from provisioner.live.target import resolve_target
 from provisioner.logs import configure_logging
-from provisioner.models import Changes, Manifest, Outcome, RunKind, RunStats, Status
+from provisioner.models import (
+    Changes,
+    Manifest,
+    OrgChanges,
+    OrgInfo,
+    Outcome,
+    RunKind,
+    RunStats,
+    Status,
+    Target,
+)
 from provisioner.report.files import (
     load_report,
     report_paths,
@@ -45,10 +57,16 @@ from provisioner.report.files import (
     write_report,
 )
 from provisioner.report.safety import prepare_folders, refuse_inputs, set_aside
+from provisioner.run.orgs import is_multi_org
 from provisioner.settings import Settings
 from provisioner.webex.client import ApiClient
 
-__all__ = ["codes_command", "renewal_changes", "renewed_report_path"]
+__all__ = [
+    "codes_command",
+    "renewal_changes",
+    "renewals_by_org",
+    "renewed_report_path",
+]
 
 _RENEWED_STEM = re.compile(r"^(?P<base>.*)-renewed(?:-(?P<n>\d+))?$")
 
@@ -222,7 +240,7 @@ class _Work:
             if self.renew:
                 confirm_changes(
                     target,
-                    renewal_changes(entries),
+                    await _renewal_changes_by_org(entries, api, target, settings),
                     yes=self.yes,
                     command="provisioner codes --renew",
                 )
@@ -259,6 +277,48 @@ def renewal_changes(entries: Sequence[CodeEntry]) -> Changes:
             and entry.device is not None
         ),
     )
+
+
+def renewals_by_org(
+    entries: Sequence[CodeEntry], default_org: str | None, own_org: str | None
+) -> dict[str | None, list[CodeEntry]]:
+    """
+    Group the rows ``--renew`` changes (a code renewed, or tags applied) by the org
+    they are in, orgs in report order; rows that spell out the token's own org go
+    with the rows that name none (``live.orgs.org_key``).
+    """
+    groups: dict[str | None, list[CodeEntry]] = {}
+    for entry in entries:
+        changes = code_rules.wants_renewal(entry) or (
+            entry.needs_tags and entry.device is not None
+        )
+        if changes:
+            key = org_key(entry.row.org_id, default_org, own_org)
+            groups.setdefault(key, []).append(entry)
+    return groups
+
+
+async def _renewal_changes_by_org(
+    entries: Sequence[CodeEntry], api: ApiClient, target: Target, settings: Settings
+) -> Changes:
+    """
+    What ``--renew`` writes, and, when that is in other orgs than the command's own
+    (a partner's report), org by org with each org's name and id, as a run confirms.
+    """
+    changes = renewal_changes(entries)
+    default = settings.org_id
+    groups = renewals_by_org(entries, default, target.org_id)
+    if not is_multi_org(list(groups), default):
+        return changes
+    home = OrgInfo(key=default, id=target.org_id, name=target.org_name)
+    others = [OrgInfo(key=key, id=key) for key in groups if key != default]
+    named = await name_orgs(api, others, concurrency=settings.concurrency)
+    infos = {default: home, **{info.key: info for info in named}}
+    orgs = tuple(
+        OrgChanges(org=infos[key], rows=len(group), changes=renewal_changes(group))
+        for key, group in groups.items()
+    )
+    return replace(changes, orgs=orgs)
 
 
 def renewed_report_path(report: Path) -> Path:

@@ -65,12 +65,14 @@ class LiveCheck:
 
     preflight: Preflight
     base_url: str
+    #: The org of rows without ``orgId`` (``--org-id``; None: the token's own).
+    org_id: str | None = None
 
     def lines(self) -> list[str]:
         """
         Return the lines that say what the live checks covered.
         """
-        return describe_preflight(self.preflight, self.base_url)
+        return describe_preflight(self.preflight, self.base_url, org_id=self.org_id)
 
 
 def run_live_checks(manifest: Manifest, connection: ConnectionOptions) -> LiveCheck:
@@ -94,7 +96,7 @@ def run_live_checks(manifest: Manifest, connection: ConnectionOptions) -> LiveCh
             secrets=[settings.token, *passwords],
         )
         checked = anyio.run(_check, manifest, settings, backend="asyncio")
-    return LiveCheck(checked, settings.base_url)
+    return LiveCheck(checked, settings.base_url, settings.org_id)
 
 
 async def _check(manifest: Manifest, settings: Settings) -> Preflight:
@@ -107,7 +109,7 @@ async def _check(manifest: Manifest, settings: Settings) -> Preflight:
         # The first calls: a wrong URL, a refused token, or a token that may not even
         # read the org's devices (what a run needs first) stops here, rather than
         # each check being skipped with a warning and the command ending well.
-        await resolve_target(api, settings)
+        target = await resolve_target(api, settings)
         devices = api.list_devices(org_id=settings.org_id, page_size=1)
         try:
             async for _device in devices:
@@ -117,21 +119,32 @@ async def _check(manifest: Manifest, settings: Settings) -> Preflight:
             close = getattr(devices, "aclose", None)
             if close is not None:
                 await close()
+        # Rows that spell out the token's own org are checked with the rows that
+        # name none: one org, as a run treats them.
         return await preflight(
-            manifest, api, org_id=settings.org_id, concurrency=settings.concurrency
+            manifest,
+            api,
+            org_id=settings.org_id,
+            concurrency=settings.concurrency,
+            own_org=target.org_id,
         )
 
 
-def describe_preflight(checked: Preflight, base_url: str | None = None) -> list[str]:
+def describe_preflight(
+    checked: Preflight, base_url: str | None = None, *, org_id: str | None = None
+) -> list[str]:
     """
     Return the lines that say what the live checks covered, and what they could not.
+
+    ``org_id`` is where rows without ``orgId`` go (``--org-id``): a row that names
+    that org is in the same org, counted once.
     """
     rows = checked.manifest.rows
     macs = sum(1 for row in rows if row.mac)
     missing = sum(1 for lookup in checked.owners.values() if lookup.missing)
     where = f" at {base_url}" if base_url else ""
     lines = [f"live checks{where}:"]
-    orgs = len({row.org_id for row in rows})
+    orgs = len({row.org_id or org_id for row in rows})
     if orgs > 1:
         lines.append(
             f"  models: each row checked against its own org's supported devices "

@@ -272,14 +272,29 @@ def _exit_code(job: _Job, run: RollbackRun) -> int:
             "same command without --dry-run.",
             err=True,
         )
-    if any(r.status is RollbackStatus.FAILED for r in run.results.values()):
-        click.echo(
-            "Some rows failed: their reason says why; run the same command again to "
-            "retry them (what was deleted stays deleted).",
-            err=True,
-        )
+    failed = [r for r in run.results.values() if r.status is RollbackStatus.FAILED]
+    if failed:
+        click.echo(_failed_advice(failed), err=True)
         return EXIT_FAILED_ROWS
     return EXIT_OK
+
+
+def _failed_advice(failed: Sequence[RollbackResult]) -> str:
+    """
+    What to do about the failed rows: retry them, unless the token may not act for
+    their org (the same command cannot delete those; a token that may can).
+    """
+    refused = sum(1 for result in failed if result.org_refused)
+    retry = "run the same command again to retry them (what was deleted stays deleted)"
+    if not refused:
+        return f"Some rows failed: their reason says why; {retry}."
+    orgs = (
+        f"{refused} of them are in an org the token may not act for: a retry with "
+        "this token cannot delete them; their reason says which token can"
+    )
+    if refused == len(failed):
+        return f"Some rows failed: {orgs}."
+    return f"Some rows failed: their reason says why; {orgs}. For the others, {retry}."
 
 
 async def _roll_back_until_signalled(

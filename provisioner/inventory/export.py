@@ -22,7 +22,12 @@ import anyio
 import structlog
 from anyio.abc import ObjectSendStream
 
-from provisioner.errors import ApiError, NotFoundError
+from provisioner.errors import (
+    ApiError,
+    ConfigError,
+    ForbiddenError,
+    NotFoundError,
+)
 from provisioner.inventory.export_rules import (
     PAGE_SIZE,
     ExportProgress,
@@ -32,6 +37,7 @@ from provisioner.inventory.export_rules import (
     list_filters,
 )
 from provisioner.inventory.first_call import open_api
+from provisioner.live.orgs import LIST_DEVICES, org_id_refusal
 from provisioner.models import Device
 from provisioner.settings import Settings
 from provisioner.webex.protocol import DevicesApi
@@ -69,8 +75,9 @@ async def export_devices(
         on_progress: called with an ``ExportProgress`` after each page.
 
     Raises:
-        ConfigError: a filter is unusable (see ``list_filters``), or the base URL is
-            not the API.
+        ConfigError: a filter is unusable (see ``list_filters``), the base URL is
+            not the API, or the org ``--org-id`` names refused the first page (403:
+            the token may not act for it; 404: no such org).
         ApiError: the list failed even after retries (a refused token, an unreachable
             API); the lines written so far are incomplete, so the caller drops them.
     """
@@ -85,7 +92,7 @@ async def export_devices(
         # One page ahead: the next page is asked for while this one is written, so
         # the API's time to answer and ours to write overlap; one page is held at most.
         send, receive = anyio.create_memory_object_stream[list[Device]](1)
-        with _one_error():
+        with _org_refused(settings.org_id, lambda: pages == 0), _one_error():
             async with anyio.create_task_group() as group:
                 group.start_soon(_fetch, api, send, settings.org_id, page_size, filters)
                 async with receive:
@@ -125,6 +132,23 @@ def _one_error() -> Iterator[None]:
         if len(group.exceptions) == 1:
             raise group.exceptions[0] from None
         raise
+
+
+@contextlib.contextmanager
+def _org_refused(org_id: str | None, first_page: Callable[[], bool]) -> Iterator[None]:
+    """
+    Say a refusal of the first page in the org ``--org-id`` names as that org's.
+
+    A 403 there means the token may not act for that org (a partner admin's token
+    that does not manage it) far more often than a missing scope, and a 404 that no
+    such org exists; both name the flag, as a run's do.
+    """
+    try:
+        yield
+    except (ForbiddenError, NotFoundError) as error:
+        if org_id is None or not first_page():
+            raise
+        raise ConfigError(org_id_refusal(org_id, error, read=LIST_DEVICES)) from None
 
 
 async def _fetch(

@@ -4,13 +4,15 @@ delete it if it is still what the run made.
 
 ``roll_back`` is the shell around ``rollback_rules``: it plans (pure), learns its
 target first (who the token is, which org: a wrong URL or a refused token stops it
-there), asks ``before_deletes`` (the CLI's confirmation) once it knows how many
-devices may go, then runs a pool of workers over the candidates. Each worker reads its device, lets ``judge`` decide, and
-deletes; every request goes through the client's rate controller and retries (a DELETE
-is idempotent: a retry that finds the device gone counts as done). The journal
-records each delete before it is sent and each result after, so running the same
-command after a kill continues without deleting anything twice or losing track of
-what it deleted. Setting ``stop`` starts no new row; rows in flight finish.
+there), checks each other org a partner run's report names once (``_Orgs``: a
+refused org's rows fail with its reason, no call made for them), asks
+``before_deletes`` (the CLI's confirmation) once it knows how many devices may go,
+in all and org by org, then runs a pool of workers over the candidates. Each worker
+reads its device, lets ``judge`` decide, and deletes; every request goes through the
+client's rate controller and retries (a DELETE is idempotent: a retry that finds the
+device gone counts as done). The journal records each delete before it is sent and
+each result after, so running the same command after a kill continues without
+deleting anything twice or losing track of what it deleted. Setting ``stop`` starts no new row; rows in flight finish.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from anyio.abc import ObjectReceiveStream
 from provisioner.errors import (
     ApiError,
     AuthError,
+    ConfigError,
     ForbiddenError,
     NotFoundError,
     TransientError,
@@ -49,14 +52,21 @@ from provisioner.inventory.rollback_rules import (
     plan_rollback,
     planned,
     planned_changes,
+    refused_org,
 )
-from provisioner.models import Changes, Manifest, Outcome, Target
+from provisioner.live.orgs import LIST_DEVICES, OrgAccess, org_id_refusal, org_key
+from provisioner.live.preflight import first_device_refused, survey_orgs
+from provisioner.models import Changes, Manifest, OrgChanges, OrgInfo, Outcome, Target
+from provisioner.run.orgs import is_multi_org
 from provisioner.settings import Settings
 from provisioner.webex.protocol import DevicesApi
 
 __all__ = ["RollbackProgress", "RollbackRun", "roll_back"]
 
 log = structlog.get_logger()
+
+#: What to do with a refused org's rows once a token that may act for it is at hand.
+ROLL_BACK_ROWS = "roll its rows back"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,11 +152,90 @@ async def roll_back(
         path = None if dry_run else journal_path
         journal = stack.enter_context(RollbackJournal.open(path, target))
         entries = journal.entries()
+        left = [c for c in plan.candidates if not _is_gone(entries, c)]
+        orgs = _Orgs(default=settings.org_id, home=target)
+        await orgs.check(api, left, concurrency=settings.concurrency)
+        refused = orgs.refused_results(left)
+        shell.settled.update(refused)
         if before_deletes is not None and not dry_run:
-            left = [c for c in plan.candidates if not _is_gone(entries, c)]
-            before_deletes(target, planned_changes(len(left)))
-        await shell.execute(api, journal, plan.candidates, entries)
+            before_deletes(target, orgs.changes(left))
+        candidates = tuple(c for c in plan.candidates if c.row not in refused)
+        await shell.execute(api, journal, candidates, entries)
         return shell.finish(api, target)
+
+
+@dataclass(kw_only=True)
+class _Orgs:
+    """
+    The orgs a rollback deletes in, when the report's rows name several (a
+    partner's run): each checked once, named, and confirmed with its own counts.
+
+    ``default`` is where rows without ``orgId`` go (``--org-id``; None: the token's
+    own org: a row that spells its id out goes there too); ``home`` is that org as
+    the first call found it.
+    """
+
+    default: str | None
+    home: Target
+    access: dict[str | None, OrgAccess] = field(default_factory=dict)
+
+    def key(self, candidate: Candidate) -> str | None:
+        return org_key(candidate.org_id, self.default, self.home.org_id)
+
+    async def check(
+        self, api: DevicesApi, left: list[Candidate], *, concurrency: int
+    ) -> None:
+        """
+        Check the orgs the devices left to roll back are in, before any delete.
+
+        The org ``--org-id`` names is the rollback's own: when the token may not act
+        for it (or no such org exists) nothing starts, naming the flag, as a run
+        does. Any other org that refuses fails its own rows, and the rest go on.
+        """
+        keys = list(dict.fromkeys(self.key(candidate) for candidate in left))
+        if self.default is not None and self.default in keys:
+            error = await first_device_refused(api, self.default)
+            if error is not None:
+                raise ConfigError(
+                    org_id_refusal(self.default, error, read=LIST_DEVICES)
+                )
+        if not is_multi_org(keys, self.default):
+            return
+        home = OrgInfo(key=self.default, id=self.home.org_id, name=self.home.org_name)
+        self.access = {self.default: OrgAccess(info=home)}
+        others = [key for key in keys if key != self.default]
+        self.access.update(
+            await survey_orgs(api, others, concurrency=concurrency, then=ROLL_BACK_ROWS)
+        )
+
+    def refused_results(self, left: list[Candidate]) -> dict[int, RollbackResult]:
+        """
+        The rows of refused orgs: failed with their org's reason, no call made.
+        """
+        results = {}
+        for candidate in left:
+            access = self.access.get(self.key(candidate))
+            if access is not None and access.is_refused:
+                reason = access.info.refused or ""
+                results[candidate.row] = refused_org(candidate, reason, access.error)
+        return results
+
+    def changes(self, left: list[Candidate]) -> Changes:
+        """
+        What the rollback may delete, in all and (several orgs) org by org.
+        """
+        counts: Counter[str | None] = Counter(self.key(c) for c in left)
+        orgs: list[OrgChanges] = []
+        deletions = 0
+        for key, rows in counts.items():
+            access = self.access.get(key)
+            refused = access is not None and access.is_refused
+            if not refused:
+                deletions += rows
+            if access is not None:
+                share = Changes() if refused else Changes(deletions=rows)
+                orgs.append(OrgChanges(org=access.info, rows=rows, changes=share))
+        return planned_changes(deletions, orgs)
 
 
 def _is_gone(entries: Mapping[str, RollbackEntry], candidate: Candidate) -> bool:

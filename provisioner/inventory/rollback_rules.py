@@ -28,7 +28,14 @@ from datetime import datetime
 from provisioner.errors import ApiError
 from provisioner.live.code_rules import is_activated
 from provisioner.live.owner_rules import resolved_owner_id
-from provisioner.models import Changes, Device, Manifest, Outcome, Status
+from provisioner.models import (
+    Changes,
+    Device,
+    Manifest,
+    OrgChanges,
+    Outcome,
+    Status,
+)
 from provisioner.run.plan import made_by_run
 
 __all__ = [
@@ -47,6 +54,7 @@ __all__ = [
     "plan_rollback",
     "planned",
     "planned_changes",
+    "refused_org",
     "rollback_cells",
     "summary_items",
 ]
@@ -102,6 +110,9 @@ class RollbackResult:
     http_status: int | None = None
     tracking_id: str | None = None
     attempts: int = 0
+    #: The token may not act for the row's org: the same command cannot delete it,
+    #: only one with a token that may.
+    org_refused: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -355,6 +366,24 @@ def after_error(candidate: Candidate, step: str, error: ApiError) -> RollbackRes
     )
 
 
+def refused_org(
+    candidate: Candidate, reason: str, error: ApiError | None
+) -> RollbackResult:
+    """
+    The result of a row whose org the token may not act for: failed with the org's
+    one reason (``live.orgs.refusal``), no call made for the row.
+    """
+    return RollbackResult(
+        row=candidate.row,
+        status=RollbackStatus.FAILED,
+        reason=f"check org: {reason}",
+        device_id=candidate.device_id,
+        http_status=None if error is None else error.status,
+        tracking_id=None if error is None else error.tracking_id,
+        org_refused=True,
+    )
+
+
 def not_started(candidate: Candidate) -> RollbackResult:
     """
     The result of a row an interrupted rollback never began.
@@ -387,15 +416,17 @@ _READ_FIRST = (
 )
 
 
-def planned_changes(count: int) -> Changes:
+def planned_changes(count: int, orgs: Sequence[OrgChanges] = ()) -> Changes:
     """
-    What a rollback may change, for the confirmation: up to ``count`` deletions.
+    What a rollback may change, for the confirmation: up to ``count`` deletions, and
+    (when the devices are in several orgs) each org's share.
     """
     if not count:
         return Changes()
     return Changes(
         deletions=count,
         notes=(_READ_FIRST,),
+        orgs=tuple(orgs),
     )
 
 

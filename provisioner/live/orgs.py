@@ -8,6 +8,8 @@ that the token may act for the org, and its name (``preflight.name_orgs``). Thes
 functions turn what was read into values:
 
 - ``org_keys``: each org the rows go to, once, in manifest order;
+  ``own_org_as_default`` and ``org_key``: a row that spells out the token's own
+  org goes where rows without ``orgId`` go, so the home org is one org, not two;
 - ``OrgAccess`` and ``refusal``: what reading one org answered, and a refused read
   in one sentence a person can act on;
 - ``with_catalogues``: every row judged against its own org's supported models;
@@ -39,8 +41,10 @@ __all__ = [
     "acted_for",
     "merge_rows",
     "org_id_refusal",
+    "org_key",
     "org_keys",
     "org_problem",
+    "own_org_as_default",
     "refusal",
     "refused_outcome",
     "with_catalogues",
@@ -76,12 +80,52 @@ def org_keys(rows: Iterable[Row], default_org: str | None) -> list[str | None]:
     return list(dict.fromkeys(row_org(row, default_org) for row in rows))
 
 
-def refusal(error: ApiError) -> str:
+def org_key(
+    org_id: str | None, default_org: str | None, own_org: str | None
+) -> str | None:
+    """
+    The org a row's ``orgId`` (``org_id``) goes to, as the rows without one are keyed.
+
+    Rows without ``orgId`` go to ``default_org`` (``--org-id``; None: the token's own
+    org). When there is no ``--org-id``, a row that spells out ``own_org`` (the
+    token's own org's id) goes there too: one org, counted and confirmed once.
+    """
+    key = org_id or default_org
+    if default_org is None and own_org is not None and key == own_org:
+        return None
+    return key
+
+
+def own_org_as_default(manifest: Manifest, own_org_id: str) -> Manifest:
+    """
+    Let rows whose ``orgId`` names the token's own org go where rows without one go.
+
+    A command without ``--org-id`` keys the token's org None (its calls name no org);
+    a row that spells that org's id out is the same org, not a partner's other one:
+    kept apart it would get a rate controller of its own (twice the org's rate), a
+    confirmation line of its own, and be counted as one more org. Only the rows
+    change: a report keeps the cell as it was typed.
+    """
+    if not any(row.org_id == own_org_id for row in manifest.rows):
+        return manifest
+    rows = tuple(
+        replace(row, org_id=None) if row.org_id == own_org_id else row
+        for row in manifest.rows
+    )
+    return replace(manifest, rows=rows)
+
+
+#: What a person does once a token that may act for the org is at hand, after a run.
+RERUN_ROWS = "rerun its rows"
+
+
+def refusal(error: ApiError, *, then: str = RERUN_ROWS) -> str:
     """
     Say in one sentence why an org's rows cannot run, and what to do about it.
 
     The sentence names no org: it stands beside the org's id (the rows' ``orgId``,
-    the confirmation's org line).
+    the confirmation's org line). ``then`` is what to do with the right token (a
+    run's rows are rerun; a rollback's rows are rolled back).
     """
     reason = error.message.rstrip(".")
     if isinstance(error, NotFoundError):
@@ -95,15 +139,25 @@ def refusal(error: ApiError) -> str:
     subject = "the API" if isinstance(error, AuthError) else "the token"
     return (
         f"{subject} {verb} this org (HTTP {error.status}: {reason}); use a token of "
-        "that org, or a partner admin's that manages it, then rerun its rows"
+        f"that org, or a partner admin's that manages it, then {then}"
     )
 
 
-def org_id_refusal(org_id: str, error: ApiError) -> str:
+#: What a run reads first in the org ``--org-id`` names, and the scope it needs.
+READ_SUPPORTED = ("read its supported devices", "spark-admin:telephony_config_read")
+#: What ``export`` and ``rollback`` read there first, and the scope it needs.
+LIST_DEVICES = ("list its devices", "spark-admin:devices_read")
+
+
+def org_id_refusal(
+    org_id: str, error: ApiError, *, read: tuple[str, str] = READ_SUPPORTED
+) -> str:
     """
-    Say why a run cannot start in the org ``--org-id`` names: it is unknown (404), or
-    the token may not act for it or read its supported devices (403).
+    Say why a command cannot start in the org ``--org-id`` names: it is unknown
+    (404), or the token may not act for it or make ``read`` there (403). ``read`` is
+    what the command read first there, and the scope that read needs.
     """
+    what, scope = read
     reason = error.message.rstrip(".")
     if isinstance(error, NotFoundError):
         return (
@@ -111,10 +165,9 @@ def org_id_refusal(org_id: str, error: ApiError) -> str:
             "it from Control Hub or the partner hub)"
         )
     return (
-        f"--org-id {org_id}: the token may not act for this org, or may not read its "
-        f"supported devices (HTTP {error.status}: {reason}); check the id, and use a "
-        "token of that org or a partner admin's that manages it (with "
-        "spark-admin:telephony_config_read)"
+        f"--org-id {org_id}: the token may not act for this org, or may not {what} "
+        f"(HTTP {error.status}: {reason}); check the id, and use a token of that "
+        f"org or a partner admin's that manages it (with {scope})"
     )
 
 

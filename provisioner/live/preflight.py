@@ -40,11 +40,13 @@ from provisioner.errors import (
     NotFoundError,
 )
 from provisioner.live.orgs import (
+    RERUN_ROWS,
     OrgAccess,
     acted_for,
     merge_rows,
     org_keys,
     org_problem,
+    own_org_as_default,
     refusal,
     with_catalogues,
 )
@@ -80,6 +82,7 @@ __all__ = [
     "Preflight",
     "cell_text",
     "distinct_owners",
+    "first_device_refused",
     "mac_batches",
     "mac_message",
     "mac_problems",
@@ -88,6 +91,7 @@ __all__ = [
     "owner_problems",
     "preflight",
     "read_orgs",
+    "survey_orgs",
     "with_catalogue",
     "with_catalogues",
 ]
@@ -106,6 +110,7 @@ async def preflight(
     concurrency: int = DEFAULT_LOOKUP_CONCURRENCY,
     supported: Sequence[SupportedModel] | None = None,
     orgs: Mapping[str | None, OrgAccess] | None = None,
+    own_org: str | None = None,
 ) -> Preflight:
     """
     Run the live checks for every row of a manifest; make no write call.
@@ -122,12 +127,18 @@ async def preflight(
             has read them; each org not in it is read here, once. Each row is
             judged against its own org's list; a refused org's rows get that as
             their problem, and nothing more is asked about them.
+        own_org: the token's own org's id, when known: without ``org_id``, rows
+            whose ``orgId`` spells it out are checked with the rows that name no
+            org (one org, read once), not as an org of their own.
 
     Raises:
         AuthError: the token was refused (401) on the first call; nothing else ran.
         ApiError: a call failed for good after the client's retries.
     """
     gathered = Answers()
+    home = own_org if org_id is None else None
+    if home is not None:
+        manifest = own_org_as_default(manifest, home)
     if supported is None:
         # The first call doubles as the authentication check: a 401 ends here.
         read = await _supported(api, org_id, gathered.warnings)
@@ -145,6 +156,9 @@ async def preflight(
         accesses.update(await read_orgs(api, unread, concurrency=concurrency))
     lists = {key: access.supported for key, access in accesses.items()}
     manifest = with_catalogues(manifest, lists, org_id)
+    if home is not None:
+        # The rows were rebuilt from their cells, orgId as typed.
+        manifest = own_org_as_default(manifest, home)
     refused = {key: access for key, access in accesses.items() if access.is_refused}
     # Owners named by name get their ids first: the MAC holder and adoption checks
     # compare owner ids. A refused org's rows are that org's problem alone: nothing
@@ -211,6 +225,66 @@ async def read_orgs(
         for key in keys:
             group.start_soon(_read_org, api, key, found, limiter)
     return {key: found[key] for key in keys}
+
+
+async def survey_orgs(
+    api: DevicesApi,
+    keys: Sequence[str | None],
+    *,
+    concurrency: int = DEFAULT_LOOKUP_CONCURRENCY,
+    then: str = RERUN_ROWS,
+) -> dict[str | None, OrgAccess]:
+    """
+    Check, once per org, that the token may act for it, and name it: for commands
+    that read and change devices (``rollback``), not models.
+
+    Each org's device list is asked for one device (what those commands need the
+    token to do there anyway); a 401, 403 or 404 refuses the org, in the words of
+    ``refusal`` ending with ``then``. The orgs' names are looked up as a run's are.
+    """
+    found: dict[str | None, OrgAccess] = {}
+    limiter = anyio.CapacityLimiter(max(1, concurrency))
+
+    async def probe(key: str | None) -> None:
+        info = OrgInfo(key=key, id=key)
+        async with limiter:
+            error = await first_device_refused(api, key)
+        if error is None:
+            found[key] = OrgAccess(info=info)
+            return
+        log.info("org_refused", org_id=key, status=error.status)
+        refused = dataclasses.replace(info, refused=refusal(error, then=then))
+        found[key] = OrgAccess(info=refused, error=error)
+
+    async with anyio.create_task_group() as group:
+        for key in keys:
+            group.start_soon(probe, key)
+    infos = [found[key].info for key in keys]
+    for named in await name_orgs(api, infos, concurrency=concurrency):
+        found[named.key] = dataclasses.replace(found[named.key], info=named)
+    return {key: found[key] for key in keys}
+
+
+async def first_device_refused(api: DevicesApi, key: str | None) -> ApiError | None:
+    """
+    Ask an org's device list for one device; return the refusal, or None.
+
+    Any other failure is not the org's: the command's own calls meet it (or not).
+    """
+    pages = api.device_pages(org_id=key, page_size=1)
+    try:
+        async for _page in pages:
+            break
+    except (AuthError, ForbiddenError, NotFoundError) as error:
+        return error
+    except ApiError as error:
+        log.warning("org_not_checked", org_id=key, status=error.status)
+    finally:
+        # Close the listing now rather than whenever it is collected.
+        close = getattr(pages, "aclose", None)
+        if close is not None:
+            await close()
+    return None
 
 
 async def name_orgs(

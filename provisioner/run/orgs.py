@@ -1,7 +1,7 @@
 """
 Decide, without I/O, what a run across several orgs does with each org.
 
-A partner's run gives each org its own pre-flight (``live.preflight.survey_orgs``):
+A partner's run gives each org its own pre-flight (``live.preflight.read_orgs``):
 its supported models, or why the token may not act for it. This module turns that
 into the run's decisions: which rows a refused org fails (with its one reason,
 no call made), and what the run may change in each org, for the confirmation.
@@ -10,33 +10,13 @@ no call made), and what the run may change in each org, for the confirmation.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 
-from provisioner.live.orgs import OrgAccess
-from provisioner.models import Changes, Manifest, OrgChanges, Outcome, Row
+from provisioner.live.orgs import OrgAccess, own_org_as_default
+from provisioner.models import Changes, OrgChanges, Outcome, Row
 from provisioner.run.journal import JournalEntry
 from provisioner.run.plan import planned_changes, row_org, rows_by_org
 
 __all__ = ["is_multi_org", "org_changes", "own_org_as_default", "refused_access"]
-
-
-def own_org_as_default(manifest: Manifest, own_org_id: str) -> Manifest:
-    """
-    Let rows whose ``orgId`` names the token's own org go where rows without one go.
-
-    A run without ``--org-id`` keys the token's org None (its calls name no org);
-    a row that spells that org's id out is the same org, not a partner's other one:
-    kept apart it would get a rate controller of its own (twice the org's rate) and
-    a confirmation line of its own. Only the engine's rows change: the report keeps
-    the cell as it was typed.
-    """
-    if not any(row.org_id == own_org_id for row in manifest.rows):
-        return manifest
-    rows = tuple(
-        replace(row, org_id=None) if row.org_id == own_org_id else row
-        for row in manifest.rows
-    )
-    return replace(manifest, rows=rows)
 
 
 def is_multi_org(keys: Sequence[str | None], default_org: str | None) -> bool:

@@ -280,6 +280,35 @@ class TestExportCommand:
         assert [line["deviceId"] for line in read_csv(output)] == [made["org2"]]
         assert lists == {org_id_for("org2")}
 
+    def test_org_id_the_token_may_not_act_for_names_the_org_not_a_scope(
+        self, tmp_path: Path
+    ) -> None:
+        """--org-id naming an org a partner's token does not manage stops the export
+        with the flag and the org's refusal (use a token of that org, or a partner
+        admin's): not "the token lacks a scope". An org that does not exist is said
+        to be none. Neither leaves a file."""
+        partner = ["--partner", f"{DEFAULT_TOKEN}=org1", "--orgs", "2"]
+        unknown = org_id_for("org9")
+        with run_in_subprocess(partner) as (_process, base_url):
+            refused = invoke(
+                ["export", str(tmp_path / "org2.csv"), "--org-id", org_id_for("org2")]
+                + ["--base-url", base_url]
+            )
+            missing = invoke(
+                ["export", str(tmp_path / "org9.csv"), "--org-id", unknown]
+                + ["--base-url", base_url]
+            )
+
+        assert refused.exit_code == 2
+        assert f"--org-id {org_id_for('org2')}: the token may not act for this org" in (
+            refused.output
+        )
+        assert "a partner admin's that manages it" in refused.output
+        assert "lacks a scope" not in refused.output
+        assert missing.exit_code == 2
+        assert f"--org-id {unknown}: no such org (HTTP 404" in missing.output
+        assert list(tmp_path.iterdir()) == []
+
     def test_help_documents_the_filters(self) -> None:
         """``export --help`` lists every filter and the connection options."""
         result = CliRunner().invoke(main, ["export", "--help"])

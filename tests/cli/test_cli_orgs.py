@@ -7,18 +7,23 @@ per org, and each of those re-runs cleanly.
 from __future__ import annotations
 
 import csv
+import json
 import re
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
 from click.testing import CliRunner, Result
 from org_manifests import (
     HEADER,
+    HOME,
     PARTNER,
+    org_devices,
     run_partner_manifest,
     workspaces_of,
     write_org_manifest,
@@ -110,6 +115,96 @@ def test_live_validation_says_each_row_met_its_own_orgs_models(
     assert "(3 orgs)" in result.output
     assert "the org's" not in result.output
     assert re.search(r'row 4, column "orgId".*may not act for this org', result.output)
+
+
+def test_live_validation_counts_the_token_own_org_once(
+    base_url: str, tmp_path: Path
+) -> None:
+    """Rows without orgId and a row that spells out the token's own org id are one
+    org, as a run takes them: counted once, and its supported devices read once."""
+    manifest = write_org_manifest(tmp_path / "p.csv", {None: 3, "org1": 1})
+    with manifest.open(newline="", encoding="utf-8") as handle:
+        lines = list(csv.reader(handle))
+    lines[1][HEADER.index("orgId")] = HOME["orgId"]
+    with manifest.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(lines)
+    since = _last_request(base_url)
+
+    result = invoke(["validate", str(manifest), "--live", "--base-url", base_url])
+
+    assert result.exit_code == 0, result.output
+    assert "(2 orgs)" in result.output
+    reads = Counter(
+        entry["org"]
+        for entry in _requests(base_url, since)
+        if entry["route"] == "GET /v1/telephony/config/supportedDevices"
+    )
+    assert reads == {HOME["orgId"]: 1, ORG1: 1}
+
+
+def _requests(base_url: str, since: int = 0) -> list[dict[str, Any]]:
+    admin = base_url.removesuffix("/v1") + "/_emulator/requests"
+    with urllib.request.urlopen(f"{admin}?since={since}", timeout=10) as answer:
+        return list(json.loads(answer.read())["items"])
+
+
+def _last_request(base_url: str) -> int:
+    return max((int(entry["seq"]) for entry in _requests(base_url)), default=0)
+
+
+def test_code_renewal_confirms_every_org_it_changes(
+    base_url: str, tmp_path: Path
+) -> None:
+    """
+    codes --renew of a partner run's report lists each org it renews codes in, with
+    its name, id and counts, not the token's org alone; and the new codes are made
+    in each row's own org.
+    """
+    manifest = tmp_path / "codes.csv"
+    with manifest.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(HEADER)
+        for key, count in ((None, 2), ("org1", 3)):
+            for index in range(count):
+                org = "" if key is None else org_id_for(key)
+                owner = workspaces_of(key)[index]
+                writer.writerow(("", "Cisco 8875", owner, "", org, ""))
+    report = tmp_path / "out" / "codes"
+    run = invoke(
+        ["run", str(manifest), "--base-url", base_url, "--report", str(report)]
+        + ["--quiet"]
+    )
+    assert run.exit_code == 0, run.output
+    issued = {row["deviceId"] for row in read_report(Path(f"{report}.csv"))}
+
+    result = invoke(
+        ["codes", f"{report}.csv", "--within", "31d", "--renew", "--yes"]
+        + ["--base-url", base_url]
+    )
+
+    assert result.exit_code == 0, result.output
+    confirmation = result.stderr
+    assert "  org:  " not in confirmation
+    assert "  issue up to 5 activation codes" in confirmation
+    assert "  in 2 orgs:" in confirmation
+    assert re.search(
+        rf"^    {re.escape(HOME['orgName'])} \({re.escape(HOME['orgId'])}\): 2 rows: "
+        "issue up to 2 activation codes",
+        confirmation,
+        re.MULTILINE,
+    )
+    assert re.search(
+        rf"^    Customer org1 \({re.escape(ORG1)}\): 3 rows: issue up to 3 "
+        r"activation codes .* void 3 earlier activation codes",
+        confirmation,
+        re.MULTILINE,
+    )
+    renewed = read_report(Path(f"{report}-renewed.csv"))
+    held = {device["id"] for device in org_devices(base_url, "org1")}
+    org1_devices = {row["deviceId"] for row in renewed if row["orgId"] == ORG1}
+    assert len(org1_devices) == 3
+    assert org1_devices <= held
+    assert not issued & held
 
 
 def test_summary_sheet_counts_per_org(base_url: str, tmp_path: Path) -> None:

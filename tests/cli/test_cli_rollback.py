@@ -23,9 +23,17 @@ from typing import Any
 import openpyxl
 import pytest
 from click.testing import CliRunner, Result
+from org_manifests import (
+    EVERY_ORG,
+    HOME,
+    PARTNER,
+    org_devices,
+    run_partner_manifest,
+)
 from paths import EMULATOR_ORG
 
 from provisioner.cli import confirm, main
+from provisioner.emulator import org_id_for
 from provisioner.emulator.config import DEFAULT_TOKEN
 from provisioner.emulator.harness import run_in_subprocess
 
@@ -393,3 +401,73 @@ class TestRollback:
 def _deletes(emulator: Emulator, since: int) -> int:
     items = emulator.admin("GET", f"/requests?since={since}")["items"]
     return sum(1 for e in items if e["method"] == "DELETE" and e["status"] == 204)
+
+
+@pytest.fixture(name="partner_emulator")
+def _partner_emulator() -> Iterator[str]:
+    """org1 and org2 beside the seeded org: the partner token manages org1 only,
+    another partner token both (it makes the report)."""
+    args = ["--orgs", "2", "--partner", f"{PARTNER}=org1"]
+    args += ["--partner", f"{EVERY_ORG}=org1,org2"]
+    with run_in_subprocess(args) as (_process, base_url):
+        yield base_url
+
+
+def test_partner_rollback_confirms_every_org_and_fails_only_the_refused_ones(
+    partner_emulator: str, tmp_path: Path
+) -> None:
+    """
+    A partner run's report rolled back with a token that may not act for one of its
+    orgs: the confirmation lists every org with its name, id and deletions (not the
+    token's org alone); the refused org's rows fail with its reason and no advice to
+    retry, it keeps its devices, and the other orgs' devices all go.
+    """
+    made, report = run_partner_manifest(
+        partner_emulator, tmp_path, {None: 2, "org1": 3, "org2": 2}, token=EVERY_ORG
+    )
+    assert made.exit_code == 0, made.output
+    org1, org2 = org_id_for("org1"), org_id_for("org2")
+    assert [len(org_devices(partner_emulator, k)) for k in ("org1", "org2")] == [3, 2]
+    home_macs = {r["mac"] for r in read_csv(Path(f"{report}.csv")) if not r["orgId"]}
+    assert home_macs <= {d["mac"] for d in org_devices(partner_emulator, None)}
+
+    result = CliRunner().invoke(
+        main,
+        ["rollback", f"{report}.csv", "--base-url", partner_emulator, "--yes", "-q"],
+        env={"WEBEX_ACCESS_TOKEN": PARTNER},
+        catch_exceptions=False,
+    )
+
+    assert result.exit_code == 1, result.output
+    confirmation = result.stderr
+    assert "  org:  " not in confirmation
+    assert "  delete 5 devices" in confirmation
+    assert "  in 3 orgs:" in confirmation
+    assert f"{HOME['orgName']} ({HOME['orgId']}): 2 rows: delete 2 devices" in (
+        confirmation
+    )
+    assert f"Customer org1 ({org1}): 3 rows: delete 3 devices" in confirmation
+    assert f"{org2}: 2 rows will fail: the token may not act for this org" in (
+        confirmation
+    )
+    rows = read_csv(report.parent / "partner-rollback.csv")
+    assert Counter((r["orgId"], r["rollback"]) for r in rows) == {
+        ("", "deleted"): 2,
+        (org1, "deleted"): 3,
+        (org2, "failed"): 2,
+    }
+    for row in rows:
+        if row["orgId"] == org2:
+            assert row["rollbackReason"].startswith(
+                "check org: the token may not act for this org (HTTP 403"
+            )
+            assert "a partner admin's that manages it" in row["rollbackReason"]
+            assert "run the same command again" not in row["rollbackReason"]
+            assert row["rollbackHttpStatus"] == "403"
+    assert "retry them" not in result.stderr
+    assert "a retry with this token cannot delete them" in result.stderr
+    # What the orgs hold: the refused org keeps its devices, the others none of
+    # the run's.
+    assert not home_macs & {d["mac"] for d in org_devices(partner_emulator, None)}
+    assert org_devices(partner_emulator, "org1") == []
+    assert len(org_devices(partner_emulator, "org2")) == 2
