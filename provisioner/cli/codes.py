@@ -4,7 +4,10 @@
 Listing makes read calls only and never prints a code in full unless asked
 (``--show-codes``). ``--renew`` issues fresh codes for the expired and expiring ones
 whose devices never activated, applies tags that waited for activation, and writes a
-new complete report (mode 0600: it holds codes). The decisions live in
+new complete report (mode 0600: it holds codes). While it works it keeps a journal
+beside that report, as a run does (each new code is kept there before the old
+device is deleted), so the same command after a kill or a Ctrl-C carries on where
+it stopped; the journal goes once the report is written. The decisions live in
 ``provisioner.codes``; this module is the translator.
 """
 
@@ -57,6 +60,8 @@ from provisioner.report.files import (
     write_report,
 )
 from provisioner.report.safety import prepare_folders, refuse_inputs, set_aside
+from provisioner.run.code_rows import code_renewer
+from provisioner.run.journal import Journal, Phase, journal_path_for
 from provisioner.run.orgs import is_multi_org
 from provisioner.settings import Settings
 from provisioner.webex.client import ApiClient
@@ -170,25 +175,40 @@ def codes_command(
             click.echo(f"{report}: no activation codes in this report; nothing to do")
             raise SystemExit(EXIT_OK)
         now = lifecycle.now_utc()
-        work = _Work(settings=settings, now=now, within=within, renew=renew, yes=yes)
-        entries, updated, stats = anyio.run(
+        work = _Work(
+            settings=settings,
+            now=now,
+            within=within,
+            renew=renew,
+            yes=yes,
+            journal_path=journal_path_for(paths[0]) if renew else None,
+        )
+        entries, updated, stats, journal = anyio.run(
             work.run, manifest, outcomes, backend="asyncio"
         )
-        listing = render_listing(
-            report, entries, now, within, show_codes=show_codes, renewing=renew
-        )
-        for line in listing:
-            click.echo(line)
-        merged = {**outcomes, **updated}
-        if renew:
-            # The report first: it is where the new codes are kept, whatever
-            # happens to the sheet. A renewal keeps no journal: its line of the
-            # history goes into the report (and the XLSX carries it on).
-            stats = story_of_report(report, None).told(stats, RunKind.RENEWAL)
-            moved = set_aside(paths, merged.values())
-            write_report(manifest, merged, paths, stats, group_by=group)
-            for line in set_aside_lines(moved):
+        try:
+            listing = render_listing(
+                report, entries, now, within, show_codes=show_codes, renewing=renew
+            )
+            for line in listing:
                 click.echo(line)
+            merged = {**outcomes, **updated}
+            if renew:
+                # The report first: it is where the new codes are kept, whatever
+                # happens to the sheet. Its line of the history goes into the
+                # report (and the XLSX carries it on): the renewal's journal goes
+                # once the report holds what it kept.
+                stats = story_of_report(report, None).told(stats, RunKind.RENEWAL)
+                moved = set_aside(paths, merged.values())
+                write_report(manifest, merged, paths, stats, group_by=group)
+                if journal is not None:
+                    kept, journal = journal, None
+                    kept.discard()
+                for line in set_aside_lines(moved):
+                    click.echo(line)
+        finally:
+            if journal is not None:
+                journal.close()
         if sheet_path is not None:
             count = write_codes_sheet(
                 manifest,
@@ -200,7 +220,9 @@ def codes_command(
             click.echo(f"{count} pending activation codes written to {sheet_path}")
         if not renew:
             raise SystemExit(EXIT_OK)
-    for line in render_renewal(entries, updated, paths):
+    # Against the report's codes: a row a stopped renewal already renewed counts.
+    before = [replace(e, outcome=outcomes[e.row.number]) for e in entries]
+    for line in render_renewal(before, updated, paths):
         click.echo(line)
     failed = any(o.status is Status.FAILED for o in updated.values())
     raise SystemExit(EXIT_FAILED_ROWS if failed else EXIT_OK)
@@ -210,7 +232,7 @@ def codes_command(
 class _Work:
     """
     What the command does against the API: inspect the codes, then (with ``renew``)
-    confirm and renew.
+    confirm and renew, journalled at ``journal_path``.
     """
 
     settings: Settings
@@ -218,35 +240,61 @@ class _Work:
     within: timedelta
     renew: bool
     yes: bool
+    journal_path: Path | None = None
 
     async def run(
         self, manifest: Manifest, outcomes: Mapping[int, Outcome]
-    ) -> tuple[list[CodeEntry], dict[int, Outcome], RunStats]:
+    ) -> tuple[list[CodeEntry], dict[int, Outcome], RunStats, Journal | None]:
+        """
+        Inspect (and renew); with ``renew``, the renewal's journal is returned open
+        (its lock held) until the report holding the new codes is written.
+        """
         settings = self.settings
         started = lifecycle.now_utc()
         updated: dict[int, Outcome] = {}
+        journal: Journal | None = None
         async with ApiClient(settings) as api:
             # The first call: a wrong URL or a refused token stops here, not as a
             # code "not found" on every row.
             target = await resolve_target(api, settings)
-            entries = await lifecycle.inspect_codes(
-                manifest,
-                outcomes,
-                api,
-                now=self.now,
-                within=self.within,
-                org_id=settings.org_id,
-            )
-            if self.renew:
-                confirm_changes(
-                    target,
-                    await _renewal_changes_by_org(entries, api, target, settings),
-                    yes=self.yes,
-                    command="provisioner codes --renew",
+            try:
+                done: dict[int, Outcome] = {}
+                unfinished: frozenset[int] = frozenset()
+                if self.renew:
+                    # Taken before any write; a renewal stopped before (a kill
+                    # included) left what it did there.
+                    rows = code_rules.with_report_owners(manifest, outcomes).rows
+                    journal = Journal.open(self.journal_path, target, rows)
+                    done, unfinished = _carried_over(journal)
+                entries = await lifecycle.inspect_codes(
+                    manifest,
+                    {**outcomes, **done},
+                    api,
+                    now=self.now,
+                    within=self.within,
+                    org_id=settings.org_id,
                 )
-                updated = await lifecycle.renew_codes(
-                    entries, api, tag_mode=settings.tag_mode
-                )
+                if journal is not None:
+                    confirm_changes(
+                        target,
+                        await _renewal_changes_by_org(
+                            entries, api, target, settings, unfinished
+                        ),
+                        yes=self.yes,
+                        command="provisioner codes --renew",
+                    )
+                    renewed = await lifecycle.renew_codes(
+                        entries,
+                        api,
+                        renew_row=code_renewer(api, settings, journal, entries),
+                        tag_mode=settings.tag_mode,
+                        unfinished=unfinished,
+                    )
+                    updated = {**done, **renewed}
+            except BaseException:
+                if journal is not None:
+                    _let_go(journal)
+                raise
             figures = api.statistics()
         stats = RunStats(
             started_at=started,
@@ -257,30 +305,70 @@ class _Work:
             target=target,
             worked=Counter(outcome.status for outcome in updated.values()),
         )
-        return entries, updated, stats
+        return entries, updated, stats, journal
 
 
-def renewal_changes(entries: Sequence[CodeEntry]) -> Changes:
+def _carried_over(journal: Journal) -> tuple[dict[int, Outcome], frozenset[int]]:
+    """
+    What a stopped renewal left in its journal: the rows it renewed (their new
+    outcomes, which stand in for the report's), and the rows it began (carried on
+    whatever their code's state now).
+    """
+    done: dict[int, Outcome] = {}
+    unfinished = set()
+    for number, entry in journal.entries().items():
+        if entry.phase is not Phase.DONE:
+            unfinished.add(number)
+        elif entry.outcome is not None and entry.outcome.status is not Status.FAILED:
+            done[number] = entry.outcome
+    return done, frozenset(unfinished)
+
+
+def _let_go(journal: Journal) -> None:
+    """
+    Close a renewal's journal as the command stops; one that recorded nothing (the
+    renewal was not confirmed, or stopped before its first write) is removed.
+    """
+    try:
+        empty = not journal.entries() and not journal.voids_left()
+    except BaseException:
+        journal.close()
+        raise
+    if empty:
+        journal.discard()
+    else:
+        journal.close()
+
+
+def renewal_changes(
+    entries: Sequence[CodeEntry], unfinished: frozenset[int] = frozenset()
+) -> Changes:
     """
     Count what ``--renew`` writes: a code per renewal (voiding the old code by
     deleting its pending device), tags on each activated device whose tags waited.
+    ``unfinished`` rows are renewals a stopped renewal began: they are carried on.
     """
-    renewing = [entry for entry in entries if code_rules.wants_renewal(entry)]
+    renewing = [
+        entry
+        for entry in entries
+        if code_rules.wants_renewal(entry) or entry.row.number in unfinished
+    ]
     return Changes(
         codes=len(renewing),
         voided_codes=sum(1 for entry in renewing if entry.device is not None),
         tag_updates=sum(
             1
             for entry in entries
-            if not code_rules.wants_renewal(entry)
-            and entry.needs_tags
-            and entry.device is not None
+            if entry not in renewing and entry.needs_tags and entry.device is not None
         ),
     )
 
 
 def renewals_by_org(
-    entries: Sequence[CodeEntry], default_org: str | None, own_org: str | None
+    entries: Sequence[CodeEntry],
+    default_org: str | None,
+    own_org: str | None,
+    unfinished: frozenset[int] = frozenset(),
 ) -> dict[str | None, list[CodeEntry]]:
     """
     Group the rows ``--renew`` changes (a code renewed, or tags applied) by the org
@@ -289,8 +377,10 @@ def renewals_by_org(
     """
     groups: dict[str | None, list[CodeEntry]] = {}
     for entry in entries:
-        changes = code_rules.wants_renewal(entry) or (
-            entry.needs_tags and entry.device is not None
+        changes = (
+            code_rules.wants_renewal(entry)
+            or entry.row.number in unfinished
+            or (entry.needs_tags and entry.device is not None)
         )
         if changes:
             key = org_key(entry.row.org_id, default_org, own_org)
@@ -299,15 +389,19 @@ def renewals_by_org(
 
 
 async def _renewal_changes_by_org(
-    entries: Sequence[CodeEntry], api: ApiClient, target: Target, settings: Settings
+    entries: Sequence[CodeEntry],
+    api: ApiClient,
+    target: Target,
+    settings: Settings,
+    unfinished: frozenset[int] = frozenset(),
 ) -> Changes:
     """
     What ``--renew`` writes, and, when that is in other orgs than the command's own
     (a partner's report), org by org with each org's name and id, as a run confirms.
     """
-    changes = renewal_changes(entries)
+    changes = renewal_changes(entries, unfinished)
     default = settings.org_id
-    groups = renewals_by_org(entries, default, target.org_id)
+    groups = renewals_by_org(entries, default, target.org_id, unfinished)
     if not is_multi_org(list(groups), default):
         return changes
     home = OrgInfo(key=default, id=target.org_id, name=target.org_name)
@@ -315,7 +409,9 @@ async def _renewal_changes_by_org(
     named = await name_orgs(api, others, concurrency=settings.concurrency)
     infos = {default: home, **{info.key: info for info in named}}
     orgs = tuple(
-        OrgChanges(org=infos[key], rows=len(group), changes=renewal_changes(group))
+        OrgChanges(
+            org=infos[key], rows=len(group), changes=renewal_changes(group, unfinished)
+        )
         for key, group in groups.items()
     )
     return replace(changes, orgs=orgs)

@@ -18,10 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from provisioner.errors import ApiError
 from provisioner.live.owner_rules import resolved_owner_id
 from provisioner.models import Device, Manifest, Outcome, Row, Status, utc_moment
-from provisioner.webex.protocol import CallTally
 
 __all__ = [
     "DEFAULT_WITHIN",
@@ -29,7 +27,6 @@ __all__ = [
     "CodeState",
     "code_state",
     "failed_owner",
-    "failed_step",
     "fits_row",
     "is_activated",
     "issued_rows",
@@ -258,18 +255,4 @@ def failed_owner(old: Outcome, reason: str) -> Outcome:
         error=f"renew activation code: {reason}",
         http_status=None,
         tracking_id=None,
-    )
-
-
-def failed_step(old: Outcome, step: str, error: ApiError, tally: CallTally) -> Outcome:
-    """
-    The row's outcome after ``step`` failed, with the calls it took added.
-    """
-    return dataclasses.replace(
-        old,
-        status=Status.FAILED,
-        error=f"{step}: {error.message}",
-        http_status=error.status,
-        tracking_id=error.tracking_id or tally.last_tracking_id,
-        attempts=old.attempts + tally.calls,
     )

@@ -2,9 +2,11 @@
 The life of an activation code after the run, as calls: find, renew, retire, tag.
 
 ``inspect_codes`` finds the device of each code a report lists and lets
-``code_rules.code_state`` say where it stands; ``renew_codes`` issues fresh codes for
-the expired and expiring ones whose devices never activated, retires the old pending
-device, and applies tags that were deferred until activation. A row that named its
+``code_rules.code_state`` say where it stands; ``renew_codes`` has fresh codes issued
+for the expired and expiring ones whose devices never activated (each by the
+journalled step it is given, ``run.code_rows.code_renewer``, which retires the old
+pending device once the new code is kept), and applies tags that were deferred until
+activation. A row that named its
 owner by name renews for the id its run resolved the name to (the report's ``owner``
 cell), or, when the report names none, for the id the name resolves to now, looked
 up as a run does (``live.owners``). Every decision is in ``code_rules``; this module
@@ -14,7 +16,7 @@ only awaits.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import anyio
@@ -26,8 +28,6 @@ from provisioner.live.code_rules import (
     CodeEntry,
     code_state,
     failed_owner,
-    failed_step,
-    is_activated,
     issued_rows,
     match_devices,
     owner_key,
@@ -48,9 +48,13 @@ from provisioner.models import (
 from provisioner.tags import tags_to_send
 from provisioner.webex.protocol import DevicesApi
 
-__all__ = ["inspect_codes", "now_utc", "renew_codes"]
+__all__ = ["RenewRow", "inspect_codes", "now_utc", "renew_codes"]
 
 log = structlog.get_logger()
+
+#: Renew one row's code, holding its owner's lock around the code call: the row's
+#: new outcome (``run.code_rows.code_renewer`` makes one that journals each step).
+RenewRow = Callable[[CodeEntry, anyio.Lock], Awaitable[Outcome]]
 
 LOOKUP_CONCURRENCY = 8
 
@@ -166,15 +170,19 @@ async def renew_codes(
     entries: Sequence[CodeEntry],
     api: DevicesApi,
     *,
+    renew_row: RenewRow,
     tag_mode: TagMode = TagMode.ADD,
+    unfinished: frozenset[int] = frozenset(),
 ) -> dict[int, Outcome]:
     """
     Renew expired and expiring codes, and apply tags deferred until activation.
 
-    For a code to renew, a fresh code is issued first, then the old pending device
-    (re-read just before, and only if it has still not activated) is deleted so the
-    old code stops working; the row keeps a code at every moment. Rows that need
-    nothing are left out of the answer.
+    Each code to renew goes to ``renew_row`` (``run.code_rows.code_renewer``: a fresh
+    code is issued and journalled first, then the old pending device, re-read just
+    before and only if it has still not activated, is deleted, so the row keeps a
+    code at every moment), with its owner's lock. ``unfinished`` rows are renewals
+    an earlier, stopped renewal began: they are carried on whatever their code's
+    state. Rows that need nothing are left out of the answer.
 
     Returns:
         The new outcomes, by row number: ``code_issued`` with the new code and
@@ -186,11 +194,9 @@ async def renew_codes(
     locks = {owner_key(entry.row): anyio.Lock() for entry in entries}
     async with anyio.create_task_group() as group:
         for entry in entries:
-            if wants_renewal(entry):
+            if wants_renewal(entry) or entry.row.number in unfinished:
                 lock = locks[owner_key(entry.row)]
-                group.start_soon(
-                    _renew_one, api, entry, tag_mode, updated, limiter, lock
-                )
+                group.start_soon(_renew_one, renew_row, entry, updated, limiter, lock)
             elif entry.needs_tags and entry.device is not None:
                 group.start_soon(_tag_one, api, entry, tag_mode, updated, limiter)
             elif entry.device is not None and not entry.outcome.device_id:
@@ -202,9 +208,8 @@ async def renew_codes(
 
 
 async def _renew_one(
-    api: DevicesApi,
+    renew_row: RenewRow,
     entry: CodeEntry,
-    tag_mode: TagMode,
     updated: dict[int, Outcome],
     limiter: anyio.CapacityLimiter,
     owner_lock: anyio.Lock,
@@ -216,62 +221,10 @@ async def _renew_one(
         log.warning("code_renewal_failed", row=row.number, reason="owner_unresolved")
         return
     async with limiter:
-        with api.tally() as tally:
-            try:
-                async with owner_lock:
-                    code = await api.create_activation_code(
-                        model=row.api_model,
-                        workspace_id=row.workspace_id,
-                        person_id=row.person_id,
-                        org_id=row.org_id,
-                    )
-            except ApiError as error:
-                updated[row.number] = failed_step(
-                    old, "renew activation code", error, tally
-                )
-                log.warning("code_renewal_failed", row=row.number, status=error.status)
-                return
-            outcome = dataclasses.replace(
-                old,
-                status=Status.CODE_ISSUED,
-                device_id=code.device_id,
-                activation_code=code.code,
-                activation_expiry=code.expiry_time,
-                error=None,
-                http_status=None,
-                tracking_id=tally.last_tracking_id,
-                tags_deferred=bool(row.tags),
-            )
-            if entry.device is not None:
-                await _retire(api, entry.device, row)
-            if row.tags and code.device_id:
-                outcome = await _apply_tags(api, row, outcome, None, tag_mode)
-            updated[row.number] = dataclasses.replace(
-                outcome, attempts=old.attempts + tally.calls
-            )
-    log.info("code_renewed", row=row.number, expiry=code.expiry_time)
-
-
-async def _retire(api: DevicesApi, device: Device, row: Row) -> None:
-    """
-    Delete the old pending device, unless it activated meanwhile.
-    """
-    try:
-        current = await api.get_device(device.id, org_id=row.org_id)
-        if is_activated(current):
-            log.warning("old_code_used_meanwhile", row=row.number, device_id=device.id)
-            return
-        await api.delete_device(device.id, org_id=row.org_id)
-    except NotFoundError:
-        return
-    except ApiError as error:
-        # The new code stands either way; the old device only clutters the org.
-        log.warning(
-            "old_device_not_deleted",
-            row=row.number,
-            device_id=device.id,
-            status=error.status,
-        )
+        outcome = await renew_row(entry, owner_lock)
+    updated[row.number] = outcome
+    if outcome.status is Status.FAILED:
+        log.warning("code_renewal_failed", row=row.number, status=outcome.http_status)
 
 
 async def _tag_one(

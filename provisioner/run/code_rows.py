@@ -23,24 +23,33 @@ in ``pending.py``):
 - an earlier run's pending device of the row's model that nothing here accounts for
   means the owner already has a code out: the row is ``code_pending`` and gets no
   second code (unless ``--reissue-codes``).
+
+``codes --renew`` replaces codes the same way (``renew_code_row``), in a journal of
+its own: the old code's device is recorded to void before the new code is asked
+for, and voided once the new code is journalled, so a renewal killed at any point
+and run again loses no code and leaves no pending device that no row accounts for.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import structlog
 
 from provisioner.errors import ApiError, NotFoundError, OutcomeUnknownError
-from provisioner.live.code_rules import is_activated
+from provisioner.live.code_rules import CodeEntry, is_activated, owner_key
 from provisioner.models import Device, Outcome, Row, Status
 from provisioner.run import pending, plan
-from provisioner.run.journal import JournalEntry, Phase
+from provisioner.run.journal import Journal, JournalEntry, Phase
 from provisioner.run.plan import Step
 from provisioner.run.steps import RowContext, RowFailedError, apply_tags, owner_devices
+from provisioner.settings import Settings
+from provisioner.webex.protocol import DevicesApi
 
-__all__ = ["provision_code_row"]
+__all__ = ["code_renewer", "provision_code_row", "renew_code_row"]
 
 log = structlog.get_logger()
 
@@ -92,7 +101,132 @@ async def provision_code_row(
     return base
 
 
-async def _issue_code(ctx: RowContext, row: Row, *, suspect: bool) -> Outcome:
+def code_renewer(
+    api: DevicesApi,
+    settings: Settings,
+    journal: Journal,
+    entries: Sequence[CodeEntry],
+) -> Callable[[CodeEntry, AbstractAsyncContextManager[None]], Awaitable[Outcome]]:
+    """
+    The renewal of one row's code for ``codes --renew`` (``live.codes.renew_codes``
+    calls it with the owner's lock), journalled in ``journal``.
+    """
+    owners: dict[tuple[str | None, str], list[int]] = {}
+    for entry in entries:
+        owners.setdefault(owner_key(entry.row), []).append(entry.row.number)
+
+    async def renew(
+        entry: CodeEntry, owner_lock: AbstractAsyncContextManager[None]
+    ) -> Outcome:
+        ctx = RowContext(
+            api=api,
+            settings=settings,
+            journal=journal,
+            owner_lock=owner_lock,
+            owner_code_rows=tuple(owners[owner_key(entry.row)]),
+        )
+        return await renew_code_row(ctx, entry)
+
+    return renew
+
+
+async def renew_code_row(ctx: RowContext, entry: CodeEntry) -> Outcome:
+    """
+    Replace a row's activation code (``codes --renew``), journalled as a run's code.
+
+    The old code's pending device is recorded to void before the new code is asked
+    for, the new code is journalled (committed) before that device is deleted, and
+    the row ends ``done`` with its new outcome. So a renewal stopped anywhere, a
+    SIGKILL included, and run again finds what it did: a row journalled ``created``
+    keeps its new code and voids the old one; a row journalled ``started`` first
+    removes the device of a code whose answer was lost, then asks again; a row
+    ``done`` is not renewed twice. The old code goes only once the new one is kept,
+    and one used meanwhile stays the row's (no new code).
+
+    Returns the row's outcome: the report's, with the new code and expiry (its tags
+    deferred when they could not go on the new pending device), or ``failed`` naming
+    the step, with the old code, when no new code could be issued.
+    """
+    row, old = entry.row, entry.outcome
+    journalled = ctx.journal.entries_for([row.number]).get(row.number)
+    if (
+        journalled is not None
+        and journalled.phase is Phase.DONE
+        and journalled.outcome is not None
+        and journalled.outcome.status is not Status.FAILED
+    ):
+        return journalled.outcome
+    with ctx.api.tally() as tally:
+        try:
+            if (
+                journalled is not None
+                and journalled.phase is Phase.CREATED
+                and journalled.outcome is not None
+            ):
+                base = journalled.outcome
+                # Killed between the new code and voiding the old one.
+                await _void_replaced(ctx, row)
+            else:
+                if (
+                    entry.device is not None
+                    and ctx.journal.void_for(row.number) is None
+                ):
+                    # Committed before the new code is asked for: whatever stops
+                    # this renewal, the old device stays accounted for.
+                    ctx.journal.add_void(entry.device.id, row.number)
+                base = await _issue_code(
+                    ctx, row, suspect=journalled is not None, renewal=True
+                )
+        except RowFailedError as failed:
+            outcome = replace(
+                old,
+                status=Status.FAILED,
+                error=failed.outcome.error,
+                http_status=failed.outcome.http_status,
+                tracking_id=failed.outcome.tracking_id,
+            )
+        else:
+            if base.status is Status.ADOPTED:
+                outcome = old  # the old code was used meanwhile: it stays the row's
+            else:
+                outcome = await _renewed(ctx, row, old, base)
+        outcome = replace(outcome, attempts=old.attempts + tally.calls)
+    ctx.journal.mark_done(outcome)
+    return outcome
+
+
+async def _renewed(ctx: RowContext, row: Row, old: Outcome, base: Outcome) -> Outcome:
+    """
+    The row's outcome with its new code, after its tags went on the new pending
+    device (or, when they could not, with its tags deferred: the code stands).
+    """
+    deferred = bool(row.tags)
+    if row.tags:
+        try:
+            device = await _find_code_device(ctx, row, base)
+            if device is not None:
+                base = replace(base, device_id=device.id)
+                await apply_tags(ctx, row, base, device)
+                deferred = False
+        except RowFailedError as failed:
+            log.warning("deferred_tags_failed", error=failed.outcome.error)
+    log.info("code_renewed", expiry=base.activation_expiry)
+    return replace(
+        old,
+        status=Status.CODE_ISSUED,
+        device_id=base.device_id,
+        activation_code=base.activation_code,
+        activation_expiry=base.activation_expiry,
+        error=None,
+        http_status=None,
+        tracking_id=None,
+        tags_deferred=deferred,
+    )
+
+
+async def _issue_code(
+    ctx: RowContext, row: Row, *, suspect: bool, renewal: bool = False
+) -> Outcome:
     """
     Issue and journal an activation code, first removing the device of a lost one.
 
@@ -100,12 +234,21 @@ async def _issue_code(ctx: RowContext, row: Row, *, suspect: bool) -> Outcome:
     lock is held from the search for its device to the journalling of the new code, so
     no other row of the owner issues a code (or claims a device) in between. A lost
     answer within the run makes the next attempt suspect too (bounded).
+
+    ``renewal``: the code replaces the row's own (``codes --renew``): only the code
+    recorded to void is settled, never the owner's other pending devices.
     """
     base = Outcome(row=row.number, status=Status.FAILED)
+    step = Step.RENEW_CODE if renewal else Step.CODE
     last: ApiError | None = None
     async with ctx.owner_lock:
         await ctx.journal.start(row.number)
-        settled = await _settle_earlier_code(ctx, row, base)
+        if suspect:
+            # Before anything is settled: a lost code's device goes whatever the
+            # old code's fate (one used meanwhile still leaves the lost one behind).
+            await _remove_lost_code_devices(ctx, row, base)
+            suspect = False
+        settled = await _settle_earlier_code(ctx, row, base, step, renewal=renewal)
         if settled is not None:
             return settled
         for attempt in range(1, plan.MAX_CREATES + 1):
@@ -123,7 +266,7 @@ async def _issue_code(ctx: RowContext, row: Row, *, suspect: bool) -> Outcome:
                 suspect, last = True, error
                 continue
             except ApiError as error:
-                failed = plan.failed_outcome(base, Step.CODE, error)
+                failed = plan.failed_outcome(base, step, error)
                 if plan.may_have_taken_effect(error):
                     await _remove_lost_code_devices_quietly(ctx, row, base)
                 raise RowFailedError(failed) from error
@@ -144,11 +287,11 @@ async def _issue_code(ctx: RowContext, row: Row, *, suspect: bool) -> Outcome:
             return outcome
         assert last is not None
         await _remove_lost_code_devices_quietly(ctx, row, base)
-    raise RowFailedError(plan.failed_outcome(base, Step.CODE, last))
+    raise RowFailedError(plan.failed_outcome(base, step, last))
 
 
 async def _settle_earlier_code(
-    ctx: RowContext, row: Row, base: Outcome
+    ctx: RowContext, row: Row, base: Outcome, step: Step, *, renewal: bool
 ) -> Outcome | None:
     """
     Decide about the codes from before this run, under the owner's lock.
@@ -156,6 +299,8 @@ async def _settle_earlier_code(
     Returns the row's outcome when it gets no new code (its replaced code was used
     meanwhile: ``adopted``; the owner already has one out: ``code_pending``), else
     None (after recording, with ``--reissue-codes``, which code the new one voids).
+    A ``renewal`` looks at the code it replaces only: the owner's other pending
+    devices are other rows' codes.
     """
     org = ctx.org(row)
     replaced = ctx.journal.void_for(row.number)
@@ -171,9 +316,11 @@ async def _settle_earlier_code(
             ctx.journal.forget_void(replaced)
             log.info("replaced_code_was_used", device_id=old.id)
             return Outcome(row=row.number, status=Status.ADOPTED, device_id=old.id)
+        if renewal:
+            return None
         devices = [d async for d in owner_devices(ctx, row)]
     except ApiError as error:
-        raise RowFailedError(plan.failed_outcome(base, Step.CODE, error)) from error
+        raise RowFailedError(plan.failed_outcome(base, step, error)) from error
     own = ctx.journal.entries_for([row.number]).get(row.number)
     claimed = ctx.journal.claimed_devices() - {own.device_id if own else None}
     earlier = pending.earlier_pending(

@@ -71,6 +71,12 @@ Schema (version 2)::
          record TEXT,                          -- RunRecord as JSON
          PRIMARY KEY (kind, started_at))
 
+``codes --renew`` keeps a journal of the same format beside its new report while it
+works: each code it replaces goes to ``void`` before the new code is asked for, the
+new code is a row's ``created``, and the journal is removed (``discard``) once the
+report holding the new codes is written. A renewal killed at any point and run again
+continues from it as a run does (``code_rows.renew_code_row``).
+
 ``runs`` is the report's run history (``record_history``/``read_history``): every
 command that wrote this journal, and the commands of the report a rerun took, so a
 resumed rerun still tells the whole story.
@@ -496,6 +502,26 @@ class Journal:
             self._db.close()
             release_journal(self.path, self._lock)
             self._lock = None
+
+    def discard(self) -> None:
+        """
+        Close the journal and remove its file: what it kept is now kept elsewhere.
+
+        ``codes --renew`` calls it once its report, which holds every new code, is
+        written; the file goes before the lock is let go, so no other command
+        takes it up half removed.
+        """
+        try:
+            self.commit()
+        finally:
+            self._db.close()
+            try:
+                if self.path is not None:
+                    for companion in ("-wal", "-shm", "-journal", ""):
+                        Path(f"{self.path}{companion}").unlink(missing_ok=True)
+            finally:
+                release_journal(self.path, self._lock)
+                self._lock = None
 
     def commit(self) -> None:
         """

@@ -105,6 +105,8 @@ class Step(enum.StrEnum):
     #: and a rerun that finds it would call it adopted.
     TAGS_ON_CREATED = "apply tags to the device this run created"
     CODE = "issue activation code"
+    #: The same call made by ``codes --renew`` to replace a row's code.
+    RENEW_CODE = "renew activation code"
     LOST_CODE = "remove a lost code's device"
     OWNER = "look up owner"
 
@@ -497,6 +499,7 @@ def describe_failure(step: Step, error: ApiError) -> str:
     elif isinstance(error, NotFoundError) and step in (
         Step.CREATE,
         Step.CODE,
+        Step.RENEW_CODE,
         Step.OWNER,
     ):
         hint = "check the row's workspaceId or personId (and orgId)"

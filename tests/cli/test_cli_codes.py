@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import stat
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,8 @@ from provisioner.intake.manifest import RawTable, build_manifest
 from provisioner.models import Manifest, Outcome, RunStats, Status
 from provisioner.report.files import load_report, write_report
 from provisioner.report.history import load_history
+from provisioner.run.journal import Journal, release_journal
+from provisioner.webex.client import ApiClient
 
 ORG = json.loads(
     resources.files("provisioner.emulator")
@@ -572,3 +575,122 @@ def test_renew_looks_up_names_the_report_has_no_id_for(
     assert new[3].status is Status.FAILED
     assert new[3].activation_code == outcomes[3].activation_code
     assert outcomes[3].device_id in devices
+
+
+class Killed(BaseException):
+    """Stands for a SIGKILL of ``codes --renew``: nothing after it runs."""
+
+
+KILL_OWNERS = [("workspaceId", w) for w in WS[20:28]] + [
+    ("personId", p) for p in PEOPLE[20:24]
+]
+
+
+def make_code_report(folder: Path, env: dict[str, str]) -> Path:
+    """Run twelve code rows, one per owner (some with tags), and return the report."""
+    lines = [
+        ",Cisco 8865,"
+        + (f"{owner}," if kind == "workspaceId" else f",{owner}")
+        + (",floor-1" if n % 3 == 0 else ",")
+        for n, (kind, owner) in enumerate(KILL_OWNERS)
+    ]
+    manifest = folder / "codes12.csv"
+    manifest.write_text(",".join(HEADER) + "\n" + "\n".join(lines) + "\n")
+    report = folder / "r.csv"
+    ran = CliRunner().invoke(
+        main, ["run", str(manifest), "--report", str(report)], env=env
+    )
+    assert ran.exit_code == 0, ran.output
+    return report
+
+
+def kill_at(
+    monkeypatch: pytest.MonkeyPatch, method: str, count: int, *, answered: bool
+) -> None:
+    """
+    Kill the command at its ``count``-th ``method`` call: before the request is
+    sent, or (``answered``) once the API has carried it out but before the command
+    sees the answer. Like a SIGKILL, the journal is neither committed nor closed;
+    only its lock goes with the "process".
+    """
+    real = getattr(ApiClient, method)
+    calls = 0
+
+    async def killing(self: ApiClient, *args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        fatal = calls == count
+        if fatal and not answered:
+            raise Killed
+        result = await real(self, *args, **kwargs)
+        if fatal:
+            raise Killed
+        return result
+
+    def killed(journal: Journal) -> None:
+        journal._db.close()
+        release_journal(journal.path, journal._lock)
+
+    monkeypatch.setattr(ApiClient, method, killing)
+    monkeypatch.setattr("provisioner.cli.codes._let_go", killed, raising=False)
+
+
+@pytest.mark.usefixtures("fresh")
+@pytest.mark.parametrize(
+    ("method", "count", "answered"),
+    [
+        ("create_activation_code", 10, False),
+        ("create_activation_code", 5, True),
+        ("delete_device", 4, False),
+        ("delete_device", 4, True),
+    ],
+    ids=["before-code", "code-answer-lost", "before-void", "voided-not-done"],
+)
+def test_renew_killed_anywhere_then_run_again_loses_no_code(
+    server: Emulator,
+    env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    method: str,
+    count: int,
+    answered: bool,
+) -> None:
+    """A renewal killed at any step, then run again, leaves every row a working
+    code of a live pending device of its owner; no owner has two, and no pending
+    device is left that the report does not account for."""
+    report = make_code_report(tmp_path, env)
+    server.advance(29)
+    at(monkeypatch, 29)
+    with monkeypatch.context() as patch:
+        kill_at(patch, method, count, answered=answered)
+        with pytest.raises(BaseExceptionGroup) as caught:
+            invoke(env, str(report), "--renew", "--within", "7d", "--yes")
+    assert caught.value.subgroup(Killed) is not None
+    renewed = tmp_path / "r-renewed.csv"
+    assert not renewed.exists()
+
+    again = invoke(env, str(report), "--renew", "--within", "7d", "--yes")
+
+    assert again.exit_code == 0, again.output
+    assert "renewed 12 codes" in again.output
+    _manifest, final = load_report(renewed)
+    _manifest, first = load_report(report)
+    devices = server.devices()
+    pending = {
+        i: d
+        for i, d in devices.items()
+        if not d.get("mac") and d.get("connectionStatus") == "activating"
+    }
+    for number, (kind, owner) in enumerate(KILL_OWNERS, start=2):
+        outcome = final[number]
+        assert outcome.status is Status.CODE_ISSUED, outcome
+        assert outcome.activation_code != first[number].activation_code
+        assert outcome.device_id in pending, number
+        assert pending[outcome.device_id or ""].get(kind) == owner
+        assert not outcome.tags_deferred
+    assert set(pending) == {final[n].device_id for n in final}
+    owners = Counter(
+        d.get("workspaceId") or d.get("personId") for d in pending.values()
+    )
+    assert max(owners.values()) == 1
+    assert not (tmp_path / "r-renewed.journal.sqlite").exists()
