@@ -7,24 +7,27 @@ The documented library API is what ``__all__`` lists; the CLI is a thin layer ov
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
-from provisioner.errors import (
-    ApiError,
-    AuthError,
-    ConfigError,
-    ManifestError,
-    OutcomeUnknownError,
-    PermanentError,
-    ProvisionerError,
-    TransientError,
-)
-from provisioner.models import Manifest, Outcome, Row, Status, TagMode
-from provisioner.settings import RateControl, RetryPolicy, Settings
-
+# Not ``typing.TYPE_CHECKING``: importing ``typing`` would cost the command line a few
+# milliseconds before it can answer Ctrl-C (see ``_LAZY``); type checkers know both.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
+    from provisioner.errors import (
+        ApiError,
+        AuthError,
+        ConfigError,
+        ManifestError,
+        OutcomeUnknownError,
+        PermanentError,
+        ProvisionerError,
+        TransientError,
+    )
     from provisioner.intake.manifest import load_manifest
+    from provisioner.models import Manifest, Outcome, Row, Status, TagMode
     from provisioner.run.engine import provision
+    from provisioner.settings import RateControl, RetryPolicy, Settings
 
 __all__ = [
     "ApiError",
@@ -47,9 +50,28 @@ __all__ = [
     "provision",
 ]
 
-# Imported on first use: ``provisioner validate`` needs neither the engine (the HTTP
-# client, anyio) nor, until it reads a file, the intake modules.
+# Every name is imported on first use. ``provisioner validate`` needs neither the
+# engine (the HTTP client, anyio) nor, until it reads a file, the intake modules; and
+# the command line's first statements run before the models are built (a tenth of a
+# second), so a Ctrl-C then is the command's to answer (``cli.interrupted``).
 _LAZY = {
+    **dict.fromkeys(
+        (
+            "ApiError",
+            "AuthError",
+            "ConfigError",
+            "ManifestError",
+            "OutcomeUnknownError",
+            "PermanentError",
+            "ProvisionerError",
+            "TransientError",
+        ),
+        "provisioner.errors",
+    ),
+    **dict.fromkeys(
+        ("Manifest", "Outcome", "Row", "Status", "TagMode"), "provisioner.models"
+    ),
+    **dict.fromkeys(("RateControl", "RetryPolicy", "Settings"), "provisioner.settings"),
     "load_manifest": "provisioner.intake.manifest",
     "provision": "provisioner.run.engine",
 }

@@ -7,13 +7,18 @@ Each command module is a translator: flags → library call → summary → exit
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Mapping
-from typing import Any
+from provisioner.cli.interrupted import ends_on_ctrl_c
 
-import click
+# Ctrl-C while the CLI itself loads (click, then the group below) ends as it does
+# anywhere later: one sentence and exit 130, never a traceback.
+with ends_on_ctrl_c():
+    import importlib
+    from collections.abc import Mapping
+    from typing import Any
 
-from provisioner.cli.exit_codes import EXIT_UNUSABLE
+    import click
+
+    from provisioner.cli.exit_codes import EXIT_UNUSABLE
 
 __all__ = ["main"]
 
@@ -40,9 +45,24 @@ class _LazyGroup(click.Group):
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
 
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        # Reading the group's own flags: --help lists (so imports) every command.
+        with ends_on_ctrl_c():
+            return super().make_context(info_name, args, parent, **extra)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            # Ctrl-C anywhere in a command that has not taken it over itself (its
+            # module's imports, its manifest, its first API reads, its report):
+            # one sentence and exit 130, not click's "Aborted!" and exit 1.
+            with ends_on_ctrl_c():
+                return super().invoke(ctx)
         except ModuleNotFoundError as error:
             # A dependency missing from the environment (a partial or interrupted
             # install): say which and how to mend it, for every command, rather

@@ -6,8 +6,9 @@ Every command runs its body inside ``command_errors()``. An error raised on purp
 (``ProvisionerError``) becomes ``Error: <one sentence saying what to do>`` and exit 2
 (nothing could start). Errors raised inside a task group arrive wrapped in an
 ``ExceptionGroup``; ``the_error`` picks the one that says the most (a refused token
-before an unreachable host) so a person never sees the group. Ctrl-C before anything
-was written ends with exit 130.
+before an unreachable host) so a person never sees the group. Ctrl-C is not handled
+here but by the ``provisioner`` group around every command (``cli.interrupted``): exit
+130 from any command, at any moment a command has not taken it over itself.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import NoReturn
 
 import click
 
-from provisioner.cli.exit_codes import EXIT_INTERRUPTED, EXIT_UNUSABLE
+from provisioner.cli.exit_codes import EXIT_UNUSABLE
 from provisioner.errors import (
     ApiError,
     ApiTimeoutError,
@@ -114,15 +115,6 @@ def command_errors() -> Iterator[CommandFailure]:
         if told is None:
             raise
         _stop(told, where)
-    except KeyboardInterrupt:
-        # Ctrl-C outside a run's own signal watcher (before its first write, or
-        # while the report is written): whatever finished is in the journal.
-        click.echo(
-            "Interrupted. Nothing more was started; whatever finished is saved, and "
-            "the same command continues from there.",
-            err=True,
-        )
-        raise SystemExit(EXIT_INTERRUPTED) from None
 
 
 def _stop(error: ProvisionerError, where: CommandFailure) -> NoReturn:

@@ -111,6 +111,13 @@ def finish_run(finish: Finish, result: RunResult) -> int:
             "the same command again to continue.",
             err=True,
         )
+    if result.abandoned:
+        click.echo(
+            f"{len(result.abandoned)} rows abandoned in flight are not_started too; "
+            "their device or code may exist: the same command checks for them "
+            "before anything else.",
+            err=True,
+        )
     return code
 
 

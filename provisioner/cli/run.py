@@ -7,7 +7,10 @@ Both are translators: flags → Settings → ``provision()`` under a signal watc
 Ctrl-C (SIGINT) or SIGTERM asks the engine to stop starting rows; rows in flight finish,
 the journal keeps them, the report is written and the command exits 130. Running the
 same command again continues from the journal. A second Ctrl-C abandons the rows in
-flight at once (the journal still keeps every finished row).
+flight at once: they are ``not_started`` in the report, which is still written (the
+journal keeps every finished row, and each abandoned row's entry stays open). Only a
+third stops without a report. Ctrl-C before the watcher (the startup; the
+confirmation's question aside) or after it (the report) is the group's: exit 130.
 
 ``run`` and ``rerun`` share their signal watcher, their outputs and their messages,
 which is why both live in this one (longer than usual) module.
@@ -22,6 +25,7 @@ import signal
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -383,7 +387,7 @@ def _execute(job: _Job) -> None:
         click.echo(
             "Aborted: rows in flight were abandoned and no report was written. "
             "Every finished row is in the journal; run the same command again to "
-            "continue.",
+            "continue: it writes the report.",
             err=True,
         )
         raise SystemExit(EXIT_INTERRUPTED)
@@ -400,10 +404,12 @@ async def _provision_until_signalled(
     let a watcher turn SIGINT/SIGTERM into its ``stop`` event.
 
     Until then nothing has been written, and Ctrl-C simply ends the command (the
-    confirmation's question included). Returns None when a second signal abandoned
-    the run.
+    confirmation's question included). A second signal abandons the rows in flight
+    (the run still returns, for its report); returns None only when a third stopped
+    even that.
     """
     stop = anyio.Event()
+    abandon = anyio.Event()
     result: RunResult | None = None
     error: ProvisionerError | None = None
     async with anyio.create_task_group() as group:
@@ -411,7 +417,11 @@ async def _provision_until_signalled(
         def before_rows(target: Target, changes: Changes) -> None:
             confirm_changes(target, changes, yes=job.yes, command=job.command)
             if threading.current_thread() is threading.main_thread():
-                group.start_soon(watch_signals, stop, group.cancel_scope)
+                group.start_soon(
+                    partial(watch_signals, abandon=abandon),
+                    stop,
+                    group.cancel_scope,
+                )
 
         try:
             result = await provision(
@@ -423,6 +433,7 @@ async def _provision_until_signalled(
                 # --quiet shows nothing: no snapshot is worth making per row.
                 on_progress=None if display.mode == "quiet" else display,
                 stop=stop,
+                abandon=abandon,
                 before_rows=before_rows,
                 fresh=job.fresh,
                 previous_target=job.previous_target,
@@ -443,11 +454,14 @@ async def watch_signals(
     stop: anyio.Event,
     scope: anyio.CancelScope,
     *,
+    abandon: anyio.Event | None = None,
     task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """
     Turn the first SIGINT/SIGTERM into ``stop`` (rows in flight finish, the report is
-    written) and a second into cancelling ``scope`` (rows in flight are abandoned).
+    written). With ``abandon``, a second sets it (rows in flight are abandoned, the
+    report is still written) and a third cancels ``scope``; without, the second
+    cancels ``scope`` (rows in flight are abandoned, and no report is written).
     """
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         task_status.started()
@@ -462,6 +476,15 @@ async def watch_signals(
                     err=True,
                 )
                 stop.set()
+            elif abandon is not None and not abandon.is_set():
+                log.info("rows_abandoned", signal=signal.Signals(signum).name)
+                click.echo(
+                    "\nAbandoning the rows in flight: they are not_started in the "
+                    "report, which is being written. Press Ctrl-C again to stop "
+                    "without it.",
+                    err=True,
+                )
+                abandon.set()
             else:
                 log.info("run_abandoned", signal=signal.Signals(signum).name)
                 scope.cancel()

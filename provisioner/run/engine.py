@@ -22,7 +22,10 @@ in flight.
 Every row's progress goes to the journal as it happens; rows the journal (or, for a
 rerun, ``previous``) already finished are not redone. Setting ``stop`` stops starting
 rows, lets rows in flight finish, and returns with ``interrupted=True``; so does a
-token the API refuses (401) after rows have run (``token_refused=True``).
+token the API refuses (401) after rows have run (``token_refused=True``). Setting
+``abandon`` as well cancels the rows in flight at once and still returns: those rows
+are ``not_started`` (``ABANDONED_ERROR``) while their journal entries stay open, so the
+same command checks each of them (by MAC, or the owner's pending devices) first.
 
 The first call learns the target (``live.target``): who the token is and which org
 the run acts on. The journal is opened for that target only, so a journal written
@@ -108,6 +111,7 @@ from provisioner.webex.retry import (
 )
 
 __all__ = [
+    "ABANDONED_ERROR",
     "FIRST_CALL_ATTEMPTS",
     "FIRST_CALL_MAX_DELAY",
     "FIRST_CALL_MAX_TOTAL",
@@ -116,6 +120,13 @@ __all__ = [
     "first_call_policy",
     "provision",
 ]
+
+# The report's error for a row a second Ctrl-C cancelled in flight: its create or
+# activation code may have reached the API, and its journal entry says so.
+ABANDONED_ERROR = (
+    "not started: abandoned in flight by a second Ctrl-C (its device or code may "
+    "exist); run the same command again: it checks for them before anything else"
+)
 
 # Rows log as they start and finish: the hot path's logger (see provisioner.logs).
 log = event_logger()
@@ -150,6 +161,8 @@ class RunResult:
     #: refused are ``failed`` in the outcomes but not journalled as done, so running
     #: the same command again (with a fresh token) does them.
     token_refused: bool = False
+    #: The rows ``abandon`` cancelled in flight (``not_started``, journal entry open).
+    abandoned: frozenset[int] = frozenset()
 
 
 async def provision(
@@ -166,6 +179,7 @@ async def provision(
     fresh: bool = False,
     previous_target: Target | None = None,
     earlier: Sequence[tuple[datetime, datetime]] = (),
+    abandon: anyio.Event | None = None,
 ) -> RunResult:
     """
     Provision every valid row of ``manifest`` and return each row's outcome.
@@ -191,6 +205,10 @@ async def provision(
         earlier: when the rollout's earlier commands ran (start, end): a rerun's row
             whose create lost its answer then finds its device by MAC, and reports it
             ``created`` when the API made it in one of those spans.
+        abandon: when set (after ``stop``: a second Ctrl-C), the rows in flight are
+            cancelled at once and the run returns what it has; each of them is
+            ``not_started`` with ``ABANDONED_ERROR``, and its journal entry is left
+            open, so the same command looks for what it may have made first.
 
     Raises:
         AuthError: the token was refused (401) on the first call.
@@ -221,6 +239,7 @@ async def provision(
             previous=dict(previous or {}),
             on_progress=on_progress,
             stop=stop or anyio.Event(),
+            abandon=abandon or anyio.Event(),
             before_rows=before_rows,
             previous_target=previous_target,
             earlier=tuple(earlier),
@@ -244,10 +263,13 @@ class _Run:
     previous: dict[int, Outcome]
     on_progress: Callable[[Progress], None] | None
     stop: anyio.Event
+    abandon: anyio.Event = field(default_factory=anyio.Event)
     before_rows: Callable[[Target, Changes], None] | None = None
     previous_target: Target | None = None
     earlier: tuple[tuple[datetime, datetime], ...] = ()
     outcomes: dict[int, Outcome] = field(default_factory=dict)
+    #: The rows a worker is working on now (an abandoned run's ``not_started``).
+    in_flight: set[int] = field(default_factory=set)
     # Kept alongside ``outcomes`` so a progress snapshot costs O(statuses), not
     # O(rows): counting the outcomes on every finished row made a run quadratic.
     counts: Counter[Status] = field(default_factory=Counter)
@@ -380,21 +402,40 @@ class _Run:
             concurrency=self.settings.concurrency,
         )
         self._report_progress()
-        async with anyio.create_task_group() as group:
-            # Each org has its own schedule and workers: a row waiting out its
-            # org's 429 pause holds a worker of that org only.
-            for key, rows in plan.rows_by_org(todo, self.settings.org_id).items():
-                schedule = plan.Schedule(rows)
-                models = self.orgs[key].supported
-                for _ in range(max(1, min(self.settings.concurrency, len(rows)))):
-                    group.start_soon(self._worker, schedule, journal, models)
-        interrupted = len(self.outcomes) < len(self.manifest.rows) and self._halted()
-        log.info("run_finished", rows_done=len(self.outcomes), interrupted=interrupted)
+        async with anyio.create_task_group() as watch:
+            async with anyio.create_task_group() as group:
+                watch.start_soon(_cancel_when, self.abandon, group.cancel_scope)
+                # Each org has its own schedule and workers: a row waiting out its
+                # org's 429 pause holds a worker of that org only.
+                for key, rows in plan.rows_by_org(todo, self.settings.org_id).items():
+                    schedule = plan.Schedule(rows)
+                    models = self.orgs[key].supported
+                    for _ in range(max(1, min(self.settings.concurrency, len(rows)))):
+                        group.start_soon(self._worker, schedule, journal, models)
+            watch.cancel_scope.cancel()
+        abandoned = frozenset(self.in_flight)
+        for number in sorted(abandoned):
+            # Not journalled: the entry stays as the row left it, so the same
+            # command checks what the row may have made before anything else.
+            self._record(
+                number,
+                Outcome(row=number, status=Status.NOT_STARTED, error=ABANDONED_ERROR),
+            )
+        interrupted = bool(abandoned) or (
+            len(self.outcomes) < len(self.manifest.rows) and self._halted()
+        )
+        log.info(
+            "run_finished",
+            rows_done=len(self.outcomes) - len(abandoned),
+            interrupted=interrupted,
+            abandoned=len(abandoned),
+        )
         return RunResult(
             outcomes=dict(self.outcomes),
             stats=self._stats(interrupted),
             interrupted=interrupted,
             token_refused=self.token_refused,
+            abandoned=abandoned,
         )
 
     async def _check_access(
@@ -661,6 +702,7 @@ class _Run:
                 dry_run_claimed=self.dry_run_claimed,
                 earlier=self.earlier,
             )
+            self.in_flight.add(row.number)
             try:
                 outcome = await self._run_row(ctx, row, self.resume.get(row.number))
             finally:
@@ -675,6 +717,7 @@ class _Run:
             elif not self.settings.dry_run:
                 journal.mark_done(outcome, self.digests.get(row.number))
             self._record(row.number, outcome)
+            self.in_flight.discard(row.number)
             self.worked[outcome.status] += 1
             self._report_progress()
 
@@ -839,6 +882,11 @@ class _OwnerTurn:
         end_turn, self._end_turn = self._end_turn, None
         if end_turn is not None:
             end_turn()
+
+
+async def _cancel_when(event: anyio.Event, scope: anyio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
 
 
 def _code_rows_by_owner(rows: Sequence[Row]) -> dict[str, tuple[int, ...]]:

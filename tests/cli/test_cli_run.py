@@ -858,7 +858,9 @@ class TestInterruptedRuns:
     def test_second_sigint_abandons_rows_in_flight(
         self, emulator: Emulator, tmp_path: Path
     ) -> None:
-        """A second Ctrl-C stops at once (exit 130); the same command then finishes."""
+        """A second Ctrl-C abandons the rows in flight at once (exit 130) and still
+        writes the report: every row once, the abandoned ones not_started; the same
+        command then finishes."""
         args, report = self._start(emulator, tmp_path)
         emulator.admin("POST", "/faults", {"latency_ms": 1000})
         process = _cli_subprocess(args)
@@ -870,13 +872,22 @@ class TestInterruptedRuns:
             pass
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=30)
+        first = read_report(report)
         emulator.admin("POST", "/faults", {"latency_ms": 0})
         again = _cli_subprocess(args)
         out2, err2 = again.communicate(timeout=60)
 
         assert process.returncode == 130, out + err
-        assert "Aborted" in err
+        assert "Abandoning" in err
         assert "Traceback" not in err
+        assert [r["row"] for r in first] == [str(n) for n in range(2, self.ROWS + 2)]
+        statuses = Counter(r["status"] for r in first)
+        assert set(statuses) <= {"created", "adopted", "not_started"}
+        assert statuses["not_started"] > 0
+        abandoned = [r for r in first if "abandoned in flight" in r["error"]]
+        # At most the two workers' rows (concurrency 2) were in flight.
+        assert len(abandoned) <= 2
+        assert {r["status"] for r in abandoned} == {"not_started"}
         assert again.returncode == 0, out2 + err2
         self._assert_complete(emulator, report)
 

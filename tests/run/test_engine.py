@@ -1115,6 +1115,55 @@ class TestResume:
         assert len(macs) == len(set(macs))
         assert all(d.tags == ("lobby",) for d in api.devices.values())
 
+    async def test_abandon_returns_every_row_and_leaves_flight_open(
+        self, tmp_path: Path
+    ) -> None:
+        """A second Ctrl-C (``abandon``) cancels the rows in flight yet still returns
+        the run, so its report is written: those rows are not_started, their journal
+        entries still open; the same command again makes each device once."""
+        api = fake()
+        manifest = manifest_of(many_rows(30))
+        journal_path = tmp_path / "r.journal.sqlite"
+        stop, abandon = anyio.Event(), anyio.Event()
+        caught: list[str] = []
+
+        def abandon_after_twelfth_create(op: str, mac: str | None) -> None:
+            if op == "create_device" and api.count(op) == 12 and mac is not None:
+                caught.append(mac)
+                stop.set()
+                abandon.set()
+
+        api.on_effect = abandon_after_twelfth_create
+        first = await provision(
+            manifest,
+            settings(concurrency=4),
+            api=api,
+            journal_path=journal_path,
+            stop=stop,
+            abandon=abandon,
+        )
+        api.on_effect = None
+        with reopen(journal_path, manifest) as journal:
+            phases = {n: e.phase for n, e in journal.entries().items()}
+        row_caught = int(caught[0], 16) - 0x00AABB000000
+        second = await provision(
+            manifest, settings(), api=api, journal_path=journal_path
+        )
+
+        assert first.interrupted is True
+        assert row_caught in first.abandoned
+        assert first.outcomes[row_caught].status is Status.NOT_STARTED
+        assert "abandoned in flight" in (first.outcomes[row_caught].error or "")
+        assert all(
+            first.outcomes[n].status is Status.NOT_STARTED for n in first.abandoned
+        )
+        assert all(phases[n] is Phase.STARTED for n in first.abandoned)
+        assert second.outcomes[row_caught].status == Status.CREATED
+        assert 30 == len(second.outcomes) == len(api.devices)
+        assert all(o.status is Status.CREATED for o in second.outcomes.values())
+        macs = [d.mac for d in api.devices.values()]
+        assert len(macs) == len(set(macs))
+
     async def test_marks_a_kill_loses_are_made_again_without_a_duplicate(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
