@@ -549,10 +549,11 @@ class RunRecord:
     ``source`` is the file name the command read (the manifest, or the report a rerun
     or renewal took) and ``source_sha256`` that file's SHA-256, so a person can tell
     which version of a sheet was run. ``counts`` are the rows this command itself
-    decided, by status. ``base_url`` and ``org_id`` are where it wrote (None in a
-    record an older version wrote): a rerun of a report whose journal is not beside
-    it is still refused against another API or org. Two records are the same
-    command when their ``key`` is.
+    decided, by status. ``base_url``, ``org_id`` and ``tag_mode`` are where it wrote
+    and how it tagged (None in a record an older version wrote): a rerun of a report
+    whose journal is not beside it (a dry run's has none) is still refused against
+    another API or org, and tags as the run did. Two records are the same command
+    when their ``key`` is.
     """
 
     kind: RunKind
@@ -565,6 +566,7 @@ class RunRecord:
     interrupted: bool = False
     base_url: str | None = None
     org_id: str | None = None
+    tag_mode: TagMode | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -589,6 +591,7 @@ class RunRecord:
                 "interrupted": self.interrupted,
                 "base_url": self.base_url,
                 "org_id": self.org_id,
+                "tag_mode": self.tag_mode.value if self.tag_mode else None,
             },
             ensure_ascii=False,
         )
@@ -617,6 +620,7 @@ class RunRecord:
                 interrupted=bool(data.get("interrupted", False)),
                 base_url=data.get("base_url") or None,
                 org_id=data.get("org_id") or None,
+                tag_mode=TagMode(data["tag_mode"]) if data.get("tag_mode") else None,
             )
         except (KeyError, TypeError, AttributeError, ValueError) as error:
             raise ValueError(f"not a run record: {error}") from None

@@ -28,6 +28,7 @@ from provisioner.models import (
     RunRecord,
     RunStats,
     Status,
+    TagMode,
     Target,
     merge_history,
 )
@@ -66,7 +67,11 @@ class Story:
         """
         for record in reversed(self.earlier):
             if record.base_url:
-                return Target(base_url=record.base_url, org_id=record.org_id)
+                return Target(
+                    base_url=record.base_url,
+                    org_id=record.org_id,
+                    tag_mode=record.tag_mode or TagMode.ADD,
+                )
         return None
 
     def spans(self) -> tuple[tuple[datetime, datetime], ...]:
@@ -99,6 +104,7 @@ class Story:
             interrupted=stats.interrupted,
             base_url=stats.target.identity()["base_url"] if stats.target else None,
             org_id=stats.target.org_id if stats.target else None,
+            tag_mode=stats.target.tag_mode if stats.target else None,
         )
         history = merge_history(self.earlier, (record,))
         if self.journal is not None and self.journal.is_file():

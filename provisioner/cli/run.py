@@ -33,6 +33,7 @@ import anyio
 import click
 import structlog
 from anyio.abc import TaskStatus
+from click.core import ParameterSource
 
 from provisioner.cli.common import (
     ConnectionOptions,
@@ -149,15 +150,22 @@ def _reissue_codes_option() -> Callable[[Callable[..., Any]], Callable[..., Any]
 
 
 def _real_command(
-    manifest: Path, sheet: str | None, connection: ConnectionOptions
+    manifest: Path,
+    sheet: str | None,
+    connection: ConnectionOptions,
+    *,
+    reissue_codes: bool = False,
 ) -> str:
     """
-    The run a dry run rehearsed, as a command line: the same rows and target, and
-    the default report (the dry run's own --report names the rehearsal).
+    The run a dry run rehearsed, as a command line: the same rows, target and what
+    changes a row's outcome (``--reissue-codes``), and the default report (the dry
+    run's own --report names the rehearsal).
     """
     words = ["provisioner", "run", str(manifest)]
     if sheet:
         words += ["--sheet", sheet]
+    if reissue_codes:
+        words += ["--reissue-codes"]
     if connection.base_url:
         words += ["--base-url", connection.base_url]
     if connection.cloud:
@@ -276,7 +284,11 @@ def run(
             yes=yes,
             fresh=fresh,
             real_command=(
-                _real_command(manifest_path, sheet, connection) if dry_run else None
+                _real_command(
+                    manifest_path, sheet, connection, reissue_codes=reissue_codes
+                )
+                if dry_run
+                else None
             ),
             story=story_of_manifest(manifest_path, journal),
             group_by=group_column(manifest, group_by),
@@ -346,6 +358,14 @@ def rerun(
         refuse_inputs(paths, [report_path], flag="--report")
         journal = journal_path_for(paths[0])
         story = story_of_report(report_path, journal)
+        # Where the report was written: from the journal the run kept beside it,
+        # else from the report's own history (an XLSX copied elsewhere, a dry run's).
+        earlier = (
+            Journal.target_of(journal_path_for(report_path)) or story.last_target()
+        )
+        if earlier is not None and _not_given("tag_mode"):
+            # The rows are tagged as the run that wrote the report tagged them.
+            settings = replace(settings, tag_mode=earlier.tag_mode)
         job = _Job(
             manifest=manifest,
             settings=settings,
@@ -361,10 +381,7 @@ def rerun(
             fresh=fresh,
             command="provisioner rerun",
             split_by_org=split_by_org,
-            # Where the report was written: from the journal the run kept beside it,
-            # else from the report's own history (an XLSX copied elsewhere).
-            previous_target=Journal.target_of(journal_path_for(report_path))
-            or story.last_target(),
+            previous_target=earlier,
         )
         click.echo(
             f"Re-running {len(only_rows)} of {len(manifest.rows)} rows "
@@ -489,3 +506,11 @@ async def watch_signals(
                 log.info("run_abandoned", signal=signal.Signals(signum).name)
                 scope.cancel()
                 return
+
+
+def _not_given(option: str) -> bool:
+    """
+    True when the command line left ``option`` at its default.
+    """
+    source = click.get_current_context().get_parameter_source(option)
+    return source in (None, ParameterSource.DEFAULT)

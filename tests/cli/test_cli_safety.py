@@ -207,6 +207,25 @@ class TestDryRunLeadsToTheRealRun:
         assert real.exit_code == 0, real.output
         assert len(emulator.devices()) == 3
 
+    def test_the_hint_keeps_what_changes_a_rows_outcome(
+        self, emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A dry run with --reissue-codes plans to void the earlier code and issue a
+        new one; the command it names must do that, not leave the row code_pending."""
+        monkeypatch.chdir(tmp_path)
+        write_manifest(tmp_path / "site.csv", code_rows(1))
+        invoke(_run(emulator, "site.csv", "--report", "first.csv"))
+        (earlier,) = emulator.pending()
+
+        dry = invoke(_run(emulator, "site.csv", "--dry-run", "--reissue-codes"))
+        hint = dry.stderr.rsplit("without --dry-run: ", 1)[1].strip()
+        real = invoke(hint.split()[1:])
+
+        assert "--reissue-codes" in hint.split()
+        assert real.exit_code == 0, real.output
+        (now,) = emulator.pending()
+        assert now["id"] != earlier["id"]
+
     def test_rerun_of_a_dry_run_report_does_its_planned_rows(
         self, emulator: Emulator, tmp_path: Path
     ) -> None:

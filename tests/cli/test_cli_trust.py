@@ -199,6 +199,66 @@ class TestRehearseThenRun:
         assert b.devices() == []
 
 
+class TestRerunKeepsTheTagMode:
+    @pytest.mark.parametrize("dry_run", [True, False], ids=["dry run", "run"])
+    def test_a_rerun_tags_as_the_run_that_wrote_the_report(
+        self, a: Emulator, tmp_path: Path, dry_run: bool
+    ) -> None:
+        """A report written with --tag-mode replace (a dry run's, which has no
+        journal, or a run's) is rerun in replace mode too: the device ends with the
+        row's tags alone, not the union."""
+        first = phone_rows(1)
+        first[0]["tags"] = "keep"
+        invoke(run(write_manifest(tmp_path / "old.csv", first), tmp_path / "o.csv", a))
+        rows = phone_rows(2)
+        rows[0]["tags"] = "only"
+        rows[1]["workspaceId"] = "no-such-workspace"  # fails: something to rerun
+        manifest = write_manifest(tmp_path / "site.csv", rows)
+        report = tmp_path / "r.xlsx"
+        extra = ["--tag-mode", "replace", *(["--dry-run"] if dry_run else [])]
+        invoke(run(manifest, report, a, *extra))
+        if not dry_run:
+            # The first row already has its tags: fail it in the report, so the
+            # rerun takes it again.
+            self.fail_first_row(report)
+            (device,) = [d for d in a.devices() if d["mac"] == "AABBCC000001"]
+            assert device["tags"] == ["only"]
+            self.add_tag(a, device["id"], "keep")
+
+        again = invoke(["rerun", str(report), "--yes", "--base-url", a.base_url])
+
+        assert "(tag mode replace)" in again.stderr
+        (device,) = [d for d in a.devices() if d["mac"] == "AABBCC000001"]
+        assert device["tags"] == ["only"]
+
+    @staticmethod
+    def fail_first_row(report: Path) -> None:
+        from openpyxl import load_workbook
+
+        book = load_workbook(report)
+        sheet = book.worksheets[0]
+        header = [cell.value for cell in sheet[1]]
+        sheet.cell(row=2, column=header.index("status") + 1, value="failed")
+        book.save(report)
+
+    @staticmethod
+    def add_tag(org: Emulator, device_id: str, tag: str) -> None:
+        import json
+        import urllib.request
+
+        request = urllib.request.Request(
+            f"{org.base_url}/devices/{device_id}",
+            data=json.dumps([{"op": "add", "path": "tags", "value": [tag]}]).encode(),
+            method="PATCH",
+            headers={
+                "Authorization": f"Bearer {DEFAULT_TOKEN}",
+                "Content-Type": "application/json-patch+json",
+            },
+        )
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+
+
 class TestOnePendingDevicePerCodeRow:
     def test_run_then_fresh(self, a: Emulator, manifest: Path, tmp_path: Path) -> None:
         """run, then run --fresh: the org holds exactly one pending device per code
