@@ -76,6 +76,8 @@ def code_pending_outcome(row: Row, device: Device) -> Outcome:
     made, and the way forward.
     """
     when = f" created {device.created}" if device.created else ""
+    # That device is the earlier run's: this row's tags are not put on it.
+    tags = "; this row's tags were not applied" if row.tags else ""
     return Outcome(
         row=row.number,
         status=Status.CODE_PENDING,
@@ -84,7 +86,7 @@ def code_pending_outcome(row: Row, device: Device) -> Outcome:
             f"no second code issued: the owner already has pending device "
             f"{device.id}{when} of this model from an earlier run; renew its code "
             "with `provisioner codes --renew EARLIER-REPORT`, or run again with "
-            "--reissue-codes to void it and issue a new code"
+            f"--reissue-codes to void it and issue a new code{tags}"
         ),
     )
 
