@@ -16,7 +16,7 @@ import itertools
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import anyio
 import anyio.lowlevel
@@ -68,11 +68,11 @@ class Fault:
     when: str | None = None
 
 
-def _now() -> str:
+def _stamp(moment: datetime) -> str:
     """
     Stamp a device's ``created`` the way Webex does: UTC, milliseconds, ``Z``.
     """
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def unknown_outcome(message: str = "connection dropped") -> OutcomeUnknownError:
@@ -98,6 +98,9 @@ class FakeDevicesApi:
     locations: dict[str, str] = field(default_factory=dict)
     #: The org of the token's person (``get_me``).
     org_id: str = "org-fake"
+    #: How far the API's clock is ahead of this machine's: devices are stamped by
+    #: it (``_now``), and ``server_now`` tells it.
+    clock_ahead: timedelta = timedelta()
     supported: list[SupportedModel] = field(default_factory=list)
     devices: dict[str, Device] = field(default_factory=dict)
     #: Checkpoints inside each call (anyio.sleep(0)): lets tasks interleave.
@@ -145,7 +148,7 @@ class FakeDevicesApi:
         """
         Register a device directly, as if someone else had made it.
         """
-        fields.setdefault("created", _now())
+        fields.setdefault("created", _stamp(self.server_now()))
         device = Device(id=f"dev-{next(self._ids)}", **fields)  # type: ignore[arg-type]
         self.devices[device.id] = device
         return device
@@ -186,6 +189,12 @@ class FakeDevicesApi:
             yield tally
         finally:
             _current_tally.reset(token)
+
+    def server_now(self) -> datetime:
+        """
+        The fake's clock is this machine's, moved by ``clock_ahead`` (a skewed API).
+        """
+        return datetime.now(UTC) + self.clock_ahead
 
     def statistics(self) -> ClientStatistics:
         """

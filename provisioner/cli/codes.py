@@ -188,7 +188,7 @@ def codes_command(
         )
         try:
             listing = render_listing(
-                report, entries, now, within, show_codes=show_codes, renewing=renew
+                report, entries, work.now, within, show_codes=show_codes, renewing=renew
             )
             for line in listing:
                 click.echo(line)
@@ -228,11 +228,12 @@ def codes_command(
     raise SystemExit(EXIT_FAILED_ROWS if failed else EXIT_OK)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class _Work:
     """
     What the command does against the API: inspect the codes, then (with ``renew``)
-    confirm and renew, journalled at ``journal_path``.
+    confirm and renew, journalled at ``journal_path``. ``now`` becomes the API's
+    once its first answer has read that clock.
     """
 
     settings: Settings
@@ -257,6 +258,8 @@ class _Work:
             # The first call: a wrong URL or a refused token stops here, not as a
             # code "not found" on every row.
             target = await resolve_target(api, settings)
+            # Expiry is the API's: judged by its clock, which that answer read.
+            self.now = api.server_now()
             try:
                 done: dict[int, Outcome] = {}
                 unfinished: frozenset[int] = frozenset()
@@ -264,7 +267,9 @@ class _Work:
                     # Taken before any write; a renewal stopped before (a kill
                     # included) left what it did there.
                     rows = code_rules.with_report_owners(manifest, outcomes).rows
-                    journal = Journal.open(self.journal_path, target, rows)
+                    journal = Journal.open(
+                        self.journal_path, target, rows, clock=api.server_now
+                    )
                     done, unfinished = _carried_over(journal)
                 entries = await lifecycle.inspect_codes(
                     manifest,

@@ -16,6 +16,7 @@ import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from email.utils import format_datetime
 
 from aiohttp import web
 
@@ -238,6 +239,10 @@ async def _gateway_api(
     ):
         response = _echo(response, raw)
     response.headers["trackingid"] = tracking_id
+    if state.clock.offset:
+        # The gateway's Date is its own clock, which the admin view moves: a client
+        # comparing its times with the API's stamps sees what it would see there.
+        response.headers["Date"] = format_datetime(state.clock.now(), usegmt=True)
     return response
 
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
-from datetime import UTC, datetime
 
 import structlog
 
@@ -71,7 +70,7 @@ async def provision_code_row(
             base = entry.outcome
             # A crash may have come between the new code and voiding the old one.
             await _void_replaced(ctx, row)
-        elif plan.can_reuse_code(previous, datetime.now(UTC)):
+        elif plan.can_reuse_code(previous, ctx.api.server_now()):
             assert previous is not None
             base = Outcome(
                 row=row.number,

@@ -328,7 +328,7 @@ class _Run:
         # Opened once the target is known, and the owners named by name have their
         # ids: a journal for another target is refused.
         with Journal.open(
-            path, self.target, self.manifest.rows, fresh=fresh
+            path, self.target, self.manifest.rows, fresh=fresh, clock=self.server_now
         ) as journal:
             return await self._work(journal, only_rows, supported)
 
@@ -482,6 +482,13 @@ class _Run:
                 "well there did not happen here. Rerun it against that target, or "
                 "provision this one with provisioner run and another --report"
             )
+
+    def server_now(self) -> datetime:
+        """
+        The API's "now": the first call (the probe's, when there is one) read its
+        clock, which stamps every device the rows look at.
+        """
+        return (self.probe or self.api).server_now()
 
     def _name_own_org(self, org_name: str | None) -> None:
         """

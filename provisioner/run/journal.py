@@ -91,7 +91,7 @@ import json
 import operator
 import os
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -182,6 +182,10 @@ class JournalEntry:
 
 #: One row's upsert: key, row, phase, device id, outcome, digest, updated, started.
 _Mark = tuple[str, int, str, str | None, str | None, str | None, str, str | None]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def journal_path_for(report_path: Path) -> Path:
@@ -323,14 +327,21 @@ class Journal:
     """
 
     def __init__(
-        self, connection: sqlite3.Connection, path: Path | None, keys: Mapping[int, str]
+        self,
+        connection: sqlite3.Connection,
+        path: Path | None,
+        keys: Mapping[int, str],
+        clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self._db = connection
         self.path = path
         self._keys = dict(keys)
         self._numbers = {key: number for number, key in self._keys.items()}
+        #: "Now" for every time the journal keeps: the API's clock (``server_now``),
+        #: since those times are compared with the API's stamps on devices.
+        self._clock = clock
         #: When the run this journal records began (its first opening), UTC.
-        self.created_at = datetime.now(UTC)
+        self.created_at = clock()
         #: Marks waiting for the next commit, in the order they were made.
         self._waiting: list[_Mark] = []
         self._waiting_since = 0.0
@@ -345,6 +356,7 @@ class Journal:
         rows: Sequence[Row] = (),
         *,
         fresh: bool = False,
+        clock: Callable[[], datetime] | None = None,
     ) -> Self:
         """
         Open or create the journal at ``path`` for ``target``.
@@ -365,7 +377,7 @@ class Journal:
             except sqlite3.DatabaseError as error:
                 raise _unreadable(path, error) from error
             try:
-                journal = cls(connection, path, row_keys(rows))
+                journal = cls(connection, path, row_keys(rows), clock or _utc_now)
                 journal._claim(target, fresh=fresh)
             except sqlite3.DatabaseError as error:
                 connection.close()
@@ -439,7 +451,7 @@ class Journal:
                     [
                         ("schema", SCHEMA_VERSION),
                         ("target", json.dumps(wanted, sort_keys=True)),
-                        ("created_at", datetime.now(UTC).isoformat()),
+                        ("created_at", self._clock().isoformat()),
                     ],
                 )
                 self._db.executemany(
@@ -725,7 +737,7 @@ class Journal:
         *,
         at_once: bool = False,
     ) -> None:
-        moment = datetime.now(UTC)
+        moment = self._clock()
         now = moment.isoformat()
         seconds = moment.timestamp()
         text = _outcome_to_json(outcome, row) if outcome is not None else None

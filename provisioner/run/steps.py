@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 import structlog
 
@@ -306,7 +306,7 @@ async def _earlier_code(ctx: RowContext, row: Row, base: Outcome) -> Device | No
         except ApiError as error:
             raise RowFailedError(plan.failed_outcome(base, Step.CODE, error)) from error
         earlier = pending.earlier_pending(
-            devices, row, ctx.dry_run_claimed, datetime.now(UTC)
+            devices, row, ctx.dry_run_claimed, ctx.api.server_now()
         )
         if earlier:
             ctx.dry_run_claimed.add(earlier[0].id)

@@ -8,6 +8,8 @@ failures (``http.py``). These are the only places that turn HTTP into ``ApiError
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from provisioner.errors import (
@@ -38,7 +40,13 @@ from provisioner.webex.wire import (
     tracking_id_of,
 )
 
-__all__ = ["answer_from", "error_for_answer", "error_for_exception"]
+__all__ = [
+    "SKEW_TOLERANCE",
+    "answer_from",
+    "clock_offset",
+    "error_for_answer",
+    "error_for_exception",
+]
 
 
 def error_for_exception(
@@ -98,6 +106,34 @@ def error_for_answer(answer: Answer, *, method: str, path: str) -> ApiError | No
     if is_mac_in_use(answer.body, message):
         return MacInUseError(message, **where)
     return InvalidRequestError(message, **where)
+
+
+#: A gap between the API's clock and this machine's smaller than this is taken for
+#: none: a Date header has whole seconds, and the run's time comparisons allow as much.
+SKEW_TOLERANCE = timedelta(seconds=2)
+
+
+def clock_offset(date: str | None, now: datetime) -> timedelta | None:
+    """
+    How far the API's clock is ahead of this machine's (``now``, UTC), from an
+    answer's ``Date`` header: None without a readable one, zero within
+    ``SKEW_TOLERANCE``.
+
+    Devices and codes are stamped by the API's clock; the run's own times (when a
+    row started, when the run began) are compared with those stamps, so a skewed
+    clock here must be corrected by the API's.
+    """
+    if not date:
+        return None
+    try:
+        told = parsedate_to_datetime(date)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if told.tzinfo is None:
+        return None
+    # The header drops the fraction of its second: its middle is the best guess.
+    offset = told + timedelta(seconds=0.5) - now
+    return offset if abs(offset) > SKEW_TOLERANCE else timedelta()
 
 
 def answer_from(http: HttpAnswer, ours: str) -> Answer:

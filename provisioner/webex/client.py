@@ -41,6 +41,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
@@ -60,6 +61,7 @@ from provisioner.redaction import add_secrets
 from provisioner.settings import Settings
 from provisioner.webex.answers import (
     answer_from,
+    clock_offset,
     error_for_answer,
     error_for_exception,
 )
@@ -185,6 +187,9 @@ class ApiClient:
         self._retries = 0
         #: Whether any answer has arrived (see ``first_call_policy``).
         self._answered = False
+        #: How far the API's clock is ahead of ours (``clock_offset``), from the
+        #: first answer with a Date header; None until then.
+        self._clock_offset: timedelta | None = None
 
     def __repr__(self) -> str:
         return f"ApiClient(base_url={str(self._base)!r})"
@@ -226,6 +231,13 @@ class ApiClient:
             yield fresh
         finally:
             _current_tally.reset(token)
+
+    def server_now(self) -> datetime:
+        """
+        The API's "now": this machine's clock, corrected by the API's ``Date`` when
+        the two differ by more than ``SKEW_TOLERANCE``.
+        """
+        return datetime.now(UTC) + (self._clock_offset or timedelta())
 
     def statistics(self) -> ClientStatistics:
         """
@@ -641,9 +653,12 @@ class ApiClient:
             clock = time.perf_counter()
             answer: Answer | None = None
             try:
-                answer = answer_from(
-                    await http.request(method, url, headers, data), tracking_id
-                )
+                raw = await http.request(method, url, headers, data)
+                answer = answer_from(raw, tracking_id)
+                if self._clock_offset is None:
+                    self._clock_offset = clock_offset(
+                        raw.header("date"), datetime.now(UTC)
+                    )
                 self._answered = True
             except Exception as exc:
                 # Connection failures become ApiErrors here, chained to the original

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from provisioner.models import ActivationCode, Device, SupportedModel, TagMode
@@ -142,6 +143,12 @@ class DevicesApi(Protocol):
     def tally(self) -> AbstractContextManager[CallTally]:
         """
         Count the calls the calling task makes inside the block in a fresh tally.
+        """
+        ...
+
+    def server_now(self) -> datetime:
+        """
+        The API's "now" (UTC): what its stamps on devices and codes are compared with.
         """
         ...
 

@@ -166,7 +166,10 @@ class TestReportsAreKept:
 
         (kept,) = sorted(tmp_path.glob("r-replaced-*.csv"))
         assert result.exit_code == 0, result.output
-        assert "it names 2 devices this rollout created that the new report does not" in result.stdout
+        assert (
+            "it names 2 devices this rollout created that the new report does not"
+            in result.stdout
+        )
         assert {r["status"] for r in read_report(report)} == {"adopted"}
         assert {r["status"] for r in read_report(kept)} == {"created"}
         back = invoke(["rollback", str(kept), "--yes", "--base-url", emulator.base_url])

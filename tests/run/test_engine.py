@@ -666,9 +666,17 @@ class TestActivationCodes:
         )
         assert api.devices[activated.id].tags == ("desk",)
 
-    async def test_lost_code_is_issued_again(self) -> None:
-        """A code whose answer was lost is issued again; the row gets the new one."""
+    @pytest.mark.parametrize(
+        "ahead",
+        [timedelta(), -timedelta(minutes=10), timedelta(days=32)],
+        ids=["clocks agree", "the API's clock behind", "the API's clock ahead"],
+    )
+    async def test_lost_code_is_issued_again(self, ahead: timedelta) -> None:
+        """A code whose answer was lost is issued again; the row gets the new one,
+        and the lost code's device is found (by its stamp since the row started)
+        and deleted, whichever way this machine's clock is off the API's."""
         api = fake()
+        api.clock_ahead = ahead
         api.fail_after("create_activation_code", unknown_outcome())
 
         result = await provision(
@@ -882,12 +890,20 @@ class TestCodesAcrossRuns:
     def pending(self, api: FakeDevicesApi) -> set[str]:
         return pending_ids(api, "ws-1") | pending_ids(api, "ws-2")
 
+    @pytest.mark.parametrize(
+        "ahead",
+        [timedelta(), timedelta(days=32), -timedelta(hours=1)],
+        ids=["clocks agree", "the API's clock ahead", "the API's clock behind"],
+    )
     async def test_the_same_sheet_with_a_new_report_issues_no_second_code(
-        self, tmp_path: Path
+        self, tmp_path: Path, ahead: timedelta
     ) -> None:
         """Run twice into two journals: the second run's code rows are code_pending,
-        each naming its own earlier device; the org still holds one per row."""
+        each naming its own earlier device; the org still holds one per row. The
+        devices' stamps are the API's clock, and so are the run's own times: a
+        skewed clock here (or the emulator's moved one) changes nothing."""
         api = fake()
+        api.clock_ahead = ahead
         first = await provision(
             self.manifest(), settings(), api=api, journal_path=tmp_path / "a.sqlite"
         )

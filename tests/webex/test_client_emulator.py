@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
@@ -213,3 +214,26 @@ class TestRateLearning:
         assert all(e["retryAfter"] >= 1 for e in refusals)
         assert max(inside_pauses) < workers
         assert stats.ceiling is None or stats.ceiling < limit * 1.1
+
+
+class TestTheApisClock:
+    @pytest.mark.parametrize("days", [0, 32, -1])
+    async def test_the_client_reads_the_apis_clock_from_its_date(
+        self, emulator: RunningEmulator, days: int
+    ) -> None:
+        """The emulator's clock (moved by its admin view) stamps its devices and
+        its Date header; the client's server_now follows it, so the run's times
+        compare with those stamps whatever this machine's clock says."""
+        emulator.state.clock.advance(days * 86400)
+        async with ApiClient(settings_for(emulator)) as api:
+            await api.get_me()
+            told = api.server_now()
+            created = await api.create_device(
+                mac="00:aa:bb:11:22:44", model="DMS Cisco 8851", workspace_id=WORKSPACE
+            )
+
+        expected = datetime.now(UTC) + timedelta(days=days)
+        assert abs(told - expected) < timedelta(seconds=3)
+        assert created.created is not None
+        stamp = datetime.fromisoformat(created.created)
+        assert abs(stamp - told) < timedelta(seconds=3)
