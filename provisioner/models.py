@@ -552,8 +552,9 @@ class RunRecord:
     decided, by status. ``base_url``, ``org_id`` and ``tag_mode`` are where it wrote
     and how it tagged (None in a record an older version wrote): a rerun of a report
     whose journal is not beside it (a dry run's has none) is still refused against
-    another API or org, and tags as the run did. Two records are the same command
-    when their ``key`` is.
+    another API or org, and tags as the run did. ``org_names`` are the names of the
+    orgs a partner's command looked up (org id, name), so a later rerun that looks up
+    fewer still names them. Two records are the same command when their ``key`` is.
     """
 
     kind: RunKind
@@ -567,6 +568,7 @@ class RunRecord:
     base_url: str | None = None
     org_id: str | None = None
     tag_mode: TagMode | None = None
+    org_names: tuple[tuple[str, str], ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -592,6 +594,7 @@ class RunRecord:
                 "base_url": self.base_url,
                 "org_id": self.org_id,
                 "tag_mode": self.tag_mode.value if self.tag_mode else None,
+                "org_names": dict(self.org_names),
             },
             ensure_ascii=False,
         )
@@ -621,6 +624,10 @@ class RunRecord:
                 base_url=data.get("base_url") or None,
                 org_id=data.get("org_id") or None,
                 tag_mode=TagMode(data["tag_mode"]) if data.get("tag_mode") else None,
+                org_names=tuple(
+                    (str(org), str(name))
+                    for org, name in (data.get("org_names") or {}).items()
+                ),
             )
         except (KeyError, TypeError, AttributeError, ValueError) as error:
             raise ValueError(f"not a run record: {error}") from None

@@ -139,11 +139,13 @@ class TestRunRecordTarget:
             finished_at=datetime(2026, 11, 29, 9, 5, tzinfo=UTC),
             base_url="https://api-usgov.webex.com/v1",
             org_id="ORG-A",
+            tag_mode=TagMode.REPLACE,
+            org_names=(("ORG-B", "Customer B"),),
         )
 
         again = RunRecord.from_json(record.to_json())
 
-        assert (again.base_url, again.org_id) == (record.base_url, record.org_id)
+        assert again == record
 
     def test_an_older_record_says_nowhere(self) -> None:
         text = (
@@ -153,7 +155,8 @@ class TestRunRecordTarget:
 
         record = RunRecord.from_json(text)
 
-        assert (record.base_url, record.org_id) == (None, None)
+        assert (record.base_url, record.org_id, record.tag_mode) == (None, None, None)
+        assert record.org_names == ()
 
 
 class TestOwnerLabel:

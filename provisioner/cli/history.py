@@ -105,6 +105,11 @@ class Story:
             base_url=stats.target.identity()["base_url"] if stats.target else None,
             org_id=stats.target.org_id if stats.target else None,
             tag_mode=stats.target.tag_mode if stats.target else None,
+            org_names=tuple(
+                (org.id or org.key or "", org.name)
+                for org in stats.orgs
+                if org.name and (org.id or org.key)
+            ),
         )
         history = merge_history(self.earlier, (record,))
         if self.journal is not None and self.journal.is_file():

@@ -4,7 +4,7 @@ Report a partner's run org by org: counts per org, and one report per org.
 A row goes to its own ``orgId``, else to the run's org (the target's). Every row is
 counted in exactly one org, so the per-org counts add up to the whole. The orgs are
 shown as the run named them (``RunStats.orgs``); an org the run did not look up
-(a rerun's rows left alone) is shown by its id.
+(a rerun's rows left alone) as the run history last named it, else by its id.
 
 ``split_by_org`` cuts the manifest and its outcomes into one part per org, each
 part a complete report of its rows (their row numbers kept, so each part can be
@@ -80,6 +80,13 @@ def _info(key: str | None, stats: RunStats) -> OrgInfo:
         # The run's own org, named by the target even when the run did not look it
         # up among the orgs (a rerun of another org's rows); its rows key to its id.
         return OrgInfo(key=key, id=target.org_id, name=target.org_name)
+    if key is not None:
+        # An org this command did not look up (a rerun's rows left alone): named as
+        # the latest earlier command that looked it up named it.
+        for record in reversed(stats.history):
+            name = dict(record.org_names).get(key)
+            if name:
+                return OrgInfo(key=key, id=key, name=name)
     return OrgInfo(key=key, id=key)
 
 

@@ -12,7 +12,16 @@ from pathlib import Path
 import pytest
 
 from provisioner.intake.manifest import RawTable, build_manifest
-from provisioner.models import Manifest, OrgInfo, Outcome, RunStats, Status, Target
+from provisioner.models import (
+    Manifest,
+    OrgInfo,
+    Outcome,
+    RunKind,
+    RunRecord,
+    RunStats,
+    Status,
+    Target,
+)
 from provisioner.report.files import load_report, rows_to_rerun, write_report
 from provisioner.report.orgs import (
     count_by_org,
@@ -101,6 +110,33 @@ def test_a_rerun_names_the_tokens_org_though_it_reran_none_of_its_rows() -> None
         ("Partner (HOME)", 2),
         (ORG_A, 2),
         (ORG_B, 3),
+    ]
+
+
+def test_a_rerun_names_the_orgs_it_did_not_look_up_as_the_run_did() -> None:
+    """The run that wrote the report looked every org up; its line of the history
+    keeps their names, so a rerun of one org's rows still names the others."""
+    target = Target(
+        base_url="https://api.example/v1", org_id="HOME", org_name="Partner"
+    )
+    earlier = RunRecord(
+        kind=RunKind.RUN,
+        started_at=datetime(2026, 11, 29, 9, 0, tzinfo=UTC),
+        finished_at=datetime(2026, 11, 29, 9, 5, tzinfo=UTC),
+        org_names=((ORG_A, "Customer A"), (ORG_B, "Old name of B")),
+    )
+    stats = replace(
+        stats_of(OrgInfo(key=ORG_B, id=ORG_B, name="Customer B")),
+        target=target,
+        history=(earlier,),
+    )
+
+    counts = count_by_org(MANIFEST, OUTCOMES, stats)
+
+    assert [c.org.label() for c in counts] == [
+        "Partner (HOME)",
+        f"Customer A ({ORG_A})",
+        f"Customer B ({ORG_B})",
     ]
 
 
