@@ -37,7 +37,7 @@ from provisioner.inventory.export_rules import (
 )
 from provisioner.logs import configure_logging
 from provisioner.redaction import add_secrets
-from provisioner.report.safety import prepare_folders
+from provisioner.report.safety import prepare_folders, what_a_report_keeps
 from provisioner.report.table import SUFFIXES, TableFile
 from provisioner.settings import Settings
 
@@ -171,6 +171,14 @@ def _check_output(output: Path, *, overwrite: bool) -> None:
         fail(
             f'"{output}" exists already: choose another name, or add --overwrite to '
             "replace it."
+        )
+    kept = what_a_report_keeps(output) if output.exists() else None
+    if kept is not None:
+        # --overwrite is for an earlier export; a run's report is the only record
+        # of its codes and of what a rollback deletes.
+        fail(
+            f'"{output}" is a run\'s report holding {kept}: an export never replaces '
+            "it, even with --overwrite; choose another name"
         )
     prepare_folders([output], flag="OUTPUT")
 

@@ -48,6 +48,7 @@ __all__ = [
     "refuse_inputs",
     "refuse_real_report",
     "set_aside",
+    "what_a_report_keeps",
 ]
 
 log = structlog.get_logger()
@@ -182,6 +183,25 @@ def created_dropped(
         for o in old.values()
         if o.status is Status.CREATED and o.device_id and o.device_id not in kept
     )
+
+
+def what_a_report_keeps(path: Path) -> str | None:
+    """
+    Say what the report at ``path`` holds that no other file does, when anything:
+    activation codes, or devices the rollout created (what a rollback deletes by).
+    None when the file holds neither, or is no report (an earlier export, say).
+    """
+    outcomes = _outcomes_of(path) if path.exists() else None
+    if not outcomes:
+        return None
+    kept = []
+    codes = codes_dropped(outcomes, ())
+    if codes:
+        kept.append(_codes(len(codes)))
+    made = created_dropped(outcomes, ())
+    if made:
+        kept.append(f"the {_devices(len(made))} this rollout created")
+    return " and ".join(kept) or None
 
 
 def aside_path(path: Path, moment: datetime) -> Path:

@@ -9,6 +9,7 @@ import json
 import socket
 import urllib.request
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -197,6 +198,50 @@ class TestExportCommand:
         assert "exists already" in refused.output
         assert replaced.exit_code == 0
         assert len(read_csv(output)) == 1
+
+    def test_overwrite_never_replaces_a_runs_report(
+        self, api: Api, tmp_path: Path
+    ) -> None:
+        """--overwrite is for an earlier export: a run's report holding codes (or
+        the devices a rollback deletes by) is kept, byte for byte, and named."""
+        from provisioner.intake.manifest import RawTable, build_manifest
+        from provisioner.models import Outcome, RunStats, Status
+        from provisioner.report.files import write_report
+
+        api.create(1)
+        output = tmp_path / "site-report.csv"
+        table = RawTable(
+            path=Path("site.csv"),
+            sheet=None,
+            columns=("mac", "model", "workspaceId"),
+            records=[
+                (2, ("", "Cisco 8865", "ws")),
+                (3, ("0A0000000001", "Cisco 8851", "ws")),
+            ],
+        )
+        outcomes = {
+            2: Outcome(row=2, status=Status.CODE_ISSUED, activation_code="1" * 16),
+            3: Outcome(row=3, status=Status.CREATED, device_id="dev-3"),
+        }
+        stats = RunStats(
+            started_at=datetime.now(UTC),
+            finished_at=datetime.now(UTC),
+            api_calls=3,
+            rate_limited=0,
+            retries=0,
+        )
+        write_report(build_manifest(table), outcomes, (output,), stats)
+        before = output.read_bytes()
+
+        result = invoke(
+            ["export", str(output), "--overwrite", "--base-url", api.base_url]
+        )
+
+        assert result.exit_code == 2, result.output
+        assert (
+            "1 activation code and the 1 device this rollout created" in result.output
+        )
+        assert output.read_bytes() == before
 
     @pytest.mark.parametrize(
         ("args", "message"),
