@@ -171,11 +171,17 @@ def list_filters(query: ExportQuery) -> dict[str, str]:
     as "all of them".
 
     Raises:
-        ConfigError: a tag holds a comma (the API would read it as two tags), or the
-            MAC is not a MAC.
+        ConfigError: a tag is empty or holds a comma (the API would read it as two
+            tags), or the MAC is not a MAC.
     """
     filters: dict[str, str] = {}
     for tag in query.tags:
+        if not tag.strip():
+            # Dropped, an empty tag would export every device: the opposite of a filter.
+            raise ConfigError(
+                '--tag "": an empty tag filters nothing; give the tag, or leave --tag '
+                "out to export every device"
+            )
         if "," in tag:
             raise ConfigError(
                 f'--tag "{tag}": the API reads a comma as between two tags, so a tag '

@@ -80,6 +80,12 @@ class TestListFilters:
         with pytest.raises(ConfigError, match="comma"):
             list_filters(ExportQuery(tags=("a,b",)))
 
+    @pytest.mark.parametrize("tag", ["", "  "])
+    def test_an_empty_tag_is_refused_not_dropped(self, tag: str) -> None:
+        """--tag "" would otherwise filter nothing: every device exported."""
+        with pytest.raises(ConfigError, match="an empty tag filters nothing"):
+            list_filters(ExportQuery(tags=("hq", tag)))
+
     def test_bad_mac_is_refused_with_the_reason(self) -> None:
         """A MAC filter that is not a MAC says why, naming the flag."""
         with pytest.raises(ConfigError, match="--mac"):
