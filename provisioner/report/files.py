@@ -387,7 +387,7 @@ def _result_positions(table: RawTable) -> dict[str, int]:
         absent = "status" if "status" not in last else "row"
         raise MissingColumnError(
             f'{table.path}: this is not a provisioner report: no "{absent}" column; '
-            "rerun takes a report written by `provisioner run` (its columns end with "
+            "give a report written by `provisioner run` (its columns end with "
             f"{', '.join(RESULT_COLUMNS)})"
         )
     start = last["row"]
