@@ -5,8 +5,9 @@ Every error the package raises, in one tree.
 
     ProvisionerError
     ├── ConfigError               bad flags or settings; the run cannot start
-    │   └── NotConfirmedError     the change to an org was declined, or nobody could be
-    │                             asked (off a terminal without --yes)
+    │   ├── NotConfirmedError     the change to an org was declined, or nobody could be
+    │   │                         asked (off a terminal without --yes)
+    │   └── JournalBusyError      another command is working with the same journal
     ├── ManifestError             the manifest file itself is unusable (exit 2)
     │   ├── ManifestReadError     unreadable: missing file, wrong encoding, missing sheet
     │   └── MissingColumnError    a required column is absent
@@ -46,6 +47,7 @@ __all__ = [
     "ConnectError",
     "ForbiddenError",
     "InvalidRequestError",
+    "JournalBusyError",
     "MacInUseError",
     "ManifestError",
     "ManifestReadError",
@@ -77,6 +79,13 @@ class ConfigError(ProvisionerError):
 class NotConfirmedError(ConfigError):
     """
     A command that would change an org was not confirmed: nothing was written.
+    """
+
+
+class JournalBusyError(ConfigError):
+    """
+    Another provisioner command holds the journal (its lock): this one must not
+    write it.
     """
 
 

@@ -44,7 +44,12 @@ from provisioner.cli.progress import ProgressDisplay
 from provisioner.cli.run import watch_signals
 from provisioner.errors import ProvisionerError
 from provisioner.inventory.export_rules import model_as_typed
-from provisioner.inventory.rollback import RollbackRun, roll_back
+from provisioner.inventory.rollback import (
+    RollbackRun,
+    RunJournalChange,
+    roll_back,
+    run_journals,
+)
 from provisioner.inventory.rollback_rules import (
     ROLLBACK_COLUMNS,
     RollbackResult,
@@ -62,6 +67,7 @@ from provisioner.report.files import (
     report_column_kinds,
     report_records,
 )
+from provisioner.report.history import load_history
 from provisioner.report.safety import prepare_folders, refuse_inputs, set_aside
 from provisioner.report.table import SUFFIXES, TableFile
 from provisioner.run.journal import journal_path_for
@@ -160,8 +166,9 @@ def rollback_command(
     rows. Never an adopted device, never one the report does not name. Each device
     is read first and kept if it no longer matches its row (another MAC or owner)
     or, for a code, if it was activated (unless --include-activated). The rollback
-    writes its own report (every row once, with its rollback status and reason).
-    Running the same command again continues an interrupted rollback; once done, it
+    writes its own report (every row once, with its rollback status and reason),
+    and makes the run's journal forget the rows whose devices are gone, so the
+    same run command provisions them again. Running the same command again continues an interrupted rollback; once done, it
     changes nothing. Exit codes: 0 every row ended well, 1 some delete failed, 2
     nothing could start, 130 interrupted.
     """
@@ -324,6 +331,11 @@ async def _roll_back_until_signalled(
                 job.outcomes,
                 job.settings,
                 journal_path=None if job.dry_run else journal_path_for(job.paths[0]),
+                run_journals=(
+                    ()
+                    if job.dry_run
+                    else run_journals(job.report, load_history(job.report))
+                ),
                 include_activated=job.include_activated,
                 dry_run=job.dry_run,
                 on_progress=display,
@@ -408,8 +420,26 @@ def format_rollback(
     lines.extend(_row_line(result, rows[result.row]) for result in listed[:_LISTED])
     if len(listed) > _LISTED:
         lines.append(f"  … and {len(listed) - _LISTED} more rows (see the report)")
+    lines.extend(_journal_line(change) for change in run.journals)
     lines.extend(f"  report: {path}" for path in paths)
     return lines
+
+
+def _journal_line(change: RunJournalChange) -> str:
+    """
+    What the rollback did to a run journal: forgot the rows whose devices are gone
+    (the same run command does them again), or left it as it was, and why.
+    """
+    if change.left is None:
+        return (
+            f"  run journal {change.path}: forgot {change.forgotten} rows whose "
+            "devices are gone; the same run command provisions them again"
+        )
+    return (
+        f"  run journal {change.path} left as it was ({change.left}): it still takes "
+        "the rolled-back rows for done; once it is free, run this rollback again (it "
+        "deletes nothing twice), or give the same run command --fresh"
+    )
 
 
 def _row_line(result: RollbackResult, row: Row) -> str:

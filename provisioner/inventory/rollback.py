@@ -13,14 +13,23 @@ client's rate controller and retries (a DELETE is idempotent: a retry that finds
 device gone counts as done). The journal records each delete before it is sent and
 each result after, so running the same command after a kill continues without
 deleting anything twice or losing track of what it deleted. Setting ``stop`` starts no new row; rows in flight finish.
+
+Once the deletes are done, the run journals that recorded the report's rows
+(``run_journals``: the one beside REPORT, and those of the reports its reruns read)
+forget every row whose device is now gone (``Journal.forget_devices``), each under
+its lock, so the same run command provisions those rows again instead of taking
+them for done. A journal another command holds is left as it was and named in the
+result (``RunJournalChange.left``); running the same rollback again once it is free
+forgets them then (the rows gone for sure are taken from the rollback's journal).
 """
 
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +43,7 @@ from provisioner.errors import (
     AuthError,
     ConfigError,
     ForbiddenError,
+    JournalBusyError,
     NotFoundError,
     TransientError,
 )
@@ -56,12 +66,29 @@ from provisioner.inventory.rollback_rules import (
 )
 from provisioner.live.orgs import LIST_DEVICES, OrgAccess, org_id_refusal, org_key
 from provisioner.live.preflight import first_device_refused, survey_orgs
-from provisioner.models import Changes, Manifest, OrgChanges, OrgInfo, Outcome, Target
+from provisioner.models import (
+    Changes,
+    Manifest,
+    OrgChanges,
+    OrgInfo,
+    Outcome,
+    RunKind,
+    RunRecord,
+    Target,
+    merge_history,
+)
+from provisioner.run.journal import Journal, journal_path_for, read_history
 from provisioner.run.orgs import is_multi_org
 from provisioner.settings import Settings
 from provisioner.webex.protocol import DevicesApi
 
-__all__ = ["RollbackProgress", "RollbackRun", "roll_back"]
+__all__ = [
+    "RollbackProgress",
+    "RollbackRun",
+    "RunJournalChange",
+    "roll_back",
+    "run_journals",
+]
 
 log = structlog.get_logger()
 
@@ -86,6 +113,21 @@ class RollbackProgress:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RunJournalChange:
+    """
+    What a rollback did to a run journal that recorded its rows.
+
+    ``forgotten`` rows (their devices gone) will be provisioned again by the same
+    run command; ``left`` says why the journal could not be changed (another
+    command holds it): it still takes those rows for done.
+    """
+
+    path: Path
+    forgotten: int = 0
+    left: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RollbackRun:
     """
     What a rollback ended with: one result per report row, in report order.
@@ -96,6 +138,8 @@ class RollbackRun:
     target: Target
     #: The token was refused (401) after rows had begun: the rest did not start.
     token_refused: bool = False
+    #: The run journals that forgot rows (or could not), in ``run_journals`` order.
+    journals: tuple[RunJournalChange, ...] = ()
 
     @property
     def interrupted(self) -> bool:
@@ -109,6 +153,7 @@ async def roll_back(
     *,
     api: DevicesApi | None = None,
     journal_path: Path | None = None,
+    run_journals: Sequence[Path] = (),
     include_activated: bool = False,
     dry_run: bool = False,
     on_progress: Callable[[RollbackProgress], None] | None = None,
@@ -124,6 +169,9 @@ async def roll_back(
             first call learns the target (``first_call.open_api``).
         journal_path: the journal file; None keeps it in memory (no resume). A dry
             run keeps none.
+        run_journals: the journals of the run (and reruns) that wrote the report
+            (``run_journals``): each forgets the rows whose devices are gone, so
+            the same run command does them again. A dry run changes none.
         include_activated: delete a code's device even when it was activated.
         dry_run: read only; a device that would be deleted is ``planned``.
         before_deletes: called once before the first delete with the target and
@@ -161,7 +209,72 @@ async def roll_back(
             before_deletes(target, orgs.changes(left))
         candidates = tuple(c for c in plan.candidates if c.row not in refused)
         await shell.execute(api, journal, candidates, entries)
-        return shell.finish(api, target)
+        run = shell.finish(api, target)
+    if dry_run:
+        return run
+    return replace(run, journals=_forget_gone(run_journals, target, run.results))
+
+
+def run_journals(report: Path, history: Iterable[RunRecord] = ()) -> tuple[Path, ...]:
+    """
+    The run journals that recorded REPORT's rows, those present: the one beside it,
+    and (REPORT a rerun's) those of the reports its reruns read, beside REPORT.
+
+    The run history names the file each command read (``RunRecord.source``): the
+    history in REPORT's journal, and ``history`` (an XLSX report's own sheet).
+    """
+    own = journal_path_for(report)
+    records = merge_history(tuple(history), read_history(own))
+    found = [own]
+    for record in records:
+        if record.kind in (RunKind.RERUN, RunKind.RESUME) and record.source:
+            source = report.parent / Path(record.source).name
+            found.append(journal_path_for(source))
+    unique: dict[Path, Path] = {}
+    for path in found:
+        if path.is_file():
+            unique.setdefault(path.resolve(), path)
+    return tuple(unique.values())
+
+
+def _forget_gone(
+    paths: Sequence[Path], target: Target, results: Mapping[int, RollbackResult]
+) -> tuple[RunJournalChange, ...]:
+    """
+    Make each run journal forget the rows whose devices this rollback deleted or
+    found gone (a kept or failed row stays as it is), each under its lock.
+
+    Only a run journal of this version written against the same API is changed:
+    device ids are the API's.
+    """
+    gone = frozenset(
+        result.device_id
+        for result in results.values()
+        if result.device_id is not None and result.status.is_gone
+    )
+    if not gone:
+        return ()
+    api = target.identity()["base_url"]
+    changes: list[RunJournalChange] = []
+    for path in paths:
+        recorded = Journal.target_of(path, current=True)
+        if recorded is None or recorded.identity()["base_url"] != api:
+            continue
+        try:
+            with Journal.open(path, recorded) as journal:
+                forgotten = journal.forget_devices(gone)
+        except JournalBusyError:
+            log.warning("run_journal_busy", path=str(path))
+            left = "another provisioner command is working with it"
+            changes.append(RunJournalChange(path=path, left=left))
+            continue
+        except (ConfigError, sqlite3.Error) as error:
+            log.warning("run_journal_not_changed", path=str(path), error=str(error))
+            changes.append(RunJournalChange(path=path, left=str(error)))
+            continue
+        if forgotten:
+            changes.append(RunJournalChange(path=path, forgotten=forgotten))
+    return tuple(changes)
 
 
 @dataclass(kw_only=True)

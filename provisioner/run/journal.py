@@ -27,6 +27,10 @@ device of each code the old journal holds goes to the ``void`` table, and the ru
 deletes it (if still unactivated) when it issues that row's new code, so no pending
 device is left that no row accounts for.
 
+A rollback that deletes a row's device (or finds it gone) makes the journal forget
+that row (``forget_devices``, from ``inventory/rollback.py``), so the same run command
+provisions it again instead of taking it for done.
+
 The module is longer than most because it is the one owner of the journal's file
 format: its SQL, the binding to a target, and ``--fresh``'s voiding live together so
 they cannot drift apart.
@@ -101,7 +105,7 @@ from typing import Any, Self
 import anyio.lowlevel
 import structlog
 
-from provisioner.errors import ConfigError
+from provisioner.errors import ConfigError, JournalBusyError
 from provisioner.models import Outcome, Row, RunRecord, Status, TagMode, Target
 from provisioner.run.identity import describe_target, row_keys
 
@@ -258,8 +262,8 @@ def hold_journal(path: Path | None) -> int | None:
     code issued twice, every create raced.
 
     Raises:
-        ConfigError: another process holds the journal, or the lock cannot be
-            created (a folder that cannot be written).
+        JournalBusyError: another process holds the journal.
+        ConfigError: the lock cannot be created (a folder that cannot be written).
     """
     if path is None:
         return None
@@ -274,7 +278,7 @@ def hold_journal(path: Path | None) -> int | None:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(descriptor)
-            raise ConfigError(
+            raise JournalBusyError(
                 f"another provisioner command is working with the journal {path} "
                 "(the same report): two at once would start every row twice. Wait "
                 "for it to finish, or give this command another --report"
@@ -392,14 +396,22 @@ class Journal:
         return journal
 
     @staticmethod
-    def target_of(path: Path) -> Target | None:
+    def target_of(path: Path, *, current: bool = False) -> Target | None:
         """
         The target a journal file was written for (None: no readable journal there).
+
+        With ``current``, only a run's journal of this version counts (not a
+        rollback's, nor one an older version wrote): one ``open`` can continue.
         """
-        found = _read(path, "SELECT value FROM meta WHERE key = 'target'")
-        if not found:
+        found = dict(
+            _read(path, "SELECT key, value FROM meta WHERE key IN ('target', 'schema')")
+            or ()
+        )
+        if "target" not in found:
             return None
-        identity = json.loads(found[0][0])
+        if current and found.get("schema") != SCHEMA_VERSION:
+            return None
+        identity = json.loads(found["target"])
         return Target(
             base_url=identity["base_url"],
             org_id=identity["org_id"] or None,
@@ -718,6 +730,45 @@ class Journal:
                 "INSERT OR REPLACE INTO void (device_id, key) VALUES (?, ?)",
                 (device_id, self._key(row)),
             )
+
+    def forget_devices(self, device_ids: Iterable[str]) -> int:
+        """
+        Forget every row that names one of these devices, and any void record of
+        them: a rollback deleted them (or found them gone), so the same run command
+        does those rows again. Returns how many rows were forgotten.
+
+        One transaction; the rows are matched in Python (``device_id`` has no index,
+        and a rollback can name every device of a large run).
+        """
+        wanted = frozenset(device_ids)
+        self.commit()
+        if not wanted:
+            return 0
+        keys = [
+            (key,)
+            for key, device_id in self._db.execute(
+                "SELECT key, device_id FROM rows WHERE device_id IS NOT NULL"
+            )
+            if device_id in wanted
+        ]
+        voids = [
+            (device_id,)
+            for (device_id,) in self._db.execute("SELECT device_id FROM void")
+            if device_id in wanted
+        ]
+        if not keys and not voids:
+            return 0
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany("DELETE FROM rows WHERE key = ?", keys)
+            self._db.executemany("DELETE FROM void WHERE device_id = ?", voids)
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+        log.info("journal_devices_forgotten", rows=len(keys), voids=len(voids))
+        return len(keys)
 
     def forget_void(self, device_id: str) -> None:
         """

@@ -6,10 +6,12 @@ that changes nothing, a rollback SIGKILLed mid-way and continued by the same com
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 import signal
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -36,6 +38,7 @@ from provisioner.cli import confirm, main
 from provisioner.emulator import org_id_for
 from provisioner.emulator.config import DEFAULT_TOKEN
 from provisioner.emulator.harness import run_in_subprocess
+from provisioner.run.journal import hold_journal, journal_path_for, release_journal
 
 ORG = json.loads(EMULATOR_ORG.read_text())
 WORKSPACES = [w["id"] for w in ORG["workspaces"]]
@@ -396,6 +399,171 @@ class TestRollback:
             "--max-rate",
         ):
             assert flag in result.output
+
+
+class TestRunAfterRollback:
+    """
+    A rollback makes the run journals that recorded its rows forget the rows whose
+    devices it deleted: the same run command then provisions them again, and its
+    report names live devices.
+    """
+
+    def test_the_same_run_provisions_the_rolled_back_rows_again(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        seed_before(emulator, adopted=1)
+        manifest = write_manifest(tmp_path / "wave.csv", macs=5, codes=2)
+        report = tmp_path / "rb" / "x.csv"
+        run = ["run", str(manifest), "--report", str(report), "--yes"]
+        url = ["--base-url", emulator.base_url, "-q"]
+        assert invoke([*run, *url]).exit_code == 0
+
+        rolled = invoke(["rollback", str(report), "--yes", *url])
+        left = {d["id"] for d in emulator.devices()}
+        again = invoke([*run, *url])
+
+        assert rolled.exit_code == 0, rolled.output
+        assert "deleted 6 · skipped 1" in rolled.output
+        assert (
+            f"run journal {report.with_suffix('.journal.sqlite')}: forgot 6 rows"
+            in rolled.output
+        )
+        assert again.exit_code == 0, again.output
+        assert "nothing to do" not in again.output
+        assert "created 4 · adopted 1 · code_issued 2" in again.output
+        lines = read_csv(report)
+        assert Counter(line["status"] for line in lines) == {
+            "created": 4,
+            "adopted": 1,
+            "code_issued": 2,
+        }
+        held = {d["id"]: d for d in emulator.devices()}
+        for line in lines:
+            assert line["deviceId"] in held
+            if line["status"] != "adopted":
+                assert line["deviceId"] not in left
+        codes = [line for line in lines if line["status"] == "code_issued"]
+        assert all(held[line["deviceId"]]["workspaceId"] for line in codes)
+
+    def test_a_rerun_reports_rollback_clears_the_journal_it_reran_too(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """run → a row invalid → fixed in the report → rerun → rollback of the
+        rerun's report: both journals forget the deleted rows, and the first run
+        command provisions its valid rows again."""
+        manifest = write_manifest(tmp_path / "wave.csv", macs=3, codes=1)
+        text = manifest.read_text().replace(mac(2), "NOTAMAC")
+        manifest.write_text(text)
+        report = tmp_path / "x.csv"
+        run = ["run", str(manifest), "--report", str(report), "--yes"]
+        url = ["--base-url", emulator.base_url, "-q"]
+        ran = invoke([*run, *url])
+        assert ran.exit_code == 1, ran.output
+        report.write_text(report.read_text().replace("NOTAMAC", mac(2)))
+        reran = invoke(["rerun", str(report), "--yes", *url])
+        assert reran.exit_code == 0, reran.output
+        rerun_report = tmp_path / "x-rerun.csv"
+
+        rolled = invoke(["rollback", str(rerun_report), "--yes", *url])
+        again = invoke([*run, *url])
+
+        assert rolled.exit_code == 0, rolled.output
+        assert "deleted 4" in rolled.output
+        assert f"run journal {tmp_path / 'x-rerun.journal.sqlite'}: forgot 1 rows" in (
+            rolled.output
+        )
+        assert f"run journal {tmp_path / 'x.journal.sqlite'}: forgot 3 rows" in (
+            rolled.output
+        )
+        assert again.exit_code == 1, again.output
+        lines = read_csv(report)
+        assert Counter(line["status"] for line in lines) == {
+            "created": 2,
+            "code_issued": 1,
+            "invalid": 1,
+        }
+        held = {d["id"] for d in emulator.devices()}
+        assert {line["deviceId"] for line in lines if line["deviceId"]} == held
+
+    def test_a_journal_in_use_is_left_and_the_same_rollback_forgets_later(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """Another command holds the run's journal: the rollback still deletes,
+        says the journal was left (and what to do), and changes nothing in it;
+        the same rollback once the journal is free forgets the rows."""
+        manifest = write_manifest(tmp_path / "wave.csv", macs=2, codes=1)
+        report = tmp_path / "x.csv"
+        journal = journal_path_for(report)
+        run = ["run", str(manifest), "--report", str(report), "--yes"]
+        url = ["--base-url", emulator.base_url, "-q"]
+        assert invoke([*run, *url]).exit_code == 0
+
+        lock = hold_journal(journal)
+        try:
+            busy = invoke(["rollback", str(report), "--yes", *url])
+            unchanged = _journal_rows(journal)
+            held = emulator.devices()
+        finally:
+            release_journal(journal, lock)
+        later = invoke(["rollback", str(report), "--yes", *url])
+        again = invoke([*run, *url])
+
+        assert busy.exit_code == 0, busy.output
+        assert "deleted 3" in busy.output
+        assert f"run journal {journal} left as it was (another provisioner" in (
+            busy.output
+        )
+        assert "--fresh" in busy.output
+        assert unchanged == 3
+        assert held == []
+        assert later.exit_code == 0, later.output
+        assert f"run journal {journal}: forgot 3 rows" in later.output
+        assert again.exit_code == 0, again.output
+        assert len(emulator.devices()) == 3
+
+    def test_kept_rows_stay_done_and_a_dry_run_forgets_nothing(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """A code someone used is kept by the rollback and stays done in the run
+        journal (the same run keeps it, no second code); a dry run changes no
+        journal."""
+        manifest = write_manifest(tmp_path / "wave.csv", macs=2, codes=1)
+        report = tmp_path / "x.csv"
+        journal = journal_path_for(report)
+        url = ["--base-url", emulator.base_url, "-q"]
+        run = ["run", str(manifest), "--report", str(report), "--yes"]
+        assert invoke([*run, *url]).exit_code == 0
+        used = read_csv(report)[2]["deviceId"]
+        emulator.admin("POST", f"/devices/{used}/activate")
+
+        dry = invoke(["rollback", str(report), "--dry-run", *url])
+        rows_after_dry = _journal_rows(journal)
+        rolled = invoke(["rollback", str(report), "--yes", *url])
+        rows_after = _journal_rows(journal)
+        again = invoke([*run, *url])
+
+        assert dry.exit_code == 0, dry.output
+        assert rows_after_dry == 3
+        assert rolled.exit_code == 0, rolled.output
+        assert "deleted 2 · kept 1" in rolled.output
+        assert rows_after == 1
+        assert again.exit_code == 0, again.output
+        assert "nothing to do" not in again.output
+        lines = read_csv(report)
+        assert [line["status"] for line in lines] == [
+            "created",
+            "created",
+            "code_issued",
+        ]
+        assert lines[2]["deviceId"] == used
+        assert {d["id"] for d in emulator.devices()} == {
+            line["deviceId"] for line in lines
+        }
+
+
+def _journal_rows(journal: Path) -> int:
+    with contextlib.closing(sqlite3.connect(journal)) as db:
+        return int(db.execute("SELECT COUNT(*) FROM rows").fetchone()[0])
 
 
 def _deletes(emulator: Emulator, since: int) -> int:

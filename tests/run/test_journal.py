@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.errors import ConfigError
+from provisioner.errors import ConfigError, JournalBusyError
 from provisioner.inventory.rollback_journal import RollbackJournal
 from provisioner.models import (
     Manifest,
@@ -203,6 +203,59 @@ class TestJournal:
 
         assert left == ({}, "d2", None)
         assert after == 0
+
+    def test_forget_devices_forgets_only_the_rows_naming_them(
+        self, tmp_path: Path
+    ) -> None:
+        """A rollback deleted d2 (a MAC row's device) and d4 (a code's pending
+        device): their rows (and a void record of d4) are forgotten, for good; the
+        row whose device stays (d3), and a row without one, stay as they were."""
+        path = tmp_path / "r.journal.sqlite"
+        rows = [*manifest("AA", "BB").rows, code(4), code(5, owner="ws-2")]
+        with Journal.open(path, TARGET, rows) as journal:
+            journal.mark_done(Outcome(row=2, status=Status.CREATED, device_id="d2"))
+            journal.mark_done(Outcome(row=3, status=Status.ADOPTED, device_id="d3"))
+            journal.mark_created(
+                Outcome(
+                    row=4,
+                    status=Status.CODE_ISSUED,
+                    device_id="d4",
+                    activation_code="1",
+                )
+            )
+            journal.mark_started(5)
+            journal.add_void("d4", 4)
+
+        with Journal.open(path, TARGET) as journal:
+            forgotten = journal.forget_devices(["d2", "d4", "d9"])
+            again = journal.forget_devices(["d2", "d4"])
+            nothing = journal.forget_devices([])
+        with Journal.open(path, TARGET, rows) as journal:
+            entries = journal.entries()
+            voids = journal.voids_left()
+
+        assert (forgotten, again, nothing) == (2, 0, 0)
+        assert sorted(entries) == [3, 5]
+        assert entries[3].device_id == "d3"
+        assert entries[5].phase is Phase.STARTED
+        assert voids == 0
+
+    def test_only_a_current_run_journal_has_a_current_target(
+        self, tmp_path: Path
+    ) -> None:
+        """target_of(current=True) is a run journal of this version's target; a
+        rollback's journal (same target row, other schema) has none."""
+        run = tmp_path / "r.journal.sqlite"
+        Journal.open(run, TARGET).close()
+        rollback = tmp_path / "r-rollback.journal.sqlite"
+        RollbackJournal.open(rollback, TARGET).close()
+
+        found = Journal.target_of(run, current=True)
+
+        assert found is not None
+        assert found.same_as(TARGET)
+        assert Journal.target_of(rollback) is not None
+        assert Journal.target_of(rollback, current=True) is None
 
     def test_fresh_for_another_target_voids_nothing_there(self, tmp_path: Path) -> None:
         """Starting over against another org cannot void the first org's codes."""
@@ -497,7 +550,9 @@ class TestOneCommandAtATime:
         rows = manifest("AABBCCDDEEFF").rows
         first = Journal.open(path, TARGET, rows)
 
-        with pytest.raises(ConfigError, match="another provisioner command") as caught:
+        with pytest.raises(
+            JournalBusyError, match="another provisioner command"
+        ) as caught:
             Journal.open(path, TARGET, rows, fresh=True)
         assert "another --report" in str(caught.value)
         first.mark_started(2)
