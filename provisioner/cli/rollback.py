@@ -19,6 +19,7 @@ import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,7 @@ from provisioner.cli.exit_codes import (
 )
 from provisioner.cli.failures import command_errors
 from provisioner.cli.finish import set_aside_lines
+from provisioner.cli.history import story_of_report
 from provisioner.cli.progress import ProgressDisplay
 from provisioner.cli.run import watch_signals
 from provisioner.errors import ProvisionerError
@@ -102,6 +104,9 @@ class _Job:
     dry_run: bool
     yes: bool
     quiet: bool
+    #: When the rollout's commands ran (the report's history): a device a lost
+    #: create's row finds by MAC is the rollout's only if the API made it then.
+    earlier: tuple[tuple[datetime, datetime], ...] = ()
 
 
 def rollback_report_path(report: Path, *, dry_run: bool = False) -> Path:
@@ -193,6 +198,7 @@ def rollback_command(
             dry_run=dry_run,
             yes=yes,
             quiet=connection.quiet,
+            earlier=story_of_report(report_path, None).spans(),
         )
         raise SystemExit(_execute(job))
 
@@ -341,6 +347,7 @@ async def _roll_back_until_signalled(
                 on_progress=display,
                 stop=stop,
                 before_deletes=before_deletes,
+                earlier=job.earlier,
             )
         except ProvisionerError as exc:
             # Raised outside the group, so the caller sees the error itself.

@@ -8,9 +8,10 @@ there), checks each other org a partner run's report names once (``_Orgs``: a
 refused org's rows fail with its reason, no call made for them), asks
 ``before_deletes`` (the CLI's confirmation) once it knows how many devices may go,
 in all and org by org, then runs a pool of workers over the candidates. Each worker
-reads its device, lets ``judge`` decide, and deletes; every request goes through the
-client's rate controller and retries (a DELETE is idempotent: a retry that finds the
-device gone counts as done). The journal records each delete before it is sent and
+reads its device (a lost create's row looks its MAC up, and ``judge_lost_create``
+says whether the device found is the rollout's), lets ``judge`` decide, and deletes;
+every request goes through the client's rate controller and retries (a DELETE is
+idempotent: a retry that finds the device gone counts as done). The journal records each delete before it is sent and
 each result after, so running the same command after a kill continues without
 deleting anything twice or losing track of what it deleted. Setting ``stop`` starts no new row; rows in flight finish.
 
@@ -58,6 +59,7 @@ from provisioner.inventory.rollback_rules import (
     after_delete,
     after_error,
     judge,
+    judge_lost_create,
     not_started,
     plan_rollback,
     planned,
@@ -159,6 +161,7 @@ async def roll_back(
     on_progress: Callable[[RollbackProgress], None] | None = None,
     stop: anyio.Event | None = None,
     before_deletes: Callable[[Target, Changes], None] | None = None,
+    earlier: Sequence[tuple[datetime, datetime]] = (),
 ) -> RollbackRun:
     """
     Roll back the rows of a run's report; return every row's result.
@@ -177,6 +180,9 @@ async def roll_back(
         before_deletes: called once before the first delete with the target and
             the number of devices that may be deleted; it may raise
             (``NotConfirmedError``) to stop before any write.
+        earlier: when the rollout's commands ran (start, end: the report's run
+            history): a device a lost create's row finds by MAC is the rollout's
+            own only if the API made it then.
 
     Raises:
         AuthError, ForbiddenError: the token was refused on the first call.
@@ -193,6 +199,7 @@ async def roll_back(
         concurrency=settings.concurrency,
         on_progress=on_progress,
         stop=stop or anyio.Event(),
+        earlier=tuple(earlier),
     )
     async with contextlib.AsyncExitStack() as stack:
         opened = await open_api(stack, settings, api)
@@ -200,14 +207,15 @@ async def roll_back(
         path = None if dry_run else journal_path
         journal = stack.enter_context(RollbackJournal.open(path, target))
         entries = journal.entries()
-        left = [c for c in plan.candidates if not _is_gone(entries, c)]
+        found = tuple(_journalled(c, entries) for c in plan.candidates)
+        left = [c for c in found if not _is_gone(entries, c)]
         orgs = _Orgs(default=settings.org_id, home=target)
         await orgs.check(api, left, concurrency=settings.concurrency)
         refused = orgs.refused_results(left)
         shell.settled.update(refused)
         if before_deletes is not None and not dry_run:
             before_deletes(target, orgs.changes(left))
-        candidates = tuple(c for c in plan.candidates if c.row not in refused)
+        candidates = tuple(c for c in found if c.row not in refused)
         await shell.execute(api, journal, candidates, entries)
         run = shell.finish(api, target)
     if dry_run:
@@ -351,11 +359,39 @@ class _Orgs:
         return planned_changes(deletions, orgs)
 
 
+def _entry(
+    entries: Mapping[str, RollbackEntry], candidate: Candidate
+) -> RollbackEntry | None:
+    if candidate.device_id is None:
+        return None
+    return entries.get(candidate.device_id)
+
+
 def _is_gone(entries: Mapping[str, RollbackEntry], candidate: Candidate) -> bool:
-    entry = entries.get(candidate.device_id)
+    entry = _entry(entries, candidate)
     return (
         entry is not None and entry.result is not None and entry.result.status.is_gone
     )
+
+
+def _journalled(
+    candidate: Candidate, entries: Mapping[str, RollbackEntry]
+) -> Candidate:
+    """
+    A lost create's row whose device an earlier, interrupted rollback found by MAC and
+    began deleting (or deleted): that device, as the journal names it, so the row
+    reads as deleted rather than as finding no device now.
+    """
+    if candidate.device_id is not None:
+        return candidate
+    for entry in entries.values():
+        if entry.row != candidate.row:
+            continue
+        if entry.delete_sent or (
+            entry.result is not None and entry.result.status.is_gone
+        ):
+            return replace(candidate, device_id=entry.device_id)
+    return candidate
 
 
 @dataclass(kw_only=True)
@@ -371,6 +407,7 @@ class _Rollback:
     concurrency: int
     on_progress: Callable[[RollbackProgress], None] | None
     stop: anyio.Event
+    earlier: tuple[tuple[datetime, datetime], ...] = ()
     results: dict[int, RollbackResult] = field(default_factory=dict)
     counts: Counter[RollbackStatus] = field(default_factory=Counter)
     token_refused: bool = False
@@ -389,7 +426,7 @@ class _Rollback:
             self._record(result)
         todo: list[Candidate] = []
         for candidate in candidates:
-            entry = entries.get(candidate.device_id)
+            entry = _entry(entries, candidate)
             if (
                 entry is not None
                 and entry.result is not None
@@ -427,7 +464,7 @@ class _Rollback:
             async for candidate in candidates:
                 if self.stop.is_set():
                     continue
-                entry = entries.get(candidate.device_id)
+                entry = _entry(entries, candidate)
                 sent = entry is not None and entry.delete_sent
                 with (
                     structlog.contextvars.bound_contextvars(row=candidate.row),
@@ -456,15 +493,29 @@ class _Rollback:
     ) -> RollbackResult:
         """
         Read the device, judge, and delete it if it may go.
+
+        A lost create's row (no device id) looks its MAC up instead of reading a
+        device, and goes on only with a device found that is the rollout's.
         """
         org = candidate.org_id
         try:
-            try:
-                device = await api.get_device(candidate.device_id, org_id=org)
-            except NotFoundError:
-                device = None
+            if candidate.device_id is None:
+                assert candidate.mac is not None
+                step = "look up MAC"
+                device = await api.find_device_by_mac(candidate.mac, org_id=org)
+                found = judge_lost_create(candidate, device, earlier=self.earlier)
+                if isinstance(found, RollbackResult):
+                    return found
+                candidate = found
+            else:
+                step = "read device"
+                try:
+                    device = await api.get_device(candidate.device_id, org_id=org)
+                except NotFoundError:
+                    device = None
         except ApiError as error:
-            return self._failed(candidate, "read device", error)
+            return self._failed(candidate, step, error)
+        assert candidate.device_id is not None
         verdict = judge(
             candidate,
             device,

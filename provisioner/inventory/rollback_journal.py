@@ -69,6 +69,8 @@ class RollbackEntry:
     device_id: str
     delete_sent: bool
     result: RollbackResult | None
+    #: The report row it was recorded for.
+    row: int | None = None
 
 
 class RollbackJournal:
@@ -175,7 +177,7 @@ class RollbackJournal:
                     attempts=attempts,
                 )
             found[device_id] = RollbackEntry(
-                device_id, delete_sent=phase == "deleting", result=result
+                device_id, delete_sent=phase == "deleting", result=result, row=row
             )
         return found
 

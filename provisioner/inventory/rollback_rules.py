@@ -6,13 +6,18 @@ A rollback takes a run's report and removes exactly what that run made:
 - a ``created`` row's device, a ``failed`` row's device the run created before
   its tags failed (its error says so), and the pending device of a row that holds
   an activation code (``code_issued``, or ``failed`` at a later step with its code);
+- the device a MAC row's lost create may have made (``failed``, every create's answer
+  lost, no device id): found by MAC, it goes when it has the row's owner and the API
+  made it while one of the rollout's commands ran (the report's history), as a rerun
+  of the row would call it ``created`` (``judge_lost_create``);
 - never an ``adopted`` device (it was there before the run), never a device the
   report does not name: every other row is ``skipped``, with the reason.
 
-``plan_rollback`` picks the candidates. Each candidate's device is read just before
-its delete, and ``judge`` decides on what the read found: gone already, kept because
-it no longer matches the row (another MAC, another owner) or, for a code, because it
-was activated (unless ``--include-activated``), or deleted. ``after_delete`` and
+``plan_rollback`` picks the candidates. Each candidate's device is read (a lost
+create's looked up by MAC) just before its delete, and ``judge`` decides on what the
+read found: gone already, kept because it no longer matches the row (another MAC,
+another owner) or, for a code, because it was activated (unless
+``--include-activated``), or deleted. ``after_delete`` and
 ``after_error`` turn the delete's answer into the row's result. The results, one per
 report row, become the rollback report's columns (``ROLLBACK_COLUMNS``).
 """
@@ -22,7 +27,7 @@ from __future__ import annotations
 import enum
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from provisioner.errors import ApiError
@@ -35,8 +40,9 @@ from provisioner.models import (
     OrgChanges,
     Outcome,
     Status,
+    utc_moment,
 )
-from provisioner.run.plan import made_by_run
+from provisioner.run.plan import create_answer_lost, found_status, made_by_run
 
 __all__ = [
     "ROLLBACK_COLUMNS",
@@ -50,6 +56,7 @@ __all__ = [
     "after_error",
     "count_by_status",
     "judge",
+    "judge_lost_create",
     "not_started",
     "plan_rollback",
     "planned",
@@ -122,11 +129,13 @@ class Candidate:
     matches what the row says.
 
     ``is_code`` marks the pending device of an activation code (it has no MAC of its
-    own until it is activated); ``mac`` is the row's MAC otherwise.
+    own until it is activated); ``mac`` is the row's MAC otherwise. ``device_id`` is
+    None for a row whose every create lost its answer: its device, if the run made
+    one, is found by MAC (``judge_lost_create`` then names it).
     """
 
     row: int
-    device_id: str
+    device_id: str | None
     is_code: bool
     mac: str | None = None
     workspace_id: str | None = None
@@ -206,7 +215,9 @@ def plan_rollback(manifest: Manifest, outcomes: Mapping[int, Outcome]) -> Rollba
         device_id = outcome.device_id if outcome is not None else None
         if reason is None and device_id in claimed:
             reason = f"the same device as row {claimed[device_id]}, rolled back there"
-        if reason is not None or outcome is None or device_id is None:
+        if reason is None and device_id is None and row.mac is None:
+            reason = _LOST_NO_MAC
+        if reason is not None or outcome is None:
             settled[row.number] = RollbackResult(
                 row=row.number,
                 status=RollbackStatus.SKIPPED,
@@ -214,7 +225,8 @@ def plan_rollback(manifest: Manifest, outcomes: Mapping[int, Outcome]) -> Rollba
                 device_id=device_id,
             )
             continue
-        claimed[device_id] = row.number
+        if device_id is not None:
+            claimed[device_id] = row.number
         # A row that named its owner by name has no id of its own; the report's
         # owner cell says which id the name resolved to.
         resolved = resolved_owner_id(outcome.owner)
@@ -246,6 +258,10 @@ def _skip_reason(outcome: Outcome | None) -> str | None:
     if made_by_run(outcome):
         # Created by the run, then its tags failed: the run's own device.
         return None
+    if create_answer_lost(outcome):
+        # Every create lost its answer: the last may have made the device. Its MAC
+        # is looked up, as the row's rerun would (``judge_lost_create``).
+        return None
     if status is Status.FAILED and not made_code:
         if outcome.device_id:
             # A MAC row that failed after its device was found cannot say whether
@@ -263,6 +279,77 @@ def _skip_reason(outcome: Outcome | None) -> str | None:
             "not say which), so none is deleted; remove it in Control Hub if needed"
         )
     return None
+
+
+_LOST = "failed: a create whose answer was lost may have made this row's device"
+_LOST_NO_MAC = f"{_LOST}, but the report's row has no MAC to look it up by"
+
+
+def judge_lost_create(
+    candidate: Candidate,
+    device: Device | None,
+    *,
+    earlier: Sequence[tuple[datetime, datetime]] = (),
+) -> Candidate | RollbackResult:
+    """
+    Decide on the device found by MAC for a row whose every create lost its answer.
+
+    It is the rollout's own (the candidate is returned naming it, for ``judge``)
+    when it has the row's owner and the API stamped it while one of the rollout's
+    commands ran (``earlier``: the report's run history), as ``plan.found_status``
+    tells it for the row's rerun; otherwise it is kept, saying why.
+
+    Args:
+        device: the device with the row's MAC; None when there is none.
+    """
+    if device is None:
+        return RollbackResult(
+            row=candidate.row,
+            status=RollbackStatus.SKIPPED,
+            reason=f"{_LOST}, but no device has its MAC {candidate.mac}",
+        )
+    found = replace(candidate, device_id=device.id)
+    if not _has_row_owner(candidate, device):
+        return _result(
+            found,
+            RollbackStatus.KEPT,
+            f"{_LOST}, but the device found with its MAC belongs to "
+            f"{_owner_text(device)}, not to the row's {_row_owner_text(candidate)}",
+        )
+    if found_status(device, None, unknown=True, earlier=earlier) is Status.CREATED:
+        return found
+    if not earlier:
+        why = (
+            "nothing shows the device found with its MAC is the rollout's: the "
+            "report's history does not say when the rollout ran"
+        )
+    elif utc_moment(device.created) is None:
+        why = (
+            "nothing shows the device found with its MAC is the rollout's: the API "
+            "does not say when it was made"
+        )
+    else:
+        why = (
+            f"the device found with its MAC is not the rollout's: the API made it "
+            f"at {device.created}, when no command of the rollout ran"
+        )
+    return _result(found, RollbackStatus.KEPT, f"{_LOST}, but {why}")
+
+
+def _has_row_owner(candidate: Candidate, device: Device) -> bool:
+    if candidate.workspace_id:
+        return device.workspace_id == candidate.workspace_id
+    if candidate.person_id:
+        return device.person_id == candidate.person_id
+    return False
+
+
+def _row_owner_text(candidate: Candidate) -> str:
+    if candidate.workspace_id:
+        return f"workspace {candidate.workspace_id}"
+    if candidate.person_id:
+        return f"person {candidate.person_id}"
+    return "owner (the report names no owner id)"
 
 
 def judge(

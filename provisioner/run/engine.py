@@ -665,7 +665,10 @@ class _Run:
                 if row.number in self.previous:
                     self._record(row.number, self.previous[row.number])
             elif not row.is_valid:
-                self._record(row.number, plan.invalid_outcome(row))
+                invalid = plan.invalid_outcome(row)
+                self._record(
+                    row.number, plan.kept_device(self.previous.get(row.number), invalid)
+                )
                 if not self.resumed:
                     self.worked[Status.INVALID] += 1
             else:

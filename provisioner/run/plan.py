@@ -50,6 +50,7 @@ __all__ = [
     "invalid_outcome",
     "is_token_refusal",
     "judge_found_device",
+    "kept_device",
     "lost_code_devices",
     "may_have_taken_effect",
     "new_code_device",
@@ -334,6 +335,29 @@ def invalid_outcome(row: Row) -> Outcome:
     """
     text = "; ".join(f"{p.column}: {p.message}" for p in row.problems)
     return Outcome(row=row.number, status=Status.INVALID, error=text)
+
+
+_NOT_RERUN = "not rerun, the row is invalid now: "
+
+
+def kept_device(previous: Outcome | None, invalid: Outcome) -> Outcome:
+    """
+    The outcome of a rerun's row that is invalid now (a masked password, say).
+
+    When its previous outcome says the rollout created its device (``created``, or
+    failed at tags on the device it created), the rerun's report must still say so,
+    or a rollback of it would leave that device: the previous outcome is kept, the
+    row's problems added to its error, so fixing the report and rerunning it goes
+    on from there. Otherwise the row is plainly ``invalid``.
+    """
+    if previous is None or previous.device_id is None:
+        return invalid
+    if not (made_by_run(previous) or previous.status is Status.CREATED):
+        return invalid
+    # A rerun of this rerun's report says the row's problems once, as they are now.
+    kept = (previous.error or "").split(f"; {_NOT_RERUN}")[0]
+    problems = f"{_NOT_RERUN}{invalid.error}"
+    return replace(previous, error=f"{kept}; {problems}" if kept else problems)
 
 
 def judge_found_device(found: Device | None, row: Row) -> Verdict:

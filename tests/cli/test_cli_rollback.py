@@ -39,6 +39,7 @@ from provisioner.emulator import org_id_for
 from provisioner.emulator.config import DEFAULT_TOKEN
 from provisioner.emulator.harness import run_in_subprocess
 from provisioner.run.journal import hold_journal, journal_path_for, release_journal
+from provisioner.run.plan import UNCONFIRMED
 
 ORG = json.loads(EMULATOR_ORG.read_text())
 WORKSPACES = [w["id"] for w in ORG["workspaces"]]
@@ -163,6 +164,31 @@ def seed_before(emulator: Emulator, adopted: int) -> set[str]:
 def read_csv(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as file:
         return list(csv.DictReader(file))
+
+
+def rewrite_rows(path: Path, changes: dict[str, dict[str, str]]) -> None:
+    """
+    Change the report rows whose MAC ``changes`` names, as a run that ended them
+    otherwise would have written them.
+    """
+    with path.open(newline="", encoding="utf-8") as file:
+        reader = csv.DictReader(file)
+        columns = list(reader.fieldnames or ())
+        lines = list(reader)
+    with path.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=columns)
+        writer.writeheader()
+        for line in lines:
+            writer.writerow(line | changes.get(line["mac"], {}))
+
+
+#: A MAC row as a run writes it when every create lost its answer.
+LOST_CREATE = {
+    "status": "failed",
+    "deviceId": "",
+    "error": f"create device: connection dropped ({UNCONFIRMED})",
+    "httpStatus": "502",
+}
 
 
 class TestRollback:
@@ -296,6 +322,98 @@ class TestRollback:
         dry = read_csv(tmp_path / "wave-report-rollback-dry-run.csv")
         assert Counter(line["rollback"] for line in dry) == {"planned": 4, "skipped": 1}
         assert not list(tmp_path.glob("*rollback.journal*"))
+
+    def test_a_lost_creates_device_is_found_by_mac_and_deleted_if_the_run_made_it(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """Rows whose every create lost its answer name no device: the rollback
+        looks each MAC up, deletes the device the API made while the run ran (the
+        report's history says when) and keeps the rest, saying why; the dry run
+        predicts the same."""
+        before = seed_before(emulator, adopted=1)
+        manifest = write_manifest(tmp_path / "wave.csv", macs=5, codes=0)
+        report = tmp_path / "wave-report.csv"
+        url = ["--base-url", emulator.base_url, "-q"]
+        assert (
+            invoke(["run", str(manifest), "--report", str(report), *url]).exit_code == 0
+        )
+        ids = {line["mac"]: line["deviceId"] for line in read_csv(report)}
+        # mac(2)'s device now belongs to another workspace; mac(3)'s is gone.
+        for gone in (mac(2), mac(3)):
+            emulator.call(f"{emulator.base_url}/devices/{ids[gone]}", "DELETE")
+        other = WORKSPACES[(2 + 1) % len(WORKSPACES)]
+        moved = emulator.create(mac(2), {"workspaceId": other})
+        # mac(0) was there before the run (adopted), mac(1) the run made.
+        rewrite_rows(report, {mac(n): LOST_CREATE for n in range(4)})
+
+        dry = invoke(["rollback", str(report), "--dry-run", *url])
+        rolled = invoke(["rollback", str(report), "--yes", *url])
+
+        assert dry.exit_code == 0, dry.output
+        assert rolled.exit_code == 0, rolled.output
+        predicted = read_csv(tmp_path / "wave-report-rollback-dry-run.csv")
+        done = read_csv(tmp_path / "wave-report-rollback.csv")
+        assert [line["rollback"] for line in predicted] == [
+            "kept",
+            "planned",
+            "kept",
+            "skipped",
+            "planned",
+        ]
+        assert [line["rollback"] for line in done] == [
+            "kept",
+            "deleted",
+            "kept",
+            "skipped",
+            "deleted",
+        ]
+        reasons = [line["rollbackReason"] for line in done]
+        assert all("may have made" in reason for reason in reasons[:4:2])
+        assert "when no command of the rollout ran" in reasons[0]
+        assert f"belongs to workspace {other}" in reasons[2]
+        assert "no device has its MAC" in reasons[3]
+        assert done[1]["deviceId"] == ""  # the report row as it was
+        assert {d["id"] for d in emulator.devices()} == before | {moved}
+
+    def test_a_rerun_row_invalid_now_keeps_the_device_for_the_rollback(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """A third-party row created its device and failed at its tags; the report
+        masks its password, so its rerun finds it invalid. The rerun's report still
+        names the device the rollout created, and a rollback of it deletes it."""
+        manifest = tmp_path / "desk.csv"
+        manifest.write_text(
+            "mac,model,workspaceId,tags,password\n"
+            f"{mac(1)},Polycom VVX 411,{WORKSPACES[0]},lobby,Pa55-Polycom-Alpha\n",
+            encoding="utf-8",
+        )
+        report = tmp_path / "desk-report.csv"
+        url = ["--base-url", emulator.base_url, "-q"]
+        assert (
+            invoke(["run", str(manifest), "--report", str(report), *url]).exit_code == 0
+        )
+        (created,) = read_csv(report)
+        # As a run whose tags call kept failing writes the row.
+        failed = {
+            "status": "failed",
+            "error": "apply tags to the device this run created: bad gateway (the "
+            "API kept failing after retries; run rerun later)",
+            "httpStatus": "502",
+        }
+        rewrite_rows(report, {mac(1): failed})
+
+        rerun = invoke(["rerun", str(report), *url])
+        rerun_report = tmp_path / "desk-report-rerun.csv"
+        (line,) = read_csv(rerun_report)
+        rolled = invoke(["rollback", str(rerun_report), "--yes", *url])
+
+        assert rerun.exit_code == 1, rerun.output
+        assert (line["status"], line["deviceId"]) == ("failed", created["deviceId"])
+        assert "password was masked" in line["error"]
+        assert rolled.exit_code == 0, rolled.output
+        (result,) = read_csv(tmp_path / "desk-report-rerun-rollback.csv")
+        assert result["rollback"] == "deleted"
+        assert emulator.devices() == []
 
     def test_report_keeps_every_input_row_and_is_private_with_codes(
         self, emulator: Emulator, tmp_path: Path

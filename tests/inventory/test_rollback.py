@@ -5,12 +5,14 @@ then against the emulator.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from fakes import FakeDevicesApi
+from fakes import FakeDevicesApi, unknown_outcome
 from inventory_support import WORKSPACES, settings_for
 
 from provisioner.emulator import RunningEmulator
@@ -25,6 +27,8 @@ from provisioner.inventory.rollback import RollbackProgress, RollbackRun, roll_b
 from provisioner.inventory.rollback_journal import RollbackJournal
 from provisioner.inventory.rollback_rules import RollbackStatus
 from provisioner.models import Changes, Manifest, Outcome, Row, Status, Target
+from provisioner.run.engine import provision
+from provisioner.run.plan import MAX_CREATES, UNCONFIRMED
 from provisioner.settings import Settings
 from provisioner.webex.client import ApiClient
 
@@ -245,6 +249,124 @@ class TestWithAFakeApi:
             RollbackStatus.DELETED: 1,
             RollbackStatus.SKIPPED: 1,
         }
+
+
+Span = tuple[datetime, datetime]
+
+
+class TestALostCreate:
+    """A MAC row whose every create lost its answer (the last one took effect): the
+    rollback finds the device by MAC and deletes it when the API made it while the
+    run ran, as the row's rerun would have called it created."""
+
+    async def lost_create(self, org: Org, n: int = 2) -> Span:
+        """A real run of row ``n`` through the engine: failed, no device id, while
+        the org now holds the device its last create made."""
+        for _ in range(MAX_CREATES - 1):
+            org.api.fail_before("create_device", unknown_outcome("gateway timeout"))
+        org.api.fail_after("create_device", unknown_outcome("connection dropped"))
+        row = Row(number=n, cells=(), mac=mac_of(n), model="DMS Cisco 8851")
+        row = replace(row, workspace_id=WS)
+        manifest = Manifest(
+            path=Path("r.csv"), sheet=None, columns=(), field_columns={}, rows=(row,)
+        )
+        ran = await provision(manifest, SETTINGS, api=org.api)
+        outcome = ran.outcomes[n]
+        assert outcome.status is Status.FAILED
+        assert outcome.device_id is None
+        assert UNCONFIRMED in (outcome.error or "")
+        assert [d.mac for d in org.api.devices.values()] == [mac_of(n)]
+        org.rows.append(row)
+        org.outcomes[n] = outcome
+        return ran.stats.started_at, ran.stats.finished_at
+
+    async def test_the_device_the_run_made_is_deleted(self) -> None:
+        """Before: skipped as "the run made nothing", the device left in the org."""
+        org = Org()
+        span = await self.lost_create(org)
+        adopted = org.adopted(3)
+
+        run = await org.roll_back(earlier=(span,))
+
+        assert statuses(run) == {2: "deleted", 3: "skipped"}
+        assert set(org.api.devices) == {adopted}
+
+    async def test_a_dry_run_predicts_the_delete(self) -> None:
+        """The dry run looks the MAC up too, and deletes nothing."""
+        org = Org()
+        span = await self.lost_create(org)
+        devices = dict(org.api.devices)
+
+        run = await org.roll_back(earlier=(span,), dry_run=True)
+
+        assert statuses(run) == {2: "planned"}
+        assert run.results[2].device_id in devices
+        assert org.api.devices == devices
+
+    @pytest.mark.parametrize("history", ["none", "another time"])
+    async def test_a_device_made_outside_the_rollout_is_kept(
+        self, history: str
+    ) -> None:
+        """Made at no time the report's history says the rollout ran (or with no
+        history to say when): kept, saying why."""
+        org = Org()
+        span = await self.lost_create(org)
+        devices = dict(org.api.devices)
+        hour = timedelta(hours=1)
+        earlier = () if history == "none" else ((span[0] - hour, span[1] - hour),)
+
+        run = await org.roll_back(earlier=earlier)
+
+        assert statuses(run) == {2: "kept"}
+        assert "may have made" in run.results[2].reason
+        assert org.api.devices == devices
+
+    async def test_a_device_of_another_owner_is_kept(self) -> None:
+        """The MAC is someone else's now: kept, naming the owner."""
+        org = Org()
+        span = await self.lost_create(org)
+        ((device_id, device),) = org.api.devices.items()
+        org.api.devices[device_id] = replace(device, workspace_id="WS9")
+
+        run = await org.roll_back(earlier=(span,))
+
+        assert statuses(run) == {2: "kept"}
+        assert "belongs to workspace WS9" in run.results[2].reason
+        assert device_id in org.api.devices
+
+    async def test_no_device_found_is_skipped(self) -> None:
+        """The MAC is free: nothing to delete, said so."""
+        org = Org()
+        span = await self.lost_create(org)
+        org.api.devices.clear()
+
+        run = await org.roll_back(earlier=(span,))
+
+        assert statuses(run) == {2: "skipped"}
+        assert "no device has its MAC" in run.results[2].reason
+
+    async def test_a_killed_rollback_continues_by_the_journal(
+        self, tmp_path: Path
+    ) -> None:
+        """Killed after its delete was sent: the same command says deleted (the
+        device the journal names), not that it finds none; once done, it makes
+        no call for the row."""
+        org = Org()
+        span = await self.lost_create(org)
+        ((device_id, _),) = org.api.devices.items()
+        journal = tmp_path / "x.journal.sqlite"
+        target = Target(base_url=SETTINGS.base_url, org_id=org.api.org_id)
+        with RollbackJournal.open(journal, target) as open_journal:
+            open_journal.mark_deleting(2, device_id)
+        del org.api.devices[device_id]  # the delete took effect; its answer was lost
+
+        resumed = await org.roll_back(earlier=(span,), journal_path=journal)
+        lookups = org.api.count("find_device_by_mac")
+        again = await org.roll_back(earlier=(span,), journal_path=journal)
+
+        assert statuses(resumed) == statuses(again) == {2: "deleted"}
+        assert resumed.results[2].device_id == device_id
+        assert org.api.count("find_device_by_mac") == lookups
 
 
 class TestJournal:

@@ -20,6 +20,7 @@ from provisioner.inventory.rollback_rules import (
     after_delete,
     after_error,
     judge,
+    judge_lost_create,
     not_started,
     plan_rollback,
     planned,
@@ -29,6 +30,7 @@ from provisioner.inventory.rollback_rules import (
 )
 from provisioner.live.owner_rules import resolved_owner_id
 from provisioner.models import Device, Manifest, Outcome, Row, Status
+from provisioner.run.plan import UNCONFIRMED
 
 MAC = "00AABB000001"
 
@@ -221,6 +223,115 @@ class TestPlan:
 
         numbers = [c.row for c in plan.candidates] + list(plan.settled)
         assert sorted(numbers) == [2, 3, 4]
+
+
+LOST = Outcome(
+    row=2,
+    status=Status.FAILED,
+    error=f"create device: gateway timeout ({UNCONFIRMED})",
+    http_status=504,
+)
+
+
+def stamp(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class TestLostCreate:
+    """A MAC row whose every create lost its answer may have made its device: the
+    rollback looks the MAC up and deletes the device only if it is the rollout's
+    (the row's owner, made while one of the rollout's commands ran)."""
+
+    RAN = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+    SPANS = ((RAN, RAN + timedelta(minutes=10)),)
+
+    def candidate(self) -> Candidate:
+        found = plan_one(mac_row(2), LOST)
+        assert isinstance(found, Candidate)
+        return found
+
+    def test_the_row_is_a_candidate_found_by_its_mac(self) -> None:
+        """Not skipped as "made nothing": a candidate without a device id."""
+        assert self.candidate() == Candidate(
+            row=2, device_id=None, is_code=False, mac=mac_row(2).mac, workspace_id="WS1"
+        )
+
+    def test_a_row_without_its_mac_is_skipped_saying_why(self) -> None:
+        """Nothing to look the device up by: skipped, never a guess."""
+        found = plan_one(Row(number=2, cells=(), workspace_id="WS1"), LOST)
+
+        assert isinstance(found, RollbackResult)
+        assert found.status is RollbackStatus.SKIPPED
+        assert "no MAC" in found.reason
+
+    def test_a_device_made_while_the_rollout_ran_is_deleted(self) -> None:
+        """The row's owner, stamped within a span of the report's history: the
+        candidate now names the device, and judge lets it go."""
+        candidate = self.candidate()
+        made = self.RAN + timedelta(minutes=3)
+        device = Device(
+            id="D9", mac=candidate.mac, workspace_id="WS1", created=stamp(made)
+        )
+
+        found = judge_lost_create(candidate, device, earlier=self.SPANS)
+
+        assert isinstance(found, Candidate)
+        assert found.device_id == "D9"
+        assert judge(found, device) == Delete(found)
+
+    @pytest.mark.parametrize(
+        ("device", "spans", "reason"),
+        [
+            (None, SPANS, "no device has its MAC"),
+            (
+                Device(id="D9", workspace_id="WS7", created="2025-03-01T09:03:00Z"),
+                SPANS,
+                "belongs to workspace WS7, not to the row's workspace WS1",
+            ),
+            (
+                Device(id="D9", workspace_id="WS1", created="2025-02-28T09:03:00Z"),
+                SPANS,
+                "when no command of the rollout ran",
+            ),
+            (
+                Device(id="D9", workspace_id="WS1", created="2025-03-01T09:03:00Z"),
+                (),
+                "history does not say when the rollout ran",
+            ),
+            (
+                Device(id="D9", workspace_id="WS1"),
+                SPANS,
+                "does not say when it was made",
+            ),
+        ],
+        ids=["none", "other owner", "made before", "no history", "no stamp"],
+    )
+    def test_any_other_device_is_kept_saying_why(
+        self,
+        device: Device | None,
+        spans: tuple[tuple[datetime, datetime], ...],
+        reason: str,
+    ) -> None:
+        """Not shown to be the rollout's: no delete, and the reason says the lost
+        create may have made it and why this device is not taken for it."""
+        candidate = self.candidate()
+        if device is not None:
+            device = Device(
+                id=device.id,
+                mac=candidate.mac,
+                workspace_id=device.workspace_id,
+                created=device.created,
+            )
+
+        found = judge_lost_create(candidate, device, earlier=spans)
+
+        assert isinstance(found, RollbackResult)
+        assert found.status is (
+            RollbackStatus.SKIPPED if device is None else RollbackStatus.KEPT
+        )
+        assert "may have made" in found.reason
+        assert reason in found.reason
+        assert found.device_id == (None if device is None else "D9")
 
 
 MAC_CANDIDATE = Candidate(

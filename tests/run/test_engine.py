@@ -34,7 +34,9 @@ from provisioner.errors import (
     NotFoundError,
     ServerError,
 )
+from provisioner.inventory.rollback import roll_back
 from provisioner.models import Manifest, Outcome, Problem, Row, Status, TagMode
+from provisioner.report.files import load_report, rows_to_rerun, write_report
 from provisioner.run.engine import (
     FIRST_CALL_ATTEMPTS,
     Progress,
@@ -43,7 +45,7 @@ from provisioner.run.engine import (
     provision,
 )
 from provisioner.run.journal import Journal, Phase
-from provisioner.run.plan import MAX_CREATES, UNTOLD_CODE_DEVICE
+from provisioner.run.plan import MAX_CREATES, UNTOLD_CODE_DEVICE, made_by_run
 from provisioner.settings import RateControl, RetryPolicy, Settings
 
 WORKSPACES = [f"ws-{n}" for n in range(1, 9)]
@@ -500,6 +502,74 @@ class TestRerunOfALostCreate:
 
         assert outcome.status == Status.ADOPTED
         assert api.count("find_device_by_mac") >= 1
+
+
+class TestRerunOfARowInvalidNow:
+    """A rerun cannot run a row that is invalid now (a third-party row: the report
+    masks its password), but the rerun's report must still say the rollout created
+    its device, or a rollback of that report leaves the device behind."""
+
+    async def reports(self, api: FakeDevicesApi, tmp_path: Path) -> tuple[Path, Path]:
+        """The first run's report (the row created its device, then its tags
+        failed) and its rerun's, both written and read back as files."""
+        row = replace(
+            mac_row(2, "ws-1"), model="Polycom VVX 411", password="Sup3rSecret!"
+        )
+        api.fail_before("modify_tags", ServerError("bad gateway", status=502))
+        first = await provision(manifest_of([row]), settings(), api=api)
+        assert made_by_run(first.outcomes[2])
+        report = tmp_path / "site-report.csv"
+        write_report(manifest_of([row]), first.outcomes, [report], first.stats)
+        manifest, previous = load_report(report)
+        assert not manifest.rows[0].is_valid  # the password came back masked
+        again = await provision(
+            manifest,
+            settings(),
+            api=api,
+            previous=previous,
+            only_rows=rows_to_rerun(previous),
+        )
+        rerun = tmp_path / "site-report-rerun.csv"
+        write_report(manifest, again.outcomes, [rerun], again.stats)
+        return report, rerun
+
+    async def test_the_rerun_keeps_the_device_the_run_created(
+        self, tmp_path: Path
+    ) -> None:
+        """The previous failed outcome stands, with the row's problem added: the
+        same report can be fixed and rerun, and still names the device."""
+        api = fake()
+        report, rerun = await self.reports(api, tmp_path)
+
+        _, before = load_report(report)
+        _, after = load_report(rerun)
+
+        outcome = after[2]
+        assert outcome.status is Status.FAILED
+        assert outcome.device_id == before[2].device_id
+        assert outcome.device_id in api.devices
+        assert made_by_run(outcome)
+        assert "password was masked" in (outcome.error or "")
+        assert rows_to_rerun(after) == {2}
+        manifest, _ = load_report(rerun)
+        third = await provision(
+            manifest, settings(), api=api, previous=after, only_rows=frozenset({2})
+        )
+        assert third.outcomes[2] == outcome  # its problem said once, not twice
+
+    async def test_a_rollback_of_the_rerun_report_deletes_it(
+        self, tmp_path: Path
+    ) -> None:
+        """Before: the row turned invalid without its device id, and the rollback
+        skipped it ("the run made nothing"), leaving the device in the org."""
+        api = fake()
+        _, rerun = await self.reports(api, tmp_path)
+        manifest, outcomes = load_report(rerun)
+
+        rolled = await roll_back(manifest, outcomes, settings(), api=api)
+
+        assert rolled.results[2].status.value == "deleted"
+        assert api.devices == {}
 
 
 class TestMacInUse:
