@@ -38,7 +38,7 @@ from typing import Self
 from provisioner.errors import ConfigError
 from provisioner.inventory.rollback_rules import RollbackResult, RollbackStatus
 from provisioner.models import Target
-from provisioner.run.journal import connect, hold_journal, release_journal
+from provisioner.run.journal import open_held, release_journal
 
 __all__ = ["SCHEMA_VERSION", "RollbackEntry", "RollbackJournal"]
 
@@ -93,26 +93,20 @@ class RollbackJournal:
             ConfigError: the journal was written for another API or org, or it is not
                 a rollback journal, or it cannot be read.
         """
-        lock = hold_journal(path)
-        try:
-            try:
-                connection = connect(path)
-            except sqlite3.DatabaseError as error:
-                raise _unreadable(path, error) from error
-            try:
-                connection.executescript(_SCHEMA)
-                journal = cls(connection, path)
-                journal._claim(json.dumps(target.identity(), sort_keys=True))
-            except sqlite3.DatabaseError as error:
-                connection.close()
-                raise _unreadable(path, error) from error
-            except BaseException:
-                connection.close()
-                raise
-        except BaseException:
-            release_journal(path, lock)
-            raise
+
+        journal, lock = open_held(
+            path, lambda db: cls._claimed(db, path, target), _unreadable
+        )
         journal._lock = lock
+        return journal
+
+    @classmethod
+    def _claimed(
+        cls, connection: sqlite3.Connection, path: Path | None, target: Target
+    ) -> Self:
+        connection.executescript(_SCHEMA)
+        journal = cls(connection, path)
+        journal._claim(json.dumps(target.identity(), sort_keys=True))
         return journal
 
     def _claim(self, target: str) -> None:

@@ -100,7 +100,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import anyio.lowlevel
 import structlog
@@ -117,6 +117,7 @@ __all__ = [
     "connect",
     "hold_journal",
     "journal_path_for",
+    "open_held",
     "read_history",
     "record_history",
     "release_journal",
@@ -125,6 +126,7 @@ __all__ = [
 log = structlog.get_logger()
 
 SCHEMA_VERSION = "2"
+_J = TypeVar("_J")
 #: Seconds a batched mark may wait for the next commit (see the module docstring).
 MAX_WAIT = 0.2
 
@@ -291,6 +293,45 @@ def hold_journal(path: Path | None) -> int | None:
         os.close(descriptor)
 
 
+def open_held(
+    path: Path | None,
+    build: Callable[[sqlite3.Connection], _J],
+    unreadable: Callable[[Path | None, sqlite3.DatabaseError], ConfigError],
+    *,
+    before: Callable[[], None] = lambda: None,
+) -> tuple[_J, int | None]:
+    """
+    Take a journal's lock, then connect and ``build`` the journal on the connection
+    (a run's or a rollback's); return it with its lock, which its ``close`` lets go.
+
+    ``before`` runs once the lock is held, before the file is opened (``--fresh``
+    removes an unreadable one). On any failure the connection is closed and the
+    lock let go; a file SQLite cannot read is worded by ``unreadable``.
+
+    Raises:
+        ConfigError: the lock is held by another command, or the file cannot be
+            read (``unreadable``), or whatever ``build`` raises.
+    """
+    lock = hold_journal(path)
+    try:
+        before()
+        try:
+            connection = connect(path)
+        except sqlite3.DatabaseError as error:
+            raise unreadable(path, error) from error
+        try:
+            return build(connection), lock
+        except sqlite3.DatabaseError as error:
+            connection.close()
+            raise unreadable(path, error) from error
+        except BaseException:
+            connection.close()
+            raise
+    except BaseException:
+        release_journal(path, lock)
+        raise
+
+
 def release_journal(path: Path | None, descriptor: int | None) -> None:
     """
     Let go of a journal ``hold_journal`` took, removing its lock file.
@@ -372,27 +413,32 @@ class Journal:
             ConfigError: the journal belongs to another target, was written by an
                 older version, or is unreadable (each message says what to do).
         """
-        lock = hold_journal(path)
-        try:
+
+        def before() -> None:
             if path is not None and fresh:
                 _remove_unreadable(path)
-            try:
-                connection = connect(path)
-            except sqlite3.DatabaseError as error:
-                raise _unreadable(path, error) from error
-            try:
-                journal = cls(connection, path, row_keys(rows), clock or _utc_now)
-                journal._claim(target, fresh=fresh)
-            except sqlite3.DatabaseError as error:
-                connection.close()
-                raise _unreadable(path, error) from error
-            except BaseException:
-                connection.close()
-                raise
-        except BaseException:
-            release_journal(path, lock)
-            raise
+
+        journal, lock = open_held(
+            path,
+            lambda db: cls._claimed(db, path, row_keys(rows), clock, target, fresh),
+            _unreadable,
+            before=before,
+        )
         journal._lock = lock
+        return journal
+
+    @classmethod
+    def _claimed(
+        cls,
+        connection: sqlite3.Connection,
+        path: Path | None,
+        keys: Mapping[int, str],
+        clock: Callable[[], datetime] | None,
+        target: Target,
+        fresh: bool,
+    ) -> Self:
+        journal = cls(connection, path, keys, clock or _utc_now)
+        journal._claim(target, fresh=fresh)
         return journal
 
     @staticmethod
