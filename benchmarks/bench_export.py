@@ -190,7 +190,13 @@ def render(figures: Sequence[Figure], rate: float) -> str:
     """
     rows = []
     for f in figures:
-        ideal = "" if f.ideal is None else f"{f.ideal:.1f}s ({f.took / f.ideal:.2f}×)"
+        if f.ideal is None:
+            ideal = ""
+        elif f.ideal <= 0:
+            # Every call fits in the bucket's burst (--quick): no pace to compare with.
+            ideal = "0s (within the burst)"
+        else:
+            ideal = f"{f.ideal:.1f}s ({f.took / f.ideal:.2f}×)"
         rows.append(
             [
                 f.regime,
