@@ -503,6 +503,9 @@ class TestRollback:
 
         assert result.exit_code == 2
         assert "not a provisioner report" in result.output
+        # The words fit every command that reads a report, not rerun's alone.
+        assert "give a report written by `provisioner run`" in result.output
+        assert "rerun takes" not in result.output
 
     def test_help(self) -> None:
         """``rollback --help`` documents the flags."""
