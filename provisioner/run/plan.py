@@ -345,14 +345,18 @@ def kept_device(previous: Outcome | None, invalid: Outcome) -> Outcome:
     The outcome of a rerun's row that is invalid now (a masked password, say).
 
     When its previous outcome says the rollout created its device (``created``, or
-    failed at tags on the device it created), the rerun's report must still say so,
-    or a rollback of it would leave that device: the previous outcome is kept, the
+    failed at tags on the device it created), or holds an activation code it issued,
+    the rerun's report must still say so: a rollback of it would leave that device,
+    and a code dropped from the report is lost. The previous outcome is kept, the
     row's problems added to its error, so fixing the report and rerunning it goes
     on from there. Otherwise the row is plainly ``invalid``.
     """
-    if previous is None or previous.device_id is None:
+    if previous is None:
         return invalid
-    if not (made_by_run(previous) or previous.status is Status.CREATED):
+    created = previous.device_id is not None and (
+        made_by_run(previous) or previous.status is Status.CREATED
+    )
+    if not (created or previous.activation_code):
         return invalid
     # A rerun of this rerun's report says the row's problems once, as they are now.
     kept = (previous.error or "").split(f"; {_NOT_RERUN}")[0]

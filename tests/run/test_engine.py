@@ -557,6 +557,38 @@ class TestRerunOfARowInvalidNow:
         )
         assert third.outcomes[2] == outcome  # its problem said once, not twice
 
+    async def test_a_code_the_row_holds_stays_in_the_rerun_report(self) -> None:
+        """A code row the rerun takes again (its tags waited for activation) whose
+        cells are invalid now keeps its code in the report: a code dropped from the
+        report is lost, its pending device left to no row."""
+        api = fake()
+        issued = Outcome(
+            row=2,
+            status=Status.CODE_ISSUED,
+            activation_code="1234567812345678",
+            activation_expiry="2026-12-29T09:00:00Z",
+            tags_deferred=True,
+        )
+        broken = replace(code_row(2, "ws-1", tags=("lobby",)), model=None)
+        broken = replace(
+            broken,
+            problems=(Problem(column="model", value="Toaster", message="unknown"),),
+        )
+
+        again = await provision(
+            manifest_of([broken]),
+            settings(),
+            api=api,
+            previous={2: issued},
+            only_rows=frozenset({2}),
+        )
+
+        outcome = again.outcomes[2]
+        assert outcome.activation_code == issued.activation_code
+        assert outcome.status is Status.CODE_ISSUED
+        assert "not rerun, the row is invalid now" in (outcome.error or "")
+        assert api.count("create_activation_code") == 0
+
     async def test_a_rollback_of_the_rerun_report_deletes_it(
         self, tmp_path: Path
     ) -> None:
