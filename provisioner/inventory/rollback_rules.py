@@ -345,11 +345,11 @@ def _has_row_owner(candidate: Candidate, device: Device) -> bool:
 
 
 def _row_owner_text(candidate: Candidate) -> str:
-    if candidate.workspace_id:
-        return f"workspace {candidate.workspace_id}"
-    if candidate.person_id:
-        return f"person {candidate.person_id}"
-    return "owner (the report names no owner id)"
+    return _owner_words(
+        candidate.workspace_id,
+        candidate.person_id,
+        "owner (the report names no owner id)",
+    )
 
 
 def judge(
@@ -418,11 +418,15 @@ def _owner_mismatch(candidate: Candidate, device: Device) -> str | None:
 
 
 def _owner_text(device: Device) -> str:
-    if device.workspace_id:
-        return f"workspace {device.workspace_id}"
-    if device.person_id:
-        return f"person {device.person_id}"
-    return "no owner"
+    return _owner_words(device.workspace_id, device.person_id, "no owner")
+
+
+def _owner_words(workspace_id: str | None, person_id: str | None, none: str) -> str:
+    if workspace_id:
+        return f"workspace {workspace_id}"
+    if person_id:
+        return f"person {person_id}"
+    return none
 
 
 def after_delete(candidate: Candidate, *, was_missing: bool = False) -> RollbackResult:
