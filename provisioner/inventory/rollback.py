@@ -207,7 +207,8 @@ async def roll_back(
         path = None if dry_run else journal_path
         journal = stack.enter_context(RollbackJournal.open(path, target))
         entries = journal.entries()
-        found = tuple(_journalled(c, entries) for c in plan.candidates)
+        taken = _taken_by_row(entries)
+        found = tuple(_journalled(c, taken) for c in plan.candidates)
         left = [c for c in found if not _is_gone(entries, c)]
         orgs = _Orgs(default=settings.org_id, home=target)
         await orgs.check(api, left, concurrency=settings.concurrency)
@@ -374,24 +375,31 @@ def _is_gone(entries: Mapping[str, RollbackEntry], candidate: Candidate) -> bool
     )
 
 
-def _journalled(
-    candidate: Candidate, entries: Mapping[str, RollbackEntry]
-) -> Candidate:
+def _taken_by_row(entries: Mapping[str, RollbackEntry]) -> dict[int, str]:
+    """
+    For each row, the device an earlier (interrupted) rollback began deleting or
+    deleted, as its journal names it: read once, not once per candidate.
+    """
+    taken: dict[int, str] = {}
+    for entry in entries.values():
+        if entry.row is None:
+            continue
+        if entry.delete_sent or (
+            entry.result is not None and entry.result.status.is_gone
+        ):
+            taken.setdefault(entry.row, entry.device_id)
+    return taken
+
+
+def _journalled(candidate: Candidate, taken: Mapping[int, str]) -> Candidate:
     """
     A lost create's row whose device an earlier, interrupted rollback found by MAC and
     began deleting (or deleted): that device, as the journal names it, so the row
     reads as deleted rather than as finding no device now.
     """
-    if candidate.device_id is not None:
+    if candidate.device_id is not None or candidate.row not in taken:
         return candidate
-    for entry in entries.values():
-        if entry.row != candidate.row:
-            continue
-        if entry.delete_sent or (
-            entry.result is not None and entry.result.status.is_gone
-        ):
-            return replace(candidate, device_id=entry.device_id)
-    return candidate
+    return replace(candidate, device_id=taken[candidate.row])
 
 
 @dataclass(kw_only=True)
