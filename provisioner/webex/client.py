@@ -188,7 +188,7 @@ class ApiClient:
         #: Whether any answer has arrived (see ``first_call_policy``).
         self._answered = False
         #: How far the API's clock is ahead of ours (``clock_offset``), from the
-        #: first answer with a Date header; None until then.
+        #: first answer (zero when it had no readable Date); None until then.
         self._clock_offset: timedelta | None = None
 
     def __repr__(self) -> str:
@@ -656,9 +656,9 @@ class ApiClient:
                 raw = await http.request(method, url, headers, data)
                 answer = answer_from(raw, tracking_id)
                 if self._clock_offset is None:
-                    self._clock_offset = clock_offset(
-                        raw.header("date"), datetime.now(UTC)
-                    )
+                    # Once, on the first answer: without a readable Date, none.
+                    offset = clock_offset(raw.header("date"), datetime.now(UTC))
+                    self._clock_offset = offset or timedelta()
                 self._answered = True
             except Exception as exc:
                 # Connection failures become ApiErrors here, chained to the original
