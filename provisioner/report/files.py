@@ -129,7 +129,7 @@ def report_records(
     numbers; an empty result cell is None.
     """
     width = len(manifest.columns)
-    secret = _password_index(manifest)
+    secret = _field_index(manifest, "password")
     mac = _field_index(manifest, "mac")
     complete = complete_outcomes(manifest, outcomes)
     for row in manifest.rows:
@@ -320,10 +320,6 @@ def rows_to_rerun(outcomes: Mapping[int, Outcome]) -> frozenset[int]:
         if outcome.status.wants_rerun
         or (outcome.status is Status.CODE_ISSUED and outcome.tags_deferred)
     )
-
-
-def _password_index(manifest: Manifest) -> int | None:
-    return _field_index(manifest, "password")
 
 
 def _field_index(manifest: Manifest, name: str) -> int | None:
