@@ -7,7 +7,7 @@ defaults) and passed down explicitly; library code never reads ``os.environ``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from provisioner.models import TagMode
 
@@ -59,11 +59,15 @@ class RateControl:
         initial_rate: where the controller starts before anything pushes back.
         max_rate: a ceiling the controller never exceeds (``--max-rate``); None for none.
         min_rate: a floor it never goes below after backing off.
+        known_limit: the org's limit an earlier command learned (remembered, see
+            ``cli.limits_memory``): the controller starts settled just under it
+            instead of ramping and paying two 429s to learn it again. None: unknown.
     """
 
     initial_rate: float = 20.0
     max_rate: float | None = None
     min_rate: float = 0.5
+    known_limit: float | None = None
 
     def capped(self, ceiling: float) -> RateControl:
         """
@@ -73,7 +77,14 @@ class RateControl:
             initial_rate=min(self.initial_rate, ceiling),
             max_rate=ceiling,
             min_rate=min(self.min_rate, ceiling),
+            known_limit=self.known_limit,
         )
+
+    def knowing(self, limit: float) -> RateControl:
+        """
+        The same control, starting at ``limit`` as a limit learned earlier.
+        """
+        return replace(self, known_limit=limit)
 
 
 DEFAULT_CONCURRENCY = 16
@@ -103,8 +114,21 @@ class Settings:
     #: An org of ``org_rates`` that no row names: it can only be the token's own
     #: org (where rows without ``orgId`` go), which ``GET /people/me`` must confirm.
     rate_org_to_confirm: str | None = None
+    #: Limits earlier commands learned at this API, by org id (``cli.limits_memory``):
+    #: an org's controller starts settled at its own, under any ceiling it has.
+    known_limits: tuple[tuple[str, float], ...] = ()
     tag_mode: TagMode = TagMode.ADD
     dry_run: bool = False
     #: Void an owner's pending code of the row's model from an earlier run and issue
     #: a new one, instead of reporting the row ``code_pending``.
     reissue_codes: bool = False
+
+    def org_controls(self) -> dict[str, RateControl]:
+        """
+        Each org's own rate control, by org id: its ``--max-rate ORG=R`` (else the
+        run's), starting at the limit an earlier command learned there, if any.
+        """
+        controls = dict(self.org_rates)
+        for org, limit in self.known_limits:
+            controls[org] = controls.get(org, self.rate).knowing(limit)
+        return controls

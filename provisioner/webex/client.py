@@ -174,7 +174,7 @@ class ApiClient:
             limiter = OrgRateLimiter(
                 settings.concurrency,
                 settings.rate,
-                by_org=dict(settings.org_rates),
+                by_org=settings.org_controls(),
                 clock=clock,
             )
             # An org told a ceiling that no row names can only be the token's own:

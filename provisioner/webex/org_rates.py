@@ -252,8 +252,9 @@ class OrgRates:
         """
         Say which org the calls without ``orgId`` go to (the token's own).
 
-        When that org was told a ceiling of its own, its lane's controller starts
-        again from it, unless a 429 has taught it something already (the first call,
+        When that org was told a ceiling of its own, or an earlier command learned
+        its limit, its lane's controller starts again from it, unless a 429 has
+        taught it something already (the first call,
         ``GET /people/me``, is what says the org, so little has gone out before).
         Returns True when the lane's controller was replaced. A caller waiting for a
         slot of the old one keeps it (a few calls at most, this being a command's
@@ -272,14 +273,11 @@ class OrgRates:
             return False
         fresh = RateController(control, clock=self._clock, tuning=self._tuning)
         last = self._last_start.get(HOME_ORG)
-        # Keep the ceiling's spacing after the old controller's last start: one
-        # slot reserved and left unused puts the first real one 1/R from now.
-        ceiling = control.max_rate
-        if (
-            ceiling is not None
-            and last is not None
-            and self._clock() < last + 1 / ceiling
-        ):
+        # Keep the new pace's spacing after the old controller's last start (a
+        # ceiling's, or a remembered limit's, whose bucket the first calls have just
+        # drained): one slot reserved and left unused puts the first real one 1/R
+        # from now.
+        if last is not None and self._clock() < last + 1 / fresh.rate_nowait():
             fresh.reserve_nowait()
         self._lanes[HOME_ORG] = fresh
         return True

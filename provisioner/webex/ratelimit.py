@@ -61,6 +61,8 @@ worse on the emulator's 50/s, burst 10 (median 94.9% of the limit over three run
 against 96.4% when the second, informative 429 is paid).
 
 ``RateControl.max_rate`` is a hard ceiling in every phase; ``min_rate`` a floor.
+``RateControl.known_limit``, a limit an earlier command learned in the org, starts
+the controller settled at it: the pauses that learned it are not paid again.
 
 Past 450 lines on purpose: the controller's phases (ramp, search, settle) are one
 state machine whose rules refer to each other; the comments that say why each number
@@ -312,6 +314,11 @@ class RateController:
         #: Bumped whenever waiting callers must re-reserve (rate jump or pause).
         #: Only its changes matter, never its value (hence the pragma).
         self.epoch = 0  # pragma: no mutate
+        if control.known_limit is not None:
+            # A limit an earlier command learned here: run just under it from the
+            # first start, as after learning it (the bucket is full, and a limit that
+            # fell since is followed down by the 429s it brings).
+            self._settle(control.known_limit)
 
     def rate_nowait(self) -> float:
         """

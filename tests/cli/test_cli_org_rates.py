@@ -109,6 +109,28 @@ def test_the_tokens_own_org_is_told_by_its_id(base_url: str, tmp_path: Path) -> 
     assert refused_by_org(base_url).get(HOME_ID, 0) == 0
 
 
+def test_the_next_command_starts_at_the_limit_one_learned(
+    base_url: str, tmp_path: Path
+) -> None:
+    """
+    A run learns the token's own org's 10/s from its 429s and remembers it (by
+    the org's id, in XDG_STATE_HOME); the next run there starts at it, and the
+    API refuses none of its calls.
+    """
+    rows: dict[str | None, int] = {None: 20}
+
+    cold, _ = run_partner(base_url, tmp_path / "a", rows)
+    cold_refused = refused_by_org(base_url).get(HOME_ID, 0)
+    warm, _ = run_partner(base_url, tmp_path / "b", rows)
+
+    assert cold.exit_code == warm.exit_code == 0, warm.output
+    assert cold_refused >= 1
+    assert "limited this org to about" in cold.stdout
+    assert refused_by_org(base_url).get(HOME_ID, 0) == 0
+    assert "Ran at the limit an earlier command learned for this org" in warm.stdout
+    assert "Run: 20 rows · created 20" in warm.stdout
+
+
 def test_an_org_taken_for_the_tokens_that_is_not_stops_the_run(
     base_url: str, tmp_path: Path
 ) -> None:

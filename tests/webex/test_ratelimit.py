@@ -422,6 +422,48 @@ class TestLearning:
         assert stats.rate <= 60.0
         assert stats.rate_limited_events <= 6
 
+    def test_a_remembered_limit_is_not_learned_again(self) -> None:
+        """The next command in an org starts at the limit the last one learned:
+        settled from its first start, no 429, 97% of the limit or more over a
+        40-second run (the cold run pays two pauses for the same limit)."""
+        cold = simulate(2000, limit=50.0, burst=10)
+        learned = cold.controller.statistics().ceiling
+        assert learned is not None
+        assert cold.controller.statistics().rate_limited_events == 2
+
+        warm = simulate(
+            2000, limit=50.0, burst=10, control=RateControl(known_limit=learned)
+        )
+
+        stats = warm.controller.statistics()
+        assert stats.phase is Phase.SETTLED
+        assert stats.rate_limited_events == 0
+        assert warm.rejected == 0
+        assert (2000 - 10) / 50.0 / warm.wall > 0.97
+        assert (2000 - 10) / 50.0 / cold.wall < 0.97
+
+    def test_a_remembered_limit_that_fell_is_followed_down(self) -> None:
+        """Remembered at 60/s where the bucket now gives 50/s: the 429s it brings
+        take the controller under 50/s, as after any learning."""
+        run = simulate(
+            3000, limit=50.0, burst=10, control=RateControl(known_limit=60.0)
+        )
+
+        stats = run.controller.statistics()
+        assert stats.rate_limited_events >= 1
+        assert stats.ceiling is not None
+        assert 50.0 * 0.9 <= stats.ceiling <= 50.0
+        assert run.rejected / 3000 < 0.01
+
+    def test_a_ceiling_beats_a_remembered_limit(self) -> None:
+        """--max-rate still caps: a remembered 50/s under a 30/s ceiling runs at 30."""
+        control = RateControl().capped(30.0).knowing(50.0)
+        controller = RateController(control, clock=FakeClock())
+
+        stats = controller.statistics()
+        assert stats.phase is Phase.SETTLED
+        assert stats.rate == 30.0
+
     def test_oscillation_is_bounded_after_settling(self) -> None:
         """A long run at a fixed limit adds at most a probe or two after settling."""
         run = simulate(15_000, limit=50.0, burst=10)
