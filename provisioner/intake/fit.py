@@ -87,6 +87,11 @@ def fit_problems(
                 ),
             )
         )
+    # The reference states no rule for the password beyond its presence: POST
+    # /devices' `password` is a plain string, "only required with third party
+    # devices" (shared/specs/webex-device.openapi.json; webex-devices-api.md §4.6),
+    # and no minimum length or character rule is given there or in the emulator. So
+    # none is checked, nor claimed in the message: the API has the last word.
     if model.needs_password and password is None and mac is not None:
         column = "password" if "password" in values else "model"
         problems.append(
@@ -97,8 +102,8 @@ def fit_problems(
                     "the password was masked in the report; type it again"
                     if masked
                     else f"the {model.display_name} is a third-party device and "
-                    "needs a password (its SIP password, at least 8 characters): "
-                    "add a password column and fill it in"
+                    "needs a password (its SIP password): add a password column "
+                    "and fill it in"
                 ),
             )
         )

@@ -86,6 +86,16 @@ class TestCells:
         )
         assert row.password == "Sip-pass-77"
 
+    def test_a_short_password_is_left_to_the_api(self) -> None:
+        """The reference gives no length rule for the password: none is invented."""
+        (row,) = rows_of(
+            ("mac", "model", "workspaceId", "password"),
+            ("00AABB112244", "Polycom VVX 411", WS, "abc"),
+        )
+
+        assert row.problems == ()
+        assert row.password == "abc"
+
     @pytest.mark.parametrize(("width", "letter"), [(3, "D"), (26, "AA"), (27, "AB")])
     def test_a_cell_past_the_header_is_named_by_its_column_letter(
         self, width: int, letter: str
@@ -302,7 +312,7 @@ class TestModelFit:
                 value,
                 (
                     "the Phone X is a third-party device and needs a password (its SIP "
-                    "password, at least 8 characters): add a password column and fill it in"
+                    "password): add a password column and fill it in"
                 ),
             )
         ]
