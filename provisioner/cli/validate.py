@@ -18,6 +18,7 @@ from provisioner.cli.live_checks import live_options, run_live_checks
 from provisioner.errors import ManifestError
 from provisioner.intake.catalogue import load_catalogue
 from provisioner.intake.manifest import PASSWORD_MASK, load_manifest
+from provisioner.intake.repeats import repeated_code_warnings
 from provisioner.models import Manifest, Problem, Row
 from provisioner.report.cells import code_problem
 
@@ -202,6 +203,9 @@ def _summary(
             entry = catalogue.resolve(model)
             names.append(f"{entry.display_name if entry else model} ×{count}")
         lines.append("  models: " + ", ".join(names))
+    # Warnings leave the rows valid: each row may well be meant.
+    valid = (row for row in rows if row.number not in problems)
+    lines.extend(f"  warning: {text}" for text in repeated_code_warnings(valid))
     if invalid:
         lines.append(
             f"{_count(invalid, 'row')} to fix; a run skips invalid rows and reports "

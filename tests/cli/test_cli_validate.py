@@ -153,3 +153,24 @@ def test_names_are_pointed_to_the_live_checks_until_they_ran(tmp_path: Path) -> 
     assert any(advice in line for line in offline)
     assert not any("name their owner" in line for line in live)
     assert [line for line in offline if advice not in line] == live
+
+
+def test_code_rows_repeated_are_a_warning_not_a_problem(tmp_path: Path) -> None:
+    """Two code rows for one owner and model stay valid (exit 0); a warning in the
+    summary names both rows, the owner and the model."""
+    path = _write(
+        tmp_path / "m.csv",
+        "mac,model,workspaceId",
+        f",Cisco 8851,{WS}",
+        f"0A0000000001,Cisco 8851,{WS}",
+        f",8851,{WS}",
+    )
+
+    result = CliRunner().invoke(main, ["validate", str(path)])
+
+    assert result.exit_code == 0, result.output
+    assert "3 rows, 3 valid, 0 invalid" in result.output
+    assert (
+        f"  warning: rows 2 and 4 each ask for an activation code for the same owner "
+        f"(workspace {WS}) and model (Cisco 8851): each row issues its own code."
+    ) in result.output
