@@ -163,6 +163,9 @@ def describe_preflight(
             f"  {noun} {', '.join(map(str, numbers))}: the MAC is already registered "
             "to the row's own owner; a run adopts that device"
         )
+    lines.extend(
+        f"  warning: {warning}" for _, warning in sorted(checked.other_models.items())
+    )
     lines.append(f"  owners: {len(checked.owners)} looked up, {missing} not found")
     if checked.names_looked_up:
         lines.append(

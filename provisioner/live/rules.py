@@ -12,7 +12,8 @@ Decide what the live checks' answers mean for each row: pure, no I/O.
   ``owner_problems`` (a 404 or a refused id), ``with_catalogue`` (the offline model
   checks again, against the org's own supported models);
 - ``decide``: all of it at once, giving the ``Preflight`` value that the CLI prints
-  and the engine's dry run reads.
+  and the engine's dry run reads; an adoptable device of another model than its row
+  says is a warning there (``live.adoption``), not a problem.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 
 from provisioner.intake.catalogue import Catalogue
 from provisioner.intake.manifest import RawTable, build_manifest
+from provisioner.live.adoption import adopted_model_warning, other_model
 from provisioner.models import Device, Manifest, OwnerKind, Problem, Row
 from provisioner.webex.protocol import MacState, Owner, SupportedModel
 
@@ -89,6 +91,8 @@ class MacHolder:
     owner_id: str | None = None
     owner_name: str | None = None
     org_id: str | None = None
+    #: The device's model as the API shows it (``Device.product``).
+    product: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,6 +112,9 @@ class Preflight:
             words a person can act on; the rows are not marked invalid for those.
         names_looked_up: distinct owner names (workspace names, emails) looked up.
         names_unresolved: rows whose owner name matched no owner, or several.
+        other_models: adoptable rows whose device the org holds as another model
+            than the row says, with the warning that says so (by row number); a
+            run adopts them all the same.
     """
 
     manifest: Manifest
@@ -119,6 +126,7 @@ class Preflight:
     warnings: tuple[str, ...] = ()
     names_looked_up: int = 0
     names_unresolved: int = 0
+    other_models: Mapping[int, str] = dataclasses.field(default_factory=dict)
 
     @property
     def invalid_rows(self) -> tuple[Row, ...]:
@@ -392,6 +400,7 @@ def decide(manifest: Manifest, answers: Answers, org_id: str | None) -> Prefligh
     live: dict[int, tuple[Problem, ...]] = {}
     adoptable: set[int] = set()
     in_use: set[int] = set()
+    other_models: dict[int, str] = {}
     for row in manifest.rows:
         problems: list[Problem] = []
         if row.mac is not None:
@@ -402,6 +411,10 @@ def decide(manifest: Manifest, answers: Answers, org_id: str | None) -> Prefligh
             problems.extend(found)
             if state is not None and state.state == "UNAVAILABLE":
                 (in_use if found else adoptable).add(row.number)
+            if row.number in adoptable and holder is not None:
+                warning = _other_model_warning(manifest, row, holder, answers)
+                if warning is not None:
+                    other_models[row.number] = warning
         owner = owner_key(row, org_id)
         if owner is not None:
             problems.extend(owner_problems(manifest, row, answers.owners.get(owner)))
@@ -415,7 +428,22 @@ def decide(manifest: Manifest, answers: Answers, org_id: str | None) -> Prefligh
         owners=dict(answers.owners),
         supported=answers.supported,
         warnings=tuple(dict.fromkeys(answers.warnings)),
+        other_models=other_models,
     )
+
+
+def _other_model_warning(
+    manifest: Manifest, row: Row, holder: MacHolder, answers: Answers
+) -> str | None:
+    """
+    Warn when the device a row would adopt is another model than the row says.
+    """
+    assert row.mac is not None
+    org_has = other_model(holder.product, row.model, answers.supported)
+    if org_has is None:
+        return None
+    said = cell_text(manifest, row, "model") or row.model or ""
+    return adopted_model_warning(row.number, row.mac, said, org_has)
 
 
 def _named(
@@ -445,4 +473,5 @@ def holder_of(device: Device, org: str | None) -> MacHolder:
         owner_kind=kind,
         owner_id=device.owner_id,
         org_id=device.org_id or org,
+        product=device.product,
     )

@@ -590,6 +590,8 @@ class _Run:
                 self.owners[row.owner_id] = None
         for warning in checked.warnings:
             log.warning("live_check_skipped", reason=warning)
+        for number, warning in sorted(checked.other_models.items()):
+            log.warning("adopted_model_differs", row=number, reason=warning)
 
     async def _resolve_owner_names(self) -> None:
         """

@@ -16,7 +16,9 @@ first started: the create was ours, and the row reports ``created`` (this run, o
 journalled one, sent that create); stamped before: the device was there already
 (``adopted``: a rollback never deletes it). Found with another owner: failed, naming
 the owner. Not found: the create did not happen, so it is sent again, at most
-``plan.MAX_CREATES`` times in all.
+``plan.MAX_CREATES`` times in all. An adopted device of another model than the row
+says is kept as it is (the API cannot change a model), and the row's ``error`` cell
+says so (``live.adoption``); the row is still ``adopted``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,12 @@ from provisioner.errors import (
     MacInUseError,
     OutcomeUnknownError,
     TransientError,
+)
+from provisioner.live.adoption import (
+    adopted_model_note,
+    model_name,
+    other_model,
+    planned_model_note,
 )
 from provisioner.models import Device, Outcome, Row, Status
 from provisioner.run import pending, plan
@@ -131,7 +139,12 @@ async def provision_mac_row(
                 ctx, row, unknown=resumed, look_first=resumed or had_device
             )
             status = plan.rerun_status(status, device.id, previous)
-            base = Outcome(row=row.number, status=status, device_id=device.id)
+            base = Outcome(
+                row=row.number,
+                status=status,
+                device_id=device.id,
+                error=_adopted_model_note(ctx, row, device, status),
+            )
             ctx.journal.mark_created(base)
         await apply_tags(ctx, row, base, device)
     except RowFailedError as failed:
@@ -199,6 +212,21 @@ def _found_status(ctx: RowContext, row: Row, found: Device, unknown: bool) -> St
     """
     since = ctx.journal.started_at(row.number)
     return plan.found_status(found, since, unknown=unknown, earlier=ctx.earlier)
+
+
+def _adopted_model_note(
+    ctx: RowContext, row: Row, device: Device, status: Status
+) -> str | None:
+    """
+    The words beside a row whose adopted device the org holds as another model (its
+    model cannot be changed: the person must know the org's device is not the row's).
+    """
+    if status is not Status.ADOPTED or row.model is None:
+        return None
+    org_has = other_model(device.product, row.model, ctx.supported)
+    if org_has is None:
+        return None
+    return adopted_model_note(model_name(row.model, ctx.supported), org_has)
 
 
 def _claim(
@@ -290,6 +318,10 @@ async def dry_run_row(ctx: RowContext, row: Row, owners: OwnerCache) -> Outcome:
     except RowFailedError as failed:
         return failed.outcome
     text = plan.dry_run_text(row, found, earlier, reissue=ctx.settings.reissue_codes)
+    org_has = other_model(found.product, row.model, ctx.supported) if found else None
+    if org_has is not None and row.model is not None:
+        said = model_name(row.model, ctx.supported)
+        text = f"{text}, {planned_model_note(said, org_has)}"
     return replace(base, plan=text)
 
 

@@ -677,3 +677,74 @@ def test_validate_live_clean_manifest(process_emulator: str, tmp_path: Path) -> 
     assert result.exit_code == 0, result.output
     assert "2 rows, 2 valid, 0 invalid" in result.output
     assert "owners: 2 looked up, 0 not found" in result.output
+
+
+async def test_a_device_of_another_model_is_adoptable_with_a_warning(
+    emulator: Any, tmp_path: Path
+) -> None:
+    """The org holds the row's MAC for the row's owner as a Cisco 8865; the row says
+    8851: the row stays valid and adoptable, and a warning names row, MAC and both."""
+    from provisioner.intake.manifest import load_manifest
+    from provisioner.live.preflight import preflight
+    from provisioner.settings import Settings
+    from provisioner.webex.client import ApiClient
+
+    store, now = emulator.state.store, emulator.state.clock.now()
+    store.create_by_mac(
+        {"mac": IN_USE_OWN, "model": "DMS Cisco 8865", "workspaceId": WS[0]}, now, 400
+    )
+    store.create_by_mac(
+        {"mac": IN_USE_ELSEWHERE, "model": "DMS Cisco 8851", "workspaceId": WS[0]},
+        now,
+        400,
+    )
+    path = tmp_path / "m.csv"
+    path.write_text(
+        "mac,model,workspaceId\n"
+        f"{IN_USE_OWN},8851,{WS[0]}\n"
+        f"{IN_USE_ELSEWHERE},Cisco 8851,{WS[0]}\n",
+        encoding="utf-8",
+    )
+    settings = Settings(token=emulator.token, base_url=emulator.base_url)
+
+    async with ApiClient(settings) as api:
+        checked = await preflight(load_manifest(path), api)
+
+    assert checked.adoptable == frozenset({2, 3})
+    assert problems_by_row(checked.manifest) == {}
+    assert list(checked.other_models) == [2]
+    assert checked.other_models[2].startswith(
+        f"row 2: MAC {IN_USE_OWN} is already registered to the row's owner as a "
+        "Cisco 8865, but the row says 8851;"
+    )
+    assert writes_in(emulator.stats()) == {}
+
+
+def test_validate_live_warns_of_another_model(
+    process_emulator: str, tmp_path: Path
+) -> None:
+    """validate --live: exit 0 (the row is valid), with the model warning printed."""
+    from click.testing import CliRunner
+
+    from provisioner.cli import main
+    from provisioner.emulator import DEFAULT_TOKEN
+
+    admin = process_emulator.removesuffix("/v1") + "/_emulator"
+    _http("POST", f"{admin}/reset")
+    body = {"mac": IN_USE_OWN, "model": "DMS Cisco 8865", "workspaceId": WS[0]}
+    _http("POST", f"{process_emulator}/devices", body, DEFAULT_TOKEN)
+    path = tmp_path / "m.csv"
+    path.write_text(f"mac,model,workspaceId\n{IN_USE_OWN},Cisco 8851,{WS[0]}\n")
+
+    result = CliRunner().invoke(
+        main,
+        ["validate", str(path), "--live", "--base-url", process_emulator],
+        env={"WEBEX_ACCESS_TOKEN": DEFAULT_TOKEN},
+    )
+
+    assert result.exit_code == 0, result.output
+    assert (
+        f"  warning: row 2: MAC {IN_USE_OWN} is already registered to the row's owner "
+        "as a Cisco 8865, but the row says Cisco 8851; a run adopts that device as it "
+        "is (its model is not changed)"
+    ) in result.output

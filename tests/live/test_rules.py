@@ -15,6 +15,7 @@ from provisioner.live.rules import (
     MacHolder,
     OwnerKey,
     OwnerLookup,
+    Preflight,
     cell_text,
     decide,
     describe_owner,
@@ -100,6 +101,9 @@ class TestOwnerWords:
             org_id="org-b",
         )
         assert holder_of(on_none, None).owner_kind is None
+        assert holder_of(Device(id="d4", product="Cisco 8865"), None).product == (
+            "Cisco 8865"
+        )
 
 
 class TestOwnDevice:
@@ -358,3 +362,44 @@ def test_each_owner_is_looked_up_once_in_its_rows_org() -> None:
         OwnerKey(OwnerKind.WORKSPACE, "w-1", "org-run"),
         OwnerKey(OwnerKind.PERSON, "p-1", "org-9"),
     ]
+
+
+class TestAdoptedAsAnotherModel:
+    """A device of the row's own owner is adoptable whatever its model; another model
+    than the row says is a warning naming row, MAC and both models, not a problem."""
+
+    MANIFEST = manifest_of(("mac", "model", "workspaceId"), (MAC, "8851", WS))
+
+    def checked(self, product: str, owner: str = WS) -> Preflight:
+        holder = MacHolder(
+            device_id="d-1",
+            owner_kind=OwnerKind.WORKSPACE,
+            owner_id=owner,
+            product=product,
+        )
+        answers = Answers(
+            states={(None, MAC): MacState(mac=MAC, state="UNAVAILABLE")},
+            holders={(None, MAC): holder},
+        )
+        return decide(self.MANIFEST, answers, None)
+
+    def test_another_model_is_warned_of(self) -> None:
+        checked = self.checked("Cisco 8865")
+
+        assert (checked.adoptable, checked.live_problems) == (frozenset({2}), {})
+        assert checked.other_models == {
+            2: (
+                f"row 2: MAC {MAC} is already registered to the row's owner as a "
+                "Cisco 8865, but the row says 8851; a run adopts that device as it is "
+                "(its model is not changed): correct the row's model, or delete that "
+                "device first (Control Hub, Devices) if it is to be replaced"
+            )
+        }
+
+    def test_the_same_model_is_not(self) -> None:
+        assert self.checked("Cisco 8851").other_models == {}
+
+    def test_a_device_held_elsewhere_is_a_problem_not_this_warning(self) -> None:
+        checked = self.checked("Cisco 8865", owner="another-workspace")
+
+        assert (checked.in_use, checked.other_models) == (frozenset({2}), {})
