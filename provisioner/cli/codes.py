@@ -7,8 +7,11 @@ whose devices never activated, applies tags that waited for activation, and writ
 new complete report (mode 0600: it holds codes). While it works it keeps a journal
 beside that report, as a run does (each new code is kept there before the old
 device is deleted), so the same command after a kill or a Ctrl-C carries on where
-it stopped; the journal goes once the report is written. The decisions live in
-``provisioner.codes``; this module is the translator.
+it stopped; the journal goes once the report is written. The rows of an org the
+token may not act for (a partner's report) are not read (``codes_orgs``): they are
+listed as not checked, and those whose code ``--renew`` would renew fail with their
+org's reason, keeping their code; the other orgs go on. The decisions live in
+``provisioner.live.code_rules``; this module is the translator.
 """
 
 from __future__ import annotations
@@ -25,6 +28,14 @@ import anyio
 import click
 
 from provisioner.cli.codes_listing import render_listing, render_renewal
+from provisioner.cli.codes_orgs import (
+    LIST_CODES,
+    RENEW_CODES,
+    check_orgs,
+    refuse_unfinished,
+    refused_rows,
+    renewal_changes_by_org,
+)
 from provisioner.cli.common import (
     ConnectionOptions,
     build_settings,
@@ -38,20 +49,14 @@ from provisioner.cli.history import group_by_option, group_column, story_of_repo
 from provisioner.live import code_rules
 from provisioner.live import codes as lifecycle
 from provisioner.live.code_rules import CodeEntry, CodeState
-from provisioner.live.orgs import org_key
-from provisioner.live.preflight import name_orgs
 from provisioner.live.target import resolve_target
 from provisioner.logs import configure_logging
 from provisioner.models import (
-    Changes,
     Manifest,
-    OrgChanges,
-    OrgInfo,
     Outcome,
     RunKind,
     RunStats,
     Status,
-    Target,
 )
 from provisioner.report.files import (
     load_report,
@@ -62,16 +67,10 @@ from provisioner.report.files import (
 from provisioner.report.safety import prepare_folders, refuse_inputs, set_aside
 from provisioner.run.code_rows import code_renewer
 from provisioner.run.journal import Journal, Phase, journal_path_for
-from provisioner.run.orgs import is_multi_org
 from provisioner.settings import Settings
 from provisioner.webex.client import ApiClient
 
-__all__ = [
-    "codes_command",
-    "renewal_changes",
-    "renewals_by_org",
-    "renewed_report_path",
-]
+__all__ = ["codes_command", "renewed_report_path"]
 
 _RENEWED_STEM = re.compile(r"^(?P<base>.*)-renewed(?:-(?P<n>\d+))?$")
 
@@ -152,7 +151,12 @@ def codes_command(
     --renew, with the renewed ones) are also written as a printable sheet, one line
     per code with owner, model, the code and its expiry.
 
-    Exit status: 0 done, 1 some renewal or tag step failed, 2 nothing could start.
+    The rows of an org the token may not act for (a partner's report) are not
+    read: they are listed as not checked, with the org's reason, and with --renew
+    those whose code is expired or expiring by the report fail, keeping their code.
+
+    Exit status: 0 done, 1 some renewal or tag step failed or an org refused the
+    token, 2 nothing could start.
     """
     with command_errors() as where:
         paths = _output_paths(report, output) if renew else ()
@@ -218,22 +222,25 @@ def codes_command(
                 group_by=group,
             )
             click.echo(f"{count} pending activation codes written to {sheet_path}")
+        # Rows an org did not let the command read: partly done, as a run with
+        # a refused org is.
+        unchecked = any(e.state is CodeState.UNCHECKED for e in entries)
         if not renew:
-            raise SystemExit(EXIT_OK)
+            raise SystemExit(EXIT_FAILED_ROWS if unchecked else EXIT_OK)
     # Against the report's codes: a row a stopped renewal already renewed counts.
     before = [replace(e, outcome=outcomes[e.row.number]) for e in entries]
     for line in render_renewal(before, updated, paths):
         click.echo(line)
     failed = any(o.status is Status.FAILED for o in updated.values())
-    raise SystemExit(EXIT_FAILED_ROWS if failed else EXIT_OK)
+    raise SystemExit(EXIT_FAILED_ROWS if failed or unchecked else EXIT_OK)
 
 
 @dataclass(slots=True, kw_only=True)
 class _Work:
     """
-    What the command does against the API: inspect the codes, then (with ``renew``)
-    confirm and renew, journalled at ``journal_path``. ``now`` becomes the API's
-    once its first answer has read that clock.
+    What the command does against the API: check the report's orgs, inspect the
+    codes, then (with ``renew``) confirm and renew, journalled at ``journal_path``.
+    ``now`` becomes the API's once its first answer has read that clock.
     """
 
     settings: Settings
@@ -260,6 +267,18 @@ class _Work:
             target = await resolve_target(api, settings)
             # Expiry is the API's: judged by its clock, which that answer read.
             self.now = api.server_now()
+            # A partner's report: an org that refuses the token leaves its own
+            # rows unread, not the command stopped at their first read.
+            code_rows = [row for row, _ in code_rules.issued_rows(manifest, outcomes)]
+            orgs = await check_orgs(
+                api,
+                code_rows,
+                default_org=settings.org_id,
+                home=target,
+                then=RENEW_CODES if self.renew else LIST_CODES,
+                concurrency=settings.concurrency,
+            )
+            refused = refused_rows(code_rows, orgs, settings.org_id, target.org_id)
             try:
                 done: dict[int, Outcome] = {}
                 unfinished: frozenset[int] = frozenset()
@@ -271,6 +290,7 @@ class _Work:
                         self.journal_path, target, rows, clock=api.server_now
                     )
                     done, unfinished = _carried_over(journal)
+                    refuse_unfinished(unfinished, refused)
                 entries = await lifecycle.inspect_codes(
                     manifest,
                     {**outcomes, **done},
@@ -278,12 +298,18 @@ class _Work:
                     now=self.now,
                     within=self.within,
                     org_id=settings.org_id,
+                    refused=refused,
                 )
                 if journal is not None:
+                    failing = self._refused_renewals(entries)
                     confirm_changes(
                         target,
-                        await _renewal_changes_by_org(
-                            entries, api, target, settings, unfinished
+                        renewal_changes_by_org(
+                            entries,
+                            orgs,
+                            default_org=settings.org_id,
+                            own_org=target.org_id,
+                            unfinished=unfinished,
                         ),
                         yes=self.yes,
                         command="provisioner codes --renew",
@@ -295,7 +321,7 @@ class _Work:
                         tag_mode=settings.tag_mode,
                         unfinished=unfinished,
                     )
-                    updated = {**done, **renewed}
+                    updated = {**done, **failing, **renewed}
             except BaseException:
                 if journal is not None:
                     _let_go(journal)
@@ -311,6 +337,18 @@ class _Work:
             worked=Counter(outcome.status for outcome in updated.values()),
         )
         return entries, updated, stats, journal
+
+    def _refused_renewals(self, entries: Sequence[CodeEntry]) -> dict[int, Outcome]:
+        """
+        The rows of refused orgs whose code is due for renewal by the report: each
+        fails with its org's reason and keeps its code.
+        """
+        failing = {}
+        for entry in entries:
+            outcome = code_rules.refused_renewal(entry, self.now, self.within)
+            if outcome is not None:
+                failing[entry.row.number] = outcome
+        return failing
 
 
 def _carried_over(journal: Journal) -> tuple[dict[int, Outcome], frozenset[int]]:
@@ -343,83 +381,6 @@ def _let_go(journal: Journal) -> None:
         journal.discard()
     else:
         journal.close()
-
-
-def renewal_changes(
-    entries: Sequence[CodeEntry], unfinished: frozenset[int] = frozenset()
-) -> Changes:
-    """
-    Count what ``--renew`` writes: a code per renewal (voiding the old code by
-    deleting its pending device), tags on each activated device whose tags waited.
-    ``unfinished`` rows are renewals a stopped renewal began: they are carried on.
-    """
-    renewing = [
-        entry
-        for entry in entries
-        if code_rules.wants_renewal(entry) or entry.row.number in unfinished
-    ]
-    return Changes(
-        codes=len(renewing),
-        voided_codes=sum(1 for entry in renewing if entry.device is not None),
-        tag_updates=sum(
-            1
-            for entry in entries
-            if entry not in renewing and entry.needs_tags and entry.device is not None
-        ),
-    )
-
-
-def renewals_by_org(
-    entries: Sequence[CodeEntry],
-    default_org: str | None,
-    own_org: str | None,
-    unfinished: frozenset[int] = frozenset(),
-) -> dict[str | None, list[CodeEntry]]:
-    """
-    Group the rows ``--renew`` changes (a code renewed, or tags applied) by the org
-    they are in, orgs in report order; rows that spell out the token's own org go
-    with the rows that name none (``live.orgs.org_key``).
-    """
-    groups: dict[str | None, list[CodeEntry]] = {}
-    for entry in entries:
-        changes = (
-            code_rules.wants_renewal(entry)
-            or entry.row.number in unfinished
-            or (entry.needs_tags and entry.device is not None)
-        )
-        if changes:
-            key = org_key(entry.row.org_id, default_org, own_org)
-            groups.setdefault(key, []).append(entry)
-    return groups
-
-
-async def _renewal_changes_by_org(
-    entries: Sequence[CodeEntry],
-    api: ApiClient,
-    target: Target,
-    settings: Settings,
-    unfinished: frozenset[int] = frozenset(),
-) -> Changes:
-    """
-    What ``--renew`` writes, and, when that is in other orgs than the command's own
-    (a partner's report), org by org with each org's name and id, as a run confirms.
-    """
-    changes = renewal_changes(entries, unfinished)
-    default = settings.org_id
-    groups = renewals_by_org(entries, default, target.org_id, unfinished)
-    if not is_multi_org(list(groups), default):
-        return changes
-    home = OrgInfo(key=default, id=target.org_id, name=target.org_name)
-    others = [OrgInfo(key=key, id=key) for key in groups if key != default]
-    named = await name_orgs(api, others, concurrency=settings.concurrency)
-    infos = {default: home, **{info.key: info for info in named}}
-    orgs = tuple(
-        OrgChanges(
-            org=infos[key], rows=len(group), changes=renewal_changes(group, unfinished)
-        )
-        for key, group in groups.items()
-    )
-    return replace(changes, orgs=orgs)
 
 
 def renewed_report_path(report: Path) -> Path:

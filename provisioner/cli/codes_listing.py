@@ -2,7 +2,8 @@
 What ``provisioner codes`` prints: the codes by state, and what ``--renew`` did.
 
 Codes are secrets: the listing shows only their last four digits unless asked
-(``--show-codes``), and then grouped as people read them off.
+(``--show-codes``), and then grouped as people read them off. Rows of an org that
+refused the token are listed apart, as not checked, each org's reason said once.
 """
 
 from __future__ import annotations
@@ -36,7 +37,12 @@ def render_listing(
     Return the listing's lines: counts, then the rows of each state.
     """
     by_state = {state: [e for e in entries if e.state is state] for state in CodeState}
-    counts = " · ".join(f"{state.value} {len(by_state[state])}" for state in CodeState)
+    counts = " · ".join(
+        f"{state.value} {len(by_state[state])}"
+        for state in CodeState
+        # Only a partner's report with a refused org has unchecked rows to count.
+        if state is not CodeState.UNCHECKED or by_state[state]
+    )
     heading = (
         f"{report}: {len(entries)} activation codes as of {_when(now)} "
         f"(expiring = within {_span(within)})"
@@ -50,6 +56,7 @@ def render_listing(
                 _entry_line(entry, now, show_codes=show_codes)
                 for entry in by_state[state]
             )
+    lines.extend(_refused_org_lines(by_state[CodeState.UNCHECKED]))
     deferred = [e for e in entries if e.outcome.tags_deferred]
     due = [e for e in deferred if e.needs_tags]
     renewable = [] if renewing else [e for e in entries if code_rules.wants_renewal(e)]
@@ -102,6 +109,24 @@ def _entry_line(entry: CodeEntry, now: datetime, *, show_codes: bool) -> str:
     return "  ".join(parts)
 
 
+def _refused_org_lines(unchecked: Sequence[CodeEntry]) -> list[str]:
+    """
+    Each refused org once, after its rows: which rows, and why none was read.
+    """
+    rows: dict[str, list[int]] = {}
+    reasons: dict[str, str] = {}
+    for entry in unchecked:
+        assert entry.refused_org is not None  # unchecked rows have one
+        org = entry.refused_org.info
+        rows.setdefault(org.label(), []).append(entry.row.number)
+        reasons[org.label()] = org.refused or ""
+    return [
+        f"  {label}, row{'s' if len(numbers) > 1 else ''} "
+        f"{', '.join(map(str, numbers))}: {reasons[label]}"
+        for label, numbers in rows.items()
+    ]
+
+
 def _owner_cell(row: Row) -> str:
     """
     The owner as the row named it: its name or email, else the tail of its id.
@@ -139,19 +164,33 @@ def render_renewal(
         and not o.tags_deferred
         and o.activation_code == old[n].activation_code
     )
-    failed = sorted(n for n, o in updated.items() if o.status is Status.FAILED)
     lines = [""]
     lines.append(f"renewed {len(renewed)} codes" + _rows(renewed))
     lines.append(f"applied deferred tags on {len(tagged)} rows" + _rows(tagged))
-    for number in failed:
-        outcome = updated[number]
-        details = [f"HTTP {outcome.http_status}"] if outcome.http_status else []
-        if outcome.tracking_id:
-            details.append(f"tracking id {outcome.tracking_id}")
-        extra = f" ({', '.join(details)})" if details else ""
-        lines.append(f"row {number} failed: {outcome.error}{extra}")
+    lines.extend(_failure_lines(updated))
     for path in paths:
         lines.append(f"new report: {path}")
+    return lines
+
+
+def _failure_lines(updated: Mapping[int, Outcome]) -> list[str]:
+    """
+    One line per failure, rows that failed alike (a refused org's) on one line.
+    """
+    alike: dict[tuple[str | None, int | None, str | None], list[int]] = {}
+    for number in sorted(updated):
+        outcome = updated[number]
+        if outcome.status is Status.FAILED:
+            why = (outcome.error, outcome.http_status, outcome.tracking_id)
+            alike.setdefault(why, []).append(number)
+    lines = []
+    for (error, http_status, tracking_id), numbers in alike.items():
+        details = [f"HTTP {http_status}"] if http_status else []
+        if tracking_id:
+            details.append(f"tracking id {tracking_id}")
+        extra = f" ({', '.join(details)})" if details else ""
+        which = f"row{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}"
+        lines.append(f"{which} failed: {error}{extra}")
     return lines
 
 

@@ -6,7 +6,10 @@ as a pure function of the row's outcome, the device found for it (or None) and t
 time now, so it is tested with a moved clock and no server. ``match_devices`` pairs
 code rows with an owner's devices when the report holds no device id.
 ``with_report_owners`` gives a row that named its owner by name the id its run
-resolved the name to. ``codes.py`` makes the calls and delegates every decision here.
+resolved the name to. A row of an org the token may not act for (a partner's
+report) is not read at all: it is ``unchecked``, and ``refused_renewal`` says whether
+``--renew`` owes it a code it cannot give. ``codes.py`` makes the calls and delegates
+every decision here.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from provisioner.live.orgs import OrgAccess
 from provisioner.live.owner_rules import resolved_owner_id
 from provisioner.models import Device, Manifest, Outcome, Row, Status, utc_moment
 
@@ -35,6 +39,8 @@ __all__ = [
     "owner_key",
     "parse_within",
     "product_matches",
+    "refused_renewal",
+    "unchecked_entry",
     "wants_renewal",
     "with_report_owners",
 ]
@@ -59,6 +65,8 @@ class CodeState(enum.StrEnum):
     PENDING = "pending"
     EXPIRING = "expiring"
     EXPIRED = "expired"
+    #: The token may not act for the row's org: nothing was read there.
+    UNCHECKED = "not checked"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,6 +76,8 @@ class CodeEntry:
 
     ``owner_problem`` says why a row that named its owner by name has no owner id
     (the name no longer resolves in the org): its code cannot be renewed.
+    ``refused_org`` is the row's org when the token may not act for it (the row
+    is then ``unchecked``).
     """
 
     row: Row
@@ -76,6 +86,7 @@ class CodeEntry:
     state: CodeState
     expiry: datetime | None
     owner_problem: str | None = None
+    refused_org: OrgAccess | None = None
 
     @property
     def needs_tags(self) -> bool:
@@ -143,6 +154,45 @@ def wants_renewal(entry: CodeEntry) -> bool:
     True for a code that ran out or soon will, whose device never activated.
     """
     return entry.state in (CodeState.EXPIRED, CodeState.EXPIRING)
+
+
+def unchecked_entry(row: Row, outcome: Outcome, access: OrgAccess) -> CodeEntry:
+    """
+    A code row of an org the token may not act for: nothing read, nothing known
+    beyond what the report says.
+    """
+    return CodeEntry(
+        row=row,
+        outcome=outcome,
+        device=None,
+        state=CodeState.UNCHECKED,
+        expiry=utc_moment(outcome.activation_expiry),
+        refused_org=access,
+    )
+
+
+def refused_renewal(
+    entry: CodeEntry, now: datetime, within: timedelta = DEFAULT_WITHIN
+) -> Outcome | None:
+    """
+    The outcome of an unchecked row whose code ran out or soon will, by the
+    report's expiry: ``failed`` with its org's reason, the old code kept (a renewal
+    with a token that may act for the org renews it). None for any other row: an
+    unchecked code the report gives time is left as the report has it.
+    """
+    access = entry.refused_org
+    if access is None:
+        return None
+    if code_state(entry.outcome, None, now, within) is CodeState.PENDING:
+        return None
+    error = access.error
+    return dataclasses.replace(
+        entry.outcome,
+        status=Status.FAILED,
+        error=f"check org: {access.info.refused}",
+        http_status=None if error is None else error.status,
+        tracking_id=None if error is None else error.tracking_id,
+    )
 
 
 def mask_code(code: str | None) -> str:

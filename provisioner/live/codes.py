@@ -9,8 +9,9 @@ pending device once the new code is kept), and applies tags that were deferred u
 activation. A row that named its
 owner by name renews for the id its run resolved the name to (the report's ``owner``
 cell), or, when the report names none, for the id the name resolves to now, looked
-up as a run does (``live.owners``). Every decision is in ``code_rules``; this module
-only awaits.
+up as a run does (``live.owners``). A row of an org the token may not act for (a
+partner's report) is not read: it is ``unchecked``. Every decision is in
+``code_rules``; this module only awaits.
 """
 
 from __future__ import annotations
@@ -26,15 +27,17 @@ from provisioner.errors import ApiError, NotFoundError
 from provisioner.live.code_rules import (
     DEFAULT_WITHIN,
     CodeEntry,
+    CodeState,
     code_state,
     failed_owner,
     issued_rows,
     match_devices,
     owner_key,
+    unchecked_entry,
     wants_renewal,
     with_report_owners,
 )
-from provisioner.live.orgs import merge_rows
+from provisioner.live.orgs import OrgAccess, merge_rows
 from provisioner.live.owners import resolve_owners
 from provisioner.models import (
     Device,
@@ -67,6 +70,7 @@ async def inspect_codes(
     now: datetime,
     within: timedelta = DEFAULT_WITHIN,
     org_id: str | None = None,
+    refused: Mapping[int, OrgAccess] | None = None,
 ) -> list[CodeEntry]:
     """
     Find the device behind every issued code and decide each code's state.
@@ -74,9 +78,18 @@ async def inspect_codes(
     Read calls only: owner names the report holds no id for are looked up (each
     once, in ``org_id`` for rows without their own), then ``GET /devices/{id}`` for
     a code whose device id the report holds, otherwise one device list per owner.
+    The rows in ``refused`` (by number: their org, which the token may not act
+    for) are not read at all: each is ``unchecked``, in its place.
     """
-    manifest, unresolved = await _owners(manifest, outcomes, api, org_id)
-    issued = issued_rows(manifest, outcomes)
+    refused = refused or {}
+    unchecked = {
+        row.number: unchecked_entry(row, outcome, refused[row.number])
+        for row, outcome in issued_rows(manifest, outcomes)
+        if row.number in refused
+    }
+    readable = {n: o for n, o in outcomes.items() if n not in unchecked}
+    manifest, unresolved = await _owners(manifest, readable, api, org_id)
+    issued = issued_rows(manifest, readable)
     claimed = frozenset(o.device_id for o in outcomes.values() if o.device_id)
     found: dict[int, Device | None] = {}
     limiter = anyio.CapacityLimiter(LOOKUP_CONCURRENCY)
@@ -89,8 +102,8 @@ async def inspect_codes(
                 by_owner.setdefault((row.owner_id, row.org_id), []).append(row)
         for rows in by_owner.values():
             group.start_soon(_match_owner, api, rows, claimed, found, limiter)
-    return [
-        CodeEntry(
+    checked = {
+        row.number: CodeEntry(
             row=row,
             outcome=outcome,
             device=found.get(row.number),
@@ -99,7 +112,9 @@ async def inspect_codes(
             owner_problem=unresolved.get(row.number),
         )
         for row, outcome in issued
-    ]
+    }
+    entries = {**checked, **unchecked}
+    return [entries[row.number] for row in manifest.rows if row.number in entries]
 
 
 async def _owners(
@@ -182,7 +197,9 @@ async def renew_codes(
     before and only if it has still not activated, is deleted, so the row keeps a
     code at every moment), with its owner's lock. ``unfinished`` rows are renewals
     an earlier, stopped renewal began: they are carried on whatever their code's
-    state. Rows that need nothing are left out of the answer.
+    state. Rows that need nothing are left out of the answer, and so are the
+    ``unchecked`` rows (their org refused the token: ``code_rules.refused_renewal``
+    says what becomes of them).
 
     Returns:
         The new outcomes, by row number: ``code_issued`` with the new code and
@@ -194,6 +211,8 @@ async def renew_codes(
     locks = {owner_key(entry.row): anyio.Lock() for entry in entries}
     async with anyio.create_task_group() as group:
         for entry in entries:
+            if entry.state is CodeState.UNCHECKED:
+                continue  # its org refused the token: no call is made there
             if wants_renewal(entry) or entry.row.number in unfinished:
                 lock = locks[owner_key(entry.row)]
                 group.start_soon(_renew_one, renew_row, entry, updated, limiter, lock)

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import stat
 import urllib.request
@@ -16,12 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
+import org_manifests
 import pytest
 from click.testing import CliRunner, Result
+from org_manifests import EVERY_ORG, PARTNER, org_devices, workspaces_of
 
 from provisioner.cli import confirm, main
 from provisioner.cli.codes import renewed_report_path
-from provisioner.emulator import DEFAULT_TOKEN, run_in_subprocess
+from provisioner.emulator import DEFAULT_TOKEN, org_id_for, run_in_subprocess
 from provisioner.intake.manifest import RawTable, build_manifest
 from provisioner.models import Manifest, Outcome, RunStats, Status
 from provisioner.report.files import load_report, write_report
@@ -691,3 +694,181 @@ def test_renew_killed_anywhere_then_run_again_loses_no_code(
     )
     assert max(owners.values()) == 1
     assert not (tmp_path / "r-renewed.journal.sqlite").exists()
+
+
+ORG2 = org_id_for("org2")
+
+
+@pytest.fixture(name="partner_url")
+def _partner_url() -> Iterator[str]:
+    """org1 and org2 beside the seeded org: the partner token manages org1 only,
+    another partner token both (it makes the report)."""
+    args = ["--orgs", "2", "--partner", f"{PARTNER}=org1"]
+    args += ["--partner", f"{EVERY_ORG}=org1,org2"]
+    with run_in_subprocess(args) as (_process, base_url):
+        yield base_url
+
+
+def partner_code_report(
+    base_url: str, folder: Path, rows: dict[str | None, int]
+) -> Path:
+    """A partner run's report of ``rows`` code rows per org (None: the seeded org),
+    one workspace each, made with the token of every org; its CSV's path."""
+    manifest = folder / "partner-codes.csv"
+    with manifest.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(org_manifests.HEADER)
+        for key, count in rows.items():
+            org = "" if key is None else org_id_for(key)
+            for owner in workspaces_of(key)[:count]:
+                writer.writerow(("", "Cisco 8875", owner, "", org, ""))
+    report = folder / "out" / "partner-codes"
+    made = partner_codes(
+        base_url, ["run", str(manifest), "--report", str(report), "--quiet"]
+    )
+    assert made.exit_code == 0, made.output
+    return Path(f"{report}.csv")
+
+
+def partner_codes(base_url: str, args: list[str], token: str = EVERY_ORG) -> Result:
+    return CliRunner().invoke(
+        main,
+        [*args, "--base-url", base_url],
+        env={"WEBEX_ACCESS_TOKEN": token},
+        catch_exceptions=False,
+    )
+
+
+def org_of(manifest: Manifest, number: int) -> str:
+    (row,) = [row for row in manifest.rows if row.number == number]
+    return row.org_id or ""
+
+
+def test_renew_of_a_partner_report_goes_on_past_a_refused_org(
+    partner_url: str, tmp_path: Path
+) -> None:
+    """
+    codes --renew of a partner's report with a token org2 refuses: the seeded org's
+    and org1's codes are renewed in the emulator, org2's rows fail with its one
+    reason and keep their codes, and org2's devices are left as they were.
+    """
+    report = partner_code_report(partner_url, tmp_path, {None: 2, "org1": 2, "org2": 2})
+    manifest, before = load_report(report)
+    held = {key: org_devices(partner_url, key) for key in (None, "org1", "org2")}
+
+    result = partner_codes(
+        partner_url,
+        ["codes", str(report), "--within", "31d", "--renew", "--yes"],
+        token=PARTNER,
+    )
+
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert "lacks a scope" not in result.output
+    _manifest, after = load_report(renewed_report_path(report))
+    refused = [n for n in before if org_of(manifest, n) == ORG2]
+    renewed = [n for n in before if n not in refused]
+    assert (len(refused), len(renewed)) == (2, 4)
+    for number in refused:
+        assert after[number].status is Status.FAILED
+        assert after[number].activation_code == before[number].activation_code
+        assert after[number].device_id == before[number].device_id
+        assert (after[number].error or "").startswith(
+            "check org: the token may not act for this org (HTTP 403"
+        )
+        assert "then renew its codes" in (after[number].error or "")
+    assert f"rows {', '.join(map(str, refused))} failed: check org:" in result.stdout
+    assert org_devices(partner_url, "org2") == held["org2"]
+    for key in (None, "org1"):
+        now_held = {device["id"] for device in org_devices(partner_url, key)}
+        rows = [
+            n
+            for n in renewed
+            if org_of(manifest, n) == (org_id_for(key) if key else "")
+        ]
+        assert len(rows) == 2
+        for number in rows:
+            assert after[number].status is Status.CODE_ISSUED
+            assert after[number].activation_code != before[number].activation_code
+            assert after[number].device_id in now_held
+            assert before[number].device_id not in now_held
+
+
+def test_listing_of_a_partner_report_says_which_rows_were_not_checked(
+    partner_url: str, tmp_path: Path
+) -> None:
+    """
+    codes (listing only) of a partner's report with a token org2 refuses: the
+    other orgs' codes are listed by state, org2's rows as not checked with its
+    reason once, nothing is written, and the exit says the listing is partial.
+    """
+    report = partner_code_report(partner_url, tmp_path, {None: 1, "org1": 2, "org2": 2})
+    manifest, before = load_report(report)
+    held = {key: org_devices(partner_url, key) for key in (None, "org1", "org2")}
+
+    result = partner_codes(partner_url, ["codes", str(report)], token=PARTNER)
+
+    assert result.exit_code == 1, result.output
+    assert "activated 0 · pending 3 · expiring 0 · expired 0 · not checked 2" in (
+        result.stdout
+    )
+    refused = [n for n in before if org_of(manifest, n) == ORG2]
+    not_checked = result.stdout.split("not checked:\n", 1)[1].splitlines()
+    assert [line.split()[1] for line in not_checked[:2]] == list(map(str, refused))
+    assert not_checked[2].startswith(
+        f"  {ORG2}, rows {', '.join(map(str, refused))}: the token may not act for "
+        "this org (HTTP 403"
+    )
+    assert not_checked[2].endswith("then list its codes")
+    assert {k: org_devices(partner_url, k) for k in (None, "org1", "org2")} == held
+
+
+def test_codes_with_an_org_id_the_token_may_not_act_for_names_the_flag(
+    partner_url: str, tmp_path: Path
+) -> None:
+    """The org --org-id names is the command's own: refused, nothing is read
+    or written, and the one sentence names the flag, as run and rollback say it."""
+    report = partner_code_report(partner_url, tmp_path, {"org2": 1})
+
+    result = partner_codes(
+        partner_url,
+        ["codes", str(report), "--renew", "--yes", "--org-id", ORG2],
+        token=PARTNER,
+    )
+
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(
+        f"Error: --org-id {ORG2}: the token may not act for this org"
+    )
+    assert not renewed_report_path(report).exists()
+
+
+def test_renewal_stopped_in_an_org_this_token_may_not_act_for_waits_for_one_that_may(
+    partner_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    A renewal killed once org2's new code was issued, run again with a token org2
+    refuses: it stops before any write, saying why (only a token that may act there
+    can keep that code and void the old one). With such a token the same command
+    then finishes: no code lost, no pending device the report does not account for.
+    """
+    report = partner_code_report(partner_url, tmp_path, {"org2": 2})
+    renew = ["codes", str(report), "--within", "31d", "--renew", "--yes"]
+    with monkeypatch.context() as patch:
+        kill_at(patch, "create_activation_code", 1, answered=True)
+        with pytest.raises(BaseExceptionGroup):
+            partner_codes(partner_url, renew)
+    held = org_devices(partner_url, "org2")
+
+    refused = partner_codes(partner_url, renew, token=PARTNER)
+
+    assert refused.exit_code == 2, refused.output
+    assert "an earlier codes --renew stopped while renewing rows" in refused.stderr
+    assert org_devices(partner_url, "org2") == held
+    assert not renewed_report_path(report).exists()
+    again = partner_codes(partner_url, renew)
+    assert again.exit_code == 0, again.output
+    _manifest, final = load_report(renewed_report_path(report))
+    pending = {d["id"] for d in org_devices(partner_url, "org2")}
+    assert pending == {outcome.device_id for outcome in final.values()}
+    assert all(outcome.status is Status.CODE_ISSUED for outcome in final.values())

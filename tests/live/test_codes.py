@@ -14,7 +14,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from provisioner.errors import NotFoundError, ServerError
+from provisioner.errors import ForbiddenError, NotFoundError, ServerError
 from provisioner.live.code_rules import (
     CodeEntry,
     CodeState,
@@ -23,13 +23,17 @@ from provisioner.live.code_rules import (
     mask_code,
     match_devices,
     parse_within,
+    refused_renewal,
+    unchecked_entry,
     with_report_owners,
 )
 from provisioner.live.codes import inspect_codes, renew_codes
+from provisioner.live.orgs import OrgAccess
 from provisioner.models import (
     ActivationCode,
     Device,
     Manifest,
+    OrgInfo,
     Outcome,
     Row,
     Status,
@@ -146,6 +150,51 @@ class TestCodeState:
         outcome = code_outcome(2, expires_in=-timedelta(hours=1))
 
         assert code_state(outcome, None, NOW) == CodeState.EXPIRED
+
+
+REFUSED = OrgAccess(
+    info=OrgInfo(key="ORG2", id="ORG2", refused="the token may not act for this org"),
+    error=ForbiddenError("not allowed", status=403, tracking_id="T-403"),
+)
+
+
+class TestRefusedRenewal:
+    """A row of an org that refused the token: what --renew makes of it."""
+
+    def entry(self, expires_in: timedelta) -> CodeEntry:
+        outcome = code_outcome(2, expires_in=expires_in, device_id="OLD")
+        return unchecked_entry(Row(number=2, cells=()), outcome, REFUSED)
+
+    @pytest.mark.parametrize("days", [-1, 2])
+    def test_a_code_due_fails_with_its_orgs_reason_and_keeps_its_code(
+        self, days: int
+    ) -> None:
+        entry = self.entry(timedelta(days=days))
+
+        failed = refused_renewal(entry, NOW)
+
+        assert failed == replace(
+            entry.outcome,
+            status=Status.FAILED,
+            error="check org: the token may not act for this org",
+            http_status=403,
+            tracking_id="T-403",
+        )
+
+    def test_a_code_the_report_gives_time_is_left_as_it_is(self) -> None:
+        assert refused_renewal(self.entry(timedelta(days=20)), NOW) is None
+
+    def test_a_row_of_an_org_that_may_be_acted_for_is_not_refused(self) -> None:
+        outcome = code_outcome(2, expires_in=-timedelta(days=1))
+        entry = CodeEntry(
+            row=Row(number=2, cells=()),
+            outcome=outcome,
+            device=None,
+            state=CodeState.EXPIRED,
+            expiry=None,
+        )
+
+        assert refused_renewal(entry, NOW) is None
 
 
 class TestParsing:
@@ -410,6 +459,33 @@ async def test_inspect_finds_devices_by_id_and_by_owner() -> None:
     ] == [(2, CodeState.ACTIVATED, "D2"), (3, CodeState.PENDING, "D3")]
 
 
+async def test_a_refused_orgs_rows_are_neither_read_nor_renewed() -> None:
+    """Rows of an org that refused the token are unchecked, in report order, and
+    no call is made for them, when inspected or renewed."""
+    manifest = code_rows(3)
+    outcomes = {
+        n: code_outcome(n, expires_in=-timedelta(days=1), device_id=f"D{n}")
+        for n in (2, 3, 4)
+    }
+    api = FakeApi([pending_device("D2"), pending_device("D3"), pending_device("D4")])
+
+    entries = await inspect_codes(
+        manifest, outcomes, api, now=NOW, refused={3: REFUSED}
+    )
+    updated = await renew(entries, api)
+
+    assert [(e.row.number, e.state) for e in entries] == [
+        (2, CodeState.EXPIRED),
+        (3, CodeState.UNCHECKED),
+        (4, CodeState.EXPIRED),
+    ]
+    assert entries[1].refused_org == REFUSED
+    assert sorted(updated) == [2, 4]
+    assert "D3" in api.devices
+    assert not [call for call in api.calls if "D3" in call]
+    assert api.issued == 2
+
+
 async def test_renew_replaces_exactly_expired_and_expiring_pending_codes() -> None:
     """Only expired/expiring codes of unused devices get new codes; old devices go."""
     manifest = code_rows(4)
@@ -537,7 +613,7 @@ def test_entry_needs_tags_only_when_activated() -> None:
         for s in CodeState
     ]
 
-    assert due == [True, False, False, False]
+    assert due == [True, False, False, False, False]
 
 
 async def test_codes_for_one_owner_are_never_issued_at_once() -> None:

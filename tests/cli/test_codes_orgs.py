@@ -1,0 +1,71 @@
+"""
+codes_orgs.py: the orgs of a partner's report, for ``provisioner codes``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from provisioner.cli.codes_orgs import (
+    refuse_unfinished,
+    refused_rows,
+)
+from provisioner.errors import ConfigError, ForbiddenError
+from provisioner.live.code_rules import (
+    CodeEntry,
+    CodeState,
+    unchecked_entry,
+)
+from provisioner.live.orgs import OrgAccess
+from provisioner.models import OrgInfo, Outcome, Row, Status
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+HOME = OrgAccess(info=OrgInfo(key=None, id="HOME", name="Home"))
+ORG1 = OrgAccess(info=OrgInfo(key="ORG1", id="ORG1", name="Customer 1"))
+ORG2 = OrgAccess(
+    info=OrgInfo(key="ORG2", id="ORG2", refused="the token may not act for this org"),
+    error=ForbiddenError("not allowed", status=403),
+)
+ORGS = {None: HOME, "ORG1": ORG1, "ORG2": ORG2}
+
+
+def row(number: int, org_id: str | None) -> Row:
+    return Row(number=number, cells=(), org_id=org_id, workspace_id=f"WS-{number}")
+
+
+def expired(number: int) -> Outcome:
+    return Outcome(
+        row=number,
+        status=Status.CODE_ISSUED,
+        activation_code="1234567812345678",
+        activation_expiry=(NOW - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+
+
+def entry(number: int, org_id: str | None) -> CodeEntry:
+    if org_id == "ORG2":
+        return unchecked_entry(row(number, org_id), expired(number), ORG2)
+    return CodeEntry(
+        row=row(number, org_id),
+        outcome=expired(number),
+        device=None,
+        state=CodeState.EXPIRED,
+        expiry=NOW - timedelta(days=1),
+    )
+
+
+def test_only_the_rows_of_refused_orgs_are_refused() -> None:
+    rows = [row(2, None), row(3, "ORG1"), row(4, "ORG2"), row(5, "HOME")]
+
+    assert refused_rows(rows, ORGS, None, "HOME") == {4: ORG2}
+
+
+def test_a_renewal_that_began_rows_of_a_refused_org_does_not_go_on() -> None:
+    refuse_unfinished(frozenset({2}), {4: ORG2})
+
+    with pytest.raises(
+        ConfigError, match=r"while renewing rows 4 in org ORG2, which this token"
+    ):
+        refuse_unfinished(frozenset({2, 4}), {4: ORG2})
