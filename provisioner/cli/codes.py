@@ -310,6 +310,7 @@ class _Work:
                             default_org=settings.org_id,
                             own_org=target.org_id,
                             unfinished=unfinished,
+                            failing=failing,
                         ),
                         yes=self.yes,
                         command="provisioner codes --renew",

@@ -8,7 +8,7 @@ device, which proves the token may act for it, and each org is named. The org
 ``--org-id`` names is the command's own: when it is refused nothing starts, naming
 the flag. Any other refused org only leaves its own rows unread (``unchecked``),
 with its one reason; the other orgs go on. The confirmation lists every org with
-its codes and voided codes.
+its codes and voided codes, and a refused org with the rows that will fail there.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from provisioner.live import code_rules
 from provisioner.live.code_rules import CodeEntry
 from provisioner.live.orgs import LIST_DEVICES, OrgAccess, org_id_refusal, org_key
 from provisioner.live.preflight import first_device_refused, survey_orgs
-from provisioner.models import Changes, OrgChanges, OrgInfo, Row, Target
+from provisioner.models import Changes, OrgChanges, OrgInfo, Outcome, Row, Target
 from provisioner.run.orgs import is_multi_org
 from provisioner.webex.protocol import DevicesApi
 
@@ -146,17 +146,21 @@ def renewals_by_org(
     default_org: str | None,
     own_org: str | None,
     unfinished: frozenset[int] = frozenset(),
+    failing: Mapping[int, Outcome] | None = None,
 ) -> dict[str | None, list[CodeEntry]]:
     """
-    Group the rows ``--renew`` changes (a code renewed, or tags applied) by the org
-    they are in, orgs in report order; rows that spell out the token's own org go
-    with the rows that name none (``live.orgs.org_key``).
+    Group the rows ``--renew`` changes (a code renewed, or tags applied) or fails
+    (``failing``: their org refused the token) by the org they are in, orgs in
+    report order; rows that spell out the token's own org go with the rows that
+    name none (``live.orgs.org_key``).
     """
+    failing = failing or {}
     groups: dict[str | None, list[CodeEntry]] = {}
     for entry in entries:
         changes = (
             code_rules.wants_renewal(entry)
             or entry.row.number in unfinished
+            or entry.row.number in failing
             or (entry.needs_tags and entry.device is not None)
         )
         if changes:
@@ -172,21 +176,27 @@ def renewal_changes_by_org(
     default_org: str | None,
     own_org: str | None,
     unfinished: frozenset[int] = frozenset(),
+    failing: Mapping[int, Outcome] | None = None,
 ) -> Changes:
     """
     What ``--renew`` writes, and, when that is in other orgs than the command's own
     (a partner's report, its ``orgs`` checked and named by ``check_orgs``), org by
-    org with each org's name and id, as a run confirms.
+    org with each org's name and id, as a run confirms. A refused org is listed
+    with its rows that will fail (``failing``), and changes nothing.
     """
     changes = renewal_changes(entries, unfinished)
-    groups = renewals_by_org(entries, default_org, own_org, unfinished)
+    groups = renewals_by_org(entries, default_org, own_org, unfinished, failing)
     if not is_multi_org(list(groups), default_org):
         return changes
     by_org = tuple(
         OrgChanges(
             org=orgs[key].info,
             rows=len(group),
-            changes=renewal_changes(group, unfinished),
+            changes=(
+                Changes()
+                if orgs[key].is_refused
+                else renewal_changes(group, unfinished)
+            ),
         )
         for key, group in groups.items()
     )

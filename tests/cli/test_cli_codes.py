@@ -872,3 +872,32 @@ def test_renewal_stopped_in_an_org_this_token_may_not_act_for_waits_for_one_that
     pending = {d["id"] for d in org_devices(partner_url, "org2")}
     assert pending == {outcome.device_id for outcome in final.values()}
     assert all(outcome.status is Status.CODE_ISSUED for outcome in final.values())
+
+
+def test_renew_confirmation_lists_a_refused_org_as_refused(
+    partner_url: str, tmp_path: Path
+) -> None:
+    """
+    The confirmation of codes --renew lists org2, which refuses the token, with the
+    rows that will fail there and why, not as codes it will issue; the counts are
+    the other orgs' alone.
+    """
+    report = partner_code_report(partner_url, tmp_path, {None: 1, "org2": 2})
+
+    result = partner_codes(
+        partner_url,
+        ["codes", str(report), "--within", "31d", "--renew", "--yes"],
+        token=PARTNER,
+    )
+
+    assert result.exit_code == 1, result.output
+    confirmation = result.stderr.splitlines()
+    assert "  issue up to 1 activation code (each makes a pending device)" in (
+        confirmation
+    )
+    assert "  in 2 orgs:" in confirmation
+    (org2,) = [line for line in confirmation if ORG2 in line]
+    assert org2.startswith(
+        f"    {ORG2}: 2 rows will fail: the token may not act for this org (HTTP 403"
+    )
+    assert org2.endswith("then renew its codes")

@@ -11,15 +11,17 @@ import pytest
 from provisioner.cli.codes_orgs import (
     refuse_unfinished,
     refused_rows,
+    renewal_changes_by_org,
 )
 from provisioner.errors import ConfigError, ForbiddenError
 from provisioner.live.code_rules import (
     CodeEntry,
     CodeState,
+    refused_renewal,
     unchecked_entry,
 )
 from provisioner.live.orgs import OrgAccess
-from provisioner.models import OrgInfo, Outcome, Row, Status
+from provisioner.models import Changes, OrgChanges, OrgInfo, Outcome, Row, Status
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 HOME = OrgAccess(info=OrgInfo(key=None, id="HOME", name="Home"))
@@ -69,3 +71,26 @@ def test_a_renewal_that_began_rows_of_a_refused_org_does_not_go_on() -> None:
         ConfigError, match=r"while renewing rows 4 in org ORG2, which this token"
     ):
         refuse_unfinished(frozenset({2, 4}), {4: ORG2})
+
+
+def test_the_confirmation_lists_a_refused_org_with_the_rows_that_will_fail() -> None:
+    """The refused org's due rows are counted as failing there; its codes are not
+    among those the renewal will issue."""
+    entries = [entry(2, None), entry(3, "ORG1"), entry(4, "ORG2"), entry(5, "ORG2")]
+    failing = {
+        e.row.number: outcome
+        for e in entries
+        if (outcome := refused_renewal(e, NOW)) is not None
+    }
+
+    changes = renewal_changes_by_org(
+        entries, ORGS, default_org=None, own_org="HOME", failing=failing
+    )
+
+    assert sorted(failing) == [4, 5]
+    assert changes.codes == 2
+    assert changes.orgs == (
+        OrgChanges(org=HOME.info, rows=1, changes=Changes(codes=1)),
+        OrgChanges(org=ORG1.info, rows=1, changes=Changes(codes=1)),
+        OrgChanges(org=ORG2.info, rows=2, changes=Changes()),
+    )
