@@ -44,7 +44,7 @@ from provisioner.settings import Settings
 if TYPE_CHECKING:
     from provisioner.report.xlsx import ColumnKinds
 
-__all__ = ["export_command", "format_export_summary"]
+__all__ = ["export_command", "format_export_summary", "format_tags_warning"]
 
 
 @click.command(name="export")
@@ -158,6 +158,9 @@ def export_command(
         )
         raise SystemExit(EXIT_INTERRUPTED) from None
     click.echo(format_export_summary(result, output))
+    warning = format_tags_warning(result, output)
+    if warning is not None:
+        click.echo(warning, err=True)
     raise SystemExit(EXIT_OK)
 
 
@@ -256,3 +259,26 @@ def format_export_summary(result: ExportResult, output: Path) -> str:
     if result.owners_unnamed:
         lines.append(f"  {result.owners_unnamed} owners' names could not be read")
     return "\n".join(lines)
+
+
+def format_tags_warning(result: ExportResult, output: Path) -> str | None:
+    """
+    The warning naming the devices whose tags ``output``, run as a manifest, would
+    give other tags (None when every device's come back as they are): a run would
+    otherwise apply the mangled tags without a word.
+    """
+    count = result.tags_not_read_back
+    if not count:
+        return None
+    shown = ", ".join(result.tags_not_read_back_shown)
+    more = count - len(result.tags_not_read_back_shown)
+    if more > 0:
+        shown += f" and {more} more"
+    devices = "1 device has" if count == 1 else f"{count} devices have"
+    return (
+        f"Warning: {devices} tags that {output} would not give back as they are if "
+        "run as a manifest (a manifest splits tags on ; , and |, trims them, drops "
+        "empty ones, and refuses a cell that reads as a formula or a spreadsheet "
+        f"error): {shown}; fix those rows' tags cells, or leave the rows out, before "
+        "running the file."
+    )

@@ -23,7 +23,7 @@ from provisioner.intake.rows import make_row
 from provisioner.intake.sheet import DELIMITED_SUFFIXES, RawTable
 from provisioner.models import Manifest, Problem, Row, SupportedModel
 
-__all__ = ["PASSWORD_MASK", "build_manifest", "split_tags"]
+__all__ = ["PASSWORD_MASK", "build_manifest", "formula_problem", "split_tags"]
 
 PASSWORD_MASK = "••••"
 """What a password cell shows in problems and reports; read back, it means "unknown"."""
@@ -87,6 +87,18 @@ def split_tags(text: str) -> tuple[str, ...]:
     return tuple(
         dict.fromkeys(tag for tag in map(str.strip, _TAG_SPLIT.split(text)) if tag)
     )
+
+
+def formula_problem(text: str) -> str | None:
+    """
+    Say why a cell in a column the tool uses is not a value: it holds a formula nobody
+    calculated, or a spreadsheet error (``#N/A``); None when it is a value.
+    """
+    if text.startswith("="):
+        return _FORMULA
+    if text.upper() in _ERROR_VALUES:
+        return _error_value(text)
+    return None
 
 
 class _RowChecker:
@@ -256,11 +268,8 @@ class _RowChecker:
         values = list(texts)
         for position in self.formula_fields:
             value = values[position]
-            if value.startswith("="):
-                message = _FORMULA
-            elif value.upper() in _ERROR_VALUES:
-                message = _error_value(value)
-            else:
+            message = formula_problem(value)
+            if message is None:
                 continue
             problems.append(self._problem(_FIELDS[position], value, message))
             values[position] = ""

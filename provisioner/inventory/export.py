@@ -8,6 +8,8 @@ is fetched while the one before it is written: two pages at most are held). Ever
 request goes through the client's rate controller and retries, like a run's; progress
 is reported per page. With ``owner_names`` each owner is looked up once (a bounded
 cache: owners come back page after page) and named by its workspace name or email.
+Devices whose tags a manifest would read back as other tags are counted, and the
+first few named, so the command can say so.
 """
 
 from __future__ import annotations
@@ -30,11 +32,14 @@ from provisioner.errors import (
 )
 from provisioner.inventory.export_rules import (
     PAGE_SIZE,
+    TAGS_SHOWN,
     ExportProgress,
     ExportQuery,
     ExportResult,
+    device_label,
     export_record,
     list_filters,
+    tags_read_back,
 )
 from provisioner.inventory.first_call import open_api
 from provisioner.live.orgs import LIST_DEVICES, org_id_refusal
@@ -88,6 +93,7 @@ async def export_devices(
         opened = await open_api(stack, settings, api)
         api, probed = opened.api, opened.probed
         names = _OwnerNames(api, settings.org_id) if owner_names else None
+        unread = _TagsNotReadBack()
         pages = devices = 0
         # One page ahead: the next page is asked for while this one is written, so
         # the API's time to answer and ours to write overlap; one page is held at most.
@@ -100,6 +106,7 @@ async def export_devices(
                         known = await names.look_up(page) if names else None
                         for device in page:
                             write(export_record(device, known))
+                            unread.check(device)
                         pages += 1
                         devices += len(page)
                         if on_progress is not None:
@@ -117,6 +124,8 @@ async def export_devices(
         final_rate=figures.rate,
         owners_unnamed=names.unnamed if names is not None else 0,
         target=opened.target,
+        tags_not_read_back=unread.count,
+        tags_not_read_back_shown=tuple(unread.shown),
     )
 
 
@@ -179,6 +188,24 @@ def _progress(
         current_rate=figures.rate,
         elapsed=time.monotonic() - clock,
     )
+
+
+class _TagsNotReadBack:
+    """
+    The devices whose tags a manifest would read back as other tags: how many, and
+    the first ``TAGS_SHOWN`` by name (not all: memory stays flat whatever the org).
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.shown: list[str] = []
+
+    def check(self, device: Device) -> None:
+        if tags_read_back(device.tags):
+            return
+        self.count += 1
+        if len(self.shown) < TAGS_SHOWN:
+            self.shown.append(device_label(device))
 
 
 class _OwnerNames:

@@ -15,6 +15,10 @@ reader would take the API's name for a manifest column:
 
 So the MAC rows of an export validate as a manifest without a problem (except a
 third-party device, whose SIP password no API returns: type it in).
+
+A manifest has no way to escape a tag separator, so some tags cannot make the round
+trip: ``tags_read_back`` tells which devices' tags a manifest would read as other
+tags, and the export names them (``ExportResult.tags_not_read_back``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from datetime import datetime
 from provisioner.errors import ConfigError
 from provisioner.intake.catalogue import load_catalogue
 from provisioner.intake.mac import normalise_mac
+from provisioner.intake.validation import formula_problem, split_tags
 from provisioner.models import Device, Target
 
 __all__ = [
@@ -34,14 +39,17 @@ __all__ = [
     "EXPORT_COLUMNS",
     "MANIFEST_COLUMNS",
     "PAGE_SIZE",
+    "TAGS_SHOWN",
     "TAG_SEPARATOR",
     "ExportProgress",
     "ExportQuery",
     "ExportResult",
+    "device_label",
     "export_record",
     "list_filters",
     "model_as_typed",
     "summary_items",
+    "tags_read_back",
 ]
 
 #: The ``max`` an export asks for: the reference documents no maximum for
@@ -66,6 +74,9 @@ EXPORT_COLUMNS = (
     "ownerName",
 )
 TAG_SEPARATOR = ";"
+#: Devices the warning about tags that cannot make the round trip names by MAC or id
+#: (the count says how many there are in all).
+TAGS_SHOWN = 5
 
 #: The ``type`` filter's values (an enum on the List Devices filter, §4.1).
 DEVICE_TYPES = ("roomdesk", "phone", "accessory", "webexgo", "unknown")
@@ -148,6 +159,10 @@ class ExportResult:
     owners_unnamed: int = 0
     #: Where the devices were listed (the org as the API named it).
     target: Target | None = None
+    #: Devices whose tags a manifest would read back as other tags
+    #: (``tags_read_back``), and the first ``TAGS_SHOWN`` of them (``device_label``).
+    tags_not_read_back: int = 0
+    tags_not_read_back_shown: tuple[str, ...] = ()
 
     @property
     def duration(self) -> float:
@@ -260,6 +275,29 @@ def _join_tags(tags: Sequence[str]) -> str | None:
     return TAG_SEPARATOR.join(dict.fromkeys(tags)) or None
 
 
+def tags_read_back(tags: Sequence[str]) -> bool:
+    """
+    Whether a manifest reading this device's ``tags`` cell gets the device's tags back.
+
+    It reads other tags when a tag holds ``;``, ``,`` or ``|`` (a manifest splits on
+    each, and has no way to escape one), has spaces at its ends or is empty (a
+    manifest trims tags and drops empty ones); and none when the cell reads as a
+    formula or a spreadsheet error (the row is invalid). The manifest's own rules
+    decide (``split_tags``, ``formula_problem``), so the two cannot drift apart.
+    """
+    cell = _join_tags(tags) or ""
+    if formula_problem(cell) is not None:
+        return False
+    return split_tags(cell) == tuple(dict.fromkeys(tags))
+
+
+def device_label(device: Device) -> str:
+    """
+    Name a device for people: its MAC, else (an activation-code device) its id.
+    """
+    return device.mac or device.id
+
+
 def summary_items(
     query: ExportQuery, result: ExportResult
 ) -> list[tuple[str, str | int | None]]:
@@ -285,6 +323,13 @@ def summary_items(
     ]
     if result.owners_unnamed:
         items.append(("owners whose name was not found", result.owners_unnamed))
+    if result.tags_not_read_back:
+        items.append(
+            (
+                "devices whose tags a manifest reads back as others",
+                result.tags_not_read_back,
+            )
+        )
     items.append(("Filters", None))
     items.extend(query.describe() or [("none", "every device of the org")])
     return items

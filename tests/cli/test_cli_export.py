@@ -22,6 +22,7 @@ from provisioner.cli import main
 from provisioner.emulator.config import DEFAULT_TOKEN
 from provisioner.emulator.directory import org_id_for
 from provisioner.emulator.harness import run_in_subprocess
+from provisioner.intake.manifest import load_manifest
 
 ORG = json.loads(EMULATOR_ORG.read_text())
 WORKSPACES = [w["id"] for w in ORG["workspaces"]]
@@ -180,6 +181,59 @@ class TestExportCommand:
         assert "pages" not in result.output
         assert output.read_text(encoding="utf-8").splitlines()[0].startswith("mac,")
         assert read_csv(output) == []
+
+    def test_tags_a_manifest_would_split_are_named(
+        self, api: Api, tmp_path: Path
+    ) -> None:
+        """Devices with a tag holding , or | are counted and named by MAC on stderr:
+        fed back as a manifest the file gives exactly those devices other tags."""
+        for n in range(4):
+            api.create(n, ["hq"])
+        comma = api.create(4, ["a,b", "hq"])
+        bar = api.create(5, ["x|y"])
+        output = tmp_path / "org.csv"
+
+        result = invoke(["export", str(output), "--base-url", api.base_url, "-q"])
+
+        assert result.exit_code == 0, result.output
+        assert "Warning: 2 devices have tags" in result.stderr
+        named = {comma["mac"], bar["mac"]}
+        assert all(mac in result.stderr for mac in named)
+        assert "Warning" not in result.stdout
+        tags_now = {d["mac"]: tuple(d["tags"]) for d in api.devices()}
+        read_back = {row.mac: row.tags for row in load_manifest(output).rows}
+        mangled = {mac for mac, tags in read_back.items() if tags != tags_now[mac]}
+        assert mangled == named
+
+    def test_a_long_list_of_unreadable_tags_names_the_first_few(
+        self, api: Api, tmp_path: Path
+    ) -> None:
+        """Past five devices the warning says how many more there are."""
+        for n in range(7):
+            api.create(n, [f"site,{n}"])
+        output = tmp_path / "org.xlsx"
+
+        result = invoke(["export", str(output), "--base-url", api.base_url, "-q"])
+
+        assert result.exit_code == 0, result.output
+        assert "Warning: 7 devices have tags" in result.stderr
+        assert "and 2 more" in result.stderr
+        summary = dict(
+            openpyxl.load_workbook(output)["Summary"].iter_rows(values_only=True)
+        )
+        assert summary["devices whose tags a manifest reads back as others"] == 7
+
+    def test_tags_that_read_back_give_no_warning(
+        self, api: Api, tmp_path: Path
+    ) -> None:
+        """Plain tags: no warning."""
+        api.create(1, ["hq", "floor-1"])
+        output = tmp_path / "org.csv"
+
+        result = invoke(["export", str(output), "--base-url", api.base_url, "-q"])
+
+        assert result.exit_code == 0, result.output
+        assert result.stderr == ""
 
     def test_existing_output_is_kept_without_overwrite(
         self, api: Api, tmp_path: Path

@@ -21,6 +21,7 @@ from provisioner.inventory.export_rules import (
     list_filters,
     model_as_typed,
     summary_items,
+    tags_read_back,
 )
 from provisioner.models import Device, Target
 
@@ -145,6 +146,37 @@ class TestExportRecord:
             None,
             None,
         )
+
+
+class TestTagsReadBack:
+    @pytest.mark.parametrize(
+        "tags",
+        [(), ("hq",), ("hq", "floor-1"), ("hq", "hq"), ("1+1",), ("Room 4 (east)",)],
+    )
+    def test_tags_a_manifest_splits_back_as_they_were(
+        self, tags: tuple[str, ...]
+    ) -> None:
+        """Tags without a separator, trimmed and not empty come back as they are
+        (a tag given twice is written, and read, once)."""
+        assert tags_read_back(tags)
+
+    @pytest.mark.parametrize(
+        "tags",
+        [
+            ("a,b",),
+            ("hq", "x|y"),
+            ("a;b",),
+            (" lobby",),
+            ("hq", ""),
+            ("=1+1",),
+            ("#N/A",),
+        ],
+        ids=["comma", "bar", "semicolon", "spaces", "empty", "formula", "error"],
+    )
+    def test_tags_a_manifest_reads_as_others(self, tags: tuple[str, ...]) -> None:
+        """A separator inside a tag, spaces at its ends, an empty tag, or a cell a
+        manifest takes for a formula or a spreadsheet error: other tags come back."""
+        assert not tags_read_back(tags)
 
 
 class TestColumns:
