@@ -199,9 +199,17 @@ def _export(
     """
     from provisioner.inventory.export import export_devices
 
+    # A CSV marks the cells a spreadsheet would run as formulas (a tag "=1+1", a
+    # display name "@Lobby"): anyone with device rights types those, and the file
+    # is opened by whoever takes the inventory. An XLSX holds them as text cells.
+    is_csv = output.suffix.lower() == ".csv"
     try:
         with TableFile(
-            output, EXPORT_COLUMNS, sheet="Devices", kinds=_export_kinds()
+            output,
+            EXPORT_COLUMNS,
+            sheet="Devices",
+            kinds=_export_kinds(),
+            mark_formulas=is_csv,
         ) as table:
             result = anyio.run(
                 lambda: export_devices(
@@ -211,6 +219,7 @@ def _export(
                     page_size=page_size,
                     owner_names=owner_names,
                     on_progress=display,
+                    marks_formulas=is_csv,
                 ),
                 backend="asyncio",
             )

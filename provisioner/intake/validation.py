@@ -16,6 +16,7 @@ from operator import attrgetter, itemgetter
 from provisioner.errors import MissingColumnError
 from provisioner.intake.catalogue import Catalogue, Origin, load_catalogue
 from provisioner.intake.fit import fit_problems
+from provisioner.intake.formulas import unmark_text
 from provisioner.intake.header import looks_like_header, match_headers
 from provisioner.intake.mac import normalise_mac, numeric_mac_problem
 from provisioner.intake.owners import email_problem, id_problem, owner_count_problem
@@ -151,9 +152,14 @@ class _RowChecker:
         problems: list[Problem] = []
         texts: tuple[str, ...] = self.take((*cells, ""))
         joined = "\0" + "\0".join(texts)
-        if "\0=" in joined or "\0#" in joined:
-            # Some field starts with "=" or "#" (or a cell holds a NUL): the exact
-            # check for formulas and spreadsheet errors.
+        if (
+            "\0=" in joined
+            or "\0#" in joined
+            or (self.is_text_file and "\0'" in joined)
+        ):
+            # Some field starts with "=" or "#", or with the text mark an export
+            # writes (or a cell holds a NUL): the exact check for formulas,
+            # spreadsheet errors and marked cells.
             texts = self._clear_formulas(texts, problems)
         (
             mac_text,
@@ -263,11 +269,18 @@ class _RowChecker:
     ) -> tuple[str, ...]:
         """
         Report each field holding a formula or a spreadsheet error (``#N/A``), and
-        read it as empty from here on.
+        read it as empty from here on; read a CSV cell marked as text (``'=…``,
+        ``formulas.py``) as the value it marks.
         """
         values = list(texts)
         for position in self.formula_fields:
             value = values[position]
+            plain = unmark_text(value) if self.is_text_file else None
+            if plain is not None:
+                # Marked so a spreadsheet shows it as text (an export does): the
+                # value, never a formula. An XLSX cell is text already, unmarked.
+                values[position] = plain
+                continue
             message = formula_problem(value)
             if message is None:
                 continue

@@ -67,6 +67,7 @@ async def export_devices(
     page_size: int = PAGE_SIZE,
     owner_names: bool = False,
     on_progress: Callable[[ExportProgress], None] | None = None,
+    marks_formulas: bool = False,
 ) -> ExportResult:
     """
     List every device matching ``query`` and hand each one's export line to ``write``.
@@ -78,6 +79,9 @@ async def export_devices(
         owner_names: look each owner up (one call per distinct owner) for
             ``ownerName``.
         on_progress: called with an ``ExportProgress`` after each page.
+        marks_formulas: ``write`` marks a cell a spreadsheet would run as a formula
+            as text (a CSV: ``TableFile(mark_formulas=True)``), which a manifest
+            reads back as written: such tags make the round trip.
 
     Raises:
         ConfigError: a filter is unusable (see ``list_filters``), the base URL is
@@ -93,7 +97,7 @@ async def export_devices(
         opened = await open_api(stack, settings, api)
         api, probed = opened.api, opened.probed
         names = _OwnerNames(api, settings.org_id) if owner_names else None
-        unread = _TagsNotReadBack()
+        unread = _TagsNotReadBack(marked=marks_formulas)
         pages = devices = 0
         # One page ahead: the next page is asked for while this one is written, so
         # the API's time to answer and ours to write overlap; one page is held at most.
@@ -196,12 +200,13 @@ class _TagsNotReadBack:
     the first ``TAGS_SHOWN`` by name (not all: memory stays flat whatever the org).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, marked: bool) -> None:
         self.count = 0
         self.shown: list[str] = []
+        self._marked = marked
 
     def check(self, device: Device) -> None:
-        if tags_read_back(device.tags):
+        if tags_read_back(device.tags, marked=self._marked):
             return
         self.count += 1
         if len(self.shown) < TAGS_SHOWN:

@@ -29,6 +29,7 @@ from datetime import datetime
 
 from provisioner.errors import ConfigError
 from provisioner.intake.catalogue import load_catalogue
+from provisioner.intake.formulas import mark_as_text
 from provisioner.intake.mac import normalise_mac
 from provisioner.intake.validation import formula_problem, split_tags
 from provisioner.models import Device, Target
@@ -275,7 +276,7 @@ def _join_tags(tags: Sequence[str]) -> str | None:
     return TAG_SEPARATOR.join(dict.fromkeys(tags)) or None
 
 
-def tags_read_back(tags: Sequence[str]) -> bool:
+def tags_read_back(tags: Sequence[str], *, marked: bool = False) -> bool:
     """
     Whether a manifest reading this device's ``tags`` cell gets the device's tags back.
 
@@ -284,9 +285,14 @@ def tags_read_back(tags: Sequence[str]) -> bool:
     manifest trims tags and drops empty ones); and none when the cell reads as a
     formula or a spreadsheet error (the row is invalid). The manifest's own rules
     decide (``split_tags``, ``formula_problem``), so the two cannot drift apart.
+
+    Args:
+        marked: the file marks a cell a spreadsheet would run as a formula as text
+            (a CSV export): such a cell reads back as written, not as a formula.
     """
     cell = _join_tags(tags) or ""
-    if formula_problem(cell) is not None:
+    is_marked = marked and mark_as_text(cell) != cell
+    if not is_marked and formula_problem(cell) is not None:
         return False
     return split_tags(cell) == tuple(dict.fromkeys(tags))
 

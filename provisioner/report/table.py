@@ -9,7 +9,10 @@ activation codes is created with mode 0600 from its first byte. Records are writ
 they are appended and never held (beyond the few an XLSX fits its column widths to), so
 an export of any size runs in constant memory.
 
-The CSV is plain UTF-8 without a BOM, ``\\n`` line ends.
+The CSV is plain UTF-8 without a BOM, ``\\n`` line ends. A table for people to open
+(an export) marks each CSV cell a spreadsheet would run as a formula as text
+(``intake/formulas.py``), and the manifest reader takes the mark off again; an XLSX
+needs no mark: every text cell is written as text.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Self
 
+from provisioner.intake.formulas import mark_as_text
 from provisioner.report.cells import Cell
 
 if TYPE_CHECKING:
@@ -54,6 +58,8 @@ class TableFile:
         status_column: the 0-based index of the cell an XLSX colours by status.
         sheet: the XLSX table sheet's name.
         kinds: which columns an XLSX shows as ids (Text), date-times or long text.
+        mark_formulas: put the text mark before each CSV cell a spreadsheet would
+            run as a formula (``=1+1``, ``@SUM(…)``), so opening the CSV runs none.
 
     Raises:
         ValueError: the path is neither ``.csv`` nor ``.xlsx``.
@@ -70,6 +76,7 @@ class TableFile:
         status_column: int | None = None,
         sheet: str = "Report",
         kinds: ColumnKinds | None = None,
+        mark_formulas: bool = False,
     ) -> None:
         suffix = path.suffix.lower()
         if suffix not in SUFFIXES:
@@ -86,6 +93,7 @@ class TableFile:
         self._mode = SECRET_MODE if secret else DEFAULT_MODE
         self._is_csv = suffix == ".csv"
         self._status_column = status_column
+        self._mark_formulas = mark_formulas
         self._sheet = sheet
         self._stack = contextlib.ExitStack()
         self._file: BinaryIO | None = None
@@ -120,6 +128,11 @@ class TableFile:
         """
         self.rows += 1
         if self._csv is not None:
+            if self._mark_formulas:
+                record = [
+                    mark_as_text(cell) if isinstance(cell, str) else cell
+                    for cell in record
+                ]
             self._csv.writerow(["" if cell is None else cell for cell in record])
         elif self._xlsx is not None:
             self._xlsx.append(record)

@@ -62,20 +62,23 @@ class Api:
             },
         )
         if tags:
-            request = urllib.request.Request(
-                f"{self.base_url}/devices/{device['id']}",
-                data=json.dumps(
-                    {"op": "replace", "path": "tags", "value": list(tags)}
-                ).encode(),
-                method="PATCH",
-                headers={
-                    "Content-Type": "application/json-patch+json",
-                    "Authorization": f"Bearer {DEFAULT_TOKEN}",
-                },
-            )
-            with urllib.request.urlopen(request, timeout=10):
-                pass
+            self.set_tags(device["id"], tags)
         return device
+
+    def set_tags(self, device_id: str, tags: Sequence[str]) -> None:
+        request = urllib.request.Request(
+            f"{self.base_url}/devices/{device_id}",
+            data=json.dumps(
+                {"op": "replace", "path": "tags", "value": list(tags)}
+            ).encode(),
+            method="PATCH",
+            headers={
+                "Content-Type": "application/json-patch+json",
+                "Authorization": f"Bearer {DEFAULT_TOKEN}",
+            },
+        )
+        with urllib.request.urlopen(request, timeout=10):
+            pass
 
     def devices(self) -> list[dict[str, Any]]:
         return list(self.call(f"{self.admin_url}/devices")["items"])
@@ -234,6 +237,68 @@ class TestExportCommand:
 
         assert result.exit_code == 0, result.output
         assert result.stderr == ""
+
+    def test_csv_marks_would_be_formulas_and_runs_back_to_the_same_tags(
+        self, api: Api, tmp_path: Path
+    ) -> None:
+        """Tags a spreadsheet would run (=1+1, @SUM…, -x, +44) are written '=1+1 so
+        opening the CSV runs nothing; run as a manifest after the tags were cleared,
+        the file puts the very same tags back on each device."""
+        wanted = {
+            api.create(0, ["=1+1", "pilot"])["id"]: ["=1+1", "pilot"],
+            api.create(1, ["@SUM(A1:A9)", "pilot"])["id"]: ["@SUM(A1:A9)", "pilot"],
+            api.create(2, ["-x", "pilot"])["id"]: ["-x", "pilot"],
+            api.create(3, ["+44 lobby", "pilot"])["id"]: ["+44 lobby", "pilot"],
+        }
+        output = tmp_path / "org.csv"
+
+        exported = invoke(
+            ["export", str(output), "--tag", "pilot", "--base-url", api.base_url, "-q"]
+        )
+        for device in wanted:
+            api.set_tags(device, [])
+        ran = invoke(
+            [
+                "run",
+                str(output),
+                "--tag-mode",
+                "replace",
+                "--report",
+                str(tmp_path / "r"),
+            ]
+            + ["--base-url", api.base_url, "-q"]
+        )
+
+        assert exported.exit_code == 0, exported.output
+        assert exported.stderr == ""  # every tag makes the round trip
+        cells = {line["deviceId"]: line["tags"] for line in read_csv(output)}
+        assert cells[next(iter(wanted))] == "'=1+1;pilot"
+        assert all(cell.startswith("'") for cell in cells.values())
+        assert ran.exit_code == 0, ran.output
+        tags_now = {d["id"]: d["tags"] for d in api.devices() if d["id"] in wanted}
+        assert tags_now == wanted
+
+    def test_xlsx_holds_would_be_formulas_as_text_and_names_them(
+        self, api: Api, tmp_path: Path
+    ) -> None:
+        """A workbook's cells are text, never formulas, and take no mark; a tags cell
+        starting with = reads as a formula there, so the warning names the device."""
+        device = api.create(0, ["=1+1"])
+        output = tmp_path / "org.xlsx"
+
+        result = invoke(["export", str(output), "--base-url", api.base_url, "-q"])
+
+        assert result.exit_code == 0, result.output
+        sheet = openpyxl.load_workbook(output)["Devices"]
+        header = [cell.value for cell in sheet[1]]
+        (cell,) = [
+            row[header.index("tags")]
+            for row in sheet.iter_rows(min_row=2)
+            if row[header.index("deviceId")].value == device["id"]
+        ]
+        assert (cell.value, cell.data_type) == ("=1+1", "s")
+        assert "Warning: 1 device has tags" in result.stderr
+        assert device["mac"] in result.stderr
 
     def test_existing_output_is_kept_without_overwrite(
         self, api: Api, tmp_path: Path

@@ -599,6 +599,32 @@ class TestRowChecks:
         assert row.tags == ("#floor-1",)
         assert row.cells[-1] == "#N/A"
 
+    def test_a_csv_cell_marked_as_text_reads_as_its_value(self) -> None:
+        """A CSV export writes a tag "=1+1" as '=1+1 (so a spreadsheet shows it, not
+        runs it): the manifest reads the tag, not a formula nor the mark; a column
+        the tool does not use keeps the cell as written."""
+        (row,) = rows_of(
+            ("mac", "model", "workspaceId", "tags", "displayName"),
+            (MAC_TEXT, "Cisco 8851", WS, "'=1+1;hq", "'@Lobby"),
+        )
+
+        assert row.problems == ()
+        assert row.tags == ("=1+1", "hq")
+        assert row.cells[-1] == "'@Lobby"
+
+    def test_an_xlsx_cell_keeps_a_leading_quote(self) -> None:
+        """An XLSX cell is text already: a ' typed before = is part of the value."""
+        table = RawTable(
+            path=Path("m.xlsx"),
+            sheet="Sheet1",
+            columns=("mac", "model", "workspaceId", "tags"),
+            records=[(2, (MAC_TEXT, "Cisco 8851", WS, "'=1+1"))],
+        )
+
+        (row,) = build_manifest(table).rows
+
+        assert row.tags == ("'=1+1",)
+
     def test_formulas_are_listed_in_the_sheets_column_order(self) -> None:
         """Problems read left to right, as the sheet shows the columns."""
         (row,) = rows_of(("workspaceId", "model", "mac"), ("=B2", "Cisco 8851", "=C2"))
