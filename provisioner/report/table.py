@@ -13,19 +13,28 @@ The CSV is plain UTF-8 without a BOM, ``\\n`` line ends. A table for people to o
 (an export) marks each CSV cell a spreadsheet would run as a formula as text
 (``intake/formulas.py``), and the manifest reader takes the mark off again; an XLSX
 needs no mark: every text cell is written as text.
+
+The temporary file a table is written to is named for its process and locked while
+written, so one a writer killed outright left behind (SIGKILL, a power cut: nothing
+could remove it) is told from a live writer's and removed by the next write of the same
+path (``remove_stale_temporaries``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import fcntl
 import io
 import os
+import re
 import secrets
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Self
+
+import structlog
 
 from provisioner.intake.formulas import mark_as_text
 from provisioner.report.cells import Cell
@@ -34,7 +43,16 @@ if TYPE_CHECKING:
     from provisioner.report.summary import Line
     from provisioner.report.xlsx import ColumnKinds, SheetWriter, XlsxTable
 
-__all__ = ["DEFAULT_MODE", "SECRET_MODE", "SUFFIXES", "TableFile", "atomic_file"]
+__all__ = [
+    "DEFAULT_MODE",
+    "SECRET_MODE",
+    "SUFFIXES",
+    "TableFile",
+    "atomic_file",
+    "remove_stale_temporaries",
+]
+
+log = structlog.get_logger()
 
 SUFFIXES = (".xlsx", ".csv")
 # Modes for os.open: a table with activation codes is a secret from its first byte;
@@ -173,21 +191,99 @@ def atomic_file(path: Path, mode: int) -> Iterator[BinaryIO]:
     """
     Open a temporary file beside ``path`` with ``mode``; rename it over ``path`` on
     success, remove it on failure.
+
+    The temporary file, ``.<name>.<pid>.<random>.tmp``, is locked from its creation
+    to its rename; first, the ones earlier writers of ``path`` killed outright left
+    behind are removed (``remove_stale_temporaries``).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    remove_stale_temporaries(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     # O_EXCL: never reuse a file someone else created, whatever its mode.
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    _lock(descriptor)
     try:
         with os.fdopen(descriptor, "wb") as file:
             yield file
             file.flush()
             os.fsync(file.fileno())
-        os.replace(temporary, path)
+            # Renamed while open, so while locked: no one ever finds it unlocked.
+            os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
     _sync_folder(path.parent)
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """
+    Remove the temporary files that writers of ``path`` killed outright left beside
+    it; return the ones removed.
+
+    One is stale when the process its name gives is gone and nobody holds its lock. A
+    live writer's is never touched: its process runs, and it holds the lock until the
+    file is renamed (the lock also covers a writer whose process this machine cannot
+    see, in another container writing to the same folder). One left by a process
+    whose number was given to another since, or named before temporary files carried
+    their process (no number), is left alone: nothing tells it from a live one.
+    """
+    stale = re.compile(rf"\.{re.escape(path.name)}\.([0-9]{{1,9}})\.[0-9a-f]{{8}}\.tmp")
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return []
+    removed: list[Path] = []
+    for name in names:
+        found = stale.fullmatch(name)
+        if found is None or _is_running(int(found.group(1))):
+            continue
+        candidate = path.with_name(name)
+        if _remove_if_unlocked(candidate):
+            log.info("stale_temporary_removed", path=str(candidate))
+            removed.append(candidate)
+    return removed
+
+
+def _lock(descriptor: int) -> None:
+    # Where the file system has no locks, nobody can take this one either, so a
+    # stale file there is kept: safe, if untidy.
+    with contextlib.suppress(OSError):
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _is_running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        # Signal 0 sends nothing: it only asks whether the process exists.
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's process: it exists
+    return True
+
+
+def _remove_if_unlocked(candidate: Path) -> bool:
+    try:
+        descriptor = os.open(candidate, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # The name may have moved on meanwhile (a file renamed into place, another
+        # created): remove it only if it is still the file this lock holds.
+        if (
+            os.stat(candidate, follow_symlinks=False).st_ino
+            != os.fstat(descriptor).st_ino
+        ):
+            return False
+        candidate.unlink()
+    except OSError:
+        return False
+    finally:
+        os.close(descriptor)
+    return True
 
 
 def _sync_folder(folder: Path) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import json
 import socket
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -299,6 +301,31 @@ class TestExportCommand:
         assert (cell.value, cell.data_type) == ("=1+1", "s")
         assert "Warning: 1 device has tags" in result.stderr
         assert device["mac"] in result.stderr
+
+    def test_a_killed_exports_temporary_file_goes_at_the_next_export(
+        self, api: Api, tmp_path: Path
+    ) -> None:
+        """A SIGKILLed export's hidden temporary file, whose process is gone, is
+        removed by the next export to the same OUTPUT; another OUTPUT's is not."""
+        api.create(1, ["hq"])
+        output = tmp_path / "org.csv"
+        pid = subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"],
+            capture_output=True,
+            check=True,
+            text=True,
+        ).stdout.strip()
+        left = tmp_path / f".org.csv.{pid}.0123abcd.tmp"
+        other = tmp_path / f".other.csv.{pid}.0123abcd.tmp"
+        for file in (left, other):
+            file.write_text("mac,model\n00AABD00", encoding="utf-8")
+
+        result = invoke(["export", str(output), "--base-url", api.base_url, "-q"])
+
+        assert result.exit_code == 0, result.output
+        assert not left.exists()
+        assert other.exists()
+        assert len(read_csv(output)) == len(api.devices())
 
     def test_existing_output_is_kept_without_overwrite(
         self, api: Api, tmp_path: Path
