@@ -265,6 +265,29 @@ class TestExport:
         assert [row.problems for row in with_mac if row.problems] == []
         assert {row.model for row in with_mac} == {"DMS Cisco 8851", "DMS Cisco 8865"}
 
+    @pytest.mark.parametrize(("marked", "named"), [(True, [1]), (False, [1, 2])])
+    async def test_devices_whose_tags_would_not_read_back_are_counted(
+        self, emulator: RunningEmulator, tmp_path: Path, marked: bool, named: list[int]
+    ) -> None:
+        """A tag holding a separator never reads back; one starting with = does in
+        a file that marks it as text (a CSV), not in one that does not."""
+        async with ApiClient(settings_for(emulator)) as api:
+            for n, tags in enumerate([["hq"], ["a,b"], ["=1+1"]]):
+                device = await api.create_device(
+                    mac=mac_of(n), model="DMS Cisco 8851", workspace_id=WORKSPACES[n]
+                )
+                await api.modify_tags(device.id, mode="replace", tags=tags)
+
+        result, _ = await export_to(
+            emulator,
+            tmp_path / "t.csv",
+            ExportQuery(type="phone"),
+            marks_formulas=marked,
+        )
+
+        assert result.tags_not_read_back == len(named)
+        assert list(result.tags_not_read_back_shown) == [mac_of(n) for n in named]
+
     async def test_every_device_once_under_faults(
         self, start_emulator: Any, tmp_path: Path
     ) -> None:
