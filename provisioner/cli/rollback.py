@@ -168,7 +168,8 @@ def rollback_command(
     Delete what the run that wrote REPORT created, and nothing else.
 
     Deleted: the devices of created rows and the pending devices of code_issued
-    rows. Never an adopted device, never one the report does not name. Each device
+    rows. Never an adopted device, never one the report does not name, nor one
+    the run's journal records as adopted whatever REPORT says. Each device
     is read first and kept if it no longer matches its row (another MAC or owner)
     or, for a code, if it was activated (unless --include-activated). The rollback
     writes its own report (every row once, with its rollback status and reason),
@@ -337,11 +338,9 @@ async def _roll_back_until_signalled(
                 job.outcomes,
                 job.settings,
                 journal_path=None if job.dry_run else journal_path_for(job.paths[0]),
-                run_journals=(
-                    ()
-                    if job.dry_run
-                    else run_journals(job.report, load_history(job.report))
-                ),
+                # Read by a dry run too (what the run made); only a real rollback
+                # makes them forget rows.
+                run_journals=run_journals(job.report, load_history(job.report)),
                 include_activated=job.include_activated,
                 dry_run=job.dry_run,
                 on_progress=display,

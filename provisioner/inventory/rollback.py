@@ -2,14 +2,18 @@
 Take a run back out of the org: read each device the report says the run made, and
 delete it if it is still what the run made.
 
-``roll_back`` is the shell around ``rollback_rules``: it plans (pure), learns its
-target first (who the token is, which org: a wrong URL or a refused token stops it
-there), checks each other org a partner run's report names once (``_Orgs``: a
-refused org's rows fail with its reason, no call made for them), asks
+``roll_back`` is the shell around ``rollback_rules``: it learns its target first
+(who the token is, which org: a wrong URL or a refused token stops it there), plans
+(pure), keeps what the run journals say the run did not make, whatever the report
+says (``rollback_trust``; the journals are read, never taken), checks each other
+org a partner run's report names once (``_Orgs``: a refused org's rows fail with
+its reason, no call made for them), asks
 ``before_deletes`` (the CLI's confirmation) once it knows how many devices may go,
 in all and org by org, then runs a pool of workers over the candidates. Each worker
 reads its device (a lost create's row looks its MAC up, and ``judge_lost_create``
-says whether the device found is the rollout's), lets ``judge`` decide, and deletes;
+says whether the device found is the rollout's), lets ``judge`` decide (and, for a
+row no journal confirms, ``judge_age``: a device made before the rollout is kept),
+and deletes;
 every request goes through the client's rate controller and retries (a DELETE is
 idempotent: a retry that finds the device gone counts as done). The journal records each delete before it is sent and
 each result after, so running the same command after a kill continues without
@@ -66,6 +70,11 @@ from provisioner.inventory.rollback_rules import (
     planned_changes,
     refused_org,
 )
+from provisioner.inventory.rollback_trust import (
+    JournalRecord,
+    judge_age,
+    trust_journals,
+)
 from provisioner.live.orgs import LIST_DEVICES, OrgAccess, org_id_refusal, org_key
 from provisioner.live.preflight import first_device_refused, survey_orgs
 from provisioner.models import (
@@ -74,12 +83,18 @@ from provisioner.models import (
     OrgChanges,
     OrgInfo,
     Outcome,
+    Row,
     RunKind,
     RunRecord,
     Target,
     merge_history,
 )
-from provisioner.run.journal import Journal, journal_path_for, read_history
+from provisioner.run.journal import (
+    Journal,
+    journal_path_for,
+    read_entries,
+    read_history,
+)
 from provisioner.run.orgs import is_multi_org
 from provisioner.settings import Settings
 from provisioner.webex.protocol import DevicesApi
@@ -173,8 +188,10 @@ async def roll_back(
         journal_path: the journal file; None keeps it in memory (no resume). A dry
             run keeps none.
         run_journals: the journals of the run (and reruns) that wrote the report
-            (``run_journals``): each forgets the rows whose devices are gone, so
-            the same run command does them again. A dry run changes none.
+            (``run_journals``). What they recorded is read first (a dry run too): a
+            row they record, none as the run's own device, is kept whatever the
+            report says. Then each forgets the rows whose devices are gone, so the
+            same run command does them again. A dry run changes none.
         include_activated: delete a code's device even when it was activated.
         dry_run: read only; a device that would be deleted is ``planned``.
         before_deletes: called once before the first delete with the target and
@@ -182,7 +199,8 @@ async def roll_back(
             (``NotConfirmedError``) to stop before any write.
         earlier: when the rollout's commands ran (start, end: the report's run
             history): a device a lost create's row finds by MAC is the rollout's
-            own only if the API made it then.
+            own only if the API made it then, and a device the API made before the
+            first of them is not, unless a run journal says it is.
 
     Raises:
         AuthError, ForbiddenError: the token was refused on the first call.
@@ -190,10 +208,9 @@ async def roll_back(
         ConfigError: the journal belongs to another target, or the base URL is not
             the API.
     """
-    plan = plan_rollback(manifest, outcomes)
     shell = _Rollback(
         rows=tuple(row.number for row in manifest.rows),
-        settled=dict(plan.settled),
+        settled={},
         include_activated=include_activated,
         dry_run=dry_run,
         concurrency=settings.concurrency,
@@ -204,6 +221,9 @@ async def roll_back(
     async with contextlib.AsyncExitStack() as stack:
         opened = await open_api(stack, settings, api)
         api, target, shell.probed = opened.api, opened.target, opened.probed
+        records = _journal_records(run_journals, target, manifest.rows)
+        plan = trust_journals(plan_rollback(manifest, outcomes), records)
+        shell.settled.update(plan.settled)
         path = None if dry_run else journal_path
         journal = stack.enter_context(RollbackJournal.open(path, target))
         entries = journal.entries()
@@ -244,6 +264,27 @@ def run_journals(report: Path, history: Iterable[RunRecord] = ()) -> tuple[Path,
         if path.is_file():
             unique.setdefault(path.resolve(), path)
     return tuple(unique.values())
+
+
+def _journal_records(
+    paths: Sequence[Path], target: Target, rows: Sequence[Row]
+) -> dict[int, list[JournalRecord]]:
+    """
+    What each run journal recorded for the report's rows, by row number.
+
+    Only a journal written against the same API speaks for these devices (device
+    ids are the API's), as ``_forget_gone`` holds too.
+    """
+    api = target.identity()["base_url"]
+    records: dict[int, list[JournalRecord]] = {}
+    for path in paths:
+        recorded = Journal.target_of(path, current=True)
+        if recorded is None or recorded.identity()["base_url"] != api:
+            continue
+        for number, entry in read_entries(path, rows).items():
+            record = JournalRecord(path.name, entry.outcome)
+            records.setdefault(number, []).append(record)
+    return records
 
 
 def _forget_gone(
@@ -532,6 +573,10 @@ class _Rollback:
         )
         if not isinstance(verdict, Delete):
             return verdict
+        assert device is not None  # judge deletes only a device it read
+        older = judge_age(candidate, device, earlier=self.earlier)
+        if older is not None:
+            return older
         if self.dry_run:
             return planned(candidate)
         journal.mark_deleting(candidate.row, candidate.device_id)

@@ -11,7 +11,9 @@ A rollback takes a run's report and removes exactly what that run made:
   made it while one of the rollout's commands ran (the report's history), as a rerun
   of the row would call it ``created`` (``judge_lost_create``);
 - never an ``adopted`` device (it was there before the run), never a device the
-  report does not name: every other row is ``skipped``, with the reason.
+  report does not name: every other row is ``skipped``, with the reason. Nor one the
+  report calls the run's but the run journals or the report's history say is not
+  (``rollback_trust``: a status cell edited by hand).
 
 ``plan_rollback`` picks the candidates. Each candidate's device is read (a lost
 create's looked up by MAC) just before its delete, and ``judge`` decides on what the
@@ -131,7 +133,9 @@ class Candidate:
     ``is_code`` marks the pending device of an activation code (it has no MAC of its
     own until it is activated); ``mac`` is the row's MAC otherwise. ``device_id`` is
     None for a row whose every create lost its answer: its device, if the run made
-    one, is found by MAC (``judge_lost_create`` then names it).
+    one, is found by MAC (``judge_lost_create`` then names it). ``confirmed``: a run
+    journal of the rollout records the row's device as the run's own, so the report's
+    word is not all there is (``rollback_trust``).
     """
 
     row: int
@@ -141,6 +145,7 @@ class Candidate:
     workspace_id: str | None = None
     person_id: str | None = None
     org_id: str | None = None
+    confirmed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

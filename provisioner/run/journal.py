@@ -29,7 +29,9 @@ device is left that no row accounts for.
 
 A rollback that deletes a row's device (or finds it gone) makes the journal forget
 that row (``forget_devices``, from ``inventory/rollback.py``), so the same run command
-provisions it again instead of taking it for done.
+provisions it again instead of taking it for done. A rollback also reads what the run
+recorded for each report row (``read_entries``), without taking the journal, so a
+report's status cell edited by hand never makes it delete a device the run adopted.
 
 The module is longer than most because it is the one owner of the journal's file
 format: its SQL, the binding to a target, and ``--fresh``'s voiding live together so
@@ -118,6 +120,7 @@ __all__ = [
     "hold_journal",
     "journal_path_for",
     "open_held",
+    "read_entries",
     "read_history",
     "record_history",
     "release_journal",
@@ -904,6 +907,21 @@ def read_history(path: Path) -> tuple[RunRecord, ...]:
         except ValueError:
             continue
     return tuple(sorted(records, key=lambda record: record.started_at))
+
+
+def read_entries(path: Path, rows: Sequence[Row]) -> dict[int, JournalEntry]:
+    """
+    What the run journal at ``path`` recorded for ``rows``, by row number, read
+    without taking the journal: a rollback reads what the run did even while another
+    command holds it. Empty when there is no readable journal of this version there.
+    """
+    if Journal.target_of(path, current=True) is None:
+        return {}
+    try:
+        with contextlib.closing(sqlite3.connect(path)) as connection:
+            return Journal(connection, path, row_keys(rows)).entries()
+    except sqlite3.Error:
+        return {}
 
 
 def _read(path: Path, query: str) -> list[Any] | None:

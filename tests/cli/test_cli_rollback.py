@@ -191,6 +191,29 @@ LOST_CREATE = {
 }
 
 
+def journal_lost_creates(journal: Path, macs: Sequence[str]) -> None:
+    """
+    Record these MAC rows in the run's journal as every create lost its answer
+    (``LOST_CREATE``), as the run that wrote them so in the report would have.
+    """
+    with contextlib.closing(sqlite3.connect(journal)) as db, db:
+        for lost in macs:
+            key = f"mac:{lost}"
+            (text,) = db.execute(
+                "SELECT outcome FROM rows WHERE key = ?", (key,)
+            ).fetchone()
+            outcome = json.loads(text) | {
+                "status": LOST_CREATE["status"],
+                "device_id": None,
+                "error": LOST_CREATE["error"],
+                "http_status": int(LOST_CREATE["httpStatus"]),
+            }
+            db.execute(
+                "UPDATE rows SET device_id = NULL, outcome = ? WHERE key = ?",
+                (json.dumps(outcome), key),
+            )
+
+
 class TestRollback:
     def test_run_export_rollback_under_faults(
         self, emulator: Emulator, tmp_path: Path
@@ -345,6 +368,7 @@ class TestRollback:
         moved = emulator.create(mac(2), {"workspaceId": other})
         # mac(0) was there before the run (adopted), mac(1) the run made.
         rewrite_rows(report, {mac(n): LOST_CREATE for n in range(4)})
+        journal_lost_creates(journal_path_for(report), [mac(n) for n in range(4)])
 
         dry = invoke(["rollback", str(report), "--dry-run", *url])
         rolled = invoke(["rollback", str(report), "--yes", *url])
@@ -520,6 +544,92 @@ class TestRollback:
             "--max-rate",
         ):
             assert flag in result.output
+
+
+class TestTheReportIsNotTakenAtItsWord:
+    """
+    A report row's status edited by hand from ``adopted`` to ``created``: the
+    rollback keeps the device that was there before the run, as the run's journal
+    says (or, the report sent on without it, as the API's stamp and the report's
+    history say), and deletes what the run did make.
+    """
+
+    def test_the_journal_keeps_a_device_the_run_adopted(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        before = seed_before(emulator, adopted=1)
+        manifest = write_manifest(tmp_path / "wave.csv", macs=3, codes=1)
+        report = tmp_path / "wave-report.csv"
+        url = ["--base-url", emulator.base_url, "-q"]
+        assert (
+            invoke(["run", str(manifest), "--report", str(report), *url]).exit_code == 0
+        )
+        adopted = next(line for line in read_csv(report) if line["mac"] == mac(0))
+        assert adopted["status"] == "adopted"
+        rewrite_rows(report, {mac(0): {"status": "created"}})
+
+        dry = invoke(["rollback", str(report), "--dry-run", *url])
+        rolled = invoke(["rollback", str(report), "--yes", *url])
+
+        assert dry.exit_code == 0, dry.output
+        assert rolled.exit_code == 0, rolled.output
+        assert "kept 1 · planned 3" in dry.output
+        assert "deleted 3 · kept 1" in rolled.output
+        assert {d["id"] for d in emulator.devices()} == before
+        assert adopted["deviceId"] in before
+        (line,) = [
+            line
+            for line in read_csv(tmp_path / "wave-report-rollback.csv")
+            if line["mac"] == mac(0)
+        ]
+        assert line["rollback"] == "kept"
+        assert line["rollbackReason"].startswith(
+            "the run journal wave-report.journal.sqlite records this row as adopted"
+        )
+
+    def test_a_report_sent_on_alone_keeps_a_device_older_than_the_rollout(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """No journal beside the XLSX: the device the API made before the run's
+        first command began (its history sheet says when) is kept."""
+        before = seed_before(emulator, adopted=1)
+        manifest = write_manifest(tmp_path / "wave.csv", macs=3, codes=0)
+        report = tmp_path / "run" / "wave-report.xlsx"
+        url = ["--base-url", emulator.base_url, "-q"]
+        assert (
+            invoke(["run", str(manifest), "--report", str(report), *url]).exit_code == 0
+        )
+        sent = tmp_path / "sent" / report.name
+        sent.parent.mkdir()
+        _edit_status(report, sent, mac(0), "created")
+
+        rolled = invoke(["rollback", str(sent), "--yes", *url])
+
+        assert rolled.exit_code == 0, rolled.output
+        assert "deleted 2 · kept 1" in rolled.output
+        assert {d["id"] for d in emulator.devices()} == before
+        sheet = openpyxl.load_workbook(sent.with_name("wave-report-rollback.xlsx"))
+        rows = list(sheet["Report"].iter_rows(values_only=True))
+        header = list(rows[0])
+        (line,) = [r for r in rows[1:] if r[header.index("mac")] == mac(0)]
+        assert line[header.index("rollback")] == "kept"
+        assert "before the rollout's first command began" in str(
+            line[header.index("rollbackReason")]
+        )
+
+
+def _edit_status(report: Path, to: Path, row_mac: str, status: str) -> None:
+    """
+    Save the XLSX report at ``to`` with the status of the row of ``row_mac``
+    changed, as a person editing the copy they were sent would.
+    """
+    book = openpyxl.load_workbook(report)
+    sheet = book["Report"]
+    header = [cell.value for cell in sheet[1]]
+    for cells in sheet.iter_rows(min_row=2):
+        if cells[header.index("mac")].value == row_mac:
+            cells[header.index("status")].value = status
+    book.save(to)
 
 
 class TestRunAfterRollback:

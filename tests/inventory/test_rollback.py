@@ -28,6 +28,7 @@ from provisioner.inventory.rollback_journal import RollbackJournal
 from provisioner.inventory.rollback_rules import RollbackStatus
 from provisioner.models import Changes, Manifest, Outcome, Row, Status, Target
 from provisioner.run.engine import provision
+from provisioner.run.journal import Journal
 from provisioner.run.plan import MAX_CREATES, UNCONFIRMED
 from provisioner.settings import Settings
 from provisioner.webex.client import ApiClient
@@ -367,6 +368,53 @@ class TestALostCreate:
         assert statuses(resumed) == statuses(again) == {2: "deleted"}
         assert resumed.results[2].device_id == device_id
         assert org.api.count("find_device_by_mac") == lookups
+
+
+class TestTheRunJournals:
+    """The run's journal says what the run did with each row: a row it records as
+    nothing the run made is kept, whatever the report's status cell says."""
+
+    def journal(self, path: Path, org: Org, outcome: Outcome, api: str) -> Path:
+        target = Target(base_url=api, org_id=org.api.org_id)
+        with Journal.open(path, target, org.rows) as journal:
+            journal.mark_done(outcome)
+        return path
+
+    async def test_a_row_recorded_code_pending_is_kept_and_never_read(
+        self, tmp_path: Path
+    ) -> None:
+        """The report calls row 3 code_issued; the run recorded it code_pending (the
+        pending device was an earlier run's): kept, no call made for it."""
+        org = Org()
+        org.created(2)
+        earlier = org.code(3)
+        pending = Outcome(row=3, status=Status.CODE_PENDING, device_id=earlier)
+        journal = self.journal(
+            tmp_path / "r.journal.sqlite", org, pending, SETTINGS.base_url
+        )
+
+        dry = await org.roll_back(run_journals=(journal,), dry_run=True)
+        run = await org.roll_back(run_journals=(journal,))
+
+        assert statuses(dry) == {2: "planned", 3: "kept"}
+        assert statuses(run) == {2: "deleted", 3: "kept"}
+        assert "records this row as code_pending" in run.results[3].reason
+        assert list(org.api.devices) == [earlier]
+        assert org.api.count("get_device") == 2  # row 2's, by each rollback
+
+    async def test_a_journal_of_another_api_is_not_heard(self, tmp_path: Path) -> None:
+        """Device ids are the API's: a journal written against another API says
+        nothing of this org's devices."""
+        org = Org()
+        device = org.created(2)
+        adopted = Outcome(row=2, status=Status.ADOPTED, device_id=device)
+        journal = self.journal(
+            tmp_path / "r.journal.sqlite", org, adopted, "https://webexapis.com/v1"
+        )
+
+        run = await org.roll_back(run_journals=(journal,))
+
+        assert statuses(run) == {2: "deleted"}
 
 
 class TestJournal:

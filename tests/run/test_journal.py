@@ -9,7 +9,7 @@ import contextlib
 import json
 import sqlite3
 import stat
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from provisioner.run.journal import (
     Phase,
     _outcome_to_json,
     journal_path_for,
+    read_entries,
     read_history,
     record_history,
 )
@@ -239,6 +240,28 @@ class TestJournal:
         assert entries[3].device_id == "d3"
         assert entries[5].phase is Phase.STARTED
         assert voids == 0
+
+    def test_read_entries_reads_while_another_command_holds_it(
+        self, tmp_path: Path
+    ) -> None:
+        """A rollback reads what the run recorded for the report's rows, by their
+        numbers now, while the run still holds its journal; no journal (or a
+        rollback's) records nothing."""
+        path = tmp_path / "r.journal.sqlite"
+        rows = manifest("AA", "BB").rows
+        adopted = Outcome(row=3, status=Status.ADOPTED, device_id="d3")
+        with Journal.open(path, TARGET, rows) as journal:
+            journal.mark_done(adopted)
+            journal.commit()
+            moved = [replace(row, number=row.number + 5) for row in rows]
+            found = read_entries(path, moved)
+        rollback = tmp_path / "r-rollback.journal.sqlite"
+        RollbackJournal.open(rollback, TARGET).close()
+
+        assert list(found) == [8]
+        assert found[8].outcome == replace(adopted, row=8)
+        assert read_entries(tmp_path / "none.journal.sqlite", rows) == {}
+        assert read_entries(rollback, rows) == {}
 
     def test_only_a_current_run_journal_has_a_current_target(
         self, tmp_path: Path
