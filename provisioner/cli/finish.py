@@ -4,9 +4,11 @@ choose the exit code.
 
 The report replaces an earlier one only when nothing is lost: a report holding
 activation codes the new one would drop is moved aside first (``report.safety``),
-and the summary says where it went. The hints name the command that does the next
-step: after a dry run, the real run; after failures, ``rerun``; after an
-interruption or a refused token, the same command again.
+and the summary says where it went (and, when a rollback deleted the devices it
+names, that it is the record of them: the run's journal says which). The hints
+name the command that does the next step: after a dry run, the real run; after
+failures, ``rerun``; after an interruption or a refused token, the same command
+again.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from provisioner.report.files import complete_outcomes, write_report
 from provisioner.report.orgs import org_report_paths, split_by_org
 from provisioner.report.safety import SetAside, set_aside
 from provisioner.run.engine import RunResult
+from provisioner.run.journal import journal_path_for, read_rolled_back
 
 __all__ = ["Finish", "finish_run", "remember_limits", "set_aside_lines"]
 
@@ -66,8 +69,9 @@ def finish_run(finish: Finish, result: RunResult) -> int:
     """
     complete = complete_outcomes(finish.manifest, result.outcomes)
     split: list[tuple[str, tuple[Path, ...]]] = []
+    rolled_back = read_rolled_back(journal_path_for(finish.paths[0]))
     try:
-        moved = set_aside(finish.paths, complete.values())
+        moved = set_aside(finish.paths, complete.values(), rolled_back=rolled_back)
         write_report(
             finish.manifest,
             result.outcomes,
@@ -76,7 +80,7 @@ def finish_run(finish: Finish, result: RunResult) -> int:
             group_by=finish.group_by,
         )
         if finish.split_by_org:
-            moved += _write_org_reports(finish, complete, result, split)
+            moved += _write_org_reports(finish, complete, result, split, rolled_back)
     except ProvisionerError as exc:
         # Exit 1, not 2: rows did run, so "nothing could start" would mislead.
         fail(
@@ -149,6 +153,7 @@ def _write_org_reports(
     complete: Mapping[int, Outcome],
     result: RunResult,
     written: list[tuple[str, tuple[Path, ...]]],
+    rolled_back: frozenset[str],
 ) -> list[SetAside]:
     """
     Write one report per org beside the combined one; note each in ``written``.
@@ -161,7 +166,7 @@ def _write_org_reports(
     # Named together: each org's files are distinct from every other org's.
     names = org_report_paths(finish.paths, [part.org for part in parts])
     for part, paths in zip(parts, names, strict=True):
-        moved += set_aside(paths, part.outcomes.values())
+        moved += set_aside(paths, part.outcomes.values(), rolled_back=rolled_back)
         write_report(
             part.manifest, part.outcomes, paths, part.stats, group_by=finish.group_by
         )

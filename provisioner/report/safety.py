@@ -14,7 +14,9 @@ The rules, checked by every command that writes a report:
   adopts them; another manifest's rows name others): a rollback of the earlier
   report is what deletes them. ``set_aside`` moves it beside itself with a timestamp
   first, and says where. A file at the report path that cannot be read as a report
-  is moved aside too: what cannot be checked is not destroyed.
+  is moved aside too: what cannot be checked is not destroyed. Devices a rollback
+  has deleted already (the run's journal says which: the caller passes them) are
+  said so: the report is then the record of a run rolled back.
 - a file given as a manifest that is a report is named as one (``looks_like_report``),
   so ``run`` can point at ``rerun``.
 
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -224,6 +226,7 @@ def set_aside(
     new: Iterable[Outcome],
     *,
     now: datetime | None = None,
+    rolled_back: Collection[str] = frozenset(),
 ) -> list[SetAside]:
     """
     Move aside each existing report the new outcomes would replace unsafely.
@@ -231,6 +234,11 @@ def set_aside(
     A report is moved when it holds an activation code the new report drops, says
     the rollout created a device the new report does not, or cannot be read as a
     report. The move keeps the file as it was (mode included).
+
+    Args:
+        rolled_back: devices a rollback deleted already (``run.journal``'s
+            ``read_rolled_back``): a report naming them is the record of what was
+            rolled back, not what a rollback of it would delete.
 
     Raises:
         ConfigError: a report cannot be moved (permissions): nothing was replaced.
@@ -245,18 +253,7 @@ def set_aside(
         if outcomes is None:
             reason = "it could not be read as a report"
         else:
-            reasons = []
-            dropped = codes_dropped(outcomes, new)
-            if dropped:
-                reasons.append(
-                    f"it holds {_codes(len(dropped))} the new report does not"
-                )
-            made = created_dropped(outcomes, new)
-            if made:
-                reasons.append(
-                    f"it names {_devices(len(made))} this rollout created that the new "
-                    "report does not, which a rollback of it deletes"
-                )
+            reasons = _why_kept(outcomes, new, rolled_back)
             if not reasons:
                 continue
             reason = "; ".join(reasons)
@@ -272,6 +269,32 @@ def set_aside(
         log.info("report_set_aside", path=str(path), moved_to=str(target))
         moved.append(SetAside(path, target, reason))
     return moved
+
+
+def _why_kept(
+    old: Mapping[int, Outcome], new: Iterable[Outcome], rolled_back: Collection[str]
+) -> list[str]:
+    """
+    What the old report holds that the new one would lose, in words; none when
+    nothing.
+    """
+    reasons = []
+    dropped = codes_dropped(old, new)
+    if dropped:
+        reasons.append(f"it holds {_codes(len(dropped))} the new report does not")
+    made = created_dropped(old, new)
+    live = made - frozenset(rolled_back)
+    if live:
+        reasons.append(
+            f"it names {_devices(len(live))} this rollout created that the new "
+            "report does not, which a rollback of it deletes"
+        )
+    if made - live:
+        reasons.append(
+            f"it is the record of {_devices(len(made - live))} this rollout created "
+            "that a rollback has deleted since"
+        )
+    return reasons
 
 
 def _outcomes_of(path: Path) -> dict[int, Outcome] | None:

@@ -29,9 +29,12 @@ device is left that no row accounts for.
 
 A rollback that deletes a row's device (or finds it gone) makes the journal forget
 that row (``forget_devices``, from ``inventory/rollback.py``), so the same run command
-provisions it again instead of taking it for done. A rollback also reads what the run
-recorded for each report row (``read_entries``), without taking the journal, so a
-report's status cell edited by hand never makes it delete a device the run adopted.
+provisions it again instead of taking it for done. The device's id goes to the
+``rolled_back`` table: the report that named it, replaced by the next run, is then
+kept as the record of a rolled-back run, not as the way to delete it
+(``read_rolled_back``). A rollback also reads what the run recorded for each report
+row (``read_entries``), without taking the journal, so a report's status cell
+edited by hand never makes it delete a device the run adopted.
 
 The module is longer than most because it is the one owner of the journal's file
 format: its SQL, the binding to a target, and ``--fresh``'s voiding live together so
@@ -73,6 +76,7 @@ Schema (version 2)::
          digest TEXT,                          -- what the row asked for (row_digest)
          updated_at TEXT, started_at TEXT)     -- started_at: the first start, kept
     void(device_id TEXT PRIMARY KEY, key TEXT) -- replaced codes' pending devices
+    rolled_back(device_id TEXT PRIMARY KEY)    -- the devices of rows a rollback forgot
     runs(kind TEXT, started_at TEXT,           -- the rollout's commands so far
          record TEXT,                          -- RunRecord as JSON
          PRIMARY KEY (kind, started_at))
@@ -122,6 +126,7 @@ __all__ = [
     "open_held",
     "read_entries",
     "read_history",
+    "read_rolled_back",
     "record_history",
     "release_journal",
 ]
@@ -155,6 +160,7 @@ CREATE TABLE IF NOT EXISTS rows (
     started_at TEXT
 );
 CREATE TABLE IF NOT EXISTS void (device_id TEXT PRIMARY KEY, key TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rolled_back (device_id TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS runs (
     kind TEXT NOT NULL,
     started_at TEXT NOT NULL,
@@ -784,7 +790,8 @@ class Journal:
         """
         Forget every row that names one of these devices, and any void record of
         them: a rollback deleted them (or found them gone), so the same run command
-        does those rows again. Returns how many rows were forgotten.
+        does those rows again. The forgotten rows' devices are kept as rolled back
+        (``read_rolled_back``). Returns how many rows were forgotten.
 
         One transaction; the rows are matched in Python (``device_id`` has no index,
         and a rollback can name every device of a large run).
@@ -793,13 +800,14 @@ class Journal:
         self.commit()
         if not wanted:
             return 0
-        keys = [
-            (key,)
+        forgotten = [
+            (key, device_id)
             for key, device_id in self._db.execute(
                 "SELECT key, device_id FROM rows WHERE device_id IS NOT NULL"
             )
             if device_id in wanted
         ]
+        keys = [(key,) for key, _ in forgotten]
         voids = [
             (device_id,)
             for (device_id,) in self._db.execute("SELECT device_id FROM void")
@@ -811,6 +819,10 @@ class Journal:
         try:
             self._db.executemany("DELETE FROM rows WHERE key = ?", keys)
             self._db.executemany("DELETE FROM void WHERE device_id = ?", voids)
+            self._db.executemany(
+                "INSERT OR IGNORE INTO rolled_back (device_id) VALUES (?)",
+                [(device_id,) for _, device_id in forgotten],
+            )
             self._db.execute("COMMIT")
         except BaseException:
             if self._db.in_transaction:
@@ -922,6 +934,16 @@ def read_entries(path: Path, rows: Sequence[Row]) -> dict[int, JournalEntry]:
             return Journal(connection, path, row_keys(rows)).entries()
     except sqlite3.Error:
         return {}
+
+
+def read_rolled_back(path: Path) -> frozenset[str]:
+    """
+    The devices of the rows a rollback made the journal at ``path`` forget (it
+    deleted them or found them gone); none when there is no readable journal there,
+    or one from before this record was kept.
+    """
+    found = _read(path, "SELECT device_id FROM rolled_back")
+    return frozenset(device_id for (device_id,) in found or ())
 
 
 def _read(path: Path, query: str) -> list[Any] | None:

@@ -662,6 +662,15 @@ class TestRunAfterRollback:
         assert again.exit_code == 0, again.output
         assert "nothing to do" not in again.output
         assert "created 4 · adopted 1 · code_issued 2" in again.output
+        # The earlier report is kept aside, said as what it is now: the record of
+        # devices the rollback deleted, not what a rollback of it would delete.
+        (aside,) = report.parent.glob("x-replaced-*.csv")
+        assert (
+            f"kept the earlier report {report} as {aside} (it holds 2 activation "
+            "codes the new report does not; it is the record of 4 devices this "
+            "rollout created that a rollback has deleted since)"
+        ) in again.output
+        assert "which a rollback of it deletes" not in again.output
         lines = read_csv(report)
         assert Counter(line["status"] for line in lines) == {
             "created": 4,

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import errno
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from report_data import STATS, manifest
 
 from provisioner.errors import ConfigError
 from provisioner.models import Outcome, Status
-from provisioner.report.safety import created_dropped, prepare_folders
+from provisioner.report.files import write_report
+from provisioner.report.safety import created_dropped, prepare_folders, set_aside
 
 
 class TestPrepareFolders:
@@ -71,3 +74,56 @@ def test_created_devices_the_new_report_no_longer_claims_are_named() -> None:
     ]
 
     assert created_dropped(old, new) == {"d3", "d4"}
+
+
+class TestSetAside:
+    """A report the new one would replace while it still names devices the rollout
+    created is moved aside, and the reason says what it is now."""
+
+    NOW = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
+
+    def old_report(self, tmp_path: Path) -> Path:
+        """Rows 2, 3 and 5 created (dev-2, dev-3, dev-5), the others as nothing."""
+        path = tmp_path / "site-report.csv"
+        outcomes = {
+            n: Outcome(row=n, status=Status.CREATED, device_id=f"dev-{n}")
+            for n in (2, 3, 5)
+        }
+        write_report(manifest(), outcomes, [path], STATS)
+        return path
+
+    def test_devices_a_rollback_deleted_are_the_record_of_it(
+        self, tmp_path: Path
+    ) -> None:
+        """After a rollback the same rows are created again: the old report names
+        devices that are gone, so it is kept as the record, not as what a rollback
+        of it deletes."""
+        path = self.old_report(tmp_path)
+        again = [
+            Outcome(row=n, status=Status.CREATED, device_id=f"new-{n}") for n in (2, 3)
+        ]
+
+        (moved,) = set_aside(
+            [path], again, now=self.NOW, rolled_back={"dev-2", "dev-3", "dev-5"}
+        )
+
+        assert moved.reason == (
+            "it is the record of 3 devices this rollout created that a rollback has "
+            "deleted since"
+        )
+        assert "a rollback of it deletes" not in moved.reason
+        assert moved.moved_to.is_file()
+
+    def test_only_the_devices_still_there_are_for_a_rollback_of_it(
+        self, tmp_path: Path
+    ) -> None:
+        """Some rolled back, one not: each is said as it is."""
+        path = self.old_report(tmp_path)
+
+        (moved,) = set_aside([path], [], now=self.NOW, rolled_back={"dev-2", "dev-3"})
+
+        assert moved.reason == (
+            "it names 1 device this rollout created that the new report does not, "
+            "which a rollback of it deletes; it is the record of 2 devices this "
+            "rollout created that a rollback has deleted since"
+        )

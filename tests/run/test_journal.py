@@ -35,6 +35,7 @@ from provisioner.run.journal import (
     journal_path_for,
     read_entries,
     read_history,
+    read_rolled_back,
     record_history,
 )
 
@@ -240,6 +241,38 @@ class TestJournal:
         assert entries[3].device_id == "d3"
         assert entries[5].phase is Phase.STARTED
         assert voids == 0
+
+    def test_forgotten_rows_devices_are_kept_as_rolled_back(
+        self, tmp_path: Path
+    ) -> None:
+        """The devices of the rows a rollback made the journal forget are read back
+        as rolled back (the next run's replaced report says so), --fresh or not; a
+        device no row named is not, and a journal without the record has none."""
+        path = tmp_path / "r.journal.sqlite"
+        rows = [*manifest("AA", "BB").rows, code(4)]
+        with Journal.open(path, TARGET, rows) as journal:
+            journal.mark_done(Outcome(row=2, status=Status.CREATED, device_id="d2"))
+            journal.mark_done(Outcome(row=3, status=Status.CREATED, device_id="d3"))
+            journal.mark_done(
+                Outcome(
+                    row=4,
+                    status=Status.CODE_ISSUED,
+                    device_id="d4",
+                    activation_code="1",
+                )
+            )
+            before = read_rolled_back(path)
+            journal.forget_devices(["d2", "d4", "d9"])
+        with Journal.open(path, TARGET, rows, fresh=True):
+            pass
+        older = tmp_path / "older.journal.sqlite"
+        with contextlib.closing(sqlite3.connect(older)) as db:
+            db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+
+        assert before == frozenset()
+        assert read_rolled_back(path) == {"d2", "d4"}
+        assert read_rolled_back(older) == frozenset()
+        assert read_rolled_back(tmp_path / "none.journal.sqlite") == frozenset()
 
     def test_read_entries_reads_while_another_command_holds_it(
         self, tmp_path: Path
