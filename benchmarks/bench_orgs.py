@@ -12,9 +12,6 @@ Regimes:
 - equal: every org at 20/s. Aggregate = successful calls ÷ the run's own duration
   (its summary's "took") ÷ 100/s, the five limits together; 429 share from the
   emulator's counters.
-- equal, remembered: after each run above, the same run with that run's state
-  folder (``XDG_STATE_HOME``), told nothing: each org starts at the limit the run
-  above learned and remembered. Every other run here is cold.
 - equal, told: after each run above, the same run given the line of
   ``--max-rate ORG=R`` flags that run's summary advised (each org that learned its
   limit told one percent under it; an org that learned none stays adaptive). The
@@ -37,9 +34,7 @@ import csv
 import json
 import re
 import shlex
-import shutil
 import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -151,16 +146,11 @@ def requests_of(emulator: Emulator, key: str) -> list[dict[str, Any]]:
 
 
 def provision(
-    emulator: Emulator,
-    manifest: Path,
-    rows: int,
-    flags: Sequence[str] = (),
-    *,
-    state: Path | None = None,
+    emulator: Emulator, manifest: Path, rows: int, flags: Sequence[str] = ()
 ) -> tuple[float, str]:
     """
     Reset the emulator and run the manifest with ``flags``; return the run's
-    duration and stdout. Cold (no remembered limit) unless given a ``state``.
+    duration and stdout.
     """
     emulator.reset()
     report = OUT / "orgs-report.csv"
@@ -168,7 +158,6 @@ def provision(
         ["run", str(manifest), "--report", str(report), "--fresh", "--quiet", *flags],
         base_url=emulator.base_url,
         cwd=ROOT,
-        state=state,
     )
     created = re.search(r"created (\d+)", run.stdout)
     if run.code != 0 or created is None or int(created[1]) != rows:
@@ -191,7 +180,7 @@ def org_rate(entries: list[dict[str, Any]]) -> float:
 
 #: The line of a partner run's summary that tells each org its learned limit.
 ADVICE = re.compile(
-    r"^  Next run, each org starts at .*?by hand: (--max-rate .+)\)$", re.MULTILINE
+    r"^  Next run, start each org at .*?: (--max-rate .+)$", re.MULTILINE
 )
 
 
@@ -218,26 +207,13 @@ def equal_limits(
         set_limit(emulator, key, LIMIT)
     shares, refused = [], []
     told_shares, told_refused, told_orgs, told_rates = [], [], [], []
-    warm_shares, warm_refused = [], []
     for number in range(1, runs + 1):
-        state = Path(tempfile.mkdtemp(prefix="bench-state-"))
-        duration, stdout = provision(emulator, manifest, rows, state=state)
+        duration, stdout = provision(emulator, manifest, rows)
         share, refused_share, ok, limited = aggregate(emulator, duration)
         shares.append(share)
         refused.append(refused_share)
         say(
             f"equal run {number}: {duration:.1f} s, {ok} ok calls = "
-            f"{share:.1%} of 100/s, 429s {limited}/{ok + limited}"
-        )
-        # The next batch in the same orgs, told nothing: each org starts at the
-        # limit the run above learned and remembered (in ``state``).
-        duration, _ = provision(emulator, manifest, rows, state=state)
-        shutil.rmtree(state, ignore_errors=True)
-        share, refused_share, ok, limited = aggregate(emulator, duration)
-        warm_shares.append(share)
-        warm_refused.append(refused_share)
-        say(
-            f"  next run, remembering: {duration:.1f} s, {ok} ok calls = "
             f"{share:.1%} of 100/s, 429s {limited}/{ok + limited}"
         )
         # The next batch, told what this run learned: the flags it advised.
@@ -260,34 +236,13 @@ def equal_limits(
     regime = f"5 orgs × 20/s (burst 5, 40 ms), {rows // len(ORGS)} rows each"
     spread, spread_429 = Spread.of(shares), Spread.of(refused)
     told_rows: list[tuple[str, str, str, str, str]] = []
-    if warm_shares:
-        warm_regime = (
-            "same, the next run in the orgs: each starts at the limit the run "
-            "above learned (remembered, not told)"
-        )
-        told_rows += [
-            (
-                warm_regime,
-                "successful calls/s ÷ 100/s",
-                Spread.of(warm_shares).show("{:.1f}%", 100),
-                "",
-                "",
-            ),
-            (
-                warm_regime,
-                "calls answered 429",
-                Spread.of(warm_refused).show("{:.2f}%", 100),
-                "",
-                "",
-            ),
-        ]
     if told_shares:
         told_regime = (
             "same, each org told the --max-rate ORG=R its run above advised "
             f"({Spread.of(told_orgs).show('{:.0f}')} of 5 orgs told, "
             f"{min(told_rates):g}–{max(told_rates):g}/s)"
         )
-        told_rows += [
+        told_rows = [
             (
                 told_regime,
                 "successful calls/s ÷ 100/s",

@@ -313,14 +313,11 @@ def run_cli(
     base_url: str | None = None,
     cwd: Path | None = None,
     timeout: float | None = None,
-    state: Path | None = None,
 ) -> CliRun:
     """
     Run ``provisioner ARGS`` as a child process; measure its wall, CPU and peak RSS.
 
-    The token goes in through the environment, as the design asks of users. The
-    rate limits a command remembers (``XDG_STATE_HOME``) go to ``state``, else to
-    a folder of the command's own: each run is cold unless given another's state.
+    The token goes in through the environment, as the design asks of users.
     """
     env = {**os.environ, "WEBEX_ACCESS_TOKEN": DEFAULT_TOKEN}
     if base_url is not None:
@@ -328,9 +325,7 @@ def run_cli(
     with (
         tempfile.TemporaryFile("w+") as out,
         tempfile.TemporaryFile("w+") as err,
-        tempfile.TemporaryDirectory(prefix="bench-state-") as own_state,
     ):
-        env["XDG_STATE_HOME"] = str(state or own_state)
         started = time.perf_counter()
         process = subprocess.Popen(
             provisioner_command(*args), stdout=out, stderr=err, env=env, cwd=cwd

@@ -15,10 +15,6 @@ Regimes (the goals are issue 15's; each figure is printed against its goal):
   and the tool is not told; 1,000 MAC rows with tags over 40 workspaces. Share of the
   limit = successful calls ÷ the run's own duration (its summary's "took") ÷ 50 (goal
   ≥ 97%); 429 share from the emulator's counters (goal ≤ 1%).
-- rate-limited, remembered: after each run above, the same run again with that run's
-  state folder (``XDG_STATE_HOME``), told nothing: it starts at the limit the run
-  above learned and remembered (``cli/limits_memory.py``). Every other run here is
-  cold: a state folder of its own.
 - rate-limited, told: after each run above, the same run with the ``--max-rate`` that
   run's summary advised (the limit it learned, a percent under): what the next batch in
   the same org gets.
@@ -50,10 +46,8 @@ import json
 import logging
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -169,17 +163,11 @@ def checked(run: CliRun, rows: int, what: str) -> CliRun:
 
 
 def provision_run(
-    emulator: Emulator,
-    manifest: Path,
-    rows: int,
-    extra: Sequence[str],
-    what: str,
-    *,
-    state: Path | None = None,
+    emulator: Emulator, manifest: Path, rows: int, extra: Sequence[str], what: str
 ) -> tuple[CliRun, dict[str, int]]:
     """
     Reset the emulator, run ``provisioner run`` over ``manifest``, return the run and
-    the emulator's counters. Cold (no remembered limit) unless given a ``state``.
+    the emulator's counters.
     """
     emulator.reset()
     report = OUT / "run-report.csv"
@@ -187,7 +175,6 @@ def provision_run(
         ["run", str(manifest), "--report", str(report), "--fresh", "--quiet", *extra],
         base_url=emulator.base_url,
         cwd=ROOT,
-        state=state,
     )
     stats = emulator.stats()
     counts = {
@@ -212,12 +199,8 @@ def rate_limited(
     )
     shares, refused, speeds, walls = [], [], [], []
     told_shares, told_refused, told_rates = [], [], []
-    warm_shares, warm_refused = [], []
     for number in range(1, runs + 1):
-        state = Path(tempfile.mkdtemp(prefix="bench-state-"))
-        run, counts = provision_run(
-            emulator, manifest, rows, (), "rate-limited", state=state
-        )
+        run, counts = provision_run(emulator, manifest, rows, (), "rate-limited")
         assert run.duration is not None
         accepted = counts["calls"] - counts["rate_limited"]
         shares.append(accepted / run.duration / limit)
@@ -228,20 +211,6 @@ def rate_limited(
             f"rate-limited run {number}: {run.duration:.1f} s run, {run.wall:.1f} s "
             f"wall, {accepted} ok calls = {shares[-1]:.1%} of the limit, "
             f"429s {counts['rate_limited']}/{counts['calls']}"
-        )
-        # The next batch in the same org: it starts at the limit this run learned
-        # and remembered (in ``state``), told nothing.
-        warm, counts = provision_run(
-            emulator, manifest, rows, (), "rate-limited, remembered", state=state
-        )
-        shutil.rmtree(state, ignore_errors=True)
-        assert warm.duration is not None
-        accepted = counts["calls"] - counts["rate_limited"]
-        warm_shares.append(accepted / warm.duration / limit)
-        warm_refused.append(counts["rate_limited"] / counts["calls"])
-        say(
-            f"  next run, remembering: {warm.duration:.1f} s run, "
-            f"{warm_shares[-1]:.1%} of the limit, 429s {counts['rate_limited']}"
         )
         # The next batch, told what this run learned: the --max-rate it advised.
         advice = re.search(r"--max-rate ([0-9.]+)", run.stdout)
@@ -280,21 +249,6 @@ def rate_limited(
     )
     table.add(regime, "rows/s (whole command)", Spread.of(speeds).show("{:.1f}"))
     table.add(regime, "wall time, s", Spread.of(walls).show("{:.1f}"))
-    if warm_shares:
-        warm_regime = (
-            "same, the next run in the org: starts at the limit the run above "
-            "learned (remembered, not told)"
-        )
-        table.add(
-            warm_regime,
-            "successful calls/s ÷ limit",
-            Spread.of(warm_shares).show("{:.1f}%", 100),
-        )
-        table.add(
-            warm_regime,
-            "calls answered 429",
-            Spread.of(warm_refused).show("{:.2f}%", 100),
-        )
     if told_shares:
         told_regime = (
             "same, told the --max-rate each run above advised "

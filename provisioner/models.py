@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -521,6 +522,21 @@ class RunStats:
         """
         return dict(self.org_limits).get(key)
 
+    def limits_by_org_id(self) -> tuple[tuple[str, float], ...]:
+        """
+        Each org's learned limit by the org's id (what a later command's rate
+        control is keyed by): the one org's, or each partner org's that learned one.
+        """
+        limits: dict[str, float] = {}
+        if self.learned_limit is not None and self.target and self.target.org_id:
+            limits[self.target.org_id] = self.learned_limit
+        for info in self.orgs:
+            limit = self.limit_of(info.key)
+            org = info.id or info.key
+            if limit is not None and org:
+                limits[org] = limit
+        return tuple(limits.items())
+
     @property
     def duration(self) -> float:
         """
@@ -554,7 +570,9 @@ class RunRecord:
     whose journal is not beside it (a dry run's has none) is still refused against
     another API or org, and tags as the run did. ``org_names`` are the names of the
     orgs a partner's command looked up (org id, name), so a later rerun that looks up
-    fewer still names them. Two records are the same command when their ``key`` is.
+    fewer still names them. ``limits`` are the API's limits the command learned or
+    ran at (org id, requests/s): a later command of the rollout starts there at that
+    pace. Two records are the same command when their ``key`` is.
     """
 
     kind: RunKind
@@ -569,6 +587,7 @@ class RunRecord:
     org_id: str | None = None
     tag_mode: TagMode | None = None
     org_names: tuple[tuple[str, str], ...] = ()
+    limits: tuple[tuple[str, float], ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -595,6 +614,7 @@ class RunRecord:
                 "org_id": self.org_id,
                 "tag_mode": self.tag_mode.value if self.tag_mode else None,
                 "org_names": dict(self.org_names),
+                "limits": dict(self.limits),
             },
             ensure_ascii=False,
         )
@@ -628,9 +648,27 @@ class RunRecord:
                     (str(org), str(name))
                     for org, name in (data.get("org_names") or {}).items()
                 ),
+                limits=tuple(
+                    (str(org), float(limit))
+                    for org, limit in (data.get("limits") or {}).items()
+                    if _is_rate(limit)
+                ),
             )
         except (KeyError, TypeError, AttributeError, ValueError) as error:
             raise ValueError(f"not a run record: {error}") from None
+
+
+def _is_rate(value: object) -> bool:
+    """
+    Whether a history's limit is a number of requests per second (one edited by
+    hand into something else is left out, not the whole record).
+    """
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
 
 
 def merge_history(*parts: tuple[RunRecord, ...]) -> tuple[RunRecord, ...]:

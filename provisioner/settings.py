@@ -59,9 +59,10 @@ class RateControl:
         initial_rate: where the controller starts before anything pushes back.
         max_rate: a ceiling the controller never exceeds (``--max-rate``); None for none.
         min_rate: a floor it never goes below after backing off.
-        known_limit: the org's limit an earlier command learned (remembered, see
-            ``cli.limits_memory``): the controller starts settled just under it
-            instead of ramping and paying two 429s to learn it again. None: unknown.
+        known_limit: the org's limit an earlier command of the rollout learned (its
+            run history, ``cli.history.Story.paced``): the controller starts settled
+            just under it instead of ramping and paying two 429s to learn it again.
+            None: unknown.
     """
 
     initial_rate: float = 20.0
@@ -114,8 +115,9 @@ class Settings:
     #: An org of ``org_rates`` that no row names: it can only be the token's own
     #: org (where rows without ``orgId`` go), which ``GET /people/me`` must confirm.
     rate_org_to_confirm: str | None = None
-    #: Limits earlier commands learned at this API, by org id (``cli.limits_memory``):
-    #: an org's controller starts settled at its own, under any ceiling it has.
+    #: Limits the rollout's earlier commands learned at this API, by org id (the
+    #: run history): an org's controller starts settled at its own, under any
+    #: ceiling it has.
     known_limits: tuple[tuple[str, float], ...] = ()
     tag_mode: TagMode = TagMode.ADD
     dry_run: bool = False

@@ -44,24 +44,19 @@ if "MUTANT_UNDER_TEST" in os.environ:
 
 
 @pytest.fixture(autouse=True)
-def _clean_globals(
-    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[None]:
+def _clean_globals(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """
-    Reset logging and secrets, drop the Webex environment variables, and give each
-    test a state folder of its own, around every test.
+    Reset logging and secrets, and drop the Webex environment variables, around
+    every test.
 
     A CLI test that configured logging (a ``--log-file`` among them) leaves the file
     closed and structlog at its defaults for the next test; the secrets a test
-    registered (its token, its passwords) do not redact the next test's text; the
-    rate limits a command remembers (``cli.limits_memory``) start no other test's
-    command at them, nor land in the home folder of whoever runs the suite.
+    registered (its token, its passwords) do not redact the next test's text.
     """
     structlog.reset_defaults()
     forget_secrets()
     monkeypatch.delenv("WEBEX_ACCESS_TOKEN", raising=False)
     monkeypatch.delenv("WEBEX_BASE_URL", raising=False)
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
     yield
     reset_logging()
     forget_secrets()

@@ -141,11 +141,25 @@ class TestRunRecordTarget:
             org_id="ORG-A",
             tag_mode=TagMode.REPLACE,
             org_names=(("ORG-B", "Customer B"),),
+            limits=(("ORG-A", 49.63), ("ORG-B", 5.0)),
         )
 
         again = RunRecord.from_json(record.to_json())
 
         assert again == record
+
+    def test_a_limit_edited_into_no_rate_is_left_out(self) -> None:
+        """A limit a person edited into text, zero or true is not a pace to start
+        at; the record and its other limits still read."""
+        text = (
+            '{"kind": "run", "started_at": "2026-11-29T09:00:00+00:00", '
+            '"finished_at": "2026-11-29T09:05:00+00:00", "limits": {"A": "fast", '
+            '"B": 0, "C": true, "D": 19.9, "E": Infinity}}'
+        )
+
+        record = RunRecord.from_json(text)
+
+        assert record.limits == (("D", 19.9),)
 
     def test_an_older_record_says_nowhere(self) -> None:
         text = (
@@ -157,6 +171,7 @@ class TestRunRecordTarget:
 
         assert (record.base_url, record.org_id, record.tag_mode) == (None, None, None)
         assert record.org_names == ()
+        assert record.limits == ()
 
 
 class TestOwnerLabel:

@@ -168,7 +168,10 @@ def codes_command(
             prepare_folders([sheet_path], flag="--sheet")
         manifest, outcomes = load_report(report)
         group = group_column(manifest, group_by)
-        settings = build_settings(connection, os.environ, manifest=manifest)
+        # At the pace the rollout's commands learned the API allows.
+        settings = story_of_report(report, None).paced(
+            build_settings(connection, os.environ, manifest=manifest)
+        )
         where.base_url = settings.base_url
         configure_logging(
             verbosity=connection.verbose,

@@ -16,7 +16,6 @@ import functools
 import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -356,8 +355,7 @@ def build_settings(
 
     ``manifest`` holds the rows the command works on: each org ``--max-rate ORG=R``
     names must be one they go to. Without one (``export``), the command acts in
-    one org, which ORG must name. Each org starts at the limit an earlier command
-    learned there, if one is remembered (``limits_memory``).
+    one org, which ORG must name.
 
     Raises:
         click.BadParameter: ``--max-rate`` names an org no call goes to.
@@ -369,9 +367,6 @@ def build_settings(
         rates = rate_settings(connection.max_rate, manifest=manifest, org_id=org_id)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="'--max-rate'") from None
-    # Imported here: ``validate`` imports this module, and structlog costs it time.
-    from provisioner.cli.limits_memory import recall
-
     return Settings(
         token=token,
         base_url=base_url,
@@ -380,7 +375,6 @@ def build_settings(
         rate=rates.rate,
         org_rates=rates.org_rates,
         rate_org_to_confirm=rates.rate_org_to_confirm,
-        known_limits=recall(base_url, environ, now=datetime.now(UTC)),
         tag_mode=TagMode(connection.tag_mode),
         dry_run=dry_run,
     )
@@ -441,7 +435,7 @@ def format_summary(
             "(its journal); the org was not changed, the report was written again"
         )
     if stats.learned_limit is not None:
-        lines.append(limit_advice(stats.learned_limit, met_429=stats.rate_limited > 0))
+        lines.append(limit_advice(stats.learned_limit))
     for org in summary.by_org:
         line = f"  {org.org.label()}: {org.rows} rows: {counts_text(org.by_status)}"
         limit = stats.limit_of(org.org.key)

@@ -13,26 +13,23 @@ again.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from provisioner.cli.common import exit_code_for, fail, format_summary
 from provisioner.cli.exit_codes import EXIT_FAILED_ROWS, EXIT_UNUSABLE
-from provisioner.cli.limits_memory import remember
 from provisioner.errors import ProvisionerError
-from provisioner.models import Manifest, Outcome, RunStats, Status
+from provisioner.models import Manifest, Outcome, Status
 from provisioner.report.files import complete_outcomes, write_report
 from provisioner.report.orgs import org_report_paths, split_by_org
 from provisioner.report.safety import SetAside, set_aside
 from provisioner.run.engine import RunResult
 from provisioner.run.journal import journal_path_for, read_rolled_back
 
-__all__ = ["Finish", "finish_run", "remember_limits", "set_aside_lines"]
+__all__ = ["Finish", "finish_run", "set_aside_lines"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,7 +86,6 @@ def finish_run(finish: Finish, result: RunResult) -> int:
             "same command again; it redoes nothing and writes the report.",
             EXIT_FAILED_ROWS,
         )
-    remember_limits(result.stats, os.environ)
     click.echo(
         format_summary(finish.manifest, result.outcomes, result.stats, finish.paths)
     )
@@ -127,25 +123,6 @@ def finish_run(finish: Finish, result: RunResult) -> int:
             err=True,
         )
     return code
-
-
-def remember_limits(stats: RunStats, environ: Mapping[str, str]) -> None:
-    """
-    Keep the limits the run learned (or ran at without a 429), by org id, so the
-    next command in those orgs starts at them (``limits_memory``).
-    """
-    target = stats.target
-    if target is None:
-        return
-    limits: dict[str, float] = {}
-    if stats.learned_limit is not None and target.org_id:
-        limits[target.org_id] = stats.learned_limit
-    for info in stats.orgs:
-        limit = stats.limit_of(info.key)
-        org = info.id or info.key
-        if limit is not None and org:
-            limits[org] = limit
-    remember(target.base_url, limits, environ, now=datetime.now(UTC))
 
 
 def _write_org_reports(

@@ -7,14 +7,15 @@ The earlier lines come from where the rollout left them: the journal beside the
 report being continued or read (``run.journal.read_history``), and an XLSX report's
 own hidden history sheet (``report.history.load_history``), so a rerun of a report
 still tells what the first run did. This command's line is kept in its own journal
-at once, so a resume of it keeps it too.
+at once, so a resume of it keeps it too. The lines keep the API limits each command
+learned, where the rollout's next command starts (``Story.known_limits``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,10 @@ from provisioner.models import (
 )
 from provisioner.report.history import file_fingerprint, load_history
 from provisioner.run.journal import journal_path_for, read_history, record_history
+from provisioner.settings import Settings
 
 __all__ = [
+    "LIMITS_KEPT",
     "Story",
     "group_by_option",
     "group_column",
@@ -44,6 +47,11 @@ __all__ = [
 ]
 
 log = structlog.get_logger()
+
+#: How long a limit the rollout learned is where its next command starts: a
+#: rollout's reruns, codes and rollback fall within weeks, and an API that changed
+#: its limit since is learned again by the controller.
+LIMITS_KEPT = timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,6 +81,35 @@ class Story:
                     tag_mode=record.tag_mode or TagMode.ADD,
                 )
         return None
+
+    def known_limits(
+        self, base_url: str, now: datetime
+    ) -> tuple[tuple[str, float], ...]:
+        """
+        The API limits the rollout's latest command at ``base_url`` learned (org id,
+        requests/s), if it ended within ``LIMITS_KEPT``: where this command starts.
+
+        Only what the rollout's own commands learned: a limit belongs to an org and
+        an app, and a command that goes on with a rollout (a rerun, its codes, its
+        rollback) meets the API the rollout met. A run of a new manifest, or
+        ``--fresh``, starts from nothing: it may meet another API set up alike (an
+        emulator started again with other limits), where an old limit held too low
+        would slow it for good.
+        """
+        wanted = base_url.rstrip("/")
+        for record in reversed(self.earlier):
+            if record.base_url == wanted and record.limits:
+                if now - record.finished_at > LIMITS_KEPT:
+                    return ()
+                return record.limits
+        return ()
+
+    def paced(self, settings: Settings) -> Settings:
+        """
+        ``settings`` with each org starting at the limit the rollout learned there.
+        """
+        now = datetime.now(UTC)
+        return replace(settings, known_limits=self.known_limits(settings.base_url, now))
 
     def spans(self) -> tuple[tuple[datetime, datetime], ...]:
         """
@@ -110,6 +147,7 @@ class Story:
                 for org in stats.orgs
                 if org.name and (org.id or org.key)
             ),
+            limits=stats.limits_by_org_id(),
         )
         history = merge_history(self.earlier, (record,))
         if self.journal is not None and self.journal.is_file():

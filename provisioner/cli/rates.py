@@ -90,9 +90,8 @@ def max_rate_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
             "Never start more than R requests per second in an org (default: "
             "adaptive, each org on its own). ORG=R caps one org (ORG: its id as in "
             "the manifest's orgId column), beating a bare R there; repeat the flag "
-            "for more orgs. A run remembers the limits it learned, and the next "
-            "command in those orgs starts at them; its summary prints the "
-            "--max-rate that does the same by hand."
+            "for more orgs. A run that learned the limits ends by printing the "
+            "--max-rate to give here next time."
         ),
     )
 
@@ -226,22 +225,16 @@ def told_rate(limit: float) -> float:
     return math.floor(limit * 0.99 * 10) / 10
 
 
-def limit_advice(limit: float, *, met_429: bool = True) -> str:
+def limit_advice(limit: float) -> str:
     """
-    Say what the API's limit was, that the next command there starts at it (the
-    limit is remembered, ``limits_memory``), and the ``--max-rate`` that does the
-    same by hand (on another machine, say). A run that started at a remembered
-    limit and met no 429 says that instead.
+    Say what the API's limit was and how the next run there can start at it; the
+    rollout's own later commands start there without being told (``Story.paced``).
     """
-    if not met_429:
-        return (
-            f"  Ran at the limit an earlier command learned for this org (about "
-            f"{limit:.1f} requests/s), and met no 429."
-        )
     return (
-        f"  The API limited this org to about {limit:.1f} requests/s: remembered, "
-        "so the next command here starts at that pace without learning it again "
-        f"(by hand: --max-rate {told_rate(limit):g})."
+        f"  The API limited this org to about {limit:.1f} requests/s: "
+        f"--max-rate {told_rate(limit):g} starts the next run there at that pace, "
+        "without learning it again (a rerun, codes or rollback of this report "
+        "starts there on its own)."
     )
 
 
@@ -263,6 +256,6 @@ def org_limits_advice(stats: RunStats) -> str | None:
     if not flags:
         return None
     return (
-        "  Next run, each org starts at the limit it learned (remembered; "
-        "by hand: " + " ".join(flags) + ")"
+        "  Next run, start each org at the limit it learned (no 429s to learn it "
+        "again): " + " ".join(flags)
     )

@@ -183,8 +183,10 @@ def rollback_command(
         manifest, outcomes = load_report(report_path)
         add_secrets(*(row.password for row in manifest.rows))
         # After the report: --max-rate ORG=R must name an org its rows go to.
-        settings = build_settings(
-            connection, os.environ, dry_run=dry_run, manifest=manifest
+        story = story_of_report(report_path, None)
+        # At the pace the rollout's commands learned the API allows.
+        settings = story.paced(
+            build_settings(connection, os.environ, dry_run=dry_run, manifest=manifest)
         )
         where.base_url = settings.base_url
         add_secrets(settings.token)
@@ -199,7 +201,7 @@ def rollback_command(
             dry_run=dry_run,
             yes=yes,
             quiet=connection.quiet,
-            earlier=story_of_report(report_path, None).spans(),
+            earlier=story.spans(),
         )
         raise SystemExit(_execute(job))
 

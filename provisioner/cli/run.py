@@ -358,6 +358,8 @@ def rerun(
         refuse_inputs(paths, [report_path], flag="--report")
         journal = journal_path_for(paths[0])
         story = story_of_report(report_path, journal)
+        # The rows run again where the run learned the API's limits: start there.
+        settings = story.paced(settings)
         # Where the report was written: from the journal the run kept beside it,
         # else from the report's own history (an XLSX copied elsewhere, a dry run's).
         earlier = (

@@ -109,26 +109,25 @@ def test_the_tokens_own_org_is_told_by_its_id(base_url: str, tmp_path: Path) -> 
     assert refused_by_org(base_url).get(HOME_ID, 0) == 0
 
 
-def test_the_next_command_starts_at_the_limit_one_learned(
+def test_the_rollouts_next_command_starts_at_the_limit_it_learned(
     base_url: str, tmp_path: Path
 ) -> None:
     """
-    A run learns the token's own org's 10/s from its 429s and remembers it (by
-    the org's id, in XDG_STATE_HOME); the next run there starts at it, and the
-    API refuses none of its calls.
+    A run learns the token's own org's 10/s from its 429s and keeps it in its run
+    history (by the org's id); the rollback of its report starts at it, and the API
+    refuses none of its calls, where a start at the default 20/s meets a 429 at once.
     """
-    rows: dict[str | None, int] = {None: 20}
+    run, report = run_partner(base_url, tmp_path, {None: 20})
+    refused_in_run = refused_by_org(base_url).get(HOME_ID, 0)
 
-    cold, _ = run_partner(base_url, tmp_path / "a", rows)
-    cold_refused = refused_by_org(base_url).get(HOME_ID, 0)
-    warm, _ = run_partner(base_url, tmp_path / "b", rows)
+    rollback = invoke(["rollback", str(report), "--base-url", base_url, "--yes"])
 
-    assert cold.exit_code == warm.exit_code == 0, warm.output
-    assert cold_refused >= 1
-    assert "limited this org to about" in cold.stdout
-    assert refused_by_org(base_url).get(HOME_ID, 0) == 0
-    assert "Ran at the limit an earlier command learned for this org" in warm.stdout
-    assert "Run: 20 rows · created 20" in warm.stdout
+    assert run.exit_code == 0, run.output
+    assert refused_in_run >= 1
+    assert "limited this org to about" in run.stdout
+    assert rollback.exit_code == 0, rollback.output
+    assert admin(base_url, "GET", "/devices")["items"] == []
+    assert refused_by_org(base_url).get(HOME_ID, 0) == refused_in_run
 
 
 def test_an_org_taken_for_the_tokens_that_is_not_stops_the_run(

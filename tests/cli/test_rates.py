@@ -200,7 +200,7 @@ class TestAdvice:
         advice = org_limits_advice(stats)
 
         assert advice is not None
-        assert advice.endswith(f": --max-rate {ORG_A}=19.8 --max-rate {ORG_B}=4.9)")
+        assert advice.endswith(f": --max-rate {ORG_A}=19.8 --max-rate {ORG_B}=4.9")
         assert "quiet-org" not in advice
 
     def test_the_tokens_own_org_is_named_by_its_id(self) -> None:
@@ -211,7 +211,7 @@ class TestAdvice:
             ((None, 30.0),),
         )
 
-        assert str(org_limits_advice(stats)).endswith(": --max-rate HOME-ID=29.7)")
+        assert str(org_limits_advice(stats)).endswith(": --max-rate HOME-ID=29.7")
 
     def test_no_org_learned_no_advice(self) -> None:
         stats = partner_stats((OrgInfo(key=ORG_A), OrgInfo(key=ORG_B)), ())
