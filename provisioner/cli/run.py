@@ -155,17 +155,21 @@ def _real_command(
     connection: ConnectionOptions,
     *,
     reissue_codes: bool = False,
+    fresh: bool = False,
 ) -> str:
     """
     The run a dry run rehearsed, as a command line: the same rows, target and what
-    changes a row's outcome (``--reissue-codes``), and the default report (the dry
-    run's own --report names the rehearsal).
+    changes a row's outcome (``--reissue-codes``, and ``--fresh``: the dry run
+    planned a start over, not a continuation of the journal), and the default
+    report (the dry run's own --report names the rehearsal).
     """
     words = ["provisioner", "run", str(manifest)]
     if sheet:
         words += ["--sheet", sheet]
     if reissue_codes:
         words += ["--reissue-codes"]
+    if fresh:
+        words += ["--fresh"]
     if connection.base_url:
         words += ["--base-url", connection.base_url]
     if connection.cloud:
@@ -267,14 +271,24 @@ def run(
                 f"provisioner rerun {manifest_path}"
             )
         paths = report_paths(manifest_path, report)
+        journal = journal_path_for(paths[0])
+        if dry_run:
+            # A dry run writes nothing to the API, so it has nothing to journal (and
+            # must not make a later real run believe its rows were done). It reads
+            # a copy of the journal of the run it names (``_real_command``: the
+            # default report; its own --report names the rehearsal), to plan what
+            # that run would do now.
+            journal = journal_path_for(report_paths(manifest_path, None)[0])
         if dry_run and report is None:
             paths = _dry_run_paths(paths)
         refuse_inputs(paths, [manifest_path], flag="--report")
         if dry_run:
             refuse_real_report(paths)
-        # A dry run writes nothing to the API, so it has nothing to journal (and
-        # must not make a later real run believe its rows were done).
-        journal = None if dry_run else journal_path_for(paths[0])
+        story = story_of_manifest(manifest_path, journal)
+        if dry_run:
+            # The run's history is the dry run's story too; its own line is kept
+            # in no journal.
+            story = replace(story, journal=None)
         job = _Job(
             manifest=manifest,
             settings=settings,
@@ -285,12 +299,16 @@ def run(
             fresh=fresh,
             real_command=(
                 _real_command(
-                    manifest_path, sheet, connection, reissue_codes=reissue_codes
+                    manifest_path,
+                    sheet,
+                    connection,
+                    reissue_codes=reissue_codes,
+                    fresh=fresh,
                 )
                 if dry_run
                 else None
             ),
-            story=story_of_manifest(manifest_path, journal),
+            story=story,
             group_by=group_column(manifest, group_by),
             split_by_org=split_by_org,
         )

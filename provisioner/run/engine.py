@@ -81,6 +81,7 @@ from provisioner.models import (
     Manifest,
     OrgInfo,
     Outcome,
+    Problem,
     Row,
     RunStats,
     Status,
@@ -187,7 +188,8 @@ async def provision(
     Args:
         api: the Devices API; None opens an ``ApiClient(settings)`` for the run.
         journal_path: the journal file; None keeps the journal in memory (no resume).
-            Ignored on a dry run, which writes nothing anywhere.
+            A dry run reads a copy of it (``Journal.snapshot``: no lock, no write),
+            so it plans what a run continuing that journal would do now.
         previous: a rerun's earlier outcomes; rows outside ``only_rows`` keep them,
             and rows inside keep an activation code that still stands.
         only_rows: the rows to work on (a rerun); None for all.
@@ -244,8 +246,7 @@ async def provision(
             previous_target=previous_target,
             earlier=tuple(earlier),
         )
-        path = None if settings.dry_run else journal_path
-        return await run.execute(path, only_rows, fresh=fresh)
+        return await run.execute(journal_path, only_rows, fresh=fresh)
 
 
 @dataclass(kw_only=True)
@@ -296,6 +297,8 @@ class _Run:
     voided: list[str] = field(default_factory=list)
     #: A dry run's earlier pending devices already matched to a code row.
     dry_run_claimed: set[str] = field(default_factory=set)
+    #: The problems a dry run's live checks found, by row (a run makes none).
+    live_problems: dict[int, tuple[Problem, ...]] = field(default_factory=dict)
     #: Set when the API refused the token (401) after rows had run: no row starts.
     token_refused: bool = False
     #: What reading each org the rows go to answered (its list, or a refusal).
@@ -326,10 +329,25 @@ class _Run:
             partial(self._prepare_rows, only_rows=only_rows)
         )
         # Opened once the target is known, and the owners named by name have their
-        # ids: a journal for another target is refused.
-        with Journal.open(
-            path, self.target, self.manifest.rows, fresh=fresh, clock=self.server_now
-        ) as journal:
+        # ids: a journal for another target is refused (by a dry run too: the run
+        # it rehearses would be).
+        if self.settings.dry_run:
+            journal = Journal.snapshot(
+                path,
+                self.target,
+                self._rows_as_run(),
+                fresh=fresh,
+                clock=self.server_now,
+            )
+        else:
+            journal = Journal.open(
+                path,
+                self.target,
+                self.manifest.rows,
+                fresh=fresh,
+                clock=self.server_now,
+            )
+        with journal:
             return await self._work(journal, only_rows, supported)
 
     async def _prepare_rows(
@@ -581,6 +599,7 @@ class _Run:
                 orgs=self.orgs,
             )
         self.manifest = checked.manifest
+        self.live_problems = dict(checked.live_problems)
         for key, lookup in checked.owners.items():
             if lookup.owner is not None:
                 self.owners[key.id] = None
@@ -667,16 +686,15 @@ class _Run:
                 if row.number in self.previous:
                     self._record(row.number, self.previous[row.number])
             elif not row.is_valid:
-                invalid = plan.invalid_outcome(row)
-                self._record(
-                    row.number, plan.kept_device(self.previous.get(row.number), invalid)
-                )
-                if not self.resumed:
-                    self.worked[Status.INVALID] += 1
+                self._settle_invalid(row, entry)
             else:
                 done, resume = plan.resume_from(row, entry, self.digests[row.number])
                 access = refused_access(row, self.orgs, self.settings.org_id)
-                if done is not None:
+                if done is not None and self.settings.dry_run:
+                    # What the run would report again, said as a plan: a dry run's
+                    # report holds no outcome a rollback could take for its own.
+                    self._record(row.number, plan.done_plan(done))
+                elif done is not None:
                     self._record(row.number, done)
                 elif access is not None:
                     self._record(row.number, refused_outcome(row, access))
@@ -686,6 +704,54 @@ class _Run:
                     self.resume[row.number] = resume
                     todo.append(row)
         return todo, refused
+
+    def _settle_invalid(self, row: Row, entry: JournalEntry | None) -> None:
+        """
+        Record an invalid row's outcome (a rerun's row keeps its device), unless the
+        row is invalid only by a dry run's live checks and its journal says how the
+        run ended it.
+        """
+        done = self._finished_past_live_checks(row, entry)
+        if done is not None:
+            self._record(row.number, plan.done_plan(done))
+            return
+        invalid = plan.invalid_outcome(row)
+        self._record(
+            row.number, plan.kept_device(self.previous.get(row.number), invalid)
+        )
+        if not self.resumed:
+            self.worked[Status.INVALID] += 1
+
+    def _finished_past_live_checks(
+        self, row: Row, entry: JournalEntry | None
+    ) -> Outcome | None:
+        """
+        The journalled outcome of a row only a dry run's live checks made invalid,
+        when the run finished it: that run does not redo it (nor check it), so it
+        reports it as it ended (a MAC another owner holds: failed), and its dry run
+        plans that, not the row as invalid. None for any other row.
+        """
+        if row.number not in self.live_problems or entry is None:
+            return None
+        as_run = self._as_run(row)
+        if not as_run.is_valid:
+            return None
+        done, _ = plan.resume_from(as_run, entry, row_digest(as_run))
+        return done
+
+    def _rows_as_run(self) -> tuple[Row, ...]:
+        """
+        The rows as the run would see them: a dry run's without the problems only its
+        live checks found, so its copy of the journal names each row as the run's
+        journal does (an invalid row has no name there).
+        """
+        return tuple(self._as_run(row) for row in self.manifest.rows)
+
+    def _as_run(self, row: Row) -> Row:
+        found = self.live_problems.get(row.number)
+        if not found:
+            return row
+        return replace(row, problems=tuple(p for p in row.problems if p not in found))
 
     async def _worker(
         self,
@@ -759,7 +825,7 @@ class _Run:
                 log.info("row_started", owner=row.owner_id, resumed=entry is not None)
                 previous = self.previous.get(row.number)
                 if self.settings.dry_run:
-                    outcome = await steps.dry_run_row(ctx, row, self.owners)
+                    outcome = await steps.dry_run_row(ctx, row, self.owners, entry)
                 elif row.is_activation_code_row:
                     outcome = await code_rows.provision_code_row(
                         ctx, row, entry, previous

@@ -34,7 +34,9 @@ provisions it again instead of taking it for done. The device's id goes to the
 kept as the record of a rolled-back run, not as the way to delete it
 (``read_rolled_back``). A rollback also reads what the run recorded for each report
 row (``read_entries``), without taking the journal, so a report's status cell
-edited by hand never makes it delete a device the run adopted.
+edited by hand never makes it delete a device the run adopted. A dry run plans from a
+copy of the journal in memory (``Journal.snapshot``): it never writes the file nor
+takes its lock.
 
 The module is longer than most because it is the one owner of the journal's file
 format: its SQL, the binding to a target, and ``--fresh``'s voiding live together so
@@ -401,6 +403,9 @@ class Journal:
         self._waiting_since = 0.0
         #: The journal's lock (``hold_journal``), released by ``close``.
         self._lock: int | None = None
+        #: A dry run's copy in memory (``snapshot``): ``path`` names the file it
+        #: was read from, which ``discard`` must never remove.
+        self._copied = False
 
     @classmethod
     def open(
@@ -434,6 +439,49 @@ class Journal:
             before=before,
         )
         journal._lock = lock
+        return journal
+
+    @classmethod
+    def snapshot(
+        cls,
+        path: Path | None,
+        target: Target,
+        rows: Sequence[Row] = (),
+        *,
+        fresh: bool = False,
+        clock: Callable[[], datetime] | None = None,
+    ) -> Self:
+        """
+        A copy in memory of the journal at ``path``, for a dry run: what a run into
+        the same report would continue from now.
+
+        The file is read once, in one SQLite read transaction, and nothing is
+        written to it (``_copy_journal``); its lock is not taken, so a dry run
+        works beside a run that holds it (it sees the rows that run has committed
+        so far) and never makes a command that starts meanwhile find the journal
+        busy. No file is created when there is none. The copy is then judged as
+        ``open`` judges the file (its target, its version; ``fresh`` forgets its
+        rows), and writes go to memory only.
+
+        Raises:
+            ConfigError: as ``open``: the journal belongs to another target, was
+                written by an older version, or is unreadable (without ``fresh``).
+        """
+        connection = sqlite3.connect(":memory:", isolation_level=None)
+        try:
+            _copy_journal(path, connection, fresh=fresh)
+            journal = cls._claimed(
+                connection, path, row_keys(rows), clock, target, fresh
+            )
+        except sqlite3.DatabaseError as error:
+            connection.close()
+            raise _unreadable(path, error) from error
+        except BaseException:
+            connection.close()
+            raise
+        # The real file's name, for the messages; the lock stays None, so closing
+        # the copy lets go of nothing.
+        journal._copied = True
         return journal
 
     @classmethod
@@ -595,7 +643,7 @@ class Journal:
         finally:
             self._db.close()
             try:
-                if self.path is not None:
+                if self.path is not None and not self._copied:
                     for companion in ("-wal", "-shm", "-journal", ""):
                         Path(f"{self.path}{companion}").unlink(missing_ok=True)
             finally:
@@ -863,6 +911,30 @@ class Journal:
         )
         if at_once or seconds - self._waiting_since >= MAX_WAIT:
             self.commit()
+
+
+def _copy_journal(path: Path | None, into: sqlite3.Connection, *, fresh: bool) -> None:
+    """
+    Copy the journal file at ``path`` (if there is one) into ``into``, reading only.
+
+    Read-write, though it only reads, as ``_read`` does: a read-only connection to a
+    WAL journal leaves -wal and -shm files behind (and, as any last reader's close,
+    this one may fold into the file the WAL a killed run left: what it holds stays
+    the same). SQLite's own read lock keeps the copy whole while a run writes; it
+    blocks neither that run nor this copy. With ``fresh`` an unreadable file is left
+    out, as ``--fresh`` removes it.
+
+    Raises:
+        sqlite3.DatabaseError: the file is not a database (without ``fresh``).
+    """
+    if path is None or not path.is_file():
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(path)) as source:
+            source.backup(into)
+    except sqlite3.DatabaseError:
+        if not fresh:
+            raise
 
 
 def _remove_unreadable(path: Path) -> None:

@@ -42,8 +42,10 @@ __all__ = [
     "Step",
     "Verdict",
     "can_reuse_code",
+    "continued_text",
     "create_answer_lost",
     "describe_failure",
+    "done_plan",
     "dry_run_text",
     "failed_outcome",
     "found_status",
@@ -603,11 +605,14 @@ def dry_run_text(
     pending: Device | None = None,
     *,
     reissue: bool = False,
+    made_by_run: bool = False,
 ) -> str:
     """
     Say what a real run would do with a row that passed the read-only checks.
 
     ``pending``: for a code row, a pending device of its model the owner already has.
+    ``made_by_run``: ``found`` is the device an interrupted run's create made (the
+    journal's ``started`` row; ``found_status``), which the run reports ``created``.
     """
     if row.is_activation_code_row and pending is not None and not reissue:
         return (
@@ -618,6 +623,11 @@ def dry_run_text(
         action = f"would void pending device {pending.id} and issue a new code"
     elif row.is_activation_code_row:
         action = "would issue an activation code"
+    elif found is not None and made_by_run:
+        action = (
+            f"would take device {found.id} as the one an interrupted run's create "
+            "made (created)"
+        )
     elif found is not None:
         action = f"would adopt device {found.id} (already registered to this owner)"
     else:
@@ -625,3 +635,34 @@ def dry_run_text(
     if row.tags:
         action += " and apply tags " + ";".join(row.tags)
     return action
+
+
+def continued_text(row: Row, outcome: Outcome) -> str:
+    """
+    Say what a real run would do with a row an interrupted run left ``created`` in
+    the journal: keep its device or code (``outcome``, partial), then its tags.
+    """
+    if row.is_activation_code_row:
+        action = f"would keep the code an interrupted run issued ({outcome.status})"
+    else:
+        action = (
+            f"would keep device {outcome.device_id}, which an interrupted run "
+            f"{'created' if outcome.status is Status.CREATED else 'found'} "
+            f"({outcome.status})"
+        )
+    if row.tags:
+        action += " and apply tags " + ";".join(row.tags)
+    return action
+
+
+def done_plan(done: Outcome) -> Outcome:
+    """
+    A dry run's outcome for a row the journal of its report finished: a real run
+    does not redo it, and reports it as it ended then (said in ``plan``).
+    """
+    device = f" (device {done.device_id})" if done.device_id else ""
+    text = f"would do nothing: an earlier run into this report ended it {done.status}"
+    text += device
+    if done.status is Status.FAILED:
+        text += "; rerun that report to try it again"
+    return Outcome(row=done.row, status=Status.PLANNED, plan=text)

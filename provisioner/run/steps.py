@@ -298,11 +298,21 @@ def owner_devices(ctx: RowContext, row: Row) -> AsyncIterator[Device]:
 # -- dry run --------------------------------------------------------------------------
 
 
-async def dry_run_row(ctx: RowContext, row: Row, owners: OwnerCache) -> Outcome:
+async def dry_run_row(
+    ctx: RowContext, row: Row, owners: OwnerCache, entry: JournalEntry | None = None
+) -> Outcome:
     """
     Check a row with read calls only and say what a real run would do with it.
+
+    ``entry`` is where a real run would continue the row from (the journal of the
+    report it would write, read by the dry run): a row an interrupted run left
+    ``created`` keeps its device or code; one left ``started`` has its MAC looked
+    up as a real run would, and a device its create made is the run's own.
     """
     base = Outcome(row=row.number, status=Status.PLANNED)
+    if entry is not None and entry.phase is Phase.CREATED and entry.outcome:
+        return replace(base, plan=plan.continued_text(row, entry.outcome))
+    made_by_run = False
     try:
         # The model was judged against the org's own list before the rows ran
         # (``live.rules.with_catalogue``): an unsupported one made the row invalid.
@@ -313,16 +323,39 @@ async def dry_run_row(ctx: RowContext, row: Row, owners: OwnerCache) -> Outcome:
             found = await _look_up(ctx, row, base)
             if found is not None:
                 _claim(row, found, base, Status.PLANNED)
+                # Caught mid-flight, the row's own create may have made it.
+                resumed = entry is not None and entry.phase is Phase.STARTED
+                made_by_run = resumed and (
+                    _found_status(ctx, row, found, resumed) is Status.CREATED
+                )
         else:
             earlier = await _earlier_code(ctx, row, base)
     except RowFailedError as failed:
         return failed.outcome
-    text = plan.dry_run_text(row, found, earlier, reissue=ctx.settings.reissue_codes)
-    org_has = other_model(found.product, row.model, ctx.supported) if found else None
-    if org_has is not None and row.model is not None:
-        said = model_name(row.model, ctx.supported)
-        text = f"{text}, {planned_model_note(said, org_has)}"
+    text = plan.dry_run_text(
+        row,
+        found,
+        earlier,
+        reissue=ctx.settings.reissue_codes,
+        made_by_run=made_by_run,
+    )
+    note = None if made_by_run else _planned_model_note(ctx, row, found)
+    if note is not None:
+        text = f"{text}, {note}"
     return replace(base, plan=text)
+
+
+def _planned_model_note(ctx: RowContext, row: Row, found: Device | None) -> str | None:
+    """
+    The words beside a row whose device to adopt the org holds as another model (as
+    the run's ``_adopted_model_note``: a device the run's own create made is not).
+    """
+    if found is None or row.model is None:
+        return None
+    org_has = other_model(found.product, row.model, ctx.supported)
+    if org_has is None:
+        return None
+    return planned_model_note(model_name(row.model, ctx.supported), org_has)
 
 
 async def _earlier_code(ctx: RowContext, row: Row, base: Outcome) -> Device | None:
@@ -330,15 +363,22 @@ async def _earlier_code(ctx: RowContext, row: Row, base: Outcome) -> Device | No
     The pending device of an earlier code a real run would find for this code row.
 
     Under the owner's lock, each of the owner's rows takes its own (as a real run's
-    rows claim theirs).
+    rows claim theirs). The devices the journal's rows claim are theirs, and only a
+    device older than the journal is an earlier run's, as in a real run
+    (``code_rows._settle_earlier_code``).
     """
     async with ctx.owner_lock:
         try:
             devices = [d async for d in owner_devices(ctx, row)]
         except ApiError as error:
             raise RowFailedError(plan.failed_outcome(base, Step.CODE, error)) from error
+        own = ctx.journal.entries_for([row.number]).get(row.number)
+        claimed = ctx.journal.claimed_devices() - {own.device_id if own else None}
         earlier = pending.earlier_pending(
-            devices, row, ctx.dry_run_claimed, ctx.api.server_now()
+            devices,
+            row,
+            {d for d in claimed if d} | ctx.dry_run_claimed,
+            ctx.journal.created_at,
         )
         if earlier:
             ctx.dry_run_claimed.add(earlier[0].id)

@@ -45,6 +45,8 @@ from provisioner.emulator.harness import run_in_subprocess
 from provisioner.errors import ConfigError
 from provisioner.intake.mac import normalise_mac as normalise
 from provisioner.models import Outcome, Status
+from provisioner.report.history import load_history
+from provisioner.run.journal import read_history
 from provisioner.settings import (
     COMMERCIAL_BASE_URL,
     FEDRAMP_BASE_URL,
@@ -302,7 +304,67 @@ class TestRun:
         assert emulator.devices() == []
         assert {r["status"] for r in rows} == {"planned"}
         assert not (tmp_path / "reports" / "site-report.csv").exists()
+        assert not (tmp_path / "reports" / "site-report.journal.sqlite").exists()
         assert "Dry run" in result.stdout
+
+    def test_a_dry_run_after_a_run_plans_what_the_run_reports_now(
+        self, emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """After a run, its dry run reads the run's journal (beside the run's report):
+        the finished rows are planned as the run reports them again, and the same
+        run then reports what the dry run planned, with no write."""
+        monkeypatch.chdir(tmp_path)
+        rows = [
+            *phone_rows(2),
+            {"model": emulated.CODE_MODEL, "workspaceId": WORKSPACES[9]},
+        ]
+        write_manifest(tmp_path / "site.csv", rows)
+        run_args = ["run", "site.csv", "--base-url", emulator.base_url]
+        journal = tmp_path / "reports" / "site-report.journal.sqlite"
+        invoke(run_args)
+        writes = emulator.write_calls()
+
+        dry = invoke([*run_args, "--dry-run"])
+        plans = [
+            r["plan"]
+            for r in read_report(tmp_path / "reports" / "site-report-dry-run.csv")
+        ]
+        kept = [r.kind for r in read_history(journal)]
+        again = invoke(run_args)
+
+        statuses = [
+            r["status"] for r in read_report(tmp_path / "reports" / "site-report.csv")
+        ]
+        assert (dry.exit_code, again.exit_code) == (0, 0), dry.output + again.output
+        assert statuses == ["created", "created", "code_issued"]
+        assert [p.split(": ")[1].split(" (")[0] for p in plans] == [
+            f"an earlier run into this report ended it {status}" for status in statuses
+        ]
+        assert emulator.write_calls() == writes
+        # The dry run's report tells the story so far; the journal keeps none of it.
+        dry_report = tmp_path / "reports" / "site-report-dry-run.xlsx"
+        assert [r.kind for r in load_history(dry_report)] == ["run", "dry run"]
+        assert kept == ["run"]
+
+    def test_a_dry_run_with_fresh_plans_the_start_over_and_names_it(
+        self, emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """--dry-run --fresh plans what --fresh would do (every device found again,
+        adopted), and the command it names to do it keeps --fresh."""
+        monkeypatch.chdir(tmp_path)
+        write_manifest(tmp_path / "site.csv", phone_rows(2))
+        run_args = ["run", "site.csv", "--base-url", emulator.base_url]
+        invoke(run_args)
+
+        dry = invoke([*run_args, "--dry-run", "--fresh"])
+
+        plans = [
+            r["plan"]
+            for r in read_report(tmp_path / "reports" / "site-report-dry-run.csv")
+        ]
+        assert dry.exit_code == 0, dry.output
+        assert all(p.startswith("would adopt device") for p in plans), plans
+        assert "provisioner run site.csv --fresh --base-url" in dry.stderr
 
     def test_the_same_command_again_redoes_nothing(
         self, emulator: Emulator, tmp_path: Path

@@ -29,11 +29,13 @@ from provisioner.errors import (
     AuthError,
     ConfigError,
     ConnectError,
+    JournalBusyError,
     MacInUseError,
     NetworkError,
     NotFoundError,
     ServerError,
 )
+from provisioner.intake.manifest import load_manifest
 from provisioner.inventory.rollback import roll_back
 from provisioner.models import Manifest, Outcome, Problem, Row, Status, TagMode
 from provisioner.report.files import load_report, rows_to_rerun, write_report
@@ -1997,3 +1999,249 @@ class TestAgainstEmulator:
             await provision(manifest_of(org_rows(3)), settings_)
 
         assert emulator.state.store.devices == {}
+
+
+# -- a dry run reads the journal of the run it rehearses -------------------------------
+
+CSV_HEADER = "mac,model,workspaceId,tags"
+#: A dry run's words for what a real run would do, and the status that run reports.
+PLANNED_AS = (
+    ("would create the device", Status.CREATED),
+    ("would adopt device", Status.ADOPTED),
+    ("would issue an activation code", Status.CODE_ISSUED),
+    ("and issue a new code", Status.CODE_ISSUED),
+)
+
+
+def write_csv(path: Path, *lines: str) -> Manifest:
+    """A manifest file of ``lines`` under ``CSV_HEADER``, loaded as a run loads it."""
+    path.write_text("\n".join([CSV_HEADER, *lines]) + "\n", encoding="utf-8")
+    return load_manifest(path)
+
+
+def journal_files(folder: Path) -> dict[str, bytes]:
+    """The journal's files in ``folder`` (the journal, its -wal, -shm or lock)."""
+    return {p.name: p.read_bytes() for p in folder.iterdir() if "journal" in p.name}
+
+
+def predicted(outcome: Outcome) -> Status:
+    """
+    The status a dry run's outcome says a real run would report for the row.
+    """
+    if outcome.status is not Status.PLANNED:
+        return outcome.status
+    text = outcome.plan or ""
+    for status in Status:
+        if f"({status})" in text or f"ended it {status}" in text:
+            return status
+    for words, status in PLANNED_AS:
+        if words in text:
+            return status
+    raise AssertionError(f"no status in the plan {text!r}")
+
+
+class TestTheDryRunReadsTheRunsJournal:
+    async def test_a_dry_run_after_a_run_predicts_the_next_run(
+        self, emulator: RunningEmulator, tmp_path: Path
+    ) -> None:
+        """After a run, a dry run with its journal plans what the same run reports
+        now: the rows it finished as they ended (not "would adopt", not
+        code_pending), new rows as they would go; a second run then reports that."""
+        ws = ORG_WORKSPACES
+        journal = tmp_path / "site-report.journal.sqlite"
+        first = [
+            f"00AABB000002,Cisco 8851,{ws[0]},lobby",
+            f"00AABB000003,Cisco 8851,{ws[1]},",
+            f",Cisco 8865,{ws[2]},desk",
+            f",Cisco 8865,{ws[3]},",
+        ]
+        await provision(
+            write_csv(tmp_path / "site.csv", *first),
+            emulator_settings(emulator),
+            journal_path=journal,
+        )
+        written = journal_files(tmp_path)
+        # The sheet grows: a new phone, and a second code row for an owner that
+        # holds this run's code already.
+        manifest = write_csv(
+            tmp_path / "site.csv",
+            *first,
+            f"00AABB000006,Cisco 8851,{ws[4]},",
+            f",Cisco 8865,{ws[2]},",
+        )
+
+        dry = await provision(
+            manifest, emulator_settings(emulator, dry_run=True), journal_path=journal
+        )
+        read = journal_files(tmp_path)
+        again = await provision(
+            manifest, emulator_settings(emulator), journal_path=journal
+        )
+
+        assert {n: predicted(o) for n, o in dry.outcomes.items()} == {
+            n: o.status for n, o in again.outcomes.items()
+        }
+        assert [again.outcomes[n].status for n in range(2, 8)] == [
+            Status.CREATED,
+            Status.CREATED,
+            Status.CODE_ISSUED,
+            Status.CODE_ISSUED,
+            Status.CREATED,
+            Status.CODE_ISSUED,
+        ]
+        # A dry run's report holds plans only: no device or code a rollback or a
+        # later dry run could take for the run's.
+        assert {o.status for o in dry.outcomes.values()} == {Status.PLANNED}
+        assert {o.device_id for o in dry.outcomes.values()} == {None}
+        assert {o.activation_code for o in dry.outcomes.values()} == {None}
+        # Read only: the same file, byte for byte, and nothing beside it (no lock,
+        # no -wal or -shm).
+        assert read == written
+        assert list(written) == [journal.name]
+
+    async def test_a_dry_run_continues_rows_an_interrupted_run_left(
+        self, tmp_path: Path
+    ) -> None:
+        """Rows a killed run left mid-way are planned as its resume reports them: a
+        device its create made is the run's (created), a code it issued is kept
+        (code_issued), not taken for an earlier run's (code_pending)."""
+        api = FakeDevicesApi(workspaces={"ws-1", "ws-2", "ws-3"})
+        journal = tmp_path / "r.journal.sqlite"
+        lines = (
+            "00AABB000002,Cisco 8851,ws-1,a",
+            "00AABB000003,Cisco 8851,ws-2,b",
+            ",Cisco 8865,ws-3,",
+        )
+        manifest = write_csv(tmp_path / "site.csv", *lines)
+        await provision(
+            write_csv(tmp_path / "first.csv", lines[1]),
+            settings(),
+            api=api,
+            journal_path=journal,
+        )
+        # Killed after row 2's create and row 4's code went out; row 4's code was
+        # journalled, row 2's device was not.
+        with reopen(journal, manifest) as held:
+            held.mark_started(2)
+            held.mark_started(4)
+            api.add_device(
+                mac="00AABB000002", workspace_id="ws-1", product="Cisco 8851"
+            )
+            pending = api.add_device(
+                workspace_id="ws-3",
+                product="Cisco 8865",
+                connection_status="activating",
+            )
+            held.mark_created(
+                Outcome(
+                    row=4,
+                    status=Status.CODE_ISSUED,
+                    device_id=pending.id,
+                    activation_code="1234567890123456",
+                    activation_expiry="2099-01-01T00:00:00.000Z",
+                )
+            )
+
+        dry = await provision(
+            manifest, settings(dry_run=True), api=api, journal_path=journal
+        )
+        resumed = await provision(manifest, settings(), api=api, journal_path=journal)
+
+        assert {n: predicted(o) for n, o in dry.outcomes.items()} == {
+            n: o.status for n, o in resumed.outcomes.items()
+        }
+        assert [resumed.outcomes[n].status for n in (2, 3, 4)] == [
+            Status.CREATED,
+            Status.CREATED,
+            Status.CODE_ISSUED,
+        ]
+        assert "would take device" in (dry.outcomes[2].plan or "")
+        assert "would keep the code" in (dry.outcomes[4].plan or "")
+        assert api.count("create_activation_code") == 0
+
+    async def test_a_dry_run_works_beside_a_run_that_holds_the_journal(
+        self, tmp_path: Path
+    ) -> None:
+        """A dry run started while a run holds the journal reads what that run has
+        committed and leaves the run's lock alone: the journal stays busy for any
+        other run, and the holder goes on writing."""
+        api = FakeDevicesApi(workspaces={"ws-1", "ws-2"})
+        journal = tmp_path / "r.journal.sqlite"
+        manifest = write_csv(
+            tmp_path / "site.csv",
+            "00AABB000002,Cisco 8851,ws-1,",
+            "00AABB000003,Cisco 8851,ws-2,",
+        )
+        first = await provision(
+            write_csv(tmp_path / "first.csv", "00AABB000002,Cisco 8851,ws-1,"),
+            settings(),
+            api=api,
+            journal_path=journal,
+        )
+        target = Journal.target_of(journal)
+        assert target is not None
+
+        with Journal.open(journal, target, manifest.rows) as held:
+            dry = await provision(
+                manifest, settings(dry_run=True), api=api, journal_path=journal
+            )
+            with pytest.raises(JournalBusyError):
+                Journal.open(journal, target, manifest.rows)
+            held.mark_started(3)
+
+        assert first.outcomes[2].status == Status.CREATED
+        assert "ended it created" in (dry.outcomes[2].plan or "")
+        assert "would create the device" in (dry.outcomes[3].plan or "")
+        assert not (tmp_path / "r.journal.sqlite-lock").exists()
+
+    async def test_a_journal_of_another_target_stops_the_dry_run_too(
+        self, tmp_path: Path
+    ) -> None:
+        """A dry run says, as the run it rehearses would, that the journal belongs to
+        another target; with --fresh it plans the start over."""
+        api = FakeDevicesApi(workspaces={"ws-1"})
+        journal = tmp_path / "r.journal.sqlite"
+        manifest = write_csv(tmp_path / "site.csv", "00AABB000002,Cisco 8851,ws-1,")
+        await provision(manifest, settings(), api=api, journal_path=journal)
+        target = Journal.target_of(journal)
+        writes = list(api.writes)
+        replace_tags = settings(dry_run=True, tag_mode=TagMode.REPLACE)
+
+        with pytest.raises(ConfigError, match="belongs to a run against"):
+            await provision(manifest, replace_tags, api=api, journal_path=journal)
+        fresh = await provision(
+            manifest, replace_tags, api=api, journal_path=journal, fresh=True
+        )
+
+        assert "would adopt device" in (fresh.outcomes[2].plan or "")
+        # The journal is still the run's: a dry run starts nothing over.
+        assert Journal.target_of(journal) == target
+        assert api.writes == writes
+
+    async def test_a_row_the_run_failed_is_planned_as_it_ended_not_invalid(
+        self, tmp_path: Path
+    ) -> None:
+        """Rows the run failed for what the dry run's live checks flag (a MAC another
+        workspace holds, a workspace that does not exist) are planned as the run
+        reports them again, failed: the run does not check a row it finished."""
+        api = FakeDevicesApi(workspaces={"ws-1", "ws-7"})
+        api.add_device(mac="00AABB000002", workspace_id="ws-7")
+        journal = tmp_path / "r.journal.sqlite"
+        manifest = write_csv(
+            tmp_path / "site.csv",
+            "00AABB000002,Cisco 8851,ws-1,",
+            "00AABB000003,Cisco 8851,ws-99,",
+        )
+        await provision(manifest, settings(), api=api, journal_path=journal)
+
+        dry = await provision(
+            manifest, settings(dry_run=True), api=api, journal_path=journal
+        )
+        again = await provision(manifest, settings(), api=api, journal_path=journal)
+
+        assert [again.outcomes[n].status for n in (2, 3)] == [Status.FAILED] * 2
+        assert {n: predicted(o) for n, o in dry.outcomes.items()} == {
+            n: o.status for n, o in again.outcomes.items()
+        }
+        assert "ended it failed; rerun that report" in (dry.outcomes[2].plan or "")
+        assert api.count("create_device") == 2

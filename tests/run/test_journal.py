@@ -645,3 +645,82 @@ class TestOneCommandAtATime:
         (tmp_path / "r.journal.sqlite-lock").write_bytes(b"")
         with Journal.open(path, TARGET, rows) as journal:
             journal.mark_started(2)
+
+
+class TestSnapshot:
+    """A dry run reads a copy of the journal: no lock, no write, no file made."""
+
+    def test_the_copy_holds_what_the_file_holds(self, tmp_path: Path) -> None:
+        """Rows, the run's start and the codes to void are read as ``open`` reads."""
+        path = tmp_path / "r.journal.sqlite"
+        rows = manifest("AA", "BB").rows
+        with Journal.open(path, TARGET, rows) as journal:
+            journal.mark_started(2)
+            journal.mark_done(Outcome(row=3, status=Status.CREATED, device_id="d3"))
+            started = journal.created_at
+
+        with Journal.snapshot(path, TARGET, rows) as copy:
+            entries = copy.entries()
+            made = (copy.created_at, copy.claimed_devices())
+
+        assert (entries[2].phase, entries[3].phase) == (Phase.STARTED, Phase.DONE)
+        assert made == (started, frozenset({"d3"}))
+
+    def test_writes_to_the_copy_stay_in_memory(self, tmp_path: Path) -> None:
+        """Marks made on the copy, and discarding it, leave the file as it was."""
+        path = tmp_path / "r.journal.sqlite"
+        rows = manifest("AA").rows
+        Journal.open(path, TARGET, rows).close()
+        before = path.read_bytes()
+
+        copy = Journal.snapshot(path, TARGET, rows, fresh=True)
+        copy.mark_started(2)
+        copy.discard()
+
+        assert path.read_bytes() == before
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["r.journal.sqlite"]
+        with Journal.open(path, TARGET, rows) as journal:
+            assert journal.entries() == {}
+
+    def test_no_file_is_made_where_there_is_none(self, tmp_path: Path) -> None:
+        """Without a journal the copy is empty, and no file, folder or lock appears."""
+        path = tmp_path / "reports" / "r.journal.sqlite"
+
+        with Journal.snapshot(path, TARGET, manifest("AA").rows) as copy:
+            assert copy.entries() == {}
+
+        assert list(tmp_path.iterdir()) == []
+
+    def test_a_journal_another_command_holds_is_read(self, tmp_path: Path) -> None:
+        """A copy taken while a run holds the journal sees its committed rows, and
+        takes nothing from it: the journal stays busy, the holder keeps writing."""
+        path = tmp_path / "r.journal.sqlite"
+        rows = manifest("AA", "BB").rows
+        with Journal.open(path, TARGET, rows) as holder:
+            holder.mark_started(2)
+            with Journal.snapshot(path, TARGET, rows) as copy:
+                seen = copy.entries()
+            with pytest.raises(JournalBusyError):
+                Journal.open(path, TARGET, rows)
+            holder.mark_started(3)
+
+        with Journal.open(path, TARGET, rows) as journal:
+            assert set(journal.entries()) == {2, 3}
+        assert set(seen) == {2}
+
+    def test_it_is_judged_as_open_judges_the_file(self, tmp_path: Path) -> None:
+        """Another target or an unreadable file is refused in ``open``'s words; with
+        fresh, the copy starts over."""
+        path = tmp_path / "r.journal.sqlite"
+        Journal.open(path, TARGET).close()
+        other = Target(base_url=TARGET.base_url, org_id="ORG-B")
+        garbage = tmp_path / "g.journal.sqlite"
+        garbage.write_bytes(b"this is not a database, just text" * 100)
+
+        with pytest.raises(ConfigError, match="belongs to a run against"):
+            Journal.snapshot(path, other)
+        with pytest.raises(ConfigError, match="cannot be read"):
+            Journal.snapshot(garbage, TARGET)
+        with Journal.snapshot(garbage, TARGET, fresh=True) as copy:
+            assert copy.entries() == {}
+        assert Journal.target_of(path) == TARGET

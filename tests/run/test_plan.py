@@ -697,6 +697,46 @@ class TestResumeFrom:
         )
 
 
+class TestDryRunOfAJournalledRow:
+    def test_a_finished_row_is_planned_as_it_ended(self) -> None:
+        """A dry run plans nothing for a finished row, and says how it ended."""
+        created = Outcome(row=2, status=Status.CREATED, device_id="d2", attempts=2)
+        failed = Outcome(row=3, status=Status.FAILED, error="create device: boom")
+
+        assert plan.done_plan(created) == Outcome(
+            row=2,
+            status=Status.PLANNED,
+            plan="would do nothing: an earlier run into this report ended it "
+            "created (device d2)",
+        )
+        assert plan.done_plan(failed).plan == (
+            "would do nothing: an earlier run into this report ended it failed; "
+            "rerun that report to try it again"
+        )
+
+    def test_an_interrupted_row_keeps_what_it_made(self) -> None:
+        """A row left created keeps its device or code, then gets its tags."""
+        device = Outcome(row=2, status=Status.ADOPTED, device_id="d2")
+        code = Outcome(row=3, status=Status.CODE_ISSUED, activation_code="1" * 16)
+
+        assert plan.continued_text(row(2, mac="AA", tags=("a",)), device) == (
+            "would keep device d2, which an interrupted run found (adopted) and "
+            "apply tags a"
+        )
+        assert plan.continued_text(row(3), code) == (
+            "would keep the code an interrupted run issued (code_issued)"
+        )
+
+    def test_a_device_an_interrupted_create_made_is_created(self) -> None:
+        """Found after a lost create of the run: the run's own device."""
+
+        text = plan.dry_run_text(row(2, mac="AA"), Device(id="d1"), made_by_run=True)
+
+        assert text == (
+            "would take device d1 as the one an interrupted run's create made (created)"
+        )
+
+
 class TestOrgs:
     def test_rows_grouped_by_their_org(self) -> None:
         """A row's own orgId, else the default; orgs and rows in manifest order."""
