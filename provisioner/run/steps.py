@@ -192,7 +192,10 @@ async def _obtain_device(
                 raise RowFailedError(
                     plan.failed_outcome(base, Step.CREATE, error, text)
                 ) from error
-            return _claim(row, found, base, _found_status(ctx, row, found, unknown))
+            # The owner's own device is adopted; another owner's fails the row,
+            # which keeps the status (and tracking id) of the create's refusal.
+            status = _found_status(ctx, row, found, unknown)
+            return _claim(row, found, base, status, refused=error)
         except OutcomeUnknownError as error:
             log.info("create_answer_lost", status=error.status)
             unknown, last = True, error
@@ -230,16 +233,21 @@ def _adopted_model_note(
 
 
 def _claim(
-    row: Row, found: Device, base: Outcome, status: Status
+    row: Row,
+    found: Device,
+    base: Outcome,
+    status: Status,
+    *,
+    refused: ApiError | None = None,
 ) -> tuple[Device, Status]:
     """
-    Take a device found by MAC as the row's own, or fail the row naming its owner.
+    Take a device found by MAC as the row's own, or fail the row naming its owner
+    (and, ``refused``, the API's refusal of the row's create that led to the look).
     """
     if plan.judge_found_device(found, row) is Verdict.OURS:
         return found, status
-    raise RowFailedError(
-        plan.failed_outcome(base, Step.CREATE, None, plan.other_owner_text(found))
-    )
+    text = plan.other_owner_text(found)
+    raise RowFailedError(plan.failed_outcome(base, Step.CREATE, refused, text))
 
 
 async def _look_up(ctx: RowContext, row: Row, base: Outcome) -> Device | None:

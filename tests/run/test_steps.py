@@ -1,7 +1,8 @@
 """
 steps.py against the emulator: a MAC row whose device the org already holds for the
 row's owner, as another model than the row says, is adopted as it is, and its report
-row says so; the dry run says so beforehand.
+row says so; the dry run says so beforehand. A MAC another owner holds fails its row
+with the status of the API's refusal.
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import pytest
 import structlog
 
 import provisioner
@@ -23,6 +26,7 @@ ORG = json.loads(
     (Path(provisioner.__file__).parent / "emulator" / "data" / "org.json").read_text()
 )
 WS = ORG["workspaces"][0]["id"]
+OTHER_WS = ORG["workspaces"][1]["id"]
 HELD = "0A0B0C0D0E02"  # registered to WS as a Cisco 8865 before the run
 FREE = "0A0B0C0D0E09"
 SAME = "0A0B0C0D0E03"  # registered to WS as the Cisco 8851 its row says
@@ -112,3 +116,31 @@ async def test_the_dry_run_says_so_in_its_plan_and_warns(
     assert f"MAC {HELD}" in warned[0]["reason"]
     after = {r.id: dict(r.wire) for r in emulator.state.store.devices.values()}
     assert after == before
+
+
+@pytest.mark.parametrize("refusal", [400, 409])
+async def test_a_mac_another_owner_holds_fails_with_the_refusals_status(
+    start_emulator: Any, tmp_path: Path, refusal: int
+) -> None:
+    """The create is refused (the API's status for a MAC in use, 400 or 409); the
+    row fails naming the owner that holds the MAC, with that status in its report
+    row; the org keeps the one device it had, untouched."""
+    emulator = await start_emulator(mac_in_use_status=refusal)
+    store, now = emulator.state.store, emulator.state.clock.now()
+    store.create_by_mac(
+        {"mac": FREE, "model": "DMS Cisco 8851", "workspaceId": OTHER_WS}, now, 400
+    )
+    before = {r.id: dict(r.wire) for r in store.devices.values()}
+    path = tmp_path / "m.csv"
+    path.write_text(
+        f"mac,model,workspaceId,tags\n{FREE},Cisco 8851,{WS},lobby\n",
+        encoding="utf-8",
+    )
+
+    result = await provision(load_manifest(path), settings_for(emulator))
+
+    outcome = result.outcomes[2]
+    assert (outcome.status, outcome.http_status) == (Status.FAILED, refusal)
+    assert outcome.tracking_id
+    assert f"registered to workspace {OTHER_WS}" in (outcome.error or "")
+    assert {r.id: dict(r.wire) for r in store.devices.values()} == before
