@@ -117,7 +117,7 @@ def test_the_rollouts_next_command_starts_at_the_limit_it_learned(
     history (by the org's id); the rollback of its report starts at it, and the API
     refuses none of its calls, where a start at the default 20/s meets a 429 at once.
     """
-    run, report = run_partner(base_url, tmp_path, {None: 20})
+    run, report = run_partner(base_url, tmp_path, {None: 40})
     refused_in_run = refused_by_org(base_url).get(HOME_ID, 0)
 
     rollback = invoke(["rollback", str(report), "--base-url", base_url, "--yes"])
