@@ -2,16 +2,19 @@
 ``provisioner codes REPORT``: where each issued activation code stands, and renewal.
 
 Listing makes read calls only and never prints a code in full unless asked
-(``--show-codes``). ``--renew`` issues fresh codes for the expired and expiring ones
-whose devices never activated, applies tags that waited for activation, and writes a
-new complete report (mode 0600: it holds codes). While it works it keeps a journal
-beside that report, as a run does (each new code is kept there before the old
-device is deleted), so the same command after a kill or a Ctrl-C carries on where
-it stopped; the journal goes once the report is written. The rows of an org the
-token may not act for (a partner's report) are not read (``codes_orgs``): they are
-listed as not checked, and those whose code ``--renew`` would renew fail with their
-org's reason, keeping their code; the other orgs go on. The decisions live in
-``provisioner.live.code_rules``; this module is the translator.
+(``--show-codes``); a code whose device was deleted is ``gone`` (never on the
+printable sheet), and a renewal of the report that has not finished is named, with
+the command that finishes it. ``--renew`` issues fresh codes for the expired,
+expiring and gone ones whose devices never activated, applies tags that waited for
+activation, and writes a new complete report (mode 0600: it holds codes). While it
+works it keeps a journal beside that report, as a run does (each new code is kept
+there before the old device is deleted), so the same command after a kill or a
+Ctrl-C carries on where it stopped; the journal goes once the report is written. The
+rows of an org the token may not act for (a partner's report) are not read
+(``codes_orgs``): they are listed as not checked, and those whose code ``--renew``
+would renew fail with their org's reason, keeping their code; the other orgs go on.
+The decisions live in ``provisioner.live.code_rules``; this module is the
+translator.
 """
 
 from __future__ import annotations
@@ -141,10 +144,11 @@ def codes_command(
     """
     List the activation codes in REPORT by state: activated, pending, expiring, expired.
 
-    A code is activated once its device has a MAC or has been online. With --renew,
-    expired and expiring codes of devices that never activated are replaced (the old
-    pending device is deleted, so the old code stops working) and tags deferred until
-    activation are applied; the new complete report goes next to REPORT with
+    A code is activated once its device has a MAC or has been online, and gone
+    once its device was deleted (the code no longer works). With --renew, expired,
+    expiring and gone codes of devices that never activated are replaced (the old
+    pending device is deleted, so the old code stops working) and tags deferred
+    until activation are applied; the new complete report goes next to REPORT with
     -renewed in its name, or to --report PATH.
 
     With --sheet, the codes still pending (not activated, not expired; after
@@ -195,7 +199,13 @@ def codes_command(
         )
         try:
             listing = render_listing(
-                report, entries, work.now, within, show_codes=show_codes, renewing=renew
+                report,
+                entries,
+                work.now,
+                within,
+                show_codes=show_codes,
+                renewing=renew,
+                stopped_renewal=None if renew else _stopped_renewal(report),
             )
             for line in listing:
                 click.echo(line)
@@ -417,6 +427,15 @@ def still_pending(
         elif entry.state in (CodeState.PENDING, CodeState.EXPIRING):
             rows.add(number)
     return frozenset(rows)
+
+
+def _stopped_renewal(report: Path) -> Path | None:
+    """
+    The journal a ``--renew`` of REPORT left beside it when it was stopped (a kill,
+    a Ctrl-C), or None: a renewal that finished removed its journal.
+    """
+    journal = journal_path_for(renewed_report_path(report))
+    return journal if journal.is_file() else None
 
 
 def _sheet_path(report: Path, sheet: str | None) -> Path | None:

@@ -22,6 +22,8 @@ __all__ = ["render_listing", "render_renewal"]
 _ID_TAIL = 6
 # Room for a workspace name or an email before the code column; longer ones are cut.
 _NAME_WIDTH = 24
+# States the counts line shows only when some code is in them.
+_COUNTED_WHEN_SEEN = frozenset({CodeState.GONE, CodeState.UNCHECKED})
 
 
 def render_listing(
@@ -32,16 +34,21 @@ def render_listing(
     *,
     show_codes: bool = False,
     renewing: bool = False,
+    stopped_renewal: Path | None = None,
 ) -> list[str]:
     """
     Return the listing's lines: counts, then the rows of each state.
+
+    ``stopped_renewal`` is the journal a ``--renew`` of this report left when it
+    was stopped: the listing says so, and how to finish it.
     """
     by_state = {state: [e for e in entries if e.state is state] for state in CodeState}
     counts = " · ".join(
         f"{state.value} {len(by_state[state])}"
         for state in CodeState
-        # Only a partner's report with a refused org has unchecked rows to count.
-        if state is not CodeState.UNCHECKED or by_state[state]
+        # Only a code whose device was deleted is gone, and only a partner's report
+        # with a refused org has unchecked rows: counted when there are some.
+        if state not in _COUNTED_WHEN_SEEN or by_state[state]
     )
     heading = (
         f"{report}: {len(entries)} activation codes as of {_when(now)} "
@@ -67,15 +74,31 @@ def render_listing(
             f"tags deferred on {len(deferred)} rows; {len(due)} of their devices "
             "have activated (--renew applies their tags)"
         )
+    window = "" if within == code_rules.DEFAULT_WITHIN else f" --within {_flag(within)}"
     if renewable:
-        window = (
-            "" if within == code_rules.DEFAULT_WITHIN else f" --within {_flag(within)}"
-        )
         lines.append(
-            f"{len(renewable)} codes are expired or expiring; renew them with: "
-            f"provisioner codes {report}{window} --renew"
+            f"{len(renewable)} codes are {_renewable_states(renewable)}; renew them "
+            f"with: provisioner codes {report}{window} --renew"
+        )
+    if stopped_renewal is not None:
+        lines.append("")
+        lines.append(
+            f"a codes --renew of this report has not finished (it was stopped, or "
+            f"is running now; its journal is {stopped_renewal}): the new codes it "
+            "issued are kept there, and the old codes it voided are listed gone; "
+            f"finish it with: provisioner codes {report}{window} --renew"
         )
     return lines
+
+
+def _renewable_states(renewable: Sequence[CodeEntry]) -> str:
+    """
+    The states of the codes to renew, in words: "expired or expiring", and "gone"
+    when some code's device was deleted.
+    """
+    if any(entry.state is CodeState.GONE for entry in renewable):
+        return "expired, expiring or gone"
+    return "expired or expiring"
 
 
 def _entry_line(entry: CodeEntry, now: datetime, *, show_codes: bool) -> str:
@@ -92,6 +115,8 @@ def _entry_line(entry: CodeEntry, now: datetime, *, show_codes: bool) -> str:
         status = entry.device.connection_status or "activated"
         mac = f", MAC {entry.device.mac}" if entry.device.mac else ""
         parts.append(f"device {status}{mac}")
+    elif entry.state is CodeState.GONE:
+        parts.append("device deleted: this code no longer works")
     elif entry.state is CodeState.EXPIRED and (
         entry.expiry is None or entry.expiry > now
     ):

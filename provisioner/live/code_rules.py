@@ -65,6 +65,9 @@ class CodeState(enum.StrEnum):
     PENDING = "pending"
     EXPIRING = "expiring"
     EXPIRED = "expired"
+    #: The device the code made answers 404: it was deleted, so the code no longer
+    #: works, whatever its expiry says.
+    GONE = "gone"
     #: The token may not act for the row's org: nothing was read there.
     UNCHECKED = "not checked"
 
@@ -125,6 +128,8 @@ def code_state(
     device: Device | None,
     now: datetime,
     within: timedelta = DEFAULT_WITHIN,
+    *,
+    deleted: bool = False,
 ) -> CodeState:
     """
     Decide where a row's code stands.
@@ -134,7 +139,12 @@ def code_state(
         device: the device found for the code, or None when none was found.
         now: the time to judge by (timezone-aware).
         within: a code expiring sooner than this is ``expiring``.
+        deleted: the code's device, asked for by its id, answered 404.
     """
+    if deleted:
+        # A pending device is the code: deleted (a renewal that voided it, a
+        # rollback, a person in Control Hub), it takes the code with it.
+        return CodeState.GONE
     if device is not None and is_activated(device):
         return CodeState.ACTIVATED
     if device is not None and device.connection_status == EXPIRED_STATUS:
@@ -151,9 +161,10 @@ def code_state(
 
 def wants_renewal(entry: CodeEntry) -> bool:
     """
-    True for a code that ran out or soon will, whose device never activated.
+    True for a code that ran out or soon will, whose device never activated, or
+    whose device was deleted.
     """
-    return entry.state in (CodeState.EXPIRED, CodeState.EXPIRING)
+    return entry.state in (CodeState.EXPIRED, CodeState.EXPIRING, CodeState.GONE)
 
 
 def unchecked_entry(row: Row, outcome: Outcome, access: OrgAccess) -> CodeEntry:

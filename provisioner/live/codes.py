@@ -3,15 +3,15 @@ The life of an activation code after the run, as calls: find, renew, retire, tag
 
 ``inspect_codes`` finds the device of each code a report lists and lets
 ``code_rules.code_state`` say where it stands; ``renew_codes`` has fresh codes issued
-for the expired and expiring ones whose devices never activated (each by the
-journalled step it is given, ``run.code_rows.code_renewer``, which retires the old
-pending device once the new code is kept), and applies tags that were deferred until
-activation. A row that named its
-owner by name renews for the id its run resolved the name to (the report's ``owner``
-cell), or, when the report names none, for the id the name resolves to now, looked
-up as a run does (``live.owners``). A row of an org the token may not act for (a
-partner's report) is not read: it is ``unchecked``. Every decision is in
-``code_rules``; this module only awaits.
+for the expired and expiring ones whose devices never activated, and for those whose
+device was deleted (each by the journalled step it is given,
+``run.code_rows.code_renewer``, which retires the old pending device once the new
+code is kept), and applies tags that were deferred until activation. A row that
+named its owner by name renews for the id its run resolved the name to (the
+report's ``owner`` cell), or, when the report names none, for the id the name
+resolves to now, looked up as a run does (``live.owners``). A row of an org the
+token may not act for (a partner's report) is not read: it is ``unchecked``. Every
+decision is in ``code_rules``; this module only awaits.
 """
 
 from __future__ import annotations
@@ -77,9 +77,10 @@ async def inspect_codes(
 
     Read calls only: owner names the report holds no id for are looked up (each
     once, in ``org_id`` for rows without their own), then ``GET /devices/{id}`` for
-    a code whose device id the report holds, otherwise one device list per owner.
-    The rows in ``refused`` (by number: their org, which the token may not act
-    for) are not read at all: each is ``unchecked``, in its place.
+    a code whose device id the report holds (one that answers 404 is ``gone``),
+    otherwise one device list per owner. The rows in ``refused`` (by number: their
+    org, which the token may not act for) are not read at all: each is
+    ``unchecked``, in its place.
     """
     refused = refused or {}
     unchecked = {
@@ -102,12 +103,26 @@ async def inspect_codes(
                 by_owner.setdefault((row.owner_id, row.org_id), []).append(row)
         for rows in by_owner.values():
             group.start_soon(_match_owner, api, rows, claimed, found, limiter)
+    # A device asked for by its id that answered 404 was deleted: its code is gone.
+    # (A code matched by owner that found nothing proves less: it is judged by its
+    # expiry.)
+    deleted = {
+        row.number
+        for row, outcome in issued
+        if outcome.device_id and found.get(row.number) is None
+    }
     checked = {
         row.number: CodeEntry(
             row=row,
             outcome=outcome,
             device=found.get(row.number),
-            state=code_state(outcome, found.get(row.number), now, within),
+            state=code_state(
+                outcome,
+                found.get(row.number),
+                now,
+                within,
+                deleted=row.number in deleted,
+            ),
             expiry=utc_moment(outcome.activation_expiry),
             owner_problem=unresolved.get(row.number),
         )

@@ -401,6 +401,38 @@ def test_sheet_after_renew_holds_the_new_codes(
     assert dict(story[-1].counts) == {Status.CODE_ISSUED: 4}
 
 
+@pytest.mark.usefixtures("fresh")
+def test_a_code_whose_device_was_deleted_is_gone_and_off_the_sheet(
+    server: Emulator, env: dict[str, str], tmp_path: Path
+) -> None:
+    """A code whose pending device was deleted (its GET answers 404) is listed
+    gone, never written to the printable sheet; --renew then issues its row a new
+    code, on a new pending device of its owner."""
+    report, outcomes = make_report(server, tmp_path, env)
+    server.api("DELETE", f"/devices/{outcomes[2].device_id}")
+
+    listed = invoke(env, str(report), "--sheet")
+
+    sheet = tmp_path / "codes-report-codes.xlsx"
+    assert listed.exit_code == 0, listed.output
+    assert "activated 0 · pending 3 · expiring 0 · expired 0 · gone 1" in listed.output
+    (line,) = [text for text in listed.output.splitlines() if "  row 2 " in text]
+    assert line.endswith("device deleted: this code no longer works")
+    assert f"3 pending activation codes written to {sheet}" in listed.output
+    assert sheet_codes(sheet) == {
+        n: grouped(outcomes[n].activation_code) for n in (3, 4, 5)
+    }
+
+    renewed = invoke(env, str(report), "--renew", "--yes")
+
+    assert renewed.exit_code == 0, renewed.output
+    assert "renewed 1 codes (rows 2)" in renewed.output
+    _manifest, new = load_report(tmp_path / "codes-report-renewed.csv")
+    device = server.devices()[new[2].device_id or ""]
+    assert new[2].activation_code != outcomes[2].activation_code
+    assert (device["workspaceId"], device["connectionStatus"]) == (WS[10], "activating")
+
+
 def test_no_token_exits_2(tmp_path: Path) -> None:
     """Without a token the command stops with exit 2 and says how to give one."""
     path = tmp_path / "r.csv"
@@ -694,6 +726,54 @@ def test_renew_killed_anywhere_then_run_again_loses_no_code(
     )
     assert max(owners.values()) == 1
     assert not (tmp_path / "r-renewed.journal.sqlite").exists()
+
+
+@pytest.mark.usefixtures("fresh")
+def test_listing_after_a_killed_renewal_says_which_codes_are_gone_and_how_to_finish(
+    server: Emulator,
+    env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A renewal killed after its 4th void leaves old codes whose devices are gone:
+    the listing of the report calls exactly those gone (the rest expiring), writes
+    none of them to the sheet, and names the renewal's journal and the command that
+    finishes it; that command then finishes it."""
+    report = make_code_report(tmp_path, env)
+    server.advance(25)
+    at(monkeypatch, 25)
+    with monkeypatch.context() as patch:
+        kill_at(patch, "delete_device", 4, answered=True)
+        with pytest.raises(BaseExceptionGroup):
+            invoke(env, str(report), "--renew", "--yes")
+    _manifest, first = load_report(report)
+    held = server.devices()
+    voided = {n for n, o in first.items() if o.device_id not in held}
+    journal = tmp_path / "r-renewed.journal.sqlite"
+    before = server.writes()
+
+    listed = invoke(env, str(report), "--sheet")
+
+    assert listed.exit_code == 0, listed.output
+    # The 4th void and any begun beside it (the renewal works on several owners).
+    assert len(voided) >= 4
+    assert f"expiring {12 - len(voided)} · expired 0 · gone {len(voided)}" in (
+        listed.output
+    )
+    gone = listed.output.split("gone:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert {int(line.split()[1]) for line in gone} == voided
+    assert set(sheet_codes(tmp_path / "r-codes.xlsx")) == set(first) - voided
+    assert f"its journal is {journal}" in listed.output
+    assert f"finish it with: provisioner codes {report} --renew" in listed.output
+    assert server.writes() == before
+
+    finished = invoke(env, str(report), "--renew", "--yes")
+
+    assert finished.exit_code == 0, finished.output
+    assert not journal.exists()
+    _manifest, final = load_report(tmp_path / "r-renewed.csv")
+    assert all(o.status is Status.CODE_ISSUED for o in final.values())
+    assert {o.device_id for o in final.values()} <= set(server.devices())
 
 
 ORG2 = org_id_for("org2")

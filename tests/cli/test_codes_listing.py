@@ -76,3 +76,55 @@ class TestExpiry:
 
     def test_a_pending_code_says_when_it_expires(self) -> None:
         assert "expires 2026-12-29 12:00 UTC (in 30 days)" in line_of(entry(9))
+
+
+class TestGone:
+    def test_a_code_whose_device_was_deleted_is_counted_and_listed_gone(self) -> None:
+        """Its line says the device was deleted, not when the code expires, and the
+        hint to renew counts it."""
+        gone = replace(entry(10, workspace_name="Lobby"), state=CodeState.GONE)
+
+        lines = render_listing(Path("r.csv"), [gone], NOW, timedelta(days=7))
+
+        assert "  activated 0 · pending 0 · expiring 0 · expired 0 · gone 1" in lines
+        assert "gone:" in lines
+        (line,) = [text for text in lines if text.startswith("  row 10 ")]
+        assert line.endswith("device deleted: this code no longer works")
+        assert "expires" not in line
+        assert (
+            "1 codes are expired, expiring or gone; renew them with: "
+            "provisioner codes r.csv --renew"
+        ) in lines
+
+    def test_no_gone_count_when_no_code_is_gone(self) -> None:
+        lines = render_listing(Path("r.csv"), [entry(11)], NOW, timedelta(days=7))
+
+        assert "  activated 0 · pending 1 · expiring 0 · expired 0" in lines
+
+
+class TestStoppedRenewal:
+    def test_a_renewal_journal_beside_the_report_is_named_with_its_command(
+        self,
+    ) -> None:
+        """An unfinished codes --renew is said, with its journal and the command
+        that finishes it (the listing's own window carried over)."""
+        journal = Path("r-renewed.journal.sqlite")
+
+        lines = render_listing(
+            Path("r.csv"),
+            [entry(12)],
+            NOW,
+            timedelta(days=31),
+            stopped_renewal=journal,
+        )
+
+        (line,) = [text for text in lines if text.startswith("a codes --renew")]
+        assert f"its journal is {journal}" in line
+        assert line.endswith(
+            "finish it with: provisioner codes r.csv --within 31d --renew"
+        )
+
+    def test_no_word_of_a_renewal_without_its_journal(self) -> None:
+        lines = render_listing(Path("r.csv"), [entry(13)], NOW, timedelta(days=7))
+
+        assert not [text for text in lines if "codes --renew" in text]

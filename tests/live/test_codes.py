@@ -151,6 +151,13 @@ class TestCodeState:
 
         assert code_state(outcome, None, NOW) == CodeState.EXPIRED
 
+    @pytest.mark.parametrize("days", [-1, 3, 20])
+    def test_a_deleted_device_is_gone_whatever_the_expiry(self, days: int) -> None:
+        """A code whose device answered 404 no longer works: gone, not pending."""
+        outcome = code_outcome(2, expires_in=timedelta(days=days))
+
+        assert code_state(outcome, None, NOW, deleted=True) == CodeState.GONE
+
 
 REFUSED = OrgAccess(
     info=OrgInfo(key="ORG2", id="ORG2", refused="the token may not act for this org"),
@@ -486,6 +493,30 @@ async def test_a_refused_orgs_rows_are_neither_read_nor_renewed() -> None:
     assert api.issued == 2
 
 
+async def test_a_code_whose_device_was_deleted_is_gone_and_renewed() -> None:
+    """A code with time left whose device (by its id) answers 404 is gone, and
+    --renew issues its row a new code; a code found by owner is judged as before."""
+    manifest = code_rows(2)
+    outcomes = {
+        2: code_outcome(2, expires_in=timedelta(days=20), device_id="DELETED"),
+        3: code_outcome(3, expires_in=timedelta(days=20), device_id=None),
+    }
+    api = FakeApi([pending_device("D3")])
+    entries = await inspect_codes(manifest, outcomes, api, now=NOW)
+
+    updated = await renew(entries, api)
+
+    assert [(e.row.number, e.state) for e in entries] == [
+        (2, CodeState.GONE),
+        (3, CodeState.PENDING),
+    ]
+    assert updated[2].status is Status.CODE_ISSUED
+    assert updated[2].activation_code != outcomes[2].activation_code
+    assert updated[2].device_id in api.devices
+    assert api.issued == 1
+    assert "DELETE DELETED" not in api.calls
+
+
 async def test_renew_replaces_exactly_expired_and_expiring_pending_codes() -> None:
     """Only expired/expiring codes of unused devices get new codes; old devices go."""
     manifest = code_rows(4)
@@ -613,7 +644,7 @@ def test_entry_needs_tags_only_when_activated() -> None:
         for s in CodeState
     ]
 
-    assert due == [True, False, False, False, False]
+    assert due == [True, False, False, False, False, False]
 
 
 async def test_codes_for_one_owner_are_never_issued_at_once() -> None:
