@@ -6,7 +6,8 @@ Listing makes read calls only and never prints a code in full unless asked
 printable sheet), and a renewal of the report that has not finished is named, with
 the command that finishes it. ``--renew`` issues fresh codes for the expired,
 expiring and gone ones whose devices never activated, applies tags that waited for
-activation, and writes a new complete report (mode 0600: it holds codes). While it
+activation, gives a row an earlier step left ``failed`` whose code stands its true
+status back, and writes a new complete report (mode 0600: it holds codes). While it
 works it keeps a journal beside that report, as a run does (each new code is kept
 there before the old device is deleted), so the same command after a kill or a
 Ctrl-C carries on where it stopped; the journal goes once the report is written. The
@@ -147,9 +148,10 @@ def codes_command(
     A code is activated once its device has a MAC or has been online, and gone
     once its device was deleted (the code no longer works). With --renew, expired,
     expiring and gone codes of devices that never activated are replaced (the old
-    pending device is deleted, so the old code stops working) and tags deferred
-    until activation are applied; the new complete report goes next to REPORT with
-    -renewed in its name, or to --report PATH.
+    pending device is deleted, so the old code stops working), tags deferred until
+    activation are applied, and a failed row whose code stands is code_issued
+    again; the new complete report goes next to REPORT with -renewed in its name,
+    or to --report PATH.
 
     With --sheet, the codes still pending (not activated, not expired; after
     --renew, with the renewed ones) are also written as a printable sheet, one line
@@ -244,7 +246,9 @@ def codes_command(
     before = [replace(e, outcome=outcomes[e.row.number]) for e in entries]
     for line in render_renewal(before, updated, paths):
         click.echo(line)
-    failed = any(o.status is Status.FAILED for o in updated.values())
+    # Every code row as the new report has it, not only those this renewal changed:
+    # exit 0 says each of them ended well.
+    failed = any(merged[e.row.number].status is Status.FAILED for e in entries)
     raise SystemExit(EXIT_FAILED_ROWS if failed or unchecked else EXIT_OK)
 
 

@@ -173,7 +173,8 @@ def render_renewal(
     paths: Sequence[Path],
 ) -> list[str]:
     """
-    Return what ``--renew`` did: codes renewed, tags applied, failures, the report.
+    Return what ``--renew`` did: codes renewed, tags applied, failed rows whose
+    code stands cleared, failures, the report.
     """
     old = {entry.row.number: entry.outcome for entry in entries}
     renewed = sorted(
@@ -189,9 +190,22 @@ def render_renewal(
         and not o.tags_deferred
         and o.activation_code == old[n].activation_code
     )
+    # Rows an earlier step left failed whose code checks out: code_issued again.
+    cleared = sorted(
+        n
+        for n, o in updated.items()
+        if old[n].status is Status.FAILED
+        and o.status is not Status.FAILED
+        and o.activation_code == old[n].activation_code
+    )
     lines = [""]
     lines.append(f"renewed {len(renewed)} codes" + _rows(renewed))
     lines.append(f"applied deferred tags on {len(tagged)} rows" + _rows(tagged))
+    if cleared:
+        lines.append(
+            f"cleared the failure of {len(cleared)} rows whose code stands "
+            "(activated, or pending and not due)" + _rows(cleared)
+        )
     lines.extend(_failure_lines(updated))
     for path in paths:
         lines.append(f"new report: {path}")

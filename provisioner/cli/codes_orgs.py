@@ -122,7 +122,8 @@ def renewal_changes(
 ) -> Changes:
     """
     Count what ``--renew`` writes: a code per renewal (voiding the old code by
-    deleting its pending device), tags on each activated device whose tags waited.
+    deleting its pending device), tags on each activated device whose tags waited
+    (or whose failed row's tags it may lack).
     ``unfinished`` rows are renewals a stopped renewal began: they are carried on.
     """
     renewing = [
@@ -136,7 +137,7 @@ def renewal_changes(
         tag_updates=sum(
             1
             for entry in entries
-            if entry not in renewing and entry.needs_tags and entry.device is not None
+            if entry not in renewing and code_rules.may_tag(entry)
         ),
     )
 
@@ -161,7 +162,7 @@ def renewals_by_org(
             code_rules.wants_renewal(entry)
             or entry.row.number in unfinished
             or entry.row.number in failing
-            or (entry.needs_tags and entry.device is not None)
+            or code_rules.may_tag(entry)
         )
         if changes:
             key = org_key(entry.row.org_id, default_org, own_org)

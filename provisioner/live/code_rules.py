@@ -23,7 +23,16 @@ from datetime import datetime, timedelta
 
 from provisioner.live.orgs import OrgAccess
 from provisioner.live.owner_rules import resolved_owner_id
-from provisioner.models import Device, Manifest, Outcome, Row, Status, utc_moment
+from provisioner.models import (
+    Device,
+    Manifest,
+    Outcome,
+    Row,
+    Status,
+    TagMode,
+    utc_moment,
+)
+from provisioner.tags import tags_to_send
 
 __all__ = [
     "DEFAULT_WITHIN",
@@ -36,10 +45,12 @@ __all__ = [
     "issued_rows",
     "mask_code",
     "match_devices",
+    "may_tag",
     "owner_key",
     "parse_within",
     "product_matches",
     "refused_renewal",
+    "standing_outcome",
     "unchecked_entry",
     "wants_renewal",
     "with_report_owners",
@@ -204,6 +215,48 @@ def refused_renewal(
         http_status=None if error is None else error.status,
         tracking_id=None if error is None else error.tracking_id,
     )
+
+
+def standing_outcome(entry: CodeEntry, tag_mode: TagMode) -> Outcome:
+    """
+    The outcome of a row whose code stands (activated, or pending and not due), as
+    ``--renew`` leaves it: the report's, with the device found for a code that had
+    no id, and a ``failed`` row (a refused org's, a renewal that could not be made)
+    back to ``code_issued`` with its error cleared, since its code checks out. Its
+    failure may have been its tags: when its device is not known to carry them,
+    they are deferred, for ``--renew`` to apply once the device has activated.
+    """
+    outcome = entry.outcome
+    device = entry.device
+    if device is not None and not outcome.device_id:
+        # Remember the device found for the code, so the next look is direct.
+        outcome = dataclasses.replace(outcome, device_id=device.id)
+    if outcome.status is not Status.FAILED:
+        return outcome
+    owed = bool(entry.row.tags) and (
+        device is None
+        or tags_to_send(device.tags, entry.row.tags, tag_mode) is not None
+    )
+    return dataclasses.replace(
+        outcome,
+        status=Status.CODE_ISSUED,
+        error=None,
+        http_status=None,
+        tracking_id=None,
+        tags_deferred=outcome.tags_deferred or owed,
+    )
+
+
+def may_tag(entry: CodeEntry) -> bool:
+    """
+    True when ``--renew`` may set tags on the entry's activated device: its tags
+    waited for activation, or its row failed (perhaps at its tags) and its device
+    may lack them (``standing_outcome`` tells, by the device's tags).
+    """
+    if entry.device is None or entry.state is not CodeState.ACTIVATED:
+        return False
+    failed = entry.outcome.status is Status.FAILED and bool(entry.row.tags)
+    return entry.needs_tags or failed
 
 
 def mask_code(code: str | None) -> str:

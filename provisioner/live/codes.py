@@ -6,12 +6,13 @@ The life of an activation code after the run, as calls: find, renew, retire, tag
 for the expired and expiring ones whose devices never activated, and for those whose
 device was deleted (each by the journalled step it is given,
 ``run.code_rows.code_renewer``, which retires the old pending device once the new
-code is kept), and applies tags that were deferred until activation. A row that
-named its owner by name renews for the id its run resolved the name to (the
-report's ``owner`` cell), or, when the report names none, for the id the name
-resolves to now, looked up as a run does (``live.owners``). A row of an org the
-token may not act for (a partner's report) is not read: it is ``unchecked``. Every
-decision is in ``code_rules``; this module only awaits.
+code is kept), applies tags that were deferred until activation, and gives a row
+whose code stands its true status back. A row that named its owner by name renews
+for the id its run resolved the name to (the report's ``owner`` cell), or, when the
+report names none, for the id the name resolves to now, looked up as a run does
+(``live.owners``). A row of an org the token may not act for (a partner's report)
+is not read: it is ``unchecked``. Every decision is in ``code_rules``; this module
+only awaits.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from provisioner.live.code_rules import (
     issued_rows,
     match_devices,
     owner_key,
+    standing_outcome,
     unchecked_entry,
     wants_renewal,
     with_report_owners,
@@ -212,13 +214,16 @@ async def renew_codes(
     before and only if it has still not activated, is deleted, so the row keeps a
     code at every moment), with its owner's lock. ``unfinished`` rows are renewals
     an earlier, stopped renewal began: they are carried on whatever their code's
-    state. Rows that need nothing are left out of the answer, and so are the
-    ``unchecked`` rows (their org refused the token: ``code_rules.refused_renewal``
-    says what becomes of them).
+    state. A row whose code stands (activated, or pending and not due) says so:
+    one an earlier step left ``failed`` is ``code_issued`` again
+    (``code_rules.standing_outcome``). Rows that need nothing are left out of the
+    answer, and so are the ``unchecked`` rows (their org refused the token:
+    ``code_rules.refused_renewal`` says what becomes of them).
 
     Returns:
         The new outcomes, by row number: ``code_issued`` with the new code and
-        expiry, or ``failed`` naming the step when the new code could not be issued.
+        expiry (or the code that stands), or ``failed`` naming the step when the
+        new code could not be issued.
     """
     updated: dict[int, Outcome] = {}
     limiter = anyio.CapacityLimiter(LOOKUP_CONCURRENCY)
@@ -231,13 +236,15 @@ async def renew_codes(
             if wants_renewal(entry) or entry.row.number in unfinished:
                 lock = locks[owner_key(entry.row)]
                 group.start_soon(_renew_one, renew_row, entry, updated, limiter, lock)
-            elif entry.needs_tags and entry.device is not None:
-                group.start_soon(_tag_one, api, entry, tag_mode, updated, limiter)
-            elif entry.device is not None and not entry.outcome.device_id:
-                # Remember the device found for the code, so the next look is direct.
-                updated[entry.row.number] = dataclasses.replace(
-                    entry.outcome, device_id=entry.device.id
-                )
+                continue
+            # The code stands: the row says so, even one an earlier step failed.
+            standing = dataclasses.replace(
+                entry, outcome=standing_outcome(entry, tag_mode)
+            )
+            if standing.needs_tags and standing.device is not None:
+                group.start_soon(_tag_one, api, standing, tag_mode, updated, limiter)
+            elif standing.outcome != entry.outcome:
+                updated[entry.row.number] = standing.outcome
     return updated
 
 

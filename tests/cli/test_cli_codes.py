@@ -981,3 +981,41 @@ def test_renew_confirmation_lists_a_refused_org_as_refused(
         f"    {ORG2}: 2 rows will fail: the token may not act for this org (HTTP 403"
     )
     assert org2.endswith("then renew its codes")
+
+
+def test_a_failed_row_whose_code_now_checks_out_is_code_issued_again(
+    partner_url: str, tmp_path: Path
+) -> None:
+    """
+    A renewal refused in org2 leaves org2's rows failed; 25 days on, one of their
+    devices activated, a renewal of that report with a token org2 accepts renews
+    the other and gives the activated one its true status back (code_issued, its
+    code kept, the 403 cleared): every code row ends well, exit 0.
+    """
+    report = partner_code_report(partner_url, tmp_path, {None: 1, "org2": 2})
+    manifest, before = load_report(report)
+    used, waiting = [n for n in before if org_of(manifest, n) == ORG2]
+    emulator = Emulator(partner_url)
+    emulator.admin("POST", f"/devices/{before[used].device_id}/activate", {})
+    emulator.advance(25)
+    refused = partner_codes(
+        partner_url, ["codes", str(report), "--renew", "--yes"], token=PARTNER
+    )
+    assert refused.exit_code == 1, refused.output
+    first = renewed_report_path(report)
+    _manifest, failed = load_report(first)
+    assert [failed[n].status for n in (used, waiting)] == [Status.FAILED] * 2
+
+    result = partner_codes(partner_url, ["codes", str(first), "--renew", "--yes"])
+
+    assert result.exit_code == 0, result.output
+    assert "cleared the failure of 1 rows whose code stands" in result.output
+    _manifest, final = load_report(renewed_report_path(first))
+    assert all(o.status is Status.CODE_ISSUED for o in final.values()), final
+    assert (final[used].error, final[used].http_status) == (None, None)
+    assert final[used].activation_code == before[used].activation_code
+    held = {d["id"]: d for d in org_devices(partner_url, "org2")}
+    assert held[final[used].device_id or ""]["connectionStatus"] == "connected"
+    assert final[waiting].activation_code != before[waiting].activation_code
+    assert final[waiting].device_id in held
+    assert before[waiting].device_id not in held

@@ -4,6 +4,7 @@ codes_orgs.py: the orgs of a partner's report, for ``provisioner codes``.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,7 +22,15 @@ from provisioner.live.code_rules import (
     unchecked_entry,
 )
 from provisioner.live.orgs import OrgAccess
-from provisioner.models import Changes, OrgChanges, OrgInfo, Outcome, Row, Status
+from provisioner.models import (
+    Changes,
+    Device,
+    OrgChanges,
+    OrgInfo,
+    Outcome,
+    Row,
+    Status,
+)
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 HOME = OrgAccess(info=OrgInfo(key=None, id="HOME", name="Home"))
@@ -93,4 +102,26 @@ def test_the_confirmation_lists_a_refused_org_with_the_rows_that_will_fail() -> 
         OrgChanges(org=HOME.info, rows=1, changes=Changes(codes=1)),
         OrgChanges(org=ORG1.info, rows=1, changes=Changes(codes=1)),
         OrgChanges(org=ORG2.info, rows=2, changes=Changes()),
+    )
+
+
+def test_the_confirmation_counts_tags_a_failed_rows_activated_device_may_lack() -> None:
+    """A row an earlier step left failed, whose device has activated, may get its
+    tags from the renewal: it is counted among the tag updates, in its org."""
+    activated = Device(id="D3", mac="AABBCCDDEEFF", connection_status="connected")
+    failed = CodeEntry(
+        row=replace(row(3, "ORG1"), tags=("floor-1",)),
+        outcome=replace(expired(3), status=Status.FAILED, error="check org: no"),
+        device=activated,
+        state=CodeState.ACTIVATED,
+        expiry=NOW - timedelta(days=1),
+    )
+
+    changes = renewal_changes_by_org(
+        [entry(2, None), failed], ORGS, default_org=None, own_org="HOME"
+    )
+
+    assert (changes.codes, changes.tag_updates) == (1, 1)
+    assert changes.orgs[1] == OrgChanges(
+        org=ORG1.info, rows=1, changes=Changes(tag_updates=1)
     )

@@ -517,6 +517,53 @@ async def test_a_code_whose_device_was_deleted_is_gone_and_renewed() -> None:
     assert "DELETE DELETED" not in api.calls
 
 
+async def test_a_failed_row_whose_code_stands_is_code_issued_again() -> None:
+    """Rows an earlier step left failed (a refused org, tags that failed) whose code
+    checks out, activated or pending and not due, get code_issued back with the
+    error cleared and keep their code; tags their device lacks go on an activated
+    device now and wait on a pending one."""
+    manifest = code_rows(3, tags=("floor-3",))
+    refused = {
+        "status": Status.FAILED,
+        "error": "check org: the token may not act for this org (HTTP 403: no)",
+        "http_status": 403,
+        "tracking_id": "T-403",
+    }
+    outcomes = {
+        2: replace(
+            code_outcome(2, expires_in=-timedelta(days=1), device_id="A"), **refused
+        ),
+        3: replace(
+            code_outcome(3, expires_in=timedelta(days=20), device_id="P"), **refused
+        ),
+        4: replace(
+            code_outcome(4, expires_in=timedelta(days=20), device_id="T"), **refused
+        ),
+    }
+    api = FakeApi(
+        [
+            pending_device("A", mac="AABBCCDDEEFF", connection_status="connected"),
+            pending_device("P"),
+            pending_device("T", tags=("floor-3",)),
+        ]
+    )
+    entries = await inspect_codes(manifest, outcomes, api, now=NOW)
+
+    updated = await renew(entries, api)
+
+    assert api.issued == 0
+    cleared = (Status.CODE_ISSUED, None, None, None)
+    assert {
+        n: (o.status, o.error, o.http_status, o.tracking_id) for n, o in updated.items()
+    } == dict.fromkeys((2, 3, 4), cleared)
+    assert all(
+        updated[n].activation_code == outcomes[n].activation_code for n in updated
+    )
+    assert api.devices["A"].tags == ("floor-3",)
+    assert [updated[n].tags_deferred for n in (2, 3, 4)] == [False, True, False]
+    assert set(api.devices) == {"A", "P", "T"}
+
+
 async def test_renew_replaces_exactly_expired_and_expiring_pending_codes() -> None:
     """Only expired/expiring codes of unused devices get new codes; old devices go."""
     manifest = code_rows(4)
