@@ -174,8 +174,9 @@ def codes_command(
             prepare_folders([sheet_path], flag="--sheet")
         manifest, outcomes = load_report(report)
         group = group_column(manifest, group_by)
+        story = story_of_report(report, None)
         # At the pace the rollout's commands learned the API allows.
-        settings = story_of_report(report, None).paced(
+        settings = story.paced(
             build_settings(connection, os.environ, manifest=manifest)
         )
         where.base_url = settings.base_url
@@ -195,6 +196,7 @@ def codes_command(
             renew=renew,
             yes=yes,
             journal_path=journal_path_for(paths[0]) if renew else None,
+            made_by=max((end for _, end in story.spans()), default=None),
         )
         entries, updated, stats, journal = anyio.run(
             work.run, manifest, outcomes, backend="asyncio"
@@ -266,6 +268,9 @@ class _Work:
     renew: bool
     yes: bool
     journal_path: Path | None = None
+    #: When the report's last command ended (its history): a device made after it
+    #: holds no code of this report (``inspect_codes``); None when not known.
+    made_by: datetime | None = None
 
     async def run(
         self, manifest: Manifest, outcomes: Mapping[int, Outcome]
@@ -316,6 +321,7 @@ class _Work:
                     within=self.within,
                     org_id=settings.org_id,
                     refused=refused,
+                    made_by=self.made_by,
                 )
                 if journal is not None:
                     failing = self._refused_renewals(entries)

@@ -77,9 +77,10 @@ def render_listing(
     window = "" if within == code_rules.DEFAULT_WITHIN else f" --within {_flag(within)}"
     if renewable:
         lines.append(
-            f"{len(renewable)} codes are {_renewable_states(renewable)}; renew them "
-            f"with: provisioner codes {report}{window} --renew"
+            f"{len(renewable)} codes are expired or expiring; renew them with: "
+            f"provisioner codes {report}{window} --renew"
         )
+    lines.extend(_gone_lines(report, by_state[CodeState.GONE]))
     if stopped_renewal is not None:
         lines.append("")
         lines.append(
@@ -91,14 +92,30 @@ def render_listing(
     return lines
 
 
-def _renewable_states(renewable: Sequence[CodeEntry]) -> str:
+def _gone_lines(report: Path, gone: Sequence[CodeEntry]) -> list[str]:
     """
-    The states of the codes to renew, in words: "expired or expiring", and "gone"
-    when some code's device was deleted.
+    Say what a gone code means, and where its replacement may be: a renewal of this
+    report voids the codes it replaces, and writes the new ones to its own report.
     """
-    if any(entry.state is CodeState.GONE for entry in renewable):
-        return "expired, expiring or gone"
-    return "expired or expiring"
+    if not gone:
+        return []
+    renewals = sorted(
+        path.name
+        for path in report.parent.glob(f"{report.stem}-renewed*")
+        if path.suffix.lower() in (".xlsx", ".csv")
+    )
+    where = (
+        f"a renewal of this report wrote {', '.join(renewals)}: its codes replace "
+        "these; list that report instead"
+        if renewals
+        else "a renewal, a rollback, or a person in Control Hub deleted them"
+    )
+    said = (
+        f"{len(gone)} codes are gone: their devices were deleted ({where}). --renew "
+        "issues no new code for them: one would be a second code for a device, or "
+        "bring back what a rollback took out"
+    )
+    return ["", said]
 
 
 def _entry_line(entry: CodeEntry, now: datetime, *, show_codes: bool) -> str:

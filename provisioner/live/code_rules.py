@@ -172,10 +172,14 @@ def code_state(
 
 def wants_renewal(entry: CodeEntry) -> bool:
     """
-    True for a code that ran out or soon will, whose device never activated, or
-    whose device was deleted.
+    True for a code that ran out or soon will, whose device never activated.
+
+    Never a ``gone`` code: its device was deleted by a renewal that voided it (whose
+    report holds the code that replaced it), by a rollback, or by a person, and a
+    new code for it would be a second code for one device, or bring back what was
+    taken out.
     """
-    return entry.state in (CodeState.EXPIRED, CodeState.EXPIRING, CodeState.GONE)
+    return entry.state in (CodeState.EXPIRED, CodeState.EXPIRING)
 
 
 def unchecked_entry(row: Row, outcome: Outcome, access: OrgAccess) -> CodeEntry:

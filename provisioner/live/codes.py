@@ -62,6 +62,11 @@ log = structlog.get_logger()
 RenewRow = Callable[[CodeEntry, anyio.Lock], Awaitable[Outcome]]
 
 LOOKUP_CONCURRENCY = 8
+#: How much later than the report's last command a device the API stamped may
+#: still be that command's: the stamp is the API's clock, the history this
+#: machine's. Generous (a renewal comes days later), since a code of the report's
+#: taken for a later one would be called gone.
+MADE_BY_TOLERANCE = timedelta(minutes=10)
 
 
 async def inspect_codes(
@@ -73,6 +78,7 @@ async def inspect_codes(
     within: timedelta = DEFAULT_WITHIN,
     org_id: str | None = None,
     refused: Mapping[int, OrgAccess] | None = None,
+    made_by: datetime | None = None,
 ) -> list[CodeEntry]:
     """
     Find the device behind every issued code and decide each code's state.
@@ -83,6 +89,13 @@ async def inspect_codes(
     otherwise one device list per owner. The rows in ``refused`` (by number: their
     org, which the token may not act for) are not read at all: each is
     ``unchecked``, in its place.
+
+    ``made_by`` is when the report's last command ended (its run history). An
+    owner's device made after it is a later command's (a renewal of this report, a
+    run of another), never a code of this report: a row matched by owner takes no
+    such device, and one that finds none is ``gone``, like a device id that answers
+    404. Without it (a CSV report alone), any device of the owner may match, and a
+    row that finds none is judged by its expiry.
     """
     refused = refused or {}
     unchecked = {
@@ -104,14 +117,14 @@ async def inspect_codes(
             elif row.owner_id:
                 by_owner.setdefault((row.owner_id, row.org_id), []).append(row)
         for rows in by_owner.values():
-            group.start_soon(_match_owner, api, rows, claimed, found, limiter)
-    # A device asked for by its id that answered 404 was deleted: its code is gone.
-    # (A code matched by owner that found nothing proves less: it is judged by its
-    # expiry.)
+            group.start_soon(_match_owner, api, rows, claimed, found, limiter, made_by)
+    # A device asked for by its id that answered 404 was deleted: its code is gone;
+    # so is one matched by owner that found none the report's commands made.
     deleted = {
         row.number
         for row, outcome in issued
-        if outcome.device_id and found.get(row.number) is None
+        if (outcome.device_id or (made_by is not None and row.owner_id))
+        and found.get(row.number) is None
     }
     checked = {
         row.number: CodeEntry(
@@ -183,6 +196,7 @@ async def _match_owner(
     claimed: frozenset[str],
     found: dict[int, Device | None],
     limiter: anyio.CapacityLimiter,
+    made_by: datetime | None,
 ) -> None:
     first = rows[0]
     async with limiter:
@@ -195,7 +209,15 @@ async def _match_owner(
                 org_id=first.org_id, person_id=first.person_id or ""
             )
         devices = [device async for device in listing]
+    if made_by is not None:
+        latest = made_by + MADE_BY_TOLERANCE
+        devices = [d for d in devices if not _made_after(d, latest)]
     found.update(match_devices(rows, devices, claimed))
+
+
+def _made_after(device: Device, moment: datetime) -> bool:
+    created = utc_moment(device.created)
+    return created is not None and created > moment
 
 
 async def renew_codes(

@@ -254,6 +254,32 @@ def test_renew_replaces_expired_and_applies_deferred_tags(
 
 
 @pytest.mark.usefixtures("fresh")
+def test_the_report_a_renewal_replaced_renews_nothing_again(
+    server: Emulator,
+    env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After --renew, the old report's codes are gone (the renewal voided their
+    devices): listing it names the renewed report, and --renew of it again issues
+    no second code for any owner (before: each row a second pending device)."""
+    report, _outcomes = make_report(server, tmp_path, env)
+    server.advance(31)
+    at(monkeypatch, 31)
+    assert invoke(env, str(report), "--renew", "--yes").exit_code == 0
+    pending = set(server.devices())
+
+    listed = invoke(env, str(report))
+    again = invoke(env, str(report), "--renew", "--yes", "--report", "again.csv")
+
+    assert "4 codes are gone" in listed.output
+    assert "a renewal of this report wrote codes-report-renewed.csv" in listed.output
+    assert "renew them with" not in listed.output
+    assert again.exit_code == 0, again.output
+    assert set(server.devices()) == pending
+
+
+@pytest.mark.usefixtures("fresh")
 def test_renew_of_a_remote_org_needs_yes_off_a_terminal(
     server: Emulator,
     env: dict[str, str],
@@ -406,8 +432,8 @@ def test_a_code_whose_device_was_deleted_is_gone_and_off_the_sheet(
     server: Emulator, env: dict[str, str], tmp_path: Path
 ) -> None:
     """A code whose pending device was deleted (its GET answers 404) is listed
-    gone, never written to the printable sheet; --renew then issues its row a new
-    code, on a new pending device of its owner."""
+    gone, never written to the printable sheet; --renew issues it no new code (a
+    rollback or a person took the device out)."""
     report, outcomes = make_report(server, tmp_path, env)
     server.api("DELETE", f"/devices/{outcomes[2].device_id}")
 
@@ -423,14 +449,13 @@ def test_a_code_whose_device_was_deleted_is_gone_and_off_the_sheet(
         n: grouped(outcomes[n].activation_code) for n in (3, 4, 5)
     }
 
+    before = set(server.devices())
+
     renewed = invoke(env, str(report), "--renew", "--yes")
 
     assert renewed.exit_code == 0, renewed.output
-    assert "renewed 1 codes (rows 2)" in renewed.output
-    _manifest, new = load_report(tmp_path / "codes-report-renewed.csv")
-    device = server.devices()[new[2].device_id or ""]
-    assert new[2].activation_code != outcomes[2].activation_code
-    assert (device["workspaceId"], device["connectionStatus"]) == (WS[10], "activating")
+    assert "renewed 1 codes" not in renewed.output
+    assert set(server.devices()) == before
 
 
 def test_no_token_exits_2(tmp_path: Path) -> None:

@@ -80,8 +80,8 @@ class TestExpiry:
 
 class TestGone:
     def test_a_code_whose_device_was_deleted_is_counted_and_listed_gone(self) -> None:
-        """Its line says the device was deleted, not when the code expires, and the
-        hint to renew counts it."""
+        """Its line says the device was deleted, not when the code expires; no hint
+        to renew it, but what it means."""
         gone = replace(entry(10, workspace_name="Lobby"), state=CodeState.GONE)
 
         lines = render_listing(Path("r.csv"), [gone], NOW, timedelta(days=7))
@@ -91,10 +91,21 @@ class TestGone:
         (line,) = [text for text in lines if text.startswith("  row 10 ")]
         assert line.endswith("device deleted: this code no longer works")
         assert "expires" not in line
-        assert (
-            "1 codes are expired, expiring or gone; renew them with: "
-            "provisioner codes r.csv --renew"
-        ) in lines
+        assert not [text for text in lines if "renew them with" in text]
+        (said,) = [text for text in lines if text.startswith("1 codes are gone")]
+        assert "a renewal, a rollback, or a person in Control Hub deleted them" in said
+        assert "--renew issues no new code for them" in said
+
+    def test_a_renewal_beside_the_report_is_named(self, tmp_path: Path) -> None:
+        """A renewal of the report voided its codes and wrote the new ones to its
+        own report: the listing sends the reader there."""
+        (tmp_path / "r-renewed.xlsx").write_bytes(b"")
+        gone = replace(entry(10, workspace_name="Lobby"), state=CodeState.GONE)
+
+        lines = render_listing(tmp_path / "r.csv", [gone], NOW, timedelta(days=7))
+
+        (said,) = [text for text in lines if text.startswith("1 codes are gone")]
+        assert "a renewal of this report wrote r-renewed.xlsx" in said
 
     def test_no_gone_count_when_no_code_is_gone(self) -> None:
         lines = render_listing(Path("r.csv"), [entry(11)], NOW, timedelta(days=7))

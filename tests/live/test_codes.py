@@ -493,9 +493,10 @@ async def test_a_refused_orgs_rows_are_neither_read_nor_renewed() -> None:
     assert api.issued == 2
 
 
-async def test_a_code_whose_device_was_deleted_is_gone_and_renewed() -> None:
+async def test_a_code_whose_device_was_deleted_is_gone_and_not_renewed() -> None:
     """A code with time left whose device (by its id) answers 404 is gone, and
-    --renew issues its row a new code; a code found by owner is judged as before."""
+    --renew issues it no new code (a renewal that voided it holds its replacement;
+    a rollback took it out); a code found by owner is judged as before."""
     manifest = code_rows(2)
     outcomes = {
         2: code_outcome(2, expires_in=timedelta(days=20), device_id="DELETED"),
@@ -510,11 +511,34 @@ async def test_a_code_whose_device_was_deleted_is_gone_and_renewed() -> None:
         (2, CodeState.GONE),
         (3, CodeState.PENDING),
     ]
-    assert updated[2].status is Status.CODE_ISSUED
-    assert updated[2].activation_code != outcomes[2].activation_code
-    assert updated[2].device_id in api.devices
-    assert api.issued == 1
+    assert 2 not in updated
+    assert api.issued == 0
     assert "DELETE DELETED" not in api.calls
+
+
+async def test_a_device_made_after_the_reports_commands_holds_none_of_its_codes() -> None:
+    """A row matched by owner takes no device made after the report's last command
+    (a renewal of the report made it, with the code that replaced this one): with
+    none of its own left, its code is gone, and --renew issues it none."""
+    manifest = code_rows(2)
+    outcomes = {
+        2: code_outcome(2, expires_in=timedelta(days=-1), device_id=None),
+        3: code_outcome(3, expires_in=timedelta(days=-1), device_id=None),
+    }
+    ran = datetime(2026, 11, 1, 0, 5, tzinfo=UTC)
+    own = pending_device("OWN", created="2026-11-01T00:00:00.000Z")
+    later = pending_device("LATER", created="2026-11-20T00:00:00.000Z")
+    api = FakeApi([own, later])
+
+    entries = await inspect_codes(manifest, outcomes, api, now=NOW, made_by=ran)
+    updated = await renew(entries, api)
+
+    assert [(e.row.number, e.state, e.device) for e in entries] == [
+        (2, CodeState.EXPIRED, own),
+        (3, CodeState.GONE, None),
+    ]
+    assert sorted(updated) == [2]
+    assert "LATER" in api.devices
 
 
 async def test_a_failed_row_whose_code_stands_is_code_issued_again() -> None:
