@@ -44,5 +44,5 @@ def _fail(message: str) -> NoReturn:
     # Imported here, not at the top: the group imports this module, and a cycle at
     # import time leaves mypy unable to type the command it registers.
 
-    click.echo(f"error: {message}", err=True)
+    click.echo(f"Error: {message}", err=True)
     raise SystemExit(EXIT_UNUSABLE)

@@ -20,7 +20,7 @@ from provisioner.intake.catalogue import load_catalogue
 from provisioner.intake.manifest import PASSWORD_MASK, load_manifest
 from provisioner.intake.repeats import repeated_code_warnings
 from provisioner.models import Manifest, Problem, Row
-from provisioner.report.cells import code_problem
+from provisioner.report.cells import REPORT_MARKERS, code_problem
 
 __all__ = [
     "code_problems",
@@ -57,28 +57,27 @@ def validate(
 
     Prints every problem with its row, column and value and what to do, then a
     summary. Exit status: 0 every row is valid, 1 some rows are invalid, 2 the file
-    itself cannot be used.
+    itself cannot be used. A report is checked as rerun reads it: its rows are named
+    by its own row column.
 
     With --live, the rows are then checked against the org (WEBEX_ACCESS_TOKEN or
     --token-file; --base-url or --cloud): MACs through validateMacs (in use, and by
     whom), models against the org's supportedDevices, each owner looked up once. No
     write call is made. Exit 2 also when the token is refused.
     """
-    # Imported here, not at the top: the group imports this module, and a cycle at
-    # import time leaves mypy unable to type the command it registers.
-
     try:
         loaded = load_manifest(manifest, sheet=sheet)
     except ManifestError as error:
-        click.echo(f"error: {error}", err=True)
+        click.echo(f"Error: {error}", err=True)
         raise SystemExit(EXIT_UNUSABLE) from None
     if not loaded.rows:
         click.echo(
-            f"error: {manifest}: the header is there but no device rows are below "
+            f"Error: {manifest}: the header is there but no device rows are below "
             "it; add one row per device",
             err=True,
         )
         raise SystemExit(EXIT_UNUSABLE)
+    loaded = _as_report(manifest, loaded) if sheet is None else loaded
     checked = run_live_checks(loaded, connection) if live else None
     if checked is not None:
         loaded = checked.preflight.manifest
@@ -91,6 +90,25 @@ def validate(
         for line in checked.lines():
             click.echo(line)
     raise SystemExit(EXIT_FAILED_ROWS if problems else EXIT_OK)
+
+
+def _as_report(path: Path, loaded: Manifest) -> Manifest:
+    """
+    A report's rows as ``rerun`` reads them: numbered by the report's own ``row``
+    column (the manifest's rows, which its ``error`` cells and ``rerun`` name), not by
+    their place in the sheet. A report that ``rerun`` could not read (a code a
+    spreadsheet turned into a number, say) is checked as a sheet, whose problems say
+    what to put back.
+    """
+    if not set(loaded.columns) >= REPORT_MARKERS:
+        return loaded
+    # Imported here: reading a report needs what a manifest does not (structlog).
+    from provisioner.report.files import load_report
+
+    try:
+        return load_report(path)[0]
+    except ManifestError:
+        return loaded
 
 
 def row_problems(manifest: Manifest) -> dict[int, tuple[Problem, ...]]:

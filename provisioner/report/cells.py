@@ -27,6 +27,7 @@ __all__ = [
     "CODE_LENGTH",
     "NOT_STARTED_ERROR",
     "OPTIONAL_COLUMNS",
+    "REPORT_MARKERS",
     "RESULT_COLUMNS",
     "TAGS_DEFERRED_PREFIX",
     "Cell",
@@ -40,6 +41,11 @@ __all__ = [
     "parse_outcome",
     "read_code",
 ]
+
+#: Result columns that only a report has: a sheet holding all of them is a report.
+REPORT_MARKERS = frozenset(
+    {"row", "status", "deviceId", "activationCode", "activationExpiry", "error"}
+)
 
 RESULT_COLUMNS = (
     "row",

@@ -37,6 +37,7 @@ import structlog
 
 from provisioner.errors import ConfigError, ManifestError
 from provisioner.models import Outcome, Status
+from provisioner.report.cells import REPORT_MARKERS
 from provisioner.report.files import load_report
 
 __all__ = [
@@ -55,10 +56,6 @@ __all__ = [
 
 log = structlog.get_logger()
 
-#: Result columns that only a report has: a sheet holding all of them is a report.
-REPORT_MARKERS = frozenset(
-    {"row", "status", "deviceId", "activationCode", "activationExpiry", "error"}
-)
 
 #: The statuses a dry run writes: a report holding only these changed nothing.
 _DRY_RUN_STATUSES = frozenset({Status.PLANNED, Status.INVALID})

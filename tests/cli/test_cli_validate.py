@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,8 @@ from paths import MANIFESTS
 from provisioner.cli import main
 from provisioner.cli.validate import format_problem, render_validation, row_problems
 from provisioner.intake.manifest import load_manifest
-from provisioner.models import Problem
+from provisioner.models import Outcome, Problem, RunStats, Status
+from provisioner.report.files import write_report
 
 WS = "Y2lzY29zcGFyazovL3VzL1BMQUNFLzhmYmQyYjA4LWYwYmEtNWVjMi1iNDlhLWY1NjUwNThlZjZhNA"
 PERSON = (
@@ -174,3 +176,37 @@ def test_code_rows_repeated_are_a_warning_not_a_problem(tmp_path: Path) -> None:
         f"  warning: rows 2 and 4 each ask for an activation code for the same owner "
         f"(workspace {WS}) and model (Cisco 8851): each row issues its own code."
     ) in result.output
+
+
+def test_a_report_is_checked_by_its_own_row_numbers(tmp_path: Path) -> None:
+    """A report given to validate names its rows as its ``row`` column, its error
+    cells and rerun do (the manifest's rows), not by their place in the sheet: a
+    blank line in the manifest put row 4 on the report's third line."""
+    manifest = _write(
+        tmp_path / "m.csv",
+        "mac,model,workspaceId",
+        "0A0000000001,Cisco 8851,ws-1",
+        "",
+        "0A00000000ZZ,Cisco 8851,ws-2",
+    )
+    loaded = load_manifest(manifest)
+    now = datetime.now(UTC)
+    outcomes = {
+        2: Outcome(row=2, status=Status.CREATED, device_id="D-1"),
+        4: Outcome(row=4, status=Status.INVALID, error="mac: not a MAC"),
+    }
+    report = tmp_path / "r.csv"
+    write_report(
+        loaded,
+        outcomes,
+        [report],
+        RunStats(
+            started_at=now, finished_at=now, api_calls=0, rate_limited=0, retries=0
+        ),
+    )
+
+    result = CliRunner().invoke(main, ["validate", str(report)])
+
+    assert result.exit_code == 1
+    assert "row 4" in result.output
+    assert "row 3" not in result.output
