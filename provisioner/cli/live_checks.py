@@ -101,6 +101,8 @@ def run_live_checks(manifest: Manifest, connection: ConnectionOptions) -> LiveCh
 
 async def _check(manifest: Manifest, settings: Settings) -> Preflight:
     # Imported here: an offline validate never loads the HTTP client or anyio.
+    from provisioner.errors import ConfigError, ForbiddenError, NotFoundError
+    from provisioner.live.orgs import LIST_DEVICES, org_id_refusal
     from provisioner.live.preflight import preflight
     from provisioner.live.target import resolve_target
     from provisioner.webex.client import ApiClient
@@ -114,6 +116,14 @@ async def _check(manifest: Manifest, settings: Settings) -> Preflight:
         try:
             async for _device in devices:
                 break
+        except (ForbiddenError, NotFoundError) as error:
+            if settings.org_id is None:
+                raise
+            # The org --org-id names is unknown, or not this token's to act for:
+            # said by the flag, as every other command says it.
+            raise ConfigError(
+                org_id_refusal(settings.org_id, error, read=LIST_DEVICES)
+            ) from None
         finally:
             # Close the listing now rather than whenever it is collected.
             close = getattr(devices, "aclose", None)

@@ -67,3 +67,40 @@ def test_an_org_id_the_run_cannot_use_stops_it_naming_the_flag(
     assert f"--org-id {org_id}: {said}" in result.stderr
     assert "lacks a scope" not in result.stderr
     assert device_count(base_url) == before
+
+
+@pytest.mark.parametrize(
+    ("org_id", "said"),
+    [
+        (ORG2, "the token may not act for this org"),
+        (UNKNOWN, "no such org (HTTP 404"),
+    ],
+    ids=["refused", "unknown"],
+)
+def test_validate_live_names_the_flag_too(
+    base_url: str, tmp_path: Path, org_id: str, said: str
+) -> None:
+    """validate --live reads the org --org-id names first, as a run does, and says
+    an unknown or refused one by the flag, exit 2."""
+    manifest = tmp_path / "site.csv"
+    workspace = workspaces_of("org1")[0]
+    manifest.write_text(f"mac,model,workspaceId\n00451D0A0001,Cisco 8851,{workspace}\n")
+
+    result = CliRunner().invoke(
+        main,
+        [
+            "validate",
+            str(manifest),
+            "--live",
+            "--base-url",
+            base_url,
+            "--org-id",
+            org_id,
+        ],
+        env={"WEBEX_ACCESS_TOKEN": PARTNER},
+        catch_exceptions=False,
+    )
+
+    assert result.exit_code == 2, result.output
+    assert f"--org-id {org_id}: {said}" in result.stderr
+    assert "Traceback" not in result.output
