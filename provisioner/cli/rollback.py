@@ -174,7 +174,8 @@ def rollback_command(
     or, for a code, if it was activated (unless --include-activated). The rollback
     writes its own report (every row once, with its rollback status and reason),
     and makes the run's journal forget the rows whose devices are gone, so the
-    same run command provisions them again. Running the same command again continues an interrupted rollback; once done, it
+    same run command provisions them again (with no run journal beside REPORT, a
+    copy say, it warns and says what to do). Running the same command again continues an interrupted rollback; once done, it
     changes nothing. Exit codes: 0 every row ended well, 1 some delete failed, 2
     nothing could start, 130 interrupted.
     """
@@ -264,7 +265,36 @@ def _execute(job: _Job) -> int:
         click.echo(line)
     for line in set_aside_lines(moved):
         click.echo(line)
+    if run.unforgotten:
+        click.echo(_no_run_journal_warning(job.report, run), err=True)
     return _exit_code(job, run)
+
+
+def _no_run_journal_warning(report: Path, run: RollbackRun) -> str:
+    """
+    Say that no run journal was found to forget the rows whose devices are gone, and
+    what to do: the report may be a copy, and the journal of the run that wrote it
+    (in the folder it wrote it to) would still take those rows for done, so running
+    that command again would change nothing.
+    """
+    rows = f"{run.unforgotten} row" + ("" if run.unforgotten == 1 else "s")
+    journal = journal_path_for(report).name
+    if run.stats.dry_run:
+        return (
+            f"Warning: no run journal beside {report} ({journal}): if this report is "
+            f"a copy, the run that wrote it would still take the {rows} whose devices "
+            "this rollback deletes for done, and running it again would change "
+            "nothing. Roll back the report it was copied from, in its own folder, "
+            "instead (that run's journal then forgets them), or give that run "
+            "command --fresh afterwards."
+        )
+    return (
+        f"Warning: no run journal beside {report} ({journal}): if this report is a "
+        f"copy, the run that wrote it still takes the {rows} whose devices are gone "
+        "for done, and running it again changes nothing. Roll back the report it was "
+        "copied from, in its own folder, too (it deletes nothing more, and that "
+        "run's journal forgets them), or give that run command --fresh."
+    )
 
 
 def _exit_code(job: _Job, run: RollbackRun) -> int:

@@ -26,6 +26,10 @@ its lock, so the same run command provisions those rows again instead of taking
 them for done. A journal another command holds is left as it was and named in the
 result (``RunJournalChange.left``); running the same rollback again once it is free
 forgets them then (the rows gone for sure are taken from the rollback's journal).
+When no run journal is found at all (REPORT a copy, its run's journal left in the
+folder the run wrote it to), the rows whose devices are gone (planned, in a dry
+run) are counted (``RollbackRun.unforgotten``): nothing else can tell that run its
+rows are undone, so the CLI says what to do.
 """
 
 from __future__ import annotations
@@ -157,6 +161,10 @@ class RollbackRun:
     token_refused: bool = False
     #: The run journals that forgot rows (or could not), in ``run_journals`` order.
     journals: tuple[RunJournalChange, ...] = ()
+    #: Rows whose devices are gone (a dry run: would go) that no run journal was
+    #: found to forget: the run that wrote the report, its journal elsewhere (the
+    #: report a copy), still takes them for done.
+    unforgotten: int = 0
 
     @property
     def interrupted(self) -> bool:
@@ -239,6 +247,8 @@ async def roll_back(
         candidates = tuple(c for c in found if c.row not in refused)
         await shell.execute(api, journal, candidates, entries)
         run = shell.finish(api, target)
+    if not _speaking(run_journals, target):
+        run = replace(run, unforgotten=_undone_rows(run.results))
     if dry_run:
         return run
     return replace(run, journals=_forget_gone(run_journals, target, run.results))
@@ -275,16 +285,40 @@ def _journal_records(
     Only a journal written against the same API speaks for these devices (device
     ids are the API's), as ``_forget_gone`` holds too.
     """
-    api = target.identity()["base_url"]
     records: dict[int, list[JournalRecord]] = {}
-    for path in paths:
-        recorded = Journal.target_of(path, current=True)
-        if recorded is None or recorded.identity()["base_url"] != api:
-            continue
+    for path, _ in _speaking(paths, target):
         for number, entry in read_entries(path, rows).items():
             record = JournalRecord(path.name, entry.outcome)
             records.setdefault(number, []).append(record)
     return records
+
+
+def _speaking(paths: Sequence[Path], target: Target) -> list[tuple[Path, Target]]:
+    """
+    The run journals (each with the target it was written for) that speak for the
+    report's devices: of this version, written against the same API (device ids are
+    the API's).
+    """
+    api = target.identity()["base_url"]
+    found = []
+    for path in paths:
+        recorded = Journal.target_of(path, current=True)
+        if recorded is not None and recorded.identity()["base_url"] == api:
+            found.append((path, recorded))
+    return found
+
+
+def _undone_rows(results: Mapping[int, RollbackResult]) -> int:
+    """
+    How many rows' devices this rollback deleted or found gone (a dry run: would
+    delete): the rows a run journal must forget for its run to do them again.
+    """
+    return sum(
+        1
+        for result in results.values()
+        if result.device_id is not None
+        and (result.status.is_gone or result.status is RollbackStatus.PLANNED)
+    )
 
 
 def _forget_gone(
@@ -304,12 +338,8 @@ def _forget_gone(
     )
     if not gone:
         return ()
-    api = target.identity()["base_url"]
     changes: list[RunJournalChange] = []
-    for path in paths:
-        recorded = Journal.target_of(path, current=True)
-        if recorded is None or recorded.identity()["base_url"] != api:
-            continue
+    for path, recorded in _speaking(paths, target):
         try:
             with Journal.open(path, recorded) as journal:
                 forgotten = journal.forget_devices(gone)

@@ -725,6 +725,56 @@ class TestRunAfterRollback:
         held = {d["id"] for d in emulator.devices()}
         assert {line["deviceId"] for line in lines if line["deviceId"]} == held
 
+    def test_a_copys_rollback_says_its_run_still_takes_the_rows_for_done(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """The report copied to another folder and rolled back there: no run journal
+        is beside the copy to forget the rows, so the rollback (and its dry run)
+        says so and what to do; doing it (rolling back the original in its own
+        folder) makes the same run provision the rows again."""
+        manifest = write_manifest(tmp_path / "wave.csv", macs=2, codes=1)
+        report = tmp_path / "run" / "x.xlsx"
+        run = ["run", str(manifest), "--report", str(report), "--yes"]
+        url = ["--base-url", emulator.base_url, "-q"]
+        assert invoke([*run, *url]).exit_code == 0
+        copy = tmp_path / "copy" / report.name
+        copy.parent.mkdir()
+        copy.write_bytes(report.read_bytes())
+
+        dry = invoke(["rollback", str(copy), "--dry-run", *url])
+        rolled = invoke(["rollback", str(copy), "--yes", *url])
+        left = emulator.devices()
+        original = invoke(["rollback", str(report), "--yes", *url])
+        again = invoke([*run, *url])
+
+        assert dry.exit_code == 0, dry.output
+        assert (
+            f"Warning: no run journal beside {copy} (x.journal.sqlite): if this "
+            "report is a copy, the run that wrote it would still take the 3 rows"
+        ) in dry.output
+        assert rolled.exit_code == 0, rolled.output
+        assert "deleted 3" in rolled.output
+        assert (
+            f"Warning: no run journal beside {copy} (x.journal.sqlite): if this "
+            "report is a copy, the run that wrote it still takes the 3 rows whose "
+            "devices are gone for done"
+        ) in rolled.output
+        assert "Roll back the report it was copied from, in its own folder" in (
+            rolled.output
+        )
+        assert "--fresh" in rolled.output
+        assert left == []
+        assert original.exit_code == 0, original.output
+        assert "already_gone 3" in original.output
+        assert "Warning: no run journal" not in original.output
+        assert f"run journal {journal_path_for(report)}: forgot 3 rows" in (
+            original.output
+        )
+        assert again.exit_code == 0, again.output
+        assert "nothing to do" not in again.output
+        assert "created 2 · code_issued 1" in again.output
+        assert len(emulator.devices()) == 3
+
     def test_a_journal_in_use_is_left_and_the_same_rollback_forgets_later(
         self, emulator: Emulator, tmp_path: Path
     ) -> None:

@@ -416,6 +416,46 @@ class TestTheRunJournals:
 
         assert statuses(run) == {2: "deleted"}
 
+    async def test_rows_gone_with_no_run_journal_to_forget_them_are_counted(
+        self, tmp_path: Path
+    ) -> None:
+        """No run journal of this API (the report a copy, say): the rows whose
+        devices go are counted, a dry run's too, so the CLI can say their run still
+        takes them for done; a journal that forgets them leaves none counted."""
+        org = Org()
+        device = org.created(2)
+        org.code(3)
+        org.adopted(4)
+        other = self.journal(
+            tmp_path / "other.journal.sqlite",
+            org,
+            Outcome(row=2, status=Status.CREATED, device_id=device),
+            "https://webexapis.com/v1",
+        )
+
+        dry = await org.roll_back(run_journals=(other,), dry_run=True)
+        run = await org.roll_back(run_journals=(other,))
+
+        assert (dry.unforgotten, run.unforgotten) == (2, 2)
+        assert statuses(run) == {2: "deleted", 3: "deleted", 4: "skipped"}
+
+    async def test_a_journal_that_forgets_the_rows_leaves_none_unforgotten(
+        self, tmp_path: Path
+    ) -> None:
+        """The run's journal beside the report forgets the deleted row: nothing is
+        left for the CLI to warn about."""
+        org = Org()
+        device = org.created(2)
+        made = Outcome(row=2, status=Status.CREATED, device_id=device)
+        journal = self.journal(
+            tmp_path / "r.journal.sqlite", org, made, SETTINGS.base_url
+        )
+
+        run = await org.roll_back(run_journals=(journal,))
+
+        assert run.unforgotten == 0
+        assert [change.forgotten for change in run.journals] == [1]
+
 
 class TestJournal:
     async def test_done_rollback_is_a_no_op(self, tmp_path: Path) -> None:
