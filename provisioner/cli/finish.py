@@ -5,7 +5,9 @@ choose the exit code.
 The report replaces an earlier one only when nothing is lost: a report holding
 activation codes the new one would drop is moved aside first (``report.safety``),
 and the summary says where it went (and, when a rollback deleted the devices it
-names, that it is the record of them: the run's journal says which). The hints
+names, that it is the record of them: the run's journal says which). A device the
+journal this run continued records as adopted is no reason to keep it: the report's
+``created`` for it was edited by hand. The hints
 name the command that does the next step: after a dry run, the real run; after
 failures, ``rerun``; after an interruption or a refused token, the same command
 again.
@@ -13,8 +15,9 @@ again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import click
@@ -27,7 +30,7 @@ from provisioner.report.files import complete_outcomes, write_report
 from provisioner.report.orgs import org_report_paths, split_by_org
 from provisioner.report.safety import SetAside, set_aside
 from provisioner.run.engine import RunResult
-from provisioner.run.journal import journal_path_for, read_rolled_back
+from provisioner.run.journal import journal_path_for, read_adopted, read_rolled_back
 
 __all__ = ["Finish", "finish_run", "set_aside_lines"]
 
@@ -66,9 +69,15 @@ def finish_run(finish: Finish, result: RunResult) -> int:
     """
     complete = complete_outcomes(finish.manifest, result.outcomes)
     split: list[tuple[str, tuple[Path, ...]]] = []
-    rolled_back = read_rolled_back(journal_path_for(finish.paths[0]))
+    journal = journal_path_for(finish.paths[0])
+    # A journal this run continued wrote the report it replaces: a device it records
+    # as adopted is not the rollout's, whatever that report's status cell says
+    # (edited by hand). After --fresh (nothing continued) its word is this run's
+    # only, and the old report may be the one record of what the rollout created.
+    adopted = read_adopted(journal) if result.stats.resumed else frozenset()
+    aside = partial(set_aside, rolled_back=read_rolled_back(journal), adopted=adopted)
     try:
-        moved = set_aside(finish.paths, complete.values(), rolled_back=rolled_back)
+        moved = aside(finish.paths, complete.values())
         write_report(
             finish.manifest,
             result.outcomes,
@@ -77,7 +86,7 @@ def finish_run(finish: Finish, result: RunResult) -> int:
             group_by=finish.group_by,
         )
         if finish.split_by_org:
-            moved += _write_org_reports(finish, complete, result, split, rolled_back)
+            moved += _write_org_reports(finish, complete, result, split, aside)
     except ProvisionerError as exc:
         # Exit 1, not 2: rows did run, so "nothing could start" would mislead.
         fail(
@@ -130,7 +139,7 @@ def _write_org_reports(
     complete: Mapping[int, Outcome],
     result: RunResult,
     written: list[tuple[str, tuple[Path, ...]]],
-    rolled_back: frozenset[str],
+    aside: Callable[[Sequence[Path], Iterable[Outcome]], list[SetAside]],
 ) -> list[SetAside]:
     """
     Write one report per org beside the combined one; note each in ``written``.
@@ -143,7 +152,7 @@ def _write_org_reports(
     # Named together: each org's files are distinct from every other org's.
     names = org_report_paths(finish.paths, [part.org for part in parts])
     for part, paths in zip(parts, names, strict=True):
-        moved += set_aside(paths, part.outcomes.values(), rolled_back=rolled_back)
+        moved += aside(paths, part.outcomes.values())
         write_report(
             part.manifest, part.outcomes, paths, part.stats, group_by=finish.group_by
         )

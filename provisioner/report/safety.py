@@ -16,7 +16,9 @@ The rules, checked by every command that writes a report:
   first, and says where. A file at the report path that cannot be read as a report
   is moved aside too: what cannot be checked is not destroyed. Devices a rollback
   has deleted already (the run's journal says which: the caller passes them) are
-  said so: the report is then the record of a run rolled back.
+  said so: the report is then the record of a run rolled back. A device the run's
+  journal records as adopted is not one the rollout created, whatever the old
+  report's status cell says (edited by hand): it is no reason to keep the report.
 - a file given as a manifest that is a report is named as one (``looks_like_report``),
   so ``run`` can point at ``rerun``.
 
@@ -224,6 +226,7 @@ def set_aside(
     *,
     now: datetime | None = None,
     rolled_back: Collection[str] = frozenset(),
+    adopted: Collection[str] = frozenset(),
 ) -> list[SetAside]:
     """
     Move aside each existing report the new outcomes would replace unsafely.
@@ -236,6 +239,10 @@ def set_aside(
         rolled_back: devices a rollback deleted already (``run.journal``'s
             ``read_rolled_back``): a report naming them is the record of what was
             rolled back, not what a rollback of it would delete.
+        adopted: devices the run's journal records as adopted (``read_adopted``),
+            when that journal wrote the old report (the run continued it): the
+            old report's ``created`` for them is not the rollout's word, and a
+            rollback of it must not be pointed at them.
 
     Raises:
         ConfigError: a report cannot be moved (permissions): nothing was replaced.
@@ -250,7 +257,7 @@ def set_aside(
         if outcomes is None:
             reason = "it could not be read as a report"
         else:
-            reasons = _why_kept(outcomes, new, rolled_back)
+            reasons = _why_kept(outcomes, new, rolled_back, adopted)
             if not reasons:
                 continue
             reason = "; ".join(reasons)
@@ -269,7 +276,10 @@ def set_aside(
 
 
 def _why_kept(
-    old: Mapping[int, Outcome], new: Iterable[Outcome], rolled_back: Collection[str]
+    old: Mapping[int, Outcome],
+    new: Iterable[Outcome],
+    rolled_back: Collection[str],
+    adopted: Collection[str],
 ) -> list[str]:
     """
     What the old report holds that the new one would lose, in words; none when
@@ -279,7 +289,7 @@ def _why_kept(
     dropped = codes_dropped(old, new)
     if dropped:
         reasons.append(f"it holds {_codes(len(dropped))} the new report does not")
-    made = created_dropped(old, new)
+    made = created_dropped(old, new) - frozenset(adopted)
     live = made - frozenset(rolled_back)
     if live:
         reasons.append(

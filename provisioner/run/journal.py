@@ -32,11 +32,13 @@ that row (``forget_devices``, from ``inventory/rollback.py``), so the same run c
 provisions it again instead of taking it for done. The device's id goes to the
 ``rolled_back`` table: the report that named it, replaced by the next run, is then
 kept as the record of a rolled-back run, not as the way to delete it
-(``read_rolled_back``). A rollback also reads what the run recorded for each report
-row (``read_entries``), without taking the journal, so a report's status cell
-edited by hand never makes it delete a device the run adopted. A dry run plans from a
-copy of the journal in memory (``Journal.snapshot``): it never writes the file nor
-takes its lock.
+(``read_rolled_back``). Nor is it kept as naming a device the rollout created
+when this journal, continued by the run that replaces it, records that device as
+adopted (``read_adopted``): its ``created`` cell was edited by hand. A rollback
+also reads what the run recorded for each report row (``read_entries``), without
+taking the journal, so a report's status cell edited by hand never makes it delete
+a device the run adopted. A dry run plans from a copy of the journal in memory
+(``Journal.snapshot``): it never writes the file nor takes its lock.
 
 The module is longer than most because it is the one owner of the journal's file
 format: its SQL, the binding to a target, and ``--fresh``'s voiding live together so
@@ -126,6 +128,7 @@ __all__ = [
     "hold_journal",
     "journal_path_for",
     "open_held",
+    "read_adopted",
     "read_entries",
     "read_history",
     "read_rolled_back",
@@ -1006,6 +1009,26 @@ def read_entries(path: Path, rows: Sequence[Row]) -> dict[int, JournalEntry]:
             return Journal(connection, path, row_keys(rows)).entries()
     except sqlite3.Error:
         return {}
+
+
+def read_adopted(path: Path) -> frozenset[str]:
+    """
+    The devices the run journal at ``path`` records as adopted: registered before the
+    run, so never the rollout's, whatever a report's status cell says. None when
+    there is no readable journal of this version there.
+    """
+    if Journal.target_of(path, current=True) is None:
+        return frozenset()
+    found = _read(
+        path,
+        "SELECT device_id, outcome FROM rows "
+        "WHERE device_id IS NOT NULL AND outcome IS NOT NULL",
+    )
+    return frozenset(
+        device_id
+        for device_id, outcome in found or ()
+        if json.loads(outcome).get("status") == Status.ADOPTED.value
+    )
 
 
 def read_rolled_back(path: Path) -> frozenset[str]:

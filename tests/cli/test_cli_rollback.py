@@ -587,6 +587,38 @@ class TestTheReportIsNotTakenAtItsWord:
             "the run journal wave-report.journal.sqlite records this row as adopted"
         )
 
+    def test_the_same_run_replaces_the_edited_report_without_keeping_it(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """Both files edited, then the same run into the same report: its journal
+        (continued) says adopted, so the edited report is replaced in place, not
+        kept aside as naming a device "a rollback of it deletes"; the device the
+        run adopted stays through the rollback."""
+        before = seed_before(emulator, adopted=1)
+        manifest = write_manifest(tmp_path / "wave.csv", macs=3, codes=1)
+        report = tmp_path / "wave-report"
+        run = ["run", str(manifest), "--report", str(report), "--yes"]
+        url = ["--base-url", emulator.base_url, "-q"]
+        assert invoke([*run, *url]).exit_code == 0
+        csv_report, xlsx_report = (
+            report.with_suffix(".csv"),
+            report.with_suffix(".xlsx"),
+        )
+        rewrite_rows(csv_report, {mac(0): {"status": "created"}})
+        _edit_status(xlsx_report, xlsx_report, mac(0), "created")
+
+        again = invoke([*run, *url])
+        statuses = {line["mac"]: line["status"] for line in read_csv(csv_report)}
+        rolled = invoke(["rollback", str(csv_report), "--yes", *url])
+
+        assert again.exit_code == 0, again.output
+        assert "kept the earlier report" not in again.output
+        assert list(tmp_path.glob("*-replaced-*")) == []
+        assert statuses[mac(0)] == "adopted"
+        assert rolled.exit_code == 0, rolled.output
+        assert "deleted 3 · skipped 1" in rolled.output
+        assert {d["id"] for d in emulator.devices()} == before
+
     def test_a_report_sent_on_alone_keeps_a_device_older_than_the_rollout(
         self, emulator: Emulator, tmp_path: Path
     ) -> None:

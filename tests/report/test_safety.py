@@ -114,6 +114,28 @@ class TestSetAside:
         assert "a rollback of it deletes" not in moved.reason
         assert moved.moved_to.is_file()
 
+    def test_devices_the_journal_records_adopted_are_no_reason_to_keep_it(
+        self, tmp_path: Path
+    ) -> None:
+        """The old report says created, the run's journal adopted (a status cell
+        edited by hand): that device is not the rollout's, so a report kept for it
+        alone is replaced; kept for others, only they are counted."""
+        path = self.old_report(tmp_path)
+        same = [
+            Outcome(row=2, status=Status.ADOPTED, device_id="dev-2"),
+            Outcome(row=3, status=Status.CREATED, device_id="dev-3"),
+            Outcome(row=5, status=Status.CREATED, device_id="dev-5"),
+        ]
+
+        untouched = set_aside([path], same, now=self.NOW, adopted={"dev-2"})
+        (moved,) = set_aside([path], same[:2], now=self.NOW, adopted={"dev-2"})
+
+        assert untouched == []
+        assert moved.reason == (
+            "it names 1 device this rollout created that the new report does not, "
+            "which a rollback of it deletes"
+        )
+
     def test_only_the_devices_still_there_are_for_a_rollback_of_it(
         self, tmp_path: Path
     ) -> None:

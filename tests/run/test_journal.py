@@ -33,6 +33,7 @@ from provisioner.run.journal import (
     Phase,
     _outcome_to_json,
     journal_path_for,
+    read_adopted,
     read_entries,
     read_history,
     read_rolled_back,
@@ -273,6 +274,24 @@ class TestJournal:
         assert read_rolled_back(path) == {"d2", "d4"}
         assert read_rolled_back(older) == frozenset()
         assert read_rolled_back(tmp_path / "none.journal.sqlite") == frozenset()
+
+    def test_read_adopted_names_the_devices_the_run_found_there(
+        self, tmp_path: Path
+    ) -> None:
+        """The devices of rows recorded adopted, done or caught after the look-up;
+        not those the run created, nor any of a journal of another schema."""
+        path = tmp_path / "r.journal.sqlite"
+        rows = manifest("AA", "BB", "CC").rows
+        with Journal.open(path, TARGET, rows) as journal:
+            journal.mark_done(Outcome(row=2, status=Status.ADOPTED, device_id="d2"))
+            journal.mark_created(Outcome(row=3, status=Status.ADOPTED, device_id="d3"))
+            journal.mark_done(Outcome(row=4, status=Status.CREATED, device_id="d4"))
+        rollback = tmp_path / "r-rollback.journal.sqlite"
+        RollbackJournal.open(rollback, TARGET).close()
+
+        assert read_adopted(path) == {"d2", "d3"}
+        assert read_adopted(rollback) == frozenset()
+        assert read_adopted(tmp_path / "none.journal.sqlite") == frozenset()
 
     def test_read_entries_reads_while_another_command_holds_it(
         self, tmp_path: Path
