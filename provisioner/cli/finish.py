@@ -7,7 +7,8 @@ activation codes the new one would drop is moved aside first (``report.safety``)
 and the summary says where it went (and, when a rollback deleted the devices it
 names, that it is the record of them: the run's journal says which). A device the
 journal this run continued records as adopted is no reason to keep it: the report's
-``created`` for it was edited by hand. The hints
+``created`` for it was edited by hand; and the journal notes what this run moved
+aside, so a rollback of the moved file takes its word. The hints
 name the command that does the next step: after a dry run, the real run; after
 failures, ``rerun``; after an interruption or a refused token, the same command
 again.
@@ -21,18 +22,26 @@ from functools import partial
 from pathlib import Path
 
 import click
+import structlog
 
 from provisioner.cli.common import exit_code_for, fail, format_summary
 from provisioner.cli.exit_codes import EXIT_FAILED_ROWS, EXIT_UNUSABLE
-from provisioner.errors import ProvisionerError
+from provisioner.errors import ConfigError, ProvisionerError
 from provisioner.models import Manifest, Outcome, Status
 from provisioner.report.files import complete_outcomes, write_report
 from provisioner.report.orgs import org_report_paths, split_by_org
 from provisioner.report.safety import SetAside, set_aside
 from provisioner.run.engine import RunResult
-from provisioner.run.journal import journal_path_for, read_adopted, read_rolled_back
+from provisioner.run.journal import (
+    journal_path_for,
+    read_adopted,
+    read_rolled_back,
+    record_set_aside,
+)
 
 __all__ = ["Finish", "finish_run", "set_aside_lines"]
+
+log = structlog.get_logger()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,6 +87,8 @@ def finish_run(finish: Finish, result: RunResult) -> int:
     aside = partial(set_aside, rolled_back=read_rolled_back(journal), adopted=adopted)
     try:
         moved = aside(finish.paths, complete.values())
+        if result.stats.resumed:
+            _note_set_aside(journal, moved)
         write_report(
             finish.manifest,
             result.outcomes,
@@ -132,6 +143,22 @@ def finish_run(finish: Finish, result: RunResult) -> int:
             err=True,
         )
     return code
+
+
+def _note_set_aside(journal: Path, moved: Sequence[SetAside]) -> None:
+    """
+    Tell the journal this run continued which of its reports the run moved aside:
+    they were written from its rows, so a rollback of one takes its word over their
+    status cells (``read_set_aside``). The record only sharpens a later rollback: a
+    journal that cannot take it never stops the report being written.
+    """
+    names = [item.moved_to.name for item in moved]
+    if not names:
+        return
+    try:
+        record_set_aside(journal, names)
+    except ConfigError as error:
+        log.warning("set_aside_not_recorded", path=str(journal), error=str(error))
 
 
 def _write_org_reports(

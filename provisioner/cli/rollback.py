@@ -70,7 +70,12 @@ from provisioner.report.files import (
     report_records,
 )
 from provisioner.report.history import load_history
-from provisioner.report.safety import prepare_folders, refuse_inputs, set_aside
+from provisioner.report.safety import (
+    aside_origin,
+    prepare_folders,
+    refuse_inputs,
+    set_aside,
+)
 from provisioner.report.table import SUFFIXES, TableFile
 from provisioner.run.journal import journal_path_for
 from provisioner.settings import Settings
@@ -355,6 +360,11 @@ async def _roll_back_until_signalled(
     stop = anyio.Event()
     run: RollbackRun | None = None
     error: ProvisionerError | None = None
+    # Read by a dry run too (what the run made); only a real rollback makes them
+    # forget rows.
+    journals = run_journals(
+        job.report, load_history(job.report), moved_from=aside_origin(job.report)
+    )
     async with anyio.create_task_group() as group:
 
         def before_deletes(target: Target, changes: Changes) -> None:
@@ -370,9 +380,8 @@ async def _roll_back_until_signalled(
                 job.outcomes,
                 job.settings,
                 journal_path=None if job.dry_run else journal_path_for(job.paths[0]),
-                # Read by a dry run too (what the run made); only a real rollback
-                # makes them forget rows.
-                run_journals=run_journals(job.report, load_history(job.report)),
+                run_journals=journals.trusted,
+                forget_only=journals.forget_only,
                 include_activated=job.include_activated,
                 dry_run=job.dry_run,
                 on_progress=display,

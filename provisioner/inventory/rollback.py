@@ -26,6 +26,10 @@ its lock, so the same run command provisions those rows again instead of taking
 them for done. A journal another command holds is left as it was and named in the
 result (``RunJournalChange.left``); running the same rollback again once it is free
 forgets them then (the rows gone for sure are taken from the rollback's journal).
+A report a run moved aside (``<name>-replaced-<time>``) has no journal beside it:
+the journal of the report it was moved from speaks for it when the run that moved
+it continued that journal, and is otherwise (started over since: ``--fresh``) only
+made to forget the rows naming devices that are gone (``RunJournals``).
 When no run journal is found at all (REPORT a copy, its run's journal left in the
 folder the run wrote it to), the rows whose devices are gone (planned, in a dry
 run) are counted (``RollbackRun.unforgotten``): nothing else can tell that run its
@@ -98,6 +102,7 @@ from provisioner.run.journal import (
     journal_path_for,
     read_entries,
     read_history,
+    read_set_aside,
 )
 from provisioner.run.orgs import is_multi_org
 from provisioner.settings import Settings
@@ -107,6 +112,7 @@ __all__ = [
     "RollbackProgress",
     "RollbackRun",
     "RunJournalChange",
+    "RunJournals",
     "roll_back",
     "run_journals",
 ]
@@ -149,6 +155,23 @@ class RunJournalChange:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RunJournals:
+    """
+    The run journals of a report's rows (``run_journals``): those whose word on a
+    row beats the report's status cell, and those only made to forget the rows
+    whose devices are gone.
+    """
+
+    trusted: tuple[Path, ...] = ()
+    #: The journal of the report a replaced report was moved from, when it is not
+    #: known to hold the rows that report was written from (it started over since,
+    #: ``--fresh``, say): its rows may be another run's, so its word on the report's
+    #: rows is not taken, but a row of it naming a device now gone is forgotten all
+    #: the same (the device is gone, whoever's it was).
+    forget_only: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RollbackRun:
     """
     What a rollback ended with: one result per report row, in report order.
@@ -179,6 +202,7 @@ async def roll_back(
     api: DevicesApi | None = None,
     journal_path: Path | None = None,
     run_journals: Sequence[Path] = (),
+    forget_only: Sequence[Path] = (),
     include_activated: bool = False,
     dry_run: bool = False,
     on_progress: Callable[[RollbackProgress], None] | None = None,
@@ -200,6 +224,8 @@ async def roll_back(
             row they record, none as the run's own device, is kept whatever the
             report says. Then each forgets the rows whose devices are gone, so the
             same run command does them again. A dry run changes none.
+        forget_only: run journals only made to forget those rows, their word on the
+            report's rows not taken (``RunJournals.forget_only``).
         include_activated: delete a code's device even when it was activated.
         dry_run: read only; a device that would be deleted is ``planned``.
         before_deletes: called once before the first delete with the target and
@@ -247,32 +273,61 @@ async def roll_back(
         candidates = tuple(c for c in found if c.row not in refused)
         await shell.execute(api, journal, candidates, entries)
         run = shell.finish(api, target)
-    if not _speaking(run_journals, target):
+    forgetting = (*run_journals, *forget_only)
+    if not _speaking(forgetting, target):
         run = replace(run, unforgotten=_undone_rows(run.results))
     if dry_run:
         return run
-    return replace(run, journals=_forget_gone(run_journals, target, run.results))
+    return replace(run, journals=_forget_gone(forgetting, target, run.results))
 
 
-def run_journals(report: Path, history: Iterable[RunRecord] = ()) -> tuple[Path, ...]:
+def run_journals(
+    report: Path,
+    history: Iterable[RunRecord] = (),
+    *,
+    moved_from: Path | None = None,
+) -> RunJournals:
     """
     The run journals that recorded REPORT's rows, those present: the one beside it,
     and (REPORT a rerun's) those of the reports its reruns read, beside REPORT.
 
     The run history names the file each command read (``RunRecord.source``): the
     history in REPORT's journal, and ``history`` (an XLSX report's own sheet).
+
+    A report a run moved aside (``moved_from``: the report path it was moved from)
+    has no journal of its own; the one beside ``moved_from`` recorded its rows when
+    the run that moved it continued that journal and it has not started over since
+    (``read_set_aside`` names the file): then it is trusted like REPORT's own.
+    Otherwise it is only made to forget (``RunJournals.forget_only``).
     """
     own = journal_path_for(report)
-    records = merge_history(tuple(history), read_history(own))
+    histories = [tuple(history), read_history(own)]
     found = [own]
-    for record in records:
+    origin = None if moved_from is None else journal_path_for(moved_from)
+    speaks = origin is not None and report.name in read_set_aside(origin)
+    if speaks and origin is not None:
+        found.append(origin)
+        histories.append(read_history(origin))
+    for record in merge_history(*histories):
         if record.kind in (RunKind.RERUN, RunKind.RESUME) and record.source:
             source = report.parent / Path(record.source).name
             found.append(journal_path_for(source))
+    trusted = _present(found)
+    if origin is None or speaks:
+        return RunJournals(trusted=trusted)
+    return RunJournals(trusted=trusted, forget_only=_present([origin], trusted))
+
+
+def _present(paths: Iterable[Path], but: Iterable[Path] = ()) -> tuple[Path, ...]:
+    """
+    The files among ``paths``, each once (by where it really is), none of ``but``.
+    """
+    skipped = {path.resolve() for path in but}
     unique: dict[Path, Path] = {}
-    for path in found:
-        if path.is_file():
-            unique.setdefault(path.resolve(), path)
+    for path in paths:
+        key = path.resolve()
+        if path.is_file() and key not in skipped:
+            unique.setdefault(key, path)
     return tuple(unique.values())
 
 

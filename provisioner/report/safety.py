@@ -19,6 +19,8 @@ The rules, checked by every command that writes a report:
   said so: the report is then the record of a run rolled back. A device the run's
   journal records as adopted is not one the rollout created, whatever the old
   report's status cell says (edited by hand): it is no reason to keep the report.
+  ``aside_origin`` reads the moved file's name back to the report it was moved
+  from, so a rollback of it can find that report's journal.
 - a file given as a manifest that is a report is named as one (``looks_like_report``),
   so ``run`` can point at ``rerun``.
 
@@ -29,6 +31,7 @@ What the existing report holds is read back with ``load_report``; the decisions
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,6 +48,7 @@ from provisioner.report.files import load_report
 __all__ = [
     "REPORT_MARKERS",
     "SetAside",
+    "aside_origin",
     "aside_path",
     "codes_dropped",
     "created_dropped",
@@ -61,6 +65,8 @@ log = structlog.get_logger()
 
 #: The statuses a dry run writes: a report holding only these changed nothing.
 _DRY_RUN_STATUSES = frozenset({Status.PLANNED, Status.INVALID})
+#: The stem ``aside_path`` gives a replaced report: ``<stem>-replaced-<UTC time>[-n]``.
+_ASIDE_STEM = re.compile(r"^(?P<stem>.+)-replaced-\d{8}T\d{6}Z(?:-\d+)?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +224,18 @@ def aside_path(path: Path, moment: datetime) -> Path:
         )
         number += 1
     return candidate
+
+
+def aside_origin(path: Path) -> Path | None:
+    """
+    The report path a replaced report was moved aside from (``aside_path`` undone):
+    beside it, without ``-replaced-<time>``. None when the name is not one
+    ``aside_path`` gives.
+    """
+    match = _ASIDE_STEM.match(path.stem)
+    if match is None:
+        return None
+    return path.with_name(match["stem"] + path.suffix)
 
 
 def set_aside(

@@ -37,7 +37,12 @@ when this journal, continued by the run that replaces it, records that device as
 adopted (``read_adopted``): its ``created`` cell was edited by hand. A rollback
 also reads what the run recorded for each report row (``read_entries``), without
 taking the journal, so a report's status cell edited by hand never makes it delete
-a device the run adopted. A dry run plans from a copy of the journal in memory
+a device the run adopted. A report a run moved aside (``<name>-replaced-<time>``)
+has no journal of its own: when the run that moved it continued this journal, the
+file's name goes to ``set_aside`` (``record_set_aside``), and a rollback of it reads
+this journal's word on its rows while the journal has not started over since
+(``read_set_aside``: ``--fresh`` renews ``created_at``, and the rows are then
+another run's). A dry run plans from a copy of the journal in memory
 (``Journal.snapshot``): it never writes the file nor takes its lock.
 
 The module is longer than most because it is the one owner of the journal's file
@@ -81,6 +86,8 @@ Schema (version 2)::
          updated_at TEXT, started_at TEXT)     -- started_at: the first start, kept
     void(device_id TEXT PRIMARY KEY, key TEXT) -- replaced codes' pending devices
     rolled_back(device_id TEXT PRIMARY KEY)    -- the devices of rows a rollback forgot
+    set_aside(name TEXT PRIMARY KEY,           -- reports a run continuing it moved aside
+              journal_created_at TEXT)         -- meta's created_at then
     runs(kind TEXT, started_at TEXT,           -- the rollout's commands so far
          record TEXT,                          -- RunRecord as JSON
          PRIMARY KEY (kind, started_at))
@@ -132,7 +139,9 @@ __all__ = [
     "read_entries",
     "read_history",
     "read_rolled_back",
+    "read_set_aside",
     "record_history",
+    "record_set_aside",
     "release_journal",
 ]
 
@@ -166,6 +175,10 @@ CREATE TABLE IF NOT EXISTS rows (
 );
 CREATE TABLE IF NOT EXISTS void (device_id TEXT PRIMARY KEY, key TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS rolled_back (device_id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS set_aside (
+    name TEXT PRIMARY KEY,
+    journal_created_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS runs (
     kind TEXT NOT NULL,
     started_at TEXT NOT NULL,
@@ -1039,6 +1052,45 @@ def read_rolled_back(path: Path) -> frozenset[str]:
     """
     found = _read(path, "SELECT device_id FROM rolled_back")
     return frozenset(device_id for (device_id,) in found or ())
+
+
+def record_set_aside(path: Path, names: Iterable[str]) -> None:
+    """
+    Record that the reports ``names`` (files beside the journal at ``path``) were
+    moved aside by a run that continued this journal: its rows are the ones those
+    reports were written from, until it starts over (``read_set_aside``). Nothing
+    when there is no journal at ``path``.
+
+    Raises:
+        ConfigError: the journal cannot be written.
+    """
+    if not path.is_file():
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
+            db.executescript(_SCHEMA)
+            db.executemany(
+                "INSERT OR REPLACE INTO set_aside (name, journal_created_at) "
+                "SELECT ?, value FROM meta WHERE key = 'created_at'",
+                [(name,) for name in names],
+            )
+    except sqlite3.Error as error:
+        raise ConfigError(f"the journal {path} cannot be written ({error})") from error
+
+
+def read_set_aside(path: Path) -> frozenset[str]:
+    """
+    The names of the reports a run continuing the journal at ``path`` moved aside
+    since the journal last started over (``--fresh`` renews its ``created_at``): the
+    journal's rows are still the ones those reports were written from. None when
+    there is no readable journal there, or one from before this record was kept.
+    """
+    found = _read(
+        path,
+        "SELECT set_aside.name FROM set_aside JOIN meta ON meta.key = 'created_at' "
+        "AND meta.value = set_aside.journal_created_at",
+    )
+    return frozenset(name for (name,) in found or ())
 
 
 def _read(path: Path, query: str) -> list[Any] | None:

@@ -619,6 +619,50 @@ class TestTheReportIsNotTakenAtItsWord:
         assert "deleted 3 · skipped 1" in rolled.output
         assert {d["id"] for d in emulator.devices()} == before
 
+    def test_a_report_moved_aside_is_rolled_back_by_its_runs_journal(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """The edited report moved aside by the same run (a row left out of the
+        manifest): the rollback of the moved CSV finds the journal of the report it
+        was moved from, keeps the device it records as adopted, deletes the rest,
+        and makes that journal forget them, so the same run does them again."""
+        before = seed_before(emulator, adopted=1)
+        manifest = write_manifest(tmp_path / "wave.csv", macs=3, codes=1)
+        report = tmp_path / "wave-report.csv"
+        run = ["run", str(manifest), "--report", str(report), "--yes"]
+        url = ["--base-url", emulator.base_url, "-q"]
+        assert invoke([*run, *url]).exit_code == 0
+        rewrite_rows(report, {mac(0): {"status": "created"}})
+        lines = manifest.read_text().splitlines(keepends=True)
+        manifest.write_text("".join(line for line in lines if mac(2) not in line))
+        moved = invoke([*run, *url])
+        (aside,) = tmp_path.glob("wave-report-replaced-*.csv")
+
+        rolled = invoke(["rollback", str(aside), "--yes", *url])
+        again = invoke([*run, *url])
+
+        assert moved.exit_code == 0, moved.output
+        assert "it names 1 device this rollout created" in moved.output
+        assert rolled.exit_code == 0, rolled.output
+        assert "deleted 3 · kept 1" in rolled.output
+        assert f"run journal {journal_path_for(report)}: forgot 3 rows" in (
+            rolled.output
+        )
+        (line,) = [
+            line
+            for line in read_csv(aside.with_name(f"{aside.stem}-rollback.csv"))
+            if line["mac"] == mac(0)
+        ]
+        assert line["rollback"] == "kept"
+        assert line["rollbackReason"].startswith(
+            "the run journal wave-report.journal.sqlite records this row as adopted"
+        )
+        assert again.exit_code == 0, again.output
+        assert "created 1 · adopted 1 · code_issued 1" in again.output
+        held = {d["id"] for d in emulator.devices()}
+        assert before <= held
+        assert {line["deviceId"] for line in read_csv(report)} <= held
+
     def test_a_report_sent_on_alone_keeps_a_device_older_than_the_rollout(
         self, emulator: Emulator, tmp_path: Path
     ) -> None:
@@ -806,6 +850,37 @@ class TestRunAfterRollback:
         assert "nothing to do" not in again.output
         assert "created 2 · code_issued 1" in again.output
         assert len(emulator.devices()) == 3
+
+    def test_a_report_moved_aside_by_fresh_is_deleted_and_forgotten(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """--fresh starts the journal over and adopts the rollout's devices: the
+        moved report's rollback deletes them (the journal's "adopted" is not the
+        moved report's word) and the journal forgets the rows naming them, so the
+        same run creates them again rather than say "nothing to do"."""
+        manifest = write_manifest(tmp_path / "wave.csv", macs=2, codes=0)
+        report = tmp_path / "x.csv"
+        run = ["run", str(manifest), "--report", str(report), "--yes"]
+        url = ["--base-url", emulator.base_url, "-q"]
+        assert invoke([*run, *url]).exit_code == 0
+        assert invoke([*run, "--fresh", *url]).exit_code == 0
+        (aside,) = tmp_path.glob("x-replaced-*.csv")
+
+        rolled = invoke(["rollback", str(aside), "--yes", *url])
+        again = invoke([*run, *url])
+
+        assert rolled.exit_code == 0, rolled.output
+        assert "deleted 2" in rolled.output
+        assert f"run journal {journal_path_for(report)}: forgot 2 rows" in (
+            rolled.output
+        )
+        assert "Warning: no run journal" not in rolled.output
+        assert again.exit_code == 0, again.output
+        assert "nothing to do" not in again.output
+        assert "created 2" in again.output
+        assert {d["id"] for d in emulator.devices()} == {
+            line["deviceId"] for line in read_csv(report)
+        }
 
     def test_a_journal_in_use_is_left_and_the_same_rollback_forgets_later(
         self, emulator: Emulator, tmp_path: Path

@@ -23,12 +23,18 @@ from provisioner.errors import (
     NotFoundError,
     ServerError,
 )
-from provisioner.inventory.rollback import RollbackProgress, RollbackRun, roll_back
+from provisioner.inventory.rollback import (
+    RollbackProgress,
+    RollbackRun,
+    RunJournals,
+    roll_back,
+    run_journals,
+)
 from provisioner.inventory.rollback_journal import RollbackJournal
 from provisioner.inventory.rollback_rules import RollbackStatus
 from provisioner.models import Changes, Manifest, Outcome, Row, Status, Target
 from provisioner.run.engine import provision
-from provisioner.run.journal import Journal
+from provisioner.run.journal import Journal, record_set_aside
 from provisioner.run.plan import MAX_CREATES, UNCONFIRMED
 from provisioner.settings import Settings
 from provisioner.webex.client import ApiClient
@@ -455,6 +461,40 @@ class TestTheRunJournals:
 
         assert run.unforgotten == 0
         assert [change.forgotten for change in run.journals] == [1]
+
+
+class TestAMovedReportsJournal:
+    """A report a run moved aside has no journal beside it: the one of the report
+    it was moved from speaks for it while that journal holds the rows it was
+    written from, and is only made to forget once it started over."""
+
+    REPORT = "r-replaced-20261129T100000Z.csv"
+
+    def test_the_journal_that_wrote_it_is_trusted(self, tmp_path: Path) -> None:
+        """The run that moved it continued the journal: trusted like its own."""
+        origin = tmp_path / "r.journal.sqlite"
+        Journal.open(origin, Target(base_url=SETTINGS.base_url)).close()
+        record_set_aside(origin, [self.REPORT])
+
+        found = run_journals(tmp_path / self.REPORT, moved_from=tmp_path / "r.csv")
+
+        assert found == RunJournals(trusted=(origin,))
+
+    def test_a_journal_started_over_only_forgets(self, tmp_path: Path) -> None:
+        """--fresh since (or no record of the file): its rows are another run's."""
+        origin = tmp_path / "r.journal.sqlite"
+        target = Target(base_url=SETTINGS.base_url)
+        Journal.open(origin, target).close()
+        record_set_aside(origin, [self.REPORT])
+        Journal.open(origin, target, fresh=True).close()
+
+        found = run_journals(tmp_path / self.REPORT, moved_from=tmp_path / "r.csv")
+        unknown = run_journals(
+            tmp_path / "r-replaced-20261129T110000Z.csv",
+            moved_from=tmp_path / "r.csv",
+        )
+
+        assert found == unknown == RunJournals(forget_only=(origin,))
 
 
 class TestJournal:

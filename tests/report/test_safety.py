@@ -16,7 +16,13 @@ from report_data import STATS, manifest
 from provisioner.errors import ConfigError
 from provisioner.models import Outcome, Status
 from provisioner.report.files import write_report
-from provisioner.report.safety import created_dropped, prepare_folders, set_aside
+from provisioner.report.safety import (
+    aside_origin,
+    aside_path,
+    created_dropped,
+    prepare_folders,
+    set_aside,
+)
 
 
 class TestPrepareFolders:
@@ -74,6 +80,20 @@ def test_created_devices_the_new_report_no_longer_claims_are_named() -> None:
     ]
 
     assert created_dropped(old, new) == {"d3", "d4"}
+
+
+def test_aside_origin_undoes_aside_path(tmp_path: Path) -> None:
+    """A replaced report's name leads back to the report it was moved from (a
+    second one in the same second too); any other name leads nowhere."""
+    report = tmp_path / "site-report-replaced.csv"
+    first = aside_path(report, datetime(2026, 11, 29, 10, 0, tzinfo=UTC))
+    first.touch()
+    second = aside_path(report, datetime(2026, 11, 29, 10, 0, tzinfo=UTC))
+
+    assert second.name == "site-report-replaced-replaced-20261129T100000Z-2.csv"
+    assert aside_origin(first) == aside_origin(second) == report
+    assert aside_origin(report) is None
+    assert aside_origin(tmp_path / "x-replaced-yesterday.csv") is None
 
 
 class TestSetAside:

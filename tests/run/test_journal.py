@@ -37,7 +37,9 @@ from provisioner.run.journal import (
     read_entries,
     read_history,
     read_rolled_back,
+    read_set_aside,
     record_history,
+    record_set_aside,
 )
 
 TARGET = Target(base_url="https://webexapis.com/v1", org_id="ORG-A")
@@ -292,6 +294,27 @@ class TestJournal:
         assert read_adopted(path) == {"d2", "d3"}
         assert read_adopted(rollback) == frozenset()
         assert read_adopted(tmp_path / "none.journal.sqlite") == frozenset()
+
+    def test_set_aside_reports_are_read_back_until_the_journal_starts_over(
+        self, tmp_path: Path
+    ) -> None:
+        """The names a run continuing the journal recorded are read back; --fresh
+        (another created_at) leaves none; no journal takes nor gives any."""
+        path = tmp_path / "r.journal.sqlite"
+        Journal.open(path, TARGET).close()
+        names = ["r-replaced-20261129T100000Z.csv", "r-replaced-20261129T100000Z.xlsx"]
+
+        record_set_aside(path, names)
+        recorded = read_set_aside(path)
+        with Journal.open(path, TARGET, fresh=True):
+            pass
+        none = tmp_path / "none.journal.sqlite"
+        record_set_aside(none, names)
+
+        assert recorded == set(names)
+        assert read_set_aside(path) == frozenset()
+        assert not none.exists()
+        assert read_set_aside(none) == frozenset()
 
     def test_read_entries_reads_while_another_command_holds_it(
         self, tmp_path: Path
