@@ -516,7 +516,9 @@ async def test_a_code_whose_device_was_deleted_is_gone_and_not_renewed() -> None
     assert "DELETE DELETED" not in api.calls
 
 
-async def test_a_device_made_after_the_reports_commands_holds_none_of_its_codes() -> None:
+async def test_a_device_made_after_the_reports_commands_holds_none_of_its_codes() -> (
+    None
+):
     """A row matched by owner takes no device made after the report's last command
     (a renewal of the report made it, with the code that replaced this one): with
     none of its own left, its code is gone, and --renew issues it none."""
