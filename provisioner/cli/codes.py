@@ -21,7 +21,6 @@ translator.
 from __future__ import annotations
 
 import os
-import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -68,15 +67,18 @@ from provisioner.report.files import (
     write_codes_sheet,
     write_report,
 )
-from provisioner.report.safety import prepare_folders, refuse_inputs, set_aside
+from provisioner.report.safety import (
+    prepare_folders,
+    refuse_inputs,
+    renewed_path,
+    set_aside,
+)
 from provisioner.run.code_rows import code_renewer
 from provisioner.run.journal import Journal, Phase, journal_path_for
 from provisioner.settings import Settings
 from provisioner.webex.client import ApiClient
 
 __all__ = ["codes_command", "renewed_report_path"]
-
-_RENEWED_STEM = re.compile(r"^(?P<base>.*)-renewed(?:-(?P<n>\d+))?$")
 
 
 def _within(_ctx: click.Context, _param: click.Parameter, value: str) -> timedelta:
@@ -411,13 +413,10 @@ def renewed_report_path(report: Path) -> Path:
     """
     The default output of ``codes --renew``: beside REPORT, ``-renewed`` (then
     ``-renewed-2``, … for a renewal of a renewal), so the input stays as it was.
+    The naming lives with ``report.safety.renewal_origin``, which undoes it for a
+    rollback of that report.
     """
-    match = _RENEWED_STEM.match(report.stem)
-    if match is None:
-        stem = f"{report.stem}-renewed"
-    else:
-        stem = f"{match['base']}-renewed-{int(match['n'] or 1) + 1}"
-    return report.with_name(stem + report.suffix)
+    return renewed_path(report)
 
 
 def still_pending(

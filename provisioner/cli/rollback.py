@@ -74,6 +74,7 @@ from provisioner.report.safety import (
     aside_origin,
     prepare_folders,
     refuse_inputs,
+    renewal_origin,
     set_aside,
 )
 from provisioner.report.table import SUFFIXES, TableFile
@@ -363,7 +364,10 @@ async def _roll_back_until_signalled(
     # Read by a dry run too (what the run made); only a real rollback makes them
     # forget rows.
     journals = run_journals(
-        job.report, load_history(job.report), moved_from=aside_origin(job.report)
+        job.report,
+        load_history(job.report),
+        moved_from=aside_origin(job.report),
+        renewed_from=_renewal_chain(job.report),
     )
     async with anyio.create_task_group() as group:
 
@@ -382,6 +386,7 @@ async def _roll_back_until_signalled(
                 journal_path=None if job.dry_run else journal_path_for(job.paths[0]),
                 run_journals=journals.trusted,
                 forget_only=journals.forget_only,
+                renewal=journals.renewal,
                 include_activated=job.include_activated,
                 dry_run=job.dry_run,
                 on_progress=display,
@@ -397,6 +402,21 @@ async def _roll_back_until_signalled(
     if error is not None:
         raise error
     return run
+
+
+def _renewal_chain(report: Path) -> tuple[Path, ...]:
+    """
+    The reports the ``codes --renew`` that wrote REPORT read, nearest first, by
+    their names (``report.safety.renewal_origin``): ``x-renewed-2`` was renewed
+    from ``x-renewed``, and that from ``x``, the run's. Empty when REPORT's name is
+    not a renewal's.
+    """
+    chain: list[Path] = []
+    origin = renewal_origin(report)
+    while origin is not None:
+        chain.append(origin)
+        origin = renewal_origin(origin)
+    return tuple(chain)
 
 
 def _write_report(job: _Job, run: RollbackRun) -> None:

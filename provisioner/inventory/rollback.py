@@ -30,6 +30,11 @@ A report a run moved aside (``<name>-replaced-<time>``) has no journal beside it
 the journal of the report it was moved from speaks for it when the run that moved
 it continued that journal, and is otherwise (started over since: ``--fresh``) only
 made to forget the rows naming devices that are gone (``RunJournals``).
+A report ``codes --renew`` wrote (``<name>-renewed[-N]``) has no run journal either
+(the renewal's own goes once the report is written): the journals of the reports
+the renewals read speak for it, and as they still name the devices of the codes a
+renewal replaced (voided, so gone), a row whose renewed device is gone is forgotten
+by that device too (``_replaced_codes``).
 When no run journal is found at all (REPORT a copy, its run's journal left in the
 folder the run wrote it to), the rows whose devices are gone (planned, in a dry
 run) are counted (``RollbackRun.unforgotten``): nothing else can tell that run its
@@ -83,6 +88,7 @@ from provisioner.inventory.rollback_trust import (
     judge_age,
     trust_journals,
 )
+from provisioner.live.code_rules import with_report_owners
 from provisioner.live.orgs import LIST_DEVICES, OrgAccess, org_id_refusal, org_key
 from provisioner.live.preflight import first_device_refused, survey_orgs
 from provisioner.models import (
@@ -169,6 +175,10 @@ class RunJournals:
     #: rows is not taken, but a row of it naming a device now gone is forgotten all
     #: the same (the device is gone, whoever's it was).
     forget_only: tuple[Path, ...] = ()
+    #: REPORT is a renewal's (``codes --renew``): its code rows name the renewed
+    #: codes' devices, while the journals still name the devices of the codes
+    #: those replaced.
+    renewal: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -203,6 +213,7 @@ async def roll_back(
     journal_path: Path | None = None,
     run_journals: Sequence[Path] = (),
     forget_only: Sequence[Path] = (),
+    renewal: bool = False,
     include_activated: bool = False,
     dry_run: bool = False,
     on_progress: Callable[[RollbackProgress], None] | None = None,
@@ -226,6 +237,8 @@ async def roll_back(
             same run command does them again. A dry run changes none.
         forget_only: run journals only made to forget those rows, their word on the
             report's rows not taken (``RunJournals.forget_only``).
+        renewal: REPORT is a renewal's (``RunJournals.renewal``): a code row whose
+            device is gone is forgotten by the device the journals name for it too.
         include_activated: delete a code's device even when it was activated.
         dry_run: read only; a device that would be deleted is ``planned``.
         before_deletes: called once before the first delete with the target and
@@ -278,7 +291,11 @@ async def roll_back(
         run = replace(run, unforgotten=_undone_rows(run.results))
     if dry_run:
         return run
-    return replace(run, journals=_forget_gone(forgetting, target, run.results))
+    # Keyed as the run journalled them: a row naming its owner by name under the
+    # id the run resolved it to (the report's owner cell).
+    renewed = with_report_owners(manifest, outcomes).rows if renewal else ()
+    journals = _forget_gone(forgetting, target, run.results, renewed=renewed)
+    return replace(run, journals=journals)
 
 
 def run_journals(
@@ -286,6 +303,7 @@ def run_journals(
     history: Iterable[RunRecord] = (),
     *,
     moved_from: Path | None = None,
+    renewed_from: Sequence[Path] = (),
 ) -> RunJournals:
     """
     The run journals that recorded REPORT's rows, those present: the one beside it,
@@ -299,10 +317,14 @@ def run_journals(
     the run that moved it continued that journal and it has not started over since
     (``read_set_aside`` names the file): then it is trusted like REPORT's own.
     Otherwise it is only made to forget (``RunJournals.forget_only``).
+
+    A report ``codes --renew`` wrote has none of its own either: ``renewed_from``
+    are the reports the renewals read, nearest first, and their journals (the
+    run's) speak for its rows (``RunJournals.renewal``).
     """
     own = journal_path_for(report)
     histories = [tuple(history), read_history(own)]
-    found = [own]
+    found = [own, *(journal_path_for(origin) for origin in renewed_from)]
     origin = None if moved_from is None else journal_path_for(moved_from)
     speaks = origin is not None and report.name in read_set_aside(origin)
     if speaks and origin is not None:
@@ -313,9 +335,11 @@ def run_journals(
             source = report.parent / Path(record.source).name
             found.append(journal_path_for(source))
     trusted = _present(found)
+    renewal = bool(renewed_from)
     if origin is None or speaks:
-        return RunJournals(trusted=trusted)
-    return RunJournals(trusted=trusted, forget_only=_present([origin], trusted))
+        return RunJournals(trusted=trusted, renewal=renewal)
+    forget_only = _present([origin], trusted)
+    return RunJournals(trusted=trusted, forget_only=forget_only, renewal=renewal)
 
 
 def _present(paths: Iterable[Path], but: Iterable[Path] = ()) -> tuple[Path, ...]:
@@ -377,11 +401,17 @@ def _undone_rows(results: Mapping[int, RollbackResult]) -> int:
 
 
 def _forget_gone(
-    paths: Sequence[Path], target: Target, results: Mapping[int, RollbackResult]
+    paths: Sequence[Path],
+    target: Target,
+    results: Mapping[int, RollbackResult],
+    *,
+    renewed: Sequence[Row] = (),
 ) -> tuple[RunJournalChange, ...]:
     """
     Make each run journal forget the rows whose devices this rollback deleted or
-    found gone (a kept or failed row stays as it is), each under its lock.
+    found gone (a kept or failed row stays as it is), each under its lock. With
+    ``renewed`` (the rows of a renewal's report), a code row whose device is gone
+    is forgotten by the device of the code the renewal replaced too.
 
     Only a run journal of this version written against the same API is changed:
     device ids are the API's.
@@ -395,9 +425,10 @@ def _forget_gone(
         return ()
     changes: list[RunJournalChange] = []
     for path, recorded in _speaking(paths, target):
+        devices = gone | _replaced_codes(path, renewed, results)
         try:
             with Journal.open(path, recorded) as journal:
-                forgotten = journal.forget_devices(gone)
+                forgotten = journal.forget_devices(devices)
         except JournalBusyError:
             log.warning("run_journal_busy", path=str(path))
             left = "another provisioner command is working with it"
@@ -410,6 +441,36 @@ def _forget_gone(
         if forgotten:
             changes.append(RunJournalChange(path=path, forgotten=forgotten))
     return tuple(changes)
+
+
+def _replaced_codes(
+    path: Path, renewed: Sequence[Row], results: Mapping[int, RollbackResult]
+) -> frozenset[str]:
+    """
+    The devices the run journal at ``path`` names for the code rows of a renewal's
+    report (``renewed``) whose renewed device is gone: the devices of the codes the
+    renewal replaced. It voided them (they are gone too), and the journal, which
+    the renewal never writes, still takes those rows for done by them.
+
+    Only a row the journal holds a code for, on another device than the report's:
+    the one the journal names is then the replaced code's, never a device of a row
+    the renewal left as it was.
+    """
+    if not renewed:
+        return frozenset()
+    replaced = set()
+    for number, entry in read_entries(path, renewed).items():
+        result = results.get(number)
+        code = entry.outcome is not None and entry.outcome.activation_code
+        if (
+            result is not None
+            and result.status.is_gone
+            and code
+            and entry.device_id is not None
+            and entry.device_id != result.device_id
+        ):
+            replaced.add(entry.device_id)
+    return frozenset(replaced)
 
 
 @dataclass(kw_only=True)

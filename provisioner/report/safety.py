@@ -20,7 +20,8 @@ The rules, checked by every command that writes a report:
   journal records as adopted is not one the rollout created, whatever the old
   report's status cell says (edited by hand): it is no reason to keep the report.
   ``aside_origin`` reads the moved file's name back to the report it was moved
-  from, so a rollback of it can find that report's journal.
+  from, so a rollback of it can find that report's journal; ``renewal_origin``
+  does the same for the report ``codes --renew`` writes (``renewed_path``).
 - a file given as a manifest that is a report is named as one (``looks_like_report``),
   so ``run`` can point at ``rerun``.
 
@@ -56,6 +57,8 @@ __all__ = [
     "prepare_folders",
     "refuse_inputs",
     "refuse_real_report",
+    "renewal_origin",
+    "renewed_path",
     "set_aside",
     "what_a_report_keeps",
 ]
@@ -67,6 +70,8 @@ log = structlog.get_logger()
 _DRY_RUN_STATUSES = frozenset({Status.PLANNED, Status.INVALID})
 #: The stem ``aside_path`` gives a replaced report: ``<stem>-replaced-<UTC time>[-n]``.
 _ASIDE_STEM = re.compile(r"^(?P<stem>.+)-replaced-\d{8}T\d{6}Z(?:-\d+)?$")
+#: The stem ``renewed_path`` gives a renewal's report: ``<stem>-renewed[-N]``.
+_RENEWED_STEM = re.compile(r"^(?P<base>.*)-renewed(?:-(?P<n>\d+))?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +241,37 @@ def aside_origin(path: Path) -> Path | None:
     if match is None:
         return None
     return path.with_name(match["stem"] + path.suffix)
+
+
+def renewed_path(report: Path) -> Path:
+    """
+    Where ``codes --renew`` writes by default: beside REPORT, ``-renewed`` (then
+    ``-renewed-2``, … for a renewal of a renewal), so the input stays as it was.
+    """
+    match = _RENEWED_STEM.match(report.stem)
+    if match is None:
+        stem = f"{report.stem}-renewed"
+    else:
+        stem = f"{match['base']}-renewed-{int(match['n'] or 1) + 1}"
+    return report.with_name(stem + report.suffix)
+
+
+def renewal_origin(path: Path) -> Path | None:
+    """
+    The report a ``codes --renew`` read to write ``path`` by default
+    (``renewed_path`` undone): beside it, ``-renewed`` taken off or counted down.
+    None when the name is not one ``renewed_path`` gives.
+    """
+    match = _RENEWED_STEM.match(path.stem)
+    if match is None or not match["base"]:
+        return None
+    number = int(match["n"] or 1)
+    if match["n"] is not None and number < 2:
+        return None
+    stem = match["base"] if number == 1 else f"{match['base']}-renewed"
+    if number > 2:
+        stem += f"-{number - 1}"
+    return path.with_name(stem + path.suffix)
 
 
 def set_aside(

@@ -958,6 +958,69 @@ class TestRunAfterRollback:
         }
 
 
+class TestRenewedReports:
+    """
+    ``codes --renew`` replaces a run's codes and writes ``<report>-renewed``: its
+    rollback and the rollback of the report it renewed leave no working code and
+    no run journal that takes a rolled-back row for done.
+    """
+
+    def test_a_renewed_reports_rollback_makes_the_runs_journal_forget_its_rows(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """run → codes --renew → rollback of the renewed report: the renewed
+        codes' devices are deleted and the run's journal (beside the report the
+        renewal read) forgets those rows, so the same run issues them codes
+        again rather than say "nothing to do"."""
+        report, url = _renewed_rollout(emulator, tmp_path)
+        renewed = tmp_path / "s-renewed.csv"
+        renewed_devices = {line["deviceId"] for line in read_csv(renewed)}
+
+        rolled = invoke(["rollback", str(renewed), "--yes", *url])
+        left = emulator.devices()
+        again = invoke(
+            ["run", str(tmp_path / "codes.csv"), "--report", str(report), "--yes", *url]
+        )
+
+        assert rolled.exit_code == 0, rolled.output
+        assert "deleted 2" in rolled.output
+        assert f"run journal {journal_path_for(report)}: forgot 2 rows" in (
+            rolled.output
+        )
+        assert "Warning: no run journal" not in rolled.output
+        assert left == []
+        assert again.exit_code == 0, again.output
+        assert "nothing to do" not in again.output
+        lines = read_csv(report)
+        assert [line["status"] for line in lines] == ["code_issued", "code_issued"]
+        held = {d["id"] for d in emulator.devices()}
+        assert held == {line["deviceId"] for line in lines}
+        assert len(held) == 2
+        assert not held & renewed_devices
+
+
+def _renewed_rollout(emulator: Emulator, tmp_path: Path) -> tuple[Path, list[str]]:
+    """
+    Two code rows by person email run to ``s.csv``, then, 25 days on, renewed by
+    ``codes --renew`` into ``s-renewed.csv``; the report and the connection flags.
+    """
+    manifest = tmp_path / "codes.csv"
+    emails = [person["emails"][0] for person in ORG["people"][:2]]
+    manifest.write_text(
+        "personEmail,model\n" + "".join(f"{email},Cisco 8865\n" for email in emails),
+        encoding="utf-8",
+    )
+    report = tmp_path / "s.csv"
+    url = ["--base-url", emulator.base_url, "-q"]
+    ran = invoke(["run", str(manifest), "--report", str(report), "--yes", *url])
+    assert ran.exit_code == 0, ran.output
+    emulator.admin("POST", "/clock", {"advance_seconds": 25 * 86400})
+    renewal = invoke(["codes", str(report), "--renew", "--yes", *url])
+    assert renewal.exit_code == 0, renewal.output
+    assert "renewed 2 codes" in renewal.output
+    return report, url
+
+
 def _journal_rows(journal: Path) -> int:
     with contextlib.closing(sqlite3.connect(journal)) as db:
         return int(db.execute("SELECT COUNT(*) FROM rows").fetchone()[0])

@@ -497,6 +497,22 @@ class TestAMovedReportsJournal:
         assert found == unknown == RunJournals(forget_only=(origin,))
 
 
+def test_a_renewed_reports_rows_are_spoken_for_by_the_runs_journal(
+    tmp_path: Path,
+) -> None:
+    """A renewal's report has no journal beside it: the run journals of the
+    reports the renewals read speak for it, and it is marked a renewal's."""
+    run = tmp_path / "r.journal.sqlite"
+    Journal.open(run, Target(base_url=SETTINGS.base_url)).close()
+
+    found = run_journals(
+        tmp_path / "r-renewed-2.csv",
+        renewed_from=(tmp_path / "r-renewed.csv", tmp_path / "r.csv"),
+    )
+
+    assert found == RunJournals(trusted=(run,), renewal=True)
+
+
 class TestJournal:
     async def test_done_rollback_is_a_no_op(self, tmp_path: Path) -> None:
         """Run again, a finished rollback makes no call and reports the same."""

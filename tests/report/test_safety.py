@@ -21,6 +21,8 @@ from provisioner.report.safety import (
     aside_path,
     created_dropped,
     prepare_folders,
+    renewal_origin,
+    renewed_path,
     set_aside,
 )
 
@@ -94,6 +96,25 @@ def test_aside_origin_undoes_aside_path(tmp_path: Path) -> None:
     assert aside_origin(first) == aside_origin(second) == report
     assert aside_origin(report) is None
     assert aside_origin(tmp_path / "x-replaced-yesterday.csv") is None
+
+
+def test_renewal_origin_undoes_renewed_path(tmp_path: Path) -> None:
+    """A renewal's report leads back to the report it renewed, down a chain of
+    renewals; a name no renewal gives leads nowhere."""
+    report = tmp_path / "site-report.xlsx"
+    chain = [report]
+    for _ in range(3):
+        chain.append(renewed_path(chain[-1]))
+
+    assert [path.name for path in chain[1:]] == [
+        "site-report-renewed.xlsx",
+        "site-report-renewed-2.xlsx",
+        "site-report-renewed-3.xlsx",
+    ]
+    assert [renewal_origin(path) for path in chain[1:]] == chain[:-1]
+    assert renewal_origin(report) is None
+    assert renewal_origin(tmp_path / "x-renewed-1.csv") is None
+    assert renewal_origin(tmp_path / "-renewed.csv") is None
 
 
 class TestSetAside:
