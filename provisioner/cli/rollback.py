@@ -18,7 +18,7 @@ import os
 import re
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,6 +57,8 @@ from provisioner.inventory.rollback_rules import (
     RollbackResult,
     RollbackStatus,
     count_by_status,
+    renewed_away,
+    renewed_into,
     rollback_cells,
     summary_items,
 )
@@ -75,6 +77,7 @@ from provisioner.report.safety import (
     prepare_folders,
     refuse_inputs,
     renewal_origin,
+    renewed_path,
     set_aside,
 )
 from provisioner.report.table import SUFFIXES, TableFile
@@ -257,6 +260,10 @@ def _execute(job: _Job) -> int:
             err=True,
         )
         return EXIT_INTERRUPTED
+    # Rows whose codes a renewal replaced: their working codes are elsewhere.
+    renewed = renewed_away(run.results, _renewals(job.report))
+    noted = {n: renewed_into(run.results[n], name) for n, name in renewed.items()}
+    run = replace(run, results={**run.results, **noted})
     try:
         moved = set_aside(job.paths, job.outcomes.values())
         _write_report(job, run)
@@ -273,7 +280,51 @@ def _execute(job: _Job) -> int:
         click.echo(line)
     if run.unforgotten:
         click.echo(_no_run_journal_warning(job.report, run), err=True)
+    for line in _renewed_warnings(job.report, renewed):
+        click.echo(line, err=True)
     return _exit_code(job, run)
+
+
+def _renewals(report: Path) -> list[tuple[str, Mapping[int, Outcome]]]:
+    """
+    The reports ``codes --renew`` wrote from REPORT beside it (as CSV or XLSX, and
+    the renewals of those), nearest first, each by name with its outcomes: where
+    the codes of REPORT's rows may have gone. One that cannot be read ends its
+    chain: it says nothing.
+    """
+    found: list[tuple[str, Mapping[int, Outcome]]] = []
+    for suffix in SUFFIXES:
+        path = renewed_path(report.with_suffix(suffix))
+        while path.is_file():
+            try:
+                _manifest, outcomes = load_report(path)
+            except ProvisionerError:
+                break
+            found.append((path.name, outcomes))
+            path = renewed_path(path)
+    return found
+
+
+def _renewed_warnings(report: Path, renewed: Mapping[int, str]) -> list[str]:
+    """
+    Name the renewal reports that hold the working codes of rows this rollback
+    found gone (``renewed_away``: row → report name), and what to do: roll those
+    back too.
+    """
+    rows: dict[str, list[int]] = {}
+    for number, name in sorted(renewed.items()):
+        rows.setdefault(name, []).append(number)
+    lines = []
+    for name, numbers in rows.items():
+        path = report.with_name(name)
+        listed = ", ".join(str(number) for number in numbers)
+        lines.append(
+            f"Warning: the codes of rows {listed} were renewed (codes --renew) into "
+            f"{path}: this rollback does not delete the pending devices of those "
+            "codes, which keep working until that report is rolled back. Roll it "
+            f"back too: provisioner rollback {path}"
+        )
+    return lines
 
 
 def _no_run_journal_warning(report: Path, run: RollbackRun) -> str:

@@ -64,6 +64,8 @@ __all__ = [
     "planned",
     "planned_changes",
     "refused_org",
+    "renewed_away",
+    "renewed_into",
     "rollback_cells",
     "summary_items",
 ]
@@ -459,6 +461,49 @@ def after_error(candidate: Candidate, step: str, error: ApiError) -> RollbackRes
         device_id=candidate.device_id,
         http_status=error.status,
         tracking_id=error.tracking_id,
+    )
+
+
+def renewed_away(
+    results: Mapping[int, RollbackResult],
+    renewals: Sequence[tuple[str, Mapping[int, Outcome]]],
+) -> dict[int, str]:
+    """
+    The rows whose code a ``codes --renew`` of the report replaced, each with the
+    name of the renewal's report that holds its working code.
+
+    A row counts when its device is gone and a renewal's report (``renewals``:
+    its name and outcomes, nearest first) holds a code for it on another device:
+    the renewal voided the report's code and made that device, which this report
+    does not name. The latest renewal holding one is named.
+    """
+    found: dict[int, str] = {}
+    for name, outcomes in renewals:
+        for number, result in results.items():
+            outcome = outcomes.get(number)
+            if (
+                result.status.is_gone
+                and outcome is not None
+                and outcome.activation_code
+                and outcome.device_id is not None
+                and outcome.device_id != result.device_id
+            ):
+                found[number] = name
+    return found
+
+
+def renewed_into(result: RollbackResult, report: str) -> RollbackResult:
+    """
+    ``result`` with its reason saying where the row's working code went (a
+    renewal's ``report``), and that this rollback does not delete its device.
+    """
+    return replace(
+        result,
+        reason=(
+            f"{result.reason}; its code was renewed (codes --renew) into {report}, "
+            "whose pending device this rollback does not delete: roll that report "
+            "back too"
+        ),
     )
 
 

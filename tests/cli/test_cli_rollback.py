@@ -998,6 +998,41 @@ class TestRenewedReports:
         assert len(held) == 2
         assert not held & renewed_devices
 
+    def test_the_renewed_reports_rollback_names_the_renewal_holding_its_codes(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """run → codes --renew → rollback of the run's report: its codes' devices
+        are gone already (the renewal voided them); the rollback says, on stderr
+        and in each row's reason, that the renewed report holds their working
+        codes, and rolling that one back leaves the org empty."""
+        report, url = _renewed_rollout(emulator, tmp_path)
+        renewed = tmp_path / "s-renewed.csv"
+        renewed_devices = {line["deviceId"] for line in read_csv(renewed)}
+
+        rolled = invoke(["rollback", str(report), "--yes", *url])
+        left = {d["id"] for d in emulator.devices()}
+        then = invoke(["rollback", str(renewed), "--yes", *url])
+
+        assert rolled.exit_code == 0, rolled.output
+        assert "already_gone 2" in rolled.output
+        assert (
+            f"Warning: the codes of rows 2, 3 were renewed (codes --renew) into "
+            f"{renewed}: this rollback does not delete" in rolled.stderr
+        )
+        assert f"provisioner rollback {renewed}" in rolled.stderr
+        reasons = [
+            line["rollbackReason"] for line in read_csv(tmp_path / "s-rollback.csv")
+        ]
+        assert all(
+            "its code was renewed (codes --renew) into s-renewed.csv" in reason
+            for reason in reasons
+        ), reasons
+        assert left == renewed_devices
+        assert then.exit_code == 0, then.output
+        assert "deleted 2" in then.output
+        assert "were renewed" not in then.stderr
+        assert emulator.devices() == []
+
 
 def _renewed_rollout(emulator: Emulator, tmp_path: Path) -> tuple[Path, list[str]]:
     """

@@ -25,6 +25,7 @@ from provisioner.inventory.rollback_rules import (
     plan_rollback,
     planned,
     planned_changes,
+    renewed_away,
     rollback_cells,
     summary_items,
 )
@@ -479,3 +480,34 @@ class TestResults:
         assert (items["rows"], items["deleted"], items["not_started"]) == (2, 1, 1)
         assert items["kept"] == 0
         assert items["duration (s)"] == "3.0"
+
+
+def test_renewed_away_names_the_latest_renewal_holding_a_gone_rows_code() -> None:
+    """A gone row whose code a renewal moved to another device is named with the
+    latest renewal holding one; a row the renewal left on its device, or whose
+    device the rollback kept, is not."""
+    gone = RollbackStatus.ALREADY_GONE
+    results = {
+        2: RollbackResult(row=2, status=gone, reason="gone", device_id="old2"),
+        3: RollbackResult(row=3, status=gone, reason="gone", device_id="d3"),
+        4: RollbackResult(
+            row=4, status=RollbackStatus.KEPT, reason="used", device_id="old4"
+        ),
+    }
+
+    def code(row: int, device: str) -> Outcome:
+        return Outcome(
+            row=row,
+            status=Status.CODE_ISSUED,
+            device_id=device,
+            activation_code="1234567890123456",
+        )
+
+    first = {2: code(2, "new2"), 3: code(3, "d3"), 4: code(4, "new4")}
+    second = {2: code(2, "newer2"), 3: code(3, "d3"), 4: code(4, "new4")}
+
+    found = renewed_away(
+        results, [("r-renewed.csv", first), ("r-renewed-2.csv", second)]
+    )
+
+    assert found == {2: "r-renewed-2.csv"}
