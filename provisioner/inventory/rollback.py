@@ -268,7 +268,10 @@ async def roll_back(
     async with contextlib.AsyncExitStack() as stack:
         opened = await open_api(stack, settings, api)
         api, target, shell.probed = opened.api, opened.target, opened.probed
-        records = _journal_records(run_journals, target, manifest.rows)
+        # Keyed as the run journalled them: a row naming its owner by name under
+        # the id the run resolved it to (the report's owner cell).
+        as_run = with_report_owners(manifest, outcomes).rows
+        records = _journal_records(run_journals, target, as_run)
         plan = trust_journals(plan_rollback(manifest, outcomes), records)
         shell.settled.update(plan.settled)
         path = None if dry_run else journal_path

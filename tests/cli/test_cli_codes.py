@@ -270,7 +270,9 @@ def test_the_report_a_renewal_replaced_renews_nothing_again(
     pending = set(server.devices())
 
     listed = invoke(env, str(report))
-    again = invoke(env, str(report), "--renew", "--yes", "--report", "again.csv")
+    again = invoke(
+        env, str(report), "--renew", "--yes", "--report", str(tmp_path / "again.csv")
+    )
 
     assert "4 codes are gone" in listed.output
     assert "a renewal of this report wrote codes-report-renewed.csv" in listed.output

@@ -587,6 +587,50 @@ class TestTheReportIsNotTakenAtItsWord:
             "the run journal wave-report.journal.sqlite records this row as adopted"
         )
 
+    def test_the_journal_speaks_for_a_code_row_that_names_its_owner(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """A code row naming its owner by workspace name is journalled under the id
+        the run resolved it to: the rollback reads the journal under that id too.
+        The owner had a pending code of the row's model (the run reports the row
+        code_pending, issuing none); with its status cell edited to code_issued,
+        the rollback keeps that device, as the journal says. (Made just before the
+        run, the device's age cannot tell it from the rollout's.)"""
+        workspace = emulator.call(f"{emulator.base_url}/workspaces/{WORKSPACES[0]}")
+        earlier = emulator.call(
+            f"{emulator.base_url}/devices/activationCode",
+            "POST",
+            {"model": "DMS Cisco 8865", "workspaceId": WORKSPACES[0]},
+        )
+        before = {d["id"] for d in emulator.devices()}
+        manifest = tmp_path / "named.csv"
+        manifest.write_text(
+            f"mac,model,workspace\n,Cisco 8865,{workspace['displayName']}\n"
+        )
+        report = tmp_path / "named-report.csv"
+        url = ["--base-url", emulator.base_url, "-q"]
+        ran = invoke(["run", str(manifest), "--report", str(report), *url])
+        assert ran.exit_code == 0, ran.output
+        (line,) = read_csv(report)
+        assert line["status"] == "code_pending"
+        assert earlier is not None and len(before) == 1
+        with report.open(newline="", encoding="utf-8") as file:
+            reader = csv.DictReader(file)
+            columns = list(reader.fieldnames or ())
+            lines = [line | {"status": "code_issued"} for line in reader]
+        with report.open("w", newline="", encoding="utf-8") as file:
+            writer = csv.DictWriter(file, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(lines)
+
+        rolled = invoke(["rollback", str(report), "--yes", *url])
+
+        assert rolled.exit_code == 0, rolled.output
+        assert {d["id"] for d in emulator.devices()} == before
+        (kept,) = read_csv(tmp_path / "named-report-rollback.csv")
+        assert kept["rollback"] == "kept"
+        assert "records this row as code_pending" in kept["rollbackReason"]
+
     def test_the_same_run_replaces_the_edited_report_without_keeping_it(
         self, emulator: Emulator, tmp_path: Path
     ) -> None:
