@@ -613,7 +613,8 @@ class TestTheReportIsNotTakenAtItsWord:
         assert ran.exit_code == 0, ran.output
         (line,) = read_csv(report)
         assert line["status"] == "code_pending"
-        assert earlier is not None and len(before) == 1
+        assert earlier is not None
+        assert len(before) == 1
         with report.open(newline="", encoding="utf-8") as file:
             reader = csv.DictReader(file)
             columns = list(reader.fieldnames or ())
