@@ -17,7 +17,7 @@ again.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -39,7 +39,7 @@ from provisioner.run.journal import (
     record_set_aside,
 )
 
-__all__ = ["Finish", "finish_run", "set_aside_lines"]
+__all__ = ["Finish", "finish_run", "rerun_lines", "set_aside_lines"]
 
 log = structlog.get_logger()
 
@@ -59,6 +59,8 @@ class Finish:
     group_by: str | None = None
     #: ``--split-by-org``: one report per org besides the combined one.
     split_by_org: bool = False
+    #: The journals of the reruns of the report continued, each with its report.
+    reruns: Mapping[Path, Path] = field(default_factory=dict)
 
 
 def set_aside_lines(moved: Sequence[SetAside]) -> list[str]:
@@ -68,6 +70,23 @@ def set_aside_lines(moved: Sequence[SetAside]) -> list[str]:
     return [
         f"  kept the earlier report {item.original} as {item.moved_to} ({item.reason})"
         for item in moved
+    ]
+
+
+def rerun_lines(
+    reruns: Mapping[Path, Path], since: Mapping[Path, frozenset[int]]
+) -> list[str]:
+    """
+    Say which rows are reported as a rerun of the report ended them, naming the
+    rerun's report: the run's own journal had failed them, and this run did not
+    work them again.
+    """
+    return [
+        f"  {len(rows)} rows as the rerun {reruns.get(journal, journal)} ended "
+        "them: the run of this report had failed them, and that rerun ran them again "
+        "since"
+        for journal, rows in since.items()
+        if rows
     ]
 
 
@@ -109,6 +128,8 @@ def finish_run(finish: Finish, result: RunResult) -> int:
     click.echo(
         format_summary(finish.manifest, result.outcomes, result.stats, finish.paths)
     )
+    for line in rerun_lines(finish.reruns, result.since_reruns):
+        click.echo(line)
     for label, paths in split:
         click.echo("\n".join(f"  report for {label}: {path}" for path in paths))
     for line in set_aside_lines(moved):

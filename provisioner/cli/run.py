@@ -24,7 +24,7 @@ import shlex
 import signal
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -73,7 +73,7 @@ from provisioner.run.engine import RunResult, provision
 from provisioner.run.journal import Journal, journal_path_for
 from provisioner.settings import Settings
 
-__all__ = ["rerun", "rerun_report_path", "run", "watch_signals"]
+__all__ = ["rerun", "rerun_report_path", "reruns_of", "run", "watch_signals"]
 
 log = structlog.get_logger()
 
@@ -112,6 +112,8 @@ class _Job:
     group_by: str | None = None
     #: ``--split-by-org``: one report per org besides the combined one.
     split_by_org: bool = False
+    #: The journals of the reruns of the journal's report, each with its report.
+    reruns: Mapping[Path, Path] = field(default_factory=dict)
 
     @property
     def finish(self) -> Finish:
@@ -121,6 +123,7 @@ class _Job:
             real_command=self.real_command,
             group_by=self.group_by,
             split_by_org=self.split_by_org,
+            reruns=self.reruns,
         )
 
 
@@ -135,6 +138,34 @@ def rerun_report_path(report: Path) -> Path:
     else:
         stem = f"{match['base']}-rerun-{int(match['n'] or 1) + 1}"
     return report.with_name(stem + report.suffix)
+
+
+def reruns_of(report: Path) -> dict[Path, Path]:
+    """
+    The journals of the reruns of ``report`` beside it, each with the rerun's report:
+    ``<report>-rerun``, then the rerun of that (``-rerun-2``), and so on while there
+    is one. A row the report's run failed that one of them ended since is reported
+    as it ended there (``provision``'s ``reruns``).
+    """
+    found: dict[Path, Path] = {}
+    current = report
+    while True:
+        current = rerun_report_path(current)
+        journal = journal_path_for(current)
+        if not journal.is_file():
+            return found
+        found[journal] = _written_report(current)
+
+
+def _written_report(report: Path) -> Path:
+    """
+    ``report`` if it is there, else its other format: a rerun writes the format of
+    the report it read, which may be the other file of a run that wrote both.
+    """
+    if report.exists():
+        return report
+    other = report.with_suffix(".csv" if report.suffix == ".xlsx" else ".xlsx")
+    return other if other.exists() else report
 
 
 def _reissue_codes_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -289,11 +320,14 @@ def run(
             # The run's history is the dry run's story too; its own line is kept
             # in no journal.
             story = replace(story, journal=None)
+        # The report whose journal this run continues (a dry run: the default's).
+        continued = report_paths(manifest_path, None if dry_run else report)[0]
         job = _Job(
             manifest=manifest,
             settings=settings,
             paths=paths,
             journal_path=journal,
+            reruns=reruns_of(continued),
             quiet=connection.quiet,
             yes=yes,
             fresh=fresh,
@@ -391,6 +425,7 @@ def rerun(
             settings=settings,
             paths=paths,
             journal_path=journal,
+            reruns=reruns_of(paths[0]),
             story=story,
             kind=RunKind.RERUN,
             group_by=group_column(manifest, group_by),
@@ -475,6 +510,7 @@ async def _provision_until_signalled(
                 fresh=job.fresh,
                 previous_target=job.previous_target,
                 earlier=job.story.spans() if job.story is not None else (),
+                reruns=tuple(job.reruns),
             )
         except ProvisionerError as exc:
             # Raised outside the group, so the caller sees the error itself rather

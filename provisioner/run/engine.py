@@ -89,7 +89,7 @@ from provisioner.models import (
 )
 from provisioner.run import code_rows, plan, steps
 from provisioner.run.identity import describe_target, row_digest
-from provisioner.run.journal import Journal, JournalEntry
+from provisioner.run.journal import Journal, JournalEntry, read_entries
 from provisioner.run.orgs import (
     is_multi_org,
     org_changes,
@@ -164,6 +164,9 @@ class RunResult:
     token_refused: bool = False
     #: The rows ``abandon`` cancelled in flight (``not_started``, journal entry open).
     abandoned: frozenset[int] = frozenset()
+    #: The rows the journal ended failed that a rerun of the report ended since,
+    #: reported as it ended them: by the rerun's journal (one of ``reruns``).
+    since_reruns: Mapping[Path, frozenset[int]] = field(default_factory=dict)
 
 
 async def provision(
@@ -181,6 +184,7 @@ async def provision(
     previous_target: Target | None = None,
     earlier: Sequence[tuple[datetime, datetime]] = (),
     abandon: anyio.Event | None = None,
+    reruns: Sequence[Path] = (),
 ) -> RunResult:
     """
     Provision every valid row of ``manifest`` and return each row's outcome.
@@ -211,6 +215,10 @@ async def provision(
             cancelled at once and the run returns what it has; each of them is
             ``not_started`` with ``ABANDONED_ERROR``, and its journal entry is left
             open, so the same command looks for what it may have made first.
+        reruns: the journals of the reruns of the report ``journal_path`` belongs
+            to (``<report>-rerun``, …): a row the journal ended failed that one of
+            them ended since (for the same target, asking the same) is reported as
+            the latest of them ended it, not redone (``plan.ended_since``).
 
     Raises:
         AuthError: the token was refused (401) on the first call.
@@ -245,6 +253,7 @@ async def provision(
             before_rows=before_rows,
             previous_target=previous_target,
             earlier=tuple(earlier),
+            reruns=tuple(reruns),
         )
         return await run.execute(journal_path, only_rows, fresh=fresh)
 
@@ -268,6 +277,12 @@ class _Run:
     before_rows: Callable[[Target, Changes], None] | None = None
     previous_target: Target | None = None
     earlier: tuple[tuple[datetime, datetime], ...] = ()
+    #: The journals of later reruns of this report (``provision``'s ``reruns``).
+    reruns: tuple[Path, ...] = ()
+    #: What each of them recorded for the rows, read once the journal is open.
+    rerun_entries: dict[Path, dict[int, JournalEntry]] = field(default_factory=dict)
+    #: The rows taken as one of them ended them (``RunResult.since_reruns``).
+    since_reruns: dict[Path, set[int]] = field(default_factory=dict)
     outcomes: dict[int, Outcome] = field(default_factory=dict)
     #: The rows a worker is working on now (an abandoned run's ``not_started``).
     in_flight: set[int] = field(default_factory=set)
@@ -388,6 +403,10 @@ class _Run:
     ) -> RunResult:
         entries = journal.entries()
         self.resumed = bool(entries)
+        self.rerun_entries = {
+            path: read_entries(path, self._rows_as_run(), target=self.target)
+            for path in self.reruns
+        }
         todo, refused = self._settle_known_rows(entries, only_rows)
         self.settled = len(self.outcomes)
         if self.before_rows is not None:
@@ -454,6 +473,9 @@ class _Run:
             interrupted=interrupted,
             token_refused=self.token_refused,
             abandoned=abandoned,
+            since_reruns={
+                path: frozenset(rows) for path, rows in self.since_reruns.items()
+            },
         )
 
     async def _check_access(
@@ -689,6 +711,8 @@ class _Run:
                 self._settle_invalid(row, entry)
             else:
                 done, resume = plan.resume_from(row, entry, self.digests[row.number])
+                if done is not None and entry is not None:
+                    done = self._ended_since(row.number, entry, done)
                 access = refused_access(row, self.orgs, self.settings.org_id)
                 if done is not None and self.settings.dry_run:
                     # What the run would report again, said as a plan: a dry run's
@@ -704,6 +728,24 @@ class _Run:
                     self.resume[row.number] = resume
                     todo.append(row)
         return todo, refused
+
+    def _ended_since(self, number: int, entry: JournalEntry, done: Outcome) -> Outcome:
+        """
+        A finished row's outcome: as the journal ended it, or, when it ended failed
+        and a rerun of the report ended the row since, as the latest rerun did.
+        """
+        found = [
+            (path, entries[number])
+            for path, entries in self.rerun_entries.items()
+            if number in entries
+        ]
+        latest = plan.ended_since(entry, [e for _, e in found], self.digests[number])
+        if latest is None or latest.outcome is None:
+            return done
+        path = next(path for path, e in found if e is latest)
+        self.since_reruns.setdefault(path, set()).add(number)
+        log.info("row_ended_by_rerun", row=number, journal=str(path))
+        return latest.outcome
 
     def _settle_invalid(self, row: Row, entry: JournalEntry | None) -> None:
         """

@@ -203,7 +203,9 @@ class JournalEntry:
     """
     One row's last recorded state; ``outcome`` is partial unless the phase is done.
 
-    ``digest`` is what the row asked for when it was written (``row_digest``).
+    ``digest`` is what the row asked for when it was written (``row_digest``), and
+    ``updated_at`` when (by the journal's clock: the API's), so the entries of two
+    journals of a rollout tell which command ended the row last.
     """
 
     row: int
@@ -211,10 +213,14 @@ class JournalEntry:
     device_id: str | None
     outcome: Outcome | None
     digest: str | None = None
+    updated_at: datetime | None = None
 
 
 #: One row's upsert: key, row, phase, device id, outcome, digest, updated, started.
 _Mark = tuple[str, int, str, str | None, str | None, str | None, str, str | None]
+#: What reading a row gives: key, row, phase, device id, outcome, digest, updated.
+_Stored = tuple[str, int, str, str | None, str | None, str | None, str]
+_STORED = "key, row, phase, device_id, outcome, digest, updated_at"
 
 
 def _utc_now() -> datetime:
@@ -700,11 +706,9 @@ class Journal:
             return stored
         return None
 
-    def _entries(
-        self, found: Iterable[tuple[str, int, str, str | None, str | None, str | None]]
-    ) -> dict[int, JournalEntry]:
+    def _entries(self, found: Iterable[_Stored]) -> dict[int, JournalEntry]:
         entries = {}
-        for key, stored, phase, device_id, outcome, digest in found:
+        for key, stored, phase, device_id, outcome, digest, updated_at in found:
             number = self._number(key, stored)
             if number is None:
                 continue
@@ -714,6 +718,7 @@ class Journal:
                 device_id,
                 _outcome_from_json(outcome, number) if outcome else None,
                 digest,
+                datetime.fromisoformat(updated_at),
             )
         return entries
 
@@ -722,11 +727,7 @@ class Journal:
         Every recorded row of the current rows, by row number.
         """
         self.commit()
-        return self._entries(
-            self._db.execute(
-                "SELECT key, row, phase, device_id, outcome, digest FROM rows"
-            )
-        )
+        return self._entries(self._db.execute(f"SELECT {_STORED} FROM rows"))
 
     def done_outcomes(self) -> Mapping[int, Outcome]:
         """
@@ -749,8 +750,7 @@ class Journal:
         marks = ", ".join("?" * len(keys))
         return self._entries(
             self._db.execute(
-                "SELECT key, row, phase, device_id, outcome, digest FROM rows "
-                f"WHERE key IN ({marks})",
+                f"SELECT {_STORED} FROM rows WHERE key IN ({marks})",
                 keys,
             )
         )
@@ -1009,13 +1009,20 @@ def read_history(path: Path) -> tuple[RunRecord, ...]:
     return tuple(sorted(records, key=lambda record: record.started_at))
 
 
-def read_entries(path: Path, rows: Sequence[Row]) -> dict[int, JournalEntry]:
+def read_entries(
+    path: Path, rows: Sequence[Row], *, target: Target | None = None
+) -> dict[int, JournalEntry]:
     """
     What the run journal at ``path`` recorded for ``rows``, by row number, read
     without taking the journal: a rollback reads what the run did even while another
-    command holds it. Empty when there is no readable journal of this version there.
+    command holds it (and a run, what a rerun of its report did since). Empty when
+    there is no readable journal of this version there, or (given ``target``) when it
+    was written for another API, org or tag mode.
     """
-    if Journal.target_of(path, current=True) is None:
+    written_for = Journal.target_of(path, current=True)
+    if written_for is None:
+        return {}
+    if target is not None and not written_for.same_as(target):
         return {}
     try:
         with contextlib.closing(sqlite3.connect(path)) as connection:

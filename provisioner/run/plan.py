@@ -47,6 +47,7 @@ __all__ = [
     "describe_failure",
     "done_plan",
     "dry_run_text",
+    "ended_since",
     "failed_outcome",
     "found_status",
     "invalid_outcome",
@@ -248,6 +249,37 @@ def resume_from(
     if not row.is_activation_code_row and entry.device_id:
         return None, replace(entry, phase=Phase.STARTED, outcome=None)
     return None, None
+
+
+def ended_since(
+    entry: JournalEntry, later: Iterable[JournalEntry], digest: str
+) -> JournalEntry | None:
+    """
+    The entry of a rerun of the run's report that ended a row after the run's own
+    journal ended it ``failed`` (``entry``): the latest, when it finished the row
+    asking what the row asks now (``digest``). None: the run's own failure stands.
+
+    A rerun takes the report's failed rows, and its journal is not the run's: without
+    this, the same run command again would report a row the rerun has since created
+    as failed, with a reason about an org that is no longer so. Only a failure gives
+    way: a row the run ended well was not rerun, and a row it never finished is done
+    by the run itself (its device, if a rerun made it, is found by MAC).
+    """
+    if entry.outcome is None or entry.outcome.status is not Status.FAILED:
+        return None
+    if entry.updated_at is None:
+        return None
+    ended = entry.updated_at
+    since = [
+        other
+        for other in later
+        if other.phase is Phase.DONE
+        and other.outcome is not None
+        and other.digest == digest
+        and other.updated_at is not None
+        and other.updated_at > ended
+    ]
+    return max(since, key=lambda other: other.updated_at or ended, default=None)
 
 
 def row_org(row: Row, default_org: str | None) -> str | None:

@@ -74,6 +74,15 @@ class Emulator(emulated.Emulator):
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
 
+    def api_delete(self, path: str) -> None:
+        request = urllib.request.Request(
+            self.base_url + path,
+            method="DELETE",
+            headers={"Authorization": f"Bearer {DEFAULT_TOKEN}"},
+        )
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+
     def calls(self, route: str) -> int:
         by_route: dict[str, dict[str, int]] = self.admin("GET", "/stats")["by_route"]
         return sum(by_route.get(route, {}).values())
@@ -816,6 +825,47 @@ class TestRerun:
             "failed",
             "created",
         ]
+
+    def test_the_run_again_after_a_rerun_reports_the_rows_the_rerun_ended(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """Rows the run failed (their MACs held by another owner, freed since) and a
+        rerun of its report created are reported by the same run command as the
+        rerun ended them, naming its report, and nothing is sent again."""
+        rows = phone_rows(3)
+        elsewhere = [
+            {**row, "workspaceId": WORKSPACES[-1], "tags": ""} for row in rows[1:]
+        ]
+        held = write_manifest(tmp_path / "elsewhere.csv", elsewhere)
+        base = ["--base-url", emulator.base_url]
+        invoke(["run", str(held), "--report", str(tmp_path / "held.csv"), *base])
+        manifest = write_manifest(tmp_path / "phones.csv", rows)
+        report = tmp_path / "r.csv"
+        run = ["run", str(manifest), "--report", str(report), *base]
+        assert invoke(run).exit_code == 1
+        for device in emulator.devices():
+            if device["workspaceId"] == WORKSPACES[-1]:
+                emulator.api_delete(f"/devices/{device['id']}")
+        assert invoke(["rerun", str(report), *base]).exit_code == 0
+        rerun_report = tmp_path / "r-rerun.csv"
+        writes = emulator.write_calls()
+
+        result = invoke(run)
+
+        again = read_report(report)
+        devices = {d["id"]: d for d in emulator.devices()}
+        assert result.exit_code == 0, result.output
+        assert [r["status"] for r in again] == ["created"] * 3
+        assert [r["error"] for r in again] == [""] * 3
+        assert [r["deviceId"] for r in again] == [
+            r["deviceId"] for r in read_report(rerun_report)
+        ]
+        assert [devices[r["deviceId"]]["mac"] for r in again] == [
+            normalise(row["mac"]) for row in rows
+        ]
+        assert len(devices) == 3
+        assert emulator.write_calls() == writes
+        assert f"2 rows as the rerun {rerun_report} ended them" in result.stdout
 
 
 def _cli_subprocess(args: Sequence[str], **popen: Any) -> subprocess.Popen[str]:

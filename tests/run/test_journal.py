@@ -338,6 +338,28 @@ class TestJournal:
         assert read_entries(tmp_path / "none.journal.sqlite", rows) == {}
         assert read_entries(rollback, rows) == {}
 
+    def test_read_entries_for_a_target_reads_only_a_journal_written_for_it(
+        self, tmp_path: Path
+    ) -> None:
+        """Given the target, a journal of another org or tag mode records nothing;
+        each entry read says when the row was last written."""
+        path = tmp_path / "r.journal.sqlite"
+        rows = manifest("AA").rows
+        moment = datetime(2026, 11, 29, 10, tzinfo=UTC)
+        created = Outcome(row=2, status=Status.CREATED, device_id="d2")
+        with Journal.open(path, TARGET, rows, clock=lambda: moment) as journal:
+            journal.mark_done(created)
+
+        found = read_entries(path, rows, target=TARGET)
+
+        assert found[2].outcome == created
+        assert found[2].updated_at == moment
+        assert read_entries(path, rows, target=replace(TARGET, org_id="ORG-B")) == {}
+        assert (
+            read_entries(path, rows, target=replace(TARGET, tag_mode=TagMode.REPLACE))
+            == {}
+        )
+
     def test_only_a_current_run_journal_has_a_current_target(
         self, tmp_path: Path
     ) -> None:

@@ -697,6 +697,53 @@ class TestResumeFrom:
         )
 
 
+class TestEndedSince:
+    FAILED = Outcome(row=2, status=Status.FAILED, error="create device: MAC in use")
+    CREATED = Outcome(row=2, status=Status.CREATED, device_id="d2")
+
+    def entry(
+        self, outcome: Outcome, at: datetime, digest: str = "same"
+    ) -> JournalEntry:
+        return JournalEntry(2, Phase.DONE, outcome.device_id, outcome, digest, at)
+
+    def test_a_failure_gives_way_to_the_latest_rerun_that_ended_the_row_since(
+        self,
+    ) -> None:
+        """The run failed it; of the reruns since, the latest ending stands, a
+        failure of its own included."""
+        failed = self.entry(self.FAILED, NOW)
+        created = self.entry(self.CREATED, NOW + timedelta(hours=1))
+        failed_again = self.entry(
+            replace(self.FAILED, error="apply tags: boom"), NOW + timedelta(hours=2)
+        )
+
+        assert plan.ended_since(failed, [created], "same") is created
+        assert plan.ended_since(failed, [failed_again, created], "same") is (
+            failed_again
+        )
+
+    def test_the_runs_own_ending_stands_otherwise(self) -> None:
+        """A rerun ending before the run's, asking another thing or not finished,
+        and a row the run did not fail, leave the run's journal its word."""
+        failed = self.entry(self.FAILED, NOW)
+        later = NOW + timedelta(hours=1)
+        unfinished = replace(self.entry(self.CREATED, later), phase=Phase.CREATED)
+
+        assert plan.ended_since(failed, [self.entry(self.CREATED, NOW)], "same") is None
+        assert (
+            plan.ended_since(failed, [self.entry(self.CREATED, later, "x")], "same")
+            is None
+        )
+        assert plan.ended_since(failed, [unfinished], "same") is None
+        assert plan.ended_since(failed, [], "same") is None
+        assert (
+            plan.ended_since(
+                self.entry(self.CREATED, NOW), [self.entry(self.FAILED, later)], "same"
+            )
+            is None
+        )
+
+
 class TestDryRunOfAJournalledRow:
     def test_a_finished_row_is_planned_as_it_ended(self) -> None:
         """A dry run plans nothing for a finished row, and says how it ended."""
