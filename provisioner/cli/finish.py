@@ -25,7 +25,11 @@ import click
 import structlog
 
 from provisioner.cli.common import exit_code_for, fail, format_summary
-from provisioner.cli.exit_codes import EXIT_FAILED_ROWS, EXIT_UNUSABLE
+from provisioner.cli.exit_codes import (
+    EXIT_FAILED_ROWS,
+    EXIT_INTERRUPTED,
+    EXIT_UNUSABLE,
+)
 from provisioner.errors import ConfigError, ProvisionerError
 from provisioner.models import Manifest, Outcome, Status
 from provisioner.report.files import complete_outcomes, write_report
@@ -90,10 +94,14 @@ def rerun_lines(
     ]
 
 
-def finish_run(finish: Finish, result: RunResult) -> int:
+def finish_run(finish: Finish, result: RunResult, *, stopped: bool = False) -> int:
     """
     Write the report (moving aside what it must not replace), print the summary and
     the way forward; return the exit code.
+
+    ``stopped``: a stop was asked (Ctrl-C, "Stopping" said). The command then exits
+    130 as Ctrl-C always does, even when every row had started and so finished: a
+    script must not take it for a run that ended on its own.
     """
     complete = complete_outcomes(finish.manifest, result.outcomes)
     split: list[tuple[str, tuple[Path, ...]]] = []
@@ -156,6 +164,13 @@ def finish_run(finish: Finish, result: RunResult) -> int:
             "the same command again to continue.",
             err=True,
         )
+    elif stopped:
+        click.echo(
+            "Stopped: every row had started when Ctrl-C came, and every one "
+            "finished; the report is complete.",
+            err=True,
+        )
+        code = EXIT_INTERRUPTED
     if result.abandoned:
         click.echo(
             f"{len(result.abandoned)} rows abandoned in flight are not_started too; "

@@ -252,7 +252,9 @@ def _execute(job: _Job) -> int:
     """
     display = ProgressDisplay(mode="quiet" if job.quiet else None)
     with display:
-        run = anyio.run(_roll_back_until_signalled, job, display, backend="asyncio")
+        run, stopped = anyio.run(
+            _roll_back_until_signalled, job, display, backend="asyncio"
+        )
     if run is None:
         click.echo(
             "Aborted: rows in flight were abandoned and no report was written. Every "
@@ -282,7 +284,7 @@ def _execute(job: _Job) -> int:
         click.echo(_no_run_journal_warning(job.report, run), err=True)
     for line in _renewed_warnings(job.report, renewed):
         click.echo(line, err=True)
-    return _exit_code(job, run)
+    return _exit_code(job, run, stopped=stopped)
 
 
 def _renewals(report: Path) -> list[tuple[str, Mapping[int, Outcome]]]:
@@ -354,7 +356,7 @@ def _no_run_journal_warning(report: Path, run: RollbackRun) -> str:
     )
 
 
-def _exit_code(job: _Job, run: RollbackRun) -> int:
+def _exit_code(job: _Job, run: RollbackRun, *, stopped: bool) -> int:
     if run.token_refused:
         click.echo(
             "Error: the token was refused mid-rollback; what was deleted is saved — "
@@ -378,8 +380,16 @@ def _exit_code(job: _Job, run: RollbackRun) -> int:
     failed = [r for r in run.results.values() if r.status is RollbackStatus.FAILED]
     if failed:
         click.echo(_failed_advice(failed), err=True)
-        return EXIT_FAILED_ROWS
-    return EXIT_OK
+    if stopped:
+        # "Stopping" was said: Ctrl-C exits 130 (as ``run`` does), even when every
+        # row had started and so finished.
+        click.echo(
+            "Stopped: every row had started when Ctrl-C came, and every one "
+            "finished; the report is complete.",
+            err=True,
+        )
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED_ROWS if failed else EXIT_OK
 
 
 def _failed_advice(failed: Sequence[RollbackResult]) -> str:
@@ -402,12 +412,13 @@ def _failed_advice(failed: Sequence[RollbackResult]) -> str:
 
 async def _roll_back_until_signalled(
     job: _Job, display: ProgressDisplay
-) -> RollbackRun | None:
+) -> tuple[RollbackRun | None, bool]:
     """
     Call ``roll_back``; once its deletes are about to start, confirm them, then let a
     watcher turn SIGINT/SIGTERM into its ``stop`` event.
 
-    Returns None when a second signal abandoned the rollback.
+    The run is None when a second signal abandoned the rollback; beside it, whether
+    a stop was asked ("Stopping" was said).
     """
     stop = anyio.Event()
     run: RollbackRun | None = None
@@ -452,7 +463,7 @@ async def _roll_back_until_signalled(
             group.cancel_scope.cancel()
     if error is not None:
         raise error
-    return run
+    return run, stop.is_set()
 
 
 def _renewal_chain(report: Path) -> tuple[Path, ...]:

@@ -454,7 +454,9 @@ def _execute(job: _Job) -> None:
     prepare_folders(job.paths, flag="--report")
     display = ProgressDisplay(mode="quiet" if job.quiet else None)
     with display:
-        result = anyio.run(_provision_until_signalled, job, display, backend="asyncio")
+        result, stopped = anyio.run(
+            _provision_until_signalled, job, display, backend="asyncio"
+        )
     if result is None:
         click.echo(
             "Aborted: rows in flight were abandoned and no report was written. "
@@ -465,20 +467,21 @@ def _execute(job: _Job) -> None:
         raise SystemExit(EXIT_INTERRUPTED)
     if job.story is not None:
         result = replace(result, stats=job.story.told(result.stats, job.kind))
-    raise SystemExit(finish_run(job.finish, result))
+    raise SystemExit(finish_run(job.finish, result, stopped=stopped))
 
 
 async def _provision_until_signalled(
     job: _Job, display: ProgressDisplay
-) -> RunResult | None:
+) -> tuple[RunResult | None, bool]:
     """
     Call ``provision``; once its rows are about to start, confirm the changes, then
     let a watcher turn SIGINT/SIGTERM into its ``stop`` event.
 
     Until then nothing has been written, and Ctrl-C simply ends the command (the
     confirmation's question included). A second signal abandons the rows in flight
-    (the run still returns, for its report); returns None only when a third stopped
-    even that.
+    (the run still returns, for its report); the result is None only when a third
+    stopped even that. Returned beside it: whether a stop was asked ("Stopping"
+    was said), which a run whose rows had all started when it came finishes whole.
     """
     stop = anyio.Event()
     abandon = anyio.Event()
@@ -520,7 +523,7 @@ async def _provision_until_signalled(
             group.cancel_scope.cancel()
     if error is not None:
         raise error
-    return result
+    return result, stop.is_set()
 
 
 async def watch_signals(

@@ -16,17 +16,25 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from emulated import invoke
+from emulated import Emulator, invoke, phone_rows, read_report, write_manifest
 from paths import MANIFESTS, REPO
 
 from provisioner.cli import main
 from provisioner.cli.exit_codes import EXIT_INTERRUPTED
 from provisioner.cli.interrupted import INTERRUPTED_MESSAGE
 from provisioner.emulator.config import DEFAULT_TOKEN
+from provisioner.emulator.harness import run_in_subprocess
+from provisioner.run import steps
+from provisioner.webex.client import ApiClient
+
+# The modules, not the commands of the same names that provisioner.cli exports.
+run_module = importlib.import_module("provisioner.cli.run")
+rollback_module = importlib.import_module("provisioner.cli.rollback")
 
 EXAMPLE = MANIFESTS / "example.csv"
 
@@ -208,3 +216,97 @@ def test_the_package_face_builds_nothing_as_it_is_imported() -> None:
     assert [name for name in loaded if name.startswith("'provisioner.")] == []
     assert "'provisioner'" in loaded
     assert "'typing'" not in loaded
+
+
+@pytest.fixture(name="emulator", scope="module")
+def _emulator() -> Iterator[Emulator]:
+    with run_in_subprocess() as (_process, base_url):
+        yield Emulator(base_url)
+
+
+class TestCtrlCAfterTheLastRowStarted:
+    def test_stopping_said_means_exit_130_with_the_whole_report(
+        self,
+        emulator: Emulator,
+        monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path,
+    ) -> None:
+        """Ctrl-C once the last row has started: "Stopping" is said, every row
+        finishes (its device made, the report complete), and the command exits 130,
+        saying the report is complete, as any Ctrl-C of a run does."""
+        emulator.reset()
+        manifest = write_manifest(tmp_path / "phones.csv", phone_rows(3))
+        report = tmp_path / "r.csv"
+        stops: list[Any] = []
+        started: list[int] = []
+        real_watch = run_module.watch_signals
+        real_row = steps.provision_mac_row
+
+        async def watch_signals(stop: Any, *args: Any, **kwargs: Any) -> None:
+            stops.append(stop)
+            await real_watch(stop, *args, **kwargs)
+
+        async def provision_mac_row(ctx: Any, row: Any, *args: Any) -> Any:
+            started.append(row.number)
+            if len(started) == 3:
+                # The last row has started: Ctrl-C now, and wait for the run's
+                # watcher to take it before the row goes on.
+                os.kill(os.getpid(), signal.SIGINT)
+                await stops[0].wait()
+            return await real_row(ctx, row, *args)
+
+        monkeypatch.setattr(run_module, "watch_signals", watch_signals)
+        monkeypatch.setattr(steps, "provision_mac_row", provision_mac_row)
+
+        result = invoke(
+            ["run", str(manifest), "--report", str(report), "--concurrency", "1"]
+            + ["--base-url", emulator.base_url]
+        )
+
+        assert result.exit_code == EXIT_INTERRUPTED, result.output
+        assert "Stopping" in result.stderr
+        assert "every row had started when Ctrl-C came" in result.stderr
+        assert [r["status"] for r in read_report(report)] == ["created"] * 3
+        assert len(emulator.devices()) == 3
+
+    def test_a_rollback_exits_130_as_well(
+        self,
+        emulator: Emulator,
+        monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path,
+    ) -> None:
+        """The same Ctrl-C in a rollback, once its last delete has started: every
+        device is deleted, the report is complete, and the command exits 130."""
+        emulator.reset()
+        manifest = write_manifest(tmp_path / "phones.csv", phone_rows(3))
+        report = tmp_path / "r.csv"
+        base = ["--base-url", emulator.base_url]
+        assert (
+            invoke(["run", str(manifest), "--report", str(report), *base]).exit_code
+            == 0
+        )
+        stops: list[Any] = []
+        deletes: list[str] = []
+        real_watch = rollback_module.watch_signals
+        real_delete = ApiClient.delete_device
+
+        async def watch_signals(stop: Any, *args: Any, **kwargs: Any) -> None:
+            stops.append(stop)
+            await real_watch(stop, *args, **kwargs)
+
+        async def delete_device(self: ApiClient, device_id: str, **kwargs: Any) -> Any:
+            deletes.append(device_id)
+            if len(deletes) == 3:
+                os.kill(os.getpid(), signal.SIGINT)
+                await stops[0].wait()
+            return await real_delete(self, device_id, **kwargs)
+
+        monkeypatch.setattr(rollback_module, "watch_signals", watch_signals)
+        monkeypatch.setattr(ApiClient, "delete_device", delete_device)
+
+        result = invoke(["rollback", str(report), "--yes", "--concurrency", "1", *base])
+
+        assert result.exit_code == EXIT_INTERRUPTED, result.output
+        assert "Stopping" in result.stderr
+        assert "every row had started when Ctrl-C came" in result.stderr
+        assert emulator.devices() == []
