@@ -391,6 +391,22 @@ def exit_code_for(outcomes: Iterable[Outcome], *, interrupted: bool) -> int:
     return EXIT_OK
 
 
+def _speed(throughput: float | None, worked: int | None, rows: int) -> str | None:
+    """
+    The rows/s of the rows this run worked, saying how many when it did not work
+    them all (the others were settled before it began: by its journal, the report a
+    rerun reads, or as invalid); None when it worked none, where a rate means nothing.
+    """
+    if worked == 0:
+        return None
+    if throughput is None:
+        return "-"
+    speed = f"{throughput:.1f} rows/s"
+    if worked is not None and worked < rows:
+        speed += f" of the {worked} row{'' if worked == 1 else 's'} it worked"
+    return speed
+
+
 def format_summary(
     manifest: Manifest,
     outcomes: Mapping[int, Outcome],
@@ -411,12 +427,14 @@ def format_summary(
     if stats.interrupted:
         heading += " interrupted"
     first = f"{heading}: {summary.rows} rows · " + (" · ".join(shown) or "no rows")
-    throughput = summary.throughput
-    speed = "-" if throughput is None else f"{throughput:.1f} rows/s"
     # Hundredths under ten seconds: a short run's time is read by make bench too.
     took = f"{stats.duration:.2f}" if stats.duration < 10 else f"{stats.duration:.1f}"
-    second = (
-        f"  took {took}s · {speed} · {stats.api_calls} API calls"
+    second = f"  took {took}s"
+    speed = _speed(summary.throughput, stats.rows_worked, summary.rows)
+    if speed is not None:
+        second += f" · {speed}"
+    second += (
+        f" · {stats.api_calls} API calls"
         f" · {stats.rate_limited} rate-limited (429) · {stats.retries} retries"
     )
     if stats.final_rate is not None:

@@ -101,3 +101,32 @@ def test_the_same_command_again_says_it_had_nothing_to_do(
     text = format_summary(load_manifest(path), outcomes, stats, [])
 
     assert ("nothing to do: every row was done by an earlier run" in text) is said
+
+
+@pytest.mark.parametrize(
+    ("worked", "said"),
+    [
+        (None, "took 40.0s · 0.1 rows/s · 2005 API calls"),
+        (4, "took 40.0s · 0.1 rows/s · 2005 API calls"),
+        (2, "took 40.0s · 0.1 rows/s of the 2 rows it worked · 2005 API calls"),
+        (1, "took 40.0s · 0.0 rows/s of the 1 row it worked · 2005 API calls"),
+        (0, "took 40.0s · 2005 API calls"),
+    ],
+    ids=["unknown", "every row", "some rows", "one row", "none"],
+)
+def test_rows_per_second_are_of_the_rows_the_run_worked(
+    tmp_path: Path, worked: int | None, said: str
+) -> None:
+    """A resumed run's rows/s are of the rows it worked, said when it did not work
+    them all; a run that worked none says no rate (not "0.0 rows/s")."""
+    path = tmp_path / "m.csv"
+    path.write_text(
+        "mac,model,workspaceId\n"
+        + "".join(f"0A000000000{n},Cisco 8851,ws-{n}\n" for n in range(1, 5))
+    )
+    stats = stats_of(resumed=worked is not None, rows_worked=worked)
+    outcomes = {n: Outcome(row=n, status=Status.CREATED) for n in range(2, 6)}
+
+    lines = format_summary(load_manifest(path), outcomes, stats, []).splitlines()
+
+    assert lines[1] == f"  {said} · 2 rate-limited (429) · 2 retries"
