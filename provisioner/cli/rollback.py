@@ -43,7 +43,7 @@ from provisioner.cli.failures import command_errors
 from provisioner.cli.finish import set_aside_lines
 from provisioner.cli.history import story_of_report
 from provisioner.cli.progress import ProgressDisplay
-from provisioner.cli.run import watch_signals
+from provisioner.cli.run import reruns_of, watch_signals
 from provisioner.errors import ProvisionerError
 from provisioner.inventory.export_rules import model_as_typed
 from provisioner.inventory.rollback import (
@@ -430,6 +430,7 @@ async def _roll_back_until_signalled(
         load_history(job.report),
         moved_from=aside_origin(job.report),
         renewed_from=_renewal_chain(job.report),
+        reruns=tuple(reruns_of(job.report)),
     )
     async with anyio.create_task_group() as group:
 

@@ -307,6 +307,7 @@ def run_journals(
     *,
     moved_from: Path | None = None,
     renewed_from: Sequence[Path] = (),
+    reruns: Sequence[Path] = (),
 ) -> RunJournals:
     """
     The run journals that recorded REPORT's rows, those present: the one beside it,
@@ -324,10 +325,15 @@ def run_journals(
     A report ``codes --renew`` wrote has none of its own either: ``renewed_from``
     are the reports the renewals read, nearest first, and their journals (the
     run's) speak for its rows (``RunJournals.renewal``).
+
+    ``reruns`` are the journals of REPORT's reruns (``<report>-rerun``, …): the
+    same run command after a rerun reports the rows the rerun ended as it ended
+    them (``run.plan.ended_since``), so REPORT may name devices only a rerun's
+    journal records as made.
     """
     own = journal_path_for(report)
     histories = [tuple(history), read_history(own)]
-    found = [own, *(journal_path_for(origin) for origin in renewed_from)]
+    found = [own, *(journal_path_for(origin) for origin in renewed_from), *reruns]
     origin = None if moved_from is None else journal_path_for(moved_from)
     speaks = origin is not None and report.name in read_set_aside(origin)
     if speaks and origin is not None:

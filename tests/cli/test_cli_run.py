@@ -867,6 +867,14 @@ class TestRerun:
         assert emulator.write_calls() == writes
         assert f"2 rows as the rerun {rerun_report} ended them" in result.stdout
 
+        # That report names the rerun's devices as created, and its rollback takes
+        # them out too: the rerun's journal says the rollout made them.
+        rolled = invoke(["rollback", str(report), "--yes", *base])
+
+        assert rolled.exit_code == 0, rolled.output
+        assert "deleted 3" in rolled.output
+        assert emulator.devices() == []
+
 
 def _cli_subprocess(args: Sequence[str], **popen: Any) -> subprocess.Popen[str]:
     env = {
