@@ -221,7 +221,7 @@ def codes_command(
                 # happens to the sheet. Its line of the history goes into the
                 # report (and the XLSX carries it on): the renewal's journal goes
                 # once the report holds what it kept.
-                stats = story_of_report(report, None).told(stats, RunKind.RENEWAL)
+                stats = story.told(stats, RunKind.RENEWAL)
                 moved = set_aside(paths, merged.values())
                 write_report(manifest, merged, paths, stats, group_by=group)
                 if journal is not None:

@@ -16,6 +16,8 @@ from provisioner.live import code_rules
 from provisioner.live.code_rules import CodeEntry, CodeState
 from provisioner.models import Outcome, OwnerKind, Row, Status
 from provisioner.report.cells import format_code
+from provisioner.report.safety import renewals_of
+from provisioner.report.table import SUFFIXES
 
 __all__ = ["render_listing", "render_renewal"]
 
@@ -100,9 +102,11 @@ def _gone_lines(report: Path, gone: Sequence[CodeEntry]) -> list[str]:
     if not gone:
         return []
     renewals = sorted(
-        path.name
-        for path in report.parent.glob(f"{report.stem}-renewed*")
-        if path.suffix.lower() in (".xlsx", ".csv")
+        {
+            path.name
+            for suffix in SUFFIXES
+            for path in renewals_of(report.with_suffix(suffix))
+        }
     )
     where = (
         f"a renewal of this report wrote {', '.join(renewals)}: its codes replace "

@@ -77,7 +77,7 @@ from provisioner.report.safety import (
     prepare_folders,
     refuse_inputs,
     renewal_origin,
-    renewed_path,
+    renewals_of,
     set_aside,
 )
 from provisioner.report.table import SUFFIXES, TableFile
@@ -296,14 +296,12 @@ def _renewals(report: Path) -> list[tuple[str, Mapping[int, Outcome]]]:
     """
     found: list[tuple[str, Mapping[int, Outcome]]] = []
     for suffix in SUFFIXES:
-        path = renewed_path(report.with_suffix(suffix))
-        while path.is_file():
+        for path in renewals_of(report.with_suffix(suffix)):
             try:
                 _manifest, outcomes = load_report(path)
             except ProvisionerError:
                 break
             found.append((path.name, outcomes))
-            path = renewed_path(path)
     return found
 
 

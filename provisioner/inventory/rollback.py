@@ -294,9 +294,7 @@ async def roll_back(
         run = replace(run, unforgotten=_undone_rows(run.results))
     if dry_run:
         return run
-    # Keyed as the run journalled them: a row naming its owner by name under the
-    # id the run resolved it to (the report's owner cell).
-    renewed = with_report_owners(manifest, outcomes).rows if renewal else ()
+    renewed = as_run if renewal else ()
     journals = _forget_gone(forgetting, target, run.results, renewed=renewed)
     return replace(run, journals=journals)
 

@@ -58,6 +58,7 @@ __all__ = [
     "refuse_inputs",
     "refuse_real_report",
     "renewal_origin",
+    "renewals_of",
     "renewed_path",
     "set_aside",
     "what_a_report_keeps",
@@ -254,6 +255,20 @@ def renewed_path(report: Path) -> Path:
     else:
         stem = f"{match['base']}-renewed-{int(match['n'] or 1) + 1}"
     return report.with_name(stem + report.suffix)
+
+
+def renewals_of(report: Path) -> list[Path]:
+    """
+    The reports ``codes --renew`` wrote by default from REPORT, in its format:
+    ``-renewed``, then the renewal of that (``-renewed-2``), and so on while there
+    is one, nearest first.
+    """
+    found: list[Path] = []
+    path = renewed_path(report)
+    while path.is_file():
+        found.append(path)
+        path = renewed_path(path)
+    return found
 
 
 def renewal_origin(path: Path) -> Path | None:
