@@ -24,7 +24,7 @@ Figures are medians over ``--runs`` runs with the spread (min–max); nothing is
 asserted except that every run provisioned every row.
 
     .venv/bin/python benchmarks/bench_orgs.py [--runs 3] [--rows 300] [--quick]
-        [--only equal|slow]
+        [--only equal|slow] [--explain]
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bucket_time import explain
 from common import OUT, ROOT, Emulator, Spread, markdown_table, run_cli, start_emulator
 
 from provisioner.emulator import DEFAULT_TOKEN, OrgSpec, org_id_for
@@ -197,7 +198,7 @@ def aggregate(emulator: Emulator, duration: float) -> tuple[float, float, int, i
 
 
 def equal_limits(
-    emulator: Emulator, manifest: Path, rows: int, runs: int
+    emulator: Emulator, manifest: Path, rows: int, runs: int, *, why: bool = False
 ) -> list[tuple[str, str, str, str, str]]:
     """
     Every org at 20/s: the aggregate share of 100/s and the share answered 429;
@@ -216,6 +217,11 @@ def equal_limits(
             f"equal run {number}: {duration:.1f} s, {ok} ok calls = "
             f"{share:.1%} of 100/s, 429s {limited}/{ok + limited}"
         )
+        if why:
+            logs = {key: requests_of(emulator, key) for key in ORGS}
+            everything = admin(emulator, "GET", "requests")["items"]
+            for line in explain(logs, everything, limit=LIMIT, burst=BURST):
+                say(line)
         # The next batch, told what this run learned: the flags it advised.
         advice = ADVICE.search(stdout)
         if advice is None:
@@ -334,6 +340,11 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
         choices=("equal", "slow"),
         help="one regime: equal limits (with its told pass), or one slow org",
     )
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="say where each org's time went in each equal-limits run (bucket_time.py)",
+    )
     return parser.parse_args(argv)
 
 
@@ -347,7 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with start_emulator(emulator_args()) as emulator:
         table = []
         if options.only in (None, "equal"):
-            table += equal_limits(emulator, manifest, rows, runs)
+            table += equal_limits(emulator, manifest, rows, runs, why=options.explain)
         if options.only in (None, "slow"):
             table += one_slow_org(emulator, manifest, rows, runs)
     header = ("regime", "figure", "median (min–max)", "target", "met")
