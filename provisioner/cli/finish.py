@@ -82,13 +82,13 @@ def rerun_lines(
 ) -> list[str]:
     """
     Say which rows are reported as a rerun of the report ended them, naming the
-    rerun's report: the run's own journal had failed them, and this run did not
-    work them again.
+    rerun's report: the run's own journal had failed them or not finished them
+    (``not_started``), and this run did not work them again.
     """
     return [
         f"  {len(rows)} rows as the rerun {reruns.get(journal, journal)} ended "
-        "them: the run of this report had failed them, and that rerun ran them again "
-        "since"
+        "them: the run of this report had failed them or not finished them, and that "
+        "rerun ran them since"
         for journal, rows in since.items()
         if rows
     ]

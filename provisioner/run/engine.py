@@ -216,9 +216,10 @@ async def provision(
             ``not_started`` with ``ABANDONED_ERROR``, and its journal entry is left
             open, so the same command looks for what it may have made first.
         reruns: the journals of the reruns of the report ``journal_path`` belongs
-            to (``<report>-rerun``, …): a row the journal ended failed that one of
-            them ended since (for the same target, asking the same) is reported as
-            the latest of them ended it, not redone (``plan.ended_since``).
+            to (``<report>-rerun``, …): a row the journal ended failed, or never
+            ended (a Ctrl-C's ``not_started``), that one of them ended since (for the
+            same target, asking the same) is reported as the latest of them ended
+            it, not redone (``plan.ended_since``).
 
     Raises:
         AuthError: the token was refused (401) on the first call.
@@ -283,6 +284,9 @@ class _Run:
     rerun_entries: dict[Path, dict[int, JournalEntry]] = field(default_factory=dict)
     #: The rows taken as one of them ended them (``RunResult.since_reruns``).
     since_reruns: dict[Path, set[int]] = field(default_factory=dict)
+    #: When the journal began (its ``created_at``; renewed by ``--fresh``): a rerun
+    #: ending a row the journal never recorded counts only after it.
+    journal_began: datetime | None = None
     outcomes: dict[int, Outcome] = field(default_factory=dict)
     #: The rows a worker is working on now (an abandoned run's ``not_started``).
     in_flight: set[int] = field(default_factory=set)
@@ -403,6 +407,7 @@ class _Run:
     ) -> RunResult:
         entries = journal.entries()
         self.resumed = bool(entries)
+        self.journal_began = journal.created_at
         self.rerun_entries = {
             path: read_entries(path, self._rows_as_run(), target=self.target)
             for path in self.reruns
@@ -711,8 +716,7 @@ class _Run:
                 self._settle_invalid(row, entry)
             else:
                 done, resume = plan.resume_from(row, entry, self.digests[row.number])
-                if done is not None and entry is not None:
-                    done = self._ended_since(row.number, entry, done)
+                done = self._ended_since(row.number, entry, done)
                 access = refused_access(row, self.orgs, self.settings.org_id)
                 if done is not None and self.settings.dry_run:
                     # What the run would report again, said as a plan: a dry run's
@@ -729,17 +733,27 @@ class _Run:
                     todo.append(row)
         return todo, refused
 
-    def _ended_since(self, number: int, entry: JournalEntry, done: Outcome) -> Outcome:
+    def _ended_since(
+        self, number: int, entry: JournalEntry | None, done: Outcome | None
+    ) -> Outcome | None:
         """
-        A finished row's outcome: as the journal ended it, or, when it ended failed
-        and a rerun of the report ended the row since, as the latest rerun did.
+        A row's outcome known without a call: as the journal ended it (``done``;
+        None: not ended, for what the row asks now), or as the latest rerun of the
+        report ended it since, when the journal failed it or did not end it.
         """
         found = [
             (path, entries[number])
             for path, entries in self.rerun_entries.items()
             if number in entries
         ]
-        latest = plan.ended_since(entry, [e for _, e in found], self.digests[number])
+        if not found:
+            return done
+        latest = plan.ended_since(
+            entry,
+            [e for _, e in found],
+            self.digests[number],
+            began=self.journal_began,
+        )
         if latest is None or latest.outcome is None:
             return done
         path = next(path for path, e in found if e is latest)

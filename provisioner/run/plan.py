@@ -252,24 +252,39 @@ def resume_from(
 
 
 def ended_since(
-    entry: JournalEntry, later: Iterable[JournalEntry], digest: str
+    entry: JournalEntry | None,
+    later: Iterable[JournalEntry],
+    digest: str,
+    *,
+    began: datetime | None = None,
 ) -> JournalEntry | None:
     """
-    The entry of a rerun of the run's report that ended a row after the run's own
-    journal ended it ``failed`` (``entry``): the latest, when it finished the row
-    asking what the row asks now (``digest``). None: the run's own failure stands.
+    The entry of a rerun of the run's report that ended a row since the run's own
+    journal last wrote it (``entry``), when that journal does not say the row ended
+    well asking what it asks now (``digest``): the latest that finished the row asking
+    that. None: the run's own word stands, or the run does the row itself.
 
-    A rerun takes the report's failed rows, and its journal is not the run's: without
-    this, the same run command again would report a row the rerun has since created
-    as failed, with a reason about an org that is no longer so. Only a failure gives
-    way: a row the run ended well was not rerun, and a row it never finished is done
-    by the run itself (its device, if a rerun made it, is found by MAC).
+    A rerun takes the report's ``failed`` and ``not_started`` rows, and its journal is
+    not the run's: without this, the same run command again would report a row the
+    rerun has since created as failed (with a reason about an org that is no longer
+    so), or, for a row it never finished, find the rerun's device by MAC and report it
+    ``adopted``, which a rollback keeps. So a row the run failed, never finished (left
+    open by a Ctrl-C or a kill, or never started: ``entry`` None, when ``began`` is
+    when the journal began, so a rerun before a ``--fresh`` start over does not
+    count), or finished asking something else gives way to a rerun that ended it
+    later. A row the run ended well for what it asks now was not rerun.
     """
-    if entry.outcome is None or entry.outcome.status is not Status.FAILED:
+    if (
+        entry is not None
+        and entry.phase is Phase.DONE
+        and entry.outcome is not None
+        and entry.digest == digest
+        and entry.outcome.status is not Status.FAILED
+    ):
         return None
-    if entry.updated_at is None:
+    ended = began if entry is None else entry.updated_at
+    if ended is None:
         return None
-    ended = entry.updated_at
     since = [
         other
         for other in later

@@ -875,6 +875,49 @@ class TestRerun:
         assert "deleted 3" in rolled.output
         assert emulator.devices() == []
 
+    def test_the_run_again_after_a_rerun_reports_the_not_started_rows_it_ended(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """Rows a Ctrl-C left not_started that a rerun of the report created are
+        reported created by the same run command (not adopted: the rollout made
+        them), with nothing sent, and a rollback of its report deletes them."""
+        emulator.admin("POST", "/faults", {"latency_ms": 150})
+        manifest = write_manifest(tmp_path / "phones.csv", phone_rows(12))
+        report = tmp_path / "r.csv"
+        base = ["--base-url", emulator.base_url]
+        run = ["run", str(manifest), "--report", str(report), "--concurrency", "2"]
+        process = _cli_subprocess([*run, *base])
+        _wait_until(lambda: len(emulator.devices()) >= 2)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+        emulator.admin("POST", "/faults", {"latency_ms": 0})
+        never = [r["row"] for r in read_report(report) if r["status"] == "not_started"]
+        assert invoke(["rerun", str(report), *base]).exit_code == 0
+        rerun_report = tmp_path / "r-rerun.csv"
+        rerun_ids = {r["row"]: r["deviceId"] for r in read_report(rerun_report)}
+        writes = emulator.write_calls()
+
+        result = invoke([*run, *base])
+
+        again = {r["row"]: r for r in read_report(report)}
+        assert process.returncode == 130, out + err
+        assert never
+        assert result.exit_code == 0, result.output
+        assert [again[n]["status"] for n in never] == ["created"] * len(never)
+        assert [again[n]["deviceId"] for n in never] == [rerun_ids[n] for n in never]
+        assert emulator.write_calls() == writes
+        assert f"{len(never)} rows as the rerun {rerun_report} ended them" in (
+            result.stdout
+        )
+
+        # The org's state: the rollback of that report deletes what the rollout
+        # made, the rerun's devices of the rows the run never started included.
+        rolled = invoke(["rollback", str(report), "--yes", *base])
+
+        assert rolled.exit_code == 0, rolled.output
+        assert "deleted 12" in rolled.output
+        assert emulator.devices() == []
+
 
 def _cli_subprocess(args: Sequence[str], **popen: Any) -> subprocess.Popen[str]:
     env = {

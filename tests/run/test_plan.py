@@ -743,6 +743,39 @@ class TestEndedSince:
             is None
         )
 
+    def test_a_row_the_run_never_finished_gives_way_to_a_rerun_since(self) -> None:
+        """A row the run never started (no entry: a rerun ending after the journal
+        began), or left open, takes the latest rerun ending since."""
+        later = NOW + timedelta(hours=1)
+        created = self.entry(self.CREATED, later)
+        open_entry = JournalEntry(2, Phase.STARTED, None, None, "same", NOW)
+
+        assert plan.ended_since(None, [created], "same", began=NOW) is created
+        assert plan.ended_since(open_entry, [created], "same") is created
+
+    def test_a_rerun_before_the_journal_began_does_not_count(self) -> None:
+        """A rerun that ended the row before the journal began (a --fresh start
+        over since) or before the run last wrote it, or with no start known, is
+        not taken."""
+        created = self.entry(self.CREATED, NOW)
+        later = NOW + timedelta(hours=1)
+        open_entry = JournalEntry(2, Phase.CREATED, "d2", None, "same", later)
+
+        assert plan.ended_since(None, [created], "same", began=later) is None
+        assert plan.ended_since(open_entry, [created], "same") is None
+        assert plan.ended_since(None, [created], "same") is None
+
+    def test_a_row_ended_well_for_something_else_gives_way(self) -> None:
+        """A row the run ended well asking something else gives way to a rerun that
+        ended it since asking what it asks now; asking the same, it stands."""
+        adopted = self.entry(replace(self.CREATED, status=Status.ADOPTED), NOW, "old")
+        created = self.entry(self.CREATED, NOW + timedelta(hours=1))
+
+        assert plan.ended_since(adopted, [created], "same") is created
+        assert plan.ended_since(replace(adopted, digest="same"), [created], "same") is (
+            None
+        )
+
 
 class TestDryRunOfAJournalledRow:
     def test_a_finished_row_is_planned_as_it_ended(self) -> None:
