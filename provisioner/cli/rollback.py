@@ -180,7 +180,9 @@ def rollback_command(
     rows. Never an adopted device, never one the report does not name, nor one
     the run's journal records as adopted whatever REPORT says. Each device
     is read first and kept if it no longer matches its row (another MAC or owner)
-    or, for a code, if it was activated (unless --include-activated). The rollback
+    or, for a code, if it was activated (unless --include-activated); the
+    confirmation counts the devices those reads found to delete, as --dry-run
+    plans them, and a code is read again just before its delete. The rollback
     writes its own report (every row once, with its rollback status and reason),
     and makes the run's journal forget the rows whose devices are gone, so the
     same run command provisions them again (with no run journal beside REPORT, a

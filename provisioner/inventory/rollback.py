@@ -7,13 +7,15 @@ delete it if it is still what the run made.
 (pure), keeps what the run journals say the run did not make, whatever the report
 says (``rollback_trust``; the journals are read, never taken), checks each other
 org a partner run's report names once (``_Orgs``: a refused org's rows fail with
-its reason, no call made for them), asks
-``before_deletes`` (the CLI's confirmation) once it knows how many devices may go,
-in all and org by org, then runs a pool of workers over the candidates. Each worker
-reads its device (a lost create's row looks its MAC up, and ``judge_lost_create``
-says whether the device found is the rollout's), lets ``judge`` decide (and, for a
-row no journal confirms, ``judge_age``: a device made before the rollout is kept),
-and deletes;
+its reason, no call made for them), then runs a pool of workers over the
+candidates twice. First each reads its device, as a dry run does (a lost create's
+row looks its MAC up, and ``judge_lost_create`` says whether the device found is
+the rollout's), and lets ``judge`` decide (and, for a row no journal confirms,
+``judge_age``: a device made before the rollout is kept). Then ``before_deletes``
+(the CLI's confirmation) is asked about the devices those reads found to delete, in
+all and org by org: the count its dry run plans, never the devices the report
+names. Then they are deleted, a code's pending device read again first (someone may
+enter the code while the person answers);
 every request goes through the client's rate controller and retries (a DELETE is
 idempotent: a retry that finds the device gone counts as done). The journal records each delete before it is sent and
 each result after, so running the same command after a kill continues without
@@ -47,7 +49,7 @@ import contextlib
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -127,6 +129,9 @@ log = structlog.get_logger()
 
 #: What to do with a refused org's rows once a token that may act for it is at hand.
 ROLL_BACK_ROWS = "roll its rows back"
+
+#: How the reads before the confirmation ended the rows not to delete, by status.
+_Read = Mapping[RollbackStatus, int]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -241,9 +246,10 @@ async def roll_back(
             device is gone is forgotten by the device the journals name for it too.
         include_activated: delete a code's device even when it was activated.
         dry_run: read only; a device that would be deleted is ``planned``.
-        before_deletes: called once before the first delete with the target and
-            the number of devices that may be deleted; it may raise
-            (``NotConfirmedError``) to stop before any write.
+        before_deletes: called once before the first delete, after every device
+            was read, with the target and the devices those reads found to delete
+            (what a dry run plans); it may raise (``NotConfirmedError``) to stop
+            before any write.
         earlier: when the rollout's commands ran (start, end: the report's run
             history): a device a lost create's row finds by MAC is the rollout's
             own only if the API made it then, and a device the API made before the
@@ -284,10 +290,14 @@ async def roll_back(
         await orgs.check(api, left, concurrency=settings.concurrency)
         refused = orgs.refused_results(left)
         shell.settled.update(refused)
-        if before_deletes is not None and not dry_run:
-            before_deletes(target, orgs.changes(left))
+
+        def confirm(doomed: Sequence[Candidate], read: _Read) -> None:
+            if before_deletes is not None and not dry_run:
+                changes = orgs.changes(left, doomed, read, include_activated)
+                before_deletes(target, changes)
+
         candidates = tuple(c for c in found if c.row not in refused)
-        await shell.execute(api, journal, candidates, entries)
+        await shell.execute(api, journal, candidates, entries, confirm=confirm)
         run = shell.finish(api, target)
     forgetting = (*run_journals, *forget_only)
     if not _speaking(forgetting, target):
@@ -536,22 +546,28 @@ class _Orgs:
                 results[candidate.row] = refused_org(candidate, reason, access.error)
         return results
 
-    def changes(self, left: list[Candidate]) -> Changes:
+    def changes(
+        self,
+        left: list[Candidate],
+        doomed: Sequence[Candidate],
+        read: _Read,
+        include_activated: bool,
+    ) -> Changes:
         """
-        What the rollback may delete, in all and (several orgs) org by org.
+        What the rollback will delete, in all and (several orgs) org by org: the
+        devices its reads found to delete (``doomed``), of the rows ``left``.
         """
         counts: Counter[str | None] = Counter(self.key(c) for c in left)
+        deleting: Counter[str | None] = Counter(self.key(c) for c in doomed)
         orgs: list[OrgChanges] = []
-        deletions = 0
         for key, rows in counts.items():
             access = self.access.get(key)
-            refused = access is not None and access.is_refused
-            if not refused:
-                deletions += rows
             if access is not None:
-                share = Changes() if refused else Changes(deletions=rows)
+                refused = access.is_refused
+                share = Changes() if refused else Changes(deletions=deleting[key])
                 orgs.append(OrgChanges(org=access.info, rows=rows, changes=share))
-        return planned_changes(deletions, orgs)
+        codes = not include_activated and any(c.is_code for c in doomed)
+        return planned_changes(len(doomed), orgs, read=read, codes=codes)
 
 
 def _entry(
@@ -614,6 +630,8 @@ class _Rollback:
     counts: Counter[RollbackStatus] = field(default_factory=Counter)
     token_refused: bool = False
     probed: tuple[int, int, int] = (0, 0, 0)
+    #: The calls each row's read before the confirmation made (its attempts).
+    read_calls: dict[int, int] = field(default_factory=dict)
     clock: float = field(default_factory=time.monotonic)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -623,7 +641,17 @@ class _Rollback:
         journal: RollbackJournal,
         candidates: tuple[Candidate, ...],
         entries: Mapping[str, RollbackEntry],
+        *,
+        confirm: Callable[[Sequence[Candidate], _Read], None],
     ) -> None:
+        """
+        Read every device, as a dry run does; then confirm the deletes, counted from
+        those reads (``confirm``: it may raise to stop before any write); then
+        delete.
+
+        Nothing the reads found is journalled or shown as progress before the
+        confirmation: until it, the command has changed nothing.
+        """
         for result in self.settled.values():
             self._record(result)
         todo: list[Candidate] = []
@@ -639,62 +667,130 @@ class _Rollback:
             else:
                 todo.append(candidate)
         log.info("rollback_started", rows=len(self.rows), to_do=len(todo))
+        if self.dry_run:
+            self._report_progress(api)
+        doomed: list[Candidate] = []
+        read: list[RollbackResult] = []
+
+        async def read_one(candidate: Candidate) -> None:
+            found = await self._read_one(api, entries, candidate)
+            if isinstance(found, Delete):
+                doomed.append(found.candidate)
+            else:
+                read.append(found)
+
+        await self._each(todo, read_one)
+        if not self.stop.is_set():
+            confirm(doomed, Counter(result.status for result in read))
+        for result in read:
+            if result.status is not RollbackStatus.FAILED and not self.dry_run:
+                journal.mark_done(result)
         self._report_progress(api)
+        await self._each(
+            doomed, lambda candidate: self._delete_one(api, journal, entries, candidate)
+        )
+        for candidate in todo:
+            if candidate.row not in self.results:
+                self._record(not_started(candidate))
+
+    async def _each(
+        self,
+        todo: Sequence[Candidate],
+        work: Callable[[Candidate], Awaitable[None]],
+    ) -> None:
+        """
+        Do ``work`` for each candidate on a pool of workers; none starts once
+        ``stop`` is set.
+        """
         send, receive = anyio.create_memory_object_stream[Candidate](0)
         workers = max(1, min(self.concurrency, len(todo)))
         async with anyio.create_task_group() as group:
             for _ in range(workers):
-                group.start_soon(self._worker, api, journal, entries, receive.clone())
+                group.start_soon(self._worker, receive.clone(), work)
             receive.close()
             async with send:
                 for candidate in todo:
                     if self.stop.is_set():
                         break
                     await send.send(candidate)
-        for candidate in todo:
-            if candidate.row not in self.results:
-                self._record(not_started(candidate))
 
     async def _worker(
+        self,
+        candidates: ObjectReceiveStream[Candidate],
+        work: Callable[[Candidate], Awaitable[None]],
+    ) -> None:
+        async with candidates:
+            async for candidate in candidates:
+                if not self.stop.is_set():
+                    await work(candidate)
+
+    async def _read_one(
+        self,
+        api: DevicesApi,
+        entries: Mapping[str, RollbackEntry],
+        candidate: Candidate,
+    ) -> Delete | RollbackResult:
+        """
+        Read one row's device and judge it: a ``Delete`` (a dry run records it
+        planned), or the row's result, recorded (shown only in a dry run: a real
+        rollback shows nothing before its confirmation).
+        """
+        entry = _entry(entries, candidate)
+        sent = entry is not None and entry.delete_sent
+        with (
+            structlog.contextvars.bound_contextvars(row=candidate.row),
+            api.tally() as tally,
+        ):
+            found = await self._read(api, candidate, sent)
+        self.read_calls[candidate.row] = tally.calls
+        if isinstance(found, Delete) and not self.dry_run:
+            return found
+        result = planned(found.candidate) if isinstance(found, Delete) else found
+        self._finished(replace(result, attempts=tally.calls))
+        if self.dry_run:
+            self._report_progress(api)
+        return result
+
+    async def _delete_one(
         self,
         api: DevicesApi,
         journal: RollbackJournal,
         entries: Mapping[str, RollbackEntry],
-        candidates: ObjectReceiveStream[Candidate],
-    ) -> None:
-        async with candidates:
-            async for candidate in candidates:
-                if self.stop.is_set():
-                    continue
-                entry = _entry(entries, candidate)
-                sent = entry is not None and entry.delete_sent
-                with (
-                    structlog.contextvars.bound_contextvars(row=candidate.row),
-                    api.tally() as tally,
-                ):
-                    result = await self._one(api, journal, candidate, sent)
-                result = replace(result, attempts=tally.calls)
-                if result.status is not RollbackStatus.FAILED and not self.dry_run:
-                    journal.mark_done(result)
-                log.info(
-                    "rollback_row_finished",
-                    row=candidate.row,
-                    status=result.status.value,
-                    http_status=result.http_status,
-                    tracking_id=result.tracking_id,
-                )
-                self._record(result)
-                self._report_progress(api)
-
-    async def _one(
-        self,
-        api: DevicesApi,
-        journal: RollbackJournal,
         candidate: Candidate,
-        delete_was_sent: bool,
-    ) -> RollbackResult:
+    ) -> None:
         """
-        Read the device, judge, and delete it if it may go.
+        Delete one device its read found to delete (a code's pending device is read
+        again first), and record the row's result.
+        """
+        entry = _entry(entries, candidate)
+        sent = entry is not None and entry.delete_sent
+        with (
+            structlog.contextvars.bound_contextvars(row=candidate.row),
+            api.tally() as tally,
+        ):
+            result = await self._delete(api, journal, candidate, sent)
+        calls = self.read_calls.get(candidate.row, 0) + tally.calls
+        result = replace(result, attempts=calls)
+        if result.status is not RollbackStatus.FAILED:
+            journal.mark_done(result)
+        self._finished(result)
+        self._report_progress(api)
+
+    def _finished(self, result: RollbackResult) -> None:
+        log.info(
+            "rollback_row_finished",
+            row=result.row,
+            status=result.status.value,
+            http_status=result.http_status,
+            tracking_id=result.tracking_id,
+        )
+        self._record(result)
+
+    async def _read(
+        self, api: DevicesApi, candidate: Candidate, delete_was_sent: bool
+    ) -> Delete | RollbackResult:
+        """
+        Read the device and judge it: ``Delete`` (naming the device) when it may go.
 
         A lost create's row (no device id) looks its MAC up instead of reading a
         device, and goes on only with a device found that is the rollout's.
@@ -717,7 +813,6 @@ class _Rollback:
                     device = None
         except ApiError as error:
             return self._failed(candidate, step, error)
-        assert candidate.device_id is not None
         verdict = judge(
             candidate,
             device,
@@ -728,10 +823,30 @@ class _Rollback:
             return verdict
         assert device is not None  # judge deletes only a device it read
         older = judge_age(candidate, device, earlier=self.earlier)
-        if older is not None:
-            return older
-        if self.dry_run:
-            return planned(candidate)
+        return verdict if older is None else older
+
+    async def _delete(
+        self,
+        api: DevicesApi,
+        journal: RollbackJournal,
+        candidate: Candidate,
+        delete_was_sent: bool,
+    ) -> RollbackResult:
+        """
+        Delete a device its read found to delete.
+
+        The read came before the confirmation, which may wait for a person: a
+        code's pending device is read again first, since someone may have entered
+        the code meanwhile. Nothing else the read judged changes for the same
+        device id (the API patches a device's tags alone), and a device deleted
+        since answers the delete 404: ``already_gone``.
+        """
+        if candidate.is_code and not self.include_activated:
+            again = await self._read(api, candidate, delete_was_sent)
+            if not isinstance(again, Delete):
+                return again
+        assert candidate.device_id is not None
+        org = candidate.org_id
         journal.mark_deleting(candidate.row, candidate.device_id)
         try:
             await api.delete_device(candidate.device_id, org_id=org)

@@ -16,10 +16,12 @@ A rollback takes a run's report and removes exactly what that run made:
   (``rollback_trust``: a status cell edited by hand).
 
 ``plan_rollback`` picks the candidates. Each candidate's device is read (a lost
-create's looked up by MAC) just before its delete, and ``judge`` decides on what the
-read found: gone already, kept because it no longer matches the row (another MAC,
-another owner) or, for a code, because it was activated (unless
-``--include-activated``), or deleted. ``after_delete`` and
+create's looked up by MAC) before the confirmation, and ``judge`` decides on what
+the read found: gone already, kept because it no longer matches the row (another
+MAC, another owner) or, for a code, because it was activated (unless
+``--include-activated``), or to delete. The confirmation counts the devices to
+delete (``planned_changes``), as a dry run plans them; a code's pending device is
+read and judged again just before its delete. ``after_delete`` and
 ``after_error`` turn the delete's answer into the row's result. The results, one per
 report row, become the rollback report's columns (``ROLLBACK_COLUMNS``).
 """
@@ -551,24 +553,51 @@ def _result(
     )
 
 
-_READ_FIRST = (
-    "each device is read first and kept if it no longer matches its row (or, for a "
-    "code, if it was activated)"
+_READ_AGAIN = (
+    "a code's pending device is read again just before its delete, and kept if "
+    "someone used the code since"
 )
 
 
-def planned_changes(count: int, orgs: Sequence[OrgChanges] = ()) -> Changes:
+def planned_changes(
+    count: int,
+    orgs: Sequence[OrgChanges] = (),
+    *,
+    read: Mapping[RollbackStatus, int] | None = None,
+    codes: bool = False,
+) -> Changes:
     """
-    What a rollback may change, for the confirmation: up to ``count`` deletions, and
-    (when the devices are in several orgs) each org's share.
+    What a rollback will change, for the confirmation: ``count`` deletions (the
+    devices its reads found to delete, as its dry run plans them) and, when the
+    devices are in several orgs, each org's share.
+
+    Args:
+        read: how the reads before the confirmation ended the other rows they read
+            (gone already, kept, failed...), said beside the count.
+        codes: some of the devices are codes' pending devices, read again just
+            before their delete (a code may be used while the person answers).
     """
     if not count:
         return Changes()
-    return Changes(
-        deletions=count,
-        notes=(_READ_FIRST,),
-        orgs=tuple(orgs),
-    )
+    notes = []
+    if read is not None:
+        found = " · ".join(
+            f"{status.value} {read[status]}"
+            for status in RollbackStatus
+            if read.get(status)
+        )
+        total = count + sum(read.values())
+        notes.append(
+            f"read {total} devices first, as its dry run does: "
+            + (
+                f"{count} to delete · {found} (the rollback's report says why)"
+                if found
+                else "all to delete"
+            )
+        )
+    if codes:
+        notes.append(_READ_AGAIN)
+    return Changes(deletions=count, notes=tuple(notes), orgs=tuple(orgs))
 
 
 def rollback_cells(result: RollbackResult) -> list[str | int | None]:

@@ -131,7 +131,7 @@ def judge_age(
     run journal confirmed the row; None when nothing says it is not the rollout's.
 
     Args:
-        device: the device as read just before its delete.
+        device: the device as read before its delete.
         earlier: when the rollout's commands ran (the report's run history); none
             known, nothing can be said.
     """

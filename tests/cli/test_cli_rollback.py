@@ -496,6 +496,39 @@ class TestRollback:
         assert accepted.exit_code == 0, accepted.output
         assert emulator.devices() == []
 
+    def test_the_confirmation_counts_what_the_dry_run_plans(
+        self, emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Rows naming a device gone already, or a code someone used, are not
+        counted as deletions: the confirmation's count is the dry run's planned
+        count, and what the rollback then deletes."""
+        manifest = write_manifest(tmp_path / "wave.csv", macs=5, codes=2)
+        report = tmp_path / "wave-report.csv"
+        url = ["--base-url", emulator.base_url, "-q"]
+        assert (
+            invoke(["run", str(manifest), "--report", str(report), *url]).exit_code == 0
+        )
+        lines = read_csv(report)
+        emulator.call(f"{emulator.base_url}/devices/{lines[0]['deviceId']}", "DELETE")
+        emulator.call(f"{emulator.base_url}/devices/{lines[1]['deviceId']}", "DELETE")
+        emulator.admin("POST", f"/devices/{lines[5]['deviceId']}/activate")
+        monkeypatch.setattr(confirm, "is_loopback_target", lambda _target: False)
+
+        dry = invoke(["rollback", str(report), "--dry-run", *url])
+        refused = invoke(["rollback", str(report), *url])
+        devices_after_refusal = len(emulator.devices())
+        accepted = invoke(["rollback", str(report), "--yes", *url])
+
+        assert dry.exit_code == 0, dry.output
+        assert "7 rows · already_gone 2 · kept 1 · planned 4" in dry.output
+        assert refused.exit_code == 2
+        assert "  delete 4 devices\n" in refused.stderr
+        assert devices_after_refusal == 5
+        assert accepted.exit_code == 0, accepted.output
+        assert "  delete 4 devices\n" in accepted.stderr
+        assert "deleted 4 · already_gone 2 · kept 1" in accepted.output
+        assert [d["id"] for d in emulator.devices()] == [lines[5]["deviceId"]]
+
     def test_report_path_that_is_the_input_is_refused(
         self, emulator: Emulator, tmp_path: Path
     ) -> None:

@@ -120,7 +120,8 @@ class TestWithAFakeApi:
         assert statuses(run) == {2: "deleted", 3: "deleted", 4: "skipped"}
         assert set(org.api.devices) == set(kept)
         assert [op for _, op in org.api.writes] == ["delete_device"] * len(made)
-        assert all(r.attempts == 2 for n, r in run.results.items() if n != 4)
+        # A read and the delete; a code's device is read again just before it.
+        assert (run.results[2].attempts, run.results[3].attempts) == (2, 3)
 
     async def test_a_device_gone_before_the_read_is_already_gone(self) -> None:
         """404 on the read: already_gone, and no delete is sent."""
@@ -223,8 +224,8 @@ class TestWithAFakeApi:
         assert (statuses(kept), statuses(deleted)) == ({2: "kept"}, {2: "deleted"})
 
     async def test_refusal_before_deletes_deletes_nothing(self) -> None:
-        """The confirmation is asked once, with the count, before any delete; a
-        refusal leaves every device in place."""
+        """The confirmation is asked once, with the count, after the reads and
+        before any delete; a refusal leaves every device in place."""
         org = Org()
         org.created(2)
         org.code(3)
@@ -240,7 +241,47 @@ class TestWithAFakeApi:
 
         assert [c.deletions for c in asked] == [2]
         assert org.api.writes == []
-        assert org.api.count("get_device") == 0
+        assert org.api.count("get_device") == 2
+
+    async def test_the_confirmation_counts_what_the_dry_run_plans(self) -> None:
+        """Devices gone already or no longer their rows' (a used code) are not
+        counted: the confirmation asks about the dry run's planned devices, and
+        says what the reads found of the others."""
+        org = Org()
+        for n in range(2, 6):
+            org.created(n)
+        del org.api.devices[org.created(6)]
+        used = org.code(7)
+        org.api.activate(used, "00AABBCCDDEE")
+        org.code(8)
+        asked: list[Changes] = []
+
+        dry = await org.roll_back(dry_run=True)
+        run = await org.roll_back(before_deletes=lambda _t, c: asked.append(c))
+
+        planned = [n for n, r in dry.results.items() if r.status.value == "planned"]
+        assert [c.deletions for c in asked] == [len(planned)] == [5]
+        assert asked[0].notes[0] == (
+            "read 7 devices first, as its dry run does: 5 to delete · "
+            "already_gone 1 · kept 1 (the rollback's report says why)"
+        )
+        assert sorted(n for n, s in statuses(run).items() if s == "deleted") == planned
+
+    async def test_a_code_used_while_the_confirmation_waits_is_kept(self) -> None:
+        """A code's pending device is read again just before its delete: one
+        activated while the person answered is kept, not deleted."""
+        org = Org()
+        org.created(2)
+        code = org.code(3)
+
+        def answer(target: Target, changes: Changes) -> None:
+            org.api.activate(code, "00AABBCCDDEE")
+
+        run = await org.roll_back(before_deletes=answer)
+
+        assert statuses(run) == {2: "deleted", 3: "kept"}
+        assert code in org.api.devices
+        assert run.results[3].reason.startswith("activated")
 
     async def test_progress_counts_rows_by_rollback_status(self) -> None:
         """Progress snapshots count every row, settled ones first."""

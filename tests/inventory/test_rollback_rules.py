@@ -452,11 +452,24 @@ class TestResults:
         }
 
     def test_changes_count_the_deletions(self) -> None:
-        """The confirmation shows up to N deletions; none asks nothing."""
-        assert planned_changes(0).is_empty
-        changes = planned_changes(3)
-        assert changes.deletions == 3
-        assert changes.notes
+        """The confirmation shows N deletions, beside what the reads found of the
+        other devices and that codes are read again; none asks nothing."""
+        read = {RollbackStatus.ALREADY_GONE: 2, RollbackStatus.KEPT: 1}
+
+        assert planned_changes(0, read=read, codes=True).is_empty
+        assert planned_changes(3).deletions == 3
+        assert planned_changes(3, read={}).notes == (
+            "read 3 devices first, as its dry run does: all to delete",
+        )
+        found = (
+            "read 6 devices first, as its dry run does: 3 to delete · "
+            "already_gone 2 · kept 1 (the rollback's report says why)"
+        )
+        again = (
+            "a code's pending device is read again just before its delete, and kept "
+            "if someone used the code since"
+        )
+        assert planned_changes(3, read=read, codes=True).notes == (found, again)
 
     def test_summary_counts_every_status(self) -> None:
         """The Summary sheet counts rows by rollback status."""
