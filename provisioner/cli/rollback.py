@@ -46,12 +46,7 @@ from provisioner.cli.progress import ProgressDisplay
 from provisioner.cli.run import reruns_of, watch_signals
 from provisioner.errors import ProvisionerError
 from provisioner.inventory.export_rules import model_as_typed
-from provisioner.inventory.rollback import (
-    RollbackRun,
-    RunJournalChange,
-    roll_back,
-    run_journals,
-)
+from provisioner.inventory.rollback import RollbackRun, roll_back
 from provisioner.inventory.rollback_rules import (
     ROLLBACK_COLUMNS,
     RollbackResult,
@@ -62,6 +57,7 @@ from provisioner.inventory.rollback_rules import (
     rollback_cells,
     summary_items,
 )
+from provisioner.inventory.run_journals import RunJournalChange, run_journals
 from provisioner.logs import configure_logging
 from provisioner.models import Changes, Manifest, Outcome, Row, Target
 from provisioner.redaction import add_secrets

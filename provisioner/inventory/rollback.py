@@ -22,7 +22,7 @@ each result after, so running the same command after a kill continues without
 deleting anything twice or losing track of what it deleted. Setting ``stop`` starts no new row; rows in flight finish.
 
 Once the deletes are done, the run journals that recorded the report's rows
-(``run_journals``: the one beside REPORT, and those of the reports its reruns read)
+(``run_journals.run_journals``: the one beside REPORT, and those of the reports its reruns read)
 forget every row whose device is now gone (``Journal.forget_devices``), each under
 its lock, so the same run command provisions those rows again instead of taking
 them for done. A journal another command holds is left as it was and named in the
@@ -36,7 +36,7 @@ A report ``codes --renew`` wrote (``<name>-renewed[-N]``) has no run journal eit
 (the renewal's own goes once the report is written): the journals of the reports
 the renewals read speak for it, and as they still name the devices of the codes a
 renewal replaced (voided, so gone), a row whose renewed device is gone is forgotten
-by that device too (``_replaced_codes``).
+by that device too (``run_journals.forget_gone``).
 When no run journal is found at all (REPORT a copy, its run's journal left in the
 folder the run wrote it to), the rows whose devices are gone (planned, in a dry
 run) are counted (``RollbackRun.unforgotten``): nothing else can tell that run its
@@ -46,10 +46,9 @@ rows are undone, so the CLI says what to do.
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,7 +62,6 @@ from provisioner.errors import (
     AuthError,
     ConfigError,
     ForbiddenError,
-    JournalBusyError,
     NotFoundError,
     TransientError,
 )
@@ -85,10 +83,13 @@ from provisioner.inventory.rollback_rules import (
     planned_changes,
     refused_org,
 )
-from provisioner.inventory.rollback_trust import (
-    JournalRecord,
-    judge_age,
-    trust_journals,
+from provisioner.inventory.rollback_trust import judge_age, trust_journals
+from provisioner.inventory.run_journals import (
+    RunJournalChange,
+    forget_gone,
+    journal_records,
+    speaking,
+    undone_rows,
 )
 from provisioner.live.code_rules import with_report_owners
 from provisioner.live.orgs import LIST_DEVICES, OrgAccess, org_id_refusal, org_key
@@ -99,31 +100,13 @@ from provisioner.models import (
     OrgChanges,
     OrgInfo,
     Outcome,
-    Row,
-    RunKind,
-    RunRecord,
     Target,
-    merge_history,
-)
-from provisioner.run.journal import (
-    Journal,
-    journal_path_for,
-    read_entries,
-    read_history,
-    read_set_aside,
 )
 from provisioner.run.orgs import is_multi_org
 from provisioner.settings import Settings
 from provisioner.webex.protocol import DevicesApi
 
-__all__ = [
-    "RollbackProgress",
-    "RollbackRun",
-    "RunJournalChange",
-    "RunJournals",
-    "roll_back",
-    "run_journals",
-]
+__all__ = ["RollbackProgress", "RollbackRun", "roll_back"]
 
 log = structlog.get_logger()
 
@@ -148,42 +131,6 @@ class RollbackProgress:
     rate_limited: int
     current_rate: float | None
     elapsed: float
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunJournalChange:
-    """
-    What a rollback did to a run journal that recorded its rows.
-
-    ``forgotten`` rows (their devices gone) will be provisioned again by the same
-    run command; ``left`` says why the journal could not be changed (another
-    command holds it): it still takes those rows for done.
-    """
-
-    path: Path
-    forgotten: int = 0
-    left: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunJournals:
-    """
-    The run journals of a report's rows (``run_journals``): those whose word on a
-    row beats the report's status cell, and those only made to forget the rows
-    whose devices are gone.
-    """
-
-    trusted: tuple[Path, ...] = ()
-    #: The journal of the report a replaced report was moved from, when it is not
-    #: known to hold the rows that report was written from (it started over since,
-    #: ``--fresh``, say): its rows may be another run's, so its word on the report's
-    #: rows is not taken, but a row of it naming a device now gone is forgotten all
-    #: the same (the device is gone, whoever's it was).
-    forget_only: tuple[Path, ...] = ()
-    #: REPORT is a renewal's (``codes --renew``): its code rows name the renewed
-    #: codes' devices, while the journals still name the devices of the codes
-    #: those replaced.
-    renewal: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -277,7 +224,7 @@ async def roll_back(
         # Keyed as the run journalled them: a row naming its owner by name under
         # the id the run resolved it to (the report's owner cell).
         as_run = with_report_owners(manifest, outcomes).rows
-        records = _journal_records(run_journals, target, as_run)
+        records = journal_records(run_journals, target, as_run)
         plan = trust_journals(plan_rollback(manifest, outcomes), records)
         shell.settled.update(plan.settled)
         path = None if dry_run else journal_path
@@ -300,194 +247,13 @@ async def roll_back(
         await shell.execute(api, journal, candidates, entries, confirm=confirm)
         run = shell.finish(api, target)
     forgetting = (*run_journals, *forget_only)
-    if not _speaking(forgetting, target):
-        run = replace(run, unforgotten=_undone_rows(run.results))
+    if not speaking(forgetting, target):
+        run = replace(run, unforgotten=undone_rows(run.results))
     if dry_run:
         return run
     renewed = as_run if renewal else ()
-    journals = _forget_gone(forgetting, target, run.results, renewed=renewed)
+    journals = forget_gone(forgetting, target, run.results, renewed=renewed)
     return replace(run, journals=journals)
-
-
-def run_journals(
-    report: Path,
-    history: Iterable[RunRecord] = (),
-    *,
-    moved_from: Path | None = None,
-    renewed_from: Sequence[Path] = (),
-    reruns: Sequence[Path] = (),
-) -> RunJournals:
-    """
-    The run journals that recorded REPORT's rows, those present: the one beside it,
-    and (REPORT a rerun's) those of the reports its reruns read, beside REPORT.
-
-    The run history names the file each command read (``RunRecord.source``): the
-    history in REPORT's journal, and ``history`` (an XLSX report's own sheet).
-
-    A report a run moved aside (``moved_from``: the report path it was moved from)
-    has no journal of its own; the one beside ``moved_from`` recorded its rows when
-    the run that moved it continued that journal and it has not started over since
-    (``read_set_aside`` names the file): then it is trusted like REPORT's own.
-    Otherwise it is only made to forget (``RunJournals.forget_only``).
-
-    A report ``codes --renew`` wrote has none of its own either: ``renewed_from``
-    are the reports the renewals read, nearest first, and their journals (the
-    run's) speak for its rows (``RunJournals.renewal``).
-
-    ``reruns`` are the journals of REPORT's reruns (``<report>-rerun``, …): the
-    same run command after a rerun reports the rows the rerun ended as it ended
-    them (``run.plan.ended_since``), so REPORT may name devices only a rerun's
-    journal records as made.
-    """
-    own = journal_path_for(report)
-    histories = [tuple(history), read_history(own)]
-    found = [own, *(journal_path_for(origin) for origin in renewed_from), *reruns]
-    origin = None if moved_from is None else journal_path_for(moved_from)
-    speaks = origin is not None and report.name in read_set_aside(origin)
-    if speaks and origin is not None:
-        found.append(origin)
-        histories.append(read_history(origin))
-    for record in merge_history(*histories):
-        if record.kind in (RunKind.RERUN, RunKind.RESUME) and record.source:
-            source = report.parent / Path(record.source).name
-            found.append(journal_path_for(source))
-    trusted = _present(found)
-    renewal = bool(renewed_from)
-    if origin is None or speaks:
-        return RunJournals(trusted=trusted, renewal=renewal)
-    forget_only = _present([origin], trusted)
-    return RunJournals(trusted=trusted, forget_only=forget_only, renewal=renewal)
-
-
-def _present(paths: Iterable[Path], but: Iterable[Path] = ()) -> tuple[Path, ...]:
-    """
-    The files among ``paths``, each once (by where it really is), none of ``but``.
-    """
-    skipped = {path.resolve() for path in but}
-    unique: dict[Path, Path] = {}
-    for path in paths:
-        key = path.resolve()
-        if path.is_file() and key not in skipped:
-            unique.setdefault(key, path)
-    return tuple(unique.values())
-
-
-def _journal_records(
-    paths: Sequence[Path], target: Target, rows: Sequence[Row]
-) -> dict[int, list[JournalRecord]]:
-    """
-    What each run journal recorded for the report's rows, by row number.
-
-    Only a journal written against the same API speaks for these devices (device
-    ids are the API's), as ``_forget_gone`` holds too.
-    """
-    records: dict[int, list[JournalRecord]] = {}
-    for path, _ in _speaking(paths, target):
-        for number, entry in read_entries(path, rows).items():
-            record = JournalRecord(path.name, entry.outcome)
-            records.setdefault(number, []).append(record)
-    return records
-
-
-def _speaking(paths: Sequence[Path], target: Target) -> list[tuple[Path, Target]]:
-    """
-    The run journals (each with the target it was written for) that speak for the
-    report's devices: of this version, written against the same API (device ids are
-    the API's).
-    """
-    api = target.identity()["base_url"]
-    found = []
-    for path in paths:
-        recorded = Journal.target_of(path, current=True)
-        if recorded is not None and recorded.identity()["base_url"] == api:
-            found.append((path, recorded))
-    return found
-
-
-def _undone_rows(results: Mapping[int, RollbackResult]) -> int:
-    """
-    How many rows' devices this rollback deleted or found gone (a dry run: would
-    delete): the rows a run journal must forget for its run to do them again.
-    """
-    return sum(
-        1
-        for result in results.values()
-        if result.device_id is not None
-        and (result.status.is_gone or result.status is RollbackStatus.PLANNED)
-    )
-
-
-def _forget_gone(
-    paths: Sequence[Path],
-    target: Target,
-    results: Mapping[int, RollbackResult],
-    *,
-    renewed: Sequence[Row] = (),
-) -> tuple[RunJournalChange, ...]:
-    """
-    Make each run journal forget the rows whose devices this rollback deleted or
-    found gone (a kept or failed row stays as it is), each under its lock. With
-    ``renewed`` (the rows of a renewal's report), a code row whose device is gone
-    is forgotten by the device of the code the renewal replaced too.
-
-    Only a run journal of this version written against the same API is changed:
-    device ids are the API's.
-    """
-    gone = frozenset(
-        result.device_id
-        for result in results.values()
-        if result.device_id is not None and result.status.is_gone
-    )
-    if not gone:
-        return ()
-    changes: list[RunJournalChange] = []
-    for path, recorded in _speaking(paths, target):
-        devices = gone | _replaced_codes(path, renewed, results)
-        try:
-            with Journal.open(path, recorded) as journal:
-                forgotten = journal.forget_devices(devices)
-        except JournalBusyError:
-            log.warning("run_journal_busy", path=str(path))
-            left = "another provisioner command is working with it"
-            changes.append(RunJournalChange(path=path, left=left))
-            continue
-        except (ConfigError, sqlite3.Error) as error:
-            log.warning("run_journal_not_changed", path=str(path), error=str(error))
-            changes.append(RunJournalChange(path=path, left=str(error)))
-            continue
-        if forgotten:
-            changes.append(RunJournalChange(path=path, forgotten=forgotten))
-    return tuple(changes)
-
-
-def _replaced_codes(
-    path: Path, renewed: Sequence[Row], results: Mapping[int, RollbackResult]
-) -> frozenset[str]:
-    """
-    The devices the run journal at ``path`` names for the code rows of a renewal's
-    report (``renewed``) whose renewed device is gone: the devices of the codes the
-    renewal replaced. It voided them (they are gone too), and the journal, which
-    the renewal never writes, still takes those rows for done by them.
-
-    Only a row the journal holds a code for, on another device than the report's:
-    the one the journal names is then the replaced code's, never a device of a row
-    the renewal left as it was.
-    """
-    if not renewed:
-        return frozenset()
-    replaced = set()
-    for number, entry in read_entries(path, renewed).items():
-        result = results.get(number)
-        code = entry.outcome is not None and entry.outcome.activation_code
-        if (
-            result is not None
-            and result.status.is_gone
-            and code
-            and entry.device_id is not None
-            and entry.device_id != result.device_id
-        ):
-            replaced.add(entry.device_id)
-    return frozenset(replaced)
 
 
 @dataclass(kw_only=True)

@@ -23,15 +23,10 @@ from provisioner.errors import (
     NotFoundError,
     ServerError,
 )
-from provisioner.inventory.rollback import (
-    RollbackProgress,
-    RollbackRun,
-    RunJournals,
-    roll_back,
-    run_journals,
-)
+from provisioner.inventory.rollback import RollbackProgress, RollbackRun, roll_back
 from provisioner.inventory.rollback_journal import RollbackJournal
 from provisioner.inventory.rollback_rules import RollbackStatus
+from provisioner.inventory.run_journals import RunJournals, run_journals
 from provisioner.models import Changes, Manifest, Outcome, Row, Status, Target
 from provisioner.run.engine import provision
 from provisioner.run.journal import Journal, record_set_aside
