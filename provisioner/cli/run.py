@@ -71,7 +71,7 @@ from provisioner.report.safety import (
 )
 from provisioner.run.engine import RunResult, provision
 from provisioner.run.journal import Journal, journal_path_for
-from provisioner.settings import Settings
+from provisioner.settings import DEFAULT_CONCURRENCY, Settings
 
 __all__ = ["rerun", "rerun_report_path", "reruns_of", "run", "watch_signals"]
 
@@ -187,12 +187,16 @@ def _real_command(
     *,
     reissue_codes: bool = False,
     fresh: bool = False,
+    split_by_org: bool = False,
+    group_by: str | None = None,
 ) -> str:
     """
     The run a dry run rehearsed, as a command line: the same rows, target and what
     changes a row's outcome (``--reissue-codes``, and ``--fresh``: the dry run
-    planned a start over, not a continuation of the journal), and the default
-    report (the dry run's own --report names the rehearsal).
+    planned a start over, not a continuation of the journal), what shapes the run
+    and its reports (``--split-by-org``, ``--group-by``, ``--max-rate``,
+    ``--concurrency``), and the default report (the dry run's own --report names
+    the rehearsal).
     """
     words = ["provisioner", "run", str(manifest)]
     if sheet:
@@ -201,6 +205,11 @@ def _real_command(
         words += ["--reissue-codes"]
     if fresh:
         words += ["--fresh"]
+    if split_by_org:
+        words += ["--split-by-org"]
+    if group_by:
+        words += ["--group-by", group_by]
+    words += _rate_words(connection)
     if connection.base_url:
         words += ["--base-url", connection.base_url]
     if connection.cloud:
@@ -212,6 +221,21 @@ def _real_command(
     if connection.token_file is not None:
         words += ["--token-file", str(connection.token_file)]
     return shlex.join(words)
+
+
+def _rate_words(connection: ConnectionOptions) -> list[str]:
+    """
+    ``--max-rate`` and ``--concurrency`` as given (the real run paces as told).
+    """
+    words = []
+    limits = connection.max_rate
+    if limits.every is not None:
+        words += ["--max-rate", f"{limits.every:g}"]
+    for org, rate in limits.by_org:
+        words += ["--max-rate", f"{org}={rate:g}"]
+    if connection.concurrency != DEFAULT_CONCURRENCY:
+        words += ["--concurrency", str(connection.concurrency)]
+    return words
 
 
 def split_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -338,6 +362,8 @@ def run(
                     connection,
                     reissue_codes=reissue_codes,
                     fresh=fresh,
+                    split_by_org=split_by_org,
+                    group_by=group_by,
                 )
                 if dry_run
                 else None

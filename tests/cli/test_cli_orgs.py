@@ -293,3 +293,25 @@ def test_split_by_org_files_are_distinct_though_short_ids_clash(
     assert rows == Counter(row["row"] for row in read_report(Path(f"{report}.csv")))
     for path in split:
         assert len({row["orgId"] for row in read_report(path)}) == 1
+
+
+def test_the_dry_runs_command_writes_the_split_reports_at_the_rates_told(
+    base_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    A dry run with --split-by-org, --max-rate ORG=R and --concurrency names a real
+    run that keeps them: run as printed, it writes one report per org.
+    """
+    monkeypatch.chdir(tmp_path)
+    write_org_manifest(tmp_path / "p.csv", {None: 1, "org1": 2})
+    flags = ["--split-by-org", "--max-rate", f"{ORG1}=7", "--concurrency", "3"]
+
+    dry = invoke(["run", "p.csv", "--dry-run", "--base-url", base_url, *flags])
+    hint = dry.stderr.rsplit("without --dry-run: ", 1)[1].strip().split()
+    real = invoke(hint[1:])
+
+    assert dry.exit_code == 0, dry.output
+    assert hint[hint.index("--max-rate") + 1] == f"{ORG1}=7"
+    assert hint[hint.index("--concurrency") + 1] == "3"
+    assert real.exit_code == 0, real.output
+    assert len(list((tmp_path / "reports").glob("p-report-org-*.csv"))) == 2
