@@ -315,3 +315,38 @@ def test_the_dry_runs_command_writes_the_split_reports_at_the_rates_told(
     assert hint[hint.index("--concurrency") + 1] == "3"
     assert real.exit_code == 0, real.output
     assert len(list((tmp_path / "reports").glob("p-report-org-*.csv"))) == 2
+
+
+def test_an_orgs_xlsx_report_reruns_with_that_orgs_own_token(
+    base_url: str, tmp_path: Path
+) -> None:
+    """
+    The XLSX report of a refused org, whose history names the partner's run, is
+    rerun with a token of that org, as its rows' reason says: they are created
+    there. The XLSX history once made the rerun refuse "another org".
+    """
+    result, report = run_three_orgs(base_url, tmp_path, "--split-by-org")
+    org2_report = next(
+        path
+        for path in Path(report).parent.glob("partner-org-*.xlsx")
+        if not path.name.startswith(("partner-org-customer", "partner-org-example"))
+    )
+
+    again = invoke(
+        ["rerun", str(org2_report), "--base-url", base_url, "--quiet"],
+        token=org_token("org2"),
+    )
+
+    assert result.exit_code == 1, result.output
+    assert again.exit_code == 0, again.output
+    rerun = openpyxl.load_workbook(
+        org2_report.with_name(f"{org2_report.stem}-rerun.xlsx"), read_only=True
+    )
+    sheet = rerun.worksheets[0]
+    header = [cell.value for cell in next(sheet.iter_rows(max_row=1))]
+    statuses = {
+        row[header.index("status")]
+        for row in sheet.iter_rows(min_row=2, values_only=True)
+    }
+    assert statuses == {"created"}
+    assert len(org_devices(base_url, "org2")) == 4
