@@ -493,7 +493,7 @@ class Journal:
         try:
             _copy_journal(path, connection, fresh=fresh)
             journal = cls._claimed(
-                connection, path, row_keys(rows), clock, target, fresh
+                connection, path, row_keys(rows), clock, target, fresh, rehearsal=True
             )
         except sqlite3.DatabaseError as error:
             connection.close()
@@ -515,9 +515,11 @@ class Journal:
         clock: Callable[[], datetime] | None,
         target: Target,
         fresh: bool,
+        *,
+        rehearsal: bool = False,
     ) -> Self:
         journal = cls(connection, path, keys, clock or _utc_now)
-        journal._claim(target, fresh=fresh)
+        journal._claim(target, fresh=fresh, rehearsal=rehearsal)
         return journal
 
     @staticmethod
@@ -543,7 +545,7 @@ class Journal:
             tag_mode=TagMode(identity["tag_mode"]),
         )
 
-    def _claim(self, target: Target, *, fresh: bool) -> None:
+    def _claim(self, target: Target, *, fresh: bool, rehearsal: bool = False) -> None:
         tables = {
             name
             for (name,) in self._db.execute(
@@ -564,10 +566,7 @@ class Journal:
             recorded = json.loads(found.get("target", "{}"))
             if recorded != wanted:
                 raise ConfigError(
-                    f"the journal {self.path} belongs to a run against "
-                    f"{describe_target(recorded)}, not {describe_target(wanted)}: a "
-                    "run is never continued against another target. For this target "
-                    "choose another --report path, or start over here with --fresh"
+                    _another_target(self.path, recorded, wanted, rehearsal=rehearsal)
                 )
         voids: list[tuple[str, str]] = []
         if found and fresh:
@@ -927,6 +926,41 @@ class Journal:
         )
         if at_once or seconds - self._waiting_since >= MAX_WAIT:
             self.commit()
+
+
+def _another_target(
+    path: Path | None,
+    recorded: Mapping[str, str],
+    wanted: Mapping[str, str],
+    *,
+    rehearsal: bool,
+) -> str:
+    """
+    Say why the journal at ``path`` cannot be continued by a run against ``wanted``,
+    and what does: the tag mode it was written with, a start over, another report.
+
+    A dry run (``rehearsal``) plans the run into the default report whatever its
+    own ``--report`` (that names the rehearsal), so another path is no way out.
+    """
+    same_place = all(
+        recorded.get(key) == wanted.get(key) for key in ("base_url", "org_id")
+    )
+    if same_place and recorded.get("tag_mode") != wanted.get("tag_mode"):
+        told = recorded.get("tag_mode", "")
+        why = (
+            f"the journal {path} belongs to a run that tags with --tag-mode {told}, "
+            f"not {wanted.get('tag_mode', '')}: a run is never continued with another "
+            f"tag mode. Give --tag-mode {told} to continue it"
+        )
+    else:
+        why = (
+            f"the journal {path} belongs to a run against "
+            f"{describe_target(recorded)}, not {describe_target(wanted)}: a run is "
+            "never continued against another target. For this target"
+        )
+    if rehearsal:
+        return f"{why}, or rehearse a start over here with --fresh"
+    return f"{why}, choose another --report path, or start over here with --fresh"
 
 
 def _copy_journal(path: Path | None, into: sqlite3.Connection, *, fresh: bool) -> None:

@@ -772,6 +772,29 @@ class TestSnapshot:
             assert set(journal.entries()) == {2, 3}
         assert set(seen) == {2}
 
+    def test_another_tag_mode_is_named_with_the_ways_a_dry_run_has(
+        self, tmp_path: Path
+    ) -> None:
+        """A journal written with --tag-mode add, continued with replace: the run is
+        told the flag that continues it or another report; the dry run, whose own
+        --report names only its rehearsal, is not sent to another report."""
+        path = tmp_path / "r.journal.sqlite"
+        Journal.open(path, TARGET).close()
+        replacing = replace(TARGET, tag_mode=TagMode.REPLACE)
+
+        with pytest.raises(ConfigError) as run_refused:
+            Journal.open(path, replacing)
+        with pytest.raises(ConfigError) as dry_refused:
+            Journal.snapshot(path, replacing)
+
+        told = "a run that tags with --tag-mode add, not replace"
+        assert told in str(run_refused.value)
+        assert "Give --tag-mode add to continue it" in str(run_refused.value)
+        assert "choose another --report path" in str(run_refused.value)
+        assert told in str(dry_refused.value)
+        assert "--report" not in str(dry_refused.value)
+        assert "rehearse a start over here with --fresh" in str(dry_refused.value)
+
     def test_it_is_judged_as_open_judges_the_file(self, tmp_path: Path) -> None:
         """Another target or an unreadable file is refused in ``open``'s words; with
         fresh, the copy starts over."""
