@@ -947,10 +947,11 @@ def _another_target(
     )
     if same_place and recorded.get("tag_mode") != wanted.get("tag_mode"):
         told = recorded.get("tag_mode", "")
+        place = describe_target(recorded).rsplit(" (tag mode", 1)[0]
         why = (
-            f"the journal {path} belongs to a run that tags with --tag-mode {told}, "
-            f"not {wanted.get('tag_mode', '')}: a run is never continued with another "
-            f"tag mode. Give --tag-mode {told} to continue it"
+            f"the journal {path} belongs to a run against {place} that tags with "
+            f"--tag-mode {told}, not {wanted.get('tag_mode', '')}: a run is never "
+            f"continued with another tag mode. Give --tag-mode {told} to continue it"
         )
     else:
         why = (

@@ -787,7 +787,10 @@ class TestSnapshot:
         with pytest.raises(ConfigError) as dry_refused:
             Journal.snapshot(path, replacing)
 
-        told = "a run that tags with --tag-mode add, not replace"
+        told = (
+            f"a run against org ORG-A at {TARGET.base_url} that tags with "
+            "--tag-mode add, not replace"
+        )
         assert told in str(run_refused.value)
         assert "Give --tag-mode add to continue it" in str(run_refused.value)
         assert "choose another --report path" in str(run_refused.value)
