@@ -200,12 +200,20 @@ def acted_for(
     manifest: Manifest, orgs: Mapping[str | None, OrgAccess], default_org: str | None
 ) -> Manifest:
     """
-    The manifest without the rows of refused orgs: nothing more is asked about them.
+    The manifest without the rows nothing more is asked about: those of refused
+    orgs, and those whose ``orgId`` cell is itself wrong (their org is unknown: a
+    lookup in the token's own org would only add a second, misleading problem).
     """
     refused = {key for key, access in orgs.items() if access.is_refused}
-    if not refused:
+    column = header(manifest, "orgId")
+    rows = tuple(
+        row
+        for row in manifest.rows
+        if row_org(row, default_org) not in refused
+        and not any(problem.column == column for problem in row.problems)
+    )
+    if len(rows) == len(manifest.rows):
         return manifest
-    rows = tuple(r for r in manifest.rows if row_org(r, default_org) not in refused)
     return replace(manifest, rows=rows)
 
 

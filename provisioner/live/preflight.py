@@ -171,7 +171,7 @@ async def preflight(
     )
     manifest = merge_rows(manifest, resolution.manifest)
     gathered.warnings.extend(resolution.warnings)
-    rows = [row for row in manifest.rows if row_org(row, org_id) not in refused]
+    rows = list(acted_for(manifest, accesses, org_id).rows)
     for org, batch in mac_batches(rows, org_id, batch_size):
         if not await _validate_batch(api, org, batch, gathered):
             break

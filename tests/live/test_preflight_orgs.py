@@ -88,3 +88,30 @@ def test_with_catalogues_judges_each_row_by_its_orgs_list_and_keeps_duplicates(
 
     columns = [[p.column for p in row.problems] for row in judged.rows]
     assert columns == [["mac"], ["model"], ["mac"]]
+
+
+async def test_a_row_whose_org_id_is_wrong_is_asked_nothing_more(
+    start_emulator: Any, tmp_path: Path
+) -> None:
+    """
+    A row whose orgId cell is not an id (a name typed there) keeps that one problem:
+    its workspace name is not looked up in the token's own org, nor its MAC checked
+    there, as if it named no org.
+    """
+    server: RunningEmulator = await start_emulator()
+    path = tmp_path / "m.csv"
+    path.write_text(
+        "mac,model,workspace,orgId\n0A0000000001,Cisco 8851,Reception,Customer org1\n",
+        encoding="utf-8",
+    )
+    manifest = load_manifest(path)
+    settings = Settings(token="emulator-token", base_url=server.base_url)
+
+    async with ApiClient(settings) as api:
+        checked = await preflight(manifest, api)
+
+    (row,) = checked.manifest.rows
+    assert [problem.column for problem in row.problems] == ["orgId"]
+    routes = [entry["route"] for entry in server.requests()]
+    assert "GET /v1/workspaces" not in routes
+    assert not any("validateMacs" in route for route in routes)
