@@ -10,6 +10,7 @@ only a header row that cannot be used raises. No API call happens here.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from operator import attrgetter, itemgetter
 
@@ -24,12 +25,21 @@ from provisioner.intake.rows import make_row
 from provisioner.intake.sheet import DELIMITED_SUFFIXES, RawTable
 from provisioner.models import Manifest, Problem, Row, SupportedModel
 
-__all__ = ["PASSWORD_MASK", "build_manifest", "formula_problem", "split_tags"]
+__all__ = [
+    "PASSWORD_MASK",
+    "build_manifest",
+    "formula_problem",
+    "marked_columns",
+    "split_tags",
+]
 
 PASSWORD_MASK = "••••"
 """What a password cell shows in problems and reports; read back, it means "unknown"."""
 
 _TAG_SPLIT = re.compile(r"[;,|]")
+# The field whose cells are taken as typed, never as a formula, an error value or a
+# marked cell: a password may start with "=", "#" or "'".
+_AS_TYPED = "password"
 
 
 def _find_late_header(table: RawTable) -> int | None:
@@ -90,6 +100,15 @@ def split_tags(text: str) -> tuple[str, ...]:
     )
 
 
+def marked_columns(fields: Mapping[str, int]) -> frozenset[int]:
+    """
+    The columns (``match_headers``' indexes) whose CSV cells are read without the
+    text mark (``'=1+1`` is the value ``=1+1``: ``formulas.py``): every field's but
+    the password's. Other columns are carried as they are.
+    """
+    return frozenset(index for name, index in fields.items() if name != _AS_TYPED)
+
+
 def formula_problem(text: str) -> str | None:
     """
     Say why a cell in a column the tool uses is not a value: it holds a formula nobody
@@ -127,13 +146,14 @@ class _RowChecker:
         # after the row's last cell (index ``len(columns)``).
         width = len(table.columns)
         self.take = itemgetter(*[fields.get(name, width) for name in _FIELDS])
-        # The fields a formula or an error value is looked for in, in column order
-        # (as problems are listed), by their position in _FIELDS; a password may
-        # start with "=" or "#".
+        # The fields a formula, an error value or a text mark is looked for in, in
+        # column order (as problems are listed), by their position in _FIELDS; a
+        # password may start with "=" or "#" (``marked_columns``).
+        marked = marked_columns(fields)
         self.formula_fields = [
             _FIELDS.index(name)
-            for name, _ in sorted(fields.items(), key=lambda item: item[1])
-            if name != "password"
+            for name, index in sorted(fields.items(), key=lambda item: item[1])
+            if index in marked
         ]
         self.model_index = fields["model"]
         self.password_index = fields.get("password")

@@ -1,5 +1,6 @@
 """
-formulas.py: the text mark a CSV export puts before a would-be formula, and its undoing.
+formulas.py: the text mark a CSV export or report puts before a would-be formula, and
+its undoing.
 """
 
 from __future__ import annotations
@@ -8,7 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provisioner.intake.formulas import FORMULA_STARTS, mark_as_text, unmark_text
+from provisioner.intake.formulas import (
+    FORMULA_STARTS,
+    mark_as_text,
+    unmark_text,
+    unmarked,
+)
 
 
 @pytest.mark.parametrize(
@@ -48,3 +54,25 @@ def test_every_value_reads_back_as_written(value: str) -> None:
         assert unmark_text(written) is None
     else:
         assert unmark_text(written) == value
+
+
+@pytest.mark.parametrize(
+    ("cell", "value"),
+    [
+        ("'=1+1", "=1+1"),
+        ("'-5", "-5"),
+        ("''-x", "'-x"),
+        ("-5", "-5"),
+        ("'quoted", "'quoted"),
+        ("", ""),
+    ],
+)
+def test_unmarked_is_the_value_a_cell_stands_for(cell: str, value: str) -> None:
+    """A marked cell stands for the value it marks; any other for itself."""
+    assert unmarked(cell) == value
+
+
+@given(st.text())
+def test_unmarked_undoes_the_mark(value: str) -> None:
+    """Whatever the value, the cell written for it stands for it."""
+    assert unmarked(mark_as_text(value)) == value

@@ -14,6 +14,7 @@ from built_rows import PATH, rows_of
 from provisioner.errors import MissingColumnError
 from provisioner.intake.catalogue import Catalogue, load_catalogue
 from provisioner.intake.manifest import PASSWORD_MASK, RawTable, build_manifest
+from provisioner.intake.validation import marked_columns
 from provisioner.models import SupportedModel
 
 WS = "Y2lzY29zcGFyazovL3VzL1BMQUNFLzhmYmQyYjA4LWYwYmEtNWVjMi1iNDlhLWY1NjUwNThlZjZhNA"
@@ -611,6 +612,13 @@ class TestRowChecks:
         assert row.problems == ()
         assert row.tags == ("=1+1", "hq")
         assert row.cells[-1] == "'@Lobby"
+
+    def test_the_marked_columns_are_every_fields_but_the_passwords(self) -> None:
+        """The columns read without the text mark: those the tool uses, not the
+        password (a password may start with '=), nor a column it carries."""
+        fields = {"mac": 0, "model": 1, "tags": 3, "password": 4, "location": 6}
+
+        assert marked_columns(fields) == frozenset({0, 1, 3, 6})
 
     def test_an_xlsx_cell_keeps_a_leading_quote(self) -> None:
         """An XLSX cell is text already: a ' typed before = is part of the value."""
