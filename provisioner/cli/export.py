@@ -200,8 +200,9 @@ def _export(
     from provisioner.inventory.export import export_devices
 
     # A CSV marks the cells a spreadsheet would run as formulas (a tag "=1+1", a
-    # display name "@Lobby"): anyone with device rights types those, and the file
-    # is opened by whoever takes the inventory. An XLSX holds them as text cells.
+    # display name "@Lobby"; TableFile does): anyone with device rights types those,
+    # and the file is opened by whoever takes the inventory. An XLSX holds them as
+    # text cells.
     is_csv = output.suffix.lower() == ".csv"
     try:
         with TableFile(
@@ -209,7 +210,6 @@ def _export(
             EXPORT_COLUMNS,
             sheet="Devices",
             kinds=_export_kinds(),
-            mark_formulas=is_csv,
         ) as table:
             result = anyio.run(
                 lambda: export_devices(

@@ -80,7 +80,7 @@ async def export_devices(
             ``ownerName``.
         on_progress: called with an ``ExportProgress`` after each page.
         marks_formulas: ``write`` marks a cell a spreadsheet would run as a formula
-            as text (a CSV: ``TableFile(mark_formulas=True)``), which a manifest
+            as text (a CSV: ``TableFile`` marks every CSV cell), which a manifest
             reads back as written: such tags make the round trip.
 
     Raises:

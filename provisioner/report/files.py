@@ -8,7 +8,10 @@ outcomes. Deciding what goes in each cell is pure (``report_records``, ``error_c
 0600 whenever the report holds activation codes.
 
 The CSV is plain UTF-8 without a BOM, ``\\n`` line ends: it is the file for scripts,
-and the XLSX written beside it by default is the file for people, with the same rows
+though forwarded and opened in a spreadsheet too, so a cell a spreadsheet would run as
+a formula (a tag ``=1+1``, an error starting with ``-``) is written after the text
+mark ``'`` (``table.py``, ``intake/formulas.py``), which ``load_report`` takes off
+again. The XLSX written beside it by default is the file for people, with the same rows
 (ids as Text, the expiry a date-time, long text wrapped: ``report_column_kinds``), a
 Summary (``summary.py``), an Activation codes sheet when codes were issued
 (``codes_sheet.py``) and the run history, hidden (``history.py``). Excel users who
@@ -24,14 +27,23 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from provisioner.errors import ConfigError, ManifestReadError, MissingColumnError
+from provisioner.errors import (
+    ConfigError,
+    ManifestError,
+    ManifestReadError,
+    MissingColumnError,
+)
+from provisioner.intake.formulas import unmarked
 from provisioner.intake.mac import numeric_mac_text
 from provisioner.intake.manifest import (
     PASSWORD_MASK,
     RawTable,
     build_manifest,
+    match_headers,
     read_table,
 )
+from provisioner.intake.sheet import DELIMITED_SUFFIXES
+from provisioner.intake.validation import marked_columns
 from provisioner.models import Manifest, Outcome, RunStats, Status
 from provisioner.report.cells import (
     NOT_STARTED_ERROR,
@@ -122,19 +134,28 @@ def report_records(
     """
     Yield one report record per manifest row: input cells, then the result cells.
 
-    Input cells are as the manifest held them, except a non-empty password, which is
-    masked, and a MAC the sheet stored as a suspect number, which is written as the
-    spreadsheet showed it (``numeric_mac_text``: read back as text by a rerun, its
-    digits would pass for a MAC). ``row``, ``httpStatus`` and ``attempts`` are
-    numbers; an empty result cell is None.
+    Input cells are as the manifest held them, except a CSV manifest's cell in a
+    column the tool uses that is marked as text (``'=1+1``: ``intake/formulas.py``),
+    which is the value it marks (a CSV report marks it again, once), a non-empty
+    password, which is masked, and a MAC the sheet stored as a suspect number, which
+    is written as the spreadsheet showed it (``numeric_mac_text``: read back as text
+    by a rerun, its digits would pass for a MAC). ``row``, ``httpStatus`` and
+    ``attempts`` are numbers; an empty result cell is None.
     """
     width = len(manifest.columns)
     secret = _field_index(manifest, "password")
     mac = _field_index(manifest, "mac")
     complete = complete_outcomes(manifest, outcomes)
+    # The value: kept marked, a CSV manifest's tag '-x would be marked once more by
+    # each rerun of its report, and would show its mark in the XLSX.
+    marked = _marked_inputs(manifest) if _is_text_file(manifest.path) else ()
     for row in manifest.rows:
         cells: list[Cell] = list(row.cells[:width])
         cells.extend([""] * (width - len(cells)))
+        for index in marked:
+            text = cells[index]
+            if isinstance(text, str):
+                cells[index] = unmarked(text)
         if secret is not None and cells[secret]:
             cells[secret] = PASSWORD_MASK
         stored = manifest.numbers.get((row.number, mac)) if mac is not None else None
@@ -337,17 +358,31 @@ def load_report(path: Path) -> tuple[Manifest, dict[int, Outcome]]:
     validated again like any manifest, so a value a person fixed in the report is the
     value a rerun uses. A masked password reads back as no password.
 
+    A CSV's cells marked as text (``'=1+1``: ``intake/formulas.py``) read as the
+    value they mark: in the columns the tool uses, the manifest reader takes the
+    mark off, so a ``'`` a person typed there means what it means in a manifest; in
+    the header, the other input columns and the result columns, this function does,
+    so they read back exactly as they were written.
+
     Raises:
         ManifestReadError: the file cannot be read, or a result cell is unusable.
         MissingColumnError: the file is not a provisioner report.
     """
     table = read_table(Path(path))
+    is_marked = _is_text_file(table.path)
+    if is_marked:
+        table = replace(table, columns=tuple(map(unmarked, table.columns)))
     positions = _result_positions(table)
     width = positions["row"]
+    plain = _plain_columns(table, width) if is_marked else ()
     outcomes: dict[int, Outcome] = {}
     lines: dict[int, int] = {}
     records: list[tuple[int, tuple[str, ...]]] = []
     for line, cells in table.records:
+        if plain and "\0'" in "\0" + "\0".join(cells):
+            # Some cell starts with the mark (the join finds it in one C call:
+            # most rows have none).
+            cells = _unmark_cells(cells, plain)
         values = dict.fromkeys(OPTIONAL_COLUMNS, "")
         values.update({name: cells[index] for name, index in positions.items()})
         outcome = parse_outcome(table.path, line, values)
@@ -368,6 +403,48 @@ def load_report(path: Path) -> tuple[Manifest, dict[int, Outcome]]:
         replace(table, columns=table.columns[:width], records=records)
     )
     return manifest, outcomes
+
+
+def _is_text_file(path: Path) -> bool:
+    """
+    True for a CSV (or TSV): its cells may carry the text mark; an XLSX's never do.
+    """
+    return path.suffix.lower() in DELIMITED_SUFFIXES
+
+
+def _marked_inputs(manifest: Manifest) -> tuple[int, ...]:
+    """
+    The manifest's columns whose CSV cells the manifest reader reads without the
+    text mark (``marked_columns``): the columns the tool uses, but the password.
+    """
+    fields = {
+        name: manifest.columns.index(header)
+        for name, header in manifest.field_columns.items()
+        if header in manifest.columns
+    }
+    return tuple(sorted(marked_columns(fields)))
+
+
+def _plain_columns(table: RawTable, width: int) -> tuple[int, ...]:
+    """
+    The columns of a CSV report whose cells ``load_report`` takes the text mark off:
+    every column but those the tool uses among the first ``width`` (the manifest's).
+    Theirs go to ``build_manifest`` as a CSV manifest's would, and it reads them by
+    its own rule (taken off twice, ``'=1+1`` would read as a formula).
+    """
+    try:
+        fields = match_headers(table.path, table.columns[:width])
+    except ManifestError:
+        fields = {}  # build_manifest says what is wrong with the header
+    used = set(fields.values())
+    return tuple(index for index in range(len(table.columns)) if index not in used)
+
+
+def _unmark_cells(cells: tuple[str, ...], columns: Sequence[int]) -> tuple[str, ...]:
+    plain = list(cells)
+    for index in columns:
+        plain[index] = unmarked(plain[index])
+    return tuple(plain)
 
 
 def _result_positions(table: RawTable) -> dict[str, int]:

@@ -9,10 +9,11 @@ activation codes is created with mode 0600 from its first byte. Records are writ
 they are appended and never held (beyond the few an XLSX fits its column widths to), so
 an export of any size runs in constant memory.
 
-The CSV is plain UTF-8 without a BOM, ``\\n`` line ends. A table for people to open
-(an export) marks each CSV cell a spreadsheet would run as a formula as text
-(``intake/formulas.py``), and the manifest reader takes the mark off again; an XLSX
-needs no mark: every text cell is written as text.
+The CSV is plain UTF-8 without a BOM, ``\\n`` line ends. Every table is for people to
+open (an export, a report forwarded to whoever leads the rollout), so each CSV cell a
+spreadsheet would run as a formula, the header's too, is marked as text
+(``intake/formulas.py``); the manifest reader, and ``load_report``, take the mark off
+again. An XLSX needs no mark: every text cell is written as text.
 
 The temporary file a table is written to is named for its process and locked while
 written, so one a writer killed outright left behind (SIGKILL, a power cut: nothing
@@ -76,8 +77,6 @@ class TableFile:
         status_column: the 0-based index of the cell an XLSX colours by status.
         sheet: the XLSX table sheet's name.
         kinds: which columns an XLSX shows as ids (Text), date-times or long text.
-        mark_formulas: put the text mark before each CSV cell a spreadsheet would
-            run as a formula (``=1+1``, ``@SUM(…)``), so opening the CSV runs none.
 
     Raises:
         ValueError: the path is neither ``.csv`` nor ``.xlsx``.
@@ -94,7 +93,6 @@ class TableFile:
         status_column: int | None = None,
         sheet: str = "Report",
         kinds: ColumnKinds | None = None,
-        mark_formulas: bool = False,
     ) -> None:
         suffix = path.suffix.lower()
         if suffix not in SUFFIXES:
@@ -111,7 +109,6 @@ class TableFile:
         self._mode = SECRET_MODE if secret else DEFAULT_MODE
         self._is_csv = suffix == ".csv"
         self._status_column = status_column
-        self._mark_formulas = mark_formulas
         self._sheet = sheet
         self._stack = contextlib.ExitStack()
         self._file: BinaryIO | None = None
@@ -125,7 +122,9 @@ class TableFile:
             if self._is_csv:
                 self._text = io.TextIOWrapper(self._file, encoding="utf-8", newline="")
                 self._csv = csv.writer(self._text, lineterminator="\n")
-                self._csv.writerow(self._header)
+                # A CSV cell a spreadsheet would run as a formula (=1+1, @SUM(…))
+                # is written after the text mark, so opening the file runs none.
+                self._csv.writerow([mark_as_text(name) for name in self._header])
             else:
                 # Imported here: openpyxl is for writing, and validate never writes.
                 from provisioner.report.xlsx import XlsxTable
@@ -146,12 +145,14 @@ class TableFile:
         """
         self.rows += 1
         if self._csv is not None:
-            if self._mark_formulas:
-                record = [
-                    mark_as_text(cell) if isinstance(cell, str) else cell
+            self._csv.writerow(
+                [
+                    mark_as_text(cell)
+                    if isinstance(cell, str)
+                    else ("" if cell is None else cell)
                     for cell in record
                 ]
-            self._csv.writerow(["" if cell is None else cell for cell in record])
+            )
         elif self._xlsx is not None:
             self._xlsx.append(record)
 

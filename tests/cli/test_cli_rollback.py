@@ -321,6 +321,30 @@ class TestRollback:
             "skipped": 4,
         }
 
+    def test_its_csv_report_marks_what_a_spreadsheet_would_run(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """The rollback's CSV report writes the run's tags and notes that a
+        spreadsheet would run (=SUM(1), -desk) after a ', as the run's report did."""
+        manifest = write_manifest(tmp_path / "wave.csv", macs=2, codes=0)
+        text = manifest.read_text(encoding="utf-8")
+        text = text.replace("wave;t0", "'=SUM(1);t0").replace("desk 1", "-desk 1")
+        manifest.write_text(text, encoding="utf-8")
+        report = tmp_path / "wave-report.csv"
+        url = ["--base-url", emulator.base_url, "-q"]
+        ran = invoke(["run", str(manifest), "--report", str(report), *url])
+
+        result = invoke(["rollback", str(report), "--yes", *url])
+
+        assert ran.exit_code == 0, ran.output
+        assert result.exit_code == 0, result.output
+        rolled = read_csv(tmp_path / "wave-report-rollback.csv")
+        assert [(line["tags"], line["note"]) for line in rolled] == [
+            ("'=SUM(1);t0", "desk 0"),
+            ("wave;t1", "'-desk 1"),
+        ]
+        assert [line["rollback"] for line in rolled] == ["deleted", "deleted"]
+
     def test_dry_run_lists_and_deletes_nothing(
         self, emulator: Emulator, tmp_path: Path
     ) -> None:

@@ -826,6 +826,42 @@ class TestRerun:
             "created",
         ]
 
+    def test_a_rerun_sends_the_tags_a_spreadsheet_would_run_as_they_were(
+        self, emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Tags and notes a spreadsheet would run (=SUM(1), -5, +44, @home, -desk 1)
+        are marked in the dry run's CSV report; its rerun puts the very tags on the
+        devices and writes the same input cells into its own report."""
+        monkeypatch.chdir(tmp_path)
+        rows = phone_rows(3)
+        rows[0] |= {"tags": "'=SUM(1);pilot", "note": "-desk 1"}
+        rows[1] |= {"tags": "-5;+44;@home", "note": "=1+1"}
+        rows[2] |= {"tags": "'quoted", "note": "@desk 3"}
+        write_manifest(tmp_path / "site.csv", rows)
+        base = ["--base-url", emulator.base_url]
+        dry_run = tmp_path / "reports" / "site-report-dry-run.csv"
+
+        planned = invoke(["run", "site.csv", "--dry-run", *base])
+        result = invoke(["rerun", str(dry_run), *base])
+
+        assert planned.exit_code == 0, planned.output
+        marked = [(line["tags"], line["note"]) for line in read_report(dry_run)]
+        assert marked == [
+            ("'=SUM(1);pilot", "'-desk 1"),
+            ("'-5;+44;@home", "'=1+1"),
+            ("'quoted", "'@desk 3"),
+        ]
+        assert result.exit_code == 0, result.output
+        tags = {device["mac"]: device["tags"] for device in emulator.devices()}
+        assert tags == {
+            normalise(rows[0]["mac"]): ["=SUM(1)", "pilot"],
+            normalise(rows[1]["mac"]): ["-5", "+44", "@home"],
+            normalise(rows[2]["mac"]): ["'quoted"],
+        }
+        again = read_report(tmp_path / "reports" / "site-report-dry-run-rerun.csv")
+        assert [line["status"] for line in again] == ["created"] * 3
+        assert [(line["tags"], line["note"]) for line in again] == marked
+
     def test_the_run_again_after_a_rerun_reports_the_rows_the_rerun_ended(
         self, emulator: Emulator, tmp_path: Path
     ) -> None:

@@ -18,6 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from provisioner.errors import ConfigError, ManifestReadError, MissingColumnError
+from provisioner.intake.formulas import FORMULA_STARTS, mark_as_text
 from provisioner.intake.manifest import load_manifest
 from provisioner.models import Manifest, Outcome, Row, Status
 from provisioner.report import cells as report_cells
@@ -968,3 +969,178 @@ class TestCarriedColumns:
             loaded, _ = load_report(path)
 
         assert [row.cells[2] for row in loaded.rows] == notes
+
+
+# Cells a spreadsheet would run as formulas, in the columns the tool uses (tags: a
+# CSV manifest marks one starting with "=", as an export writes it) and in a column
+# it carries ("-notes", whose header would run too); the last row's cells start with
+# a quote a person typed, which is no mark.
+FORMULAS_CSV = """\
+mac,model,workspaceId,tags,-notes
+00:1B:D4:00:00:01,Cisco 8851,ws-1,'=SUM(1);pilot,-desk 1
+00:1B:D4:00:00:02,Cisco 8851,ws-2,-5;+44;@home,=1+1
+00:1B:D4:00:00:03,Cisco 8851,ws-3,'quoted,'-kept
+"""
+
+
+def formula_outcomes() -> dict[int, Outcome]:
+    return {
+        2: Outcome(row=2, status=Status.CREATED, device_id="dev-2", attempts=1),
+        3: Outcome(
+            row=3,
+            status=Status.FAILED,
+            error="-1 is not a tag the API takes",
+            http_status=400,
+            attempts=1,
+        ),
+        4: Outcome(
+            row=4,
+            status=Status.CREATED,
+            device_id="dev-4",
+            owner="=Lobby (id ws-3)",
+            attempts=1,
+        ),
+    }
+
+
+def csv_lines(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as file:
+        return list(csv.DictReader(file))
+
+
+class TestFormulaMarks:
+    def test_csv_cells_a_spreadsheet_would_run_are_marked(self, tmp_path: Path) -> None:
+        """Tags, carried cells, errors, owners and the header that start = + - @
+        are written after one ', as export writes them; no cell starts a formula."""
+        manifest = load_example(tmp_path, FORMULAS_CSV)
+
+        path = write(tmp_path, manifest, formula_outcomes())
+
+        lines = csv_lines(path)
+        assert [line["tags"] for line in lines] == [
+            "'=SUM(1);pilot",
+            "'-5;+44;@home",
+            "'quoted",
+        ]
+        assert [line["'-notes"] for line in lines] == ["'-desk 1", "'=1+1", "''-kept"]
+        assert lines[1]["error"] == "'-1 is not a tag the API takes"
+        assert lines[2]["owner"] == "'=Lobby (id ws-3)"
+        with path.open(newline="", encoding="utf-8") as file:
+            cells = [cell for line in csv.reader(file) for cell in line]
+        assert not [cell for cell in cells if cell.startswith(FORMULA_STARTS)]
+
+    def test_csv_report_reads_back_the_values(self, tmp_path: Path) -> None:
+        """load_report takes the marks off: the tags, carried cells, header, errors
+        and owners are the run's; a quote a person typed stays."""
+        manifest = load_example(tmp_path, FORMULAS_CSV)
+        path = write(tmp_path, manifest, formula_outcomes())
+
+        loaded, outcomes = load_report(path)
+
+        assert loaded.columns == manifest.columns
+        assert [row.tags for row in loaded.rows] == [
+            ("=SUM(1)", "pilot"),
+            ("-5", "+44", "@home"),
+            ("'quoted",),
+        ]
+        assert [row.cells[4] for row in loaded.rows] == ["-desk 1", "=1+1", "'-kept"]
+        assert [row.problems for row in loaded.rows] == [(), (), ()]
+        assert outcomes == complete_outcomes(manifest, formula_outcomes())
+
+    def test_a_rerun_writes_the_same_csv_again(self, tmp_path: Path) -> None:
+        """The report read back and written again is the same file: no mark is
+        added or lost on the way."""
+        manifest = load_example(tmp_path, FORMULAS_CSV)
+        first = write(tmp_path, manifest, formula_outcomes())
+        loaded, outcomes = load_report(first)
+
+        again = write(tmp_path, loaded, outcomes, "again.csv")
+
+        assert again.read_text(encoding="utf-8") == first.read_text(encoding="utf-8")
+
+    def test_a_quote_typed_in_a_report_reads_as_in_a_manifest(
+        self, tmp_path: Path
+    ) -> None:
+        """A ' a person types before = in a report's tags cell is the manifest's
+        mark for text (the tag =1+1, not a formula); before other text it stays."""
+        manifest = load_example(tmp_path, FORMULAS_CSV)
+        path = write(tmp_path, manifest, formula_outcomes())
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace("'-5;+44;@home", "'=1+1;'lobby"), encoding="utf-8")
+        typed = tmp_path / "typed.csv"
+        typed.write_text("mac,model,workspaceId,tags\n,Cisco 8865,ws-9,'=1+1;'lobby\n")
+
+        loaded, _ = load_report(path)
+
+        assert loaded.rows[1].tags == load_manifest(typed).rows[0].tags
+        assert loaded.rows[1].tags == ("=1+1", "'lobby")
+        assert loaded.rows[1].problems == ()
+
+    @given(
+        tag=st.text(
+            alphabet=st.characters(
+                exclude_categories=("Cc", "Cs", "Zl", "Zp", "Zs"),
+                exclude_characters=";,|#",
+            ),
+            min_size=1,
+            max_size=12,
+        ),
+        note=NOTE_TEXT,
+    )
+    def test_any_tag_makes_the_round_trip(self, tag: str, note: str) -> None:
+        """A tag written into a CSV manifest as export writes it comes back from
+        the CSV report as the same tag; the carried note as the same text."""
+        with tempfile.TemporaryDirectory() as folder:
+            source = Path(folder) / "m.csv"
+            with source.open("w", newline="", encoding="utf-8") as file:
+                writer = csv.writer(file)
+                writer.writerow(["mac", "model", "workspaceId", "tags", "notes"])
+                writer.writerow(
+                    ["001BD4000001", "Cisco 8851", "ws-1", mark_as_text(tag), note]
+                )
+            manifest = load_manifest(source)
+            path = Path(folder) / "r.csv"
+            write_report(manifest, {}, [path], STATS)
+
+            loaded, _ = load_report(path)
+
+        assert manifest.rows[0].tags == (tag,)
+        assert loaded.rows[0].tags == (tag,)
+        assert loaded.rows[0].cells[4] == note
+
+    def test_xlsx_holds_them_as_text_cells_without_marks(self, tmp_path: Path) -> None:
+        """In the workbook the same cells, and the Summary's groups, are text cells
+        (never formulas) holding the values, without the CSV's mark."""
+        manifest = load_example(tmp_path, FORMULAS_CSV)
+        path = tmp_path / "r.xlsx"
+
+        write_report(manifest, formula_outcomes(), [path], STATS, group_by="-notes")
+
+        book = openpyxl.load_workbook(path)
+        report = list(book["Report"].iter_rows())
+        header = [cell.value for cell in report[0]]
+        by_column = {
+            name: [line[at] for line in report[1:]] for at, name in enumerate(header)
+        }
+        assert [(c.value, c.data_type) for c in by_column["tags"]] == [
+            ("=SUM(1);pilot", "s"),
+            ("-5;+44;@home", "s"),
+            ("'quoted", "s"),
+        ]
+        assert [(c.value, c.data_type) for c in by_column["-notes"]] == [
+            ("-desk 1", "s"),
+            ("=1+1", "s"),
+            ("'-kept", "s"),
+        ]
+        assert (by_column["error"][1].value, by_column["error"][1].data_type) == (
+            "-1 is not a tag the API takes",
+            "s",
+        )
+        assert (by_column["owner"][2].value, by_column["owner"][2].data_type) == (
+            "=Lobby (id ws-3)",
+            "s",
+        )
+        summary = [cell for line in book["Summary"].iter_rows() for cell in line]
+        assert ("=1+1", "s") in [(cell.value, cell.data_type) for cell in summary]
+        every = [cell for sheet in book for line in sheet.iter_rows() for cell in line]
+        assert [cell.coordinate for cell in every if cell.data_type == "f"] == []

@@ -93,36 +93,30 @@ class TestTableFile:
         ]
         assert table.rows == 2
 
-    def test_csv_marks_would_be_formulas_as_text_when_asked(
-        self, tmp_path: Path
-    ) -> None:
-        """With mark_formulas a cell a spreadsheet would run (= + - @) starts with
-        '; numbers and other text are written as they are. Without it, as given."""
-        marked, plain = tmp_path / "marked.csv", tmp_path / "plain.csv"
-        record = ["=1+1", "@Lobby", "-x", "+44", "hq", 3]
+    def test_csv_marks_would_be_formulas_as_text(self, tmp_path: Path) -> None:
+        """Every CSV cell a spreadsheet would run (= + - @, tab, CR), the header's
+        too, starts with '; numbers and other text are written as they are."""
+        path = tmp_path / "t.csv"
+        record = ["=1+1", "@Lobby", "-x", "+44", "\tx", "hq", "'quoted", 3, -4, None]
 
-        for path, mark in ((marked, True), (plain, False)):
-            with TableFile(path, (*HEADER, "a", "b", "c"), mark_formulas=mark) as table:
-                table.append(record)
+        with TableFile(path, ("=mac", "-b", *(f"c{n}" for n in range(8)))) as table:
+            table.append(record)
 
-        with marked.open(newline="", encoding="utf-8") as file:
-            assert list(csv.reader(file))[1] == [
-                "'=1+1",
-                "'@Lobby",
-                "'-x",
-                "'+44",
-                "hq",
-                "3",
-            ]
-        with plain.open(newline="", encoding="utf-8") as file:
-            assert list(csv.reader(file))[1] == [
-                "=1+1",
-                "@Lobby",
-                "-x",
-                "+44",
-                "hq",
-                "3",
-            ]
+        with path.open(newline="", encoding="utf-8") as file:
+            header, line = list(csv.reader(file))
+        assert header[:3] == ["'=mac", "'-b", "c0"]
+        assert line == [
+            "'=1+1",
+            "'@Lobby",
+            "'-x",
+            "'+44",
+            "'\tx",
+            "hq",
+            "'quoted",
+            "3",
+            "-4",
+            "",
+        ]
 
     def test_xlsx_beyond_the_width_sample_keeps_order_filters_and_frozen_header(
         self, tmp_path: Path
