@@ -57,12 +57,14 @@ def render_listing(
         f"(expiring = within {_span(within)})"
     )
     lines = [heading, f"  {counts}"]
+    # A partner's report: a room named alike in two customers' orgs is told apart.
+    orgs = len({entry.row.org_id for entry in entries}) > 1
     for state in CodeState:
         if by_state[state]:
             lines.append("")
             lines.append(f"{state.value}:")
             lines.extend(
-                _entry_line(entry, now, show_codes=show_codes)
+                _entry_line(entry, now, show_codes=show_codes, orgs=orgs)
                 for entry in by_state[state]
             )
     lines.extend(_refused_org_lines(by_state[CodeState.UNCHECKED]))
@@ -122,12 +124,15 @@ def _gone_lines(report: Path, gone: Sequence[CodeEntry]) -> list[str]:
     return ["", said]
 
 
-def _entry_line(entry: CodeEntry, now: datetime, *, show_codes: bool) -> str:
+def _entry_line(
+    entry: CodeEntry, now: datetime, *, show_codes: bool, orgs: bool = False
+) -> str:
     row = entry.row
     code = entry.outcome.activation_code or ""
     shown = (format_code(code) or "") if show_codes else code_rules.mask_code(code)
     parts = [
         f"  row {row.number:<4}",
+        *([_org_cell(row)] if orgs else []),
         f"{row.model or '?':<20}",
         _owner_cell(row),
         f"code {shown}",
@@ -171,6 +176,15 @@ def _refused_org_lines(unchecked: Sequence[CodeEntry]) -> list[str]:
         f"{', '.join(map(str, numbers))}: {reasons[label]}"
         for label, numbers in rows.items()
     ]
+
+
+def _org_cell(row: Row) -> str:
+    """
+    The row's org, by the tail of its id (the token's own org when it names none).
+    """
+    if not row.org_id:
+        return "org (the token's)".ljust(len("org …") + _ID_TAIL)
+    return f"org …{row.org_id[-_ID_TAIL:]}"
 
 
 def _owner_cell(row: Row) -> str:

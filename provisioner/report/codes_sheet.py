@@ -3,14 +3,15 @@ The Activation codes sheet: what a site tech carries from room to room.
 
 One line per issued code: the row, the owner as people know it, the model, the code
 grouped ``1234-5678-9012-3456`` and when it expires; with ``--group-by`` the group
-(site, building, floor) comes first so a printed list reads by place. Deciding the
-lines is pure; ``sheets.py`` writes them.
+(site, building, floor) comes first so a printed list reads by place. A partner's
+report whose codes are in several orgs names each line's org (a room called "Board
+Room" is in every customer's). Deciding the lines is pure; ``sheets.py`` writes them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Container, Mapping
-from dataclasses import dataclass
+from collections.abc import Container, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from provisioner.intake.catalogue import load_catalogue
@@ -18,7 +19,14 @@ from provisioner.models import Manifest, Outcome, Row, utc_moment
 from provisioner.report.cells import format_code
 from provisioner.report.summary import natural_key
 
-__all__ = ["CODES_SHEET", "CodeLine", "code_header", "code_lines", "owner_label"]
+__all__ = [
+    "CODES_SHEET",
+    "CodeLine",
+    "code_header",
+    "code_lines",
+    "owner_label",
+    "spans_orgs",
+]
 
 CODES_SHEET = "Activation codes"
 
@@ -35,14 +43,31 @@ class CodeLine:
     code: str
     expiry: datetime | str | None
     group: str | None = None
+    #: The code's org, when the sheet's codes are in more than one.
+    org: str | None = None
 
 
-def code_header(group_by: str | None) -> tuple[str, ...]:
+def code_header(group_by: str | None, *, orgs: bool = False) -> tuple[str, ...]:
     """
-    The sheet's header row.
+    The sheet's header row (with an ``org`` column when its codes span orgs).
     """
-    columns = ("row", "owner", "model", "activation code", "expires (UTC)")
+    columns: tuple[str, ...] = (
+        "row",
+        "owner",
+        "model",
+        "activation code",
+        "expires (UTC)",
+    )
+    if orgs:
+        columns = ("org", *columns)
     return (group_by, *columns) if group_by else columns
+
+
+def spans_orgs(lines: Sequence[CodeLine]) -> bool:
+    """
+    Whether the lines name their org (their codes are in more than one).
+    """
+    return any(line.org is not None for line in lines)
 
 
 def code_lines(
@@ -51,6 +76,7 @@ def code_lines(
     *,
     only: Container[int] | None = None,
     group_by: str | None = None,
+    org_names: Mapping[str | None, str] | None = None,
 ) -> list[CodeLine]:
     """
     One line per row holding an activation code, in manifest order (by group first
@@ -58,6 +84,9 @@ def code_lines(
 
     Args:
         only: the row numbers to list (``codes --sheet`` lists the pending ones).
+        org_names: the orgs' names by the key rows give (their ``orgId``; None for
+            the token's own org). When the listed codes are in more than one org,
+            each line names its org: by name where known, else by id.
     """
     group_at = manifest.columns.index(group_by) if group_by else None
     catalogue = load_catalogue()
@@ -80,10 +109,23 @@ def code_lines(
                 group=_cell(row, group_at) if group_at is not None else None,
             )
         )
+    org_of = {row.number: row.org_id for row in manifest.rows}
+    if len({org_of[line.row] for line in lines}) > 1:
+        names = org_names or {}
+        lines = [
+            replace(line, org=_org_label(org_of[line.row], names)) for line in lines
+        ]
     if group_at is not None:
         # Stable: within a group, manifest order stays.
         lines.sort(key=lambda line: natural_key(line.group or ""))
     return lines
+
+
+def _org_label(key: str | None, names: Mapping[str | None, str]) -> str:
+    """
+    An org as a site tech reads it: its name where known, else its id.
+    """
+    return names.get(key) or key or "the token's org"
 
 
 def owner_label(row: Row) -> str:

@@ -289,7 +289,8 @@ def _add_sheets(
     table.summary = summary_lines(
         summary, manifest, report_name=path.name, outcomes=outcomes, group_by=group_by
     )
-    codes = code_lines(manifest, outcomes, group_by=group_by)
+    names = {info.key: info.name or info.id or "" for info in stats.orgs}
+    codes = code_lines(manifest, outcomes, group_by=group_by, org_names=names)
     if codes:
         title = f"Activation codes · {path.name}"
         table.sheets.append(

@@ -19,7 +19,12 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from provisioner.models import RunRecord
 from provisioner.report.cells import cell_time
-from provisioner.report.codes_sheet import CODES_SHEET, CodeLine, code_header
+from provisioner.report.codes_sheet import (
+    CODES_SHEET,
+    CodeLine,
+    code_header,
+    spans_orgs,
+)
 from provisioner.report.history import HISTORY_NOTE
 from provisioner.report.styles import (
     CODE_FONT,
@@ -52,7 +57,13 @@ _SUMMARY_NUMBER = CellStyle(left=True)
 _SUMMARY_DECIMAL = CellStyle(number_format="#,##0.0", left=True)
 # The code column fits 19 characters of 14-point monospace with room to spare: a
 # code cut short on paper is no code at all.
-_CODES_WIDTHS = {"row": 6, "owner": 40, "model": 24, "activation code": 34}
+_CODES_WIDTHS = {
+    "org": 24,
+    "row": 6,
+    "owner": 40,
+    "model": 24,
+    "activation code": 34,
+}
 
 
 def write_summary_sheet(
@@ -107,7 +118,8 @@ def write_codes_sheet(
     Write the Activation codes sheet: large, monospaced codes, one line each, the
     header repeated on every printed page.
     """
-    header = code_header(group_by)
+    orgs = spans_orgs(lines)
+    header = code_header(group_by, orgs=orgs)
     set_up_printing(sheet, header=title)
     sheet.freeze_panes = "A2"
     for index, name in enumerate(header, start=1):
@@ -129,6 +141,8 @@ def write_codes_sheet(
                 _WHEN,
             ),
         ]
+        if orgs:
+            cells.insert(0, styles.cell(line.org, CellStyle(number_format=TEXT_FORMAT)))
         if group_by:
             cells.insert(
                 0, styles.cell(line.group, CellStyle(number_format=TEXT_FORMAT))

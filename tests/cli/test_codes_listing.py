@@ -139,3 +139,29 @@ class TestStoppedRenewal:
         lines = render_listing(Path("r.csv"), [entry(13)], NOW, timedelta(days=7))
 
         assert not [text for text in lines if "codes --renew" in text]
+
+
+class TestOrgColumn:
+    def test_codes_in_several_orgs_name_each_rows_org(self) -> None:
+        """A partner's report: two rooms called "Board Room" in two customers' orgs
+        are told apart by their org; a report of one org shows no org."""
+        home = entry(15, workspace_name="Board Room")
+        customer = replace(
+            entry(35, workspace_name="Board Room"),
+            row=Row(
+                number=35,
+                cells=(),
+                model="Cisco Desk Pro",
+                workspace_name="Board Room",
+                org_id="Y2lzY29zcGFyazovL3VzL09SR0FOSVpBVElPTi9hYmNkZWY",
+            ),
+        )
+
+        lines = render_listing(Path("r.csv"), [home, customer], NOW, timedelta(days=7))
+        alone = line_of(home)
+
+        (first,) = [text for text in lines if text.startswith("  row 15 ")]
+        (second,) = [text for text in lines if text.startswith("  row 35 ")]
+        assert "org (the token's)" in first
+        assert "org …mNkZWY" in second
+        assert "org" not in alone.split("workspace")[0]

@@ -19,7 +19,7 @@ import report_data as data
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from provisioner.models import Manifest, Outcome, Status
+from provisioner.models import Manifest, OrgInfo, Outcome, Status
 from provisioner.report.cells import RESULT_COLUMNS
 from provisioner.report.codes_sheet import owner_label
 from provisioner.report.files import (
@@ -478,6 +478,38 @@ class TestCodesSheet:
         assert [r[3] for r in rows] == ["activation code", data.GROUPED]
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert book["Activation codes"].page_setup.orientation == "landscape"
+
+    def test_codes_in_several_orgs_name_each_ones_org(self, tmp_path: Path) -> None:
+        """A partner's report: the room called the same in two customers' orgs is
+        told apart by an org column, named where the run knew the name, else by id;
+        a report of one org has no such column."""
+        rows = {row.number: row for row in data.manifest().rows}
+        rows[4] = dataclasses.replace(rows[4], org_id="ORG-A")
+        rows[7] = dataclasses.replace(rows[7], org_id="ORG-B")
+        manifest = dataclasses.replace(data.manifest(), rows=tuple(rows.values()))
+        stats = dataclasses.replace(
+            data.STATS, orgs=(OrgInfo(key="ORG-A", id="ORG-A", name="Customer A"),)
+        )
+        xlsx = tmp_path / "partner.xlsx"
+
+        write_report(manifest, data.outcomes(), [xlsx], stats)
+        lines = list(
+            openpyxl.load_workbook(xlsx)["Activation codes"].iter_rows(values_only=True)
+        )
+
+        assert [line[:2] for line in lines] == [
+            ("org", "row"),
+            ("Customer A", 4),
+            ("ORG-B", 7),
+        ]
+        one_org = tmp_path / "one.xlsx"
+        write_report(data.manifest(), data.outcomes(), [one_org], data.STATS)
+        header = next(
+            openpyxl.load_workbook(one_org)["Activation codes"].iter_rows(
+                values_only=True
+            )
+        )
+        assert "org" not in header
 
 
 class TestEditedInASpreadsheet:
