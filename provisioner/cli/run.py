@@ -269,7 +269,9 @@ def _dry_run_paths(paths: tuple[Path, ...]) -> tuple[Path, ...]:
     ),
 )
 @click.option(
-    "--sheet", metavar="NAME", help="The XLSX sheet to read (default: first)."
+    "--sheet",
+    metavar="NAME",
+    help="The XLSX sheet to read (default: the first visible one).",
 )
 @click.option(
     "--dry-run",

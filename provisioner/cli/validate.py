@@ -38,7 +38,9 @@ CODE_COLUMN = "activationCode"
 @click.command()
 @click.argument("manifest", type=click.Path(path_type=Path, dir_okay=True))
 @click.option(
-    "--sheet", metavar="NAME", help="The XLSX sheet to read (default: the first)."
+    "--sheet",
+    metavar="NAME",
+    help="The XLSX sheet to read (default: the first visible one).",
 )
 @click.option(
     "--live",

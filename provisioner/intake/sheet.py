@@ -62,7 +62,8 @@ def read_table(path: Path, *, sheet: str | None = None) -> RawTable:
     Read a CSV/TSV (UTF-8, with or without BOM) or XLSX file as text.
 
     Args:
-        sheet: the XLSX sheet to read; the first sheet when None. Ignored for CSV.
+        sheet: the XLSX sheet to read; the first visible sheet when None. Ignored for
+            CSV.
 
     Raises:
         ManifestReadError: missing file, wrong encoding, not a spreadsheet, missing
@@ -371,7 +372,10 @@ def _pick_sheet(path: Path, workbook: Workbook, sheet: str | None) -> str:
         )
     listed = ", ".join(f'"{name}"' for name in names)
     if sheet is None:
-        chosen = names[0]
+        # The first sheet Excel shows: a hidden one (a stale wave, a drop-down's
+        # list) is never read unless named, as nobody saw what it holds.
+        shown = [n for n in names if workbook.is_visible(n) and workbook.is_table(n)]
+        chosen = shown[0] if shown else names[0]
     else:
         matches = [name for name in names if name == sheet] or [
             name for name in names if name.casefold() == sheet.strip().casefold()

@@ -9,6 +9,7 @@ import string
 import zipfile
 from pathlib import Path
 
+import openpyxl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -149,6 +150,24 @@ class TestReadTable:
         table = read_table(path, sheet="devices")
 
         assert (table.sheet, table.records) == ("Devices", [(2, ("AA",))])
+
+    def test_xlsx_hidden_first_sheet_is_not_read(self, tmp_path: Path) -> None:
+        """A hidden first sheet (a stale wave nobody sees in Excel) is skipped: the
+        first visible sheet is read, and the hidden one only when named."""
+        path = write_xlsx(
+            tmp_path / "m.xlsx",
+            ("Lists", [["mac"], ["OLD"]]),
+            ("Devices", [["mac"], ["AA"]]),
+        )
+        book = openpyxl.load_workbook(path)
+        book["Lists"].sheet_state = "hidden"
+        book.save(path)
+
+        table = read_table(path)
+        named = read_table(path, sheet="Lists")
+
+        assert (table.sheet, table.records) == ("Devices", [(2, ("AA",))])
+        assert named.records == [(2, ("OLD",))]
 
     def test_xlsx_formula_uses_the_cached_value(self, tmp_path: Path) -> None:
         """A formula cell reads as the value the spreadsheet last computed."""
