@@ -16,13 +16,25 @@ from collections.abc import Mapping
 
 from provisioner.intake.header import OWNER_FIELDS
 
-__all__ = ["email_problem", "id_problem", "owner_count_problem"]
+__all__ = ["email_problem", "id_problem", "owner_count_problem", "visible_text"]
 
 _ID_KINDS = {"workspaceId": "PLACE", "personId": "PEOPLE", "orgId": "ORGANIZATION"}
 _ID_FIELD_BY_KIND = {kind: name for name, kind in _ID_KINDS.items()}
 # Deliberately loose: the org is the judge of an address; this catches a name or a
-# phone number typed into the email column.
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# phone number typed into the email column, and the separators a pasted list or a
+# mail client leaves behind (``a@b.com;``, ``mailto:a@b.com``, ``<a@b.com>``).
+_EMAIL = re.compile(r'^[^@\s;,:<>()\[\]"]+@[^@\s;,:<>()\[\]"]+\.[^@\s;,:<>()\[\]"]+$')
+#: Spaces that read as one, and characters that read as nothing.
+_INVISIBLE: dict[int, str | None] = {
+    0x00A0: " ",
+    0x2007: " ",
+    0x202F: " ",
+    0x200B: None,
+    0x200C: None,
+    0x200D: None,
+    0x2060: None,
+    0xFEFF: None,
+}
 _OWNER_WORDS = {
     "workspaceId": "a workspaceId",
     "personId": "a personId",
@@ -53,6 +65,13 @@ def id_problem(name: str, text: str) -> str | None:
     other = _ID_FIELD_BY_KIND.get(kind)
     where = f"; move it to the {other} column" if other else ""
     return f"this is the id of a {kind.lower()}, not a {name}{where}"
+
+
+def visible_text(text: str) -> str:
+    """
+    The text as it reads: no-break spaces as spaces, zero-width characters gone.
+    """
+    return text.translate(_INVISIBLE).strip()
 
 
 def email_problem(text: str) -> str | None:

@@ -20,7 +20,12 @@ from provisioner.intake.fit import fit_problems
 from provisioner.intake.formulas import unmark_text
 from provisioner.intake.header import looks_like_header, match_headers
 from provisioner.intake.mac import normalise_mac, numeric_mac_problem
-from provisioner.intake.owners import email_problem, id_problem, owner_count_problem
+from provisioner.intake.owners import (
+    email_problem,
+    id_problem,
+    owner_count_problem,
+    visible_text,
+)
 from provisioner.intake.rows import make_row
 from provisioner.intake.sheet import DELIMITED_SUFFIXES, RawTable
 from provisioner.models import Manifest, Problem, Row, SupportedModel
@@ -193,6 +198,15 @@ class _RowChecker:
             org_id_text,
             password_text,
         ) = texts
+        # Names and emails are matched exactly against the API's: a no-break space
+        # or a zero-width one pasted from a web page would make a name that reads
+        # the same match nothing. ASCII cells (nearly all) skip it.
+        if not workspace.isascii():
+            workspace = visible_text(workspace)
+        if not email_text.isascii():
+            email_text = visible_text(email_text)
+        if not location.isascii():
+            location = visible_text(location)
         mac = None
         if mac_text:
             if self.numbers:

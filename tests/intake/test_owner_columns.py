@@ -131,3 +131,40 @@ def test_a_sheet_without_any_owner_column_says_which_it_takes(tmp_path: Path) ->
     """No owner column at all: the message lists the four kinds."""
     with pytest.raises(MissingColumnError, match="workspace .the workspace's name"):
         manifest(tmp_path, "mac,model", "00AABB000001,Cisco 8851")
+
+
+def test_names_read_as_they_look_though_pasted_with_invisible_characters(
+    tmp_path: Path,
+) -> None:
+    """A no-break space inside a workspace name, or a zero-width space before an
+    email (both pasted from web pages), read as the name and address they show: the
+    API's exact match would otherwise find nothing that reads the same."""
+    loaded = manifest(
+        tmp_path,
+        "model,workspace,location,email",
+        "Cisco 8851,Denver\u00a0Reception 1,San\u00a0Diego,",
+        "Cisco 8851,,,\u200bsam.lee@agency.example.gov",
+    )
+
+    by_name, by_email = loaded.rows
+    assert (by_name.workspace_name, by_name.location) == (
+        "Denver Reception 1",
+        "San Diego",
+    )
+    assert by_email.person_email == "sam.lee@agency.example.gov"
+    assert by_name.problems == by_email.problems == ()
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["mailto:sam.lee@agency.example.gov", "sam.lee@agency.example.gov;", "<a@b.gov>"],
+)
+def test_what_a_mail_client_leaves_around_an_address_is_caught(
+    tmp_path: Path, typed: str
+) -> None:
+    """A "mailto:" prefix, a list's separator or angle brackets are caught offline,
+    not first by the org's lookup."""
+    loaded = manifest(tmp_path, "model,email", f'Cisco 8851,"{typed}"')
+
+    (problem,) = loaded.rows[0].problems
+    assert "not an email address" in problem.message
