@@ -43,7 +43,7 @@ from provisioner.run.journal import (
     record_set_aside,
 )
 
-__all__ = ["Finish", "finish_run", "rerun_lines", "set_aside_lines"]
+__all__ = ["Finish", "finish_run", "renewal_lines", "rerun_lines", "set_aside_lines"]
 
 log = structlog.get_logger()
 
@@ -94,6 +94,20 @@ def rerun_lines(
     ]
 
 
+def renewal_lines(since: Mapping[Path, frozenset[int]]) -> list[str]:
+    """
+    Say which code rows are reported as a renewal of the report issued them, naming
+    the renewal's report: the codes the run's journal held for them were voided by
+    that renewal (their devices deleted), and this run sent nothing for them.
+    """
+    return [
+        f"  {len(rows)} code rows as the renewal {path} issued them: it voided the "
+        "codes the run of this report had issued them, and holds their new codes"
+        for path, rows in since.items()
+        if rows
+    ]
+
+
 def finish_run(finish: Finish, result: RunResult, *, stopped: bool = False) -> int:
     """
     Write the report (moving aside what it must not replace), print the summary and
@@ -111,7 +125,12 @@ def finish_run(finish: Finish, result: RunResult, *, stopped: bool = False) -> i
     # (edited by hand). After --fresh (nothing continued) its word is this run's
     # only, and the old report may be the one record of what the rollout created.
     adopted = read_adopted(journal) if result.stats.resumed else frozenset()
-    aside = partial(set_aside, rolled_back=read_rolled_back(journal), adopted=adopted)
+    aside = partial(
+        set_aside,
+        rolled_back=read_rolled_back(journal),
+        adopted=adopted,
+        voided=result.voided_codes,
+    )
     try:
         moved = aside(finish.paths, complete.values())
         if result.stats.resumed:
@@ -137,6 +156,8 @@ def finish_run(finish: Finish, result: RunResult, *, stopped: bool = False) -> i
         format_summary(finish.manifest, result.outcomes, result.stats, finish.paths)
     )
     for line in rerun_lines(finish.reruns, result.since_reruns):
+        click.echo(line)
+    for line in renewal_lines(result.since_renewals):
         click.echo(line)
     for label, paths in split:
         click.echo("\n".join(f"  report for {label}: {path}" for path in paths))

@@ -68,12 +68,22 @@ from provisioner.report.safety import (
     prepare_folders,
     refuse_inputs,
     refuse_real_report,
+    renewals_of,
 )
+from provisioner.report.table import SUFFIXES
 from provisioner.run.engine import RunResult, provision
 from provisioner.run.journal import Journal, journal_path_for
+from provisioner.run.renewals import Renewal
 from provisioner.settings import DEFAULT_CONCURRENCY, Settings
 
-__all__ = ["rerun", "rerun_report_path", "reruns_of", "run", "watch_signals"]
+__all__ = [
+    "renewals_for",
+    "rerun",
+    "rerun_report_path",
+    "reruns_of",
+    "run",
+    "watch_signals",
+]
 
 log = structlog.get_logger()
 
@@ -114,6 +124,8 @@ class _Job:
     split_by_org: bool = False
     #: The journals of the reruns of the journal's report, each with its report.
     reruns: Mapping[Path, Path] = field(default_factory=dict)
+    #: The reports the renewals of the journal's report wrote (``renewals_for``).
+    renewals: tuple[Renewal, ...] = ()
 
     @property
     def finish(self) -> Finish:
@@ -155,6 +167,26 @@ def reruns_of(report: Path) -> dict[Path, Path]:
         if not journal.is_file():
             return found
         found[journal] = _written_report(current)
+
+
+def renewals_for(report: Path) -> tuple[Renewal, ...]:
+    """
+    The reports ``codes --renew`` wrote from ``report`` beside it, as CSV or XLSX
+    (``-renewed``, then the renewal of that, ``-renewed-2``, …), read: a code row the
+    report's run ended with a code one of them replaced since is reported as it
+    left it (``provision``'s ``renewals``). One that cannot be read ends its chain:
+    it says nothing.
+    """
+    found: list[Renewal] = []
+    for suffix in SUFFIXES:
+        for path in renewals_of(report.with_suffix(suffix)):
+            try:
+                manifest, outcomes = load_report(path)
+            except ProvisionerError as error:
+                log.warning("renewal_not_read", path=str(path), error=str(error))
+                break
+            found.append(Renewal(path=path, manifest=manifest, outcomes=outcomes))
+    return tuple(found)
 
 
 def _written_report(report: Path) -> Path:
@@ -354,6 +386,7 @@ def run(
             paths=paths,
             journal_path=journal,
             reruns=reruns_of(continued),
+            renewals=renewals_for(continued),
             quiet=connection.quiet,
             yes=yes,
             fresh=fresh,
@@ -454,6 +487,7 @@ def rerun(
             paths=paths,
             journal_path=journal,
             reruns=reruns_of(paths[0]),
+            renewals=renewals_for(paths[0]),
             story=story,
             kind=RunKind.RERUN,
             group_by=group_column(manifest, group_by),
@@ -542,6 +576,7 @@ async def _provision_until_signalled(
                 previous_target=job.previous_target,
                 earlier=job.story.spans() if job.story is not None else (),
                 reruns=tuple(job.reruns),
+                renewals=job.renewals,
             )
         except ProvisionerError as exc:
             # Raised outside the group, so the caller sees the error itself rather

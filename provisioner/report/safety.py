@@ -18,7 +18,8 @@ The rules, checked by every command that writes a report:
   has deleted already (the run's journal says which: the caller passes them) are
   said so: the report is then the record of a run rolled back. A device the run's
   journal records as adopted is not one the rollout created, whatever the old
-  report's status cell says (edited by hand): it is no reason to keep the report.
+  report's status cell says (edited by hand): it is no reason to keep the report;
+  nor is a code a renewal voided, when the new report holds its replacement.
   ``aside_origin`` reads the moved file's name back to the report it was moved
   from, so a rollback of it can find that report's journal; ``renewal_origin``
   does the same for the report ``codes --renew`` writes (``renewed_path``).
@@ -296,6 +297,7 @@ def set_aside(
     now: datetime | None = None,
     rolled_back: Collection[str] = frozenset(),
     adopted: Collection[str] = frozenset(),
+    voided: Collection[str] = frozenset(),
 ) -> list[SetAside]:
     """
     Move aside each existing report the new outcomes would replace unsafely.
@@ -312,6 +314,9 @@ def set_aside(
             when that journal wrote the old report (the run continued it): the
             old report's ``created`` for them is not the rollout's word, and a
             rollback of it must not be pointed at them.
+        voided: activation codes a renewal (``codes --renew``) voided, whose
+            replacements the new report holds: no code a person could still use
+            is lost with them.
 
     Raises:
         ConfigError: a report cannot be moved (permissions): nothing was replaced.
@@ -326,7 +331,7 @@ def set_aside(
         if outcomes is None:
             reason = "it could not be read as a report"
         else:
-            reasons = _why_kept(outcomes, new, rolled_back, adopted)
+            reasons = _why_kept(outcomes, new, rolled_back, adopted, voided)
             if not reasons:
                 continue
             reason = "; ".join(reasons)
@@ -349,13 +354,14 @@ def _why_kept(
     new: Iterable[Outcome],
     rolled_back: Collection[str],
     adopted: Collection[str],
+    voided: Collection[str] = frozenset(),
 ) -> list[str]:
     """
     What the old report holds that the new one would lose, in words; none when
     nothing.
     """
     reasons = []
-    dropped = codes_dropped(old, new)
+    dropped = codes_dropped(old, new) - frozenset(voided)
     if dropped:
         reasons.append(f"it holds {_codes(len(dropped))} the new report does not")
     made = created_dropped(old, new) - frozenset(adopted)

@@ -88,7 +88,7 @@ from provisioner.models import (
     Target,
 )
 from provisioner.run import code_rows, plan, steps
-from provisioner.run.identity import describe_target, row_digest
+from provisioner.run.identity import describe_target, row_digest, row_keys
 from provisioner.run.journal import Journal, JournalEntry, read_entries
 from provisioner.run.orgs import (
     is_multi_org,
@@ -96,6 +96,7 @@ from provisioner.run.orgs import (
     own_org_as_default,
     refused_access,
 )
+from provisioner.run.renewals import Renewal, renewed_outcomes, renewed_since
 from provisioner.run.side_by_side import Ahead, ahead_of, side_by_side
 from provisioner.settings import Settings
 from provisioner.webex.protocol import (
@@ -167,6 +168,13 @@ class RunResult:
     #: The rows the journal ended failed that a rerun of the report ended since,
     #: reported as it ended them: by the rerun's journal (one of ``reruns``).
     since_reruns: Mapping[Path, frozenset[int]] = field(default_factory=dict)
+    #: The code rows the journal ended with a code that a renewal of the report
+    #: replaced since, reported as it left them: by the renewal's report (one of
+    #: ``renewals``), whose code, device and expiry the journal now holds.
+    since_renewals: Mapping[Path, frozenset[int]] = field(default_factory=dict)
+    #: The codes those renewals voided (their devices deleted), which the report
+    #: no longer holds: no reason to keep the report that did.
+    voided_codes: frozenset[str] = frozenset()
 
 
 async def provision(
@@ -185,6 +193,7 @@ async def provision(
     earlier: Sequence[tuple[datetime, datetime]] = (),
     abandon: anyio.Event | None = None,
     reruns: Sequence[Path] = (),
+    renewals: Sequence[Renewal] = (),
 ) -> RunResult:
     """
     Provision every valid row of ``manifest`` and return each row's outcome.
@@ -220,6 +229,12 @@ async def provision(
             ended (a Ctrl-C's ``not_started``), that one of them ended since (for the
             same target, asking the same) is reported as the latest of them ended
             it, not redone (``plan.ended_since``).
+        renewals: the reports ``codes --renew`` wrote from the report
+            ``journal_path`` belongs to (``<report>-renewed``, …): a code row the
+            journal ended with a code one of them replaced since is reported as the
+            latest of them left it (``renewals.renewed_since``), and the journal
+            takes that outcome as its own (so a rollback of the new report makes it
+            forget the row), with no call made.
 
     Raises:
         AuthError: the token was refused (401) on the first call.
@@ -255,6 +270,7 @@ async def provision(
             previous_target=previous_target,
             earlier=tuple(earlier),
             reruns=tuple(reruns),
+            renewals=tuple(renewals),
         )
         return await run.execute(journal_path, only_rows, fresh=fresh)
 
@@ -284,6 +300,16 @@ class _Run:
     rerun_entries: dict[Path, dict[int, JournalEntry]] = field(default_factory=dict)
     #: The rows taken as one of them ended them (``RunResult.since_reruns``).
     since_reruns: dict[Path, set[int]] = field(default_factory=dict)
+    #: The renewals of this report (``provision``'s ``renewals``).
+    renewals: tuple[Renewal, ...] = ()
+    #: Row number → each renewal's outcome for the row, read once the journal is
+    #: open.
+    renewed: dict[int, list[tuple[Path, Outcome]]] = field(default_factory=dict)
+    #: The rows taken as a renewal left them (``RunResult.since_renewals``).
+    since_renewals: dict[Path, set[int]] = field(default_factory=dict)
+    #: Those rows' outcomes: as the journal had them (with the codes the renewal
+    #: voided), and as the renewal left them.
+    renewed_away: dict[int, tuple[Outcome, Outcome]] = field(default_factory=dict)
     #: When the journal began (its ``created_at``; renewed by ``--fresh``): a rerun
     #: ending a row the journal never recorded counts only after it.
     journal_began: datetime | None = None
@@ -412,7 +438,9 @@ class _Run:
             path: read_entries(path, self._rows_as_run(), target=self.target)
             for path in self.reruns
         }
+        self.renewed = self._renewed_rows()
         todo, refused = self._settle_known_rows(entries, only_rows)
+        self._take_renewals(journal)
         self.settled = len(self.outcomes)
         if self.before_rows is not None:
             changes = Changes()
@@ -481,6 +509,14 @@ class _Run:
             since_reruns={
                 path: frozenset(rows) for path, rows in self.since_reruns.items()
             },
+            since_renewals={
+                path: frozenset(rows) for path, rows in self.since_renewals.items()
+            },
+            voided_codes=frozenset(
+                old.activation_code
+                for old, _ in self.renewed_away.values()
+                if old.activation_code
+            ),
         )
 
     async def _check_access(
@@ -725,6 +761,7 @@ class _Run:
                 self._settle_invalid(row, entry)
             else:
                 done, resume = plan.resume_from(row, entry, self.digests[row.number])
+                done = self._renewed_since(row.number, entry, done)
                 done = self._ended_since(row.number, entry, done)
                 access = refused_access(row, self.orgs, self.settings.org_id)
                 if done is not None and self.settings.dry_run:
@@ -769,6 +806,58 @@ class _Run:
         self.since_reruns.setdefault(path, set()).add(number)
         log.info("row_ended_by_rerun", row=number, journal=str(path))
         return latest.outcome
+
+    def _renewed_rows(self) -> dict[int, list[tuple[Path, Outcome]]]:
+        """
+        Each run row's outcome in each renewal of the report that holds a code for
+        it, matched by what the row is (``row_keys``), as the journal matches rows.
+        """
+        own = self.target.org_id if self.settings.org_id is None else None
+        keys = row_keys(self._rows_as_run())
+        found: dict[int, list[tuple[Path, Outcome]]] = {}
+        for renewal in self.renewals:
+            outcomes = renewed_outcomes(renewal, own)
+            for number, key in keys.items():
+                if key in outcomes:
+                    found.setdefault(number, []).append((renewal.path, outcomes[key]))
+        return found
+
+    def _renewed_since(
+        self, number: int, entry: JournalEntry | None, done: Outcome | None
+    ) -> Outcome | None:
+        """
+        A row's outcome as the journal ended it (``done``), or, when a renewal of
+        the report replaced the code it ended it with, as the latest such renewal
+        left it: the journal's code is void (its device deleted).
+        """
+        # Only the journal's own ending (``resume_from`` hands back its outcome
+        # itself): a renewal of the report replaced codes the run issued.
+        if done is None or entry is None or done is not entry.outcome:
+            return done
+        found = renewed_since(done, self.renewed.get(number, ()))
+        if found is None:
+            return done
+        path, outcome = found
+        self.since_renewals.setdefault(path, set()).add(number)
+        self.renewed_away[number] = (done, outcome)
+        log.info("row_code_renewed", row=number, report=str(path))
+        return outcome
+
+    def _take_renewals(self, journal: Journal) -> None:
+        """
+        Record in the journal the rows taken as a renewal left them: it names their
+        renewed devices from now on, so a rollback of the report (which names them)
+        makes it forget them, and ``--fresh`` voids their live codes, not the dead
+        ones. A dry run keeps nothing (its journal is a copy).
+
+        Kept before the confirmation: it records what the org holds already (the
+        renewal made it so), not a change this run makes.
+        """
+        if self.settings.dry_run or not self.renewed_away:
+            return
+        for number, (_, outcome) in sorted(self.renewed_away.items()):
+            journal.mark_done(outcome, self.digests[number])
+        journal.commit()
 
     def _settle_invalid(self, row: Row, entry: JournalEntry | None) -> None:
         """

@@ -980,6 +980,128 @@ def _wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
+class TestRunAfterARenewal:
+    """
+    ``codes --renew`` voids a run's codes (deletes their pending devices) and writes
+    the new ones to ``<report>-renewed``, while the run's journal still names the
+    voided ones: the same run command then reports its code rows as the renewal left
+    them, never a voided code.
+    """
+
+    def test_the_run_again_reports_the_renewed_codes_not_the_voided_ones(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """After run → 25 days → codes --renew, the same run's report and its
+        Activation codes sheet hold the renewed codes and devices, none of the
+        voided ones, nothing is sent, the summary names the renewal, and listing
+        that report calls no code gone."""
+        run, report, old = _renewed_run(emulator, tmp_path)
+        renewed = read_xlsx_report(report.with_name("c-renewed.xlsx"))
+        writes = emulator.write_calls()
+
+        result = invoke(run)
+
+        again = read_xlsx_report(report.with_suffix(".xlsx"))
+        csv_report = report.with_suffix(".csv")
+        sheet = _codes_sheet_cells(report.with_suffix(".xlsx"))
+        listed = invoke(
+            ["codes", str(report.with_suffix(".xlsx")), "--base-url", emulator.base_url]
+        )
+        old_codes = {r["activationCode"] for r in old if r["activationCode"]}
+        new_codes = {r["activationCode"] for r in renewed if r["activationCode"]}
+        assert result.exit_code == 0, result.output
+        assert emulator.write_calls() == writes
+        assert len(new_codes) == 2
+        assert not old_codes & new_codes
+        cells = ("status", "deviceId", "activationCode", "activationExpiry")
+        assert [[r[c] for c in cells] for r in again] == [
+            [r[c] for c in cells] for r in renewed
+        ]
+        assert [[r[c] for c in cells[:3]] for r in read_report(csv_report)] == [
+            [r[c] for c in cells[:3]] for r in renewed
+        ]
+        assert new_codes <= sheet
+        assert not old_codes & sheet
+        assert {r["deviceId"] for r in again if r["activationCode"]} == {
+            d["id"] for d in emulator.pending()
+        }
+        renewal = report.with_name("c-renewed.xlsx")
+        assert f"2 code rows as the renewal {renewal} issued them" in result.stdout
+        assert "kept the earlier report" not in result.stdout
+        assert listed.exit_code == 0, listed.output
+        assert "pending 2" in listed.output
+        assert "gone" not in listed.output
+
+    def test_a_rollback_of_the_new_report_deletes_the_renewed_devices(
+        self, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """The report the run wrote after a renewal names the renewed codes'
+        devices: its rollback deletes them and the run's own device, nothing that
+        was there before, and the run's journal forgets the rows, so the same run
+        then issues the code rows new codes, which stand after it."""
+        before = {d["id"] for d in emulator.devices()}
+        run, report, _old = _renewed_run(emulator, tmp_path)
+        assert invoke(run).exit_code == 0
+        base = ["--base-url", emulator.base_url]
+
+        rolled = invoke(["rollback", str(report.with_suffix(".xlsx")), "--yes", *base])
+        left = {d["id"] for d in emulator.devices()}
+        again = invoke(run)
+
+        assert rolled.exit_code == 0, rolled.output
+        assert "deleted 3" in rolled.output
+        assert "forgot 3 rows" in rolled.output
+        assert left == before
+        assert again.exit_code == 0, again.output
+        lines = read_report(report.with_suffix(".csv"))
+        assert [r["status"] for r in lines] == ["created", "code_issued", "code_issued"]
+        held = {d["id"] for d in emulator.devices()} - before
+        assert held == {r["deviceId"] for r in lines}
+        assert "as the renewal" not in again.stdout
+        # The renewal's report is still there, its codes older than the ones the
+        # run issued since: the run's own codes stand.
+        third = invoke(run)
+
+        assert third.exit_code == 0, third.output
+        assert "as the renewal" not in third.stdout
+        assert read_report(report.with_suffix(".csv")) == lines
+
+
+def _renewed_run(
+    emulator: Emulator, tmp_path: Path
+) -> tuple[list[str], Path, list[dict[str, str]]]:
+    """
+    A phone and two code rows run into ``r/c`` (both formats), then, 25 days on (the
+    emulator's clock), ``codes r/c.xlsx --renew``: the run command, the report path
+    without extension, and the run's first report's rows.
+    """
+    manifest = write_manifest(tmp_path / "m.csv", phone_rows(1) + emulated.code_rows(2))
+    report = tmp_path / "r" / "c"
+    run = ["run", str(manifest), "--report", str(report), "--base-url"]
+    run += [emulator.base_url, "-q"]
+    assert invoke(run).exit_code == 0
+    first = read_xlsx_report(report.with_suffix(".xlsx"))
+    emulator.admin("POST", "/clock", {"advance_seconds": 25 * 86400})
+    renewal = invoke(
+        [
+            "codes",
+            str(report.with_suffix(".xlsx")),
+            "--renew",
+            "--base-url",
+            emulator.base_url,
+        ]
+    )
+    assert renewal.exit_code == 0, renewal.output
+    assert "renewed 2 codes" in renewal.output
+    return run, report, first
+
+
+def _codes_sheet_cells(path: Path) -> set[str]:
+    """Every cell of an XLSX report's Activation codes sheet, as text."""
+    sheet = openpyxl.load_workbook(path, read_only=True)["Activation codes"]
+    return {str(value) for line in sheet.iter_rows(values_only=True) for value in line}
+
+
 class TestInterruptedRuns:
     ROWS = 24
 
