@@ -4,8 +4,9 @@
 Listing makes read calls only and never prints a code in full unless asked
 (``--show-codes``); a code whose device was deleted is ``gone`` (never on the
 printable sheet), and a renewal of the report that has not finished is named, with
-the command that finishes it. ``--renew`` issues fresh codes for the expired,
-expiring and gone ones whose devices never activated, applies tags that waited for
+the command that finishes it. ``--renew`` issues fresh codes for the expired and
+expiring ones whose devices never activated (never for a gone one: its device was
+deleted, by a renewal that replaced it, say), applies tags that waited for
 activation, gives a row an earlier step left ``failed`` whose code stands its true
 status back, and writes a new complete report (mode 0600: it holds codes). While it
 works it keeps a journal beside that report, as a run does (each new code is kept
@@ -148,9 +149,11 @@ def codes_command(
     List the activation codes in REPORT by state: activated, pending, expiring, expired.
 
     A code is activated once its device has a MAC or has been online, and gone
-    once its device was deleted (the code no longer works). With --renew, expired,
-    expiring and gone codes of devices that never activated are replaced (the old
-    pending device is deleted, so the old code stops working), tags deferred until
+    once its device was deleted (the code no longer works; its replacement, if a
+    renewal made one, is in that renewal's report). With --renew, expired and
+    expiring codes of devices that never activated are replaced (the old pending
+    device is deleted, so the old code stops working; a gone code gets no new one),
+    tags deferred until
     activation are applied, and a failed row whose code stands is code_issued
     again; the new complete report goes next to REPORT with -renewed in its name,
     or to --report PATH.

@@ -1046,3 +1046,13 @@ def test_a_failed_row_whose_code_now_checks_out_is_code_issued_again(
     assert final[waiting].activation_code != before[waiting].activation_code
     assert final[waiting].device_id in held
     assert before[waiting].device_id not in held
+
+
+def test_the_help_promises_no_renewal_of_a_gone_code() -> None:
+    """--renew gives a gone code no new one (its device was deleted, by the renewal
+    that replaced it, say); the help once said gone codes are replaced."""
+    text = " ".join(CliRunner().invoke(main, ["codes", "--help"]).output.split())
+
+    assert "expired and expiring codes of devices that never activated" in text
+    assert "a gone code gets no new one" in text
+    assert "gone codes of devices that never activated are replaced" not in text
