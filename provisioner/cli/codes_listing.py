@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from provisioner.cli.words import count_of, verb_for
 from provisioner.live import code_rules
 from provisioner.live.code_rules import CodeEntry, CodeState
 from provisioner.models import Outcome, OwnerKind, Row, Status
@@ -53,7 +54,7 @@ def render_listing(
         if state not in _COUNTED_WHEN_SEEN or by_state[state]
     )
     heading = (
-        f"{report}: {len(entries)} activation codes as of {_when(now)} "
+        f"{report}: {count_of(len(entries), 'activation code')} as of {_when(now)} "
         f"(expiring = within {_span(within)})"
     )
     lines = [heading, f"  {counts}"]
@@ -117,7 +118,9 @@ def _gone_lines(report: Path, gone: Sequence[CodeEntry]) -> list[str]:
         else "a renewal, a rollback, or a person in Control Hub deleted them"
     )
     said = (
-        f"{len(gone)} codes are gone: their devices were deleted ({where}). --renew "
+        f"{count_of(len(gone), 'code')} {verb_for(len(gone), 'is', 'are')} gone: "
+        f"{verb_for(len(gone), 'its device was', 'their devices were')} deleted "
+        f"({where}). --renew "
         "issues no new code for them: one would be a second code for a device, or "
         "bring back what a rollback took out"
     )

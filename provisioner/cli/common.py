@@ -40,6 +40,7 @@ from provisioner.cli.rates import (
     org_limits_advice,
     rate_settings,
 )
+from provisioner.cli.words import count_of, verb_for
 from provisioner.errors import ConfigError
 from provisioner.models import Manifest, Outcome, RunStats, TagMode
 from provisioner.settings import (
@@ -465,8 +466,9 @@ def format_summary(
         lines.append(advice)
     if stats.codes_voided:
         lines.append(
-            f"  {stats.codes_voided} replaced activation codes voided (their pending "
-            "devices deleted)"
+            f"  {count_of(stats.codes_voided, 'replaced activation code')} voided "
+            f"({verb_for(stats.codes_voided, 'its pending device', 'their pending devices')}"
+            " deleted)"
         )
     errors = list(summary.by_error.items())
     for kind, count in errors[:_ERROR_KINDS_SHOWN]:

@@ -30,6 +30,7 @@ from provisioner.cli.exit_codes import (
     EXIT_INTERRUPTED,
     EXIT_UNUSABLE,
 )
+from provisioner.cli.words import count_of, verb_for
 from provisioner.errors import ConfigError, ProvisionerError
 from provisioner.models import Manifest, Outcome, Status
 from provisioner.report.files import complete_outcomes, write_report
@@ -248,7 +249,8 @@ def _dry_run_hint(finish: Finish, outcomes: Iterable[Outcome]) -> None:
     invalid = sum(1 for outcome in outcomes if outcome.status is Status.INVALID)
     if invalid:
         click.echo(
-            f"{invalid} rows are invalid: the report's error column says how to fix "
+            f"{count_of(invalid, 'row')} {verb_for(invalid, 'is', 'are')} invalid: "
+            "the report's error column says how to fix "
             f"each; fix them in {finish.manifest.path} (a run skips invalid rows).",
             err=True,
         )

@@ -24,6 +24,7 @@ from provisioner.cli.common import (
     verbose_option,
 )
 from provisioner.cli.failures import command_errors
+from provisioner.cli.words import count_of
 from provisioner.models import Manifest
 from provisioner.settings import Settings
 
@@ -180,7 +181,7 @@ def describe_preflight(
     if checked.names_looked_up:
         lines.append(
             f"  owners by name or email: {checked.names_looked_up} looked up, "
-            f"{checked.names_unresolved} rows not resolved"
+            f"{count_of(checked.names_unresolved, 'row')} not resolved"
         )
     lines.extend(f"  warning: {warning}" for warning in checked.warnings)
     return lines

@@ -15,6 +15,7 @@ import click
 from provisioner.cli.common import ConnectionOptions
 from provisioner.cli.exit_codes import EXIT_FAILED_ROWS, EXIT_OK, EXIT_UNUSABLE
 from provisioner.cli.live_checks import live_options, run_live_checks
+from provisioner.cli.words import count_of, verb_for
 from provisioner.errors import ManifestError
 from provisioner.intake.catalogue import load_catalogue
 from provisioner.intake.manifest import PASSWORD_MASK, load_manifest
@@ -189,7 +190,7 @@ def _summary(
     )
     lines = [
         (
-            f"{where}: {_count(len(rows), 'row')}, {len(rows) - invalid} valid, "
+            f"{where}: {count_of(len(rows), 'row')}, {len(rows) - invalid} valid, "
             f"{invalid} invalid"
         )
     ]
@@ -205,14 +206,15 @@ def _summary(
         )
     owners = _Owners.count(rows)
     lines.append(
-        f"  owners: {_count(owners.on_workspaces, 'row')} for "
-        f"{_count(len(owners.workspaces), 'workspace')}, "
-        f"{_count(owners.on_people, 'row')} for "
-        f"{_count(len(owners.people), 'person', 'people')}"
+        f"  owners: {count_of(owners.on_workspaces, 'row')} for "
+        f"{count_of(len(owners.workspaces), 'workspace')}, "
+        f"{count_of(owners.on_people, 'row')} for "
+        f"{count_of(len(owners.people), 'person', 'people')}"
     )
     if owners.by_name and not live:
         lines.append(
-            f"  {_count(owners.by_name, 'row')} name their owner by workspace name or "
+            f"  {count_of(owners.by_name, 'row')} "
+            f"{verb_for(owners.by_name, 'names', 'name')} their owner by workspace name or "
             "email: `validate --live` (and a run) look each name up in the org"
         )
     models = Counter(filter(None, map(attrgetter("model"), rows)))
@@ -228,7 +230,7 @@ def _summary(
     lines.extend(f"  warning: {text}" for text in repeated_code_warnings(valid))
     if invalid:
         lines.append(
-            f"{_count(invalid, 'row')} to fix; a run skips invalid rows and reports "
+            f"{count_of(invalid, 'row')} to fix; a run skips invalid rows and reports "
             "them as invalid"
         )
     return lines
@@ -266,7 +268,3 @@ class _Owners:
             if not (row.workspace_id or row.person_id):
                 found.by_name += 1  # named by workspace name or email
         return found
-
-
-def _count(number: int, singular: str, plural: str | None = None) -> str:
-    return f"{number} {singular if number == 1 else plural or singular + 's'}"

@@ -92,7 +92,11 @@ class TestGone:
         assert line.endswith("device deleted: this code no longer works")
         assert "expires" not in line
         assert not [text for text in lines if "renew them with" in text]
-        (said,) = [text for text in lines if text.startswith("1 codes are gone")]
+        (said,) = [
+            text
+            for text in lines
+            if text.startswith("1 code is gone: its device was deleted")
+        ]
         assert "a renewal, a rollback, or a person in Control Hub deleted them" in said
         assert "--renew issues no new code for them" in said
 
@@ -104,7 +108,11 @@ class TestGone:
 
         lines = render_listing(tmp_path / "r.csv", [gone], NOW, timedelta(days=7))
 
-        (said,) = [text for text in lines if text.startswith("1 codes are gone")]
+        (said,) = [
+            text
+            for text in lines
+            if text.startswith("1 code is gone: its device was deleted")
+        ]
         assert "a renewal of this report wrote r-renewed.xlsx" in said
 
     def test_no_gone_count_when_no_code_is_gone(self) -> None:
