@@ -21,6 +21,7 @@ translator.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -50,6 +51,7 @@ from provisioner.cli.exit_codes import EXIT_FAILED_ROWS, EXIT_OK
 from provisioner.cli.failures import command_errors
 from provisioner.cli.finish import set_aside_lines
 from provisioner.cli.history import group_by_option, group_column, story_of_report
+from provisioner.cli.run import ROWS_BUSY, rows_journals
 from provisioner.live import code_rules
 from provisioner.live import codes as lifecycle
 from provisioner.live.code_rules import CodeEntry, CodeState
@@ -75,7 +77,7 @@ from provisioner.report.safety import (
     set_aside,
 )
 from provisioner.run.code_rows import code_renewer
-from provisioner.run.journal import Journal, Phase, journal_path_for
+from provisioner.run.journal import Journal, Phase, hold_journals, journal_path_for
 from provisioner.settings import Settings
 from provisioner.webex.client import ApiClient
 
@@ -169,7 +171,7 @@ def codes_command(
     Exit status: 0 done, 1 some renewal or tag step failed or an org refused the
     token, 2 nothing could start.
     """
-    with command_errors() as where:
+    with command_errors() as where, contextlib.ExitStack() as holding:
         paths = _output_paths(report, output) if renew else ()
         refuse_inputs(paths, [report], flag="--report")
         prepare_folders(paths, flag="--report")
@@ -203,6 +205,12 @@ def codes_command(
             journal_path=journal_path_for(paths[0]) if renew else None,
             made_by=max((end for _, end in story.spans()), default=None),
         )
+        if renew:
+            # A renewal works on the report's code rows: the run of the report (or
+            # of one it came from) must not work them meanwhile. Held from before
+            # any call to the end.
+            sources = rows_journals(report, but=work.journal_path)
+            holding.enter_context(hold_journals(sources, reason=ROWS_BUSY))
         entries, updated, stats, journal = anyio.run(
             work.run, manifest, outcomes, backend="asyncio"
         )

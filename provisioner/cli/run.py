@@ -68,19 +68,22 @@ from provisioner.report.safety import (
     prepare_folders,
     refuse_inputs,
     refuse_real_report,
+    renewal_origin,
     renewals_of,
 )
 from provisioner.report.table import SUFFIXES
 from provisioner.run.engine import RunResult, provision
-from provisioner.run.journal import Journal, journal_path_for
+from provisioner.run.journal import Journal, hold_journals, journal_path_for
 from provisioner.run.renewals import Renewal
 from provisioner.settings import DEFAULT_CONCURRENCY, Settings
 
 __all__ = [
+    "ROWS_BUSY",
     "renewals_for",
     "rerun",
     "rerun_report_path",
     "reruns_of",
+    "rows_journals",
     "run",
     "watch_signals",
 ]
@@ -88,6 +91,7 @@ __all__ = [
 log = structlog.get_logger()
 
 
+_DRY_RUN = "-dry-run"
 _RERUN_STEM = re.compile(r"^(?P<base>.*)-rerun(?:-(?P<n>\d+))?$")
 
 
@@ -150,6 +154,62 @@ def rerun_report_path(report: Path) -> Path:
     else:
         stem = f"{match['base']}-rerun-{int(match['n'] or 1) + 1}"
     return report.with_name(stem + report.suffix)
+
+
+#: Why a command working on a report's rows stops while a run of them is at work.
+ROWS_BUSY = (
+    "(of the report this command works from, or of one it came from): two at once "
+    "would work its rows twice (an activation code issued twice). Wait for it to "
+    "finish, then run this command again"
+)
+
+
+def _rerun_origin(report: Path) -> Path | None:
+    """
+    The report a ``rerun`` read to write ``report`` by default (``rerun_report_path``
+    undone), or None when the name is not one it gives.
+    """
+    match = _RERUN_STEM.match(report.stem)
+    if match is None or not match["base"]:
+        return None
+    number = int(match["n"] or 1)
+    if match["n"] is not None and number < 2:
+        return None
+    stem = match["base"] if number == 1 else f"{match['base']}-rerun"
+    if number > 2:
+        stem += f"-{number - 1}"
+    return report.with_name(stem + report.suffix)
+
+
+def _rehearsed(report: Path) -> Path | None:
+    """
+    The report of the run a dry run rehearsed (``_dry_run_paths`` undone), or None.
+    """
+    stem = report.stem.removesuffix(_DRY_RUN)
+    if stem in ("", report.stem):
+        return None
+    return report.with_name(stem + report.suffix)
+
+
+def rows_journals(report: Path, *, but: Path | None = None) -> tuple[Path, ...]:
+    """
+    The run journals of the commands that work on REPORT's rows: REPORT's own, and
+    those of the reports it was rerun or renewed from, or whose run it rehearsed,
+    by its name (``-rerun``, ``-renewed``, ``-dry-run``, …), back to the run's. A rerun of REPORT or a renewal of its codes
+    holds them (``hold_journals``), so neither works while the run of one of them
+    does: each would start the same rows (two activation codes for one row).
+
+    ``but`` is the journal the command writes itself (and locks as it opens it).
+    """
+    found = []
+    current: Path | None = report
+    while current is not None:
+        found.append(journal_path_for(current))
+        current = (
+            _rerun_origin(current) or renewal_origin(current) or _rehearsed(current)
+        )
+    skipped = None if but is None else but.resolve()
+    return tuple(path for path in found if path.resolve() != skipped)
 
 
 def reruns_of(report: Path) -> dict[Path, Path]:
@@ -287,7 +347,7 @@ def split_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
 def _dry_run_paths(paths: tuple[Path, ...]) -> tuple[Path, ...]:
     # A rehearsal must not replace the report of a real run.
-    return tuple(p.with_name(f"{p.stem}-dry-run{p.suffix}") for p in paths)
+    return tuple(p.with_name(f"{p.stem}{_DRY_RUN}{p.suffix}") for p in paths)
 
 
 @click.command()
@@ -500,12 +560,16 @@ def rerun(
             split_by_org=split_by_org,
             previous_target=earlier,
         )
-        click.echo(
-            f"Re-running {len(only_rows)} of {len(manifest.rows)} rows "
-            f"from {report_path}.",
-            err=True,
-        )
-        _execute(job)
+        # The run of the report (or of one it came from) must not work its rows
+        # meanwhile: held before any call, to the end.
+        sources = rows_journals(report_path, but=journal)
+        with hold_journals(sources, reason=ROWS_BUSY):
+            click.echo(
+                f"Re-running {len(only_rows)} of {len(manifest.rows)} rows "
+                f"from {report_path}.",
+                err=True,
+            )
+            _execute(job)
 
 
 def _execute(job: _Job) -> None:

@@ -25,9 +25,13 @@ Once the deletes are done, the run journals that recorded the report's rows
 (``run_journals.run_journals``: the one beside REPORT, and those of the reports its reruns read)
 forget every row whose device is now gone (``Journal.forget_devices``), each under
 its lock, so the same run command provisions those rows again instead of taking
-them for done. A journal another command holds is left as it was and named in the
-result (``RunJournalChange.left``); running the same rollback again once it is free
-forgets them then (the rows gone for sure are taken from the rollback's journal).
+them for done. While it deletes, a rollback holds those journals' locks too, so it
+never deletes while a run (or rerun, or renewal) of the report's rows is at work:
+the one that comes second stops before any write. It lets them go before they
+forget; a journal another command took in between is left as it was and named in
+the result (``RunJournalChange.left``); running the same rollback again once it is
+free forgets them then (the rows gone for sure are taken from the rollback's
+journal).
 A report a run moved aside (``<name>-replaced-<time>``) has no journal beside it:
 the journal of the report it was moved from speaks for it when the run that moved
 it continued that journal, and is otherwise (started over since: ``--fresh``) only
@@ -102,6 +106,7 @@ from provisioner.models import (
     Outcome,
     Target,
 )
+from provisioner.run.journal import hold_journals
 from provisioner.run.orgs import is_multi_org
 from provisioner.settings import Settings
 from provisioner.webex.protocol import DevicesApi
@@ -109,6 +114,13 @@ from provisioner.webex.protocol import DevicesApi
 __all__ = ["RollbackProgress", "RollbackRun", "roll_back"]
 
 log = structlog.get_logger()
+
+#: Why a rollback stops while a run of its report's rows is at work.
+DELETING = (
+    "(a run of the rows this rollback deletes): deleting them while it works would "
+    "leave it taking them for done, or making them again. Wait for it to finish, "
+    "then run this rollback again"
+)
 
 #: What to do with a refused org's rows once a token that may act for it is at hand.
 ROLL_BACK_ROWS = "roll its rows back"
@@ -207,6 +219,8 @@ async def roll_back(
         TransientError: the API could not be reached (quickly, on the first call).
         ConfigError: the journal belongs to another target, or the base URL is not
             the API.
+        JournalBusyError: another command holds one of ``run_journals`` or
+            ``forget_only`` (not a dry run), before any call.
     """
     shell = _Rollback(
         rows=tuple(row.number for row in manifest.rows),
@@ -218,7 +232,14 @@ async def roll_back(
         stop=stop or anyio.Event(),
         earlier=tuple(earlier),
     )
+    forgetting = (*run_journals, *forget_only)
     async with contextlib.AsyncExitStack() as stack:
+        if not dry_run:
+            # No run of the report's rows works while this deletes them (it would
+            # take them for done, or make them again): held from before the first
+            # call, and let go before the journals are made to forget, each then
+            # taken again under its own lock.
+            stack.enter_context(hold_journals(forgetting, reason=DELETING))
         opened = await open_api(stack, settings, api)
         api, target, shell.probed = opened.api, opened.target, opened.probed
         # Keyed as the run journalled them: a row naming its owner by name under
@@ -246,7 +267,6 @@ async def roll_back(
         candidates = tuple(c for c in found if c.row not in refused)
         await shell.execute(api, journal, candidates, entries, confirm=confirm)
         run = shell.finish(api, target)
-    forgetting = (*run_journals, *forget_only)
     if not speaking(forgetting, target):
         run = replace(run, unforgotten=undone_rows(run.results))
     if dry_run:

@@ -98,6 +98,10 @@ new code is a row's ``created``, and the journal is removed (``discard``) once t
 report holding the new codes is written. A renewal killed at any point and run again
 continues from it as a run does (``code_rows.renew_code_row``).
 
+Commands that work on a report's rows from another journal (a rerun of the report,
+``codes --renew``, a rollback while it deletes) hold the report's run journal too
+(``hold_journals``), so the run of that report and they never work at once.
+
 ``runs`` is the report's run history (``record_history``/``read_history``): every
 command that wrote this journal, and the commands of the report a rerun took, so a
 resumed rerun still tells the whole story.
@@ -112,7 +116,7 @@ import json
 import operator
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -133,6 +137,7 @@ __all__ = [
     "Phase",
     "connect",
     "hold_journal",
+    "hold_journals",
     "journal_path_for",
     "open_held",
     "read_adopted",
@@ -287,14 +292,22 @@ def connect(path: Path | None) -> sqlite3.Connection:
     return connection
 
 
-def hold_journal(path: Path | None) -> int | None:
+#: Why a command that would write a busy journal stops, and what to do.
+_SAME_REPORT = (
+    "(the same report): two at once would start every row twice. Wait for it to "
+    "finish, or give this command another --report"
+)
+
+
+def hold_journal(path: Path | None, *, reason: str = _SAME_REPORT) -> int | None:
     """
     Take a journal for this process alone: a lock on ``<journal>-lock`` beside it,
     held until ``release_journal`` (or the end of the process, however it ends).
     None for an in-memory journal.
 
     Two commands on one journal would each start the same rows: every activation
-    code issued twice, every create raced.
+    code issued twice, every create raced. ``reason`` follows the journal's name in
+    the refusal: which report it is, why two at once must not be, what to do.
 
     Raises:
         JournalBusyError: another process holds the journal.
@@ -315,8 +328,7 @@ def hold_journal(path: Path | None) -> int | None:
             os.close(descriptor)
             raise JournalBusyError(
                 f"another provisioner command is working with the journal {path} "
-                "(the same report): two at once would start every row twice. Wait "
-                "for it to finish, or give this command another --report"
+                f"{reason}"
             ) from None
         # The holder before us removes the file as it lets go: a lock taken on
         # the file it removed guards nothing, so take the one now at the path.
@@ -324,6 +336,31 @@ def hold_journal(path: Path | None) -> int | None:
             if os.stat(lock).st_ino == os.fstat(descriptor).st_ino:
                 return descriptor
         os.close(descriptor)
+
+
+@contextlib.contextmanager
+def hold_journals(paths: Iterable[Path], *, reason: str) -> Iterator[None]:
+    """
+    Hold the locks of the run journals at ``paths`` that exist, for the block.
+
+    A command that works on the rows of a report other commands journal (a rerun
+    of it, ``codes --renew``, a rollback's deletes) holds their journals too, so
+    that the run of that report and this command never work on its rows at once:
+    the one that comes second stops before any write. A journal not there has no
+    run to exclude. Each journal is taken once (by where it really is); when one is
+    busy, those already taken are let go and nothing is held.
+
+    Raises:
+        JournalBusyError: another command holds one of them (``reason`` says
+            which report it is and what to do).
+        ConfigError: a lock cannot be created.
+    """
+    unique = {path.resolve(): path for path in paths if path.is_file()}
+    with contextlib.ExitStack() as stack:
+        for path in unique.values():
+            lock = hold_journal(path, reason=reason)
+            stack.callback(release_journal, path, lock)
+        yield
 
 
 def open_held(

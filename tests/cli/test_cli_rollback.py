@@ -38,6 +38,7 @@ from provisioner.cli import confirm, main
 from provisioner.emulator import org_id_for
 from provisioner.emulator.config import DEFAULT_TOKEN
 from provisioner.emulator.harness import run_in_subprocess
+from provisioner.inventory import rollback as rollback_module
 from provisioner.run.journal import hold_journal, journal_path_for, release_journal
 from provisioner.run.plan import UNCONFIRMED
 
@@ -985,25 +986,34 @@ class TestRunAfterRollback:
         }
 
     def test_a_journal_in_use_is_left_and_the_same_rollback_forgets_later(
-        self, emulator: Emulator, tmp_path: Path
+        self, emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """Another command holds the run's journal: the rollback still deletes,
-        says the journal was left (and what to do), and changes nothing in it;
-        the same rollback once the journal is free forgets the rows."""
+        """Another command takes the run's journal once the rollback has deleted
+        (it held the journal while deleting): the journal is left as it was, the
+        rollback says so (and what to do); the same rollback once the journal is
+        free forgets the rows."""
         manifest = write_manifest(tmp_path / "wave.csv", macs=2, codes=1)
         report = tmp_path / "x.csv"
         journal = journal_path_for(report)
         run = ["run", str(manifest), "--report", str(report), "--yes"]
         url = ["--base-url", emulator.base_url, "-q"]
         assert invoke([*run, *url]).exit_code == 0
+        taken: list[int | None] = []
+        forget = rollback_module.forget_gone
 
-        lock = hold_journal(journal)
+        def taken_first(*args: Any, **kwargs: Any) -> Any:
+            taken.append(hold_journal(journal))
+            return forget(*args, **kwargs)
+
+        monkeypatch.setattr(rollback_module, "forget_gone", taken_first)
         try:
             busy = invoke(["rollback", str(report), "--yes", *url])
             unchanged = _journal_rows(journal)
             held = emulator.devices()
         finally:
-            release_journal(journal, lock)
+            for lock in taken:
+                release_journal(journal, lock)
+        monkeypatch.undo()
         later = invoke(["rollback", str(report), "--yes", *url])
         again = invoke([*run, *url])
 

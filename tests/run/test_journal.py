@@ -32,6 +32,7 @@ from provisioner.run.journal import (
     Journal,
     Phase,
     _outcome_to_json,
+    hold_journals,
     journal_path_for,
     read_adopted,
     read_entries,
@@ -709,6 +710,47 @@ class TestOneCommandAtATime:
         (tmp_path / "r.journal.sqlite-lock").write_bytes(b"")
         with Journal.open(path, TARGET, rows) as journal:
             journal.mark_started(2)
+
+
+class TestHoldJournals:
+    """A command working on the rows other journals record holds those journals
+    while it works: a run of them is refused meanwhile."""
+
+    def test_the_journals_there_are_held_for_the_block(self, tmp_path: Path) -> None:
+        """Each journal there is held (one named twice, once); one not there is
+        not made."""
+        there = tmp_path / "r.journal.sqlite"
+        Journal.open(there, TARGET).close()
+        missing = tmp_path / "r-rerun.journal.sqlite"
+        rows = manifest("AA").rows
+
+        with hold_journals([there, missing, there], reason="(why)"):
+            with pytest.raises(JournalBusyError, match="another provisioner command"):
+                Journal.open(there, TARGET, rows)
+            with Journal.open(missing, TARGET, rows):
+                pass
+
+        with Journal.open(there, TARGET, rows):
+            pass
+
+    def test_one_busy_journal_leaves_none_held(self, tmp_path: Path) -> None:
+        """When one journal is busy, the refusal names it with the reason given,
+        the block never runs and the others are let go."""
+        first, second = tmp_path / "a.journal.sqlite", tmp_path / "b.journal.sqlite"
+        for path in (first, second):
+            Journal.open(path, TARGET).close()
+        ran = []
+
+        with (
+            Journal.open(second, TARGET),
+            pytest.raises(JournalBusyError, match=r"b\.journal\.sqlite \(why\)$"),
+            hold_journals([first, second], reason="(why)"),
+        ):
+            ran.append(True)
+
+        with Journal.open(first, TARGET):
+            pass
+        assert ran == []
 
 
 class TestSnapshot:
