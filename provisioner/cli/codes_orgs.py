@@ -58,11 +58,14 @@ async def check_orgs(
 
     Raises:
         ConfigError: the token may not act for the org ``--org-id`` names (or no
-            such org exists), as ``run`` and ``rollback`` stop.
+            such org exists), whether or not a row goes there, as ``run`` stops.
     """
     own = home.org_id
     keys = list(dict.fromkeys(org_key(r.org_id, default_org, own) for r in rows))
-    if default_org is not None and default_org in keys:
+    if default_org is not None:
+        # Checked even when every row names its own org: the command acts in the
+        # org --org-id names (its first calls did), and one it may not act for
+        # stops it before any read, as it stops a run.
         error = await first_device_refused(api, default_org)
         if error is not None:
             raise ConfigError(org_id_refusal(default_org, error, read=LIST_DEVICES))

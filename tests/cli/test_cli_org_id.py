@@ -6,6 +6,7 @@ token's scopes). Judged by what the orgs hold.
 
 from __future__ import annotations
 
+import itertools
 import json
 import urllib.request
 from collections.abc import Iterator
@@ -21,6 +22,8 @@ from provisioner.emulator.harness import run_in_subprocess
 
 ORG1, ORG2 = org_id_for("org1"), org_id_for("org2")
 UNKNOWN = org_id_for("no-such-org")
+#: The org1 workspaces left for the code reports, one each (the first is the runs').
+_CODE_OWNERS = itertools.count(1)
 
 
 @pytest.fixture(name="base_url", scope="module")
@@ -104,3 +107,64 @@ def test_validate_live_names_the_flag_too(
     assert result.exit_code == 2, result.output
     assert f"--org-id {org_id}: {said}" in result.stderr
     assert "Traceback" not in result.output
+
+
+def devices_of(base_url: str) -> list[dict[str, object]]:
+    """Every device of every org, as the emulator's admin view lists them."""
+    admin = base_url.removesuffix("/v1") + "/_emulator/devices"
+    with urllib.request.urlopen(admin, timeout=10) as answer:
+        return list(json.load(answer)["items"])
+
+
+def code_report_in_org1(base_url: str, folder: Path) -> Path:
+    """A partner's report of one activation code in org1 (its row names org1), for
+    a workspace no earlier test gave a code (its second would be code_pending)."""
+    manifest = folder / "codes.csv"
+    workspace = workspaces_of("org1")[next(_CODE_OWNERS)]
+    manifest.write_text(
+        f"mac,model,workspaceId,orgId\n,Cisco 8851,{workspace},{ORG1}\n"
+    )
+    report = folder / "r.csv"
+    args = ["run", str(manifest), "--yes", "-q", "--report", str(report)]
+    ran = CliRunner().invoke(
+        main,
+        [*args, "--base-url", base_url],
+        env={"WEBEX_ACCESS_TOKEN": PARTNER},
+        catch_exceptions=False,
+    )
+    assert ran.exit_code == 0, ran.output
+    return report
+
+
+@pytest.mark.parametrize(
+    ("org_id", "said"),
+    [
+        (ORG2, "the token may not act for this org"),
+        (UNKNOWN, "no such org (HTTP 404"),
+    ],
+    ids=["refused", "unknown"],
+)
+@pytest.mark.parametrize("renew", [False, True], ids=["list", "renew"])
+def test_codes_names_the_flag_even_when_no_row_goes_there(
+    base_url: str, tmp_path: Path, org_id: str, said: str, renew: bool
+) -> None:
+    """codes (and codes --renew) of a report whose rows all name their own org
+    stops at an --org-id the token cannot use, exit 2, naming the flag: no code
+    listed, none renewed."""
+    report = code_report_in_org1(base_url, tmp_path)
+    before = devices_of(base_url)
+    args = ["codes", str(report), "--within", "60d", "--yes"]
+    args += ["--base-url", base_url, "--org-id", org_id]
+
+    result = CliRunner().invoke(
+        main,
+        [*args, "--renew"] if renew else args,
+        env={"WEBEX_ACCESS_TOKEN": PARTNER},
+        catch_exceptions=False,
+    )
+
+    assert result.exit_code == 2, result.output
+    assert f"--org-id {org_id}: {said}" in result.stderr
+    assert "expiring" not in result.output
+    assert devices_of(base_url) == before
+    assert not (tmp_path / "r-renewed.csv").exists()
