@@ -305,7 +305,9 @@ class _Orgs:
         does. Any other org that refuses fails its own rows, and the rest go on.
         """
         keys = list(dict.fromkeys(self.key(candidate) for candidate in left))
-        if self.default is not None and self.default in keys:
+        if self.default is not None:
+            # Checked even when no device left is there: the rollback acts in the
+            # org --org-id names, and one it may not act for stops it, as a run.
             error = await first_device_refused(api, self.default)
             if error is not None:
                 raise ConfigError(

@@ -116,13 +116,15 @@ def devices_of(base_url: str) -> list[dict[str, object]]:
         return list(json.load(answer)["items"])
 
 
-def code_report_in_org1(base_url: str, folder: Path) -> Path:
+def code_report_in_org1(base_url: str, folder: Path, *, mac: str = "") -> Path:
     """A partner's report of one activation code in org1 (its row names org1), for
-    a workspace no earlier test gave a code (its second would be code_pending)."""
+    a workspace no earlier test gave a code (its second would be code_pending); or,
+    given ``mac``, of one device by that MAC."""
     manifest = folder / "codes.csv"
-    workspace = workspaces_of("org1")[next(_CODE_OWNERS)]
+    owners = workspaces_of("org1")
+    workspace = owners[0] if mac else owners[next(_CODE_OWNERS)]
     manifest.write_text(
-        f"mac,model,workspaceId,orgId\n,Cisco 8851,{workspace},{ORG1}\n"
+        f"mac,model,workspaceId,orgId\n{mac},Cisco 8851,{workspace},{ORG1}\n"
     )
     report = folder / "r.csv"
     args = ["run", str(manifest), "--yes", "-q", "--report", str(report)]
@@ -168,3 +170,28 @@ def test_codes_names_the_flag_even_when_no_row_goes_there(
     assert "expiring" not in result.output
     assert devices_of(base_url) == before
     assert not (tmp_path / "r-renewed.csv").exists()
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["rollback", "dry-run"])
+def test_rollback_names_the_flag_even_when_no_row_goes_there(
+    base_url: str, tmp_path: Path, dry_run: bool
+) -> None:
+    """rollback (and its dry run) of a report whose rows all name their own org
+    stops at an --org-id the token may not act for, exit 2, naming the flag:
+    nothing deleted."""
+    mac = "00451D0A0E02" if dry_run else "00451D0A0E01"
+    report = code_report_in_org1(base_url, tmp_path, mac=mac)
+    before = devices_of(base_url)
+    args = ["rollback", str(report), "--yes", "-q"]
+    args += ["--base-url", base_url, "--org-id", ORG2]
+
+    result = CliRunner().invoke(
+        main,
+        [*args, "--dry-run"] if dry_run else args,
+        env={"WEBEX_ACCESS_TOKEN": PARTNER},
+        catch_exceptions=False,
+    )
+
+    assert result.exit_code == 2, result.output
+    assert f"--org-id {ORG2}: the token may not act for this org" in result.stderr
+    assert devices_of(base_url) == before
