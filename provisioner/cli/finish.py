@@ -8,7 +8,8 @@ and the summary says where it went (and, when a rollback deleted the devices it
 names, that it is the record of them: the run's journal says which). A device the
 journal this run continued records as adopted is no reason to keep it: the report's
 ``created`` for it was edited by hand; and the journal notes what this run moved
-aside, so a rollback of the moved file takes its word. The hints
+aside, and the per-org reports it wrote (``--split-by-org``), so a rollback of the
+moved file, or of one org's report, takes its word. The hints
 name the command that does the next step: after a dry run, the real run; after
 failures, ``rerun``; after an interruption or a refused token, the same command
 again.
@@ -42,6 +43,7 @@ from provisioner.run.journal import (
     read_adopted,
     read_rolled_back,
     record_set_aside,
+    record_split,
 )
 
 __all__ = ["Finish", "finish_run", "renewal_lines", "rerun_lines", "set_aside_lines"]
@@ -145,6 +147,8 @@ def finish_run(finish: Finish, result: RunResult, *, stopped: bool = False) -> i
         )
         if finish.split_by_org:
             moved += _write_org_reports(finish, complete, result, split, aside)
+            if finish.real_command is None:
+                _note_split(journal, [path for _, paths in split for path in paths])
     except ProvisionerError as exc:
         # Exit 1, not 2: rows did run, so "nothing could start" would mislead.
         fail(
@@ -217,6 +221,20 @@ def _note_set_aside(journal: Path, moved: Sequence[SetAside]) -> None:
         record_set_aside(journal, names)
     except ConfigError as error:
         log.warning("set_aside_not_recorded", path=str(journal), error=str(error))
+
+
+def _note_split(journal: Path, paths: Sequence[Path]) -> None:
+    """
+    Tell the journal of this run which per-org reports it wrote from its rows: a
+    rollback or rerun of one finds this journal by that record
+    (``run.journal.split_origin``), so a rollback of one org's report makes it forget
+    that org's deleted rows. As with ``_note_set_aside``, a journal that cannot take
+    the record never stops the reports being written.
+    """
+    try:
+        record_split(journal, [path.name for path in paths])
+    except ConfigError as error:
+        log.warning("split_not_recorded", path=str(journal), error=str(error))
 
 
 def _write_org_reports(

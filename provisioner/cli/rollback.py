@@ -77,7 +77,7 @@ from provisioner.report.safety import (
     set_aside,
 )
 from provisioner.report.table import SUFFIXES, TableFile
-from provisioner.run.journal import journal_path_for
+from provisioner.run.journal import journal_path_for, split_origins
 from provisioner.settings import Settings
 
 if TYPE_CHECKING:
@@ -334,6 +334,9 @@ def _no_run_journal_warning(report: Path, run: RollbackRun) -> str:
     """
     rows = f"{run.unforgotten} row" + ("" if run.unforgotten == 1 else "s")
     journal = journal_path_for(report).name
+    combined = split_origins(report)
+    if combined:
+        return _no_split_journal_warning(report, combined[-1], rows, run)
     if run.stats.dry_run:
         return (
             f"Warning: no run journal beside {report} ({journal}): if this report is "
@@ -349,6 +352,29 @@ def _no_run_journal_warning(report: Path, run: RollbackRun) -> str:
         "for done, and running it again changes nothing. Roll back the report it was "
         "copied from, in its own folder, too (it deletes nothing more, and that "
         "run's journal forgets them), or give that run command --fresh."
+    )
+
+
+def _no_split_journal_warning(
+    report: Path, combined: Path, rows: str, run: RollbackRun
+) -> str:
+    """
+    The warning of ``_no_run_journal_warning`` for one org's report of a partner run
+    (``--split-by-org``): its run's journal is the combined report's, which is not
+    beside it. Rolling back the combined report would delete every org's devices,
+    so the way out is this org's report in the folder the run wrote it to.
+    """
+    journal = journal_path_for(combined).name
+    takes = "would still take" if run.stats.dry_run else "still takes"
+    gone = "this rollback deletes" if run.stats.dry_run else "are gone"
+    return (
+        f"Warning: {report.name} is named as one org's report of a partner run "
+        f"(--split-by-org), and the journal of that run ({journal}, beside the "
+        f"combined report {combined.name}) is not beside it: if this report is a "
+        f"copy, that run {takes} the {rows} whose devices {gone} for done. Roll "
+        f"back {report.name} in the folder the run wrote it to, too (it deletes "
+        "nothing more, and the run's journal forgets those rows); not the combined "
+        f"report {combined.name}, which would delete every org's devices."
     )
 
 

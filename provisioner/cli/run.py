@@ -73,7 +73,12 @@ from provisioner.report.safety import (
 )
 from provisioner.report.table import SUFFIXES
 from provisioner.run.engine import RunResult, provision
-from provisioner.run.journal import Journal, hold_journals, journal_path_for
+from provisioner.run.journal import (
+    Journal,
+    hold_journals,
+    journal_path_for,
+    read_split,
+)
 from provisioner.run.renewals import Renewal
 from provisioner.settings import DEFAULT_CONCURRENCY, Settings
 
@@ -216,12 +221,16 @@ def reruns_of(report: Path) -> dict[Path, Path]:
     """
     The journals of the reruns of ``report`` beside it, each with the rerun's report:
     ``<report>-rerun``, then the rerun of that (``-rerun-2``), and so on while there
-    is one. A row the report's run failed that one of them ended since is reported
-    as it ended there (``provision``'s ``reruns``).
+    is one; and those of the per-org reports the journal of each records as written
+    from its rows (``--split-by-org``, ``read_split``: ``<report>-org-<org>-rerun``…).
+    A row the report's run failed that one of them ended since is reported as it
+    ended there (``provision``'s ``reruns``).
     """
     found: dict[Path, Path] = {}
     current = report
     while True:
+        for name in sorted(read_split(journal_path_for(current))):
+            found.update(reruns_of(current.with_name(name)))
         current = rerun_report_path(current)
         journal = journal_path_for(current)
         if not journal.is_file():

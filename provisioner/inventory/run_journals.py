@@ -5,8 +5,9 @@ rollback took out.
 A report's ``status`` cell is a spreadsheet cell; the run journals of the rollout
 know what the run did (``rollback_trust`` weighs their word). ``run_journals`` finds
 them: the one beside the report, those of the reports its reruns read, the one of
-the report a run moved it aside from (``-replaced-<time>``), and those of the reports
-a renewal read (``-renewed``). Once a rollback has deleted devices, ``forget_gone``
+the report a run moved it aside from (``-replaced-<time>``), those of the reports
+a renewal read (``-renewed``), and the combined report's, for one org's report of a
+partner run (``--split-by-org``). Once a rollback has deleted devices, ``forget_gone``
 makes each of them forget the rows whose devices are gone, under its lock, so the
 same run command provisions those rows again instead of taking them for done.
 
@@ -33,6 +34,8 @@ from provisioner.run.journal import (
     read_entries,
     read_history,
     read_set_aside,
+    split_origin,
+    split_origins,
 )
 
 __all__ = [
@@ -76,7 +79,9 @@ class RunJournals:
     #: known to hold the rows that report was written from (it started over since,
     #: ``--fresh``, say): its rows may be another run's, so its word on the report's
     #: rows is not taken, but a row of it naming a device now gone is forgotten all
-    #: the same (the device is gone, whoever's it was).
+    #: the same (the device is gone, whoever's it was). Likewise the journal of the
+    #: combined report a per-org report's name says it was split from, when that
+    #: journal does not record it (``split_origin``).
     forget_only: tuple[Path, ...] = ()
     #: REPORT is a renewal's (``codes --renew``): its code rows name the renewed
     #: codes' devices, while the journals still name the devices of the codes
@@ -109,6 +114,12 @@ def run_journals(
     are the reports the renewals read, nearest first, and their journals (the
     run's) speak for its rows (``RunJournals.renewal``).
 
+    A partner run's per-org report (``--split-by-org``) has none of its own
+    either: the journal of the combined report it was split from speaks for its
+    rows when it records REPORT's name (``split_origin``); so does it for a rerun
+    of that per-org report (through the history's source). One its name alone
+    points to is only made to forget.
+
     ``reruns`` are the journals of REPORT's reruns (``<report>-rerun``, …): the
     same run command after a rerun reports the rows the rerun ended as it ended
     them (``run.plan.ended_since``), so REPORT may name devices only a rerun's
@@ -122,16 +133,29 @@ def run_journals(
     if speaks and origin is not None:
         found.append(origin)
         histories.append(read_history(origin))
+    combined = split_origin(report)
+    if combined is not None:
+        found.append(journal_path_for(combined))
+        histories.append(read_history(journal_path_for(combined)))
     for record in merge_history(*histories):
         if record.kind in (RunKind.RERUN, RunKind.RESUME) and record.source:
             source = report.parent / Path(record.source).name
             found.append(journal_path_for(source))
+            # A rerun of one org's report (``--split-by-org``): the rows it read
+            # were the combined report's run's.
+            split_from = split_origin(source)
+            if split_from is not None:
+                found.append(journal_path_for(split_from))
     trusted = _present(found)
-    renewal = bool(renewed_from)
-    if origin is None or speaks:
-        return RunJournals(trusted=trusted, renewal=renewal)
-    forget_only = _present([origin], trusted)
-    return RunJournals(trusted=trusted, forget_only=forget_only, renewal=renewal)
+    forget = [] if origin is None or speaks else [origin]
+    if combined is None:
+        # Named as one org's report, but no journal records it so (one written
+        # before the record was kept, or since started over): only made to forget.
+        forget += [journal_path_for(name) for name in split_origins(report)]
+    forget_only = _present(forget, trusted)
+    return RunJournals(
+        trusted=trusted, forget_only=forget_only, renewal=bool(renewed_from)
+    )
 
 
 def _present(paths: Iterable[Path], but: Iterable[Path] = ()) -> tuple[Path, ...]:

@@ -42,7 +42,11 @@ has no journal of its own: when the run that moved it continued this journal, th
 file's name goes to ``set_aside`` (``record_set_aside``), and a rollback of it reads
 this journal's word on its rows while the journal has not started over since
 (``read_set_aside``: ``--fresh`` renews ``created_at``, and the rows are then
-another run's). A dry run plans from a copy of the journal in memory
+another run's). The per-org reports a partner run writes beside its report
+(``--split-by-org``: ``<report>-org-<org>``) have no journal of their own either:
+the run notes their names in ``split_reports`` (``record_split``), and a rollback
+or rerun of one finds this journal by that record (``split_origin``), on the same
+terms as a report set aside. A dry run plans from a copy of the journal in memory
 (``Journal.snapshot``): it never writes the file nor takes its lock.
 
 The module is longer than most because it is the one owner of the journal's file
@@ -88,6 +92,8 @@ Schema (version 2)::
     rolled_back(device_id TEXT PRIMARY KEY)    -- the devices of rows a rollback forgot
     set_aside(name TEXT PRIMARY KEY,           -- reports a run continuing it moved aside
               journal_created_at TEXT)         -- meta's created_at then
+    split_reports(name TEXT PRIMARY KEY,       -- per-org reports written from its rows
+                  journal_created_at TEXT)     -- meta's created_at then
     runs(kind TEXT, started_at TEXT,           -- the rollout's commands so far
          record TEXT,                          -- RunRecord as JSON
          PRIMARY KEY (kind, started_at))
@@ -115,13 +121,14 @@ import fcntl
 import json
 import operator
 import os
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 import anyio.lowlevel
 import structlog
@@ -145,15 +152,22 @@ __all__ = [
     "read_history",
     "read_rolled_back",
     "read_set_aside",
+    "read_split",
     "record_history",
     "record_set_aside",
+    "record_split",
     "release_journal",
+    "split_origin",
+    "split_origins",
 ]
 
 log = structlog.get_logger()
 
 SCHEMA_VERSION = "2"
 _J = TypeVar("_J")
+#: The tables of report names a journal keeps (``_record_names``): SQL names, so
+#: only these two, never a value from outside.
+_NameTable = Literal["set_aside", "split_reports"]
 #: Seconds a batched mark may wait for the next commit (see the module docstring).
 MAX_WAIT = 0.2
 
@@ -181,6 +195,10 @@ CREATE TABLE IF NOT EXISTS rows (
 CREATE TABLE IF NOT EXISTS void (device_id TEXT PRIMARY KEY, key TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS rolled_back (device_id TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS set_aside (
+    name TEXT PRIMARY KEY,
+    journal_created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS split_reports (
     name TEXT PRIMARY KEY,
     journal_created_at TEXT NOT NULL
 );
@@ -1143,18 +1161,7 @@ def record_set_aside(path: Path, names: Iterable[str]) -> None:
     Raises:
         ConfigError: the journal cannot be written.
     """
-    if not path.is_file():
-        return
-    try:
-        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
-            db.executescript(_SCHEMA)
-            db.executemany(
-                "INSERT OR REPLACE INTO set_aside (name, journal_created_at) "
-                "SELECT ?, value FROM meta WHERE key = 'created_at'",
-                [(name,) for name in names],
-            )
-    except sqlite3.Error as error:
-        raise ConfigError(f"the journal {path} cannot be written ({error})") from error
+    _record_names(path, "set_aside", names)
 
 
 def read_set_aside(path: Path) -> frozenset[str]:
@@ -1164,10 +1171,92 @@ def read_set_aside(path: Path) -> frozenset[str]:
     journal's rows are still the ones those reports were written from. None when
     there is no readable journal there, or one from before this record was kept.
     """
+    return _read_names(path, "set_aside")
+
+
+def record_split(path: Path, names: Iterable[str]) -> None:
+    """
+    Record that the run writing the journal at ``path`` wrote the per-org reports
+    ``names`` (``--split-by-org``, files beside it) from its rows, which stay the
+    ones those reports were written from until the journal starts over
+    (``read_split``). Nothing when there is no journal at ``path``.
+
+    Raises:
+        ConfigError: the journal cannot be written.
+    """
+    _record_names(path, "split_reports", names)
+
+
+def read_split(path: Path) -> frozenset[str]:
+    """
+    The names of the per-org reports written from the rows of the journal at
+    ``path`` since it last started over (``record_split``). None when there is no
+    readable journal there, or one from before this record was kept.
+    """
+    return _read_names(path, "split_reports")
+
+
+def split_origins(report: Path) -> tuple[Path, ...]:
+    """
+    The reports REPORT's name says it may be one org's part of, by name alone: a
+    partner run's per-org report is ``<report>-org-<org>`` beside the combined
+    ``<report>`` (``report.orgs.org_report_paths``). Each ``-org-`` in the name
+    gives one (an org's name or the report's may hold one too), nearest first; the
+    combined report's journal says which is (``split_origin``).
+    """
+    stem = report.stem
+    starts = [match.start() for match in re.finditer("-org-", stem)]
+    return tuple(
+        report.with_name(stem[:start] + report.suffix)
+        for start in reversed(starts)
+        if start > 0
+    )
+
+
+def split_origin(report: Path) -> Path | None:
+    """
+    The combined report of a partner run whose journal records REPORT as one of
+    the per-org reports it wrote (``record_split``), still holding the rows REPORT
+    was written from; None when REPORT is no such report, or that journal is gone
+    or has started over since.
+    """
+    for origin in split_origins(report):
+        if report.name in read_split(journal_path_for(origin)):
+            return origin
+    return None
+
+
+def _record_names(path: Path, table: _NameTable, names: Iterable[str]) -> None:
+    """
+    Add report names to ``table`` of the journal at ``path``, stamped with its
+    ``created_at`` (a start over renews it, and the names no longer count).
+
+    Raises:
+        ConfigError: the journal cannot be written.
+    """
+    if not path.is_file():
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
+            db.executescript(_SCHEMA)
+            db.executemany(
+                f"INSERT OR REPLACE INTO {table} (name, journal_created_at) "
+                "SELECT ?, value FROM meta WHERE key = 'created_at'",
+                [(name,) for name in names],
+            )
+    except sqlite3.Error as error:
+        raise ConfigError(f"the journal {path} cannot be written ({error})") from error
+
+
+def _read_names(path: Path, table: _NameTable) -> frozenset[str]:
+    """
+    The names in ``table`` of the journal at ``path`` stamped with its current
+    ``created_at``.
+    """
     found = _read(
         path,
-        "SELECT set_aside.name FROM set_aside JOIN meta ON meta.key = 'created_at' "
-        "AND meta.value = set_aside.journal_created_at",
+        f"SELECT {table}.name FROM {table} JOIN meta "
+        f"ON meta.key = 'created_at' AND meta.value = {table}.journal_created_at",
     )
     return frozenset(name for (name,) in found or ())
 

@@ -31,6 +31,7 @@ from org_manifests import (
     PARTNER,
     org_devices,
     run_partner_manifest,
+    write_org_manifest,
 )
 from paths import EMULATOR_ORG
 
@@ -1246,3 +1247,163 @@ def test_partner_rollback_confirms_every_org_and_fails_only_the_refused_ones(
     assert not home_macs & {d["mac"] for d in org_devices(partner_emulator, None)}
     assert org_devices(partner_emulator, "org1") == []
     assert len(org_devices(partner_emulator, "org2")) == 2
+
+
+def _partner(args: Sequence[str], token: str = EVERY_ORG) -> Result:
+    return CliRunner().invoke(
+        main, list(args), env={"WEBEX_ACCESS_TOKEN": token}, catch_exceptions=False
+    )
+
+
+def _org_report(report: Path, key: str) -> Path:
+    """The CSV report of one org of a --split-by-org run into ``report``."""
+    wanted = org_id_for(key)
+    for path in sorted(report.parent.glob(f"{report.name}-org-*.csv")):
+        if "-rerun" not in path.name and read_csv(path)[0]["orgId"] == wanted:
+            return path
+    raise AssertionError(f"no report of {key} beside {report}")
+
+
+def _held(base_url: str) -> dict[str | None, set[str]]:
+    return {
+        key: {device["id"] for device in org_devices(base_url, key)}
+        for key in (None, "org1", "org2")
+    }
+
+
+class TestAnOrgsReport:
+    """
+    One org's report of a partner run (--split-by-org) has no journal beside it: its
+    rollback (and that of its rerun's report) makes the combined run's journal
+    forget that org's deleted rows, so the same run command provisions that org
+    again and leaves the others as they are; the combined report's rollback reads
+    the journals of the org reports' reruns.
+    """
+
+    ROWS: dict[str | None, int] = {None: 2, "org1": 3, "org2": 2}  # noqa: RUF012
+
+    def test_the_same_run_provisions_the_rolled_back_org_again(
+        self, partner_emulator: str, tmp_path: Path
+    ) -> None:
+        """Rolled back: org1's devices go and the combined run's journal forgets
+        them; the same run creates org1's devices again, the others untouched."""
+        url = ["--base-url", partner_emulator, "-q"]
+        made, report = run_partner_manifest(
+            partner_emulator, tmp_path, self.ROWS, "--split-by-org", token=EVERY_ORG
+        )
+        assert made.exit_code == 0, made.output
+        before = _held(partner_emulator)
+        org1 = _org_report(report, "org1")
+
+        rolled = _partner(["rollback", str(org1), "--yes", *url])
+        emptied = org_devices(partner_emulator, "org1")
+        again, _ = run_partner_manifest(
+            partner_emulator, tmp_path, self.ROWS, "--split-by-org", token=EVERY_ORG
+        )
+
+        assert rolled.exit_code == 0, rolled.output
+        assert "deleted 3" in rolled.output
+        assert (
+            f"run journal {journal_path_for(report)}: forgot 3 rows whose devices "
+            "are gone"
+        ) in rolled.output
+        assert "Warning" not in rolled.output
+        assert emptied == []
+        assert again.exit_code == 0, again.output
+        assert "nothing to do" not in again.output
+        after = _held(partner_emulator)
+        assert after[None] == before[None]
+        assert after["org2"] == before["org2"]
+        assert len(after["org1"]) == 3
+        assert not after["org1"] & before["org1"]
+        rows = read_csv(Path(f"{report}.csv"))
+        assert {r["deviceId"] for r in rows if r["orgId"] == org_id_for("org1")} == (
+            after["org1"]
+        )
+
+    def test_a_rerun_of_the_org_report_rolled_back_is_provisioned_again(
+        self, partner_emulator: str, tmp_path: Path
+    ) -> None:
+        """org2's report, one row fixed and rerun, then the rerun's report rolled
+        back: the combined run's journal forgets org2's row it had created too, and
+        the same run creates it again."""
+        manifest = write_org_manifest(tmp_path / "partner.csv", self.ROWS)
+        lines = read_csv(manifest)
+        bad = next(r["mac"] for r in lines if r["orgId"] == org_id_for("org2"))
+        manifest.write_text(manifest.read_text().replace(bad, "NOTAMAC"))
+        report = tmp_path / "out" / "partner"
+        url = ["--base-url", partner_emulator, "-q"]
+        run = ["run", str(manifest), "--report", str(report), "--split-by-org", *url]
+        assert _partner(run).exit_code == 1
+        org2 = _org_report(report, "org2")
+        org2.write_text(org2.read_text().replace("NOTAMAC", bad))
+        reran = _partner(["rerun", str(org2), *url])
+        assert reran.exit_code == 0, reran.output
+        before = _held(partner_emulator)
+        assert len(before["org2"]) == 2
+
+        rolled = _partner(
+            ["rollback", str(org2.with_stem(f"{org2.stem}-rerun")), "--yes", *url]
+        )
+        again = _partner(run)
+
+        assert rolled.exit_code == 0, rolled.output
+        assert "deleted 2" in rolled.output
+        assert f"run journal {journal_path_for(report)}: forgot 1 rows" in (
+            rolled.output
+        )
+        assert again.exit_code == 1, again.output
+        after = _held(partner_emulator)
+        assert after[None] == before[None]
+        assert after["org1"] == before["org1"]
+        assert len(after["org2"]) == 1
+        assert not after["org2"] & before["org2"]
+
+    def test_the_combined_rollback_deletes_what_an_org_reports_rerun_made(
+        self, partner_emulator: str, tmp_path: Path
+    ) -> None:
+        """org2 refused in the run, its report rerun with a token that may act for
+        it, the same run again: the combined report names org2's devices as the
+        rerun made them, and its rollback deletes every org's devices."""
+        url = ["--base-url", partner_emulator, "-q"]
+        made, report = run_partner_manifest(
+            partner_emulator, tmp_path, self.ROWS, "--split-by-org"
+        )
+        assert made.exit_code == 1, made.output
+        reran = _partner(["rerun", str(_org_report(report, "org2")), *url])
+        assert reran.exit_code == 0, reran.output
+        again, _ = run_partner_manifest(
+            partner_emulator, tmp_path, self.ROWS, "--split-by-org", token=EVERY_ORG
+        )
+        assert again.exit_code == 0, again.output
+
+        rolled = _partner(["rollback", f"{report}.csv", "--yes", *url])
+
+        assert rolled.exit_code == 0, rolled.output
+        assert "deleted 7" in rolled.output
+        assert _held(partner_emulator) == {None: set(), "org1": set(), "org2": set()}
+
+    def test_a_copys_rollback_warns_not_to_roll_back_the_combined_report(
+        self, partner_emulator: str, tmp_path: Path
+    ) -> None:
+        """An org's report copied elsewhere: the warning says to roll it back in
+        its own folder, never the combined report (every org's devices)."""
+        made, report = run_partner_manifest(
+            partner_emulator, tmp_path, self.ROWS, "--split-by-org", token=EVERY_ORG
+        )
+        assert made.exit_code == 0, made.output
+        org1 = _org_report(report, "org1")
+        copy = tmp_path / "sent" / org1.name
+        copy.parent.mkdir()
+        copy.write_bytes(org1.read_bytes())
+
+        rolled = _partner(
+            ["rollback", str(copy), "--yes", "--base-url", partner_emulator]
+        )
+
+        assert rolled.exit_code == 0, rolled.output
+        assert (
+            f"Warning: {copy.name} is named as one org's report of a partner run"
+        ) in rolled.stderr
+        assert "not the combined report partner.csv" in rolled.stderr
+        assert "copied from" not in rolled.stderr

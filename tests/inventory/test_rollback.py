@@ -6,7 +6,7 @@ then against the emulator.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,23 @@ from provisioner.inventory.rollback import RollbackProgress, RollbackRun, roll_b
 from provisioner.inventory.rollback_journal import RollbackJournal
 from provisioner.inventory.rollback_rules import RollbackStatus
 from provisioner.inventory.run_journals import RunJournals, run_journals
-from provisioner.models import Changes, Manifest, Outcome, Row, Status, Target
+from provisioner.models import (
+    Changes,
+    Manifest,
+    Outcome,
+    Row,
+    RunKind,
+    RunRecord,
+    Status,
+    Target,
+)
 from provisioner.run.engine import provision
-from provisioner.run.journal import Journal, record_set_aside
+from provisioner.run.journal import (
+    Journal,
+    record_history,
+    record_set_aside,
+    record_split,
+)
 from provisioner.run.plan import MAX_CREATES, UNCONFIRMED
 from provisioner.settings import Settings
 from provisioner.webex.client import ApiClient
@@ -531,6 +545,59 @@ class TestAMovedReportsJournal:
         )
 
         assert found == unknown == RunJournals(forget_only=(origin,))
+
+
+class TestAnOrgsReportsJournal:
+    """One org's report of a partner run (--split-by-org) has no journal beside it:
+    the combined report's speaks for it (and for a rerun of it) when it records the
+    org report's name, and is only made to forget when it does not."""
+
+    SPLIT = "c-org-customer-org2-e91173ba.xlsx"
+
+    def _combined(self, tmp_path: Path, *names: str) -> Path:
+        journal = tmp_path / "c.journal.sqlite"
+        Journal.open(journal, Target(base_url=SETTINGS.base_url)).close()
+        record_split(journal, names)
+        return journal
+
+    def test_the_combined_reports_journal_is_trusted(self, tmp_path: Path) -> None:
+        """The journal records the org report's name: trusted like its own."""
+        combined = self._combined(tmp_path, self.SPLIT)
+
+        found = run_journals(tmp_path / self.SPLIT)
+
+        assert found == RunJournals(trusted=(combined,))
+
+    def test_a_rerun_of_the_org_report_reaches_the_combined_journal(
+        self, tmp_path: Path
+    ) -> None:
+        """The rerun's history names the org report it read: the combined report's
+        journal speaks for the rows it read, beside the rerun's own."""
+        combined = self._combined(tmp_path, self.SPLIT)
+        rerun = tmp_path / "c-org-customer-org2-e91173ba-rerun.xlsx"
+        own = rerun.with_suffix(".journal.sqlite")
+        Journal.open(own, Target(base_url=SETTINGS.base_url)).close()
+        moment = datetime(2026, 11, 29, 10, tzinfo=UTC)
+        record = RunRecord(
+            kind=RunKind.RERUN, started_at=moment, finished_at=moment, source=self.SPLIT
+        )
+        record_history(own, [record])
+
+        found = run_journals(rerun)
+
+        assert found == RunJournals(trusted=(own, combined))
+
+    def test_a_journal_that_does_not_record_it_only_forgets(
+        self, tmp_path: Path
+    ) -> None:
+        """Named as an org's report, but the journal beside the combined report does
+        not record it (written before the record was kept, or started over since):
+        its word is not taken; it is only made to forget."""
+        combined = self._combined(tmp_path, "c-org-customer-org1-ac2f6585.xlsx")
+
+        found = run_journals(tmp_path / self.SPLIT)
+
+        assert found == RunJournals(forget_only=(combined,))
 
 
 def test_a_renewed_reports_rows_are_spoken_for_by_the_runs_journal(

@@ -30,6 +30,7 @@ from provisioner.report.orgs import (
     split_by_org,
 )
 from provisioner.report.summary import LineKind, summarise, summary_lines
+from provisioner.run.journal import split_origins
 
 COLUMNS = ("mac", "model", "workspaceId", "orgId")
 WS = "Y2lzY29zcGFyazovL3VzL1BMQUNFLzFhMmIzYzRk"
@@ -184,6 +185,19 @@ def test_report_names_carry_the_orgs_name_and_short_id(tmp_path: Path) -> None:
         "r-org-9f8e7d6c.csv",
         "r-org-own.csv",
     ]
+
+
+def test_each_org_report_name_leads_back_to_its_combined_report() -> None:
+    """The journal of an org's report is found by its name (run.journal's
+    split_origins): every name this module gives leads back to the combined one."""
+    combined = [Path("out/my-org-report.xlsx"), Path("out/my-org-report.csv")]
+    orgs = [OrgInfo(key=ORG_A, id=ORG_A, name="Org - A"), OrgInfo(key=None)]
+
+    named = org_report_paths(combined, orgs)
+
+    for paths in named:
+        for origin, path in zip(combined, paths, strict=True):
+            assert origin in split_origins(path)
 
 
 def names(paths: list[Path], orgs: list[OrgInfo]) -> list[str]:

@@ -39,8 +39,12 @@ from provisioner.run.journal import (
     read_history,
     read_rolled_back,
     read_set_aside,
+    read_split,
     record_history,
     record_set_aside,
+    record_split,
+    split_origin,
+    split_origins,
 )
 
 TARGET = Target(base_url="https://webexapis.com/v1", org_id="ORG-A")
@@ -316,6 +320,33 @@ class TestJournal:
         assert read_set_aside(path) == frozenset()
         assert not none.exists()
         assert read_set_aside(none) == frozenset()
+
+    def test_split_reports_are_found_by_the_journal_that_wrote_them(
+        self, tmp_path: Path
+    ) -> None:
+        """An org's report names the combined report its journal is beside (each
+        -org- in its name a guess, nearest first); the one whose journal records
+        the name is its origin, until that journal starts over."""
+        path = tmp_path / "my-org-c.journal.sqlite"
+        Journal.open(path, TARGET).close()
+        split = tmp_path / "my-org-c-org-customer-org-x-e91173ba.csv"
+
+        record_split(path, [split.name])
+        recorded = read_split(path)
+        found = split_origin(split)
+        with Journal.open(path, TARGET, fresh=True):
+            pass
+
+        assert split_origins(split) == (
+            tmp_path / "my-org-c-org-customer.csv",
+            tmp_path / "my-org-c.csv",
+            tmp_path / "my.csv",
+        )
+        assert recorded == {split.name}
+        assert found == tmp_path / "my-org-c.csv"
+        assert split_origin(split) is None
+        assert split_origins(tmp_path / "c.csv") == ()
+        assert split_origins(tmp_path / "-org-x.csv") == ()
 
     def test_read_entries_reads_while_another_command_holds_it(
         self, tmp_path: Path
