@@ -293,7 +293,10 @@ class Manifest:
     ``numbers`` holds the value of each XLSX cell stored as a number, by (row number,
     column index), as the file gave it (``RawTable.numbers``): the rows are checked
     again against an org's models (``live.rules.with_catalogue``), and a MAC typed as
-    a number must fail that check as it failed the first.
+    a number must fail that check as it failed the first. ``elsewhere`` holds the
+    MACs of rows of the same run outside this manifest, with their row numbers (one
+    org's report of a partner run: the combined report's other rows), so a MAC on
+    one of them is a duplicate here too, and stays one when the rows are checked again.
     """
 
     path: Path
@@ -302,6 +305,7 @@ class Manifest:
     field_columns: Mapping[str, str]
     rows: tuple[Row, ...]
     numbers: Mapping[tuple[int, int], float] = field(default_factory=dict, repr=False)
+    elsewhere: Mapping[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

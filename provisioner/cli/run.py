@@ -56,7 +56,15 @@ from provisioner.cli.progress import ProgressDisplay
 from provisioner.errors import ProvisionerError
 from provisioner.intake.manifest import load_manifest
 from provisioner.logs import configure_logging
-from provisioner.models import Changes, Manifest, Outcome, RunKind, TagMode, Target
+from provisioner.models import (
+    Changes,
+    Manifest,
+    Outcome,
+    Row,
+    RunKind,
+    TagMode,
+    Target,
+)
 from provisioner.redaction import add_secrets
 from provisioner.report.files import (
     load_report,
@@ -78,6 +86,8 @@ from provisioner.run.journal import (
     hold_journals,
     journal_path_for,
     read_split,
+    split_origin,
+    split_origins,
 )
 from provisioner.run.renewals import Renewal
 from provisioner.settings import DEFAULT_CONCURRENCY, Settings
@@ -258,6 +268,55 @@ def renewals_for(report: Path) -> tuple[Renewal, ...]:
     return tuple(found)
 
 
+def _macs_elsewhere(report: Path, manifest: Manifest) -> dict[str, tuple[int, ...]]:
+    """
+    The MACs of the run's rows outside REPORT, with their row numbers, when REPORT is
+    one org's report of a partner run (``--split-by-org``): its combined report's
+    other rows (``Manifest.elsewhere``). The run found a MAC on two orgs' rows a
+    duplicate on both; a rerun of one org's report must too, until a person fixes
+    one of them. Empty when REPORT is no such report, or its combined report is gone.
+    """
+    own = {row.number for row in manifest.rows}
+    found: dict[str, list[int]] = {}
+    for row in _combined_rows(report, manifest):
+        if row.mac is not None and row.number not in own:
+            found.setdefault(row.mac, []).append(row.number)
+    return {mac: tuple(numbers) for mac, numbers in found.items()}
+
+
+def _combined_rows(report: Path, manifest: Manifest) -> tuple[Row, ...]:
+    """
+    The rows of the combined report REPORT was split from: the one whose run's
+    journal records REPORT (``split_origin``), else one its name points to that
+    holds each of REPORT's rows in the same org (the journal gone, or REPORT a rerun
+    of an org's report). Either format the run wrote.
+    """
+    verified = split_origin(report)
+    origins = (verified,) if verified is not None else split_origins(report)
+    for origin in origins:
+        for path in (origin, _other_format(origin)):
+            if not path.is_file():
+                continue
+            try:
+                whole, _ = load_report(path)
+            except ProvisionerError as error:
+                log.warning(
+                    "combined_report_unreadable", path=str(path), error=str(error)
+                )
+                continue
+            orgs = {row.number: row.org_id for row in whole.rows}
+            if verified is not None or all(
+                row.number in orgs and orgs[row.number] == row.org_id
+                for row in manifest.rows
+            ):
+                return whole.rows
+    return ()
+
+
+def _other_format(report: Path) -> Path:
+    return report.with_suffix(".csv" if report.suffix == ".xlsx" else ".xlsx")
+
+
 def _written_report(report: Path) -> Path:
     """
     ``report`` if it is there, else its other format: a rerun writes the format of
@@ -265,7 +324,7 @@ def _written_report(report: Path) -> Path:
     """
     if report.exists():
         return report
-    other = report.with_suffix(".csv" if report.suffix == ".xlsx" else ".xlsx")
+    other = _other_format(report)
     return other if other.exists() else report
 
 
@@ -523,6 +582,10 @@ def rerun(
     with command_errors() as where:
         configure_logging(verbosity=connection.verbose, log_file=connection.log_file)
         manifest, previous = load_report(report_path)
+        elsewhere = _macs_elsewhere(report_path, manifest)
+        if elsewhere:
+            # One org's report: a MAC on another org's row of the run is a duplicate.
+            manifest, previous = load_report(report_path, elsewhere=elsewhere)
         add_secrets(*(row.password for row in manifest.rows))
         # After the report: --max-rate ORG=R must name an org its rows go to.
         settings = build_settings(connection, os.environ, manifest=manifest)

@@ -3,7 +3,8 @@ Building a ``Manifest`` from a ``RawTable``: normalise and validate every row.
 
 MACs are normalised, models resolved against the offline catalogue, ids checked for
 their kind, owners and model fit checked, passwords masked, and MACs listed twice
-flagged on every row that has them. A bad row becomes a ``Row`` with ``problems``;
+flagged on every row that has them (and on a row whose MAC a row of the same run outside
+the table has: ``Manifest.elsewhere``). A bad row becomes a ``Row`` with ``problems``;
 only a header row that cannot be used raises. No API call happens here.
 """
 
@@ -57,12 +58,19 @@ def _find_late_header(table: RawTable) -> int | None:
     return None
 
 
-def build_manifest(table: RawTable, *, catalogue: Catalogue | None = None) -> Manifest:
+def build_manifest(
+    table: RawTable,
+    *,
+    catalogue: Catalogue | None = None,
+    elsewhere: Mapping[str, tuple[int, ...]] | None = None,
+) -> Manifest:
     """
     Match the headers, then normalise and validate every row.
 
     Args:
         catalogue: the models to check against; the packaged one when None.
+        elsewhere: MACs on rows of the same run outside this table, with their row
+            numbers (``Manifest.elsewhere``): a row with one of them is a duplicate.
 
     Raises:
         MissingColumnError: a required column is absent.
@@ -82,8 +90,9 @@ def build_manifest(table: RawTable, *, catalogue: Catalogue | None = None) -> Ma
         ) from None
     checker = _RowChecker(table, fields, catalogue or load_catalogue())
     rows = [checker.check(number, cells) for number, cells in table.records]
+    elsewhere = dict(elsewhere or {})
     if "mac" in fields:
-        _flag_duplicate_macs(rows, table.columns, fields["mac"])
+        _flag_duplicate_macs(rows, table.columns, fields["mac"], elsewhere)
     return Manifest(
         path=table.path,
         sheet=table.sheet,
@@ -91,6 +100,7 @@ def build_manifest(table: RawTable, *, catalogue: Catalogue | None = None) -> Ma
         field_columns={name: table.columns[index] for name, index in fields.items()},
         rows=tuple(rows),
         numbers=table.numbers,
+        elsewhere=elsewhere,
     )
 
 
@@ -514,27 +524,38 @@ def _column_letter(index: int) -> str:
     return letters
 
 
-def _flag_duplicate_macs(rows: list[Row], columns: tuple[str, ...], index: int) -> None:
+def _flag_duplicate_macs(
+    rows: list[Row],
+    columns: tuple[str, ...],
+    index: int,
+    elsewhere: Mapping[str, tuple[int, ...]],
+) -> None:
     """
-    Flag every row whose MAC appears on another row too, naming the other rows.
+    Flag every row whose MAC appears on another row too, naming the other rows:
+    of this table, and ``elsewhere`` (rows of the same run outside it; a row of one
+    of their numbers here is the same row, not another).
     """
     macs = list(filter(None, map(attrgetter("mac"), rows)))
-    if len(set(macs)) == len(macs):
+    if len(set(macs)) == len(macs) and not elsewhere.keys() & set(macs):
         return  # every MAC once (the common case), found without a loop per row
+    here = {row.number for row in rows}
     first: dict[str, int] = {}
     repeated: dict[str, list[int]] = {}
     for position, row in enumerate(rows):
         mac = row.mac
         if mac is not None:
             seen = first.setdefault(mac, position)
-            if seen != position:
-                repeated.setdefault(mac, [seen]).append(position)
+            if seen != position or mac in elsewhere:
+                repeated.setdefault(mac, [seen] if seen != position else [])
+                repeated[mac].append(position)
     for mac, positions in repeated.items():
+        outside = [number for number in elsewhere.get(mac, ()) if number not in here]
         for position in positions:
             row = rows[position]
-            others = ", ".join(
-                str(rows[other].number) for other in positions if other != position
-            )
+            numbers = [rows[other].number for other in positions if other != position]
+            others = ", ".join(str(number) for number in sorted(numbers + outside))
+            if not others:
+                continue
             problem = Problem(
                 column=columns[index],
                 value=row.cells[index],

@@ -390,7 +390,9 @@ def with_catalogue(manifest: Manifest, models: Sequence[SupportedModel]) -> Mani
         records=records,
         numbers=manifest.numbers,
     )
-    return build_manifest(table, catalogue=Catalogue.for_org(models))
+    return build_manifest(
+        table, catalogue=Catalogue.for_org(models), elsewhere=manifest.elsewhere
+    )
 
 
 def decide(manifest: Manifest, answers: Answers, org_id: str | None) -> Preflight:

@@ -351,13 +351,16 @@ def _field_index(manifest: Manifest, name: str) -> int | None:
     return manifest.columns.index(header)
 
 
-def load_report(path: Path) -> tuple[Manifest, dict[int, Outcome]]:
+def load_report(
+    path: Path, *, elsewhere: Mapping[str, tuple[int, ...]] | None = None
+) -> tuple[Manifest, dict[int, Outcome]]:
     """
     Read a report back (CSV or XLSX): its input columns as a manifest, and its outcomes.
 
     The manifest's rows keep their original row numbers (the ``row`` column) and are
     validated again like any manifest, so a value a person fixed in the report is the
-    value a rerun uses. A masked password reads back as no password.
+    value a rerun uses. A masked password reads back as no password. ``elsewhere``:
+    the MACs of the run's rows outside the report (``Manifest.elsewhere``).
 
     A CSV's cells marked as text (``'=1+1``: ``intake/formulas.py``) read as the
     value they mark: in the columns the tool uses, the manifest reader takes the
@@ -401,7 +404,8 @@ def load_report(path: Path) -> tuple[Manifest, dict[int, Outcome]]:
     records.sort(key=lambda record: record[0])
     outcomes = dict(sorted(outcomes.items()))
     manifest = build_manifest(
-        replace(table, columns=table.columns[:width], records=records)
+        replace(table, columns=table.columns[:width], records=records),
+        elsewhere=elsewhere,
     )
     return manifest, outcomes
 

@@ -350,3 +350,48 @@ def test_an_orgs_xlsx_report_reruns_with_that_orgs_own_token(
     }
     assert statuses == {"created"}
     assert len(org_devices(base_url, "org2")) == 4
+
+
+def test_a_mac_on_another_orgs_row_stays_a_duplicate_in_an_org_reports_rerun(
+    base_url: str, tmp_path: Path
+) -> None:
+    """
+    A MAC on a row of the token's org and on one of org1's: the run marks both
+    invalid; a rerun of org1's report (and of that rerun's report) keeps its row
+    invalid with the same words and registers nothing, until the MAC is fixed.
+    """
+    manifest = write_org_manifest(tmp_path / "p.csv", {None: 2, "org1": 2})
+    home_mac = read_report(manifest)[0]["mac"]
+    org1_mac = next(r["mac"] for r in read_report(manifest) if r["orgId"] == ORG1)
+    manifest.write_text(manifest.read_text().replace(org1_mac, home_mac))
+    report = tmp_path / "out" / "p"
+    ran = invoke(
+        ["run", str(manifest), "--base-url", base_url, "--report", str(report)]
+        + ["--quiet", "--split-by-org"]
+    )
+    assert ran.exit_code == 1, ran.output
+    combined = {r["row"]: r for r in read_report(Path(f"{report}.csv"))}
+    (org1_report,) = report.parent.glob("p-org-customer-org1-*.csv")
+    duplicate = next(r for r in read_report(org1_report) if r["mac"] == home_mac)
+    assert duplicate["status"] == "invalid"
+
+    again = invoke(["rerun", str(org1_report), "--base-url", base_url, "--quiet"])
+    reran = org1_report.with_name(f"{org1_report.stem}-rerun.csv")
+    once_more = invoke(["rerun", str(reran), "--base-url", base_url, "--quiet"])
+    rows = [
+        next(r for r in read_report(path) if r["row"] == duplicate["row"])
+        for path in (reran, org1_report.with_name(f"{org1_report.stem}-rerun-2.csv"))
+    ]
+    held = {d["mac"] for d in org_devices(base_url, "org1")}
+    reran.write_text(reran.read_text().replace(home_mac, "0A0B0C0D0E0F"))
+    fixed = invoke(["rerun", str(reran), "--base-url", base_url, "--quiet"])
+
+    assert again.exit_code == 1, again.output
+    assert once_more.exit_code == 1, once_more.output
+    for row in rows:
+        assert row["status"] == "invalid"
+        assert row["error"] == combined[duplicate["row"]]["error"]
+        assert f"MAC {home_mac} is also on row 2;" in row["error"]
+    assert home_mac not in held
+    assert fixed.exit_code == 0, fixed.output
+    assert "0A0B0C0D0E0F" in {d["mac"] for d in org_devices(base_url, "org1")}

@@ -15,6 +15,7 @@ from provisioner.errors import MissingColumnError
 from provisioner.intake.catalogue import Catalogue, load_catalogue
 from provisioner.intake.manifest import PASSWORD_MASK, RawTable, build_manifest
 from provisioner.intake.validation import marked_columns
+from provisioner.live.rules import with_catalogue
 from provisioner.models import SupportedModel
 
 WS = "Y2lzY29zcGFyazovL3VzL1BMQUNFLzhmYmQyYjA4LWYwYmEtNWVjMi1iNDlhLWY1NjUwNThlZjZhNA"
@@ -142,6 +143,38 @@ def test_every_copy_of_a_mac_is_flagged_naming_the_others() -> None:
         4: [],
         5: [("MAC Address", "00:aa:bb:11:22:33", message.format(3))],
     }
+
+
+def test_a_mac_on_a_row_elsewhere_in_the_run_is_flagged_and_stays_so() -> None:
+    """A MAC the run's rows outside the table hold (one org's report: the combined
+    report's other rows) is a duplicate, named as any other, and still one when the
+    rows are checked again against an org's models; a row of the table's own
+    number elsewhere is the same row, not another."""
+    table = RawTable(
+        path=PATH,
+        sheet=None,
+        columns=("mac", "model", "workspaceId"),
+        records=[
+            (5, ("00AABB000005", "Cisco 8851", WS)),
+            (6, ("00AABB000006", "Cisco 8851", WS)),
+        ],
+    )
+    elsewhere = {"00AABB000005": (2, 5), "00AABB000006": (6,)}
+
+    manifest = build_manifest(table, elsewhere=elsewhere)
+    models = [SupportedModel(model="DMS Cisco 8851", display_name="Cisco 8851")]
+    again = with_catalogue(manifest, models)
+
+    message = (
+        "MAC 00AABB000005 is also on row 2; a device can be listed once: delete the "
+        "extra rows or correct the MAC"
+    )
+    for rows in (manifest.rows, again.rows):
+        duplicates = [
+            [p.message for p in r.problems if "is also on row" in p.message]
+            for r in rows
+        ]
+        assert duplicates == [[message], []]
 
 
 @pytest.mark.parametrize(("below", "found"), [(10, True), (11, False)])
