@@ -497,6 +497,10 @@ def _unknown_model(catalogue: Catalogue, text: str) -> str:
             "`provisioner validate --live` checks it against the org's own list of "
             "supported devices"
         )
+    other = catalogue.other_product(text)
+    if other is not None:
+        # Another model in its place would register a device as what it is not.
+        return f"{head}: this is the {other.product}, {other.note}; {advice}"
     if suggestions:
         quoted = [f'"{name}"' for name in suggestions]
         options = " or ".join(

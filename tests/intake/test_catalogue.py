@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import provisioner
-from provisioner.intake.catalogue import Catalogue, load_catalogue
+from provisioner.intake.catalogue import _PHONE_MARK, Catalogue, load_catalogue
 from provisioner.models import SupportedModel
 
 PACKAGE = Path(provisioner.__file__).parent
@@ -181,6 +181,13 @@ def test_every_fact_names_its_source() -> None:
     for entry in document["models"]:
         assert entry["sources"], entry["model"]
         assert set(entry["sources"]) <= set(sources), entry["model"]
+        for alias in entry.get("aliases", ()):
+            if isinstance(alias, dict):
+                assert alias["sources"], alias["name"]
+                assert set(alias["sources"]) <= set(sources), alias["name"]
+    for other in document["other_products"]:
+        assert other["sources"], other["names"]
+        assert set(other["sources"]) <= set(sources), other["names"]
     for key, source in sources.items():
         assert source["url"].startswith("https://"), key
         assert key in notes, key
@@ -255,3 +262,142 @@ def test_a_key_two_models_share_is_not_guessed() -> None:
     )
 
     assert catalogue.resolve("Cisco 100") is None
+
+
+# The names Cisco's documents give these families (data/SOURCES.md): "Cisco Desk
+# Phone 9841" (help.webex.com lukemeb), "Cisco IP Phone 7841" and "Cisco IP Conference
+# Phone 8832" (the Multiplatform Firmware guides), "Cisco ATA 192" (ATA 190 Series).
+CISCO_NAMES = [
+    ("Cisco Desk Phone 9841", "Cisco 9841"),
+    ("Cisco Desk Phone 9851", "Cisco 9851"),
+    ("Cisco Desk Phone 9861", "Cisco 9861"),
+    ("Cisco Desk Phone 9871", "Cisco 9871"),
+    ("Desk Phone 9851", "Cisco 9851"),
+    ("desk phone 9871", "Cisco 9871"),
+    ("Cisco IP Phone 6871", "DMS Cisco 6871"),
+    ("Cisco IP Phone 7841", "DMS Cisco 7841"),
+    ("IP Phone 7821", "DMS Cisco 7821"),
+    ("Cisco IP Phone 8865", "DMS Cisco 8865"),
+    ("IP Phone 8851", "DMS Cisco 8851"),
+    ("Cisco IP Conference Phone 7832", "DMS Cisco 7832"),
+    ("IP Conference Phone 8832", "DMS Cisco 8832"),
+    ("Cisco Video Phone 8875", "DMS Cisco 8875"),
+    ("Cisco ATA 191", "DMS Cisco 191"),
+    ("Cisco ATA 192", "DMS Cisco 192"),
+    ("ATA 191", "DMS Cisco 191"),
+    ("ATA 192", "DMS Cisco 192"),
+    ("Cisco ATA 192 Multiplatform Analog Telephone Adapter", "DMS Cisco 192"),
+]
+
+
+@pytest.mark.parametrize(("text", "model"), CISCO_NAMES)
+def test_cisco_product_names_resolve(text: str, model: str) -> None:
+    """The names Cisco's documents give its phones and ATAs resolve to those models."""
+    entry = load_catalogue().resolve(text)
+
+    assert entry is not None
+    assert (entry.model, entry.is_roomos) == (model, False)
+
+
+def test_desk_phone_9841_is_the_phone_not_a_desk() -> None:
+    """``Cisco Desk Phone 9841`` is the 9841 phone (MAC or code), not a RoomOS Desk."""
+    entry = load_catalogue().resolve("Cisco Desk Phone 9841")
+
+    assert entry is not None
+    assert (entry.display_name, entry.type, entry.supports_mac) == (
+        "Cisco 9841",
+        "DESK_PHONE",
+        True,
+    )
+
+
+def test_every_phone_alias_cites_its_source() -> None:
+    """Each alias of a phone, ATA or DECT model names the Cisco documents that use it."""
+    document = json.loads(MODELS_JSON.read_text(encoding="utf-8"))
+    phones = [entry for entry in document["models"] if entry["type"] != "ROOM_OS"]
+
+    aliases = [alias for entry in phones for alias in entry.get("aliases", ())]
+
+    assert len(aliases) >= 25
+    for alias in aliases:
+        assert isinstance(alias, dict), alias
+        assert alias["sources"], alias["name"]
+
+
+def test_every_alias_resolves_to_its_own_model() -> None:
+    """No alias is shared with (and so lost to) another model."""
+    catalogue = load_catalogue()
+
+    for entry in catalogue.models:
+        for alias in entry.aliases:
+            assert catalogue.resolve(alias) is entry, alias
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Cisco Desk Phone 9841",
+        "Desk Phone 9851",
+        "Cisco Desk Phone 9800",
+        "Desk Phone",
+        "Desk Phone 9814",
+        "Cisco Desk 9841",
+        "8832 Conference Phone",
+        "Conference Phone",
+        "Cisco ATA 19",
+        "Board 8851",
+    ],
+)
+def test_phone_like_names_are_never_offered_a_roomos_device(text: str) -> None:
+    """A name saying phone, conference or ATA, or with a phone's number, gets phones only."""
+    catalogue = load_catalogue()
+
+    suggestions = catalogue.suggest(text)
+
+    assert suggestions, text
+    for name in suggestions:
+        entry = catalogue.resolve(name)
+        assert entry is not None
+        assert not entry.is_roomos, (text, suggestions)
+
+
+def test_no_roomos_name_looks_like_a_phone() -> None:
+    """No RoomOS name or alias carries a phone's marks, so the class rule never misfires."""
+    for entry in load_catalogue().models:
+        if entry.is_roomos:
+            for name in (entry.model, entry.display_name, *entry.aliases):
+                assert _PHONE_MARK.search(name.casefold()) is None, name
+
+
+def test_a_reordered_conference_phone_suggests_its_number_first() -> None:
+    """``8832 Conference Phone`` suggests the Cisco 8832 first, not the 7832."""
+    assert load_catalogue().suggest("8832 Conference Phone")[0] == "Cisco 8832"
+
+
+@pytest.mark.parametrize(
+    "text", ["8851NR", "Cisco 8851NR", "Cisco IP Phone 8851NR", "CP-8851NR"]
+)
+def test_the_8851nr_is_not_taken_for_the_8851(text: str) -> None:
+    """The 8851 No Radio variant, a product of its own, is named, never offered the 8851."""
+    catalogue = load_catalogue()
+
+    other = catalogue.other_product(text)
+
+    assert catalogue.resolve(text) is None
+    assert catalogue.suggest(text) == []
+    assert other is not None
+    assert other.product == "Cisco IP Phone 8851 No Radio variant (CP-8851NR)"
+
+
+def test_an_org_catalogue_names_other_products_it_does_not_list() -> None:
+    """A run's catalogue still knows the 8851NR for what it is; an org listing it wins."""
+    lists_it = SupportedModel(model="DMS Cisco 8851NR", display_name="Cisco 8851NR")
+
+    without = Catalogue.for_org(
+        [SupportedModel(model="DMS Cisco 8851", display_name="Cisco 8851")]
+    )
+    with_it = Catalogue.for_org([lists_it])
+
+    assert without.other_product("8851NR") is not None
+    assert without.suggest("8851NR") == []
+    assert with_it.resolve("8851NR") is lists_it

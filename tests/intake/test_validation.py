@@ -69,6 +69,20 @@ class TestUnknownModel:
         )
         assert far.problems[0].message == f"{head}: {advice}"
 
+    def test_a_product_listed_as_another_is_named_not_mapped(self) -> None:
+        """An 8851NR row is told what it is, with no model offered in its place."""
+        (row,) = rows_of(("mac", "model", "workspaceId"), ("", "Cisco 8851NR", WS))
+
+        (problem,) = row.problems
+        assert problem.message == (
+            "not a model the bundled catalogue knows: this is the Cisco IP Phone 8851 "
+            "No Radio variant (CP-8851NR), a product of its own, not the Cisco 8851, "
+            "and neither Cisco's list of Webex Calling phones nor its list of 8800 "
+            "Series phones with Multiplatform Firmware names it, so no other model is "
+            "offered in its place; `provisioner validate --live` checks it against the "
+            "org's own list of supported devices"
+        )
+
 
 class TestCells:
     def test_the_password_is_masked_and_the_next_cell_kept(self) -> None:
