@@ -45,6 +45,7 @@ from provisioner.run.journal import (
     record_set_aside,
     record_split,
 )
+from provisioner.run.plan import UNANSWERED_ROWS
 
 __all__ = ["Finish", "finish_run", "renewal_lines", "rerun_lines", "set_aside_lines"]
 
@@ -172,6 +173,15 @@ def finish_run(finish: Finish, result: RunResult, *, stopped: bool = False) -> i
         click.echo(
             "Error: the token was refused mid-run; the run is saved — set a fresh "
             "token and run the same command to continue.",
+            err=True,
+        )
+        return EXIT_UNUSABLE
+    if result.api_unanswered:
+        click.echo(
+            f"Error: the API stopped answering: {UNANSWERED_ROWS} rows in a row got "
+            "no answer after every try (the network, or the API, is down); no more "
+            "rows were started and the run is saved. Run the same command once the "
+            "API answers again: it does those rows again and goes on.",
             err=True,
         )
         return EXIT_UNUSABLE

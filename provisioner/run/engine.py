@@ -22,7 +22,10 @@ in flight.
 Every row's progress goes to the journal as it happens; rows the journal (or, for a
 rerun, ``previous``) already finished are not redone. Setting ``stop`` stops starting
 rows, lets rows in flight finish, and returns with ``interrupted=True``; so does a
-token the API refuses (401) after rows have run (``token_refused=True``). Setting
+token the API refuses (401) after rows have run (``token_refused=True``), and an API
+that stopped answering: ``plan.UNANSWERED_ROWS`` rows in a row whose calls got no
+answer after every try (``api_unanswered=True``). A row failed either way is not
+journalled as done, so the same command does it again. Setting
 ``abandon`` as well cancels the rows in flight at once and still returns: those rows
 are ``not_started`` (``ABANDONED_ERROR``) while their journal entries stay open, so the
 same command checks each of them (by MAC, or the owner's pending devices) first.
@@ -163,6 +166,10 @@ class RunResult:
     #: refused are ``failed`` in the outcomes but not journalled as done, so running
     #: the same command again (with a fresh token) does them.
     token_refused: bool = False
+    #: The API stopped answering mid-run (``plan.UNANSWERED_ROWS`` rows in a row got
+    #: no answer after every try): rows stopped starting. Those rows are ``failed``
+    #: in the outcomes, their journal entries left open, as for ``token_refused``.
+    api_unanswered: bool = False
     #: The rows ``abandon`` cancelled in flight (``not_started``, journal entry open).
     abandoned: frozenset[int] = frozenset()
     #: The rows the journal ended failed that a rerun of the report ended since,
@@ -346,6 +353,10 @@ class _Run:
     live_problems: dict[int, tuple[Problem, ...]] = field(default_factory=dict)
     #: Set when the API refused the token (401) after rows had run: no row starts.
     token_refused: bool = False
+    #: Rows in a row, lately, whose calls got no answer (``plan.is_unanswered``);
+    #: at ``plan.UNANSWERED_ROWS`` the API is taken for gone and no row starts.
+    unanswered_rows: int = 0
+    api_unanswered: bool = False
     #: What reading each org the rows go to answered (its list, or a refusal).
     orgs: dict[str | None, OrgAccess] = field(default_factory=dict)
     #: The orgs the rows go to, in order, when that is not the run's org alone.
@@ -505,6 +516,7 @@ class _Run:
             stats=self._stats(interrupted),
             interrupted=interrupted,
             token_refused=self.token_refused,
+            api_unanswered=self.api_unanswered,
             abandoned=abandoned,
             since_reruns={
                 path: frozenset(rows) for path, rows in self.since_reruns.items()
@@ -946,7 +958,18 @@ class _Run:
                 if not self.token_refused:
                     log.warning("token_refused_mid_run", row=row.number)
                 self.token_refused = True
+            elif plan.is_unanswered(outcome) and not self.settings.dry_run:
+                # No answer after every try says nothing about the row: its entry
+                # stays as it was, so the same command does it again (a create
+                # whose answer was lost is looked up first). Enough such rows in
+                # a row, and the API is gone: stop starting rows.
+                self.unanswered_rows += 1
+                if self.unanswered_rows >= plan.UNANSWERED_ROWS:
+                    if not self.api_unanswered:
+                        log.warning("api_unanswered_mid_run", row=row.number)
+                    self.api_unanswered = True
             elif not self.settings.dry_run:
+                self.unanswered_rows = 0
                 journal.mark_done(outcome, self.digests.get(row.number))
             self._record(row.number, outcome)
             self.in_flight.discard(row.number)
@@ -963,9 +986,10 @@ class _Run:
 
     def _halted(self) -> bool:
         """
-        True once no new row may start: a stop was asked for, or the token was refused.
+        True once no new row may start: a stop was asked for, the token was refused,
+        or the API stopped answering.
         """
-        return self.stop.is_set() or self.token_refused
+        return self.stop.is_set() or self.token_refused or self.api_unanswered
 
     async def _run_row(
         self, ctx: steps.RowContext, row: Row, entry: JournalEntry | None

@@ -34,8 +34,10 @@ from provisioner.webex.retry import is_replay_safe
 
 __all__ = [
     "CLOCK_TOLERANCE",
+    "GAVE_UP",
     "MAX_CREATES",
     "MAX_LOOKUPS",
+    "UNANSWERED_ROWS",
     "UNCONFIRMED",
     "UNTOLD_CODE_DEVICE",
     "Schedule",
@@ -52,6 +54,7 @@ __all__ = [
     "found_status",
     "invalid_outcome",
     "is_token_refusal",
+    "is_unanswered",
     "judge_found_device",
     "kept_device",
     "lost_code_devices",
@@ -79,6 +82,15 @@ UNCONFIRMED = (
     f"the API did not confirm it after {MAX_CREATES} tries; run rerun to check and "
     "continue"
 )
+#: The hint of a row whose calls kept failing transiently after every retry.
+GAVE_UP = "the API kept failing after retries; run rerun later"
+#: Rows in a row that got no answer at all from the API (every try dropped, refused
+#: or timed out) before a run starts no more rows: the API is down or out of reach,
+#: and every later row would fail the same way, each after all its retries (a QA
+#: pass's stopped emulator had a run failing 0.7 rows/s for half an hour). Five:
+#: ``make soak``'s dropped connections never fail one row's every try, let alone
+#: five rows' in a row.
+UNANSWERED_ROWS = 5
 #: Lookups by MAC for one row at most, when each one fails transiently.
 MAX_LOOKUPS = 3
 #: How much earlier than a row's start the API's ``created`` stamp of a device the row
@@ -378,6 +390,20 @@ def is_token_refusal(outcome: Outcome) -> bool:
     return outcome.status is Status.FAILED and outcome.http_status == HTTP_UNAUTHORIZED
 
 
+def is_unanswered(outcome: Outcome) -> bool:
+    """
+    True for a row that failed because its calls got no answer at all after every
+    try (no HTTP status: a dropped network, a stopped or hung API), which says
+    nothing about the row: the same command does it again.
+    """
+    return (
+        outcome.status is Status.FAILED
+        and outcome.http_status is None
+        and outcome.error is not None
+        and (GAVE_UP in outcome.error or UNCONFIRMED in outcome.error)
+    )
+
+
 def invalid_outcome(row: Row) -> Outcome:
     """
     The outcome of a row that failed validation: its problems, and no call made.
@@ -583,7 +609,7 @@ def describe_failure(step: Step, error: ApiError) -> str:
     elif isinstance(error, OutcomeUnknownError):
         hint = UNCONFIRMED
     elif isinstance(error, TransientError):
-        hint = "the API kept failing after retries; run rerun later"
+        hint = GAVE_UP
     else:
         hint = ""  # pragma: no mutate - None reads the same: no hint either way
     return f"{step}: {reason}" + (f" ({hint})" if hint else "")

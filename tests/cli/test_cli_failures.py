@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -301,3 +302,44 @@ def test_no_token_in_a_fresh_process_prints_one_sentence_and_no_log_line(
     lines = [line for line in finished.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, finished.stderr
     assert lines[-1].startswith("Error: No access token")
+
+
+def test_an_api_that_stops_answering_mid_run_stops_saves_and_continues(
+    clean: Emulator, tmp_path: Path, quick: None
+) -> None:
+    """The API stops answering while rows run (every request dropped): a few rows
+    fail after their tries, then no new row starts, exit 2 with the way forward,
+    instead of every row failing after all its retries; the same command, the API
+    back, does every row once."""
+    rows = 30
+    clean.admin("POST", "/faults", {"latency_ms": 50})
+    manifest = write_manifest(tmp_path / "site.csv", phone_rows(rows))
+    report = tmp_path / "r.csv"
+    args = ["run", str(manifest), "--report", str(report), "--concurrency", "2"]
+    args += ["--base-url", clean.base_url, "--quiet"]
+
+    def drop_everything_once_rows_run() -> None:
+        deadline = time.monotonic() + 30
+        while len(clean.devices()) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        clean.admin("POST", "/faults", {"drop_rate": 1.0})
+
+    dropper = threading.Thread(target=drop_everything_once_rows_run)
+    dropper.start()
+    first = invoke(args)
+    dropper.join()
+    statuses = Counter(r["status"] for r in read_report(report))
+    clean.admin("POST", "/faults", {"drop_rate": 0.0, "latency_ms": 0})
+    again = invoke(args)
+
+    assert first.exit_code == 2, first.output
+    assert "Error: the API stopped answering" in first.stderr
+    assert "Run the same command once the API answers again" in first.stderr
+    assert "Traceback" not in first.output
+    assert 5 <= statuses["failed"] <= 7  # the rows in a row, and one in flight
+    assert statuses["not_started"] >= 1
+    assert sum(statuses.values()) == rows
+    assert again.exit_code == 0, again.output
+    macs = [d["mac"] for d in clean.devices()]
+    assert len(macs) == len(set(macs)) == rows
+    assert {r["status"] for r in read_report(report)} <= {"created", "adopted"}

@@ -39,6 +39,7 @@ from provisioner.intake.manifest import load_manifest
 from provisioner.inventory.rollback import roll_back
 from provisioner.models import Manifest, Outcome, Problem, Row, Status, TagMode
 from provisioner.report.files import load_report, rows_to_rerun, write_report
+from provisioner.run import plan
 from provisioner.run.engine import (
     FIRST_CALL_ATTEMPTS,
     Progress,
@@ -1356,6 +1357,60 @@ class TestResume:
         assert {o.status for o in second.outcomes.values()} == {Status.CREATED}
         assert 30 == len(second.outcomes) == len(api.devices)
         assert second.token_refused is False
+
+    async def test_an_api_that_stops_answering_stops_the_run_and_the_same_run_goes_on(
+        self, tmp_path: Path
+    ) -> None:
+        """Once rows in a row get no answer at all (the API stopped, the network
+        dropped), no more rows start, instead of every row failing after all its
+        retries; none of those rows is journalled done, so the same run, the API
+        back, does every row once."""
+        api = fake()
+        manifest = manifest_of(many_rows(40))
+        journal = tmp_path / "r.journal.sqlite"
+
+        def gone_after_eight_creates(op: str, _key: str | None) -> None:
+            if op != "supported_devices" and api.count("create_device") >= 8:
+                raise ConnectError("could not connect to the API")
+
+        api.on_call = gone_after_eight_creates
+        first = await provision(
+            manifest, settings(concurrency=2), api=api, journal_path=journal
+        )
+        unanswered = {n for n, o in first.outcomes.items() if o.status is Status.FAILED}
+        with reopen(journal, manifest) as opened:
+            done = {n for n, e in opened.entries().items() if e.phase is Phase.DONE}
+        api.on_call = None
+        second = await provision(manifest, settings(), api=api, journal_path=journal)
+
+        assert (first.api_unanswered, first.interrupted) == (True, True)
+        assert plan.UNANSWERED_ROWS <= len(unanswered) <= plan.UNANSWERED_ROWS + 1
+        assert len(first.outcomes) < 40  # the rest never started
+        assert done.isdisjoint(unanswered)
+        assert {o.status for o in second.outcomes.values()} == {Status.CREATED}
+        assert 40 == len(second.outcomes) == len(api.devices)
+        assert second.api_unanswered is False
+
+    async def test_a_row_the_api_answers_breaks_the_streak(
+        self, tmp_path: Path
+    ) -> None:
+        """Rows that got no answer, each followed by one the API answered, never
+        stop the run: a flaky network is not a gone API."""
+        api = fake()
+        manifest = manifest_of(many_rows(12))
+        failing = {row.mac for row in manifest.rows[::2]}
+
+        def every_other_row_unanswered(op: str, key: str | None) -> None:
+            if op == "create_device" and key in failing:
+                raise ConnectError("could not connect to the API")
+
+        api.on_call = every_other_row_unanswered
+        result = await provision(manifest, settings(concurrency=1), api=api)
+
+        assert result.api_unanswered is False
+        assert len(result.outcomes) == 12
+        statuses = [result.outcomes[row.number].status for row in manifest.rows]
+        assert statuses == [Status.FAILED, Status.CREATED] * 6
 
     async def test_finished_rows_are_not_redone(self, tmp_path: Path) -> None:
         """A second run over a finished journal makes no row call at all."""
