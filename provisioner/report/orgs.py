@@ -23,7 +23,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from provisioner.models import Manifest, OrgInfo, Outcome, Row, RunStats, Status
+from provisioner.models import (
+    Manifest,
+    OrgInfo,
+    Outcome,
+    Row,
+    RunKind,
+    RunRecord,
+    RunStats,
+    Status,
+)
 
 __all__ = [
     "OrgCount",
@@ -131,11 +140,12 @@ def split_by_org(
     for key, rows in groups.items():
         info = _info(key, stats)
         numbers = {row.number for row in rows}
+        own = {n: o for n, o in outcomes.items() if n in numbers}
         parts.append(
             OrgPart(
                 org=info,
                 manifest=replace(manifest, rows=tuple(rows)),
-                outcomes={n: o for n, o in outcomes.items() if n in numbers},
+                outcomes=own,
                 stats=replace(
                     stats,
                     orgs=(info,),
@@ -144,10 +154,40 @@ def split_by_org(
                     # The org's own learned limit, where the whole run's has none.
                     learned_limit=stats.limit_of(info.key),
                     org_limits=(),
+                    history=_org_history(stats, info, own),
                 ),
             )
         )
     return parts
+
+
+def _org_history(
+    stats: RunStats, org: OrgInfo, outcomes: Mapping[int, Outcome]
+) -> tuple[RunRecord, ...]:
+    """
+    The rollout's history as one org's report tells it: a partner forwards that
+    report to that customer, so no record names another customer's org (names,
+    limits) or counts its rows. A record's counts are the whole run's: kept for
+    this org only where they are all its own (this command, a plain run of every
+    row), else left out (the combined report has them).
+    """
+    ours = {org.id, org.key} - {None}
+    plain = not stats.resumed and not stats.interrupted and not stats.dry_run
+    history = []
+    for index, record in enumerate(stats.history):
+        last = index == len(stats.history) - 1
+        counts: Mapping[Status, int] = {}
+        if last and plain and record.kind is RunKind.RUN:
+            counts = dict(Counter(outcome.status for outcome in outcomes.values()))
+        history.append(
+            replace(
+                record,
+                counts=counts,
+                org_names=tuple(p for p in record.org_names if p[0] in ours),
+                limits=tuple(p for p in record.limits if p[0] in ours),
+            )
+        )
+    return tuple(history)
 
 
 def org_report_paths(

@@ -292,7 +292,10 @@ def summary_lines(
         lines += [Line(LineKind.BLANK), *_group_lines(manifest, outcomes, group_by)]
     if summary.by_org:
         lines += [Line(LineKind.BLANK), *_org_lines(summary.by_org)]
-    lines += [Line(LineKind.BLANK), *_history_lines(history)]
+    lines += [
+        Line(LineKind.BLANK),
+        *_history_lines(history, part_of_orgs=stats.part_of_orgs),
+    ]
     lines += [Line(LineKind.BLANK), *_engineering_lines(summary)]
     return lines
 
@@ -406,7 +409,14 @@ def _org_lines(counts: Sequence[OrgCount]) -> list[Line]:
     return lines
 
 
-def _history_lines(history: Sequence[RunRecord]) -> list[Line]:
+def _history_lines(
+    history: Sequence[RunRecord], *, part_of_orgs: int = 0
+) -> list[Line]:
+    """
+    The Run history table. In one org's report of a partner run a command's counts
+    are the org's own only where known (``orgs._org_history``): the others say
+    where the whole run's are.
+    """
     lines = [
         Line(LineKind.HEADING, ("Run history",)),
         Line(
@@ -434,7 +444,9 @@ def _history_lines(history: Sequence[RunRecord]) -> list[Line]:
                     cell_time(record.finished_at),
                     record.caller or "",
                     record.source,
-                    counts_text(record.counts),
+                    "in the combined report"
+                    if part_of_orgs and not record.counts
+                    else counts_text(record.counts),
                 ),
             )
         )

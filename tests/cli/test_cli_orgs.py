@@ -395,3 +395,34 @@ def test_a_mac_on_another_orgs_row_stays_a_duplicate_in_an_org_reports_rerun(
     assert home_mac not in held
     assert fixed.exit_code == 0, fixed.output
     assert "0A0B0C0D0E0F" in {d["mac"] for d in org_devices(base_url, "org1")}
+
+
+def test_an_orgs_report_tells_nothing_of_the_other_customers(
+    base_url: str, tmp_path: Path
+) -> None:
+    """
+    A partner forwards org1's report to that customer: no sheet of it, the hidden
+    run history included, names another customer's org (only the partner's own, as
+    the token's) or counts its rows. Its history line counts org1's own rows.
+    """
+    result, report = run_three_orgs(base_url, tmp_path, "--split-by-org")
+    org1_report = next(Path(report).parent.glob("partner-org-customer-org1-*.xlsx"))
+
+    book = openpyxl.load_workbook(org1_report)
+    cells = [
+        str(cell)
+        for sheet in book.worksheets
+        for row in sheet.iter_rows(values_only=True)
+        for cell in row
+        if cell is not None
+    ]
+    history = [
+        row
+        for row in book["Summary"].iter_rows(values_only=True)
+        if row and str(row[0]).startswith("1 · run")
+    ]
+
+    assert result.exit_code == 1, result.output
+    assert not any(ORG2 in cell for cell in cells)
+    ((*_, decided),) = history
+    assert decided == "created 3"
