@@ -340,8 +340,9 @@ def planned_changes(
     """
     Count what working ``rows`` may write, for the confirmation before the first write.
 
-    A row whose device or code already exists (journalled as created, or a rerun's
-    code that still stands) creates nothing; every row with tags may set them.
+    A row whose device or code already exists (journalled as created, a rerun's
+    code that still stands, or a rerun's device that only its tags failed on)
+    creates nothing; every row with tags may set them.
     ``voids`` codes replaced by ``--fresh`` are voided; with ``reissue`` the earlier
     pending codes of the rows' owners are too (how many, only the calls will say).
     Rows that name their own org are said to (``note_orgs``; not in an org's own
@@ -359,6 +360,9 @@ def planned_changes(
             )
             codes += not exists
         else:
+            # A rerun's row whose device the earlier command found or made (its
+            # tags failed) is looked up by MAC, not created again.
+            exists = exists or (earlier is not None and earlier.device_id is not None)
             creates += not exists
         tags += bool(row.tags)
     notes: list[str] = []

@@ -580,6 +580,27 @@ class TestPlannedChanges:
 
         assert (changes.creates, changes.codes, changes.notes) == (1, 0, ())
 
+    def test_a_rerun_row_whose_tags_failed_creates_nothing(self) -> None:
+        """A rerun of a row whose device exists (only its tags failed) sets tags: the
+        confirmation counts no create for it, only for the row that never got one."""
+        previous = {
+            2: Outcome(
+                row=2,
+                status=Status.FAILED,
+                device_id="dev-2",
+                error="tags on the created device: the API kept failing",
+            ),
+            3: Outcome(row=3, status=Status.FAILED, error="create: refused"),
+        }
+
+        changes = plan.planned_changes(
+            [row(2, mac="00AABB000001", tags=("a",)), row(3, mac="00AABB000002")],
+            {},
+            previous,
+        )
+
+        assert (changes.creates, changes.tag_updates) == (1, 1)
+
     def test_a_started_row_is_still_counted(self) -> None:
         """A row journalled only as started may still create: it is counted."""
         entries = {
