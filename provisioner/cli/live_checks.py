@@ -172,7 +172,8 @@ def describe_preflight(
         noun = "row" if len(numbers) == 1 else "rows"
         lines.append(
             f"  {noun} {', '.join(map(str, numbers))}: the MAC is already registered "
-            "to the row's own owner; a run adopts that device"
+            "to the row's own owner; a run takes that device as it is (created, if "
+            "this rollout made it; else adopted)"
         )
     lines.extend(
         f"  warning: {warning}" for _, warning in sorted(checked.other_models.items())

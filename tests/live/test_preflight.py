@@ -625,7 +625,9 @@ def test_validate_live_cli(process_emulator: str, tmp_path: Path) -> None:
     assert any(line.startswith('row 7, column "Password"') for line in lines)
     assert "10 rows, 5 valid, 5 invalid" in result.output
     assert f"live checks at {process_emulator}:" in result.output
-    assert "a run adopts that device" in result.output
+    assert "a run takes that device as it is (created, if this rollout made it" in (
+        result.output
+    )
     assert _write_count(admin) == writes
 
 
