@@ -176,10 +176,13 @@ async def preflight(
         if not await _validate_batch(api, org, batch, gathered):
             break
     limiter = anyio.CapacityLimiter(max(1, concurrency))
+    readable = [key for key, access in accesses.items() if not access.is_refused]
     async with anyio.create_task_group() as group:
         for key, state in gathered.states.items():
             if state.state == "UNAVAILABLE":
-                group.start_soon(_find_holder, api, key, gathered, limiter)
+                # A partner's manifest: the MAC may be in another of its orgs.
+                others = [org for org in readable if org != key[0]]
+                group.start_soon(_find_holder, api, key, others, gathered, limiter)
         for owner in distinct_owners(rows, org_id):
             group.start_soon(_lookup_owner, api, owner, gathered, limiter)
     # The holders' names come through the same cache: each owner is read once.
@@ -387,25 +390,39 @@ async def _validate_batch(
 async def _find_holder(
     api: DevicesApi,
     key: tuple[str | None, str],
+    others: Sequence[str | None],
     gathered: Answers,
     limiter: anyio.CapacityLimiter,
 ) -> None:
+    """
+    Find the device holding an in-use MAC: in the row's org, else in the other orgs
+    the manifest names (``others``), whose holder says which org it is in.
+    """
     org, mac = key
-    async with limiter:
-        try:
-            device = await api.find_device_by_mac(mac, org_id=org)
-        except AuthError:
-            raise
-        except ForbiddenError:
-            gathered.warnings.append(
-                "who holds an in-use MAC was not looked up: the token may not list "
-                "devices (it needs spark-admin:devices_read)"
-            )
-            device = None
-        except ApiError as error:
-            log.info("mac_holder_unknown", mac=mac, reason=type(error).__name__)
-            device = None
-    gathered.holders[key] = None if device is None else holder_of(device, org)
+    holder = None
+    for where in (org, *others):
+        async with limiter:
+            try:
+                device = await api.find_device_by_mac(mac, org_id=where)
+            except AuthError:
+                raise
+            except ForbiddenError:
+                gathered.warnings.append(
+                    "who holds an in-use MAC was not looked up: the token may not "
+                    "list devices (it needs spark-admin:devices_read)"
+                )
+                device = None
+            except ApiError as error:
+                log.info("mac_holder_unknown", mac=mac, reason=type(error).__name__)
+                device = None
+        if device is not None:
+            holder = holder_of(device, where)
+            if where != org:
+                holder = dataclasses.replace(
+                    holder, other_org=where or "the token's own org"
+                )
+            break
+    gathered.holders[key] = holder
 
 
 async def _lookup_owner(

@@ -93,6 +93,8 @@ class MacHolder:
     org_id: str | None = None
     #: The device's model as the API shows it (``Device.product``).
     product: str | None = None
+    #: The org it was found in, when another of the manifest's orgs than the row's.
+    other_org: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -263,8 +265,13 @@ def mac_message(state: MacState, holder: MacHolder | None) -> str:
         )
     if state.state == "UNAVAILABLE" and holder is not None:
         owner = describe_owner(holder.owner_kind, holder.owner_id, holder.owner_name)
+        where = (
+            f" in org {holder.other_org} (another org of this manifest)"
+            if holder.other_org
+            else ""
+        )
         return (
-            f"this MAC is already registered to {owner} as device "
+            f"this MAC is already registered to {owner}{where} as device "
             f"{holder.device_id}; delete that device first (Control Hub, Devices) "
             "if it is to move, or correct the MAC"
         )

@@ -361,6 +361,20 @@ class _Run:
     orgs: dict[str | None, OrgAccess] = field(default_factory=dict)
     #: The orgs the rows go to, in order, when that is not the run's org alone.
     org_keys: tuple[str | None, ...] = ()
+
+    @property
+    def readable_orgs(self) -> tuple[str | None, ...]:
+        """
+        The orgs of a partner's run the token may act for (none in a one-org run).
+        """
+        if not self.org_keys:
+            return ()
+        return tuple(
+            key
+            for key in self.org_keys
+            if (access := self.orgs.get(key)) is not None and not access.is_refused
+        )
+
     #: Outcomes known before any row was worked on (invalid rows, rows the journal
     #: or a rerun's previous report finished): not this run's throughput.
     settled: int = 0
@@ -945,6 +959,7 @@ class _Run:
                 voided=self.voided,
                 dry_run_claimed=self.dry_run_claimed,
                 earlier=self.earlier,
+                orgs=self.readable_orgs,
             )
             self.in_flight.add(row.number)
             try:

@@ -98,6 +98,9 @@ class RowContext:
     #: When the rollout's earlier commands ran (a rerun's report's history): a device
     #: made then by a create whose answer they lost is the rollout's own.
     earlier: tuple[tuple[datetime, datetime], ...] = ()
+    #: The orgs a partner's run acts for (their keys): where a MAC another org holds
+    #: may be found, to name it.
+    orgs: tuple[str | None, ...] = ()
 
     def org(self, row: Row) -> str | None:
         """
@@ -185,7 +188,7 @@ async def _obtain_device(
         except MacInUseError as error:
             found = await _look_up(ctx, row, base)
             if found is None:
-                text = (
+                text = await _held_elsewhere(ctx, row) or (
                     "the MAC is registered, but to no device this token can see "
                     "(another organisation?); release it there or correct the row's mac"
                 )
@@ -248,6 +251,29 @@ def _claim(
         return found, status
     text = plan.other_owner_text(found)
     raise RowFailedError(plan.failed_outcome(base, Step.CREATE, refused, text))
+
+
+async def _held_elsewhere(ctx: RowContext, row: Row) -> str | None:
+    """
+    Name the device of another org of the run that holds the row's MAC, if one does
+    (a partner's run: the MAC typed on two customers' rows, or moved between them).
+    """
+    assert row.mac is not None
+    for org in ctx.orgs:
+        if org == ctx.org(row):
+            continue
+        try:
+            device = await ctx.api.find_device_by_mac(row.mac, org_id=org)
+        except ApiError:
+            continue
+        if device is not None:
+            where = org or "the token's own org"
+            return (
+                f"the MAC is registered in org {where} (another org of this run) as "
+                f"device {device.id}; delete that device there first if it is to "
+                "move, or correct the row's mac"
+            )
+    return None
 
 
 async def _look_up(ctx: RowContext, row: Row, base: Outcome) -> Device | None:

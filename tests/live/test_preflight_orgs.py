@@ -115,3 +115,42 @@ async def test_a_row_whose_org_id_is_wrong_is_asked_nothing_more(
     routes = [entry["route"] for entry in server.requests()]
     assert "GET /v1/workspaces" not in routes
     assert not any("validateMacs" in route for route in routes)
+
+
+async def test_a_mac_held_in_another_org_of_the_manifest_is_named_there(
+    start_emulator: Any, tmp_path: Path
+) -> None:
+    """
+    A MAC already registered in org2 (another org of the same partner manifest) on
+    an org1 row: the problem names the device and the org it is in, not "a device
+    this token cannot see".
+    """
+    from org_manifests import workspaces_of
+
+    server: RunningEmulator = await start_emulator(
+        orgs=(OrgSpec(key="org1"), OrgSpec(key="org2")),
+        partners={PARTNER: ("org1", "org2")},
+    )
+    settings = Settings(token=PARTNER, base_url=server.base_url)
+    org2_room = workspaces_of("org2")[0]
+    path = tmp_path / "m.csv"
+    path.write_text(
+        "mac,model,workspaceId,orgId\n"
+        f"0A0B0C0D0E0F,Cisco 8851,{workspaces_of('org1')[0]},{ORG1}\n"
+        f"0A0B0C0D0E10,Cisco 8851,{org2_room},{ORG2}\n",
+        encoding="utf-8",
+    )
+    async with ApiClient(settings) as api:
+        held = await api.create_device(
+            mac="0A0B0C0D0E0F",
+            model="DMS Cisco 8851",
+            workspace_id=org2_room,
+            org_id=ORG2,
+        )
+        checked = await preflight(load_manifest(path), api)
+
+    row = checked.manifest.rows[0]
+    (problem,) = row.problems
+    assert f"in org {ORG2} (another org of this manifest)" in problem.message
+    assert held.id in problem.message
+    assert "cannot see" not in problem.message

@@ -289,3 +289,37 @@ async def test_the_learned_limit_is_one_orgs_only(
     assert {o.status for o in result.outcomes.values()} == {Status.CREATED}
     assert result.stats.learned_limit == learned
     assert result.stats.org_limits == by_org
+
+
+class TestMacInAnotherOrg:
+    async def test_a_mac_held_in_another_org_of_the_run_is_named_there(
+        self, start_emulator: Any, tmp_path: Path
+    ) -> None:
+        """
+        An org1 row's MAC is already registered in the seeded org, another org of
+        the same partner run: the row fails naming that org and the device, not "a
+        device this token cannot see".
+        """
+        from provisioner.webex.client import ApiClient
+
+        server = await partner_emulator(start_emulator)
+        home_room = workspaces_of(None)[0]
+        path = tmp_path / "m.csv"
+        path.write_text(
+            "mac,model,workspaceId,orgId\n"
+            f"0A0B0C0D0E0F,Cisco 8851,{workspaces_of('org1')[0]},{ORG1}\n"
+            f"0A0B0C0D0E10,Cisco 8851,{home_room},\n",
+            encoding="utf-8",
+        )
+        async with ApiClient(settings_for(server)) as api:
+            held = await api.create_device(
+                mac="0A0B0C0D0E0F", model="DMS Cisco 8851", workspace_id=home_room
+            )
+
+        result = await provision(load_manifest(path), settings_for(server))
+
+        failed = result.outcomes[2]
+        assert failed.status is Status.FAILED
+        assert "(another org of this run)" in (failed.error or "")
+        assert held.id in (failed.error or "")
+        assert result.outcomes[3].status is Status.CREATED
