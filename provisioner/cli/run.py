@@ -73,6 +73,7 @@ from provisioner.report.files import (
 )
 from provisioner.report.safety import (
     looks_like_report,
+    numbered_origin,
     prepare_folders,
     refuse_inputs,
     refuse_real_report,
@@ -184,16 +185,7 @@ def _rerun_origin(report: Path) -> Path | None:
     The report a ``rerun`` read to write ``report`` by default (``rerun_report_path``
     undone), or None when the name is not one it gives.
     """
-    match = _RERUN_STEM.match(report.stem)
-    if match is None or not match["base"]:
-        return None
-    number = int(match["n"] or 1)
-    if match["n"] is not None and number < 2:
-        return None
-    stem = match["base"] if number == 1 else f"{match['base']}-rerun"
-    if number > 2:
-        stem += f"-{number - 1}"
-    return report.with_name(stem + report.suffix)
+    return numbered_origin(report, _RERUN_STEM, "rerun")
 
 
 def _rehearsed(report: Path) -> Path | None:

@@ -55,6 +55,7 @@ __all__ = [
     "codes_dropped",
     "created_dropped",
     "looks_like_report",
+    "numbered_origin",
     "prepare_folders",
     "refuse_inputs",
     "refuse_real_report",
@@ -278,13 +279,23 @@ def renewal_origin(path: Path) -> Path | None:
     (``renewed_path`` undone): beside it, ``-renewed`` taken off or counted down.
     None when the name is not one ``renewed_path`` gives.
     """
-    match = _RENEWED_STEM.match(path.stem)
+    return numbered_origin(path, _RENEWED_STEM, "renewed")
+
+
+def numbered_origin(path: Path, pattern: re.Pattern[str], word: str) -> Path | None:
+    """
+    The file a command read to write ``path`` under a numbered name it gives
+    (``<base>-<word>``, then ``-<word>-2``, …; ``pattern`` matches such a stem into
+    ``base`` and ``n``): beside it, ``-<word>`` taken off or counted down. None when
+    the name is not one of those.
+    """
+    match = pattern.match(path.stem)
     if match is None or not match["base"]:
         return None
     number = int(match["n"] or 1)
     if match["n"] is not None and number < 2:
         return None
-    stem = match["base"] if number == 1 else f"{match['base']}-renewed"
+    stem = match["base"] if number == 1 else f"{match['base']}-{word}"
     if number > 2:
         stem += f"-{number - 1}"
     return path.with_name(stem + path.suffix)
