@@ -28,7 +28,7 @@ import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Any
 
@@ -135,11 +135,11 @@ class Catalogue:
         only the org's list can say yes to them. A RoomOS code is requested without
         a model (reference §4.5), so no org list governs those devices.
         """
-        org = list(models)
+        bundled = load_catalogue()
+        org = [_with_bundled_aliases(entry, bundled) for entry in models]
         known = {model_key(entry.model) for entry in org} | {
             model_key(entry.display_name) for entry in org
         }
-        bundled = load_catalogue()
         roomos = [
             entry
             for entry in bundled.models
@@ -151,6 +151,17 @@ class Catalogue:
 
     def __len__(self) -> int:
         return len(self.models)
+
+    def bundled_entry(self, entry: SupportedModel) -> SupportedModel | None:
+        """
+        The entry of this catalogue for the same model as ``entry`` (an org's list
+        names it by its API model or its display name), if there is one.
+        """
+        for name in (entry.model, entry.display_name):
+            found = self._index.get(model_key(name))
+            if found is not None:
+                return found
+        return None
 
     def resolve(self, text: str) -> SupportedModel | None:
         """
@@ -300,3 +311,17 @@ def _alias_name(alias: str | dict[str, Any]) -> str:
     # An alias is a bare name, or {"name", "sources"} citing the Cisco documents
     # that use it; the sources are for people (and a test), not for the lookup.
     return alias if isinstance(alias, str) else str(alias["name"])
+
+
+def _with_bundled_aliases(entry: SupportedModel, bundled: Catalogue) -> SupportedModel:
+    """
+    An org's model with the names people type for it that the bundled catalogue
+    knows ("Cisco Desk Phone 9841" for the 9841): the org's list gives only its API
+    model and display name, so a name that passes offline would fail against it.
+    """
+    if entry.aliases:
+        return entry
+    found = bundled.bundled_entry(entry)
+    if found is None or not found.aliases:
+        return entry
+    return replace(entry, aliases=found.aliases)

@@ -401,3 +401,37 @@ def test_an_org_catalogue_names_other_products_it_does_not_list() -> None:
     assert without.other_product("8851NR") is not None
     assert without.suggest("8851NR") == []
     assert with_it.resolve("8851NR") is lists_it
+
+
+@pytest.mark.parametrize(
+    ("typed", "model"),
+    [
+        ("Cisco Desk Phone 9841", "Cisco 9841"),
+        ("Desk Phone 9841", "Cisco 9841"),
+        ("Cisco ATA 192", "DMS Cisco 192"),
+        ("ATA 192", "DMS Cisco 192"),
+    ],
+)
+def test_an_orgs_list_knows_the_names_people_type_too(typed: str, model: str) -> None:
+    """The org's supportedDevices gives a model's API name and display name alone:
+    the names the bundled catalogue knows for it resolve against the org's list
+    too, or a row valid offline is refused by validate --live and the run."""
+    org = Catalogue.for_org(
+        [
+            SupportedModel(
+                model="Cisco 9841",
+                display_name="Cisco 9841",
+                onboarding_methods=("MAC_ADDRESS",),
+            ),
+            SupportedModel(
+                model="DMS Cisco 192",
+                display_name="Cisco 192",
+                onboarding_methods=("MAC_ADDRESS",),
+            ),
+        ]
+    )
+
+    found = org.resolve(typed)
+
+    assert found is not None
+    assert found.model == model
