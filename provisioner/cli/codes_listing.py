@@ -12,13 +12,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from provisioner.cli.words import count_of, verb_for
 from provisioner.live import code_rules
 from provisioner.live.code_rules import CodeEntry, CodeState
 from provisioner.models import Outcome, OwnerKind, Row, Status
 from provisioner.report.cells import format_code
 from provisioner.report.safety import renewals_of
 from provisioner.report.table import SUFFIXES
+from provisioner.words import count_of, verb_for
 
 __all__ = ["render_listing", "render_renewal"]
 

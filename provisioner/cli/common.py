@@ -40,7 +40,6 @@ from provisioner.cli.rates import (
     org_limits_advice,
     rate_settings,
 )
-from provisioner.cli.words import count_of, verb_for
 from provisioner.errors import ConfigError
 from provisioner.models import Manifest, Outcome, RunStats, TagMode
 from provisioner.settings import (
@@ -50,6 +49,7 @@ from provisioner.settings import (
     Settings,
 )
 from provisioner.webex.endpoint import check_base_url
+from provisioner.words import count_of, verb_for
 
 __all__ = [
     "BASE_URL_ENV",
@@ -427,7 +427,9 @@ def format_summary(
     heading = "Dry run" if stats.dry_run else "Run"
     if stats.interrupted:
         heading += " interrupted"
-    first = f"{heading}: {summary.rows} rows · " + (" · ".join(shown) or "no rows")
+    first = f"{heading}: {count_of(summary.rows, 'row')} · " + (
+        " · ".join(shown) or "no rows"
+    )
     # Hundredths under ten seconds: a short run's time is read by make bench too.
     took = f"{stats.duration:.2f}" if stats.duration < 10 else f"{stats.duration:.1f}"
     second = f"  took {took}s"

@@ -31,7 +31,6 @@ from provisioner.cli.exit_codes import (
     EXIT_INTERRUPTED,
     EXIT_UNUSABLE,
 )
-from provisioner.cli.words import count_of, verb_for
 from provisioner.errors import ConfigError, ProvisionerError
 from provisioner.models import Manifest, Outcome, Status
 from provisioner.report.files import complete_outcomes, write_report
@@ -46,6 +45,7 @@ from provisioner.run.journal import (
     record_split,
 )
 from provisioner.run.plan import UNANSWERED_ROWS
+from provisioner.words import count_of, verb_for
 
 __all__ = ["Finish", "finish_run", "renewal_lines", "rerun_lines", "set_aside_lines"]
 
@@ -177,11 +177,16 @@ def finish_run(finish: Finish, result: RunResult, *, stopped: bool = False) -> i
         )
         return EXIT_UNUSABLE
     if result.api_unanswered:
+        saved = (
+            "the dry run stopped there. Run it again"
+            if finish.real_command is not None
+            else "the run is saved. Run the same command"
+        )
         click.echo(
             f"Error: the API stopped answering: {UNANSWERED_ROWS} rows in a row got "
             "no answer after every try (the network, or the API, is down); no more "
-            "rows were started and the run is saved. Run the same command once the "
-            "API answers again: it does those rows again and goes on.",
+            f"rows were started and {saved} once the API answers again: it does "
+            "those rows again and goes on.",
             err=True,
         )
         return EXIT_UNUSABLE
@@ -209,7 +214,8 @@ def finish_run(finish: Finish, result: RunResult, *, stopped: bool = False) -> i
         code = EXIT_INTERRUPTED
     if result.abandoned:
         click.echo(
-            f"{len(result.abandoned)} rows abandoned in flight are not_started too; "
+            f"{count_of(len(result.abandoned), 'row')} abandoned in flight "
+            f"{verb_for(len(result.abandoned), 'is', 'are')} not_started too; "
             "their device or code may exist: the same command checks for them "
             "before anything else.",
             err=True,

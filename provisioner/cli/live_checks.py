@@ -24,9 +24,9 @@ from provisioner.cli.common import (
     verbose_option,
 )
 from provisioner.cli.failures import command_errors
-from provisioner.cli.words import count_of
 from provisioner.models import Manifest
 from provisioner.settings import Settings
+from provisioner.words import count_of
 
 if TYPE_CHECKING:
     # Imported where they are used: an offline ``validate`` imports this module for

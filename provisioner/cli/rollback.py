@@ -79,6 +79,7 @@ from provisioner.report.safety import (
 from provisioner.report.table import SUFFIXES, TableFile
 from provisioner.run.journal import journal_path_for, split_origins
 from provisioner.settings import Settings
+from provisioner.words import count_of, verb_for
 
 if TYPE_CHECKING:
     from provisioner.report.xlsx import ColumnKinds
@@ -584,8 +585,10 @@ def _journal_line(change: RunJournalChange) -> str:
     """
     if change.left is None:
         return (
-            f"  run journal {change.path}: forgot {change.forgotten} rows whose "
-            "devices are gone; the same run command provisions them again"
+            f"  run journal {change.path}: forgot {count_of(change.forgotten, 'row')} "
+            f"whose {verb_for(change.forgotten, 'device is', 'devices are')} gone; "
+            "the same run command provisions "
+            f"{verb_for(change.forgotten, 'it', 'them')} again"
         )
     return (
         f"  run journal {change.path} left as it was ({change.left}): it still takes "

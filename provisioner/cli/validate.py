@@ -15,13 +15,13 @@ import click
 from provisioner.cli.common import ConnectionOptions
 from provisioner.cli.exit_codes import EXIT_FAILED_ROWS, EXIT_OK, EXIT_UNUSABLE
 from provisioner.cli.live_checks import live_options, run_live_checks
-from provisioner.cli.words import count_of, verb_for
 from provisioner.errors import ManifestError
 from provisioner.intake.catalogue import load_catalogue
 from provisioner.intake.manifest import PASSWORD_MASK, load_manifest
 from provisioner.intake.repeats import repeated_code_warnings
 from provisioner.models import Manifest, Problem, Row
 from provisioner.report.cells import REPORT_MARKERS, code_problem
+from provisioner.words import count_of, verb_for
 
 __all__ = [
     "code_problems",

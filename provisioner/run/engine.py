@@ -973,19 +973,20 @@ class _Run:
                 if not self.token_refused:
                     log.warning("token_refused_mid_run", row=row.number)
                 self.token_refused = True
-            elif plan.is_unanswered(outcome) and not self.settings.dry_run:
+            elif plan.is_unanswered(outcome):
                 # No answer after every try says nothing about the row: its entry
                 # stays as it was, so the same command does it again (a create
                 # whose answer was lost is looked up first). Enough such rows in
-                # a row, and the API is gone: stop starting rows.
+                # a row, and the API is gone: stop starting rows (a dry run too).
                 self.unanswered_rows += 1
                 if self.unanswered_rows >= plan.UNANSWERED_ROWS:
                     if not self.api_unanswered:
                         log.warning("api_unanswered_mid_run", row=row.number)
                     self.api_unanswered = True
-            elif not self.settings.dry_run:
+            else:
                 self.unanswered_rows = 0
-                journal.mark_done(outcome, self.digests.get(row.number))
+                if not self.settings.dry_run:
+                    journal.mark_done(outcome, self.digests.get(row.number))
             self._record(row.number, outcome)
             self.in_flight.discard(row.number)
             self.worked[outcome.status] += 1

@@ -31,6 +31,7 @@ from provisioner.errors import (
 from provisioner.models import Changes, Device, Outcome, Row, Status, utc_moment
 from provisioner.run.journal import JournalEntry, Phase
 from provisioner.webex.retry import is_replay_safe
+from provisioner.words import count_of
 
 __all__ = [
     "CLOCK_TOLERANCE",
@@ -375,7 +376,7 @@ def planned_changes(
     if orgs and note_orgs:
         notes.append(
             f"{sum(1 for row in rows if row.org_id)} of these rows act on "
-            f"{len(orgs)} other org(s) named in their orgId column"
+            f"{count_of(len(orgs), 'other org')} named in their orgId column"
         )
     return Changes(
         creates=creates,

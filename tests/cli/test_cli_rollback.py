@@ -889,7 +889,7 @@ class TestRunAfterRollback:
 
         assert rolled.exit_code == 0, rolled.output
         assert "deleted 4" in rolled.output
-        assert f"run journal {tmp_path / 'x-rerun.journal.sqlite'}: forgot 1 rows" in (
+        assert f"run journal {tmp_path / 'x-rerun.journal.sqlite'}: forgot 1 row" in (
             rolled.output
         )
         assert f"run journal {tmp_path / 'x.journal.sqlite'}: forgot 3 rows" in (
@@ -1349,7 +1349,7 @@ class TestAnOrgsReport:
 
         assert rolled.exit_code == 0, rolled.output
         assert "deleted 2" in rolled.output
-        assert f"run journal {journal_path_for(report)}: forgot 1 rows" in (
+        assert f"run journal {journal_path_for(report)}: forgot 1 row" in (
             rolled.output
         )
         assert again.exit_code == 1, again.output

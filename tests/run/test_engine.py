@@ -1391,6 +1391,26 @@ class TestResume:
         assert 40 == len(second.outcomes) == len(api.devices)
         assert second.api_unanswered is False
 
+    async def test_a_dry_run_stops_too_when_the_api_stops_answering(
+        self, tmp_path: Path
+    ) -> None:
+        """A dry run's reads that get no answer stop it as they stop a run, rather
+        than its every row failing after all its retries."""
+        api = fake()
+        manifest = manifest_of(many_rows(40))
+
+        def gone_after_the_first_reads(op: str, _key: str | None) -> None:
+            if op not in ("supported_devices", "get_me") and len(api.calls) > 12:
+                raise ConnectError("could not connect to the API")
+
+        api.on_call = gone_after_the_first_reads
+        result = await provision(
+            manifest, settings(concurrency=2, dry_run=True), api=api
+        )
+
+        assert (result.api_unanswered, result.interrupted) == (True, True)
+        assert len(result.outcomes) < 40
+
     async def test_a_row_the_api_answers_breaks_the_streak(
         self, tmp_path: Path
     ) -> None:

@@ -91,7 +91,7 @@ class TestRefusedOrg:
         assert counted[ORG2][2] == refused[0].error.removeprefix("check org: ")
         assert changes.creates == 6
         # The whole says rows act on other orgs; an org's own line does not repeat it.
-        assert any("other org(s)" in note for note in changes.notes)
+        assert any("other org" in note for note in changes.notes)
         assert all(not c.changes.notes for c in changes.orgs)
 
     async def test_a_dry_run_names_the_refused_org_on_its_rows(

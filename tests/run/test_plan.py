@@ -569,7 +569,7 @@ class TestPlannedChanges:
                 "void the pending codes the rows' owners already hold from earlier runs "
                 "(--reissue-codes)"
             ),
-            "1 of these rows act on 1 other org(s) named in their orgId column",
+            "1 of these rows act on 1 other org named in their orgId column",
         )
 
     def test_nothing_to_reissue_says_nothing(self) -> None:

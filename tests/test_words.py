@@ -4,7 +4,7 @@ words.py: counts that agree with their nouns and verbs.
 
 from __future__ import annotations
 
-from provisioner.cli.words import count_of, verb_for
+from provisioner.words import count_of, verb_for
 
 
 def test_one_is_singular_and_every_other_count_plural() -> None:
