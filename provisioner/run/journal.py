@@ -124,7 +124,7 @@ import os
 import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -135,7 +135,7 @@ import structlog
 
 from provisioner.errors import ConfigError, JournalBusyError
 from provisioner.models import Outcome, Row, RunRecord, Status, TagMode, Target
-from provisioner.run.identity import describe_target, row_keys
+from provisioner.run.identity import describe_target, row_digest, row_keys
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -1107,18 +1107,54 @@ def read_entries(
     without taking the journal: a rollback reads what the run did even while another
     command holds it (and a run, what a rerun of its report did since). Empty when
     there is no readable journal of this version there, or (given ``target``) when it
-    was written for another API, org or tag mode.
+    was written for another API or tag mode. Written from another org (a partner's
+    org report rerun with that org's own token), it speaks for the rows that name
+    their ``orgId`` alone: those went to the org they name whichever token's org the
+    command acted from, the others to that token's org.
     """
     written_for = Journal.target_of(path, current=True)
     if written_for is None:
         return {}
     if target is not None and not written_for.same_as(target):
-        return {}
+        theirs, ours = written_for.identity(), target.identity()
+        if (theirs["base_url"], theirs["tag_mode"]) != (
+            ours["base_url"],
+            ours["tag_mode"],
+        ):
+            return {}
+        return _from_another_org(path, [row for row in rows if row.org_id], written_for)
     try:
         with contextlib.closing(sqlite3.connect(path)) as connection:
             return Journal(connection, path, row_keys(rows)).entries()
     except sqlite3.Error:
         return {}
+
+
+def _from_another_org(
+    path: Path, rows: Sequence[Row], written_for: Target
+) -> dict[int, JournalEntry]:
+    """
+    What a journal written from another org's token recorded for ``rows`` (each
+    naming its org), as this command would have recorded it: that command took the
+    rows naming its own org for rows naming none (``own_org_as_default``), so they
+    are looked up that way, and their digests put back in this command's terms.
+    """
+    own = written_for.org_id
+    theirs = {
+        row.number: replace(row, org_id=None) if own and row.org_id == own else row
+        for row in rows
+    }
+    try:
+        with contextlib.closing(sqlite3.connect(path)) as connection:
+            found = Journal(connection, path, row_keys(theirs.values())).entries()
+    except sqlite3.Error:
+        return {}
+    ours = {row.number: row for row in rows}
+    for number, entry in found.items():
+        row = theirs[number]
+        if row is not ours[number] and entry.digest == row_digest(row):
+            found[number] = replace(entry, digest=row_digest(ours[number]))
+    return found
 
 
 def read_adopted(path: Path) -> frozenset[str]:

@@ -426,3 +426,61 @@ def test_an_orgs_report_tells_nothing_of_the_other_customers(
     assert not any(ORG2 in cell for cell in cells)
     ((*_, decided),) = history
     assert decided == "created 3"
+
+
+def _api(base_url: str, method: str, path: str, body: Any = None) -> Any:
+    """Call the emulated API with the partner's token (a blocker device, say)."""
+    request = urllib.request.Request(
+        f"{base_url}{path}",
+        data=None if body is None else json.dumps(body).encode(),
+        method=method,
+        headers={
+            "Authorization": f"Bearer {PARTNER}",
+            "Content-Type": "application/json",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        raw = response.read()
+    return json.loads(raw) if raw else None
+
+
+def test_a_rerun_of_an_orgs_report_with_its_own_token_counts_for_the_run(
+    base_url: str, tmp_path: Path
+) -> None:
+    """
+    An org1 row fails (its MAC is held elsewhere); once that is cleared, org1's
+    report is rerun with org1's own token. The same partner run then reports the
+    row as that rerun ended it (created, its device), and a rollback of the
+    combined report takes the device out: the rerun's journal, written from
+    another org's token, speaks for the rows that name their org.
+    """
+    manifest = write_org_manifest(tmp_path / "partner.csv", {"org1": 2})
+    rows = read_report(manifest)
+    mac, home_room = rows[0]["mac"], workspaces_of(None)[0]
+    blocker = _api(
+        base_url,
+        "POST",
+        "/devices",
+        {"mac": mac, "model": "DMS Cisco 8851", "workspaceId": home_room},
+    )
+    report = tmp_path / "out" / "partner"
+    run = ["run", str(manifest), "--base-url", base_url, "--report", str(report)]
+    run += ["--quiet", "--split-by-org"]
+    first = invoke(run)
+    _api(base_url, "DELETE", f"/devices/{blocker['id']}")
+    (org1_report,) = Path(report).parent.glob("partner-org-customer-org1-*.csv")
+
+    rerun = invoke(
+        ["rerun", str(org1_report), "--base-url", base_url, "--quiet"],
+        token=org_token("org1"),
+    )
+    again = invoke(run)
+    made = {row["mac"]: row for row in read_report(Path(f"{report}.csv"))}
+    rolled = invoke(["rollback", f"{report}.csv", "--base-url", base_url, "--yes"])
+
+    assert first.exit_code == 1, first.output
+    assert rerun.exit_code == 0, rerun.output
+    assert again.exit_code == 0, again.output
+    assert made[mac]["status"] == "created"
+    assert rolled.exit_code == 0, rolled.output
+    assert org_devices(base_url, "org1") == []
