@@ -250,6 +250,7 @@ def codes_command(
                 sheet_path,
                 only=still_pending(entries, updated),
                 group_by=group,
+                org_names=story.org_names(),
             )
             click.echo(f"{count} pending activation codes written to {sheet_path}")
         # Rows an org did not let the command read: partly done, as a run with

@@ -82,6 +82,21 @@ class Story:
                 )
         return None
 
+    def org_names(self) -> dict[str | None, str]:
+        """
+        The orgs' names the rollout's commands looked up, by org id (the latest
+        first to win); the token's own org's under None too, where a command said
+        which org that was.
+        """
+        names: dict[str | None, str] = {}
+        for record in self.earlier:
+            names.update(dict(record.org_names))
+            if record.org_id is None:
+                continue
+            if record.org_id in names:
+                names.setdefault(None, names[record.org_id])
+        return names
+
     def known_limits(
         self, base_url: str, now: datetime
     ) -> tuple[tuple[str, float], ...]:

@@ -227,6 +227,7 @@ def write_codes_sheet(
     *,
     only: frozenset[int] | None = None,
     group_by: str | None = None,
+    org_names: Mapping[str | None, str] | None = None,
 ) -> int:
     """
     Write an XLSX holding only the Activation codes sheet (mode 0600: codes are
@@ -234,6 +235,7 @@ def write_codes_sheet(
 
     Args:
         only: the rows to list (the codes still pending); None lists every code.
+        org_names: the orgs' names by the key rows give (``code_lines``).
 
     Raises:
         ConfigError: the path is not .xlsx, ``group_by`` is not a column, or the file
@@ -243,7 +245,9 @@ def write_codes_sheet(
         raise ConfigError(f'cannot write the codes sheet "{path}": name it .xlsx')
     if group_by is not None and group_by not in manifest.columns:
         raise ConfigError(_no_such_column(manifest, group_by))
-    lines = code_lines(manifest, outcomes, only=only, group_by=group_by)
+    lines = code_lines(
+        manifest, outcomes, only=only, group_by=group_by, org_names=org_names
+    )
     # Imported here: openpyxl is for writing, and validate never writes.
     from provisioner.report.sheets import write_codes_workbook
 

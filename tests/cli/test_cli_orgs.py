@@ -484,3 +484,36 @@ def test_a_rerun_of_an_orgs_report_with_its_own_token_counts_for_the_run(
     assert made[mac]["status"] == "created"
     assert rolled.exit_code == 0, rolled.output
     assert org_devices(base_url, "org1") == []
+
+
+def test_the_codes_sheet_of_a_partner_report_names_each_org(
+    base_url: str, tmp_path: Path
+) -> None:
+    """
+    codes --sheet of a partner's report writes the same sheet as the report's own:
+    each code's org by the name the run read (org1's), not its id.
+    """
+    manifest = tmp_path / "codes.csv"
+    with manifest.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(HEADER)
+        writer.writerow(("", "Cisco 8875", workspaces_of(None)[0], "", "", ""))
+        writer.writerow(("", "Cisco 8875", workspaces_of("org1")[0], "", ORG1, ""))
+    report = tmp_path / "out" / "codes"
+    run = invoke(
+        ["run", str(manifest), "--base-url", base_url, "--report", str(report)]
+        + ["--quiet"]
+    )
+    sheet = tmp_path / "sheet.xlsx"
+
+    listed = invoke(
+        ["codes", f"{report}.xlsx", "--base-url", base_url, "--sheet", str(sheet)]
+    )
+
+    assert run.exit_code == 0, run.output
+    assert listed.exit_code == 0, listed.output
+    lines = list(openpyxl.load_workbook(sheet).active.iter_rows(values_only=True))
+    orgs = {line[0] for line in lines[1:]}
+    assert lines[0][0] == "org"
+    assert "Customer org1" in orgs
+    assert ORG1 not in orgs
