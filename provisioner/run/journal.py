@@ -1006,17 +1006,17 @@ def _another_target(
         why = (
             f"the journal {path} belongs to a run against {place} that tags with "
             f"--tag-mode {told}, not {wanted.get('tag_mode', '')}: a run is never "
-            f"continued with another tag mode. Give --tag-mode {told} to continue it"
+            f"continued with another tag mode. Give --tag-mode {told} to continue it,"
         )
     else:
         why = (
             f"the journal {path} belongs to a run against "
             f"{describe_target(recorded)}, not {describe_target(wanted)}: a run is "
-            "never continued against another target. For this target"
+            "never continued against another target. For this target,"
         )
     if rehearsal:
-        return f"{why}, or rehearse a start over here with --fresh"
-    return f"{why}, choose another --report path, or start over here with --fresh"
+        return f"{why} rehearse a start over here with --fresh"
+    return f"{why} choose another --report path, or start over here with --fresh"
 
 
 def _copy_journal(path: Path | None, into: sqlite3.Connection, *, fresh: bool) -> None:

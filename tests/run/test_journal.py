@@ -869,7 +869,15 @@ class TestSnapshot:
         assert "choose another --report path" in str(run_refused.value)
         assert told in str(dry_refused.value)
         assert "--report" not in str(dry_refused.value)
-        assert "rehearse a start over here with --fresh" in str(dry_refused.value)
+        assert "Give --tag-mode add to continue it, rehearse a start over here" in (
+            str(dry_refused.value)
+        )
+        other = Target(base_url=TARGET.base_url, org_id="ORG-B")
+        with pytest.raises(ConfigError) as dry_elsewhere:
+            Journal.snapshot(path, other)
+        assert "For this target, rehearse a start over here with --fresh" in str(
+            dry_elsewhere.value
+        )
 
     def test_it_is_judged_as_open_judges_the_file(self, tmp_path: Path) -> None:
         """Another target or an unreadable file is refused in ``open``'s words; with
