@@ -15,7 +15,6 @@ same command continues a killed or interrupted rollback.
 from __future__ import annotations
 
 import os
-import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -70,6 +69,7 @@ from provisioner.report.files import (
 from provisioner.report.history import load_history
 from provisioner.report.safety import (
     aside_origin,
+    numbered_path,
     prepare_folders,
     refuse_inputs,
     renewal_origin,
@@ -86,7 +86,6 @@ if TYPE_CHECKING:
 
 __all__ = ["format_rollback", "rollback_command", "rollback_report_path"]
 
-_ROLLBACK_STEM = re.compile(r"^(?P<base>.*)-rollback(?:-(?P<n>\d+))?$")
 # Rows listed by name on the terminal; the report lists them all.
 _LISTED = 200
 # The end of a device id shown in a listing: enough to find it in the report.
@@ -123,12 +122,7 @@ def rollback_report_path(report: Path, *, dry_run: bool = False) -> Path:
     """
     if dry_run:
         return report.with_name(f"{report.stem}-rollback-dry-run{report.suffix}")
-    match = _ROLLBACK_STEM.match(report.stem)
-    if match is None:
-        stem = f"{report.stem}-rollback"
-    else:
-        stem = f"{match['base']}-rollback-{int(match['n'] or 1) + 1}"
-    return report.with_name(stem + report.suffix)
+    return numbered_path(report, "rollback")
 
 
 @click.command(name="rollback")

@@ -19,7 +19,6 @@ which is why both live in this one (longer than usual) module.
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import signal
 import threading
@@ -74,6 +73,7 @@ from provisioner.report.files import (
 from provisioner.report.safety import (
     looks_like_report,
     numbered_origin,
+    numbered_path,
     prepare_folders,
     refuse_inputs,
     refuse_real_report,
@@ -108,7 +108,6 @@ log = structlog.get_logger()
 
 
 _DRY_RUN = "-dry-run"
-_RERUN_STEM = re.compile(r"^(?P<base>.*)-rerun(?:-(?P<n>\d+))?$")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -164,12 +163,7 @@ def rerun_report_path(report: Path) -> Path:
     The default output of ``rerun REPORT``: next to it, named ``-rerun`` (then
     ``-rerun-2``, ``-rerun-3``, … for a rerun of a rerun), so the input stays as it was.
     """
-    match = _RERUN_STEM.match(report.stem)
-    if match is None:
-        stem = f"{report.stem}-rerun"
-    else:
-        stem = f"{match['base']}-rerun-{int(match['n'] or 1) + 1}"
-    return report.with_name(stem + report.suffix)
+    return numbered_path(report, "rerun")
 
 
 #: Why a command working on a report's rows stops while a run of them is at work.
@@ -185,7 +179,7 @@ def _rerun_origin(report: Path) -> Path | None:
     The report a ``rerun`` read to write ``report`` by default (``rerun_report_path``
     undone), or None when the name is not one it gives.
     """
-    return numbered_origin(report, _RERUN_STEM, "rerun")
+    return numbered_origin(report, "rerun")
 
 
 def _rehearsed(report: Path) -> Path | None:
@@ -266,12 +260,15 @@ def _macs_elsewhere(report: Path, manifest: Manifest) -> dict[str, tuple[int, ..
     one org's report of a partner run (``--split-by-org``): its combined report's
     other rows (``Manifest.elsewhere``). The run found a MAC on two orgs' rows a
     duplicate on both; a rerun of one org's report must too, until a person fixes
-    one of them. Empty when REPORT is no such report, or its combined report is gone.
+    one of them. Only the MACs REPORT's rows have as well; empty when there are
+    none, when REPORT is no such report, or when its combined report is gone.
     """
     own = {row.number for row in manifest.rows}
+    macs = {row.mac for row in manifest.rows if row.mac is not None}
     found: dict[str, list[int]] = {}
     for row in _combined_rows(report, manifest):
-        if row.mac is not None and row.number not in own:
+        # Only a MAC REPORT's rows have too: the report is read again only then.
+        if row.mac in macs and row.number not in own:
             found.setdefault(row.mac, []).append(row.number)
     return {mac: tuple(numbers) for mac, numbers in found.items()}
 

@@ -32,6 +32,7 @@ What the existing report holds is read back with ``load_report``; the decisions
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tempfile
@@ -56,6 +57,7 @@ __all__ = [
     "created_dropped",
     "looks_like_report",
     "numbered_origin",
+    "numbered_path",
     "prepare_folders",
     "refuse_inputs",
     "refuse_real_report",
@@ -74,7 +76,6 @@ _DRY_RUN_STATUSES = frozenset({Status.PLANNED, Status.INVALID})
 #: The stem ``aside_path`` gives a replaced report: ``<stem>-replaced-<UTC time>[-n]``.
 _ASIDE_STEM = re.compile(r"^(?P<stem>.+)-replaced-\d{8}T\d{6}Z(?:-\d+)?$")
 #: The stem ``renewed_path`` gives a renewal's report: ``<stem>-renewed[-N]``.
-_RENEWED_STEM = re.compile(r"^(?P<base>.*)-renewed(?:-(?P<n>\d+))?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,12 +252,7 @@ def renewed_path(report: Path) -> Path:
     Where ``codes --renew`` writes by default: beside REPORT, ``-renewed`` (then
     ``-renewed-2``, … for a renewal of a renewal), so the input stays as it was.
     """
-    match = _RENEWED_STEM.match(report.stem)
-    if match is None:
-        stem = f"{report.stem}-renewed"
-    else:
-        stem = f"{match['base']}-renewed-{int(match['n'] or 1) + 1}"
-    return report.with_name(stem + report.suffix)
+    return numbered_path(report, "renewed")
 
 
 def renewals_of(report: Path) -> list[Path]:
@@ -279,17 +275,38 @@ def renewal_origin(path: Path) -> Path | None:
     (``renewed_path`` undone): beside it, ``-renewed`` taken off or counted down.
     None when the name is not one ``renewed_path`` gives.
     """
-    return numbered_origin(path, _RENEWED_STEM, "renewed")
+    return numbered_origin(path, "renewed")
 
 
-def numbered_origin(path: Path, pattern: re.Pattern[str], word: str) -> Path | None:
+@functools.cache
+def _numbered_stem(word: str) -> re.Pattern[str]:
+    """
+    A stem a command's numbered name gives: ``<base>-<word>`` or ``-<word>-<n>``.
+    """
+    return re.compile(rf"^(?P<base>.*)-{re.escape(word)}(?:-(?P<n>\d+))?$")
+
+
+def numbered_path(path: Path, word: str) -> Path:
+    """
+    Where a command writes from ``path`` by default: beside it, ``-<word>`` (then
+    ``-<word>-2``, … for the same command on its own output), so the input stays
+    as it was (``rerun``, ``codes --renew``, ``rollback``).
+    """
+    match = _numbered_stem(word).match(path.stem)
+    if match is None:
+        stem = f"{path.stem}-{word}"
+    else:
+        stem = f"{match['base']}-{word}-{int(match['n'] or 1) + 1}"
+    return path.with_name(stem + path.suffix)
+
+
+def numbered_origin(path: Path, word: str) -> Path | None:
     """
     The file a command read to write ``path`` under a numbered name it gives
-    (``<base>-<word>``, then ``-<word>-2``, …; ``pattern`` matches such a stem into
-    ``base`` and ``n``): beside it, ``-<word>`` taken off or counted down. None when
-    the name is not one of those.
+    (``numbered_path`` undone): beside it, ``-<word>`` taken off or counted down.
+    None when the name is not one of those.
     """
-    match = pattern.match(path.stem)
+    match = _numbered_stem(word).match(path.stem)
     if match is None or not match["base"]:
         return None
     number = int(match["n"] or 1)

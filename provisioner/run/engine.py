@@ -939,6 +939,7 @@ class _Run:
         journal: Journal,
         supported: Sequence[SupportedModel],
     ) -> None:
+        readable = self.readable_orgs  # settled before the rows start
         while not self._halted():
             row = schedule.take()
             if row is None:
@@ -959,7 +960,7 @@ class _Run:
                 voided=self.voided,
                 dry_run_claimed=self.dry_run_claimed,
                 earlier=self.earlier,
-                orgs=self.readable_orgs,
+                orgs=readable,
             )
             self.in_flight.add(row.number)
             try:
